@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs exactly the packages kmsd needs to build and test on Debian 12.
+# Idempotent: installs only what is missing. Must run as root (or through sudo).
+set -eu
+
+PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
+libssl-dev libjansson-dev libcmocka-dev"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "setup-debian: all build dependencies present"
+    exit 0
+fi
+
+echo "setup-debian: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "setup-debian: need root to install:$missing" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,30 @@
+/*
+ * timeutil — FILETIME and calendar arithmetic, without reading any clock.
+ *
+ * FILETIME is the count of 100-ns intervals since 1601-01-01 00:00:00 UTC. Unix times are seconds since
+ * 1970-01-01 UTC as int64. Calendar functions use the proleptic Gregorian calendar in UTC and never
+ * consult the time zone. Callers pass the current time in; nothing here calls time().
+ */
+#ifndef KMSD_TIMEUTIL_H
+#define KMSD_TIMEUTIL_H
+
+#include <stdint.h>
+
+#define TIMEUTIL_FILETIME_UNIX_EPOCH_S 11644473600LL /* seconds from 1601-01-01 to 1970-01-01 */
+
+/* Unix seconds → FILETIME. Times before 1601 give 0. */
+uint64_t timeutil_filetime_from_unix(int64_t unix_s);
+/* FILETIME → Unix seconds (rounded down). */
+int64_t timeutil_unix_from_filetime(uint64_t ft);
+/* Days since 1970-01-01 for a civil date (month 1..12, day 1..31). */
+int64_t timeutil_days_from_civil(int year, int month, int day);
+/* Civil date of a Unix time (UTC). */
+void timeutil_civil_from_unix(int64_t unix_s, int *year, int *month, int *day);
+/* Day of the year (1..366) and year of a Unix time (UTC). */
+void timeutil_yday_from_unix(int64_t unix_s, int *year, int *yday);
+/* 1 for a leap year. */
+int timeutil_is_leap(int year);
+/* Parses "YYYY-MM-DD" (a real calendar date) to Unix seconds at 00:00 UTC. Returns 0 or KMS_EINVAL. */
+int timeutil_parse_date(const char *s, int64_t *unix_s);
+
+#endif
