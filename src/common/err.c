@@ -36,6 +36,7 @@ const char *kms_strerror(int err)
     case KMS_EV_XORSALT: return "verify: xorSalts mismatch";
     case KMS_EV_HMAC: return "verify: HMAC mismatch";
     case KMS_ECRYPTO: return "crypto backend failure";
+    case KMS_ERPC_NOCTX: return "RPC: no presentation context accepted";
     default:
         break;
     }

@@ -52,6 +52,9 @@ enum kms_err {
 
     /* crypto backend */
     KMS_ECRYPTO,         /* libcrypto failed (random source, digest) */
+
+    /* DCE/RPC, client side */
+    KMS_ERPC_NOCTX,      /* the server accepted no usable presentation context */
 };
 
 /* Human-readable text for a code above (or a -errno). Never NULL; static storage. */

@@ -22,6 +22,8 @@
 #define KMS_LIMIT_ASSOC_CONTEXTS 16u
 /* Secondary address string in BIND_ACK, including its NUL ("65535\0" is 6). */
 #define KMS_LIMIT_SEC_ADDR 32u
+/* Protocol versions listed in a BIND_NAK (a server lists only 5.0). */
+#define KMS_LIMIT_NAK_VERSIONS 8u
 /* Largest KMS message either side decodes (V5/V6 request 260; Wine may append a few bytes). */
 #define KMS_LIMIT_KMS_MESSAGE_MAX 1024u
 
