@@ -116,9 +116,18 @@ int kms_decode_request(const uint8_t *msg, size_t len, struct kms_request *req)
     uint16_t minor = buf_le16(msg), major = buf_le16(msg + 2);
     if (major < 4 || major > 6 || minor != 0)
         return KMS_EVERSION;
+    return kms_parse_request(msg, len, req);
+}
+
+int kms_parse_request(const uint8_t *msg, size_t len, struct kms_request *req)
+{
+    memset(req, 0, sizeof *req);
+    if (len < 4)
+        return KMS_ELENGTH;
+    uint16_t minor = buf_le16(msg), major = buf_le16(msg + 2);
 
     struct rd r;
-    if (major == 4) {
+    if (major <= 4) {
         if (len < KMS_V4_REQUEST_LEN)
             return KMS_ELENGTH;
         rd_init(&r, msg, KMS_REQUEST_BASE_LEN);
@@ -274,8 +283,7 @@ static int read_response_base(const struct kms_request *req, struct rd *r, struc
     if (buf_le16(e + 2 * units) != 0 || utf16_validate(e, units) < 0)
         return KMS_EV_EPID;
     struct epid parsed;
-    if (utf16_to_utf8(e, units, resp->epid, sizeof resp->epid, NULL) < 0 || epid_parse(resp->epid, &parsed) < 0 ||
-        epid_validate(&parsed) < 0)
+    if (utf16_to_utf8(e, units, resp->epid, sizeof resp->epid, NULL) < 0 || epid_parse(resp->epid, &parsed) < 0)
         return KMS_EV_EPID;
     guid_read(r, &resp->cmid);
     resp->response_time = rd_u64le(r);

@@ -106,6 +106,13 @@ int kms_request_machine_name(const struct kms_request *req, char *out, size_t ca
 int kms_encode_request(struct kms_request *req, const uint8_t iv[16], uint8_t *out, size_t cap, size_t *out_len);
 
 /*
+ * Decodes a request message of any version by its layout (major <= 4: V4, 5: V5, >= 6: V6) without
+ * judging the version: what a client-side tool or a test needs to interpret a recorded request.
+ * Returns 0, KMS_ELENGTH, KMS_EPADDING or KMS_EVERSION (inner version differs from the cleartext one).
+ */
+int kms_parse_request(const uint8_t *msg, size_t len, struct kms_request *req);
+
+/*
  * Server: decodes a request message. Bytes after the 252/260 the version needs are ignored.
  * Returns 0, KMS_ELENGTH (too short), KMS_EVERSION (major not 4/5/6, minor not 0, or V5/V6 inner
  * version differing from the cleartext one) or KMS_EPADDING; every error maps to KMS_HR_INVALID_DATA.
@@ -123,8 +130,8 @@ int kms_encode_response(const struct kms_request *req, const struct kms_response
 /*
  * Client: decodes a response to req (as encoded by kms_encode_request or decoded by kms_decode_request)
  * and performs every check of protocol.md 4.6 except the client-count threshold, each failure with its
- * own code (KMS_EV_*). Like a Windows client it also requires a well-formed ePID (epid_parse and
- * epid_validate). resp is filled as far as decoding got.
+ * own code (KMS_EV_*). Like a Windows client it also requires the ePID to have the ePID's form (epid_parse);
+ * its field values are not judged here (py-kms sends day 000, for one). resp is filled as far as decoding got.
  */
 int kms_decode_response(const struct kms_request *req, const uint8_t *msg, size_t len, struct kms_response *resp);
 

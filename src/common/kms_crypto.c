@@ -1,0 +1,284 @@
+#include "kms_crypto.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "err.h"
+
+/*
+ * A 32-bit table implementation of AES / Rijndael with 128-bit blocks. Words are big-endian views of
+ * state columns (byte 0 in the top bits), as in FIPS-197. Table lookups depend on key bytes, which is
+ * harmless here: every key this protocol uses is a published constant.
+ */
+#include "kms_aes_tables.inc"
+
+const uint8_t kms_key_v4[20] = {0x05, 0x3D, 0x83, 0x07, 0xF9, 0xE5, 0xF0, 0x88, 0xEB, 0x5E,
+                                0xA6, 0x68, 0x6C, 0xF0, 0x37, 0xC7, 0xE4, 0xEF, 0xD2, 0xD6};
+const uint8_t kms_key_v5[16] = {0xCD, 0x7E, 0x79, 0x6F, 0x2A, 0xB2, 0x5D, 0xCB,
+                                0x55, 0xFF, 0xC8, 0xEF, 0x83, 0x64, 0xC4, 0x70};
+const uint8_t kms_key_v6[16] = {0xA9, 0x4A, 0x41, 0x95, 0xE2, 0x01, 0x43, 0x2D,
+                                0x9B, 0xCB, 0x46, 0x04, 0x05, 0xD8, 0x4A, 0x21};
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t sub_word(uint32_t w)
+{
+    return (uint32_t)sbox[w >> 24] << 24 | (uint32_t)sbox[(w >> 16) & 0xff] << 16 |
+           (uint32_t)sbox[(w >> 8) & 0xff] << 8 | sbox[w & 0xff];
+}
+
+/* InvMixColumns of one word: td tables hold InvMixColumns(InvSubBytes(x)), so feed them SubBytes(x). */
+static uint32_t inv_mix_word(uint32_t w)
+{
+    return td0[sbox[w >> 24]] ^ td1[sbox[(w >> 16) & 0xff]] ^ td2[sbox[(w >> 8) & 0xff]] ^ td3[sbox[w & 0xff]];
+}
+
+/* Rijndael key expansion for nk key words and nr rounds (FIPS-197 5.2; no extra SubWord for nk <= 6). */
+static void expand(struct kms_aes *ctx, const uint8_t *key, int nk, int nr)
+{
+    int total = 4 * (nr + 1);
+    uint32_t rcon = 0x01;
+    for (int i = 0; i < nk; i++)
+        ctx->ek[i] = be32(key + 4 * i);
+    for (int i = nk; i < total; i++) {
+        uint32_t t = ctx->ek[i - 1];
+        if (i % nk == 0) {
+            t = sub_word(t << 8 | t >> 24) ^ rcon << 24;
+            rcon = (rcon << 1) ^ ((rcon & 0x80) ? 0x11b : 0);
+        }
+        ctx->ek[i] = ctx->ek[i - nk] ^ t;
+    }
+    ctx->rounds = nr;
+}
+
+/* Decryption keys for the equivalent inverse cipher (FIPS-197 5.3.5), from the final encryption keys. */
+static void derive_dk(struct kms_aes *ctx)
+{
+    int nr = ctx->rounds;
+    for (int r = 0; r <= nr; r++) {
+        for (int c = 0; c < 4; c++) {
+            uint32_t w = ctx->ek[4 * (nr - r) + c];
+            ctx->dk[4 * r + c] = (r == 0 || r == nr) ? w : inv_mix_word(w);
+        }
+    }
+}
+
+void kms_aes_init128(struct kms_aes *ctx, const uint8_t key[16], bool v6)
+{
+    memset(ctx, 0, sizeof *ctx);
+    expand(ctx, key, 4, 10);
+    if (v6) {
+        /* protocol.md 4.2: byte 0 of round keys 4, 6 and 8, after expansion, without feedback */
+        ctx->ek[4 * 4] ^= 0x73u << 24;
+        ctx->ek[4 * 6] ^= 0x09u << 24;
+        ctx->ek[4 * 8] ^= 0xE4u << 24;
+    }
+    derive_dk(ctx);
+}
+
+void kms_aes_init160(struct kms_aes *ctx, const uint8_t key[20])
+{
+    memset(ctx, 0, sizeof *ctx);
+    expand(ctx, key, 5, 11);
+    derive_dk(ctx);
+}
+
+void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
+{
+    const uint32_t *rk = ctx->ek;
+    uint32_t s0 = be32(in) ^ rk[0], s1 = be32(in + 4) ^ rk[1];
+    uint32_t s2 = be32(in + 8) ^ rk[2], s3 = be32(in + 12) ^ rk[3];
+    for (int r = 1; r < ctx->rounds; r++) {
+        rk += 4;
+        uint32_t t0 = te0[s0 >> 24] ^ te1[(s1 >> 16) & 0xff] ^ te2[(s2 >> 8) & 0xff] ^ te3[s3 & 0xff] ^ rk[0];
+        uint32_t t1 = te0[s1 >> 24] ^ te1[(s2 >> 16) & 0xff] ^ te2[(s3 >> 8) & 0xff] ^ te3[s0 & 0xff] ^ rk[1];
+        uint32_t t2 = te0[s2 >> 24] ^ te1[(s3 >> 16) & 0xff] ^ te2[(s0 >> 8) & 0xff] ^ te3[s1 & 0xff] ^ rk[2];
+        uint32_t t3 = te0[s3 >> 24] ^ te1[(s0 >> 16) & 0xff] ^ te2[(s1 >> 8) & 0xff] ^ te3[s2 & 0xff] ^ rk[3];
+        s0 = t0;
+        s1 = t1;
+        s2 = t2;
+        s3 = t3;
+    }
+    rk += 4;
+    put_be32(out, ((uint32_t)sbox[s0 >> 24] << 24 | (uint32_t)sbox[(s1 >> 16) & 0xff] << 16 |
+                   (uint32_t)sbox[(s2 >> 8) & 0xff] << 8 | sbox[s3 & 0xff]) ^ rk[0]);
+    put_be32(out + 4, ((uint32_t)sbox[s1 >> 24] << 24 | (uint32_t)sbox[(s2 >> 16) & 0xff] << 16 |
+                       (uint32_t)sbox[(s3 >> 8) & 0xff] << 8 | sbox[s0 & 0xff]) ^ rk[1]);
+    put_be32(out + 8, ((uint32_t)sbox[s2 >> 24] << 24 | (uint32_t)sbox[(s3 >> 16) & 0xff] << 16 |
+                       (uint32_t)sbox[(s0 >> 8) & 0xff] << 8 | sbox[s1 & 0xff]) ^ rk[2]);
+    put_be32(out + 12, ((uint32_t)sbox[s3 >> 24] << 24 | (uint32_t)sbox[(s0 >> 16) & 0xff] << 16 |
+                        (uint32_t)sbox[(s1 >> 8) & 0xff] << 8 | sbox[s2 & 0xff]) ^ rk[3]);
+}
+
+void kms_aes_decrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
+{
+    const uint32_t *rk = ctx->dk;
+    uint32_t s0 = be32(in) ^ rk[0], s1 = be32(in + 4) ^ rk[1];
+    uint32_t s2 = be32(in + 8) ^ rk[2], s3 = be32(in + 12) ^ rk[3];
+    for (int r = 1; r < ctx->rounds; r++) {
+        rk += 4;
+        uint32_t t0 = td0[s0 >> 24] ^ td1[(s3 >> 16) & 0xff] ^ td2[(s2 >> 8) & 0xff] ^ td3[s1 & 0xff] ^ rk[0];
+        uint32_t t1 = td0[s1 >> 24] ^ td1[(s0 >> 16) & 0xff] ^ td2[(s3 >> 8) & 0xff] ^ td3[s2 & 0xff] ^ rk[1];
+        uint32_t t2 = td0[s2 >> 24] ^ td1[(s1 >> 16) & 0xff] ^ td2[(s0 >> 8) & 0xff] ^ td3[s3 & 0xff] ^ rk[2];
+        uint32_t t3 = td0[s3 >> 24] ^ td1[(s2 >> 16) & 0xff] ^ td2[(s1 >> 8) & 0xff] ^ td3[s0 & 0xff] ^ rk[3];
+        s0 = t0;
+        s1 = t1;
+        s2 = t2;
+        s3 = t3;
+    }
+    rk += 4;
+    put_be32(out, ((uint32_t)inv_sbox[s0 >> 24] << 24 | (uint32_t)inv_sbox[(s3 >> 16) & 0xff] << 16 |
+                   (uint32_t)inv_sbox[(s2 >> 8) & 0xff] << 8 | inv_sbox[s1 & 0xff]) ^ rk[0]);
+    put_be32(out + 4, ((uint32_t)inv_sbox[s1 >> 24] << 24 | (uint32_t)inv_sbox[(s0 >> 16) & 0xff] << 16 |
+                       (uint32_t)inv_sbox[(s3 >> 8) & 0xff] << 8 | inv_sbox[s2 & 0xff]) ^ rk[1]);
+    put_be32(out + 8, ((uint32_t)inv_sbox[s2 >> 24] << 24 | (uint32_t)inv_sbox[(s1 >> 16) & 0xff] << 16 |
+                       (uint32_t)inv_sbox[(s0 >> 8) & 0xff] << 8 | inv_sbox[s3 & 0xff]) ^ rk[2]);
+    put_be32(out + 12, ((uint32_t)inv_sbox[s3 >> 24] << 24 | (uint32_t)inv_sbox[(s2 >> 16) & 0xff] << 16 |
+                        (uint32_t)inv_sbox[(s1 >> 8) & 0xff] << 8 | inv_sbox[s0 & 0xff]) ^ rk[3]);
+}
+
+void kms_aes_wipe(struct kms_aes *ctx)
+{
+    kms_wipe(ctx, sizeof *ctx);
+}
+
+int kms_cbc_encrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8_t *in, size_t len, uint8_t *out,
+                    size_t cap, size_t *out_len)
+{
+    size_t total = kms_pkcs7_len(len);
+    if (cap < total)
+        return KMS_ENOSPC;
+    uint8_t pad = (uint8_t)(total - len);
+    const uint8_t *chain = iv;
+    for (size_t off = 0; off < total; off += KMS_AES_BLOCK) {
+        uint8_t block[KMS_AES_BLOCK];
+        for (size_t i = 0; i < KMS_AES_BLOCK; i++)
+            block[i] = (uint8_t)((off + i < len ? in[off + i] : pad) ^ chain[i]);
+        kms_aes_encrypt(ctx, block, out + off);
+        chain = out + off;
+    }
+    *out_len = total;
+    return 0;
+}
+
+int kms_cbc_decrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8_t *in, size_t len, uint8_t *out,
+                    size_t cap, size_t *out_len)
+{
+    if (len == 0 || len % KMS_AES_BLOCK != 0)
+        return KMS_ELENGTH;
+    if (cap < len)
+        return KMS_ENOSPC;
+    const uint8_t *chain = iv;
+    for (size_t off = 0; off < len; off += KMS_AES_BLOCK) {
+        uint8_t block[KMS_AES_BLOCK];
+        kms_aes_decrypt(ctx, in + off, block);
+        for (size_t i = 0; i < KMS_AES_BLOCK; i++)
+            out[off + i] = block[i] ^ chain[i];
+        chain = in + off;
+    }
+    uint8_t n = out[len - 1];
+    if (n < 1 || n > KMS_AES_BLOCK)
+        return KMS_EPADDING;
+    uint8_t bad = 0;
+    for (size_t i = len - n; i < len; i++)
+        bad |= out[i] ^ n;
+    if (bad)
+        return KMS_EPADDING;
+    *out_len = len - n;
+    return 0;
+}
+
+void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16])
+{
+    struct kms_aes ctx;
+    kms_aes_init160(&ctx, kms_key_v4);
+    uint8_t state[16] = {0};
+    size_t full = len / 16;
+    for (size_t b = 0; b <= full; b++) {
+        uint8_t block[16];
+        if (b < full) {
+            memcpy(block, msg + 16 * b, 16);
+        } else { /* the last, padded block: rest ‖ 0x80 ‖ zeros (a whole block when len % 16 == 0) */
+            size_t rest = len - 16 * full;
+            memset(block, 0, sizeof block);
+            if (rest)
+                memcpy(block, msg + 16 * full, rest);
+            block[rest] = 0x80;
+        }
+        for (int i = 0; i < 16; i++)
+            state[i] ^= block[i];
+        kms_aes_encrypt(&ctx, state, state);
+    }
+    memcpy(out, state, 16);
+    kms_aes_wipe(&ctx);
+}
+
+void kms_v6_mac_key(uint64_t filetime, uint8_t key[16])
+{
+    uint64_t slot = (filetime / 0x00000022816889BDull) * 0x000000208CBAB5EDull + 0x3156CD5AC628477Aull;
+    uint8_t le[8], digest[32];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(slot >> (8 * i));
+    if (kms_sha256(le, sizeof le, digest) != 0)
+        memset(digest, 0, sizeof digest); /* SHA-256 of 8 bytes cannot fail short of a broken libcrypto */
+    memcpy(key, digest + 16, 16);
+    kms_wipe(digest, sizeof digest);
+}
+
+int kms_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        return KMS_ECRYPTO;
+    return 0;
+}
+
+int kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
+                    uint8_t out[32])
+{
+    /* The two parts are short (at most a few hundred bytes): join them and use the one-shot HMAC(). */
+    uint8_t joined[512];
+    if (alen > sizeof joined || blen > sizeof joined - alen)
+        return KMS_EINVAL;
+    if (alen)
+        memcpy(joined, a, alen);
+    if (blen)
+        memcpy(joined + alen, b, blen);
+    unsigned int n = 0;
+    const unsigned char *r = HMAC(EVP_sha256(), key, (int)keylen, joined, alen + blen, out, &n);
+    kms_wipe(joined, alen + blen);
+    return r && n == 32 ? 0 : KMS_ECRYPTO;
+}
+
+int kms_random_bytes(void *buf, size_t len)
+{
+    if (len > (size_t)0x7fffffff)
+        return KMS_EINVAL;
+    return RAND_bytes(buf, (int)len) == 1 ? 0 : KMS_ECRYPTO;
+}
+
+void kms_wipe(void *p, size_t len)
+{
+    if (p && len)
+        OPENSSL_cleanse(p, len);
+}
+
+bool kms_ct_equal(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
