@@ -1,0 +1,115 @@
+#include "activation.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "epid.h"
+#include "err.h"
+
+const struct products_build *activation_default_build(void)
+{
+    const struct products_build *best = NULL;
+    for (size_t i = 0; i < products_build_count(); i++) {
+        const struct products_build *b = products_build_at(i);
+        if (b->epid && b->server && b->ndr64 && (!best || b->released > best->released))
+            best = b;
+    }
+    return best;
+}
+
+static size_t csvlk_index(const struct products_csvlk *c)
+{
+    for (size_t i = 0; i < products_csvlk_count(); i++)
+        if (products_csvlk_at(i) == c)
+            return i;
+    return SIZE_MAX;
+}
+
+int activation_host_generate(struct activation_host *h, const struct products_build *build, uint32_t lcid,
+                             const uint8_t *hwid, int64_t now, const struct kms_rng *rng)
+{
+    memset(h, 0, sizeof *h);
+    if (!build || lcid == 0 || lcid > 65535 || products_csvlk_count() > ACTIVATION_MAX_CSVLK)
+        return KMS_EINVAL;
+    h->build = build;
+    h->lcid = lcid;
+    h->n = products_csvlk_count();
+    int rc = 0;
+    if (hwid)
+        memcpy(h->hwid, hwid, KMS_HWID_LEN);
+    else
+        rc = rng->fill(rng->ctx, h->hwid, KMS_HWID_LEN);
+    for (size_t i = 0; rc == 0 && i < h->n; i++) {
+        const struct products_csvlk *c = products_csvlk_at(i);
+        if (!c->has_epid)
+            continue;
+        struct epid_params p = {
+            .group = c->group,
+            .key_min = c->key_min,
+            .key_max = c->key_max,
+            .platform = build->platform,
+            .build = build->build,
+            .lcid = lcid,
+            .not_before = c->released > build->released ? c->released : build->released,
+            .now = now,
+        };
+        struct epid e;
+        rc = epid_generate(&p, rng, &e);
+        if (rc == 0 && epid_format(&e, h->epid[i], sizeof h->epid[i]) < 0)
+            rc = KMS_EINVAL;
+    }
+    return rc;
+}
+
+int activation_host_set_epid(struct activation_host *h, const struct products_csvlk *csvlk, const char *text)
+{
+    size_t i = csvlk_index(csvlk);
+    struct epid e;
+    if (i == SIZE_MAX || i >= h->n || !csvlk->has_epid || strlen(text) >= ACTIVATION_EPID_LEN ||
+        epid_parse(text, &e) < 0 || e.group != csvlk->group)
+        return KMS_EINVAL;
+    snprintf(h->epid[i], sizeof h->epid[i], "%s", text);
+    return 0;
+}
+
+/* The CSVLK whose ePID answers: one that really activates the KMS id (protocol.md 5.3), else the default of
+ * the request's application, else Windows'. Always one with ePID data. */
+static const struct products_csvlk *pick_csvlk(const struct kms_request *req, const struct products_kms *kms)
+{
+    if (kms)
+        return kms->epid_csvlk;
+    const struct products_csvlk *c = products_epid_csvlk(&req->app_id, &req->kms_id);
+    if (c)
+        return c;
+    return products_app_at(0)->default_csvlk;
+}
+
+void activation_decide(const struct activation_cfg *cfg, const struct kms_request *req, struct activation_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kms = products_kms_by_id(&req->kms_id);
+    out->sku = products_sku_by_id(&req->sku_id);
+    out->csvlk = pick_csvlk(req, out->kms);
+
+    /* Count (protocol.md 5.1): 2N like a healthy genuine host, or the configured count, never below N
+     * unless the operator asked for it. */
+    uint64_t n = req->required_count;
+    uint64_t count = 2 * n;
+    if (cfg->client_count >= 0) {
+        count = (uint64_t)cfg->client_count;
+        if (count < n && !cfg->allow_low_count)
+            count = n;
+    }
+    if (count == 0 && !cfg->allow_low_count)
+        count = 1;
+    if (count > UINT32_MAX)
+        count = UINT32_MAX;
+
+    size_t i = csvlk_index(out->csvlk);
+    out->params.epid = i < cfg->host->n ? cfg->host->epid[i] : "";
+    out->params.current_count = (uint32_t)count;
+    out->params.activation_interval = cfg->activation_interval;
+    out->params.renewal_interval = cfg->renewal_interval;
+    memcpy(out->params.hwid, cfg->host->hwid, KMS_HWID_LEN);
+    out->hresult = out->params.epid[0] ? 0 : KMS_HR_INVALID_DATA; /* cannot happen with a valid table */
+}

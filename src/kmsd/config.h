@@ -1,0 +1,82 @@
+/*
+ * config — kmsd's configuration: one option table drives the command line (getopt_long), the INI file
+ * (inih, `-c/--config FILE`), the environment (`KMSD_<NAME>`, upper case, dashes as underscores), `--help`
+ * and `--check-config`. Precedence: defaults < INI < environment < command line.
+ *
+ * Errors never exit inside this module: config_load() returns KMSD_CONFIG_EXIT_* and has already printed
+ * a message naming the option (and where it came from) and what is allowed.
+ */
+#ifndef KMSD_CONFIG_H
+#define KMSD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_EPIDS 64
+#define CONFIG_LISTEN_LEN 128 /* "[addr%if]:port" */
+#define CONFIG_PATH_LEN 4096
+
+enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+
+struct config_epid {
+    char csvlk[32];   /* CSVLK key from data/products.tsv, e.g. "win2025" */
+    char epid[64];    /* validated ePID text */
+};
+
+struct kmsd_config {
+    /* listeners */
+    char listen[CONFIG_MAX_LISTEN][CONFIG_LISTEN_LEN]; /* -L/--listen ADDR[:PORT], repeatable */
+    int n_listen;                                       /* 0: the default [::]:port, falling back to 0.0.0.0 */
+    uint16_t port;                                      /* --port, default 1688 */
+
+    /* limits (each has a name, a default and a test) */
+    uint32_t max_connections;      /* --max-connections, default 4096 */
+    uint32_t idle_timeout_ms;      /* --idle-timeout (seconds, suffixes s m h), default 30 s */
+    uint32_t max_pdu;              /* --max-pdu bytes, default and maximum KMS_LIMIT_PDU_MAX, minimum 256 */
+    uint32_t max_requests;         /* --max-requests per connection, default 64 */
+    uint32_t max_conn_buffer;      /* --max-conn-buffer bytes buffered per connection, default 16384 */
+
+    /* protocol */
+    bool ndr64;                    /* --no-ndr64 clears */
+    bool btfn;                     /* --no-btfn clears */
+    int32_t client_count;          /* --client-count N; -1 = 2 x N of the request */
+    bool allow_low_count;          /* --allow-low-count: let --client-count go below the request's N */
+    uint32_t activation_interval;  /* minutes; --activation-interval with suffix m h d w, default 120 */
+    uint32_t renewal_interval;     /* minutes; --renewal-interval, default 10080 */
+
+    /* host identity */
+    struct config_epid epids[CONFIG_MAX_EPIDS]; /* --epid GROUP=EPID, repeatable */
+    int n_epids;
+    bool hwid_set;
+    uint8_t hwid[8];               /* --hwid HEX16 */
+    uint32_t lcid;                 /* --lcid, default 1033 */
+    uint32_t host_build;           /* --host-build, 0 = choose */
+
+    /* files */
+    char state_dir[CONFIG_PATH_LEN];   /* --state-dir, default /var/lib/kmsd */
+    char config_file[CONFIG_PATH_LEN]; /* -c/--config, empty if none */
+
+    /* logging */
+    enum config_log_level log_level;   /* --log-level error|warn|info|debug, default info */
+    char log_file[CONFIG_PATH_LEN];    /* --log-file, empty = stderr */
+    bool syslog;                       /* --syslog */
+
+    /* actions */
+    bool check_config; /* --check-config: print the effective configuration and exit 0 */
+};
+
+#define KMSD_CONFIG_OK 0          /* run */
+#define KMSD_CONFIG_EXIT_OK 1     /* --help, --version or --check-config done: exit 0 */
+#define KMSD_CONFIG_EXIT_USAGE 2  /* bad option, key or value: exit 2 */
+
+/* Fills cfg with the defaults. */
+void config_defaults(struct kmsd_config *cfg);
+/* Applies INI file (if -c given), environment (envp, NULL-terminated "K=V" strings) and argv, in that order
+ * of precedence; prints --help / --check-config output to out and errors to err. Returns KMSD_CONFIG_*. */
+int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err);
+/* Prints the effective configuration as INI text that config_load accepts back. */
+void config_print(const struct kmsd_config *cfg, FILE *out);
+
+#endif

@@ -1,0 +1,105 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+/* The one piece of process-wide state in kmsd: where log lines go. Set once at start-up by log_open(). */
+static struct {
+    enum log_level level;
+    FILE *file; /* NULL: stderr */
+    int use_syslog;
+} logger = {LOG_LVL_INFO, NULL, 0};
+
+int log_open(enum log_level level, const char *path, int use_syslog)
+{
+    logger.level = level;
+    logger.use_syslog = use_syslog;
+    if (use_syslog)
+        openlog("kmsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    if (path && *path) {
+        FILE *f = fopen(path, "a");
+        if (!f)
+            return -errno;
+        setvbuf(f, NULL, _IOLBF, 0);
+        logger.file = f;
+    }
+    return 0;
+}
+
+void log_close(void)
+{
+    if (logger.file)
+        fclose(logger.file);
+    logger.file = NULL;
+    if (logger.use_syslog)
+        closelog();
+}
+
+int log_enabled(enum log_level level)
+{
+    return level <= logger.level;
+}
+
+static void emit(enum log_level level, const char *fmt, va_list ap)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    if (!log_enabled(level))
+        return;
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (logger.use_syslog) {
+        syslog(prio[level], "%s", msg);
+        return;
+    }
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    FILE *f = logger.file ? logger.file : stderr;
+    fprintf(f, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, names[level], msg);
+}
+
+#define LOG_FN(name, lvl)                                                                                              \
+    void name(const char *fmt, ...)                                                                                    \
+    {                                                                                                                  \
+        va_list ap;                                                                                                    \
+        va_start(ap, fmt);                                                                                             \
+        emit(lvl, fmt, ap);                                                                                            \
+        va_end(ap);                                                                                                    \
+    }
+
+LOG_FN(log_error, LOG_LVL_ERROR)
+LOG_FN(log_warn, LOG_LVL_WARN)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_debug, LOG_LVL_DEBUG)
+
+char *log_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (cap == 0)
+        return out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int plain = *p >= 0x20 && *p != 0x7f && *p != '\\' && *p != '"';
+        size_t need = plain ? 1 : 4;
+        if (cap - 1 - o < need)
+            break;
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}

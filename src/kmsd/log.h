@@ -1,0 +1,27 @@
+/*
+ * log — kmsd's logging: to stderr (default; journald and `docker logs` read it), a file, or syslog.
+ * The level is chosen at run time; nothing is compiled out. Wire strings must go through log_escape()
+ * before they are logged.
+ */
+#ifndef KMSD_LOG_H
+#define KMSD_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Sets the destination: path NULL or "" and use_syslog false means stderr. Returns 0 or -errno. */
+int log_open(enum log_level level, const char *path, int use_syslog);
+void log_close(void);
+int log_enabled(enum log_level level);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copies s into out (cap bytes, NUL-terminated), replacing control characters, backslashes, quotes and
+ * DEL with \xNN escapes; valid UTF-8 passes through. Returns out. */
+char *log_escape(const char *s, char *out, size_t cap);
+
+#endif

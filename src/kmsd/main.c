@@ -1,0 +1,131 @@
+/* kmsd — a KMS host for Microsoft volume activation. See kmsd(8) and docs/config.md. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "activation.h"
+#include "config.h"
+#include "err.h"
+#include "kms_crypto.h"
+#include "log.h"
+#include "products.h"
+#include "server.h"
+
+extern char **environ;
+
+static int rng_fill(void *ctx, void *buf, size_t len)
+{
+    (void)ctx;
+    return kms_random_bytes(buf, len);
+}
+
+/* Creates the state directory (one level) if it is missing. Returns 0 or -errno. */
+static int ensure_state_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    if (errno != ENOENT)
+        return -errno;
+    return mkdir(dir, 0750) == 0 ? 0 : -errno;
+}
+
+/* Builds the host identity: build, LCID, HWID and one ePID per CSVLK, with the operator's overrides. */
+static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, struct activation_host *host)
+{
+    const struct products_build *build =
+        cfg->host_build ? products_build_by_number(cfg->host_build) : activation_default_build();
+    if (!build || !build->epid) {
+        fprintf(stderr, "kmsd: --host-build %u: not a host build of the product table\n", (unsigned)cfg->host_build);
+        return 2;
+    }
+    if (cfg->ndr64 && build->build < 9200) {
+        fprintf(stderr,
+                "kmsd: --host-build %u: a host older than build 9200 does not speak NDR64; use --no-ndr64 or a "
+                "newer build\n",
+                (unsigned)build->build);
+        return 2;
+    }
+    int rc = activation_host_generate(host, build, cfg->lcid, cfg->hwid_set ? cfg->hwid : NULL, time(NULL), rng);
+    if (rc < 0) {
+        fprintf(stderr, "kmsd: cannot generate the host identity: %s\n", kms_strerror(rc));
+        return 1;
+    }
+    for (int i = 0; i < cfg->n_epids; i++) {
+        const struct products_csvlk *c = products_find_csvlk(cfg->epids[i].csvlk);
+        if (!c || activation_host_set_epid(host, c, cfg->epids[i].epid) < 0) {
+            fprintf(stderr, "kmsd: --epid %s=%s: not an ePID of that CSVLK group\n", cfg->epids[i].csvlk,
+                    cfg->epids[i].epid);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct kmsd_config cfg;
+    config_defaults(&cfg);
+    int rc = config_load(&cfg, argc, argv, environ, stdout, stderr);
+    if (rc == KMSD_CONFIG_EXIT_OK)
+        return 0;
+    if (rc != KMSD_CONFIG_OK)
+        return 2;
+
+    static const enum log_level levels[] = {LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG};
+    rc = log_open(levels[cfg.log_level], cfg.log_file, cfg.syslog);
+    if (rc < 0) {
+        fprintf(stderr, "kmsd: --log-file %s: %s\n", cfg.log_file, strerror(-rc));
+        return 2;
+    }
+    rc = ensure_state_dir(cfg.state_dir);
+    if (rc < 0) {
+        fprintf(stderr, "kmsd: --state-dir %s: %s\n", cfg.state_dir, strerror(-rc));
+        return 2;
+    }
+
+    struct kms_rng rng = {rng_fill, NULL};
+    static struct activation_host host;
+    rc = make_host(&cfg, &rng, &host);
+    if (rc)
+        return rc;
+    char hw[17];
+    for (int i = 0; i < KMS_HWID_LEN; i++)
+        snprintf(hw + 2 * i, 3, "%02X", host.hwid[i]);
+    log_info("kmsd starting: host build %u (%s), LCID %u, HWID %s", (unsigned)host.build->build, host.build->name,
+             (unsigned)host.lcid, hw);
+    for (size_t i = 0; i < host.n; i++)
+        if (host.epid[i][0])
+            log_debug("ePID %-14s %s", products_csvlk_at(i)->key, host.epid[i]);
+
+    struct activation_cfg acfg = {
+        .client_count = cfg.client_count,
+        .allow_low_count = cfg.allow_low_count,
+        .activation_interval = cfg.activation_interval,
+        .renewal_interval = cfg.renewal_interval,
+        .host = &host,
+    };
+    struct server_cfg scfg;
+    memset(&scfg, 0, sizeof scfg);
+    for (int i = 0; i < cfg.n_listen && i < SERVER_MAX_LISTENERS; i++)
+        scfg.listen[scfg.n_listen++] = cfg.listen[i];
+    scfg.port = cfg.port;
+    scfg.max_connections = cfg.max_connections;
+    scfg.idle_timeout_ms = cfg.idle_timeout_ms;
+    scfg.max_pdu = cfg.max_pdu;
+    scfg.max_requests = cfg.max_requests;
+    scfg.max_conn_buffer = cfg.max_conn_buffer;
+    scfg.bind.ndr32 = true;
+    scfg.bind.ndr64 = cfg.ndr64;
+    scfg.bind.btfn = cfg.btfn;
+    scfg.activation = &acfg;
+    scfg.rng = &rng;
+
+    struct server_stats stats;
+    rc = server_run(&scfg, &stats);
+    kms_wipe(&host, sizeof host);
+    log_close();
+    return rc;
+}

@@ -1,0 +1,550 @@
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "err.h"
+#include "guid.h"
+#include "kms_crypto.h"
+#include "log.h"
+#include "session.h"
+
+#define SERVER_READ_BUF 65536    /* one shared receive buffer per loop: data are consumed in the read callback */
+#define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
+#define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
+
+struct server;
+
+struct listener {
+    uv_tcp_t tcp;
+    struct server *srv;
+    struct session_cfg scfg;
+    char name[96];
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    struct server *srv;
+    struct listener *l;
+    struct conn *prev, *next;
+    uint8_t *in; /* bytes of an incomplete PDU, allocated on first need, capacity max_conn_buffer */
+    size_t in_len;
+    int pending_writes;
+    int open_handles;
+    int closing;        /* close requested: no more reads, close once the replies are out */
+    int handles_closed; /* uv_close() called on both handles */
+    struct session sess;
+    char peer[80];
+};
+
+struct write_req {
+    uv_write_t req;
+    struct conn *c;
+    uint8_t data[SERVER_WRITE_MAX];
+};
+
+struct server {
+    uv_loop_t *loop;
+    const struct server_cfg *cfg;
+    struct server_stats *stats;
+    struct listener lis[SERVER_MAX_LISTENERS];
+    int n_lis;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t grace;
+    int stopping;
+    struct conn *conns;
+    uint32_t next_assoc;
+    uint8_t readbuf[SERVER_READ_BUF];
+};
+
+/* ---- connections ---- */
+
+static void conn_on_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    struct server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->stats->open--;
+    free(c->in);
+    kms_wipe(&c->sess, sizeof c->sess);
+    free(c);
+    if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
+        uv_close((uv_handle_t *)&srv->grace, NULL);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->handles_closed)
+        return;
+    if (!c->closing) {
+        c->closing = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_stop(&c->idle);
+    }
+    if (c->pending_writes > 0)
+        return; /* on_write calls again once the replies are out */
+    c->handles_closed = 1;
+    c->open_handles = 2;
+    uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+    uv_close((uv_handle_t *)&c->idle, conn_on_close);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = w->c;
+    free(w);
+    if (c->pending_writes > 0)
+        c->pending_writes--;
+    if (status < 0 && !c->closing)
+        log_debug("%s: write failed: %s", c->peer, uv_strerror(status));
+    if (status < 0 || c->closing)
+        conn_close(c);
+}
+
+static void log_activation(const struct conn *c, const struct session_event *ev)
+{
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    if (ev->decode_err) {
+        log_info("%s: activation refused: undecodable request (%s), HRESULT 0x%08X", c->peer,
+                 kms_strerror(ev->decode_err), (unsigned)ev->hresult);
+        return;
+    }
+    char ws[256], wse[512], cmid[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
+    (void)kms_request_machine_name(&ev->req, ws, sizeof ws); /* on invalid UTF-16 the valid prefix is kept */
+    log_escape(ws, wse, sizeof wse);
+    guid_format(&ev->req.cmid, cmid);
+    guid_format(&ev->req.kms_id, kid);
+    const char *product = ev->result.sku ? ev->result.sku->name : ev->result.kms ? ev->result.kms->name : kid;
+    if (ev->hresult)
+        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: refused, HRESULT 0x%08X", c->peer, wse, product,
+                 ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
+                 (unsigned)ev->hresult);
+    else
+        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: activated, count %u", c->peer, wse, product,
+                 ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
+                 (unsigned)ev->result.params.current_count);
+}
+
+/* Hands one whole PDU to the session and sends its reply. Returns 0, or -1 when the connection is closing. */
+static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
+{
+    struct server *srv = c->srv;
+    struct write_req *w = malloc(sizeof *w);
+    if (!w) {
+        log_error("%s: out of memory", c->peer);
+        conn_close(c);
+        return -1;
+    }
+    struct wr out;
+    wr_init(&out, w->data, sizeof w->data);
+    struct session_event ev;
+    enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
+    if (ev.activation) {
+        srv->stats->activations++;
+        if (ev.hresult)
+            srv->stats->refusals++;
+        log_activation(c, &ev);
+    }
+    if (a == SESSION_CLOSE || a == SESSION_WAIT) {
+        free(w);
+        if (a == SESSION_WAIT)
+            return 0;
+        srv->stats->closed_protocol++;
+        log_debug("%s: closing: %s", c->peer, kms_strerror(ev.close_err));
+        conn_close(c);
+        return -1;
+    }
+    w->c = c;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)out.off);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        conn_close(c);
+        return -1;
+    }
+    c->pending_writes++;
+    if (a == SESSION_REPLY_CLOSE) {
+        srv->stats->closed_limit++;
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Frames PDUs in p[0..len); returns how many bytes were consumed, or -1 when the connection is closing. */
+static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
+{
+    const struct server_cfg *cfg = c->srv->cfg;
+    size_t off = 0;
+    while (len - off >= RPC_HEADER_LEN) {
+        struct rpc_header h;
+        int rc = rpc_peek_header(p + off, len - off, &h);
+        if (rc < 0 || h.frag_length > cfg->max_pdu) {
+            c->srv->stats->closed_protocol++;
+            log_debug("%s: closing: %s", c->peer, rc < 0 ? kms_strerror(rc) : "PDU above --max-pdu");
+            conn_close(c);
+            return -1;
+        }
+        if (len - off < h.frag_length)
+            break;
+        if (conn_pdu(c, p + off, h.frag_length) < 0)
+            return -1;
+        off += h.frag_length;
+    }
+    return (long)off;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct conn *c = h->data;
+    *buf = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    const struct server_cfg *cfg = c->srv->cfg;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->closing)
+        return;
+    uv_timer_again(&c->idle);
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t len = (size_t)nread;
+    if (c->in_len) { /* continue an incomplete PDU: append, then frame from the connection's buffer */
+        if (len > cfg->max_conn_buffer - c->in_len) {
+            c->srv->stats->closed_limit++;
+            log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
+            conn_close(c);
+            return;
+        }
+        memcpy(c->in + c->in_len, p, len);
+        c->in_len += len;
+        p = c->in;
+        len = c->in_len;
+    }
+    long used = conn_frame(c, p, len);
+    if (used < 0)
+        return;
+    size_t rest = len - (size_t)used;
+    if (rest > cfg->max_conn_buffer) {
+        c->srv->stats->closed_limit++;
+        conn_close(c);
+        return;
+    }
+    if (rest && !c->in) {
+        c->in = malloc(cfg->max_conn_buffer);
+        if (!c->in) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (rest)
+        memmove(c->in, p + used, rest);
+    c->in_len = rest;
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    c->srv->stats->closed_idle++;
+    log_debug("%s: idle timeout", c->peer);
+    conn_close(c);
+}
+
+static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, host, sizeof host);
+            port = ntohs(a->sin6_port);
+            snprintf(out, cap, "[%s]:%d", host, port);
+            return;
+        }
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, host, sizeof host);
+        port = ntohs(a->sin_port);
+    }
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct listener *l = ls->data;
+    struct server *srv = l->srv;
+    if (status < 0) {
+        log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_error("out of memory accepting a connection");
+        return;
+    }
+    c->srv = srv;
+    c->l = l;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->idle);
+    c->tcp.data = c;
+    c->idle.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->stats->open++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    if (srv->stats->open > srv->cfg->max_connections || srv->stopping) {
+        srv->stats->rejected++;
+        log_debug("%s: rejected: --max-connections (%u) reached", c->peer, (unsigned)srv->cfg->max_connections);
+        conn_close(c);
+        return;
+    }
+    srv->stats->accepted++;
+    session_init(&c->sess, srv->next_assoc++);
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&c->idle, on_idle, srv->cfg->idle_timeout_ms, srv->cfg->idle_timeout_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- listeners ---- */
+
+/* Splits "ADDR[:PORT]", "[V6][:PORT]" or "*[:PORT]" into host and port. Returns 0 or -1. */
+static int split_listen(const char *text, uint16_t def_port, char *host, size_t cap, uint16_t *port)
+{
+    const char *colon = NULL;
+    size_t hl;
+    if (text[0] == '[') {
+        const char *end = strchr(text, ']');
+        if (!end)
+            return -1;
+        hl = (size_t)(end - text - 1);
+        if (hl >= cap)
+            return -1;
+        memcpy(host, text + 1, hl);
+        host[hl] = '\0';
+        if (end[1] == ':')
+            colon = end + 1;
+        else if (end[1] != '\0')
+            return -1;
+    } else {
+        colon = strrchr(text, ':');
+        if (colon && strchr(text, ':') != colon)
+            colon = NULL; /* a bare IPv6 address without brackets: no port */
+        hl = colon ? (size_t)(colon - text) : strlen(text);
+        if (hl >= cap)
+            return -1;
+        memcpy(host, text, hl);
+        host[hl] = '\0';
+    }
+    *port = def_port;
+    if (colon) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(colon + 1, &end, 10);
+        if (errno || *end || end == colon + 1 || v == 0 || v > 65535)
+            return -1;
+        *port = (uint16_t)v;
+    }
+    return 0;
+}
+
+static int listen_on(struct server *srv, const struct sockaddr *sa, const char *name, uint16_t port)
+{
+    if (srv->n_lis >= SERVER_MAX_LISTENERS)
+        return UV_ENOBUFS;
+    struct listener *l = &srv->lis[srv->n_lis];
+    memset(l, 0, sizeof *l);
+    l->srv = srv;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->scfg.bind = srv->cfg->bind;
+    l->scfg.max_requests = srv->cfg->max_requests;
+    l->scfg.activation = srv->cfg->activation;
+    l->scfg.rng = srv->cfg->rng;
+    snprintf(l->scfg.sec_addr, sizeof l->scfg.sec_addr, "%u", (unsigned)port);
+    uv_tcp_init(srv->loop, &l->tcp);
+    l->tcp.data = l;
+    int rc = uv_tcp_bind(&l->tcp, sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&l->tcp, NULL);
+        return rc;
+    }
+    srv->n_lis++;
+    log_info("listening on %s", name);
+    return 0;
+}
+
+static int open_listener(struct server *srv, const char *text)
+{
+    char host[256], name[300];
+    uint16_t port;
+    if (split_listen(text, srv->cfg->port, host, sizeof host, &port) < 0) {
+        log_error("--listen %s: expected ADDR[:PORT], [IPV6][:PORT] or *[:PORT]", text);
+        return -1;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
+    const char *node = (strcmp(host, "*") == 0 || host[0] == '\0') ? NULL : host;
+    int g = getaddrinfo(node, portstr, &hints, &res);
+    if (g != 0) {
+        log_error("--listen %s: %s", text, gai_strerror(g));
+        return -1;
+    }
+    int rc = -1;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        char h[64];
+        if (a->ai_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, h, sizeof h);
+            snprintf(name, sizeof name, "[%s]:%u", h, (unsigned)port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)a->ai_addr, h, sizeof h);
+            snprintf(name, sizeof name, "%s:%u", h, (unsigned)port);
+        }
+        int r = listen_on(srv, a->ai_addr, name, port);
+        if (r < 0)
+            log_error("--listen %s: cannot listen on %s: %s", text, name, uv_strerror(r));
+        else
+            rc = 0;
+        if (node)
+            break; /* a named address: the first that resolves */
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int open_default(struct server *srv)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    char name[32];
+    uint16_t port = srv->cfg->port;
+    snprintf(name, sizeof name, "[::]:%u", (unsigned)port);
+    uv_ip6_addr("::", port, &a6);
+    int rc = listen_on(srv, (const struct sockaddr *)&a6, name, port); /* dual-stack */
+    if (rc == 0)
+        return 0;
+    log_info("IPv6 unavailable (%s): falling back to 0.0.0.0", uv_strerror(rc));
+    snprintf(name, sizeof name, "0.0.0.0:%u", (unsigned)port);
+    uv_ip4_addr("0.0.0.0", port, &a4);
+    rc = listen_on(srv, (const struct sockaddr *)&a4, name, port);
+    if (rc < 0)
+        log_error("cannot listen on port %u: %s", (unsigned)port, uv_strerror(rc));
+    return rc;
+}
+
+/* ---- shutdown ---- */
+
+static void on_grace(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        c->pending_writes = 0; /* give up on replies the peer does not read */
+        conn_close(c);
+    }
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct server *srv = s->data;
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    log_info("signal %d: stopping (%u connections open)", signum, (unsigned)srv->stats->open);
+    for (int i = 0; i < srv->n_lis; i++)
+        uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+    uv_close((uv_handle_t *)&srv->sig_term, NULL);
+    uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    struct conn *next;
+    for (struct conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        conn_close(c); /* replies already queued still go out first */
+    }
+    uv_timer_init(srv->loop, &srv->grace);
+    srv->grace.data = srv;
+    if (srv->conns)
+        uv_timer_start(&srv->grace, on_grace, SERVER_STOP_GRACE_MS, 0);
+    else
+        uv_close((uv_handle_t *)&srv->grace, NULL);
+}
+
+int server_run(const struct server_cfg *cfg, struct server_stats *stats)
+{
+    struct server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return 1;
+    memset(stats, 0, sizeof *stats);
+    srv->cfg = cfg;
+    srv->stats = stats;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    srv->loop = &loop;
+    uint8_t r[4];
+    if (cfg->rng->fill(cfg->rng->ctx, r, sizeof r) == 0)
+        srv->next_assoc = buf_le32(r) | 1u;
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 0;
+    if (cfg->n_listen == 0)
+        rc = open_default(srv);
+    for (int i = 0; rc == 0 && i < cfg->n_listen; i++)
+        rc = open_listener(srv, cfg->listen[i]);
+    if (rc < 0) {
+        for (int i = 0; i < srv->n_lis; i++)
+            uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        free(srv);
+        return 2;
+    }
+    uv_signal_init(&loop, &srv->sig_term);
+    uv_signal_init(&loop, &srv->sig_int);
+    srv->sig_term.data = srv;
+    srv->sig_int.data = srv;
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+
+    rc = uv_run(&loop, UV_RUN_DEFAULT);
+    int closed = uv_loop_close(&loop);
+    free(srv);
+    if (closed != 0) {
+        log_error("event loop ended with handles still open");
+        return 1;
+    }
+    log_info("stopped: %llu connections, %llu activations (%llu refused)", (unsigned long long)stats->accepted,
+             (unsigned long long)stats->activations, (unsigned long long)stats->refusals);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * server — kmsd's network side on libuv: listeners, connections, framing, limits, timeouts, shutdown.
+ *
+ * Each connection owns a session (session.h) and a capped input buffer; bytes are framed by the RPC
+ * frag_length and each whole PDU goes to the session. A protocol error, a limit or the idle timeout closes
+ * that connection only. SIGTERM/SIGINT stop accepting, let pending replies go out, and end the loop.
+ * Ownership: a connection is freed in the close callback of its last libuv handle.
+ */
+#ifndef KMSD_SERVER_H
+#define KMSD_SERVER_H
+
+#include <stdint.h>
+
+#include "activation.h"
+#include "rng.h"
+#include "rpc.h"
+
+#define SERVER_MAX_LISTENERS 16
+
+struct server_cfg {
+    const char *listen[SERVER_MAX_LISTENERS]; /* "ADDR[:PORT]" texts; none: [::]:port, else 0.0.0.0:port */
+    int n_listen;
+    uint16_t port;
+    uint32_t max_connections;
+    uint32_t idle_timeout_ms;
+    uint32_t max_pdu;
+    uint32_t max_requests;
+    uint32_t max_conn_buffer;
+    struct rpc_bind_policy bind;
+    const struct activation_cfg *activation;
+    const struct kms_rng *rng;
+};
+
+/* Counters since start. */
+struct server_stats {
+    uint64_t accepted, rejected, closed_protocol, closed_idle, closed_limit;
+    uint64_t activations, refusals;
+    uint32_t open;
+};
+
+/* Binds every listener, then runs until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 when a listener
+ * cannot be set up (the message is logged), 1 on an unexpected loop error. */
+int server_run(const struct server_cfg *cfg, struct server_stats *stats);
+
+#endif

@@ -1,0 +1,145 @@
+#include "session.h"
+
+#include <string.h>
+
+#include "err.h"
+#include "kms_crypto.h"
+#include "ndr.h"
+
+void session_init(struct session *s, uint32_t assoc_group)
+{
+    memset(s, 0, sizeof *s);
+    rpc_assoc_init(&s->assoc);
+    rpc_reasm_init(&s->reasm);
+    s->assoc_group = assoc_group;
+}
+
+static enum session_action fault(uint32_t call_id, uint32_t status, struct wr *out)
+{
+    struct rpc_pdu f;
+    rpc_fault_init(&f, call_id, status);
+    return rpc_encode(&f, out) == 0 ? SESSION_REPLY : SESSION_CLOSE;
+}
+
+/* Draws the server's randomness for one response; the V6 response IV must differ from the request's. */
+static int draw_random(const struct session_cfg *cfg, const struct kms_request *req, struct kms_response_random *r)
+{
+    int rc = cfg->rng->fill(cfg->rng->ctx, r, sizeof *r);
+    for (int i = 0; rc == 0 && i < 4 && memcmp(r->iv, req->iv, sizeof r->iv) == 0; i++)
+        rc = cfg->rng->fill(cfg->rng->ctx, r->iv, sizeof r->iv);
+    if (rc == 0 && memcmp(r->iv, req->iv, sizeof r->iv) == 0)
+        rc = KMS_ECRYPTO; /* a random source repeating 16 bytes five times is broken */
+    return rc;
+}
+
+/* Builds the KMS answer (or an error stub) for a complete request stub and wraps it in a RESPONSE. */
+static enum session_action answer(struct session *s, const struct session_cfg *cfg, uint32_t call_id,
+                                  uint16_t ctx_id, bool ndr64, const uint8_t *stub, size_t stub_len, struct wr *out,
+                                  struct session_event *ev)
+{
+    const uint8_t *msg;
+    size_t n;
+    uint8_t kms_out[KMS_RESPONSE_MAX_LEN];
+    size_t kms_len = 0;
+    uint8_t ndr_buf[KMS_RESPONSE_MAX_LEN + 64];
+    struct wr nw;
+    wr_init(&nw, ndr_buf, sizeof ndr_buf);
+
+    ev->activation = true;
+    int rc = ndr_decode_request(stub, stub_len, ndr64, &msg, &n);
+    if (rc == 0)
+        rc = kms_decode_request(msg, n, &ev->req);
+    if (rc < 0) {
+        ev->decode_err = rc;
+        ev->hresult = KMS_HR_INVALID_DATA;
+    } else {
+        activation_decide(cfg->activation, &ev->req, &ev->result);
+        ev->hresult = ev->result.hresult;
+        if (ev->hresult == 0) {
+            struct kms_response_random rnd;
+            rc = draw_random(cfg, &ev->req, &rnd);
+            if (rc == 0)
+                rc = kms_encode_response(&ev->req, &ev->result.params, &rnd, kms_out, sizeof kms_out, &kms_len);
+            kms_wipe(&rnd, sizeof rnd);
+            if (rc < 0) {
+                ev->decode_err = rc;
+                ev->hresult = KMS_HR_INVALID_DATA;
+            }
+        }
+    }
+    if (ev->hresult)
+        rc = ndr_encode_error(&nw, ndr64, ev->hresult);
+    else
+        rc = ndr_encode_response(&nw, ndr64, kms_out, kms_len);
+    if (rc < 0) {
+        ev->close_err = rc;
+        return SESSION_CLOSE;
+    }
+    struct rpc_pdu resp;
+    rpc_response_init(&resp, call_id, ctx_id, ndr_buf, nw.off);
+    rc = rpc_encode(&resp, out);
+    if (rc < 0) {
+        ev->close_err = rc;
+        return SESSION_CLOSE;
+    }
+    s->requests++;
+    return s->requests >= cfg->max_requests ? SESSION_REPLY_CLOSE : SESSION_REPLY;
+}
+
+static enum session_action on_request(struct session *s, const struct session_cfg *cfg, const struct rpc_pdu *pdu,
+                                      struct wr *out, struct session_event *ev)
+{
+    if (!s->bound) /* protocol.md 2.4: a REQUEST before a successful BIND gets a FAULT */
+        return fault(pdu->hdr.call_id, RPC_STATUS_PROTO_ERROR, out);
+    const uint8_t *stub;
+    size_t stub_len;
+    int rc = rpc_reasm_feed(&s->reasm, pdu, &stub, &stub_len);
+    if (rc < 0) {
+        ev->close_err = rc;
+        return SESSION_CLOSE;
+    }
+    if (rc == 0)
+        return SESSION_WAIT;
+    enum rpc_syntax syn = rpc_assoc_syntax(&s->assoc, pdu->request.ctx_id);
+    if (syn == RPC_SYNTAX_NONE)
+        return fault(pdu->hdr.call_id, RPC_STATUS_UNK_IF, out);
+    if (pdu->request.opnum != 0)
+        return fault(pdu->hdr.call_id, SESSION_STATUS_OP_RNG_ERROR, out);
+    return answer(s, cfg, pdu->hdr.call_id, pdu->request.ctx_id, syn == RPC_SYNTAX_NDR64, stub, stub_len, out, ev);
+}
+
+enum session_action session_on_pdu(struct session *s, const struct session_cfg *cfg, const uint8_t *bytes,
+                                   size_t len, struct wr *out, struct session_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    struct rpc_pdu pdu;
+    int rc = rpc_decode(bytes, len, &pdu);
+    if (rc < 0) {
+        ev->close_err = rc;
+        return SESSION_CLOSE;
+    }
+    switch (pdu.hdr.ptype) {
+    case RPC_PTYPE_BIND:
+    case RPC_PTYPE_ALTER_CONTEXT: {
+        if (pdu.hdr.ptype == RPC_PTYPE_ALTER_CONTEXT && !s->bound) {
+            ev->close_err = KMS_ERPC_PTYPE;
+            return SESSION_CLOSE;
+        }
+        struct rpc_pdu reply;
+        rc = rpc_bind_reply(&pdu, &cfg->bind, s->assoc_group, cfg->sec_addr, &s->assoc, &reply);
+        if (rc == 0)
+            rc = rpc_encode(&reply, out);
+        if (rc < 0) {
+            ev->close_err = rc;
+            return SESSION_CLOSE;
+        }
+        s->bound = true;
+        return SESSION_REPLY;
+    }
+    case RPC_PTYPE_REQUEST:
+        return on_request(s, cfg, &pdu, out, ev);
+    default:
+        ev->close_err = KMS_ERPC_PTYPE;
+        return SESSION_CLOSE;
+    }
+}
