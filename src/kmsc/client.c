@@ -1,0 +1,487 @@
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "kms_crypto.h"
+#include "ndr.h"
+#include "timeutil.h"
+
+#define RPC_FIRST_LAST (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG)
+
+/* ---- small helpers ---- */
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static enum kmsc_status fail(struct kmsc_result *res, enum kmsc_status st, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->msg, sizeof res->msg, fmt, ap);
+    va_end(ap);
+    res->status = st;
+    res->err = err;
+    return st;
+}
+
+static void result_reset(struct kmsc_result *res)
+{
+    memset(res, 0, sizeof *res);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double mono_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t kmsc_now_filetime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return timeutil_filetime_from_unix((int64_t)ts.tv_sec) + (uint64_t)ts.tv_nsec / 100u;
+}
+
+int kmsc_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return KMS_EINVAL; /* strtoul would accept spaces, signs and "-1" */
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return KMS_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int kmsc_random_uuid(struct guid *g)
+{
+    if (kms_random_bytes(g->b, sizeof g->b) != 0)
+        return KMS_ECRYPTO;
+    /* Data3 is little-endian on the wire, so its version nibble is the high nibble of byte 7. */
+    g->b[7] = (uint8_t)((g->b[7] & 0x0fu) | 0x40u);
+    g->b[8] = (uint8_t)((g->b[8] & 0x3fu) | 0x80u);
+    return 0;
+}
+
+/* Copies n bytes of src into dst (cap >= n + 1) with a NUL; KMS_EINVAL when they do not fit or are empty. */
+static int copy_part(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n == 0 || n >= cap)
+        return KMS_EINVAL;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+int kmsc_parse_target(const char *text, struct kmsc_target *t, char *msg, size_t cap)
+{
+    const char *port = NULL;
+    size_t hlen;
+    const char *host = text;
+
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close) {
+            snprintf(msg, cap, "missing ']' in '%s'", text);
+            return KMS_EINVAL;
+        }
+        host = text + 1;
+        hlen = (size_t)(close - host);
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0') {
+            snprintf(msg, cap, "unexpected text after ']' in '%s'", text);
+            return KMS_EINVAL;
+        }
+        if (!memchr(host, ':', hlen)) {
+            snprintf(msg, cap, "brackets are for IPv6 addresses: '%s'", text);
+            return KMS_EINVAL;
+        }
+    } else {
+        const char *colon = strchr(text, ':');
+        if (colon && strchr(colon + 1, ':')) {
+            hlen = strlen(text); /* bare IPv6 address, no port */
+        } else if (colon) {
+            hlen = (size_t)(colon - text);
+            port = colon + 1;
+        } else {
+            hlen = strlen(text);
+        }
+    }
+    if (copy_part(t->host, sizeof t->host, host, hlen) != 0) {
+        snprintf(msg, cap, "empty or too long host in '%s'", text);
+        return KMS_EINVAL;
+    }
+    unsigned long p = 1688;
+    if (port && kmsc_parse_uint(port, 1, 65535, &p) != 0) {
+        snprintf(msg, cap, "bad port in '%s' (expected 1..65535)", text);
+        return KMS_EINVAL;
+    }
+    snprintf(t->port, sizeof t->port, "%lu", p);
+    return 0;
+}
+
+enum kmsc_status kmsc_worse(enum kmsc_status a, enum kmsc_status b)
+{
+    static const int rank[8] = {
+        [KMSC_OK] = 0,      [KMSC_INTERNAL] = 8,           [KMSC_USAGE] = 7,  [KMSC_CONNECT] = 6,
+        [KMSC_RPC] = 5,     [KMSC_VERIFY] = 4, [KMSC_REFUSED] = 3, [KMSC_COUNT] = 2,
+    };
+    int ra = (unsigned)a < 8 ? rank[a] : 8;
+    int rb = (unsigned)b < 8 ? rank[b] : 8;
+    return ra >= rb ? a : b;
+}
+
+/* ---- socket I/O against a monotonic deadline ---- */
+
+/* Waits for events on fd until deadline (ms, monotonic). Returns 0 when ready (or in error: the next call
+ * reports it), -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int rc = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc > 0)
+            return 0;
+        if (rc == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
+{
+    size_t off = 0;
+    while (off < n) {
+        int rc = wait_fd(fd, POLLOUT, deadline);
+        if (rc < 0)
+            return rc;
+        ssize_t k = send(fd, p + off, n - off, MSG_NOSIGNAL);
+        if (k >= 0)
+            off += (size_t)k;
+        else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+    }
+    return 0;
+}
+
+#define RECV_EOF 1
+
+/* Reads exactly n bytes. Returns 0, RECV_EOF (peer closed after *got bytes), -ETIMEDOUT or -errno. */
+static int recv_all(int fd, uint8_t *p, size_t n, int64_t deadline, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        int rc = wait_fd(fd, POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+        ssize_t k = recv(fd, p + *got, n - *got, 0);
+        if (k > 0)
+            *got += (size_t)k;
+        else if (k == 0)
+            return RECV_EOF;
+        else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Reads one whole PDU into c->buf (header, then frag_length - 16 bytes) and decodes it into *pdu. */
+static enum kmsc_status read_pdu(struct kmsc_conn *c, int64_t deadline, const char *what, struct rpc_pdu *pdu,
+                                 struct kmsc_result *res)
+{
+    size_t got;
+    int rc = recv_all(c->fd, c->buf, RPC_HEADER_LEN, deadline, &got);
+    if (rc == RECV_EOF && got == 0)
+        return fail(res, KMSC_RPC, 0, "%s closed the connection without a reply to %s", c->peer, what);
+    if (rc == RECV_EOF)
+        return fail(res, KMSC_RPC, 0, "%s closed the connection in the middle of the reply to %s", c->peer, what);
+    if (rc == -ETIMEDOUT)
+        return fail(res, KMSC_RPC, rc, "no reply to %s from %s within %d ms", what, c->peer, c->timeout_ms);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "receiving the reply to %s: %s", what, strerror(-rc));
+
+    struct rpc_header h;
+    rc = rpc_peek_header(c->buf, RPC_HEADER_LEN, &h);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "malformed reply to %s: %s", what, kms_strerror(rc));
+    size_t len = h.frag_length; /* 16 <= len <= KMS_LIMIT_PDU_MAX == sizeof c->buf, checked above */
+    rc = recv_all(c->fd, c->buf + RPC_HEADER_LEN, len - RPC_HEADER_LEN, deadline, &got);
+    if (rc == RECV_EOF)
+        return fail(res, KMSC_RPC, 0, "%s closed the connection in the middle of the reply to %s", c->peer, what);
+    if (rc == -ETIMEDOUT)
+        return fail(res, KMSC_RPC, rc, "incomplete reply to %s from %s within %d ms", what, c->peer, c->timeout_ms);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "receiving the reply to %s: %s", what, strerror(-rc));
+
+    rc = rpc_decode(c->buf, len, pdu);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "malformed reply to %s: %s", what, kms_strerror(rc));
+    if ((pdu->hdr.flags & RPC_FIRST_LAST) != RPC_FIRST_LAST)
+        return fail(res, KMSC_RPC, KMS_ERPC_FRAG, "fragmented reply to %s (flags 0x%02x) is not supported", what,
+                    pdu->hdr.flags);
+    if (pdu->hdr.ptype == RPC_PTYPE_FAULT) {
+        const char *name = kms_hresult_name(pdu->fault.status);
+        res->has_hresult = true;
+        res->hresult = pdu->fault.status;
+        return fail(res, KMSC_RPC, 0, "%s answered %s with FAULT, status 0x%08X%s%s%s", c->peer, what,
+                    pdu->fault.status, name ? " (" : "", name ? name : "", name ? ")" : "");
+    }
+    return KMSC_OK;
+}
+
+/* Encodes pdu into c->buf and sends it. */
+static enum kmsc_status send_pdu(struct kmsc_conn *c, const struct rpc_pdu *pdu, const char *what,
+                                 struct kmsc_result *res)
+{
+    struct wr w;
+    wr_init(&w, c->buf, sizeof c->buf);
+    int rc = rpc_encode(pdu, &w);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding %s: %s", what, kms_strerror(rc));
+    rc = send_all(c->fd, c->buf, w.off, mono_ms() + c->timeout_ms);
+    if (rc == -ETIMEDOUT)
+        return fail(res, KMSC_RPC, rc, "sending %s to %s timed out", what, c->peer);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "sending %s to %s: %s", what, c->peer, strerror(-rc));
+    return KMSC_OK;
+}
+
+/* ---- connection ---- */
+
+void kmsc_conn_init(struct kmsc_conn *c, int timeout_ms)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->timeout_ms = timeout_ms;
+    c->call_id = 2; /* Windows clients start at 2 (protocol.md 2.1) */
+}
+
+void kmsc_close(struct kmsc_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->bound = false;
+}
+
+static void format_peer(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN + 16], serv[8]; /* numeric forms only; +16 for a scope id */
+    if (getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    if (sa->sa_family == AF_INET6)
+        snprintf(out, cap, "[%s]:%s", host, serv);
+    else
+        snprintf(out, cap, "%s:%s", host, serv);
+}
+
+/* Connects a fresh non-blocking socket to one address. Returns the fd, or -errno / -ETIMEDOUT. */
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0)
+        return -errno;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    int rc = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (errno != EINPROGRESS && errno != EINTR) {
+            rc = -errno;
+        } else {
+            rc = wait_fd(fd, POLLOUT, mono_ms() + timeout_ms);
+            if (rc == 0) {
+                int soerr = 0;
+                socklen_t sl = sizeof soerr;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+                    rc = -errno;
+                else if (soerr != 0)
+                    rc = -soerr;
+            }
+        }
+    }
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* latency only; failure is harmless */
+    return fd;
+}
+
+enum kmsc_status kmsc_connect(struct kmsc_conn *c, const struct kmsc_target *t, struct kmsc_result *res)
+{
+    result_reset(res);
+    kmsc_close(c);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_NUMERICSERV;
+    struct addrinfo *list = NULL;
+    int grc = getaddrinfo(t->host, t->port, &hints, &list);
+    if (grc != 0)
+        return fail(res, KMSC_CONNECT, grc == EAI_SYSTEM ? -errno : KMS_ENOTFOUND, "cannot resolve '%s': %s",
+                    t->host, gai_strerror(grc));
+
+    int last = -ENOENT;
+    char peer[KMSC_ADDR_TEXT] = "";
+    size_t tried = 0;
+    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+        tried++;
+        format_peer(ai->ai_addr, ai->ai_addrlen, peer, sizeof peer);
+        int fd = connect_one(ai, c->timeout_ms);
+        if (fd >= 0) {
+            c->fd = fd;
+            memcpy(c->peer, peer, sizeof c->peer);
+            freeaddrinfo(list);
+            return KMSC_OK;
+        }
+        last = fd;
+    }
+    freeaddrinfo(list);
+    if (tried == 1)
+        return fail(res, KMSC_CONNECT, last, "cannot connect to %s: %s", peer,
+                    last == -ETIMEDOUT ? "connection timed out" : strerror(-last));
+    return fail(res, KMSC_CONNECT, last, "cannot connect to '%s' port %s (%zu addresses tried), last error: %s",
+                t->host, t->port, tried, last == -ETIMEDOUT ? "connection timed out" : strerror(-last));
+}
+
+/* ---- BIND ---- */
+
+enum kmsc_status kmsc_bind(struct kmsc_conn *c, bool ndr64, bool btfn, uint8_t flags, struct kmsc_result *res)
+{
+    result_reset(res);
+    if (c->fd < 0)
+        return fail(res, KMSC_RPC, KMS_EINVAL, "not connected");
+    struct rpc_pdu pdu;
+    rpc_client_bind(&pdu, c->call_id, flags, ndr64, btfn);
+    c->offered = pdu.bind;
+    enum kmsc_status st = send_pdu(c, &pdu, "BIND", res);
+    if (st != KMSC_OK)
+        return st;
+    uint32_t call_id = c->call_id;
+    st = read_pdu(c, mono_ms() + c->timeout_ms, "BIND", &pdu, res);
+    if (st != KMSC_OK)
+        return st;
+    if (pdu.hdr.ptype == RPC_PTYPE_BIND_NAK)
+        return fail(res, KMSC_RPC, 0, "%s rejected the BIND (BIND_NAK, reason %u)", c->peer,
+                    pdu.bind_nak.reject_reason);
+    if (pdu.hdr.ptype != RPC_PTYPE_BIND_ACK)
+        return fail(res, KMSC_RPC, KMS_ERPC_PTYPE, "%s answered BIND with PDU type %u", c->peer, pdu.hdr.ptype);
+    if (pdu.hdr.call_id != call_id)
+        return fail(res, KMSC_RPC, 0, "BIND_ACK call_id %u differs from the BIND's %u", pdu.hdr.call_id, call_id);
+    c->ack = pdu.bind_ack;
+    int rc = rpc_client_pick(&c->offered, &c->ack, &c->ctx_id, &c->syntax);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "%s accepted no usable presentation context: %s", c->peer, kms_strerror(rc));
+    c->bound = true;
+    return KMSC_OK;
+}
+
+/* ---- one activation ---- */
+
+enum kmsc_status kmsc_activate(struct kmsc_conn *c, struct kms_request *req, struct kmsc_result *res)
+{
+    result_reset(res);
+    if (c->fd < 0 || !c->bound)
+        return fail(res, KMSC_RPC, KMS_EINVAL, "not bound");
+    bool ndr64 = c->syntax == RPC_SYNTAX_NDR64;
+
+    uint8_t iv[16];
+    if (kms_random_bytes(iv, sizeof iv) != 0)
+        return fail(res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
+    req->request_time = kmsc_now_filetime();
+    uint8_t msg[KMS_V56_REQUEST_LEN];
+    size_t mlen;
+    int rc = kms_encode_request(req, iv, msg, sizeof msg, &mlen);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding the request: %s", kms_strerror(rc));
+    uint8_t stub[NDR64_REQUEST_OVERHEAD + KMS_V56_REQUEST_LEN];
+    struct wr w;
+    wr_init(&w, stub, sizeof stub);
+    rc = ndr_encode_request(&w, ndr64, msg, mlen);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding the request stub: %s", kms_strerror(rc));
+
+    uint32_t call_id = c->call_id++;
+    struct rpc_pdu pdu;
+    rpc_request_init(&pdu, call_id, c->ctx_id, 0, stub, w.off);
+    double t0 = mono_sec();
+    enum kmsc_status st = send_pdu(c, &pdu, "REQUEST", res);
+    if (st != KMSC_OK)
+        return st;
+    st = read_pdu(c, mono_ms() + c->timeout_ms, "REQUEST", &pdu, res);
+    res->rtt_ms = (mono_sec() - t0) * 1000.0;
+    if (st != KMSC_OK)
+        return st;
+
+    if (pdu.hdr.ptype != RPC_PTYPE_RESPONSE)
+        return fail(res, KMSC_RPC, KMS_ERPC_PTYPE, "%s answered REQUEST with PDU type %u", c->peer, pdu.hdr.ptype);
+    if (pdu.hdr.call_id != call_id)
+        return fail(res, KMSC_RPC, 0, "RESPONSE call_id %u differs from the REQUEST's %u", pdu.hdr.call_id, call_id);
+    if (pdu.response.ctx_id != c->ctx_id)
+        return fail(res, KMSC_RPC, 0, "RESPONSE context id %u differs from the REQUEST's %u", pdu.response.ctx_id,
+                    c->ctx_id);
+    if (pdu.response.cancel_count != 0)
+        return fail(res, KMSC_RPC, 0, "RESPONSE cancel_count is %u, expected 0", pdu.response.cancel_count);
+
+    struct ndr_response nr;
+    rc = ndr_decode_response(pdu.response.stub, pdu.response.stub_len, ndr64, &nr);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "malformed RESPONSE stub: %s", kms_strerror(rc));
+    if (nr.error_form || nr.hresult != 0) {
+        const char *name = kms_hresult_name(nr.hresult);
+        res->has_hresult = true;
+        res->hresult = nr.hresult;
+        return fail(res, KMSC_REFUSED, 0, "%s refused the activation: HRESULT 0x%08X (%s)", c->peer, nr.hresult,
+                    name ? name : "unknown");
+    }
+    rc = kms_decode_response(req, nr.msg, nr.len, &res->resp);
+    if (rc < 0)
+        return fail(res, KMSC_VERIFY, rc, "response from %s failed verification: %s", c->peer, kms_strerror(rc));
+    if (res->resp.current_count < req->required_count) {
+        res->has_hresult = true;
+        res->hresult = KMS_HR_NOT_ENOUGH_COUNT;
+        return fail(res, KMSC_COUNT, 0,
+                    "current count %u is below the required %u: 0x%08X (SL_E_VL_NOT_ENOUGH_COUNT)",
+                    res->resp.current_count, req->required_count, KMS_HR_NOT_ENOUGH_COUNT);
+    }
+    return KMSC_OK;
+}

@@ -1,0 +1,600 @@
+/*
+ * kmsc — KMS activation client: sends one or more activation requests to a KMS host, verifies each answer
+ * and prints it. Options, output and exit codes; the protocol work is in client.c. Manual: docs/kmsc.1.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "err.h"
+#include "guid.h"
+#include "kms.h"
+#include "products.h"
+#include "rpc.h"
+
+#define DEFAULT_PRODUCT "win10ent" /* Windows 10/11 Enterprise */
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_TIMEOUT_S 10.0
+#define DEFAULT_LICENSE_STATUS KMS_LS_OOB_GRACE /* a freshly installed volume client */
+#define DEFAULT_GRACE_MIN 43200u                /* 30 days, what a client in OOB grace reports */
+#define DEFAULT_MIN_COUNT 25u                   /* threshold of an unknown KMS id: the client editions' */
+#define DEFAULT_PROTOCOL 6u                     /* protocol of an unknown KMS id: the current one */
+#define MAX_REQUESTS 1000ul
+#define MAX_TIMEOUT_S 3600.0
+/* BIND pfc_flags: FIRST|LAST as in the recorded Windows-style BIND of kat/rpc.json. */
+#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG)
+
+enum verbosity { QUIET = -1, NORMAL = 0, VERBOSE = 1 };
+
+/* Everything the command line decides. */
+struct opts {
+    struct kmsc_target target;
+    const char *product;
+    const char *app_text, *sku_text, *kms_text;
+    bool have_min_count;
+    uint32_t min_count;
+    bool have_major, have_minor;
+    uint16_t major, minor;
+    bool ndr64, btfn;
+    const char *cmid_text;
+    const char *workstation;
+    uint32_t license_status;
+    uint32_t grace_time;
+    bool vm;
+    unsigned long n;
+    bool new_connection;
+    int timeout_ms;
+    int verbosity;
+    bool list;
+};
+
+/* The program's state for one run. */
+struct kmsc_ctx {
+    struct opts o;
+    const char *prog;
+    const struct products_sku *sku; /* NULL with raw ids */
+    const struct products_kms *kms; /* NULL when the KMS id is unknown */
+    struct kms_request req;
+    struct kmsc_conn conn;
+    struct kmsc_result res;
+};
+
+static void usage_line(FILE *f, const char *prog)
+{
+    fprintf(f, "Usage: %s [options] [HOST[:PORT]]\n", prog);
+}
+
+static void help(const char *prog)
+{
+    usage_line(stdout, prog);
+    fputs("Request KMS activation from a host, verify the answer and print it.\n"
+          "HOST defaults to " DEFAULT_HOST ", PORT to " KMSC_DEFAULT_PORT "; write IPv6 as [::1]:1688.\n"
+          "\n"
+          "Product (default: " DEFAULT_PRODUCT ", Windows 10/11 Enterprise):\n"
+          "  --product NAME          SKU name or alias, e.g. \"Windows 11 Pro\" or win11pro\n"
+          "                          (\"Windows 10/11 Pro\" also answers to either edition's name)\n"
+          "  --list-products         print name, aliases, SKU id, KMS id name and GVLK of every SKU; exit\n"
+          "  --app GUID --sku GUID --kms GUID\n"
+          "                          raw applicationId, skuId, kmsCountedId (all three together)\n"
+          "  --min-count N           requiredClientCount (default: the product's threshold, 25 if unknown)\n"
+          "Protocol:\n"
+          "  -4, -5, -6              protocol version 4.0, 5.0 or 6.0 (default: the product's)\n"
+          "  --version-major N       any major version 0..65535 (<= 4: V4 layout, 5: V5, >= 6: V6)\n"
+          "  --version-minor N       minor version 0..65535 (default 0)\n"
+          "  --no-ndr64              do not offer NDR64 in the BIND\n"
+          "  --no-btfn               do not offer bind-time feature negotiation\n"
+          "Client identity:\n"
+          "  --cmid GUID             client machine id (default: a random version-4 UUID per run)\n"
+          "  --workstation NAME      workstation name, at most 63 UTF-16 units (default: host name)\n"
+          "  --license-status N      0..6 (default 2, initial grace)\n"
+          "  --grace-time MINUTES    remaining grace time (default 43200)\n"
+          "  --vm                    report a virtual machine\n"
+          "Connection:\n"
+          "  -n N                    send N requests (1..1000, default 1) on one connection\n"
+          "  --new-connection        open a new connection (and BIND) for each request\n"
+          "  --timeout SECONDS       limit for connecting and for each reply (default 10)\n"
+          "Output:\n"
+          "  -v, --verbose           also print the request, the connection and the BIND result\n"
+          "  -q, --quiet             print nothing on success (errors still go to stderr)\n"
+          "  -h, --help              print this help and exit\n"
+          "\n"
+          "Exit status:\n"
+          "  0  every response was verified\n"
+          "  1  internal error\n"
+          "  2  usage error\n"
+          "  3  cannot connect (name resolution, connection refused, connect timeout)\n"
+          "  4  RPC failure (BIND refused, FAULT, malformed PDU, closed without reply, reply timeout)\n"
+          "  5  refused by the host (non-zero HRESULT)\n"
+          "  6  verification of the response failed\n"
+          "  7  current count below the required count (0xC004F038)\n"
+          "With -n N the worst status wins, in the order 3, 4, 6, 5, 7, 0.\n",
+          stdout);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int usage_error(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+    return KMSC_USAGE;
+}
+
+static void list_products(void)
+{
+    for (size_t i = 0; i < products_sku_count(); i++) {
+        const struct products_sku *s = products_sku_at(i);
+        char id[GUID_TEXT_LEN + 1];
+        guid_format(&s->id, id);
+        printf("%s\t", s->name);
+        for (size_t a = 0; a < s->alias_count; a++)
+            printf("%s%s", a ? "," : "", s->aliases[a]);
+        printf("\t%s\t%s\t%s\n", id, s->kms->name, s->gvlk ? s->gvlk : "-");
+    }
+}
+
+/* Parses a u32-ranged option value; returns 0 or prints the usage error and returns KMSC_USAGE. */
+static int opt_uint(const char *prog, const char *name, const char *val, unsigned long lo, unsigned long hi,
+                    unsigned long *out)
+{
+    if (kmsc_parse_uint(val, lo, hi, out) != 0)
+        return usage_error(prog, "%s: '%s' is not an integer in %lu..%lu", name, val, lo, hi);
+    return 0;
+}
+
+enum long_only {
+    OPT_PRODUCT = 256,
+    OPT_LIST,
+    OPT_APP,
+    OPT_SKU,
+    OPT_KMS,
+    OPT_MIN_COUNT,
+    OPT_VMAJOR,
+    OPT_VMINOR,
+    OPT_NO_NDR64,
+    OPT_NO_BTFN,
+    OPT_CMID,
+    OPT_WORKSTATION,
+    OPT_LICENSE,
+    OPT_GRACE,
+    OPT_VM,
+    OPT_NEWCONN,
+    OPT_TIMEOUT,
+};
+
+static const struct option long_opts[] = {
+    {"product", required_argument, NULL, OPT_PRODUCT},
+    {"list-products", no_argument, NULL, OPT_LIST},
+    {"app", required_argument, NULL, OPT_APP},
+    {"sku", required_argument, NULL, OPT_SKU},
+    {"kms", required_argument, NULL, OPT_KMS},
+    {"min-count", required_argument, NULL, OPT_MIN_COUNT},
+    {"version-major", required_argument, NULL, OPT_VMAJOR},
+    {"version-minor", required_argument, NULL, OPT_VMINOR},
+    {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
+    {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
+    {"cmid", required_argument, NULL, OPT_CMID},
+    {"workstation", required_argument, NULL, OPT_WORKSTATION},
+    {"license-status", required_argument, NULL, OPT_LICENSE},
+    {"grace-time", required_argument, NULL, OPT_GRACE},
+    {"vm", no_argument, NULL, OPT_VM},
+    {"new-connection", no_argument, NULL, OPT_NEWCONN},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Fills ctx->o from argv. Returns 0, KMSC_USAGE (message printed) or -1 for --help (printed). */
+static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
+{
+    struct opts *o = &ctx->o;
+    const char *prog = ctx->prog;
+    unsigned long v;
+    int c;
+
+    o->ndr64 = true;
+    o->btfn = true;
+    o->license_status = DEFAULT_LICENSE_STATUS;
+    o->grace_time = DEFAULT_GRACE_MIN;
+    o->n = 1;
+    o->timeout_ms = (int)(DEFAULT_TIMEOUT_S * 1000);
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":456n:vqh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case '4':
+        case '5':
+        case '6':
+            o->have_major = true;
+            o->major = (uint16_t)(c - '0');
+            break;
+        case 'n':
+            if (opt_uint(prog, "-n", optarg, 1, MAX_REQUESTS, &o->n))
+                return KMSC_USAGE;
+            break;
+        case 'v':
+            o->verbosity = VERBOSE;
+            break;
+        case 'q':
+            o->verbosity = QUIET;
+            break;
+        case 'h':
+            help(prog);
+            return -1;
+        case OPT_PRODUCT:
+            o->product = optarg;
+            break;
+        case OPT_LIST:
+            o->list = true;
+            break;
+        case OPT_APP:
+            o->app_text = optarg;
+            break;
+        case OPT_SKU:
+            o->sku_text = optarg;
+            break;
+        case OPT_KMS:
+            o->kms_text = optarg;
+            break;
+        case OPT_MIN_COUNT:
+            if (opt_uint(prog, "--min-count", optarg, 0, UINT32_MAX, &v))
+                return KMSC_USAGE;
+            o->have_min_count = true;
+            o->min_count = (uint32_t)v;
+            break;
+        case OPT_VMAJOR:
+            if (opt_uint(prog, "--version-major", optarg, 0, UINT16_MAX, &v))
+                return KMSC_USAGE;
+            o->have_major = true;
+            o->major = (uint16_t)v;
+            break;
+        case OPT_VMINOR:
+            if (opt_uint(prog, "--version-minor", optarg, 0, UINT16_MAX, &v))
+                return KMSC_USAGE;
+            o->have_minor = true;
+            o->minor = (uint16_t)v;
+            break;
+        case OPT_NO_NDR64:
+            o->ndr64 = false;
+            break;
+        case OPT_NO_BTFN:
+            o->btfn = false;
+            break;
+        case OPT_CMID:
+            o->cmid_text = optarg;
+            break;
+        case OPT_WORKSTATION:
+            o->workstation = optarg;
+            break;
+        case OPT_LICENSE:
+            if (opt_uint(prog, "--license-status", optarg, 0, 6, &v))
+                return KMSC_USAGE;
+            o->license_status = (uint32_t)v;
+            break;
+        case OPT_GRACE:
+            if (opt_uint(prog, "--grace-time", optarg, 0, UINT32_MAX, &v))
+                return KMSC_USAGE;
+            o->grace_time = (uint32_t)v;
+            break;
+        case OPT_VM:
+            o->vm = true;
+            break;
+        case OPT_NEWCONN:
+            o->new_connection = true;
+            break;
+        case OPT_TIMEOUT: {
+            char *end;
+            double s = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !isfinite(s) || s < 0.001 || s > MAX_TIMEOUT_S)
+                return usage_error(prog, "--timeout: '%s' is not a number of seconds in 0.001..%g", optarg,
+                                   MAX_TIMEOUT_S);
+            o->timeout_ms = (int)(s * 1000.0 + 0.999); /* round up: never shorter than asked */
+            break;
+        }
+        case ':':
+            return usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt && optopt < 256)
+                return usage_error(prog, "unknown option '-%c'", optopt);
+            return usage_error(prog, "unknown or ambiguous option '%s'", argv[optind - 1]);
+        }
+    }
+    if (o->list) {
+        if (optind < argc)
+            return usage_error(prog, "--list-products takes no HOST");
+        return 0;
+    }
+    if (argc - optind > 1)
+        return usage_error(prog, "too many arguments (expected one HOST[:PORT])");
+    char msg[KMSC_MSG_MAX];
+    if (kmsc_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
+        return usage_error(prog, "%s", msg);
+    return 0;
+}
+
+/* Sets the workstation name: the option's (which must fit) or the host name (cut to fit). */
+static int set_workstation(struct kmsc_ctx *ctx)
+{
+    if (ctx->o.workstation) {
+        int rc = kms_request_set_machine_name(&ctx->req, ctx->o.workstation);
+        if (rc == KMS_ENOSPC)
+            return usage_error(ctx->prog, "--workstation: longer than %d UTF-16 units", KMS_MACHINE_NAME_UNITS - 1);
+        if (rc < 0)
+            return usage_error(ctx->prog, "--workstation: not valid UTF-8");
+        return 0;
+    }
+    char name[256];
+    if (gethostname(name, sizeof name) != 0 || name[0] == '\0')
+        memcpy(name, "localhost", sizeof "localhost");
+    name[sizeof name - 1] = '\0';
+    size_t len = strlen(name);
+    while (len > 0 && kms_request_set_machine_name(&ctx->req, name) != 0)
+        name[--len] = '\0';
+    return 0;
+}
+
+static bool is_alnum(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+}
+
+/* Whether text names one edition of a combined SKU name: "Windows 10/11 Pro" stands for "Windows 10 Pro" and
+ * "Windows 11 Pro", "... LTSC 2019/2021" for "... LTSC 2019" and "... LTSC 2021" (ASCII case ignored). */
+static bool names_variant(const char *name, const char *text)
+{
+    const char *slash = strchr(name, '/');
+    if (!slash)
+        return false;
+    size_t a = (size_t)(slash - name), b = a + 1;
+    while (a > 0 && is_alnum(name[a - 1]))
+        a--;
+    while (is_alnum(name[b]))
+        b++;
+    /* the two choices are name[a, slash) and name(slash, b) */
+    const char *choice[2] = {name + a, slash + 1};
+    size_t clen[2] = {(size_t)(slash - (name + a)), (size_t)(name + b - (slash + 1))};
+    size_t tlen = strlen(text), tail = strlen(name + b);
+    for (int k = 0; k < 2; k++) {
+        if (tlen != a + clen[k] + tail)
+            continue;
+        if (strncasecmp(text, name, a) == 0 && strncasecmp(text + a, choice[k], clen[k]) == 0 &&
+            strcasecmp(text + a + clen[k], name + b) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* products_find_sku(), then the single editions of combined names (names_variant). */
+static const struct products_sku *find_product(const char *text)
+{
+    const struct products_sku *s = products_find_sku(text);
+    for (size_t i = 0; !s && i < products_sku_count(); i++)
+        if (names_variant(products_sku_at(i)->name, text))
+            s = products_sku_at(i);
+    return s;
+}
+
+/* Resolves the product and fills the request template. Returns 0 or KMSC_USAGE / KMSC_INTERNAL. */
+static int build_request(struct kmsc_ctx *ctx)
+{
+    const struct opts *o = &ctx->o;
+    struct kms_request *r = &ctx->req;
+    memset(r, 0, sizeof *r);
+    int raw = (o->app_text != NULL) + (o->sku_text != NULL) + (o->kms_text != NULL);
+    if (raw != 0 && raw != 3)
+        return usage_error(ctx->prog, "--app, --sku and --kms must be given together");
+    if (raw && o->product)
+        return usage_error(ctx->prog, "--product cannot be combined with --app/--sku/--kms");
+    if (raw) {
+        if (guid_parse(&r->app_id, o->app_text) != 0)
+            return usage_error(ctx->prog, "--app: '%s' is not a GUID", o->app_text);
+        if (guid_parse(&r->sku_id, o->sku_text) != 0)
+            return usage_error(ctx->prog, "--sku: '%s' is not a GUID", o->sku_text);
+        if (guid_parse(&r->kms_id, o->kms_text) != 0)
+            return usage_error(ctx->prog, "--kms: '%s' is not a GUID", o->kms_text);
+        ctx->kms = products_kms_by_id(&r->kms_id);
+        ctx->sku = products_sku_by_id(&r->sku_id);
+    } else {
+        const char *name = o->product ? o->product : DEFAULT_PRODUCT;
+        ctx->sku = find_product(name);
+        if (!ctx->sku)
+            return usage_error(ctx->prog, "unknown product '%s' (see --list-products)", name);
+        ctx->kms = ctx->sku->kms;
+        r->app_id = ctx->kms->app->id;
+        r->sku_id = ctx->sku->id;
+        r->kms_id = ctx->kms->id;
+    }
+    r->version_major = (uint16_t)(o->have_major ? o->major : ctx->kms ? ctx->kms->protocol : DEFAULT_PROTOCOL);
+    r->version_minor = o->have_minor ? o->minor : 0;
+    r->required_count = o->have_min_count ? o->min_count : ctx->kms ? ctx->kms->n_policy : DEFAULT_MIN_COUNT;
+    r->is_client_vm = o->vm ? 1 : 0;
+    r->license_status = o->license_status;
+    r->grace_time = o->grace_time;
+    if (o->cmid_text) {
+        if (guid_parse(&r->cmid, o->cmid_text) != 0)
+            return usage_error(ctx->prog, "--cmid: '%s' is not a GUID", o->cmid_text);
+    } else if (kmsc_random_uuid(&r->cmid) != 0) {
+        fprintf(stderr, "%s: random source failed\n", ctx->prog);
+        return KMSC_INTERNAL;
+    }
+    return set_workstation(ctx);
+}
+
+static const char *syntax_name(const struct rpc_ctx_elem *e)
+{
+    if (guid_eq(&e->transfer[0].uuid, &rpc_uuid_ndr32))
+        return "NDR32";
+    if (guid_eq(&e->transfer[0].uuid, &rpc_uuid_ndr64))
+        return "NDR64";
+    return "BTFN";
+}
+
+static void print_request(const struct kmsc_ctx *ctx)
+{
+    const struct kms_request *r = &ctx->req;
+    char app[GUID_TEXT_LEN + 1], sku[GUID_TEXT_LEN + 1], kms[GUID_TEXT_LEN + 1], cmid[GUID_TEXT_LEN + 1];
+    char ws[KMS_EPID_UTF8_MAX];
+    guid_format(&r->app_id, app);
+    guid_format(&r->sku_id, sku);
+    guid_format(&r->kms_id, kms);
+    guid_format(&r->cmid, cmid);
+    (void)kms_request_machine_name(r, ws, sizeof ws);
+    printf("Product:             %s\n", ctx->sku ? ctx->sku->name : "(raw ids)");
+    printf("Application id:      %s%s%s%s\n", app, ctx->kms ? " (" : "", ctx->kms ? ctx->kms->app->name : "",
+           ctx->kms ? ")" : "");
+    printf("SKU id:              %s\n", sku);
+    printf("KMS id:              %s%s%s%s\n", kms, ctx->kms ? " (" : "", ctx->kms ? ctx->kms->name : "",
+           ctx->kms ? ")" : "");
+    printf("Protocol:            %u.%u\n", r->version_major, r->version_minor);
+    printf("Client machine id:   %s\n", cmid);
+    printf("Workstation:         %s\n", ws);
+    printf("License status:      %u (%s), grace time %u min\n", r->license_status,
+           kms_license_status_name(r->license_status), r->grace_time);
+    printf("Virtual machine:     %s\n", r->is_client_vm ? "yes" : "no");
+    printf("Required count:      %u\n", r->required_count);
+}
+
+static void print_bind(const struct kmsc_conn *c)
+{
+    for (size_t i = 0; i < c->offered.n_ctx && i < c->ack.n_results; i++) {
+        const struct rpc_result *res = &c->ack.results[i];
+        const char *what = res->result == RPC_RESULT_ACCEPT           ? "accepted"
+                           : res->result == RPC_RESULT_NEGOTIATE_ACK  ? "negotiate ack"
+                           : res->result == RPC_RESULT_USER_REJECT    ? "user rejection"
+                           : res->result == RPC_RESULT_PROVIDER_REJECT ? "provider rejection"
+                                                                        : "unknown result";
+        printf("BIND context %u %s: %s (result %u, reason %u)\n", c->offered.ctx[i].ctx_id,
+               syntax_name(&c->offered.ctx[i]), what, res->result, res->reason);
+    }
+    printf("Using context %u (%s), assoc group 0x%08x\n", c->ctx_id, c->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32",
+           c->ack.assoc_group);
+}
+
+static void print_response(const struct kmsc_ctx *ctx, unsigned long i)
+{
+    const struct kms_response *resp = &ctx->res.resp;
+    const struct kms_request *r = &ctx->req;
+    if (ctx->o.n > 1)
+        printf("Request %lu/%lu:\n", i, ctx->o.n);
+    printf("Host:                %s\n", ctx->conn.peer);
+    printf("Product:             %s\n", ctx->sku ? ctx->sku->name : "(raw ids)");
+    printf("Protocol:            %u.%u (%s)\n", r->version_major, r->version_minor,
+           ctx->conn.syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32");
+    printf("ePID:                %s\n", resp->epid);
+    if (r->version_major >= 6) {
+        printf("HWID:                ");
+        for (size_t k = 0; k < KMS_HWID_LEN; k++)
+            printf("%02X", resp->hwid[k]);
+        putchar('\n');
+    }
+    printf("Current count:       %u (required %u)\n", resp->current_count, r->required_count);
+    printf("Activation interval: %u min\n", resp->activation_interval);
+    printf("Renewal interval:    %u min\n", resp->renewal_interval);
+    printf("Round trip:          %.3f ms\n", ctx->res.rtt_ms);
+}
+
+static void report_failure(const struct kmsc_ctx *ctx, unsigned long i)
+{
+    fflush(stdout); /* keep the order of -v output and errors on a shared terminal */
+    if (ctx->o.n > 1)
+        fprintf(stderr, "%s: request %lu/%lu: %s\n", ctx->prog, i, ctx->o.n, ctx->res.msg);
+    else
+        fprintf(stderr, "%s: %s\n", ctx->prog, ctx->res.msg);
+}
+
+/* Connects and binds ctx->conn. Returns the status (failure already reported). */
+static enum kmsc_status open_conn(struct kmsc_ctx *ctx, unsigned long i)
+{
+    const struct opts *o = &ctx->o;
+    if (o->verbosity >= VERBOSE)
+        printf("Connecting to %s port %s\n", o->target.host, o->target.port);
+    enum kmsc_status st = kmsc_connect(&ctx->conn, &o->target, &ctx->res);
+    if (st == KMSC_OK) {
+        if (o->verbosity >= VERBOSE)
+            printf("Connected to %s\n", ctx->conn.peer);
+        st = kmsc_bind(&ctx->conn, o->ndr64, o->btfn, BIND_FLAGS, &ctx->res);
+        if (st == KMSC_OK && o->verbosity >= VERBOSE)
+            print_bind(&ctx->conn);
+    }
+    if (st != KMSC_OK) {
+        report_failure(ctx, i);
+        kmsc_close(&ctx->conn);
+    }
+    return st;
+}
+
+static int run(struct kmsc_ctx *ctx)
+{
+    const struct opts *o = &ctx->o;
+    enum kmsc_status worst = KMSC_OK;
+    unsigned long ok = 0, done = 0;
+    kmsc_conn_init(&ctx->conn, o->timeout_ms);
+    if (o->verbosity >= VERBOSE)
+        print_request(ctx);
+
+    for (unsigned long i = 1; i <= o->n; i++) {
+        enum kmsc_status st = KMSC_OK;
+        if (ctx->conn.fd < 0)
+            st = open_conn(ctx, i);
+        if (st == KMSC_OK) {
+            st = kmsc_activate(&ctx->conn, &ctx->req, &ctx->res);
+            if (st == KMSC_OK || st == KMSC_COUNT) {
+                if (o->verbosity >= NORMAL)
+                    print_response(ctx, i);
+            }
+            if (st != KMSC_OK)
+                report_failure(ctx, i);
+            if (st == KMSC_RPC || st == KMSC_INTERNAL || o->new_connection)
+                kmsc_close(&ctx->conn);
+        }
+        done++;
+        if (st == KMSC_OK)
+            ok++;
+        worst = kmsc_worse(worst, st);
+        /* Nothing can follow a failed connect; an RPC failure ends the one shared connection. */
+        if (st == KMSC_CONNECT || st == KMSC_INTERNAL || (st == KMSC_RPC && !o->new_connection))
+            break;
+    }
+    kmsc_close(&ctx->conn);
+    if (o->n > 1 && o->verbosity >= NORMAL)
+        printf("%lu of %lu requests verified (%lu sent)\n", ok, o->n, done);
+    return (int)worst;
+}
+
+int main(int argc, char **argv)
+{
+    struct kmsc_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.prog = "kmsc";
+    int rc = parse_args(&ctx, argc, argv);
+    if (rc < 0)
+        return 0;
+    if (rc)
+        return rc;
+    if (ctx.o.list) {
+        list_products();
+        return fflush(stdout) == 0 ? 0 : KMSC_INTERNAL;
+    }
+    rc = build_request(&ctx);
+    if (rc)
+        return rc;
+    rc = run(&ctx);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = KMSC_INTERNAL;
+    return rc;
+}

@@ -1,0 +1,932 @@
+/* kmsc without kmsd: command-line errors, --list-products, HOST[:PORT] parsing, connect failures, and whole
+ * exchanges against a small fake KMS host built from the core's server side (rpc_bind_reply, ndr/kms decode and
+ * encode). The fake runs in a thread on a loopback port chosen by the kernel and misbehaves per request on
+ * demand, so every exit code of kmsc is produced by a real exchange. kmsc itself runs as a subprocess
+ * (its path comes in the KMSC environment variable). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "client.h"
+#include "epid.h"
+#include "err.h"
+#include "guid.h"
+#include "kms.h"
+#include "kms_crypto.h"
+#include "ndr.h"
+#include "products.h"
+#include "rpc.h"
+
+/* ---- the fake host ---- */
+
+enum fake_mode {
+    FK_OK = 0,
+    FK_REFUSE,    /* NDR error stub with 0xC004F042 */
+    FK_LOW_COUNT, /* currentClientCount = requiredClientCount - 1 */
+    FK_CORRUPT,   /* flip the last byte of the KMS response */
+    FK_CLOSE,     /* close the connection instead of replying */
+    FK_FAULT,     /* FAULT nca_unk_if */
+    FK_HANG,      /* never reply */
+    FK_BAD_CALLID,
+    FK_BAD_CTX,
+    FK_BIG_FRAG, /* a header announcing a 65535-byte PDU */
+    FK_SLOW,     /* the reply one byte at a time */
+    FK_FRAGMENT, /* RESPONSE without LAST_FRAG */
+};
+
+#define PLAN_MAX 8
+#define FAKE_EPID "03612-00206-568-381813-03-1033-17763.0000-2352024"
+
+struct fake {
+    int lfd;
+    int stop[2];
+    uint16_t port;
+    pthread_t th;
+    /* behaviour, set before start */
+    enum fake_mode plan[PLAN_MAX + 1]; /* by request number (1-based, counted over all connections) */
+    struct rpc_bind_policy pol;
+    /* observations, read after stop */
+    unsigned conns, binds, requests;
+    unsigned bind_offers;
+    enum rpc_syntax last_syntax;
+    struct kms_request last;
+    uint32_t sent_count;
+    uint8_t hwid[KMS_HWID_LEN];
+};
+
+/* Waits for fd to become readable; false when the stop pipe fired or 10 s passed (a test bug). */
+static bool fake_wait(struct fake *f, int fd)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = f->stop[0], .events = POLLIN}};
+    for (;;) {
+        int rc = poll(p, 2, 10000);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        return rc > 0 && !(p[1].revents & POLLIN);
+    }
+}
+
+static bool fake_recv(struct fake *f, int fd, uint8_t *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        if (!fake_wait(f, fd))
+            return false;
+        ssize_t k = recv(fd, p + got, n - got, 0);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    return true;
+}
+
+static void fake_send(int fd, const uint8_t *p, size_t n, bool slow)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t k = send(fd, p + off, slow ? 1 : n - off, MSG_NOSIGNAL);
+        if (k <= 0)
+            return;
+        off += (size_t)k;
+        if (slow) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static void fake_send_pdu(int fd, const struct rpc_pdu *pdu, bool slow)
+{
+    uint8_t out[KMS_LIMIT_PDU_MAX];
+    struct wr w;
+    wr_init(&w, out, sizeof out);
+    if (rpc_encode(pdu, &w) == 0)
+        fake_send(fd, out, w.off, slow);
+}
+
+/* Answers one decoded REQUEST; returns false to drop the connection. */
+static bool fake_request(struct fake *f, int fd, const struct rpc_pdu *pdu, const struct rpc_assoc *assoc)
+{
+    f->requests++;
+    enum fake_mode m = f->requests <= PLAN_MAX ? f->plan[f->requests] : FK_OK;
+    uint32_t call_id = pdu->hdr.call_id;
+    enum rpc_syntax syn = rpc_assoc_syntax(assoc, pdu->request.ctx_id);
+    f->last_syntax = syn;
+    if (syn == RPC_SYNTAX_NONE || m == FK_FAULT) {
+        struct rpc_pdu out;
+        rpc_fault_init(&out, call_id, RPC_STATUS_UNK_IF);
+        fake_send_pdu(fd, &out, false);
+        return true;
+    }
+    if (m == FK_CLOSE)
+        return false;
+    if (m == FK_HANG) {
+        uint8_t b;
+        while (fake_wait(f, fd) && recv(fd, &b, 1, 0) > 0)
+            ;
+        return false;
+    }
+    if (m == FK_BIG_FRAG) {
+        uint8_t h[RPC_HEADER_LEN] = {5, 0, RPC_PTYPE_RESPONSE, 3, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0};
+        buf_put_le32(h + 12, call_id);
+        fake_send(fd, h, sizeof h, false);
+        return true;
+    }
+
+    bool ndr64 = syn == RPC_SYNTAX_NDR64;
+    uint8_t stub[256 + KMS_RESPONSE_MAX_LEN];
+    struct wr w;
+    wr_init(&w, stub, sizeof stub);
+    const uint8_t *msg;
+    size_t n;
+    struct kms_request req;
+    int rc = ndr_decode_request(pdu->request.stub, pdu->request.stub_len, ndr64, &msg, &n);
+    if (rc == 0)
+        (void)kms_parse_request(msg, n, &f->last); /* what was sent, also for versions a host refuses */
+    if (rc != 0 || kms_decode_request(msg, n, &req) != 0) {
+        ndr_encode_error(&w, ndr64, KMS_HR_INVALID_DATA);
+    } else if (m == FK_REFUSE) {
+        ndr_encode_error(&w, ndr64, KMS_HR_ID_MISMATCH);
+    } else {
+        struct kms_response_params p = {.epid = FAKE_EPID, .activation_interval = 120, .renewal_interval = 10080};
+        p.current_count = m == FK_LOW_COUNT ? req.required_count - 1 : 2 * req.required_count + 1;
+        f->sent_count = p.current_count;
+        struct kms_response_random rnd;
+        if (kms_random_bytes(&rnd, sizeof rnd) != 0 || kms_random_bytes(f->hwid, sizeof f->hwid) != 0)
+            return false;
+        memcpy(p.hwid, f->hwid, sizeof p.hwid);
+        uint8_t resp[KMS_RESPONSE_MAX_LEN];
+        size_t rlen;
+        if (kms_encode_response(&req, &p, &rnd, resp, sizeof resp, &rlen) != 0)
+            return false;
+        if (m == FK_CORRUPT)
+            resp[rlen - 1] ^= 0x01;
+        ndr_encode_response(&w, ndr64, resp, rlen);
+    }
+    if (w.err)
+        return false;
+    struct rpc_pdu out;
+    rpc_response_init(&out, m == FK_BAD_CALLID ? call_id + 7 : call_id,
+                      (uint16_t)(m == FK_BAD_CTX ? pdu->request.ctx_id + 1 : pdu->request.ctx_id), stub, w.off);
+    if (m == FK_FRAGMENT)
+        out.hdr.flags = RPC_PFC_FIRST_FRAG;
+    fake_send_pdu(fd, &out, m == FK_SLOW);
+    return true;
+}
+
+static void fake_conn(struct fake *f, int fd)
+{
+    struct rpc_assoc assoc;
+    rpc_assoc_init(&assoc);
+    for (;;) {
+        uint8_t in[KMS_LIMIT_PDU_MAX];
+        struct rpc_header h;
+        if (!fake_recv(f, fd, in, RPC_HEADER_LEN) || rpc_peek_header(in, RPC_HEADER_LEN, &h) != 0)
+            return;
+        if (!fake_recv(f, fd, in + RPC_HEADER_LEN, h.frag_length - RPC_HEADER_LEN))
+            return;
+        struct rpc_pdu pdu, out;
+        if (rpc_decode(in, h.frag_length, &pdu) != 0)
+            return;
+        if (pdu.hdr.ptype == RPC_PTYPE_BIND || pdu.hdr.ptype == RPC_PTYPE_ALTER_CONTEXT) {
+            f->binds++;
+            f->bind_offers = pdu.bind.n_ctx;
+            if (rpc_bind_reply(&pdu, &f->pol, 0x1063bf3fu, "1688", &assoc, &out) != 0)
+                return;
+            fake_send_pdu(fd, &out, false);
+        } else if (pdu.hdr.ptype == RPC_PTYPE_REQUEST) {
+            if (!fake_request(f, fd, &pdu, &assoc))
+                return;
+        } else {
+            return;
+        }
+    }
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake *f = arg;
+    while (fake_wait(f, f->lfd)) {
+        int fd = accept(f->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        f->conns++;
+        fake_conn(f, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Starts a fake host on 127.0.0.1 (or ::1) with an ephemeral port. */
+static void fake_start(struct fake *f, bool v6)
+{
+    memset(f, 0, sizeof *f);
+    f->pol = (struct rpc_bind_policy){.ndr32 = true, .ndr64 = true, .btfn = true};
+    f->lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    assert_true(f->lfd >= 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+    }
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&ss, len), 0);
+    assert_int_equal(listen(f->lfd, 8), 0);
+    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&ss, &len), 0);
+    f->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    assert_int_equal(pipe(f->stop), 0);
+}
+
+static void fake_run(struct fake *f)
+{
+    assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+    assert_int_equal(write(f->stop[1], "x", 1), 1);
+    pthread_join(f->th, NULL);
+    close(f->stop[0]);
+    close(f->stop[1]);
+    close(f->lfd);
+}
+
+/* ---- running kmsc ---- */
+
+struct run {
+    int code; /* exit status, or -1 when kmsc did not exit normally */
+    char out[65536];
+    char err[8192];
+};
+
+static void slurp(FILE *f, char *buf, size_t cap)
+{
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Runs kmsc with the NULL-terminated argument list; fills r. */
+static void kmsc_runv(struct run *r, const char *const *args)
+{
+    const char *exe = getenv("KMSC");
+    assert_non_null(exe);
+    char *argv[64];
+    size_t n = 0;
+    argv[n++] = (char *)(uintptr_t)exe;
+    for (; args[n - 1] && n < 63; n++)
+        argv[n] = (char *)(uintptr_t)args[n - 1];
+    argv[n] = NULL;
+    FILE *o = tmpfile(), *e = tmpfile();
+    assert_non_null(o);
+    assert_non_null(e);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fileno(o), 1);
+        dup2(fileno(e), 2);
+        execv(exe, argv);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    slurp(o, r->out, sizeof r->out);
+    slurp(e, r->err, sizeof r->err);
+}
+
+#define KMSC(r, ...)                                                                                               \
+    do {                                                                                                           \
+        const char *const a_[] = {__VA_ARGS__, NULL};                                                              \
+        kmsc_runv((r), a_);                                                                                        \
+    } while (0)
+
+static void expect(const struct run *r, int code)
+{
+    if (r->code != code)
+        fail_msg("kmsc exited %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->code, code, r->out, r->err);
+}
+
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("'%s' not found in:\n%s", needle, hay);
+}
+
+static char *addr(char *buf, size_t cap, const struct fake *f, bool v6)
+{
+    snprintf(buf, cap, v6 ? "[::1]:%u" : "127.0.0.1:%u", f->port);
+    return buf;
+}
+
+/* ---- tests: command line ---- */
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    static const char *const cases[][4] = {
+        {"-x"},
+        {"--bogus"},
+        {"-n"},
+        {"-n", "0"},
+        {"-n", "1001"},
+        {"-n", "abc"},
+        {"-n", "-1"},
+        {"-n", " 5"},
+        {"--timeout", "0"},
+        {"--timeout", "x"},
+        {"--timeout", "1e9"},
+        {"--license-status", "7"},
+        {"--cmid", "not-a-guid"},
+        {"--app", "55c92734-d682-4d71-983e-d6ec3f16059f"},
+        {"--product", "win10pro", "--app", "x"},
+        {"--product", "no such product"},
+        {"--product", "Windows 12 Pro"},
+        {"--product", "Windows 10/11"},
+        {"--version-major", "65536"},
+        {"--version-minor", "-1"},
+        {"--min-count", "4294967296"},
+        {"--workstation", "0123456789012345678901234567890123456789012345678901234567890123"},
+        {"--workstation", "\xff\xfe"},
+        {"127.0.0.1", "127.0.0.2"},
+        {"127.0.0.1:0"},
+        {"127.0.0.1:65536"},
+        {"127.0.0.1:"},
+        {":1688"},
+        {"[::1"},
+        {"[::1]x"},
+        {"[]:1688"},
+        {"[host]:1688"},
+        {"--list-products", "127.0.0.1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *a[5] = {cases[i][0], cases[i][1], cases[i][2], cases[i][3], NULL};
+        kmsc_runv(r, a);
+        if (r->code != KMSC_USAGE || strncmp(r->err, "kmsc: ", 6) != 0 || strlen(r->err) < 12)
+            fail_msg("case %zu (%s): exit %d, stderr '%s'", i, cases[i][0], r->code, r->err);
+        assert_string_equal(r->out, "");
+    }
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    KMSC(r, "--help");
+    expect(r, 0);
+    expect_in(r->out, "Usage: kmsc");
+    static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  "};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        expect_in(r->out, codes[i]);
+}
+
+static void test_list_products(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    KMSC(r, "--list-products");
+    expect(r, 0);
+    size_t lines = 0;
+    for (const char *p = r->out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, products_sku_count());
+    for (size_t i = 0; i < products_sku_count(); i++) {
+        const struct products_sku *s = products_sku_at(i);
+        char id[GUID_TEXT_LEN + 1], line[512];
+        guid_format(&s->id, id);
+        snprintf(line, sizeof line, "%s\t%s", s->name, s->alias);
+        expect_in(r->out, line);
+        snprintf(line, sizeof line, "\t%s\t%s\t%s\n", id, s->kms->name, s->gvlk ? s->gvlk : "-");
+        expect_in(r->out, line);
+    }
+}
+
+static void test_parse_target(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *host, *port;
+    } ok[] = {
+        {"kms.example.com", "kms.example.com", "1688"},
+        {"kms.example.com:1700", "kms.example.com", "1700"},
+        {"10.0.0.1:65535", "10.0.0.1", "65535"},
+        {"[::1]", "::1", "1688"},
+        {"[::1]:1", "::1", "1"},
+        {"[fe80::1%eth0]:1688", "fe80::1%eth0", "1688"},
+        {"2001:db8::1", "2001:db8::1", "1688"},
+    };
+    static const char *const bad[] = {"", ":1", "h:", "h:0", "h:65536", "h:+1", "h:1x", "[::1", "[::1]:",
+                                       "[::1]1", "[]", "[a]:1", "h:007a"};
+    char msg[KMSC_MSG_MAX];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct kmsc_target t;
+        if (kmsc_parse_target(ok[i].in, &t, msg, sizeof msg) != 0)
+            fail_msg("'%s' rejected: %s", ok[i].in, msg);
+        assert_string_equal(t.host, ok[i].host);
+        assert_string_equal(t.port, ok[i].port);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct kmsc_target t;
+        msg[0] = '\0';
+        if (kmsc_parse_target(bad[i], &t, msg, sizeof msg) != KMS_EINVAL)
+            fail_msg("'%s' accepted", bad[i]);
+        assert_true(msg[0] != '\0');
+    }
+    char longhost[KMSC_HOST_MAX + 2];
+    memset(longhost, 'a', sizeof longhost - 1);
+    longhost[sizeof longhost - 1] = '\0';
+    struct kmsc_target t;
+    assert_int_equal(kmsc_parse_target(longhost, &t, msg, sizeof msg), KMS_EINVAL);
+    longhost[KMSC_HOST_MAX] = '\0';
+    assert_int_equal(kmsc_parse_target(longhost, &t, msg, sizeof msg), 0);
+}
+
+static void test_worse_and_uuid(void **state)
+{
+    (void)state;
+    static const enum kmsc_status order[] = {KMSC_OK, KMSC_COUNT, KMSC_REFUSED, KMSC_VERIFY, KMSC_RPC, KMSC_CONNECT};
+    size_t n = sizeof order / sizeof order[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            enum kmsc_status w = kmsc_worse(order[i], order[j]);
+            assert_int_equal(w, order[i > j ? i : j]);
+        }
+    struct guid a, b;
+    assert_int_equal(kmsc_random_uuid(&a), 0);
+    assert_int_equal(kmsc_random_uuid(&b), 0);
+    assert_false(guid_eq(&a, &b));
+    char text[GUID_TEXT_LEN + 1];
+    guid_format(&a, text);
+    assert_int_equal(text[14], '4');                 /* version 4 */
+    assert_non_null(strchr("89ab", text[19]));       /* RFC 4122 variant */
+}
+
+/* ---- tests: connecting ---- */
+
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    /* A bound socket that never listens: the kernel refuses connections to its port, with no race. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, len), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", ntohs(a.sin_port));
+    KMSC(r, target);
+    close(fd);
+    expect(r, KMSC_CONNECT);
+    expect_in(r->err, "refused");
+    assert_string_equal(r->out, "");
+}
+
+static void test_connect_timeout(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    /* A listener whose accept queue is full (backlog 0, never accepting): the kernel drops further SYNs, so
+     * the connect can only time out. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, len), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    int fill[3];
+    for (int i = 0; i < 3; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fill[i] >= 0);
+        assert_int_equal(fcntl(fill[i], F_SETFL, O_NONBLOCK), 0);
+        (void)connect(fill[i], (struct sockaddr *)&a, len);
+    }
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, NULL);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", ntohs(a.sin_port));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    KMSC(r, "--timeout", "0.4", target);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (int i = 0; i < 3; i++)
+        close(fill[i]);
+    close(lfd);
+    expect(r, KMSC_CONNECT);
+    expect_in(r->err, "timed out");
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (took < 0.35 || took > 5.0)
+        fail_msg("connect timeout took %.3f s for --timeout 0.4", took);
+}
+
+/* ---- tests: exchanges ---- */
+
+static void run_ok(struct run *r, struct fake *f, bool v6, const char *const *extra)
+{
+    char target[64];
+    const char *a[32];
+    size_t n = 0;
+    for (; extra && extra[n]; n++)
+        a[n] = extra[n];
+    a[n++] = addr(target, sizeof target, f, v6);
+    a[n] = NULL;
+    kmsc_runv(r, a);
+}
+
+static void check_printed(const struct run *r, const struct fake *f)
+{
+    char line[128];
+    expect_in(r->out, FAKE_EPID);
+    snprintf(line, sizeof line, "Current count:       %u (required %u)", f->sent_count, f->last.required_count);
+    expect_in(r->out, line);
+    expect_in(r->out, "Activation interval: 120 min");
+    expect_in(r->out, "Renewal interval:    10080 min");
+    expect_in(r->out, "Round trip:");
+}
+
+static void test_versions(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    static const char *const flags[] = {"-4", "-5", "-6"};
+    for (int v = 0; v < 3; v++) {
+        struct fake f;
+        fake_start(&f, false);
+        fake_run(&f);
+        const char *extra[] = {flags[v], "--cmid", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "--workstation",
+                               "Wörkstation-ß", "--license-status", "5", "--grace-time", "77", "--vm", NULL};
+        run_ok(r, &f, false, extra);
+        fake_stop(&f);
+        expect(r, 0);
+        check_printed(r, &f);
+        assert_int_equal(f.requests, 1);
+        assert_int_equal(f.last.version_major, 4 + v);
+        assert_int_equal(f.last.version_minor, 0);
+        char cmid[GUID_TEXT_LEN + 1], ws[128];
+        guid_format(&f.last.cmid, cmid);
+        assert_string_equal(cmid, "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9");
+        assert_int_equal(kms_request_machine_name(&f.last, ws, sizeof ws), 0);
+        assert_string_equal(ws, "Wörkstation-ß");
+        assert_int_equal(f.last.license_status, 5);
+        assert_int_equal(f.last.grace_time, 77);
+        assert_int_equal(f.last.is_client_vm, 1);
+        /* default product: Windows 10/11 Enterprise */
+        const struct products_sku *s = products_find_sku("win10ent");
+        assert_non_null(s);
+        assert_true(guid_eq(&f.last.sku_id, &s->id));
+        assert_true(guid_eq(&f.last.kms_id, &s->kms->id));
+        assert_true(guid_eq(&f.last.app_id, &s->kms->app->id));
+        assert_int_equal(f.last.required_count, s->kms->n_policy);
+        char hwid[2 * KMS_HWID_LEN + 1];
+        for (size_t k = 0; k < KMS_HWID_LEN; k++)
+            snprintf(hwid + 2 * k, 3, "%02X", f.hwid[k]);
+        if (v == 2)
+            expect_in(r->out, hwid);
+        else
+            assert_null(strstr(r->out, "HWID"));
+    }
+}
+
+static void test_defaults_and_product(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *extra[] = {"--product", "Windows 11 Pro", "-v", NULL};
+    run_ok(r, &f, false, extra);
+    fake_stop(&f);
+    expect(r, 0);
+    check_printed(r, &f);
+    const struct products_sku *s = products_find_sku("win11pro");
+    assert_non_null(s);
+    assert_true(guid_eq(&f.last.sku_id, &s->id));
+    assert_int_equal(f.last.version_major, s->kms->protocol);
+    assert_int_equal(f.last.license_status, 2);
+    assert_int_equal(f.last.is_client_vm, 0);
+    assert_false(guid_is_zero(&f.last.cmid));
+    /* default workstation: the host name */
+    char host[256], ws[KMS_EPID_UTF8_MAX];
+    assert_int_equal(gethostname(host, sizeof host), 0);
+    host[63] = '\0';
+    assert_int_equal(kms_request_machine_name(&f.last, ws, sizeof ws), 0);
+    assert_string_equal(ws, host);
+    /* offered NDR32 + NDR64 + BTFN; the host rejected NDR32, so NDR64 was used */
+    assert_int_equal(f.bind_offers, 3);
+    assert_int_equal(f.last_syntax, RPC_SYNTAX_NDR64);
+    expect_in(r->out, "Using context 1 (NDR64)");
+    expect_in(r->out, "provider rejection (result 2, reason 2)");
+}
+
+/* Single-edition names of combined SKU names select that SKU. */
+static void test_product_variants(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    static const char *const names[][2] = {
+        {"windows 10 pro", "win10pro"},
+        {"Windows 11 Enterprise N", "win11entn"},
+        {"Windows 10 Enterprise LTSC 2021", "win10entltsc2021"},
+        {"Windows 10 Enterprise LTSC 2019 N", "win10entltsc2019n"},
+        {"Windows Server 2022 Datacenter", "ws2022dc"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct fake f;
+        fake_start(&f, false);
+        fake_run(&f);
+        const char *e[] = {"--product", names[i][0], "-q", NULL};
+        run_ok(r, &f, false, e);
+        fake_stop(&f);
+        expect(r, 0);
+        const struct products_sku *s = products_find_sku(names[i][1]);
+        assert_non_null(s);
+        if (!guid_eq(&f.last.sku_id, &s->id))
+            fail_msg("'%s' did not select %s", names[i][0], s->name);
+    }
+}
+
+static void test_syntax_choice(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    /* --no-ndr64 --no-btfn: only NDR32 offered */
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e1[] = {"--no-ndr64", "--no-btfn", NULL};
+    run_ok(r, &f, false, e1);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.bind_offers, 1);
+    assert_int_equal(f.last_syntax, RPC_SYNTAX_NDR32);
+    /* a host without NDR64 accepts NDR32 */
+    fake_start(&f, false);
+    f.pol.ndr64 = false;
+    fake_run(&f);
+    run_ok(r, &f, false, NULL);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.bind_offers, 3);
+    assert_int_equal(f.last_syntax, RPC_SYNTAX_NDR32);
+    /* a host accepting nothing: RPC failure */
+    fake_start(&f, false);
+    f.pol = (struct rpc_bind_policy){.ndr32 = false, .ndr64 = false, .btfn = false};
+    fake_run(&f);
+    run_ok(r, &f, false, NULL);
+    fake_stop(&f);
+    expect(r, KMSC_RPC);
+    expect_in(r->err, "no usable presentation context");
+    assert_int_equal(f.requests, 0);
+}
+
+static void test_raw_ids(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e[] = {"--app", "55c92734-d682-4d71-983e-d6ec3f16059f", "--sku", "{00000000-1111-2222-3333-444455556666}",
+                       "--kms", "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE", "--min-count", "3", NULL};
+    run_ok(r, &f, false, e);
+    fake_stop(&f);
+    expect(r, 0);
+    char s[GUID_TEXT_LEN + 1];
+    guid_format(&f.last.kms_id, s);
+    assert_string_equal(s, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    guid_format(&f.last.sku_id, s);
+    assert_string_equal(s, "00000000-1111-2222-3333-444455556666");
+    assert_int_equal(f.last.required_count, 3);
+    assert_int_equal(f.last.version_major, 6); /* unknown KMS id: current protocol */
+
+    /* unknown KMS id without --min-count: 25 */
+    fake_start(&f, false);
+    fake_run(&f);
+    e[6] = "-q";
+    e[7] = NULL;
+    run_ok(r, &f, false, e);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.last.required_count, 25);
+    assert_string_equal(r->out, ""); /* -q */
+}
+
+/* Runs one request against a fake host whose first request is answered in mode m. */
+static void one_bad(struct run *r, enum fake_mode m, const char *const *extra, int code, const char *msg)
+{
+    struct fake f;
+    fake_start(&f, false);
+    f.plan[1] = m;
+    fake_run(&f);
+    run_ok(r, &f, false, extra);
+    fake_stop(&f);
+    expect(r, code);
+    if (msg)
+        expect_in(r->err, msg);
+    assert_int_equal(f.requests, 1);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    one_bad(r, FK_REFUSE, NULL, KMSC_REFUSED, "HRESULT 0xC004F042 (SL_E_VL_KEY_MANAGEMENT_SERVICE_ID_MISMATCH)");
+    const char *v7[] = {"--version-major", "7", NULL};
+    one_bad(r, FK_OK, v7, KMSC_REFUSED, "HRESULT 0x8007000D (ERROR_INVALID_DATA)");
+    const char *v3[] = {"--version-major", "3", NULL};
+    one_bad(r, FK_OK, v3, KMSC_REFUSED, "0x8007000D");
+    const char *m1[] = {"-6", "--version-minor", "1", NULL};
+    one_bad(r, FK_OK, m1, KMSC_REFUSED, "0x8007000D");
+}
+
+static void test_low_count(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    one_bad(r, FK_LOW_COUNT, NULL, KMSC_COUNT, "0xC004F038");
+    expect_in(r->out, FAKE_EPID); /* the answer is still shown */
+    /* --min-count changes the threshold the client judges by */
+    const char *e[] = {"--min-count", "5", NULL};
+    one_bad(r, FK_LOW_COUNT, e, KMSC_COUNT, "current count 4 is below the required 5");
+}
+
+static void test_corrupt(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    static const char *const flags[] = {"-4", "-5", "-6"};
+    for (int v = 0; v < 3; v++) {
+        const char *e[] = {flags[v], NULL};
+        one_bad(r, FK_CORRUPT, e, KMSC_VERIFY, "failed verification: verify: ");
+    }
+    const char *e4[] = {"-4", NULL};
+    one_bad(r, FK_CORRUPT, e4, KMSC_VERIFY, "V4 hash mismatch");
+}
+
+static void test_rpc_failures(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    one_bad(r, FK_CLOSE, NULL, KMSC_RPC, "without a reply");
+    one_bad(r, FK_FAULT, NULL, KMSC_RPC, "FAULT, status 0x1C010003");
+    one_bad(r, FK_BAD_CALLID, NULL, KMSC_RPC, "call_id");
+    one_bad(r, FK_BAD_CTX, NULL, KMSC_RPC, "context id");
+    one_bad(r, FK_BIG_FRAG, NULL, KMSC_RPC, "malformed reply");
+    one_bad(r, FK_FRAGMENT, NULL, KMSC_RPC, "fragmented");
+    const char *t[] = {"--timeout", "0.3", NULL};
+    one_bad(r, FK_HANG, t, KMSC_RPC, "no reply to REQUEST");
+}
+
+static void test_slow_reply(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    one_bad(r, FK_SLOW, NULL, 0, NULL);
+    const char *e[] = {"--no-ndr64", NULL};
+    one_bad(r, FK_SLOW, e, 0, NULL);
+}
+
+static void test_many_requests(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e1[] = {"-n", "3", NULL};
+    run_ok(r, &f, false, e1);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.conns, 1);
+    assert_int_equal(f.binds, 1);
+    assert_int_equal(f.requests, 3);
+    expect_in(r->out, "Request 3/3:");
+    expect_in(r->out, "3 of 3 requests verified");
+
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e2[] = {"-n", "3", "--new-connection", NULL};
+    run_ok(r, &f, false, e2);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.conns, 3);
+    assert_int_equal(f.binds, 3);
+    assert_int_equal(f.requests, 3);
+}
+
+/* -n with different failures: the worst status wins (4 > 6 > 5 > 7). */
+static void test_precedence(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    static const struct {
+        enum fake_mode plan[4];
+        bool new_conn;
+        int code;
+        unsigned requests;
+    } cases[] = {
+        {{FK_LOW_COUNT, FK_OK, FK_OK}, false, KMSC_COUNT, 3},
+        {{FK_LOW_COUNT, FK_REFUSE, FK_OK}, false, KMSC_REFUSED, 3},
+        {{FK_REFUSE, FK_CORRUPT, FK_LOW_COUNT}, false, KMSC_VERIFY, 3},
+        {{FK_OK, FK_CLOSE, FK_OK}, false, KMSC_RPC, 2},          /* the shared connection is gone: stop */
+        {{FK_CORRUPT, FK_CLOSE, FK_LOW_COUNT}, true, KMSC_RPC, 3}, /* new connections: carry on */
+        {{FK_REFUSE, FK_OK, FK_OK}, true, KMSC_REFUSED, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fake f;
+        fake_start(&f, false);
+        for (int k = 0; k < 3; k++)
+            f.plan[k + 1] = cases[i].plan[k];
+        fake_run(&f);
+        const char *e[] = {"-n", "3", cases[i].new_conn ? "--new-connection" : "-v", NULL};
+        run_ok(r, &f, false, e);
+        fake_stop(&f);
+        if (r->code != cases[i].code)
+            fail_msg("case %zu: exit %d, expected %d\n%s", i, r->code, cases[i].code, r->err);
+        assert_int_equal(f.requests, cases[i].requests);
+    }
+}
+
+static void test_ipv6_and_names(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, true);
+    fake_run(&f);
+    run_ok(r, &f, true, NULL);
+    fake_stop(&f);
+    expect(r, 0);
+    char peer[64];
+    snprintf(peer, sizeof peer, "[::1]:%u", f.port);
+    expect_in(r->out, peer);
+
+    /* a name, resolved with getaddrinfo (localhost is in /etc/hosts) */
+    fake_start(&f, false);
+    fake_run(&f);
+    char target[64];
+    snprintf(target, sizeof target, "localhost:%u", f.port);
+    KMSC(r, target);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.requests, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_list_products),
+        cmocka_unit_test(test_parse_target),
+        cmocka_unit_test(test_worse_and_uuid),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_defaults_and_product),
+        cmocka_unit_test(test_product_variants),
+        cmocka_unit_test(test_syntax_choice),
+        cmocka_unit_test(test_raw_ids),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_low_count),
+        cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_rpc_failures),
+        cmocka_unit_test(test_slow_reply),
+        cmocka_unit_test(test_many_requests),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_ipv6_and_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
