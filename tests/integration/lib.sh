@@ -1,0 +1,80 @@
+# Shared by the integration tests (sourced). Environment from meson: KMSD, KMSC, REPLAY, PYTHON, FIXTURES,
+# SOURCE_ROOT. Every test starts its own kmsd on a free loopback port with a temporary state directory and
+# stops it by PID; every wait is bounded.
+set -u
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmsd-it.XXXXXX")
+KMSD_PID=""
+
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -f "$TMP/kmsd.log" ]; then
+        echo "--- last lines of kmsd's log:" >&2
+        tail -n 20 "$TMP/kmsd.log" >&2
+    fi
+    exit 1
+}
+
+cleanup() {
+    if [ -n "$KMSD_PID" ] && kill -0 "$KMSD_PID" 2>/dev/null; then
+        kill -KILL "$KMSD_PID" 2>/dev/null
+        wait "$KMSD_PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# Prints a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port HOST PORT: up to 5 s for something to accept connections there.
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        if "$PYTHON" -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 0.2).close()' \
+            "$1" "$2" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$KMSD_PID" 2>/dev/null || fail "kmsd exited before listening"
+        sleep 0.05
+    done
+    fail "kmsd did not listen on $1 port $2 within 5 s"
+}
+
+# start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise.
+start_kmsd() {
+    PORT=$(free_port)
+    mkdir -p "$TMP/state"
+    "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "$@" >>"$TMP/kmsd.log" 2>&1 &
+    KMSD_PID=$!
+    wait_port 127.0.0.1 "$PORT"
+}
+
+# stop_kmsd: SIGTERM, then kmsd must exit 0 within 10 s.
+stop_kmsd() {
+    local i rc
+    kill -TERM "$KMSD_PID" || fail "kmsd is not running"
+    for i in $(seq 1 200); do
+        kill -0 "$KMSD_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$KMSD_PID" 2>/dev/null && fail "kmsd did not stop within 10 s of SIGTERM"
+    wait "$KMSD_PID"
+    rc=$?
+    KMSD_PID=""
+    [ "$rc" -eq 0 ] || fail "kmsd exited with $rc after SIGTERM"
+}
+
+# expect_rc WANT CMD...: runs CMD, fails unless it exits with WANT.
+expect_rc() {
+    local want=$1 rc
+    shift
+    "$@" >"$TMP/out" 2>&1
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        cat "$TMP/out" >&2
+        fail "expected exit $want, got $rc: $*"
+    fi
+}
