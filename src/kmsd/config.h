@@ -3,6 +3,12 @@
  * (inih, `-c/--config FILE`), the environment (`KMSD_<NAME>`, upper case, dashes as underscores), `--help`
  * and `--check-config`. Precedence: defaults < INI < environment < command line.
  *
+ * Naming: INI keys are the long names; booleans use the positive name everywhere but the command line
+ * (`ndr64 = false`, KMSD_NDR64=no, --no-ndr64). Repeatables accumulate within one source and a later source
+ * replaces the whole list; environment lists are comma-separated; an empty value restores a "none" default.
+ * Unknown KMSD_* variables are errors except KMSD_FIXTURES, KMSD_SOURCE_ROOT and KMSD_PYTHON (test harness);
+ * KMSD_CONFIG names the INI file when -c is absent. docs/config.md is the reference.
+ *
  * Errors never exit inside this module: config_load() returns KMSD_CONFIG_EXIT_* and has already printed
  * a message naming the option (and where it came from) and what is allowed.
  */
@@ -70,6 +76,35 @@ struct kmsd_config {
 #define KMSD_CONFIG_OK 0          /* run */
 #define KMSD_CONFIG_EXIT_OK 1     /* --help, --version or --check-config done: exit 0 */
 #define KMSD_CONFIG_EXIT_USAGE 2  /* bad option, key or value: exit 2 */
+
+/* The option table, read-only: --help, docs/config.md, packaging/kmsd.conf.example and the tests follow it. */
+enum config_arg {
+    CONFIG_ARG_NONE,  /* an action or flag without a value (--help, --check-config) */
+    CONFIG_ARG_BOOL,  /* command line: --NAME / --no-NAME; INI and environment: true|false|yes|no|on|off|1|0 */
+    CONFIG_ARG_VALUE, /* one value; a later setting replaces an earlier one */
+    CONFIG_ARG_LIST,  /* repeatable; accumulates within one source, a later source replaces the whole list */
+};
+
+#define CONFIG_IN_CLI 1u /* --NAME on the command line */
+#define CONFIG_IN_INI 2u /* NAME = VALUE in the INI file */
+#define CONFIG_IN_ENV 4u /* KMSD_NAME (upper case, dashes as underscores) in the environment */
+
+struct config_option {
+    const char *name;    /* long option name; also the INI key and, upper-cased, the variable after KMSD_ */
+    char short_opt;      /* 'L', or 0 */
+    enum config_arg arg;
+    bool negated;        /* a boolean that defaults to true: the command line shows it as --no-NAME */
+    unsigned in;         /* CONFIG_IN_* where it may be given */
+    const char *metavar; /* "ADDR[:PORT]", NULL without a value */
+    const char *def;     /* the default as the option's own text ("" = none), NULL for actions */
+    const char *help;    /* one line */
+};
+
+/* Options in table order; config_option_at() returns NULL when i >= config_option_count(). */
+size_t config_option_count(void);
+const struct config_option *config_option_at(size_t i);
+/* Prints the --help text. */
+void config_help(FILE *out);
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct kmsd_config *cfg);

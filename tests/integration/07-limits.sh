@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The network-reachable limits: --max-connections, --max-requests, --max-pdu, --max-conn-buffer. Each is
+# exercised at its value and one past it; kmsd keeps serving throughout.
+. "$(dirname "$0")/lib.sh"
+
+start_kmsd --max-connections 2 --max-requests 2 --max-pdu 1024 --max-conn-buffer 2048
+"$PYTHON" - "$FIXTURES" "$PORT" <<'PY' || fail "limits"
+import json, socket, struct, sys, time
+fix, port = sys.argv[1], int(sys.argv[2])
+bind = bytes.fromhex(json.load(open(fix + "/kat/rpc.json"))["cases"]["ndr32_ndr64_btfn"]["bind_pdu"])
+req = bytes.fromhex(json.load(open(fix + "/kat/exchanges.json"))["exchanges"]["v6"]["rpc_request_pdu_ndr64"])
+bad = []
+
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    s.settimeout(5)
+    return s
+
+def pdu(s):
+    h = b""
+    while len(h) < 16:
+        c = s.recv(16 - len(h))
+        if not c:
+            return None
+        h += c
+    n = struct.unpack_from("<H", h, 8)[0] - 16
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            return None
+        b += c
+    return h + b
+
+def closed(s, t=3):
+    s.settimeout(t)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+def check(name, ok):
+    print(("ok   " if ok else "FAIL ") + name)
+    if not ok:
+        bad.append(name)
+
+# --max-connections 2: two are served, a third is closed at once; after one closes, a new one is served
+a, b = conn(), conn()
+a.sendall(bind); b.sendall(bind)
+check("connections 1 and 2 (the limit) are served", pdu(a) is not None and pdu(b) is not None)
+c = conn()
+check("connection 3 (limit + 1) is closed", closed(c))
+a.close()
+time.sleep(0.2)
+d = conn()
+d.sendall(bind)
+check("after one closes, a new connection is served", pdu(d) is not None)
+b.close(); d.close(); c.close()
+time.sleep(0.2)
+
+# --max-requests 2: the second answer is followed by a close
+s = conn()
+s.sendall(bind); pdu(s)
+s.sendall(req); r1 = pdu(s)
+s.sendall(req); r2 = pdu(s)
+check("requests 1 and 2 (the limit) are answered", r1 is not None and r2 is not None and r1[2] == r2[2] == 2)
+check("then the connection is closed", closed(s))
+s.close()
+
+# --max-pdu 1024: a PDU of 1024 bytes is read (and rejected for its content), 1025 closes at the header
+for size, name in ((1024, "at"), (1025, "above")):
+    s = conn()
+    p = bytearray(bind)
+    struct.pack_into("<H", p, 8, size)
+    s.sendall(bytes(p[:16]))
+    if size == 1024:
+        s.sendall(bytes(p[16:]) + bytes(size - len(p)))  # a BIND with trailing bytes: a protocol error
+        check("a PDU at --max-pdu is read whole before it is judged", closed(s))
+    else:
+        check("a PDU header above --max-pdu closes at once", closed(s))
+    s.close()
+
+# --max-conn-buffer 2048: half a PDU, then a burst that would leave more than 2048 bytes buffered
+s = conn()
+s.sendall(bind); pdu(s)
+s.sendall(req[:100])
+time.sleep(0.1)
+s.sendall(req[100:] + req * 8)  # 9 requests pipelined: about 2.7 kB arrive at once
+got = 0
+while True:
+    r = pdu(s)
+    if r is None:
+        break
+    got += 1
+check("a burst beyond --max-conn-buffer closes the connection (%d answered first)" % got, got <= 2)
+s.close()
+
+# and kmsd still serves
+s = conn()
+s.sendall(bind)
+check("kmsd still serves", pdu(s) is not None)
+s.close()
+sys.exit(1 if bad else 0)
+PY
+kill -0 "$KMSD_PID" || fail "kmsd died"
+expect_rc 0 "$KMSC" -6 "127.0.0.1:$PORT"
+stop_kmsd
+echo "ok"
