@@ -3,8 +3,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON      ?= meson
 NINJA      ?= ninja
-# CI sets KMSD_WERROR=1 so that every warning fails the build.
-ifeq ($(KMSD_WERROR),1)
+# CI runs `make check WERROR=1` so that every warning fails the build.
+ifeq ($(WERROR),1)
 MESON_OPTS += -Dwerror=true
 endif
 

@@ -3,6 +3,9 @@
 # stops it by PID; every wait is bounded.
 set -u
 
+# kmsd reads KMSD_* variables as configuration and rejects unknown ones: start it with none of the caller's.
+for v in $(compgen -e | grep '^KMSD_'); do unset "$v"; done
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmsd-it.XXXXXX")
 KMSD_PID=""
 
