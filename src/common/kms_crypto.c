@@ -2,9 +2,10 @@
 
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "err.h"
@@ -36,10 +37,16 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* The word a final round builds: box[] of byte 0 of a, byte 1 of b, byte 2 of c and byte 3 of d. */
+static uint32_t box_word(const uint8_t box[256], uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+{
+    return (uint32_t)box[a >> 24] << 24 | (uint32_t)box[(b >> 16) & 0xff] << 16 | (uint32_t)box[(c >> 8) & 0xff] << 8 |
+           box[d & 0xff];
+}
+
 static uint32_t sub_word(uint32_t w)
 {
-    return (uint32_t)sbox[w >> 24] << 24 | (uint32_t)sbox[(w >> 16) & 0xff] << 16 |
-           (uint32_t)sbox[(w >> 8) & 0xff] << 8 | sbox[w & 0xff];
+    return box_word(sbox, w, w, w, w);
 }
 
 /* InvMixColumns of one word: td tables hold InvMixColumns(InvSubBytes(x)), so feed them SubBytes(x). */
@@ -115,14 +122,10 @@ void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t ou
         s3 = t3;
     }
     rk += 4;
-    put_be32(out, ((uint32_t)sbox[s0 >> 24] << 24 | (uint32_t)sbox[(s1 >> 16) & 0xff] << 16 |
-                   (uint32_t)sbox[(s2 >> 8) & 0xff] << 8 | sbox[s3 & 0xff]) ^ rk[0]);
-    put_be32(out + 4, ((uint32_t)sbox[s1 >> 24] << 24 | (uint32_t)sbox[(s2 >> 16) & 0xff] << 16 |
-                       (uint32_t)sbox[(s3 >> 8) & 0xff] << 8 | sbox[s0 & 0xff]) ^ rk[1]);
-    put_be32(out + 8, ((uint32_t)sbox[s2 >> 24] << 24 | (uint32_t)sbox[(s3 >> 16) & 0xff] << 16 |
-                       (uint32_t)sbox[(s0 >> 8) & 0xff] << 8 | sbox[s1 & 0xff]) ^ rk[2]);
-    put_be32(out + 12, ((uint32_t)sbox[s3 >> 24] << 24 | (uint32_t)sbox[(s0 >> 16) & 0xff] << 16 |
-                        (uint32_t)sbox[(s1 >> 8) & 0xff] << 8 | sbox[s2 & 0xff]) ^ rk[3]);
+    put_be32(out, box_word(sbox, s0, s1, s2, s3) ^ rk[0]);
+    put_be32(out + 4, box_word(sbox, s1, s2, s3, s0) ^ rk[1]);
+    put_be32(out + 8, box_word(sbox, s2, s3, s0, s1) ^ rk[2]);
+    put_be32(out + 12, box_word(sbox, s3, s0, s1, s2) ^ rk[3]);
 }
 
 void kms_aes_decrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
@@ -142,14 +145,10 @@ void kms_aes_decrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t ou
         s3 = t3;
     }
     rk += 4;
-    put_be32(out, ((uint32_t)inv_sbox[s0 >> 24] << 24 | (uint32_t)inv_sbox[(s3 >> 16) & 0xff] << 16 |
-                   (uint32_t)inv_sbox[(s2 >> 8) & 0xff] << 8 | inv_sbox[s1 & 0xff]) ^ rk[0]);
-    put_be32(out + 4, ((uint32_t)inv_sbox[s1 >> 24] << 24 | (uint32_t)inv_sbox[(s0 >> 16) & 0xff] << 16 |
-                       (uint32_t)inv_sbox[(s3 >> 8) & 0xff] << 8 | inv_sbox[s2 & 0xff]) ^ rk[1]);
-    put_be32(out + 8, ((uint32_t)inv_sbox[s2 >> 24] << 24 | (uint32_t)inv_sbox[(s1 >> 16) & 0xff] << 16 |
-                       (uint32_t)inv_sbox[(s0 >> 8) & 0xff] << 8 | inv_sbox[s3 & 0xff]) ^ rk[2]);
-    put_be32(out + 12, ((uint32_t)inv_sbox[s3 >> 24] << 24 | (uint32_t)inv_sbox[(s2 >> 16) & 0xff] << 16 |
-                        (uint32_t)inv_sbox[(s1 >> 8) & 0xff] << 8 | inv_sbox[s0 & 0xff]) ^ rk[3]);
+    put_be32(out, box_word(inv_sbox, s0, s3, s2, s1) ^ rk[0]);
+    put_be32(out + 4, box_word(inv_sbox, s1, s0, s3, s2) ^ rk[1]);
+    put_be32(out + 8, box_word(inv_sbox, s2, s1, s0, s3) ^ rk[2]);
+    put_be32(out + 12, box_word(inv_sbox, s3, s2, s1, s0) ^ rk[3]);
 }
 
 void kms_aes_wipe(struct kms_aes *ctx)
@@ -161,7 +160,7 @@ int kms_cbc_encrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8
                     size_t cap, size_t *out_len)
 {
     size_t total = kms_pkcs7_len(len);
-    if (cap < total)
+    if (total < len || cap < total) /* total < len: the padded length wrapped around SIZE_MAX */
         return KMS_ENOSPC;
     uint8_t pad = (uint8_t)(total - len);
     const uint8_t *chain = iv;
@@ -230,6 +229,7 @@ void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16])
 
 void kms_v6_mac_key(uint64_t filetime, uint8_t key[16])
 {
+    /* protocol.md 4.5: the slot is defined modulo 2^64, which is exactly what uint64_t arithmetic does */
     uint64_t slot = (filetime / 0x00000022816889BDull) * 0x000000208CBAB5EDull + 0x3156CD5AC628477Aull;
     uint8_t le[8], digest[32];
     for (int i = 0; i < 8; i++)
@@ -251,25 +251,43 @@ int kms_sha256(const void *data, size_t len, uint8_t out[32])
 int kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
                     uint8_t out[32])
 {
-    /* The two parts are short (at most a few hundred bytes): join them and use the one-shot HMAC(). */
-    uint8_t joined[512];
-    if (alen > sizeof joined || blen > sizeof joined - alen)
-        return KMS_EINVAL;
-    if (alen)
-        memcpy(joined, a, alen);
-    if (blen)
-        memcpy(joined + alen, b, blen);
-    unsigned int n = 0;
-    const unsigned char *r = HMAC(EVP_sha256(), key, (int)keylen, joined, alen + blen, out, &n);
-    kms_wipe(joined, alen + blen);
-    return r && n == 32 ? 0 : KMS_ECRYPTO;
+    /*
+     * EVP_MAC streams a and b without joining them in a buffer. It costs the same as the one-shot HMAC(), which
+     * in OpenSSL 3 fetches an EVP_MAC per call too. A zero-length key still needs a non-NULL pointer: a NULL key
+     * means "keep the previous key", and a fresh context has none.
+     */
+    static const uint8_t empty_key[1] = {0};
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    size_t n = 0;
+    bool ok = ctx && EVP_MAC_init(ctx, keylen ? key : empty_key, keylen, params) == 1;
+    if (ok && alen)
+        ok = EVP_MAC_update(ctx, a, alen) == 1;
+    if (ok && blen)
+        ok = EVP_MAC_update(ctx, b, blen) == 1;
+    ok = ok && EVP_MAC_final(ctx, out, &n, 32) == 1 && n == 32;
+    EVP_MAC_CTX_free(ctx); /* cleanses the keyed digest states */
+    EVP_MAC_free(mac);
+    return ok ? 0 : KMS_ECRYPTO;
 }
 
 int kms_random_bytes(void *buf, size_t len)
 {
-    if (len > (size_t)0x7fffffff)
-        return KMS_EINVAL;
-    return RAND_bytes(buf, (int)len) == 1 ? 0 : KMS_ECRYPTO;
+    /* RAND_bytes takes an int length: feed it in chunks so any size_t length works */
+    uint8_t *p = buf;
+    while (len > 0) {
+        size_t chunk = len < (size_t)1 << 30 ? len : (size_t)1 << 30;
+        if (RAND_bytes(p, (int)chunk) != 1)
+            return KMS_ECRYPTO;
+        p += chunk;
+        len -= chunk;
+    }
+    return 0;
 }
 
 void kms_wipe(void *p, size_t len)

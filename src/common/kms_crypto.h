@@ -43,7 +43,7 @@ static inline size_t kms_pkcs7_len(size_t len) { return len + (KMS_AES_BLOCK - l
 
 /*
  * CBC-encrypts len bytes with PKCS#7 padding into out (capacity cap). Sets *out_len.
- * Returns 0 or KMS_ENOSPC when cap < kms_pkcs7_len(len).
+ * Returns 0 or KMS_ENOSPC when cap < kms_pkcs7_len(len) (or that length overflows size_t).
  */
 int kms_cbc_encrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8_t *in, size_t len, uint8_t *out,
                     size_t cap, size_t *out_len);

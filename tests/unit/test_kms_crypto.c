@@ -8,24 +8,35 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "err.h"
 #include "kms_crypto.h"
 
-/* Runs fn over every element of array `key` of object o; asserts the array is not empty. */
-static size_t for_each(json_t *arr, void (*fn)(json_t *v, void *ctx), void *ctx)
+/* What the per-vector checks share: the cipher variant and how many vectors passed every assertion. */
+struct kat_ctx {
+    bool v6;
+    size_t checked;
+};
+
+/*
+ * Runs fn over every element of JSON array arr. Asserts the array is not empty and that fn checked every
+ * element (each fn increments checked once, after its last assertion). Returns the array size.
+ */
+static size_t for_each(json_t *arr, void (*fn)(json_t *v, struct kat_ctx *ctx), struct kat_ctx *ctx)
 {
     assert_true(json_is_array(arr));
     size_t n = json_array_size(arr);
     assert_true(n > 0);
+    size_t before = ctx->checked;
     for (size_t i = 0; i < n; i++)
         fn(json_array_get(arr, i), ctx);
+    assert_int_equal(ctx->checked - before, n);
     return n;
 }
 
-static void ecb_check(json_t *v, void *ctx)
+static void ecb_check(json_t *v, struct kat_ctx *ctx)
 {
-    const bool *v6 = ctx;
     size_t klen;
     uint8_t *key = tu_unhex(tu_str(v, "key"), &klen);
     uint8_t pt[16], ct[16], out[16];
@@ -37,28 +48,29 @@ static void ecb_check(json_t *v, void *ctx)
         assert_int_equal(a.rounds, 11);
     } else {
         assert_int_equal(klen, 16);
-        kms_aes_init128(&a, key, *v6);
+        kms_aes_init128(&a, key, ctx->v6);
         assert_int_equal(a.rounds, 10);
     }
     kms_aes_encrypt(&a, pt, out);
     assert_memory_equal(out, ct, 16);
     kms_aes_decrypt(&a, ct, out);
     assert_memory_equal(out, pt, 16);
-    json_t *std = json_object_get(v, "standard_aes_ciphertext_for_comparison");
-    if (std) { /* the same key without the V6 modification gives the standard ciphertext */
+    if (ctx->v6) { /* every V6 vector also gives the standard ciphertext of the same key and block */
         struct kms_aes s;
         kms_aes_init128(&s, key, false);
         kms_aes_encrypt(&s, pt, out);
-        tu_assert_hex(out, 16, json_string_value(std));
+        tu_assert_hex(out, 16, tu_str(v, "standard_aes_ciphertext_for_comparison"));
         assert_memory_not_equal(out, ct, 16);
+        kms_aes_decrypt(&s, out, out);
+        assert_memory_equal(out, pt, 16);
     }
     kms_aes_wipe(&a);
     free(key);
+    ctx->checked++;
 }
 
-static void cbc_check(json_t *v, void *ctx)
+static void cbc_check(json_t *v, struct kat_ctx *ctx)
 {
-    const bool *v6 = ctx;
     uint8_t key[16], iv[16];
     tu_unhex_n(tu_str(v, "key"), key, 16);
     tu_unhex_n(tu_str(v, "iv"), iv, 16);
@@ -66,7 +78,7 @@ static void cbc_check(json_t *v, void *ctx)
     uint8_t *pt = tu_unhex(tu_str(v, "plaintext"), &plen);
     uint8_t *ct = tu_unhex(tu_str(v, "ciphertext_pkcs7"), &clen);
     struct kms_aes a;
-    kms_aes_init128(&a, key, *v6);
+    kms_aes_init128(&a, key, ctx->v6);
     uint8_t out[512], back[512];
     size_t olen, blen;
     assert_true(clen <= sizeof out);
@@ -77,19 +89,23 @@ static void cbc_check(json_t *v, void *ctx)
     assert_int_equal(blen, plen);
     if (plen)
         assert_memory_equal(back, pt, plen);
+    kms_aes_wipe(&a);
     free(pt);
     free(ct);
+    ctx->checked++;
 }
 
 static void kat_aes_standard(void **state)
 {
     (void)state;
     json_t *j = tu_load_json("kat/aes128_standard.json");
-    bool v6 = false;
-    for_each(tu_obj(j, "aes128_ecb_block"), ecb_check, &v6);
-    size_t n = for_each(tu_obj(tu_obj(j, "rijndael_160bit_key_128bit_block_11_rounds"), "vectors"), ecb_check, &v6);
+    struct kat_ctx c = {.v6 = false};
+    size_t total = for_each(tu_obj(j, "aes128_ecb_block"), ecb_check, &c);
+    size_t n = for_each(tu_obj(tu_obj(j, "rijndael_160bit_key_128bit_block_11_rounds"), "vectors"), ecb_check, &c);
     assert_true(n >= 3);
-    for_each(tu_obj(tu_obj(j, "aes128_cbc_pkcs7"), "vectors"), cbc_check, &v6);
+    total += n;
+    total += for_each(tu_obj(tu_obj(j, "aes128_cbc_pkcs7"), "vectors"), cbc_check, &c);
+    assert_int_equal(c.checked, total);
     json_decref(j);
 }
 
@@ -97,15 +113,15 @@ static void kat_aes_v6(void **state)
 {
     (void)state;
     json_t *j = tu_load_json("kat/aes128_v6.json");
-    bool v6 = true;
-    for_each(tu_obj(j, "ecb_block"), ecb_check, &v6);
-    for_each(tu_obj(j, "cbc_pkcs7"), cbc_check, &v6);
+    struct kat_ctx c = {.v6 = true};
+    size_t total = for_each(tu_obj(j, "ecb_block"), ecb_check, &c);
+    total += for_each(tu_obj(j, "cbc_pkcs7"), cbc_check, &c);
+    assert_int_equal(c.checked, total);
     json_decref(j);
 }
 
-static void v4_check(json_t *v, void *ctx)
+static void v4_check(json_t *v, struct kat_ctx *ctx)
 {
-    (void)ctx;
     size_t len;
     uint8_t *m = tu_unhex(tu_str(v, "message"), &len);
     assert_int_equal(len, tu_int(v, "length"));
@@ -118,6 +134,7 @@ static void v4_check(json_t *v, void *ctx)
     tu_assert_hex(h, 16, tu_str(v, "hash"));
     free(exact);
     free(m);
+    ctx->checked++;
 }
 
 static void kat_v4_hash(void **state)
@@ -127,26 +144,59 @@ static void kat_v4_hash(void **state)
     uint8_t key[20];
     tu_unhex_n(tu_str(j, "key"), key, 20);
     assert_memory_equal(key, kms_key_v4, 20);
-    size_t n = for_each(tu_obj(j, "vectors"), v4_check, NULL);
-    assert_int_equal(n, 8);
+    struct kat_ctx c = {.v6 = false};
+    size_t n = for_each(tu_obj(j, "vectors"), v4_check, &c);
+    assert_int_equal(n, 8); /* protocol.md 9: lengths 0, 1, 15, 16, 17, 43, 160, 236 */
     json_decref(j);
 }
 
-static void mac_check(json_t *v, void *ctx)
+static void mac_check(json_t *v, struct kat_ctx *ctx)
 {
-    (void)ctx;
+    long long ft = tu_int(v, "filetime");
+    assert_true(ft >= 0);
+    /* the fixture states the FILETIME twice: as a number and as little-endian bytes; they must agree */
+    uint8_t le[8];
+    tu_unhex_n(tu_str(v, "filetime_hex_le"), le, 8);
+    uint64_t from_le = 0;
+    for (int i = 7; i >= 0; i--)
+        from_le = from_le << 8 | le[i];
+    assert_true(from_le == (uint64_t)ft);
     uint8_t key[16];
-    kms_v6_mac_key((uint64_t)tu_int(v, "filetime"), key);
+    kms_v6_mac_key((uint64_t)ft, key);
     tu_assert_hex(key, 16, tu_str(v, "hmac_key"));
+    ctx->checked++;
 }
 
 static void kat_v6_mac_key(void **state)
 {
     (void)state;
     json_t *j = tu_load_json("kat/v6_mac_key.json");
-    size_t n = for_each(tu_obj(j, "vectors"), mac_check, NULL);
+    struct kat_ctx c = {.v6 = false};
+    size_t n = for_each(tu_obj(j, "vectors"), mac_check, &c);
     assert_int_equal(n, 8);
     json_decref(j);
+}
+
+/*
+ * The slot is computed modulo 2^64 (protocol.md 4.5), but no KAT FILETIME is large enough to wrap (the fixtures
+ * stop at INT64_MAX). These answers were computed independently with Python's unbounded integers reduced
+ * mod 2^64 and hashlib.sha256; in both, the unreduced slot exceeds 2^64.
+ */
+static void v6_mac_key_wraps(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t filetime;
+        const char *key;
+    } cases[] = {
+        {UINT64_MAX, "46cd4b2281206270568494700e8d473a"},
+        {UINT64_MAX - 0x22816889BDull, "99fe16cd26159aa2b0a99cd5e8889208"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t key[16];
+        kms_v6_mac_key(cases[i].filetime, key);
+        tu_assert_hex(key, 16, cases[i].key);
+    }
 }
 
 /* xorshift64*: deterministic test data */
@@ -183,12 +233,11 @@ static void differential_libcrypto(void **state)
         assert_int_equal(EVP_EncryptInit_ex(e, EVP_aes_128_ecb(), NULL, key, NULL), 1);
         EVP_CIPHER_CTX_set_padding(e, 0);
         assert_int_equal(EVP_EncryptUpdate(e, theirs, &n, pt, 16), 1);
-        assert_int_equal(n, 16);
-        if (memcmp(ours, theirs, 16) != 0)
-            fail_msg("encryption differs from libcrypto at iteration %d (seed 0x%llx)", i,
-                     (unsigned long long)seed0);
+        if (n != 16 || memcmp(ours, theirs, 16) != 0)
+            fail_msg("encryption differs from libcrypto at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
         kms_aes_decrypt(&a, ours, back);
-        assert_memory_equal(back, pt, 16);
+        if (memcmp(back, pt, 16) != 0)
+            fail_msg("decrypt(encrypt(x)) != x at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
         /* and decryption of a random block equals libcrypto's */
         uint8_t ct[16], dec[32];
         fill(&s, ct, 16);
@@ -197,8 +246,7 @@ static void differential_libcrypto(void **state)
         EVP_CIPHER_CTX_set_padding(e, 0);
         assert_int_equal(EVP_DecryptUpdate(e, dec, &n, ct, 16), 1);
         if (n != 16 || memcmp(back, dec, 16) != 0)
-            fail_msg("decryption differs from libcrypto at iteration %d (seed 0x%llx)", i,
-                     (unsigned long long)seed0);
+            fail_msg("decryption differs from libcrypto at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
         kms_aes_wipe(&a);
     }
     EVP_CIPHER_CTX_free(e);
@@ -247,16 +295,30 @@ static void cbc_lengths_and_padding(void **state)
         assert_int_equal(kms_cbc_decrypt(&a, iv, ct, clen, back, clen - 1, &blen), KMS_ENOSPC);
     }
     size_t blen;
+    /* a length whose padded length wraps around SIZE_MAX is refused before anything is read or written */
+    assert_int_equal(kms_cbc_encrypt(&a, iv, in, SIZE_MAX, ct, sizeof ct, &blen), KMS_ENOSPC);
+    assert_int_equal(kms_cbc_encrypt(&a, iv, in, SIZE_MAX - 15, ct, SIZE_MAX, &blen), KMS_ENOSPC);
     assert_int_equal(kms_cbc_decrypt(&a, iv, ct, 0, back, sizeof back, &blen), KMS_ELENGTH);
     assert_int_equal(kms_cbc_decrypt(&a, iv, ct, 15, back, sizeof back, &blen), KMS_ELENGTH);
     assert_int_equal(kms_cbc_decrypt(&a, iv, ct, 17, back, sizeof back, &blen), KMS_ELENGTH);
+    assert_int_equal(kms_cbc_decrypt(&a, iv, ct, 33, back, sizeof back, &blen), KMS_ELENGTH);
 
-    /* forge plaintexts with bad padding: last byte 0, 17, and mismatched pad bytes */
-    static const uint8_t bad_tails[][4] = {{4, 4, 4, 0}, {4, 4, 4, 17}, {4, 4, 3, 4}, {3, 4, 4, 4}};
-    for (size_t t = 0; t < sizeof bad_tails / sizeof bad_tails[0]; t++) {
+    /* forged plaintexts with bad padding, encrypted without padding: every byte `fill`, then the last four `tail` */
+    static const struct {
+        uint8_t fill, tail[4];
+    } bad[] = {
+        {0xaa, {4, 4, 4, 0}},         /* n = 0 */
+        {0xaa, {4, 4, 4, 17}},        /* n = 17 */
+        {0xaa, {4, 4, 3, 4}},         /* a pad byte differs */
+        {0xaa, {3, 4, 4, 4}},         /* the first pad byte differs */
+        {0x11, {17, 17, 17, 17}},     /* n = 17 although all 17 trailing bytes say 17 */
+        {0x00, {0, 0, 0, 0}},         /* all zero */
+        {0xff, {255, 255, 255, 255}}, /* n = 255, all bytes 255 */
+    };
+    for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
         uint8_t plain[32], enc[32];
-        memset(plain, 0xaa, sizeof plain);
-        memcpy(plain + 28, bad_tails[t], 4);
+        memset(plain, bad[t].fill, sizeof plain);
+        memcpy(plain + 28, bad[t].tail, 4);
         /* encrypt raw blocks (CBC without padding) by hand */
         const uint8_t *chain = iv;
         for (int b = 0; b < 2; b++) {
@@ -266,7 +328,26 @@ static void cbc_lengths_and_padding(void **state)
             kms_aes_encrypt(&a, x, enc + 16 * b);
             chain = enc + 16 * b;
         }
+        blen = 12345;
         assert_int_equal(kms_cbc_decrypt(&a, iv, enc, 32, back, sizeof back, &blen), KMS_EPADDING);
+        assert_memory_equal(back, plain, 32); /* the contract: out holds the decrypted bytes anyway */
+        assert_int_equal(blen, 12345);        /* and *out_len is left alone */
+    }
+    /* a padding of 16 bytes with one wrong byte at the front of the last block */
+    {
+        uint8_t plain[16], enc[16], x[16];
+        memset(plain, 16, sizeof plain);
+        plain[0] = 15;
+        for (int i = 0; i < 16; i++)
+            x[i] = plain[i] ^ iv[i];
+        kms_aes_encrypt(&a, x, enc);
+        assert_int_equal(kms_cbc_decrypt(&a, iv, enc, 16, back, sizeof back, &blen), KMS_EPADDING);
+        plain[0] = 16; /* and with it right, the whole block is padding */
+        for (int i = 0; i < 16; i++)
+            x[i] = plain[i] ^ iv[i];
+        kms_aes_encrypt(&a, x, enc);
+        assert_int_equal(kms_cbc_decrypt(&a, iv, enc, 16, back, sizeof back, &blen), 0);
+        assert_int_equal(blen, 0);
     }
     /* a full block of 16 x 0x10 is valid padding */
     {
@@ -292,8 +373,33 @@ static void digests_and_helpers(void **state)
     tu_assert_hex(d, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     assert_int_equal(kms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28, NULL, 0, d), 0);
     tu_assert_hex(d, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-    static uint8_t big[600];
-    assert_int_equal(kms_hmac_sha256(d, 16, big, sizeof big, NULL, 0, d), KMS_EINVAL);
+    /* RFC 4231 test case 6: a key longer than the SHA-256 block is hashed first */
+    uint8_t longkey[131];
+    memset(longkey, 0xaa, sizeof longkey);
+    int rc = kms_hmac_sha256(longkey, sizeof longkey, "Test Using Larger Than Block-Size Key - ", 40, "Hash Key First",
+                             14, d);
+    assert_int_equal(rc, 0);
+    tu_assert_hex(d, 32, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    /* empty key and empty message (value from Python's hmac module) */
+    assert_int_equal(kms_hmac_sha256(NULL, 0, NULL, 0, NULL, 0, d), 0);
+    tu_assert_hex(d, 32, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    /* long inputs, split at every length near block boundaries, equal libcrypto's one-shot HMAC of the whole */
+    static uint8_t big[3000];
+    uint64_t s = 7;
+    fill(&s, big, sizeof big);
+    static const size_t splits[] = {0, 1, 55, 56, 63, 64, 65, 128, 1000, 2999, 3000};
+    uint8_t whole[32];
+    unsigned int wlen = 0;
+    assert_non_null(HMAC(EVP_sha256(), big, 20, big + 20, sizeof big - 20, whole, &wlen));
+    assert_int_equal(wlen, 32);
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+        size_t at = splits[i] < sizeof big - 20 ? splits[i] : sizeof big - 20;
+        assert_int_equal(kms_hmac_sha256(big, 20, big + 20, at, big + 20 + at, sizeof big - 20 - at, d), 0);
+        assert_memory_equal(d, whole, 32);
+    }
+    assert_int_equal(kms_sha256(NULL, 0, d), 0);
+    tu_assert_hex(d, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(kms_random_bytes(NULL, 0), 0);
     uint8_t r1[32] = {0}, r2[32] = {0};
     assert_int_equal(kms_random_bytes(r1, sizeof r1), 0);
     assert_int_equal(kms_random_bytes(r2, sizeof r2), 0);
@@ -308,10 +414,11 @@ static void digests_and_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(kat_aes_standard),        cmocka_unit_test(kat_aes_v6),
-        cmocka_unit_test(kat_v4_hash),             cmocka_unit_test(kat_v6_mac_key),
-        cmocka_unit_test(differential_libcrypto),  cmocka_unit_test(v6_roundtrip),
-        cmocka_unit_test(cbc_lengths_and_padding), cmocka_unit_test(digests_and_helpers),
+        cmocka_unit_test(kat_aes_standard),    cmocka_unit_test(kat_aes_v6),
+        cmocka_unit_test(kat_v4_hash),         cmocka_unit_test(kat_v6_mac_key),
+        cmocka_unit_test(v6_mac_key_wraps),    cmocka_unit_test(differential_libcrypto),
+        cmocka_unit_test(v6_roundtrip),        cmocka_unit_test(cbc_lengths_and_padding),
+        cmocka_unit_test(digests_and_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
