@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 # Prints the AES S-boxes and 32-bit round tables as C (src/common/kms_aes_tables.inc), computed from
 # GF(2^8) arithmetic per FIPS-197 5.1.1 and 5.3.2. Usage: scripts/gen_aes_tables.py > src/common/kms_aes_tables.inc
-# Computes the AES tables from the field arithmetic (FIPS-197 5.1.1, 5.1.3) and prints them as C.
-def xt(a): 
+def xt(a):
     a <<= 1
     return (a ^ 0x11b) if a & 0x100 else a
 def mul(a, b):
