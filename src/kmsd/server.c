@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,8 +281,13 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
     if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) == 0) {
         if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            uv_ip6_name(a, host, sizeof host);
             port = ntohs(a->sin6_port);
+            if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { /* an IPv4 peer on the dual-stack listener */
+                const uint8_t *b = a->sin6_addr.s6_addr + 12;
+                snprintf(out, cap, "%u.%u.%u.%u:%d", b[0], b[1], b[2], b[3], port);
+                return;
+            }
+            uv_ip6_name(a, host, sizeof host);
             snprintf(out, cap, "[%s]:%d", host, port);
             return;
         }
