@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
-libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev"
+libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev"
 
 missing=""
 for p in $PKGS; do

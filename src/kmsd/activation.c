@@ -113,3 +113,20 @@ void activation_decide(const struct activation_cfg *cfg, const struct kms_reques
     memcpy(out->params.hwid, cfg->host->hwid, KMS_HWID_LEN);
     out->hresult = out->params.epid[0] ? 0 : KMS_HR_INVALID_DATA; /* cannot happen with a valid table */
 }
+
+uint32_t activation_genuine_count(const struct kms_request *req, uint32_t distinct, uint32_t floor)
+{
+    const struct products_app *app = products_app_by_id(&req->app_id);
+    uint64_t cap = 0;
+    for (size_t i = 0; app && i < products_kms_count(); i++) {
+        const struct products_kms *k = products_kms_at(i);
+        if (k->app == app && 2ull * k->n_policy > cap)
+            cap = 2ull * k->n_policy;
+    }
+    if (cap == 0)
+        cap = 2ull * req->required_count;
+    uint64_t count = distinct < cap ? distinct : cap;
+    if (count < floor)
+        count = floor;
+    return count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+}

@@ -66,4 +66,11 @@ int activation_host_set_epid(struct activation_host *h, const struct products_cs
  * application's default CSVLK, or Windows' when the application is unknown too. */
 void activation_decide(const struct activation_cfg *cfg, const struct kms_request *req, struct activation_result *out);
 
+/*
+ * Genuine-host counting (issue: registry): the number of distinct clients seen in the counting window for the
+ * request's application, capped at twice the largest threshold N of that application's KMS ids (50 for
+ * Windows, 10 for Office; twice the request's own N when the application is unknown) and raised to floor.
+ */
+uint32_t activation_genuine_count(const struct kms_request *req, uint32_t distinct, uint32_t floor);
+
 #endif

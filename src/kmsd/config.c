@@ -18,7 +18,7 @@
 /* Where a value comes from; errors name the option the way that source spells it. */
 enum source { SRC_DEFAULT, SRC_INI, SRC_ENV, SRC_CLI };
 
-#define MAX_OPTS 32
+#define MAX_OPTS 48
 #define MSG_LEN 512
 
 /* State of one config_load(). */
@@ -248,6 +248,27 @@ static int set_log_level(const struct opt *o, struct kmsd_config *cfg, const cha
         }
     }
     return fail(ld, "\"%.100s\" is not a log level (expected error, warn, info or debug)", val);
+}
+
+static int set_count_mode(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    if (strcmp(val, "fixed") == 0)
+        cfg->count_mode = CONFIG_COUNT_FIXED;
+    else if (strcmp(val, "genuine") == 0)
+        cfg->count_mode = CONFIG_COUNT_GENUINE;
+    else
+        return fail(ld, "\"%.100s\" is not a count mode (expected fixed or genuine)", val);
+    return 0;
+}
+
+static int set_no_db(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    (void)val;
+    (void)ld;
+    snprintf(cfg->db, sizeof cfg->db, "none");
+    return 0;
 }
 
 static int set_client_count(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
@@ -559,6 +580,11 @@ static void print_log_level(const struct opt *o, const struct kmsd_config *cfg, 
     print_line(o, l < sizeof log_levels / sizeof log_levels[0] ? log_levels[l] : "info", out);
 }
 
+static void print_count_mode(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_line(o, cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed", out);
+}
+
 static void print_client_count(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
 {
     if (cfg->client_count < 0)
@@ -643,6 +669,23 @@ static const struct opt opts[] = {
     { { "host-build", 0, CONFIG_ARG_VALUE, false, ALL, "BUILD", "0",
         "build in generated ePIDs: 0 chooses, or a server build of the product table" },
       set_host_build, print_uint, F(host_build), 0, UINT32_MAX },
+    { { "db", 0, CONFIG_ARG_VALUE, false, ALL, "PATH", "",
+        "client registry (SQLite); none: no registry (none given: STATE-DIR/kmsd.db)" },
+      set_string, print_string, F(db), 0, CONFIG_PATH_LEN - 1 },
+    { { "no-db", 0, CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "run without a registry (same as --db none)" },
+      set_no_db, NULL, 0, 0, 0, 0 },
+    { { "retention", 0, CONFIG_ARG_VALUE, false, ALL, "DAYS", "90",
+        "forget clients not seen for this many days (1-36500)" },
+      set_uint, print_uint, F(retention_days), 1, 36500 },
+    { { "max-clients", 0, CONFIG_ARG_VALUE, false, ALL, "N", "1000000",
+        "registry rows kept at most; the least recently seen go first (1000-100000000)" },
+      set_uint, print_uint, F(max_clients), 1000, 100000000 },
+    { { "count-mode", 0, CONFIG_ARG_VALUE, false, ALL, "MODE", "fixed",
+        "fixed: 2N or --client-count; genuine: distinct clients of the last 30 days" },
+      set_count_mode, print_count_mode, F(count_mode), 0, 0 },
+    { { "count-floor", 0, CONFIG_ARG_VALUE, false, ALL, "N", "0",
+        "genuine mode: report at least N clients (0-1000)" },
+      set_uint, print_uint, F(count_floor), 0, 1000 },
     { { "state-dir", 0, CONFIG_ARG_VALUE, false, ALL, "DIR", "/var/lib/kmsd", "state directory" },
       set_string, print_string, F(state_dir), 1, CONFIG_PATH_LEN - 1 },
     { { "log-level", 0, CONFIG_ARG_VALUE, false, ALL, "LEVEL", "info", "error, warn, info or debug" },

@@ -25,6 +25,7 @@
 #define CONFIG_PATH_LEN 4096
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+enum config_count_mode { CONFIG_COUNT_FIXED, CONFIG_COUNT_GENUINE };
 
 struct config_epid {
     char csvlk[32];   /* CSVLK key from data/products.tsv, e.g. "win2025" */
@@ -59,6 +60,13 @@ struct kmsd_config {
     uint8_t hwid[8];               /* --hwid HEX16 */
     uint32_t lcid;                 /* --lcid, default 1033 */
     uint32_t host_build;           /* --host-build, 0 = choose */
+
+    /* registry */
+    char db[CONFIG_PATH_LEN];          /* --db PATH; "" = <state-dir>/kmsd.db; "none" (--no-db) = no registry */
+    uint32_t retention_days;           /* --retention DAYS, default 90 */
+    uint32_t max_clients;              /* --max-clients: registry rows kept at most, default 1000000 */
+    enum config_count_mode count_mode; /* --count-mode fixed|genuine, default fixed */
+    uint32_t count_floor;              /* --count-floor N: genuine mode reports at least N, default 0 */
 
     /* files */
     char state_dir[CONFIG_PATH_LEN];   /* --state-dir, default /var/lib/kmsd */

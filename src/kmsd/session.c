@@ -32,19 +32,36 @@ static int draw_random(const struct session_cfg *cfg, const struct kms_request *
     return rc;
 }
 
-/* Builds the KMS answer (or an error stub) for a complete request stub and wraps it in a RESPONSE. */
-static enum session_action answer(struct session *s, const struct session_cfg *cfg, uint32_t call_id,
+/* Wraps a KMS response (or, with hresult != 0, the error stub) in a RESPONSE PDU. */
+static enum session_action respond(struct session *s, const struct session_cfg *cfg, uint32_t call_id,
+                                   uint16_t ctx_id, bool ndr64, uint32_t hresult, const uint8_t *kms, size_t kms_len,
+                                   struct wr *out, struct session_event *ev)
+{
+    uint8_t ndr_buf[KMS_RESPONSE_MAX_LEN + 64];
+    struct wr nw;
+    wr_init(&nw, ndr_buf, sizeof ndr_buf);
+    int rc = hresult ? ndr_encode_error(&nw, ndr64, hresult) : ndr_encode_response(&nw, ndr64, kms, kms_len);
+    struct rpc_pdu resp;
+    if (rc == 0) {
+        rpc_response_init(&resp, call_id, ctx_id, ndr_buf, nw.off);
+        rc = rpc_encode(&resp, out);
+    }
+    if (rc < 0) {
+        ev->close_err = rc;
+        return SESSION_CLOSE;
+    }
+    s->requests++;
+    return s->requests >= cfg->max_requests ? SESSION_REPLY_CLOSE : SESSION_REPLY;
+}
+
+/* Decodes a complete request stub and decides it: undecodable requests are refused at once, decided ones
+ * become pending until the caller has recorded them. */
+static enum session_action decide(struct session *s, const struct session_cfg *cfg, uint32_t call_id,
                                   uint16_t ctx_id, bool ndr64, const uint8_t *stub, size_t stub_len, struct wr *out,
                                   struct session_event *ev)
 {
     const uint8_t *msg;
     size_t n;
-    uint8_t kms_out[KMS_RESPONSE_MAX_LEN];
-    size_t kms_len = 0;
-    uint8_t ndr_buf[KMS_RESPONSE_MAX_LEN + 64];
-    struct wr nw;
-    wr_init(&nw, ndr_buf, sizeof ndr_buf);
-
     ev->activation = true;
     int rc = ndr_decode_request(stub, stub_len, ndr64, &msg, &n);
     if (rc == 0)
@@ -52,38 +69,54 @@ static enum session_action answer(struct session *s, const struct session_cfg *c
     if (rc < 0) {
         ev->decode_err = rc;
         ev->hresult = KMS_HR_INVALID_DATA;
-    } else {
-        activation_decide(cfg->activation, &ev->req, &ev->result);
-        ev->hresult = ev->result.hresult;
-        if (ev->hresult == 0) {
-            struct kms_response_random rnd;
-            rc = draw_random(cfg, &ev->req, &rnd);
-            if (rc == 0)
-                rc = kms_encode_response(&ev->req, &ev->result.params, &rnd, kms_out, sizeof kms_out, &kms_len);
-            kms_wipe(&rnd, sizeof rnd);
-            if (rc < 0) {
-                ev->decode_err = rc;
-                ev->hresult = KMS_HR_INVALID_DATA;
-            }
+        return respond(s, cfg, call_id, ctx_id, ndr64, ev->hresult, NULL, 0, out, ev);
+    }
+    activation_decide(cfg->activation, &ev->req, &ev->result);
+    ev->hresult = ev->result.hresult;
+    struct session_pending *p = &s->pending;
+    p->active = true;
+    p->call_id = call_id;
+    p->ctx_id = ctx_id;
+    p->ndr64 = ndr64;
+    p->req = ev->req;
+    p->result = ev->result;
+    return SESSION_ACTIVATE;
+}
+
+enum session_action session_complete(struct session *s, const struct session_cfg *cfg, int64_t count, struct wr *out,
+                                     struct session_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    struct session_pending *p = &s->pending;
+    if (!p->active) {
+        ev->close_err = KMS_EINVAL;
+        return SESSION_CLOSE;
+    }
+    p->active = false;
+    ev->activation = true;
+    ev->req = p->req;
+    ev->result = p->result;
+    if (count >= 0)
+        ev->result.params.current_count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+    ev->hresult = ev->result.hresult;
+    uint8_t kms_out[KMS_RESPONSE_MAX_LEN];
+    size_t kms_len = 0;
+    if (ev->hresult == 0) {
+        struct kms_response_random rnd;
+        int rc = draw_random(cfg, &p->req, &rnd);
+        if (rc == 0)
+            rc = kms_encode_response(&p->req, &ev->result.params, &rnd, kms_out, sizeof kms_out, &kms_len);
+        kms_wipe(&rnd, sizeof rnd);
+        if (rc < 0) {
+            ev->decode_err = rc;
+            ev->hresult = KMS_HR_INVALID_DATA;
         }
     }
-    if (ev->hresult)
-        rc = ndr_encode_error(&nw, ndr64, ev->hresult);
-    else
-        rc = ndr_encode_response(&nw, ndr64, kms_out, kms_len);
-    if (rc < 0) {
-        ev->close_err = rc;
-        return SESSION_CLOSE;
-    }
-    struct rpc_pdu resp;
-    rpc_response_init(&resp, call_id, ctx_id, ndr_buf, nw.off);
-    rc = rpc_encode(&resp, out);
-    if (rc < 0) {
-        ev->close_err = rc;
-        return SESSION_CLOSE;
-    }
-    s->requests++;
-    return s->requests >= cfg->max_requests ? SESSION_REPLY_CLOSE : SESSION_REPLY;
+    enum session_action a =
+        respond(s, cfg, p->call_id, p->ctx_id, p->ndr64, ev->hresult, kms_out, kms_len, out, ev);
+    kms_wipe(p, sizeof *p);
+    kms_wipe(kms_out, sizeof kms_out);
+    return a;
 }
 
 static enum session_action on_request(struct session *s, const struct session_cfg *cfg, const struct rpc_pdu *pdu,
@@ -105,13 +138,17 @@ static enum session_action on_request(struct session *s, const struct session_cf
         return fault(pdu->hdr.call_id, RPC_STATUS_UNK_IF, out);
     if (pdu->request.opnum != 0)
         return fault(pdu->hdr.call_id, SESSION_STATUS_OP_RNG_ERROR, out);
-    return answer(s, cfg, pdu->hdr.call_id, pdu->request.ctx_id, syn == RPC_SYNTAX_NDR64, stub, stub_len, out, ev);
+    return decide(s, cfg, pdu->hdr.call_id, pdu->request.ctx_id, syn == RPC_SYNTAX_NDR64, stub, stub_len, out, ev);
 }
 
 enum session_action session_on_pdu(struct session *s, const struct session_cfg *cfg, const uint8_t *bytes,
                                    size_t len, struct wr *out, struct session_event *ev)
 {
     memset(ev, 0, sizeof *ev);
+    if (s->pending.active) { /* the caller must complete the pending activation first */
+        ev->close_err = KMS_EINVAL;
+        return SESSION_CLOSE;
+    }
     struct rpc_pdu pdu;
     int rc = rpc_decode(bytes, len, &pdu);
     if (rc < 0) {

@@ -29,12 +29,23 @@ struct session_cfg {
     const struct kms_rng *rng;
 };
 
+/* A decoded activation request waiting for its record to be committed before it is answered. */
+struct session_pending {
+    bool active;
+    uint32_t call_id;
+    uint16_t ctx_id;
+    bool ndr64;
+    struct kms_request req;
+    struct activation_result result;
+};
+
 struct session {
     struct rpc_assoc assoc;
     struct rpc_reasm reasm;
     uint32_t assoc_group;
     bool bound;
     uint32_t requests;
+    struct session_pending pending;
 };
 
 enum session_action {
@@ -42,6 +53,7 @@ enum session_action {
     SESSION_REPLY,       /* send the bytes written to out */
     SESSION_REPLY_CLOSE, /* send them, then close (request cap reached) */
     SESSION_CLOSE,       /* protocol error: close without a reply */
+    SESSION_ACTIVATE,    /* a request was decided (ev->req, ev->result): record it, then session_complete() */
 };
 
 /* What happened, for logging and statistics. */
@@ -59,9 +71,18 @@ void session_init(struct session *s, uint32_t assoc_group);
 
 /*
  * Handles one whole PDU of len bytes (len == its frag_length), writing any reply at out's offset.
- * Returns an enum session_action; ev describes what happened.
+ * Returns an enum session_action; ev describes what happened. After SESSION_ACTIVATE no further PDU may be
+ * handed in until session_complete() has been called.
  */
 enum session_action session_on_pdu(struct session *s, const struct session_cfg *cfg, const uint8_t *pdu,
                                    size_t len, struct wr *out, struct session_event *ev);
+
+/*
+ * Answers the pending activation: with count >= 0 that count replaces the one the policy chose (genuine
+ * counting). Writes the RESPONSE at out's offset; ev->hresult and ev->decode_err tell what was sent.
+ * Returns SESSION_REPLY, SESSION_REPLY_CLOSE (request cap reached) or SESSION_CLOSE.
+ */
+enum session_action session_complete(struct session *s, const struct session_cfg *cfg, int64_t count, struct wr *out,
+                                     struct session_event *ev);
 
 #endif

@@ -189,6 +189,24 @@ static void epid_group_per_kms(void **state)
     assert_ptr_equal(res.csvlk, products_app_at(0)->default_csvlk);
 }
 
+static void genuine_count(void **state)
+{
+    (void)state;
+    struct kms_request r;
+    request_for(&r, "55c92734-d682-4d71-983e-d6ec3f16059f", "58e2134f-8e11-4d17-9cb2-91069c151148", 25);
+    assert_int_equal(activation_genuine_count(&r, 0, 0), 0);
+    assert_int_equal(activation_genuine_count(&r, 24, 0), 24);
+    assert_int_equal(activation_genuine_count(&r, 49, 0), 49);
+    assert_int_equal(activation_genuine_count(&r, 50, 0), 50); /* the cap: 2 x 25 */
+    assert_int_equal(activation_genuine_count(&r, 51, 0), 50);
+    assert_int_equal(activation_genuine_count(&r, 3, 25), 25); /* the floor */
+    request_for(&r, "0ff1ce15-a989-479d-af46-f275c6370663", "85b5f61b-320b-4be3-814a-b76b2bfafc82", 5);
+    assert_int_equal(activation_genuine_count(&r, 9, 0), 9);
+    assert_int_equal(activation_genuine_count(&r, 11, 0), 10); /* Office: 2 x 5 */
+    request_for(&r, "22222222-2222-4333-8444-555555555555", "11111111-2222-4333-8444-555555555555", 7);
+    assert_int_equal(activation_genuine_count(&r, 100, 0), 14); /* unknown application: 2 x its own N */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +214,7 @@ int main(void)
         cmocka_unit_test(set_epid),
         cmocka_unit_test(counts),
         cmocka_unit_test(epid_group_per_kms),
+        cmocka_unit_test(genuine_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,100 @@
+/*
+ * store — the client registry: every activation recorded in SQLite (WAL mode), one row per client and
+ * application, plus persistent host statistics.
+ *
+ * Two layers:
+ * - a synchronous API (this file's store_* functions) that owns one sqlite3 connection and is used by the
+ *   writer thread, by the `kmsd clients|stats|import-pykms` commands and by unit tests (":memory:" works);
+ * - the asynchronous writer (store_writer.h) that the daemon uses so that database work never blocks the
+ *   event loop.
+ * Time is always a parameter (Unix seconds); nothing here reads the clock. A struct store is used by one
+ * thread at a time.
+ */
+#ifndef KMSD_STORE_H
+#define KMSD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guid.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_DEFAULT_RETENTION_DAYS 90
+#define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
+#define STORE_COUNT_WINDOW_DAYS 30    /* genuine counting window */
+
+/* Application groups counted separately, as a genuine host keeps separate counts. */
+enum store_app_group { STORE_APP_WINDOWS = 0, STORE_APP_OFFICE2010 = 1, STORE_APP_OFFICE = 2, STORE_APP_OTHER = 3 };
+#define STORE_APP_GROUPS 4
+
+/* One answered (or refused) activation. Strings are UTF-8, NUL-terminated. */
+struct store_record {
+    struct guid cmid, app_id, sku_id, kms_id;
+    char workstation[192];
+    char product[128];   /* product name from the table, or the KMS id's text when unknown */
+    char address[80];    /* peer address as logged */
+    char epid[64];       /* ePID given ("" when refused) */
+    uint32_t license_status, grace_time, is_vm, version_major, version_minor;
+    uint32_t hresult;    /* 0 answered, else the refusal */
+    int64_t time;        /* Unix seconds */
+};
+
+/* Host statistics (what slmgr /dli shows on a genuine host), persistent across restarts. */
+struct store_stats {
+    uint64_t requests;          /* total requests received */
+    uint64_t failed;            /* refused */
+    uint64_t by_status[7];      /* by licence status 0..6 (unlicensed, licensed, initial grace, ...) */
+    uint64_t clients;           /* rows in the registry */
+    uint32_t current_count[STORE_APP_GROUPS]; /* distinct CMIDs in the counting window, per group */
+};
+
+struct store;
+
+/* Opens (creating if needed) the database at path, enables WAL and synchronous=NORMAL, and migrates the
+ * schema to STORE_SCHEMA_VERSION. On error returns a negative code and writes a message to err. */
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+/* Opens read-only (for the commands that only read); fails if the file is missing. */
+int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+/* The last SQLite error message of this connection. */
+const char *store_errmsg(const struct store *s);
+
+/* The application group of an application id. */
+enum store_app_group store_app_group_of(const struct guid *app_id);
+
+/* Records n activations in one transaction (upsert per (cmid, application): first_seen kept, last_seen,
+ * counters and last fields updated; statistics incremented). Returns 0 or a negative code; on error nothing
+ * of the batch is kept. */
+int store_write(struct store *s, const struct store_record *recs, size_t n);
+
+/* Distinct CMIDs of the group seen in (now - window_days, now]. */
+int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *count);
+
+/* Deletes rows not seen for retention_days, then the least recently seen rows above row_cap. */
+int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted);
+
+int store_stats_get(struct store *s, int64_t now, struct store_stats *out);
+
+/* Deletes every row of one client; *deleted gets the row count. */
+int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted);
+
+/* A client row as listed. */
+struct store_client {
+    struct guid cmid, app_id, sku_id, kms_id;
+    char workstation[192], product[128], address[80], epid[64];
+    uint32_t license_status, grace_time, is_vm, version_major, version_minor;
+    int64_t first_seen, last_seen;
+    uint64_t request_count;
+};
+
+struct store_filter {
+    const char *product; /* substring of the product name, case-insensitive; NULL: any */
+    int64_t since;       /* last_seen >= since; 0: any */
+};
+
+/* Calls fn for each matching row, most recently seen first; stops early if fn returns non-zero. */
+int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
+               void *ctx);
+
+#endif

@@ -1,0 +1,242 @@
+#include "store_writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+
+#define PRUNE_EVERY_S 86400
+#define FAILURE_LOG_EVERY_S 60
+
+struct item {
+    struct store_record rec;
+    store_writer_cb cb;
+    void *ctx;
+    int err;
+    uint32_t count;
+    struct item *next;
+};
+
+struct store_writer {
+    struct store *db;
+    struct store_writer_cfg cfg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct item *todo, *todo_tail; /* submitted, protected by mu */
+    size_t n_todo;
+    struct item *done, *done_tail; /* committed, protected by mu */
+    bool stop;
+    uv_async_t async;
+    /* counters: written by the thread under mu */
+    struct store_writer_stats stats;
+    uint64_t failures_unlogged;
+    int64_t last_failure_log;
+    int64_t last_prune;
+};
+
+static void prune(struct store_writer *w, int64_t now)
+{
+    uint64_t deleted = 0;
+    int rc = store_prune(w->db, now, w->cfg.retention_days, w->cfg.max_clients, &deleted);
+    if (rc < 0)
+        log_warn("registry: pruning failed: %s", store_errmsg(w->db));
+    else if (deleted)
+        log_info("registry: pruned %llu client rows", (unsigned long long)deleted);
+    w->last_prune = now;
+}
+
+/* Commits one batch and counts per application group; runs on the writer thread without the lock. */
+static void commit(struct store_writer *w, struct item *batch, size_t n)
+{
+    struct store_record *recs = malloc(n * sizeof *recs);
+    int rc = recs ? 0 : -ENOMEM;
+    size_t i = 0;
+    for (struct item *it = batch; it && i < n; it = it->next)
+        recs[i++] = it->rec;
+    if (rc == 0)
+        rc = store_write(w->db, recs, n);
+    free(recs);
+    uint32_t counts[STORE_APP_GROUPS];
+    bool counted[STORE_APP_GROUPS] = {false};
+    int64_t now = w->cfg.now();
+    for (struct item *it = batch; it; it = it->next) {
+        it->err = rc;
+        if (rc == 0 && w->cfg.count) {
+            enum store_app_group g = store_app_group_of(&it->rec.app_id);
+            if (!counted[g]) {
+                int c = store_count(w->db, g, now, STORE_COUNT_WINDOW_DAYS, &counts[g]);
+                if (c < 0)
+                    counts[g] = 0;
+                counted[g] = c == 0;
+                if (c < 0)
+                    it->err = c;
+            }
+            it->count = counts[g];
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    w->stats.batches++;
+    if (rc == 0) {
+        w->stats.committed += n;
+    } else {
+        w->stats.failed += n;
+        w->stats.last_failure_time = (uint64_t)now;
+        w->failures_unlogged += n;
+    }
+    if (w->failures_unlogged && now - w->last_failure_log >= FAILURE_LOG_EVERY_S) {
+        log_error("registry: %llu activations could not be recorded (answered anyway): %s",
+                  (unsigned long long)w->failures_unlogged, store_errmsg(w->db));
+        w->failures_unlogged = 0;
+        w->last_failure_log = now;
+    }
+    if (w->done_tail)
+        w->done_tail->next = batch;
+    else
+        w->done = batch;
+    struct item *last = batch;
+    while (last->next)
+        last = last->next;
+    w->done_tail = last;
+    pthread_mutex_unlock(&w->mu);
+    uv_async_send(&w->async);
+}
+
+static void *run(void *arg)
+{
+    struct store_writer *w = arg;
+    prune(w, w->cfg.now());
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->todo && !w->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 60;
+            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            if (!w->todo && w->cfg.now() - w->last_prune >= PRUNE_EVERY_S) {
+                pthread_mutex_unlock(&w->mu);
+                prune(w, w->cfg.now());
+                pthread_mutex_lock(&w->mu);
+            }
+        }
+        if (!w->todo && w->stop)
+            break;
+        /* take up to a batch */
+        struct item *batch = w->todo, *it = batch;
+        size_t n = 1;
+        while (it->next && n < STORE_WRITER_MAX_BATCH) {
+            it = it->next;
+            n++;
+        }
+        w->todo = it->next;
+        if (!w->todo)
+            w->todo_tail = NULL;
+        it->next = NULL;
+        w->n_todo -= n;
+        pthread_mutex_unlock(&w->mu);
+        commit(w, batch, n);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Loop thread: run the callbacks of committed records. */
+static void on_async(uv_async_t *a)
+{
+    struct store_writer *w = a->data;
+    pthread_mutex_lock(&w->mu);
+    struct item *list = w->done;
+    w->done = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (list) {
+        struct item *next = list->next;
+        list->cb(list->ctx, list->err, list->count);
+        free(list);
+        list = next;
+    }
+}
+
+int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writer_cfg *cfg,
+                       struct store_writer **out)
+{
+    struct store_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->db = s;
+    w->cfg = *cfg;
+    w->last_failure_log = -FAILURE_LOG_EVERY_S;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    int rc = uv_async_init(loop, &w->async, on_async);
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    w->async.data = w;
+    rc = pthread_create(&w->thread, NULL, run, w);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&w->async, NULL);
+        free(w);
+        return -rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int store_writer_submit(struct store_writer *w, const struct store_record *rec, store_writer_cb cb, void *ctx)
+{
+    struct item *it = calloc(1, sizeof *it);
+    if (!it)
+        return -ENOMEM;
+    it->rec = *rec;
+    it->cb = cb;
+    it->ctx = ctx;
+    pthread_mutex_lock(&w->mu);
+    if (w->stop || w->n_todo >= STORE_WRITER_MAX_QUEUE) {
+        pthread_mutex_unlock(&w->mu);
+        free(it);
+        return -EAGAIN;
+    }
+    if (w->todo_tail)
+        w->todo_tail->next = it;
+    else
+        w->todo = it;
+    w->todo_tail = it;
+    w->n_todo++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+void store_writer_stats(struct store_writer *w, struct store_writer_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    struct store_writer *w = h->data;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+void store_writer_stop(struct store_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    on_async(&w->async); /* the callbacks of the last batches */
+    store_close(w->db);
+    w->db = NULL;
+    uv_close((uv_handle_t *)&w->async, on_async_closed);
+}
