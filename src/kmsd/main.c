@@ -6,12 +6,15 @@
 #include <time.h>
 
 #include "activation.h"
+#include "cli.h"
 #include "config.h"
+#include "identity.h"
 #include "err.h"
 #include "kms_crypto.h"
 #include "log.h"
 #include "products.h"
 #include "server.h"
+#include "store.h"
 
 extern char **environ;
 
@@ -32,7 +35,8 @@ static int ensure_state_dir(const char *dir)
     return mkdir(dir, 0750) == 0 ? 0 : -errno;
 }
 
-/* Builds the host identity: build, LCID, HWID and one ePID per CSVLK, with the operator's overrides. */
+/* Builds the host identity: the one kept in the state directory, or a new one (then kept there), with the
+ * operator's overrides on top (not kept). */
 static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, struct activation_host *host)
 {
     const struct products_build *build =
@@ -48,11 +52,26 @@ static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, s
                 (unsigned)build->build);
         return 2;
     }
-    int rc = activation_host_generate(host, build, cfg->lcid, cfg->hwid_set ? cfg->hwid : NULL, time(NULL), rng);
+    int rc = activation_host_generate(host, build, cfg->lcid, NULL, time(NULL), rng);
     if (rc < 0) {
         fprintf(stderr, "kmsd: cannot generate the host identity: %s\n", kms_strerror(rc));
         return 1;
     }
+    char path[CONFIG_PATH_LEN + 32], err[512];
+    snprintf(path, sizeof path, "%s/%s", cfg->state_dir, IDENTITY_FILE);
+    size_t missing = 0;
+    rc = identity_load(path, host, &missing, err, sizeof err);
+    if (rc == -ENOENT || (rc == 0 && missing > 0)) {
+        rc = identity_save(path, host, err, sizeof err);
+        if (rc == 0)
+            log_info("host identity %s: %s", missing ? "completed" : "created", path);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "kmsd: host identity: %s\n", err);
+        return 2;
+    }
+    if (cfg->hwid_set)
+        memcpy(host->hwid, cfg->hwid, sizeof host->hwid);
     for (int i = 0; i < cfg->n_epids; i++) {
         const struct products_csvlk *c = products_find_csvlk(cfg->epids[i].csvlk);
         if (!c || activation_host_set_epid(host, c, cfg->epids[i].epid) < 0) {
@@ -64,8 +83,34 @@ static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, s
     return 0;
 }
 
+/* Opens the registry unless it is switched off. Returns 0 (db NULL when off) or 2 after a message. */
+static int open_registry(const struct kmsd_config *cfg, struct store **db)
+{
+    *db = NULL;
+    if (strcmp(cfg->db, "none") == 0) {
+        if (cfg->count_mode == CONFIG_COUNT_GENUINE) {
+            fprintf(stderr, "kmsd: --count-mode genuine needs the registry (remove --no-db / db = none)\n");
+            return 2;
+        }
+        return 0;
+    }
+    char path[CONFIG_PATH_LEN + 16], err[512];
+    if (cfg->db[0])
+        snprintf(path, sizeof path, "%s", cfg->db);
+    else
+        snprintf(path, sizeof path, "%s/kmsd.db", cfg->state_dir);
+    if (store_open(path, db, err, sizeof err) < 0) {
+        fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);
+        return 2;
+    }
+    log_info("registry: %s", path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && cli_is_command(argv[1]))
+        return cli_main(argc, argv);
     static struct kmsd_config cfg;
     config_defaults(&cfg);
     int rc = config_load(&cfg, argc, argv, environ, stdout, stderr);
@@ -122,6 +167,14 @@ int main(int argc, char **argv)
     scfg.bind.btfn = cfg.btfn;
     scfg.activation = &acfg;
     scfg.rng = &rng;
+
+    rc = open_registry(&cfg, &scfg.db);
+    if (rc)
+        return rc;
+    scfg.genuine_count = cfg.count_mode == CONFIG_COUNT_GENUINE;
+    scfg.count_floor = cfg.count_floor;
+    scfg.retention_days = cfg.retention_days;
+    scfg.max_clients = cfg.max_clients;
 
     struct server_stats stats;
     rc = server_run(&scfg, &stats);

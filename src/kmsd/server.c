@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -15,6 +16,7 @@
 #include "kms_crypto.h"
 #include "log.h"
 #include "session.h"
+#include "store_writer.h"
 
 #define SERVER_READ_BUF 65536    /* one shared receive buffer per loop: data are consumed in the read callback */
 #define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
@@ -41,6 +43,9 @@ struct conn {
     int open_handles;
     int closing;        /* close requested: no more reads, close once the replies are out */
     int handles_closed; /* uv_close() called on both handles */
+    int awaiting;       /* an activation waits for its record: further PDUs stay buffered */
+    int store_refs;     /* registry callbacks still to come; the connection is freed after them */
+    int freed_pending;  /* both handles closed while store_refs > 0 */
     struct session sess;
     char peer[80];
 };
@@ -62,16 +67,29 @@ struct server {
     int stopping;
     struct conn *conns;
     uint32_t next_assoc;
+    struct store_writer *writer;
+    uint32_t last_count[STORE_APP_GROUPS]; /* genuine mode: the last count known per group */
     uint8_t readbuf[SERVER_READ_BUF];
 };
 
 /* ---- connections ---- */
+
+static void conn_free(struct conn *c);
 
 static void conn_on_close(uv_handle_t *h)
 {
     struct conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    if (c->store_refs > 0) {
+        c->freed_pending = 1; /* the registry callback frees it */
+        return;
+    }
+    conn_free(c);
+}
+
+static void conn_free(struct conn *c)
+{
     struct server *srv = c->srv;
     if (c->prev)
         c->prev->next = c->next;
@@ -96,8 +114,8 @@ static void conn_close(struct conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         uv_timer_stop(&c->idle);
     }
-    if (c->pending_writes > 0)
-        return; /* on_write calls again once the replies are out */
+    if (c->pending_writes > 0 || c->awaiting)
+        return; /* on_write / on_recorded call again once the replies are out */
     c->handles_closed = 1;
     c->open_handles = 2;
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
@@ -142,37 +160,23 @@ static void log_activation(const struct conn *c, const struct session_event *ev)
                  (unsigned)ev->result.params.current_count);
 }
 
-/* Hands one whole PDU to the session and sends its reply. Returns 0, or -1 when the connection is closing. */
-static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
+/* Sends what the session wrote to w (or frees w) according to the action. Returns 0, or -1 when the
+ * connection is closing. */
+static int conn_send(struct conn *c, struct write_req *w, size_t len, enum session_action a,
+                     const struct session_event *ev)
 {
     struct server *srv = c->srv;
-    struct write_req *w = malloc(sizeof *w);
-    if (!w) {
-        log_error("%s: out of memory", c->peer);
-        conn_close(c);
-        return -1;
-    }
-    struct wr out;
-    wr_init(&out, w->data, sizeof w->data);
-    struct session_event ev;
-    enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
-    if (ev.activation) {
-        srv->stats->activations++;
-        if (ev.hresult)
-            srv->stats->refusals++;
-        log_activation(c, &ev);
-    }
     if (a == SESSION_CLOSE || a == SESSION_WAIT) {
         free(w);
         if (a == SESSION_WAIT)
             return 0;
         srv->stats->closed_protocol++;
-        log_debug("%s: closing: %s", c->peer, kms_strerror(ev.close_err));
+        log_debug("%s: closing: %s", c->peer, kms_strerror(ev->close_err));
         conn_close(c);
         return -1;
     }
     w->c = c;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)out.off);
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
         free(w);
@@ -186,6 +190,134 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
         return -1;
     }
     return 0;
+}
+
+/* Answers the pending activation with count (-1: the policy's) and sends it. */
+static int conn_complete(struct conn *c, int64_t count)
+{
+    struct server *srv = c->srv;
+    struct write_req *w = malloc(sizeof *w);
+    if (!w) {
+        log_error("%s: out of memory", c->peer);
+        conn_close(c);
+        return -1;
+    }
+    struct wr out;
+    wr_init(&out, w->data, sizeof w->data);
+    struct session_event ev;
+    enum session_action a = session_complete(&c->sess, &c->l->scfg, count, &out, &ev);
+    srv->stats->activations++;
+    if (ev.hresult)
+        srv->stats->refusals++;
+    log_activation(c, &ev);
+    return conn_send(c, w, out.off, a, &ev);
+}
+
+static long conn_frame(struct conn *c, const uint8_t *p, size_t len);
+static void conn_consume(struct conn *c, const uint8_t *p, size_t len);
+
+/* Registry callback (loop thread): the record is committed (or failed); now answer, then go on with any
+ * PDUs that arrived meanwhile. */
+static void on_recorded(void *ctx, int err, uint32_t distinct)
+{
+    struct conn *c = ctx;
+    struct server *srv = c->srv;
+    c->store_refs--;
+    c->awaiting = 0;
+    if (c->freed_pending) {
+        if (c->store_refs == 0)
+            conn_free(c);
+        return;
+    }
+    int64_t count = -1;
+    if (err)
+        srv->stats->unrecorded++;
+    if (srv->cfg->genuine_count) {
+        enum store_app_group g = store_app_group_of(&c->sess.pending.req.app_id);
+        if (!err)
+            srv->last_count[g] = distinct;
+        count = activation_genuine_count(&c->sess.pending.req, srv->last_count[g], srv->cfg->count_floor);
+    }
+    if (conn_complete(c, count) < 0)
+        return;
+    if (c->closing) { /* kmsd is stopping or the peer went away: the answer goes out, then the close */
+        conn_close(c);
+        return;
+    }
+    if (c->in_len) { /* PDUs that arrived while the record was written */
+        size_t n = c->in_len;
+        c->in_len = 0;
+        conn_consume(c, c->in, n);
+    }
+}
+
+static void fill_record(const struct conn *c, const struct session_event *ev, struct store_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->cmid = ev->req.cmid;
+    r->app_id = ev->req.app_id;
+    r->sku_id = ev->req.sku_id;
+    r->kms_id = ev->req.kms_id;
+    (void)kms_request_machine_name(&ev->req, r->workstation, sizeof r->workstation);
+    if (ev->result.sku)
+        snprintf(r->product, sizeof r->product, "%s", ev->result.sku->name);
+    else if (ev->result.kms)
+        snprintf(r->product, sizeof r->product, "%s", ev->result.kms->name);
+    else
+        guid_format(&ev->req.kms_id, r->product);
+    snprintf(r->address, sizeof r->address, "%s", c->peer);
+    if (ev->hresult == 0)
+        snprintf(r->epid, sizeof r->epid, "%s", ev->result.params.epid);
+    r->license_status = ev->req.license_status;
+    r->grace_time = ev->req.grace_time;
+    r->is_vm = ev->req.is_client_vm;
+    r->version_major = ev->req.version_major;
+    r->version_minor = ev->req.version_minor;
+    r->hresult = ev->hresult;
+    r->time = (int64_t)time(NULL);
+}
+
+/* Hands one whole PDU to the session and sends its reply. Returns 0, 1 when the connection now waits for
+ * the registry, or -1 when it is closing. */
+static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
+{
+    struct server *srv = c->srv;
+    struct write_req *w = malloc(sizeof *w);
+    if (!w) {
+        log_error("%s: out of memory", c->peer);
+        conn_close(c);
+        return -1;
+    }
+    struct wr out;
+    wr_init(&out, w->data, sizeof w->data);
+    struct session_event ev;
+    enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
+    if (a == SESSION_ACTIVATE) {
+        free(w);
+        if (srv->writer) {
+            struct store_record rec;
+            fill_record(c, &ev, &rec);
+            if (store_writer_submit(srv->writer, &rec, on_recorded, c) == 0) {
+                c->awaiting = 1;
+                c->store_refs++;
+                return 1;
+            }
+            srv->stats->unrecorded++; /* queue full: answer unrecorded rather than not at all */
+        }
+        int64_t count = -1;
+        if (srv->cfg->genuine_count) {
+            enum store_app_group g = store_app_group_of(&ev.req.app_id);
+            count = activation_genuine_count(&ev.req, srv->last_count[g], srv->cfg->count_floor);
+        }
+        return conn_complete(c, count);
+    }
+    if (ev.activation) { /* refused before a decision (undecodable request) */
+        srv->stats->activations++;
+        if (ev.hresult)
+            srv->stats->refusals++;
+        log_activation(c, &ev);
+    }
+    return conn_send(c, w, out.off, a, &ev);
 }
 
 /* Frames PDUs in p[0..len); returns how many bytes were consumed, or -1 when the connection is closing. */
@@ -204,9 +336,12 @@ static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
         }
         if (len - off < h.frag_length)
             break;
-        if (conn_pdu(c, p + off, h.frag_length) < 0)
+        int r = conn_pdu(c, p + off, h.frag_length);
+        if (r < 0)
             return -1;
         off += h.frag_length;
+        if (r > 0)
+            break; /* waiting for the registry: the rest stays buffered */
     }
     return (long)off;
 }
@@ -216,6 +351,38 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     struct conn *c = h->data;
     *buf = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
+}
+
+/* Keeps rest bytes at p in the connection's buffer (p may point into it). Returns 0 or -1 (closing). */
+static int conn_keep(struct conn *c, const uint8_t *p, size_t rest)
+{
+    const struct server_cfg *cfg = c->srv->cfg;
+    if (rest > cfg->max_conn_buffer) {
+        c->srv->stats->closed_limit++;
+        log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
+        conn_close(c);
+        return -1;
+    }
+    if (rest && !c->in) {
+        c->in = malloc(cfg->max_conn_buffer);
+        if (!c->in) {
+            conn_close(c);
+            return -1;
+        }
+    }
+    if (rest)
+        memmove(c->in, p, rest);
+    c->in_len = rest;
+    return 0;
+}
+
+/* Frames and handles what it can of p[0..len) and buffers the rest. */
+static void conn_consume(struct conn *c, const uint8_t *p, size_t len)
+{
+    long used = c->awaiting ? 0 : conn_frame(c, p, len);
+    if (used < 0)
+        return;
+    (void)conn_keep(c, p + used, len - (size_t)used);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -243,25 +410,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         p = c->in;
         len = c->in_len;
     }
-    long used = conn_frame(c, p, len);
-    if (used < 0)
-        return;
-    size_t rest = len - (size_t)used;
-    if (rest > cfg->max_conn_buffer) {
-        c->srv->stats->closed_limit++;
-        conn_close(c);
-        return;
-    }
-    if (rest && !c->in) {
-        c->in = malloc(cfg->max_conn_buffer);
-        if (!c->in) {
-            conn_close(c);
-            return;
-        }
-    }
-    if (rest)
-        memmove(c->in, p + used, rest);
-    c->in_len = rest;
+    conn_consume(c, p, len);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -471,6 +620,11 @@ static int open_default(struct server *srv)
     return rc;
 }
 
+static int64_t unix_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
 /* ---- shutdown ---- */
 
 static void on_grace(uv_timer_t *t)
@@ -478,6 +632,7 @@ static void on_grace(uv_timer_t *t)
     struct server *srv = t->data;
     for (struct conn *c = srv->conns; c; c = c->next) {
         c->pending_writes = 0; /* give up on replies the peer does not read */
+        c->awaiting = 0;
         conn_close(c);
     }
     uv_close((uv_handle_t *)t, NULL);
@@ -498,6 +653,10 @@ static void on_signal(uv_signal_t *s, int signum)
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
         conn_close(c); /* replies already queued still go out first */
+    }
+    if (srv->writer) { /* commits what is queued and answers those activations, then closes the database */
+        store_writer_stop(srv->writer);
+        srv->writer = NULL;
     }
     uv_timer_init(srv->loop, &srv->grace);
     srv->grace.data = srv;
@@ -533,8 +692,33 @@ int server_run(const struct server_cfg *cfg, struct server_stats *stats)
             uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
+        if (cfg->db)
+            store_close(cfg->db);
         free(srv);
         return 2;
+    }
+    if (cfg->db) {
+        for (int g = 0; g < STORE_APP_GROUPS; g++) /* the counts known at start, for genuine mode */
+            if (store_count(cfg->db, (enum store_app_group)g, (int64_t)time(NULL), STORE_COUNT_WINDOW_DAYS,
+                            &srv->last_count[g]) < 0)
+                srv->last_count[g] = 0;
+        struct store_writer_cfg wc = {
+            .count = cfg->genuine_count,
+            .retention_days = cfg->retention_days,
+            .max_clients = cfg->max_clients,
+            .now = unix_now,
+        };
+        rc = store_writer_start(cfg->db, &loop, &wc, &srv->writer);
+        if (rc < 0) {
+            log_error("registry: cannot start the writer thread: %s", uv_strerror(rc));
+            store_close(cfg->db);
+            for (int i = 0; i < srv->n_lis; i++)
+                uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            uv_loop_close(&loop);
+            free(srv);
+            return 1;
+        }
     }
     uv_signal_init(&loop, &srv->sig_term);
     uv_signal_init(&loop, &srv->sig_int);
@@ -550,7 +734,8 @@ int server_run(const struct server_cfg *cfg, struct server_stats *stats)
         log_error("event loop ended with handles still open");
         return 1;
     }
-    log_info("stopped: %llu connections, %llu activations (%llu refused)", (unsigned long long)stats->accepted,
-             (unsigned long long)stats->activations, (unsigned long long)stats->refusals);
+    log_info("stopped: %llu connections, %llu activations (%llu refused, %llu unrecorded)",
+             (unsigned long long)stats->accepted, (unsigned long long)stats->activations,
+             (unsigned long long)stats->refusals, (unsigned long long)stats->unrecorded);
     return rc < 0 ? 1 : 0;
 }

@@ -9,11 +9,13 @@
 #ifndef KMSD_SERVER_H
 #define KMSD_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "activation.h"
 #include "rng.h"
 #include "rpc.h"
+#include "store.h"
 
 #define SERVER_MAX_LISTENERS 16
 
@@ -29,12 +31,19 @@ struct server_cfg {
     struct rpc_bind_policy bind;
     const struct activation_cfg *activation;
     const struct kms_rng *rng;
+    /* registry: NULL to run without one; server_run takes ownership and closes it */
+    struct store *db;
+    bool genuine_count;    /* count from the registry instead of the policy's fixed count */
+    uint32_t count_floor;  /* genuine mode: at least this */
+    uint32_t retention_days;
+    uint64_t max_clients;
 };
 
 /* Counters since start. */
 struct server_stats {
     uint64_t accepted, rejected, closed_protocol, closed_idle, closed_limit;
     uint64_t activations, refusals;
+    uint64_t unrecorded; /* answered without a committed record (registry fault or queue full) */
     uint32_t open;
 };
 

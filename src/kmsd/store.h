@@ -97,4 +97,10 @@ struct store_filter {
 int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
                void *ctx);
 
+/* Merges rows from elsewhere (import-pykms) in one transaction, statistics untouched: absent rows are inserted
+ * as given (app_group derived from app_id; first_seen > last_seen is clamped); a present row keeps the earlier
+ * first_seen and the larger request_count and takes the other fields only when the given last_seen is newer.
+ * So merging the same rows again changes nothing. *changed gets the rows inserted or modified. */
+int store_merge(struct store *s, const struct store_client *rows, size_t n, uint64_t *changed);
+
 #endif

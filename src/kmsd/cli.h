@@ -1,0 +1,23 @@
+/*
+ * cli — the commands that work on the client registry without running the daemon:
+ *   kmsd clients [--state-dir DIR | --db PATH] [--format table|json|csv] [--product NAME] [--since DAYS]
+ *   kmsd clients --delete CMID | --prune [--retention DAYS] [--row-cap N]
+ *   kmsd stats [--state-dir DIR | --db PATH] [--format text|json]
+ *   kmsd import-pykms FILE [--state-dir DIR | --db PATH]
+ * They open the database directly (WAL: they work while kmsd runs). Reports go to stdout, errors to stderr.
+ * docs/internals/store.md describes the output formats and the py-kms mappings.
+ */
+#ifndef KMSD_CLI_H
+#define KMSD_CLI_H
+
+#include <stdbool.h>
+
+/* Whether argv[1] names one of the commands above (then main() hands over to cli_main()). */
+bool cli_is_command(const char *name);
+
+/* Runs the command named by argv[1] with its options argv[2..argc). Returns the exit status: 0 success,
+ * 1 failure while working (e.g. a write error, --delete of an unknown CMID), 2 bad usage or a database that
+ * cannot be opened. Reads the clock only for --since and --prune. */
+int cli_main(int argc, char **argv);
+
+#endif

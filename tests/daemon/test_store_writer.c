@@ -1,0 +1,121 @@
+/* The registry's writer thread: every record committed and its callback run on the loop thread, counts
+ * after each commit, the queue flushed at stop. */
+#include "testutil.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "store_writer.h"
+
+#define N 300
+
+struct result {
+    int called, err;
+    uint32_t count;
+    unsigned long thread;
+};
+
+static struct result results[N];
+static int callbacks;
+
+static int64_t fixed_now(void)
+{
+    return 1795000000;
+}
+
+static void on_done(void *ctx, int err, uint32_t count)
+{
+    struct result *r = ctx;
+    r->called++;
+    r->err = err;
+    r->count = count;
+    r->thread = (unsigned long)uv_thread_self();
+    callbacks++;
+}
+
+static void record(struct store_record *r, int i)
+{
+    memset(r, 0, sizeof *r);
+    assert_int_equal(guid_parse(&r->app_id, "55c92734-d682-4d71-983e-d6ec3f16059f"), 0);
+    assert_int_equal(guid_parse(&r->kms_id, "58e2134f-8e11-4d17-9cb2-91069c151148"), 0);
+    r->cmid.b[0] = (uint8_t)(i & 0xff);
+    r->cmid.b[1] = (uint8_t)(i >> 8);
+    r->cmid.b[7] = 0x40;
+    snprintf(r->workstation, sizeof r->workstation, "ws-%d", i);
+    snprintf(r->product, sizeof r->product, "Windows 10/11 Enterprise");
+    r->version_major = 6;
+    r->time = fixed_now();
+}
+
+static void run_until(uv_loop_t *loop, int want)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (callbacks < want) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > 20)
+            fail_msg("only %d of %d callbacks within 20 s", callbacks, want);
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+    }
+}
+
+static void commits_and_counts(void **state)
+{
+    (void)state;
+    struct store *db;
+    char err[256];
+    assert_int_equal(store_open(":memory:", &db, err, sizeof err), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {.count = true, .retention_days = 90, .max_clients = 1000000, .now = fixed_now};
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    for (int i = 0; i < N; i++) {
+        struct store_record r;
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    run_until(&loop, N);
+    unsigned long me = (unsigned long)uv_thread_self();
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(results[i].called, 1);
+        assert_int_equal(results[i].err, 0);
+        assert_true(results[i].count >= (uint32_t)i + 1 && results[i].count <= N); /* counted after its commit */
+        assert_true(results[i].thread == me);                                      /* on the loop thread */
+    }
+    assert_int_equal(results[N - 1].count, N);
+    struct store_writer_stats st;
+    store_writer_stats(w, &st);
+    assert_int_equal(st.committed, N);
+    assert_int_equal(st.failed, 0);
+    assert_true(st.batches >= 1 && st.batches <= N);
+    print_message("%d records in %llu transactions\n", N, (unsigned long long)st.batches);
+
+    /* stop: what is still queued is committed and answered before it returns */
+    callbacks = 0;
+    memset(results, 0, sizeof results);
+    for (int i = 0; i < 10; i++) {
+        struct store_record r;
+        record(&r, N + i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    store_writer_stop(w);
+    assert_int_equal(callbacks, 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(results[i].err, 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* finishes closing the async handle */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Registry faults, on small file systems this test mounts in a private mount namespace (unshare -m, so
+# nothing is visible outside and everything goes away with it): an unwritable or corrupt database at start
+# stops kmsd with exit 2; a full or read-only file system at run time does not stop activations, the
+# failure is logged, and recording resumes when the fault clears.
+if [ -z "${KMSD_IT_NS:-}" ]; then
+    exec unshare -m --propagation private env KMSD_IT_NS=1 bash "$0" "$@"
+fi
+unset KMSD_IT_NS
+. "$(dirname "$0")/lib.sh"
+
+cmid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+listed() { "$KMSD" clients --db "$1" --format csv 2>/dev/null | grep -ci "$2"; }
+
+mkdir -p "$TMP/fs" "$TMP/state"
+mount -t tmpfs -o size=2m tmpfs "$TMP/fs" || fail "cannot mount a tmpfs (this test needs root in its sandbox)"
+DB="$TMP/fs/kmsd.db"
+
+# --- at start: a corrupt database, a read-only one
+head -c 8192 /dev/urandom >"$DB"
+timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --state-dir "$TMP/state" --db "$DB" >"$TMP/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || { cat "$TMP/out"; fail "corrupt database: exit $rc, not 2"; }
+grep -q "registry" "$TMP/out" || fail "no message naming the registry for a corrupt database"
+rm -f "$DB"
+mount -o remount,ro "$TMP/fs" || fail "cannot remount read-only"
+timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --state-dir "$TMP/state" --db "$DB" >"$TMP/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || { cat "$TMP/out"; fail "unwritable database: exit $rc, not 2"; }
+grep -q "registry" "$TMP/out" || fail "no message naming the registry for an unwritable database"
+mount -o remount,rw "$TMP/fs"
+
+# --- at run time: full file system
+start_kmsd --db "$DB"
+expect_rc 0 "$KMSC" --cmid "$(cmid 1)" "127.0.0.1:$PORT"
+dd if=/dev/zero of="$TMP/fs/filler" bs=64k 2>/dev/null # fills it
+for i in 2 3 4 5 6 7 8 9; do
+    expect_rc 0 "$KMSC" --cmid "$(cmid $i)" --workstation "$(printf 'w%.0s' $(seq 1 60))" "127.0.0.1:$PORT"
+done
+rm -f "$TMP/fs/filler"
+expect_rc 0 "$KMSC" --cmid "$(cmid 10)" "127.0.0.1:$PORT"
+[ "$(listed "$DB" "$(cmid 10)")" -ge 1 ] || fail "recording did not resume after the disk was freed"
+[ "$(listed "$DB" "$(cmid 1)")" -ge 1 ] || fail "a record from before the fault was lost"
+
+# --- at run time: read-only file system
+mount -o remount,ro "$TMP/fs"
+expect_rc 0 "$KMSC" --cmid "$(cmid 11)" "127.0.0.1:$PORT"
+mount -o remount,rw "$TMP/fs"
+expect_rc 0 "$KMSC" --cmid "$(cmid 12)" "127.0.0.1:$PORT"
+[ "$(listed "$DB" "$(cmid 12)")" -ge 1 ] || fail "recording did not resume after the file system became writable"
+kill -0 "$KMSD_PID" || fail "kmsd died"
+stop_kmsd
+grep -q "could not be recorded" "$TMP/kmsd.log" || fail "the registry failure was not logged"
+umount "$TMP/fs"
+echo "ok"

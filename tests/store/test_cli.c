@@ -1,0 +1,648 @@
+/* The registry commands run in-process through cli_main(): clients (table, JSON, CSV, filters, --delete,
+ * --prune), stats, import-pykms with a py-kms database made here, and the usage and open errors. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cli.h"
+#include "guid.h"
+#include "products.h"
+#include "store.h"
+
+#define DAY 86400
+
+static const char *const APP_WIN = "55c92734-d682-4d71-983e-d6ec3f16059f";
+static const char *const APP_O2013 = "0ff1ce15-a989-479d-af46-f275c6370663";
+static const char *const CMID_A = "aaaaaaaa-0000-4000-8000-000000000001";
+static const char *const CMID_B = "bbbbbbbb-0000-4000-8000-000000000002";
+static const char *const CMID_C = "cccccccc-0000-4000-8000-000000000003";
+static const char *const WS_TRICKY = "PC,\"one\"";
+
+static char tmpdir[256];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/kmsd-cli-XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char p[512];
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void tmp_path(char *out, size_t cap, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", tmpdir, name);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static char *slurp_fd(int fd)
+{
+    off_t len = lseek(fd, 0, SEEK_END);
+    assert_true(len >= 0);
+    char *buf = malloc((size_t)len + 1);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, (size_t)len, 0), len);
+    buf[len] = '\0';
+    return buf;
+}
+
+struct run {
+    int rc;
+    char *out, *err;
+};
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Runs cli_main with the NULL-terminated argument list, capturing stdout and stderr through temp files. */
+static struct run run_cli(const char *arg0, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = strdup("kmsd");
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a; a = va_arg(ap, const char *)) {
+        assert_true(argc < 31);
+        argv[argc++] = strdup(a);
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+
+    char po[512], pe[512];
+    tmp_path(po, sizeof po, "stdout.txt");
+    tmp_path(pe, sizeof pe, "stderr.txt");
+    int fo = open(po, O_RDWR | O_CREAT | O_TRUNC, 0600), fe = open(pe, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fo >= 0 && fe >= 0);
+    fflush(stdout);
+    fflush(stderr);
+    int so = dup(1), se = dup(2);
+    assert_true(so >= 0 && se >= 0);
+    assert_true(dup2(fo, 1) >= 0 && dup2(fe, 2) >= 0);
+    struct run r;
+    r.rc = cli_main(argc, argv);
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+    r.out = slurp_fd(fo);
+    r.err = slurp_fd(fe);
+    close(fo);
+    close(fe);
+    return r;
+}
+
+static struct guid gid(const char *text)
+{
+    struct guid g;
+    assert_int_equal(guid_parse(&g, text), 0);
+    return g;
+}
+
+static struct store_record rec(const char *cmid, const char *app, const char *ws, const char *product, int64_t t)
+{
+    struct store_record r;
+    memset(&r, 0, sizeof r);
+    r.cmid = gid(cmid);
+    r.app_id = gid(app);
+    r.sku_id = gid("2de67392-b7a7-462a-b1ca-108dd189f588");
+    r.kms_id = gid("907f1f65-adcd-4a2e-95bc-4bf500bc6e58");
+    snprintf(r.workstation, sizeof r.workstation, "%s", ws);
+    snprintf(r.product, sizeof r.product, "%s", product);
+    snprintf(r.address, sizeof r.address, "192.0.2.7:49152");
+    snprintf(r.epid, sizeof r.epid, "06401-00206-566-174993-03-1033-9600.0000-2802018");
+    r.license_status = 1;
+    r.version_major = 6;
+    r.time = t;
+    return r;
+}
+
+/* A registry with three clients: A (Windows, 1 day ago, twice), B (Office, 10 days ago, refused once),
+ * C (Windows, 40 days ago, workstation with a comma and quotes). */
+static void make_db(char *path, size_t cap, const char *name)
+{
+    tmp_path(path, cap, name);
+    unlink(path);
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    int64_t now = (int64_t)time(NULL);
+    struct store_record b[4] = {
+        rec(CMID_A, APP_WIN, "alpha", "Windows 10/11 Pro", now - DAY - 60),
+        rec(CMID_A, APP_WIN, "alpha", "Windows 10/11 Pro", now - DAY),
+        rec(CMID_B, APP_O2013, "bravo", "Office LTSC Professional Plus 2021", now - 10 * DAY),
+        rec(CMID_C, APP_WIN, WS_TRICKY, "Windows Server 2022 Datacenter", now - 40 * DAY),
+    };
+    b[2].hresult = 0xC004F038;
+    b[2].license_status = 2;
+    assert_int_equal(store_write(s, b, 4), 0);
+    store_close(s);
+}
+
+static json_t *parse_json(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j)
+        fail_msg("invalid JSON (%s, line %d): %s", e.text, e.line, text);
+    return j;
+}
+
+static void clients_json(void **state)
+{
+    (void)state;
+    char db[512];
+    make_db(db, sizeof db, "json.db");
+    struct run r = run_cli("clients", "--db", db, "--format", "json", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    json_t *arr = parse_json(r.out);
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), 3);
+    static const char *const keys[] = {"cmid", "workstation", "product", "application", "sku", "kms_id",
+                                       "license_status", "first_seen", "last_seen", "request_count", "last_address"};
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            if (!json_object_get(json_array_get(arr, i), keys[k]))
+                fail_msg("row %zu lacks key %s", i, keys[k]);
+    /* most recently seen first */
+    json_t *a = json_array_get(arr, 0);
+    assert_string_equal(tu_str(a, "cmid"), CMID_A);
+    assert_string_equal(tu_str(a, "workstation"), "alpha");
+    assert_string_equal(tu_str(a, "application"), "Windows");
+    assert_string_equal(tu_str(a, "sku"), "2de67392-b7a7-462a-b1ca-108dd189f588");
+    assert_string_equal(tu_str(a, "kms_id"), "907f1f65-adcd-4a2e-95bc-4bf500bc6e58");
+    assert_string_equal(tu_str(a, "last_address"), "192.0.2.7:49152");
+    assert_int_equal(tu_int(a, "request_count"), 2);
+    assert_int_equal(tu_int(a, "license_status"), 1);
+    assert_int_equal(tu_int(a, "last_seen") - tu_int(a, "first_seen"), 60);
+    json_t *b = json_array_get(arr, 1);
+    assert_string_equal(tu_str(b, "cmid"), CMID_B);
+    assert_string_equal(tu_str(b, "application"), "Office 2013+");
+    assert_int_equal(tu_int(b, "license_status"), 2);
+    json_t *c = json_array_get(arr, 2);
+    assert_string_equal(tu_str(c, "workstation"), WS_TRICKY);
+    json_decref(arr);
+    run_free(&r);
+
+    /* filters */
+    r = run_cli("clients", "--db", db, "--format", "json", "--product", "WINDOWS", NULL);
+    assert_int_equal(r.rc, 0);
+    arr = parse_json(r.out);
+    assert_int_equal(json_array_size(arr), 2);
+    json_decref(arr);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format=json", "--since", "5", NULL);
+    assert_int_equal(r.rc, 0);
+    arr = parse_json(r.out);
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(tu_str(json_array_get(arr, 0), "cmid"), CMID_A);
+    json_decref(arr);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "json", "--since", "30", "--product", "office", NULL);
+    assert_int_equal(r.rc, 0);
+    arr = parse_json(r.out);
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(tu_str(json_array_get(arr, 0), "cmid"), CMID_B);
+    json_decref(arr);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "json", "--product", "nothing like it", NULL);
+    assert_int_equal(r.rc, 0);
+    arr = parse_json(r.out);
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+    run_free(&r);
+}
+
+static void clients_csv(void **state)
+{
+    (void)state;
+    char db[512];
+    make_db(db, sizeof db, "csv.db");
+    struct run r = run_cli("clients", "--db", db, "--format", "csv", NULL);
+    assert_int_equal(r.rc, 0);
+    const char *first_nl = strchr(r.out, '\n');
+    assert_non_null(first_nl);
+    assert_true(strncmp(r.out, "cmid,workstation,", 17) == 0);
+    /* the workstation PC,"one" is quoted, its quotes doubled */
+    assert_non_null(strstr(r.out, ",\"PC,\"\"one\"\"\","));
+    size_t lines = 0;
+    for (const char *p = r.out; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 4);
+    /* every line has the same number of fields once quoted commas are ignored */
+    size_t fields = 0, want = 0;
+    bool quoted = false;
+    for (const char *p = r.out; *p; p++) {
+        if (*p == '"')
+            quoted = !quoted;
+        else if (*p == ',' && !quoted)
+            fields++;
+        else if (*p == '\n') {
+            if (p == first_nl)
+                want = fields;
+            assert_int_equal(fields, want);
+            fields = 0;
+        }
+    }
+    assert_false(quoted);
+    run_free(&r);
+}
+
+/* Column starts of the header line: every row has its cells at the same offsets. */
+static void clients_table(void **state)
+{
+    (void)state;
+    char db[512];
+    make_db(db, sizeof db, "table.db");
+    struct run r = run_cli("clients", "--state-dir", tmpdir, NULL); /* default name in --state-dir: absent */
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "kmsd.db"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "table", NULL);
+    assert_int_equal(r.rc, 0);
+    char *lines[8];
+    size_t n = 0;
+    for (char *p = r.out, *nl; (nl = strchr(p, '\n')) != NULL && n < 8; p = nl + 1) {
+        *nl = '\0';
+        lines[n++] = p;
+    }
+    assert_int_equal(n, 4);
+    const char *ws = strstr(lines[0], "WORKSTATION"), *prod = strstr(lines[0], "PRODUCT");
+    assert_true(strncmp(lines[0], "CMID", 4) == 0 && ws && prod);
+    size_t ws_off = (size_t)(ws - lines[0]), prod_off = (size_t)(prod - lines[0]);
+    const char *want_ws[3] = {"alpha ", "bravo ", WS_TRICKY};
+    const char *want_prod[3] = {"Windows 10/11 Pro ", "Office LTSC", "Windows Server 2022"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *row = lines[i + 1];
+        assert_true(strlen(row) > prod_off);
+        assert_true(strncmp(row + ws_off, want_ws[i], strlen(want_ws[i])) == 0);
+        assert_true(strncmp(row + prod_off, want_prod[i], strlen(want_prod[i])) == 0);
+        assert_true(row[ws_off - 1] == ' ' && row[prod_off - 1] == ' ');
+    }
+    assert_non_null(strstr(lines[2], "initial_grace"));
+    run_free(&r);
+}
+
+static void clients_delete_and_prune(void **state)
+{
+    (void)state;
+    char db[512];
+    make_db(db, sizeof db, "delete.db");
+    struct run r = run_cli("clients", "--db", db, "--delete", CMID_B, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "deleted 1 row"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--delete", CMID_B, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "no client"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--delete", "not-a-guid", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    /* C was seen 40 days ago: a 30-day retention removes it, the default (90) does not */
+    r = run_cli("clients", "--db", db, "--prune", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "pruned 0 rows"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--prune", "--retention", "30", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "pruned 1 row "));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "json", NULL);
+    json_t *arr = parse_json(r.out);
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(tu_str(json_array_get(arr, 0), "cmid"), CMID_A);
+    json_decref(arr);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--prune", "--retention", "0", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--prune", "--row-cap", "0", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "pruned 1 row "));
+    run_free(&r);
+    /* --delete / --prune on a missing database do not create one */
+    char missing[512];
+    tmp_path(missing, sizeof missing, "never.db");
+    r = run_cli("clients", "--db", missing, "--prune", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_int_equal(access(missing, F_OK), -1);
+    run_free(&r);
+}
+
+static void stats_command(void **state)
+{
+    (void)state;
+    char db[512];
+    make_db(db, sizeof db, "stats.db");
+    struct run r = run_cli("stats", "--db", db, "--format", "json", NULL);
+    assert_int_equal(r.rc, 0);
+    json_t *o = parse_json(r.out);
+    assert_int_equal(tu_int(o, "requests"), 4);
+    assert_int_equal(tu_int(o, "failed"), 1);
+    assert_int_equal(tu_int(o, "clients"), 3);
+    json_t *bs = tu_obj(o, "by_status");
+    assert_int_equal(tu_int(bs, "licensed"), 3);
+    assert_int_equal(tu_int(bs, "initial_grace"), 1);
+    assert_int_equal(tu_int(bs, "unlicensed"), 0);
+    json_t *cc = tu_obj(o, "current_count");
+    assert_int_equal(tu_int(cc, "windows"), 1); /* C is outside the 30-day window */
+    assert_int_equal(tu_int(cc, "office2013"), 1);
+    assert_int_equal(tu_int(cc, "office2010"), 0);
+    json_decref(o);
+    run_free(&r);
+    r = run_cli("stats", "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "Total requests received: 4\n"));
+    assert_non_null(strstr(r.out, "Failed requests received: 1\n"));
+    assert_non_null(strstr(r.out, "Requests with License Status Licensed: 3\n"));
+    assert_non_null(strstr(r.out, "Requests with License Status Initial grace period: 1\n"));
+    assert_non_null(strstr(r.out, "Current count (Windows): 1\n"));
+    assert_non_null(strstr(r.out, "Registry rows: 3\n"));
+    run_free(&r);
+    r = run_cli("stats", "--db", db, "--format", "csv", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+}
+
+static void usage_and_open_errors(void **state)
+{
+    (void)state;
+    char db[512], garbage[512];
+    make_db(db, sizeof db, "usage.db");
+    struct run r = run_cli("clients", "--db", db, "--bogus", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "--bogus"));
+    assert_non_null(strstr(r.err, "usage:"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--state-dir", tmpdir, NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "xml", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--since", "-3", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("clients", "--db", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--delete", CMID_A, "--format", "json", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("stats", "--db", db, "extra", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("clients", "--help", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "usage: kmsd clients"));
+    run_free(&r);
+    r = run_cli("import-pykms", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("frobnicate", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    assert_true(cli_is_command("clients") && cli_is_command("stats") && cli_is_command("import-pykms"));
+    assert_false(cli_is_command("serve"));
+    /* a file of garbage bytes */
+    tmp_path(garbage, sizeof garbage, "garbage.db");
+    FILE *f = fopen(garbage, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 2048; i++)
+        fputc((i * 37 + 11) & 0xff, f);
+    fclose(f);
+    r = run_cli("stats", "--db", garbage, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "not a database"));
+    run_free(&r);
+    r = run_cli("clients", "--db", tmpdir, NULL); /* a directory */
+    assert_int_equal(r.rc, 2);
+    assert_true(r.err[0] != '\0');
+    run_free(&r);
+}
+
+/* ---- import-pykms ---- */
+
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+/* Inserts one py-kms row with bound values (status_int >= 0 stores licenseStatus as an integer). */
+static void pykms_insert(const char *path, bool with_ip, const char *cmid, const char *name, const char *app,
+                         const char *sku, const char *status, int status_int, int64_t t, int count)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *sql = with_ip ? "INSERT INTO clients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                              : "INSERT INTO clients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, cmid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, app, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, sku, -1, SQLITE_STATIC);
+    if (status_int >= 0)
+        sqlite3_bind_int(st, 5, status_int);
+    else
+        sqlite3_bind_text(st, 5, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, t);
+    sqlite3_bind_text(st, 7, "03612-00206-556-123456-03-1033-17763.0000-0012019", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, count);
+    if (with_ip)
+        sqlite3_bind_text(st, 9, "10.0.0.5", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static json_t *list_json(const char *db)
+{
+    struct run r = run_cli("clients", "--db", db, "--format", "json", NULL);
+    assert_int_equal(r.rc, 0);
+    json_t *arr = parse_json(r.out);
+    run_free(&r);
+    return arr;
+}
+
+static json_t *find_row(json_t *arr, const char *cmid, const char *application)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        if (strcmp(tu_str(o, "cmid"), cmid) == 0 && strcmp(tu_str(o, "application"), application) == 0)
+            return o;
+    }
+    fail_msg("no row %s / %s", cmid, application);
+    return NULL;
+}
+
+static void import_pykms(void **state)
+{
+    (void)state;
+    char src[512], db[512];
+    tmp_path(src, sizeof src, "pykms.db");
+    tmp_path(db, sizeof db, "imported.db");
+    unlink(src);
+    unlink(db);
+    sql_exec(src, "CREATE TABLE clients(clientMachineId TEXT, machineName TEXT, applicationId TEXT, skuId TEXT,"
+                  " licenseStatus TEXT, lastRequestTime INTEGER, kmsEpid TEXT, requestCount INTEGER,"
+                  " lastRequestIP TEXT)");
+    const int64_t t = 1700000000;
+    /* names as py-kms writes them */
+    pykms_insert(src, true, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "WS-NAMES", "Windows",
+                 "Windows Server 2022 Datacenter", "Activated", -1, t, 3);
+    /* GUIDs where py-kms had no name; SKU: Office Access 2010 */
+    pykms_insert(src, true, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e02", "WS-GUIDS", "59a52881-a989-479d-af46-f275c6370663",
+                 "8ce7e872-188c-4b98-9d90-f8f90b7aad02", "Grace Period", -1, t + 1, 1);
+    /* a numeric status, an Office 2013+ name and a SKU name we do not know */
+    pykms_insert(src, true, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e03", "WS-NUM", "Office2013+",
+                 "Office Imaginary Suite 2099", NULL, 5, t + 2, 7);
+    /* bad rows: a CMID that is not a GUID, an unknown application, an unknown status */
+    pykms_insert(src, true, "d1f6a1a8-9b3e-4c4b-8f21-XXXXXXXXXXXX", "WS-BAD", "Windows", "Windows 10/11 Pro",
+                 "Activated", -1, t, 1);
+    pykms_insert(src, true, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e05", "WS-APP", "Visio", "Visio Imaginary",
+                 "Activated", -1, t, 1);
+    pykms_insert(src, true, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e06", "WS-ST", "Windows", "Windows 10/11 Pro",
+                 "Sort of activated", -1, t, 1);
+
+    struct run r = run_cli("import-pykms", src, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "row 4: skipped: clientMachineId"));
+    assert_non_null(strstr(r.out, "is not a GUID"));
+    assert_non_null(strstr(r.out, "row 5: skipped: applicationId 'Visio'"));
+    assert_non_null(strstr(r.out, "row 6: skipped: licenseStatus"));
+    assert_non_null(strstr(r.out, "6 rows read: 3 imported (3 new or changed, 0 already present), 3 skipped"));
+    run_free(&r);
+
+    json_t *arr = list_json(db);
+    assert_int_equal(json_array_size(arr), 3);
+    json_t *o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "Windows");
+    assert_string_equal(tu_str(o, "workstation"), "WS-NAMES");
+    assert_string_equal(tu_str(o, "product"), "Windows Server 2022 Datacenter");
+    const struct products_sku *k = products_find_sku("Windows Server 2022 Datacenter");
+    assert_non_null(k);
+    char g[GUID_TEXT_LEN + 1];
+    guid_format(&k->id, g);
+    assert_string_equal(tu_str(o, "sku"), g);
+    guid_format(&k->kms->id, g);
+    assert_string_equal(tu_str(o, "kms_id"), g);
+    assert_int_equal(tu_int(o, "license_status"), 1);
+    assert_int_equal(tu_int(o, "request_count"), 3);
+    assert_int_equal(tu_int(o, "last_seen"), t);
+    assert_string_equal(tu_str(o, "last_address"), "10.0.0.5");
+    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e02", "Office 2010");
+    assert_string_equal(tu_str(o, "product"), "Office Access 2010");
+    assert_int_equal(tu_int(o, "license_status"), 2);
+    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e03", "Office 2013+");
+    assert_string_equal(tu_str(o, "product"), "Office Imaginary Suite 2099");
+    assert_string_equal(tu_str(o, "sku"), "00000000-0000-0000-0000-000000000000");
+    assert_int_equal(tu_int(o, "license_status"), 5);
+    assert_int_equal(tu_int(o, "request_count"), 7);
+    char *before = json_dumps(arr, JSON_SORT_KEYS);
+    json_decref(arr);
+
+    /* again: nothing changes */
+    r = run_cli("import-pykms", src, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "6 rows read: 3 imported (0 new or changed, 3 already present), 3 skipped"));
+    run_free(&r);
+    arr = list_json(db);
+    char *after = json_dumps(arr, JSON_SORT_KEYS);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    json_decref(arr);
+    /* an import does not count as requests received */
+    r = run_cli("stats", "--db", db, "--format", "json", NULL);
+    o = parse_json(r.out);
+    assert_int_equal(tu_int(o, "requests"), 0);
+    assert_int_equal(tu_int(o, "clients"), 3);
+    json_decref(o);
+    run_free(&r);
+
+    /* an older py-kms database without lastRequestIP, with a newer sighting of client 1 */
+    char old[512];
+    tmp_path(old, sizeof old, "pykms-old.db");
+    unlink(old);
+    sql_exec(old, "CREATE TABLE clients(clientMachineId TEXT, machineName TEXT, applicationId TEXT, skuId TEXT,"
+                  " licenseStatus TEXT, lastRequestTime INTEGER, kmsEpid TEXT, requestCount INTEGER)");
+    pykms_insert(old, false, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "WS-RENAMED", "Windows",
+                 "Windows Server 2022 Datacenter", "Notifications Mode", -1, t + 100, 4);
+    r = run_cli("import-pykms", old, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "1 rows read: 1 imported (1 new or changed, 0 already present), 0 skipped"));
+    run_free(&r);
+    arr = list_json(db);
+    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "Windows");
+    assert_string_equal(tu_str(o, "workstation"), "WS-RENAMED");
+    assert_int_equal(tu_int(o, "license_status"), 5);
+    assert_int_equal(tu_int(o, "request_count"), 4);
+    assert_int_equal(tu_int(o, "first_seen"), t);
+    assert_int_equal(tu_int(o, "last_seen"), t + 100);
+    json_decref(arr);
+
+    /* not a py-kms database, and a missing file */
+    r = run_cli("import-pykms", db, "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "not a readable py-kms database"));
+    run_free(&r);
+    tmp_path(old, sizeof old, "no-such-pykms.db");
+    r = run_cli("import-pykms", old, "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(clients_json),
+        cmocka_unit_test(clients_csv),
+        cmocka_unit_test(clients_table),
+        cmocka_unit_test(clients_delete_and_prune),
+        cmocka_unit_test(stats_command),
+        cmocka_unit_test(usage_and_open_errors),
+        cmocka_unit_test(import_pykms),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,671 @@
+/* The client registry: counting window, upserts, pruning, row cap, statistics, listing, transactions,
+ * migrations and open errors. Times are injected; databases are ":memory:" or files in a temp directory. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "guid.h"
+#include "store.h"
+
+#define DAY 86400
+static const int64_t T0 = 1795000000; /* 2026-11-18 */
+
+static const char *const APP_WIN = "55c92734-d682-4d71-983e-d6ec3f16059f";
+static const char *const APP_O2010 = "59a52881-a989-479d-af46-f275c6370663";
+static const char *const APP_O2013 = "0ff1ce15-a989-479d-af46-f275c6370663";
+static const char *const APP_UNKNOWN = "12345678-1234-1234-1234-123456789abc";
+
+static char tmpdir[256];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/kmsd-store-XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char p[512];
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+            if (unlink(p) != 0)
+                rmdir(p);
+        }
+        closedir(d);
+    }
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void tmp_path(char *out, size_t cap, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", tmpdir, name);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static struct guid gid(const char *text)
+{
+    struct guid g;
+    assert_int_equal(guid_parse(&g, text), 0);
+    return g;
+}
+
+/* A distinct CMID per number. */
+static struct guid cmid_n(unsigned n)
+{
+    struct guid g;
+    memset(&g, 0, sizeof g);
+    g.b[0] = 0xc0;
+    g.b[12] = (uint8_t)(n >> 24);
+    g.b[13] = (uint8_t)(n >> 16);
+    g.b[14] = (uint8_t)(n >> 8);
+    g.b[15] = (uint8_t)n;
+    return g;
+}
+
+static struct store_record rec(unsigned cmid, const char *app, int64_t t)
+{
+    struct store_record r;
+    memset(&r, 0, sizeof r);
+    r.cmid = cmid_n(cmid);
+    r.app_id = gid(app);
+    r.sku_id = gid("2de67392-b7a7-462a-b1ca-108dd189f588");
+    r.kms_id = gid("907f1f65-adcd-4a2e-95bc-4bf500bc6e58");
+    snprintf(r.workstation, sizeof r.workstation, "pc-%u", cmid);
+    snprintf(r.product, sizeof r.product, "Windows 10/11 Pro");
+    snprintf(r.address, sizeof r.address, "192.0.2.%u:50000", cmid % 250);
+    snprintf(r.epid, sizeof r.epid, "epid-%u", cmid);
+    r.license_status = 1;
+    r.version_major = 6;
+    r.time = t;
+    return r;
+}
+
+static struct store *open_mem(void)
+{
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(":memory:", &s, err, sizeof err), 0);
+    assert_non_null(s);
+    return s;
+}
+
+static void write1(struct store *s, struct store_record r)
+{
+    assert_int_equal(store_write(s, &r, 1), 0);
+}
+
+static uint32_t count(struct store *s, enum store_app_group g, int64_t now)
+{
+    uint32_t c = 0xffffffff;
+    assert_int_equal(store_count(s, g, now, STORE_COUNT_WINDOW_DAYS, &c), 0);
+    return c;
+}
+
+/* Collects listed rows. */
+struct rows {
+    struct store_client r[64];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+};
+
+static int collect(void *ctx, const struct store_client *c)
+{
+    struct rows *rs = ctx;
+    assert_true(rs->n < 64);
+    rs->r[rs->n++] = *c;
+    return rs->stop_after && rs->n >= rs->stop_after;
+}
+
+static size_t list_all(struct store *s, const struct store_filter *f, struct rows *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    assert_int_equal(store_list(s, f, collect, rs), 0);
+    return rs->n;
+}
+
+/* Direct SQL on a database file through a second connection (to inspect or to inject faults). */
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void app_groups(void **state)
+{
+    (void)state;
+    struct guid g = gid(APP_WIN);
+    assert_int_equal(store_app_group_of(&g), STORE_APP_WINDOWS);
+    g = gid(APP_O2010);
+    assert_int_equal(store_app_group_of(&g), STORE_APP_OFFICE2010);
+    g = gid(APP_O2013);
+    assert_int_equal(store_app_group_of(&g), STORE_APP_OFFICE);
+    g = gid(APP_UNKNOWN);
+    assert_int_equal(store_app_group_of(&g), STORE_APP_OTHER);
+}
+
+/* (now - 30 days, now]: a client seen exactly 30 days ago is out, one second later it is in. */
+static void window_boundaries(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    write1(s, rec(1, APP_WIN, T0));
+    const int64_t w = (int64_t)STORE_COUNT_WINDOW_DAYS * DAY;
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0), 1);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0 + w - 1), 1);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0 + w), 0);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0 + w + 1), 0);
+    /* seen after "now": not in (now - w, now] */
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0 - 1), 0);
+    /* the window is a parameter */
+    uint32_t c = 9;
+    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + DAY, 1, &c), 0);
+    assert_int_equal(c, 0);
+    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + DAY - 1, 1, &c), 0);
+    assert_int_equal(c, 1);
+    store_close(s);
+}
+
+static void distinct_per_group(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    /* client 1: Windows twice (one row), Office 2013+ and Office 2010 once each */
+    struct store_record batch[] = {
+        rec(1, APP_WIN, T0), rec(1, APP_WIN, T0 + 10), rec(1, APP_O2013, T0), rec(1, APP_O2010, T0),
+        rec(2, APP_WIN, T0), rec(3, APP_WIN, T0),      rec(3, APP_O2013, T0), rec(4, APP_UNKNOWN, T0),
+    };
+    assert_int_equal(store_write(s, batch, sizeof batch / sizeof batch[0]), 0);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0 + 100), 3);
+    assert_int_equal(count(s, STORE_APP_OFFICE, T0 + 100), 2);
+    assert_int_equal(count(s, STORE_APP_OFFICE2010, T0 + 100), 1);
+    assert_int_equal(count(s, STORE_APP_OTHER, T0 + 100), 1);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 7);
+    store_close(s);
+}
+
+static void upsert_keeps_first_seen(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    write1(s, rec(7, APP_WIN, T0));
+    struct store_record r = rec(7, APP_WIN, T0 + 3600);
+    snprintf(r.workstation, sizeof r.workstation, "renamed");
+    snprintf(r.address, sizeof r.address, "198.51.100.1:1");
+    r.license_status = 2;
+    r.grace_time = 43200;
+    write1(s, r);
+    /* a refusal: counted, but the last ePID given is kept */
+    r = rec(7, APP_WIN, T0 + 7200);
+    r.hresult = 0xC004F042;
+    r.epid[0] = '\0';
+    write1(s, r);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 1);
+    const struct store_client *c = &rs.r[0];
+    assert_memory_equal(c->cmid.b, cmid_n(7).b, 16);
+    assert_int_equal(c->first_seen, T0);
+    assert_int_equal(c->last_seen, T0 + 7200);
+    assert_int_equal(c->request_count, 3);
+    assert_string_equal(c->workstation, "pc-7");
+    assert_string_equal(c->epid, "epid-7");
+    /* an out-of-order (older) record does not move last_seen back nor first_seen forward */
+    write1(s, rec(7, APP_WIN, T0 - 50));
+    assert_int_equal(list_all(s, NULL, &rs), 1);
+    assert_int_equal(rs.r[0].first_seen, T0 - 50);
+    assert_int_equal(rs.r[0].last_seen, T0 + 7200);
+    assert_int_equal(rs.r[0].request_count, 4);
+    store_close(s);
+}
+
+static void fields_round_trip(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    struct store_record r = rec(9, APP_O2013, T0);
+    r.license_status = 5;
+    r.grace_time = 1234;
+    r.is_vm = 1;
+    r.version_major = 5;
+    r.version_minor = 0;
+    /* fields filled to the last byte without a NUL are bounded, not overread */
+    memset(r.workstation, 'w', sizeof r.workstation);
+    write1(s, r);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 1);
+    const struct store_client *c = &rs.r[0];
+    assert_memory_equal(c->app_id.b, r.app_id.b, 16);
+    assert_memory_equal(c->sku_id.b, r.sku_id.b, 16);
+    assert_memory_equal(c->kms_id.b, r.kms_id.b, 16);
+    assert_int_equal(c->license_status, 5);
+    assert_int_equal(c->grace_time, 1234);
+    assert_int_equal(c->is_vm, 1);
+    assert_int_equal(c->version_major, 5);
+    assert_int_equal(strlen(c->workstation), sizeof c->workstation - 1);
+    assert_string_equal(c->address, "192.0.2.9:50000");
+    assert_string_equal(c->product, "Windows 10/11 Pro");
+    store_close(s);
+}
+
+/* Rows not seen for the retention: one seen exactly retention days ago goes, one second later stays. */
+static void prune_retention_boundary(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    const uint32_t R = 90;
+    const int64_t now = T0 + 200 * DAY, edge = now - (int64_t)R * DAY;
+    write1(s, rec(1, APP_WIN, edge - 1));
+    write1(s, rec(2, APP_WIN, edge));
+    write1(s, rec(3, APP_WIN, edge + 1));
+    write1(s, rec(4, APP_WIN, now));
+    uint64_t del = 99;
+    assert_int_equal(store_prune(s, now, R, STORE_DEFAULT_ROW_CAP, &del), 0);
+    assert_int_equal(del, 2);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 2);
+    assert_memory_equal(rs.r[0].cmid.b, cmid_n(4).b, 16);
+    assert_memory_equal(rs.r[1].cmid.b, cmid_n(3).b, 16);
+    /* nothing left to prune */
+    assert_int_equal(store_prune(s, now, R, STORE_DEFAULT_ROW_CAP, &del), 0);
+    assert_int_equal(del, 0);
+    store_close(s);
+}
+
+/* Above the cap, the least recently seen rows go first. */
+static void row_cap_keeps_most_recent(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    /* written in an order unrelated to last_seen */
+    const unsigned order[] = {5, 2, 8, 1, 7, 3, 6, 4};
+    for (size_t i = 0; i < 8; i++)
+        write1(s, rec(order[i], APP_WIN, T0 + order[i]));
+    uint64_t del = 0;
+    /* at the cap: nothing */
+    assert_int_equal(store_prune(s, T0 + 10, 365, 8, &del), 0);
+    assert_int_equal(del, 0);
+    /* cap - 1 and then 3 */
+    assert_int_equal(store_prune(s, T0 + 10, 365, 7, &del), 0);
+    assert_int_equal(del, 1);
+    assert_int_equal(store_prune(s, T0 + 10, 365, 3, &del), 0);
+    assert_int_equal(del, 4);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 3);
+    for (unsigned i = 0; i < 3; i++)
+        assert_memory_equal(rs.r[i].cmid.b, cmid_n(8 - i).b, 16);
+    /* cap 0 empties the table */
+    assert_int_equal(store_prune(s, T0 + 10, 365, 0, &del), 0);
+    assert_int_equal(del, 3);
+    assert_int_equal(list_all(s, NULL, &rs), 0);
+    store_close(s);
+}
+
+static void stats_counters(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    tmp_path(path, sizeof path, "stats.db");
+    struct store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    struct store_record b[6];
+    b[0] = rec(1, APP_WIN, T0);
+    b[1] = rec(2, APP_WIN, T0);
+    b[1].license_status = 2;
+    b[2] = rec(3, APP_O2013, T0);
+    b[2].license_status = 0;
+    b[2].hresult = 0xC004F038;
+    b[3] = rec(1, APP_WIN, T0 + 1);
+    b[4] = rec(4, APP_O2010, T0 - 40 * DAY); /* outside the window */
+    b[4].license_status = 6;
+    b[5] = rec(5, APP_UNKNOWN, T0);
+    b[5].license_status = 77; /* out of range: counted in requests only */
+    b[5].hresult = 0x8007000D;
+    assert_int_equal(store_write(s, b, 6), 0);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(s, T0 + 10, &st), 0);
+    assert_int_equal(st.requests, 6);
+    assert_int_equal(st.failed, 2);
+    const uint64_t want[7] = {1, 2, 1, 0, 0, 0, 1};
+    for (int k = 0; k < 7; k++)
+        assert_int_equal(st.by_status[k], want[k]);
+    assert_int_equal(st.clients, 5);
+    assert_int_equal(st.current_count[STORE_APP_WINDOWS], 2);
+    assert_int_equal(st.current_count[STORE_APP_OFFICE], 1);
+    assert_int_equal(st.current_count[STORE_APP_OFFICE2010], 0);
+    assert_int_equal(st.current_count[STORE_APP_OTHER], 1);
+    store_close(s);
+    /* persistent: a reopened database (read-only too) has the same counters */
+    assert_int_equal(store_open_readonly(path, &s, err, sizeof err), 0);
+    struct store_stats st2;
+    assert_int_equal(store_stats_get(s, T0 + 10, &st2), 0);
+    assert_memory_equal(&st, &st2, sizeof st);
+    store_close(s);
+    /* an empty registry */
+    s = open_mem();
+    assert_int_equal(store_stats_get(s, T0, &st), 0);
+    assert_int_equal(st.requests + st.failed + st.clients, 0);
+    store_close(s);
+}
+
+static void delete_client(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    struct store_record b[] = {rec(1, APP_WIN, T0), rec(1, APP_O2013, T0), rec(2, APP_WIN, T0)};
+    assert_int_equal(store_write(s, b, 3), 0);
+    struct guid c1 = cmid_n(1), c9 = cmid_n(9);
+    uint64_t del = 0;
+    assert_int_equal(store_delete_client(s, &c1, &del), 0);
+    assert_int_equal(del, 2);
+    assert_int_equal(store_delete_client(s, &c9, &del), 0);
+    assert_int_equal(del, 0);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 1);
+    assert_memory_equal(rs.r[0].cmid.b, cmid_n(2).b, 16);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0), 1);
+    store_close(s);
+}
+
+static void list_filters_and_order(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    struct store_record b[4];
+    b[0] = rec(1, APP_WIN, T0 + 20);
+    b[1] = rec(2, APP_O2013, T0 + 30);
+    snprintf(b[1].product, sizeof b[1].product, "Office LTSC Professional Plus 2021");
+    b[2] = rec(3, APP_WIN, T0 + 10);
+    snprintf(b[2].product, sizeof b[2].product, "Windows Server 2022 Datacenter");
+    b[3] = rec(4, APP_WIN, T0 + 30); /* same last_seen as 2: CMID order breaks the tie */
+    assert_int_equal(store_write(s, b, 4), 0);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 4);
+    const unsigned want[] = {2, 4, 1, 3};
+    for (size_t i = 0; i < 4; i++)
+        assert_memory_equal(rs.r[i].cmid.b, cmid_n(want[i]).b, 16);
+    struct store_filter f = {"windows", 0};
+    assert_int_equal(list_all(s, &f, &rs), 3);
+    f.product = "SERVER 2022";
+    assert_int_equal(list_all(s, &f, &rs), 1);
+    assert_memory_equal(rs.r[0].cmid.b, cmid_n(3).b, 16);
+    f.product = "%"; /* no wildcards */
+    assert_int_equal(list_all(s, &f, &rs), 0);
+    f.product = NULL;
+    f.since = T0 + 20; /* inclusive */
+    assert_int_equal(list_all(s, &f, &rs), 3);
+    f.since = T0 + 21;
+    assert_int_equal(list_all(s, &f, &rs), 2);
+    f.product = "office";
+    assert_int_equal(list_all(s, &f, &rs), 1);
+    /* the callback stops the listing */
+    memset(&rs, 0, sizeof rs);
+    rs.stop_after = 2;
+    assert_int_equal(store_list(s, NULL, collect, &rs), 0);
+    assert_int_equal(rs.n, 2);
+    store_close(s);
+}
+
+/* A record that fails in the middle of a batch: nothing of the batch is kept, statistics included. */
+static void batch_rolls_back(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    tmp_path(path, sizeof path, "rollback.db");
+    struct store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    write1(s, rec(1, APP_WIN, T0));
+    sql_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON clients WHEN NEW.workstation = 'BOOM'"
+                   " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    struct store_record b[3] = {rec(2, APP_WIN, T0), rec(1, APP_WIN, T0 + 5), rec(3, APP_WIN, T0)};
+    snprintf(b[2].workstation, sizeof b[2].workstation, "BOOM");
+    assert_true(store_write(s, b, 3) < 0);
+    assert_non_null(strstr(store_errmsg(s), "injected failure"));
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 1);
+    assert_int_equal(rs.r[0].request_count, 1);
+    assert_int_equal(rs.r[0].last_seen, T0);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(s, T0, &st), 0);
+    assert_int_equal(st.requests, 1);
+    /* the connection is still usable afterwards */
+    b[2].workstation[0] = 'b';
+    assert_int_equal(store_write(s, b, 3), 0);
+    assert_int_equal(list_all(s, NULL, &rs), 3);
+    store_close(s);
+
+    /* a read-only connection refuses the whole batch */
+    assert_int_equal(store_open_readonly(path, &s, err, sizeof err), 0);
+    struct store_record r = rec(50, APP_WIN, T0);
+    int ret = store_write(s, &r, 1);
+    assert_true(ret < 0);
+    assert_true(store_errmsg(s)[0] != '\0');
+    store_close(s);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM clients"), 3);
+    assert_int_equal(sql_int(path, "SELECT value FROM stats WHERE key = 'requests'"), 4);
+}
+
+static void merge_is_idempotent(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    write1(s, rec(1, APP_WIN, T0)); /* a client known already, seen later than the import says */
+    struct store_client in[3];
+    memset(in, 0, sizeof in);
+    for (unsigned i = 0; i < 3; i++) {
+        in[i].cmid = cmid_n(i + 1);
+        in[i].app_id = gid(APP_WIN);
+        in[i].first_seen = in[i].last_seen = T0 - 100 + i;
+        in[i].request_count = 5;
+        snprintf(in[i].workstation, sizeof in[i].workstation, "old-%u", i + 1);
+    }
+    uint64_t changed = 0;
+    assert_int_equal(store_merge(s, in, 3, &changed), 0);
+    assert_int_equal(changed, 3); /* 2 new; client 1 gets the earlier first_seen and the larger count */
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 3);
+    assert_memory_equal(rs.r[0].cmid.b, cmid_n(1).b, 16);
+    assert_string_equal(rs.r[0].workstation, "pc-1"); /* the registry's row is newer */
+    assert_int_equal(rs.r[0].first_seen, T0 - 100);
+    assert_int_equal(rs.r[0].last_seen, T0);
+    assert_int_equal(rs.r[0].request_count, 5);
+    assert_int_equal(rs.r[1].request_count, 5);
+    struct rows before = rs;
+    assert_int_equal(store_merge(s, in, 3, &changed), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(list_all(s, NULL, &rs), 3);
+    assert_memory_equal(&before, &rs, sizeof rs);
+    /* statistics are not touched by a merge */
+    struct store_stats st;
+    assert_int_equal(store_stats_get(s, T0, &st), 0);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0), 3);
+    store_close(s);
+}
+
+/* Version 0 (an empty file, or a database someone else left) migrates to the current version; data kept. */
+static void migrate_from_v0(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    struct store *s = NULL;
+    tmp_path(path, sizeof path, "empty.db");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    write1(s, rec(1, APP_WIN, T0));
+    store_close(s);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+
+    /* a version-0 database holding unrelated data */
+    tmp_path(path, sizeof path, "v0.db");
+    sql_exec(path, "CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('kept')");
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    write1(s, rec(2, APP_WIN, T0));
+    store_close(s);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM notes WHERE x = 'kept'"), 1);
+
+    /* reopening a current database keeps its rows and does not migrate again */
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 1);
+    assert_memory_equal(rs.r[0].cmid.b, cmid_n(2).b, 16);
+    store_close(s);
+
+    /* read-only open of a version-0 database is refused (nothing to read) */
+    tmp_path(path, sizeof path, "v0ro.db");
+    sql_exec(path, "CREATE TABLE notes (x TEXT)");
+    s = (struct store *)1;
+    assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "not a kmsd database"));
+}
+
+/* A version-0 database whose table named clients is not ours: the migration fails, clearly, changing nothing. */
+static void migrate_conflict_fails_whole(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    struct store *s = NULL;
+    tmp_path(path, sizeof path, "conflict.db");
+    sql_exec(path, "CREATE TABLE stats (a TEXT)");
+    assert_true(store_open(path, &s, err, sizeof err) < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "migration"));
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+    /* the step's first table was rolled back with the rest */
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'clients'"), 0);
+}
+
+static void newer_schema_refused(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    struct store *s = NULL;
+    tmp_path(path, sizeof path, "newer.db");
+    sql_exec(path, "CREATE TABLE future (x); PRAGMA user_version = 99");
+    assert_int_equal(store_open(path, &s, err, sizeof err), -ENOTSUP);
+    assert_null(s);
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+    assert_int_equal(store_open_readonly(path, &s, err, sizeof err), -ENOTSUP);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 99);
+}
+
+static void open_errors(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    struct store *s = NULL;
+
+    /* a directory */
+    tmp_path(path, sizeof path, "adir");
+    assert_int_equal(mkdir(path, 0700), 0);
+    err[0] = '\0';
+    assert_true(store_open(path, &s, err, sizeof err) < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "unable to open"));
+
+    /* a missing parent directory */
+    tmp_path(path, sizeof path, "missing/dir/kmsd.db");
+    assert_true(store_open(path, &s, err, sizeof err) < 0);
+    assert_null(s);
+
+    /* a file of garbage bytes */
+    tmp_path(path, sizeof path, "garbage.db");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 4096; i++)
+        fputc((i * 131 + 7) & 0xff, f);
+    fclose(f);
+    assert_true(store_open(path, &s, err, sizeof err) < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "not a database"));
+    assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "not a database"));
+
+    /* read-only open of a missing file */
+    tmp_path(path, sizeof path, "nothere.db");
+    assert_int_equal(store_open_readonly(path, &s, err, sizeof err), -ENOENT);
+    assert_null(s);
+    assert_int_equal(access(path, F_OK), -1); /* and it was not created */
+
+    /* a truncated error buffer is still NUL-terminated */
+    char small[8];
+    assert_true(store_open_readonly(path, &s, small, sizeof small) < 0);
+    assert_true(strlen(small) < sizeof small);
+    store_close(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(app_groups),
+        cmocka_unit_test(window_boundaries),
+        cmocka_unit_test(distinct_per_group),
+        cmocka_unit_test(upsert_keeps_first_seen),
+        cmocka_unit_test(fields_round_trip),
+        cmocka_unit_test(prune_retention_boundary),
+        cmocka_unit_test(row_cap_keeps_most_recent),
+        cmocka_unit_test(stats_counters),
+        cmocka_unit_test(delete_client),
+        cmocka_unit_test(list_filters_and_order),
+        cmocka_unit_test(batch_rolls_back),
+        cmocka_unit_test(merge_is_idempotent),
+        cmocka_unit_test(migrate_from_v0),
+        cmocka_unit_test(migrate_conflict_fails_whole),
+        cmocka_unit_test(newer_schema_refused),
+        cmocka_unit_test(open_errors),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
