@@ -601,6 +601,7 @@ static int stats_json(const struct store_stats *st, const char *db_path)
         bad |= json_object_set_new(o, "database", json_string(db_path));
         bad |= json_object_set_new(o, "requests", json_integer((json_int_t)st->requests));
         bad |= json_object_set_new(o, "failed", json_integer((json_int_t)st->failed));
+        bad |= json_object_set_new(o, "unrecorded", json_integer((json_int_t)st->unrecorded));
         bad |= json_object_set_new(o, "by_status", bs);
         bs = NULL;
         bad |= json_object_set_new(o, "count_window_days", json_integer(STORE_COUNT_WINDOW_DAYS));
@@ -631,6 +632,7 @@ static void stats_text(const struct store_stats *st, const char *db_path)
     printf("\nKey Management Service cumulative requests received from clients\n");
     printf("    Total requests received: %llu\n", (unsigned long long)st->requests);
     printf("    Failed requests received: %llu\n", (unsigned long long)st->failed);
+    printf("    Requests answered but not recorded (registry faults): %llu\n", (unsigned long long)st->unrecorded);
     for (int k = 0; k < 7; k++)
         printf("    Requests with License Status %s: %llu\n", status_long[k], (unsigned long long)st->by_status[k]);
 }

@@ -587,6 +587,8 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
                 out->requests = v;
             else if (strcmp(key, "failed") == 0)
                 out->failed = v;
+            else if (strcmp(key, "unrecorded") == 0)
+                out->unrecorded = v;
             for (size_t k = 0; k < 7; k++)
                 if (strcmp(key, stat_status_keys[k]) == 0)
                     out->by_status[k] = v;
@@ -605,6 +607,19 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
         ret = store_count(s, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, &out->current_count[g]);
     if (!ret)
         ret = exec(s, "COMMIT", "cannot end the transaction");
+    if (ret)
+        rollback(s);
+    return ret;
+}
+
+int store_note_unrecorded(struct store *s, uint64_t n)
+{
+    int ret = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (ret)
+        return ret;
+    ret = stat_add(s, "unrecorded", n);
+    if (!ret)
+        ret = exec(s, "COMMIT", "cannot commit");
     if (ret)
         rollback(s);
     return ret;

@@ -46,6 +46,7 @@ struct store_stats {
     uint64_t failed;            /* refused */
     uint64_t by_status[7];      /* by licence status 0..6 (unlicensed, licensed, initial grace, ...) */
     uint64_t clients;           /* rows in the registry */
+    uint64_t unrecorded;        /* registry health: activations answered while the registry could not record */
     uint32_t current_count[STORE_APP_GROUPS]; /* distinct CMIDs in the counting window, per group */
 };
 
@@ -75,6 +76,9 @@ int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t w
 int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted);
 
 int store_stats_get(struct store *s, int64_t now, struct store_stats *out);
+
+/* Adds n to the persistent count of activations answered without a record (after a registry fault). */
+int store_note_unrecorded(struct store *s, uint64_t n);
 
 /* Deletes every row of one client; *deleted gets the row count. */
 int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted);

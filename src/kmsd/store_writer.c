@@ -35,6 +35,7 @@ struct store_writer {
     /* counters: written by the thread under mu */
     struct store_writer_stats stats;
     uint64_t failures_unlogged;
+    uint64_t unrecorded_unsaved; /* failures not yet added to the persistent counter (thread only) */
     int64_t last_failure_log;
     int64_t last_prune;
 };
@@ -61,6 +62,15 @@ static void commit(struct store_writer *w, struct item *batch, size_t n)
     if (rc == 0)
         rc = store_write(w->db, recs, n);
     free(recs);
+    if (rc == 0 && w->unrecorded_unsaved) { /* the fault cleared: keep the count of what was lost */
+        if (store_note_unrecorded(w->db, w->unrecorded_unsaved) == 0) {
+            log_info("registry: recording again; %llu activations were answered without a record",
+                     (unsigned long long)w->unrecorded_unsaved);
+            w->unrecorded_unsaved = 0;
+        }
+    } else if (rc < 0) {
+        w->unrecorded_unsaved += n;
+    }
     uint32_t counts[STORE_APP_GROUPS];
     bool counted[STORE_APP_GROUPS] = {false};
     int64_t now = w->cfg.now();

@@ -51,5 +51,9 @@ expect_rc 0 "$KMSC" --cmid "$(cmid 12)" "127.0.0.1:$PORT"
 kill -0 "$KMSD_PID" || fail "kmsd died"
 stop_kmsd
 grep -q "could not be recorded" "$TMP/kmsd.log" || fail "the registry failure was not logged"
+grep -q "recording again" "$TMP/kmsd.log" || fail "the recovery was not logged"
+"$KMSD" stats --db "$DB" --format json >"$TMP/stats.json" || fail "kmsd stats"
+"$PYTHON" -c 'import json, sys; n = json.load(open(sys.argv[1]))["unrecorded"]; sys.exit(0 if n >= 1 else 1)' \
+    "$TMP/stats.json" || fail "the unrecorded activations are not in the statistics"
 umount "$TMP/fs"
 echo "ok"
