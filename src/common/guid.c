@@ -7,17 +7,6 @@
 /* Text position of each wire byte: Data1..Data3 are little-endian on the wire, Data4 is not. */
 static const uint8_t text_order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int guid_parse(struct guid *out, const char *text)
 {
     if (!text)
@@ -38,7 +27,7 @@ int guid_parse(struct guid *out, const char *text)
             i++;
             continue;
         }
-        int hi = hexval(text[i]), lo = hexval(text[i + 1]);
+        int hi = buf_hexval(text[i]), lo = buf_hexval(text[i + 1]);
         if (hi < 0 || lo < 0)
             return KMS_EINVAL;
         seq[k++] = (uint8_t)(hi << 4 | lo);

@@ -21,17 +21,6 @@ static int parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int identity_load(const char *path, struct activation_host *h, size_t *missing, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -64,7 +53,7 @@ int identity_load(const char *path, struct activation_host *h, size_t *missing, 
             if (strlen(val) != 16)
                 rc = KMS_EINVAL;
             for (int i = 0; rc == 0 && i < 8; i++) {
-                int hi = hexval(val[2 * i]), lo = hexval(val[2 * i + 1]);
+                int hi = buf_hexval(val[2 * i]), lo = buf_hexval(val[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                     rc = KMS_EINVAL;
                 else

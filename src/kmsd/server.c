@@ -192,18 +192,27 @@ static int conn_send(struct conn *c, struct write_req *w, size_t len, enum sessi
     return 0;
 }
 
-/* Answers the pending activation with count (-1: the policy's) and sends it. */
-static int conn_complete(struct conn *c, int64_t count)
+/* A write request with its writer ready, or NULL (the connection is then closed). */
+static struct write_req *conn_write_req(struct conn *c, struct wr *out)
 {
-    struct server *srv = c->srv;
     struct write_req *w = malloc(sizeof *w);
     if (!w) {
         log_error("%s: out of memory", c->peer);
         conn_close(c);
-        return -1;
+        return NULL;
     }
+    wr_init(out, w->data, sizeof w->data);
+    return w;
+}
+
+/* Answers the pending activation with count (-1: the policy's) and sends it. */
+static int conn_complete(struct conn *c, int64_t count)
+{
+    struct server *srv = c->srv;
     struct wr out;
-    wr_init(&out, w->data, sizeof w->data);
+    struct write_req *w = conn_write_req(c, &out);
+    if (!w)
+        return -1;
     struct session_event ev;
     enum session_action a = session_complete(&c->sess, &c->l->scfg, count, &out, &ev);
     srv->stats->activations++;
@@ -282,14 +291,10 @@ static void fill_record(const struct conn *c, const struct session_event *ev, st
 static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
 {
     struct server *srv = c->srv;
-    struct write_req *w = malloc(sizeof *w);
-    if (!w) {
-        log_error("%s: out of memory", c->peer);
-        conn_close(c);
-        return -1;
-    }
     struct wr out;
-    wr_init(&out, w->data, sizeof w->data);
+    struct write_req *w = conn_write_req(c, &out);
+    if (!w)
+        return -1;
     struct session_event ev;
     enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
     if (a == SESSION_ACTIVATE) {

@@ -8,24 +8,11 @@
 #include "err.h"
 #include "timeutil.h"
 
-static int det_fill(void *ctx, void *buf, size_t len)
-{
-    uint64_t *s = ctx;
-    uint8_t *b = buf;
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        b[i] = (uint8_t)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 static const int64_t NOW = 1795000000; /* 2026-11-18 */
 
 static void make_host(struct activation_host *h, uint64_t seed)
 {
-    struct kms_rng rng = {det_fill, &seed};
+    struct kms_rng rng = {tu_det_fill, &seed};
     assert_int_equal(activation_host_generate(h, activation_default_build(), 1033, NULL, NOW, &rng), 0);
 }
 
@@ -66,7 +53,7 @@ static void host_identity(void **state)
 
     uint8_t hw[8] = {0x3A, 0x1C, 0x04, 0x96, 0x00, 0xB6, 0x00, 0x76};
     uint64_t seed = 5;
-    struct kms_rng rng = {det_fill, &seed};
+    struct kms_rng rng = {tu_det_fill, &seed};
     assert_int_equal(activation_host_generate(&h2, b, 1031, hw, NOW, &rng), 0);
     assert_memory_equal(h2.hwid, hw, 8);
     assert_int_equal(activation_host_generate(&h2, b, 0, NULL, NOW, &rng), KMS_EINVAL);

@@ -11,21 +11,9 @@
 #include "err.h"
 #include "identity.h"
 
-static int det_fill(void *ctx, void *buf, size_t len)
-{
-    uint64_t *s = ctx;
-    uint8_t *b = buf;
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        b[i] = (uint8_t)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 static void gen(struct activation_host *h, uint64_t seed)
 {
-    struct kms_rng rng = {det_fill, &seed};
+    struct kms_rng rng = {tu_det_fill, &seed};
     assert_int_equal(activation_host_generate(h, activation_default_build(), 1033, NULL, 1795000000, &rng), 0);
 }
 

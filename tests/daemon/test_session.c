@@ -13,18 +13,6 @@
 #include "ndr.h"
 #include "session.h"
 
-static int det_fill(void *ctx, void *buf, size_t len)
-{
-    uint64_t *s = ctx;
-    uint8_t *b = buf;
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        b[i] = (uint8_t)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 struct fixture {
     uint64_t seed;
     struct kms_rng rng;
@@ -39,7 +27,7 @@ static struct fixture *fixture_new(void)
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->seed = 11;
-    f->rng.fill = det_fill;
+    f->rng.fill = tu_det_fill;
     f->rng.ctx = &f->seed;
     assert_int_equal(activation_host_generate(&f->host, activation_default_build(), 1033, NULL, 1795000000, &f->rng),
                      0);

@@ -8,20 +8,6 @@
 #include "rng.h"
 #include "timeutil.h"
 
-/* splitmix64: a deterministic byte source for tests */
-static int det_fill(void *ctx, void *buf, size_t len)
-{
-    uint64_t *s = ctx;
-    uint8_t *b = buf;
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        b[i] = (uint8_t)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 static int failing_fill(void *ctx, void *buf, size_t len)
 {
     (void)ctx;
@@ -122,7 +108,7 @@ static void generate(void **state)
 {
     (void)state;
     uint64_t seed = 42;
-    struct kms_rng rng = {det_fill, &seed};
+    struct kms_rng rng = {tu_det_fill, &seed};
     int64_t rel;
     assert_int_equal(timeutil_parse_date("2018-10-02", &rel), 0);
     int64_t now = 1764000000; /* 2025-11-24 */
@@ -183,7 +169,7 @@ static void uniform(void **state)
 {
     (void)state;
     uint64_t seed = 7;
-    struct kms_rng rng = {det_fill, &seed};
+    struct kms_rng rng = {tu_det_fill, &seed};
     unsigned counts[6] = {0};
     for (int i = 0; i < 60000; i++) {
         uint64_t v;

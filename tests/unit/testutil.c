@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "buf.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,17 +98,6 @@ long long tu_int(json_t *o, const char *key)
     return json_integer_value(v);
 }
 
-static int nib(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 uint8_t *tu_unhex(const char *hex, size_t *len)
 {
     size_t l = strlen(hex);
@@ -115,7 +106,7 @@ uint8_t *tu_unhex(const char *hex, size_t *len)
     uint8_t *out = malloc(l / 2 + 1);
     assert_non_null(out);
     for (size_t i = 0; i < l / 2; i++) {
-        int hi = nib(hex[2 * i]), lo = nib(hex[2 * i + 1]);
+        int hi = buf_hexval(hex[2 * i]), lo = buf_hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             fail_msg("bad hex digit at %zu", 2 * i);
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -155,4 +146,17 @@ void tu_assert_hex(const uint8_t *buf, size_t len, const char *hex)
         fail();
     }
     free(exp);
+}
+
+int tu_det_fill(void *ctx, void *buf, size_t len)
+{
+    uint64_t *s = ctx;
+    uint8_t *b = buf;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        b[i] = (uint8_t)(z ^ (z >> 31));
+    }
+    return 0;
 }

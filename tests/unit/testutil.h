@@ -31,4 +31,7 @@ void tu_unhex_n(const char *hex, uint8_t *out, size_t n);
 /* Asserts that buf[0..len) equals the hex string, printing both on mismatch. */
 void tu_assert_hex(const uint8_t *buf, size_t len, const char *hex);
 
+/* A deterministic byte source (splitmix64) for struct kms_rng: ctx points at a uint64_t seed. */
+int tu_det_fill(void *ctx, void *buf, size_t len);
+
 #endif
