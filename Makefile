@@ -41,5 +41,24 @@ run: build
 	@mkdir -p var
 	exec $(BUILD)/src/kmsd/kmsd --state-dir ./var $(KMSD_ARGS)
 
+# libFuzzer: builds the targets with clang in $(FUZZ_BUILD) and runs each for FUZZ_SECONDS on a writable copy
+# of its corpus (new inputs stay in $(FUZZ_BUILD)/corpus; copy useful ones to fuzz/corpus by hand). A crash,
+# leak or sanitizer report stops with non-zero status; the input is saved as $(FUZZ_BUILD)/<target>-crash-*.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= rpc session kms_request kms_response config
+
+fuzz:
+	@scripts/setup-debian.sh --fuzz
+	@test -f $(FUZZ_BUILD)/build.ninja || CC=clang $(MESON) setup $(FUZZ_BUILD) -Dfuzz=true -Db_lundef=false
+	$(NINJA) -C $(FUZZ_BUILD)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+		cp -R fuzz/corpus/$$t/. $(FUZZ_BUILD)/corpus/$$t/; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-dict=fuzz/kmsd.dict -artifact_prefix=$(FUZZ_BUILD)/$$t- $(FUZZ_BUILD)/corpus/$$t; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

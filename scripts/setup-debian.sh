@@ -6,6 +6,14 @@ set -eu
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
 libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev"
 
+# --fuzz: also what `make fuzz` needs (clang with libFuzzer and the sanitizer runtimes).
+if [ "${1:-}" = "--fuzz" ]; then
+    PKGS="$PKGS clang libclang-rt-14-dev"
+elif [ $# -gt 0 ]; then
+    echo "usage: $0 [--fuzz]" >&2
+    exit 2
+fi
+
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

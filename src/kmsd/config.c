@@ -233,6 +233,16 @@ static int set_string(const struct opt *o, struct kmsd_config *cfg, const char *
         if (c < 0x20 || c == 0x7f)
             return fail(ld, "\"%.100s\" contains a control character", val);
     }
+    /* What an INI file cannot carry (the value would not load back as printed by --check-config): blanks at
+     * either end (trimmed) and ';' at the start or after a blank (an inline comment). */
+    bool blank_end = n > 0 && (val[0] == ' ' || val[n - 1] == ' ');
+    bool comment = n > 0 && val[0] == ';';
+    for (size_t i = 1; i < n && !comment; i++)
+        comment = val[i] == ';' && val[i - 1] == ' ';
+    if (blank_end || comment)
+        return fail(ld, "\"%.100s\" cannot be written in an INI file (no blanks at either end, no ';' at the start "
+                        "or after a blank)",
+                    val);
     memcpy(field(o, cfg), val, n + 1);
     return 0;
 }
@@ -887,13 +897,9 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
     return 1;
 }
 
-static int load_ini(struct kmsd_config *cfg, const char *path, struct load *ld)
+/* Parses the INI text of f (named path in messages) into cfg and closes f. Returns 0 or -1 (message printed). */
+static int load_ini_stream(struct kmsd_config *cfg, FILE *f, const char *path, struct load *ld)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(ld->err, "kmsd: %s: cannot open configuration file: %s\n", path, strerror(errno));
-        return -1;
-    }
     struct ini_ctx ic = { ld, cfg, f };
     ld->src = SRC_INI;
     ld->file = path;
@@ -921,6 +927,16 @@ static int load_ini(struct kmsd_config *cfg, const char *path, struct load *ld)
         return -1;
     }
     return 0;
+}
+
+static int load_ini(struct kmsd_config *cfg, const char *path, struct load *ld)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(ld->err, "kmsd: %s: cannot open configuration file: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return load_ini_stream(cfg, f, path, ld);
 }
 
 /* Whether env entry "NAME=..." names option o: NAME is KMSD_ and o's name upper-cased with dashes as
@@ -1151,6 +1167,23 @@ static int cross_check(const struct kmsd_config *cfg, FILE *err)
         return -1;
     }
     return 0;
+}
+
+int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, FILE *err)
+{
+    struct load ld;
+    memset(&ld, 0, sizeof ld);
+    ld.err = err;
+    if (len > 0) { /* fmemopen() refuses a zero size; empty text sets nothing */
+        FILE *f = fmemopen((void *)(uintptr_t)text, len, "r");
+        if (!f) {
+            fprintf(err, "kmsd: (text): cannot read configuration text: %s\n", strerror(errno));
+            return KMSD_CONFIG_EXIT_USAGE;
+        }
+        if (load_ini_stream(cfg, f, "(text)", &ld) < 0)
+            return KMSD_CONFIG_EXIT_USAGE;
+    }
+    return cross_check(cfg, err) < 0 ? KMSD_CONFIG_EXIT_USAGE : KMSD_CONFIG_OK;
 }
 
 int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err)

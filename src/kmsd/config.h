@@ -16,6 +16,7 @@
 #define KMSD_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -119,6 +120,10 @@ void config_defaults(struct kmsd_config *cfg);
 /* Applies INI file (if -c given), environment (envp, NULL-terminated "K=V" strings) and argv, in that order
  * of precedence; prints --help / --check-config output to out and errors to err. Returns KMSD_CONFIG_*. */
 int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err);
+/* Applies INI text[0..len) (the contents of a -c file; it need not be NUL-terminated) over cfg, which already
+ * holds the defaults, then the cross-option checks; errors go to err as for a file named "(text)". No
+ * environment, no command line. Returns KMSD_CONFIG_OK or KMSD_CONFIG_EXIT_USAGE. */
+int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, FILE *err);
 /* Prints the effective configuration as INI text that config_load accepts back. */
 void config_print(const struct kmsd_config *cfg, FILE *out);
 
