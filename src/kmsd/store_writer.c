@@ -179,6 +179,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         return -ENOMEM;
     w->db = s;
     w->cfg = *cfg;
+    if (w->cfg.max_queue == 0)
+        w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
     w->last_failure_log = -FAILURE_LOG_EVERY_S;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -207,7 +209,7 @@ int store_writer_submit(struct store_writer *w, const struct store_record *rec, 
     it->cb = cb;
     it->ctx = ctx;
     pthread_mutex_lock(&w->mu);
-    if (w->stop || w->n_todo >= STORE_WRITER_MAX_QUEUE) {
+    if (w->stop || w->n_todo >= w->cfg.max_queue) {
         pthread_mutex_unlock(&w->mu);
         free(it);
         return -EAGAIN;

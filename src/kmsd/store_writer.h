@@ -28,6 +28,7 @@ struct store_writer_cfg {
     bool count;              /* count distinct clients after each commit (genuine mode) */
     uint32_t retention_days;
     uint64_t max_clients;
+    uint32_t max_queue;      /* records waiting at most; 0: STORE_WRITER_MAX_QUEUE */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
 };
 

@@ -5,7 +5,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
+
+#include <errno.h>
 
 #include "store_writer.h"
 
@@ -114,8 +120,67 @@ static void commits_and_counts(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/*
+ * The queue cap: with the writer blocked on a locked database, exactly max_queue more records are accepted
+ * and the next is refused (-EAGAIN, so the caller answers without a record); once the lock goes, every
+ * accepted record is committed and called back.
+ */
+static void queue_cap(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct store *db;
+    char err[256];
+    assert_int_equal(store_open(path, &db, err, sizeof err), 0);
+    sqlite3 *locker;
+    assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    const uint32_t cap = 4;
+    struct store_writer_cfg cfg = {
+        .count = false, .retention_days = 90, .max_clients = 1000000, .max_queue = cap, .now = fixed_now,
+    };
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    /* The writer starts with a prune, which waits on the lock (busy timeout 5 s), so it takes nothing from
+     * the queue meanwhile: limit - 1 and limit are accepted, limit + 1 is refused. */
+    struct store_record r;
+    int accepted = 0;
+    for (int i = 0; i < (int)cap; i++) {
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+        accepted++;
+    }
+    record(&r, 99);
+    assert_int_equal(store_writer_submit(w, &r, on_done, &results[cap]), -EAGAIN);
+    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(locker);
+    run_until(&loop, accepted);
+    for (int i = 0; i < accepted; i++) {
+        assert_int_equal(results[i].called, 1);
+        assert_int_equal(results[i].err, 0);
+    }
+    assert_int_equal(results[cap].called, 0);
+    store_writer_stop(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    char aux[64];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts), cmocka_unit_test(queue_cap)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
