@@ -84,6 +84,13 @@ const struct products_kms *products_kms_at(size_t i)
     return i < T.kms_count ? &T.kms[i] : NULL;
 }
 
+size_t products_kms_index(const struct products_kms *k)
+{
+    if (!k || k < T.kms || k >= T.kms + T.kms_count)
+        return T.kms_count;
+    return (size_t)(k - T.kms);
+}
+
 const struct products_kms *products_kms_by_id(const struct guid *id)
 {
     if (!id)

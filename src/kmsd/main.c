@@ -12,6 +12,7 @@
 #include "err.h"
 #include "kms_crypto.h"
 #include "log.h"
+#include "metrics.h"
 #include "products.h"
 #include "server.h"
 #include "store.h"
@@ -176,8 +177,13 @@ int main(int argc, char **argv)
     scfg.retention_days = cfg.retention_days;
     scfg.max_clients = cfg.max_clients;
 
-    struct server_stats stats;
-    rc = server_run(&scfg, &stats);
+    static struct metrics metrics;
+    if (metrics_init(&metrics, (int64_t)time(NULL)) < 0) {
+        fprintf(stderr, "kmsd: out of memory\n");
+        return 1;
+    }
+    rc = server_run(&scfg, &metrics);
+    metrics_free(&metrics);
     kms_wipe(&host, sizeof host);
     log_close();
     return rc;

@@ -15,6 +15,8 @@
 #include "guid.h"
 #include "kms_crypto.h"
 #include "log.h"
+#include "metrics.h"
+#include "products.h"
 #include "session.h"
 #include "store_writer.h"
 
@@ -46,6 +48,8 @@ struct conn {
     int awaiting;       /* an activation waits for its record: further PDUs stay buffered */
     int store_refs;     /* registry callbacks still to come; the connection is freed after them */
     int freed_pending;  /* both handles closed while store_refs > 0 */
+    int close_counted;  /* the reason for the close is counted */
+    uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
     struct session sess;
     char peer[80];
 };
@@ -59,7 +63,7 @@ struct write_req {
 struct server {
     uv_loop_t *loop;
     const struct server_cfg *cfg;
-    struct server_stats *stats;
+    struct metrics *m;
     struct listener lis[SERVER_MAX_LISTENERS];
     int n_lis;
     uv_signal_t sig_term, sig_int;
@@ -97,12 +101,24 @@ static void conn_free(struct conn *c)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->stats->open--;
+    atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed);
     free(c->in);
     kms_wipe(&c->sess, sizeof c->sess);
     free(c);
     if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
         uv_close((uv_handle_t *)&srv->grace, NULL);
+}
+
+static void conn_close(struct conn *c);
+
+/* Closes c and counts why (only the first reason of a connection counts). */
+static void conn_close_why(struct conn *c, enum metrics_close why)
+{
+    if (!c->close_counted && !c->handles_closed) {
+        c->close_counted = 1;
+        metrics_inc(&c->srv->m->closed[why]);
+    }
+    conn_close(c);
 }
 
 static void conn_close(struct conn *c)
@@ -131,7 +147,9 @@ static void on_write(uv_write_t *req, int status)
         c->pending_writes--;
     if (status < 0 && !c->closing)
         log_debug("%s: write failed: %s", c->peer, uv_strerror(status));
-    if (status < 0 || c->closing)
+    if (status < 0)
+        conn_close_why(c, METRICS_CLOSE_ERROR);
+    else if (c->closing)
         conn_close(c);
 }
 
@@ -165,14 +183,12 @@ static void log_activation(const struct conn *c, const struct session_event *ev)
 static int conn_send(struct conn *c, struct write_req *w, size_t len, enum session_action a,
                      const struct session_event *ev)
 {
-    struct server *srv = c->srv;
     if (a == SESSION_CLOSE || a == SESSION_WAIT) {
         free(w);
         if (a == SESSION_WAIT)
             return 0;
-        srv->stats->closed_protocol++;
         log_debug("%s: closing: %s", c->peer, kms_strerror(ev->close_err));
-        conn_close(c);
+        conn_close_why(c, METRICS_CLOSE_PROTOCOL);
         return -1;
     }
     w->c = c;
@@ -180,13 +196,12 @@ static int conn_send(struct conn *c, struct write_req *w, size_t len, enum sessi
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
         free(w);
-        conn_close(c);
+        conn_close_why(c, METRICS_CLOSE_ERROR);
         return -1;
     }
     c->pending_writes++;
     if (a == SESSION_REPLY_CLOSE) {
-        srv->stats->closed_limit++;
-        conn_close(c);
+        conn_close_why(c, METRICS_CLOSE_MAX_REQUESTS);
         return -1;
     }
     return 0;
@@ -198,11 +213,24 @@ static struct write_req *conn_write_req(struct conn *c, struct wr *out)
     struct write_req *w = malloc(sizeof *w);
     if (!w) {
         log_error("%s: out of memory", c->peer);
-        conn_close(c);
+        conn_close_why(c, METRICS_CLOSE_ERROR);
         return NULL;
     }
     wr_init(out, w->data, sizeof w->data);
     return w;
+}
+
+static void count_activation(struct metrics *m, const struct session_event *ev)
+{
+    if (ev->decode_err) {
+        metrics_activation(m, 0, m->n_kms, ev->hresult);
+        if (ev->hresult)
+            metrics_inc(&m->refusals[METRICS_REFUSE_UNDECODABLE]);
+        return;
+    }
+    metrics_activation(m, ev->req.version_major, products_kms_index(ev->result.kms), ev->hresult);
+    if (ev->hresult)
+        metrics_inc(&m->refusals[METRICS_REFUSE_POLICY]);
 }
 
 /* Answers the pending activation with count (-1: the policy's) and sends it. */
@@ -215,9 +243,8 @@ static int conn_complete(struct conn *c, int64_t count)
         return -1;
     struct session_event ev;
     enum session_action a = session_complete(&c->sess, &c->l->scfg, count, &out, &ev);
-    srv->stats->activations++;
-    if (ev.hresult)
-        srv->stats->refusals++;
+    count_activation(srv->m, &ev);
+    metrics_observe(&srv->m->request_latency, (uv_hrtime() - c->t_request) / 1000);
     log_activation(c, &ev);
     return conn_send(c, w, out.off, a, &ev);
 }
@@ -240,7 +267,7 @@ static void on_recorded(void *ctx, int err, uint32_t distinct)
     }
     int64_t count = -1;
     if (err)
-        srv->stats->unrecorded++;
+        metrics_inc(&srv->m->unrecorded);
     if (srv->cfg->genuine_count) {
         enum store_app_group g = store_app_group_of(&c->sess.pending.req.app_id);
         if (!err)
@@ -296,9 +323,11 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
     if (!w)
         return -1;
     struct session_event ev;
+    uint64_t t0 = uv_hrtime();
     enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
     if (a == SESSION_ACTIVATE) {
         free(w);
+        c->t_request = t0;
         if (srv->writer) {
             struct store_record rec;
             fill_record(c, &ev, &rec);
@@ -307,7 +336,7 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
                 c->store_refs++;
                 return 1;
             }
-            srv->stats->unrecorded++; /* queue full: answer unrecorded rather than not at all */
+            metrics_inc(&srv->m->unrecorded); /* queue full: answer unrecorded rather than not at all */
         }
         int64_t count = -1;
         if (srv->cfg->genuine_count) {
@@ -317,9 +346,8 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
         return conn_complete(c, count);
     }
     if (ev.activation) { /* refused before a decision (undecodable request) */
-        srv->stats->activations++;
-        if (ev.hresult)
-            srv->stats->refusals++;
+        count_activation(srv->m, &ev);
+        metrics_observe(&srv->m->request_latency, (uv_hrtime() - t0) / 1000);
         log_activation(c, &ev);
     }
     return conn_send(c, w, out.off, a, &ev);
@@ -334,9 +362,8 @@ static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
         struct rpc_header h;
         int rc = rpc_peek_header(p + off, len - off, &h);
         if (rc < 0 || h.frag_length > cfg->max_pdu) {
-            c->srv->stats->closed_protocol++;
             log_debug("%s: closing: %s", c->peer, rc < 0 ? kms_strerror(rc) : "PDU above --max-pdu");
-            conn_close(c);
+            conn_close_why(c, rc < 0 ? METRICS_CLOSE_PROTOCOL : METRICS_CLOSE_BUFFER);
             return -1;
         }
         if (len - off < h.frag_length)
@@ -363,15 +390,14 @@ static int conn_keep(struct conn *c, const uint8_t *p, size_t rest)
 {
     const struct server_cfg *cfg = c->srv->cfg;
     if (rest > cfg->max_conn_buffer) {
-        c->srv->stats->closed_limit++;
         log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
-        conn_close(c);
+        conn_close_why(c, METRICS_CLOSE_BUFFER);
         return -1;
     }
     if (rest && !c->in) {
         c->in = malloc(cfg->max_conn_buffer);
         if (!c->in) {
-            conn_close(c);
+            conn_close_why(c, METRICS_CLOSE_ERROR);
             return -1;
         }
     }
@@ -395,7 +421,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct conn *c = s->data;
     const struct server_cfg *cfg = c->srv->cfg;
     if (nread < 0) {
-        conn_close(c);
+        conn_close_why(c, METRICS_CLOSE_PEER);
         return;
     }
     if (nread == 0 || c->closing)
@@ -405,9 +431,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     size_t len = (size_t)nread;
     if (c->in_len) { /* continue an incomplete PDU: append, then frame from the connection's buffer */
         if (len > cfg->max_conn_buffer - c->in_len) {
-            c->srv->stats->closed_limit++;
             log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
-            conn_close(c);
+            conn_close_why(c, METRICS_CLOSE_BUFFER);
             return;
         }
         memcpy(c->in + c->in_len, p, len);
@@ -421,9 +446,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_idle(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    c->srv->stats->closed_idle++;
     log_debug("%s: idle timeout", c->peer);
-    conn_close(c);
+    conn_close_why(c, METRICS_CLOSE_IDLE);
 }
 
 static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
@@ -457,6 +481,7 @@ static void on_connection(uv_stream_t *ls, int status)
     struct listener *l = ls->data;
     struct server *srv = l->srv;
     if (status < 0) {
+        metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
         log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
@@ -475,19 +500,27 @@ static void on_connection(uv_stream_t *ls, int status)
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
-    srv->stats->open++;
+    int64_t open = atomic_fetch_add_explicit(&srv->m->open, 1, memory_order_relaxed) + 1;
+    c->close_counted = 1; /* not yet a counted connection: a rejection is counted as such */
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
         conn_close(c);
         return;
     }
     peer_name(&c->tcp, c->peer, sizeof c->peer);
-    if (srv->stats->open > srv->cfg->max_connections || srv->stopping) {
-        srv->stats->rejected++;
+    if (srv->stopping) {
+        metrics_inc(&srv->m->rejected[METRICS_REJECT_STOPPING]);
+        conn_close(c);
+        return;
+    }
+    if (open > (int64_t)srv->cfg->max_connections) {
+        metrics_inc(&srv->m->rejected[METRICS_REJECT_MAX_CONNECTIONS]);
         log_debug("%s: rejected: --max-connections (%u) reached", c->peer, (unsigned)srv->cfg->max_connections);
         conn_close(c);
         return;
     }
-    srv->stats->accepted++;
+    c->close_counted = 0;
+    metrics_inc(&srv->m->accepted);
     session_init(&c->sess, srv->next_assoc++);
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_start(&c->idle, on_idle, srv->cfg->idle_timeout_ms, srv->cfg->idle_timeout_ms);
@@ -649,7 +682,8 @@ static void on_signal(uv_signal_t *s, int signum)
     if (srv->stopping)
         return;
     srv->stopping = 1;
-    log_info("signal %d: stopping (%u connections open)", signum, (unsigned)srv->stats->open);
+    log_info("signal %d: stopping (%lld connections open)", signum,
+             (long long)atomic_load_explicit(&srv->m->open, memory_order_relaxed));
     for (int i = 0; i < srv->n_lis; i++)
         uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
@@ -657,7 +691,7 @@ static void on_signal(uv_signal_t *s, int signum)
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
-        conn_close(c); /* replies already queued still go out first */
+        conn_close_why(c, METRICS_CLOSE_SHUTDOWN); /* replies already queued still go out first */
     }
     if (srv->writer) { /* commits what is queued and answers those activations, then closes the database */
         store_writer_stop(srv->writer);
@@ -671,14 +705,13 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }
 
-int server_run(const struct server_cfg *cfg, struct server_stats *stats)
+int server_run(const struct server_cfg *cfg, struct metrics *m)
 {
     struct server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return 1;
-    memset(stats, 0, sizeof *stats);
     srv->cfg = cfg;
-    srv->stats = stats;
+    srv->m = m;
     uv_loop_t loop;
     uv_loop_init(&loop);
     srv->loop = &loop;
@@ -712,6 +745,7 @@ int server_run(const struct server_cfg *cfg, struct server_stats *stats)
             .retention_days = cfg->retention_days,
             .max_clients = cfg->max_clients,
             .now = unix_now,
+            .metrics = m,
         };
         rc = store_writer_start(cfg->db, &loop, &wc, &srv->writer);
         if (rc < 0) {
@@ -739,8 +773,14 @@ int server_run(const struct server_cfg *cfg, struct server_stats *stats)
         log_error("event loop ended with handles still open");
         return 1;
     }
+    uint64_t activations = 0, refused = 0;
+    for (unsigned v = 4; v <= 6; v++)
+        for (size_t k = 0; k <= m->n_kms; k++) {
+            activations += metrics_activation_get(m, v, k, 0) + metrics_activation_get(m, v, k, 1);
+            refused += metrics_activation_get(m, v, k, 1);
+        }
     log_info("stopped: %llu connections, %llu activations (%llu refused, %llu unrecorded)",
-             (unsigned long long)stats->accepted, (unsigned long long)stats->activations,
-             (unsigned long long)stats->refusals, (unsigned long long)stats->unrecorded);
+             (unsigned long long)metrics_get(&m->accepted), (unsigned long long)activations,
+             (unsigned long long)refused, (unsigned long long)metrics_get(&m->unrecorded));
     return rc < 0 ? 1 : 0;
 }

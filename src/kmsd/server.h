@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "activation.h"
+#include "metrics.h"
 #include "rng.h"
 #include "rpc.h"
 #include "store.h"
@@ -39,16 +40,9 @@ struct server_cfg {
     uint64_t max_clients;
 };
 
-/* Counters since start. */
-struct server_stats {
-    uint64_t accepted, rejected, closed_protocol, closed_idle, closed_limit;
-    uint64_t activations, refusals;
-    uint64_t unrecorded; /* answered without a committed record (registry fault or queue full) */
-    uint32_t open;
-};
-
 /* Binds every listener, then runs until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 when a listener
- * cannot be set up (the message is logged), 1 on an unexpected loop error. */
-int server_run(const struct server_cfg *cfg, struct server_stats *stats);
+ * cannot be set up (the message is logged), 1 on an unexpected loop error. m (metrics_init()ed by the caller)
+ * receives every counter. */
+int server_run(const struct server_cfg *cfg, struct metrics *m);
 
 #endif

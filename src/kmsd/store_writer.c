@@ -59,8 +59,17 @@ static void commit(struct store_writer *w, struct item *batch, size_t n)
     size_t i = 0;
     for (struct item *it = batch; it && i < n; it = it->next)
         recs[i++] = it->rec;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rc == 0)
         rc = store_write(w->db, recs, n);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (w->cfg.metrics) {
+        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        metrics_observe(&w->cfg.metrics->registry_write, us > 0 ? (uint64_t)us : 0);
+        if (rc != 0)
+            metrics_inc(&w->cfg.metrics->registry_errors);
+    }
     free(recs);
     if (rc == 0 && w->unrecorded_unsaved) { /* the fault cleared: keep the count of what was lost */
         if (store_note_unrecorded(w->db, w->unrecorded_unsaved) == 0) {

@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include "metrics.h"
 #include "store.h"
 
 #define STORE_WRITER_MAX_BATCH 512   /* records committed in one transaction at most */
@@ -30,6 +31,7 @@ struct store_writer_cfg {
     uint64_t max_clients;
     uint32_t max_queue;      /* records waiting at most; 0: STORE_WRITER_MAX_QUEUE */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
+    struct metrics *metrics; /* NULL, or where transaction latency and failures are counted */
 };
 
 /* Called on the loop thread: err is 0 when the record is committed; count is the group's distinct clients

@@ -1,0 +1,121 @@
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms.h"
+#include "products.h"
+
+static const uint64_t bounds[METRICS_HIST_BUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 500000, 1000000, UINT64_MAX,
+};
+
+static const char *const reject_names[METRICS_REJECT_COUNT] = {
+    [METRICS_REJECT_MAX_CONNECTIONS] = "max_connections",
+    [METRICS_REJECT_PER_ADDRESS] = "per_address",
+    [METRICS_REJECT_ACCESS] = "access",
+    [METRICS_REJECT_STOPPING] = "stopping",
+    [METRICS_REJECT_ACCEPT_ERROR] = "accept_error",
+};
+
+static const char *const close_names[METRICS_CLOSE_COUNT] = {
+    [METRICS_CLOSE_PEER] = "peer",
+    [METRICS_CLOSE_PROTOCOL] = "protocol",
+    [METRICS_CLOSE_IDLE] = "idle",
+    [METRICS_CLOSE_MAX_REQUESTS] = "max_requests",
+    [METRICS_CLOSE_BUFFER] = "buffer",
+    [METRICS_CLOSE_SLOW] = "slow_sender",
+    [METRICS_CLOSE_SHUTDOWN] = "shutdown",
+    [METRICS_CLOSE_ERROR] = "error",
+};
+
+static const char *const refusal_names[METRICS_REFUSE_COUNT] = {
+    [METRICS_REFUSE_POLICY] = "policy",
+    [METRICS_REFUSE_UNDECODABLE] = "undecodable",
+};
+
+int metrics_init(struct metrics *m, int64_t start_time)
+{
+    memset(m, 0, sizeof *m);
+    m->n_kms = products_kms_count();
+    m->activations = calloc(METRICS_VERSIONS * (m->n_kms + 1) * 2, sizeof *m->activations);
+    if (!m->activations)
+        return -ENOMEM;
+    m->start_time = start_time;
+    return 0;
+}
+
+void metrics_free(struct metrics *m)
+{
+    free(m->activations);
+    m->activations = NULL;
+}
+
+static metrics_counter *cell(const struct metrics *m, unsigned version_major, size_t kms_index, int refused)
+{
+    if (version_major < 4 || version_major > 6 || !m->activations)
+        return NULL;
+    if (kms_index > m->n_kms)
+        kms_index = m->n_kms;
+    return &m->activations[((version_major - 4) * (m->n_kms + 1) + kms_index) * 2 + (refused ? 1 : 0)];
+}
+
+void metrics_activation(struct metrics *m, unsigned version_major, size_t kms_index, uint32_t hresult)
+{
+    metrics_counter *c = cell(m, version_major, kms_index, hresult != 0);
+    if (c)
+        metrics_inc(c);
+    switch (hresult) {
+    case 0:
+        break;
+    case KMS_HR_NOT_ENOUGH_COUNT:
+        metrics_inc(&m->refusals_hr_not_enough_count);
+        break;
+    case KMS_HR_ID_MISMATCH:
+        metrics_inc(&m->refusals_hr_id_mismatch);
+        break;
+    case KMS_HR_INVALID_TIMESTAMP:
+        metrics_inc(&m->refusals_hr_timestamp);
+        break;
+    default:
+        metrics_inc(&m->refusals_hr_other);
+        break;
+    }
+}
+
+uint64_t metrics_activation_get(const struct metrics *m, unsigned version_major, size_t kms_index, int refused)
+{
+    metrics_counter *c = cell(m, version_major, kms_index, refused);
+    return c ? metrics_get(c) : 0;
+}
+
+void metrics_observe(struct metrics_hist *h, uint64_t usec)
+{
+    size_t i = 0;
+    while (i + 1 < METRICS_HIST_BUCKETS && usec > bounds[i])
+        i++;
+    metrics_inc(&h->bucket[i]);
+    metrics_inc(&h->count);
+    atomic_fetch_add_explicit(&h->sum_us, usec, memory_order_relaxed);
+}
+
+uint64_t metrics_hist_bound(size_t i)
+{
+    return i < METRICS_HIST_BUCKETS ? bounds[i] : UINT64_MAX;
+}
+
+const char *metrics_reject_name(enum metrics_reject r)
+{
+    return (unsigned)r < METRICS_REJECT_COUNT ? reject_names[r] : "unknown";
+}
+
+const char *metrics_close_name(enum metrics_close c)
+{
+    return (unsigned)c < METRICS_CLOSE_COUNT ? close_names[c] : "unknown";
+}
+
+const char *metrics_refusal_name(enum metrics_refusal r)
+{
+    return (unsigned)r < METRICS_REFUSE_COUNT ? refusal_names[r] : "unknown";
+}

@@ -1,0 +1,103 @@
+/*
+ * metrics — the daemon's counters, shared by the event loop (which writes them) and the HTTP thread (which
+ * reads them for /metrics and /api/v1/stats). Every field is a C11 atomic updated with relaxed ordering:
+ * each counter is exact on its own, a reader may see two counters from slightly different instants.
+ *
+ * Adding a reason: append to its enum (before the *_COUNT member) and give it a name in metrics.c; the
+ * exposition and the tests follow the name tables.
+ */
+#ifndef KMSD_METRICS_H
+#define KMSD_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef _Atomic uint64_t metrics_counter;
+
+/* Why a connection was refused at accept (it never got a session). */
+enum metrics_reject {
+    METRICS_REJECT_MAX_CONNECTIONS, /* --max-connections reached */
+    METRICS_REJECT_PER_ADDRESS,     /* the peer's address holds its connection cap */
+    METRICS_REJECT_ACCESS,          /* --allow / --deny / --private-only */
+    METRICS_REJECT_STOPPING,        /* arrived during shutdown */
+    METRICS_REJECT_ACCEPT_ERROR,    /* accept() failed (e.g. out of file descriptors) */
+    METRICS_REJECT_COUNT
+};
+
+/* Why a connection was closed. */
+enum metrics_close {
+    METRICS_CLOSE_PEER,         /* the client closed it (or reset it) */
+    METRICS_CLOSE_PROTOCOL,     /* malformed or unexpected PDU */
+    METRICS_CLOSE_IDLE,         /* --idle-timeout */
+    METRICS_CLOSE_MAX_REQUESTS, /* --max-requests answered */
+    METRICS_CLOSE_BUFFER,       /* --max-conn-buffer / --max-pdu exceeded */
+    METRICS_CLOSE_SLOW,         /* a PDU took too long to arrive (slow sender) */
+    METRICS_CLOSE_SHUTDOWN,     /* closed by SIGTERM/SIGINT */
+    METRICS_CLOSE_ERROR,        /* write error or out of memory */
+    METRICS_CLOSE_COUNT
+};
+
+/* Why an activation was refused (an error stub was sent). */
+enum metrics_refusal {
+    METRICS_REFUSE_POLICY,    /* the activation policy: unknown KMS id, count too low, ... */
+    METRICS_REFUSE_UNDECODABLE, /* the KMS request did not decode */
+    METRICS_REFUSE_COUNT
+};
+
+/* Histogram with fixed bounds in microseconds (metrics.c lists them); the last bucket is +Inf. */
+#define METRICS_HIST_BUCKETS 14
+struct metrics_hist {
+    metrics_counter bucket[METRICS_HIST_BUCKETS]; /* not cumulative: bucket[i] counts bound[i-1] < x <= bound[i] */
+    metrics_counter count;
+    metrics_counter sum_us;
+};
+
+#define METRICS_VERSIONS 3 /* protocol 4, 5 and 6 */
+
+struct metrics {
+    metrics_counter accepted;
+    metrics_counter rejected[METRICS_REJECT_COUNT];
+    metrics_counter closed[METRICS_CLOSE_COUNT];
+    _Atomic int64_t open; /* connections open now */
+    /* activations by [version - 4][KMS id index, n_kms = unknown][0 answered, 1 refused] */
+    metrics_counter *activations;
+    size_t n_kms;
+    metrics_counter refusals[METRICS_REFUSE_COUNT]; /* by reason; the HRESULT is counted below */
+    metrics_counter refusals_hr_not_enough_count, refusals_hr_id_mismatch, refusals_hr_timestamp,
+        refusals_hr_other;
+    metrics_counter unrecorded;         /* answered without a committed record */
+    metrics_counter registry_errors;    /* failed registry transactions */
+    struct metrics_hist request_latency; /* complete request PDU in -> reply queued (registry commit included) */
+    struct metrics_hist registry_write;  /* one registry transaction */
+    int64_t start_time;                  /* Unix seconds at start */
+};
+
+/* Zeroes m and allocates the per-product table (n_kms from the product table). Returns 0 or -ENOMEM. */
+int metrics_init(struct metrics *m, int64_t start_time);
+void metrics_free(struct metrics *m);
+
+static inline void metrics_inc(metrics_counter *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+static inline uint64_t metrics_get(const metrics_counter *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Counts one activation: version_major 4..6 (others are not counted per product), kms_index from
+ * products_kms_index() or n_kms for an unknown id, hresult 0 when answered. */
+void metrics_activation(struct metrics *m, unsigned version_major, size_t kms_index, uint32_t hresult);
+/* The counter of one cell of the activation table. */
+uint64_t metrics_activation_get(const struct metrics *m, unsigned version_major, size_t kms_index, int refused);
+
+void metrics_observe(struct metrics_hist *h, uint64_t usec);
+/* The upper bound of bucket i in microseconds; UINT64_MAX for the last (+Inf). */
+uint64_t metrics_hist_bound(size_t i);
+
+const char *metrics_reject_name(enum metrics_reject r);   /* "max_connections", ... */
+const char *metrics_close_name(enum metrics_close c);     /* "peer", "protocol", ... */
+const char *metrics_refusal_name(enum metrics_refusal r); /* "policy", ... */
+
+#endif
