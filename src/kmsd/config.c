@@ -18,7 +18,7 @@
 /* Where a value comes from; errors name the option the way that source spells it. */
 enum source { SRC_DEFAULT, SRC_INI, SRC_ENV, SRC_CLI };
 
-#define MAX_OPTS 48
+#define MAX_OPTS 80
 #define MSG_LEN 512
 
 /* State of one config_load(). */
