@@ -19,6 +19,8 @@
 enum source { SRC_DEFAULT, SRC_INI, SRC_ENV, SRC_CLI };
 
 #define MAX_OPTS 80
+/* The longest INI line inih reads: its buffer (INI_MAX_LINE) less the newline and the NUL. */
+#define CONFIG_INI_LINE_MAX (INI_MAX_LINE - 2)
 #define MSG_LEN 512
 
 /* State of one config_load(). */
@@ -228,6 +230,11 @@ static int set_string(const struct opt *o, struct kmsd_config *cfg, const char *
         return fail(ld, "must not be empty");
     if (n > o->max)
         return fail(ld, "\"%.40s...\" is too long (%zu bytes, at most %llu)", val, n, (unsigned long long)o->max);
+    /* --check-config prints "NAME = VALUE" on one INI line, which must fit inih's line buffer to load back. */
+    size_t ini_room = CONFIG_INI_LINE_MAX - strlen(o->d.name) - 3;
+    if (o->print && n > ini_room)
+        return fail(ld, "\"%.40s...\" is too long to be written in a configuration file (%zu bytes, at most %zu)", val,
+                    n, ini_room);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)val[i];
         if (c < 0x20 || c == 0x7f)

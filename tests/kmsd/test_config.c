@@ -724,25 +724,41 @@ static void limits(void **state)
     assert_usage(&r, S_CLI, "max-conn-buffer", "less than --max-pdu 5840");
     res_free(&r);
 
-    /* string lengths */
+    /* string lengths: a printed option's "NAME = VALUE" must fit one INI line (198 characters, inih's buffer
+     * less newline and NUL) so that --check-config loads back; -c is not printed and may use CONFIG_PATH_LEN - 1 */
     char *path = malloc(CONFIG_PATH_LEN + 1);
     assert_non_null(path);
+    static const struct { const char *name; size_t max; } lens[] = {
+        {"state-dir", 198 - 9 - 3}, {"log-file", 198 - 8 - 3}, {"db", 198 - 2 - 3}};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        char opt[32];
+        snprintf(opt, sizeof opt, "--%s", lens[i].name);
+        memset(path, 'd', lens[i].max);
+        path[0] = '/';
+        path[lens[i].max] = '\0';
+        run(&r, NOENV, ARGS(opt, path));
+        assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        res_free(&r);
+        run(&r, NOENV, ARGS(opt, path, "--check-config")); /* the printed text loads back */
+        assert_int_equal(r.rc, KMSD_CONFIG_EXIT_OK);
+        struct kmsd_config back;
+        config_defaults(&back);
+        assert_int_equal(config_load_ini_text(&back, r.out, strlen(r.out), stderr), KMSD_CONFIG_OK);
+        res_free(&r);
+        path[lens[i].max] = 'd';
+        path[lens[i].max + 1] = '\0';
+        run(&r, NOENV, ARGS(opt, path));
+        assert_usage(&r, S_CLI, lens[i].name, "too long to be written in a configuration file");
+        res_free(&r);
+    }
     memset(path, 'd', CONFIG_PATH_LEN);
     path[0] = '/';
     path[CONFIG_PATH_LEN - 1] = '\0';
-    run(&r, NOENV, ARGS("--state-dir", path, "--log-file", path));
-    assert_int_equal(r.rc, KMSD_CONFIG_OK);
-    assert_string_equal(r.cfg.state_dir, path);
-    assert_string_equal(r.cfg.log_file, path);
+    run(&r, NOENV, ARGS("-c", path)); /* at the limit: the file does not exist */
+    assert_true(r.rc == KMSD_CONFIG_EXIT_USAGE && strstr(r.err, "bytes, at most") == NULL);
     res_free(&r);
     path[CONFIG_PATH_LEN - 1] = 'd';
     path[CONFIG_PATH_LEN] = '\0';
-    run(&r, NOENV, ARGS("--state-dir", path));
-    assert_usage(&r, S_CLI, "state-dir", "too long");
-    res_free(&r);
-    run(&r, NOENV, ARGS("--log-file", path));
-    assert_usage(&r, S_CLI, "log-file", "too long");
-    res_free(&r);
     run(&r, NOENV, ARGS("-c", path));
     assert_usage(&r, S_CLI, "config", "too long");
     res_free(&r);
