@@ -4,7 +4,9 @@
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
-libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev"
+libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev \
+chromium"
+# chromium: only for the test that loads kmsd's web page in a headless browser (tests/integration/11-browser.sh).
 
 # --fuzz: also what `make fuzz` needs (clang with libFuzzer and the sanitizer runtimes).
 if [ "${1:-}" = "--fuzz" ]; then
