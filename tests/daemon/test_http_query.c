@@ -62,7 +62,7 @@ static void targets(void **state)
         snprintf(uri + strlen(uri), sizeof uri - strlen(uri), "k%d=v&", i);
     assert_int_equal(parse(uri, &r, &e), 0);
     assert_int_equal(r.n_params, HTTPQ_PARAMS_MAX);
-    strcat(uri, "last=1");
+    snprintf(uri + strlen(uri), sizeof uri - strlen(uri), "last=1");
     assert_int_equal(parse(uri, &r, &e), -1);
 
     /* value length: HTTPQ_VALUE_MAX bytes, then one more */
