@@ -68,7 +68,7 @@ static void targets(void **state)
     /* value length: HTTPQ_VALUE_MAX bytes, then one more */
     static char big[HTTPQ_URI_MAX + 2];
     memset(big, 0, sizeof big);
-    strcpy(big, "/x?v=");
+    memcpy(big, "/x?v=", 5);
     memset(big + 5, 'a', HTTPQ_VALUE_MAX);
     assert_int_equal(parse(big, &r, &e), 0);
     big[5 + HTTPQ_VALUE_MAX] = 'a';
