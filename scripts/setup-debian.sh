@@ -5,8 +5,9 @@ set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
 libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev \
-chromium"
-# chromium: only for the test that loads kmsd's web page in a headless browser (tests/integration/11-browser.sh).
+chromium nftables iproute2"
+# Test-only: chromium loads kmsd's web page headless (tests/integration/11-browser.sh); nftables and iproute2
+# make the KMS port reject connections inside a network namespace the test creates (10-http.sh, /readyz).
 
 # --fuzz: also what `make fuzz` needs (clang with libFuzzer and the sanitizer runtimes).
 if [ "${1:-}" = "--fuzz" ]; then

@@ -871,12 +871,13 @@ static int bind_one(struct http_server *h, const char *text, bool required)
             snprintf(name, sizeof name, "%s:%s", ip, port);
         }
         struct MHD_Daemon *d = MHD_start_daemon(
-            flags, 0, accept_policy, h, handle, h, MHD_OPTION_SOCK_ADDR, a->ai_addr,
+            flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
+            a->ai_addr,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg.max_connections + 1), MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)h->cfg.timeout_s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
             MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, 64u, MHD_OPTION_END);
+            MHD_OPTION_LISTEN_BACKLOG_SIZE, 64u, MHD_OPTION_END);
         if (!d) {
             err = errno;
             if (required)
