@@ -200,9 +200,10 @@ static int set_seconds(const struct opt *o, struct kmsd_config *cfg, const char 
     uint64_t v;
     int rc = parse_scaled(val, seconds_units, sizeof seconds_units / sizeof seconds_units[0], o->min, o->max, &v);
     if (rc == -1)
-        return fail(ld, "\"%.100s\" is not a duration (expected e.g. 30, 30s, 5m, 1h; 1 s to 1 d)", val);
+        return fail(ld, "\"%.100s\" is not a duration (expected e.g. 30, 30s, 5m, 1h; 1 s to %s)", val,
+                    o->max == 86400 ? "1 d" : "1 h");
     if (rc == -2)
-        return fail(ld, "\"%.100s\" is out of range (1 s to 1 d)", val);
+        return fail(ld, "\"%.100s\" is out of range (1 s to %s)", val, o->max == 86400 ? "1 d" : "1 h");
     *(uint32_t *)field(o, cfg) = (uint32_t)(v * 1000);
     return 0;
 }
