@@ -173,6 +173,21 @@ static struct store *db_get(struct http_server *h)
     return h->db;
 }
 
+/* A JSON string of text that should be UTF-8; bytes that are not (a row imported from elsewhere) become '?'
+ * rather than losing the row. */
+static json_t *jstr(const char *text)
+{
+    json_t *j = json_string(text);
+    if (j)
+        return j;
+    char buf[256];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && n + 1 < sizeof buf; p++)
+        buf[n++] = *p < 0x80 ? (char)*p : '?';
+    buf[n] = '\0';
+    return json_string(buf);
+}
+
 static json_t *client_json(const struct store_client *c)
 {
     char cmid[GUID_TEXT_LEN + 1], app[GUID_TEXT_LEN + 1], sku[GUID_TEXT_LEN + 1], kms[GUID_TEXT_LEN + 1];
@@ -186,14 +201,19 @@ static json_t *client_json(const struct store_client *c)
     snprintf(version, sizeof version, "%u.%u", (unsigned)c->version_major, (unsigned)c->version_minor);
     const struct products_app *a = products_app_by_id(&c->app_id);
     const struct products_sku *s = products_sku_by_id(&c->sku_id);
-    const char *status = kms_license_status_name(c->license_status);
-    return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:I, s:b, s:s, s:s, s:s, s:I}",
-                     "cmid", cmid, "application_id", app, "application", a ? a->key : NULL, "sku_id", sku,
-                     "sku", s ? s->name : NULL, "kms_id", kms, "product", c->product, "workstation", c->workstation,
-                     "address", c->address, "epid", c->epid, "license_status", (json_int_t)c->license_status,
-                     "license_status_name", status, "grace_time", (json_int_t)c->grace_time, "is_vm",
-                     c->is_vm != 0, "version", version, "first_seen", first, "last_seen", last, "requests",
-                     (json_int_t)c->request_count);
+    json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s, s:I, s:b, s:s, s:s, s:s, s:I}", "cmid", cmid,
+                          "application_id", app, "application", a ? a->key : NULL, "sku_id", sku, "sku",
+                          s ? s->name : NULL, "kms_id", kms, "license_status", (json_int_t)c->license_status,
+                          "license_status_name", kms_license_status_name(c->license_status), "grace_time",
+                          (json_int_t)c->grace_time, "is_vm", c->is_vm != 0, "version", version, "first_seen", first,
+                          "last_seen", last, "requests", (json_int_t)c->request_count);
+    if (j) {
+        json_object_set_new(j, "product", jstr(c->product));
+        json_object_set_new(j, "workstation", jstr(c->workstation));
+        json_object_set_new(j, "address", jstr(c->address));
+        json_object_set_new(j, "epid", jstr(c->epid));
+    }
+    return j;
 }
 
 static int add_client(void *ctx, const struct store_client *c)
@@ -333,8 +353,9 @@ static int daily_cb(void *ctx, int64_t day, uint64_t answered, uint64_t refused)
 
 static int group_cb(void *ctx, enum store_app_group g, const char *product, uint64_t n)
 {
-    return json_array_append_new(ctx, json_pack("{s:s, s:s, s:I}", "application", app_group_key(g), "product",
-                                                product, "clients", (json_int_t)n));
+    json_t *j = json_pack("{s:s, s:o, s:I}", "application", app_group_key(g), "product", jstr(product), "clients",
+                          (json_int_t)n);
+    return j ? json_array_append_new(ctx, j) : -1;
 }
 
 /* Since-start counters from the metrics. */
