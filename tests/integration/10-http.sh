@@ -57,6 +57,11 @@ v=$($API metric "$BASE" kmsd_http_connections_rejected_total) || fail "metrics"
 [ "$v" = 1 ] || fail "kmsd_http_connections_rejected_total is $v, expected 1"
 stop_kmsd
 
+# --- the idle timeout: an idle HTTP connection is closed after --http-timeout
+start_kmsd --http-timeout 2
+$API idle 127.0.0.1 "$HTTP_PORT" 2 || fail "--http-timeout"
+stop_kmsd
+
 # --- the bearer token: without it, or with a wrong one, every request gets 401
 TOKEN=it-token-0123456789abcdef
 start_kmsd --http-token "$TOKEN"

@@ -6,6 +6,7 @@
   http_api.py status URL [TOKEN]              print the status code of GET URL
   http_api.py cap HOST PORT N                 N idle connections are served, connection N+1 is closed at once
   http_api.py metric BASE NAME [LABEL=VALUE...]  print the value of one sample of /metrics (checked strictly)
+  http_api.py idle HOST PORT SECONDS           an idle connection is closed after about SECONDS
 
 Talks only to the loopback address it is given. Every request has a 10 s timeout.
 """
@@ -268,11 +269,29 @@ def cap(host, port, n):
     print("cap: %d connections served, connection %d closed" % (n, n + 1))
 
 
+def idle(host, port, seconds):
+    """An idle connection stays open for about SECONDS and is closed by kmsd within SECONDS + 3."""
+    seconds = float(seconds)
+    s = socket.create_connection((host, int(port)), TIMEOUT)
+    start = time.time()
+    s.settimeout(seconds + 3)
+    try:
+        got = s.recv(100)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        fail("an idle HTTP connection was still open after %.1f s" % (seconds + 3))
+    took = time.time() - start
+    expect(got == b"", "idle connection got %r" % got)
+    expect(took >= seconds - 0.5, "an idle HTTP connection was closed after %.2f s, before %g s" % (took, seconds))
+    print("idle: closed after %.2f s" % took)
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"api": check_api, "status": status, "cap": cap, "metric": metric}[cmd](*args)
+    {"api": check_api, "status": status, "cap": cap, "metric": metric, "idle": idle}[cmd](*args)
 
 
 if __name__ == "__main__":
