@@ -4,7 +4,10 @@
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
-libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev"
+libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev \
+chromium nftables iproute2"
+# Test-only: chromium loads kmsd's web page headless (tests/integration/11-browser.sh); nftables and iproute2
+# make the KMS port reject connections inside a network namespace the test creates (10-http.sh, /readyz).
 
 # --fuzz: also what `make fuzz` needs (clang with libFuzzer and the sanitizer runtimes).
 if [ "${1:-}" = "--fuzz" ]; then

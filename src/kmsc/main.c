@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "err.h"
+#include "health.h"
 #include "guid.h"
 #include "kms.h"
 #include "products.h"
@@ -576,8 +577,37 @@ static int run(struct kmsc_ctx *ctx)
     return (int)worst;
 }
 
+#define HEALTH_TIMEOUT_MS 5000
+
+/* `kmsc health HOST[:PORT]`: one real protocol-6 activation (health.h); exit 0 when it verified, else the
+ * usual exit code. For container health checks and probes. */
+static int health_main(int argc, char **argv)
+{
+    if (argc != 3 || argv[2][0] == '-') {
+        fprintf(stderr, "Usage: kmsc health HOST[:PORT]\n");
+        return argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) ? 0 : KMSC_USAGE;
+    }
+    struct kmsc_target t;
+    char msg[128];
+    if (kmsc_parse_target(argv[2], &t, msg, sizeof msg) != 0) {
+        fprintf(stderr, "kmsc health: %s\n", msg);
+        return KMSC_USAGE;
+    }
+    static struct kmsc_result res;
+    enum kmsc_status st = kmsc_health(&t, HEALTH_TIMEOUT_MS, &res);
+    if (st != KMSC_OK) {
+        fprintf(stderr, "kmsc health: %s: %s\n", argv[2], res.msg[0] ? res.msg : "failed");
+        return (int)st;
+    }
+    printf("healthy: %s answered a verified v6 activation in %.3f ms (ePID %s)\n", argv[2], res.rtt_ms,
+           res.resp.epid);
+    return fflush(stdout) == 0 ? 0 : KMSC_INTERNAL;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "health") == 0)
+        return health_main(argc, argv);
     struct kmsc_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.prog = "kmsc";

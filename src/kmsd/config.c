@@ -31,7 +31,7 @@ struct load {
     int line;
     int err_line;                 /* SRC_INI: first line with an error, 0 if none */
     const char *err_key;          /* SRC_INI: the key whose value is wrong, NULL for other errors */
-    int listen_src, epid_src;     /* 1 + the source that last wrote the list (replace it, then accumulate) */
+    int listen_src, epid_src, http_src; /* 1 + the source that last wrote the list (replace it, then accumulate) */
     char msg[MSG_LEN];            /* the setter's complaint, without the "kmsd: WHERE: " prefix */
 };
 
@@ -202,9 +202,10 @@ static int set_seconds(const struct opt *o, struct kmsd_config *cfg, const char 
     uint64_t v;
     int rc = parse_scaled(val, seconds_units, sizeof seconds_units / sizeof seconds_units[0], o->min, o->max, &v);
     if (rc == -1)
-        return fail(ld, "\"%.100s\" is not a duration (expected e.g. 30, 30s, 5m, 1h; 1 s to 1 d)", val);
+        return fail(ld, "\"%.100s\" is not a duration (expected e.g. 30, 30s, 5m, 1h; 1 s to %s)", val,
+                    o->max == 86400 ? "1 d" : "1 h");
     if (rc == -2)
-        return fail(ld, "\"%.100s\" is out of range (1 s to 1 d)", val);
+        return fail(ld, "\"%.100s\" is out of range (1 s to %s)", val, o->max == 86400 ? "1 d" : "1 h");
     *(uint32_t *)field(o, cfg) = (uint32_t)(v * 1000);
     return 0;
 }
@@ -360,7 +361,9 @@ static int set_host_build(const struct opt *o, struct kmsd_config *cfg, const ch
 /* The list options' source rule: the first value from a new source replaces the list. */
 static bool list_fresh(const struct opt *o, struct load *ld)
 {
-    int *last = o->off == offsetof(struct kmsd_config, n_listen) ? &ld->listen_src : &ld->epid_src;
+    int *last = o->off == offsetof(struct kmsd_config, n_listen) ? &ld->listen_src
+                : o->off == offsetof(struct kmsd_config, n_http)   ? &ld->http_src
+                                                                   : &ld->epid_src;
     if (*last == (int)ld->src + 1)
         return false;
     *last = (int)ld->src + 1;
@@ -531,6 +534,69 @@ static int set_listen(const struct opt *o, struct kmsd_config *cfg, const char *
     return set_list(o, cfg, val, ld, add_listen);
 }
 
+static int add_http(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    if (strcmp(val, "none") == 0) {
+        cfg->n_http = 0;
+        cfg->http_off = true;
+        return 0;
+    }
+    if (strlen(val) >= CONFIG_LISTEN_LEN)
+        return fail(ld, "\"%.40s...\" is too long (at most %d characters)", val, CONFIG_LISTEN_LEN - 1);
+    const char *why = listen_problem(val);
+    if (why)
+        return fail(ld, "\"%.100s\": %s (expected ADDR[:PORT]: 127.0.0.1:8080, [::1]:8080, *:8080 or none)", val,
+                    why);
+    if (cfg->n_http >= CONFIG_MAX_HTTP)
+        return fail(ld, "more than %d HTTP addresses", CONFIG_MAX_HTTP);
+    cfg->http_off = false;
+    memcpy(cfg->http[cfg->n_http++], val, strlen(val) + 1);
+    return 0;
+}
+
+static int set_http(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    if (list_fresh(o, ld) || val[0] == '\0') {
+        cfg->n_http = 0;
+        cfg->http_off = false;
+    }
+    if (val[0] == '\0')
+        return 0;
+    return add_http(o, cfg, val, ld);
+}
+
+static int set_no_http(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    (void)val;
+    (void)ld;
+    cfg->n_http = 0;
+    cfg->http_off = true;
+    return 0;
+}
+
+/* A Bearer token (RFC 6750 token68 characters), CONFIG_TOKEN_MIN to CONFIG_TOKEN_MAX long, or empty. */
+static int set_token(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    size_t n = strlen(val);
+    if (n == 0) {
+        cfg->http_token[0] = '\0';
+        return 0;
+    }
+    if (n < CONFIG_TOKEN_MIN || n > CONFIG_TOKEN_MAX)
+        return fail(ld, "the token is %zu characters long (expected %d to %d)", n, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX);
+    size_t ok = strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+    while (ok < n && val[ok] == '=')
+        ok++;
+    if (ok != n)
+        return fail(ld, "character %zu of the token is not allowed (letters, digits, - . _ ~ + / and trailing =)",
+                    ok + 1);
+    memcpy(cfg->http_token, val, n + 1);
+    return 0;
+}
+
 static int set_epid(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
     return set_list(o, cfg, val, ld, add_epid);
@@ -627,6 +693,16 @@ static void print_listen(const struct opt *o, const struct kmsd_config *cfg, FIL
         print_line(o, cfg->listen[i], out);
 }
 
+static void print_http(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (cfg->http_off)
+        print_line(o, "none", out);
+    else if (cfg->n_http == 0)
+        print_line(o, "", out);
+    for (int i = 0; i < cfg->n_http; i++)
+        print_line(o, cfg->http[i], out);
+}
+
 static void print_epid(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
 {
     if (cfg->n_epids == 0)
@@ -711,6 +787,26 @@ static const struct opt opts[] = {
       set_string, print_string, F(log_file), 0, CONFIG_PATH_LEN - 1 },
     { { "syslog", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false", "log to syslog instead" },
       set_bool, print_bool, F(syslog), 0, 0 },
+    { { "http", 0, CONFIG_ARG_LIST, false, ALL, "ADDR[:PORT]", "",
+        "serve the web page, API and metrics here (repeatable; none: off) [127.0.0.1:8080 and [::1]:8080]" },
+      set_http, print_http, F(n_http), 0, 0 },
+    { { "no-http", 0, CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "no HTTP server (same as --http none)" },
+      set_no_http, NULL, 0, 0, 0, 0 },
+    { { "http-token", 0, CONFIG_ARG_VALUE, false, ALL, "TOKEN", "",
+        "every HTTP request must carry Authorization: Bearer TOKEN (16-256 characters)" },
+      set_token, print_string, F(http_token), 0, 0 },
+    { { "http-insecure", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+        "allow a non-loopback --http address without --http-token" },
+      set_bool, print_bool, F(http_insecure), 0, 0 },
+    { { "http-max-connections", 0, CONFIG_ARG_VALUE, false, ALL, "N", "32",
+        "open HTTP connections at most (1-1024)" },
+      set_uint, print_uint, F(http_max_connections), 1, 1024 },
+    { { "http-timeout", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "10s",
+        "close an HTTP connection idle this long (1s-1h; seconds, or suffix s, m, h)" },
+      set_seconds, print_seconds, F(http_timeout_ms), 1, 3600 },
+    { { "http-max-page", 0, CONFIG_ARG_VALUE, false, ALL, "N", "500",
+        "clients per API page at most (1-10000)" },
+      set_uint, print_uint, F(http_max_page), 1, 10000 },
     { { "config", 'c', CONFIG_ARG_VALUE, false, CONFIG_IN_CLI | CONFIG_IN_ENV, "FILE", "",
         "read this INI file (command line, else KMSD_CONFIG)" },
       set_string, NULL, F(config_file), 0, CONFIG_PATH_LEN - 1 },
@@ -1159,9 +1255,29 @@ static int walk_cli(struct cli_table *t, int argc, char **argv, struct kmsd_conf
     return 0;
 }
 
+/* Whether an --http address is loopback-only: 127.0.0.0/8, [::1] or localhost (any port). */
+static bool http_is_loopback(const char *a)
+{
+    if (strncmp(a, "[::1]", 5) == 0)
+        return a[5] == '\0' || a[5] == ':';
+    size_t hn = strcspn(a, ":");
+    if (hn == 9 && strncmp(a, "localhost", 9) == 0)
+        return true;
+    return hn >= 4 && strncmp(a, "127.", 4) == 0 && strspn(a, "0123456789.") == hn;
+}
+
 /* Checks between options, once every source is applied. */
 static int cross_check(const struct kmsd_config *cfg, FILE *err)
 {
+    for (int i = 0; i < cfg->n_http && !cfg->http_insecure && !cfg->http_token[0]; i++) {
+        if (!http_is_loopback(cfg->http[i])) {
+            fprintf(err,
+                    "kmsd: --http %s: not a loopback address; give --http-token TOKEN (or --http-insecure to serve "
+                    "it to anyone who can connect)\n",
+                    cfg->http[i]);
+            return -1;
+        }
+    }
     if (cfg->max_conn_buffer < cfg->max_pdu) {
         fprintf(err, "kmsd: --max-conn-buffer: %lu is less than --max-pdu %lu (a connection must hold a whole PDU)\n",
                 (unsigned long)cfg->max_conn_buffer, (unsigned long)cfg->max_pdu);

@@ -24,6 +24,10 @@
 #define CONFIG_MAX_EPIDS 64
 #define CONFIG_LISTEN_LEN 128 /* "[addr%if]:port" */
 #define CONFIG_PATH_LEN 4096
+#define CONFIG_MAX_HTTP 8
+#define CONFIG_HTTP_PORT 8080     /* port of --http addresses given without one */
+#define CONFIG_TOKEN_MIN 16       /* --http-token length bounds */
+#define CONFIG_TOKEN_MAX 256
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_count_mode { CONFIG_COUNT_FIXED, CONFIG_COUNT_GENUINE };
@@ -77,6 +81,16 @@ struct kmsd_config {
     enum config_log_level log_level;   /* --log-level error|warn|info|debug, default info */
     char log_file[CONFIG_PATH_LEN];    /* --log-file, empty = stderr */
     bool syslog;                       /* --syslog */
+
+    /* HTTP: web page, JSON API, metrics, health */
+    char http[CONFIG_MAX_HTTP][CONFIG_LISTEN_LEN]; /* --http ADDR[:PORT], repeatable */
+    int n_http;                        /* 0: the defaults 127.0.0.1:8080 and [::1]:8080 */
+    bool http_off;                     /* --no-http, http = none */
+    char http_token[CONFIG_TOKEN_MAX + 1]; /* --http-token: Bearer token every request must carry; "" = none */
+    bool http_insecure;                /* --http-insecure: allow a non-loopback --http without a token */
+    uint32_t http_max_connections;     /* --http-max-connections, default 32 */
+    uint32_t http_timeout_ms;          /* --http-timeout (seconds, suffixes), default 10 s */
+    uint32_t http_max_page;            /* --http-max-page: clients per API page at most, default 500 */
 
     /* actions */
     bool check_config; /* --check-config: print the effective configuration and exit 0 */

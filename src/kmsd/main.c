@@ -10,6 +10,7 @@
 #include "config.h"
 #include "identity.h"
 #include "err.h"
+#include "http.h"
 #include "kms_crypto.h"
 #include "log.h"
 #include "metrics.h"
@@ -108,6 +109,39 @@ static int open_registry(const struct kmsd_config *cfg, struct store **db)
     return 0;
 }
 
+/* What the HTTP server needs, handed over when the KMS listeners are bound. */
+struct http_start_ctx {
+    const struct kmsd_config *cfg;
+    const struct activation_host *host;
+    struct metrics *m;
+    const char *db_path; /* NULL without a registry */
+    struct http_server *http;
+};
+
+/* server_cfg.on_bound: starts the HTTP server once the KMS listeners are bound (so that /api/v1/host and
+ * /readyz know them). Returns 0 or -1 (an explicit --http address could not be bound; logged). */
+static int start_http(void *arg, const struct server_bound *l, size_t n)
+{
+    struct http_start_ctx *x = arg;
+    const struct kmsd_config *cfg = x->cfg;
+    if (cfg->http_off)
+        return 0;
+    struct http_cfg hc;
+    memset(&hc, 0, sizeof hc);
+    for (int i = 0; i < cfg->n_http && i < HTTP_MAX_ADDRS; i++)
+        hc.addrs[hc.n_addrs++] = cfg->http[i];
+    hc.token = cfg->http_token;
+    hc.max_connections = cfg->http_max_connections;
+    hc.timeout_s = cfg->http_timeout_ms / 1000;
+    hc.max_page = cfg->http_max_page;
+    hc.db_path = x->db_path;
+    hc.m = x->m;
+    hc.host = x->host;
+    hc.count_mode = cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed";
+    hc.client_count = cfg->client_count;
+    return http_start(&hc, l, n, &x->http) < 0 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && cli_is_command(argv[1]))
@@ -182,7 +216,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "kmsd: out of memory\n");
         return 1;
     }
+    static char db_path[CONFIG_PATH_LEN + 16];
+    if (cfg.db[0])
+        snprintf(db_path, sizeof db_path, "%s", cfg.db);
+    else
+        snprintf(db_path, sizeof db_path, "%s/kmsd.db", cfg.state_dir);
+    struct http_start_ctx hx = {&cfg, &host, &metrics, scfg.db ? db_path : NULL, NULL};
+    scfg.on_bound = start_http;
+    scfg.on_bound_arg = &hx;
     rc = server_run(&scfg, &metrics);
+    http_stop(hx.http); /* after the loop: the HTTP threads read the metrics and the host until here */
     metrics_free(&metrics);
     kms_wipe(&host, sizeof host);
     log_close();

@@ -119,3 +119,22 @@ const char *metrics_refusal_name(enum metrics_refusal r)
 {
     return (unsigned)r < METRICS_REFUSE_COUNT ? refusal_names[r] : "unknown";
 }
+
+static const unsigned http_codes[METRICS_HTTP_COUNT] = {
+    [METRICS_HTTP_200] = 200, [METRICS_HTTP_400] = 400, [METRICS_HTTP_401] = 401,
+    [METRICS_HTTP_404] = 404, [METRICS_HTTP_405] = 405, [METRICS_HTTP_413] = 413,
+    [METRICS_HTTP_414] = 414, [METRICS_HTTP_500] = 500, [METRICS_HTTP_503] = 503,
+};
+
+unsigned metrics_http_code(enum metrics_http_status s)
+{
+    return (unsigned)s < METRICS_HTTP_COUNT ? http_codes[s] : 0;
+}
+
+enum metrics_http_status metrics_http_status_of(unsigned code)
+{
+    for (size_t i = 0; i < METRICS_HTTP_COUNT; i++)
+        if (http_codes[i] == code)
+            return (enum metrics_http_status)i;
+    return METRICS_HTTP_500;
+}

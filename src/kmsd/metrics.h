@@ -45,6 +45,20 @@ enum metrics_refusal {
     METRICS_REFUSE_COUNT
 };
 
+/* HTTP answers by status: the codes kmsd's HTTP server sends. */
+enum metrics_http_status {
+    METRICS_HTTP_200,
+    METRICS_HTTP_400,
+    METRICS_HTTP_401,
+    METRICS_HTTP_404,
+    METRICS_HTTP_405,
+    METRICS_HTTP_413,
+    METRICS_HTTP_414,
+    METRICS_HTTP_500,
+    METRICS_HTTP_503,
+    METRICS_HTTP_COUNT
+};
+
 /* Histogram with fixed bounds in microseconds (metrics.c lists them); the last bucket is +Inf. */
 #define METRICS_HIST_BUCKETS 14
 struct metrics_hist {
@@ -71,6 +85,12 @@ struct metrics {
     struct metrics_hist request_latency; /* complete request PDU in -> reply queued (registry commit included) */
     struct metrics_hist registry_write;  /* one registry transaction */
     int64_t start_time;                  /* Unix seconds at start */
+    /* HTTP server (written by its thread) */
+    metrics_counter http_responses[METRICS_HTTP_COUNT];
+    metrics_counter http_rejected;  /* connections refused at --http-max-connections */
+    _Atomic int64_t http_open;      /* HTTP connections open now */
+    metrics_counter readyz_probes;  /* self-activations run by /readyz (cached answers not counted) */
+    metrics_counter readyz_failures;
 };
 
 /* Zeroes m and allocates the per-product table (n_kms from the product table). Returns 0 or -ENOMEM. */
@@ -99,5 +119,8 @@ uint64_t metrics_hist_bound(size_t i);
 const char *metrics_reject_name(enum metrics_reject r);   /* "max_connections", ... */
 const char *metrics_close_name(enum metrics_close c);     /* "peer", "protocol", ... */
 const char *metrics_refusal_name(enum metrics_refusal r); /* "policy", ... */
+unsigned metrics_http_code(enum metrics_http_status s);  /* 200, 400, ... */
+/* The enum member of an HTTP status code; METRICS_HTTP_500 for codes not in the list. */
+enum metrics_http_status metrics_http_status_of(unsigned code);
 
 #endif

@@ -705,6 +705,19 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }
 
+/* Hands the bound listeners to cfg->on_bound. Returns 0 or -1 when it refused. */
+static int report_bound(struct server *srv)
+{
+    struct server_bound b[SERVER_MAX_LISTENERS];
+    memset(b, 0, sizeof b);
+    for (int i = 0; i < srv->n_lis; i++) {
+        int len = (int)sizeof b[i].addr;
+        (void)uv_tcp_getsockname(&srv->lis[i].tcp, (struct sockaddr *)&b[i].addr, &len);
+        snprintf(b[i].name, sizeof b[i].name, "%s", srv->lis[i].name);
+    }
+    return srv->cfg->on_bound(srv->cfg->on_bound_arg, b, (size_t)srv->n_lis) == 0 ? 0 : -1;
+}
+
 int server_run(const struct server_cfg *cfg, struct metrics *m)
 {
     struct server *srv = calloc(1, sizeof *srv);
@@ -725,6 +738,8 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         rc = open_default(srv);
     for (int i = 0; rc == 0 && i < cfg->n_listen; i++)
         rc = open_listener(srv, cfg->listen[i]);
+    if (rc == 0 && cfg->on_bound)
+        rc = report_bound(srv);
     if (rc < 0) {
         for (int i = 0; i < srv->n_lis; i++)
             uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);

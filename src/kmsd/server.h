@@ -10,7 +10,9 @@
 #define KMSD_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "activation.h"
 #include "metrics.h"
@@ -19,6 +21,12 @@
 #include "store.h"
 
 #define SERVER_MAX_LISTENERS 16
+
+/* One bound KMS listener, as reported to server_cfg.on_bound. */
+struct server_bound {
+    struct sockaddr_storage addr; /* the bound address (the actual port) */
+    char name[96];                /* as logged: "127.0.0.1:1688", "[::]:1688" */
+};
 
 struct server_cfg {
     const char *listen[SERVER_MAX_LISTENERS]; /* "ADDR[:PORT]" texts; none: [::]:port, else 0.0.0.0:port */
@@ -38,6 +46,10 @@ struct server_cfg {
     uint32_t count_floor;  /* genuine mode: at least this */
     uint32_t retention_days;
     uint64_t max_clients;
+    /* Called once with every bound listener, after binding and before the loop runs (NULL: not called);
+     * a non-zero return makes server_run return 2 without serving. kmsd starts its HTTP server here. */
+    int (*on_bound)(void *arg, const struct server_bound *l, size_t n);
+    void *on_bound_arg;
 };
 
 /* Binds every listener, then runs until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 when a listener

@@ -24,6 +24,9 @@ enum stmt_id {
     ST_STAT_GET,
     ST_DELETE,
     ST_LIST,
+    ST_DAILY_ADD,
+    ST_DAILY_GET,
+    ST_GROUPS,
     ST_COUNT_MAX
 };
 
@@ -65,6 +68,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX clients_group_seen ON clients (app_group, last_seen);"
     "CREATE TABLE stats (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
     "PRAGMA user_version = 1;",
+    /* 1 -> 2: activations per day (UTC day number = Unix seconds / 86400), for the web page's chart. */
+    "CREATE TABLE daily ("
+    " day INTEGER PRIMARY KEY NOT NULL,"
+    " answered INTEGER NOT NULL CHECK (answered >= 0),"
+    " refused INTEGER NOT NULL CHECK (refused >= 0));"
+    "PRAGMA user_version = 2;",
 };
 
 static const char *const stat_status_keys[7] = {
@@ -119,6 +128,11 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
                 " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count"
                 " FROM clients WHERE (?1 IS NULL OR instr(lower(product), lower(?1)) > 0) AND last_seen >= ?2"
                 " ORDER BY last_seen DESC, cmid ASC, app_id ASC",
+    [ST_DAILY_ADD] = "INSERT INTO daily (day, answered, refused) VALUES (?1, ?2, ?3) ON CONFLICT (day) DO UPDATE SET"
+                     " answered = answered + excluded.answered, refused = refused + excluded.refused",
+    [ST_DAILY_GET] = "SELECT day, answered, refused FROM daily WHERE day >= ?1 AND day <= ?2 ORDER BY day",
+    [ST_GROUPS] = "SELECT app_group, product, count(*) FROM clients GROUP BY app_group, product"
+                  " ORDER BY app_group, product",
 };
 
 /* SQLite result code -> negative errno, so callers can tell a full disk or a lock from the rest. */
@@ -231,6 +245,22 @@ static void column_text(sqlite3_stmt *st, int i, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* SQL function kmsd_guid_text(blob): the lower-case text form of a 16-byte GUID in wire order, else NULL. */
+static void sql_guid_text(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const void *p = sqlite3_value_blob(argv[0]);
+    if (!p || sqlite3_value_bytes(argv[0]) != 16) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    struct guid g;
+    char text[GUID_TEXT_LEN + 1];
+    memcpy(g.b, p, sizeof g.b);
+    guid_format(&g, text);
+    sqlite3_result_text(ctx, text, GUID_TEXT_LEN, SQLITE_TRANSIENT);
+}
+
 static int read_user_version(struct store *s, int *version)
 {
     sqlite3_stmt *st = NULL;
@@ -305,6 +335,12 @@ static int open_common(const char *path, bool readonly, struct store **out, char
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    rc = sqlite3_create_function_v2(s->db, "kmsd_guid_text", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                    sql_guid_text, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        ret = fail(s, rc, "cannot register a function");
+        goto out;
+    }
     /* The first statement reads the header, so a file that is not a database fails here. */
     ret = read_user_version(s, &version);
     if (ret)
@@ -418,6 +454,20 @@ static int stat_add(struct store *s, const char *key, uint64_t n)
     return step_done(s, st, "cannot update statistics");
 }
 
+/* Adds one activation to its day's row (the day of r->time, UTC). */
+static int daily_add(struct store *s, const struct store_record *r)
+{
+    sqlite3_stmt *st;
+    int ret = stmt_get(s, ST_DAILY_ADD, &st);
+    if (ret)
+        return ret;
+    int64_t day = r->time >= 0 ? r->time / SECONDS_PER_DAY : -((-r->time + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY);
+    sqlite3_bind_int64(st, 1, day);
+    sqlite3_bind_int(st, 2, r->hresult == 0);
+    sqlite3_bind_int(st, 3, r->hresult != 0);
+    return step_done(s, st, "cannot update the daily counts");
+}
+
 int store_write(struct store *s, const struct store_record *recs, size_t n)
 {
     if (n == 0)
@@ -428,6 +478,8 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
     uint64_t failed = 0, by_status[7] = {0};
     for (size_t i = 0; i < n && !ret; i++) {
         ret = upsert_one(s, &recs[i]);
+        if (!ret)
+            ret = daily_add(s, &recs[i]);
         if (recs[i].hresult != 0)
             failed++;
         if (recs[i].license_status < 7)
@@ -639,6 +691,171 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     return ret;
 }
 
+#define CLIENT_COLUMNS                                                                                          \
+    "cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status, grace_time,"  \
+    " is_vm, version_major, version_minor, first_seen, last_seen, request_count"
+
+/* Reads the CLIENT_COLUMNS of the current row. */
+static void column_client(sqlite3_stmt *st, struct store_client *c)
+{
+    memset(c, 0, sizeof *c);
+    column_guid(st, 0, &c->cmid);
+    column_guid(st, 1, &c->app_id);
+    column_guid(st, 2, &c->sku_id);
+    column_guid(st, 3, &c->kms_id);
+    column_text(st, 4, c->workstation, sizeof c->workstation);
+    column_text(st, 5, c->product, sizeof c->product);
+    column_text(st, 6, c->address, sizeof c->address);
+    column_text(st, 7, c->epid, sizeof c->epid);
+    c->license_status = (uint32_t)sqlite3_column_int64(st, 8);
+    c->grace_time = (uint32_t)sqlite3_column_int64(st, 9);
+    c->is_vm = (uint32_t)sqlite3_column_int64(st, 10);
+    c->version_major = (uint32_t)sqlite3_column_int64(st, 11);
+    c->version_minor = (uint32_t)sqlite3_column_int64(st, 12);
+    c->first_seen = sqlite3_column_int64(st, 13);
+    c->last_seen = sqlite3_column_int64(st, 14);
+    c->request_count = (uint64_t)sqlite3_column_int64(st, 15);
+}
+
+/* Steps st (prepared here, finalized here) and hands each client row to fn. */
+static int each_client(struct store *s, sqlite3_stmt *st, int (*fn)(void *ctx, const struct store_client *c),
+                       void *ctx, const char *what)
+{
+    int rc;
+    struct store_client c;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        column_client(st, &c);
+        if (fn(ctx, &c) != 0)
+            break;
+    }
+    int ret = rc != SQLITE_ROW && rc != SQLITE_DONE ? fail(s, rc, what) : 0;
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *ctx, const struct store_client *c),
+                     void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT " CLIENT_COLUMNS " FROM clients WHERE cmid = ?1 ORDER BY last_seen DESC, app_id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(s, rc, "prepare");
+    bind_guid(st, 1, cmid);
+    return each_client(s, st, fn, ctx, "cannot read the client");
+}
+
+/* The WHERE clause of store_query; parameters ?1 product, ?2 app_id, ?3 q, ?4 since. */
+#define QUERY_WHERE                                                                                                 \
+    " WHERE (?1 IS NULL OR instr(lower(product), lower(?1)) > 0) AND (?2 IS NULL OR app_id = ?2)"                  \
+    " AND (?3 IS NULL OR instr(lower(workstation), lower(?3)) > 0 OR instr(kmsd_guid_text(cmid), lower(?3)) > 0)" \
+    " AND last_seen >= ?4"
+
+static void bind_query(sqlite3_stmt *st, const struct store_query *q)
+{
+    if (q->product)
+        sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
+    if (q->has_app)
+        bind_guid(st, 2, &q->app_id);
+    if (q->q)
+        sqlite3_bind_text(st, 3, q->q, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, q->since != 0 ? q->since : INT64_MIN);
+}
+
+int store_query(struct store *s, const struct store_query *q, uint64_t *total,
+                int (*fn)(void *ctx, const struct store_client *c), void *ctx)
+{
+    static const char *const order[STORE_SORT_COUNT][2] = {
+        [STORE_SORT_LAST_SEEN] = {"last_seen ASC", "last_seen DESC"},
+        [STORE_SORT_FIRST_SEEN] = {"first_seen ASC", "first_seen DESC"},
+        [STORE_SORT_WORKSTATION] = {"lower(workstation) ASC", "lower(workstation) DESC"},
+        [STORE_SORT_PRODUCT] = {"product ASC", "product DESC"},
+        [STORE_SORT_REQUESTS] = {"request_count ASC", "request_count DESC"},
+    };
+    *total = 0;
+    if ((unsigned)q->sort >= STORE_SORT_COUNT) {
+        snprintf(s->err, sizeof s->err, "bad sort key");
+        return -EINVAL;
+    }
+    /* One read transaction: the total and the page come from the same snapshot. */
+    int ret = exec(s, "BEGIN", "cannot start a transaction");
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM clients" QUERY_WHERE, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = fail(s, rc, "prepare");
+        goto out;
+    }
+    bind_query(st, q);
+    int64_t n = 0;
+    ret = query_int(s, st, &n, "cannot count clients");
+    sqlite3_finalize(st);
+    if (ret)
+        goto out;
+    *total = (uint64_t)n;
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT %s FROM clients%s ORDER BY %s, cmid ASC, app_id ASC LIMIT ?5 OFFSET ?6",
+             CLIENT_COLUMNS, QUERY_WHERE, order[q->sort][q->descending]);
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = fail(s, rc, "prepare");
+        goto out;
+    }
+    bind_query(st, q);
+    sqlite3_bind_int64(st, 5, q->limit);
+    sqlite3_bind_int64(st, 6, q->offset);
+    ret = each_client(s, st, fn, ctx, "cannot list clients");
+out:
+    if (!ret)
+        ret = exec(s, "COMMIT", "cannot end the transaction");
+    if (ret)
+        rollback(s);
+    return ret;
+}
+
+int store_daily(struct store *s, int64_t first, int64_t last,
+                int (*fn)(void *ctx, int64_t day, uint64_t answered, uint64_t refused), void *ctx)
+{
+    sqlite3_stmt *st;
+    int ret = stmt_get(s, ST_DAILY_GET, &st);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, first);
+    sqlite3_bind_int64(st, 2, last);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ctx, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+               (uint64_t)sqlite3_column_int64(st, 2)) != 0)
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = fail(s, rc, "cannot read the daily counts");
+    sqlite3_reset(st);
+    return ret;
+}
+
+int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, const char *product, uint64_t n),
+                 void *ctx)
+{
+    sqlite3_stmt *st;
+    int ret = stmt_get(s, ST_GROUPS, &st);
+    if (ret)
+        return ret;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int g = sqlite3_column_int(st, 0);
+        const char *p = (const char *)sqlite3_column_text(st, 1);
+        if (fn(ctx, g >= 0 && g < STORE_APP_GROUPS ? (enum store_app_group)g : STORE_APP_OTHER, p ? p : "",
+               (uint64_t)sqlite3_column_int64(st, 2)) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = fail(s, rc, "cannot count products");
+    sqlite3_reset(st);
+    return ret;
+}
+
 int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
                void *ctx)
 {
@@ -652,23 +869,7 @@ int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ct
     int rc;
     struct store_client c;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&c, 0, sizeof c);
-        column_guid(st, 0, &c.cmid);
-        column_guid(st, 1, &c.app_id);
-        column_guid(st, 2, &c.sku_id);
-        column_guid(st, 3, &c.kms_id);
-        column_text(st, 4, c.workstation, sizeof c.workstation);
-        column_text(st, 5, c.product, sizeof c.product);
-        column_text(st, 6, c.address, sizeof c.address);
-        column_text(st, 7, c.epid, sizeof c.epid);
-        c.license_status = (uint32_t)sqlite3_column_int64(st, 8);
-        c.grace_time = (uint32_t)sqlite3_column_int64(st, 9);
-        c.is_vm = (uint32_t)sqlite3_column_int64(st, 10);
-        c.version_major = (uint32_t)sqlite3_column_int64(st, 11);
-        c.version_minor = (uint32_t)sqlite3_column_int64(st, 12);
-        c.first_seen = sqlite3_column_int64(st, 13);
-        c.last_seen = sqlite3_column_int64(st, 14);
-        c.request_count = (uint64_t)sqlite3_column_int64(st, 15);
+        column_client(st, &c);
         if (fn(ctx, &c) != 0)
             break;
     }

@@ -19,7 +19,7 @@
 
 #include "guid.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
 #define STORE_COUNT_WINDOW_DAYS 30    /* genuine counting window */
@@ -100,6 +100,44 @@ struct store_filter {
 /* Calls fn for each matching row, most recently seen first; stops early if fn returns non-zero. */
 int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
                void *ctx);
+
+/* Reads the rows of one client (one per application), most recently seen first. */
+int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *ctx, const struct store_client *c),
+                     void *ctx);
+
+/* Sort keys of store_query (the SQL is fixed per key; ties are broken by CMID and application). */
+enum store_sort {
+    STORE_SORT_LAST_SEEN,
+    STORE_SORT_FIRST_SEEN,
+    STORE_SORT_WORKSTATION,
+    STORE_SORT_PRODUCT,
+    STORE_SORT_REQUESTS,
+    STORE_SORT_COUNT
+};
+
+/* A page of clients for the HTTP API. Every filter is optional. */
+struct store_query {
+    const char *product;    /* substring of the product name, case-insensitive; NULL: any */
+    bool has_app;           /* only rows of application app_id */
+    struct guid app_id;
+    const char *q;          /* substring of the workstation or of the CMID's text form, case-insensitive */
+    int64_t since;          /* last_seen >= since; 0: any */
+    enum store_sort sort;
+    bool descending;
+    uint32_t limit, offset; /* the page */
+};
+
+/* Calls fn for each row of the page; *total gets the number of rows matching the filters (all pages). */
+int store_query(struct store *s, const struct store_query *q, uint64_t *total,
+                int (*fn)(void *ctx, const struct store_client *c), void *ctx);
+
+/* Activations per UTC day (Unix seconds / 86400) for days first..last that have any; ascending. */
+int store_daily(struct store *s, int64_t first, int64_t last,
+                int (*fn)(void *ctx, int64_t day, uint64_t answered, uint64_t refused), void *ctx);
+
+/* Row counts per (application group, product), ordered by group then product. */
+int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, const char *product, uint64_t n),
+                 void *ctx);
 
 /* Merges rows from elsewhere (import-pykms) in one transaction, statistics untouched: absent rows are inserted
  * as given (app_group derived from app_id; first_seen > last_seen is clamped); a present row keeps the earlier

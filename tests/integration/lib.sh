@@ -46,13 +46,28 @@ wait_port() {
     fail "kmsd did not listen on $1 port $2 within 5 s"
 }
 
-# start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise.
+# start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise, and its
+# HTTP server on 127.0.0.1:$HTTP_PORT (another free port, never the default 8080) unless the options give --http
+# or --no-http.
 start_kmsd() {
+    local a http=1
     PORT=$(free_port)
+    HTTP_PORT=$(free_port)
+    while [ "$HTTP_PORT" = "$PORT" ]; do HTTP_PORT=$(free_port); done
+    for a in "$@"; do
+        case "$a" in --http | --http=* | --no-http) http=0 ;; esac
+    done
     mkdir -p "$TMP/state"
-    "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "$@" >>"$TMP/kmsd.log" 2>&1 &
+    if [ "$http" = 1 ]; then
+        "$KMSD" -L "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --state-dir "$TMP/state" --log-level debug "$@" \
+            >>"$TMP/kmsd.log" 2>&1 &
+    else
+        "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "$@" >>"$TMP/kmsd.log" 2>&1 &
+    fi
     KMSD_PID=$!
     wait_port 127.0.0.1 "$PORT"
+    [ "$http" = 1 ] && wait_port 127.0.0.1 "$HTTP_PORT"
+    return 0
 }
 
 # stop_kmsd: SIGTERM, then kmsd must exit 0 within 10 s.

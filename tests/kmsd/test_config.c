@@ -661,6 +661,8 @@ static void limits(void **state)
         { "max-conn-buffer", 1024, 1048576 },
         { "lcid", 1, 65535 },
         { "client-count", 1, 1000 },
+        { "http-max-connections", 1, 1024 },
+        { "http-max-page", 1, 10000 },
     };
     const char *const small_pdu[] = { "--max-pdu", "256", NULL };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
@@ -803,6 +805,111 @@ static void limits(void **state)
 }
 
 /* ---- listen, epid, hwid ---- */
+
+/* The HTTP options: defaults, address forms, none, the token's bounds, and the loopback rule. */
+static void http_options(void **state)
+{
+    (void)state;
+    struct kmsd_config c;
+    config_defaults(&c);
+    assert_int_equal(c.n_http, 0);
+    assert_false(c.http_off);
+    assert_string_equal(c.http_token, "");
+    assert_false(c.http_insecure);
+    assert_int_equal(c.http_max_connections, 32);
+    assert_int_equal(c.http_timeout_ms, 10000);
+    assert_int_equal(c.http_max_page, 500);
+
+    struct res r = { 0 };
+    const char *const two[] = { "--http", "127.0.0.1:9000", "--http", "[::1]", NULL };
+    run(&r, NOENV, two);
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_int_equal(r.cfg.n_http, 2);
+    assert_string_equal(r.cfg.http[1], "[::1]");
+    res_free(&r);
+    const char *const off[] = { "--no-http", NULL };
+    run(&r, NOENV, off);
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_true(r.cfg.http_off);
+    res_free(&r);
+    const char *const env_off[] = { "KMSD_HTTP=none", NULL };
+    run(&r, env_off, NULL);
+    assert_true(r.cfg.http_off);
+    res_free(&r);
+    const char *const bad_addr[] = { "--http", "::1:80", NULL };
+    run(&r, NOENV, bad_addr);
+    assert_usage(&r, S_CLI, "http", "brackets");
+    res_free(&r);
+    /* CONFIG_MAX_HTTP addresses, then one more */
+    const char *many[2 * CONFIG_MAX_HTTP + 3];
+    for (int i = 0; i <= CONFIG_MAX_HTTP; i++) {
+        many[2 * i] = "--http";
+        many[2 * i + 1] = "127.0.0.1:9000";
+    }
+    many[2 * CONFIG_MAX_HTTP] = NULL;
+    run(&r, NOENV, many);
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    res_free(&r);
+    many[2 * CONFIG_MAX_HTTP] = "--http";
+    many[2 * CONFIG_MAX_HTTP + 2] = NULL;
+    run(&r, NOENV, many);
+    assert_usage(&r, S_CLI, "http", "more than");
+    res_free(&r);
+
+    /* token length: 15 and 257 refused, 16 and 256 taken; characters checked */
+    char tok[CONFIG_TOKEN_MAX + 2];
+    memset(tok, 'a', sizeof tok);
+    const size_t lens[] = { CONFIG_TOKEN_MIN - 1, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX, CONFIG_TOKEN_MAX + 1 };
+    for (size_t i = 0; i < 4; i++) {
+        tok[lens[i]] = '\0';
+        const char *const a[] = { "--http-token", tok, NULL };
+        run(&r, NOENV, a);
+        if (i == 1 || i == 2)
+            assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        else
+            assert_usage(&r, S_CLI, "http-token", "characters long");
+        res_free(&r);
+        tok[lens[i]] = 'a';
+    }
+    const char *const bad_tok[] = { "--http-token", "0123456789abcdef ghij", NULL };
+    run(&r, NOENV, bad_tok);
+    assert_usage(&r, S_CLI, "http-token", "not allowed");
+    res_free(&r);
+    const char *const pad_tok[] = { "--http-token", "0123456789abcdef==", NULL };
+    run(&r, NOENV, pad_tok);
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    res_free(&r);
+
+    /* a non-loopback address needs a token or --http-insecure; loopback ones do not */
+    static const struct {
+        const char *addr;
+        bool loopback;
+    } addrs[] = {
+        { "127.0.0.1:8080", true }, { "127.1.2.3", true },      { "[::1]:8080", true },   { "localhost:80", true },
+        { "0.0.0.0:8080", false },  { "*:8080", false },        { "[::]:8080", false },   { "192.0.2.1", false },
+        { "127.example.org", false }, { "localhost.example.org:1", false },
+    };
+    for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+        const char *const plain[] = { "--http", addrs[i].addr, NULL };
+        run(&r, NOENV, plain);
+        if (addrs[i].loopback) {
+            assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        } else {
+            assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+            assert_non_null(strstr(r.err, "not a loopback address"));
+            assert_non_null(strstr(r.err, addrs[i].addr));
+        }
+        res_free(&r);
+        const char *const tokened[] = { "--http", addrs[i].addr, "--http-token", "0123456789abcdef", NULL };
+        run(&r, NOENV, tokened);
+        assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        res_free(&r);
+        const char *const insecure[] = { "--http", addrs[i].addr, "--http-insecure", NULL };
+        run(&r, NOENV, insecure);
+        assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        res_free(&r);
+    }
+}
 
 static void listen_forms(void **state)
 {
@@ -1360,6 +1467,7 @@ int main(void)
         cmocka_unit_test(bad_values),
         cmocka_unit_test(limits),
         cmocka_unit_test(listen_forms),
+        cmocka_unit_test(http_options),
         cmocka_unit_test(epid_hwid),
         cmocka_unit_test(precedence),
         cmocka_unit_test(cli_errors),

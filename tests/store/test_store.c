@@ -647,6 +647,195 @@ static void open_errors(void **state)
     store_close(NULL);
 }
 
+/* A version-1 database (before the daily table) migrates to 2: rows kept, daily table created and then
+ * updated in the same transaction as the records. */
+static void migrate_v1_to_v2(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    struct store *s = NULL;
+    tmp_path(path, sizeof path, "v1.db");
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    write1(s, rec(1, APP_WIN, T0));
+    store_close(s);
+    /* make it exactly what version 1 left: no daily table, user_version 1 */
+    sql_exec(path, "DROP TABLE daily; PRAGMA user_version = 1");
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'daily'"), 0);
+    /* a read-only open of the old version is refused with a hint */
+    assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "older"));
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM clients"), 1);
+    write1(s, rec(2, APP_WIN, T0 + DAY));
+    struct store_record r = rec(3, APP_WIN, T0 + DAY);
+    r.hresult = 0xC004F042u;
+    write1(s, r);
+    store_close(s);
+    assert_int_equal(sql_int(path, "SELECT answered FROM daily WHERE day = 20776"), 1); /* (T0 + DAY) / DAY */
+    assert_int_equal(sql_int(path, "SELECT refused FROM daily WHERE day = 20776"), 1);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM daily"), 1); /* the v1 row's day was before the table */
+}
+
+struct day_rows {
+    int64_t day[8];
+    uint64_t ok[8], bad[8];
+    size_t n;
+};
+
+static int collect_day(void *ctx, int64_t day, uint64_t answered, uint64_t refused)
+{
+    struct day_rows *d = ctx;
+    assert_true(d->n < 8);
+    d->day[d->n] = day;
+    d->ok[d->n] = answered;
+    d->bad[d->n++] = refused;
+    return 0;
+}
+
+static void daily_counts(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    struct store_record b[3] = {rec(1, APP_WIN, T0), rec(2, APP_WIN, T0 + 1), rec(3, APP_O2013, T0 + 3 * DAY)};
+    b[1].hresult = 0xC004F038u;
+    assert_int_equal(store_write(s, b, 3), 0);
+    write1(s, rec(1, APP_WIN, T0 + 5)); /* the same client again counts again: activations, not clients */
+    struct day_rows d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_daily(s, T0 / DAY, T0 / DAY + 30, collect_day, &d), 0);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.day[0], T0 / DAY);
+    assert_int_equal(d.ok[0], 2);
+    assert_int_equal(d.bad[0], 1);
+    assert_int_equal(d.day[1], T0 / DAY + 3);
+    assert_int_equal(d.ok[1], 1);
+    /* the range is inclusive at both ends and excludes what lies outside */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_daily(s, T0 / DAY + 1, T0 / DAY + 3, collect_day, &d), 0);
+    assert_int_equal(d.n, 1);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_daily(s, T0 / DAY + 4, T0 / DAY + 40, collect_day, &d), 0);
+    assert_int_equal(d.n, 0);
+    store_close(s);
+}
+
+struct grp_rows {
+    enum store_app_group g[8];
+    char product[8][128];
+    uint64_t n[8];
+    size_t count;
+};
+
+static int collect_grp(void *ctx, enum store_app_group g, const char *product, uint64_t n)
+{
+    struct grp_rows *r = ctx;
+    assert_true(r->count < 8);
+    r->g[r->count] = g;
+    snprintf(r->product[r->count], sizeof r->product[0], "%s", product);
+    r->n[r->count++] = n;
+    return 0;
+}
+
+static void query_pages_filters_sort(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    for (unsigned i = 1; i <= 10; i++) {
+        struct store_record r = rec(i, i <= 7 ? APP_WIN : APP_O2013, T0 + i);
+        if (i > 7)
+            snprintf(r.product, sizeof r.product, "Office LTSC Professional Plus 2024");
+        write1(s, r);
+    }
+    write1(s, rec(3, APP_WIN, T0 + 100)); /* pc-3 twice */
+    struct rows rs;
+    uint64_t total = 0;
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 4;
+    q.descending = true;
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 10);
+    assert_int_equal(rs.n, 4);
+    assert_string_equal(rs.r[0].workstation, "pc-3"); /* most recently seen first */
+    assert_string_equal(rs.r[1].workstation, "pc-10");
+    q.offset = 8; /* the last page is short */
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(rs.n, 2);
+    q.offset = 10; /* past the end: empty, total still right */
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(rs.n, 0);
+    assert_int_equal(total, 10);
+
+    memset(&q, 0, sizeof q);
+    q.limit = 100;
+    q.product = "office";
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 3);
+    q.product = NULL;
+    q.has_app = true;
+    q.app_id = gid(APP_WIN);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 7);
+    q.has_app = false;
+    q.q = "PC-1"; /* pc-1 and pc-10, case-insensitive */
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 2);
+    char text[GUID_TEXT_LEN + 1];
+    struct guid g9 = cmid_n(9);
+    guid_format(&g9, text);
+    q.q = text + 24; /* the tail of one CMID's text form */
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 1);
+    assert_string_equal(rs.r[0].workstation, "pc-9");
+    q.q = NULL;
+    q.since = T0 + 8;
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 4); /* pc-8, 9, 10 and pc-3 (seen again) */
+
+    memset(&q, 0, sizeof q);
+    q.limit = 100;
+    q.sort = STORE_SORT_REQUESTS;
+    q.descending = true;
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_string_equal(rs.r[0].workstation, "pc-3");
+    q.sort = STORE_SORT_WORKSTATION;
+    q.descending = false;
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_string_equal(rs.r[0].workstation, "pc-1");
+    assert_string_equal(rs.r[1].workstation, "pc-10");
+    q.sort = STORE_SORT_COUNT; /* not a key */
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), -EINVAL);
+
+    memset(&rs, 0, sizeof rs);
+    struct guid c3 = cmid_n(3);
+    assert_int_equal(store_get_client(s, &c3, collect, &rs), 0);
+    assert_int_equal(rs.n, 1);
+    assert_int_equal(rs.r[0].request_count, 2);
+    memset(&rs, 0, sizeof rs);
+    struct guid c99 = cmid_n(99);
+    assert_int_equal(store_get_client(s, &c99, collect, &rs), 0);
+    assert_int_equal(rs.n, 0);
+
+    struct grp_rows gr;
+    memset(&gr, 0, sizeof gr);
+    assert_int_equal(store_groups(s, collect_grp, &gr), 0);
+    assert_int_equal(gr.count, 2);
+    assert_int_equal(gr.g[0], STORE_APP_WINDOWS);
+    assert_int_equal(gr.n[0], 7);
+    assert_int_equal(gr.g[1], STORE_APP_OFFICE);
+    assert_string_equal(gr.product[1], "Office LTSC Professional Plus 2024");
+    assert_int_equal(gr.n[1], 3);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +852,9 @@ int main(void)
         cmocka_unit_test(batch_rolls_back),
         cmocka_unit_test(merge_is_idempotent),
         cmocka_unit_test(migrate_from_v0),
+        cmocka_unit_test(migrate_v1_to_v2),
+        cmocka_unit_test(daily_counts),
+        cmocka_unit_test(query_pages_filters_sort),
         cmocka_unit_test(migrate_conflict_fails_whole),
         cmocka_unit_test(newer_schema_refused),
         cmocka_unit_test(open_errors),

@@ -1,0 +1,50 @@
+/*
+ * http — kmsd's HTTP server: the web page, the JSON API, Prometheus metrics, /healthz and /readyz.
+ *
+ * libmicrohttpd with one internal polling thread per bound address (small stacks, a connection cap shared
+ * by all addresses, an idle timeout). The HTTP threads only read: the metrics atomics, the host snapshot
+ * given here (immutable while the server runs), and the registry through their own read-only SQLite
+ * connection (WAL lets it read while the writer thread writes; it is never the writer's connection). Request
+ * targets are parsed by http_query.c. docs/internals/http.md and docs/api.md describe it.
+ */
+#ifndef KMSD_HTTP_H
+#define KMSD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activation.h"
+#include "metrics.h"
+#include "server.h"
+
+#define HTTP_MAX_ADDRS 8
+#define HTTP_THREAD_STACK (256u * 1024u)   /* bytes of each HTTP thread's stack */
+#define HTTP_CONN_MEMORY (16u * 1024u)     /* bytes per connection for headers and the request line */
+#define HTTP_READYZ_TIMEOUT_MS 2000        /* each step of the /readyz self-activation */
+#define HTTP_READYZ_CACHE_MS 1000          /* a /readyz result is reused this long */
+
+struct http_cfg {
+    const char *addrs[HTTP_MAX_ADDRS]; /* "ADDR[:PORT]" texts; none: the defaults (HTTP_DEFAULT_ADDRS) */
+    int n_addrs;
+    const char *token;                 /* Bearer token required on every request; "" or NULL: none */
+    uint32_t max_connections;
+    uint32_t timeout_s;
+    uint32_t max_page;
+    const char *db_path;               /* the registry to read; NULL without one */
+    struct metrics *m;
+    const struct activation_host *host;
+    const char *count_mode;            /* "fixed" or "genuine" */
+    int32_t client_count;              /* -1: auto */
+};
+
+struct http_server;
+
+/* Binds every address and starts serving. kms lists the bound KMS listeners (what /api/v1/host shows and
+ * what /readyz activates against; n_kms may be 0). An explicit address that cannot be bound is an error
+ * (logged; returns -1); a default one is logged and skipped. *out is NULL when nothing is served. */
+int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_t n_kms, struct http_server **out);
+/* Stops the threads and frees everything (NULL is fine). */
+void http_stop(struct http_server *h);
+
+#endif

@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Checks of kmsd's HTTP API against a live kmsd (used by 10-http.sh and 11-browser.sh).
+
+  http_api.py api BASE KMS_PORT MAX_PAGE      the endpoints, shapes, pagination, filters and errors, against
+                                              the clients 10-http.sh created (see there)
+  http_api.py status URL [TOKEN]              print the status code of GET URL
+  http_api.py cap HOST PORT N                 N idle connections are served, connection N+1 is closed at once
+  http_api.py metric BASE NAME [LABEL=VALUE...]  print the value of one sample of /metrics (checked strictly)
+  http_api.py idle HOST PORT SECONDS           an idle connection is closed after about SECONDS
+
+Talks only to the loopback address it is given. Every request has a 10 s timeout.
+"""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = sys.executable
+TIMEOUT = 10
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def expect(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def request(base, path, method="GET", headers=None, body=None, raw_target=None):
+    u = urllib.parse.urlsplit(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
+    c.putrequest(method, raw_target or path, skip_accept_encoding=True)
+    for k, v in (headers or {}).items():
+        c.putheader(k, v)
+    if body is not None:
+        c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
+    r = c.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, data
+
+
+def get_json(base, path, want=200, **kw):
+    status, hdrs, data = request(base, path, **kw)
+    expect(status == want, "GET %s: status %d, expected %d: %r" % (path, status, want, data[:300]))
+    expect("cache-control" in hdrs, "GET %s: no Cache-Control" % path)
+    expect(hdrs.get("content-type", "").startswith("application/json"), "GET %s: Content-Type %r" %
+           (path, hdrs.get("content-type")))
+    try:
+        j = json.loads(data)
+    except ValueError:
+        fail("GET %s: not JSON: %r" % (path, data[:200]))
+    if want >= 400:
+        expect(isinstance(j.get("error"), str) and isinstance(j.get("message"), str),
+               "GET %s: an error without error and message: %r" % (path, j))
+    return j
+
+
+def shape(obj, spec, where):
+    """spec: {key: type or tuple of types}; every key must be there with that type."""
+    expect(isinstance(obj, dict), "%s: not an object" % where)
+    for k, t in spec.items():
+        expect(k in obj, "%s: no %s in %r" % (where, k, sorted(obj)))
+        expect(isinstance(obj[k], t) and not (t is int and isinstance(obj[k], bool)),
+               "%s: %s is %r, expected %s" % (where, k, obj[k], t))
+
+
+CLIENT = {"cmid": str, "application_id": str, "application": (str, type(None)), "sku_id": str, "kms_id": str,
+          "product": str, "workstation": str, "address": str, "epid": str, "license_status": int,
+          "license_status_name": str, "grace_time": int, "is_vm": bool, "version": str, "first_seen": str,
+          "last_seen": str, "requests": int}
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+CMID1 = "11111111-2222-4333-8444-000000000001"
+
+
+def clients(base, query):
+    return get_json(base, "/api/v1/clients?" + query)
+
+
+def check_api(base, kms_port, max_page):
+    max_page = int(max_page)
+    j = get_json(base, "/healthz")
+    expect(j == {"status": "alive"}, "healthz: %r" % j)
+
+    # the list and its shape
+    j = clients(base, "limit=%d" % max_page)
+    shape(j, {"total": int, "limit": int, "offset": int, "clients": list}, "clients")
+    expect(j["total"] == 4, "clients: total %d, expected the 4 test clients" % j["total"])
+    for c in j["clients"]:
+        shape(c, CLIENT, "client")
+        expect(ISO.match(c["first_seen"]) and ISO.match(c["last_seen"]), "client times %r" % c)
+    names = sorted(c["workstation"] for c in j["clients"][:4]) if max_page >= 4 else None
+
+    # pagination: pages of 2 cover everything once; the page size cap at the limit and one past it
+    seen = []
+    offset = 0
+    for _ in range(10):
+        p = clients(base, "limit=2&offset=%d&sort=workstation" % offset)
+        seen += [c["workstation"] for c in p["clients"]]
+        if p["next_offset"] is None:
+            break
+        expect(p["next_offset"] == offset + 2, "next_offset %r" % p["next_offset"])
+        offset = p["next_offset"]
+    expect(seen == ["it-office", "it-pc-1", "it-pc-2", "it-pc-3"], "pages in workstation order: %r" % seen)
+    expect(names is None or names == sorted(seen), "first page names %r" % names)
+    p = clients(base, "offset=4")
+    expect(p["clients"] == [] and p["next_offset"] is None and p["total"] == 4, "past the end: %r" % p)
+    j = clients(base, "limit=%d" % max_page)
+    expect(j["limit"] == max_page, "limit at the cap")
+    e = get_json(base, "/api/v1/clients?limit=%d" % (max_page + 1), want=400)
+    expect(e["parameter"] == "limit" and str(max_page) in e["message"], "limit past the cap: %r" % e)
+    j = clients(base, "")
+    expect(j["limit"] == min(50, max_page), "default limit %r" % j["limit"])
+
+    # filters and sort
+    def total(q):
+        return clients(base, q)["total"]
+    expect(total("q=IT-PC-1") == 1, "q on workstation")
+    expect(total("q=" + CMID1[-12:]) == 1, "q on part of a CMID")
+    expect(total("product=office") == 1, "product filter")
+    expect(total("application=office2013") == 1, "application office2013")
+    expect(total("application=windows") == 3, "application windows")
+    expect(total("since=1d") == 4, "since 1d")
+    expect(total("since=%d" % (int(time.time()) + 3600)) == 0, "since in the future")
+    r = clients(base, "sort=-workstation")["clients"]
+    expect([c["workstation"] for c in r][:3] == ["it-pc-3", "it-pc-2", "it-pc-1"], "sort -workstation: %r" % r)
+    r = clients(base, "sort=-requests")["clients"]
+    expect(r[0]["workstation"] == "it-pc-1" and r[0]["requests"] == 3, "sort -requests: %r" % r[0])
+
+    # one client
+    j = get_json(base, "/api/v1/clients/" + CMID1)
+    expect(j["cmid"] == CMID1 and len(j["entries"]) == 1, "one client: %r" % j)
+    shape(j["entries"][0], CLIENT, "client entry")
+    expect(j["entries"][0]["requests"] == 3, "client requests")
+    e = get_json(base, "/api/v1/clients/" + CMID1[:-1] + "f", want=404)
+    e = get_json(base, "/api/v1/clients/not-a-cmid", want=400)
+    expect(e["parameter"] == "cmid", "bad cmid: %r" % e)
+
+    # bad parameters: which and why
+    for q, param in (("limit=0", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset"), ("sort=color", "sort"),
+                     ("since=yesterday", "since"), ("application=linux", "application"), ("colour=red", "colour"),
+                     ("q=a&q=b", "q"), ("q=%zz", "q"), ("q=" + "x" * 129, "q")):
+        e = get_json(base, "/api/v1/clients?" + q, want=400)
+        expect(e.get("parameter") == param, "%s: parameter %r" % (q, e))
+    e = get_json(base, "/api/v1/stats?x=1", want=400)
+    expect(e.get("parameter") == "x", "unknown parameter on stats")
+
+    # products
+    j = get_json(base, "/api/v1/products")
+    shape(j, {"applications": list, "kms": list, "skus": list}, "products")
+    expect(len(j["skus"]) > 100, "products: %d SKUs" % len(j["skus"]))
+    j = get_json(base, "/api/v1/products?q=o2024pp")
+    hit = [s for s in j["skus"] if s["alias"] == "o2024pp"]
+    expect(len(hit) == 1 and re.fullmatch(r"([0-9A-Z]{5}-){4}[0-9A-Z]{5}", hit[0]["gvlk"] or ""), "o2024pp: %r" % hit)
+    expect(len(j["skus"]) < 10, "q filters the SKUs: %d" % len(j["skus"]))
+
+    # statistics
+    j = get_json(base, "/api/v1/stats")
+    shape(j, {"registry": bool, "since_start": dict, "requests": int, "failed": int, "clients": int,
+              "by_license_status": dict, "current_count": dict, "by_product": list, "daily": list}, "stats")
+    expect(j["registry"] is True and j["clients"] == 4, "stats clients %r" % j["clients"])
+    expect(j["requests"] == 6 and j["failed"] == 0, "stats requests %d failed %d" % (j["requests"], j["failed"]))
+    expect(len(j["daily"]) == 30, "30 days")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    expect(j["daily"][-1]["date"] == today, "the last day is today: %r" % j["daily"][-1])
+    expect(j["daily"][-1]["answered"] == 6 and j["daily"][-1]["refused"] == 0, "today %r" % j["daily"][-1])
+    expect(all(d["answered"] == 0 for d in j["daily"][:-2]), "older days are empty")
+    expect(j["current_count"]["windows"] == 3 and j["current_count"]["office2013"] == 1, "counts %r" %
+           j["current_count"])
+    expect(j["since_start"]["activations_answered"] == 6 and j["since_start"]["activations_refused"] == 0,
+           "since start %r" % j["since_start"])
+    by = {(p["application"], p["product"]): p["clients"] for p in j["by_product"]}
+    expect(by.get(("windows", "Windows 10/11 Enterprise")) == 3, "by product %r" % by)
+
+    # host
+    j = get_json(base, "/api/v1/host")
+    shape(j, {"version": str, "uptime_seconds": int, "listeners": list, "http": list, "epids": list, "hwid": str,
+              "host_build": dict, "lcid": int, "count_mode": str}, "host")
+    expect("127.0.0.1:%s" % kms_port in j["listeners"], "host listeners %r" % j["listeners"])
+    expect(re.fullmatch(r"[0-9A-F]{16}", j["hwid"]), "hwid")
+    expect(len(j["epids"]) > 5 and all(re.fullmatch(r"\d{5}-\d{5}-\d{3}-\d{6}-03-\d+-\d+\.0000-\d{7}", e["epid"])
+                                        for e in j["epids"]), "epids")
+    expect(j["lcid"] == 1033 and j["count_mode"] == "fixed", "lcid/count mode")
+
+    # methods, bodies, unknown paths, the target length
+    for m in ("POST", "PUT", "DELETE"):
+        s, h, d = request(base, "/api/v1/clients", method=m)
+        expect(s == 405 and "GET" in h.get("allow", "") and json.loads(d)["error"], "%s: %d %r" % (m, s, h))
+    s, h, d = request(base, "/api/v1/clients", body=b"hello")
+    expect(s == 413 and "cache-control" in h and json.loads(d)["error"] == "payload_too_large", "GET+body: %d" % s)
+    get_json(base, "/api/v2/nothing", want=404)
+    get_json(base, "/x?" + "a" * 2100, want=414)
+    s, h, d = request(base, "/", method="HEAD")
+    expect(s == 200 and d == b"", "HEAD /")
+
+    # the page
+    s, h, d = request(base, "/")
+    expect(s == 200 and h["content-type"].startswith("text/html") and "cache-control" in h, "page headers")
+    expect(b"/api/v1/clients" in d and b"<svg" not in d.split(b"<script")[0], "page body")
+    expect(not re.search(rb"(src|href)\s*=\s*[\"']?(https?:)?//", d), "the page fetches nothing from elsewhere")
+    print("api: all checks passed")
+
+
+def metric(base, name, *labels):
+    s, h, d = request(base, "/metrics")
+    expect(s == 200 and h["content-type"].startswith("text/plain; version=0.0.4"), "metrics: %d %r" % (s, h))
+    p = subprocess.run([PYTHON, os.path.join(HERE, "promparse.py"), "-"], input=d, capture_output=True)
+    expect(p.returncode == 0, "metrics fail the strict parser: %s" % p.stderr.decode())
+    want = dict(lb.split("=", 1) for lb in labels)
+    total = None
+    for smp in json.loads(p.stdout):
+        if smp["name"] == name and all(smp["labels"].get(k) == v for k, v in want.items()):
+            total = (total or 0) + smp["value"]
+    expect(total is not None, "metrics: no sample %s %r" % (name, want))
+    print("%g" % total)
+
+
+def status(url, token=None):
+    u = urllib.parse.urlsplit(url)
+    s, h, d = request("http://%s" % u.netloc, u.path or "/",
+                      headers={"Authorization": "Bearer " + token} if token else None)
+    if s == 401:
+        expect(h.get("www-authenticate", "").startswith("Bearer"), "401 without WWW-Authenticate: Bearer")
+    if s >= 400:
+        expect(json.loads(d).get("error"), "error body %r" % d)
+    print(s)
+
+
+def cap(host, port, n):
+    n = int(n)
+    held = []
+    for _ in range(n):
+        held.append(socket.create_connection((host, int(port)), TIMEOUT))
+    time.sleep(0.3)
+    extra = socket.create_connection((host, int(port)), TIMEOUT)
+    extra.settimeout(5)
+    try:
+        got = extra.recv(100)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        fail("connection %d past the cap was not closed within 5 s" % (n + 1))
+    expect(got == b"", "connection %d past the cap got %r" % (n + 1, got))
+    extra.close()
+    # the last connection at the cap is served
+    last = held[-1]
+    last.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    resp = b""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        chunk = last.recv(4096)
+        if not chunk:
+            break
+        resp += chunk
+    expect(resp.startswith(b"HTTP/1.1 200"), "connection %d (at the cap) not served: %r" % (n, resp[:80]))
+    for s in held:
+        s.close()
+    print("cap: %d connections served, connection %d closed" % (n, n + 1))
+
+
+def idle(host, port, seconds):
+    """An idle connection stays open for about SECONDS and is closed by kmsd within SECONDS + 3."""
+    seconds = float(seconds)
+    s = socket.create_connection((host, int(port)), TIMEOUT)
+    start = time.time()
+    s.settimeout(seconds + 3)
+    try:
+        got = s.recv(100)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        fail("an idle HTTP connection was still open after %.1f s" % (seconds + 3))
+    took = time.time() - start
+    expect(got == b"", "idle connection got %r" % got)
+    expect(took >= seconds - 0.5, "an idle HTTP connection was closed after %.2f s, before %g s" % (took, seconds))
+    print("idle: closed after %.2f s" % took)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"api": check_api, "status": status, "cap": cap, "metric": metric, "idle": idle}[cmd](*args)
+
+
+if __name__ == "__main__":
+    main()
