@@ -103,6 +103,7 @@ static void conn_free(struct conn *c)
         c->next->prev = c->prev;
     atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed);
     free(c->in);
+    session_free(&c->sess);
     kms_wipe(&c->sess, sizeof c->sess);
     free(c);
     if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
