@@ -100,9 +100,8 @@ static int setup(struct session *s, struct sample *x, uint16_t version)
     return 0;
 }
 
-/* One request decoded, decided and answered. Not inlined: callgrind counts from its entry to its return. */
-__attribute__((noinline)) int one_request(struct session *s, const struct sample *x, uint8_t *out);
-__attribute__((noinline)) int one_request(struct session *s, const struct sample *x, uint8_t *out)
+/* One request decoded, decided and answered. */
+static int request_body(struct session *s, const struct sample *x, uint8_t *out)
 {
     struct wr o;
     wr_init(&o, out, OUT_CAP);
@@ -115,6 +114,14 @@ __attribute__((noinline)) int one_request(struct session *s, const struct sample
     if (session_complete(s, &scfg, -1, &o, &ev) != SESSION_REPLY || ev.hresult != 0)
         return -1;
     return (int)o.off;
+}
+
+/* The same, as callgrind's toggle point: it counts from this function's entry to its return. The warm-up
+ * request (libcrypto's one-time fetches) goes through request_body directly and is not counted. */
+__attribute__((noinline)) int one_request(struct session *s, const struct sample *x, uint8_t *out);
+__attribute__((noinline)) int one_request(struct session *s, const struct sample *x, uint8_t *out)
+{
+    return request_body(s, x, out);
 }
 
 static int init_host(void)
@@ -151,11 +158,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: codec --callgrind 4|5|6 N\n");
             return 2;
         }
-        if (setup(&s, &x, (uint16_t)v) != 0 || one_request(&s, &x, out) < 0) {
+        if (setup(&s, &x, (uint16_t)v) != 0 || request_body(&s, &x, out) < 0) {
             fprintf(stderr, "codec: setup failed\n");
             return 1;
         }
-        for (unsigned long i = 1; i < n; i++)
+        for (unsigned long i = 0; i < n; i++)
             if (one_request(&s, &x, out) < 0)
                 return 1;
         printf("v%lu: %lu requests\n", v, n);
