@@ -2,7 +2,8 @@
 # kmsc bench against a live kmsd: a few hundred verified activations in each mode (new connection, reuse),
 # each protocol version and a mix, with the JSON report checked (zero errors, counts right); then failures
 # must be counted and reported by the exit status: verification against canned (fixed bytes, not a KMS
-# host), a count below the required one, and a port where nothing listens.
+# host), a count below the required one, a listener that never answers (timeouts), one that closes at once,
+# and a port where nothing listens.
 . "$(dirname "$0")/lib.sh"
 
 # check_json FILE KEY=VALUE...: every key (a.b for nested objects) must have that value.
@@ -77,6 +78,47 @@ cp "$TMP/out" "$TMP/b.json"
 check_json "$TMP/b.json" activations=40 errors=0 verify=False
 kill "$CANNED_PID"
 wait "$CANNED_PID"
+
+# A listener that accepts and never answers: timeouts (exit 4); one that closes at once: "closed" (exit 4).
+# (Python, on a free port; each stops by PID.)
+mute_server() { # MODE PORT: "hold" keeps connections open without a byte, "close" closes each at once
+    "$PYTHON" - "$1" "$2" <<'PY' &
+import socket, sys, time
+mode, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(64)
+held = []
+end = time.time() + 60
+s.settimeout(0.2)
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    if mode == "hold":
+        held.append(c)
+    else:
+        c.close()
+PY
+    MUTE_PID=$!
+    KMSD_PID=$MUTE_PID wait_port 127.0.0.1 "$2"
+}
+MPORT=$(free_port)
+mute_server hold "$MPORT"
+expect_rc 4 timeout 60 "$KMSC" bench -q --json --timeout 0.3 -c 2 -N 4 "127.0.0.1:$MPORT"
+cp "$TMP/out" "$TMP/b.json"
+check_json "$TMP/b.json" activations=0 errors=4 errors_by_kind.timeout=4 exit=4
+kill "$MUTE_PID"
+wait "$MUTE_PID"
+MPORT=$(free_port)
+mute_server close "$MPORT"
+expect_rc 4 timeout 60 "$KMSC" bench -q --json -c 2 -N 6 "127.0.0.1:$MPORT"
+cp "$TMP/out" "$TMP/b.json"
+check_json "$TMP/b.json" activations=0 errors=6 errors_by_kind.closed=6 exit=4
+kill "$MUTE_PID"
+wait "$MUTE_PID"
 
 # Nothing listening: connect errors, exit 3, bounded by -N.
 expect_rc 3 timeout 60 "$KMSC" bench -q --json -c 2 -N 10 "127.0.0.1:$CPORT"
