@@ -148,6 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         off += h.frag_length;
     }
+    session_free(s);
     free(s);
     return 0;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs exactly the packages kmsd needs to build and test on Debian 12.
 # Idempotent: installs only what is missing. Must run as root (or through sudo).
+# --fuzz adds clang for `make fuzz`; --bench adds valgrind, perf and strace for bench/run and profiling.
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
@@ -10,12 +11,16 @@ chromium nftables iproute2"
 # make the KMS port reject connections inside a network namespace the test creates (10-http.sh, /readyz).
 
 # --fuzz: also what `make fuzz` needs (clang with libFuzzer and the sanitizer runtimes).
-if [ "${1:-}" = "--fuzz" ]; then
-    PKGS="$PKGS clang libclang-rt-14-dev"
-elif [ $# -gt 0 ]; then
-    echo "usage: $0 [--fuzz]" >&2
-    exit 2
-fi
+for opt in "$@"; do
+    case "$opt" in
+    --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
+    --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools
+    *)
+        echo "usage: $0 [--fuzz] [--bench]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 missing=""
 for p in $PKGS; do

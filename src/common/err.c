@@ -37,6 +37,7 @@ const char *kms_strerror(int err)
     case KMS_EV_HMAC: return "verify: HMAC mismatch";
     case KMS_ECRYPTO: return "crypto backend failure";
     case KMS_ERPC_NOCTX: return "RPC: no presentation context accepted";
+    case KMS_ENOMEM: return "out of memory";
     default:
         break;
     }

@@ -55,6 +55,9 @@ enum kms_err {
 
     /* DCE/RPC, client side */
     KMS_ERPC_NOCTX,      /* the server accepted no usable presentation context */
+
+    /* resources */
+    KMS_ENOMEM,          /* an allocation failed */
 };
 
 /* Human-readable text for a code above (or a -errno). Never NULL; static storage. */

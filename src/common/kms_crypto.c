@@ -1,11 +1,10 @@
 #include "kms_crypto.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "err.h"
@@ -240,39 +239,78 @@ void kms_v6_mac_key(uint64_t filetime, uint8_t key[16])
     kms_wipe(digest, sizeof digest);
 }
 
+/*
+ * SHA-256 is fetched once per process and kept. OpenSSL 3 resolves an algorithm by name on every implicit
+ * fetch (EVP_sha256() in EVP_Digest, the digest parameter of an EVP_MAC), and those look-ups were most of the
+ * cost of a V6 request (docs/performance.md). Another thread fetching at the same moment frees its copy.
+ */
+static _Atomic(EVP_MD *) sha256_md;
+
+static EVP_MD *sha256(void)
+{
+    EVP_MD *md = atomic_load_explicit(&sha256_md, memory_order_acquire);
+    if (md)
+        return md;
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!md)
+        return NULL;
+    EVP_MD *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&sha256_md, &expected, md, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        EVP_MD_free(md);
+        md = expected;
+    }
+    return md;
+}
+
 int kms_sha256(const void *data, size_t len, uint8_t out[32])
 {
     unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+    EVP_MD *md = sha256();
+    if (!md || EVP_Digest(data, len, out, &n, md, NULL) != 1 || n != 32)
         return KMS_ECRYPTO;
     return 0;
 }
+
+#define HMAC_BLOCK 64 /* SHA-256 block size */
 
 int kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
                     uint8_t out[32])
 {
     /*
-     * EVP_MAC streams a and b without joining them in a buffer. It costs the same as the one-shot HMAC(), which
-     * in OpenSSL 3 fetches an EVP_MAC per call too. A zero-length key still needs a non-NULL pointer: a NULL key
-     * means "keep the previous key", and a fresh context has none.
+     * HMAC (RFC 2104) over the kept SHA-256: H((K0 ^ opad) || H((K0 ^ ipad) || a || b)), where K0 is the key,
+     * or its SHA-256 when longer than a block, padded with zeros to the block. a and b are streamed, never
+     * joined in a buffer. The pads and the inner hash are wiped.
      */
-    static const uint8_t empty_key[1] = {0};
-    char digest_name[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    size_t n = 0;
-    bool ok = ctx && EVP_MAC_init(ctx, keylen ? key : empty_key, keylen, params) == 1;
+    EVP_MD *md = sha256();
+    if (!md)
+        return KMS_ECRYPTO;
+    uint8_t k0[HMAC_BLOCK], pad[HMAC_BLOCK], inner[32];
+    memset(k0, 0, sizeof k0);
+    if (keylen > HMAC_BLOCK) {
+        if (kms_sha256(key, keylen, k0) != 0)
+            return KMS_ECRYPTO;
+    } else if (keylen) {
+        memcpy(k0, key, keylen);
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0, m = 0;
+    for (size_t i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = (uint8_t)(k0[i] ^ 0x36u);
+    bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, pad, sizeof pad) == 1;
     if (ok && alen)
-        ok = EVP_MAC_update(ctx, a, alen) == 1;
+        ok = EVP_DigestUpdate(ctx, a, alen) == 1;
     if (ok && blen)
-        ok = EVP_MAC_update(ctx, b, blen) == 1;
-    ok = ok && EVP_MAC_final(ctx, out, &n, 32) == 1 && n == 32;
-    EVP_MAC_CTX_free(ctx); /* cleanses the keyed digest states */
-    EVP_MAC_free(mac);
+        ok = EVP_DigestUpdate(ctx, b, blen) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, inner, &n) == 1 && n == 32;
+    for (size_t i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = (uint8_t)(k0[i] ^ 0x5cu);
+    ok = ok && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, pad, sizeof pad) == 1 &&
+         EVP_DigestUpdate(ctx, inner, sizeof inner) == 1 && EVP_DigestFinal_ex(ctx, out, &m) == 1 && m == 32;
+    EVP_MD_CTX_free(ctx); /* cleanses the digest state */
+    kms_wipe(k0, sizeof k0);
+    kms_wipe(pad, sizeof pad);
+    kms_wipe(inner, sizeof inner);
     return ok ? 0 : KMS_ECRYPTO;
 }
 

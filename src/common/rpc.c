@@ -1,5 +1,6 @@
 #include "rpc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -531,11 +532,27 @@ void rpc_reasm_init(struct rpc_reasm *r)
     r->ctx_id = 0;
     r->opnum = 0;
     r->len = 0;
+    r->buf = NULL;
+}
+
+void rpc_reasm_release(struct rpc_reasm *r)
+{
+    if (r->active || !r->buf)
+        return;
+    free(r->buf); /* request bytes as they came over the wire: nothing secret to wipe */
+    r->buf = NULL;
+    r->len = 0;
+}
+
+void rpc_reasm_free(struct rpc_reasm *r)
+{
+    free(r->buf);
+    rpc_reasm_init(r);
 }
 
 static int reasm_fail(struct rpc_reasm *r, int err)
 {
-    rpc_reasm_init(r);
+    rpc_reasm_free(r);
     return err;
 }
 
@@ -552,9 +569,15 @@ int rpc_reasm_feed(struct rpc_reasm *r, const struct rpc_pdu *pdu, const uint8_t
         if (q->stub_len > KMS_LIMIT_REQUEST_STUB_MAX)
             return reasm_fail(r, KMS_ERPC_TOOBIG);
         if (last) { /* the normal case: no copy */
+            rpc_reasm_release(r);
             *stub = q->stub;
             *len = q->stub_len;
             return 1;
+        }
+        if (!r->buf) {
+            r->buf = malloc(KMS_LIMIT_REQUEST_STUB_MAX);
+            if (!r->buf)
+                return reasm_fail(r, KMS_ENOMEM);
         }
         r->active = true;
         r->call_id = pdu->hdr.call_id;

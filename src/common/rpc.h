@@ -12,8 +12,9 @@
  *   every array below is indexed only below its count.
  * - Pad and reserved bytes are ignored when decoding (recorded peers leave garbage there) and written as
  *   zeros when encoding; everything else round-trips exactly (decode then encode gives the same bytes).
- * - Nothing here allocates, reads the clock or draws random numbers: the association group id and the
- *   secondary address are the caller's inputs.
+ * - Nothing here reads the clock or draws random numbers: the association group id and the secondary
+ *   address are the caller's inputs. The only allocation is the reassembly buffer of a fragmented REQUEST
+ *   (rpc_reasm_feed), so that an idle connection does not carry one.
  */
 #ifndef KMSD_RPC_H
 #define KMSD_RPC_H
@@ -257,24 +258,33 @@ void rpc_response_init(struct rpc_pdu *out, uint32_t call_id, uint16_t ctx_id, c
 
 /* ---- server side: REQUEST fragment reassembly (2.8) ---- */
 
-/* Reassembly state; embed it in the session (it holds a KMS_LIMIT_REQUEST_STUB_MAX buffer) and
- * rpc_reasm_init() it. */
+/* Reassembly state; embed it in the session, rpc_reasm_init() it once and rpc_reasm_free() it at the end.
+ * The KMS_LIMIT_REQUEST_STUB_MAX buffer is allocated only when a FIRST fragment without LAST arrives, and
+ * released by rpc_reasm_release() (the session calls it once the request is decoded), by any error and by
+ * rpc_reasm_free(); a connection that only sends single-fragment requests never has one. */
 struct rpc_reasm {
     bool active; /* a FIRST fragment without LAST has been seen */
     uint32_t call_id;
     uint16_t ctx_id;
     uint16_t opnum;
     size_t len;
-    uint8_t buf[KMS_LIMIT_REQUEST_STUB_MAX];
+    uint8_t *buf; /* NULL, or KMS_LIMIT_REQUEST_STUB_MAX bytes */
 };
 
+/* Initialises a fresh state (no buffer). */
 void rpc_reasm_init(struct rpc_reasm *r);
 
+/* Frees the buffer unless a sequence is in progress; a stub returned from it is invalid afterwards. */
+void rpc_reasm_release(struct rpc_reasm *r);
+
+/* Abandons any sequence in progress and frees the buffer; r is then as after rpc_reasm_init(). */
+void rpc_reasm_free(struct rpc_reasm *r);
+
 /* Feeds one decoded REQUEST. Returns 1 when a request is complete, with *stub and *len set: a single-fragment
- * request's own borrowed stub (no copy), or r's buffer, valid until the next feed. Returns 0 while more
- * fragments are needed. Errors (state reset): KMS_ERPC_PTYPE (not a REQUEST), KMS_ERPC_FRAG (missing FIRST,
- * FIRST inside a sequence, call_id / ctx_id / opnum changed), KMS_ERPC_TOOBIG (stub above
- * KMS_LIMIT_REQUEST_STUB_MAX). */
+ * request's own borrowed stub (no copy), or r's buffer, valid until the next feed or rpc_reasm_release(). Returns 0 while
+ * more fragments are needed. Errors (state reset, buffer freed): KMS_ERPC_PTYPE (not a REQUEST), KMS_ERPC_FRAG
+ * (missing FIRST, FIRST inside a sequence, call_id / ctx_id / opnum changed), KMS_ERPC_TOOBIG (stub above
+ * KMS_LIMIT_REQUEST_STUB_MAX), KMS_ENOMEM (no buffer for a fragmented request). */
 int rpc_reasm_feed(struct rpc_reasm *r, const struct rpc_pdu *pdu, const uint8_t **stub, size_t *len);
 
 /* ---- client side ---- */

@@ -157,6 +157,121 @@ enum kmsc_status kmsc_worse(enum kmsc_status a, enum kmsc_status b)
     return ra >= rb ? a : b;
 }
 
+/* ---- encoding and verification, without I/O ---- */
+
+enum kmsc_status kmsc_decode_reply(const uint8_t *p, size_t len, const char *what, const char *peer,
+                                   struct rpc_pdu *pdu, struct kmsc_result *res)
+{
+    int rc = rpc_decode(p, len, pdu);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "malformed reply to %s: %s", what, kms_strerror(rc));
+    if ((pdu->hdr.flags & RPC_FIRST_LAST) != RPC_FIRST_LAST)
+        return fail(res, KMSC_RPC, KMS_ERPC_FRAG, "fragmented reply to %s (flags 0x%02x) is not supported", what,
+                    pdu->hdr.flags);
+    if (pdu->hdr.ptype == RPC_PTYPE_FAULT) {
+        const char *name = kms_hresult_name(pdu->fault.status);
+        res->has_hresult = true;
+        res->hresult = pdu->fault.status;
+        return fail(res, KMSC_RPC, 0, "%s answered %s with FAULT, status 0x%08X%s%s%s", peer, what,
+                    pdu->fault.status, name ? " (" : "", name ? name : "", name ? ")" : "");
+    }
+    return KMSC_OK;
+}
+
+int kmsc_encode_bind(uint32_t call_id, bool ndr64, bool btfn, uint8_t flags, struct rpc_bind *offered, uint8_t *buf,
+                     size_t cap, size_t *len)
+{
+    struct rpc_pdu pdu;
+    rpc_client_bind(&pdu, call_id, flags, ndr64, btfn);
+    *offered = pdu.bind;
+    struct wr w;
+    wr_init(&w, buf, cap);
+    int rc = rpc_encode(&pdu, &w);
+    *len = w.off;
+    return rc;
+}
+
+enum kmsc_status kmsc_check_bind(const struct rpc_pdu *pdu, uint32_t call_id, const struct rpc_bind *offered,
+                                 const char *peer, struct rpc_bind_ack *ack, uint16_t *ctx_id,
+                                 enum rpc_syntax *syntax, struct kmsc_result *res)
+{
+    if (pdu->hdr.ptype == RPC_PTYPE_BIND_NAK)
+        return fail(res, KMSC_RPC, 0, "%s rejected the BIND (BIND_NAK, reason %u)", peer,
+                    pdu->bind_nak.reject_reason);
+    if (pdu->hdr.ptype != RPC_PTYPE_BIND_ACK)
+        return fail(res, KMSC_RPC, KMS_ERPC_PTYPE, "%s answered BIND with PDU type %u", peer, pdu->hdr.ptype);
+    if (pdu->hdr.call_id != call_id)
+        return fail(res, KMSC_RPC, 0, "BIND_ACK call_id %u differs from the BIND's %u", pdu->hdr.call_id, call_id);
+    *ack = pdu->bind_ack;
+    int rc = rpc_client_pick(offered, ack, ctx_id, syntax);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "%s accepted no usable presentation context: %s", peer, kms_strerror(rc));
+    return KMSC_OK;
+}
+
+enum kmsc_status kmsc_encode_activation(struct kms_request *req, bool ndr64, uint16_t ctx_id, uint32_t call_id,
+                                        const uint8_t iv[16], uint64_t now, uint8_t *buf, size_t cap, size_t *len,
+                                        struct kmsc_result *res)
+{
+    req->request_time = now;
+    uint8_t msg[KMS_V56_REQUEST_LEN];
+    size_t mlen;
+    int rc = kms_encode_request(req, iv, msg, sizeof msg, &mlen);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding the request: %s", kms_strerror(rc));
+    uint8_t stub[NDR64_REQUEST_OVERHEAD + KMS_V56_REQUEST_LEN];
+    struct wr w;
+    wr_init(&w, stub, sizeof stub);
+    rc = ndr_encode_request(&w, ndr64, msg, mlen);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding the request stub: %s", kms_strerror(rc));
+    struct rpc_pdu pdu;
+    rpc_request_init(&pdu, call_id, ctx_id, 0, stub, w.off);
+    wr_init(&w, buf, cap);
+    rc = rpc_encode(&pdu, &w);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding REQUEST: %s", kms_strerror(rc));
+    *len = w.off;
+    return KMSC_OK;
+}
+
+enum kmsc_status kmsc_check_activation(const struct rpc_pdu *pdu, const struct kms_request *req, bool ndr64,
+                                       uint16_t ctx_id, uint32_t call_id, const char *peer, struct kmsc_result *res)
+{
+    if (pdu->hdr.ptype != RPC_PTYPE_RESPONSE)
+        return fail(res, KMSC_RPC, KMS_ERPC_PTYPE, "%s answered REQUEST with PDU type %u", peer, pdu->hdr.ptype);
+    if (pdu->hdr.call_id != call_id)
+        return fail(res, KMSC_RPC, 0, "RESPONSE call_id %u differs from the REQUEST's %u", pdu->hdr.call_id, call_id);
+    if (pdu->response.ctx_id != ctx_id)
+        return fail(res, KMSC_RPC, 0, "RESPONSE context id %u differs from the REQUEST's %u", pdu->response.ctx_id,
+                    ctx_id);
+    if (pdu->response.cancel_count != 0)
+        return fail(res, KMSC_RPC, 0, "RESPONSE cancel_count is %u, expected 0", pdu->response.cancel_count);
+
+    struct ndr_response nr;
+    int rc = ndr_decode_response(pdu->response.stub, pdu->response.stub_len, ndr64, &nr);
+    if (rc < 0)
+        return fail(res, KMSC_RPC, rc, "malformed RESPONSE stub: %s", kms_strerror(rc));
+    if (nr.error_form || nr.hresult != 0) {
+        const char *name = kms_hresult_name(nr.hresult);
+        res->has_hresult = true;
+        res->hresult = nr.hresult;
+        return fail(res, KMSC_REFUSED, 0, "%s refused the activation: HRESULT 0x%08X (%s)", peer, nr.hresult,
+                    name ? name : "unknown");
+    }
+    rc = kms_decode_response(req, nr.msg, nr.len, &res->resp);
+    if (rc < 0)
+        return fail(res, KMSC_VERIFY, rc, "response from %s failed verification: %s", peer, kms_strerror(rc));
+    if (res->resp.current_count < req->required_count) {
+        res->has_hresult = true;
+        res->hresult = KMS_HR_NOT_ENOUGH_COUNT;
+        return fail(res, KMSC_COUNT, 0,
+                    "current count %u is below the required %u: 0x%08X (SL_E_VL_NOT_ENOUGH_COUNT)",
+                    res->resp.current_count, req->required_count, KMS_HR_NOT_ENOUGH_COUNT);
+    }
+    return KMSC_OK;
+}
+
 /* ---- socket I/O against a monotonic deadline ---- */
 
 /* Waits for events on fd until deadline (ms, monotonic). Returns 0 when ready (or in error: the next call
@@ -243,32 +358,13 @@ static enum kmsc_status read_pdu(struct kmsc_conn *c, int64_t deadline, const ch
     if (rc < 0)
         return fail(res, KMSC_RPC, rc, "receiving the reply to %s: %s", what, strerror(-rc));
 
-    rc = rpc_decode(c->buf, len, pdu);
-    if (rc < 0)
-        return fail(res, KMSC_RPC, rc, "malformed reply to %s: %s", what, kms_strerror(rc));
-    if ((pdu->hdr.flags & RPC_FIRST_LAST) != RPC_FIRST_LAST)
-        return fail(res, KMSC_RPC, KMS_ERPC_FRAG, "fragmented reply to %s (flags 0x%02x) is not supported", what,
-                    pdu->hdr.flags);
-    if (pdu->hdr.ptype == RPC_PTYPE_FAULT) {
-        const char *name = kms_hresult_name(pdu->fault.status);
-        res->has_hresult = true;
-        res->hresult = pdu->fault.status;
-        return fail(res, KMSC_RPC, 0, "%s answered %s with FAULT, status 0x%08X%s%s%s", c->peer, what,
-                    pdu->fault.status, name ? " (" : "", name ? name : "", name ? ")" : "");
-    }
-    return KMSC_OK;
+    return kmsc_decode_reply(c->buf, len, what, c->peer, pdu, res);
 }
 
-/* Encodes pdu into c->buf and sends it. */
-static enum kmsc_status send_pdu(struct kmsc_conn *c, const struct rpc_pdu *pdu, const char *what,
-                                 struct kmsc_result *res)
+/* Sends the len bytes already encoded in c->buf. */
+static enum kmsc_status send_buf(struct kmsc_conn *c, size_t len, const char *what, struct kmsc_result *res)
 {
-    struct wr w;
-    wr_init(&w, c->buf, sizeof c->buf);
-    int rc = rpc_encode(pdu, &w);
-    if (rc < 0)
-        return fail(res, KMSC_INTERNAL, rc, "encoding %s: %s", what, kms_strerror(rc));
-    rc = send_all(c->fd, c->buf, w.off, mono_ms() + c->timeout_ms);
+    int rc = send_all(c->fd, c->buf, len, mono_ms() + c->timeout_ms);
     if (rc == -ETIMEDOUT)
         return fail(res, KMSC_RPC, rc, "sending %s to %s timed out", what, c->peer);
     if (rc < 0)
@@ -390,27 +486,21 @@ enum kmsc_status kmsc_bind(struct kmsc_conn *c, bool ndr64, bool btfn, uint8_t f
     result_reset(res);
     if (c->fd < 0)
         return fail(res, KMSC_RPC, KMS_EINVAL, "not connected");
-    struct rpc_pdu pdu;
-    rpc_client_bind(&pdu, c->call_id, flags, ndr64, btfn);
-    c->offered = pdu.bind;
-    enum kmsc_status st = send_pdu(c, &pdu, "BIND", res);
+    size_t len;
+    int rc = kmsc_encode_bind(c->call_id, ndr64, btfn, flags, &c->offered, c->buf, sizeof c->buf, &len);
+    if (rc < 0)
+        return fail(res, KMSC_INTERNAL, rc, "encoding BIND: %s", kms_strerror(rc));
+    enum kmsc_status st = send_buf(c, len, "BIND", res);
     if (st != KMSC_OK)
         return st;
     uint32_t call_id = c->call_id;
+    struct rpc_pdu pdu;
     st = read_pdu(c, mono_ms() + c->timeout_ms, "BIND", &pdu, res);
     if (st != KMSC_OK)
         return st;
-    if (pdu.hdr.ptype == RPC_PTYPE_BIND_NAK)
-        return fail(res, KMSC_RPC, 0, "%s rejected the BIND (BIND_NAK, reason %u)", c->peer,
-                    pdu.bind_nak.reject_reason);
-    if (pdu.hdr.ptype != RPC_PTYPE_BIND_ACK)
-        return fail(res, KMSC_RPC, KMS_ERPC_PTYPE, "%s answered BIND with PDU type %u", c->peer, pdu.hdr.ptype);
-    if (pdu.hdr.call_id != call_id)
-        return fail(res, KMSC_RPC, 0, "BIND_ACK call_id %u differs from the BIND's %u", pdu.hdr.call_id, call_id);
-    c->ack = pdu.bind_ack;
-    int rc = rpc_client_pick(&c->offered, &c->ack, &c->ctx_id, &c->syntax);
-    if (rc < 0)
-        return fail(res, KMSC_RPC, rc, "%s accepted no usable presentation context: %s", c->peer, kms_strerror(rc));
+    st = kmsc_check_bind(&pdu, call_id, &c->offered, c->peer, &c->ack, &c->ctx_id, &c->syntax, res);
+    if (st != KMSC_OK)
+        return st;
     c->bound = true;
     return KMSC_OK;
 }
@@ -427,61 +517,20 @@ enum kmsc_status kmsc_activate(struct kmsc_conn *c, struct kms_request *req, str
     uint8_t iv[16];
     if (kms_random_bytes(iv, sizeof iv) != 0)
         return fail(res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
-    req->request_time = kmsc_now_filetime();
-    uint8_t msg[KMS_V56_REQUEST_LEN];
-    size_t mlen;
-    int rc = kms_encode_request(req, iv, msg, sizeof msg, &mlen);
-    if (rc < 0)
-        return fail(res, KMSC_INTERNAL, rc, "encoding the request: %s", kms_strerror(rc));
-    uint8_t stub[NDR64_REQUEST_OVERHEAD + KMS_V56_REQUEST_LEN];
-    struct wr w;
-    wr_init(&w, stub, sizeof stub);
-    rc = ndr_encode_request(&w, ndr64, msg, mlen);
-    if (rc < 0)
-        return fail(res, KMSC_INTERNAL, rc, "encoding the request stub: %s", kms_strerror(rc));
-
     uint32_t call_id = c->call_id++;
-    struct rpc_pdu pdu;
-    rpc_request_init(&pdu, call_id, c->ctx_id, 0, stub, w.off);
-    double t0 = mono_sec();
-    enum kmsc_status st = send_pdu(c, &pdu, "REQUEST", res);
+    size_t len;
+    enum kmsc_status st = kmsc_encode_activation(req, ndr64, c->ctx_id, call_id, iv, kmsc_now_filetime(), c->buf,
+                                                 sizeof c->buf, &len, res);
     if (st != KMSC_OK)
         return st;
+    double t0 = mono_sec();
+    st = send_buf(c, len, "REQUEST", res);
+    if (st != KMSC_OK)
+        return st;
+    struct rpc_pdu pdu;
     st = read_pdu(c, mono_ms() + c->timeout_ms, "REQUEST", &pdu, res);
     res->rtt_ms = (mono_sec() - t0) * 1000.0;
     if (st != KMSC_OK)
         return st;
-
-    if (pdu.hdr.ptype != RPC_PTYPE_RESPONSE)
-        return fail(res, KMSC_RPC, KMS_ERPC_PTYPE, "%s answered REQUEST with PDU type %u", c->peer, pdu.hdr.ptype);
-    if (pdu.hdr.call_id != call_id)
-        return fail(res, KMSC_RPC, 0, "RESPONSE call_id %u differs from the REQUEST's %u", pdu.hdr.call_id, call_id);
-    if (pdu.response.ctx_id != c->ctx_id)
-        return fail(res, KMSC_RPC, 0, "RESPONSE context id %u differs from the REQUEST's %u", pdu.response.ctx_id,
-                    c->ctx_id);
-    if (pdu.response.cancel_count != 0)
-        return fail(res, KMSC_RPC, 0, "RESPONSE cancel_count is %u, expected 0", pdu.response.cancel_count);
-
-    struct ndr_response nr;
-    rc = ndr_decode_response(pdu.response.stub, pdu.response.stub_len, ndr64, &nr);
-    if (rc < 0)
-        return fail(res, KMSC_RPC, rc, "malformed RESPONSE stub: %s", kms_strerror(rc));
-    if (nr.error_form || nr.hresult != 0) {
-        const char *name = kms_hresult_name(nr.hresult);
-        res->has_hresult = true;
-        res->hresult = nr.hresult;
-        return fail(res, KMSC_REFUSED, 0, "%s refused the activation: HRESULT 0x%08X (%s)", c->peer, nr.hresult,
-                    name ? name : "unknown");
-    }
-    rc = kms_decode_response(req, nr.msg, nr.len, &res->resp);
-    if (rc < 0)
-        return fail(res, KMSC_VERIFY, rc, "response from %s failed verification: %s", c->peer, kms_strerror(rc));
-    if (res->resp.current_count < req->required_count) {
-        res->has_hresult = true;
-        res->hresult = KMS_HR_NOT_ENOUGH_COUNT;
-        return fail(res, KMSC_COUNT, 0,
-                    "current count %u is below the required %u: 0x%08X (SL_E_VL_NOT_ENOUGH_COUNT)",
-                    res->resp.current_count, req->required_count, KMS_HR_NOT_ENOUGH_COUNT);
-    }
-    return KMSC_OK;
+    return kmsc_check_activation(&pdu, req, ndr64, c->ctx_id, call_id, c->peer, res);
 }

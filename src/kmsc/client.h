@@ -99,6 +99,34 @@ enum kmsc_status kmsc_bind(struct kmsc_conn *c, bool ndr64, bool btfn, uint8_t f
  * compares currentClientCount with req->required_count. After KMSC_RPC the connection must be closed. */
 enum kmsc_status kmsc_activate(struct kmsc_conn *c, struct kms_request *req, struct kmsc_result *res);
 
+/* ---- the same protocol steps without I/O (for an event-driven load generator) ---- */
+
+/* Decodes one whole reply PDU p[0..len) (len == its frag_length) into *pdu and rejects fragmented replies
+ * and FAULT (status KMSC_RPC, the FAULT status as hresult). `what` and `peer` only name things in res->msg. */
+enum kmsc_status kmsc_decode_reply(const uint8_t *p, size_t len, const char *what, const char *peer,
+                                   struct rpc_pdu *pdu, struct kmsc_result *res);
+
+/* Encodes the BIND kmsc_bind sends into buf[0..cap) (*len bytes) and keeps the offer in *offered.
+ * Returns 0 or a core error. */
+int kmsc_encode_bind(uint32_t call_id, bool ndr64, bool btfn, uint8_t flags, struct rpc_bind *offered, uint8_t *buf,
+                     size_t cap, size_t *len);
+
+/* Checks a decoded reply to the BIND with call_id and picks the context (fills *ack, *ctx_id, *syntax). */
+enum kmsc_status kmsc_check_bind(const struct rpc_pdu *pdu, uint32_t call_id, const struct rpc_bind *offered,
+                                 const char *peer, struct rpc_bind_ack *ack, uint16_t *ctx_id,
+                                 enum rpc_syntax *syntax, struct kmsc_result *res);
+
+/* Stamps req->request_time with now (FILETIME) and encodes the whole REQUEST PDU with the given IV into
+ * buf[0..cap) (*len bytes); req keeps what verification needs. Status KMSC_INTERNAL on failure. */
+enum kmsc_status kmsc_encode_activation(struct kms_request *req, bool ndr64, uint16_t ctx_id, uint32_t call_id,
+                                        const uint8_t iv[16], uint64_t now, uint8_t *buf, size_t cap, size_t *len,
+                                        struct kmsc_result *res);
+
+/* Verifies a decoded reply (after kmsc_decode_reply) to the activation request req sent with call_id on
+ * ctx_id: everything kmsc_activate checks. res->resp is filled on KMSC_OK and KMSC_COUNT. */
+enum kmsc_status kmsc_check_activation(const struct rpc_pdu *pdu, const struct kms_request *req, bool ndr64,
+                                       uint16_t ctx_id, uint32_t call_id, const char *peer, struct kmsc_result *res);
+
 /* Closes the socket (if open); c may be reused after kmsc_conn_init. */
 void kmsc_close(struct kmsc_conn *c);
 

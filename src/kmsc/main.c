@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "client.h"
 #include "err.h"
 #include "health.h"
@@ -611,6 +612,8 @@ int main(int argc, char **argv)
     struct kmsc_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.prog = "kmsc";
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return kmsc_bench_main(argc - 1, argv + 1);
     int rc = parse_args(&ctx, argc, argv);
     if (rc < 0)
         return 0;

@@ -1,6 +1,9 @@
 #include "server.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -23,6 +26,7 @@
 #define SERVER_READ_BUF 65536    /* one shared receive buffer per loop: data are consumed in the read callback */
 #define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
 #define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
+#define SERVER_TRIM_PEAK 1024     /* a burst of at least this many connections is trimmed from the heap after it */
 
 struct server;
 
@@ -71,6 +75,7 @@ struct server {
     int stopping;
     struct conn *conns;
     uint32_t next_assoc;
+    int64_t open_peak; /* most connections open at once since the last heap trim */
     struct store_writer *writer;
     uint32_t last_count[STORE_APP_GROUPS]; /* genuine mode: the last count known per group */
     uint8_t readbuf[SERVER_READ_BUF];
@@ -92,6 +97,21 @@ static void conn_on_close(uv_handle_t *h)
     conn_free(c);
 }
 
+/* Once a burst of connections has mostly closed, hands the freed heap back to the system: glibc returns only
+ * the top of the heap by itself, and connections closing in any order leave it fragmented. */
+static void server_trim(struct server *srv, int64_t open)
+{
+#ifdef __GLIBC__
+    if (srv->open_peak >= SERVER_TRIM_PEAK && open <= srv->open_peak / 4) {
+        malloc_trim(0);
+        srv->open_peak = open;
+    }
+#else
+    (void)srv;
+    (void)open;
+#endif
+}
+
 static void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
@@ -101,10 +121,12 @@ static void conn_free(struct conn *c)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed);
+    int64_t open = atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed) - 1;
     free(c->in);
+    session_free(&c->sess);
     kms_wipe(&c->sess, sizeof c->sess);
     free(c);
+    server_trim(srv, open);
     if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }
@@ -501,6 +523,8 @@ static void on_connection(uv_stream_t *ls, int status)
         srv->conns->prev = c;
     srv->conns = c;
     int64_t open = atomic_fetch_add_explicit(&srv->m->open, 1, memory_order_relaxed) + 1;
+    if (open > srv->open_peak)
+        srv->open_peak = open;
     c->close_counted = 1; /* not yet a counted connection: a rejection is counted as such */
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
         metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);

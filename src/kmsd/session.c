@@ -14,6 +14,11 @@ void session_init(struct session *s, uint32_t assoc_group)
     s->assoc_group = assoc_group;
 }
 
+void session_free(struct session *s)
+{
+    rpc_reasm_free(&s->reasm);
+}
+
 static enum session_action fault(uint32_t call_id, uint32_t status, struct wr *out)
 {
     struct rpc_pdu f;
@@ -134,11 +139,15 @@ static enum session_action on_request(struct session *s, const struct session_cf
     if (rc == 0)
         return SESSION_WAIT;
     enum rpc_syntax syn = rpc_assoc_syntax(&s->assoc, pdu->request.ctx_id);
+    enum session_action a;
     if (syn == RPC_SYNTAX_NONE)
-        return fault(pdu->hdr.call_id, RPC_STATUS_UNK_IF, out);
-    if (pdu->request.opnum != 0)
-        return fault(pdu->hdr.call_id, SESSION_STATUS_OP_RNG_ERROR, out);
-    return decide(s, cfg, pdu->hdr.call_id, pdu->request.ctx_id, syn == RPC_SYNTAX_NDR64, stub, stub_len, out, ev);
+        a = fault(pdu->hdr.call_id, RPC_STATUS_UNK_IF, out);
+    else if (pdu->request.opnum != 0)
+        a = fault(pdu->hdr.call_id, SESSION_STATUS_OP_RNG_ERROR, out);
+    else
+        a = decide(s, cfg, pdu->hdr.call_id, pdu->request.ctx_id, syn == RPC_SYNTAX_NDR64, stub, stub_len, out, ev);
+    rpc_reasm_release(&s->reasm); /* the request is decoded: an idle connection keeps no reassembly buffer */
+    return a;
 }
 
 enum session_action session_on_pdu(struct session *s, const struct session_cfg *cfg, const uint8_t *bytes,

@@ -69,6 +69,9 @@ struct session_event {
 /* Starts a session; assoc_group is the id its BIND_ACKs carry. */
 void session_init(struct session *s, uint32_t assoc_group);
 
+/* Releases what the session allocated (a fragment reassembly buffer); call it before dropping s. */
+void session_free(struct session *s);
+
 /*
  * Handles one whole PDU of len bytes (len == its frag_length), writing any reply at out's offset.
  * Returns an enum session_action; ev describes what happened. After SESSION_ACTIVATE no further PDU may be

@@ -131,6 +131,7 @@ static void replay_one(const char *file, size_t *verified, size_t *refused)
         }
         free(bytes);
     }
+    session_free(&f->s);
     free(f);
     json_decref(root);
 }
@@ -238,8 +239,10 @@ static void odd_cases(void **state)
     n = client_request(pdu, sizeof pdu, 0, 0, 0x01, stub, half);
     assert_int_equal(feed(f, pdu, n, reply, &rlen, &ev), SESSION_WAIT);
     assert_int_equal(rlen, 0);
+    assert_non_null(f->s.reasm.buf); /* allocated for the sequence only */
     n = client_request(pdu, sizeof pdu, 0, 0, 0x02, stub + half, slen - half);
     assert_int_equal(feed(f, pdu, n, reply, &rlen, &ev), SESSION_REPLY);
+    assert_null(f->s.reasm.buf); /* and released once the request is decoded */
     assert_true(ev.activation);
     assert_int_equal(ev.hresult, 0);
     assert_int_equal(rpc_decode(reply, rlen, &out), 0);
@@ -267,6 +270,7 @@ static void odd_cases(void **state)
     wr_init(&w, pdu, sizeof pdu);
     assert_int_equal(rpc_encode(&fault, &w), 0);
     assert_int_equal(feed(f, pdu, w.off, reply, &rlen, &ev), SESSION_CLOSE);
+    session_free(&f->s);
     free(f);
 }
 
@@ -291,7 +295,8 @@ static void request_cap(void **state)
             assert_int_equal(a, i < cap ? SESSION_REPLY : SESSION_REPLY_CLOSE);
             assert_int_equal(ev.hresult, 0);
         }
-        free(f);
+        session_free(&f->s);
+    free(f);
     }
 }
 
@@ -329,6 +334,7 @@ static void two_phase(void **state)
     /* nothing pending any more */
     wr_init(&w, reply, sizeof reply);
     assert_int_equal(session_complete(&f->s, &f->cfg, -1, &w, &ev), SESSION_CLOSE);
+    session_free(&f->s);
     free(f);
 }
 

@@ -658,6 +658,7 @@ static void replay_session(const char *name, struct vec_stats *st)
         free(p);
     }
     assert_null(bind_buf);
+    rpc_reasm_free(ra);
     free(ra);
     st->files++;
     json_decref(j);
@@ -1549,15 +1550,17 @@ static void reassembly(void **state)
     size_t len;
     const uint8_t F = RPC_PFC_FIRST_FRAG, L = RPC_PFC_LAST_FRAG;
 
-    /* single fragment: zero copy */
+    /* single fragment: zero copy, and no buffer allocated */
     frag(&p, F | L, 2, 0, 0, data, 260);
     assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), 1);
     assert_ptr_equal(stub, data);
     assert_int_equal(len, 260);
+    assert_null(r->buf);
 
-    /* three fragments, concatenated in order */
+    /* three fragments, concatenated in order; the buffer exists from the FIRST fragment on */
     frag(&p, F, 3, 1, 0, data, 100);
     assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), 0);
+    assert_non_null(r->buf);
     frag(&p, 0, 3, 1, 0, data + 100, 60);
     assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), 0);
     frag(&p, L, 3, 1, 0, data + 160, 100);
@@ -1565,10 +1568,23 @@ static void reassembly(void **state)
     assert_int_equal(len, 260);
     assert_memory_equal(stub, data, 260);
     assert_ptr_equal(stub, r->buf);
-    /* and the state is free again */
+    /* release frees it (the stub is consumed), a second release is harmless */
+    rpc_reasm_release(r);
+    assert_null(r->buf);
+    rpc_reasm_release(r);
+    /* release does nothing in the middle of a sequence */
+    frag(&p, F, 3, 1, 0, data, 100);
+    assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), 0);
+    rpc_reasm_release(r);
+    assert_non_null(r->buf);
+    frag(&p, L, 3, 1, 0, data + 100, 160);
+    assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), 1);
+    assert_memory_equal(stub, data, 260);
+    /* and the state is free again: the next single-fragment request frees the buffer */
     frag(&p, F | L, 4, 0, 0, data, 8);
     assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), 1);
     assert_ptr_equal(stub, data);
+    assert_null(r->buf);
 
     /* the cap: limit-1, limit, limit+1, as two fragments and as one */
     for (size_t total = KMS_LIMIT_REQUEST_STUB_MAX - 1; total <= KMS_LIMIT_REQUEST_STUB_MAX + 1; total++) {
@@ -1590,7 +1606,8 @@ static void reassembly(void **state)
         frag(&p, F, 7, 0, 0, data, total);
         rc = rpc_reasm_feed(r, &p, &stub, &len);
         assert_int_equal(rc, total > KMS_LIMIT_REQUEST_STUB_MAX ? KMS_ERPC_TOOBIG : 0);
-        rpc_reasm_init(r);
+        rpc_reasm_free(r);
+        assert_null(r->buf);
     }
 
     /* missing FIRST: a middle or a LAST fragment with nothing started */
@@ -1634,6 +1651,7 @@ static void reassembly(void **state)
     rpc_fault_init(&p, 1, RPC_STATUS_UNK_IF);
     assert_int_equal(rpc_reasm_feed(r, &p, &stub, &len), KMS_ERPC_PTYPE);
     free(data);
+    rpc_reasm_free(r);
     free(r);
 }
 

@@ -1,0 +1,14 @@
+/*
+ * bench — `kmsc bench`, the load generator: many concurrent client associations on one libuv loop, each
+ * activation built and verified by the same calls as kmsc (client.h: kmsc_encode_bind, kmsc_check_bind,
+ * kmsc_encode_activation, kmsc_decode_reply, kmsc_check_activation); only the I/O is event-driven here.
+ * Manual: docs/kmsc.1 (section BENCH).
+ */
+#ifndef KMSC_BENCH_H
+#define KMSC_BENCH_H
+
+/* Runs `kmsc bench` with argv[0] == "bench". Returns kmsc's exit status: 0 when every activation was
+ * verified, 2 on a usage error, else the worst status seen (client.h, the order of kmsc_worse). */
+int kmsc_bench_main(int argc, char **argv);
+
+#endif
