@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -17,12 +19,17 @@
 #include "log.h"
 #include "metrics.h"
 #include "products.h"
+#include "ratelimit.h"
 #include "session.h"
 #include "store_writer.h"
 
 #define SERVER_READ_BUF 65536    /* one shared receive buffer per loop: data are consumed in the read callback */
 #define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
 #define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
+#define SERVER_LOG_PER_SECOND 20  /* refusal log lines per second in all; the rest are counted, then summed up */
+#define SERVER_LOG_ADDR_MS 60000  /* at most one refusal line per client address per minute */
+#define SERVER_FD_LOG_MS 60000    /* at most one "out of file descriptors" line per minute */
+#define SERVER_SHED_MAX 256       /* connections accepted-and-closed per EMFILE event at most */
 
 struct server;
 
@@ -36,6 +43,7 @@ struct listener {
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t idle;
+    uv_timer_t pdu; /* --pdu-timeout: runs while an incomplete PDU is buffered */
     struct server *srv;
     struct listener *l;
     struct conn *prev, *next;
@@ -50,6 +58,9 @@ struct conn {
     int freed_pending;  /* both handles closed while store_refs > 0 */
     int close_counted;  /* the reason for the close is counted */
     uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
+    uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
+    bool have_addr;
+    bool rl_counted;    /* counted in the per-address table: uncount on free */
     struct session sess;
     char peer[80];
 };
@@ -73,6 +84,12 @@ struct server {
     uint32_t next_assoc;
     struct store_writer *writer;
     uint32_t last_count[STORE_APP_GROUPS]; /* genuine mode: the last count known per group */
+    struct ratelimit rl;                   /* per-address connections and activation tokens */
+    int reserve_fd;                        /* spare descriptor given up to shed connections on EMFILE */
+    uint64_t fd_logged_ms;                 /* last "out of file descriptors" line (uv_now), 0 never */
+    uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
+    unsigned log_lines;
+    uint64_t log_suppressed;
     uint8_t readbuf[SERVER_READ_BUF];
 };
 
@@ -102,6 +119,8 @@ static void conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed);
+    if (c->rl_counted)
+        ratelimit_disconnect(&srv->rl, c->addr);
     free(c->in);
     kms_wipe(&c->sess, sizeof c->sess);
     free(c);
@@ -129,13 +148,15 @@ static void conn_close(struct conn *c)
         c->closing = 1;
         uv_read_stop((uv_stream_t *)&c->tcp);
         uv_timer_stop(&c->idle);
+        uv_timer_stop(&c->pdu);
     }
     if (c->pending_writes > 0 || c->awaiting)
         return; /* on_write / on_recorded call again once the replies are out */
     c->handles_closed = 1;
-    c->open_handles = 2;
+    c->open_handles = 3;
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
     uv_close((uv_handle_t *)&c->idle, conn_on_close);
+    uv_close((uv_handle_t *)&c->pdu, conn_on_close);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -151,6 +172,27 @@ static void on_write(uv_write_t *req, int status)
         conn_close_why(c, METRICS_CLOSE_ERROR);
     else if (c->closing)
         conn_close(c);
+}
+
+/* Whether a refusal may be logged now: at most one line per tracked address per SERVER_LOG_ADDR_MS and
+ * SERVER_LOG_PER_SECOND lines in all; what is held back is counted and summed up in the next line's second. */
+static bool refusal_log_ok(struct server *srv, const uint8_t *addr)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (now - srv->log_window_ms >= 1000) {
+        if (srv->log_suppressed)
+            log_warn("%llu more refusals not logged (at most %d lines a second, one per address a minute)",
+                     (unsigned long long)srv->log_suppressed, SERVER_LOG_PER_SECOND);
+        srv->log_window_ms = now;
+        srv->log_lines = 0;
+        srv->log_suppressed = 0;
+    }
+    if ((addr && !ratelimit_should_log(&srv->rl, addr, now)) || srv->log_lines >= SERVER_LOG_PER_SECOND) {
+        srv->log_suppressed++;
+        return false;
+    }
+    srv->log_lines++;
+    return true;
 }
 
 static void log_activation(const struct conn *c, const struct session_event *ev)
@@ -169,9 +211,9 @@ static void log_activation(const struct conn *c, const struct session_event *ev)
     guid_format(&ev->req.kms_id, kid);
     const char *product = ev->result.sku ? ev->result.sku->name : ev->result.kms ? ev->result.kms->name : kid;
     if (ev->hresult)
-        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: refused, HRESULT 0x%08X", c->peer, wse, product,
+        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: refused (%s), HRESULT 0x%08X", c->peer, wse, product,
                  ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
-                 (unsigned)ev->hresult);
+                 activation_refusal_name(ev->result.reason), (unsigned)ev->hresult);
     else
         log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: activated, count %u", c->peer, wse, product,
                  ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
@@ -229,8 +271,26 @@ static void count_activation(struct metrics *m, const struct session_event *ev)
         return;
     }
     metrics_activation(m, ev->req.version_major, products_kms_index(ev->result.kms), ev->hresult);
-    if (ev->hresult)
-        metrics_inc(&m->refusals[METRICS_REFUSE_POLICY]);
+    if (!ev->hresult)
+        return;
+    enum metrics_refusal r = METRICS_REFUSE_POLICY;
+    switch (ev->result.reason) {
+    case ACTIVATION_REFUSE_UNKNOWN_PRODUCT:
+        r = METRICS_REFUSE_UNKNOWN_PRODUCT;
+        break;
+    case ACTIVATION_REFUSE_NOT_VOLUME:
+        r = METRICS_REFUSE_NOT_VOLUME;
+        break;
+    case ACTIVATION_REFUSE_CSVLK:
+        r = METRICS_REFUSE_CSVLK;
+        break;
+    case ACTIVATION_REFUSE_TIME:
+        r = METRICS_REFUSE_TIME;
+        break;
+    default:
+        break;
+    }
+    metrics_inc(&m->refusals[r]);
 }
 
 /* Answers the pending activation with count (-1: the policy's) and sends it. */
@@ -328,6 +388,18 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
     if (a == SESSION_ACTIVATE) {
         free(w);
         c->t_request = t0;
+        uint64_t ev0 = srv->rl.evictions;
+        bool ok = !c->have_addr || ratelimit_activation(&srv->rl, c->addr, uv_now(srv->loop));
+        if (srv->rl.evictions != ev0)
+            atomic_fetch_add_explicit(&srv->m->addr_evicted, srv->rl.evictions - ev0, memory_order_relaxed);
+        if (!ok) { /* over --rate-limit: no answer, no record; the client retries later or elsewhere */
+            metrics_inc(&srv->m->refusals[METRICS_REFUSE_RATE]);
+            if (refusal_log_ok(srv, c->addr))
+                log_warn("%s: activation refused: over --rate-limit (%u a minute, burst %u): closed without an "
+                         "answer", c->peer, (unsigned)srv->cfg->rate_limit, (unsigned)srv->cfg->rate_burst);
+            conn_close_why(c, METRICS_CLOSE_RATE);
+            return -1;
+        }
         if (srv->writer) {
             struct store_record rec;
             fill_record(c, &ev, &rec);
@@ -385,8 +457,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
 }
 
-/* Keeps rest bytes at p in the connection's buffer (p may point into it). Returns 0 or -1 (closing). */
-static int conn_keep(struct conn *c, const uint8_t *p, size_t rest)
+static void on_pdu_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    log_debug("%s: closing: a PDU took longer than --pdu-timeout to arrive", c->peer);
+    conn_close_why(c, METRICS_CLOSE_SLOW);
+}
+
+/* Keeps rest bytes at p in the connection's buffer (p may point into it); progressed: a PDU was completed
+ * in this pass (the remaining bytes start a new one). Runs the PDU timer while an incomplete PDU waits.
+ * Returns 0 or -1 (closing). */
+static int conn_keep(struct conn *c, const uint8_t *p, size_t rest, bool progressed)
 {
     const struct server_cfg *cfg = c->srv->cfg;
     if (rest > cfg->max_conn_buffer) {
@@ -404,6 +485,14 @@ static int conn_keep(struct conn *c, const uint8_t *p, size_t rest)
     if (rest)
         memmove(c->in, p, rest);
     c->in_len = rest;
+    if (c->closing)
+        return 0;
+    if (rest && !c->awaiting) {
+        if (progressed || !uv_is_active((uv_handle_t *)&c->pdu))
+            uv_timer_start(&c->pdu, on_pdu_timeout, c->srv->cfg->pdu_timeout_ms, 0);
+    } else {
+        uv_timer_stop(&c->pdu); /* nothing incomplete, or whole PDUs wait for the registry */
+    }
     return 0;
 }
 
@@ -413,7 +502,7 @@ static void conn_consume(struct conn *c, const uint8_t *p, size_t len)
     long used = c->awaiting ? 0 : conn_frame(c, p, len);
     if (used < 0)
         return;
-    (void)conn_keep(c, p + used, len - (size_t)used);
+    (void)conn_keep(c, p + used, len - (size_t)used, used > 0);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -476,13 +565,58 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
     snprintf(out, cap, "%s:%d", host, port);
 }
 
+/* accept() failed. Out of descriptors, the pending connections would stay queued and wake the loop again
+ * at once (libuv calls back in a loop): give up the reserve descriptor, accept and close what is queued (the
+ * clients see a close, and retry), take the reserve back. Logged once a minute; counted. */
+static void on_accept_error(struct server *srv, struct listener *l, int status)
+{
+    metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
+    uint64_t now = uv_now(srv->loop);
+    if (status != UV_EMFILE && status != UV_ENFILE) {
+        if (refusal_log_ok(srv, NULL))
+            log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
+        return;
+    }
+    uv_os_fd_t fd;
+    unsigned shed = 0;
+    if (srv->reserve_fd >= 0) {
+        close(srv->reserve_fd);
+        srv->reserve_fd = -1;
+    }
+    if (uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0) {
+        for (; shed < SERVER_SHED_MAX; shed++) {
+            int a = accept(fd, NULL, NULL); /* the listener is non-blocking: EAGAIN once the queue is empty */
+            if (a < 0)
+                break;
+            close(a);
+        }
+    }
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    atomic_fetch_add_explicit(&srv->m->fd_shed, shed, memory_order_relaxed);
+    if (srv->fd_logged_ms == 0 || now - srv->fd_logged_ms >= SERVER_FD_LOG_MS) {
+        srv->fd_logged_ms = now ? now : 1;
+        log_warn("%s: out of file descriptors (%s): closing new connections at once until some are free; %llu "
+                 "shed so far (counted as fd_shed, logged once a minute)",
+                 l->name, uv_strerror(status), (unsigned long long)metrics_get(&srv->m->fd_shed));
+    }
+}
+
+/* Refuses c (already counted as a rejection) and logs why through the limiter. */
+static void refuse(struct conn *c, enum metrics_reject why, const char *reason)
+{
+    struct server *srv = c->srv;
+    metrics_inc(&srv->m->rejected[why]);
+    if (refusal_log_ok(srv, c->have_addr && why == METRICS_REJECT_PER_ADDRESS ? c->addr : NULL))
+        log_info("%s: connection refused: %s", c->peer, reason);
+    conn_close(c);
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     struct listener *l = ls->data;
     struct server *srv = l->srv;
     if (status < 0) {
-        metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
-        log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
+        on_accept_error(srv, l, status);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
@@ -494,8 +628,10 @@ static void on_connection(uv_stream_t *ls, int status)
     c->l = l;
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->idle);
+    uv_timer_init(srv->loop, &c->pdu);
     c->tcp.data = c;
     c->idle.data = c;
+    c->pdu.data = c;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -508,6 +644,10 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     peer_name(&c->tcp, c->peer, sizeof c->peer);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    c->have_addr = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+                   acl_addr_from_sockaddr((struct sockaddr *)&ss, c->addr) == 0;
     if (srv->stopping) {
         metrics_inc(&srv->m->rejected[METRICS_REJECT_STOPPING]);
         conn_close(c);
@@ -518,6 +658,31 @@ static void on_connection(uv_stream_t *ls, int status)
         log_debug("%s: rejected: --max-connections (%u) reached", c->peer, (unsigned)srv->cfg->max_connections);
         conn_close(c);
         return;
+    }
+    if (srv->cfg->acl && c->have_addr) {
+        enum acl_verdict v = acl_check(srv->cfg->acl, c->addr);
+        if (v != ACL_PASS) {
+            static const char *const rule[] = {"", "address matches --deny", "address matches no --allow",
+                                               "public address (--private-only)"};
+            refuse(c, METRICS_REJECT_ACCESS, rule[v]);
+            return;
+        }
+    }
+    if (c->have_addr) {
+        uint64_t ev0 = srv->rl.evictions;
+        enum ratelimit_result r = ratelimit_connect(&srv->rl, c->addr, uv_now(srv->loop));
+        if (srv->rl.evictions != ev0)
+            atomic_fetch_add_explicit(&srv->m->addr_evicted, srv->rl.evictions - ev0, memory_order_relaxed);
+        if (r == RATELIMIT_OVER) {
+            char why[96];
+            snprintf(why, sizeof why, "the address holds --max-per-address (%u) connections",
+                     (unsigned)srv->cfg->max_per_address);
+            refuse(c, METRICS_REJECT_PER_ADDRESS, why);
+            return;
+        }
+        if (r == RATELIMIT_UNTRACKED)
+            metrics_inc(&srv->m->addr_untracked);
+        c->rl_counted = r == RATELIMIT_OK;
     }
     c->close_counted = 0;
     metrics_inc(&srv->m->accepted);
@@ -705,6 +870,14 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }
 
+static void server_free(struct server *srv)
+{
+    ratelimit_free(&srv->rl);
+    if (srv->reserve_fd >= 0)
+        close(srv->reserve_fd);
+    free(srv);
+}
+
 int server_run(const struct server_cfg *cfg, struct metrics *m)
 {
     struct server *srv = calloc(1, sizeof *srv);
@@ -712,6 +885,22 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         return 1;
     srv->cfg = cfg;
     srv->m = m;
+    struct ratelimit_cfg rc_cfg = {
+        .max_per_address = cfg->max_per_address,
+        .rate_per_minute = cfg->rate_limit,
+        .burst = cfg->rate_burst,
+        .capacity = cfg->max_addresses ? cfg->max_addresses : 1024,
+        .log_interval_ms = SERVER_LOG_ADDR_MS,
+    };
+    if (cfg->rng->fill(cfg->rng->ctx, rc_cfg.hash_key, sizeof rc_cfg.hash_key) != 0 ||
+        ratelimit_init(&srv->rl, &rc_cfg) < 0) {
+        log_error("cannot set up the per-address table (%u addresses)", (unsigned)rc_cfg.capacity);
+        if (cfg->db)
+            store_close(cfg->db);
+        free(srv);
+        return 1;
+    }
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     uv_loop_t loop;
     uv_loop_init(&loop);
     srv->loop = &loop;
@@ -725,6 +914,8 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         rc = open_default(srv);
     for (int i = 0; rc == 0 && i < cfg->n_listen; i++)
         rc = open_listener(srv, cfg->listen[i]);
+    if (rc == 0 && cfg->after_bind && cfg->after_bind(cfg->after_bind_ctx) != 0)
+        rc = -1;
     if (rc < 0) {
         for (int i = 0; i < srv->n_lis; i++)
             uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
@@ -732,7 +923,7 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         uv_loop_close(&loop);
         if (cfg->db)
             store_close(cfg->db);
-        free(srv);
+        server_free(srv);
         return 2;
     }
     if (cfg->db) {
@@ -755,7 +946,7 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
                 uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
             uv_run(&loop, UV_RUN_DEFAULT);
             uv_loop_close(&loop);
-            free(srv);
+            server_free(srv);
             return 1;
         }
     }
@@ -768,7 +959,7 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
 
     rc = uv_run(&loop, UV_RUN_DEFAULT);
     int closed = uv_loop_close(&loop);
-    free(srv);
+    server_free(srv);
     if (closed != 0) {
         log_error("event loop ended with handles still open");
         return 1;

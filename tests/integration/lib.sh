@@ -46,11 +46,18 @@ wait_port() {
     fail "kmsd did not listen on $1 port $2 within 5 s"
 }
 
+# Started as root, kmsd switches to an unprivileged user after binding (privdrop) unless --allow-root. The
+# tests run as root in CI and keep their state in $TMP (mode 0700, root's), and some inject registry faults
+# with file modes that only bind a non-root user differently: they run kmsd as root, on purpose. The switch
+# itself is tested by 16-privileges.sh, which starts kmsd without this.
+AS_ROOT=()
+if [ "$(id -u)" -eq 0 ]; then AS_ROOT=(--allow-root); fi
+
 # start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise.
 start_kmsd() {
     PORT=$(free_port)
     mkdir -p "$TMP/state"
-    "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "$@" >>"$TMP/kmsd.log" 2>&1 &
+    "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "${AS_ROOT[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
     KMSD_PID=$!
     wait_port 127.0.0.1 "$PORT"
 }
