@@ -870,6 +870,41 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }
 
+/* One line with every non-zero rejection, close and refusal counter by name (the same names as the metrics),
+ * e.g. "rejected access=3 per_address=1; closed peer=10 slow_sender=2; refused rate=4". */
+static void log_counters(const struct metrics *m)
+{
+    char line[1024];
+    size_t off = 0;
+    const char *sep = "";
+    for (int g = 0; g < 3; g++) {
+        int n = g == 0 ? METRICS_REJECT_COUNT : g == 1 ? METRICS_CLOSE_COUNT : METRICS_REFUSE_COUNT;
+        int first = 1;
+        for (int i = 0; i < n; i++) {
+            uint64_t v = metrics_get(g == 0 ? &m->rejected[i] : g == 1 ? &m->closed[i] : &m->refusals[i]);
+            if (v == 0 || off >= sizeof line)
+                continue;
+            const char *name = g == 0 ? metrics_reject_name((enum metrics_reject)i)
+                               : g == 1 ? metrics_close_name((enum metrics_close)i)
+                                        : metrics_refusal_name((enum metrics_refusal)i);
+            int k = snprintf(line + off, sizeof line - off, "%s%s%s=%llu", first ? sep : " ",
+                             first ? (g == 0 ? "rejected " : g == 1 ? "closed " : "refused ") : "", name,
+                             (unsigned long long)v);
+            if (k > 0)
+                off += (size_t)k;
+            first = 0;
+            sep = "; ";
+        }
+    }
+    uint64_t shed = metrics_get(&m->fd_shed), untracked = metrics_get(&m->addr_untracked),
+             evicted = metrics_get(&m->addr_evicted);
+    if (off < sizeof line && (shed || untracked || evicted))
+        snprintf(line + off, sizeof line - off, "%sfd_shed=%llu addr_untracked=%llu addr_evicted=%llu", sep,
+                 (unsigned long long)shed, (unsigned long long)untracked, (unsigned long long)evicted);
+    if (off > 0 || shed || untracked || evicted)
+        log_info("counters: %s", line);
+}
+
 static void server_free(struct server *srv)
 {
     ratelimit_free(&srv->rl);
@@ -973,5 +1008,6 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
     log_info("stopped: %llu connections, %llu activations (%llu refused, %llu unrecorded)",
              (unsigned long long)metrics_get(&m->accepted), (unsigned long long)activations,
              (unsigned long long)refused, (unsigned long long)metrics_get(&m->unrecorded));
+    log_counters(m);
     return rc < 0 ? 1 : 0;
 }
