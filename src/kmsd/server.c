@@ -30,6 +30,8 @@
 #define SERVER_LOG_ADDR_MS 60000  /* at most one refusal line per client address per minute */
 #define SERVER_FD_LOG_MS 60000    /* at most one "out of file descriptors" line per minute */
 #define SERVER_SHED_MAX 256       /* connections accepted-and-closed per EMFILE event at most */
+#define SERVER_BACKLOG 4096       /* listen queue (the kernel caps it at net.core.somaxconn): a flood fills a short
+                                   * queue and a client's SYN is then dropped, costing it a 1 s retransmission */
 
 struct server;
 
@@ -61,6 +63,7 @@ struct conn {
     uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
     bool have_addr;
     bool rl_counted;    /* counted in the per-address table: uncount on free */
+    bool admitted;      /* counted in srv->active: uncount on free */
     struct session sess;
     char peer[80];
 };
@@ -85,6 +88,8 @@ struct server {
     struct store_writer *writer;
     uint32_t last_count[STORE_APP_GROUPS]; /* genuine mode: the last count known per group */
     struct ratelimit rl;                   /* per-address connections and activation tokens */
+    uint32_t active;                       /* admitted connections not yet freed (--max-connections); unlike
+                                            * metrics.open, refused ones still closing do not count */
     int reserve_fd;                        /* spare descriptor given up to shed connections on EMFILE */
     uint64_t fd_logged_ms;                 /* last "out of file descriptors" line (uv_now), 0 never */
     uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
@@ -121,6 +126,8 @@ static void conn_free(struct conn *c)
     atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed);
     if (c->rl_counted)
         ratelimit_disconnect(&srv->rl, c->addr);
+    if (c->admitted)
+        srv->active--;
     free(c->in);
     kms_wipe(&c->sess, sizeof c->sess);
     free(c);
@@ -636,7 +643,7 @@ static void on_connection(uv_stream_t *ls, int status)
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
-    int64_t open = atomic_fetch_add_explicit(&srv->m->open, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&srv->m->open, 1, memory_order_relaxed);
     c->close_counted = 1; /* not yet a counted connection: a rejection is counted as such */
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
         metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
@@ -650,12 +657,6 @@ static void on_connection(uv_stream_t *ls, int status)
                    acl_addr_from_sockaddr((struct sockaddr *)&ss, c->addr) == 0;
     if (srv->stopping) {
         metrics_inc(&srv->m->rejected[METRICS_REJECT_STOPPING]);
-        conn_close(c);
-        return;
-    }
-    if (open > (int64_t)srv->cfg->max_connections) {
-        metrics_inc(&srv->m->rejected[METRICS_REJECT_MAX_CONNECTIONS]);
-        log_debug("%s: rejected: --max-connections (%u) reached", c->peer, (unsigned)srv->cfg->max_connections);
         conn_close(c);
         return;
     }
@@ -684,6 +685,17 @@ static void on_connection(uv_stream_t *ls, int status)
             metrics_inc(&srv->m->addr_untracked);
         c->rl_counted = r == RATELIMIT_OK;
     }
+    /* Last: a flood refused above (denied, over its address's cap) never takes the room of a client. */
+    if (srv->active >= srv->cfg->max_connections) {
+        metrics_inc(&srv->m->rejected[METRICS_REJECT_MAX_CONNECTIONS]);
+        if (refusal_log_ok(srv, NULL))
+            log_info("%s: connection refused: --max-connections (%u) reached", c->peer,
+                     (unsigned)srv->cfg->max_connections);
+        conn_close(c);
+        return;
+    }
+    c->admitted = true;
+    srv->active++;
     c->close_counted = 0;
     metrics_inc(&srv->m->accepted);
     session_init(&c->sess, srv->next_assoc++);
@@ -751,7 +763,7 @@ static int listen_on(struct server *srv, const struct sockaddr *sa, const char *
     l->tcp.data = l;
     int rc = uv_tcp_bind(&l->tcp, sa, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)&l->tcp, SERVER_BACKLOG, on_connection);
     if (rc < 0) {
         uv_close((uv_handle_t *)&l->tcp, NULL);
         return rc;
