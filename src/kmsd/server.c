@@ -29,6 +29,8 @@
 #define SERVER_LOG_PER_SECOND 20  /* refusal log lines per second in all; the rest are counted, then summed up */
 #define SERVER_LOG_ADDR_MS 60000  /* at most one refusal line per client address per minute */
 #define SERVER_FD_LOG_MS 60000    /* at most one "out of file descriptors" line per minute */
+#define SERVER_FD_PAUSE_MS 100    /* out of descriptors and without a reserve: listeners rest this long */
+#define SERVER_ACCEPT_BATCH 64    /* connections accepted per wake-up before the loop serves others */
 #define SERVER_SHED_MAX 256       /* connections accepted-and-closed per EMFILE event at most */
 #define SERVER_BACKLOG 4096       /* listen queue (the kernel caps it at net.core.somaxconn): a flood fills a short
                                    * queue and a client's SYN is then dropped, costing it a 1 s retransmission */
@@ -36,7 +38,9 @@
 struct server;
 
 struct listener {
-    uv_tcp_t tcp;
+    uv_tcp_t tcp;   /* owns the bound socket */
+    uv_poll_t poll; /* readable: connections to accept (kmsd accepts itself, see on_listen) */
+    bool polling;
     struct server *srv;
     struct session_cfg scfg;
     char name[96];
@@ -91,6 +95,7 @@ struct server {
     uint32_t active;                       /* admitted connections not yet freed (--max-connections); unlike
                                             * metrics.open, refused ones still closing do not count */
     int reserve_fd;                        /* spare descriptor given up to shed connections on EMFILE */
+    uv_timer_t fd_pause;                   /* listeners paused for want of descriptors */
     uint64_t fd_logged_ms;                 /* last "out of file descriptors" line (uv_now), 0 never */
     uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
     unsigned log_lines;
@@ -572,39 +577,48 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
     snprintf(out, cap, "%s:%d", host, port);
 }
 
-/* accept() failed. Out of descriptors, the pending connections would stay queued and wake the loop again
- * at once (libuv calls back in a loop): give up the reserve descriptor, accept and close what is queued (the
- * clients see a close, and retry), take the reserve back. Logged once a minute; counted. */
-static void on_accept_error(struct server *srv, struct listener *l, int status)
+static void on_fd_pause(uv_timer_t *t);
+
+/* accept() failed. Out of descriptors, the pending connections would stay queued and the listener readable:
+ * give up the reserve descriptor, accept and close what is queued (the clients see a close and retry), take
+ * the reserve back. Without a reserve (it could not be taken back) the listener is not polled for
+ * SERVER_FD_PAUSE_MS instead, so the loop never spins. Logged once a minute; counted. */
+static void on_accept_error(struct server *srv, struct listener *l, int err)
 {
     metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
     uint64_t now = uv_now(srv->loop);
-    if (status != UV_EMFILE && status != UV_ENFILE) {
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
         if (refusal_log_ok(srv, NULL))
-            log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
+            log_warn("%s: accept failed: %s", l->name, strerror(err));
         return;
     }
     uv_os_fd_t fd;
     unsigned shed = 0;
-    if (srv->reserve_fd >= 0) {
+    bool had_reserve = srv->reserve_fd >= 0;
+    if (had_reserve) {
         close(srv->reserve_fd);
         srv->reserve_fd = -1;
-    }
-    if (uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0) {
-        for (; shed < SERVER_SHED_MAX; shed++) {
-            int a = accept(fd, NULL, NULL); /* the listener is non-blocking: EAGAIN once the queue is empty */
-            if (a < 0)
-                break;
-            close(a);
+        if (uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0) {
+            for (; shed < SERVER_SHED_MAX; shed++) {
+                int a = accept(fd, NULL, NULL); /* non-blocking listener: EAGAIN once the queue is empty */
+                if (a < 0)
+                    break;
+                close(a);
+            }
         }
+        srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!had_reserve || srv->reserve_fd < 0) { /* nothing to shed with: stop listening for a moment */
+        uv_poll_stop(&l->poll);
+        l->polling = false;
+        uv_timer_start(&srv->fd_pause, on_fd_pause, SERVER_FD_PAUSE_MS, 0);
+    }
     atomic_fetch_add_explicit(&srv->m->fd_shed, shed, memory_order_relaxed);
     if (srv->fd_logged_ms == 0 || now - srv->fd_logged_ms >= SERVER_FD_LOG_MS) {
         srv->fd_logged_ms = now ? now : 1;
         log_warn("%s: out of file descriptors (%s): closing new connections at once until some are free; %llu "
                  "shed so far (counted as fd_shed, logged once a minute)",
-                 l->name, uv_strerror(status), (unsigned long long)metrics_get(&srv->m->fd_shed));
+                 l->name, strerror(err), (unsigned long long)metrics_get(&srv->m->fd_shed));
     }
 }
 
@@ -618,17 +632,14 @@ static void refuse(struct conn *c, enum metrics_reject why, const char *reason)
     conn_close(c);
 }
 
-static void on_connection(uv_stream_t *ls, int status)
+/* Takes over an accepted socket fd. */
+static void accept_one(struct listener *l, int fd)
 {
-    struct listener *l = ls->data;
     struct server *srv = l->srv;
-    if (status < 0) {
-        on_accept_error(srv, l, status);
-        return;
-    }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         log_error("out of memory accepting a connection");
+        close(fd);
         return;
     }
     c->srv = srv;
@@ -645,7 +656,8 @@ static void on_connection(uv_stream_t *ls, int status)
     srv->conns = c;
     atomic_fetch_add_explicit(&srv->m->open, 1, memory_order_relaxed);
     c->close_counted = 1; /* not yet a counted connection: a rejection is counted as such */
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
         metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
         conn_close(c);
         return;
@@ -702,6 +714,49 @@ static void on_connection(uv_stream_t *ls, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_start(&c->idle, on_idle, srv->cfg->idle_timeout_ms, srv->cfg->idle_timeout_ms);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* The listener is readable: accept up to SERVER_ACCEPT_BATCH connections (then let the loop serve the
+ * others). kmsd accepts itself rather than through uv_listen: libuv retries accept() in a loop while it fails
+ * with EMFILE, which spins when no connection can be taken, and sheds silently with a reserve of its own. */
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct listener *l = p->data;
+    uv_os_fd_t lfd;
+    if (status < 0 || uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
+        return;
+    for (int i = 0; i < SERVER_ACCEPT_BATCH && l->polling; i++) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            on_accept_error(l->srv, l, errno);
+            return;
+        }
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+            close(fd);
+            continue;
+        }
+        accept_one(l, fd);
+    }
+}
+
+/* The pause after EMFILE without a reserve is over: take the reserve back and listen again. */
+static void on_fd_pause(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    if (srv->reserve_fd < 0)
+        srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (srv->stopping)
+        return;
+    for (int i = 0; i < srv->n_lis; i++) {
+        struct listener *l = &srv->lis[i];
+        if (!l->polling && uv_poll_start(&l->poll, UV_READABLE, on_listen) == 0)
+            l->polling = true;
+    }
 }
 
 /* ---- listeners ---- */
@@ -761,16 +816,35 @@ static int listen_on(struct server *srv, const struct sockaddr *sa, const char *
     snprintf(l->scfg.sec_addr, sizeof l->scfg.sec_addr, "%u", (unsigned)port);
     uv_tcp_init(srv->loop, &l->tcp);
     l->tcp.data = l;
+    uv_os_fd_t fd = -1;
     int rc = uv_tcp_bind(&l->tcp, sa, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, SERVER_BACKLOG, on_connection);
+        rc = uv_fileno((uv_handle_t *)&l->tcp, &fd);
+    if (rc == 0 && listen(fd, SERVER_BACKLOG) < 0)
+        rc = uv_translate_sys_error(errno);
+    if (rc == 0)
+        rc = uv_poll_init_socket(srv->loop, &l->poll, fd);
     if (rc < 0) {
         uv_close((uv_handle_t *)&l->tcp, NULL);
         return rc;
     }
+    l->poll.data = l;
+    rc = uv_poll_start(&l->poll, UV_READABLE, on_listen);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&l->poll, NULL);
+        uv_close((uv_handle_t *)&l->tcp, NULL);
+        return rc;
+    }
+    l->polling = true;
     srv->n_lis++;
     log_info("listening on %s", name);
     return 0;
+}
+
+static void listener_close(struct listener *l)
+{
+    uv_close((uv_handle_t *)&l->poll, NULL); /* stops polling the socket before the tcp handle closes it */
+    uv_close((uv_handle_t *)&l->tcp, NULL);
 }
 
 static int open_listener(struct server *srv, const char *text)
@@ -862,9 +936,10 @@ static void on_signal(uv_signal_t *s, int signum)
     log_info("signal %d: stopping (%lld connections open)", signum,
              (long long)atomic_load_explicit(&srv->m->open, memory_order_relaxed));
     for (int i = 0; i < srv->n_lis; i++)
-        uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+        listener_close(&srv->lis[i]);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->fd_pause, NULL);
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
@@ -951,6 +1026,8 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
     uv_loop_t loop;
     uv_loop_init(&loop);
     srv->loop = &loop;
+    uv_timer_init(&loop, &srv->fd_pause);
+    srv->fd_pause.data = srv;
     uint8_t r[4];
     if (cfg->rng->fill(cfg->rng->ctx, r, sizeof r) == 0)
         srv->next_assoc = buf_le32(r) | 1u;
@@ -965,7 +1042,8 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         rc = -1;
     if (rc < 0) {
         for (int i = 0; i < srv->n_lis; i++)
-            uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+            listener_close(&srv->lis[i]);
+        uv_close((uv_handle_t *)&srv->fd_pause, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         if (cfg->db)
@@ -990,7 +1068,8 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
             log_error("registry: cannot start the writer thread: %s", uv_strerror(rc));
             store_close(cfg->db);
             for (int i = 0; i < srv->n_lis; i++)
-                uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+                listener_close(&srv->lis[i]);
+            uv_close((uv_handle_t *)&srv->fd_pause, NULL);
             uv_run(&loop, UV_RUN_DEFAULT);
             uv_loop_close(&loop);
             server_free(srv);
