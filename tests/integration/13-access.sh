@@ -91,6 +91,37 @@ stop_kmsd
 counted "rate=2"
 counted "rate_limited=2"
 
+# --- --pdu-timeout 2s: a BIND trickled over 1 s (within the limit) is answered, one trickled over 3 s is cut
+# at 2 s even though each byte resets the idle timer
+start_kmsd --pdu-timeout 2s --idle-timeout 30s
+"$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--pdu-timeout"
+import sys, time
+sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import probe
+port = int(sys.argv[2])
+bind = probe.bind_pdu()
+def trickle(total):
+    s = probe.connect("127.0.0.1", "127.0.0.1", port)
+    step = total / len(bind)
+    t0 = time.monotonic()
+    try:
+        for i in range(len(bind)):
+            s.send(bind[i:i + 1])
+            time.sleep(step)
+        return probe.read_pdu(s) is not None, time.monotonic() - t0
+    except (BrokenPipeError, ConnectionResetError):
+        return False, time.monotonic() - t0
+    finally:
+        s.close()
+ok, t = trickle(1.0)
+assert ok, "a PDU completed within --pdu-timeout was not answered"
+ok, t = trickle(3.0)
+assert not ok and t < 2.9, "a PDU taking longer than --pdu-timeout was not cut (%.1f s)" % t
+print("ok pdu-timeout")
+PY
+stop_kmsd
+counted "slow_sender=1"
+
 # --- product policy: --products volume refuses preview ids, --csvlk refuses what the groups do not activate
 start_kmsd --products volume
 "$KMSC" -q "127.0.0.1:$PORT" || fail "a volume product was refused under --products volume"
