@@ -428,6 +428,10 @@ enum kmsc_status kmsc_activate(struct kmsc_conn *c, struct kms_request *req, str
     if (kms_random_bytes(iv, sizeof iv) != 0)
         return fail(res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
     req->request_time = kmsc_now_filetime();
+    if (c->time_offset < 0 && (uint64_t)(-c->time_offset) * 10000000u > req->request_time)
+        req->request_time = 0;
+    else /* FILETIME counts 100 ns */
+        req->request_time = (uint64_t)((int64_t)req->request_time + c->time_offset * 10000000);
     uint8_t msg[KMS_V56_REQUEST_LEN];
     size_t mlen;
     int rc = kms_encode_request(req, iv, msg, sizeof msg, &mlen);

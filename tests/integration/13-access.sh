@@ -2,7 +2,7 @@
 # Access control and per-address limits over loopback (all of 127/8 reaches lo): --allow/--deny (deny wins),
 # --private-only (in a network namespace of its own holding a public test address), --max-per-address at its
 # value and one past it, --rate-limit/--rate-burst, --products and --csvlk with their HRESULT, and that each
-# refusal is logged with its reason and counted.
+# refusal is logged with its reason and counted; --pdu-timeout and --time-check at and past their limits.
 . "$(dirname "$0")/lib.sh"
 
 probe() { "$PYTHON" "$SOURCE_ROOT/tests/integration/probe.py" served "$@"; }
@@ -138,4 +138,17 @@ grep -qi "C004F042" "$TMP/out" || fail "--csvlk: no 0xC004F042 for Windows"
 grep -q "refused (csvlk), HRESULT 0xC004F042" "$TMP/kmsd.log" || fail "csvlk refusal not logged"
 stop_kmsd
 counted "csvlk=1"
+# --- --time-check: 4 h off either way is answered, 4 h + 60 s is refused with 0xC004F06C
+start_kmsd --time-check
+"$KMSC" -q --time-offset 14340 "127.0.0.1:$PORT" || fail "--time-check: 3 h 59 m ahead was refused"
+"$KMSC" -q --time-offset -14340 "127.0.0.1:$PORT" || fail "--time-check: 3 h 59 m behind was refused"
+expect_rc 5 "$KMSC" --time-offset 14460 "127.0.0.1:$PORT"
+grep -qi "C004F06C" "$TMP/out" || { cat "$TMP/out"; fail "--time-check: no 0xC004F06C"; }
+expect_rc 5 "$KMSC" --time-offset -86400 "127.0.0.1:$PORT"
+grep -q "refused (time), HRESULT 0xC004F06C" "$TMP/kmsd.log" || fail "time refusal not logged"
+stop_kmsd
+counted "time=2"
+start_kmsd # without --time-check, a day off is answered
+"$KMSC" -q --time-offset -86400 "127.0.0.1:$PORT" || fail "a skewed client was refused without --time-check"
+stop_kmsd
 echo "ok"
