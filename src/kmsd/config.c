@@ -642,7 +642,12 @@ static int set_check_config(const struct opt *o, struct kmsd_config *cfg, const 
 
 static void print_line(const struct opt *o, const char *val, FILE *out)
 {
-    fprintf(out, "%s =%s%s\n", o->d.name, val[0] ? " " : "", val);
+    /* A line that fits inih's buffer only without the blanks around "=" (it came from an INI line of that
+     * length) is written without them, so that it reads back (found by fuzz_config). */
+    if (strlen(o->d.name) + 3 + strlen(val) > (size_t)INI_MAX_LINE - 2)
+        fprintf(out, "%s=%s\n", o->d.name, val);
+    else
+        fprintf(out, "%s =%s%s\n", o->d.name, val[0] ? " " : "", val);
 }
 
 static void print_bool(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
