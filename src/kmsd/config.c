@@ -564,8 +564,8 @@ static int add_csvlk(const struct opt *o, struct kmsd_config *cfg, const char *v
             c = products_find_csvlk(key);
         }
         if (!c)
-            return fail(ld, "\"%.*s\" is not a CSVLK group of the product table (e.g. win2025, office2024; kmsd "
-                            "products lists them)",
+            return fail(ld, "\"%.*s\" is not a CSVLK group of the product table (e.g. win2025, office2024; the "
+                            "csvlk lines of data/products.tsv list them)",
                         (int)(n < 64 ? n : 64), p);
         int i = 0;
         while (i < cfg->n_csvlks && strcmp(cfg->csvlks[i], c->key) != 0)
