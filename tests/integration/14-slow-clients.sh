@@ -13,6 +13,8 @@
 # (a full listen queue), while leaving room for this shared 2-core machine, where the suite measured p99s of
 # 30-400 ms under attack and single outliers of 1.3 s from scheduling alone (load average 8). A kmsd whose
 # loop the attack starved, or whose caps the attackers filled, fails by seconds or with refused clients.
+# The bound is 2 s plus the idle p99 measured first, so that a sanitizer build (an idle activation there takes
+# 0.4-0.8 s, mostly kmsc starting) is held to the same margin.
 # kmsd runs with its default caps (4096 connections, 64 per address): the 42 attacking addresses can hold at
 # most 42 x 64 = 2688, so the global cap is not what protects the client here; see docs/security.md.
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +97,7 @@ def phase(name, kind, threads, n=100):
 
 p99, p50, bad0 = legit(50)
 print("baseline activations 50, failed %d, p50 %.1f ms, p99 %.1f ms" % (bad0, p50, p99))
+BOUND_MS += p99  # a slow build (ASan: 0.4-0.8 s per idle activation) gets its own idle p99 on top
 w99, wbad = phase("wave", wave, 1)
 f99, fbad = phase("flood", flood, 4)
 sys.exit(0 if bad0 == 0 and wbad == 0 and fbad == 0 and w99 < BOUND_MS and f99 < BOUND_MS else 1)
