@@ -36,10 +36,11 @@ asan: deps $(ASAN_BUILD)/build.ninja
 checksrc:
 	@scripts/checksrc.sh
 
-# Starts kmsd in the foreground on port 1688 with its state in ./var (Ctrl-C stops it).
+# Starts kmsd in the foreground on port 1688 with its state in ./var (Ctrl-C stops it). As root it stays root
+# (--allow-root): a checkout is a development tree, not a place to hand to the nobody user.
 run: build
 	@mkdir -p var
-	exec $(BUILD)/src/kmsd/kmsd --state-dir ./var $(KMSD_ARGS)
+	exec $(BUILD)/src/kmsd/kmsd --state-dir ./var $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) $(KMSD_ARGS)
 
 # libFuzzer: builds the targets with clang in $(FUZZ_BUILD) and runs each for FUZZ_SECONDS on a writable copy
 # of its corpus (new inputs stay in $(FUZZ_BUILD)/corpus; copy useful ones to fuzz/corpus by hand). A crash,

@@ -517,10 +517,15 @@ enum kmsc_status kmsc_activate(struct kmsc_conn *c, struct kms_request *req, str
     uint8_t iv[16];
     if (kms_random_bytes(iv, sizeof iv) != 0)
         return fail(res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
+    uint64_t now = kmsc_now_filetime(); /* FILETIME counts 100 ns; --time-offset shifts it */
+    if (c->time_offset < 0 && (uint64_t)(-c->time_offset) * 10000000u > now)
+        now = 0;
+    else
+        now = (uint64_t)((int64_t)now + c->time_offset * 10000000);
     uint32_t call_id = c->call_id++;
     size_t len;
-    enum kmsc_status st = kmsc_encode_activation(req, ndr64, c->ctx_id, call_id, iv, kmsc_now_filetime(), c->buf,
-                                                 sizeof c->buf, &len, res);
+    enum kmsc_status st =
+        kmsc_encode_activation(req, ndr64, c->ctx_id, call_id, iv, now, c->buf, sizeof c->buf, &len, res);
     if (st != KMSC_OK)
         return st;
     double t0 = mono_sec();

@@ -51,6 +51,7 @@ struct kmsc_conn {
     uint32_t call_id; /* call_id of the next PDU */
     bool bound;
     uint16_t ctx_id;       /* the context requests use once bound */
+    int64_t time_offset;   /* seconds added to the request time (--time-offset; tests a host's clock check) */
     enum rpc_syntax syntax;
     char peer[KMSC_ADDR_TEXT];
     struct rpc_bind offered;   /* what the BIND offered */

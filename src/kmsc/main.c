@@ -49,6 +49,7 @@ struct opts {
     const char *workstation;
     uint32_t license_status;
     uint32_t grace_time;
+    int64_t time_offset;
     bool vm;
     unsigned long n;
     bool new_connection;
@@ -97,6 +98,7 @@ static void help(const char *prog)
           "  --workstation NAME      workstation name, at most 63 UTF-16 units (default: host name)\n"
           "  --license-status N      0..6 (default 2, initial grace)\n"
           "  --grace-time MINUTES    remaining grace time (default 43200)\n"
+          "  --time-offset SECONDS   shift the request time (-315360000..315360000; tests a host's clock check)\n"
           "  --vm                    report a virtual machine\n"
           "Connection:\n"
           "  -n N                    send N requests (1..1000, default 1) on one connection\n"
@@ -172,6 +174,7 @@ enum long_only {
     OPT_WORKSTATION,
     OPT_LICENSE,
     OPT_GRACE,
+    OPT_TIME_OFFSET,
     OPT_VM,
     OPT_NEWCONN,
     OPT_TIMEOUT,
@@ -192,6 +195,7 @@ static const struct option long_opts[] = {
     {"workstation", required_argument, NULL, OPT_WORKSTATION},
     {"license-status", required_argument, NULL, OPT_LICENSE},
     {"grace-time", required_argument, NULL, OPT_GRACE},
+    {"time-offset", required_argument, NULL, OPT_TIME_OFFSET},
     {"vm", no_argument, NULL, OPT_VM},
     {"new-connection", no_argument, NULL, OPT_NEWCONN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -293,6 +297,13 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
                 return KMSC_USAGE;
             o->grace_time = (uint32_t)v;
             break;
+        case OPT_TIME_OFFSET: {
+            const char *d = optarg[0] == '-' ? optarg + 1 : optarg;
+            if (opt_uint(prog, "--time-offset", d, 0, 315360000, &v)) /* ten years either way */
+                return KMSC_USAGE;
+            o->time_offset = optarg[0] == '-' ? -(int64_t)v : (int64_t)v;
+            break;
+        }
         case OPT_VM:
             o->vm = true;
             break;
@@ -546,6 +557,7 @@ static int run(struct kmsc_ctx *ctx)
     enum kmsc_status worst = KMSC_OK;
     unsigned long ok = 0, done = 0;
     kmsc_conn_init(&ctx->conn, o->timeout_ms);
+    ctx->conn.time_offset = o->time_offset;
     if (o->verbosity >= VERBOSE)
         print_request(ctx);
 

@@ -5,6 +5,7 @@
 
 #include "epid.h"
 #include "err.h"
+#include "timeutil.h"
 
 const struct products_build *activation_default_build(void)
 {
@@ -84,12 +85,69 @@ static const struct products_csvlk *pick_csvlk(const struct kms_request *req, co
     return products_app_at(0)->default_csvlk;
 }
 
+const char *activation_refusal_name(enum activation_refusal r)
+{
+    switch (r) {
+    case ACTIVATION_REFUSE_NONE:
+        return "none";
+    case ACTIVATION_REFUSE_UNKNOWN_PRODUCT:
+        return "unknown-product";
+    case ACTIVATION_REFUSE_NOT_VOLUME:
+        return "not-volume";
+    case ACTIVATION_REFUSE_CSVLK:
+        return "csvlk";
+    case ACTIVATION_REFUSE_TIME:
+        return "time";
+    case ACTIVATION_REFUSE_OTHER:
+        return "other";
+    }
+    return "?";
+}
+
+/* The policy's refusal of a request before any answer is built, or ACTIVATION_REFUSE_NONE; with --csvlk,
+ * *listed gets the listed group that answers (one with ePID data when there is one). */
+static enum activation_refusal refusal(const struct activation_cfg *cfg, const struct kms_request *req,
+                                       const struct products_kms *kms, const struct products_csvlk **listed)
+{
+    *listed = NULL;
+    if (cfg->products != ACTIVATION_PRODUCTS_ALL && !kms)
+        return ACTIVATION_REFUSE_UNKNOWN_PRODUCT;
+    if (cfg->products == ACTIVATION_PRODUCTS_VOLUME && (kms->retail || kms->preview))
+        return ACTIVATION_REFUSE_NOT_VOLUME;
+    if (cfg->n_csvlks > 0) {
+        for (size_t i = 0; kms && i < cfg->n_csvlks; i++) {
+            if (!products_csvlk_activates(cfg->csvlks[i], &kms->id))
+                continue;
+            if (!*listed || (!(*listed)->has_epid && cfg->csvlks[i]->has_epid))
+                *listed = cfg->csvlks[i];
+        }
+        if (!*listed)
+            return ACTIVATION_REFUSE_CSVLK;
+    }
+    if (cfg->time_check && cfg->clock) {
+        int64_t now = cfg->clock->now(cfg->clock->ctx);
+        int64_t t = timeutil_unix_from_filetime(req->request_time);
+        int64_t d = t > now ? t - now : now - t;
+        if (d > ACTIVATION_TIME_TOLERANCE)
+            return ACTIVATION_REFUSE_TIME;
+    }
+    return ACTIVATION_REFUSE_NONE;
+}
+
 void activation_decide(const struct activation_cfg *cfg, const struct kms_request *req, struct activation_result *out)
 {
     memset(out, 0, sizeof *out);
     out->kms = products_kms_by_id(&req->kms_id);
     out->sku = products_sku_by_id(&req->sku_id);
     out->csvlk = pick_csvlk(req, out->kms);
+    const struct products_csvlk *listed;
+    out->reason = refusal(cfg, req, out->kms, &listed);
+    if (out->reason != ACTIVATION_REFUSE_NONE) {
+        out->hresult = out->reason == ACTIVATION_REFUSE_TIME ? KMS_HR_INVALID_TIMESTAMP : KMS_HR_ID_MISMATCH;
+        return;
+    }
+    if (listed && listed->has_epid)
+        out->csvlk = listed;
 
     /* Count (protocol.md 5.1): 2N like a healthy genuine host, or the configured count, never below N
      * unless the operator asked for it. */
@@ -112,6 +170,8 @@ void activation_decide(const struct activation_cfg *cfg, const struct kms_reques
     out->params.renewal_interval = cfg->renewal_interval;
     memcpy(out->params.hwid, cfg->host->hwid, KMS_HWID_LEN);
     out->hresult = out->params.epid[0] ? 0 : KMS_HR_INVALID_DATA; /* cannot happen with a valid table */
+    if (out->hresult)
+        out->reason = ACTIVATION_REFUSE_OTHER;
 }
 
 uint32_t activation_genuine_count(const struct kms_request *req, uint32_t distinct, uint32_t floor)

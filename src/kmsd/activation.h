@@ -27,12 +27,43 @@ struct activation_host {
     char epid[ACTIVATION_MAX_CSVLK][ACTIVATION_EPID_LEN]; /* by CSVLK index; "" when it has no ePID data */
 };
 
+/* --products: which KMS ids the host answers at all. */
+enum activation_products {
+    ACTIVATION_PRODUCTS_ALL,    /* every id, unknown ones too (the default: answer like a permissive host) */
+    ACTIVATION_PRODUCTS_KNOWN,  /* ids of the product table only */
+    ACTIVATION_PRODUCTS_VOLUME, /* known ids that are neither retail nor preview groups */
+};
+
+/* Why a request was refused by the policy (the HRESULT says what the client sees). */
+enum activation_refusal {
+    ACTIVATION_REFUSE_NONE,
+    ACTIVATION_REFUSE_UNKNOWN_PRODUCT, /* --products known|volume: KMS id not in the table -> 0xC004F042 */
+    ACTIVATION_REFUSE_NOT_VOLUME,      /* --products volume: retail or preview group -> 0xC004F042 */
+    ACTIVATION_REFUSE_CSVLK,           /* --csvlk: no listed group activates the id -> 0xC004F042 */
+    ACTIVATION_REFUSE_TIME,            /* --time-check: request time off by more than 4 h -> 0xC004F06C */
+    ACTIVATION_REFUSE_OTHER,           /* no ePID to answer with (cannot happen with a valid table) */
+};
+
+/* Seconds the request time may differ from the host clock with --time-check (a genuine host's window). */
+#define ACTIVATION_TIME_TOLERANCE (4 * 3600)
+
+/* The clock, passed in: Unix seconds. */
+struct activation_clock {
+    int64_t (*now)(void *ctx);
+    void *ctx;
+};
+
 struct activation_cfg {
     int32_t client_count;  /* -1: 2 x the request's N */
     bool allow_low_count;  /* let client_count go below the request's N */
     uint32_t activation_interval;
     uint32_t renewal_interval;
     const struct activation_host *host;
+    enum activation_products products;
+    const struct products_csvlk *const *csvlks; /* --csvlk: only ids these groups activate; n_csvlks 0: all */
+    size_t n_csvlks;
+    bool time_check;                      /* --time-check */
+    const struct activation_clock *clock; /* needed with time_check */
 };
 
 /* What was decided for one request. */
@@ -42,7 +73,11 @@ struct activation_result {
     const struct products_kms *kms;   /* NULL when the KMS id is not in the table */
     const struct products_sku *sku;   /* NULL when the SKU is not in the table */
     const struct products_csvlk *csvlk; /* the group whose ePID answered */
+    enum activation_refusal reason;     /* ACTIVATION_REFUSE_NONE when hresult is 0 */
 };
+
+/* "unknown-product", "not-volume", "csvlk", "time", "other"; "none" for ACTIVATION_REFUSE_NONE. */
+const char *activation_refusal_name(enum activation_refusal r);
 
 /*
  * The default host build: the newest ePID build in the product table, which can run every CSVLK (its
@@ -63,7 +98,10 @@ int activation_host_generate(struct activation_host *h, const struct products_bu
 int activation_host_set_epid(struct activation_host *h, const struct products_csvlk *csvlk, const char *epid);
 
 /* Decides the answer to a decoded request (protocol.md 5.1-5.3). Never fails: unknown products get the
- * application's default CSVLK, or Windows' when the application is unknown too. */
+ * application's default CSVLK, or Windows' when the application is unknown too (unless --products refuses
+ * them). Refusals, in this order: --products, --csvlk (0xC004F042 as a genuine host whose key does not cover
+ * the product), then --time-check (0xC004F06C). With --csvlk the ePID comes from the first listed group that
+ * activates the id and has ePID data. */
 void activation_decide(const struct activation_cfg *cfg, const struct kms_request *req, struct activation_result *out);
 
 /*

@@ -11,6 +11,7 @@
 
 #include <ini.h>
 
+#include "acl.h"
 #include "epid.h"
 #include "kms_limits.h"
 #include "products.h"
@@ -31,7 +32,7 @@ struct load {
     int line;
     int err_line;                 /* SRC_INI: first line with an error, 0 if none */
     const char *err_key;          /* SRC_INI: the key whose value is wrong, NULL for other errors */
-    int listen_src, epid_src, http_src; /* 1 + the source that last wrote the list (replace it, then accumulate) */
+    int list_src[8];              /* per list option: 1 + the source that last wrote it (replace, then accumulate) */
     char msg[MSG_LEN];            /* the setter's complaint, without the "kmsd: WHERE: " prefix */
 };
 
@@ -361,9 +362,17 @@ static int set_host_build(const struct opt *o, struct kmsd_config *cfg, const ch
 /* The list options' source rule: the first value from a new source replaces the list. */
 static bool list_fresh(const struct opt *o, struct load *ld)
 {
-    int *last = o->off == offsetof(struct kmsd_config, n_listen) ? &ld->listen_src
-                : o->off == offsetof(struct kmsd_config, n_http)   ? &ld->http_src
-                                                                   : &ld->epid_src;
+    static const size_t list_offs[] = {
+        offsetof(struct kmsd_config, n_listen), offsetof(struct kmsd_config, n_epids),
+        offsetof(struct kmsd_config, n_allow),  offsetof(struct kmsd_config, n_deny),
+        offsetof(struct kmsd_config, n_csvlks), offsetof(struct kmsd_config, n_http),
+    };
+    _Static_assert(sizeof list_offs / sizeof list_offs[0] <= sizeof ld->list_src / sizeof ld->list_src[0],
+                   "raise list_src");
+    size_t k = 0;
+    while (k + 1 < sizeof list_offs / sizeof list_offs[0] && list_offs[k] != o->off)
+        k++;
+    int *last = &ld->list_src[k];
     if (*last == (int)ld->src + 1)
         return false;
     *last = (int)ld->src + 1;
@@ -529,6 +538,95 @@ static int set_list(const struct opt *o, struct kmsd_config *cfg, const char *va
     return add(o, cfg, val, ld);
 }
 
+/* --allow / --deny: one CIDR; the list is the field before the count (allow/n_allow, deny/n_deny). */
+static int add_cidr(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    bool deny = o->off == offsetof(struct kmsd_config, n_deny);
+    char(*list)[CONFIG_CIDR_LEN] = deny ? cfg->deny : cfg->allow;
+    int *n = deny ? &cfg->n_deny : &cfg->n_allow;
+    struct acl_net net;
+    const char *why;
+    if (acl_parse_cidr(val, &net, &why) < 0)
+        return fail(ld, "\"%.100s\": %s (expected ADDR or ADDR/PREFIX: 10.0.0.0/8, 192.168.1.7, fd00::/8, ::1)", val,
+                    why);
+    if (*n >= CONFIG_MAX_CIDRS)
+        return fail(ld, "more than %d entries", CONFIG_MAX_CIDRS);
+    acl_format_cidr(&net, list[*n], CONFIG_CIDR_LEN); /* the canonical text */
+    (*n)++;
+    return 0;
+}
+
+/* --csvlk GROUP[,GROUP...]: CSVLK keys of the product table. */
+static int add_csvlk(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    const char *p = val;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char key[sizeof cfg->csvlks[0]];
+        const struct products_csvlk *c = NULL;
+        if (n > 0 && n < sizeof key) {
+            memcpy(key, p, n);
+            key[n] = '\0';
+            c = products_find_csvlk(key);
+        }
+        if (!c)
+            return fail(ld, "\"%.*s\" is not a CSVLK group of the product table (e.g. win2025, office2024; the "
+                            "csvlk lines of data/products.tsv list them)",
+                        (int)(n < 64 ? n : 64), p);
+        int i = 0;
+        while (i < cfg->n_csvlks && strcmp(cfg->csvlks[i], c->key) != 0)
+            i++;
+        if (i == cfg->n_csvlks) {
+            if (cfg->n_csvlks >= CONFIG_MAX_CSVLKS)
+                return fail(ld, "more than %d groups", CONFIG_MAX_CSVLKS);
+            snprintf(cfg->csvlks[cfg->n_csvlks++], sizeof cfg->csvlks[0], "%s", c->key);
+        }
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+static int set_cidr(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    return set_list(o, cfg, val, ld, add_cidr);
+}
+
+static int set_csvlk(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    return set_list(o, cfg, val, ld, add_csvlk);
+}
+
+static const char *const products_names[] = { "all", "known", "volume" };
+
+static int set_products(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    for (size_t i = 0; i < sizeof products_names / sizeof products_names[0]; i++) {
+        if (strcmp(val, products_names[i]) == 0) {
+            cfg->products = (enum config_products)i;
+            return 0;
+        }
+    }
+    return fail(ld, "\"%.100s\" is not a product policy (expected all, known or volume)", val);
+}
+
+/* --user / --group: a name or a number as getpwnam/getgrnam take it; "" = the default. Checked against the
+ * system only when kmsd starts as root (privdrop). */
+static int set_account(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    size_t n = strlen(val);
+    if (n >= o->size)
+        return fail(ld, "\"%.40s...\" is too long (at most %zu characters)", val, o->size - 1);
+    if (n > 0 && (val[0] == '-' || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-$") != n))
+        return fail(ld, "\"%.100s\" is not a user or group name (letters, digits, '.', '_', '-'; not starting with '-')",
+                    val);
+    memcpy(field(o, cfg), val, n + 1);
+    return 0;
+}
+
 static int set_listen(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
     return set_list(o, cfg, val, ld, add_listen);
@@ -615,7 +713,12 @@ static int set_check_config(const struct opt *o, struct kmsd_config *cfg, const 
 
 static void print_line(const struct opt *o, const char *val, FILE *out)
 {
-    fprintf(out, "%s =%s%s\n", o->d.name, val[0] ? " " : "", val);
+    /* A line that fits inih's buffer only without the blanks around "=" (it came from an INI line of that
+     * length) is written without them, so that it reads back (found by fuzz_config). */
+    if (strlen(o->d.name) + 3 + strlen(val) > (size_t)INI_MAX_LINE - 2)
+        fprintf(out, "%s=%s\n", o->d.name, val);
+    else
+        fprintf(out, "%s =%s%s\n", o->d.name, val[0] ? " " : "", val);
 }
 
 static void print_bool(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
@@ -703,6 +806,34 @@ static void print_http(const struct opt *o, const struct kmsd_config *cfg, FILE 
         print_line(o, cfg->http[i], out);
 }
 
+/* A list of strings: the array is right before its count in struct kmsd_config. */
+static void print_strings(const struct opt *o, const char *items, size_t item_len, int n, FILE *out)
+{
+    if (n == 0)
+        print_line(o, "", out);
+    for (int i = 0; i < n; i++)
+        print_line(o, items + (size_t)i * item_len, out);
+}
+
+static void print_cidr(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (o->off == offsetof(struct kmsd_config, n_deny))
+        print_strings(o, cfg->deny[0], sizeof cfg->deny[0], cfg->n_deny, out);
+    else
+        print_strings(o, cfg->allow[0], sizeof cfg->allow[0], cfg->n_allow, out);
+}
+
+static void print_csvlk(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_strings(o, cfg->csvlks[0], sizeof cfg->csvlks[0], cfg->n_csvlks, out);
+}
+
+static void print_products(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    size_t i = (size_t)cfg->products;
+    print_line(o, i < sizeof products_names / sizeof products_names[0] ? products_names[i] : "all", out);
+}
+
 static void print_epid(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
 {
     if (cfg->n_epids == 0)
@@ -735,6 +866,39 @@ static const struct opt opts[] = {
     { { "max-conn-buffer", 0, CONFIG_ARG_VALUE, false, ALL, "BYTES", "16384",
         "bytes buffered per connection (1024-1048576, at least --max-pdu)" },
       set_uint, print_uint, F(max_conn_buffer), 1024, 1048576 },
+    { { "pdu-timeout", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "10s",
+        "close a connection whose PDU is not complete this long after its first byte (1s-1d)" },
+      set_seconds, print_seconds, F(pdu_timeout_ms), 1, 86400 },
+    { { "max-per-address", 0, CONFIG_ARG_VALUE, false, ALL, "N", "64",
+        "open connections per client address, IPv6 per /64 (0: no cap, up to 1000000)" },
+      set_uint, print_uint, F(max_per_address), 0, 1000000 },
+    { { "max-addresses", 0, CONFIG_ARG_VALUE, false, ALL, "N", "65536",
+        "client addresses tracked for the per-address limits (1024-16777216)" },
+      set_uint, print_uint, F(max_addresses), 1024, 16777216 },
+    { { "rate-limit", 0, CONFIG_ARG_VALUE, false, ALL, "N", "120",
+        "activations per address per minute, sustained (0: no limit, up to 1000000)" },
+      set_uint, print_uint, F(rate_limit), 0, 1000000 },
+    { { "rate-burst", 0, CONFIG_ARG_VALUE, false, ALL, "N", "120",
+        "activations per address at once before --rate-limit applies (1-1000000)" },
+      set_uint, print_uint, F(rate_burst), 1, 1000000 },
+    { { "allow", 0, CONFIG_ARG_LIST, false, ALL, "CIDR", "",
+        "accept clients only from these networks (repeatable; none: every address)" },
+      set_cidr, print_cidr, F(n_allow), 0, 0 },
+    { { "deny", 0, CONFIG_ARG_LIST, false, ALL, "CIDR", "",
+        "refuse clients from these networks; deny wins over allow (repeatable)" },
+      set_cidr, print_cidr, F(n_deny), 0, 0 },
+    { { "private-only", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+        "refuse clients from public addresses (RFC 1918, loopback, link-local, CGNAT, ULA are private)" },
+      set_bool, print_bool, F(private_only), 0, 0 },
+    { { "products", 0, CONFIG_ARG_VALUE, false, ALL, "POLICY", "all",
+        "all; known: refuse unknown KMS ids; volume: also retail and preview ones (0xC004F042)" },
+      set_products, print_products, F(products), 0, 0 },
+    { { "csvlk", 0, CONFIG_ARG_LIST, false, ALL, "GROUP[,GROUP...]", "",
+        "activate only the KMS ids these CSVLK groups activate (repeatable; none: every group)" },
+      set_csvlk, print_csvlk, F(n_csvlks), 0, 0 },
+    { { "time-check", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+        "refuse requests whose time is more than 4 h from the host clock (0xC004F06C)" },
+      set_bool, print_bool, F(time_check), 0, 0 },
     { { "ndr64", 0, CONFIG_ARG_BOOL, true, ALL, NULL, "true", "refuse the NDR64 transfer syntax (--ndr64: accept)" },
       set_bool, print_bool, F(ndr64), 0, 0 },
     { { "btfn", 0, CONFIG_ARG_BOOL, true, ALL, NULL, "true",
@@ -793,7 +957,7 @@ static const struct opt opts[] = {
     { { "no-http", 0, CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "no HTTP server (same as --http none)" },
       set_no_http, NULL, 0, 0, 0, 0 },
     { { "http-token", 0, CONFIG_ARG_VALUE, false, ALL, "TOKEN", "",
-        "every HTTP request must carry Authorization: Bearer TOKEN (16-256 characters)" },
+        "every HTTP request must carry Authorization: Bearer TOKEN (16-128 characters)" },
       set_token, print_string, F(http_token), 0, 0 },
     { { "http-insecure", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
         "allow a non-loopback --http address without --http-token" },
@@ -807,6 +971,14 @@ static const struct opt opts[] = {
     { { "http-max-page", 0, CONFIG_ARG_VALUE, false, ALL, "N", "500",
         "clients per API page at most (1-10000)" },
       set_uint, print_uint, F(http_max_page), 1, 10000 },
+    { { "user", 0, CONFIG_ARG_VALUE, false, ALL, "USER", "",
+        "started as root: run as USER after binding (none: kmsd if it exists, else nobody)" },
+      set_account, print_string, F(user), 0, 0 },
+    { { "group", 0, CONFIG_ARG_VALUE, false, ALL, "GROUP", "", "started as root: run as GROUP (none: USER's group)" },
+      set_account, print_string, F(group), 0, 0 },
+    { { "allow-root", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+        "started as root: stay root instead of switching to --user" },
+      set_bool, print_bool, F(allow_root), 0, 0 },
     { { "config", 'c', CONFIG_ARG_VALUE, false, CONFIG_IN_CLI | CONFIG_IN_ENV, "FILE", "",
         "read this INI file (command line, else KMSD_CONFIG)" },
       set_string, NULL, F(config_file), 0, CONFIG_PATH_LEN - 1 },

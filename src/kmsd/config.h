@@ -27,10 +27,14 @@
 #define CONFIG_MAX_HTTP 8
 #define CONFIG_HTTP_PORT 8080     /* port of --http addresses given without one */
 #define CONFIG_TOKEN_MIN 16       /* --http-token length bounds */
-#define CONFIG_TOKEN_MAX 256
+#define CONFIG_TOKEN_MAX 128 /* "http-token = TOKEN" must fit one INI line (198) */
+#define CONFIG_MAX_CIDRS 64   /* --allow and --deny entries each (ACL_MAX_RULES) */
+#define CONFIG_CIDR_LEN 64    /* ACL_CIDR_TEXT */
+#define CONFIG_MAX_CSVLKS 64
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_count_mode { CONFIG_COUNT_FIXED, CONFIG_COUNT_GENUINE };
+enum config_products { CONFIG_PRODUCTS_ALL, CONFIG_PRODUCTS_KNOWN, CONFIG_PRODUCTS_VOLUME };
 
 struct config_epid {
     char csvlk[32];   /* CSVLK key from data/products.tsv, e.g. "win2025" */
@@ -49,6 +53,24 @@ struct kmsd_config {
     uint32_t max_pdu;              /* --max-pdu bytes, default and maximum KMS_LIMIT_PDU_MAX, minimum 256 */
     uint32_t max_requests;         /* --max-requests per connection, default 64 */
     uint32_t max_conn_buffer;      /* --max-conn-buffer bytes buffered per connection, default 16384 */
+    uint32_t pdu_timeout_ms;       /* --pdu-timeout: first byte of a PDU to its last, default 10 s */
+    uint32_t max_per_address;      /* --max-per-address connections open per address, default 64; 0 = no cap */
+    uint32_t max_addresses;        /* --max-addresses tracked for the per-address limits, default 65536 */
+    uint32_t rate_limit;           /* --rate-limit activations per address per minute, default 120; 0 = off */
+    uint32_t rate_burst;           /* --rate-burst activations at once per address, default 120 */
+
+    /* access control (acl.h) */
+    char allow[CONFIG_MAX_CIDRS][CONFIG_CIDR_LEN]; /* --allow CIDR, repeatable */
+    int n_allow;
+    char deny[CONFIG_MAX_CIDRS][CONFIG_CIDR_LEN];  /* --deny CIDR, repeatable; deny wins */
+    int n_deny;
+    bool private_only;             /* --private-only */
+
+    /* product policy */
+    enum config_products products; /* --products all|known|volume, default all */
+    char csvlks[CONFIG_MAX_CSVLKS][32]; /* --csvlk GROUP[,GROUP...], repeatable; none = every group */
+    int n_csvlks;
+    bool time_check;               /* --time-check: refuse request times more than 4 h off */
 
     /* protocol */
     bool ndr64;                    /* --no-ndr64 clears */
@@ -91,6 +113,10 @@ struct kmsd_config {
     uint32_t http_max_connections;     /* --http-max-connections, default 32 */
     uint32_t http_timeout_ms;          /* --http-timeout (seconds, suffixes), default 10 s */
     uint32_t http_max_page;            /* --http-max-page: clients per API page at most, default 500 */
+    /* privileges (privdrop.h) */
+    char user[64];                     /* --user: "" = kmsd if it exists, else nobody */
+    char group[64];                    /* --group: "" = the user's primary group */
+    bool allow_root;                   /* --allow-root: started as root, stay root */
 
     /* actions */
     bool check_config; /* --check-config: print the effective configuration and exit 0 */

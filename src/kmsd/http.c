@@ -566,6 +566,15 @@ static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection
     for (int i = 0; i < METRICS_CLOSE_COUNT; i++)
         put(&t, "kmsd_connections_closed_total{reason=\"%s\"} %llu\n", metrics_close_name((enum metrics_close)i),
             (unsigned long long)metrics_get(&m->closed[i]));
+    put(&t, "# HELP kmsd_connections_fd_shed_total Connections accepted and closed at once for want of a file "
+            "descriptor.\n# TYPE kmsd_connections_fd_shed_total counter\nkmsd_connections_fd_shed_total %llu\n",
+        (unsigned long long)metrics_get(&m->fd_shed));
+    put(&t, "# HELP kmsd_addresses_untracked_total Connections admitted without per-address accounting (table "
+            "full).\n# TYPE kmsd_addresses_untracked_total counter\nkmsd_addresses_untracked_total %llu\n",
+        (unsigned long long)metrics_get(&m->addr_untracked));
+    put(&t, "# HELP kmsd_addresses_evicted_total Per-address entries evicted to make room (--max-addresses).\n"
+            "# TYPE kmsd_addresses_evicted_total counter\nkmsd_addresses_evicted_total %llu\n",
+        (unsigned long long)metrics_get(&m->addr_evicted));
     put(&t, "# HELP kmsd_activations_total Activation requests by protocol version, KMS product and result.\n"
             "# TYPE kmsd_activations_total counter\n");
     for (unsigned v = 4; v <= 6; v++) {

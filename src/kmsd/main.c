@@ -14,11 +14,19 @@
 #include "kms_crypto.h"
 #include "log.h"
 #include "metrics.h"
+#include "privdrop.h"
 #include "products.h"
 #include "server.h"
 #include "store.h"
 
 extern char **environ;
+
+static int64_t wall_now(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)time(NULL);
+}
+static const struct activation_clock wall_clock = {wall_now, NULL};
 
 static int rng_fill(void *ctx, void *buf, size_t len)
 {
@@ -186,7 +194,14 @@ int main(int argc, char **argv)
         .activation_interval = cfg.activation_interval,
         .renewal_interval = cfg.renewal_interval,
         .host = &host,
+        .products = (enum activation_products)cfg.products,
+        .time_check = cfg.time_check,
+        .clock = &wall_clock,
     };
+    static const struct products_csvlk *csvlks[CONFIG_MAX_CSVLKS];
+    for (int i = 0; i < cfg.n_csvlks; i++) /* names checked by config */
+        csvlks[acfg.n_csvlks++] = products_find_csvlk(cfg.csvlks[i]);
+    acfg.csvlks = csvlks;
     struct server_cfg scfg;
     memset(&scfg, 0, sizeof scfg);
     for (int i = 0; i < cfg.n_listen && i < SERVER_MAX_LISTENERS; i++)
@@ -197,6 +212,19 @@ int main(int argc, char **argv)
     scfg.max_pdu = cfg.max_pdu;
     scfg.max_requests = cfg.max_requests;
     scfg.max_conn_buffer = cfg.max_conn_buffer;
+    scfg.pdu_timeout_ms = cfg.pdu_timeout_ms;
+    scfg.max_per_address = cfg.max_per_address;
+    scfg.max_addresses = cfg.max_addresses;
+    scfg.rate_limit = cfg.rate_limit;
+    scfg.rate_burst = cfg.rate_burst;
+    static struct acl acl;
+    scfg.acl = &acl;
+    if (acl_build(&acl, cfg.allow[0], cfg.n_allow, cfg.deny[0], cfg.n_deny, sizeof cfg.allow[0], cfg.private_only))
+        return 2; /* not reached: the configuration checked every entry */
+    static struct privdrop_cfg priv; /* started as root: switch user once the listeners are bound */
+    privdrop_setup(&priv, &cfg);
+    scfg.after_bind = privdrop_hook;
+    scfg.after_bind_ctx = &priv;
     scfg.bind.ndr32 = true;
     scfg.bind.ndr64 = cfg.ndr64;
     scfg.bind.btfn = cfg.btfn;

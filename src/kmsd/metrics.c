@@ -28,11 +28,17 @@ static const char *const close_names[METRICS_CLOSE_COUNT] = {
     [METRICS_CLOSE_SLOW] = "slow_sender",
     [METRICS_CLOSE_SHUTDOWN] = "shutdown",
     [METRICS_CLOSE_ERROR] = "error",
+    [METRICS_CLOSE_RATE] = "rate_limited",
 };
 
 static const char *const refusal_names[METRICS_REFUSE_COUNT] = {
     [METRICS_REFUSE_POLICY] = "policy",
     [METRICS_REFUSE_UNDECODABLE] = "undecodable",
+    [METRICS_REFUSE_UNKNOWN_PRODUCT] = "unknown_product",
+    [METRICS_REFUSE_NOT_VOLUME] = "not_volume",
+    [METRICS_REFUSE_CSVLK] = "csvlk",
+    [METRICS_REFUSE_TIME] = "time",
+    [METRICS_REFUSE_RATE] = "rate",
 };
 
 int metrics_init(struct metrics *m, int64_t start_time)

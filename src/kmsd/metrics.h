@@ -35,6 +35,7 @@ enum metrics_close {
     METRICS_CLOSE_SLOW,         /* a PDU took too long to arrive (slow sender) */
     METRICS_CLOSE_SHUTDOWN,     /* closed by SIGTERM/SIGINT */
     METRICS_CLOSE_ERROR,        /* write error or out of memory */
+    METRICS_CLOSE_RATE,         /* an activation over --rate-limit: closed without an answer */
     METRICS_CLOSE_COUNT
 };
 
@@ -42,6 +43,11 @@ enum metrics_close {
 enum metrics_refusal {
     METRICS_REFUSE_POLICY,    /* the activation policy: unknown KMS id, count too low, ... */
     METRICS_REFUSE_UNDECODABLE, /* the KMS request did not decode */
+    METRICS_REFUSE_UNKNOWN_PRODUCT, /* --products known|volume: KMS id not in the table (0xC004F042) */
+    METRICS_REFUSE_NOT_VOLUME,  /* --products volume: retail or preview group (0xC004F042) */
+    METRICS_REFUSE_CSVLK,       /* --csvlk: no listed group activates the id (0xC004F042) */
+    METRICS_REFUSE_TIME,        /* --time-check: request time more than 4 h off (0xC004F06C) */
+    METRICS_REFUSE_RATE,        /* --rate-limit: the address is over its activation rate (no answer) */
     METRICS_REFUSE_COUNT
 };
 
@@ -80,6 +86,9 @@ struct metrics {
     metrics_counter refusals[METRICS_REFUSE_COUNT]; /* by reason; the HRESULT is counted below */
     metrics_counter refusals_hr_not_enough_count, refusals_hr_id_mismatch, refusals_hr_timestamp,
         refusals_hr_other;
+    metrics_counter fd_shed;            /* connections accepted and closed at once for want of a descriptor */
+    metrics_counter addr_untracked;     /* admitted without per-address accounting (its table set was full) */
+    metrics_counter addr_evicted;       /* per-address entries evicted to make room (bounded table) */
     metrics_counter unrecorded;         /* answered without a committed record */
     metrics_counter registry_errors;    /* failed registry transactions */
     struct metrics_hist request_latency; /* complete request PDU in -> reply queued (registry commit included) */

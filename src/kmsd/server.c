@@ -4,6 +4,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "products.h"
+#include "ratelimit.h"
 #include "session.h"
 #include "store_writer.h"
 
@@ -27,11 +30,21 @@
 #define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
 #define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
 #define SERVER_TRIM_PEAK 1024     /* a burst of at least this many connections is trimmed from the heap after it */
+#define SERVER_LOG_PER_SECOND 20  /* refusal log lines per second in all; the rest are counted, then summed up */
+#define SERVER_LOG_ADDR_MS 60000  /* at most one refusal line per client address per minute */
+#define SERVER_FD_LOG_MS 60000    /* at most one "out of file descriptors" line per minute */
+#define SERVER_FD_PAUSE_MS 100    /* out of descriptors and without a reserve: listeners rest this long */
+#define SERVER_ACCEPT_BATCH 64    /* connections accepted per wake-up before the loop serves others */
+#define SERVER_SHED_MAX 256       /* connections accepted-and-closed per EMFILE event at most */
+#define SERVER_BACKLOG 4096       /* listen queue (the kernel caps it at net.core.somaxconn): a flood fills a short
+                                   * queue and a client's SYN is then dropped, costing it a 1 s retransmission */
 
 struct server;
 
 struct listener {
-    uv_tcp_t tcp;
+    uv_tcp_t tcp;   /* owns the bound socket */
+    uv_poll_t poll; /* readable: connections to accept (kmsd accepts itself, see on_listen) */
+    bool polling;
     struct server *srv;
     struct session_cfg scfg;
     char name[96];
@@ -40,6 +53,7 @@ struct listener {
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t idle;
+    uv_timer_t pdu; /* --pdu-timeout: runs while an incomplete PDU is buffered */
     struct server *srv;
     struct listener *l;
     struct conn *prev, *next;
@@ -54,6 +68,10 @@ struct conn {
     int freed_pending;  /* both handles closed while store_refs > 0 */
     int close_counted;  /* the reason for the close is counted */
     uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
+    uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
+    bool have_addr;
+    bool rl_counted;    /* counted in the per-address table: uncount on free */
+    bool admitted;      /* counted in srv->active: uncount on free */
     struct session sess;
     char peer[80];
 };
@@ -78,6 +96,15 @@ struct server {
     int64_t open_peak; /* most connections open at once since the last heap trim */
     struct store_writer *writer;
     uint32_t last_count[STORE_APP_GROUPS]; /* genuine mode: the last count known per group */
+    struct ratelimit rl;                   /* per-address connections and activation tokens */
+    uint32_t active;                       /* admitted connections not yet freed (--max-connections); unlike
+                                            * metrics.open, refused ones still closing do not count */
+    int reserve_fd;                        /* spare descriptor given up to shed connections on EMFILE */
+    uv_timer_t fd_pause;                   /* listeners paused for want of descriptors */
+    uint64_t fd_logged_ms;                 /* last "out of file descriptors" line (uv_now), 0 never */
+    uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
+    unsigned log_lines;
+    uint64_t log_suppressed;
     uint8_t readbuf[SERVER_READ_BUF];
 };
 
@@ -122,6 +149,10 @@ static void conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     int64_t open = atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed) - 1;
+    if (c->rl_counted)
+        ratelimit_disconnect(&srv->rl, c->addr);
+    if (c->admitted)
+        srv->active--;
     free(c->in);
     session_free(&c->sess);
     kms_wipe(&c->sess, sizeof c->sess);
@@ -151,13 +182,15 @@ static void conn_close(struct conn *c)
         c->closing = 1;
         uv_read_stop((uv_stream_t *)&c->tcp);
         uv_timer_stop(&c->idle);
+        uv_timer_stop(&c->pdu);
     }
     if (c->pending_writes > 0 || c->awaiting)
         return; /* on_write / on_recorded call again once the replies are out */
     c->handles_closed = 1;
-    c->open_handles = 2;
+    c->open_handles = 3;
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
     uv_close((uv_handle_t *)&c->idle, conn_on_close);
+    uv_close((uv_handle_t *)&c->pdu, conn_on_close);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -173,6 +206,27 @@ static void on_write(uv_write_t *req, int status)
         conn_close_why(c, METRICS_CLOSE_ERROR);
     else if (c->closing)
         conn_close(c);
+}
+
+/* Whether a refusal may be logged now: at most one line per tracked address per SERVER_LOG_ADDR_MS and
+ * SERVER_LOG_PER_SECOND lines in all; what is held back is counted and summed up in the next line's second. */
+static bool refusal_log_ok(struct server *srv, const uint8_t *addr)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (now - srv->log_window_ms >= 1000) {
+        if (srv->log_suppressed)
+            log_warn("%llu more refusals not logged (at most %d lines a second, one per address a minute)",
+                     (unsigned long long)srv->log_suppressed, SERVER_LOG_PER_SECOND);
+        srv->log_window_ms = now;
+        srv->log_lines = 0;
+        srv->log_suppressed = 0;
+    }
+    if ((addr && !ratelimit_should_log(&srv->rl, addr, now)) || srv->log_lines >= SERVER_LOG_PER_SECOND) {
+        srv->log_suppressed++;
+        return false;
+    }
+    srv->log_lines++;
+    return true;
 }
 
 static void log_activation(const struct conn *c, const struct session_event *ev)
@@ -191,9 +245,9 @@ static void log_activation(const struct conn *c, const struct session_event *ev)
     guid_format(&ev->req.kms_id, kid);
     const char *product = ev->result.sku ? ev->result.sku->name : ev->result.kms ? ev->result.kms->name : kid;
     if (ev->hresult)
-        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: refused, HRESULT 0x%08X", c->peer, wse, product,
+        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: refused (%s), HRESULT 0x%08X", c->peer, wse, product,
                  ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
-                 (unsigned)ev->hresult);
+                 activation_refusal_name(ev->result.reason), (unsigned)ev->hresult);
     else
         log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: activated, count %u", c->peer, wse, product,
                  ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
@@ -251,8 +305,26 @@ static void count_activation(struct metrics *m, const struct session_event *ev)
         return;
     }
     metrics_activation(m, ev->req.version_major, products_kms_index(ev->result.kms), ev->hresult);
-    if (ev->hresult)
-        metrics_inc(&m->refusals[METRICS_REFUSE_POLICY]);
+    if (!ev->hresult)
+        return;
+    enum metrics_refusal r = METRICS_REFUSE_POLICY;
+    switch (ev->result.reason) {
+    case ACTIVATION_REFUSE_UNKNOWN_PRODUCT:
+        r = METRICS_REFUSE_UNKNOWN_PRODUCT;
+        break;
+    case ACTIVATION_REFUSE_NOT_VOLUME:
+        r = METRICS_REFUSE_NOT_VOLUME;
+        break;
+    case ACTIVATION_REFUSE_CSVLK:
+        r = METRICS_REFUSE_CSVLK;
+        break;
+    case ACTIVATION_REFUSE_TIME:
+        r = METRICS_REFUSE_TIME;
+        break;
+    default:
+        break;
+    }
+    metrics_inc(&m->refusals[r]);
 }
 
 /* Answers the pending activation with count (-1: the policy's) and sends it. */
@@ -350,6 +422,18 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
     if (a == SESSION_ACTIVATE) {
         free(w);
         c->t_request = t0;
+        uint64_t ev0 = srv->rl.evictions;
+        bool ok = !c->have_addr || ratelimit_activation(&srv->rl, c->addr, uv_now(srv->loop));
+        if (srv->rl.evictions != ev0)
+            atomic_fetch_add_explicit(&srv->m->addr_evicted, srv->rl.evictions - ev0, memory_order_relaxed);
+        if (!ok) { /* over --rate-limit: no answer, no record; the client retries later or elsewhere */
+            metrics_inc(&srv->m->refusals[METRICS_REFUSE_RATE]);
+            if (refusal_log_ok(srv, c->addr))
+                log_warn("%s: activation refused: over --rate-limit (%u a minute, burst %u): closed without an "
+                         "answer", c->peer, (unsigned)srv->cfg->rate_limit, (unsigned)srv->cfg->rate_burst);
+            conn_close_why(c, METRICS_CLOSE_RATE);
+            return -1;
+        }
         if (srv->writer) {
             struct store_record rec;
             fill_record(c, &ev, &rec);
@@ -407,8 +491,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
 }
 
-/* Keeps rest bytes at p in the connection's buffer (p may point into it). Returns 0 or -1 (closing). */
-static int conn_keep(struct conn *c, const uint8_t *p, size_t rest)
+static void on_pdu_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    log_debug("%s: closing: a PDU took longer than --pdu-timeout to arrive", c->peer);
+    conn_close_why(c, METRICS_CLOSE_SLOW);
+}
+
+/* Keeps rest bytes at p in the connection's buffer (p may point into it); progressed: a PDU was completed
+ * in this pass (the remaining bytes start a new one). Runs the PDU timer while an incomplete PDU waits.
+ * Returns 0 or -1 (closing). */
+static int conn_keep(struct conn *c, const uint8_t *p, size_t rest, bool progressed)
 {
     const struct server_cfg *cfg = c->srv->cfg;
     if (rest > cfg->max_conn_buffer) {
@@ -426,6 +519,14 @@ static int conn_keep(struct conn *c, const uint8_t *p, size_t rest)
     if (rest)
         memmove(c->in, p, rest);
     c->in_len = rest;
+    if (c->closing)
+        return 0;
+    if (rest && !c->awaiting) {
+        if (progressed || !uv_is_active((uv_handle_t *)&c->pdu))
+            uv_timer_start(&c->pdu, on_pdu_timeout, c->srv->cfg->pdu_timeout_ms, 0);
+    } else {
+        uv_timer_stop(&c->pdu); /* nothing incomplete, or whole PDUs wait for the registry */
+    }
     return 0;
 }
 
@@ -435,7 +536,7 @@ static void conn_consume(struct conn *c, const uint8_t *p, size_t len)
     long used = c->awaiting ? 0 : conn_frame(c, p, len);
     if (used < 0)
         return;
-    (void)conn_keep(c, p + used, len - (size_t)used);
+    (void)conn_keep(c, p + used, len - (size_t)used, used > 0);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -498,26 +599,79 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
     snprintf(out, cap, "%s:%d", host, port);
 }
 
-static void on_connection(uv_stream_t *ls, int status)
+static void on_fd_pause(uv_timer_t *t);
+
+/* accept() failed. Out of descriptors, the pending connections would stay queued and the listener readable:
+ * give up the reserve descriptor, accept and close what is queued (the clients see a close and retry), take
+ * the reserve back. Without a reserve (it could not be taken back) the listener is not polled for
+ * SERVER_FD_PAUSE_MS instead, so the loop never spins. Logged once a minute; counted. */
+static void on_accept_error(struct server *srv, struct listener *l, int err)
 {
-    struct listener *l = ls->data;
-    struct server *srv = l->srv;
-    if (status < 0) {
-        metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
-        log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
+    metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
+    uint64_t now = uv_now(srv->loop);
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+        if (refusal_log_ok(srv, NULL))
+            log_warn("%s: accept failed: %s", l->name, strerror(err));
         return;
     }
+    uv_os_fd_t fd;
+    unsigned shed = 0;
+    bool had_reserve = srv->reserve_fd >= 0;
+    if (had_reserve) {
+        close(srv->reserve_fd);
+        srv->reserve_fd = -1;
+        if (uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0) {
+            for (; shed < SERVER_SHED_MAX; shed++) {
+                int a = accept(fd, NULL, NULL); /* non-blocking listener: EAGAIN once the queue is empty */
+                if (a < 0)
+                    break;
+                close(a);
+            }
+        }
+        srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (!had_reserve || srv->reserve_fd < 0) { /* nothing to shed with: stop listening for a moment */
+        uv_poll_stop(&l->poll);
+        l->polling = false;
+        uv_timer_start(&srv->fd_pause, on_fd_pause, SERVER_FD_PAUSE_MS, 0);
+    }
+    atomic_fetch_add_explicit(&srv->m->fd_shed, shed, memory_order_relaxed);
+    if (srv->fd_logged_ms == 0 || now - srv->fd_logged_ms >= SERVER_FD_LOG_MS) {
+        srv->fd_logged_ms = now ? now : 1;
+        log_warn("%s: out of file descriptors (%s): closing new connections at once until some are free; %llu "
+                 "shed so far (counted as fd_shed, logged once a minute)",
+                 l->name, strerror(err), (unsigned long long)metrics_get(&srv->m->fd_shed));
+    }
+}
+
+/* Refuses c (already counted as a rejection) and logs why through the limiter. */
+static void refuse(struct conn *c, enum metrics_reject why, const char *reason)
+{
+    struct server *srv = c->srv;
+    metrics_inc(&srv->m->rejected[why]);
+    if (refusal_log_ok(srv, c->have_addr && why == METRICS_REJECT_PER_ADDRESS ? c->addr : NULL))
+        log_info("%s: connection refused: %s", c->peer, reason);
+    conn_close(c);
+}
+
+/* Takes over an accepted socket fd. */
+static void accept_one(struct listener *l, int fd)
+{
+    struct server *srv = l->srv;
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         log_error("out of memory accepting a connection");
+        close(fd);
         return;
     }
     c->srv = srv;
     c->l = l;
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->idle);
+    uv_timer_init(srv->loop, &c->pdu);
     c->tcp.data = c;
     c->idle.data = c;
+    c->pdu.data = c;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -526,29 +680,107 @@ static void on_connection(uv_stream_t *ls, int status)
     if (open > srv->open_peak)
         srv->open_peak = open;
     c->close_counted = 1; /* not yet a counted connection: a rejection is counted as such */
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
         metrics_inc(&srv->m->rejected[METRICS_REJECT_ACCEPT_ERROR]);
         conn_close(c);
         return;
     }
     peer_name(&c->tcp, c->peer, sizeof c->peer);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    c->have_addr = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+                   acl_addr_from_sockaddr((struct sockaddr *)&ss, c->addr) == 0;
     if (srv->stopping) {
         metrics_inc(&srv->m->rejected[METRICS_REJECT_STOPPING]);
         conn_close(c);
         return;
     }
-    if (open > (int64_t)srv->cfg->max_connections) {
+    if (srv->cfg->acl && c->have_addr) {
+        enum acl_verdict v = acl_check(srv->cfg->acl, c->addr);
+        if (v != ACL_PASS) {
+            static const char *const rule[] = {"", "address matches --deny", "address matches no --allow",
+                                               "public address (--private-only)"};
+            refuse(c, METRICS_REJECT_ACCESS, rule[v]);
+            return;
+        }
+    }
+    if (c->have_addr) {
+        uint64_t ev0 = srv->rl.evictions;
+        enum ratelimit_result r = ratelimit_connect(&srv->rl, c->addr, uv_now(srv->loop));
+        if (srv->rl.evictions != ev0)
+            atomic_fetch_add_explicit(&srv->m->addr_evicted, srv->rl.evictions - ev0, memory_order_relaxed);
+        if (r == RATELIMIT_OVER) {
+            char why[96];
+            snprintf(why, sizeof why, "the address holds --max-per-address (%u) connections",
+                     (unsigned)srv->cfg->max_per_address);
+            refuse(c, METRICS_REJECT_PER_ADDRESS, why);
+            return;
+        }
+        if (r == RATELIMIT_UNTRACKED)
+            metrics_inc(&srv->m->addr_untracked);
+        c->rl_counted = r == RATELIMIT_OK;
+    }
+    /* Last: a flood refused above (denied, over its address's cap) never takes the room of a client. */
+    if (srv->active >= srv->cfg->max_connections) {
         metrics_inc(&srv->m->rejected[METRICS_REJECT_MAX_CONNECTIONS]);
-        log_debug("%s: rejected: --max-connections (%u) reached", c->peer, (unsigned)srv->cfg->max_connections);
+        if (refusal_log_ok(srv, NULL))
+            log_info("%s: connection refused: --max-connections (%u) reached", c->peer,
+                     (unsigned)srv->cfg->max_connections);
         conn_close(c);
         return;
     }
+    c->admitted = true;
+    srv->active++;
     c->close_counted = 0;
     metrics_inc(&srv->m->accepted);
     session_init(&c->sess, srv->next_assoc++);
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_start(&c->idle, on_idle, srv->cfg->idle_timeout_ms, srv->cfg->idle_timeout_ms);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* The listener is readable: accept up to SERVER_ACCEPT_BATCH connections (then let the loop serve the
+ * others). kmsd accepts itself rather than through uv_listen: libuv retries accept() in a loop while it fails
+ * with EMFILE, which spins when no connection can be taken, and sheds silently with a reserve of its own. */
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct listener *l = p->data;
+    uv_os_fd_t lfd;
+    if (status < 0 || uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
+        return;
+    for (int i = 0; i < SERVER_ACCEPT_BATCH && l->polling; i++) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            on_accept_error(l->srv, l, errno);
+            return;
+        }
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+            close(fd);
+            continue;
+        }
+        accept_one(l, fd);
+    }
+}
+
+/* The pause after EMFILE without a reserve is over: take the reserve back and listen again. */
+static void on_fd_pause(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    if (srv->reserve_fd < 0)
+        srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (srv->stopping)
+        return;
+    for (int i = 0; i < srv->n_lis; i++) {
+        struct listener *l = &srv->lis[i];
+        if (!l->polling && uv_poll_start(&l->poll, UV_READABLE, on_listen) == 0)
+            l->polling = true;
+    }
 }
 
 /* ---- listeners ---- */
@@ -608,16 +840,35 @@ static int listen_on(struct server *srv, const struct sockaddr *sa, const char *
     snprintf(l->scfg.sec_addr, sizeof l->scfg.sec_addr, "%u", (unsigned)port);
     uv_tcp_init(srv->loop, &l->tcp);
     l->tcp.data = l;
+    uv_os_fd_t fd = -1;
     int rc = uv_tcp_bind(&l->tcp, sa, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+        rc = uv_fileno((uv_handle_t *)&l->tcp, &fd);
+    if (rc == 0 && listen(fd, SERVER_BACKLOG) < 0)
+        rc = uv_translate_sys_error(errno);
+    if (rc == 0)
+        rc = uv_poll_init_socket(srv->loop, &l->poll, fd);
     if (rc < 0) {
         uv_close((uv_handle_t *)&l->tcp, NULL);
         return rc;
     }
+    l->poll.data = l;
+    rc = uv_poll_start(&l->poll, UV_READABLE, on_listen);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&l->poll, NULL);
+        uv_close((uv_handle_t *)&l->tcp, NULL);
+        return rc;
+    }
+    l->polling = true;
     srv->n_lis++;
     log_info("listening on %s", name);
     return 0;
+}
+
+static void listener_close(struct listener *l)
+{
+    uv_close((uv_handle_t *)&l->poll, NULL); /* stops polling the socket before the tcp handle closes it */
+    uv_close((uv_handle_t *)&l->tcp, NULL);
 }
 
 static int open_listener(struct server *srv, const char *text)
@@ -709,9 +960,10 @@ static void on_signal(uv_signal_t *s, int signum)
     log_info("signal %d: stopping (%lld connections open)", signum,
              (long long)atomic_load_explicit(&srv->m->open, memory_order_relaxed));
     for (int i = 0; i < srv->n_lis; i++)
-        uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+        listener_close(&srv->lis[i]);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->fd_pause, NULL);
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
@@ -742,6 +994,49 @@ static int report_bound(struct server *srv)
     return srv->cfg->on_bound(srv->cfg->on_bound_arg, b, (size_t)srv->n_lis) == 0 ? 0 : -1;
 }
 
+/* One line with every non-zero rejection, close and refusal counter by name (the same names as the metrics),
+ * e.g. "rejected access=3 per_address=1; closed peer=10 slow_sender=2; refused rate=4". */
+static void log_counters(const struct metrics *m)
+{
+    char line[1024];
+    size_t off = 0;
+    const char *sep = "";
+    for (int g = 0; g < 3; g++) {
+        int n = g == 0 ? METRICS_REJECT_COUNT : g == 1 ? METRICS_CLOSE_COUNT : METRICS_REFUSE_COUNT;
+        int first = 1;
+        for (int i = 0; i < n; i++) {
+            uint64_t v = metrics_get(g == 0 ? &m->rejected[i] : g == 1 ? &m->closed[i] : &m->refusals[i]);
+            if (v == 0 || off >= sizeof line)
+                continue;
+            const char *name = g == 0 ? metrics_reject_name((enum metrics_reject)i)
+                               : g == 1 ? metrics_close_name((enum metrics_close)i)
+                                        : metrics_refusal_name((enum metrics_refusal)i);
+            int k = snprintf(line + off, sizeof line - off, "%s%s%s=%llu", first ? sep : " ",
+                             first ? (g == 0 ? "rejected " : g == 1 ? "closed " : "refused ") : "", name,
+                             (unsigned long long)v);
+            if (k > 0)
+                off += (size_t)k;
+            first = 0;
+            sep = "; ";
+        }
+    }
+    uint64_t shed = metrics_get(&m->fd_shed), untracked = metrics_get(&m->addr_untracked),
+             evicted = metrics_get(&m->addr_evicted);
+    if (off < sizeof line && (shed || untracked || evicted))
+        snprintf(line + off, sizeof line - off, "%sfd_shed=%llu addr_untracked=%llu addr_evicted=%llu", sep,
+                 (unsigned long long)shed, (unsigned long long)untracked, (unsigned long long)evicted);
+    if (off > 0 || shed || untracked || evicted)
+        log_info("counters: %s", line);
+}
+
+static void server_free(struct server *srv)
+{
+    ratelimit_free(&srv->rl);
+    if (srv->reserve_fd >= 0)
+        close(srv->reserve_fd);
+    free(srv);
+}
+
 int server_run(const struct server_cfg *cfg, struct metrics *m)
 {
     struct server *srv = calloc(1, sizeof *srv);
@@ -749,9 +1044,27 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         return 1;
     srv->cfg = cfg;
     srv->m = m;
+    struct ratelimit_cfg rc_cfg = {
+        .max_per_address = cfg->max_per_address,
+        .rate_per_minute = cfg->rate_limit,
+        .burst = cfg->rate_burst,
+        .capacity = cfg->max_addresses ? cfg->max_addresses : 1024,
+        .log_interval_ms = SERVER_LOG_ADDR_MS,
+    };
+    if (cfg->rng->fill(cfg->rng->ctx, rc_cfg.hash_key, sizeof rc_cfg.hash_key) != 0 ||
+        ratelimit_init(&srv->rl, &rc_cfg) < 0) {
+        log_error("cannot set up the per-address table (%u addresses)", (unsigned)rc_cfg.capacity);
+        if (cfg->db)
+            store_close(cfg->db);
+        free(srv);
+        return 1;
+    }
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     uv_loop_t loop;
     uv_loop_init(&loop);
     srv->loop = &loop;
+    uv_timer_init(&loop, &srv->fd_pause);
+    srv->fd_pause.data = srv;
     uint8_t r[4];
     if (cfg->rng->fill(cfg->rng->ctx, r, sizeof r) == 0)
         srv->next_assoc = buf_le32(r) | 1u;
@@ -764,14 +1077,17 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         rc = open_listener(srv, cfg->listen[i]);
     if (rc == 0 && cfg->on_bound)
         rc = report_bound(srv);
+    if (rc == 0 && cfg->after_bind && cfg->after_bind(cfg->after_bind_ctx) != 0)
+        rc = -1;
     if (rc < 0) {
         for (int i = 0; i < srv->n_lis; i++)
-            uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+            listener_close(&srv->lis[i]);
+        uv_close((uv_handle_t *)&srv->fd_pause, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         if (cfg->db)
             store_close(cfg->db);
-        free(srv);
+        server_free(srv);
         return 2;
     }
     if (cfg->db) {
@@ -791,10 +1107,11 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
             log_error("registry: cannot start the writer thread: %s", uv_strerror(rc));
             store_close(cfg->db);
             for (int i = 0; i < srv->n_lis; i++)
-                uv_close((uv_handle_t *)&srv->lis[i].tcp, NULL);
+                listener_close(&srv->lis[i]);
+            uv_close((uv_handle_t *)&srv->fd_pause, NULL);
             uv_run(&loop, UV_RUN_DEFAULT);
             uv_loop_close(&loop);
-            free(srv);
+            server_free(srv);
             return 1;
         }
     }
@@ -807,7 +1124,7 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
 
     rc = uv_run(&loop, UV_RUN_DEFAULT);
     int closed = uv_loop_close(&loop);
-    free(srv);
+    server_free(srv);
     if (closed != 0) {
         log_error("event loop ended with handles still open");
         return 1;
@@ -821,5 +1138,6 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
     log_info("stopped: %llu connections, %llu activations (%llu refused, %llu unrecorded)",
              (unsigned long long)metrics_get(&m->accepted), (unsigned long long)activations,
              (unsigned long long)refused, (unsigned long long)metrics_get(&m->unrecorded));
+    log_counters(m);
     return rc < 0 ? 1 : 0;
 }

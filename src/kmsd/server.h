@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "acl.h"
 #include "activation.h"
 #include "metrics.h"
 #include "rng.h"
@@ -37,6 +38,16 @@ struct server_cfg {
     uint32_t max_pdu;
     uint32_t max_requests;
     uint32_t max_conn_buffer;
+    uint32_t pdu_timeout_ms;  /* first byte of a PDU to its last */
+    uint32_t max_per_address; /* 0: no cap */
+    uint32_t max_addresses;   /* per-address table capacity */
+    uint32_t rate_limit;      /* activations per address per minute; 0: none */
+    uint32_t rate_burst;
+    const struct acl *acl;    /* NULL: everyone */
+    /* Called once every listener is bound, before anything is served or any thread started (privilege
+     * drop). Non-zero stops kmsd with exit status 2. NULL: nothing. */
+    int (*after_bind)(void *ctx);
+    void *after_bind_ctx;
     struct rpc_bind_policy bind;
     const struct activation_cfg *activation;
     const struct kms_rng *rng;

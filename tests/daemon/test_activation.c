@@ -194,6 +194,101 @@ static void genuine_count(void **state)
     assert_int_equal(activation_genuine_count(&r, 100, 0), 14); /* unknown application: 2 x its own N */
 }
 
+static int64_t fixed_now(void *ctx)
+{
+    return *(const int64_t *)ctx;
+}
+
+/* --products, --csvlk, --time-check: refusals with the genuine host's HRESULTs, and their reasons. */
+static void policy_refusals(void **state)
+{
+    (void)state;
+    static struct activation_host h;
+    make_host(&h, 5);
+    int64_t now = NOW;
+    struct activation_clock clk = {fixed_now, &now};
+    struct activation_cfg cfg = {.client_count = -1, .activation_interval = 120, .renewal_interval = 10080, .host = &h,
+                                 .clock = &clk};
+    struct kms_request vol, unknown, retail, preview, office;
+    struct activation_result res;
+    request_for(&vol, "55c92734-d682-4d71-983e-d6ec3f16059f", "58e2134f-8e11-4d17-9cb2-91069c151148", 25);
+    request_for(&unknown, "55c92734-d682-4d71-983e-d6ec3f16059f", "11111111-2222-4333-8444-555555555555", 25);
+    request_for(&retail, "55c92734-d682-4d71-983e-d6ec3f16059f", "e1c51358-fe3e-4203-a4a2-3b6b20c9734e", 25);
+    request_for(&preview, "55c92734-d682-4d71-983e-d6ec3f16059f", "6d5f5270-31ac-433e-b90a-39892923c657", 5);
+    request_for(&office, "0ff1ce15-a989-479d-af46-f275c6370663", "85b5f61b-320b-4be3-814a-b76b2bfafc82", 5);
+    struct kms_request *all[] = {&vol, &unknown, &retail, &preview, &office};
+
+    /* all (the default): everything is answered */
+    for (size_t i = 0; i < 5; i++) {
+        activation_decide(&cfg, all[i], &res);
+        assert_int_equal(res.hresult, 0);
+        assert_int_equal(res.reason, ACTIVATION_REFUSE_NONE);
+    }
+    /* known: only the unknown id is refused */
+    cfg.products = ACTIVATION_PRODUCTS_KNOWN;
+    activation_decide(&cfg, &unknown, &res);
+    assert_int_equal(res.hresult, KMS_HR_ID_MISMATCH);
+    assert_int_equal(res.reason, ACTIVATION_REFUSE_UNKNOWN_PRODUCT);
+    activation_decide(&cfg, &retail, &res);
+    assert_int_equal(res.hresult, 0);
+    /* volume: unknown, retail and preview refused; volume ids answered */
+    cfg.products = ACTIVATION_PRODUCTS_VOLUME;
+    activation_decide(&cfg, &unknown, &res);
+    assert_int_equal(res.reason, ACTIVATION_REFUSE_UNKNOWN_PRODUCT);
+    activation_decide(&cfg, &retail, &res);
+    assert_int_equal(res.hresult, KMS_HR_ID_MISMATCH);
+    assert_int_equal(res.reason, ACTIVATION_REFUSE_NOT_VOLUME);
+    activation_decide(&cfg, &preview, &res);
+    assert_int_equal(res.reason, ACTIVATION_REFUSE_NOT_VOLUME);
+    activation_decide(&cfg, &vol, &res);
+    assert_int_equal(res.hresult, 0);
+    activation_decide(&cfg, &office, &res);
+    assert_int_equal(res.hresult, 0);
+    cfg.products = ACTIVATION_PRODUCTS_ALL;
+
+    /* --csvlk win10-2019: Windows 10/11 volume is activated by it, Office 2016 is not, unknown ids never */
+    const struct products_csvlk *win = products_find_csvlk("win10-2019");
+    assert_non_null(win);
+    assert_true(win->has_epid);
+    const struct products_csvlk *list[] = {win};
+    cfg.csvlks = list;
+    cfg.n_csvlks = 1;
+    activation_decide(&cfg, &vol, &res);
+    assert_int_equal(res.hresult, 0);
+    assert_ptr_equal(res.csvlk, win); /* answered with the listed group's ePID */
+    activation_decide(&cfg, &office, &res);
+    assert_int_equal(res.hresult, KMS_HR_ID_MISMATCH);
+    assert_int_equal(res.reason, ACTIVATION_REFUSE_CSVLK);
+    activation_decide(&cfg, &unknown, &res);
+    assert_int_equal(res.reason, ACTIVATION_REFUSE_CSVLK);
+    cfg.n_csvlks = 0;
+
+    /* --time-check: 4 h either way is accepted, 4 h + 1 s is refused with 0xC004F06C */
+    cfg.time_check = true;
+    int64_t offsets[] = {0, 14400, -14400, 14401, -14401, 86400 * 365};
+    uint32_t want[] = {0, 0, 0, KMS_HR_INVALID_TIMESTAMP, KMS_HR_INVALID_TIMESTAMP, KMS_HR_INVALID_TIMESTAMP};
+    for (size_t i = 0; i < 6; i++) {
+        vol.request_time = timeutil_filetime_from_unix(NOW + offsets[i]);
+        activation_decide(&cfg, &vol, &res);
+        assert_int_equal(res.hresult, want[i]);
+        assert_int_equal(res.reason, want[i] ? ACTIVATION_REFUSE_TIME : ACTIVATION_REFUSE_NONE);
+    }
+    vol.request_time = 0; /* a zero FILETIME (1601) is far off */
+    activation_decide(&cfg, &vol, &res);
+    assert_int_equal(res.hresult, KMS_HR_INVALID_TIMESTAMP);
+    cfg.time_check = false;
+    activation_decide(&cfg, &vol, &res);
+    assert_int_equal(res.hresult, 0);
+    /* product refusals come before the time check */
+    cfg.time_check = true;
+    cfg.products = ACTIVATION_PRODUCTS_KNOWN;
+    unknown.request_time = 0;
+    activation_decide(&cfg, &unknown, &res);
+    assert_int_equal(res.hresult, KMS_HR_ID_MISMATCH);
+    for (int r = ACTIVATION_REFUSE_NONE; r <= ACTIVATION_REFUSE_OTHER; r++)
+        assert_string_not_equal(activation_refusal_name((enum activation_refusal)r), "?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +297,7 @@ int main(void)
         cmocka_unit_test(counts),
         cmocka_unit_test(epid_group_per_kms),
         cmocka_unit_test(genuine_count),
+        cmocka_unit_test(policy_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@ stop_kmsd
 # IPv6 loopback, when this machine has it
 if "$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
     PORT6=$(free_port)
-    "$KMSD" -L "[::1]:$PORT6" --no-http --state-dir "$TMP/state" >>"$TMP/kmsd.log" 2>&1 &
+    "$KMSD" -L "[::1]:$PORT6" --no-http --state-dir "$TMP/state" "${AS_ROOT[@]}" >>"$TMP/kmsd.log" 2>&1 &
     KMSD_PID=$!
     wait_port ::1 "$PORT6"
     for v in -4 -5 -6; do

@@ -46,6 +46,16 @@ wait_port() {
     fail "kmsd did not listen on $1 port $2 within 5 s"
 }
 
+# Started as root, kmsd switches to an unprivileged user after binding (privdrop) unless --allow-root. The
+# tests run as root in CI and keep their state in $TMP (mode 0700, root's), and some inject registry faults
+# with file modes that only bind a non-root user differently: they run kmsd as root, on purpose. The switch
+# itself is tested by 16-privileges.sh, which starts kmsd without this.
+AS_ROOT=()
+if [ "$(id -u)" -eq 0 ]; then AS_ROOT=(--allow-root); fi
+# The tests drive thousands of activations from 127.0.0.1, far above the default per-address rate
+# (--rate-limit 120 a minute): start_kmsd turns it off; a test of the limit passes its own --rate-limit after.
+AS_ROOT+=(--rate-limit 0)
+
 # start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise, and its
 # HTTP server on 127.0.0.1:$HTTP_PORT (another free port, never the default 8080) unless the options give --http
 # or --no-http.
@@ -59,10 +69,11 @@ start_kmsd() {
     done
     mkdir -p "$TMP/state"
     if [ "$http" = 1 ]; then
-        "$KMSD" -L "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --state-dir "$TMP/state" --log-level debug "$@" \
-            >>"$TMP/kmsd.log" 2>&1 &
+        "$KMSD" -L "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --state-dir "$TMP/state" --log-level debug \
+            "${AS_ROOT[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
     else
-        "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "$@" >>"$TMP/kmsd.log" 2>&1 &
+        "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "${AS_ROOT[@]}" "$@" \
+            >>"$TMP/kmsd.log" 2>&1 &
     fi
     KMSD_PID=$!
     wait_port 127.0.0.1 "$PORT"

@@ -32,6 +32,7 @@
 #include "kms_crypto.h"
 #include "ndr.h"
 #include "products.h"
+#include "timeutil.h"
 #include "rpc.h"
 
 /* ---- the fake host ---- */
@@ -585,7 +586,9 @@ static void test_versions(void **state)
         fake_start(&f, false);
         fake_run(&f);
         const char *extra[] = {flags[v], "--cmid", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "--workstation",
-                               "Wörkstation-ß", "--license-status", "5", "--grace-time", "77", "--vm", NULL};
+                               "Wörkstation-ß", "--license-status", "5", "--grace-time", "77", "--vm",
+                               "--time-offset", v == 1 ? "-7200" : "7200", NULL};
+        int64_t t0 = (int64_t)time(NULL);
         run_ok(r, &f, false, extra);
         fake_stop(&f);
         expect(r, 0);
@@ -601,6 +604,8 @@ static void test_versions(void **state)
         assert_int_equal(f.last.license_status, 5);
         assert_int_equal(f.last.grace_time, 77);
         assert_int_equal(f.last.is_client_vm, 1);
+        int64_t sent = timeutil_unix_from_filetime(f.last.request_time) - (v == 1 ? -7200 : 7200);
+        assert_true(sent >= t0 - 1 && sent <= (int64_t)time(NULL) + 1); /* --time-offset shifted it */
         /* default product: Windows 10/11 Enterprise */
         const struct products_sku *s = products_find_sku("win10ent");
         assert_non_null(s);

@@ -325,6 +325,26 @@ struct good {
 };
 
 static const struct good goods[] = {
+    { "pdu-timeout", "5", "5s" },
+    { "pdu-timeout", "2m", "2m" },
+    { "max-per-address", "0", "0" },
+    { "rate-limit", "0", "0" },
+    { "rate-burst", "7", "7" },
+    { "max-addresses", "1024", "1024" },
+    { "allow", "10.0.0.0/8", "10.0.0.0/8" },
+    { "allow", "192.168.1.7", "192.168.1.7/32" },
+    { "allow", "FD00::/8", "fd00::/8" },
+    { "allow", "::ffff:10.0.0.0/104", "10.0.0.0/8" },
+    { "deny", "::1", "::1/128" },
+    { "private-only", "true", "true" },
+    { "products", "volume", "volume" },
+    { "products", "known", "known" },
+    { "csvlk", "win2025", "win2025" },
+    { "time-check", "true", "true" },
+    { "user", "nobody", "nobody" },
+    { "user", "65534", "65534" },
+    { "group", "nogroup", "nogroup" },
+    { "allow-root", "true", "true" },
     { "listen", "1.2.3.4", "1.2.3.4" },
     { "listen", "[::1]:1689", "[::1]:1689" },
     { "port", "1689", "1689" },
@@ -399,6 +419,39 @@ static void good_values(void **state)
 static void value_semantics(void **state)
 {
     (void)state;
+    /* --allow / --deny / --csvlk: repeatable, comma lists in --csvlk, duplicates of a group kept once, a later
+     * source replaces the list; at most 64 CIDRs */
+    {
+        struct res r = { 0 };
+        run(&r, NOENV, ARGS("--allow", "10.0.0.0/8", "--allow", "fd00::/8", "--deny", "10.9.0.0/16", "--csvlk",
+                            "win2025,office2024", "--csvlk", "win2025"));
+        assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        assert_int_equal(r.cfg.n_allow, 2);
+        assert_string_equal(r.cfg.allow[1], "fd00::/8");
+        assert_int_equal(r.cfg.n_deny, 1);
+        assert_int_equal(r.cfg.n_csvlks, 2);
+        assert_string_equal(r.cfg.csvlks[1], "office2024");
+        res_free(&r);
+        run(&r, ARGS("KMSD_ALLOW=192.168.0.0/16, 10.0.0.0/8", "KMSD_CSVLK=office2021"), ARGS("--deny", "::1"));
+        assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        assert_int_equal(r.cfg.n_allow, 2);
+        assert_string_equal(r.cfg.allow[0], "192.168.0.0/16");
+        assert_int_equal(r.cfg.n_csvlks, 1);
+        res_free(&r);
+        char ini[66 * 32] = "";
+        size_t off = 0;
+        for (int i = 0; i < 64; i++)
+            off += (size_t)snprintf(ini + off, sizeof ini - off, "allow = 10.%d.0.0/16\n", i);
+        run_ini(&r, ini, NOENV, NULL); /* 64: the limit */
+        assert_int_equal(r.rc, KMSD_CONFIG_OK);
+        assert_int_equal(r.cfg.n_allow, 64);
+        res_free(&r);
+        snprintf(ini + off, sizeof ini - off, "allow = 10.64.0.0/16\n");
+        run_ini(&r, ini, NOENV, NULL);
+        assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+        assert_non_null(strstr(r.err, "more than 64 entries"));
+        res_free(&r);
+    }
     static const struct {
         const char *val;
         uint32_t ms;
@@ -477,6 +530,24 @@ struct bad {
 };
 
 static const struct bad bads[] = {
+    { "allow", "10.1.0.0/8", "address bits are set below the prefix length" },
+    { "allow", "10.0.0.0/33", "an IPv4 prefix length is 0 to 32" },
+    { "allow", "::/129", "an IPv6 prefix length is 0 to 128" },
+    { "allow", "example.org", "not an IPv4 or IPv6 address" },
+    { "deny", "10.0.0.0/x", "not a number" },
+    { "deny", "1.2.3.4/", "not a number" },
+    { "products", "retail", "not a product policy (expected all, known or volume)" },
+    { "products", "", "not a product policy" },
+    { "csvlk", "win3000", "not a CSVLK group of the product table" },
+    { "csvlk", "win2025,win3000", "\"win3000\" is not a CSVLK group" },
+    { "user", "-root", "not a user or group name" },
+    { "user", "a b", "not a user or group name" },
+    { "user", "0123456789012345678901234567890123456789012345678901234567890123", "too long" },
+    { "group", "x/y", "not a user or group name" },
+    { "private-only", "maybe", "not a boolean" },
+    { "time-check", "2", "not a boolean" },
+    { "pdu-timeout", "0", "out of range" },
+    { "pdu-timeout", "2d", "out of range" },
     { "listen", "1.2.3.4:0", "port must be 1 to 65535" },
     { "listen", "1.2.3.4:65536", "port must be 1 to 65535" },
     { "listen", "1.2.3.4:", "port must be 1 to 65535" },
@@ -663,6 +734,10 @@ static void limits(void **state)
         { "client-count", 1, 1000 },
         { "http-max-connections", 1, 1024 },
         { "http-max-page", 1, 10000 },
+        { "max-per-address", 0, 1000000 },
+        { "max-addresses", 1024, 16777216 },
+        { "rate-limit", 0, 1000000 },
+        { "rate-burst", 1, 1000000 },
     };
     const char *const small_pdu[] = { "--max-pdu", "256", NULL };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
@@ -856,7 +931,7 @@ static void http_options(void **state)
     assert_usage(&r, S_CLI, "http", "more than");
     res_free(&r);
 
-    /* token length: 15 and 257 refused, 16 and 256 taken; characters checked */
+    /* token length: CONFIG_TOKEN_MIN - 1 and CONFIG_TOKEN_MAX + 1 refused, the bounds taken; characters checked */
     char tok[CONFIG_TOKEN_MAX + 2];
     memset(tok, 'a', sizeof tok);
     const size_t lens[] = { CONFIG_TOKEN_MIN - 1, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX, CONFIG_TOKEN_MAX + 1 };

@@ -1,0 +1,200 @@
+#include "ratelimit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+
+void ratelimit_key(const uint8_t addr[16], uint8_t key[16])
+{
+    memcpy(key, addr, 16);
+    if (!acl_is_v4(addr))
+        memset(key + 8, 0, 8);
+}
+
+int ratelimit_init(struct ratelimit *rl, const struct ratelimit_cfg *cfg)
+{
+    memset(rl, 0, sizeof *rl);
+    if (cfg->capacity == 0)
+        return -EINVAL;
+    size_t sets = 1;
+    while (sets * RATELIMIT_WAYS < cfg->capacity && sets < ((size_t)1 << 24))
+        sets <<= 1;
+    rl->slots = calloc(sets * RATELIMIT_WAYS, sizeof *rl->slots);
+    if (!rl->slots)
+        return -ENOMEM;
+    rl->n_sets = sets;
+    rl->cfg = *cfg;
+    return 0;
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+    free(rl->slots);
+    rl->slots = NULL;
+}
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+/* A keyed mix of the 16 key bytes (SipHash-like rounds; this only has to keep a remote peer from choosing
+ * which set its addresses land in, it is not a MAC). */
+static uint64_t hash_key(const struct ratelimit *rl, const uint8_t k[16])
+{
+    uint64_t a, b;
+    memcpy(&a, k, 8);
+    memcpy(&b, k + 8, 8);
+    uint64_t v0 = rl->cfg.hash_key[0] ^ 0x736f6d6570736575ull, v1 = rl->cfg.hash_key[1] ^ 0x646f72616e646f6dull;
+    uint64_t v2 = rl->cfg.hash_key[0] ^ 0x6c7967656e657261ull, v3 = rl->cfg.hash_key[1] ^ 0x7465646279746573ull;
+    uint64_t m[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        v3 ^= m[i];
+        for (int r = 0; r < 2; r++) {
+            v0 += v1;
+            v1 = rotl(v1, 13) ^ v0;
+            v0 = rotl(v0, 32);
+            v2 += v3;
+            v3 = rotl(v3, 16) ^ v2;
+            v0 += v3;
+            v3 = rotl(v3, 21) ^ v0;
+            v2 += v1;
+            v1 = rotl(v1, 17) ^ v2;
+            v2 = rotl(v2, 32);
+        }
+        v0 ^= m[i];
+    }
+    v2 ^= 0xff;
+    for (int r = 0; r < 4; r++) {
+        v0 += v1;
+        v1 = rotl(v1, 13) ^ v0;
+        v0 = rotl(v0, 32);
+        v2 += v3;
+        v3 = rotl(v3, 16) ^ v2;
+        v0 += v3;
+        v3 = rotl(v3, 21) ^ v0;
+        v2 += v1;
+        v1 = rotl(v1, 17) ^ v2;
+        v2 = rotl(v2, 32);
+    }
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static struct ratelimit_entry *set_of(const struct ratelimit *rl, const uint8_t key[16])
+{
+    return rl->slots + (size_t)(hash_key(rl, key) & (rl->n_sets - 1)) * RATELIMIT_WAYS;
+}
+
+static struct ratelimit_entry *find(const struct ratelimit *rl, const uint8_t addr[16])
+{
+    uint8_t key[16];
+    ratelimit_key(addr, key);
+    struct ratelimit_entry *s = set_of(rl, key);
+    for (int i = 0; i < RATELIMIT_WAYS; i++)
+        if (s[i].used && memcmp(s[i].key, key, 16) == 0)
+            return &s[i];
+    return NULL;
+}
+
+static uint64_t bucket_max(const struct ratelimit *rl)
+{
+    return (uint64_t)(rl->cfg.burst ? rl->cfg.burst : 1) * 1000;
+}
+
+/* The entry of addr, created (with a full bucket) if it can be; NULL when its set is full of connected
+ * addresses. */
+static struct ratelimit_entry *get(struct ratelimit *rl, const uint8_t addr[16], uint64_t now_ms)
+{
+    uint8_t key[16];
+    ratelimit_key(addr, key);
+    struct ratelimit_entry *s = set_of(rl, key), *victim = NULL;
+    for (int i = 0; i < RATELIMIT_WAYS; i++) {
+        if (s[i].used && memcmp(s[i].key, key, 16) == 0)
+            return &s[i];
+    }
+    for (int i = 0; i < RATELIMIT_WAYS; i++) {
+        if (!s[i].used) {
+            victim = &s[i];
+            break;
+        }
+        if (s[i].conns == 0 && (!victim || s[i].t_used < victim->t_used))
+            victim = &s[i];
+    }
+    if (!victim)
+        return NULL;
+    if (victim->used)
+        rl->evictions++;
+    else
+        rl->used++;
+    memset(victim, 0, sizeof *victim);
+    victim->used = true;
+    memcpy(victim->key, key, 16);
+    victim->tokens_milli = bucket_max(rl);
+    victim->t_refill = now_ms;
+    victim->t_used = now_ms;
+    return victim;
+}
+
+enum ratelimit_result ratelimit_connect(struct ratelimit *rl, const uint8_t addr[16], uint64_t now_ms)
+{
+    struct ratelimit_entry *e = get(rl, addr, now_ms);
+    if (!e)
+        return RATELIMIT_UNTRACKED;
+    e->t_used = now_ms;
+    if (rl->cfg.max_per_address && e->conns >= rl->cfg.max_per_address)
+        return RATELIMIT_OVER;
+    e->conns++;
+    return RATELIMIT_OK;
+}
+
+void ratelimit_disconnect(struct ratelimit *rl, const uint8_t addr[16])
+{
+    struct ratelimit_entry *e = find(rl, addr);
+    if (e && e->conns > 0)
+        e->conns--;
+}
+
+bool ratelimit_activation(struct ratelimit *rl, const uint8_t addr[16], uint64_t now_ms)
+{
+    if (rl->cfg.rate_per_minute == 0)
+        return true;
+    struct ratelimit_entry *e = get(rl, addr, now_ms);
+    if (!e)
+        return true;
+    e->t_used = now_ms;
+    if (now_ms > e->t_refill) {
+        /* rate per minute = rate x 1000 milli-tokens per 60000 ms */
+        uint64_t dt = now_ms - e->t_refill, max = bucket_max(rl);
+        uint64_t add = dt >= 60000u * 1000u ? max : dt * rl->cfg.rate_per_minute / 60;
+        if (e->tokens_milli + add >= max) {
+            e->tokens_milli = max;
+            e->t_refill = now_ms;
+        } else { /* keep the fraction of a milli-token the division dropped for the next refill */
+            e->tokens_milli += add;
+            e->t_refill += add * 60 / rl->cfg.rate_per_minute;
+        }
+    }
+    if (e->tokens_milli < 1000)
+        return false;
+    e->tokens_milli -= 1000;
+    return true;
+}
+
+bool ratelimit_should_log(struct ratelimit *rl, const uint8_t addr[16], uint64_t now_ms)
+{
+    struct ratelimit_entry *e = find(rl, addr);
+    if (!e)
+        return true;
+    if (e->t_logged != 0 && now_ms - e->t_logged < rl->cfg.log_interval_ms)
+        return false;
+    e->t_logged = now_ms ? now_ms : 1;
+    return true;
+}
+
+uint32_t ratelimit_conns(const struct ratelimit *rl, const uint8_t addr[16])
+{
+    const struct ratelimit_entry *e = find(rl, addr);
+    return e ? e->conns : 0;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Access control and per-address limits over loopback (all of 127/8 reaches lo): --allow/--deny (deny wins),
+# --private-only (in a network namespace of its own holding a public test address), --max-per-address at its
+# value and one past it, --rate-limit/--rate-burst, --products and --csvlk with their HRESULT, and that each
+# refusal is logged with its reason and counted; --pdu-timeout and --time-check at and past their limits.
+. "$(dirname "$0")/lib.sh"
+
+probe() { "$PYTHON" "$SOURCE_ROOT/tests/integration/probe.py" served "$@"; }
+# counted NAME=VALUE: the counters line kmsd logs when it stops names it
+counted() { grep "counters:" "$TMP/kmsd.log" | tail -n 1 | grep -q "$1" || fail "counters line lacks $1"; }
+
+# --- allow / deny: deny wins
+start_kmsd --allow 127.0.0.0/8 --deny 127.0.0.2 --deny 127.0.0.128/25
+probe 127.0.0.1 127.0.0.1 "$PORT" || fail "127.0.0.1 (allowed) not served"
+probe 127.0.0.3 127.0.0.1 "$PORT" || fail "127.0.0.3 (allowed) not served"
+probe 127.0.0.2 127.0.0.1 "$PORT"; [ $? -eq 1 ] || fail "127.0.0.2 (allowed and denied) not refused"
+probe 127.0.0.200 127.0.0.1 "$PORT"; [ $? -eq 1 ] || fail "127.0.0.200 (in a denied /25) not refused"
+grep -q "127.0.0.2:[0-9]*: connection refused: address matches --deny" "$TMP/kmsd.log" || fail "deny not logged"
+stop_kmsd
+counted "access=2"
+
+start_kmsd --allow 127.0.0.1/32
+probe 127.0.0.1 127.0.0.1 "$PORT" || fail "the allowed address is not served"
+probe 127.0.0.9 127.0.0.1 "$PORT"; [ $? -eq 1 ] || fail "an address outside --allow is served"
+grep -q "connection refused: address matches no --allow" "$TMP/kmsd.log" || fail "not-allowed not logged"
+stop_kmsd
+
+# --- --private-only, in a namespace where lo also holds a public IPv4 and IPv6 address
+if unshare -n true 2>/dev/null; then
+    unshare -n bash -s "$KMSD" "$PYTHON" "$SOURCE_ROOT" "$TMP" "${AS_ROOT[*]}" <<'NS' || fail "--private-only in a namespace"
+set -u
+KMSD=$1 PYTHON=$2 ROOT=$3 T=$4
+ip link set lo up && ip addr add 203.0.113.7/32 dev lo && ip -6 addr add 2001:db8::7/128 dev lo nodad || exit 1
+"$KMSD" -L 127.0.0.1:1688 -L '[::1]:1688' --state-dir "$T/ns-state" --no-db --private-only $5 >"$T/ns.log" 2>&1 &
+P=$!
+for i in $(seq 1 100); do "$PYTHON" "$ROOT/tests/integration/probe.py" served - 127.0.0.1 1688 && break; sleep 0.05; done
+r=0
+p() { "$PYTHON" "$ROOT/tests/integration/probe.py" served "$@"; }
+p 127.0.0.1 127.0.0.1 1688 || { echo "loopback refused"; r=1; }
+p ::1 ::1 1688 || { echo "::1 refused"; r=1; }
+p 203.0.113.7 127.0.0.1 1688; [ $? -eq 1 ] || { echo "public IPv4 served"; r=1; }
+p 2001:db8::7 ::1 1688; [ $? -eq 1 ] || { echo "public IPv6 served"; r=1; }
+grep -q "203.0.113.7:[0-9]*: connection refused: public address (--private-only)" "$T/ns.log" || { echo "not logged"; r=1; }
+kill $P; wait $P
+[ $r -eq 0 ] || cat "$T/ns.log"
+exit $r
+NS
+else
+    echo "SKIP-PART: no network namespaces here; --private-only is covered by the acl unit test"
+fi
+
+# --- --max-per-address 2: two connections from one address are served, the third is refused; another
+# address is unaffected; after one closes the address is served again
+start_kmsd --max-per-address 2
+"$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--max-per-address"
+import sys, time
+sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import probe
+port = int(sys.argv[2])
+a = probe.connect("127.0.0.1", "127.0.0.1", port)
+b = probe.connect("127.0.0.1", "127.0.0.1", port)
+for s in (a, b):
+    s.sendall(probe.bind_pdu())
+    assert probe.read_pdu(s) is not None, "connection 1 or 2 (the limit) not served"
+assert probe.served("127.0.0.1", "127.0.0.1", port) == 1, "connection 3 (limit + 1) served"
+assert probe.served("127.0.0.5", "127.0.0.1", port) == 0, "another address refused"
+a.close()
+for _ in range(50):
+    time.sleep(0.1)
+    if probe.served("127.0.0.1", "127.0.0.1", port) == 0:
+        break
+else:
+    raise SystemExit("not served again after a connection closed")
+b.close()
+print("ok per-address")
+PY
+grep -q "connection refused: the address holds --max-per-address (2) connections" "$TMP/kmsd.log" ||
+    fail "per-address refusal not logged"
+stop_kmsd
+counted "per_address=1"
+
+# --- --rate-limit 1 --rate-burst 2: the burst is answered, the next activation gets no answer
+start_kmsd --rate-limit 1 --rate-burst 2
+"$KMSC" -q -n 2 "127.0.0.1:$PORT" || fail "the burst (2) was not answered"
+expect_rc 4 "$KMSC" -q --timeout 5 "127.0.0.1:$PORT"
+grep -q "closed the connection without a reply" "$TMP/out" || fail "over the rate: expected a close without reply"
+expect_rc 4 "$KMSC" -q --timeout 5 "127.0.0.1:$PORT"
+n=$(grep -c "activation refused: over --rate-limit" "$TMP/kmsd.log")
+[ "$n" -eq 1 ] || fail "rate refusals: $n log lines, expected 1 (one per address a minute)"
+stop_kmsd
+counted "rate=2"
+counted "rate_limited=2"
+
+# --- --pdu-timeout 2s: a BIND trickled over 1 s (within the limit) is answered, one trickled over 3 s is cut
+# at 2 s even though each byte resets the idle timer
+start_kmsd --pdu-timeout 2s --idle-timeout 30s
+"$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--pdu-timeout"
+import sys, time
+sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import probe
+port = int(sys.argv[2])
+bind = probe.bind_pdu()
+def trickle(total):
+    s = probe.connect("127.0.0.1", "127.0.0.1", port)
+    step = total / len(bind)
+    t0 = time.monotonic()
+    try:
+        for i in range(len(bind)):
+            s.send(bind[i:i + 1])
+            time.sleep(step)
+        return probe.read_pdu(s) is not None, time.monotonic() - t0
+    except (BrokenPipeError, ConnectionResetError):
+        return False, time.monotonic() - t0
+    finally:
+        s.close()
+ok, t = trickle(1.0)
+assert ok, "a PDU completed within --pdu-timeout was not answered"
+ok, t = trickle(3.0)
+assert not ok and t < 2.9, "a PDU taking longer than --pdu-timeout was not cut (%.1f s)" % t
+print("ok pdu-timeout")
+PY
+stop_kmsd
+counted "slow_sender=1"
+
+# --- product policy: --products volume refuses preview ids, --csvlk refuses what the groups do not activate
+start_kmsd --products volume
+"$KMSC" -q "127.0.0.1:$PORT" || fail "a volume product was refused under --products volume"
+expect_rc 5 "$KMSC" --product wspredc "127.0.0.1:$PORT"
+grep -qi "C004F042" "$TMP/out" || { cat "$TMP/out"; fail "--products volume: no 0xC004F042"; }
+grep -q "refused (not-volume), HRESULT 0xC004F042" "$TMP/kmsd.log" || fail "not-volume refusal not logged"
+stop_kmsd
+counted "not_volume=1"
+
+start_kmsd --csvlk office2024,office2021
+"$KMSC" -q --product o2024excel "127.0.0.1:$PORT" || fail "an Office 2024 product was refused by --csvlk office2024"
+expect_rc 5 "$KMSC" --product win10ent "127.0.0.1:$PORT"
+grep -qi "C004F042" "$TMP/out" || fail "--csvlk: no 0xC004F042 for Windows"
+grep -q "refused (csvlk), HRESULT 0xC004F042" "$TMP/kmsd.log" || fail "csvlk refusal not logged"
+stop_kmsd
+counted "csvlk=1"
+# --- --time-check: 4 h off either way is answered, 4 h + 60 s is refused with 0xC004F06C
+start_kmsd --time-check
+"$KMSC" -q --time-offset 14340 "127.0.0.1:$PORT" || fail "--time-check: 3 h 59 m ahead was refused"
+"$KMSC" -q --time-offset -14340 "127.0.0.1:$PORT" || fail "--time-check: 3 h 59 m behind was refused"
+expect_rc 5 "$KMSC" --time-offset 14460 "127.0.0.1:$PORT"
+grep -qi "C004F06C" "$TMP/out" || { cat "$TMP/out"; fail "--time-check: no 0xC004F06C"; }
+expect_rc 5 "$KMSC" --time-offset -86400 "127.0.0.1:$PORT"
+grep -q "refused (time), HRESULT 0xC004F06C" "$TMP/kmsd.log" || fail "time refusal not logged"
+stop_kmsd
+counted "time=2"
+start_kmsd # without --time-check, a day off is answered
+"$KMSC" -q --time-offset -86400 "127.0.0.1:$PORT" || fail "a skewed client was refused without --time-check"
+stop_kmsd
+echo "ok"
