@@ -217,6 +217,7 @@ int main(int argc, char **argv)
     scfg.max_addresses = cfg.max_addresses;
     scfg.rate_limit = cfg.rate_limit;
     scfg.rate_burst = cfg.rate_burst;
+    scfg.limit_loopback = cfg.limit_loopback;
     static struct acl acl;
     scfg.acl = &acl;
     if (acl_build(&acl, cfg.allow[0], cfg.n_allow, cfg.deny[0], cfg.n_deny, sizeof cfg.allow[0], cfg.private_only))

@@ -70,6 +70,7 @@ struct conn {
     uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
     uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
     bool have_addr;
+    bool limited;       /* the per-address limits apply (have_addr, and not an exempt loopback peer) */
     bool rl_counted;    /* counted in the per-address table: uncount on free */
     bool admitted;      /* counted in srv->active: uncount on free */
     struct session sess;
@@ -423,7 +424,7 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
         free(w);
         c->t_request = t0;
         uint64_t ev0 = srv->rl.evictions;
-        bool ok = !c->have_addr || ratelimit_activation(&srv->rl, c->addr, uv_now(srv->loop));
+        bool ok = !c->limited || ratelimit_activation(&srv->rl, c->addr, uv_now(srv->loop));
         if (srv->rl.evictions != ev0)
             atomic_fetch_add_explicit(&srv->m->addr_evicted, srv->rl.evictions - ev0, memory_order_relaxed);
         if (!ok) { /* over --rate-limit: no answer, no record; the client retries later or elsewhere */
@@ -705,7 +706,8 @@ static void accept_one(struct listener *l, int fd)
             return;
         }
     }
-    if (c->have_addr) {
+    c->limited = c->have_addr && (srv->cfg->limit_loopback || !acl_is_loopback(c->addr));
+    if (c->limited) {
         uint64_t ev0 = srv->rl.evictions;
         enum ratelimit_result r = ratelimit_connect(&srv->rl, c->addr, uv_now(srv->loop));
         if (srv->rl.evictions != ev0)

@@ -43,6 +43,7 @@ struct server_cfg {
     uint32_t max_addresses;   /* per-address table capacity */
     uint32_t rate_limit;      /* activations per address per minute; 0: none */
     uint32_t rate_burst;
+    bool limit_loopback; /* per-address limits for loopback peers too (else they are exempt) */
     const struct acl *acl;    /* NULL: everyone */
     /* Called once every listener is bound, before anything is served or any thread started (privilege
      * drop). Non-zero stops kmsd with exit status 2. NULL: nothing. */

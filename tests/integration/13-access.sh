@@ -50,8 +50,9 @@ else
 fi
 
 # --- --max-per-address 2: two connections from one address are served, the third is refused; another
-# address is unaffected; after one closes the address is served again
-start_kmsd --max-per-address 2
+# address is unaffected; after one closes the address is served again. Loopback peers are exempt from the
+# per-address limits unless --limit-loopback (the tests' peers are loopback, so they ask for it).
+start_kmsd --max-per-address 2 --limit-loopback
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--max-per-address"
 import sys, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
@@ -79,8 +80,29 @@ grep -q "connection refused: the address holds --max-per-address (2) connections
 stop_kmsd
 counted "per_address=1"
 
+# --- without --limit-loopback a loopback peer is exempt: three connections with --max-per-address 2 and five
+# activations with --rate-limit 1 --rate-burst 2 are all served
+n0=$(wc -l <"$TMP/kmsd.log")
+start_kmsd --max-per-address 2 --rate-limit 1 --rate-burst 2
+"$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "loopback exemption (connections)"
+import sys
+sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import probe
+port = int(sys.argv[2])
+held = [probe.connect("127.0.0.1", "127.0.0.1", port) for _ in range(3)]
+for s in held:
+    s.sendall(probe.bind_pdu())
+    assert probe.read_pdu(s) is not None, "a loopback connection beyond --max-per-address was refused"
+for s in held:
+    s.close()
+print("ok loopback exempt")
+PY
+"$KMSC" -q -n 5 "127.0.0.1:$PORT" || fail "loopback exemption: activations beyond --rate-burst refused"
+stop_kmsd
+if tail -n "+$((n0 + 1))" "$TMP/kmsd.log" | grep -q "per_address=\|rate="; then fail "loopback peer counted against per-address limits"; fi
+
 # --- --rate-limit 1 --rate-burst 2: the burst is answered, the next activation gets no answer
-start_kmsd --rate-limit 1 --rate-burst 2
+start_kmsd --rate-limit 1 --rate-burst 2 --limit-loopback
 "$KMSC" -q -n 2 "127.0.0.1:$PORT" || fail "the burst (2) was not answered"
 expect_rc 4 "$KMSC" -q --timeout 5 "127.0.0.1:$PORT"
 grep -q "closed the connection without a reply" "$TMP/out" || fail "over the rate: expected a close without reply"
