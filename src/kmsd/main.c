@@ -211,6 +211,7 @@ int main(int argc, char **argv)
     scfg.idle_timeout_ms = cfg.idle_timeout_ms;
     scfg.max_pdu = cfg.max_pdu;
     scfg.max_requests = cfg.max_requests;
+    scfg.max_pdus = cfg.max_pdus;
     scfg.max_conn_buffer = cfg.max_conn_buffer;
     scfg.pdu_timeout_ms = cfg.pdu_timeout_ms;
     scfg.max_per_address = cfg.max_per_address;

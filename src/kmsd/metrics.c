@@ -29,6 +29,7 @@ static const char *const close_names[METRICS_CLOSE_COUNT] = {
     [METRICS_CLOSE_SHUTDOWN] = "shutdown",
     [METRICS_CLOSE_ERROR] = "error",
     [METRICS_CLOSE_RATE] = "rate_limited",
+    [METRICS_CLOSE_MAX_PDUS] = "max_pdus",
 };
 
 static const char *const refusal_names[METRICS_REFUSE_COUNT] = {

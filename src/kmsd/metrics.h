@@ -36,6 +36,7 @@ enum metrics_close {
     METRICS_CLOSE_SHUTDOWN,     /* closed by SIGTERM/SIGINT */
     METRICS_CLOSE_ERROR,        /* write error or out of memory */
     METRICS_CLOSE_RATE,         /* an activation over --rate-limit: closed without an answer */
+    METRICS_CLOSE_MAX_PDUS,     /* --max-pdus PDUs of any type received */
     METRICS_CLOSE_COUNT
 };
 

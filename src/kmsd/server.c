@@ -71,6 +71,7 @@ struct conn {
     uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
     bool have_addr;
     bool limited;       /* the per-address limits apply (have_addr, and not an exempt loopback peer) */
+    uint32_t pdus;      /* whole PDUs received (--max-pdus) */
     bool rl_counted;    /* counted in the per-address table: uncount on free */
     bool admitted;      /* counted in srv->active: uncount on free */
     struct session sess;
@@ -475,6 +476,11 @@ static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
         }
         if (len - off < h.frag_length)
             break;
+        if (cfg->max_pdus && ++c->pdus > cfg->max_pdus) { /* e.g. a client that only ever BINDs */
+            log_debug("%s: closing: more than --max-pdus (%u) PDUs", c->peer, (unsigned)cfg->max_pdus);
+            conn_close_why(c, METRICS_CLOSE_MAX_PDUS);
+            return -1;
+        }
         int r = conn_pdu(c, p + off, h.frag_length);
         if (r < 0)
             return -1;

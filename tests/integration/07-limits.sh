@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The network-reachable limits: --max-connections, --max-requests, --max-pdu, --max-conn-buffer. Each is
+# The network-reachable limits: --max-connections, --max-requests, --max-pdus, --max-pdu, --max-conn-buffer. Each is
 # exercised at its value and one past it; kmsd keeps serving throughout.
 . "$(dirname "$0")/lib.sh"
 
-start_kmsd --max-connections 2 --max-requests 2 --max-pdu 1024 --max-conn-buffer 2048
+start_kmsd --max-connections 2 --max-requests 2 --max-pdus 4 --max-pdu 1024 --max-conn-buffer 2048
 "$PYTHON" - "$FIXTURES" "$PORT" <<'PY' || fail "limits"
 import json, socket, struct, sys, time
 fix, port = sys.argv[1], int(sys.argv[2])
@@ -78,6 +78,19 @@ check("requests 1 and 2 (the limit) are answered", r1 is not None and r2 is not 
 check("then the connection is closed", closed(s))
 s.close()
 
+# --max-pdus 4: four BINDs on one connection are answered, the fifth closes it (a client that never requests)
+s = conn()
+answered = 0
+for i in range(4):
+    s.sendall(bind)
+    if pdu(s) is not None:
+        answered += 1
+check("PDUs 1 to 4 (the limit) are answered", answered == 4)
+s.sendall(bind)
+check("PDU 5 (limit + 1) closes the connection", closed(s))
+s.close()
+time.sleep(0.3)
+
 # --max-pdu 1024: a PDU of 1024 bytes is read (and rejected for its content), 1025 closes at the header
 for size, name in ((1024, "at"), (1025, "above")):
     s = conn()
@@ -116,4 +129,5 @@ PY
 kill -0 "$KMSD_PID" || fail "kmsd died"
 expect_rc 0 "$KMSC" -6 "127.0.0.1:$PORT"
 stop_kmsd
+grep "counters:" "$TMP/kmsd.log" | tail -n 1 | grep -q "max_pdus=1" || fail "--max-pdus close not counted"
 echo "ok"
