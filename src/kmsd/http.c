@@ -607,6 +607,12 @@ static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection
     put_hist(&t, "kmsd_request_duration_seconds",
              "Activation request received to answer queued (registry commit included).", &m->request_latency);
     put_hist(&t, "kmsd_registry_write_duration_seconds", "One registry transaction.", &m->registry_write);
+    put_hist(&t, "kmsd_registry_checkpoint_duration_seconds",
+             "One background checkpoint (WAL copied back into the database, off the commit path).",
+             &m->registry_checkpoint);
+    put(&t, "# HELP kmsd_registry_checkpoint_errors_total Background checkpoints that failed.\n"
+            "# TYPE kmsd_registry_checkpoint_errors_total counter\nkmsd_registry_checkpoint_errors_total %llu\n",
+        (unsigned long long)metrics_get(&m->registry_checkpoint_errors));
     put(&t, "# HELP kmsd_registry_errors_total Registry transactions that failed.\n"
             "# TYPE kmsd_registry_errors_total counter\nkmsd_registry_errors_total %llu\n",
         (unsigned long long)metrics_get(&m->registry_errors));

@@ -94,6 +94,8 @@ struct metrics {
     metrics_counter registry_errors;    /* failed registry transactions */
     struct metrics_hist request_latency; /* complete request PDU in -> reply queued (registry commit included) */
     struct metrics_hist registry_write;  /* one registry transaction */
+    struct metrics_hist registry_checkpoint; /* one background WAL checkpoint (its own thread) */
+    metrics_counter registry_checkpoint_errors;
     int64_t start_time;                  /* Unix seconds at start */
     /* HTTP server (written by its thread) */
     metrics_counter http_responses[METRICS_HTTP_COUNT];

@@ -32,6 +32,8 @@ enum stmt_id {
 
 struct store {
     sqlite3 *db;
+    sqlite3 *ckpt;       /* second connection for store_checkpoint(), or NULL (see store_split_checkpoints) */
+    uint32_t wal_frames; /* frames in the WAL after the last commit on db (set by wal_hook) */
     bool readonly;
     sqlite3_stmt *st[ST_COUNT_MAX];
     char err[256];
@@ -393,8 +395,70 @@ void store_close(struct store *s)
         return;
     for (size_t i = 0; i < ST_COUNT_MAX; i++)
         sqlite3_finalize(s->st[i]);
-    sqlite3_close(s->db);
+    sqlite3_close(s->ckpt);
+    sqlite3_close(s->db); /* the last connection checkpoints everything and removes the WAL */
     free(s);
+}
+
+/* Runs on the writer connection after each commit. Checkpoints are store_checkpoint()'s job, on another
+ * connection and thread; only a WAL that has grown to STORE_WAL_BACKSTOP_PAGES (the background checkpoints
+ * could not keep up) is checkpointed here, inline, as SQLite's automatic checkpoint would. */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    struct store *s = ctx;
+    s->wal_frames = frames > 0 ? (uint32_t)frames : 0;
+    if (frames >= STORE_WAL_BACKSTOP_PAGES)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+int store_split_checkpoints(struct store *s)
+{
+    if (s->readonly || s->ckpt)
+        return 0;
+    const char *path = sqlite3_db_filename(s->db, "main");
+    if (!path || !*path) /* ":memory:" has no WAL */
+        return 0;
+    sqlite3 *c = NULL;
+    int rc = sqlite3_open_v2(path, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(c, 1);
+        sqlite3_busy_timeout(c, STORE_BUSY_TIMEOUT_MS);
+        rc = sqlite3_exec(c, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "cannot open a connection for checkpoints: %s",
+                 c ? sqlite3_errmsg(c) : sqlite3_errstr(rc));
+        sqlite3_close(c);
+        return map_rc(rc) ? map_rc(rc) : -EIO;
+    }
+    /* Bound what the WAL file keeps on disk once it has been reset after a burst. */
+    (void)sqlite3_exec(s->db, "PRAGMA journal_size_limit = " STORE_WAL_SIZE_LIMIT_TEXT, NULL, NULL, NULL);
+    sqlite3_wal_hook(s->db, wal_hook, s); /* replaces the automatic checkpoint */
+    s->ckpt = c;
+    return 0;
+}
+
+uint32_t store_wal_frames(const struct store *s)
+{
+    return s->wal_frames;
+}
+
+int store_checkpoint(struct store *s, uint32_t *left, char *err, size_t errlen)
+{
+    if (left)
+        *left = 0;
+    if (!s->ckpt)
+        return 0;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(s->ckpt));
+        return map_rc(rc) ? map_rc(rc) : -EIO;
+    }
+    if (left && log > done)
+        *left = (uint32_t)(log - done);
+    return 0;
 }
 
 const char *store_errmsg(const struct store *s)
@@ -454,17 +518,23 @@ static int stat_add(struct store *s, const char *key, uint64_t n)
     return step_done(s, st, "cannot update statistics");
 }
 
-/* Adds one activation to its day's row (the day of r->time, UTC). */
-static int daily_add(struct store *s, const struct store_record *r)
+static int64_t day_of(int64_t t)
 {
+    return t >= 0 ? t / SECONDS_PER_DAY : -((-t + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY);
+}
+
+/* Adds answered and refused activations to a day's row (UTC day number). */
+static int daily_add(struct store *s, int64_t day, uint64_t answered, uint64_t refused)
+{
+    if (answered == 0 && refused == 0)
+        return 0;
     sqlite3_stmt *st;
     int ret = stmt_get(s, ST_DAILY_ADD, &st);
     if (ret)
         return ret;
-    int64_t day = r->time >= 0 ? r->time / SECONDS_PER_DAY : -((-r->time + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY);
     sqlite3_bind_int64(st, 1, day);
-    sqlite3_bind_int(st, 2, r->hresult == 0);
-    sqlite3_bind_int(st, 3, r->hresult != 0);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)answered);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)refused);
     return step_done(s, st, "cannot update the daily counts");
 }
 
@@ -476,15 +546,28 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
     if (ret)
         return ret;
     uint64_t failed = 0, by_status[7] = {0};
+    /* the daily counts are added once per run of records of the same day (a batch is usually one run) */
+    int64_t day = day_of(recs[0].time);
+    uint64_t answered = 0, refused = 0;
     for (size_t i = 0; i < n && !ret; i++) {
         ret = upsert_one(s, &recs[i]);
-        if (!ret)
-            ret = daily_add(s, &recs[i]);
-        if (recs[i].hresult != 0)
+        int64_t d = day_of(recs[i].time);
+        if (!ret && d != day) {
+            ret = daily_add(s, day, answered, refused);
+            day = d;
+            answered = refused = 0;
+        }
+        if (recs[i].hresult != 0) {
             failed++;
+            refused++;
+        } else {
+            answered++;
+        }
         if (recs[i].license_status < 7)
             by_status[recs[i].license_status]++;
     }
+    if (!ret)
+        ret = daily_add(s, day, answered, refused);
     if (!ret)
         ret = stat_add(s, "requests", n);
     if (!ret)

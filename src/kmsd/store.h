@@ -58,6 +58,29 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen);
 /* Opens read-only (for the commands that only read); fails if the file is missing. */
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+/*
+ * Checkpoints off the commit path. SQLite normally copies the WAL back into the database (with two fsyncs)
+ * inside the COMMIT that makes the WAL reach 1,000 pages, so one batch of activations waits for the disk.
+ * store_split_checkpoints() opens a second connection to the same file for store_checkpoint(), which one
+ * other thread calls when store_wal_frames() says the WAL has grown; the writer connection then checkpoints
+ * by itself only when the WAL reaches STORE_WAL_BACKSTOP_PAGES. Under steady load a background (PASSIVE)
+ * checkpoint never quite catches up with the writer, so the WAL is not reset until then; the writer's own
+ * checkpoint has only the last frames left to copy, and the next transaction starts the WAL afresh. No-op
+ * for ":memory:" and read-only stores.
+ * Returns 0 or a negative code.
+ */
+#define STORE_WAL_CHECKPOINT_PAGES 1000   /* WAL frames that call for a background checkpoint */
+#define STORE_WAL_BACKSTOP_PAGES 4000     /* the writer checkpoints inline beyond this (about 16 MB of WAL) */
+#define STORE_WAL_SIZE_LIMIT_TEXT "8388608" /* bytes the WAL file keeps after a reset (journal_size_limit) */
+int store_split_checkpoints(struct store *s);
+/* Frames in the WAL after the last commit on this connection (0 before the first or after a split-less open). */
+uint32_t store_wal_frames(const struct store *s);
+/* Runs a PASSIVE checkpoint on the second connection (only from one thread at a time; never concurrently
+ * with store_close). *left gets the frames it could not copy (newer than a reader's snapshot, or written
+ * meanwhile). SQLITE_BUSY (another checkpoint running) is not an error. Returns 0, or a negative code with
+ * the reason in err (not in store_errmsg(), which belongs to the writer's thread). */
+int store_checkpoint(struct store *s, uint32_t *left, char *err, size_t errlen);
+
 /* The last SQLite error message of this connection. */
 const char *store_errmsg(const struct store *s);
 

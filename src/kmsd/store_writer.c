@@ -27,6 +27,13 @@ struct store_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* background checkpoints (see store_split_checkpoints): the writer asks, the checkpointer thread runs */
+    bool ckpt_on;
+    pthread_t ckpt_thread;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_wanted;         /* protected by mu */
+    uint32_t ckpt_asked_at;   /* WAL frames when the last checkpoint was asked for (writer thread only) */
+    int64_t ckpt_last_log;    /* checkpointer thread only */
     struct item *todo, *todo_tail; /* submitted, protected by mu */
     size_t n_todo;
     struct item *done, *done_tail; /* committed, protected by mu */
@@ -98,7 +105,21 @@ static void commit(struct store_writer *w, struct item *batch, size_t n)
             it->count = counts[g];
         }
     }
+    uint32_t frames = store_wal_frames(w->db);
+    bool ask = false;
+    if (w->ckpt_on) {
+        if (frames < w->ckpt_asked_at) /* the WAL was reset */
+            w->ckpt_asked_at = 0;
+        if (frames >= w->ckpt_asked_at + STORE_WAL_CHECKPOINT_PAGES) {
+            w->ckpt_asked_at = frames;
+            ask = true;
+        }
+    }
     pthread_mutex_lock(&w->mu);
+    if (ask) {
+        w->ckpt_wanted = true;
+        pthread_cond_signal(&w->ckpt_cv);
+    }
     w->stats.batches++;
     if (rc == 0) {
         w->stats.committed += n;
@@ -164,6 +185,43 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* The checkpointer thread: copies the WAL back into the database when the writer asks, so that the fsyncs
+ * of a checkpoint never hold up a commit (and the activations waiting for it). */
+static void *run_checkpoints(void *arg)
+{
+    struct store_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->ckpt_wanted && !w->stop)
+            pthread_cond_wait(&w->ckpt_cv, &w->mu);
+        if (w->stop)
+            break;
+        w->ckpt_wanted = false;
+        pthread_mutex_unlock(&w->mu);
+        char err[256];
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = store_checkpoint(w->db, NULL, err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (w->cfg.metrics) {
+            int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+            metrics_observe(&w->cfg.metrics->registry_checkpoint, us > 0 ? (uint64_t)us : 0);
+            if (rc < 0)
+                metrics_inc(&w->cfg.metrics->registry_checkpoint_errors);
+        }
+        if (rc < 0) { /* the writer's backstop still bounds the WAL; say so at most once a minute */
+            int64_t now = w->cfg.now();
+            if (now - w->ckpt_last_log >= FAILURE_LOG_EVERY_S) {
+                log_warn("registry: background checkpoint failed: %s", err);
+                w->ckpt_last_log = now;
+            }
+        }
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
 /* Loop thread: run the callbacks of committed records. */
 static void on_async(uv_async_t *a)
 {
@@ -180,6 +238,8 @@ static void on_async(uv_async_t *a)
     }
 }
 
+static void on_async_closed(uv_handle_t *h);
+
 int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writer_cfg *cfg,
                        struct store_writer **out)
 {
@@ -191,18 +251,31 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     if (w->cfg.max_queue == 0)
         w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
     w->last_failure_log = -FAILURE_LOG_EVERY_S;
+    w->ckpt_last_log = -FAILURE_LOG_EVERY_S;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->ckpt_cv, NULL);
     int rc = uv_async_init(loop, &w->async, on_async);
     if (rc < 0) {
         free(w);
         return rc;
     }
+    /* Without a second connection SQLite checkpoints inside the commits, as before: slower, not wrong. */
+    if (store_split_checkpoints(s) < 0)
+        log_warn("registry: %s; checkpoints stay in the commit path", store_errmsg(s));
+    else if (pthread_create(&w->ckpt_thread, NULL, run_checkpoints, w) == 0)
+        w->ckpt_on = true;
     w->async.data = w;
     rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
-        uv_close((uv_handle_t *)&w->async, NULL);
-        free(w);
+        if (w->ckpt_on) {
+            pthread_mutex_lock(&w->mu);
+            w->stop = true;
+            pthread_cond_signal(&w->ckpt_cv);
+            pthread_mutex_unlock(&w->mu);
+            pthread_join(w->ckpt_thread, NULL);
+        }
+        uv_close((uv_handle_t *)&w->async, on_async_closed); /* frees w once closed */
         return -rc;
     }
     *out = w;
@@ -246,6 +319,7 @@ static void on_async_closed(uv_handle_t *h)
     struct store_writer *w = h->data;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->ckpt_cv);
     free(w);
 }
 
@@ -254,8 +328,11 @@ void store_writer_stop(struct store_writer *w)
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_signal(&w->cv);
+    pthread_cond_signal(&w->ckpt_cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    if (w->ckpt_on)
+        pthread_join(w->ckpt_thread, NULL); /* before store_close, which closes its connection */
     on_async(&w->async); /* the callbacks of the last batches */
     store_close(w->db);
     w->db = NULL;

@@ -30,7 +30,7 @@ v=$($API metric "$BASE" kmsd_registry_write_duration_seconds_count) || fail "met
 v=$($API metric "$BASE" kmsd_build_info) || fail "metrics"
 [ "$v" = 1 ] || fail "kmsd_build_info $v"
 for m in kmsd_refusals_total kmsd_connections_open kmsd_connections_accepted_total kmsd_connections_rejected_total \
-    kmsd_registry_errors_total kmsd_http_connections_rejected_total; do
+    kmsd_registry_errors_total kmsd_registry_checkpoint_errors_total kmsd_http_connections_rejected_total; do
     $API metric "$BASE" "$m" >/dev/null || fail "no $m"
 done
 v=$($API metric "$BASE" kmsd_http_responses_total code=400) || fail "metrics"

@@ -717,6 +717,18 @@ static void daily_counts(void **state)
     memset(&d, 0, sizeof d);
     assert_int_equal(store_daily(s, T0 / DAY + 4, T0 / DAY + 40, collect_day, &d), 0);
     assert_int_equal(d.n, 0);
+    /* a batch that goes to another day and back: each run is added to its own day */
+    struct store_record c[3] = {rec(4, APP_WIN, T0 + 50 * DAY), rec(5, APP_WIN, T0 + 51 * DAY),
+                                rec(6, APP_WIN, T0 + 50 * DAY + 7)};
+    c[2].hresult = 0xC004F042u;
+    assert_int_equal(store_write(s, c, 3), 0);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_daily(s, T0 / DAY + 50, T0 / DAY + 51, collect_day, &d), 0);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.ok[0], 1);
+    assert_int_equal(d.bad[0], 1);
+    assert_int_equal(d.ok[1], 1);
+    assert_int_equal(d.bad[1], 0);
     store_close(s);
 }
 
