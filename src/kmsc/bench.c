@@ -906,7 +906,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
     o->vmix.weight[0] = 1;
     bool have_d = false, have_mix = false, have_v = false;
     const char *mix_text = NULL, *product_text = NULL;
-    double s;
+    double s = 0.0;
     int c;
     optind = 1;
     opterr = 0;

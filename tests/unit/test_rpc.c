@@ -797,6 +797,10 @@ static void header_checks(void **state)
     assert_int_equal(h.frag_length, 32);
     assert_int_equal(h.auth_length, 0);
     assert_int_equal(h.call_id, 5);
+    if (len < RPC_HEADER_LEN) { /* abort() tells the optimiser too: the header writes below stay inside */
+        fprintf(stderr, "sample too short: %zu\n", len);
+        abort();
+    }
     for (size_t l = 0; l < RPC_HEADER_LEN; l++) {
         uint8_t *p = exact(full, l);
         assert_int_equal(rpc_peek_header(p, l, &h), KMS_ETRUNC);
