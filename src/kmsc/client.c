@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "hostport.h"
 #include "kms_crypto.h"
 #include "ndr.h"
 #include "timeutil.h"
@@ -100,49 +101,27 @@ static int copy_part(char *dst, size_t cap, const char *src, size_t n)
 
 int kmsc_parse_target(const char *text, struct kmsc_target *t, char *msg, size_t cap)
 {
-    const char *port = NULL;
-    size_t hlen;
-    const char *host = text;
-
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (!close) {
-            snprintf(msg, cap, "missing ']' in '%s'", text);
-            return KMS_EINVAL;
-        }
-        host = text + 1;
-        hlen = (size_t)(close - host);
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0') {
-            snprintf(msg, cap, "unexpected text after ']' in '%s'", text);
-            return KMS_EINVAL;
-        }
-        if (!memchr(host, ':', hlen)) {
-            snprintf(msg, cap, "brackets are for IPv6 addresses: '%s'", text);
-            return KMS_EINVAL;
-        }
-    } else {
-        const char *colon = strchr(text, ':');
-        if (colon && strchr(colon + 1, ':')) {
-            hlen = strlen(text); /* bare IPv6 address, no port */
-        } else if (colon) {
-            hlen = (size_t)(colon - text);
-            port = colon + 1;
-        } else {
-            hlen = strlen(text);
-        }
+    struct hostport hp;
+    const char *why = NULL;
+    if (hostport_split(text, &hp, &why) != 0) {
+        snprintf(msg, cap, "%s in '%s'", why, text);
+        return KMS_EINVAL;
     }
-    if (copy_part(t->host, sizeof t->host, host, hlen) != 0) {
+    if (hp.bracketed && !memchr(hp.host, ':', hp.host_len)) {
+        snprintf(msg, cap, "brackets are for IPv6 addresses: '%s'", text);
+        return KMS_EINVAL;
+    }
+    /* a bare IPv6 address (two or more ':' without brackets) is the host alone, on the default port */
+    if (copy_part(t->host, sizeof t->host, hp.host, hp.host_len) != 0) {
         snprintf(msg, cap, "empty or too long host in '%s'", text);
         return KMS_EINVAL;
     }
-    unsigned long p = 1688;
-    if (port && kmsc_parse_uint(port, 1, 65535, &p) != 0) {
+    uint16_t p = 1688;
+    if (hp.port && hostport_port(hp.port, hp.port_len, &p) != 0) {
         snprintf(msg, cap, "bad port in '%s' (expected 1..65535)", text);
         return KMS_EINVAL;
     }
-    snprintf(t->port, sizeof t->port, "%lu", p);
+    snprintf(t->port, sizeof t->port, "%u", (unsigned)p);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "acl.h"
 #include "epid.h"
+#include "hostport.h"
 #include "kms_limits.h"
 #include "products.h"
 
@@ -379,13 +380,6 @@ static bool list_fresh(const struct opt *o, struct load *ld)
     return true;
 }
 
-static bool port_ok(const char *p)
-{
-    uint64_t v;
-    const char *end;
-    return all_digits(p) && parse_digits(p, &v, &end) == 0 && v >= 1 && v <= 65535;
-}
-
 /* A host name: dot-separated labels of letters, digits and inner dashes (RFC 1123), 253 characters at most. */
 static bool hostname_ok(const char *h, size_t n)
 {
@@ -413,43 +407,35 @@ static bool hostname_ok(const char *h, size_t n)
  * or an IPv6 address in brackets with an optional "%zone". Returns NULL or what is wrong. */
 static const char *listen_problem(const char *s)
 {
-    const char *port = NULL;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close)
-            return "missing \"]\"";
+    struct hostport hp;
+    const char *why = NULL;
+    if (hostport_split(s, &hp, &why) != 0)
+        return why;
+    if (hp.bracketed) {
         char addr[INET6_ADDRSTRLEN + 1];
-        size_t n = (size_t)(close - s - 1);
-        const char *zone = memchr(s + 1, '%', n);
-        size_t an = zone ? (size_t)(zone - s - 1) : n;
+        const char *zone = memchr(hp.host, '%', hp.host_len);
+        size_t an = zone ? (size_t)(zone - hp.host) : hp.host_len;
         if (an == 0 || an >= sizeof addr)
             return "not an IPv6 address in brackets";
-        memcpy(addr, s + 1, an);
+        memcpy(addr, hp.host, an);
         addr[an] = '\0';
         struct in6_addr a6;
         if (inet_pton(AF_INET6, addr, &a6) != 1)
             return "not an IPv6 address in brackets";
         if (zone) {
-            size_t zn = n - an - 1;
+            size_t zn = hp.host_len - an - 1;
             if (zn == 0 || zn > 15 || strspn(zone + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                                                        "-_.") < zn)
                 return "bad interface name after \"%\"";
         }
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            return "unexpected text after \"]\"";
     } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':'))
+        if (hp.bare_ipv6)
             return "IPv6 addresses go in brackets, e.g. [::1]:1688";
         if (strchr(s, ']'))
             return "unbalanced \"]\"";
-        size_t hn = colon ? (size_t)(colon - s) : strlen(s);
+        size_t hn = hp.host_len;
         if (hn == 0)
             return "missing address (use * for every address)";
-        if (colon)
-            port = colon + 1;
         if (!(hn == 1 && s[0] == '*')) {
             char host[256];
             if (hn >= sizeof host)
@@ -465,7 +451,8 @@ static const char *listen_problem(const char *s)
             }
         }
     }
-    if (port && !port_ok(port))
+    uint16_t port;
+    if (hp.port && hostport_port(hp.port, hp.port_len, &port) != 0)
         return "port must be 1 to 65535";
     return NULL;
 }

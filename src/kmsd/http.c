@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "health.h"
+#include "hostport.h"
 #include "http_query.h"
 #include "kms.h"
 #include "log.h"
@@ -844,30 +845,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* "ADDR[:PORT]" -> host and port texts ("*" -> "::"). Returns 0 or -1. */
 static int split_addr(const char *text, char *host, size_t hcap, char *port, size_t pcap)
 {
-    const char *p = NULL;
-    size_t hn;
-    const char *hs = text;
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (!close)
-            return -1;
-        hs = text + 1;
-        hn = (size_t)(close - hs);
-        if (close[1] == ':')
-            p = close + 2;
-    } else {
-        const char *colon = strchr(text, ':');
-        hn = colon ? (size_t)(colon - text) : strlen(text);
-        if (colon)
-            p = colon + 1;
-    }
-    if (hn == 0 || hn >= hcap)
+    struct hostport hp;
+    if (hostport_split(text, &hp, NULL) != 0 || hp.bare_ipv6 || hp.host_len == 0 || hp.host_len >= hcap)
         return -1;
-    memcpy(host, hs, hn);
-    host[hn] = '\0';
+    memcpy(host, hp.host, hp.host_len);
+    host[hp.host_len] = '\0';
     if (strcmp(host, "*") == 0)
         snprintf(host, hcap, "::");
-    snprintf(port, pcap, "%s", p && *p ? p : HTTP_DEFAULT_PORT);
+    if (hp.port_len >= pcap)
+        return -1;
+    if (hp.port_len)
+        snprintf(port, pcap, "%.*s", (int)hp.port_len, hp.port);
+    else
+        snprintf(port, pcap, "%s", HTTP_DEFAULT_PORT);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "guid.h"
+#include "hostport.h"
 #include "kms_crypto.h"
 #include "log.h"
 #include "metrics.h"
@@ -796,41 +797,13 @@ static void on_fd_pause(uv_timer_t *t)
 /* Splits "ADDR[:PORT]", "[V6][:PORT]" or "*[:PORT]" into host and port. Returns 0 or -1. */
 static int split_listen(const char *text, uint16_t def_port, char *host, size_t cap, uint16_t *port)
 {
-    const char *colon = NULL;
-    size_t hl;
-    if (text[0] == '[') {
-        const char *end = strchr(text, ']');
-        if (!end)
-            return -1;
-        hl = (size_t)(end - text - 1);
-        if (hl >= cap)
-            return -1;
-        memcpy(host, text + 1, hl);
-        host[hl] = '\0';
-        if (end[1] == ':')
-            colon = end + 1;
-        else if (end[1] != '\0')
-            return -1;
-    } else {
-        colon = strrchr(text, ':');
-        if (colon && strchr(text, ':') != colon)
-            colon = NULL; /* a bare IPv6 address without brackets: no port */
-        hl = colon ? (size_t)(colon - text) : strlen(text);
-        if (hl >= cap)
-            return -1;
-        memcpy(host, text, hl);
-        host[hl] = '\0';
-    }
+    struct hostport hp;
+    if (hostport_split(text, &hp, NULL) != 0 || hp.host_len >= cap)
+        return -1;
+    memcpy(host, hp.host, hp.host_len);
+    host[hp.host_len] = '\0';
     *port = def_port;
-    if (colon) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(colon + 1, &end, 10);
-        if (errno || *end || end == colon + 1 || v == 0 || v > 65535)
-            return -1;
-        *port = (uint16_t)v;
-    }
-    return 0;
+    return hp.port && hostport_port(hp.port, hp.port_len, port) != 0 ? -1 : 0;
 }
 
 static int listen_on(struct server *srv, const struct sockaddr *sa, const char *name, uint16_t port)
