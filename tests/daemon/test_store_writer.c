@@ -120,6 +120,30 @@ static void commits_and_counts(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A new database file at a unique path made from the template (which it overwrites). */
+static struct store *open_temp_db(char *path)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct store *db;
+    char err[256];
+    if (store_open(path, &db, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return db;
+}
+
+/* Removes the database file and what WAL mode left beside it. */
+static void remove_db(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
 /*
  * The queue cap: with the writer blocked on a locked database, exactly max_queue more records are accepted
  * and the next is refused (-EAGAIN, so the caller answers without a record); once the lock goes, every
@@ -129,12 +153,7 @@ static void queue_cap(void **state)
 {
     (void)state;
     char path[] = "/tmp/kmsd-writer-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    struct store *db;
-    char err[256];
-    assert_int_equal(store_open(path, &db, err, sizeof err), 0);
+    struct store *db = open_temp_db(path);
     sqlite3 *locker;
     assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
     assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
@@ -171,12 +190,7 @@ static void queue_cap(void **state)
     store_writer_stop(w);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    char aux[64];
-    unlink(path);
-    snprintf(aux, sizeof aux, "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof aux, "%s-shm", path);
-    unlink(aux);
+    remove_db(path);
 }
 
 static int64_t db_scalar(const char *path, const char *sql)
@@ -199,12 +213,7 @@ static void background_checkpoints(void **state)
 {
     (void)state;
     char path[] = "/tmp/kmsd-writer-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    struct store *db;
-    char err[256];
-    assert_int_equal(store_open(path, &db, err, sizeof err), 0);
+    struct store *db = open_temp_db(path);
     struct metrics m;
     assert_int_equal(metrics_init(&m, 0), 0);
     uv_loop_t loop;
@@ -251,12 +260,7 @@ static void background_checkpoints(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(db_scalar(path, "SELECT count(*) FROM clients"), WAVES);
     metrics_free(&m);
-    char aux[64];
-    unlink(path);
-    snprintf(aux, sizeof aux, "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof aux, "%s-shm", path);
-    unlink(aux);
+    remove_db(path);
 }
 
 int main(void)
