@@ -480,24 +480,32 @@ enum store_app_group store_app_group_of(const struct guid *app_id)
     return STORE_APP_OTHER;
 }
 
+/* Binds ?1 to ?12 of ST_UPSERT and ST_MERGE, the columns an activation record (struct store_record) and an
+ * imported row (struct store_client) share under the same field names: cmid, app_id, app_group, sku_id,
+ * kms_id, workstation, product, license_status, grace_time, is_vm, version_major, version_minor. */
+#define BIND_CLIENT_COLUMNS(st, x)                                                                                     \
+    do {                                                                                                               \
+        bind_guid((st), 1, &(x)->cmid);                                                                                \
+        bind_guid((st), 2, &(x)->app_id);                                                                              \
+        sqlite3_bind_int((st), 3, (int)store_app_group_of(&(x)->app_id));                                              \
+        bind_guid((st), 4, &(x)->sku_id);                                                                              \
+        bind_guid((st), 5, &(x)->kms_id);                                                                              \
+        bind_text((st), 6, (x)->workstation, sizeof(x)->workstation);                                                  \
+        bind_text((st), 7, (x)->product, sizeof(x)->product);                                                          \
+        sqlite3_bind_int64((st), 8, (x)->license_status);                                                              \
+        sqlite3_bind_int64((st), 9, (x)->grace_time);                                                                  \
+        sqlite3_bind_int64((st), 10, (x)->is_vm);                                                                      \
+        sqlite3_bind_int64((st), 11, (x)->version_major);                                                              \
+        sqlite3_bind_int64((st), 12, (x)->version_minor);                                                              \
+    } while (0)
+
 static int upsert_one(struct store *s, const struct store_record *r)
 {
     sqlite3_stmt *st;
     int ret = stmt_get(s, ST_UPSERT, &st);
     if (ret)
         return ret;
-    bind_guid(st, 1, &r->cmid);
-    bind_guid(st, 2, &r->app_id);
-    sqlite3_bind_int(st, 3, (int)store_app_group_of(&r->app_id));
-    bind_guid(st, 4, &r->sku_id);
-    bind_guid(st, 5, &r->kms_id);
-    bind_text(st, 6, r->workstation, sizeof r->workstation);
-    bind_text(st, 7, r->product, sizeof r->product);
-    sqlite3_bind_int64(st, 8, r->license_status);
-    sqlite3_bind_int64(st, 9, r->grace_time);
-    sqlite3_bind_int64(st, 10, r->is_vm);
-    sqlite3_bind_int64(st, 11, r->version_major);
-    sqlite3_bind_int64(st, 12, r->version_minor);
+    BIND_CLIENT_COLUMNS(st, r);
     sqlite3_bind_int64(st, 13, r->time);
     bind_text(st, 14, r->address, sizeof r->address);
     bind_text(st, 15, r->epid, sizeof r->epid);
@@ -587,18 +595,7 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
     int ret = stmt_get(s, ST_MERGE, &st);
     if (ret)
         return ret;
-    bind_guid(st, 1, &c->cmid);
-    bind_guid(st, 2, &c->app_id);
-    sqlite3_bind_int(st, 3, (int)store_app_group_of(&c->app_id));
-    bind_guid(st, 4, &c->sku_id);
-    bind_guid(st, 5, &c->kms_id);
-    bind_text(st, 6, c->workstation, sizeof c->workstation);
-    bind_text(st, 7, c->product, sizeof c->product);
-    sqlite3_bind_int64(st, 8, c->license_status);
-    sqlite3_bind_int64(st, 9, c->grace_time);
-    sqlite3_bind_int64(st, 10, c->is_vm);
-    sqlite3_bind_int64(st, 11, c->version_major);
-    sqlite3_bind_int64(st, 12, c->version_minor);
+    BIND_CLIENT_COLUMNS(st, c);
     sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
     sqlite3_bind_int64(st, 14, c->last_seen);
     sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
