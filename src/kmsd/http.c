@@ -522,6 +522,17 @@ static void label_value(const char *in, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* One unlabelled counter or gauge with its HELP and TYPE lines. */
+static void put_counter(struct text *t, const char *name, const char *help, uint64_t v)
+{
+    put(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+static void put_gauge(struct text *t, const char *name, const char *help, int64_t v)
+{
+    put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, (long long)v);
+}
+
 static void put_hist(struct text *t, const char *name, const char *help, const struct metrics_hist *hs)
 {
     put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
@@ -548,15 +559,10 @@ static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection
     struct text t = {0};
     put(&t, "# HELP kmsd_build_info kmsd's version.\n# TYPE kmsd_build_info gauge\nkmsd_build_info{version=\"%s\"} 1\n",
         KMSD_VERSION);
-    put(&t, "# HELP kmsd_start_time_seconds Start time of the process (Unix seconds).\n"
-            "# TYPE kmsd_start_time_seconds gauge\nkmsd_start_time_seconds %lld\n",
-        (long long)m->start_time);
-    put(&t, "# HELP kmsd_connections_open KMS connections open now.\n# TYPE kmsd_connections_open gauge\n"
-            "kmsd_connections_open %lld\n",
-        (long long)atomic_load_explicit(&m->open, memory_order_relaxed));
-    put(&t, "# HELP kmsd_connections_accepted_total KMS connections accepted.\n"
-            "# TYPE kmsd_connections_accepted_total counter\nkmsd_connections_accepted_total %llu\n",
-        (unsigned long long)metrics_get(&m->accepted));
+    put_gauge(&t, "kmsd_start_time_seconds", "Start time of the process (Unix seconds).", m->start_time);
+    put_gauge(&t, "kmsd_connections_open", "KMS connections open now.",
+              atomic_load_explicit(&m->open, memory_order_relaxed));
+    put_counter(&t, "kmsd_connections_accepted_total", "KMS connections accepted.", metrics_get(&m->accepted));
     put(&t, "# HELP kmsd_connections_rejected_total KMS connections refused at accept, by reason.\n"
             "# TYPE kmsd_connections_rejected_total counter\n");
     for (int i = 0; i < METRICS_REJECT_COUNT; i++)
@@ -567,15 +573,14 @@ static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection
     for (int i = 0; i < METRICS_CLOSE_COUNT; i++)
         put(&t, "kmsd_connections_closed_total{reason=\"%s\"} %llu\n", metrics_close_name((enum metrics_close)i),
             (unsigned long long)metrics_get(&m->closed[i]));
-    put(&t, "# HELP kmsd_connections_fd_shed_total Connections accepted and closed at once for want of a file "
-            "descriptor.\n# TYPE kmsd_connections_fd_shed_total counter\nkmsd_connections_fd_shed_total %llu\n",
-        (unsigned long long)metrics_get(&m->fd_shed));
-    put(&t, "# HELP kmsd_addresses_untracked_total Connections admitted without per-address accounting (table "
-            "full).\n# TYPE kmsd_addresses_untracked_total counter\nkmsd_addresses_untracked_total %llu\n",
-        (unsigned long long)metrics_get(&m->addr_untracked));
-    put(&t, "# HELP kmsd_addresses_evicted_total Per-address entries evicted to make room (--max-addresses).\n"
-            "# TYPE kmsd_addresses_evicted_total counter\nkmsd_addresses_evicted_total %llu\n",
-        (unsigned long long)metrics_get(&m->addr_evicted));
+    put_counter(&t, "kmsd_connections_fd_shed_total",
+                "Connections accepted and closed at once for want of a file descriptor.",
+                metrics_get(&m->fd_shed));
+    put_counter(&t, "kmsd_addresses_untracked_total",
+                "Connections admitted without per-address accounting (table full).",
+                metrics_get(&m->addr_untracked));
+    put_counter(&t, "kmsd_addresses_evicted_total", "Per-address entries evicted to make room (--max-addresses).",
+                metrics_get(&m->addr_evicted));
     put(&t, "# HELP kmsd_activations_total Activation requests by protocol version, KMS product and result.\n"
             "# TYPE kmsd_activations_total counter\n");
     for (unsigned v = 4; v <= 6; v++) {
@@ -611,32 +616,24 @@ static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection
     put_hist(&t, "kmsd_registry_checkpoint_duration_seconds",
              "One background checkpoint (WAL copied back into the database, off the commit path).",
              &m->registry_checkpoint);
-    put(&t, "# HELP kmsd_registry_checkpoint_errors_total Background checkpoints that failed.\n"
-            "# TYPE kmsd_registry_checkpoint_errors_total counter\nkmsd_registry_checkpoint_errors_total %llu\n",
-        (unsigned long long)metrics_get(&m->registry_checkpoint_errors));
-    put(&t, "# HELP kmsd_registry_errors_total Registry transactions that failed.\n"
-            "# TYPE kmsd_registry_errors_total counter\nkmsd_registry_errors_total %llu\n",
-        (unsigned long long)metrics_get(&m->registry_errors));
-    put(&t, "# HELP kmsd_unrecorded_activations_total Activations answered without a committed record.\n"
-            "# TYPE kmsd_unrecorded_activations_total counter\nkmsd_unrecorded_activations_total %llu\n",
-        (unsigned long long)metrics_get(&m->unrecorded));
+    put_counter(&t, "kmsd_registry_checkpoint_errors_total", "Background checkpoints that failed.",
+                metrics_get(&m->registry_checkpoint_errors));
+    put_counter(&t, "kmsd_registry_errors_total", "Registry transactions that failed.",
+                metrics_get(&m->registry_errors));
+    put_counter(&t, "kmsd_unrecorded_activations_total", "Activations answered without a committed record.",
+                metrics_get(&m->unrecorded));
     put(&t, "# HELP kmsd_http_responses_total HTTP responses, by status code.\n"
             "# TYPE kmsd_http_responses_total counter\n");
     for (int i = 0; i < METRICS_HTTP_COUNT; i++)
         put(&t, "kmsd_http_responses_total{code=\"%u\"} %llu\n", metrics_http_code((enum metrics_http_status)i),
             (unsigned long long)metrics_get(&m->http_responses[i]));
-    put(&t, "# HELP kmsd_http_connections_rejected_total HTTP connections refused at --http-max-connections.\n"
-            "# TYPE kmsd_http_connections_rejected_total counter\nkmsd_http_connections_rejected_total %llu\n",
-        (unsigned long long)metrics_get(&m->http_rejected));
-    put(&t, "# HELP kmsd_http_connections_open HTTP connections open now.\n"
-            "# TYPE kmsd_http_connections_open gauge\nkmsd_http_connections_open %lld\n",
-        (long long)atomic_load_explicit(&m->http_open, memory_order_relaxed));
-    put(&t, "# HELP kmsd_readyz_probes_total Self-activations run by /readyz.\n"
-            "# TYPE kmsd_readyz_probes_total counter\nkmsd_readyz_probes_total %llu\n",
-        (unsigned long long)metrics_get(&m->readyz_probes));
-    put(&t, "# HELP kmsd_readyz_failures_total /readyz self-activations that did not verify.\n"
-            "# TYPE kmsd_readyz_failures_total counter\nkmsd_readyz_failures_total %llu\n",
-        (unsigned long long)metrics_get(&m->readyz_failures));
+    put_counter(&t, "kmsd_http_connections_rejected_total", "HTTP connections refused at --http-max-connections.",
+                metrics_get(&m->http_rejected));
+    put_gauge(&t, "kmsd_http_connections_open", "HTTP connections open now.",
+              atomic_load_explicit(&m->http_open, memory_order_relaxed));
+    put_counter(&t, "kmsd_readyz_probes_total", "Self-activations run by /readyz.", metrics_get(&m->readyz_probes));
+    put_counter(&t, "kmsd_readyz_failures_total", "/readyz self-activations that did not verify.",
+                metrics_get(&m->readyz_failures));
     if (t.oom) {
         free(t.p);
         return send_error(h, con, 500, "internal", NULL, "out of memory");
