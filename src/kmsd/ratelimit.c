@@ -40,6 +40,23 @@ static uint64_t rotl(uint64_t x, int b)
     return (x << b) | (x >> (64 - b));
 }
 
+/* n SipRounds on the state v0..v3. */
+static void sip_rounds(uint64_t v[4], int n)
+{
+    for (int r = 0; r < n; r++) {
+        v[0] += v[1];
+        v[1] = rotl(v[1], 13) ^ v[0];
+        v[0] = rotl(v[0], 32);
+        v[2] += v[3];
+        v[3] = rotl(v[3], 16) ^ v[2];
+        v[0] += v[3];
+        v[3] = rotl(v[3], 21) ^ v[0];
+        v[2] += v[1];
+        v[1] = rotl(v[1], 17) ^ v[2];
+        v[2] = rotl(v[2], 32);
+    }
+}
+
 /* A keyed mix of the 16 key bytes (SipHash-like rounds; this only has to keep a remote peer from choosing
  * which set its addresses land in, it is not a MAC). */
 static uint64_t hash_key(const struct ratelimit *rl, const uint8_t k[16])
@@ -47,39 +64,17 @@ static uint64_t hash_key(const struct ratelimit *rl, const uint8_t k[16])
     uint64_t a, b;
     memcpy(&a, k, 8);
     memcpy(&b, k + 8, 8);
-    uint64_t v0 = rl->cfg.hash_key[0] ^ 0x736f6d6570736575ull, v1 = rl->cfg.hash_key[1] ^ 0x646f72616e646f6dull;
-    uint64_t v2 = rl->cfg.hash_key[0] ^ 0x6c7967656e657261ull, v3 = rl->cfg.hash_key[1] ^ 0x7465646279746573ull;
+    uint64_t v[4] = {rl->cfg.hash_key[0] ^ 0x736f6d6570736575ull, rl->cfg.hash_key[1] ^ 0x646f72616e646f6dull,
+                     rl->cfg.hash_key[0] ^ 0x6c7967656e657261ull, rl->cfg.hash_key[1] ^ 0x7465646279746573ull};
     uint64_t m[2] = {a, b};
     for (int i = 0; i < 2; i++) {
-        v3 ^= m[i];
-        for (int r = 0; r < 2; r++) {
-            v0 += v1;
-            v1 = rotl(v1, 13) ^ v0;
-            v0 = rotl(v0, 32);
-            v2 += v3;
-            v3 = rotl(v3, 16) ^ v2;
-            v0 += v3;
-            v3 = rotl(v3, 21) ^ v0;
-            v2 += v1;
-            v1 = rotl(v1, 17) ^ v2;
-            v2 = rotl(v2, 32);
-        }
-        v0 ^= m[i];
+        v[3] ^= m[i];
+        sip_rounds(v, 2);
+        v[0] ^= m[i];
     }
-    v2 ^= 0xff;
-    for (int r = 0; r < 4; r++) {
-        v0 += v1;
-        v1 = rotl(v1, 13) ^ v0;
-        v0 = rotl(v0, 32);
-        v2 += v3;
-        v3 = rotl(v3, 16) ^ v2;
-        v0 += v3;
-        v3 = rotl(v3, 21) ^ v0;
-        v2 += v1;
-        v1 = rotl(v1, 17) ^ v2;
-        v2 = rotl(v2, 32);
-    }
-    return v0 ^ v1 ^ v2 ^ v3;
+    v[2] ^= 0xff;
+    sip_rounds(v, 4);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 static struct ratelimit_entry *set_of(const struct ratelimit *rl, const uint8_t key[16])
