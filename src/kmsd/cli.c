@@ -181,6 +181,16 @@ static int open_db(const char *path, bool readonly, struct store **s)
     return 0;
 }
 
+/* For the commands that change a registry: it must exist already (they never create one). */
+static int open_existing_db(const char *path, struct store **s)
+{
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "kmsd: cannot open the registry: %s: %s\n", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    return open_db(path, false, s);
+}
+
 /* ---- text helpers ---- */
 
 /* Length of the valid UTF-8 sequence at p (n bytes available), or 0 when invalid (overlong forms, surrogates
@@ -479,12 +489,8 @@ static int clients_delete(const struct opts *o, const char *db_path)
         fprintf(stderr, "kmsd clients: --delete: '%s' is not a CMID (a GUID)\n", text);
         return EXIT_USAGE;
     }
-    if (access(db_path, F_OK) != 0) {
-        fprintf(stderr, "kmsd: cannot open the registry: %s: %s\n", db_path, strerror(errno));
-        return EXIT_USAGE;
-    }
     struct store *s;
-    int rc = open_db(db_path, false, &s);
+    int rc = open_existing_db(db_path, &s);
     if (rc)
         return rc;
     uint64_t n = 0;
@@ -514,12 +520,8 @@ static int clients_prune(const struct opts *o, const char *db_path)
         fprintf(stderr, "kmsd clients: --row-cap: '%s' is not a row count\n", c);
         return EXIT_USAGE;
     }
-    if (access(db_path, F_OK) != 0) {
-        fprintf(stderr, "kmsd: cannot open the registry: %s: %s\n", db_path, strerror(errno));
-        return EXIT_USAGE;
-    }
     struct store *s;
-    int rc = open_db(db_path, false, &s);
+    int rc = open_existing_db(db_path, &s);
     if (rc)
         return rc;
     uint64_t n = 0;
