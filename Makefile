@@ -36,6 +36,10 @@ asan: deps $(ASAN_BUILD)/build.ninja
 checksrc:
 	@scripts/checksrc.sh
 
+# KMSD_ARGS holds extra kmsd options for `make run`. Make exports command-line variables to the recipes'
+# environment, where kmsd would take it for one of its own KMSD_* settings and refuse it: keep it out.
+unexport KMSD_ARGS
+
 # Starts kmsd in the foreground on port 1688 with its state in ./var (Ctrl-C stops it). As root it stays root
 # (--allow-root): a checkout is a development tree, not a place to hand to the nobody user.
 run: build
