@@ -265,6 +265,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         log_warn("registry: %s; checkpoints stay in the commit path", store_errmsg(s));
     else if (pthread_create(&w->ckpt_thread, NULL, run_checkpoints, w) == 0)
         w->ckpt_on = true;
+    else /* the writer's backstop checkpoints (every STORE_WAL_BACKSTOP_PAGES) still bound the WAL */
+        log_warn("registry: cannot start the checkpoint thread; the writer checkpoints by itself");
     w->async.data = w;
     rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
