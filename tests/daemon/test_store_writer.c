@@ -13,6 +13,7 @@
 
 #include <errno.h>
 
+#include "sqltest.h"
 #include "store_writer.h"
 
 #define N 300
@@ -193,19 +194,6 @@ static void queue_cap(void **state)
     remove_db(path);
 }
 
-static int64_t db_scalar(const char *path, const char *sql)
-{
-    sqlite3 *c;
-    assert_int_equal(sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(c);
-    return v;
-}
-
 /* Checkpoints run on their own thread and connection: a file database written in many small transactions
  * (well over STORE_WAL_CHECKPOINT_PAGES WAL frames) gets background checkpoints, none fails, the WAL stays
  * below the writer's backstop, and every record is in the database after stop. */
@@ -258,7 +246,7 @@ static void background_checkpoints(void **state)
     store_writer_stop(w);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(db_scalar(path, "SELECT count(*) FROM clients"), WAVES);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), WAVES);
     metrics_free(&m);
     remove_db(path);
 }

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "guid.h"
+#include "sqltest.h"
 #include "store.h"
 
 #define DAY 86400
@@ -152,19 +153,6 @@ static void sql_exec(const char *path, const char *sql)
         fail_msg("%s: %s", sql, msg ? msg : "?");
     sqlite3_free(msg);
     sqlite3_close(db);
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 static void app_groups(void **state)
@@ -477,8 +465,8 @@ static void batch_rolls_back(void **state)
     assert_true(ret < 0);
     assert_true(store_errmsg(s)[0] != '\0');
     store_close(s);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM clients"), 3);
-    assert_int_equal(sql_int(path, "SELECT value FROM stats WHERE key = 'requests'"), 4);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 3);
+    assert_int_equal(sqltest_int(path, "SELECT value FROM stats WHERE key = 'requests'"), 4);
 }
 
 static void merge_is_idempotent(void **state)
@@ -532,7 +520,7 @@ static void migrate_from_v0(void **state)
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(1, APP_WIN, T0));
     store_close(s);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     {
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
@@ -547,12 +535,12 @@ static void migrate_from_v0(void **state)
     /* a version-0 database holding unrelated data */
     tmp_path(path, sizeof path, "v0.db");
     sql_exec(path, "CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('kept')");
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 0);
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(2, APP_WIN, T0));
     store_close(s);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM notes WHERE x = 'kept'"), 1);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM notes WHERE x = 'kept'"), 1);
 
     /* reopening a current database keeps its rows and does not migrate again */
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
@@ -581,9 +569,9 @@ static void migrate_conflict_fails_whole(void **state)
     assert_true(store_open(path, &s, err, sizeof err) < 0);
     assert_null(s);
     assert_non_null(strstr(err, "migration"));
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 0);
     /* the step's first table was rolled back with the rest */
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'clients'"), 0);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'clients'"), 0);
 }
 
 static void newer_schema_refused(void **state)
@@ -598,7 +586,7 @@ static void newer_schema_refused(void **state)
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
     assert_int_equal(store_open_readonly(path, &s, err, sizeof err), -ENOTSUP);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 99);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 99);
 }
 
 static void open_errors(void **state)
@@ -660,21 +648,21 @@ static void migrate_v1_to_v2(void **state)
     store_close(s);
     /* make it exactly what version 1 left: no daily table, user_version 1 */
     sql_exec(path, "DROP TABLE daily; PRAGMA user_version = 1");
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'daily'"), 0);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'daily'"), 0);
     /* a read-only open of the old version is refused with a hint */
     assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
     assert_non_null(strstr(err, "older"));
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM clients"), 1);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 1);
     write1(s, rec(2, APP_WIN, T0 + DAY));
     struct store_record r = rec(3, APP_WIN, T0 + DAY);
     r.hresult = 0xC004F042u;
     write1(s, r);
     store_close(s);
-    assert_int_equal(sql_int(path, "SELECT answered FROM daily WHERE day = 20776"), 1); /* (T0 + DAY) / DAY */
-    assert_int_equal(sql_int(path, "SELECT refused FROM daily WHERE day = 20776"), 1);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM daily"), 1); /* the v1 row's day was before the table */
+    assert_int_equal(sqltest_int(path, "SELECT answered FROM daily WHERE day = 20776"), 1); /* (T0 + DAY) / DAY */
+    assert_int_equal(sqltest_int(path, "SELECT refused FROM daily WHERE day = 20776"), 1);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM daily"), 1); /* the v1 row's day was before the table */
 }
 
 struct day_rows {

@@ -1,0 +1,11 @@
+/* Shared by the registry's tests: one integer from a query on a database file, through a connection of
+ * the test's own (so the store under test is not involved in reading back what it wrote). */
+#ifndef KMSD_TESTS_SQLTEST_H
+#define KMSD_TESTS_SQLTEST_H
+
+#include <stdint.h>
+
+/* The first column of the first row of sql on the database at path; fails the test when there is none. */
+int64_t sqltest_int(const char *path, const char *sql);
+
+#endif
