@@ -315,6 +315,18 @@ static int migrate(struct store *s)
     }
 }
 
+/* Opens one connection as every connection of the store is set up: one thread at a time (NOMUTEX), extended
+ * result codes, the busy timeout. On failure *db may still need sqlite3_close (SQLite's rule). */
+static int connect_db(const char *path, int flags, sqlite3 **db)
+{
+    int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(*db, 1);
+        sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
+    }
+    return rc;
+}
+
 static int open_common(const char *path, bool readonly, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -326,8 +338,7 @@ static int open_common(const char *path, bool readonly, struct store **out, char
         return -ENOMEM;
     }
     s->readonly = readonly;
-    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = connect_db(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db);
     int ret = 0, version = 0;
     if (rc != SQLITE_OK) {
         ret = fail(s, rc, "cannot open");
@@ -335,8 +346,6 @@ static int open_common(const char *path, bool readonly, struct store **out, char
             ret = -ENOENT;
         goto out;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
     rc = sqlite3_create_function_v2(s->db, "kmsd_guid_text", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                     sql_guid_text, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -420,20 +429,20 @@ int store_split_checkpoints(struct store *s)
     if (!path || !*path) /* ":memory:" has no WAL */
         return 0;
     sqlite3 *c = NULL;
-    int rc = sqlite3_open_v2(path, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_extended_result_codes(c, 1);
-        sqlite3_busy_timeout(c, STORE_BUSY_TIMEOUT_MS);
+    int rc = connect_db(path, SQLITE_OPEN_READWRITE, &c);
+    if (rc == SQLITE_OK) /* as the writer's connection: a checkpoint fsyncs the WAL and the database */
         rc = sqlite3_exec(c, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    }
     if (rc != SQLITE_OK) {
         snprintf(s->err, sizeof s->err, "cannot open a connection for checkpoints: %s",
                  c ? sqlite3_errmsg(c) : sqlite3_errstr(rc));
         sqlite3_close(c);
         return map_rc(rc) ? map_rc(rc) : -EIO;
     }
-    /* Bound what the WAL file keeps on disk once it has been reset after a burst. */
-    (void)sqlite3_exec(s->db, "PRAGMA journal_size_limit = " STORE_WAL_SIZE_LIMIT_TEXT, NULL, NULL, NULL);
+    /* Bound what the WAL file keeps on disk once it has been reset after a burst (best effort: without it
+     * the file keeps its largest size, which the backstop bounds anyway). */
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", STORE_WAL_SIZE_LIMIT);
+    (void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     sqlite3_wal_hook(s->db, wal_hook, s); /* replaces the automatic checkpoint */
     s->ckpt = c;
     return 0;

@@ -71,7 +71,7 @@ void store_close(struct store *s);
  */
 #define STORE_WAL_CHECKPOINT_PAGES 1000   /* WAL frames that call for a background checkpoint */
 #define STORE_WAL_BACKSTOP_PAGES 4000     /* the writer checkpoints inline beyond this (about 16 MB of WAL) */
-#define STORE_WAL_SIZE_LIMIT_TEXT "8388608" /* bytes the WAL file keeps after a reset (journal_size_limit) */
+#define STORE_WAL_SIZE_LIMIT (8 * 1024 * 1024) /* bytes the WAL file keeps after a reset (journal_size_limit) */
 int store_split_checkpoints(struct store *s);
 /* Frames in the WAL after the last commit on this connection (0 before the first or after a split-less open). */
 uint32_t store_wal_frames(const struct store *s);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -196,7 +197,8 @@ static void queue_cap(void **state)
 
 /* Checkpoints run on their own thread and connection: a file database written in many small transactions
  * (well over STORE_WAL_CHECKPOINT_PAGES WAL frames) gets background checkpoints, none fails, the WAL stays
- * below the writer's backstop, and every record is in the database after stop. */
+ * below the writer's backstop and is reset there, the file is cut back to STORE_WAL_SIZE_LIMIT when it is,
+ * and every record is in the database after stop. */
 static void background_checkpoints(void **state)
 {
     (void)state;
@@ -217,6 +219,7 @@ static void background_checkpoints(void **state)
     static struct result res[WAVES];
     memset(res, 0, sizeof res);
     uint32_t max_frames = 0, resets = 0, last = 0;
+    uint64_t wal_after_reset = 0; /* the largest WAL file seen right after a reset */
     for (int i = 0; i < WAVES; i++) {
         struct store_record r;
         record(&r, i);
@@ -226,8 +229,15 @@ static void background_checkpoints(void **state)
         uint32_t f = store_wal_frames(db); /* the writer is idle now: no race on the value */
         if (f > max_frames)
             max_frames = f;
-        if (f < last)
+        if (f < last) { /* the WAL started afresh: journal_size_limit has cut the file back */
             resets++;
+            char wal[64];
+            snprintf(wal, sizeof wal, "%s-wal", path);
+            struct stat st;
+            assert_int_equal(stat(wal, &st), 0);
+            if ((uint64_t)st.st_size > wal_after_reset)
+                wal_after_reset = (uint64_t)st.st_size;
+        }
         last = f;
     }
     /* the checkpointer may still be running its last pass: wait (bounded) until one has been counted */
@@ -241,6 +251,9 @@ static void background_checkpoints(void **state)
     /* bounded: the backstop checkpoint runs at the commit that reaches it, the next transaction resets */
     assert_true(max_frames < STORE_WAL_BACKSTOP_PAGES + 64);
     assert_true(resets >= 1);
+    printf("# WAL file right after a reset: at most %llu bytes (STORE_WAL_SIZE_LIMIT %d)\n",
+           (unsigned long long)wal_after_reset, STORE_WAL_SIZE_LIMIT);
+    assert_true(wal_after_reset <= STORE_WAL_SIZE_LIMIT);
     assert_true(metrics_get(&m.registry_checkpoint.count) >= 1);
     assert_int_equal(metrics_get(&m.registry_checkpoint_errors), 0);
     store_writer_stop(w);
