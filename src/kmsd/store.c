@@ -453,20 +453,15 @@ uint32_t store_wal_frames(const struct store *s)
     return s->wal_frames;
 }
 
-int store_checkpoint(struct store *s, uint32_t *left, char *err, size_t errlen)
+int store_checkpoint(struct store *s, char *err, size_t errlen)
 {
-    if (left)
-        *left = 0;
     if (!s->ckpt)
         return 0;
-    int log = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    int rc = sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(s->ckpt));
         return map_rc(rc) ? map_rc(rc) : -EIO;
     }
-    if (left && log > done)
-        *left = (uint32_t)(log - done);
     return 0;
 }
 

@@ -76,10 +76,10 @@ int store_split_checkpoints(struct store *s);
 /* Frames in the WAL after the last commit on this connection (0 before the first or after a split-less open). */
 uint32_t store_wal_frames(const struct store *s);
 /* Runs a PASSIVE checkpoint on the second connection (only from one thread at a time; never concurrently
- * with store_close). *left gets the frames it could not copy (newer than a reader's snapshot, or written
- * meanwhile). SQLITE_BUSY (another checkpoint running) is not an error. Returns 0, or a negative code with
- * the reason in err (not in store_errmsg(), which belongs to the writer's thread). */
-int store_checkpoint(struct store *s, uint32_t *left, char *err, size_t errlen);
+ * with store_close): copies what it can of the WAL into the database, never waiting for the writer or a
+ * reader. SQLITE_BUSY (another checkpoint running) is not an error. Returns 0, or a negative code with the
+ * reason in err (not in store_errmsg(), which belongs to the writer's thread). */
+int store_checkpoint(struct store *s, char *err, size_t errlen);
 
 /* The last SQLite error message of this connection. */
 const char *store_errmsg(const struct store *s);
