@@ -9,6 +9,7 @@
  * callback, and CPU time per record (the whole process: loop thread, writer and checkpointer).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,37 +74,55 @@ static void fill(struct store_record *r, uint64_t k)
     r->time = wall_now();
 }
 
+#define MAX_IN_FLIGHT 512
+
+struct run;
+struct slot { /* one of the closed loop's workers */
+    struct run *r;
+    uint64_t t_submit;
+};
+
 struct run {
     struct store_writer *w;
-    uint64_t next_id;   /* next client number */
+    uint64_t next_id; /* next client number */
     size_t submitted, done, total, failed;
-    uint64_t *lat_ns;   /* per record, in completion order */
-    uint64_t *t_submit; /* per slot */
+    uint64_t *lat_ns; /* per record, in completion order */
+    struct slot slots[MAX_IN_FLIGHT];
 };
 
 static void on_done(void *ctx, int err, uint32_t count);
 
-static int submit(struct run *r, size_t slot)
+static int submit(struct slot *sl)
 {
     struct store_record rec;
-    fill(&rec, r->next_id++);
-    r->t_submit[slot] = now_ns();
-    r->submitted++;
-    return store_writer_submit(r->w, &rec, on_done, (void *)(uintptr_t)slot);
+    fill(&rec, sl->r->next_id++);
+    sl->t_submit = now_ns();
+    sl->r->submitted++;
+    return store_writer_submit(sl->r->w, &rec, on_done, sl);
 }
-
-static struct run *cur;
 
 static void on_done(void *ctx, int err, uint32_t count)
 {
     (void)count;
-    size_t slot = (size_t)(uintptr_t)ctx;
-    struct run *r = cur;
+    struct slot *sl = ctx;
+    struct run *r = sl->r;
     if (err)
         r->failed++;
-    r->lat_ns[r->done++] = now_ns() - r->t_submit[slot];
-    if (r->submitted < r->total && submit(r, slot) < 0)
+    r->lat_ns[r->done++] = now_ns() - sl->t_submit;
+    if (r->submitted < r->total && submit(sl) < 0)
         r->failed++;
+}
+
+/* A decimal count in lo..hi; false when text is anything else. */
+static bool parse_count(const char *text, size_t lo, size_t hi, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v < lo || v > hi)
+        return false;
+    *out = (size_t)v;
+    return true;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -118,9 +137,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: registry DIR [RECORDS [PRELOAD]]\n");
         return 2;
     }
-    size_t total = argc > 2 ? strtoul(argv[2], NULL, 10) : 20000;
-    size_t preload = argc > 3 ? strtoul(argv[3], NULL, 10) : 20000;
-    if (total < 512 || total > 10000000 || preload > 10000000) {
+    size_t total = 20000, preload = 20000;
+    if ((argc > 2 && !parse_count(argv[2], MAX_IN_FLIGHT, 10000000, &total)) ||
+        (argc > 3 && !parse_count(argv[3], 0, 10000000, &preload))) {
         fprintf(stderr, "registry: RECORDS must be 512 to 10,000,000 and PRELOAD at most 10,000,000\n");
         return 2;
     }
@@ -141,22 +160,22 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct store_writer_cfg wc = {.retention_days = 90, .max_clients = 10000000, .now = wall_now, .metrics = &m};
-    struct run r = {0};
+    static struct run r;
     if (store_writer_start(s, &loop, &wc, &r.w) < 0) {
         fprintf(stderr, "registry: cannot start the writer\n");
         return 1;
     }
     r.lat_ns = calloc(total > preload ? total : preload, sizeof *r.lat_ns);
-    r.t_submit = calloc(512, sizeof *r.t_submit);
-    if (!r.lat_ns || !r.t_submit)
+    if (!r.lat_ns)
         return 1;
-    cur = &r;
-    static const size_t levels[] = {0, 1, 8, 64, 512}; /* 0: the preload, 512 in flight */
+    for (size_t i = 0; i < MAX_IN_FLIGHT; i++)
+        r.slots[i].r = &r;
+    static const size_t levels[] = {0, 1, 8, 64, MAX_IN_FLIGHT}; /* 0: the preload, MAX_IN_FLIGHT at once */
     int rc = 0;
     printf("| in flight | records/s | records per transaction | p50 ms | p99 ms | CPU us/record |\n"
            "|---:|---:|---:|---:|---:|---:|\n");
     for (size_t k = 0; k < sizeof levels / sizeof levels[0] && rc == 0; k++) {
-        size_t c = levels[k] ? levels[k] : 512;
+        size_t c = levels[k] ? levels[k] : MAX_IN_FLIGHT;
         r.total = levels[k] ? total : preload;
         if (r.total == 0)
             continue;
@@ -165,7 +184,7 @@ int main(int argc, char **argv)
         double cpu0 = cpu_s();
         uint64_t t0 = now_ns();
         for (size_t i = 0; i < c && r.submitted < r.total; i++)
-            if (submit(&r, i) < 0)
+            if (submit(&r.slots[i]) < 0)
                 r.failed++;
         /* bounded: every record is answered (or counted failed) within 10 min */
         while (r.done + r.failed < r.total && now_ns() - t0 < 600ull * 1000000000u)
@@ -198,7 +217,6 @@ int main(int argc, char **argv)
            (unsigned long long)metrics_get(&m.registry_checkpoint_errors));
     metrics_free(&m);
     free(r.lat_ns);
-    free(r.t_submit);
     static const char *const suffix[] = {"", "-wal", "-shm"};
     for (size_t i = 0; i < 3; i++) {
         char p[4200];
