@@ -43,7 +43,7 @@ unexport KMSD_ARGS
 # Starts kmsd in the foreground on port 1688 with its state in ./var (Ctrl-C stops it). As root it stays root
 # (--allow-root): a checkout is a development tree, not a place to hand to the nobody user.
 run: build
-	@mkdir -p var
+	@mkdir -p -m 0700 var
 	exec $(BUILD)/src/kmsd/kmsd --state-dir ./var $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) $(KMSD_ARGS)
 
 # libFuzzer: builds the targets with clang in $(FUZZ_BUILD) and runs each for FUZZ_SECONDS on a writable copy

@@ -16,7 +16,6 @@
 #include "store.h"
 
 #define CLI_DEFAULT_STATE_DIR "/var/lib/kmsd"
-#define CLI_DB_NAME "kmsd.db"
 #define CLI_PATH_MAX 4096
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
 #define SECONDS_PER_DAY 86400
@@ -161,9 +160,7 @@ static int db_path_of(const struct opts *o, char *out, size_t cap)
 {
     const char *db = opt_value(o, O_DB);
     const char *dir = opt_value(o, O_STATE_DIR);
-    int n = db ? snprintf(out, cap, "%s", db)
-               : snprintf(out, cap, "%s/%s", dir ? dir : CLI_DEFAULT_STATE_DIR, CLI_DB_NAME);
-    if (n < 0 || (size_t)n >= cap || out[0] == '\0') {
+    if ((db && !db[0]) || store_path(db, dir ? dir : CLI_DEFAULT_STATE_DIR, out, cap) < 0) {
         fprintf(stderr, "kmsd: database path empty or too long\n");
         return EXIT_USAGE;
     }
@@ -990,7 +987,7 @@ int cli_main(int argc, char **argv)
     if (rc)
         return rc;
     if (o.seen & O_HELP) {
-        printf("usage: %s\nThe default database is %s/%s.\n", c->usage, CLI_DEFAULT_STATE_DIR, CLI_DB_NAME);
+        printf("usage: %s\nThe default database is %s/%s.\n", c->usage, CLI_DEFAULT_STATE_DIR, STORE_FILE_NAME);
         return 0;
     }
     char path[CLI_PATH_MAX];

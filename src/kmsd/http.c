@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -20,12 +21,14 @@
 #include "hostport.h"
 #include "http_query.h"
 #include "kms.h"
+#include "listen.h"
 #include "log.h"
 #include "products.h"
 #include "store.h"
 #include "web_page.h"
 
 #define HTTP_DEFAULT_PORT "8080"
+#define HTTP_BACKLOG 64 /* the listen(2) backlog of each HTTP socket */
 #define STATS_DAYS 30
 #define SECONDS_PER_DAY 86400
 #define JSON_TYPE "application/json; charset=utf-8"
@@ -858,6 +861,43 @@ static int split_addr(const char *text, char *host, size_t hcap, char *port, siz
     return 0;
 }
 
+/* Starts one MHD daemon on a socket bound to sa (listen.h: the socket holds exactly that address, and its name
+ * is read back from it). Returns 0 or a negative errno. */
+static int serve_on(struct http_server *h, const struct sockaddr *sa)
+{
+    if (h->n_d >= HTTP_MAX_ADDRS)
+        return -ENOBUFS;
+    int fd = listen_open(sa, HTTP_BACKLOG);
+    if (fd < 0)
+        return fd;
+    char name[LISTEN_NAME_LEN];
+    int rc = listen_bound(fd, NULL, name, sizeof name);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    if (sa->sa_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg.max_connections + 1), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)h->cfg.timeout_s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h, MHD_OPTION_END);
+    if (!d) {
+        close(fd); /* MHD takes the socket only once it has started */
+        return -ENOMEM;
+    }
+    h->d[h->n_d] = d;
+    snprintf(h->names[h->n_d], sizeof h->names[0], "%s", name);
+    h->n_d++;
+    return 0;
+}
+
+/* One --http entry (or a default address, required false): every address it resolves to. A failure to listen
+ * stops kmsd, except that a default address whose address family the host does not have (no IPv6) is left
+ * out. Returns 0 or -1 after a message. */
 static int bind_one(struct http_server *h, const char *text, bool required)
 {
     char host[256], port[16];
@@ -878,46 +918,23 @@ static int bind_one(struct http_server *h, const char *text, bool required)
             log_info("http: default address %s not available (%s); going on without it", text, gai_strerror(g));
         return required ? -1 : 0;
     }
-    int bound = 0, err = 0;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        if (h->n_d >= HTTP_MAX_ADDRS)
-            break;
-        char name[96], ip[INET6_ADDRSTRLEN];
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-        if (a->ai_family == AF_INET6) {
-            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a->ai_addr;
-            inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-            snprintf(name, sizeof name, "[%s]:%s", ip, port);
-            flags |= IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-        } else {
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)a->ai_addr)->sin_addr, ip, sizeof ip);
-            snprintf(name, sizeof name, "%s:%s", ip, port);
-        }
-        struct MHD_Daemon *d = MHD_start_daemon(
-            flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
-            a->ai_addr,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg.max_connections + 1), MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)h->cfg.timeout_s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
-            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, 64u, MHD_OPTION_END);
-        if (!d) {
-            err = errno;
-            if (required)
-                log_error("--http %s: cannot listen on %s: %s", text, name, strerror(err ? err : EADDRINUSE));
-            else
-                log_info("http: default address %s not available (%s); going on without it", name,
-                         strerror(err ? err : EADDRINUSE));
+    int rc = 0;
+    for (struct addrinfo *a = res; a && rc == 0; a = a->ai_next) {
+        int r = serve_on(h, a->ai_addr);
+        if (r == 0)
+            continue;
+        char name[LISTEN_NAME_LEN];
+        listen_format(a->ai_addr, name, sizeof name);
+        if (!required && a->ai_family == AF_INET6 && listen_ipv6_unavailable(r)) {
+            log_info("http: default address %s not available (%s); going on without it", name, strerror(-r));
             continue;
         }
-        h->d[h->n_d] = d;
-        snprintf(h->names[h->n_d], sizeof h->names[0], "%s", name);
-        h->n_d++;
-        bound++;
-        log_info("http: serving the web page and API on http://%s/", name);
+        log_error("%s %s: cannot listen on %s: %s%s", required ? "--http" : "http: default address", text, name,
+                  listen_strerror(r), required ? "" : " (--http ADDR:PORT listens elsewhere, --no-http not at all)");
+        rc = -1;
     }
     freeaddrinfo(res);
-    return required && bound == 0 ? -1 : 0;
+    return rc;
 }
 
 /* The address /readyz activates against: the first KMS listener, a wildcard replaced by loopback. */
@@ -970,9 +987,9 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
     pthread_mutex_init(&h->probe_mu, NULL);
     int rc = 0;
     if (cfg->n_addrs == 0) {
-        for (size_t i = 0; i < sizeof default_addrs / sizeof default_addrs[0]; i++)
-            (void)bind_one(h, default_addrs[i], false);
-        if (h->n_d == 0)
+        for (size_t i = 0; i < sizeof default_addrs / sizeof default_addrs[0] && rc == 0; i++)
+            rc = bind_one(h, default_addrs[i], false);
+        if (rc == 0 && h->n_d == 0)
             log_warn("http: no default address could be bound; serving no web page, API or metrics");
     } else {
         for (int i = 0; i < cfg->n_addrs && rc == 0; i++)
@@ -986,6 +1003,8 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
         http_stop(h);
         return 0;
     }
+    for (int i = 0; i < h->n_d; i++)
+        log_info("http: serving the web page and API on http://%s/", h->names[i]);
     *out = h;
     return 0;
 }

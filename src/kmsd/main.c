@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "activation.h"
 #include "cli.h"
@@ -14,6 +15,7 @@
 #include "kms_crypto.h"
 #include "log.h"
 #include "metrics.h"
+#include "pidlock.h"
 #include "privdrop.h"
 #include "products.h"
 #include "server.h"
@@ -34,15 +36,45 @@ static int rng_fill(void *ctx, void *buf, size_t len)
     return kms_random_bytes(buf, len);
 }
 
-/* Creates the state directory (one level) if it is missing. Returns 0 or -errno. */
+#define STATE_DIR_MODE 0700       /* the state directory: identity, registry, lock */
+
+/* Creates the state directory (one level, STATE_DIR_MODE) if it is missing; narrows one of kmsd's own that others
+ * may enter. Returns 0 or -errno. */
 static int ensure_state_dir(const char *dir)
 {
     struct stat st;
-    if (stat(dir, &st) == 0)
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return -ENOTDIR;
+        if ((st.st_mode & 077) == 0 || (st.st_uid != geteuid() && geteuid() != 0))
+            return 0;
+        if (chmod(dir, STATE_DIR_MODE) < 0)
+            return -errno;
+        log_info("state directory %s: mode %04o narrowed to %04o (it holds the identity and the registry)", dir,
+                 (unsigned)(st.st_mode & 07777), (unsigned)STATE_DIR_MODE);
+        return 0;
+    }
     if (errno != ENOENT)
         return -errno;
-    return mkdir(dir, 0750) == 0 ? 0 : -errno;
+    return mkdir(dir, STATE_DIR_MODE) == 0 ? 0 : -errno;
+}
+
+/* Takes the lock of path for this process's life (pidlock.h); what ("state directory", "registry") and whose
+ * name the thing locked in messages. Returns 0 or 2 after a message. */
+static int lock_or_exit(const char *path, const char *what, const char *whose)
+{
+    pid_t holder;
+    int fd = pidlock_acquire(path, &holder);
+    if (fd >= 0)
+        return 0; /* kept open until exit: the lock lives as long as the descriptor */
+    if (fd != -EWOULDBLOCK)
+        fprintf(stderr, "kmsd: %s %s: cannot lock %s: %s\n", what, whose, path, strerror(-fd));
+    else if (holder > 0)
+        fprintf(stderr, "kmsd: %s %s is in use by another kmsd (PID %ld); one kmsd per %s\n", what, whose,
+                (long)holder, what);
+    else
+        fprintf(stderr, "kmsd: %s %s is in use by another kmsd; one kmsd per %s\n", what, whose, what);
+    return 2;
 }
 
 /* Builds the host identity: the one kept in the state directory, or a new one (then kept there), with the
@@ -104,11 +136,15 @@ static int open_registry(const struct kmsd_config *cfg, struct store **db)
         }
         return 0;
     }
-    char path[CONFIG_PATH_LEN + 16], err[512];
-    if (cfg->db[0])
-        snprintf(path, sizeof path, "%s", cfg->db);
-    else
-        snprintf(path, sizeof path, "%s/kmsd.db", cfg->state_dir);
+    char path[CONFIG_PATH_LEN + 16], lock[CONFIG_PATH_LEN + 32], err[512];
+    if (store_path(cfg->db, cfg->state_dir, path, sizeof path) < 0) {
+        fprintf(stderr, "kmsd: --db: the registry's path is too long\n");
+        return 2;
+    }
+    snprintf(lock, sizeof lock, "%s%s", path, PIDLOCK_REGISTRY_SUFFIX);
+    int rc = lock_or_exit(lock, "registry", path);
+    if (rc)
+        return rc;
     if (store_open(path, db, err, sizeof err) < 0) {
         fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);
         return 2;
@@ -173,6 +209,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "kmsd: --state-dir %s: %s\n", cfg.state_dir, strerror(-rc));
         return 2;
     }
+    static char lock[CONFIG_PATH_LEN + 16];
+    snprintf(lock, sizeof lock, "%s/%s", cfg.state_dir, PIDLOCK_STATE_FILE);
+    rc = lock_or_exit(lock, "state directory", cfg.state_dir);
+    if (rc)
+        return rc;
 
     struct kms_rng rng = {rng_fill, NULL};
     static struct activation_host host;
@@ -247,10 +288,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static char db_path[CONFIG_PATH_LEN + 16];
-    if (cfg.db[0])
-        snprintf(db_path, sizeof db_path, "%s", cfg.db);
-    else
-        snprintf(db_path, sizeof db_path, "%s/kmsd.db", cfg.state_dir);
+    (void)store_path(cfg.db, cfg.state_dir, db_path, sizeof db_path); /* fits: open_registry checked it */
     struct http_start_ctx hx = {&cfg, &host, &metrics, scfg.db ? db_path : NULL, NULL};
     scfg.on_bound = start_http;
     scfg.on_bound_arg = &hx;

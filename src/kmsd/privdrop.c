@@ -14,6 +14,8 @@
 
 #include "identity.h"
 #include "log.h"
+#include "pidlock.h"
+#include "store.h"
 
 #define DEFAULT_USER "kmsd"
 #define FALLBACK_USER "nobody"
@@ -111,15 +113,15 @@ void privdrop_setup(struct privdrop_cfg *p, const struct kmsd_config *cfg)
     p->allow_root = cfg->allow_root;
     p->state_dir = cfg->state_dir;
     snprintf(p->files[0], sizeof p->files[0], "%s/%s", cfg->state_dir, IDENTITY_FILE);
+    snprintf(p->files[1], sizeof p->files[1], "%s/%s", cfg->state_dir, PIDLOCK_STATE_FILE);
     if (strcmp(cfg->db, "none") == 0)
         return;
-    static const char *const side[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
-        if (cfg->db[0])
-            snprintf(p->files[1 + i], sizeof p->files[1 + i], "%s%s", cfg->db, side[i]);
-        else
-            snprintf(p->files[1 + i], sizeof p->files[1 + i], "%s/kmsd.db%s", cfg->state_dir, side[i]);
-    }
+    char db[sizeof p->files[0]];
+    if (store_path(cfg->db, cfg->state_dir, db, sizeof db) < 0)
+        return; /* kmsd refuses such a path before it binds */
+    static const char *const side[] = {"", "-wal", "-shm", "-journal", PIDLOCK_REGISTRY_SUFFIX};
+    for (size_t i = 0; i < sizeof side / sizeof side[0]; i++)
+        snprintf(p->files[2 + i], sizeof p->files[2 + i], "%s%s", db, side[i]);
 }
 
 int privdrop_hook(void *ctx)

@@ -21,6 +21,7 @@
 #include "hostport.h"
 #include "kms_crypto.h"
 #include "log.h"
+#include "listen.h"
 #include "metrics.h"
 #include "products.h"
 #include "ratelimit.h"
@@ -806,43 +807,54 @@ static int split_listen(const char *text, uint16_t def_port, char *host, size_t 
     return hp.port && hostport_port(hp.port, hp.port_len, port) != 0 ? -1 : 0;
 }
 
-static int listen_on(struct server *srv, const struct sockaddr *sa, const char *name, uint16_t port)
+/* Opens one listener on sa. Returns 0 or a negative errno (nothing is left open then). The listener's name is
+ * the address the socket is bound to, read back from it. */
+static int listen_on(struct server *srv, const struct sockaddr *sa, uint16_t port)
 {
     if (srv->n_lis >= SERVER_MAX_LISTENERS)
-        return UV_ENOBUFS;
+        return -ENOBUFS;
+    int fd = listen_open(sa, SERVER_BACKLOG);
+    if (fd < 0)
+        return fd;
     struct listener *l = &srv->lis[srv->n_lis];
     memset(l, 0, sizeof *l);
+    int rc = listen_bound(fd, NULL, l->name, sizeof l->name);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     l->srv = srv;
-    snprintf(l->name, sizeof l->name, "%s", name);
     l->scfg.bind = srv->cfg->bind;
     l->scfg.max_requests = srv->cfg->max_requests;
     l->scfg.activation = srv->cfg->activation;
     l->scfg.rng = srv->cfg->rng;
     snprintf(l->scfg.sec_addr, sizeof l->scfg.sec_addr, "%u", (unsigned)port);
-    uv_tcp_init(srv->loop, &l->tcp);
+    rc = uv_tcp_init(srv->loop, &l->tcp);
+    if (rc < 0) {
+        close(fd);
+        return rc; /* libuv codes are negative errnos on POSIX */
+    }
     l->tcp.data = l;
-    uv_os_fd_t fd = -1;
-    int rc = uv_tcp_bind(&l->tcp, sa, 0);
-    if (rc == 0)
-        rc = uv_fileno((uv_handle_t *)&l->tcp, &fd);
-    if (rc == 0 && listen(fd, SERVER_BACKLOG) < 0)
-        rc = uv_translate_sys_error(errno);
-    if (rc == 0)
-        rc = uv_poll_init_socket(srv->loop, &l->poll, fd);
+    rc = uv_tcp_open(&l->tcp, fd); /* the handle owns the socket from here */
+    if (rc < 0) {
+        close(fd);
+        uv_close((uv_handle_t *)&l->tcp, NULL);
+        return rc; /* libuv codes are negative errnos on POSIX */
+    }
+    rc = uv_poll_init_socket(srv->loop, &l->poll, fd);
     if (rc < 0) {
         uv_close((uv_handle_t *)&l->tcp, NULL);
-        return rc;
+        return rc; /* libuv codes are negative errnos on POSIX */
     }
     l->poll.data = l;
     rc = uv_poll_start(&l->poll, UV_READABLE, on_listen);
     if (rc < 0) {
         uv_close((uv_handle_t *)&l->poll, NULL);
         uv_close((uv_handle_t *)&l->tcp, NULL);
-        return rc;
+        return rc; /* libuv codes are negative errnos on POSIX */
     }
     l->polling = true;
     srv->n_lis++;
-    log_info("listening on %s", name);
     return 0;
 }
 
@@ -852,66 +864,69 @@ static void listener_close(struct listener *l)
     uv_close((uv_handle_t *)&l->tcp, NULL);
 }
 
+/* The wildcard listener on port: [::] dual-stack, or 0.0.0.0 only where IPv6 itself is unavailable (never
+ * because the port is taken). what names the setting in messages. Returns 0 or -1 after a message. */
+static int open_wildcard(struct server *srv, uint16_t port, const char *what)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    memset(&a6, 0, sizeof a6);
+    a6.sin6_family = AF_INET6;
+    a6.sin6_addr = in6addr_any;
+    a6.sin6_port = htons(port);
+    int rc = listen_on(srv, (const struct sockaddr *)&a6, port);
+    if (rc == 0)
+        return 0;
+    if (!listen_ipv6_unavailable(rc)) {
+        log_error("%s: cannot listen on [::]:%u: %s", what, (unsigned)port, listen_strerror(rc));
+        return -1;
+    }
+    log_info("IPv6 unavailable (%s): listening on 0.0.0.0:%u instead of [::]:%u", strerror(-rc), (unsigned)port,
+             (unsigned)port);
+    memset(&a4, 0, sizeof a4);
+    a4.sin_family = AF_INET;
+    a4.sin_addr.s_addr = htonl(INADDR_ANY);
+    a4.sin_port = htons(port);
+    rc = listen_on(srv, (const struct sockaddr *)&a4, port);
+    if (rc < 0) {
+        log_error("%s: cannot listen on 0.0.0.0:%u: %s", what, (unsigned)port, listen_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* One --listen entry. A name listens on the first address it resolves to; "*" is the wildcard listener.
+ * Returns 0 or -1 after a message. */
 static int open_listener(struct server *srv, const char *text)
 {
-    char host[256], name[300];
+    char host[256], what[300];
     uint16_t port;
     if (split_listen(text, srv->cfg->port, host, sizeof host, &port) < 0) {
         log_error("--listen %s: expected ADDR[:PORT], [IPV6][:PORT] or *[:PORT]", text);
         return -1;
     }
+    snprintf(what, sizeof what, "--listen %s", text);
+    if (strcmp(host, "*") == 0 || host[0] == '\0')
+        return open_wildcard(srv, port, what);
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
-    const char *node = (strcmp(host, "*") == 0 || host[0] == '\0') ? NULL : host;
-    int g = getaddrinfo(node, portstr, &hints, &res);
-    if (g != 0) {
-        log_error("--listen %s: %s", text, gai_strerror(g));
+    int g = getaddrinfo(host, portstr, &hints, &res);
+    if (g != 0 || !res) {
+        log_error("%s: %s", what, g ? gai_strerror(g) : "no address");
         return -1;
     }
-    int rc = -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        char h[64];
-        if (a->ai_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, h, sizeof h);
-            snprintf(name, sizeof name, "[%s]:%u", h, (unsigned)port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)a->ai_addr, h, sizeof h);
-            snprintf(name, sizeof name, "%s:%u", h, (unsigned)port);
-        }
-        int r = listen_on(srv, a->ai_addr, name, port);
-        if (r < 0)
-            log_error("--listen %s: cannot listen on %s: %s", text, name, uv_strerror(r));
-        else
-            rc = 0;
-        if (node)
-            break; /* a named address: the first that resolves */
+    int rc = listen_on(srv, res->ai_addr, port); /* a named address: the first that resolves */
+    if (rc < 0) {
+        char name[LISTEN_NAME_LEN];
+        listen_format(res->ai_addr, name, sizeof name);
+        log_error("%s: cannot listen on %s: %s", what, name, listen_strerror(rc));
     }
     freeaddrinfo(res);
-    return rc;
-}
-
-static int open_default(struct server *srv)
-{
-    struct sockaddr_in6 a6;
-    struct sockaddr_in a4;
-    char name[32];
-    uint16_t port = srv->cfg->port;
-    snprintf(name, sizeof name, "[::]:%u", (unsigned)port);
-    uv_ip6_addr("::", port, &a6);
-    int rc = listen_on(srv, (const struct sockaddr *)&a6, name, port); /* dual-stack */
-    if (rc == 0)
-        return 0;
-    log_info("IPv6 unavailable (%s): falling back to 0.0.0.0", uv_strerror(rc));
-    snprintf(name, sizeof name, "0.0.0.0:%u", (unsigned)port);
-    uv_ip4_addr("0.0.0.0", port, &a4);
-    rc = listen_on(srv, (const struct sockaddr *)&a4, name, port);
-    if (rc < 0)
-        log_error("cannot listen on port %u: %s", (unsigned)port, uv_strerror(rc));
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 static int64_t unix_now(void)
@@ -968,9 +983,11 @@ static int report_bound(struct server *srv)
     struct server_bound b[SERVER_MAX_LISTENERS];
     memset(b, 0, sizeof b);
     for (int i = 0; i < srv->n_lis; i++) {
-        int len = (int)sizeof b[i].addr;
-        (void)uv_tcp_getsockname(&srv->lis[i].tcp, (struct sockaddr *)&b[i].addr, &len);
-        snprintf(b[i].name, sizeof b[i].name, "%s", srv->lis[i].name);
+        uv_os_fd_t fd;
+        char name[LISTEN_NAME_LEN];
+        if (uv_fileno((uv_handle_t *)&srv->lis[i].tcp, &fd) != 0 || listen_bound(fd, &b[i].addr, name, sizeof name) < 0)
+            return -1;
+        snprintf(b[i].name, sizeof b[i].name, "%s", name);
     }
     return srv->cfg->on_bound(srv->cfg->on_bound_arg, b, (size_t)srv->n_lis) == 0 ? 0 : -1;
 }
@@ -1053,13 +1070,15 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
 
     int rc = 0;
     if (cfg->n_listen == 0)
-        rc = open_default(srv);
+        rc = open_wildcard(srv, cfg->port, "--port");
     for (int i = 0; rc == 0 && i < cfg->n_listen; i++)
         rc = open_listener(srv, cfg->listen[i]);
     if (rc == 0 && cfg->on_bound)
         rc = report_bound(srv);
     if (rc == 0 && cfg->after_bind && cfg->after_bind(cfg->after_bind_ctx) != 0)
         rc = -1;
+    for (int i = 0; rc == 0 && i < srv->n_lis; i++) /* every listener holds its address: now say so */
+        log_info("listening on %s", srv->lis[i].name);
     if (rc < 0) {
         for (int i = 0; i < srv->n_lis; i++)
             listener_close(&srv->lis[i]);

@@ -1,9 +1,12 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -327,6 +330,34 @@ static int connect_db(const char *path, int flags, sqlite3 **db)
     return rc;
 }
 
+int store_path(const char *db, const char *state_dir, char *out, size_t cap)
+{
+    int n = db && db[0] ? snprintf(out, cap, "%s", db) : snprintf(out, cap, "%s/%s", state_dir, STORE_FILE_NAME);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Creates path with STORE_FILE_MODE when it is missing (SQLite would create it 0644, and gives its -wal and -shm
+ * the database's mode), and narrows an existing file and its -wal/-shm that others may read. Returns 0 or
+ * -errno when a mode cannot be narrowed. */
+static int guard_mode(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
+    if (fd < 0)
+        return 0; /* SQLite's open fails the same way and says why in its words */
+    close(fd);
+    static const char *const side[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+        char p[4096 + 8];
+        struct stat st;
+        snprintf(p, sizeof p, "%s%s", path, side[i]);
+        if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+            continue;
+        if (chmod(p, STORE_FILE_MODE) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
 static int open_common(const char *path, bool readonly, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -338,6 +369,14 @@ static int open_common(const char *path, bool readonly, struct store **out, char
         return -ENOMEM;
     }
     s->readonly = readonly;
+    if (!readonly) {
+        int g = guard_mode(path);
+        if (g < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(-g));
+            free(s);
+            return g;
+        }
+    }
     int rc = connect_db(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db);
     int ret = 0, version = 0;
     if (rc != SQLITE_OK) {

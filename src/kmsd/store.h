@@ -52,8 +52,17 @@ struct store_stats {
 
 struct store;
 
+#define STORE_FILE_NAME "kmsd.db" /* the registry's file in the state directory, unless --db names another */
+#define STORE_FILE_MODE 0600      /* the registry and its -wal/-shm: workstation names and addresses */
+
+/* The registry's path: db when it names one (non-empty), else STATE_DIR/STORE_FILE_NAME. The one place that
+ * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
+int store_path(const char *db, const char *state_dir, char *out, size_t cap);
+
 /* Opens (creating if needed) the database at path, enables WAL and synchronous=NORMAL, and migrates the
- * schema to STORE_SCHEMA_VERSION. On error returns a negative code and writes a message to err. */
+ * schema to STORE_SCHEMA_VERSION. The file and its -wal and -shm are created with STORE_FILE_MODE; an existing
+ * one that others may read is narrowed to it. On error returns a negative code and writes a
+ * message to err. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 /* Opens read-only (for the commands that only read); fails if the file is missing. */
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen);
