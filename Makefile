@@ -3,32 +3,43 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON      ?= meson
 NINJA      ?= ninja
-# CI runs `make check WERROR=1` so that every warning fails the build.
+# CI runs `make check WERROR=1` so that every warning fails the build. WERROR=1 (or 0) applies to an existing
+# build directory too (meson configure), not only to a fresh one.
 ifeq ($(WERROR),1)
 MESON_OPTS += -Dwerror=true
+else ifeq ($(WERROR),0)
+MESON_OPTS += -Dwerror=false
 endif
+# What setup-debian.sh installs: `make` and `make run` only what building and running need; `make check` and
+# `make asan` the test-only packages too, and build the test suite (-Dtests=enabled: a missing cmocka is an
+# error there, while a plain build leaves the tests out without it).
+SETUP_ARGS ?=
+check asan: SETUP_ARGS = --test
+check asan: MESON_OPTS += -Dtests=enabled
 
 .PHONY: all build deps check asan run fuzz clean checksrc
 
 all: build
 
 deps:
-	@scripts/setup-debian.sh
+	@scripts/setup-debian.sh $(SETUP_ARGS)
 
 $(BUILD)/build.ninja: | deps
 	$(MESON) setup $(BUILD) $(MESON_OPTS)
 
 build: deps $(BUILD)/build.ninja
+	@if [ -n "$(strip $(MESON_OPTS))" ]; then $(MESON) setup --reconfigure $(BUILD) $(MESON_OPTS) >/dev/null; fi
 	$(NINJA) -C $(BUILD)
 
 check: build checksrc
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
+ASAN_OPTS = -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 $(ASAN_BUILD)/build.ninja: | deps
-	$(MESON) setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
+	$(MESON) setup $(ASAN_BUILD) $(MESON_OPTS) $(ASAN_OPTS)
 
 asan: deps $(ASAN_BUILD)/build.ninja
+	$(MESON) setup --reconfigure $(ASAN_BUILD) $(MESON_OPTS) $(ASAN_OPTS) >/dev/null
 	$(NINJA) -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(MESON) test -C $(ASAN_BUILD) --print-errorlogs

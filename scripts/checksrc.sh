@@ -1,5 +1,6 @@
 #!/bin/sh
-# Enforces the banned-function list and the no-VLA rule of docs/internals/conventions (design.md 11).
+# Enforces the banned-function list of docs/internals/design.md (Conventions, 11). VLAs, the other half of that
+# rule, are the compiler's to reject: meson.build passes -Wvla, an error under `make check WERROR=1`.
 # Usage: scripts/checksrc.sh [FILE...]   (default: every .c and .h under src/, tests/, fuzz/, bench/)
 # Exits 1 and prints file:line for every violation.
 set -eu

@@ -1,26 +1,33 @@
 #!/bin/sh
-# Installs exactly the packages kmsd needs to build and test on Debian 12.
-# Idempotent: installs only what is missing. Must run as root (or through sudo).
-# --fuzz adds clang for `make fuzz`; --bench adds valgrind, perf and strace for bench/run and profiling.
+# Installs the Debian 12 packages kmsd needs: by default only what building and running need (`make`,
+# `make run`); --test adds what the test suite needs (`make check`), --fuzz what `make fuzz` needs, --bench
+# what bench/run and profiling need. Idempotent: installs only what is missing. Needs root (or sudo).
+# On a system without dpkg it installs nothing: it names the packages and leaves the build to say what is
+# missing.
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
-libssl-dev libjansson-dev libcmocka-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev \
-chromium nftables iproute2"
-# Test-only: chromium loads kmsd's web page headless (tests/integration/11-browser.sh); nftables and iproute2
-# make the KMS port reject connections inside a network namespace the test creates (10-http.sh, /readyz).
+libssl-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev"
 
-# --fuzz: also what `make fuzz` needs (clang with libFuzzer and the sanitizer runtimes).
 for opt in "$@"; do
     case "$opt" in
+    # cmocka: the unit tests; chromium loads the web page headless (11-browser.sh); nftables and iproute2 (ip,
+    # ss) shape the network namespaces the tests create (10-http.sh, 18-bind.sh); util-linux has unshare.
+    --test) PKGS="$PKGS libcmocka-dev chromium nftables iproute2 util-linux" ;;
+    # clang with libFuzzer and the sanitizer runtimes.
     --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools
     *)
-        echo "usage: $0 [--fuzz] [--bench]" >&2
+        echo "usage: $0 [--test] [--fuzz] [--bench]" >&2
         exit 2
         ;;
     esac
 done
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "setup-debian: no dpkg here, so nothing is installed; kmsd needs the equivalents of:" $PKGS >&2
+    exit 0
+fi
 
 missing=""
 for p in $PKGS; do
