@@ -1,6 +1,7 @@
 #include "kms_crypto.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -104,50 +105,52 @@ void kms_aes_init160(struct kms_aes *ctx, const uint8_t key[20])
     derive_dk(ctx);
 }
 
-void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
+/* One column of an AES round with 32-bit tables: a, b, c, e are the state words the column reads. */
+static inline uint32_t aes_column(const uint32_t *const t[4], uint32_t a, uint32_t b, uint32_t c, uint32_t e,
+                                  uint32_t k)
 {
-    const uint32_t *rk = ctx->ek;
+    return t[0][a >> 24] ^ t[1][(b >> 16) & 0xff] ^ t[2][(c >> 8) & 0xff] ^ t[3][e & 0xff] ^ k;
+}
+
+/* The AES rounds over one block, for both directions: the cipher's column i reads words i, i+1, i+2, i+3 of
+ * the state where the inverse cipher reads i, i-1, i-2, i-3 (FIPS-197 5.1 and 5.3, with 32-bit tables): enc
+ * picks the order, the te or td tables and the S-box or its inverse come with it. Inlined into both callers,
+ * where enc is a constant. */
+__attribute__((always_inline)) static inline void aes_rounds(const uint32_t *rk, int rounds,
+                                                             const uint32_t *const t[4], const uint8_t box[256],
+                                                             bool enc, const uint8_t in[16], uint8_t out[16])
+{
     uint32_t s0 = be32(in) ^ rk[0], s1 = be32(in + 4) ^ rk[1];
     uint32_t s2 = be32(in + 8) ^ rk[2], s3 = be32(in + 12) ^ rk[3];
-    for (int r = 1; r < ctx->rounds; r++) {
+    for (int r = 1; r < rounds; r++) {
         rk += 4;
-        uint32_t t0 = te0[s0 >> 24] ^ te1[(s1 >> 16) & 0xff] ^ te2[(s2 >> 8) & 0xff] ^ te3[s3 & 0xff] ^ rk[0];
-        uint32_t t1 = te0[s1 >> 24] ^ te1[(s2 >> 16) & 0xff] ^ te2[(s3 >> 8) & 0xff] ^ te3[s0 & 0xff] ^ rk[1];
-        uint32_t t2 = te0[s2 >> 24] ^ te1[(s3 >> 16) & 0xff] ^ te2[(s0 >> 8) & 0xff] ^ te3[s1 & 0xff] ^ rk[2];
-        uint32_t t3 = te0[s3 >> 24] ^ te1[(s0 >> 16) & 0xff] ^ te2[(s1 >> 8) & 0xff] ^ te3[s2 & 0xff] ^ rk[3];
-        s0 = t0;
-        s1 = t1;
-        s2 = t2;
-        s3 = t3;
+        uint32_t n0 = aes_column(t, s0, enc ? s1 : s3, s2, enc ? s3 : s1, rk[0]);
+        uint32_t n1 = aes_column(t, s1, enc ? s2 : s0, s3, enc ? s0 : s2, rk[1]);
+        uint32_t n2 = aes_column(t, s2, enc ? s3 : s1, s0, enc ? s1 : s3, rk[2]);
+        uint32_t n3 = aes_column(t, s3, enc ? s0 : s2, s1, enc ? s2 : s0, rk[3]);
+        s0 = n0;
+        s1 = n1;
+        s2 = n2;
+        s3 = n3;
     }
     rk += 4;
-    put_be32(out, box_word(sbox, s0, s1, s2, s3) ^ rk[0]);
-    put_be32(out + 4, box_word(sbox, s1, s2, s3, s0) ^ rk[1]);
-    put_be32(out + 8, box_word(sbox, s2, s3, s0, s1) ^ rk[2]);
-    put_be32(out + 12, box_word(sbox, s3, s0, s1, s2) ^ rk[3]);
+    put_be32(out, box_word(box, s0, enc ? s1 : s3, s2, enc ? s3 : s1) ^ rk[0]);
+    put_be32(out + 4, box_word(box, s1, enc ? s2 : s0, s3, enc ? s0 : s2) ^ rk[1]);
+    put_be32(out + 8, box_word(box, s2, enc ? s3 : s1, s0, enc ? s1 : s3) ^ rk[2]);
+    put_be32(out + 12, box_word(box, s3, enc ? s0 : s2, s1, enc ? s2 : s0) ^ rk[3]);
+}
+
+static const uint32_t *const te[4] = {te0, te1, te2, te3};
+static const uint32_t *const td[4] = {td0, td1, td2, td3};
+
+void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
+{
+    aes_rounds(ctx->ek, ctx->rounds, te, sbox, true, in, out);
 }
 
 void kms_aes_decrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
 {
-    const uint32_t *rk = ctx->dk;
-    uint32_t s0 = be32(in) ^ rk[0], s1 = be32(in + 4) ^ rk[1];
-    uint32_t s2 = be32(in + 8) ^ rk[2], s3 = be32(in + 12) ^ rk[3];
-    for (int r = 1; r < ctx->rounds; r++) {
-        rk += 4;
-        uint32_t t0 = td0[s0 >> 24] ^ td1[(s3 >> 16) & 0xff] ^ td2[(s2 >> 8) & 0xff] ^ td3[s1 & 0xff] ^ rk[0];
-        uint32_t t1 = td0[s1 >> 24] ^ td1[(s0 >> 16) & 0xff] ^ td2[(s3 >> 8) & 0xff] ^ td3[s2 & 0xff] ^ rk[1];
-        uint32_t t2 = td0[s2 >> 24] ^ td1[(s1 >> 16) & 0xff] ^ td2[(s0 >> 8) & 0xff] ^ td3[s3 & 0xff] ^ rk[2];
-        uint32_t t3 = td0[s3 >> 24] ^ td1[(s2 >> 16) & 0xff] ^ td2[(s1 >> 8) & 0xff] ^ td3[s0 & 0xff] ^ rk[3];
-        s0 = t0;
-        s1 = t1;
-        s2 = t2;
-        s3 = t3;
-    }
-    rk += 4;
-    put_be32(out, box_word(inv_sbox, s0, s3, s2, s1) ^ rk[0]);
-    put_be32(out + 4, box_word(inv_sbox, s1, s0, s3, s2) ^ rk[1]);
-    put_be32(out + 8, box_word(inv_sbox, s2, s1, s0, s3) ^ rk[2]);
-    put_be32(out + 12, box_word(inv_sbox, s3, s2, s1, s0) ^ rk[3]);
+    aes_rounds(ctx->dk, ctx->rounds, td, inv_sbox, false, in, out);
 }
 
 void kms_aes_wipe(struct kms_aes *ctx)

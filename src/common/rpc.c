@@ -135,6 +135,16 @@ static int decode_bind_nak(struct rd *r, struct rpc_bind_nak *n)
     return rd_expect_end(r);
 }
 
+/* The stub of a REQUEST or RESPONSE: every byte that remains, as a borrowed view (none after an error). */
+static int read_stub(struct rd *r, const uint8_t **stub, size_t *len)
+{
+    *len = rd_left(r);
+    *stub = rd_view(r, *len);
+    if (r->err)
+        *len = 0;
+    return r->err;
+}
+
 static int decode_request(struct rd *r, uint8_t flags, struct rpc_request *q)
 {
     q->alloc_hint = rd_u32le(r);
@@ -142,11 +152,7 @@ static int decode_request(struct rd *r, uint8_t flags, struct rpc_request *q)
     q->opnum = rd_u16le(r);
     if (flags & RPC_PFC_OBJECT_UUID)
         guid_read(r, &q->object);
-    q->stub_len = rd_left(r);
-    q->stub = rd_view(r, q->stub_len);
-    if (r->err)
-        q->stub_len = 0;
-    return r->err;
+    return read_stub(r, &q->stub, &q->stub_len);
 }
 
 static int decode_response(struct rd *r, struct rpc_response *s)
@@ -155,11 +161,7 @@ static int decode_response(struct rd *r, struct rpc_response *s)
     s->ctx_id = rd_u16le(r);
     s->cancel_count = rd_u8(r);
     rd_skip(r, 1);
-    s->stub_len = rd_left(r);
-    s->stub = rd_view(r, s->stub_len);
-    if (r->err)
-        s->stub_len = 0;
-    return r->err;
+    return read_stub(r, &s->stub, &s->stub_len);
 }
 
 static int decode_fault(struct rd *r, struct rpc_fault *f)
