@@ -262,7 +262,7 @@ static void activation_fail(struct worker *w, enum err_kind kind, enum kmsc_stat
     struct bench *b = w->b;
     b->failed++;
     b->errors[kind]++;
-    b->worst = kmsc_worse(b->worst, st);
+    b->worst = kms_client_worse(b->worst, st);
     note_message(b, msg);
     w->retry = false;
     worker_close(w);
@@ -400,7 +400,7 @@ static void send_request(struct worker *w)
         return;
     }
     res.msg[0] = '\0';
-    enum kmsc_status st = kmsc_encode_activation(&w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, w->call_id++, iv,
+    enum kmsc_status st = kms_client_encode_activation(&w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, w->call_id++, iv,
                                                  kmsc_now_filetime(), w->out, sizeof w->out, &w->out_len, &res);
     if (st != KMSC_OK) {
         activation_fail(w, EK_INTERNAL, st, res.msg);
@@ -419,9 +419,9 @@ static void on_pdu(struct worker *w, const uint8_t *p, size_t len)
     struct rpc_pdu pdu;
     memset(&res, 0, sizeof res);
     const char *what = w->st == W_BINDING ? "BIND" : "REQUEST";
-    enum kmsc_status st = kmsc_decode_reply(p, len, what, b->peer, &pdu, &res);
+    enum kmsc_status st = kms_client_decode_reply(p, len, what, b->peer, &pdu, &res);
     if (st == KMSC_OK && w->st == W_BINDING) {
-        st = kmsc_check_bind(&pdu, w->call_id, &w->offered, b->peer, &w->ack, &w->ctx_id, &w->syntax, &res);
+        st = kms_client_check_bind(&pdu, w->call_id, &w->offered, b->peer, &w->ack, &w->ctx_id, &w->syntax, &res);
         if (st == KMSC_OK) {
             w->call_id++;
             send_request(w);
@@ -430,7 +430,7 @@ static void on_pdu(struct worker *w, const uint8_t *p, size_t len)
     } else if (st == KMSC_OK && w->st == W_REQUESTING) {
         uint32_t call_id = w->call_id - 1;
         if (b->o->verify) {
-            st = kmsc_check_activation(&pdu, &w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, call_id, b->peer,
+            st = kms_client_check_activation(&pdu, &w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, call_id, b->peer,
                                        &res);
         } else if (pdu.hdr.ptype != RPC_PTYPE_RESPONSE || pdu.hdr.call_id != call_id) {
             st = KMSC_RPC;
@@ -522,7 +522,7 @@ static void on_connect(uv_connect_t *req, int status)
         activation_failf(w, EK_RPC, KMSC_RPC, "reading from %s: %s", b->peer, uv_strerror(rc));
         return;
     }
-    rc = kmsc_encode_bind(w->call_id, b->o->ndr64, b->o->btfn, BIND_FLAGS, &w->offered, w->out, sizeof w->out,
+    rc = kms_client_encode_bind(w->call_id, b->o->ndr64, b->o->btfn, BIND_FLAGS, &w->offered, w->out, sizeof w->out,
                           &w->out_len);
     if (rc < 0) {
         activation_failf(w, EK_INTERNAL, KMSC_INTERNAL, "encoding BIND: %s", kms_strerror(rc));
@@ -826,7 +826,7 @@ static int parse_mix(const char *opt, const char *text, struct mix *m, int (*ite
         unsigned long wgt = 1;
         if (colon) {
             *colon = '\0';
-            if (kmsc_parse_uint(colon + 1, 1, BENCH_MAX_WEIGHT, &wgt) != 0)
+            if (kms_client_parse_uint(colon + 1, 1, BENCH_MAX_WEIGHT, &wgt) != 0)
                 return usage_error("%s: weight '%s' is not an integer in 1..%lu", opt, colon + 1, BENCH_MAX_WEIGHT);
         }
         if (*p == '\0')
@@ -846,7 +846,7 @@ static int version_item(const char *text, unsigned k, void *ctx)
 {
     struct bench_opts *o = ctx;
     unsigned long v;
-    if (kmsc_parse_uint(text, 4, 6, &v) != 0)
+    if (kms_client_parse_uint(text, 4, 6, &v) != 0)
         return usage_error("--mix: version '%s' is not 4, 5 or 6", text);
     o->versions[k] = (uint16_t)v;
     return 0;
@@ -913,7 +913,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":c:d:N:456qh", bench_long, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (kmsc_parse_uint(optarg, 1, BENCH_MAX_WORKERS, &o->workers) != 0)
+            if (kms_client_parse_uint(optarg, 1, BENCH_MAX_WORKERS, &o->workers) != 0)
                 return usage_error("-c: '%s' is not an integer in 1..%lu", optarg, BENCH_MAX_WORKERS);
             break;
         case 'd':
@@ -922,7 +922,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
             have_d = true;
             break;
         case 'N':
-            if (kmsc_parse_uint(optarg, 1, BENCH_MAX_ACTIVATIONS, &o->n) != 0)
+            if (kms_client_parse_uint(optarg, 1, BENCH_MAX_ACTIVATIONS, &o->n) != 0)
                 return usage_error("-N: '%s' is not an integer in 1..%lu", optarg, BENCH_MAX_ACTIVATIONS);
             break;
         case '4':
@@ -951,7 +951,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
             product_text = optarg;
             break;
         case OPT_CMID_POOL:
-            if (kmsc_parse_uint(optarg, 1, BENCH_MAX_CMID_POOL, &o->cmid_pool) != 0)
+            if (kms_client_parse_uint(optarg, 1, BENCH_MAX_CMID_POOL, &o->cmid_pool) != 0)
                 return usage_error("--cmid-pool: '%s' is not an integer in 1..%lu", optarg, BENCH_MAX_CMID_POOL);
             break;
         case OPT_NO_VERIFY:
@@ -964,7 +964,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
             o->btfn = false;
             break;
         case OPT_HOLD:
-            if (kmsc_parse_uint(optarg, 0, BENCH_MAX_HOLD, &o->hold) != 0)
+            if (kms_client_parse_uint(optarg, 0, BENCH_MAX_HOLD, &o->hold) != 0)
                 return usage_error("--hold: '%s' is not an integer in 0..%lu", optarg, BENCH_MAX_HOLD);
             break;
         case OPT_TIMEOUT:
@@ -994,7 +994,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
     if (argc - optind > 1)
         return usage_error("too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
-    if (kmsc_parse_target(optind < argc ? argv[optind] : "127.0.0.1", &o->target, msg, sizeof msg) != 0)
+    if (kms_client_parse_target(optind < argc ? argv[optind] : "127.0.0.1", &o->target, msg, sizeof msg) != 0)
         return usage_error("%s", msg);
     return 0;
 }

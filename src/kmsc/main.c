@@ -154,7 +154,7 @@ static void list_products(void)
 static int opt_uint(const char *prog, const char *name, const char *val, unsigned long lo, unsigned long hi,
                     unsigned long *out)
 {
-    if (kmsc_parse_uint(val, lo, hi, out) != 0)
+    if (kms_client_parse_uint(val, lo, hi, out) != 0)
         return usage_error(prog, "%s: '%s' is not an integer in %lu..%lu", name, val, lo, hi);
     return 0;
 }
@@ -335,7 +335,7 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
     if (argc - optind > 1)
         return usage_error(prog, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
-    if (kmsc_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
+    if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
         return usage_error(prog, "%s", msg);
     return 0;
 }
@@ -579,7 +579,7 @@ static int run(struct kmsc_ctx *ctx)
         done++;
         if (st == KMSC_OK)
             ok++;
-        worst = kmsc_worse(worst, st);
+        worst = kms_client_worse(worst, st);
         /* Nothing can follow a failed connect; an RPC failure ends the one shared connection. */
         if (st == KMSC_CONNECT || st == KMSC_INTERNAL || (st == KMSC_RPC && !o->new_connection))
             break;
@@ -602,7 +602,7 @@ static int health_main(int argc, char **argv)
     }
     struct kmsc_target t;
     char msg[128];
-    if (kmsc_parse_target(argv[2], &t, msg, sizeof msg) != 0) {
+    if (kms_client_parse_target(argv[2], &t, msg, sizeof msg) != 0) {
         fprintf(stderr, "kmsc health: %s\n", msg);
         return KMSC_USAGE;
     }
