@@ -22,6 +22,7 @@ build: deps $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
 
 check: build checksrc
+	@scripts/check-layering.sh
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 $(ASAN_BUILD)/build.ninja: | deps
