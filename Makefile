@@ -32,6 +32,7 @@ build: deps $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
 
 check: build checksrc
+	@scripts/check-layering.sh
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 ASAN_OPTS = -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug

@@ -154,7 +154,7 @@ static void list_products(void)
 static int opt_uint(const char *prog, const char *name, const char *val, unsigned long lo, unsigned long hi,
                     unsigned long *out)
 {
-    if (kmsc_parse_uint(val, lo, hi, out) != 0)
+    if (kms_client_parse_uint(val, lo, hi, out) != 0)
         return usage_error(prog, "%s: '%s' is not an integer in %lu..%lu", name, val, lo, hi);
     return 0;
 }
@@ -205,138 +205,141 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Fills ctx->o from argv. Returns 0, KMSC_USAGE (message printed) or -1 for --help (printed). */
-static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
+static void set_defaults(struct opts *o)
 {
-    struct opts *o = &ctx->o;
-    const char *prog = ctx->prog;
-    unsigned long v;
-    int c;
-
     o->ndr64 = true;
     o->btfn = true;
     o->license_status = DEFAULT_LICENSE_STATUS;
     o->grace_time = DEFAULT_GRACE_MIN;
     o->n = 1;
     o->timeout_ms = (int)(DEFAULT_TIMEOUT_S * 1000);
+}
 
+/* --time-offset [-]SECONDS, ten years either way. */
+static int opt_time_offset(const char *prog, const char *val, int64_t *out)
+{
+    unsigned long v;
+    const char *d = val[0] == '-' ? val + 1 : val;
+    if (opt_uint(prog, "--time-offset", d, 0, 315360000, &v))
+        return KMSC_USAGE;
+    *out = val[0] == '-' ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+/* --timeout SECONDS, rounded up to whole ms: never shorter than asked. */
+static int opt_timeout(const char *prog, const char *val, int *out)
+{
+    char *end;
+    double s = strtod(val, &end);
+    if (end == val || *end != '\0' || !isfinite(s) || s < 0.001 || s > MAX_TIMEOUT_S)
+        return usage_error(prog, "--timeout: '%s' is not a number of seconds in 0.001..%g", val, MAX_TIMEOUT_S);
+    *out = (int)(s * 1000.0 + 0.999);
+    return 0;
+}
+
+/* The options with a number as value. Returns 0 or KMSC_USAGE (printed). */
+static int number_option(struct opts *o, const char *prog, int c, const char *val)
+{
+    unsigned long v;
+    switch (c) {
+    case 'n': return opt_uint(prog, "-n", val, 1, MAX_REQUESTS, &o->n);
+    case OPT_TIME_OFFSET: return opt_time_offset(prog, val, &o->time_offset);
+    case OPT_TIMEOUT: return opt_timeout(prog, val, &o->timeout_ms);
+    case OPT_MIN_COUNT:
+        if (opt_uint(prog, "--min-count", val, 0, UINT32_MAX, &v))
+            return KMSC_USAGE;
+        o->have_min_count = true;
+        o->min_count = (uint32_t)v;
+        break;
+    case OPT_VMAJOR:
+        if (opt_uint(prog, "--version-major", val, 0, UINT16_MAX, &v))
+            return KMSC_USAGE;
+        o->have_major = true;
+        o->major = (uint16_t)v;
+        break;
+    case OPT_VMINOR:
+        if (opt_uint(prog, "--version-minor", val, 0, UINT16_MAX, &v))
+            return KMSC_USAGE;
+        o->have_minor = true;
+        o->minor = (uint16_t)v;
+        break;
+    case OPT_LICENSE:
+        if (opt_uint(prog, "--license-status", val, 0, 6, &v))
+            return KMSC_USAGE;
+        o->license_status = (uint32_t)v;
+        break;
+    default: /* OPT_GRACE */
+        if (opt_uint(prog, "--grace-time", val, 0, UINT32_MAX, &v))
+            return KMSC_USAGE;
+        o->grace_time = (uint32_t)v;
+        break;
+    }
+    return 0;
+}
+
+/* One option c of getopt_long (value in optarg). Returns 0, KMSC_USAGE (printed) or -1 for --help (printed). */
+static int one_option(struct opts *o, const char *prog, int c, char **argv)
+{
+    switch (c) {
+    case '4':
+    case '5':
+    case '6':
+        o->have_major = true;
+        o->major = (uint16_t)(c - '0');
+        return 0;
+    case 'n':
+    case OPT_MIN_COUNT:
+    case OPT_VMAJOR:
+    case OPT_VMINOR:
+    case OPT_LICENSE:
+    case OPT_GRACE:
+    case OPT_TIME_OFFSET:
+    case OPT_TIMEOUT:
+        return number_option(o, prog, c, optarg);
+    case 'v': o->verbosity = VERBOSE; return 0;
+    case 'q': o->verbosity = QUIET; return 0;
+    case 'h': help(prog); return -1;
+    case OPT_PRODUCT: o->product = optarg; return 0;
+    case OPT_LIST: o->list = true; return 0;
+    case OPT_APP: o->app_text = optarg; return 0;
+    case OPT_SKU: o->sku_text = optarg; return 0;
+    case OPT_KMS: o->kms_text = optarg; return 0;
+    case OPT_NO_NDR64: o->ndr64 = false; return 0;
+    case OPT_NO_BTFN: o->btfn = false; return 0;
+    case OPT_CMID: o->cmid_text = optarg; return 0;
+    case OPT_WORKSTATION: o->workstation = optarg; return 0;
+    case OPT_VM: o->vm = true; return 0;
+    case OPT_NEWCONN: o->new_connection = true; return 0;
+    case ':': return usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+    default:
+        if (optopt && optopt < 256)
+            return usage_error(prog, "unknown option '-%c'", optopt);
+        return usage_error(prog, "unknown or ambiguous option '%s'", argv[optind - 1]);
+    }
+}
+
+/* Fills ctx->o from argv. Returns 0, KMSC_USAGE (message printed) or -1 for --help (printed). */
+static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
+{
+    struct opts *o = &ctx->o;
+    int c;
+    set_defaults(o);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":456n:vqh", long_opts, NULL)) != -1) {
-        switch (c) {
-        case '4':
-        case '5':
-        case '6':
-            o->have_major = true;
-            o->major = (uint16_t)(c - '0');
-            break;
-        case 'n':
-            if (opt_uint(prog, "-n", optarg, 1, MAX_REQUESTS, &o->n))
-                return KMSC_USAGE;
-            break;
-        case 'v':
-            o->verbosity = VERBOSE;
-            break;
-        case 'q':
-            o->verbosity = QUIET;
-            break;
-        case 'h':
-            help(prog);
-            return -1;
-        case OPT_PRODUCT:
-            o->product = optarg;
-            break;
-        case OPT_LIST:
-            o->list = true;
-            break;
-        case OPT_APP:
-            o->app_text = optarg;
-            break;
-        case OPT_SKU:
-            o->sku_text = optarg;
-            break;
-        case OPT_KMS:
-            o->kms_text = optarg;
-            break;
-        case OPT_MIN_COUNT:
-            if (opt_uint(prog, "--min-count", optarg, 0, UINT32_MAX, &v))
-                return KMSC_USAGE;
-            o->have_min_count = true;
-            o->min_count = (uint32_t)v;
-            break;
-        case OPT_VMAJOR:
-            if (opt_uint(prog, "--version-major", optarg, 0, UINT16_MAX, &v))
-                return KMSC_USAGE;
-            o->have_major = true;
-            o->major = (uint16_t)v;
-            break;
-        case OPT_VMINOR:
-            if (opt_uint(prog, "--version-minor", optarg, 0, UINT16_MAX, &v))
-                return KMSC_USAGE;
-            o->have_minor = true;
-            o->minor = (uint16_t)v;
-            break;
-        case OPT_NO_NDR64:
-            o->ndr64 = false;
-            break;
-        case OPT_NO_BTFN:
-            o->btfn = false;
-            break;
-        case OPT_CMID:
-            o->cmid_text = optarg;
-            break;
-        case OPT_WORKSTATION:
-            o->workstation = optarg;
-            break;
-        case OPT_LICENSE:
-            if (opt_uint(prog, "--license-status", optarg, 0, 6, &v))
-                return KMSC_USAGE;
-            o->license_status = (uint32_t)v;
-            break;
-        case OPT_GRACE:
-            if (opt_uint(prog, "--grace-time", optarg, 0, UINT32_MAX, &v))
-                return KMSC_USAGE;
-            o->grace_time = (uint32_t)v;
-            break;
-        case OPT_TIME_OFFSET: {
-            const char *d = optarg[0] == '-' ? optarg + 1 : optarg;
-            if (opt_uint(prog, "--time-offset", d, 0, 315360000, &v)) /* ten years either way */
-                return KMSC_USAGE;
-            o->time_offset = optarg[0] == '-' ? -(int64_t)v : (int64_t)v;
-            break;
-        }
-        case OPT_VM:
-            o->vm = true;
-            break;
-        case OPT_NEWCONN:
-            o->new_connection = true;
-            break;
-        case OPT_TIMEOUT: {
-            char *end;
-            double s = strtod(optarg, &end);
-            if (end == optarg || *end != '\0' || !isfinite(s) || s < 0.001 || s > MAX_TIMEOUT_S)
-                return usage_error(prog, "--timeout: '%s' is not a number of seconds in 0.001..%g", optarg,
-                                   MAX_TIMEOUT_S);
-            o->timeout_ms = (int)(s * 1000.0 + 0.999); /* round up: never shorter than asked */
-            break;
-        }
-        case ':':
-            return usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            if (optopt && optopt < 256)
-                return usage_error(prog, "unknown option '-%c'", optopt);
-            return usage_error(prog, "unknown or ambiguous option '%s'", argv[optind - 1]);
-        }
+        int rc = one_option(o, ctx->prog, c, argv);
+        if (rc)
+            return rc;
     }
     if (o->list) {
         if (optind < argc)
-            return usage_error(prog, "--list-products takes no HOST");
+            return usage_error(ctx->prog, "--list-products takes no HOST");
         return 0;
     }
     if (argc - optind > 1)
-        return usage_error(prog, "too many arguments (expected one HOST[:PORT])");
+        return usage_error(ctx->prog, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
-    if (kmsc_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
-        return usage_error(prog, "%s", msg);
+    if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
+        return usage_error(ctx->prog, "%s", msg);
     return 0;
 }
 
@@ -579,7 +582,7 @@ static int run(struct kmsc_ctx *ctx)
         done++;
         if (st == KMSC_OK)
             ok++;
-        worst = kmsc_worse(worst, st);
+        worst = kms_client_worse(worst, st);
         /* Nothing can follow a failed connect; an RPC failure ends the one shared connection. */
         if (st == KMSC_CONNECT || st == KMSC_INTERNAL || (st == KMSC_RPC && !o->new_connection))
             break;
@@ -602,7 +605,7 @@ static int health_main(int argc, char **argv)
     }
     struct kmsc_target t;
     char msg[128];
-    if (kmsc_parse_target(argv[2], &t, msg, sizeof msg) != 0) {
+    if (kms_client_parse_target(argv[2], &t, msg, sizeof msg) != 0) {
         fprintf(stderr, "kmsc health: %s\n", msg);
         return KMSC_USAGE;
     }

@@ -450,7 +450,7 @@ static void test_parse_target(void **state)
     char msg[KMSC_MSG_MAX];
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         struct kmsc_target t;
-        if (kmsc_parse_target(ok[i].in, &t, msg, sizeof msg) != 0)
+        if (kms_client_parse_target(ok[i].in, &t, msg, sizeof msg) != 0)
             fail_msg("'%s' rejected: %s", ok[i].in, msg);
         assert_string_equal(t.host, ok[i].host);
         assert_string_equal(t.port, ok[i].port);
@@ -458,7 +458,7 @@ static void test_parse_target(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct kmsc_target t;
         msg[0] = '\0';
-        if (kmsc_parse_target(bad[i], &t, msg, sizeof msg) != KMS_EINVAL)
+        if (kms_client_parse_target(bad[i], &t, msg, sizeof msg) != KMS_EINVAL)
             fail_msg("'%s' accepted", bad[i]);
         assert_true(msg[0] != '\0');
     }
@@ -466,9 +466,9 @@ static void test_parse_target(void **state)
     memset(longhost, 'a', sizeof longhost - 1);
     longhost[sizeof longhost - 1] = '\0';
     struct kmsc_target t;
-    assert_int_equal(kmsc_parse_target(longhost, &t, msg, sizeof msg), KMS_EINVAL);
+    assert_int_equal(kms_client_parse_target(longhost, &t, msg, sizeof msg), KMS_EINVAL);
     longhost[KMSC_HOST_MAX] = '\0';
-    assert_int_equal(kmsc_parse_target(longhost, &t, msg, sizeof msg), 0);
+    assert_int_equal(kms_client_parse_target(longhost, &t, msg, sizeof msg), 0);
 }
 
 static void test_worse_and_uuid(void **state)
@@ -478,7 +478,7 @@ static void test_worse_and_uuid(void **state)
     size_t n = sizeof order / sizeof order[0];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {
-            enum kmsc_status w = kmsc_worse(order[i], order[j]);
+            enum kmsc_status w = kms_client_worse(order[i], order[j]);
             assert_int_equal(w, order[i > j ? i : j]);
         }
     struct guid a, b;

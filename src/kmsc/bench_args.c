@@ -1,0 +1,265 @@
+/* bench_args — the command line of `kmsc bench` (docs/kmsc.1, section BENCH) into struct bench_opts. */
+#include "bench_int.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned bench_mix_pick(const struct mix *m, uint64_t counter)
+{
+    unsigned long r = (unsigned long)(counter % m->total);
+    for (unsigned k = 0; k < m->n; k++) {
+        if (r < m->weight[k])
+            return k;
+        r -= m->weight[k];
+    }
+    return 0;
+}
+
+/* ---- command line ---- */
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("kmsc bench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'kmsc bench --help' for more information.\n", stderr);
+    return KMSC_USAGE;
+}
+
+static void help(void)
+{
+    fputs("Usage: kmsc bench [options] [HOST[:PORT]]\n"
+          "Load a KMS host with concurrent activations, verify every answer, report rate and latency.\n"
+          "\n"
+          "  -c N                  concurrent workers, 1..10000 (default 8)\n"
+          "  -d SECONDS            run this long, 0.01..86400 (default 10 unless -N is given)\n"
+          "  -N N                  stop after N activations, 1..1000000000 (with -d: whichever comes first)\n"
+          "  --new-connection      connect and BIND for every activation (as real clients do)\n"
+          "  --reuse               keep each worker's connection (the default)\n"
+          "  -4, -5, -6            protocol version (default: each product's own)\n"
+          "  --mix V:W[,V:W...]    protocol mix by weight, e.g. 4:1,5:1,6:8\n"
+          "  --product P[:W][,...] product mix by SKU name or alias (default win10ent)\n"
+          "  --cmid-pool N         draw CMIDs from a fixed pool of N (default: a distinct CMID per activation)\n"
+          "  --no-verify           only check PDU type and call_id of each answer (baselines)\n"
+          "  --no-ndr64            do not offer NDR64 in the BIND\n"
+          "  --no-btfn             do not offer bind-time feature negotiation\n"
+          "  --hold N              keep N idle connections open during the run, 0..100000\n"
+          "  --timeout SECONDS     limit for each connect and each reply (default 10)\n"
+          "  --json                print the result as one JSON object\n"
+          "  -q, --quiet           no progress line and no error messages\n"
+          "  -h, --help            print this help and exit\n"
+          "\n"
+          "Exit status: 0 when every activation was verified, 2 on a usage error, else the worst\n"
+          "failure in kmsc's codes (3 connect, 4 RPC or timeout, 5 refused, 6 verification, 7 count).\n",
+          stdout);
+}
+
+/* Parses "ITEM[:W],ITEM[:W]..." calling item() for each ITEM text; weights default to 1. */
+static int parse_mix(const char *opt, const char *text, struct mix *m, int (*item)(const char *, unsigned, void *),
+                     void *ctx)
+{
+    char buf[512];
+    if (strlen(text) >= sizeof buf)
+        return usage_error("%s: too long", opt);
+    memcpy(buf, text, strlen(text) + 1);
+    m->n = 0;
+    m->total = 0;
+    char *p = buf;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (m->n >= BENCH_MAX_MIX)
+            return usage_error("%s: more than %d entries", opt, BENCH_MAX_MIX);
+        char *colon = strrchr(p, ':');
+        unsigned long wgt = 1;
+        if (colon) {
+            *colon = '\0';
+            if (kms_client_parse_uint(colon + 1, 1, BENCH_MAX_WEIGHT, &wgt) != 0)
+                return usage_error("%s: weight '%s' is not an integer in 1..%lu", opt, colon + 1, BENCH_MAX_WEIGHT);
+        }
+        if (*p == '\0')
+            return usage_error("%s: empty entry in '%s'", opt, text);
+        if (item(p, m->n, ctx) != 0)
+            return KMSC_USAGE;
+        m->weight[m->n++] = wgt;
+        m->total += wgt;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static int version_item(const char *text, unsigned k, void *ctx)
+{
+    struct bench_opts *o = ctx;
+    unsigned long v;
+    if (kms_client_parse_uint(text, 4, 6, &v) != 0)
+        return usage_error("--mix: version '%s' is not 4, 5 or 6", text);
+    o->versions[k] = (uint16_t)v;
+    return 0;
+}
+
+static int product_item(const char *text, unsigned k, void *ctx)
+{
+    struct bench_opts *o = ctx;
+    const struct products_sku *s = products_find_sku(text);
+    if (!s)
+        return usage_error("--product: unknown product '%s' (see kmsc --list-products)", text);
+    o->products[k] = s;
+    return 0;
+}
+
+static int parse_seconds(const char *opt, const char *text, double lo, double hi, double *out)
+{
+    char *end;
+    double s = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(s) || s < lo || s > hi)
+        return usage_error("%s: '%s' is not a number of seconds in %g..%g", opt, text, lo, hi);
+    *out = s;
+    return 0;
+}
+
+enum { OPT_NEWCONN = 256, OPT_REUSE, OPT_MIX, OPT_PRODUCT, OPT_CMID_POOL, OPT_NO_VERIFY, OPT_NO_NDR64, OPT_NO_BTFN,
+       OPT_HOLD, OPT_TIMEOUT, OPT_JSON };
+
+static const struct option bench_long[] = {
+    {"new-connection", no_argument, NULL, OPT_NEWCONN},
+    {"reuse", no_argument, NULL, OPT_REUSE},
+    {"mix", required_argument, NULL, OPT_MIX},
+    {"product", required_argument, NULL, OPT_PRODUCT},
+    {"cmid-pool", required_argument, NULL, OPT_CMID_POOL},
+    {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+    {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
+    {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
+    {"hold", required_argument, NULL, OPT_HOLD},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* What the loop over the options leaves for the checks after it. */
+struct seen {
+    bool d, v;
+    const char *mix, *product;
+};
+
+static void set_defaults(struct bench_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->workers = BENCH_DEFAULT_WORKERS;
+    o->verify = true;
+    o->ndr64 = true;
+    o->btfn = true;
+    o->timeout_ms = BENCH_DEFAULT_TIMEOUT_MS;
+    o->vmix.n = 1;
+    o->vmix.total = 1;
+    o->vmix.weight[0] = 1;
+}
+
+/* The options with a number as value. Returns 0 or KMSC_USAGE (printed). */
+static int number_option(struct bench_opts *o, int c, const char *arg, struct seen *seen)
+{
+    double s = 0.0;
+    switch (c) {
+    case 'c':
+        if (kms_client_parse_uint(arg, 1, BENCH_MAX_WORKERS, &o->workers) != 0)
+            return usage_error("-c: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_WORKERS);
+        return 0;
+    case 'd':
+        seen->d = true;
+        return parse_seconds("-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds) ? KMSC_USAGE : 0;
+    case 'N':
+        if (kms_client_parse_uint(arg, 1, BENCH_MAX_ACTIVATIONS, &o->n) != 0)
+            return usage_error("-N: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_ACTIVATIONS);
+        return 0;
+    case OPT_CMID_POOL:
+        if (kms_client_parse_uint(arg, 1, BENCH_MAX_CMID_POOL, &o->cmid_pool) != 0)
+            return usage_error("--cmid-pool: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_CMID_POOL);
+        return 0;
+    case OPT_HOLD:
+        if (kms_client_parse_uint(arg, 0, BENCH_MAX_HOLD, &o->hold) != 0)
+            return usage_error("--hold: '%s' is not an integer in 0..%lu", arg, BENCH_MAX_HOLD);
+        return 0;
+    default: /* OPT_TIMEOUT */
+        if (parse_seconds("--timeout", arg, 0.001, 3600.0, &s))
+            return KMSC_USAGE;
+        o->timeout_ms = (int)(s * 1000.0 + 0.999);
+        return 0;
+    }
+}
+
+/* One option c of getopt_long (value in optarg). Returns 0, KMSC_USAGE (printed) or -1 after --help. */
+static int one_option(struct bench_opts *o, int c, char **argv, struct seen *seen)
+{
+    switch (c) {
+    case 'c':
+    case 'd':
+    case 'N':
+    case OPT_CMID_POOL:
+    case OPT_HOLD:
+    case OPT_TIMEOUT:
+        return number_option(o, c, optarg, seen);
+    case '4':
+    case '5':
+    case '6':
+        seen->v = true;
+        o->versions[0] = (uint16_t)(c - '0');
+        return 0;
+    case 'q': o->quiet = true; return 0;
+    case 'h': help(); return -1;
+    case OPT_NEWCONN: o->new_connection = true; return 0;
+    case OPT_REUSE: o->new_connection = false; return 0;
+    case OPT_MIX: seen->mix = optarg; return 0;
+    case OPT_PRODUCT: seen->product = optarg; return 0;
+    case OPT_NO_VERIFY: o->verify = false; return 0;
+    case OPT_NO_NDR64: o->ndr64 = false; return 0;
+    case OPT_NO_BTFN: o->btfn = false; return 0;
+    case OPT_JSON: o->json = true; return 0;
+    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+    default:
+        if (optopt && optopt < 256)
+            return usage_error("unknown option '-%c'", optopt);
+        return usage_error("unknown or ambiguous option '%s'", argv[optind - 1]);
+    }
+}
+
+int bench_parse_args(struct bench_opts *o, int argc, char **argv)
+{
+    set_defaults(o);
+    struct seen seen = {false, false, NULL, NULL};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:d:N:456qh", bench_long, NULL)) != -1) {
+        int rc = one_option(o, c, argv, &seen);
+        if (rc)
+            return rc;
+    }
+    if (seen.mix && seen.v)
+        return usage_error("-4/-5/-6 and --mix exclude each other");
+    if (seen.mix && parse_mix("--mix", seen.mix, &o->vmix, version_item, o) != 0)
+        return KMSC_USAGE;
+    if (parse_mix("--product", seen.product ? seen.product : "win10ent", &o->pmix, product_item, o) != 0)
+        return KMSC_USAGE;
+    if (!seen.d && o->n == 0)
+        o->seconds = BENCH_DEFAULT_SECONDS;
+    if (argc - optind > 1)
+        return usage_error("too many arguments (expected one HOST[:PORT])");
+    char msg[KMSC_MSG_MAX];
+    if (kms_client_parse_target(optind < argc ? argv[optind] : "127.0.0.1", &o->target, msg, sizeof msg) != 0)
+        return usage_error("%s", msg);
+    return 0;
+}
