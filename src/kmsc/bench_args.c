@@ -74,7 +74,8 @@ static int parse_mix(struct bench_opts *o, const char *opt, const char *text, st
         if (colon) {
             *colon = '\0';
             if (kms_client_parse_uint(colon + 1, 1, BENCH_MAX_WEIGHT, &wgt) != 0)
-                return outcome_usage(res, "%s: weight '%s' is not an integer in 1..%lu", opt, colon + 1, BENCH_MAX_WEIGHT);
+                return outcome_usage(res, "%s: weight '%s' is not an integer in 1..%lu", opt, colon + 1,
+                                     BENCH_MAX_WEIGHT);
         }
         if (*p == '\0')
             return outcome_usage(res, "%s: empty entry in '%s'", opt, text);
@@ -118,8 +119,19 @@ static int parse_seconds(struct kmsc_result *res, const char *opt, const char *t
     return 0;
 }
 
-enum { OPT_NEWCONN = 256, OPT_REUSE, OPT_MIX, OPT_PRODUCT, OPT_CMID_POOL, OPT_NO_VERIFY, OPT_NO_NDR64, OPT_NO_BTFN,
-       OPT_HOLD, OPT_TIMEOUT, OPT_JSON };
+enum {
+    OPT_NEWCONN = 256,
+    OPT_REUSE,
+    OPT_MIX,
+    OPT_PRODUCT,
+    OPT_CMID_POOL,
+    OPT_NO_VERIFY,
+    OPT_NO_NDR64,
+    OPT_NO_BTFN,
+    OPT_HOLD,
+    OPT_TIMEOUT,
+    OPT_JSON
+};
 
 static const struct option bench_long[] = {
     {"new-connection", no_argument, NULL, OPT_NEWCONN},
@@ -166,9 +178,7 @@ static int number_option(struct bench_opts *o, int c, const char *arg, struct se
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_WORKERS, &o->workers) != 0)
             return outcome_usage(res, "-c: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_WORKERS);
         return 0;
-    case 'd':
-        seen->d = true;
-        return parse_seconds(res, "-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds);
+    case 'd': seen->d = true; return parse_seconds(res, "-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds);
     case 'N':
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_ACTIVATIONS, &o->n) != 0)
             return outcome_usage(res, "-N: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_ACTIVATIONS);
@@ -198,8 +208,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case 'N':
     case OPT_CMID_POOL:
     case OPT_HOLD:
-    case OPT_TIMEOUT:
-        return number_option(o, c, optarg, seen, res);
+    case OPT_TIMEOUT: return number_option(o, c, optarg, seen, res);
     case '4':
     case '5':
     case '6':
