@@ -2,7 +2,8 @@
  * health — one real activation as a probe: what `kmsc health` runs and what kmsd's /readyz runs against its
  * own KMS listener. Protocol 6, Windows 10/11 Enterprise, a fixed client machine id and workstation name
  * (so that repeated probes are one row in a registry, not one per probe), every field of the answer verified
- * by client.c. Blocking, bounded by timeout_ms per step (connect, bind, request), no state between calls.
+ * by client.c (kms_client_check_activation). Blocking, bounded by timeout_ms per step (connect, bind,
+ * request), no state between calls.
  */
 #ifndef KMSC_HEALTH_H
 #define KMSC_HEALTH_H

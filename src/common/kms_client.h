@@ -30,12 +30,12 @@
 enum kmsc_status {
     KMSC_OK = 0,
     KMSC_INTERNAL = 1, /* the client itself failed (random source, encoder) */
-    KMSC_USAGE = 2,   /* bad command line */
-    KMSC_CONNECT = 3, /* name resolution failed, connection refused, connect timed out */
-    KMSC_RPC = 4,     /* BIND refused, FAULT, malformed PDU, closed without reply, reply timed out */
-    KMSC_REFUSED = 5, /* the host answered with a non-zero HRESULT */
-    KMSC_VERIFY = 6,  /* the KMS response failed a check of protocol.md 4.6 */
-    KMSC_COUNT = 7,   /* currentClientCount below requiredClientCount (0xC004F038) */
+    KMSC_USAGE = 2,    /* bad command line */
+    KMSC_CONNECT = 3,  /* name resolution failed, connection refused, connect timed out */
+    KMSC_RPC = 4,      /* BIND refused, FAULT, malformed PDU, closed without reply, reply timed out */
+    KMSC_REFUSED = 5,  /* the host answered with a non-zero HRESULT */
+    KMSC_VERIFY = 6,   /* the KMS response failed a check of protocol.md 4.6 */
+    KMSC_COUNT = 7,    /* currentClientCount below requiredClientCount (0xC004F038) */
 };
 
 /* "HOST[:PORT]" split into its parts (brackets removed from an IPv6 literal). */
@@ -49,7 +49,7 @@ struct kmsc_result {
     int err;          /* 0, a negative core code (err.h) or -errno; meaning depends on status */
     bool has_hresult; /* hresult holds a host-sent HRESULT or FAULT status */
     uint32_t hresult;
-    char msg[KMSC_MSG_MAX]; /* empty on success */
+    char msg[KMSC_MSG_MAX];   /* empty on success */
     struct kms_response resp; /* filled by an activation on KMSC_OK, KMSC_COUNT (and partly on KMSC_VERIFY) */
     double rtt_ms;            /* request sent to response received (set by the caller that timed it) */
 };
@@ -98,8 +98,8 @@ enum kmsc_status kms_client_check_bind(const struct rpc_pdu *pdu, uint32_t call_
 /* Stamps req->request_time with now (FILETIME) and encodes the whole REQUEST PDU with the given IV into
  * buf[0..cap) (*len bytes); req keeps what verification needs. Status KMSC_INTERNAL on failure. */
 enum kmsc_status kms_client_encode_activation(struct kms_request *req, bool ndr64, uint16_t ctx_id, uint32_t call_id,
-                                              const uint8_t iv[16], uint64_t now, uint8_t *buf, size_t cap,
-                                              size_t *len, struct kmsc_result *res);
+                                              const uint8_t iv[16], uint64_t now, uint8_t *buf, size_t cap, size_t *len,
+                                              struct kmsc_result *res);
 
 /* Verifies a decoded reply (after kms_client_decode_reply) to the activation request req sent with call_id on
  * ctx_id: the RPC layer (ptype, call_id, ctx id, cancel_count), the NDR stub, the return code (KMSC_REFUSED),

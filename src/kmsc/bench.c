@@ -8,6 +8,7 @@
  */
 #include "bench.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,9 +18,11 @@
 #include <unistd.h>
 
 #include "bench_int.h"
+#include "err.h"
+#include "outcome.h"
 
-/* Resolves the target once (the first address); 0 or KMSC_CONNECT (printed). */
-static int resolve(struct bench *b)
+/* Resolves the target once (the first address); 0 or KMS_ENOTFOUND (status KMSC_CONNECT). */
+static int resolve(struct bench *b, struct kmsc_result *res)
 {
     struct addrinfo hints, *list = NULL;
     memset(&hints, 0, sizeof hints);
@@ -27,8 +30,9 @@ static int resolve(struct bench *b)
     hints.ai_flags = AI_NUMERICSERV;
     int rc = getaddrinfo(b->o->target.host, b->o->target.port, &hints, &list);
     if (rc != 0 || !list) {
-        fprintf(stderr, "kmsc bench: cannot resolve '%s': %s\n", b->o->target.host, gai_strerror(rc));
-        return KMSC_CONNECT;
+        kms_client_fail(res, KMSC_CONNECT, KMS_ENOTFOUND, "cannot resolve '%s': %s", b->o->target.host,
+                        gai_strerror(rc));
+        return KMS_ENOTFOUND;
     }
     memcpy(&b->addr, list->ai_addr, list->ai_addrlen);
     char host[INET6_ADDRSTRLEN + 16], serv[8];
@@ -43,7 +47,8 @@ static int resolve(struct bench *b)
     return 0;
 }
 
-/* The request template of each product of the mix. */
+/* The request template of each product of the mix, and the CMIDs. Returns 0, KMS_EINVAL (workstation name),
+ * KMS_ECRYPTO or KMS_ENOMEM. */
 static int build_templates(struct bench *b)
 {
     const struct bench_opts *o = b->o;
@@ -58,65 +63,73 @@ static int build_templates(struct bench *b)
         r->required_count = s->kms->n_policy;
         r->license_status = KMS_LS_OOB_GRACE;
         r->grace_time = 43200u;
-        if (kms_request_set_machine_name(r, "kmsc-bench") != 0)
-            return KMSC_INTERNAL;
+        int rc = kms_request_set_machine_name(r, "kmsc-bench");
+        if (rc < 0)
+            return rc;
     }
     if (kmsc_random_uuid(&b->cmid_base) != 0)
-        return KMSC_INTERNAL;
+        return KMS_ECRYPTO;
     if (o->cmid_pool) {
         b->cmids = calloc(o->cmid_pool, sizeof *b->cmids);
         if (!b->cmids)
-            return KMSC_INTERNAL;
+            return KMS_ENOMEM;
         for (unsigned long i = 0; i < o->cmid_pool; i++)
             if (kmsc_random_uuid(&b->cmids[i]) != 0)
-                return KMSC_INTERNAL;
+                return KMS_ECRYPTO;
     }
     return 0;
 }
 
-int kmsc_bench_main(int argc, char **argv)
+static void bench_free(struct bench *b)
 {
-    static struct bench_opts o;
-    int rc = bench_parse_args(&o, argc, argv);
-    if (rc < 0)
-        return 0;
-    if (rc)
-        return rc;
+    free(b->w);
+    free(b->h);
+    free(b->cmids);
+    free(b);
+}
+
+/* A run of options o: target, templates, workers and idle connections. Returns it, or NULL (res says why). */
+static struct bench *bench_new(const struct bench_opts *o, struct kmsc_result *res)
+{
     struct bench *b = calloc(1, sizeof *b);
     if (!b) {
-        fputs("kmsc bench: out of memory\n", stderr);
-        return KMSC_INTERNAL;
+        kms_client_fail(res, KMSC_INTERNAL, KMS_ENOMEM, "out of memory");
+        return NULL;
     }
-    b->o = &o;
+    b->o = o;
     b->worst = KMSC_OK;
-    rc = resolve(b);
+    int rc = resolve(b, res);
     if (rc == 0) {
         rc = build_templates(b);
-        if (rc)
-            fputs("kmsc bench: cannot build the requests (random source or product table)\n", stderr);
+        if (rc < 0)
+            kms_client_fail(res, KMSC_INTERNAL, rc, "cannot build the requests (random source or product table)");
     }
     if (rc == 0) {
-        b->w = calloc(o.workers, sizeof *b->w);
-        b->h = o.hold ? calloc(o.hold, sizeof *b->h) : NULL;
-        if (!b->w || (o.hold && !b->h)) {
-            fputs("kmsc bench: out of memory\n", stderr);
-            rc = KMSC_INTERNAL;
+        b->w = calloc(o->workers, sizeof *b->w);
+        b->h = o->hold ? calloc(o->hold, sizeof *b->h) : NULL;
+        if (!b->w || (o->hold && !b->h)) {
+            kms_client_fail(res, KMSC_INTERNAL, KMS_ENOMEM, "out of memory");
+            rc = KMS_ENOMEM;
         }
     }
-    if (rc) {
-        free(b->w);
-        free(b->h);
-        free(b->cmids);
-        free(b);
-        return rc;
+    if (rc < 0) {
+        bench_free(b);
+        return NULL;
     }
+    return b;
+}
+
+/* Runs the loop until every worker is done. */
+static void bench_run(struct bench *b)
+{
+    const struct bench_opts *o = b->o;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;
     uv_loop_init(&loop);
     b->loop = &loop;
-    b->progress = !o.quiet && isatty(STDERR_FILENO);
-    b->live = o.workers;
-    for (unsigned long i = 0; i < o.workers; i++) {
+    b->progress = !o->quiet && isatty(STDERR_FILENO);
+    b->live = o->workers;
+    for (unsigned long i = 0; i < o->workers; i++) {
         b->w[i].b = b;
         b->w[i].st = W_IDLE;
     }
@@ -126,24 +139,44 @@ int kmsc_bench_main(int argc, char **argv)
     bench_hold_next(b); /* starts the load itself once the idle connections are open (at once without --hold) */
     uv_run(&loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&loop);
+}
 
+/* The end of the run: the progress line's last state, the distinct error messages and the result. */
+static void bench_report(const struct bench *b)
+{
+    const struct bench_opts *o = b->o;
     double el = b->t_end > b->t0 ? (double)(b->t_end - b->t0) / 1e9 : 0.0;
     if (b->progress)
         bench_print_progress(b, b->t_end ? b->t_end : uv_hrtime(), true);
-    if (!o.quiet)
+    if (!o->quiet)
         for (unsigned i = 0; i < b->messages; i++)
             fprintf(stderr, "kmsc bench: %s\n", b->message[i]);
-    if (o.json)
+    if (o->json)
         bench_print_json(b, el);
     else
         bench_print_text(b, el);
-    int worst = (int)b->worst;
-    free(b->w);
-    free(b->h);
-    free(b->cmids);
-    free(b);
-    if (fflush(stdout) != 0 && worst == 0)
-        worst = KMSC_INTERNAL;
-    return worst;
 }
 
+int kmsc_bench(int argc, char **argv, struct kmsc_result *res)
+{
+    static struct bench_opts o;
+    int rc = bench_parse_args(&o, argc, argv, res);
+    if (rc < 0)
+        return rc;
+    if (o.help) {
+        bench_help();
+        return 0;
+    }
+    struct bench *b = bench_new(&o, res);
+    if (!b)
+        return outcome_code(res);
+    bench_run(b);
+    bench_report(b);
+    enum kmsc_status worst = b->worst;
+    bench_free(b);
+    if (fflush(stdout) != 0 && worst == KMSC_OK)
+        return outcome_quiet(res, KMSC_INTERNAL, -EIO);
+    if (worst != KMSC_OK) /* each failure was counted, and its message printed above */
+        return outcome_quiet(res, worst, -EPROTO);
+    return 0;
+}

@@ -8,8 +8,12 @@
 #ifndef KMSC_BENCH_H
 #define KMSC_BENCH_H
 
-/* Runs `kmsc bench` with argv[0] == "bench". Returns kmsc's exit status: 0 when every activation was
- * verified, 2 on a usage error, else the worst status seen (kms_client.h, the order of kms_client_worse). */
-int kmsc_bench_main(int argc, char **argv);
+#include "kms_client.h"
+
+/* Runs `kmsc bench` with argv[0] == "bench" (--help prints the help). Returns 0 when every activation was
+ * verified, else a negative code with res->status the exit status (outcome.h): KMSC_USAGE, KMSC_INTERNAL,
+ * KMSC_CONNECT (unresolvable target) or the worst status seen (the order of kms_client_worse), res->msg the
+ * reason when it was not printed yet. */
+int kmsc_bench(int argc, char **argv, struct kmsc_result *res);
 
 #endif

@@ -3,10 +3,12 @@
 
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "err.h"
+#include "outcome.h"
 
 unsigned bench_mix_pick(const struct mix *m, uint64_t counter)
 {
@@ -21,21 +23,7 @@ unsigned bench_mix_pick(const struct mix *m, uint64_t counter)
 
 /* ---- command line ---- */
 
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("kmsc bench: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'kmsc bench --help' for more information.\n", stderr);
-    return KMSC_USAGE;
-}
-
-static void help(void)
+void bench_help(void)
 {
     fputs("Usage: kmsc bench [options] [HOST[:PORT]]\n"
           "Load a KMS host with concurrent activations, verify every answer, report rate and latency.\n"
@@ -64,12 +52,13 @@ static void help(void)
 }
 
 /* Parses "ITEM[:W],ITEM[:W]..." calling item() for each ITEM text; weights default to 1. */
-static int parse_mix(const char *opt, const char *text, struct mix *m, int (*item)(const char *, unsigned, void *),
-                     void *ctx)
+static int parse_mix(struct bench_opts *o, const char *opt, const char *text, struct mix *m,
+                     int (*item)(struct bench_opts *, const char *, unsigned, struct kmsc_result *),
+                     struct kmsc_result *res)
 {
     char buf[512];
     if (strlen(text) >= sizeof buf)
-        return usage_error("%s: too long", opt);
+        return outcome_usage(res, "%s: too long", opt);
     memcpy(buf, text, strlen(text) + 1);
     m->n = 0;
     m->total = 0;
@@ -79,18 +68,20 @@ static int parse_mix(const char *opt, const char *text, struct mix *m, int (*ite
         if (comma)
             *comma = '\0';
         if (m->n >= BENCH_MAX_MIX)
-            return usage_error("%s: more than %d entries", opt, BENCH_MAX_MIX);
+            return outcome_usage(res, "%s: more than %d entries", opt, BENCH_MAX_MIX);
         char *colon = strrchr(p, ':');
         unsigned long wgt = 1;
         if (colon) {
             *colon = '\0';
             if (kms_client_parse_uint(colon + 1, 1, BENCH_MAX_WEIGHT, &wgt) != 0)
-                return usage_error("%s: weight '%s' is not an integer in 1..%lu", opt, colon + 1, BENCH_MAX_WEIGHT);
+                return outcome_usage(res, "%s: weight '%s' is not an integer in 1..%lu", opt, colon + 1,
+                                     BENCH_MAX_WEIGHT);
         }
         if (*p == '\0')
-            return usage_error("%s: empty entry in '%s'", opt, text);
-        if (item(p, m->n, ctx) != 0)
-            return KMSC_USAGE;
+            return outcome_usage(res, "%s: empty entry in '%s'", opt, text);
+        int rc = item(o, p, m->n, res);
+        if (rc < 0)
+            return rc;
         m->weight[m->n++] = wgt;
         m->total += wgt;
         if (!comma)
@@ -100,38 +91,47 @@ static int parse_mix(const char *opt, const char *text, struct mix *m, int (*ite
     return 0;
 }
 
-static int version_item(const char *text, unsigned k, void *ctx)
+static int version_item(struct bench_opts *o, const char *text, unsigned k, struct kmsc_result *res)
 {
-    struct bench_opts *o = ctx;
     unsigned long v;
     if (kms_client_parse_uint(text, 4, 6, &v) != 0)
-        return usage_error("--mix: version '%s' is not 4, 5 or 6", text);
+        return outcome_usage(res, "--mix: version '%s' is not 4, 5 or 6", text);
     o->versions[k] = (uint16_t)v;
     return 0;
 }
 
-static int product_item(const char *text, unsigned k, void *ctx)
+static int product_item(struct bench_opts *o, const char *text, unsigned k, struct kmsc_result *res)
 {
-    struct bench_opts *o = ctx;
     const struct products_sku *s = products_find_sku(text);
     if (!s)
-        return usage_error("--product: unknown product '%s' (see kmsc --list-products)", text);
+        return outcome_usage(res, "--product: unknown product '%s' (see kmsc --list-products)", text);
     o->products[k] = s;
     return 0;
 }
 
-static int parse_seconds(const char *opt, const char *text, double lo, double hi, double *out)
+static int parse_seconds(struct kmsc_result *res, const char *opt, const char *text, double lo, double hi, double *out)
 {
     char *end;
     double s = strtod(text, &end);
     if (end == text || *end != '\0' || !isfinite(s) || s < lo || s > hi)
-        return usage_error("%s: '%s' is not a number of seconds in %g..%g", opt, text, lo, hi);
+        return outcome_usage(res, "%s: '%s' is not a number of seconds in %g..%g", opt, text, lo, hi);
     *out = s;
     return 0;
 }
 
-enum { OPT_NEWCONN = 256, OPT_REUSE, OPT_MIX, OPT_PRODUCT, OPT_CMID_POOL, OPT_NO_VERIFY, OPT_NO_NDR64, OPT_NO_BTFN,
-       OPT_HOLD, OPT_TIMEOUT, OPT_JSON };
+enum {
+    OPT_NEWCONN = 256,
+    OPT_REUSE,
+    OPT_MIX,
+    OPT_PRODUCT,
+    OPT_CMID_POOL,
+    OPT_NO_VERIFY,
+    OPT_NO_NDR64,
+    OPT_NO_BTFN,
+    OPT_HOLD,
+    OPT_TIMEOUT,
+    OPT_JSON
+};
 
 static const struct option bench_long[] = {
     {"new-connection", no_argument, NULL, OPT_NEWCONN},
@@ -169,40 +169,38 @@ static void set_defaults(struct bench_opts *o)
     o->vmix.weight[0] = 1;
 }
 
-/* The options with a number as value. Returns 0 or KMSC_USAGE (printed). */
-static int number_option(struct bench_opts *o, int c, const char *arg, struct seen *seen)
+/* The options with a number as value. Returns 0 or KMS_EINVAL (res says why). */
+static int number_option(struct bench_opts *o, int c, const char *arg, struct seen *seen, struct kmsc_result *res)
 {
     double s = 0.0;
     switch (c) {
     case 'c':
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_WORKERS, &o->workers) != 0)
-            return usage_error("-c: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_WORKERS);
+            return outcome_usage(res, "-c: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_WORKERS);
         return 0;
-    case 'd':
-        seen->d = true;
-        return parse_seconds("-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds) ? KMSC_USAGE : 0;
+    case 'd': seen->d = true; return parse_seconds(res, "-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds);
     case 'N':
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_ACTIVATIONS, &o->n) != 0)
-            return usage_error("-N: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_ACTIVATIONS);
+            return outcome_usage(res, "-N: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_ACTIVATIONS);
         return 0;
     case OPT_CMID_POOL:
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_CMID_POOL, &o->cmid_pool) != 0)
-            return usage_error("--cmid-pool: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_CMID_POOL);
+            return outcome_usage(res, "--cmid-pool: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_CMID_POOL);
         return 0;
     case OPT_HOLD:
         if (kms_client_parse_uint(arg, 0, BENCH_MAX_HOLD, &o->hold) != 0)
-            return usage_error("--hold: '%s' is not an integer in 0..%lu", arg, BENCH_MAX_HOLD);
+            return outcome_usage(res, "--hold: '%s' is not an integer in 0..%lu", arg, BENCH_MAX_HOLD);
         return 0;
     default: /* OPT_TIMEOUT */
-        if (parse_seconds("--timeout", arg, 0.001, 3600.0, &s))
-            return KMSC_USAGE;
+        if (parse_seconds(res, "--timeout", arg, 0.001, 3600.0, &s) < 0)
+            return KMS_EINVAL;
         o->timeout_ms = (int)(s * 1000.0 + 0.999);
         return 0;
     }
 }
 
-/* One option c of getopt_long (value in optarg). Returns 0, KMSC_USAGE (printed) or -1 after --help. */
-static int one_option(struct bench_opts *o, int c, char **argv, struct seen *seen)
+/* One option c of getopt_long (value in optarg). Returns 0 or KMS_EINVAL (res says why). */
+static int one_option(struct bench_opts *o, int c, char **argv, struct seen *seen, struct kmsc_result *res)
 {
     switch (c) {
     case 'c':
@@ -210,8 +208,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case 'N':
     case OPT_CMID_POOL:
     case OPT_HOLD:
-    case OPT_TIMEOUT:
-        return number_option(o, c, optarg, seen);
+    case OPT_TIMEOUT: return number_option(o, c, optarg, seen, res);
     case '4':
     case '5':
     case '6':
@@ -219,7 +216,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
         o->versions[0] = (uint16_t)(c - '0');
         return 0;
     case 'q': o->quiet = true; return 0;
-    case 'h': help(); return -1;
+    case 'h': o->help = true; return 0;
     case OPT_NEWCONN: o->new_connection = true; return 0;
     case OPT_REUSE: o->new_connection = false; return 0;
     case OPT_MIX: seen->mix = optarg; return 0;
@@ -228,38 +225,40 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
     case OPT_JSON: o->json = true; return 0;
-    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+    case ':': return outcome_usage(res, "option '%s' needs a value", argv[optind - 1]);
     default:
         if (optopt && optopt < 256)
-            return usage_error("unknown option '-%c'", optopt);
-        return usage_error("unknown or ambiguous option '%s'", argv[optind - 1]);
+            return outcome_usage(res, "unknown option '-%c'", optopt);
+        return outcome_usage(res, "unknown or ambiguous option '%s'", argv[optind - 1]);
     }
 }
 
-int bench_parse_args(struct bench_opts *o, int argc, char **argv)
+int bench_parse_args(struct bench_opts *o, int argc, char **argv, struct kmsc_result *res)
 {
     set_defaults(o);
     struct seen seen = {false, false, NULL, NULL};
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:d:N:456qh", bench_long, NULL)) != -1) {
-        int rc = one_option(o, c, argv, &seen);
-        if (rc)
+    while (!o->help && (c = getopt_long(argc, argv, ":c:d:N:456qh", bench_long, NULL)) != -1) {
+        int rc = one_option(o, c, argv, &seen, res);
+        if (rc < 0)
             return rc;
     }
+    if (o->help)
+        return 0;
     if (seen.mix && seen.v)
-        return usage_error("-4/-5/-6 and --mix exclude each other");
-    if (seen.mix && parse_mix("--mix", seen.mix, &o->vmix, version_item, o) != 0)
-        return KMSC_USAGE;
-    if (parse_mix("--product", seen.product ? seen.product : "win10ent", &o->pmix, product_item, o) != 0)
-        return KMSC_USAGE;
+        return outcome_usage(res, "-4/-5/-6 and --mix exclude each other");
+    if (seen.mix && parse_mix(o, "--mix", seen.mix, &o->vmix, version_item, res) < 0)
+        return KMS_EINVAL;
+    if (parse_mix(o, "--product", seen.product ? seen.product : "win10ent", &o->pmix, product_item, res) < 0)
+        return KMS_EINVAL;
     if (!seen.d && o->n == 0)
         o->seconds = BENCH_DEFAULT_SECONDS;
     if (argc - optind > 1)
-        return usage_error("too many arguments (expected one HOST[:PORT])");
+        return outcome_usage(res, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : "127.0.0.1", &o->target, msg, sizeof msg) != 0)
-        return usage_error("%s", msg);
+        return outcome_usage(res, "%s", msg);
     return 0;
 }

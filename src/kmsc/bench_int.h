@@ -74,6 +74,7 @@ struct bench_opts {
     bool verify;
     bool json;
     bool quiet;
+    bool help; /* --help: print the help, nothing else */
     bool ndr64, btfn;
     int timeout_ms;
     unsigned long cmid_pool; /* 0: a distinct CMID per activation */
@@ -155,8 +156,12 @@ struct bench {
     uint8_t holdbuf[256];
 };
 
-/* Fills *o from argv (argv[0] == "bench"). Returns 0, KMSC_USAGE (message printed) or -1 after --help. */
-int bench_parse_args(struct bench_opts *o, int argc, char **argv);
+/* Fills *o from argv (argv[0] == "bench"); o->help after --help. Returns 0 or KMS_EINVAL (status KMSC_USAGE,
+ * the reason in res->msg). */
+int bench_parse_args(struct bench_opts *o, int argc, char **argv, struct kmsc_result *res);
+
+/* Prints the help text (stdout). */
+void bench_help(void);
 
 /* The tick timer's callback: deadlines, the duration, the progress line. */
 void bench_on_tick(uv_timer_t *t);
@@ -165,7 +170,7 @@ void bench_on_tick(uv_timer_t *t);
 void bench_hold_next(struct bench *b);
 
 /* The progress line on stderr at time now (ns); final ends it with a newline. */
-void bench_print_progress(struct bench *b, uint64_t now, bool final);
+void bench_print_progress(const struct bench *b, uint64_t now, bool final);
 
 /* The result of the run over el seconds, as one JSON object or as text, on stdout. */
 void bench_print_json(const struct bench *b, double el);

@@ -8,7 +8,7 @@ static const char *const err_names[EK_N] = {
     [EK_REFUSED] = "refused", [EK_VERIFY] = "verify",   [EK_COUNT] = "count",   [EK_INTERNAL] = "internal",
 };
 
-void bench_print_progress(struct bench *b, uint64_t now, bool final)
+void bench_print_progress(const struct bench *b, uint64_t now, bool final)
 {
     double el = (double)(now - b->t0) / 1e9;
     uint64_t errs = b->failed;

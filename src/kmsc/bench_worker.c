@@ -30,18 +30,12 @@ static void note_message(struct bench *b, const char *msg)
 static enum err_kind kind_of(const struct kmsc_result *res)
 {
     switch (res->status) {
-    case KMSC_CONNECT:
-        return EK_CONNECT;
-    case KMSC_REFUSED:
-        return EK_REFUSED;
-    case KMSC_VERIFY:
-        return EK_VERIFY;
-    case KMSC_COUNT:
-        return EK_COUNT;
-    case KMSC_RPC:
-        return EK_RPC;
-    default:
-        return EK_INTERNAL;
+    case KMSC_CONNECT: return EK_CONNECT;
+    case KMSC_REFUSED: return EK_REFUSED;
+    case KMSC_VERIFY: return EK_VERIFY;
+    case KMSC_COUNT: return EK_COUNT;
+    case KMSC_RPC: return EK_RPC;
+    default: return EK_INTERNAL;
     }
 }
 
@@ -189,8 +183,9 @@ static void send_request(struct worker *w)
         return;
     }
     res.msg[0] = '\0';
-    enum kmsc_status st = kms_client_encode_activation(&w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, w->call_id++, iv,
-                                                 kmsc_now_filetime(), w->out, sizeof w->out, &w->out_len, &res);
+    enum kmsc_status st =
+        kms_client_encode_activation(&w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, w->call_id++, iv,
+                                     kmsc_now_filetime(), w->out, sizeof w->out, &w->out_len, &res);
     if (st != KMSC_OK) {
         activation_fail(w, EK_INTERNAL, st, res.msg);
         return;
@@ -220,7 +215,7 @@ static void on_pdu(struct worker *w, const uint8_t *p, size_t len)
         uint32_t call_id = w->call_id - 1;
         if (b->o->verify) {
             st = kms_client_check_activation(&pdu, &w->req, w->syntax == RPC_SYNTAX_NDR64, w->ctx_id, call_id, b->peer,
-                                       &res);
+                                             &res);
         } else if (pdu.hdr.ptype != RPC_PTYPE_RESPONSE || pdu.hdr.call_id != call_id) {
             st = KMSC_RPC;
             snprintf(res.msg, sizeof res.msg, "%s answered REQUEST %u with PDU type %u, call_id %u", b->peer, call_id,
@@ -312,7 +307,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     rc = kms_client_encode_bind(w->call_id, b->o->ndr64, b->o->btfn, BIND_FLAGS, &w->offered, w->out, sizeof w->out,
-                          &w->out_len);
+                                &w->out_len);
     if (rc < 0) {
         activation_failf(w, EK_INTERNAL, KMSC_INTERNAL, "encoding BIND: %s", kms_strerror(rc));
         return;
@@ -471,8 +466,9 @@ void bench_on_tick(uv_timer_t *t)
     for (unsigned long i = 0; i < b->o->workers; i++) {
         struct worker *w = &b->w[i];
         if ((w->st == W_CONNECTING || w->st == W_BINDING || w->st == W_REQUESTING) && now >= w->deadline) {
-            const char *what = w->st == W_CONNECTING ? "connect to" : w->st == W_BINDING ? "BIND reply from"
-                                                                                         : "REQUEST reply from";
+            const char *what = w->st == W_CONNECTING ? "connect to"
+                               : w->st == W_BINDING  ? "BIND reply from"
+                                                     : "REQUEST reply from";
             enum kmsc_status st = w->st == W_CONNECTING ? KMSC_CONNECT : KMSC_RPC;
             activation_failf(w, EK_TIMEOUT, st, "%s %s timed out after %d ms", what, b->peer, b->o->timeout_ms);
         }
@@ -493,4 +489,3 @@ static void start_load(struct bench *b)
     for (unsigned long i = 0; i < b->o->workers && !b->ended; i++)
         activation_start(&b->w[i]);
 }
-

@@ -2,9 +2,9 @@
  * kmsc — KMS activation client: sends one or more activation requests to a KMS host, verifies each answer
  * and prints it. Options, output and exit codes; the protocol work is in client.c. Manual: docs/kmsc.1.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "client.h"
 #include "err.h"
 #include "health.h"
+#include "outcome.h"
 #include "guid.h"
 #include "kms.h"
 #include "products.h"
@@ -56,6 +57,7 @@ struct opts {
     int timeout_ms;
     int verbosity;
     bool list;
+    bool help;
 };
 
 /* The program's state for one run. */
@@ -122,21 +124,6 @@ static void help(const char *prog)
           stdout);
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int usage_error(const char *prog, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
-    return KMSC_USAGE;
-}
-
 static void list_products(void)
 {
     for (size_t i = 0; i < products_sku_count(); i++) {
@@ -150,12 +137,12 @@ static void list_products(void)
     }
 }
 
-/* Parses a u32-ranged option value; returns 0 or prints the usage error and returns KMSC_USAGE. */
-static int opt_uint(const char *prog, const char *name, const char *val, unsigned long lo, unsigned long hi,
+/* Parses a u32-ranged option value; returns 0 or KMS_EINVAL (res says why). */
+static int opt_uint(struct kmsc_result *res, const char *name, const char *val, unsigned long lo, unsigned long hi,
                     unsigned long *out)
 {
     if (kms_client_parse_uint(val, lo, hi, out) != 0)
-        return usage_error(prog, "%s: '%s' is not an integer in %lu..%lu", name, val, lo, hi);
+        return outcome_usage(res, "%s: '%s' is not an integer in %lu..%lu", name, val, lo, hi);
     return 0;
 }
 
@@ -216,69 +203,69 @@ static void set_defaults(struct opts *o)
 }
 
 /* --time-offset [-]SECONDS, ten years either way. */
-static int opt_time_offset(const char *prog, const char *val, int64_t *out)
+static int opt_time_offset(struct kmsc_result *res, const char *val, int64_t *out)
 {
     unsigned long v;
     const char *d = val[0] == '-' ? val + 1 : val;
-    if (opt_uint(prog, "--time-offset", d, 0, 315360000, &v))
-        return KMSC_USAGE;
+    if (opt_uint(res, "--time-offset", d, 0, 315360000, &v))
+        return KMS_EINVAL;
     *out = val[0] == '-' ? -(int64_t)v : (int64_t)v;
     return 0;
 }
 
 /* --timeout SECONDS, rounded up to whole ms: never shorter than asked. */
-static int opt_timeout(const char *prog, const char *val, int *out)
+static int opt_timeout(struct kmsc_result *res, const char *val, int *out)
 {
     char *end;
     double s = strtod(val, &end);
     if (end == val || *end != '\0' || !isfinite(s) || s < 0.001 || s > MAX_TIMEOUT_S)
-        return usage_error(prog, "--timeout: '%s' is not a number of seconds in 0.001..%g", val, MAX_TIMEOUT_S);
+        return outcome_usage(res, "--timeout: '%s' is not a number of seconds in 0.001..%g", val, MAX_TIMEOUT_S);
     *out = (int)(s * 1000.0 + 0.999);
     return 0;
 }
 
-/* The options with a number as value. Returns 0 or KMSC_USAGE (printed). */
-static int number_option(struct opts *o, const char *prog, int c, const char *val)
+/* The options with a number as value. Returns 0 or KMS_EINVAL (res says why). */
+static int number_option(struct opts *o, struct kmsc_result *res, int c, const char *val)
 {
     unsigned long v;
     switch (c) {
-    case 'n': return opt_uint(prog, "-n", val, 1, MAX_REQUESTS, &o->n);
-    case OPT_TIME_OFFSET: return opt_time_offset(prog, val, &o->time_offset);
-    case OPT_TIMEOUT: return opt_timeout(prog, val, &o->timeout_ms);
+    case 'n': return opt_uint(res, "-n", val, 1, MAX_REQUESTS, &o->n);
+    case OPT_TIME_OFFSET: return opt_time_offset(res, val, &o->time_offset);
+    case OPT_TIMEOUT: return opt_timeout(res, val, &o->timeout_ms);
     case OPT_MIN_COUNT:
-        if (opt_uint(prog, "--min-count", val, 0, UINT32_MAX, &v))
-            return KMSC_USAGE;
+        if (opt_uint(res, "--min-count", val, 0, UINT32_MAX, &v))
+            return KMS_EINVAL;
         o->have_min_count = true;
         o->min_count = (uint32_t)v;
         break;
     case OPT_VMAJOR:
-        if (opt_uint(prog, "--version-major", val, 0, UINT16_MAX, &v))
-            return KMSC_USAGE;
+        if (opt_uint(res, "--version-major", val, 0, UINT16_MAX, &v))
+            return KMS_EINVAL;
         o->have_major = true;
         o->major = (uint16_t)v;
         break;
     case OPT_VMINOR:
-        if (opt_uint(prog, "--version-minor", val, 0, UINT16_MAX, &v))
-            return KMSC_USAGE;
+        if (opt_uint(res, "--version-minor", val, 0, UINT16_MAX, &v))
+            return KMS_EINVAL;
         o->have_minor = true;
         o->minor = (uint16_t)v;
         break;
     case OPT_LICENSE:
-        if (opt_uint(prog, "--license-status", val, 0, 6, &v))
-            return KMSC_USAGE;
+        if (opt_uint(res, "--license-status", val, 0, 6, &v))
+            return KMS_EINVAL;
         o->license_status = (uint32_t)v;
         break;
     default: /* OPT_GRACE */
-        if (opt_uint(prog, "--grace-time", val, 0, UINT32_MAX, &v))
-            return KMSC_USAGE;
+        if (opt_uint(res, "--grace-time", val, 0, UINT32_MAX, &v))
+            return KMS_EINVAL;
         o->grace_time = (uint32_t)v;
         break;
     }
     return 0;
 }
 
-/* One option c of getopt_long (value in optarg). Returns 0, KMSC_USAGE (printed) or -1 for --help (printed). */
-static int one_option(struct opts *o, const char *prog, int c, char **argv)
+/* One option c of getopt_long (value in optarg). Returns 0 or KMS_EINVAL (res says why). */
+static int one_option(struct opts *o, struct kmsc_result *res, int c, char **argv)
 {
     switch (c) {
     case '4':
@@ -295,10 +282,10 @@ static int one_option(struct opts *o, const char *prog, int c, char **argv)
     case OPT_GRACE:
     case OPT_TIME_OFFSET:
     case OPT_TIMEOUT:
-        return number_option(o, prog, c, optarg);
+        return number_option(o, res, c, optarg);
     case 'v': o->verbosity = VERBOSE; return 0;
     case 'q': o->verbosity = QUIET; return 0;
-    case 'h': help(prog); return -1;
+    case 'h': o->help = true; return 0;
     case OPT_PRODUCT: o->product = optarg; return 0;
     case OPT_LIST: o->list = true; return 0;
     case OPT_APP: o->app_text = optarg; return 0;
@@ -310,48 +297,50 @@ static int one_option(struct opts *o, const char *prog, int c, char **argv)
     case OPT_WORKSTATION: o->workstation = optarg; return 0;
     case OPT_VM: o->vm = true; return 0;
     case OPT_NEWCONN: o->new_connection = true; return 0;
-    case ':': return usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+    case ':': return outcome_usage(res, "option '%s' needs a value", argv[optind - 1]);
     default:
         if (optopt && optopt < 256)
-            return usage_error(prog, "unknown option '-%c'", optopt);
-        return usage_error(prog, "unknown or ambiguous option '%s'", argv[optind - 1]);
+            return outcome_usage(res, "unknown option '-%c'", optopt);
+        return outcome_usage(res, "unknown or ambiguous option '%s'", argv[optind - 1]);
     }
 }
 
-/* Fills ctx->o from argv. Returns 0, KMSC_USAGE (message printed) or -1 for --help (printed). */
+/* Fills ctx->o from argv (o->help after --help). Returns 0 or KMS_EINVAL (ctx->res says why). */
 static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
 {
     struct opts *o = &ctx->o;
     int c;
     set_defaults(o);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":456n:vqh", long_opts, NULL)) != -1) {
-        int rc = one_option(o, ctx->prog, c, argv);
-        if (rc)
+    while (!o->help && (c = getopt_long(argc, argv, ":456n:vqh", long_opts, NULL)) != -1) {
+        int rc = one_option(o, &ctx->res, c, argv);
+        if (rc < 0)
             return rc;
     }
+    if (o->help)
+        return 0;
     if (o->list) {
         if (optind < argc)
-            return usage_error(ctx->prog, "--list-products takes no HOST");
+            return outcome_usage(&ctx->res, "--list-products takes no HOST");
         return 0;
     }
     if (argc - optind > 1)
-        return usage_error(ctx->prog, "too many arguments (expected one HOST[:PORT])");
+        return outcome_usage(&ctx->res, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
-        return usage_error(ctx->prog, "%s", msg);
+        return outcome_usage(&ctx->res, "%s", msg);
     return 0;
 }
 
-/* Sets the workstation name: the option's (which must fit) or the host name (cut to fit). */
+/* Sets the workstation name: the option's (which must fit) or the host name (cut to fit). 0 or KMS_EINVAL. */
 static int set_workstation(struct kmsc_ctx *ctx)
 {
     if (ctx->o.workstation) {
         int rc = kms_request_set_machine_name(&ctx->req, ctx->o.workstation);
         if (rc == KMS_ENOSPC)
-            return usage_error(ctx->prog, "--workstation: longer than %d UTF-16 units", KMS_MACHINE_NAME_UNITS - 1);
+            return outcome_usage(&ctx->res, "--workstation: longer than %d UTF-16 units", KMS_MACHINE_NAME_UNITS - 1);
         if (rc < 0)
-            return usage_error(ctx->prog, "--workstation: not valid UTF-8");
+            return outcome_usage(&ctx->res, "--workstation: not valid UTF-8");
         return 0;
     }
     char name[256];
@@ -405,7 +394,8 @@ static const struct products_sku *find_product(const char *text)
     return s;
 }
 
-/* Resolves the product and fills the request template. Returns 0 or KMSC_USAGE / KMSC_INTERNAL. */
+/* Resolves the product and fills the request template. Returns 0, KMS_EINVAL (status KMSC_USAGE) or
+ * KMS_ECRYPTO (KMSC_INTERNAL); ctx->res says why. */
 static int build_request(struct kmsc_ctx *ctx)
 {
     const struct opts *o = &ctx->o;
@@ -413,23 +403,23 @@ static int build_request(struct kmsc_ctx *ctx)
     memset(r, 0, sizeof *r);
     int raw = (o->app_text != NULL) + (o->sku_text != NULL) + (o->kms_text != NULL);
     if (raw != 0 && raw != 3)
-        return usage_error(ctx->prog, "--app, --sku and --kms must be given together");
+        return outcome_usage(&ctx->res, "--app, --sku and --kms must be given together");
     if (raw && o->product)
-        return usage_error(ctx->prog, "--product cannot be combined with --app/--sku/--kms");
+        return outcome_usage(&ctx->res, "--product cannot be combined with --app/--sku/--kms");
     if (raw) {
         if (guid_parse(&r->app_id, o->app_text) != 0)
-            return usage_error(ctx->prog, "--app: '%s' is not a GUID", o->app_text);
+            return outcome_usage(&ctx->res, "--app: '%s' is not a GUID", o->app_text);
         if (guid_parse(&r->sku_id, o->sku_text) != 0)
-            return usage_error(ctx->prog, "--sku: '%s' is not a GUID", o->sku_text);
+            return outcome_usage(&ctx->res, "--sku: '%s' is not a GUID", o->sku_text);
         if (guid_parse(&r->kms_id, o->kms_text) != 0)
-            return usage_error(ctx->prog, "--kms: '%s' is not a GUID", o->kms_text);
+            return outcome_usage(&ctx->res, "--kms: '%s' is not a GUID", o->kms_text);
         ctx->kms = products_kms_by_id(&r->kms_id);
         ctx->sku = products_sku_by_id(&r->sku_id);
     } else {
         const char *name = o->product ? o->product : DEFAULT_PRODUCT;
         ctx->sku = find_product(name);
         if (!ctx->sku)
-            return usage_error(ctx->prog, "unknown product '%s' (see --list-products)", name);
+            return outcome_usage(&ctx->res, "unknown product '%s' (see --list-products)", name);
         ctx->kms = ctx->sku->kms;
         r->app_id = ctx->kms->app->id;
         r->sku_id = ctx->sku->id;
@@ -443,10 +433,10 @@ static int build_request(struct kmsc_ctx *ctx)
     r->grace_time = o->grace_time;
     if (o->cmid_text) {
         if (guid_parse(&r->cmid, o->cmid_text) != 0)
-            return usage_error(ctx->prog, "--cmid: '%s' is not a GUID", o->cmid_text);
+            return outcome_usage(&ctx->res, "--cmid: '%s' is not a GUID", o->cmid_text);
     } else if (kmsc_random_uuid(&r->cmid) != 0) {
-        fprintf(stderr, "%s: random source failed\n", ctx->prog);
-        return KMSC_INTERNAL;
+        kms_client_fail(&ctx->res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
+        return KMS_ECRYPTO;
     }
     return set_workstation(ctx);
 }
@@ -533,8 +523,8 @@ static void report_failure(const struct kmsc_ctx *ctx, unsigned long i)
         fprintf(stderr, "%s: %s\n", ctx->prog, ctx->res.msg);
 }
 
-/* Connects and binds ctx->conn. Returns the status (failure already reported). */
-static enum kmsc_status open_conn(struct kmsc_ctx *ctx, unsigned long i)
+/* Connects and binds ctx->conn. Returns 0 or a negative code (the failure is reported, ctx->res says it). */
+static int open_conn(struct kmsc_ctx *ctx, unsigned long i)
 {
     const struct opts *o = &ctx->o;
     if (o->verbosity >= VERBOSE)
@@ -547,13 +537,29 @@ static enum kmsc_status open_conn(struct kmsc_ctx *ctx, unsigned long i)
         if (st == KMSC_OK && o->verbosity >= VERBOSE)
             print_bind(&ctx->conn);
     }
-    if (st != KMSC_OK) {
-        report_failure(ctx, i);
-        kmsc_close(&ctx->conn);
-    }
-    return st;
+    if (st == KMSC_OK)
+        return 0;
+    report_failure(ctx, i);
+    kmsc_close(&ctx->conn);
+    return outcome_code(&ctx->res);
 }
 
+/* One activation on the open connection, its answer printed or its failure reported. 0 or a negative code. */
+static int activate_one(struct kmsc_ctx *ctx, unsigned long i)
+{
+    const struct opts *o = &ctx->o;
+    enum kmsc_status st = kmsc_activate(&ctx->conn, &ctx->req, &ctx->res);
+    if ((st == KMSC_OK || st == KMSC_COUNT) && o->verbosity >= NORMAL)
+        print_response(ctx, i);
+    if (st != KMSC_OK)
+        report_failure(ctx, i);
+    if (st == KMSC_RPC || st == KMSC_INTERNAL || o->new_connection)
+        kmsc_close(&ctx->conn);
+    return st == KMSC_OK ? 0 : outcome_code(&ctx->res);
+}
+
+/* Sends the -n requests. Returns 0 when all verified, else a negative code with ctx->res.status the worst
+ * status (every failure was reported as it happened: no message left). */
 static int run(struct kmsc_ctx *ctx)
 {
     const struct opts *o = &ctx->o;
@@ -565,20 +571,10 @@ static int run(struct kmsc_ctx *ctx)
         print_request(ctx);
 
     for (unsigned long i = 1; i <= o->n; i++) {
-        enum kmsc_status st = KMSC_OK;
-        if (ctx->conn.fd < 0)
-            st = open_conn(ctx, i);
-        if (st == KMSC_OK) {
-            st = kmsc_activate(&ctx->conn, &ctx->req, &ctx->res);
-            if (st == KMSC_OK || st == KMSC_COUNT) {
-                if (o->verbosity >= NORMAL)
-                    print_response(ctx, i);
-            }
-            if (st != KMSC_OK)
-                report_failure(ctx, i);
-            if (st == KMSC_RPC || st == KMSC_INTERNAL || o->new_connection)
-                kmsc_close(&ctx->conn);
-        }
+        int rc = ctx->conn.fd < 0 ? open_conn(ctx, i) : 0;
+        if (rc == 0)
+            rc = activate_one(ctx, i);
+        enum kmsc_status st = rc == 0 ? KMSC_OK : ctx->res.status;
         done++;
         if (st == KMSC_OK)
             ok++;
@@ -590,59 +586,80 @@ static int run(struct kmsc_ctx *ctx)
     kmsc_close(&ctx->conn);
     if (o->n > 1 && o->verbosity >= NORMAL)
         printf("%lu of %lu requests verified (%lu sent)\n", ok, o->n, done);
-    return (int)worst;
+    return worst == KMSC_OK ? 0 : outcome_quiet(&ctx->res, worst, -EPROTO);
+}
+
+/* `kmsc [options] [HOST[:PORT]]`: activation requests (or --help, --list-products). 0 or a negative code. */
+static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
+{
+    int rc = parse_args(ctx, argc, argv);
+    if (rc < 0)
+        return rc;
+    if (ctx->o.help) {
+        help(ctx->prog);
+        return 0;
+    }
+    if (ctx->o.list) {
+        list_products();
+        return fflush(stdout) == 0 ? 0 : outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
+    }
+    rc = build_request(ctx);
+    if (rc < 0)
+        return rc;
+    rc = run(ctx);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
+    return rc;
 }
 
 #define HEALTH_TIMEOUT_MS 5000
+#define HEALTH_TARGET_MSG 128 /* a bad HOST[:PORT] is reported in at most this many bytes */
 
-/* `kmsc health HOST[:PORT]`: one real protocol-6 activation (health.h); exit 0 when it verified, else the
- * usual exit code. For container health checks and probes. */
-static int health_main(int argc, char **argv)
+/* `kmsc health HOST[:PORT]`: one real protocol-6 activation (health.h); 0 when it verified, else a negative
+ * code with res saying why. For container health checks and probes. */
+static int health_cmd(int argc, char **argv, struct kmsc_result *res)
 {
     if (argc != 3 || argv[2][0] == '-') {
         fprintf(stderr, "Usage: kmsc health HOST[:PORT]\n");
-        return argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) ? 0 : KMSC_USAGE;
+        bool asked = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+        return asked ? 0 : outcome_quiet(res, KMSC_USAGE, KMS_EINVAL);
     }
     struct kmsc_target t;
-    char msg[128];
-    if (kms_client_parse_target(argv[2], &t, msg, sizeof msg) != 0) {
-        fprintf(stderr, "kmsc health: %s\n", msg);
-        return KMSC_USAGE;
-    }
-    static struct kmsc_result res;
-    enum kmsc_status st = kmsc_health(&t, HEALTH_TIMEOUT_MS, &res);
+    char msg[HEALTH_TARGET_MSG];
+    if (kms_client_parse_target(argv[2], &t, msg, sizeof msg) != 0)
+        return outcome_usage(res, "%s", msg);
+    enum kmsc_status st = kmsc_health(&t, HEALTH_TIMEOUT_MS, res);
     if (st != KMSC_OK) {
-        fprintf(stderr, "kmsc health: %s: %s\n", argv[2], res.msg[0] ? res.msg : "failed");
-        return (int)st;
+        char why[KMSC_MSG_MAX];
+        snprintf(why, sizeof why, "%s", res->msg[0] ? res->msg : "failed");
+        kms_client_fail(res, st, res->err, "%s: %s", argv[2], why);
+        return outcome_code(res);
     }
-    printf("healthy: %s answered a verified v6 activation in %.3f ms (ePID %s)\n", argv[2], res.rtt_ms,
-           res.resp.epid);
-    return fflush(stdout) == 0 ? 0 : KMSC_INTERNAL;
+    printf("healthy: %s answered a verified v6 activation in %.3f ms (ePID %s)\n", argv[2], res->rtt_ms,
+           res->resp.epid);
+    return fflush(stdout) == 0 ? 0 : outcome_quiet(res, KMSC_INTERNAL, -EIO);
+}
+
+/* The one place an outcome becomes an exit status (docs/kmsc.1): 0 when rc is 0, else res->status, after
+ * printing res->msg (unless empty) as "WHO: msg" and, for a usage error when hint, where help is. */
+static int exit_status(int rc, const struct kmsc_result *res, const char *who, bool hint)
+{
+    if (rc == 0)
+        return 0;
+    if (res->msg[0])
+        fprintf(stderr, "%s: %s\n", who, res->msg);
+    if (hint && res->status == KMSC_USAGE)
+        fprintf(stderr, "Try '%s --help' for more information.\n", who);
+    return res->status == KMSC_OK ? KMSC_INTERNAL : (int)res->status;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "health") == 0)
-        return health_main(argc, argv);
-    struct kmsc_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
+    static struct kmsc_ctx ctx; /* the connection buffer is large: not on the stack */
     ctx.prog = "kmsc";
+    if (argc > 1 && strcmp(argv[1], "health") == 0)
+        return exit_status(health_cmd(argc, argv, &ctx.res), &ctx.res, "kmsc health", false);
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return kmsc_bench_main(argc - 1, argv + 1);
-    int rc = parse_args(&ctx, argc, argv);
-    if (rc < 0)
-        return 0;
-    if (rc)
-        return rc;
-    if (ctx.o.list) {
-        list_products();
-        return fflush(stdout) == 0 ? 0 : KMSC_INTERNAL;
-    }
-    rc = build_request(&ctx);
-    if (rc)
-        return rc;
-    rc = run(&ctx);
-    if (fflush(stdout) != 0 && rc == 0)
-        rc = KMSC_INTERNAL;
-    return rc;
+        return exit_status(kmsc_bench(argc - 1, argv + 1, &ctx.res), &ctx.res, "kmsc bench", true);
+    return exit_status(activate_cmd(&ctx, argc, argv), &ctx.res, ctx.prog, true);
 }

@@ -398,6 +398,48 @@ static void test_usage_errors(void **state)
     }
 }
 
+/* The message shapes of the three commands, which main alone prints (src/kmsc/outcome.h): "kmsc: ..." and
+ * "kmsc bench: ..." with the pointer to --help, "kmsc health: ..." without; each message once; --help wins
+ * over a later bad option. */
+static void test_messages(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    KMSC(r, "--cmid", "zz");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc: --cmid: 'zz' is not a GUID\nTry 'kmsc --help' for more information.\n");
+    KMSC(r, "bench", "-c", "0");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc bench: -c: '0' is not an integer in 1..10000\n"
+                                "Try 'kmsc bench --help' for more information.\n");
+    KMSC(r, "bench", "--mix", "4:1", "-4");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc bench: -4/-5/-6 and --mix exclude each other\n");
+    KMSC(r, "health");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "Usage: kmsc health HOST[:PORT]\n");
+    KMSC(r, "health", "-h");
+    expect(r, 0);
+    assert_string_equal(r->err, "Usage: kmsc health HOST[:PORT]\n");
+    KMSC(r, "health", "[::1");
+    expect(r, KMSC_USAGE);
+    assert_true(strncmp(r->err, "kmsc health: ", 13) == 0);
+    assert_null(strstr(r->err, "Try"));
+    assert_non_null(strchr(r->err, '\n'));
+    assert_string_equal(strchr(r->err, '\n'), "\n");
+    KMSC(r, "-h", "--bogus");
+    expect(r, 0);
+    expect_in(r->out, "Usage: kmsc");
+    assert_string_equal(r->err, "");
+    KMSC(r, "bench", "-h", "-c", "0");
+    expect(r, 0);
+    expect_in(r->out, "Usage: kmsc bench");
+    assert_string_equal(r->err, "");
+    KMSC(r, "--list-products", "--help");
+    expect(r, 0);
+    expect_in(r->out, "Usage: kmsc");
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -913,6 +955,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_messages),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_list_products),
         cmocka_unit_test(test_parse_target),

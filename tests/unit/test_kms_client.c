@@ -85,8 +85,10 @@ static void host_reply(struct ex *e, enum answer how)
     assert_int_equal(ndr_decode_request(pdu.request.stub, pdu.request.stub_len, true, &msg, &mlen), 0);
     struct kms_request sreq;
     assert_int_equal(kms_decode_request(msg, mlen, &sreq), 0);
-    struct kms_response_params p = {.epid = EPID, .current_count = how == A_LOW_COUNT ? 24 : 50,
-                                    .activation_interval = 120, .renewal_interval = 10080};
+    struct kms_response_params p = {.epid = EPID,
+                                    .current_count = how == A_LOW_COUNT ? 24 : 50,
+                                    .activation_interval = 120,
+                                    .renewal_interval = 10080};
     struct kms_response_random rnd;
     memset(rnd.salt, 0x5a, sizeof rnd.salt);
     memset(rnd.iv, 0xa5, sizeof rnd.iv);
