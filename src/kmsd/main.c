@@ -293,6 +293,7 @@ int main(int argc, char **argv)
     scfg.on_bound = start_http;
     scfg.on_bound_arg = &hx;
     rc = server_run(&scfg, &metrics);
+    rc = rc == SERVER_ERR_LISTEN ? 2 : rc < 0 ? 1 : 0;
     http_stop(hx.http); /* after the loop: the HTTP threads read the metrics and the host until here */
     metrics_free(&metrics);
     kms_wipe(&host, sizeof host);
