@@ -60,8 +60,8 @@ static int ensure_state_dir(const char *dir)
 }
 
 /* Takes the lock of path for this process's life (pidlock.h); what ("state directory", "registry") and whose
- * name the thing locked in messages. Returns 0 or 2 after a message. */
-static int lock_or_exit(const char *path, const char *what, const char *whose)
+ * name the thing locked in messages. Returns 0, or pidlock_acquire's negative errno after a message. */
+static int lock_path(const char *path, const char *what, const char *whose)
 {
     pid_t holder;
     int fd = pidlock_acquire(path, &holder);
@@ -74,35 +74,38 @@ static int lock_or_exit(const char *path, const char *what, const char *whose)
                 (long)holder, what);
     else
         fprintf(stderr, "kmsd: %s %s is in use by another kmsd; one kmsd per %s\n", what, whose, what);
-    return 2;
+    return fd;
 }
 
-/* Builds the host identity: the one kept in the state directory, or a new one (then kept there), with the
- * operator's overrides on top (not kept). */
-static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, struct activation_host *host)
+/* The host build kmsd presents (--host-build, or the default one). Returns 0 or -EINVAL after a message. */
+static int host_build(const struct kmsd_config *cfg, const struct products_build **out)
 {
     const struct products_build *build =
         cfg->host_build ? products_build_by_number(cfg->host_build) : activation_default_build();
     if (!build || !build->epid) {
         fprintf(stderr, "kmsd: --host-build %u: not a host build of the product table\n", (unsigned)cfg->host_build);
-        return 2;
+        return -EINVAL;
     }
     if (cfg->ndr64 && build->build < 9200) {
         fprintf(stderr,
                 "kmsd: --host-build %u: a host older than build 9200 does not speak NDR64; use --no-ndr64 or a "
                 "newer build\n",
                 (unsigned)build->build);
-        return 2;
+        return -EINVAL;
     }
-    int rc = activation_host_generate(host, build, cfg->lcid, NULL, time(NULL), rng);
-    if (rc < 0) {
-        fprintf(stderr, "kmsd: cannot generate the host identity: %s\n", kms_strerror(rc));
-        return 1;
-    }
+    *out = build;
+    return 0;
+}
+
+/* Turns the freshly generated host into kmsd's identity: the one kept in the state directory when there is
+ * one (what it lacks is completed from host and kept), else host itself (then kept), with the operator's
+ * overrides on top (not kept). Returns 0 or a negative code after a message. */
+static int host_identity(const struct kmsd_config *cfg, struct activation_host *host)
+{
     char path[CONFIG_PATH_LEN + 32], err[512];
     snprintf(path, sizeof path, "%s/%s", cfg->state_dir, IDENTITY_FILE);
     size_t missing = 0;
-    rc = identity_load(path, host, &missing, err, sizeof err);
+    int rc = identity_load(path, host, &missing, err, sizeof err);
     if (rc == -ENOENT || (rc == 0 && missing > 0)) {
         rc = identity_save(path, host, err, sizeof err);
         if (rc == 0)
@@ -110,7 +113,7 @@ static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, s
     }
     if (rc < 0) {
         fprintf(stderr, "kmsd: host identity: %s\n", err);
-        return 2;
+        return rc;
     }
     if (cfg->hwid_set)
         memcpy(host->hwid, cfg->hwid, sizeof host->hwid);
@@ -119,35 +122,37 @@ static int make_host(const struct kmsd_config *cfg, const struct kms_rng *rng, s
         if (!c || activation_host_set_epid(host, c, cfg->epids[i].epid) < 0) {
             fprintf(stderr, "kmsd: --epid %s=%s: not an ePID of that CSVLK group\n", cfg->epids[i].csvlk,
                     cfg->epids[i].epid);
-            return 2;
+            return -EINVAL;
         }
     }
     return 0;
 }
 
-/* Opens the registry unless it is switched off. Returns 0 (db NULL when off) or 2 after a message. */
+/* Opens the registry unless it is switched off. Returns 0 (db NULL when off) or a negative code after a
+ * message. */
 static int open_registry(const struct kmsd_config *cfg, struct store **db)
 {
     *db = NULL;
     if (strcmp(cfg->db, "none") == 0) {
         if (cfg->count_mode == CONFIG_COUNT_GENUINE) {
             fprintf(stderr, "kmsd: --count-mode genuine needs the registry (remove --no-db / db = none)\n");
-            return 2;
+            return -EINVAL;
         }
         return 0;
     }
     char path[CONFIG_PATH_LEN + 16], lock[CONFIG_PATH_LEN + 32], err[512];
     if (store_path(cfg->db, cfg->state_dir, path, sizeof path) < 0) {
         fprintf(stderr, "kmsd: --db: the registry's path is too long\n");
-        return 2;
+        return -ENAMETOOLONG;
     }
     snprintf(lock, sizeof lock, "%s%s", path, PIDLOCK_REGISTRY_SUFFIX);
-    int rc = lock_or_exit(lock, "registry", path);
-    if (rc)
+    int rc = lock_path(lock, "registry", path);
+    if (rc < 0)
         return rc;
-    if (store_open(path, db, err, sizeof err) < 0) {
+    rc = store_open(path, db, err, sizeof err);
+    if (rc < 0) {
         fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);
-        return 2;
+        return rc;
     }
     log_info("registry: %s", path);
     return 0;
@@ -186,116 +191,164 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
     return http_start(&hc, l, n, &x->http) < 0 ? -1 : 0;
 }
 
+/* Everything kmsd runs with, in one place (main keeps it in static storage: it is large, and the HTTP threads
+ * read the host and the metrics until server_run has returned). */
+struct kmsd {
+    struct kmsd_config cfg;
+    struct kms_rng rng;
+    struct activation_host host;
+    struct activation_cfg acfg;
+    const struct products_csvlk *csvlks[CONFIG_MAX_CSVLKS];
+    struct acl acl;
+    struct privdrop_cfg priv;
+    struct server_cfg scfg;
+    struct metrics metrics;
+    char lock[CONFIG_PATH_LEN + 16];
+    char db_path[CONFIG_PATH_LEN + 16];
+    struct http_start_ctx hx;
+};
+
+/* Opens the log, makes sure of the state directory and takes its lock. Returns 0 or a negative code after a
+ * message. */
+static int open_state(struct kmsd *k)
+{
+    static const enum log_level levels[] = {LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG};
+    const struct kmsd_config *cfg = &k->cfg;
+    int rc = log_open(levels[cfg->log_level], cfg->log_file, cfg->syslog);
+    if (rc < 0) {
+        fprintf(stderr, "kmsd: --log-file %s: %s\n", cfg->log_file, strerror(-rc));
+        return rc;
+    }
+    rc = ensure_state_dir(cfg->state_dir);
+    if (rc < 0) {
+        fprintf(stderr, "kmsd: --state-dir %s: %s\n", cfg->state_dir, strerror(-rc));
+        return rc;
+    }
+    snprintf(k->lock, sizeof k->lock, "%s/%s", cfg->state_dir, PIDLOCK_STATE_FILE);
+    return lock_path(k->lock, "state directory", cfg->state_dir);
+}
+
+/* The "kmsd starting" line, and each ePID at debug level. */
+static void log_host(const struct activation_host *host)
+{
+    char hw[17];
+    for (int i = 0; i < KMS_HWID_LEN; i++)
+        snprintf(hw + 2 * i, 3, "%02X", host->hwid[i]);
+    log_info("kmsd starting: host build %u (%s), LCID %u, HWID %s", (unsigned)host->build->build, host->build->name,
+             (unsigned)host->lcid, hw);
+    for (size_t i = 0; i < host->n; i++)
+        if (host->epid[i][0])
+            log_debug("ePID %-14s %s", products_csvlk_at(i)->key, host->epid[i]);
+}
+
+/* The activation policy from the configuration and the host. */
+static void make_activation_cfg(struct kmsd *k)
+{
+    const struct kmsd_config *cfg = &k->cfg;
+    k->acfg = (struct activation_cfg){
+        .client_count = cfg->client_count,
+        .allow_low_count = cfg->allow_low_count,
+        .activation_interval = cfg->activation_interval,
+        .renewal_interval = cfg->renewal_interval,
+        .host = &k->host,
+        .products = (enum activation_products)cfg->products,
+        .time_check = cfg->time_check,
+        .clock = &wall_clock,
+    };
+    for (int i = 0; i < cfg->n_csvlks; i++) /* names checked by config */
+        k->csvlks[k->acfg.n_csvlks++] = products_find_csvlk(cfg->csvlks[i]);
+    k->acfg.csvlks = k->csvlks;
+}
+
+/* The network side's settings, the registry left out (open_registry). Returns 0 or -EINVAL when the access
+ * lists do not build (not reached: the configuration checked every entry). */
+static int make_server_cfg(struct kmsd *k)
+{
+    const struct kmsd_config *cfg = &k->cfg;
+    struct server_cfg *s = &k->scfg;
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < cfg->n_listen && i < SERVER_MAX_LISTENERS; i++)
+        s->listen[s->n_listen++] = cfg->listen[i];
+    s->port = cfg->port;
+    s->max_connections = cfg->max_connections;
+    s->idle_timeout_ms = cfg->idle_timeout_ms;
+    s->max_pdu = cfg->max_pdu;
+    s->max_requests = cfg->max_requests;
+    s->max_pdus = cfg->max_pdus;
+    s->max_conn_buffer = cfg->max_conn_buffer;
+    s->pdu_timeout_ms = cfg->pdu_timeout_ms;
+    s->max_per_address = cfg->max_per_address;
+    s->max_addresses = cfg->max_addresses;
+    s->rate_limit = cfg->rate_limit;
+    s->rate_burst = cfg->rate_burst;
+    s->limit_loopback = cfg->limit_loopback;
+    s->acl = &k->acl;
+    if (acl_build(&k->acl, cfg->allow[0], cfg->n_allow, cfg->deny[0], cfg->n_deny, sizeof cfg->allow[0],
+                  cfg->private_only))
+        return -EINVAL;
+    privdrop_setup(&k->priv, cfg); /* started as root: switch user once the listeners are bound */
+    s->after_bind = privdrop_hook;
+    s->after_bind_ctx = &k->priv;
+    s->bind.ndr32 = true;
+    s->bind.ndr64 = cfg->ndr64;
+    s->bind.btfn = cfg->btfn;
+    s->activation = &k->acfg;
+    s->rng = &k->rng;
+    s->genuine_count = cfg->count_mode == CONFIG_COUNT_GENUINE;
+    s->count_floor = cfg->count_floor;
+    s->retention_days = cfg->retention_days;
+    s->max_clients = cfg->max_clients;
+    return 0;
+}
+
+/* Runs the server with the HTTP server started from its on_bound, then stops and frees what main set up.
+ * Returns server_run's result. */
+static int run(struct kmsd *k)
+{
+    (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
+    k->hx = (struct http_start_ctx){&k->cfg, &k->host, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL};
+    k->scfg.on_bound = start_http;
+    k->scfg.on_bound_arg = &k->hx;
+    int rc = server_run(&k->scfg, &k->metrics);
+    http_stop(k->hx.http); /* after the loop: the HTTP threads read the metrics and the host until here */
+    metrics_free(&k->metrics);
+    kms_wipe(&k->host, sizeof k->host);
+    log_close();
+    return rc;
+}
+
+/* The only place that turns results into exit statuses: 2 when the configuration, the state directory, the
+ * identity, the registry or a listener must change (SERVER_ERR_LISTEN), 1 for other failures. */
 int main(int argc, char **argv)
 {
     if (argc > 1 && cli_is_command(argv[1]))
         return cli_main(argc, argv);
-    static struct kmsd_config cfg;
-    config_defaults(&cfg);
-    int rc = config_load(&cfg, argc, argv, environ, stdout, stderr);
+    static struct kmsd k;
+    config_defaults(&k.cfg);
+    int rc = config_load(&k.cfg, argc, argv, environ, stdout, stderr);
     if (rc == KMSD_CONFIG_EXIT_OK)
         return 0;
-    if (rc != KMSD_CONFIG_OK)
+    if (rc != KMSD_CONFIG_OK || open_state(&k) < 0)
         return 2;
-
-    static const enum log_level levels[] = {LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG};
-    rc = log_open(levels[cfg.log_level], cfg.log_file, cfg.syslog);
+    k.rng = (struct kms_rng){rng_fill, NULL};
+    const struct products_build *build;
+    if (host_build(&k.cfg, &build) < 0)
+        return 2;
+    rc = activation_host_generate(&k.host, build, k.cfg.lcid, NULL, time(NULL), &k.rng);
     if (rc < 0) {
-        fprintf(stderr, "kmsd: --log-file %s: %s\n", cfg.log_file, strerror(-rc));
-        return 2;
+        fprintf(stderr, "kmsd: cannot generate the host identity: %s\n", kms_strerror(rc));
+        return 1;
     }
-    rc = ensure_state_dir(cfg.state_dir);
-    if (rc < 0) {
-        fprintf(stderr, "kmsd: --state-dir %s: %s\n", cfg.state_dir, strerror(-rc));
+    if (host_identity(&k.cfg, &k.host) < 0)
         return 2;
-    }
-    static char lock[CONFIG_PATH_LEN + 16];
-    snprintf(lock, sizeof lock, "%s/%s", cfg.state_dir, PIDLOCK_STATE_FILE);
-    rc = lock_or_exit(lock, "state directory", cfg.state_dir);
-    if (rc)
-        return rc;
-
-    struct kms_rng rng = {rng_fill, NULL};
-    static struct activation_host host;
-    rc = make_host(&cfg, &rng, &host);
-    if (rc)
-        return rc;
-    char hw[17];
-    for (int i = 0; i < KMS_HWID_LEN; i++)
-        snprintf(hw + 2 * i, 3, "%02X", host.hwid[i]);
-    log_info("kmsd starting: host build %u (%s), LCID %u, HWID %s", (unsigned)host.build->build, host.build->name,
-             (unsigned)host.lcid, hw);
-    for (size_t i = 0; i < host.n; i++)
-        if (host.epid[i][0])
-            log_debug("ePID %-14s %s", products_csvlk_at(i)->key, host.epid[i]);
-
-    struct activation_cfg acfg = {
-        .client_count = cfg.client_count,
-        .allow_low_count = cfg.allow_low_count,
-        .activation_interval = cfg.activation_interval,
-        .renewal_interval = cfg.renewal_interval,
-        .host = &host,
-        .products = (enum activation_products)cfg.products,
-        .time_check = cfg.time_check,
-        .clock = &wall_clock,
-    };
-    static const struct products_csvlk *csvlks[CONFIG_MAX_CSVLKS];
-    for (int i = 0; i < cfg.n_csvlks; i++) /* names checked by config */
-        csvlks[acfg.n_csvlks++] = products_find_csvlk(cfg.csvlks[i]);
-    acfg.csvlks = csvlks;
-    struct server_cfg scfg;
-    memset(&scfg, 0, sizeof scfg);
-    for (int i = 0; i < cfg.n_listen && i < SERVER_MAX_LISTENERS; i++)
-        scfg.listen[scfg.n_listen++] = cfg.listen[i];
-    scfg.port = cfg.port;
-    scfg.max_connections = cfg.max_connections;
-    scfg.idle_timeout_ms = cfg.idle_timeout_ms;
-    scfg.max_pdu = cfg.max_pdu;
-    scfg.max_requests = cfg.max_requests;
-    scfg.max_pdus = cfg.max_pdus;
-    scfg.max_conn_buffer = cfg.max_conn_buffer;
-    scfg.pdu_timeout_ms = cfg.pdu_timeout_ms;
-    scfg.max_per_address = cfg.max_per_address;
-    scfg.max_addresses = cfg.max_addresses;
-    scfg.rate_limit = cfg.rate_limit;
-    scfg.rate_burst = cfg.rate_burst;
-    scfg.limit_loopback = cfg.limit_loopback;
-    static struct acl acl;
-    scfg.acl = &acl;
-    if (acl_build(&acl, cfg.allow[0], cfg.n_allow, cfg.deny[0], cfg.n_deny, sizeof cfg.allow[0], cfg.private_only))
-        return 2; /* not reached: the configuration checked every entry */
-    static struct privdrop_cfg priv; /* started as root: switch user once the listeners are bound */
-    privdrop_setup(&priv, &cfg);
-    scfg.after_bind = privdrop_hook;
-    scfg.after_bind_ctx = &priv;
-    scfg.bind.ndr32 = true;
-    scfg.bind.ndr64 = cfg.ndr64;
-    scfg.bind.btfn = cfg.btfn;
-    scfg.activation = &acfg;
-    scfg.rng = &rng;
-
-    rc = open_registry(&cfg, &scfg.db);
-    if (rc)
-        return rc;
-    scfg.genuine_count = cfg.count_mode == CONFIG_COUNT_GENUINE;
-    scfg.count_floor = cfg.count_floor;
-    scfg.retention_days = cfg.retention_days;
-    scfg.max_clients = cfg.max_clients;
-
-    static struct metrics metrics;
-    if (metrics_init(&metrics, (int64_t)time(NULL)) < 0) {
+    log_host(&k.host);
+    make_activation_cfg(&k);
+    if (make_server_cfg(&k) < 0 || open_registry(&k.cfg, &k.scfg.db) < 0)
+        return 2;
+    if (metrics_init(&k.metrics, (int64_t)time(NULL)) < 0) {
         fprintf(stderr, "kmsd: out of memory\n");
         return 1;
     }
-    static char db_path[CONFIG_PATH_LEN + 16];
-    (void)store_path(cfg.db, cfg.state_dir, db_path, sizeof db_path); /* fits: open_registry checked it */
-    struct http_start_ctx hx = {&cfg, &host, &metrics, scfg.db ? db_path : NULL, NULL};
-    scfg.on_bound = start_http;
-    scfg.on_bound_arg = &hx;
-    rc = server_run(&scfg, &metrics);
-    http_stop(hx.http); /* after the loop: the HTTP threads read the metrics and the host until here */
-    metrics_free(&metrics);
-    kms_wipe(&host, sizeof host);
-    log_close();
-    return rc;
+    rc = run(&k);
+    return rc == SERVER_ERR_LISTEN ? 2 : rc < 0 ? 1 : 0;
 }

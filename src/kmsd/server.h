@@ -9,6 +9,7 @@
 #ifndef KMSD_SERVER_H
 #define KMSD_SERVER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,7 +48,7 @@ struct server_cfg {
     bool limit_loopback; /* per-address limits for loopback peers too (else they are exempt) */
     const struct acl *acl;    /* NULL: everyone */
     /* Called once every listener is bound, before anything is served or any thread started (privilege
-     * drop). Non-zero stops kmsd with exit status 2. NULL: nothing. */
+     * drop). Non-zero makes server_run return SERVER_ERR_LISTEN (kmsd exits 2). NULL: nothing. */
     int (*after_bind)(void *ctx);
     void *after_bind_ctx;
     struct rpc_bind_policy bind;
@@ -60,14 +61,20 @@ struct server_cfg {
     uint32_t retention_days;
     uint64_t max_clients;
     /* Called once with every bound listener, after binding and before the loop runs (NULL: not called);
-     * a non-zero return makes server_run return 2 without serving. kmsd starts its HTTP server here. */
+     * a non-zero return makes server_run return SERVER_ERR_LISTEN without serving. kmsd starts its HTTP server here. */
     int (*on_bound)(void *arg, const struct server_bound *l, size_t n);
     void *on_bound_arg;
 };
 
-/* Binds every listener, then runs until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 when a listener
- * cannot be set up (the message is logged), 1 on an unexpected loop error. m (metrics_init()ed by the caller)
- * receives every counter. */
+/* What server_run returns when the listeners could not be set up: a listener that cannot be opened (bind,
+ * listen, a name that does not resolve, a bad --listen text) or a refusal of on_bound or after_bind. No other
+ * failure returns it (kmsd exits 2 for it, 1 for the others). */
+#define SERVER_ERR_LISTEN (-EADDRINUSE)
+
+/* Binds every listener, then runs until SIGTERM/SIGINT. Returns 0 after a clean stop, SERVER_ERR_LISTEN when the
+ * listeners cannot be set up, or another negative code (a libuv code or -errno) when something else fails at
+ * start or the loop ends badly; every failure is logged. m (metrics_init()ed by the caller) receives every
+ * counter. */
 int server_run(const struct server_cfg *cfg, struct metrics *m);
 
 #endif

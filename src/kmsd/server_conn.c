@@ -1,0 +1,521 @@
+/* server_conn — one served KMS connection: reads, framing, the session, writes, the registry round trip and
+ * the close (server_internal.h). */
+#include "server_internal.h"
+
+#include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "guid.h"
+#include "kms_crypto.h"
+#include "log.h"
+#include "products.h"
+
+static void conn_free(struct conn *c);
+
+static void conn_on_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    if (c->store_refs > 0) {
+        c->freed_pending = 1; /* the registry callback frees it */
+        return;
+    }
+    conn_free(c);
+}
+
+/* Once a burst of connections has mostly closed, hands the freed heap back to the system: glibc returns only
+ * the top of the heap by itself, and connections closing in any order leave it fragmented. */
+static void server_trim(struct server *srv, int64_t open)
+{
+#ifdef __GLIBC__
+    if (srv->open_peak >= SERVER_TRIM_PEAK && open <= srv->open_peak / 4) {
+        malloc_trim(0);
+        srv->open_peak = open;
+    }
+#else
+    (void)srv;
+    (void)open;
+#endif
+}
+
+static void conn_free(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    int64_t open = atomic_fetch_sub_explicit(&srv->m->open, 1, memory_order_relaxed) - 1;
+    if (c->rl_counted)
+        ratelimit_disconnect(&srv->rl, c->addr);
+    if (c->admitted)
+        srv->active--;
+    free(c->in);
+    session_free(&c->sess);
+    kms_wipe(&c->sess, sizeof c->sess);
+    free(c);
+    server_trim(srv, open);
+    if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
+        uv_close((uv_handle_t *)&srv->grace, NULL);
+}
+
+void server_conn_close_why(struct conn *c, enum metrics_close why)
+{
+    if (!c->close_counted && !c->handles_closed) {
+        c->close_counted = 1;
+        metrics_inc(&c->srv->m->closed[why]);
+    }
+    server_conn_close(c);
+}
+
+void server_conn_close(struct conn *c)
+{
+    uv_handle_t *h[3] = {(uv_handle_t *)&c->tcp, (uv_handle_t *)&c->idle, (uv_handle_t *)&c->pdu};
+    if (c->handles_closed)
+        return;
+    if (!c->closing) {
+        c->closing = 1;
+        (void)uv_read_stop((uv_stream_t *)&c->tcp); /* both always succeed */
+        for (int i = 1; i < c->n_handles; i++)
+            (void)uv_timer_stop((uv_timer_t *)h[i]);
+    }
+    if (c->pending_writes > 0 || c->awaiting)
+        return; /* on_write / on_recorded call again once the replies are out */
+    c->handles_closed = 1;
+    c->open_handles = c->n_handles;
+    for (int i = 0; i < c->n_handles; i++)
+        uv_close(h[i], conn_on_close);
+}
+
+struct conn *server_conn_new(struct listener *l)
+{
+    struct server *srv = l->srv;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_error("out of memory accepting a connection");
+        return NULL;
+    }
+    c->srv = srv;
+    c->l = l;
+    int rc = uv_tcp_init(srv->loop, &c->tcp);
+    if (rc < 0) {
+        log_error("cannot set up a connection: %s", uv_strerror(rc));
+        free(c);
+        return NULL;
+    }
+    c->n_handles = 1;
+    rc = uv_timer_init(srv->loop, &c->idle);
+    if (rc == 0) {
+        c->n_handles++;
+        rc = uv_timer_init(srv->loop, &c->pdu);
+    }
+    if (rc == 0)
+        c->n_handles++;
+    c->tcp.data = c;
+    c->idle.data = c;
+    c->pdu.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    int64_t open = atomic_fetch_add_explicit(&srv->m->open, 1, memory_order_relaxed) + 1;
+    if (open > srv->open_peak)
+        srv->open_peak = open;
+    if (rc < 0) { /* the handles that exist close; the last close callback frees c */
+        log_error("cannot set up a connection's timers: %s", uv_strerror(rc));
+        c->closing = 1;
+    }
+    return c;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = w->c;
+    free(w);
+    if (c->pending_writes > 0)
+        c->pending_writes--;
+    if (status < 0 && !c->closing)
+        log_debug("%s: write failed: %s", c->peer, uv_strerror(status));
+    if (status < 0)
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+    else if (c->closing)
+        server_conn_close(c);
+}
+static void log_activation(const struct conn *c, const struct session_event *ev)
+{
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    if (ev->decode_err) {
+        log_info("%s: activation refused: undecodable request (%s), HRESULT 0x%08X", c->peer,
+                 kms_strerror(ev->decode_err), (unsigned)ev->hresult);
+        return;
+    }
+    char ws[256], wse[512], cmid[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
+    (void)kms_request_machine_name(&ev->req, ws, sizeof ws); /* on invalid UTF-16 the valid prefix is kept */
+    log_escape(ws, wse, sizeof wse);
+    guid_format(&ev->req.cmid, cmid);
+    guid_format(&ev->req.kms_id, kid);
+    const char *product = ev->result.sku ? ev->result.sku->name : ev->result.kms ? ev->result.kms->name : kid;
+    if (ev->hresult)
+        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: refused (%s), HRESULT 0x%08X", c->peer, wse, product,
+                 ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
+                 activation_refusal_name(ev->result.reason), (unsigned)ev->hresult);
+    else
+        log_info("%s: \"%s\" %s v%u.%u cmid %s status %s: activated, count %u", c->peer, wse, product,
+                 ev->req.version_major, ev->req.version_minor, cmid, kms_license_status_name(ev->req.license_status),
+                 (unsigned)ev->result.params.current_count);
+}
+
+/* Sends what the session wrote to w (or frees w) according to the action. Returns 0, or -1 when the
+ * connection is closing. */
+static int conn_send(struct conn *c, struct write_req *w, size_t len, enum session_action a,
+                     const struct session_event *ev)
+{
+    if (a == SESSION_CLOSE || a == SESSION_WAIT) {
+        free(w);
+        if (a == SESSION_WAIT)
+            return 0;
+        log_debug("%s: closing: %s", c->peer, kms_strerror(ev->close_err));
+        server_conn_close_why(c, METRICS_CLOSE_PROTOCOL);
+        return -1;
+    }
+    w->c = c;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+        return -1;
+    }
+    c->pending_writes++;
+    if (a == SESSION_REPLY_CLOSE) {
+        server_conn_close_why(c, METRICS_CLOSE_MAX_REQUESTS);
+        return -1;
+    }
+    return 0;
+}
+
+/* A write request with its writer ready, or NULL (the connection is then closed). */
+static struct write_req *conn_write_req(struct conn *c, struct wr *out)
+{
+    struct write_req *w = malloc(sizeof *w);
+    if (!w) {
+        log_error("%s: out of memory", c->peer);
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+        return NULL;
+    }
+    wr_init(out, w->data, sizeof w->data);
+    return w;
+}
+
+static void count_activation(struct metrics *m, const struct session_event *ev)
+{
+    if (ev->decode_err) {
+        metrics_activation(m, 0, m->n_kms, ev->hresult);
+        if (ev->hresult)
+            metrics_inc(&m->refusals[METRICS_REFUSE_UNDECODABLE]);
+        return;
+    }
+    metrics_activation(m, ev->req.version_major, products_kms_index(ev->result.kms), ev->hresult);
+    if (!ev->hresult)
+        return;
+    enum metrics_refusal r = METRICS_REFUSE_POLICY;
+    switch (ev->result.reason) {
+    case ACTIVATION_REFUSE_UNKNOWN_PRODUCT:
+        r = METRICS_REFUSE_UNKNOWN_PRODUCT;
+        break;
+    case ACTIVATION_REFUSE_NOT_VOLUME:
+        r = METRICS_REFUSE_NOT_VOLUME;
+        break;
+    case ACTIVATION_REFUSE_CSVLK:
+        r = METRICS_REFUSE_CSVLK;
+        break;
+    case ACTIVATION_REFUSE_TIME:
+        r = METRICS_REFUSE_TIME;
+        break;
+    default:
+        break;
+    }
+    metrics_inc(&m->refusals[r]);
+}
+
+/* The count to answer req with: -1 (the policy's), or in genuine mode the last one known for its group. */
+static int64_t conn_count(const struct server *srv, const struct kms_request *req)
+{
+    if (!srv->cfg->genuine_count)
+        return -1;
+    return activation_genuine_count(req, srv->last_count[store_app_group_of(&req->app_id)], srv->cfg->count_floor);
+}
+
+/* Counts, times (from t0, uv_hrtime) and logs an answered activation. */
+static void conn_note_activation(const struct conn *c, const struct session_event *ev, uint64_t t0)
+{
+    count_activation(c->srv->m, ev);
+    metrics_observe(&c->srv->m->request_latency, (uv_hrtime() - t0) / 1000);
+    log_activation(c, ev);
+}
+
+/* Answers the pending activation with count (-1: the policy's) and sends it. */
+static int conn_complete(struct conn *c, int64_t count)
+{
+    struct wr out;
+    struct write_req *w = conn_write_req(c, &out);
+    if (!w)
+        return -1;
+    struct session_event ev;
+    enum session_action a = session_complete(&c->sess, &c->l->scfg, count, &out, &ev);
+    conn_note_activation(c, &ev, c->t_request);
+    return conn_send(c, w, out.off, a, &ev);
+}
+
+static long conn_frame(struct conn *c, const uint8_t *p, size_t len);
+static void conn_consume(struct conn *c, const uint8_t *p, size_t len);
+
+/* Registry callback (loop thread): the record is committed (or failed); now answer, then go on with any
+ * PDUs that arrived meanwhile. */
+static void on_recorded(void *ctx, int err, uint32_t distinct)
+{
+    struct conn *c = ctx;
+    struct server *srv = c->srv;
+    c->store_refs--;
+    c->awaiting = 0;
+    if (c->freed_pending) {
+        if (c->store_refs == 0)
+            conn_free(c);
+        return;
+    }
+    if (err)
+        metrics_inc(&srv->m->unrecorded);
+    if (srv->cfg->genuine_count && !err)
+        srv->last_count[store_app_group_of(&c->sess.pending.req.app_id)] = distinct;
+    if (conn_complete(c, conn_count(srv, &c->sess.pending.req)) < 0)
+        return;
+    if (c->closing) { /* kmsd is stopping or the peer went away: the answer goes out, then the close */
+        server_conn_close(c);
+        return;
+    }
+    if (c->in_len) { /* PDUs that arrived while the record was written */
+        size_t n = c->in_len;
+        c->in_len = 0;
+        conn_consume(c, c->in, n);
+    }
+}
+
+static void fill_record(const struct conn *c, const struct session_event *ev, struct store_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->cmid = ev->req.cmid;
+    r->app_id = ev->req.app_id;
+    r->sku_id = ev->req.sku_id;
+    r->kms_id = ev->req.kms_id;
+    (void)kms_request_machine_name(&ev->req, r->workstation, sizeof r->workstation);
+    if (ev->result.sku)
+        snprintf(r->product, sizeof r->product, "%s", ev->result.sku->name);
+    else if (ev->result.kms)
+        snprintf(r->product, sizeof r->product, "%s", ev->result.kms->name);
+    else
+        guid_format(&ev->req.kms_id, r->product);
+    snprintf(r->address, sizeof r->address, "%s", c->peer);
+    if (ev->hresult == 0)
+        snprintf(r->epid, sizeof r->epid, "%s", ev->result.params.epid);
+    r->license_status = ev->req.license_status;
+    r->grace_time = ev->req.grace_time;
+    r->is_vm = ev->req.is_client_vm;
+    r->version_major = ev->req.version_major;
+    r->version_minor = ev->req.version_minor;
+    r->hresult = ev->hresult;
+    r->time = (int64_t)time(NULL);
+}
+
+/* Hands one whole PDU to the session and sends its reply. Returns 0, 1 when the connection now waits for
+ * the registry, or -1 when it is closing. */
+static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
+{
+    struct server *srv = c->srv;
+    struct wr out;
+    struct write_req *w = conn_write_req(c, &out);
+    if (!w)
+        return -1;
+    struct session_event ev;
+    uint64_t t0 = uv_hrtime();
+    enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
+    if (a == SESSION_ACTIVATE) {
+        free(w);
+        c->t_request = t0;
+        if (server_admit_activation(c) < 0)
+            return -1;
+        if (srv->writer) {
+            struct store_record rec;
+            fill_record(c, &ev, &rec);
+            if (store_writer_submit(srv->writer, &rec, on_recorded, c) == 0) {
+                c->awaiting = 1;
+                c->store_refs++;
+                return 1;
+            }
+            metrics_inc(&srv->m->unrecorded); /* queue full: answer unrecorded rather than not at all */
+        }
+        return conn_complete(c, conn_count(srv, &ev.req));
+    }
+    if (ev.activation) /* refused before a decision (undecodable request) */
+        conn_note_activation(c, &ev, t0);
+    return conn_send(c, w, out.off, a, &ev);
+}
+
+/* Frames PDUs in p[0..len); returns how many bytes were consumed, or -1 when the connection is closing. */
+static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
+{
+    const struct server_cfg *cfg = c->srv->cfg;
+    size_t off = 0;
+    while (len - off >= RPC_HEADER_LEN) {
+        struct rpc_header h;
+        int rc = rpc_peek_header(p + off, len - off, &h);
+        if (rc < 0 || h.frag_length > cfg->max_pdu) {
+            log_debug("%s: closing: %s", c->peer, rc < 0 ? kms_strerror(rc) : "PDU above --max-pdu");
+            server_conn_close_why(c, rc < 0 ? METRICS_CLOSE_PROTOCOL : METRICS_CLOSE_BUFFER);
+            return -1;
+        }
+        if (len - off < h.frag_length)
+            break;
+        if (cfg->max_pdus && ++c->pdus > cfg->max_pdus) { /* e.g. a client that only ever BINDs */
+            log_debug("%s: closing: more than --max-pdus (%u) PDUs", c->peer, (unsigned)cfg->max_pdus);
+            server_conn_close_why(c, METRICS_CLOSE_MAX_PDUS);
+            return -1;
+        }
+        int r = conn_pdu(c, p + off, h.frag_length);
+        if (r < 0)
+            return -1;
+        off += h.frag_length;
+        if (r > 0)
+            break; /* waiting for the registry: the rest stays buffered */
+    }
+    return (long)off;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct conn *c = h->data;
+    *buf = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
+}
+
+static void on_pdu_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    log_debug("%s: closing: a PDU took longer than --pdu-timeout to arrive", c->peer);
+    server_conn_close_why(c, METRICS_CLOSE_SLOW);
+}
+
+/* Keeps rest bytes at p in the connection's buffer (p may point into it); progressed: a PDU was completed
+ * in this pass (the remaining bytes start a new one). Runs the PDU timer while an incomplete PDU waits.
+ * Returns 0 or -1 (closing). */
+static int conn_keep(struct conn *c, const uint8_t *p, size_t rest, bool progressed)
+{
+    const struct server_cfg *cfg = c->srv->cfg;
+    if (rest > cfg->max_conn_buffer) {
+        log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
+        server_conn_close_why(c, METRICS_CLOSE_BUFFER);
+        return -1;
+    }
+    if (rest && !c->in) {
+        c->in = malloc(cfg->max_conn_buffer);
+        if (!c->in) {
+            server_conn_close_why(c, METRICS_CLOSE_ERROR);
+            return -1;
+        }
+    }
+    if (rest)
+        memmove(c->in, p, rest);
+    c->in_len = rest;
+    if (c->closing)
+        return 0;
+    if (!rest || c->awaiting) {
+        (void)uv_timer_stop(&c->pdu); /* nothing incomplete, or whole PDUs wait for the registry; never fails */
+        return 0;
+    }
+    int rc = 0;
+    if (progressed || !uv_is_active((uv_handle_t *)&c->pdu))
+        rc = uv_timer_start(&c->pdu, on_pdu_timeout, cfg->pdu_timeout_ms, 0);
+    if (rc < 0) {
+        log_debug("%s: closing: cannot start the PDU timer: %s", c->peer, uv_strerror(rc));
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+        return -1;
+    }
+    return 0;
+}
+
+/* Frames and handles what it can of p[0..len) and buffers the rest. */
+static void conn_consume(struct conn *c, const uint8_t *p, size_t len)
+{
+    long used = c->awaiting ? 0 : conn_frame(c, p, len);
+    if (used < 0)
+        return;
+    (void)conn_keep(c, p + used, len - (size_t)used, used > 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    const struct server_cfg *cfg = c->srv->cfg;
+    if (nread < 0) {
+        server_conn_close_why(c, METRICS_CLOSE_PEER);
+        return;
+    }
+    if (nread == 0 || c->closing)
+        return;
+    int rc = uv_timer_again(&c->idle);
+    if (rc < 0) {
+        log_debug("%s: closing: cannot restart the idle timer: %s", c->peer, uv_strerror(rc));
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+        return;
+    }
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t len = (size_t)nread;
+    if (c->in_len) { /* continue an incomplete PDU: append, then frame from the connection's buffer */
+        if (len > cfg->max_conn_buffer - c->in_len) {
+            log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
+            server_conn_close_why(c, METRICS_CLOSE_BUFFER);
+            return;
+        }
+        memcpy(c->in + c->in_len, p, len);
+        c->in_len += len;
+        p = c->in;
+        len = c->in_len;
+    }
+    conn_consume(c, p, len);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    log_debug("%s: idle timeout", c->peer);
+    server_conn_close_why(c, METRICS_CLOSE_IDLE);
+}
+
+int server_conn_start(struct conn *c)
+{
+    struct server *srv = c->srv;
+    session_init(&c->sess, srv->next_assoc++);
+    int rc = uv_tcp_nodelay(&c->tcp, 1);
+    if (rc < 0) /* only slower replies: serve the connection anyway */
+        log_debug("%s: cannot set TCP_NODELAY: %s", c->peer, uv_strerror(rc));
+    rc = uv_timer_start(&c->idle, on_idle, srv->cfg->idle_timeout_ms, srv->cfg->idle_timeout_ms);
+    if (rc == 0)
+        rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        log_debug("%s: closing: cannot start reading: %s", c->peer, uv_strerror(rc));
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * server_internal — what the parts of kmsd's network side share; private to src/kmsd/server*.c.
+ *
+ * server.c runs the loop and stops it (server_run, signals, grace, the counters line); server_listen.c owns
+ * the libuv side of the KMS listeners (the sockets themselves come from listen.c); server_admit.c decides
+ * which accepted connections are served (ACL, per-address cap and rate, --max-connections, running out of
+ * descriptors); server_conn.c owns a served connection (reads, framing, the session, writes, close).
+ * Everything runs on the loop thread. A connection is freed in the close callback of its last libuv handle
+ * (or by the registry callback still due to it); every function that may close one says so, and a caller
+ * does not touch the connection after such a call returned "closing".
+ */
+#ifndef KMSD_SERVER_INTERNAL_H
+#define KMSD_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "metrics.h"
+#include "ratelimit.h"
+#include "server.h"
+#include "session.h"
+#include "store.h"
+#include "store_writer.h"
+
+#define SERVER_READ_BUF 65536    /* one shared receive buffer per loop: data are consumed in the read callback */
+#define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
+#define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
+#define SERVER_TRIM_PEAK 1024     /* a burst of at least this many connections is trimmed from the heap after it */
+#define SERVER_LOG_PER_SECOND 20  /* refusal log lines per second in all; the rest are counted, then summed up */
+#define SERVER_LOG_ADDR_MS 60000  /* at most one refusal line per client address per minute */
+#define SERVER_FD_LOG_MS 60000    /* at most one "out of file descriptors" line per minute */
+#define SERVER_FD_PAUSE_MS 100    /* out of descriptors and without a reserve: listeners rest this long */
+#define SERVER_ACCEPT_BATCH 64    /* connections accepted per wake-up before the loop serves others */
+#define SERVER_SHED_MAX 256       /* connections accepted-and-closed per EMFILE event at most */
+#define SERVER_BACKLOG 4096       /* listen queue (the kernel caps it at net.core.somaxconn): a flood fills a short
+                                   * queue and a client's SYN is then dropped, costing it a 1 s retransmission */
+
+/* The loop-wide handles of struct server, as bits of its handles field. */
+#define SERVER_H_FD_PAUSE 1u
+#define SERVER_H_GRACE 2u
+#define SERVER_H_SIG_TERM 4u
+#define SERVER_H_SIG_INT 8u
+
+struct server;
+
+struct listener {
+    uv_tcp_t tcp;   /* owns the bound socket */
+    uv_poll_t poll; /* readable: connections to accept (kmsd accepts itself, see on_listen) */
+    bool polling;
+    struct server *srv;
+    struct session_cfg scfg;
+    char name[96];
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    uv_timer_t pdu; /* --pdu-timeout: runs while an incomplete PDU is buffered */
+    struct server *srv;
+    struct listener *l;
+    struct conn *prev, *next;
+    uint8_t *in; /* bytes of an incomplete PDU, allocated on first need, capacity max_conn_buffer */
+    size_t in_len;
+    int pending_writes;
+    int n_handles;      /* handles initialised: tcp, idle, pdu in that order (3 unless setting one up failed) */
+    int open_handles;
+    int closing;        /* close requested: no more reads, close once the replies are out */
+    int handles_closed; /* uv_close() called on both handles */
+    int awaiting;       /* an activation waits for its record: further PDUs stay buffered */
+    int store_refs;     /* registry callbacks still to come; the connection is freed after them */
+    int freed_pending;  /* both handles closed while store_refs > 0 */
+    int close_counted;  /* the reason for the close is counted */
+    uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
+    uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
+    bool have_addr;
+    bool limited;       /* the per-address limits apply (have_addr, and not an exempt loopback peer) */
+    uint32_t pdus;      /* whole PDUs received (--max-pdus) */
+    bool rl_counted;    /* counted in the per-address table: uncount on free */
+    bool admitted;      /* counted in srv->active: uncount on free */
+    struct session sess;
+    char peer[80];
+};
+
+struct write_req {
+    uv_write_t req;
+    struct conn *c;
+    uint8_t data[SERVER_WRITE_MAX];
+};
+
+struct server {
+    uv_loop_t *loop;
+    const struct server_cfg *cfg;
+    struct metrics *m;
+    struct listener lis[SERVER_MAX_LISTENERS];
+    int n_lis;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t grace;  /* after SIGTERM: SERVER_STOP_GRACE_MS for the replies still going out */
+    unsigned handles;  /* SERVER_H_*: which of the loop-wide handles are initialised (for server_teardown) */
+    struct store *db;  /* the registry until the writer takes it over (then NULL) */
+    int stopping;
+    struct conn *conns;
+    uint32_t next_assoc;
+    int64_t open_peak; /* most connections open at once since the last heap trim */
+    struct store_writer *writer;
+    uint32_t last_count[STORE_APP_GROUPS]; /* genuine mode: the last count known per group */
+    struct ratelimit rl;                   /* per-address connections and activation tokens */
+    uint32_t active;                       /* admitted connections not yet freed (--max-connections); unlike
+                                            * metrics.open, refused ones still closing do not count */
+    int reserve_fd;                        /* spare descriptor given up to shed connections on EMFILE */
+    uv_timer_t fd_pause;                   /* listeners paused for want of descriptors */
+    uint64_t fd_logged_ms;                 /* last "out of file descriptors" line (uv_now), 0 never */
+    uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
+    unsigned log_lines;
+    uint64_t log_suppressed;
+    uint8_t readbuf[SERVER_READ_BUF];
+};
+
+/* ---- listeners (server_listen.c) ---- */
+
+/* Opens every configured listener (cfg->listen, or the wildcard on cfg->port). Returns 0, or SERVER_ERR_LISTEN
+ * after a message; the listeners opened before a failure stay in srv->lis for server_listeners_close. */
+int server_listeners_open(struct server *srv);
+/* Hands the bound listeners to cfg->on_bound (which must be set). Returns 0 or SERVER_ERR_LISTEN when it
+ * refused or a listener's address cannot be read back. */
+int server_listeners_report(struct server *srv);
+/* Closes every listener (their handles finish closing when the loop runs). */
+void server_listeners_close(struct server *srv);
+/* Stops accepting on l until server_listeners_resume. */
+void server_listener_pause(struct listener *l);
+/* Accepts again on every paused listener (a listener that cannot be polled stays paused). */
+void server_listeners_resume(struct server *srv);
+
+/* ---- admission (server_admit.c) ---- */
+
+/* Takes over the accepted socket fd (non-blocking, close-on-exec) of listener l: serves it or refuses it. */
+void server_admit(struct listener *l, int fd);
+/* accept() on l failed with errno err: counted; out of descriptors, queued connections are shed. */
+void server_accept_error(struct server *srv, struct listener *l, int err);
+/* Takes an activation token of c's address (--rate-limit). Returns 0, or -1 after closing c (over it). */
+int server_admit_activation(struct conn *c);
+
+/* ---- connections (server_conn.c) ---- */
+
+/* A connection on l with its handles initialised and linked into srv->conns, not yet holding fd: NULL when
+ * it cannot be made (nothing is left behind; the caller still owns fd). When only some of its handles could be
+ * initialised, the connection is returned closing (c->closing set): the caller closes it and goes no further. */
+struct conn *server_conn_new(struct listener *l);
+/* Starts serving an admitted connection: session, idle timer, reads. Returns 0, or -1 after closing it. */
+int server_conn_start(struct conn *c);
+/* Closes c once its replies are out; c is freed later (close callbacks). */
+void server_conn_close(struct conn *c);
+/* Closes c as server_conn_close does and counts why (only the first reason of a connection counts). */
+void server_conn_close_why(struct conn *c, enum metrics_close why);
+
+#endif
