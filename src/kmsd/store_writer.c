@@ -9,6 +9,9 @@
 #include "err.h"
 #include "log.h"
 
+/* Set-up calls (pthread_mutex_init, pthread_cond_init, pthread_create, uv_async_init) are checked in
+ * store_writer_start. Lock, unlock, signal, wait, join and uv_async_send on objects it set up fail only on a
+ * programming error (EINVAL, EDEADLK), which no check here could recover from: their results are not read. */
 #define PRUNE_EVERY_S 86400
 #define FAILURE_LOG_EVERY_S 60
 
