@@ -9,6 +9,9 @@
 #include "err.h"
 #include "log.h"
 
+/* Set-up calls (pthread_mutex_init, pthread_cond_init, pthread_create, uv_async_init) are checked in
+ * store_writer_start. Lock, unlock, signal, wait, join and uv_async_send on objects it set up fail only on a
+ * programming error (EINVAL, EDEADLK), which no check here could recover from: their results are not read. */
 #define PRUNE_EVERY_S 86400
 #define FAILURE_LOG_EVERY_S 60
 
@@ -67,6 +70,29 @@ static uint64_t us_since(const struct timespec *t0)
     return us > 0 ? (uint64_t)us : 0;
 }
 
+/* Gives every item of a batch committed with rc its result and, when the writer counts, its group's distinct
+ * clients (one count per group and batch). Writer thread, without the lock. */
+static void finish_items(struct store_writer *w, struct item *batch, int rc, int64_t now)
+{
+    uint32_t counts[STORE_APP_GROUPS];
+    bool counted[STORE_APP_GROUPS] = {false};
+    for (struct item *it = batch; it; it = it->next) {
+        it->err = rc;
+        if (rc == 0 && w->cfg.count) {
+            enum store_app_group g = store_app_group_of(&it->rec.app_id);
+            if (!counted[g]) {
+                int c = store_count(w->db, g, now, STORE_COUNT_WINDOW_DAYS, &counts[g]);
+                if (c < 0)
+                    counts[g] = 0;
+                counted[g] = c == 0;
+                if (c < 0)
+                    it->err = c;
+            }
+            it->count = counts[g];
+        }
+    }
+}
+
 /* Commits one batch and counts per application group; runs on the writer thread without the lock. */
 static void commit(struct store_writer *w, struct item *batch, size_t n)
 {
@@ -94,24 +120,8 @@ static void commit(struct store_writer *w, struct item *batch, size_t n)
     } else if (rc < 0) {
         w->unrecorded_unsaved += n;
     }
-    uint32_t counts[STORE_APP_GROUPS];
-    bool counted[STORE_APP_GROUPS] = {false};
     int64_t now = w->cfg.now();
-    for (struct item *it = batch; it; it = it->next) {
-        it->err = rc;
-        if (rc == 0 && w->cfg.count) {
-            enum store_app_group g = store_app_group_of(&it->rec.app_id);
-            if (!counted[g]) {
-                int c = store_count(w->db, g, now, STORE_COUNT_WINDOW_DAYS, &counts[g]);
-                if (c < 0)
-                    counts[g] = 0;
-                counted[g] = c == 0;
-                if (c < 0)
-                    it->err = c;
-            }
-            it->count = counts[g];
-        }
-    }
+    finish_items(w, batch, rc, now);
     uint32_t frames = store_wal_frames(w->db);
     bool ask = false;
     if (w->ckpt_on) {
@@ -245,6 +255,34 @@ static void on_async(uv_async_t *a)
 
 static void on_async_closed(uv_handle_t *h);
 
+/* Initialises the lock and the two condition variables. Returns 0 or a negative errno (nothing is left
+ * initialised then). */
+static int sync_init(struct store_writer *w)
+{
+    int rc = pthread_mutex_init(&w->mu, NULL);
+    if (rc != 0)
+        return -rc;
+    rc = pthread_cond_init(&w->cv, NULL);
+    if (rc != 0) {
+        pthread_mutex_destroy(&w->mu);
+        return -rc;
+    }
+    rc = pthread_cond_init(&w->ckpt_cv, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return -rc;
+    }
+    return 0;
+}
+
+static void sync_destroy(struct store_writer *w)
+{
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->ckpt_cv);
+}
+
 int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writer_cfg *cfg,
                        struct store_writer **out)
 {
@@ -257,11 +295,14 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
     w->last_failure_log = -FAILURE_LOG_EVERY_S;
     w->ckpt_last_log = -FAILURE_LOG_EVERY_S;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    pthread_cond_init(&w->ckpt_cv, NULL);
-    int rc = uv_async_init(loop, &w->async, on_async);
+    int rc = sync_init(w);
     if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    rc = uv_async_init(loop, &w->async, on_async);
+    if (rc < 0) {
+        sync_destroy(w);
         free(w);
         return rc;
     }
@@ -324,9 +365,7 @@ void store_writer_stats(struct store_writer *w, struct store_writer_stats *out)
 static void on_async_closed(uv_handle_t *h)
 {
     struct store_writer *w = h->data;
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    pthread_cond_destroy(&w->ckpt_cv);
+    sync_destroy(w);
     free(w);
 }
 

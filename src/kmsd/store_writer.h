@@ -45,7 +45,8 @@ struct store_writer_stats {
 
 struct store_writer;
 
-/* Takes ownership of s; starts the thread. Returns 0 or a negative code. */
+/* Takes ownership of s once it succeeds; starts the thread. Returns 0 or a negative code (a libuv code or
+ * -errno; s is still the caller's then, and the loop must run once more when the thread could not start). */
 int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writer_cfg *cfg,
                        struct store_writer **out);
 /* Queues a record (copied). Returns 0, or a negative code when the queue is full or the writer stopped
