@@ -987,8 +987,6 @@ static const struct opt opts[] = {
 #define N_OPTS (sizeof opts / sizeof opts[0])
 _Static_assert(N_OPTS <= MAX_OPTS, "raise MAX_OPTS");
 
-/* Variables with the KMSD_ prefix that are not options (the test harness sets them); any other is a typo. */
-static const char *const env_ignored[] = { "KMSD_FIXTURES", "KMSD_SOURCE_ROOT", "KMSD_PYTHON" };
 
 size_t config_option_count(void)
 {
@@ -1273,11 +1271,7 @@ static int load_env(struct kmsd_config *cfg, char **envp, struct load *ld)
         if (!eq || strncmp(e, "KMSD_", 5) != 0)
             continue;
         size_t nl = (size_t)(eq - e);
-        bool ignored = false;
-        for (size_t i = 0; i < sizeof env_ignored / sizeof env_ignored[0]; i++)
-            if (strlen(env_ignored[i]) == nl && strncmp(e, env_ignored[i], nl) == 0)
-                ignored = true;
-        if (ignored || (nl == 11 && strncmp(e, "KMSD_CONFIG", 11) == 0))
+        if (nl == 11 && strncmp(e, "KMSD_CONFIG", 11) == 0)
             continue; /* KMSD_CONFIG only names the file, which is already read */
         const struct opt *o = env_opt(e, nl, CONFIG_IN_ENV);
         if (!o) {

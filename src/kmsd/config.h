@@ -6,7 +6,7 @@
  * Naming: INI keys are the long names; booleans use the positive name everywhere but the command line
  * (`ndr64 = false`, KMSD_NDR64=no, --no-ndr64). Repeatables accumulate within one source and a later source
  * replaces the whole list; environment lists are comma-separated; an empty value restores a "none" default.
- * Unknown KMSD_* variables are errors except KMSD_FIXTURES, KMSD_SOURCE_ROOT and KMSD_PYTHON (test harness);
+ * Unknown KMSD_* variables are errors;
  * KMSD_CONFIG names the INI file when -c is absent. docs/config.md is the reference.
  *
  * Errors never exit inside this module: config_load() returns KMSD_CONFIG_EXIT_* and has already printed

@@ -1,7 +1,7 @@
 /*
  * products: the generated table agrees with data/products.tsv field by field, its cross links hold, lookups
  * hit and miss as they should, the newest products carry Microsoft's GVLKs, and scripts/gen_products.py
- * rejects malformed tables. KMSD_SOURCE_ROOT (the source tree) and KMSD_PYTHON (python3) come from meson.
+ * rejects malformed tables. TEST_SOURCE_ROOT (the source tree) and TEST_PYTHON (python3) come from meson.
  */
 #include "testutil.h"
 
@@ -31,9 +31,9 @@ static struct guid gid(const char *text)
 
 static const char *source_root(void)
 {
-    const char *root = getenv("KMSD_SOURCE_ROOT");
+    const char *root = getenv("TEST_SOURCE_ROOT");
     if (!root || !*root)
-        fail_msg("KMSD_SOURCE_ROOT is not set (meson test sets it)");
+        fail_msg("TEST_SOURCE_ROOT is not set (meson test sets it)");
     return root;
 }
 
@@ -715,7 +715,7 @@ static int run_generator(const char *in, const char *out, const char *log)
 {
     char script[PATH_CAP];
     path_join(script, source_root(), "scripts/gen_products.py");
-    const char *py = getenv("KMSD_PYTHON");
+    const char *py = getenv("TEST_PYTHON");
     if (!py || !*py)
         py = "python3";
     pid_t pid = fork();

@@ -9,9 +9,9 @@
 
 static const char *fixtures_dir(void)
 {
-    const char *d = getenv("KMSD_FIXTURES");
+    const char *d = getenv("TEST_FIXTURES");
     if (!d || !*d)
-        fail_msg("KMSD_FIXTURES is not set (run the tests through meson test)");
+        fail_msg("TEST_FIXTURES is not set (run the tests through meson test)");
     return d;
 }
 

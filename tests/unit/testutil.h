@@ -1,6 +1,6 @@
 /*
  * testutil — helpers shared by the unit tests: fixture files (KATs and wire vectors, under the directory
- * named by KMSD_FIXTURES, which meson sets to tests/fixtures), JSON loading and hex conversion.
+ * named by TEST_FIXTURES, which meson sets to tests/fixtures), JSON loading and hex conversion.
  * Every helper fails the running cmocka test instead of returning an error.
  */
 #ifndef KMSD_TESTUTIL_H
