@@ -5,9 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 
 start_kmsd
-"$REPLAY" 127.0.0.1 "$PORT" "$FIXTURES"/vectors/*_to_vlmcsd_*.json || fail "replay against defaults"
+"$VECTOR_REPLAY" 127.0.0.1 "$PORT" "$FIXTURES"/vectors/*_to_vlmcsd_*.json || fail "replay against defaults"
 stop_kmsd
 start_kmsd --no-ndr64
-"$REPLAY" 127.0.0.1 "$PORT" "$FIXTURES"/vectors/*_to_pykms_*.json || fail "replay against --no-ndr64"
+"$VECTOR_REPLAY" 127.0.0.1 "$PORT" "$FIXTURES"/vectors/*_to_pykms_*.json || fail "replay against --no-ndr64"
 stop_kmsd
 echo "ok"

@@ -1,4 +1,4 @@
-# Shared by the integration tests (sourced). Environment from meson: KMSD, KMSC, REPLAY, PYTHON, FIXTURES,
+# Shared by the integration tests (sourced). Environment from meson: KMSD, KMSC, VECTOR_REPLAY, PYTHON, FIXTURES,
 # SOURCE_ROOT. Every test starts its own kmsd on a free loopback port with a temporary state directory and
 # stops it by PID; every wait is bounded.
 set -u

@@ -1,9 +1,9 @@
 /*
- * replay — sends the client side of recorded KMS sessions (tests/fixtures/vectors) to a live kmsd and checks
+ * vector_replay — sends the client side of recorded KMS sessions (tests/fixtures/vectors) to a live kmsd and checks
  * every answer: BIND/ALTER_CONTEXT answered, every REQUEST answered with a RESPONSE that the client verifier
  * accepts for the recorded request, or with the error stub 0x8007000D for an unsupported version.
  *
- * Usage: replay HOST PORT FILE...   Exits 0 when every session passed, 1 otherwise.
+ * Usage: vector_replay HOST PORT FILE...   Exits 0 when every session passed, 1 otherwise.
  * Each PDU is sent in the TCP chunks the recording shows for it where they line up, and read back whole.
  */
 #include <errno.h>
@@ -108,7 +108,7 @@ struct stats {
 
 static int fail(const char *file, const char *what)
 {
-    fprintf(stderr, "replay: %s: %s\n", file, what);
+    fprintf(stderr, "vector_replay: %s: %s\n", file, what);
     return -1;
 }
 
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
     struct stats st = {0, 0, 0, 0};
     for (int i = 3; i < argc; i++)
         (void)replay(argv[1], argv[2], argv[i], &st);
-    printf("replay: %u sessions, %u responses verified, %u unsupported versions refused, %u failed\n", st.sessions,
+    printf("vector_replay: %u sessions, %u responses verified, %u unsupported versions refused, %u failed\n", st.sessions,
            st.verified, st.refused, st.failed);
     return st.failed || st.sessions == 0 ? 1 : 0;
 }
