@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "hostport.h"
+#include "num.h"
 #include "ndr.h"
 
 #define RPC_FIRST_LAST (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG)
@@ -25,14 +26,10 @@ enum kmsc_status kms_client_fail(struct kmsc_result *res, enum kmsc_status st, i
 
 int kms_client_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return KMS_EINVAL; /* strtoul would accept spaces, signs and "-1" */
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+    uint64_t v;
+    if (!s || num_u64(s, lo, hi, &v) < 0)
         return KMS_EINVAL;
-    *out = v;
+    *out = (unsigned long)v;
     return 0;
 }
 

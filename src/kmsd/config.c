@@ -15,6 +15,8 @@
 #include "epid.h"
 #include "hostport.h"
 #include "kms_limits.h"
+#include "err.h"
+#include "num.h"
 #include "products.h"
 
 /* Where a value comes from; errors name the option the way that source spells it. */
@@ -81,22 +83,6 @@ static const void *cfield(const struct opt *o, const struct kmsd_config *cfg)
 
 /* ---- scalar parsers ---- */
 
-/* Parses a decimal number of digits only (no sign, no blanks) up to UINT64_MAX; *end gets the first non-digit.
- * Returns 0, or -1 when there is no digit or the number does not fit. */
-static int parse_digits(const char *s, uint64_t *out, const char **end)
-{
-    if (s[0] < '0' || s[0] > '9')
-        return -1;
-    char *e;
-    errno = 0;
-    unsigned long long v = strtoull(s, &e, 10);
-    if (errno == ERANGE || e == s)
-        return -1;
-    *out = v;
-    *end = e;
-    return 0;
-}
-
 struct unit {
     char suffix; /* 0: a bare number */
     uint32_t mult;
@@ -109,7 +95,7 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n_units,
 {
     uint64_t v;
     const char *end;
-    if (parse_digits(s, &v, &end) < 0) {
+    if (num_digits(s, &v, &end) < 0) {
         /* all digits but too many of them: a range error, not a syntax error */
         size_t nd = strspn(s, "0123456789");
         if (nd > 0 && (s[nd] == '\0' || (s[nd + 1] == '\0' && strchr("smhdw", s[nd]))))
@@ -148,20 +134,6 @@ static int parse_bool(const char *s, bool *out)
     return -1;
 }
 
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static unsigned hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return (unsigned)(c - '0');
-    if (c >= 'a' && c <= 'f')
-        return (unsigned)(c - 'a' + 10);
-    return (unsigned)(c - 'A' + 10);
-}
-
 /* ---- setters ---- */
 
 static int set_bool(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
@@ -173,19 +145,14 @@ static int set_bool(const struct opt *o, struct kmsd_config *cfg, const char *va
     return 0;
 }
 
-static bool all_digits(const char *s)
-{
-    return s[0] != '\0' && strspn(s, "0123456789") == strlen(s);
-}
-
 static int set_uint(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
     uint64_t v;
-    const char *end;
-    if (!all_digits(val))
+    int rc = num_u64(val, o->min, o->max, &v);
+    if (rc == KMS_EINVAL)
         return fail(ld, "\"%.100s\" is not a number (expected %llu to %llu)", val, (unsigned long long)o->min,
                     (unsigned long long)o->max);
-    if (parse_digits(val, &v, &end) < 0 || v < o->min || v > o->max)
+    if (rc < 0)
         return fail(ld, "%.100s is out of range (expected %llu to %llu)", val, (unsigned long long)o->min,
                     (unsigned long long)o->max);
     if (o->size == sizeof(uint16_t))
@@ -298,11 +265,11 @@ static int set_client_count(const struct opt *o, struct kmsd_config *cfg, const 
         return 0;
     }
     uint64_t v;
-    const char *end;
-    if (!all_digits(val))
+    int rc = num_u64(val, o->min, o->max, &v);
+    if (rc == KMS_EINVAL)
         return fail(ld, "\"%.100s\" is not a client count (expected auto or %llu to %llu)", val,
                     (unsigned long long)o->min, (unsigned long long)o->max);
-    if (parse_digits(val, &v, &end) < 0 || v < o->min || v > o->max)
+    if (rc < 0)
         return fail(ld, "%.100s is out of range (expected auto or %llu to %llu)", val, (unsigned long long)o->min,
                     (unsigned long long)o->max);
     cfg->client_count = (int32_t)v;
@@ -317,14 +284,10 @@ static int set_hwid(const struct opt *o, struct kmsd_config *cfg, const char *va
         memset(cfg->hwid, 0, sizeof cfg->hwid);
         return 0;
     }
-    size_t n = strlen(val);
-    bool ok = n == 2 * sizeof cfg->hwid;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = is_hex(val[i]);
-    if (!ok)
+    uint8_t hwid[sizeof cfg->hwid];
+    if (strlen(val) != 2 * sizeof hwid || num_hex(val, hwid, sizeof hwid) < 0)
         return fail(ld, "\"%.100s\" is not a HWID (expected exactly 16 hex digits, e.g. 3A1C049600B60076)", val);
-    for (size_t i = 0; i < sizeof cfg->hwid; i++)
-        cfg->hwid[i] = (uint8_t)(hex_val(val[2 * i]) << 4 | hex_val(val[2 * i + 1]));
+    memcpy(cfg->hwid, hwid, sizeof hwid);
     cfg->hwid_set = true;
     return 0;
 }
@@ -348,10 +311,9 @@ static void epid_builds(char *buf, size_t cap)
 static int set_host_build(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
     uint64_t v;
-    const char *end;
     char builds[256];
     epid_builds(builds, sizeof builds);
-    if (!all_digits(val) || parse_digits(val, &v, &end) < 0 || v > o->max)
+    if (num_u64(val, 0, o->max, &v) < 0)
         return fail(ld, "\"%.100s\" is not a host build (expected 0 to choose, or one of %s)", val, builds);
     const struct products_build *b = products_build_by_number((uint32_t)v);
     if (v != 0 && (!b || !b->epid))

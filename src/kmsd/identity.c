@@ -8,17 +8,16 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "num.h"
 #include "products.h"
 
 static int parse_u32(const char *s, uint32_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v > UINT32_MAX || s[0] == '-')
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
+    uint64_t v;
+    int rc = num_u64(s, 0, UINT32_MAX, &v);
+    if (rc == 0)
+        *out = (uint32_t)v;
+    return rc;
 }
 
 int identity_load(const char *path, struct activation_host *h, size_t *missing, char *err, size_t errlen)
@@ -50,15 +49,8 @@ int identity_load(const char *path, struct activation_host *h, size_t *missing, 
             if (!header)
                 rc = KMS_EINVAL;
         } else if (strcmp(key, "hwid") == 0) {
-            if (strlen(val) != 16)
+            if (strlen(val) != 2 * sizeof t.hwid || num_hex(val, t.hwid, sizeof t.hwid) < 0)
                 rc = KMS_EINVAL;
-            for (int i = 0; rc == 0 && i < 8; i++) {
-                int hi = buf_hexval(val[2 * i]), lo = buf_hexval(val[2 * i + 1]);
-                if (hi < 0 || lo < 0)
-                    rc = KMS_EINVAL;
-                else
-                    t.hwid[i] = (uint8_t)(hi << 4 | lo);
-            }
         } else if (strcmp(key, "build") == 0) {
             uint32_t b;
             const struct products_build *pb = parse_u32(val, &b) == 0 ? products_build_by_number(b) : NULL;

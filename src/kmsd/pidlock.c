@@ -9,6 +9,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "num.h"
+
 /* The PID written in the file, 0 when it holds none. */
 static pid_t read_holder(int fd)
 {
@@ -17,9 +19,9 @@ static pid_t read_holder(int fd)
     if (n <= 0)
         return 0;
     text[n] = '\0';
-    char *end;
-    long v = strtol(text, &end, 10);
-    return end != text && (*end == '\n' || *end == '\0') && v > 0 && v <= 0x7fffffff ? (pid_t)v : 0;
+    text[strcspn(text, "\n")] = '\0';
+    uint64_t v;
+    return num_u64(text, 1, INT32_MAX, &v) == 0 ? (pid_t)v : 0;
 }
 
 int pidlock_acquire(const char *path, pid_t *holder)

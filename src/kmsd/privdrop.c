@@ -14,6 +14,7 @@
 
 #include "identity.h"
 #include "log.h"
+#include "num.h"
 #include "pidlock.h"
 #include "store.h"
 
@@ -24,11 +25,9 @@
 static int find_user(const char *name, uid_t *uid, gid_t *gid)
 {
     struct passwd *pw = getpwnam(name);
-    if (!pw && strspn(name, "0123456789") == strlen(name) && name[0]) {
-        char *end;
-        unsigned long v = strtoul(name, &end, 10);
+    uint64_t v;
+    if (!pw && num_u64(name, 0, UINT32_MAX, &v) == 0)
         pw = getpwuid((uid_t)v);
-    }
     if (!pw)
         return -1;
     *uid = pw->pw_uid;
@@ -39,11 +38,9 @@ static int find_user(const char *name, uid_t *uid, gid_t *gid)
 static int find_group(const char *name, gid_t *gid)
 {
     struct group *gr = getgrnam(name);
-    if (!gr && strspn(name, "0123456789") == strlen(name) && name[0]) {
-        char *end;
-        unsigned long v = strtoul(name, &end, 10);
+    uint64_t v;
+    if (!gr && num_u64(name, 0, UINT32_MAX, &v) == 0)
         gr = getgrgid((gid_t)v);
-    }
     if (!gr)
         return -1;
     *gid = gr->gr_gid;
