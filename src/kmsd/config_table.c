@@ -1,0 +1,560 @@
+/* config_table — the option table, its printers and the defaults; see config_internal.h. */
+#include "config_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "acl.h"
+#include "epid.h"
+#include "hostport.h"
+#include "kms_limits.h"
+#include "err.h"
+#include "num.h"
+#include "products.h"
+
+/* ---- printers (config_print: INI text that config_load reads back) ---- */
+
+static void print_line(const struct opt *o, const char *val, FILE *out)
+{
+    /* A line that fits inih's buffer only without the blanks around "=" (it came from an INI line of that
+     * length) is written without them, so that it reads back (found by fuzz_config). */
+    if (strlen(o->d.name) + 3 + strlen(val) > (size_t)INI_MAX_LINE - 2)
+        fprintf(out, "%s=%s\n", o->d.name, val);
+    else
+        fprintf(out, "%s =%s%s\n", o->d.name, val[0] ? " " : "", val);
+}
+
+static void print_bool(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_line(o, *(const bool *)config_cfield(o, cfg) ? "true" : "false", out);
+}
+
+static void print_uint(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    unsigned long v = o->size == sizeof(uint16_t) ? *(const uint16_t *)config_cfield(o, cfg)
+                                                  : (unsigned long)*(const uint32_t *)config_cfield(o, cfg);
+    fprintf(out, "%s = %lu\n", o->d.name, v);
+}
+
+/* Prints v in the largest unit of units[1..] that divides it exactly. */
+static void print_scaled(const struct opt *o, uint64_t v, const struct unit *units, size_t n, FILE *out)
+{
+    size_t best = 1;
+    for (size_t i = 1; i < n; i++)
+        if (v % units[i].mult == 0)
+            best = i;
+    fprintf(out, "%s = %llu%c\n", o->d.name, (unsigned long long)(v / units[best].mult), units[best].suffix);
+}
+
+static void print_seconds(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    uint32_t ms = *(const uint32_t *)config_cfield(o, cfg);
+    print_scaled(o, ms / 1000, config_seconds_units, sizeof config_seconds_units / sizeof config_seconds_units[0], out);
+}
+
+static void print_minutes(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_scaled(o, *(const uint32_t *)config_cfield(o, cfg), config_minutes_units,
+                 sizeof config_minutes_units / sizeof config_minutes_units[0], out);
+}
+
+static void print_string(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_line(o, (const char *)config_cfield(o, cfg), out);
+}
+
+static void print_log_level(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    size_t l = (size_t)cfg->log_level;
+    print_line(o, l < sizeof config_log_levels / sizeof config_log_levels[0] ? config_log_levels[l] : "info", out);
+}
+
+static void print_count_mode(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_line(o, cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed", out);
+}
+
+static void print_client_count(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (cfg->client_count < 0)
+        print_line(o, "auto", out);
+    else
+        fprintf(out, "%s = %ld\n", o->d.name, (long)cfg->client_count);
+}
+
+static void print_hwid(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    char hex[2 * sizeof cfg->hwid + 1];
+    hex[0] = '\0';
+    for (size_t i = 0; cfg->hwid_set && i < sizeof cfg->hwid; i++)
+        snprintf(hex + 2 * i, sizeof hex - 2 * i, "%02X", cfg->hwid[i]);
+    print_line(o, hex, out);
+}
+
+static void print_listen(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (cfg->n_listen == 0)
+        print_line(o, "", out);
+    for (int i = 0; i < cfg->n_listen; i++)
+        print_line(o, cfg->listen[i], out);
+}
+
+static void print_http(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (cfg->http_off)
+        print_line(o, "none", out);
+    else if (cfg->n_http == 0)
+        print_line(o, "", out);
+    for (int i = 0; i < cfg->n_http; i++)
+        print_line(o, cfg->http[i], out);
+}
+
+/* A list of strings: the array is right before its count in struct kmsd_config. */
+static void print_strings(const struct opt *o, const char *items, size_t item_len, int n, FILE *out)
+{
+    if (n == 0)
+        print_line(o, "", out);
+    for (int i = 0; i < n; i++)
+        print_line(o, items + (size_t)i * item_len, out);
+}
+
+static void print_cidr(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (o->off == offsetof(struct kmsd_config, n_deny))
+        print_strings(o, cfg->deny[0], sizeof cfg->deny[0], cfg->n_deny, out);
+    else
+        print_strings(o, cfg->allow[0], sizeof cfg->allow[0], cfg->n_allow, out);
+}
+
+static void print_csvlk(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_strings(o, cfg->csvlks[0], sizeof cfg->csvlks[0], cfg->n_csvlks, out);
+}
+
+static void print_products(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    size_t i = (size_t)cfg->products;
+    print_line(o, i < sizeof config_products_names / sizeof config_products_names[0] ? config_products_names[i] : "all",
+               out);
+}
+
+static void print_epid(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    if (cfg->n_epids == 0)
+        print_line(o, "", out);
+    for (int i = 0; i < cfg->n_epids; i++)
+        fprintf(out, "%s = %s=%s\n", o->d.name, cfg->epids[i].csvlk, cfg->epids[i].epid);
+}
+
+/* ---- the option table ---- */
+
+#define ALL (CONFIG_IN_CLI | CONFIG_IN_INI | CONFIG_IN_ENV)
+#define F(m) offsetof(struct kmsd_config, m), sizeof(((struct kmsd_config *)0)->m)
+
+const struct opt config_opts[] = {
+    {{"listen", 'L', CONFIG_ARG_LIST, false, ALL, "ADDR[:PORT]", "",
+      "address to listen on: IPv4, [IPv6[%IF]], host name or * (repeatable) [[::]:PORT]"},
+     config_set_listen,
+     print_listen,
+     F(n_listen),
+     0,
+     0},
+    {{"port", 0, CONFIG_ARG_VALUE, false, ALL, "PORT", "1688", "port of listen addresses given without one"},
+     config_set_uint,
+     print_uint,
+     F(port),
+     1,
+     65535},
+    {{"max-connections", 0, CONFIG_ARG_VALUE, false, ALL, "N", "4096", "open connections at most (1-1000000)"},
+     config_set_uint,
+     print_uint,
+     F(max_connections),
+     1,
+     1000000},
+    {{"idle-timeout", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "30s",
+      "close a connection idle this long (1s-1d; seconds, or suffix s, m, h, d)"},
+     config_set_seconds,
+     print_seconds,
+     F(idle_timeout_ms),
+     1,
+     86400},
+    {{"max-pdu", 0, CONFIG_ARG_VALUE, false, ALL, "BYTES", "5840", "largest RPC PDU accepted (256-5840)"},
+     config_set_uint,
+     print_uint,
+     F(max_pdu),
+     256,
+     KMS_LIMIT_PDU_MAX},
+    {{"max-requests", 0, CONFIG_ARG_VALUE, false, ALL, "N", "64",
+      "activation requests served per connection (1-1000000)"},
+     config_set_uint,
+     print_uint,
+     F(max_requests),
+     1,
+     1000000},
+    {{"max-pdus", 0, CONFIG_ARG_VALUE, false, ALL, "N", "256",
+      "RPC PDUs of any type (BIND, ALTER_CONTEXT, REQUEST fragments) per connection (1-1000000)"},
+     config_set_uint,
+     print_uint,
+     F(max_pdus),
+     1,
+     1000000},
+    {{"max-conn-buffer", 0, CONFIG_ARG_VALUE, false, ALL, "BYTES", "16384",
+      "bytes buffered per connection (1024-1048576, at least --max-pdu)"},
+     config_set_uint,
+     print_uint,
+     F(max_conn_buffer),
+     1024,
+     1048576},
+    {{"pdu-timeout", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "10s",
+      "close a connection whose PDU is not complete this long after its first byte (1s-1d)"},
+     config_set_seconds,
+     print_seconds,
+     F(pdu_timeout_ms),
+     1,
+     86400},
+    {{"max-per-address", 0, CONFIG_ARG_VALUE, false, ALL, "N", "64",
+      "open connections per client address, IPv6 per /64 (0: no cap, up to 1000000)"},
+     config_set_uint,
+     print_uint,
+     F(max_per_address),
+     0,
+     1000000},
+    {{"max-addresses", 0, CONFIG_ARG_VALUE, false, ALL, "N", "65536",
+      "client addresses tracked for the per-address limits (1024-16777216)"},
+     config_set_uint,
+     print_uint,
+     F(max_addresses),
+     1024,
+     16777216},
+    {{"rate-limit", 0, CONFIG_ARG_VALUE, false, ALL, "N", "120",
+      "activations per address per minute, sustained (0: no limit, up to 1000000)"},
+     config_set_uint,
+     print_uint,
+     F(rate_limit),
+     0,
+     1000000},
+    {{"rate-burst", 0, CONFIG_ARG_VALUE, false, ALL, "N", "120",
+      "activations per address at once before --rate-limit applies (1-1000000)"},
+     config_set_uint,
+     print_uint,
+     F(rate_burst),
+     1,
+     1000000},
+    {{"limit-loopback", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "config_apply --max-per-address and --rate-limit to loopback clients too (127.0.0.0/8, ::1)"},
+     config_set_bool,
+     print_bool,
+     F(limit_loopback),
+     0,
+     0},
+    {{"allow", 0, CONFIG_ARG_LIST, false, ALL, "CIDR", "",
+      "accept clients only from these networks (repeatable; none: every address)"},
+     config_set_cidr,
+     print_cidr,
+     F(n_allow),
+     0,
+     0},
+    {{"deny", 0, CONFIG_ARG_LIST, false, ALL, "CIDR", "",
+      "refuse clients from these networks; deny wins over allow (repeatable)"},
+     config_set_cidr,
+     print_cidr,
+     F(n_deny),
+     0,
+     0},
+    {{"private-only", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "refuse clients from public addresses (RFC 1918, loopback, link-local, CGNAT, ULA are private)"},
+     config_set_bool,
+     print_bool,
+     F(private_only),
+     0,
+     0},
+    {{"products", 0, CONFIG_ARG_VALUE, false, ALL, "POLICY", "all",
+      "all; known: refuse unknown KMS ids; volume: also retail and preview ones (0xC004F042)"},
+     config_set_products,
+     print_products,
+     F(products),
+     0,
+     0},
+    {{"csvlk", 0, CONFIG_ARG_LIST, false, ALL, "GROUP[,GROUP...]", "",
+      "activate only the KMS ids these CSVLK groups activate (repeatable; none: every group)"},
+     config_set_csvlk,
+     print_csvlk,
+     F(n_csvlks),
+     0,
+     0},
+    {{"time-check", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "refuse requests whose time is more than 4 h from the host clock (0xC004F06C)"},
+     config_set_bool,
+     print_bool,
+     F(time_check),
+     0,
+     0},
+    {{"ndr64", 0, CONFIG_ARG_BOOL, true, ALL, NULL, "true", "refuse the NDR64 transfer syntax (--ndr64: accept)"},
+     config_set_bool,
+     print_bool,
+     F(ndr64),
+     0,
+     0},
+    {{"btfn", 0, CONFIG_ARG_BOOL, true, ALL, NULL, "true", "refuse bind-time feature negotiation (--btfn: accept)"},
+     config_set_bool,
+     print_bool,
+     F(btfn),
+     0,
+     0},
+    {{"client-count", 0, CONFIG_ARG_VALUE, false, ALL, "N", "auto",
+      "client count to report (1-1000); auto: twice the client's threshold"},
+     config_set_client_count,
+     print_client_count,
+     F(client_count),
+     1,
+     1000},
+    {{"allow-low-count", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "let --client-count go below the client's threshold"},
+     config_set_bool,
+     print_bool,
+     F(allow_low_count),
+     0,
+     0},
+    {{"activation-interval", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "2h",
+      "minutes until a failed client retries (minutes, or suffix m, h, d, w)"},
+     config_set_minutes,
+     print_minutes,
+     F(activation_interval),
+     1,
+     UINT32_MAX},
+    {{"renewal-interval", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "1w",
+      "minutes until clients renew (minutes, or suffix m, h, d, w)"},
+     config_set_minutes,
+     print_minutes,
+     F(renewal_interval),
+     1,
+     UINT32_MAX},
+    {{"epid", 0, CONFIG_ARG_LIST, false, ALL, "GROUP=EPID", "",
+      "ePID for CSVLK group GROUP, e.g. win2025 (repeatable; none: generated)"},
+     config_set_epid,
+     print_epid,
+     F(n_epids),
+     0,
+     0},
+    {{"hwid", 0, CONFIG_ARG_VALUE, false, ALL, "HEX16", "", "host HWID, 16 hex digits (none: random)"},
+     config_set_hwid,
+     print_hwid,
+     F(hwid),
+     0,
+     0},
+    {{"lcid", 0, CONFIG_ARG_VALUE, false, ALL, "LCID", "1033", "LCID of generated ePIDs (1-65535)"},
+     config_set_uint,
+     print_uint,
+     F(lcid),
+     1,
+     65535},
+    {{"host-build", 0, CONFIG_ARG_VALUE, false, ALL, "BUILD", "0",
+      "build in generated ePIDs: 0 chooses, or a server build of the product table"},
+     config_set_host_build,
+     print_uint,
+     F(host_build),
+     0,
+     UINT32_MAX},
+    {{"db", 0, CONFIG_ARG_VALUE, false, ALL, "PATH", "",
+      "client registry (SQLite); none: no registry (none given: STATE-DIR/kmsd.db)"},
+     config_set_string,
+     print_string,
+     F(db),
+     0,
+     CONFIG_PATH_LEN - 1},
+    {{"no-db", 0, CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "run without a registry (same as --db none)"},
+     config_set_no_db,
+     NULL,
+     0,
+     0,
+     0,
+     0},
+    {{"retention", 0, CONFIG_ARG_VALUE, false, ALL, "DAYS", "90",
+      "forget clients not seen for this many days (1-36500)"},
+     config_set_uint,
+     print_uint,
+     F(retention_days),
+     1,
+     36500},
+    {{"max-clients", 0, CONFIG_ARG_VALUE, false, ALL, "N", "1000000",
+      "registry rows kept at most; the least recently seen go first (1000-100000000)"},
+     config_set_uint,
+     print_uint,
+     F(max_clients),
+     1000,
+     100000000},
+    {{"count-mode", 0, CONFIG_ARG_VALUE, false, ALL, "MODE", "fixed",
+      "fixed: 2N or --client-count; genuine: distinct clients of the last 30 days"},
+     config_set_count_mode,
+     print_count_mode,
+     F(count_mode),
+     0,
+     0},
+    {{"count-floor", 0, CONFIG_ARG_VALUE, false, ALL, "N", "0", "genuine mode: report at least N clients (0-1000)"},
+     config_set_uint,
+     print_uint,
+     F(count_floor),
+     0,
+     1000},
+    {{"state-dir", 0, CONFIG_ARG_VALUE, false, ALL, "DIR", "/var/lib/kmsd", "state directory"},
+     config_set_string,
+     print_string,
+     F(state_dir),
+     1,
+     CONFIG_PATH_LEN - 1},
+    {{"log-level", 0, CONFIG_ARG_VALUE, false, ALL, "LEVEL", "info", "error, warn, info or debug"},
+     config_set_log_level,
+     print_log_level,
+     F(log_level),
+     0,
+     0},
+    {{"log-file", 0, CONFIG_ARG_VALUE, false, ALL, "FILE", "", "log to FILE (none: standard error)"},
+     config_set_string,
+     print_string,
+     F(log_file),
+     0,
+     CONFIG_PATH_LEN - 1},
+    {{"syslog", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false", "log to syslog instead"},
+     config_set_bool,
+     print_bool,
+     F(syslog),
+     0,
+     0},
+    {{"http", 0, CONFIG_ARG_LIST, false, ALL, "ADDR[:PORT]", "",
+      "serve the web page, API and metrics here (repeatable; none: off) [127.0.0.1:8080 and [::1]:8080]"},
+     config_set_http,
+     print_http,
+     F(n_http),
+     0,
+     0},
+    {{"no-http", 0, CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "no HTTP server (same as --http none)"},
+     config_set_no_http,
+     NULL,
+     0,
+     0,
+     0,
+     0},
+    {{"http-token", 0, CONFIG_ARG_VALUE, false, ALL, "TOKEN", "",
+      "every HTTP request must carry Authorization: Bearer TOKEN (16-128 characters)"},
+     config_set_token,
+     print_string,
+     F(http_token),
+     0,
+     0},
+    {{"http-insecure", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "allow a non-loopback --http address without --http-token"},
+     config_set_bool,
+     print_bool,
+     F(http_insecure),
+     0,
+     0},
+    {{"http-max-connections", 0, CONFIG_ARG_VALUE, false, ALL, "N", "32", "open HTTP connections at most (1-1024)"},
+     config_set_uint,
+     print_uint,
+     F(http_max_connections),
+     1,
+     1024},
+    {{"http-timeout", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "10s",
+      "close an HTTP connection idle this long (1s-1h; seconds, or suffix s, m, h)"},
+     config_set_seconds,
+     print_seconds,
+     F(http_timeout_ms),
+     1,
+     3600},
+    {{"http-max-page", 0, CONFIG_ARG_VALUE, false, ALL, "N", "500", "clients per API page at most (1-10000)"},
+     config_set_uint,
+     print_uint,
+     F(http_max_page),
+     1,
+     10000},
+    {{"user", 0, CONFIG_ARG_VALUE, false, ALL, "USER", "",
+      "started as root: run as USER after binding (none: kmsd if it exists, else nobody)"},
+     config_set_account,
+     print_string,
+     F(user),
+     0,
+     0},
+    {{"group", 0, CONFIG_ARG_VALUE, false, ALL, "GROUP", "", "started as root: run as GROUP (none: USER's group)"},
+     config_set_account,
+     print_string,
+     F(group),
+     0,
+     0},
+    {{"allow-root", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "started as root: stay root instead of switching to --user"},
+     config_set_bool,
+     print_bool,
+     F(allow_root),
+     0,
+     0},
+    {{"config", 'c', CONFIG_ARG_VALUE, false, CONFIG_IN_CLI | CONFIG_IN_ENV, "FILE", "",
+      "read this INI file (command line, else KMSD_CONFIG)"},
+     config_set_string,
+     NULL,
+     F(config_file),
+     0,
+     CONFIG_PATH_LEN - 1},
+    {{"check-config", 0, CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL,
+      "print the effective configuration as INI text and exit"},
+     config_set_check_config,
+     NULL,
+     0,
+     0,
+     0,
+     0},
+    {{"help", 'h', CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "print this help and exit"},
+     NULL,
+     NULL,
+     0,
+     0,
+     0,
+     0},
+    {{"version", 'V', CONFIG_ARG_NONE, false, CONFIG_IN_CLI, NULL, NULL, "print the version and exit"},
+     NULL,
+     NULL,
+     0,
+     0,
+     0,
+     0},
+};
+
+#define N_OPTS (sizeof config_opts / sizeof config_opts[0])
+const size_t config_n_opts = N_OPTS;
+_Static_assert(N_OPTS <= MAX_OPTS, "raise MAX_OPTS");
+
+size_t config_option_count(void)
+{
+    return N_OPTS;
+}
+
+const struct config_option *config_option_at(size_t i)
+{
+    return i < N_OPTS ? &config_opts[i].d : NULL;
+}
+
+const struct opt *config_find_opt(const char *name, unsigned in)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if ((config_opts[i].d.in & in) && strcmp(config_opts[i].d.name, name) == 0)
+            return &config_opts[i];
+    return NULL;
+}
+
+void config_defaults(struct kmsd_config *cfg)
+{
+    struct load ld;
+    memset(&ld, 0, sizeof ld);
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (config_opts[i].set && config_opts[i].d.def)
+            (void)config_opts[i].set(&config_opts[i], cfg, config_opts[i].d.def,
+                                     &ld); /* the tests check every default parses */
+}
