@@ -4,42 +4,22 @@
 . "$(dirname "$0")/lib.sh"
 
 start_kmsd --max-connections 2 --max-requests 2 --max-pdus 4 --max-pdu 1024 --max-conn-buffer 2048
-"$PYTHON" - "$FIXTURES" "$PORT" <<'PY' || fail "limits"
-import json, socket, struct, sys, time
+IT_DIR="$(dirname "$0")" "$PYTHON" - "$FIXTURES" "$PORT" <<'PY' || fail "limits"
+import os, socket, struct, sys, time
+sys.path.insert(0, os.environ["IT_DIR"])
+from kmsproto import bind_pdu, closed_by_server, connect, read_pdu, request_pdu
 fix, port = sys.argv[1], int(sys.argv[2])
-bind = bytes.fromhex(json.load(open(fix + "/kat/rpc.json"))["cases"]["ndr32_ndr64_btfn"]["bind_pdu"])
-req = bytes.fromhex(json.load(open(fix + "/kat/exchanges.json"))["exchanges"]["v6"]["rpc_request_pdu_ndr64"])
+bind = bind_pdu(path=fix)
+req = request_pdu("v6", "ndr64", fix)
 bad = []
 
 def conn():
-    s = socket.create_connection(("127.0.0.1", port), 5)
-    s.settimeout(5)
-    return s
+    return connect("127.0.0.1", port)
 
-def pdu(s):
-    h = b""
-    while len(h) < 16:
-        c = s.recv(16 - len(h))
-        if not c:
-            return None
-        h += c
-    n = struct.unpack_from("<H", h, 8)[0] - 16
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            return None
-        b += c
-    return h + b
+pdu = read_pdu
 
 def closed(s, t=3):
-    s.settimeout(t)
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
+    return closed_by_server(s, t)
 
 def check(name, ok):
     print(("ok   " if ok else "FAIL ") + name)

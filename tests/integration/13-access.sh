@@ -56,13 +56,14 @@ start_kmsd --max-per-address 2 --limit-loopback
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--max-per-address"
 import sys, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import kmsproto
 import probe
 port = int(sys.argv[2])
-a = probe.connect("127.0.0.1", "127.0.0.1", port)
-b = probe.connect("127.0.0.1", "127.0.0.1", port)
+a = kmsproto.connect("127.0.0.1", port, src="127.0.0.1")
+b = kmsproto.connect("127.0.0.1", port, src="127.0.0.1")
 for s in (a, b):
-    s.sendall(probe.bind_pdu())
-    assert probe.read_pdu(s) is not None, "connection 1 or 2 (the limit) not served"
+    s.sendall(kmsproto.bind_pdu())
+    assert kmsproto.read_pdu(s) is not None, "connection 1 or 2 (the limit) not served"
 assert probe.served("127.0.0.1", "127.0.0.1", port) == 1, "connection 3 (limit + 1) served"
 assert probe.served("127.0.0.5", "127.0.0.1", port) == 0, "another address refused"
 a.close()
@@ -87,12 +88,13 @@ start_kmsd --max-per-address 2 --rate-limit 1 --rate-burst 2
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "loopback exemption (connections)"
 import sys
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import kmsproto
 import probe
 port = int(sys.argv[2])
-held = [probe.connect("127.0.0.1", "127.0.0.1", port) for _ in range(3)]
+held = [kmsproto.connect("127.0.0.1", port, src="127.0.0.1") for _ in range(3)]
 for s in held:
-    s.sendall(probe.bind_pdu())
-    assert probe.read_pdu(s) is not None, "a loopback connection beyond --max-per-address was refused"
+    s.sendall(kmsproto.bind_pdu())
+    assert kmsproto.read_pdu(s) is not None, "a loopback connection beyond --max-per-address was refused"
 for s in held:
     s.close()
 print("ok loopback exempt")
@@ -119,18 +121,19 @@ start_kmsd --pdu-timeout 2s --idle-timeout 30s
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--pdu-timeout"
 import sys, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import kmsproto
 import probe
 port = int(sys.argv[2])
-bind = probe.bind_pdu()
+bind = kmsproto.bind_pdu()
 def trickle(total):
-    s = probe.connect("127.0.0.1", "127.0.0.1", port)
+    s = kmsproto.connect("127.0.0.1", port, src="127.0.0.1")
     step = total / len(bind)
     t0 = time.monotonic()
     try:
         for i in range(len(bind)):
             s.send(bind[i:i + 1])
             time.sleep(step)
-        return probe.read_pdu(s) is not None, time.monotonic() - t0
+        return kmsproto.read_pdu(s) is not None, time.monotonic() - t0
     except (BrokenPipeError, ConnectionResetError):
         return False, time.monotonic() - t0
     finally:

@@ -25,9 +25,9 @@ start_kmsd --pdu-timeout 3s --no-db --limit-loopback
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" "$KMSC" <<'PY' || fail "legitimate clients were not served promptly under attack"
 import multiprocessing, os, subprocess, sys, threading, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
-import probe
+import kmsproto
 port, kmsc = int(sys.argv[2]), sys.argv[3]
-BIND = probe.bind_pdu()
+BIND = kmsproto.bind_pdu()
 BOUND_MS = 2000.0
 
 def legit(n):
@@ -47,7 +47,7 @@ def wave(stop, i):  # 300 trickling connections from 150 addresses
         for slot in range(300):
             if slot not in socks:
                 try:
-                    socks[slot] = [probe.connect("127.0.0.%d" % (2 + slot // 2), "127.0.0.1", port, 2), 0]
+                    socks[slot] = [kmsproto.connect("127.0.0.1", port, 2, src="127.0.0.%d" % (2 + slot // 2)), 0]
                 except OSError:
                     continue
             s, off = socks[slot]
@@ -67,12 +67,12 @@ def flood(stop, i):
         try:
             if i < 2:  # hold as many as it can from one address (the per-address cap refuses the rest)
                 if len(held) < 300:
-                    held.append(probe.connect("127.0.0.2", "127.0.0.1", port, 2))
+                    held.append(kmsproto.connect("127.0.0.1", port, 2, src="127.0.0.2"))
                 else:
                     stop.wait(0.05)
             else:  # connect and close in a loop from 40 addresses
                 n += 1
-                probe.connect("127.0.0.%d" % (10 + n % 40), "127.0.0.1", port, 2).close()
+                kmsproto.connect("127.0.0.1", port, 2, src="127.0.0.%d" % (10 + n % 40)).close()
         except OSError:
             stop.wait(0.01)
     for s in held:

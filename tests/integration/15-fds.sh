@@ -16,20 +16,21 @@ wait_port 127.0.0.1 "$PORT"
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" "$KMSD_PID" <<'PY' || fail "descriptor exhaustion"
 import os, sys, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import kmsproto
 import probe
 port, pid = int(sys.argv[2]), int(sys.argv[3])
-BIND = probe.bind_pdu()
+BIND = kmsproto.bind_pdu()
 def cpu():  # kmsd's CPU time in clock ticks
     f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
     return int(f[11]) + int(f[12])
 held, served, cut = [], 0, 0
 for i in range(100):  # from 4 addresses, under the per-address cap
-    s = probe.connect("127.0.0.%d" % (2 + i % 4), "127.0.0.1", port, 3)
+    s = kmsproto.connect("127.0.0.1", port, 3, src="127.0.0.%d" % (2 + i % 4))
     held.append(s)
 for s in held:
     try:
         s.sendall(BIND)
-        if probe.read_pdu(s) is not None:
+        if kmsproto.read_pdu(s) is not None:
             served += 1
         else:
             cut += 1

@@ -8,18 +8,19 @@ start_kmsd
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" "$FIXTURES" <<'PY' || fail "disconnects mid-PDU"
 import json, socket, struct, sys
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import kmsproto
 import probe
 port, fix = int(sys.argv[2]), sys.argv[3]
-bind = probe.bind_pdu()
+bind = kmsproto.bind_pdu()
 req = bytes.fromhex(json.load(open(fix + "/kat/exchanges.json"))["exchanges"]["v6"]["rpc_request_pdu_ndr64"])
 n = 0
 for pdu, after_bind in ((bind, False), (req, True)):
     for cut in list(range(1, 17)) + list(range(17, len(pdu), 23)) + [len(pdu) - 1]:
         for reset in (False, True):
-            s = probe.connect("127.0.0.1", "127.0.0.1", port)
+            s = kmsproto.connect("127.0.0.1", port, src="127.0.0.1")
             if after_bind:
                 s.sendall(bind)
-                assert probe.read_pdu(s) is not None
+                assert kmsproto.read_pdu(s) is not None
             s.sendall(pdu[:cut])
             if reset:  # RST instead of FIN
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

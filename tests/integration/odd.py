@@ -3,51 +3,26 @@
 Each case opens its own connection and checks kmsd's prescribed answer or a clean close. Every socket
 operation has a timeout, so the script always ends.
 """
-import json
+import os
 import socket
 import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kmsproto import bind_pdu, closed_by_server, connect, kat, read_pdu, request_pdu  # noqa: E402
+
 FIX, HOST, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 MODE = sys.argv[4] if len(sys.argv) > 4 else "all"
-RPC = json.load(open(FIX + "/kat/rpc.json"))["cases"]
-EXCH = json.load(open(FIX + "/kat/exchanges.json"))["exchanges"]
+RPC = kat("rpc.json", FIX)["cases"]
 failures = []
 
 
 def conn():
-    s = socket.create_connection((HOST, PORT), 5)
-    s.settimeout(5)
-    return s
+    return connect(HOST, PORT)
 
 
-def recv_pdu(s):
-    """One whole PDU, or None when kmsd closed the connection."""
-    hdr = b""
-    while len(hdr) < 16:
-        chunk = s.recv(16 - len(hdr))
-        if not chunk:
-            return None
-        hdr += chunk
-    flen = struct.unpack_from("<H", hdr, 8)[0]
-    body = b""
-    while len(body) < flen - 16:
-        chunk = s.recv(flen - 16 - len(body))
-        if not chunk:
-            return None
-        body += chunk
-    return hdr + body
-
-
-def closed_by_server(s, within=5.0):
-    s.settimeout(within)
-    try:
-        return s.recv(1) == b""
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
+recv_pdu = read_pdu
 
 
 def check(name, ok, detail=""):
@@ -56,10 +31,10 @@ def check(name, ok, detail=""):
         failures.append(name)
 
 
-BIND3 = bytes.fromhex(RPC["ndr32_ndr64_btfn"]["bind_pdu"])
-BIND32 = bytes.fromhex(RPC["ndr32_btfn"]["bind_pdu"])
-REQ64 = bytes.fromhex(EXCH["v6"]["rpc_request_pdu_ndr64"])
-REQ32 = bytes.fromhex(EXCH["v6"]["rpc_request_pdu_ndr32"])
+BIND3 = bind_pdu("ndr32_ndr64_btfn", FIX)
+BIND32 = bind_pdu("ndr32_btfn", FIX)
+REQ64 = request_pdu("v6", "ndr64", FIX)
+REQ32 = request_pdu("v6", "ndr32", FIX)
 
 
 def case_request_before_bind():
