@@ -12,13 +12,15 @@
 #include <sqlite3.h>
 
 #include "guid.h"
+#include "kms.h"
 #include "products.h"
+#include "registry_json.h"
 #include "store.h"
+#include "timeutil.h"
 
 #define CLI_DEFAULT_STATE_DIR "/var/lib/kmsd"
 #define CLI_PATH_MAX 4096
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
-#define SECONDS_PER_DAY 86400
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -63,24 +65,6 @@ struct command {
     const char *usage;
     int (*run)(const struct opts *o, const char *db_path);
 };
-
-/* Licence status names (0..6), as slmgr /dli words them on a host. */
-static const char *const status_long[7] = {
-    "Unlicensed",
-    "Licensed",
-    "Initial grace period",
-    "License expired or Hardware out of tolerance",
-    "Non-genuine grace period",
-    "Notification",
-    "Extended grace period",
-};
-/* Short forms for listings and JSON keys. */
-static const char *const status_short[7] = {
-    "unlicensed", "licensed", "initial_grace", "oot_grace", "non_genuine_grace", "notification", "extended_grace",
-};
-
-static const char *const group_label[STORE_APP_GROUPS] = {"Windows", "Office 2010", "Office 2013+", "other"};
-static const char *const group_key[STORE_APP_GROUPS] = {"windows", "office2010", "office2013", "other"};
 
 static const char *opt_value(const struct opts *o, enum opt_bit bit)
 {
@@ -190,60 +174,6 @@ static int open_existing_db(const char *path, struct store **s)
 
 /* ---- text helpers ---- */
 
-/* Length of the valid UTF-8 sequence at p (n bytes available), or 0 when invalid (overlong forms, surrogates
- * and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, cp = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* Copies in to out as valid UTF-8: invalid bytes become '?', and with printable set control characters too
- * (terminal output). Stops before a sequence that would not fit, so out is never cut inside a character. */
-static void utf8_clean(const char *in, size_t inlen, char *out, size_t cap, bool printable)
-{
-    const unsigned char *p = (const unsigned char *)in;
-    size_t i = 0, o = 0;
-    while (i < inlen && p[i] != '\0') {
-        size_t l = utf8_seq(p + i, inlen - i);
-        if (l == 0 || (printable && l == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
-            if (o + 1 >= cap)
-                break;
-            out[o++] = '?';
-            i += l ? l : 1;
-            continue;
-        }
-        if (o + l >= cap)
-            break;
-        memcpy(out + o, p + i, l);
-        o += l;
-        i += l;
-    }
-    out[o] = '\0';
-}
-
 /* Display width in characters of valid UTF-8 (every code point counted as one column). */
 static size_t text_width(const char *s)
 {
@@ -263,8 +193,8 @@ static void fmt_time(int64_t t, bool iso, char out[32])
 
 static const char *status_name(uint32_t st, char buf[16])
 {
-    if (st < 7)
-        return status_short[st];
+    if (st < KMS_LICENSE_STATUS_COUNT)
+        return kms_license_status_name(st);
     snprintf(buf, 16, "%u", (unsigned)st);
     return buf;
 }
@@ -273,7 +203,7 @@ static void app_label(const struct guid *app_id, char out[GUID_TEXT_LEN + 1])
 {
     enum store_app_group g = store_app_group_of(app_id);
     if (g != STORE_APP_OTHER)
-        snprintf(out, GUID_TEXT_LEN + 1, "%s", group_label[g]);
+        snprintf(out, GUID_TEXT_LEN + 1, "%s", store_app_group_label(g));
     else
         guid_format(app_id, out);
 }
@@ -299,14 +229,14 @@ struct cells {
 static void make_cells(const struct store_client *c, bool terminal, struct cells *x)
 {
     guid_format(&c->cmid, x->cmid);
-    utf8_clean(c->workstation, sizeof c->workstation, x->workstation, sizeof x->workstation, terminal);
+    registry_json_clean_text(c->workstation, sizeof c->workstation, x->workstation, sizeof x->workstation, terminal);
     app_label(&c->app_id, x->application);
-    utf8_clean(c->product, sizeof c->product, x->product, sizeof x->product, terminal);
+    registry_json_clean_text(c->product, sizeof c->product, x->product, sizeof x->product, terminal);
     snprintf(x->status, sizeof x->status, "%s", status_name(c->license_status, x->status_buf));
     fmt_time(c->first_seen, !terminal, x->first);
     fmt_time(c->last_seen, !terminal, x->last);
     snprintf(x->requests, sizeof x->requests, "%llu", (unsigned long long)c->request_count);
-    utf8_clean(c->address, sizeof c->address, x->address, sizeof x->address, terminal);
+    registry_json_clean_text(c->address, sizeof c->address, x->address, sizeof x->address, terminal);
     const char *v[C_N] = {x->cmid, x->workstation, x->application, x->product, x->status,
                           x->first, x->last, x->requests, x->address};
     memcpy(x->v, v, sizeof v);
@@ -398,54 +328,6 @@ static int list_csv(struct store *s, const struct store_filter *f)
     return store_list(s, f, csv_row, NULL);
 }
 
-/* A JSON string of text that may not be valid UTF-8. */
-static json_t *jstr(const char *text, size_t cap)
-{
-    char buf[256];
-    utf8_clean(text, cap, buf, sizeof buf, false);
-    return json_string(buf);
-}
-
-static json_t *jguid(const struct guid *g)
-{
-    char t[GUID_TEXT_LEN + 1];
-    guid_format(g, t);
-    return json_string(t);
-}
-
-static json_t *client_json(const struct store_client *c)
-{
-    char app[GUID_TEXT_LEN + 1], sbuf[16];
-    app_label(&c->app_id, app);
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = 0;
-    bad |= json_object_set_new(o, "cmid", jguid(&c->cmid));
-    bad |= json_object_set_new(o, "workstation", jstr(c->workstation, sizeof c->workstation));
-    bad |= json_object_set_new(o, "product", jstr(c->product, sizeof c->product));
-    bad |= json_object_set_new(o, "application", json_string(app));
-    bad |= json_object_set_new(o, "application_id", jguid(&c->app_id));
-    bad |= json_object_set_new(o, "sku", jguid(&c->sku_id));
-    bad |= json_object_set_new(o, "kms_id", jguid(&c->kms_id));
-    bad |= json_object_set_new(o, "license_status", json_integer(c->license_status));
-    bad |= json_object_set_new(o, "license_status_name", json_string(status_name(c->license_status, sbuf)));
-    bad |= json_object_set_new(o, "grace_time", json_integer(c->grace_time));
-    bad |= json_object_set_new(o, "is_vm", json_boolean(c->is_vm != 0));
-    bad |= json_object_set_new(o, "version_major", json_integer(c->version_major));
-    bad |= json_object_set_new(o, "version_minor", json_integer(c->version_minor));
-    bad |= json_object_set_new(o, "first_seen", json_integer(c->first_seen));
-    bad |= json_object_set_new(o, "last_seen", json_integer(c->last_seen));
-    bad |= json_object_set_new(o, "request_count", json_integer((json_int_t)c->request_count));
-    bad |= json_object_set_new(o, "last_address", jstr(c->address, sizeof c->address));
-    bad |= json_object_set_new(o, "last_epid", jstr(c->epid, sizeof c->epid));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 struct json_ctx {
     uint64_t rows;
     bool oom;
@@ -454,7 +336,7 @@ struct json_ctx {
 static int json_row(void *ctx, const struct store_client *c)
 {
     struct json_ctx *j = ctx;
-    json_t *o = client_json(c);
+    json_t *o = registry_json_client(c);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!text) {
@@ -588,32 +470,16 @@ static int run_clients(const struct opts *o, const char *db_path)
 
 /* ---- stats ---- */
 
-static int stats_json(const struct store_stats *st, const char *db_path)
+static int stats_json(struct store *s, const char *db_path)
 {
-    json_t *o = json_object(), *bs = json_object(), *cc = json_object();
-    int bad = !o || !bs || !cc;
-    for (int k = 0; k < 7 && !bad; k++)
-        bad |= json_object_set_new(bs, status_short[k], json_integer((json_int_t)st->by_status[k]));
-    for (int g = 0; g < STORE_APP_GROUPS && !bad; g++)
-        bad |= json_object_set_new(cc, group_key[g], json_integer(st->current_count[g]));
-    if (!bad) {
-        bad |= json_object_set_new(o, "database", json_string(db_path));
-        bad |= json_object_set_new(o, "requests", json_integer((json_int_t)st->requests));
-        bad |= json_object_set_new(o, "failed", json_integer((json_int_t)st->failed));
-        bad |= json_object_set_new(o, "unrecorded", json_integer((json_int_t)st->unrecorded));
-        bad |= json_object_set_new(o, "by_status", bs);
-        bs = NULL;
-        bad |= json_object_set_new(o, "count_window_days", json_integer(STORE_COUNT_WINDOW_DAYS));
-        bad |= json_object_set_new(o, "current_count", cc);
-        cc = NULL;
-        bad |= json_object_set_new(o, "clients", json_integer((json_int_t)st->clients));
-    }
-    char *text = bad ? NULL : json_dumps(o, JSON_INDENT(2));
+    json_t *o = NULL;
+    int rc = registry_json_stats(s, (int64_t)time(NULL), &o);
+    if (rc == 0 && json_object_set_new(o, "database", json_string(db_path)) != 0)
+        rc = -ENOMEM;
+    char *text = rc == 0 ? json_dumps(o, JSON_INDENT(2)) : NULL;
     json_decref(o);
-    json_decref(bs);
-    json_decref(cc);
     if (!text) {
-        fprintf(stderr, "kmsd stats: out of memory\n");
+        fprintf(stderr, "kmsd stats: %s\n", rc == -ENOMEM || rc == 0 ? "out of memory" : store_errmsg(s));
         return EXIT_FAIL;
     }
     printf("%s\n", text);
@@ -625,15 +491,17 @@ static void stats_text(const struct store_stats *st, const char *db_path)
 {
     printf("Key Management Service registry: %s\n", db_path);
     for (int g = 0; g < STORE_APP_GROUPS; g++)
-        printf("    Current count (%s): %u\n", group_label[g], (unsigned)st->current_count[g]);
+        printf("    Current count (%s): %u\n", store_app_group_label((enum store_app_group)g),
+               (unsigned)st->current_count[g]);
     printf("    Counting window: %d days\n", STORE_COUNT_WINDOW_DAYS);
     printf("    Registry rows: %llu\n", (unsigned long long)st->clients);
     printf("\nKey Management Service cumulative requests received from clients\n");
     printf("    Total requests received: %llu\n", (unsigned long long)st->requests);
     printf("    Failed requests received: %llu\n", (unsigned long long)st->failed);
     printf("    Requests answered but not recorded (registry faults): %llu\n", (unsigned long long)st->unrecorded);
-    for (int k = 0; k < 7; k++)
-        printf("    Requests with License Status %s: %llu\n", status_long[k], (unsigned long long)st->by_status[k]);
+    for (uint32_t k = 0; k < KMS_LICENSE_STATUS_COUNT; k++)
+        printf("    Requests with License Status %s: %llu\n", kms_license_status_slmgr(k),
+               (unsigned long long)st->by_status[k]);
 }
 
 static int run_stats(const struct opts *o, const char *db_path)
@@ -648,11 +516,11 @@ static int run_stats(const struct opts *o, const char *db_path)
     if (rc)
         return rc;
     struct store_stats st;
-    if (store_stats_get(s, (int64_t)time(NULL), &st) != 0) {
+    if (format && strcmp(format, "json") == 0) {
+        rc = stats_json(s, db_path);
+    } else if (store_stats_get(s, (int64_t)time(NULL), &st) != 0) {
         fprintf(stderr, "kmsd stats: %s\n", store_errmsg(s));
         rc = EXIT_FAIL;
-    } else if (format && strcmp(format, "json") == 0) {
-        rc = stats_json(&st, db_path);
     } else {
         stats_text(&st, db_path);
     }
@@ -810,7 +678,7 @@ static bool column_int(sqlite3_stmt *st, int col, int64_t *v)
 static void column_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
     const char *t = (const char *)sqlite3_column_text(st, col);
-    utf8_clean(t ? t : "", t ? (size_t)sqlite3_column_bytes(st, col) : 0, out, cap, false);
+    registry_json_clean_text(t ? t : "", t ? (size_t)sqlite3_column_bytes(st, col) : 0, out, cap, false);
 }
 
 enum pykms_col { P_CMID, P_NAME, P_APP, P_SKU, P_STATUS, P_TIME, P_EPID, P_COUNT, P_IP };
@@ -822,7 +690,7 @@ static bool pykms_row(sqlite3_stmt *st, struct store_client *c, char *why, size_
     const char *cmid = (const char *)sqlite3_column_text(st, P_CMID);
     if (!cmid || guid_parse(&c->cmid, cmid) != 0) {
         char shown[64];
-        utf8_clean(cmid ? cmid : "", cmid ? (size_t)sqlite3_column_bytes(st, P_CMID) : 0, shown, sizeof shown, true);
+        registry_json_clean_text(cmid ? cmid : "", cmid ? (size_t)sqlite3_column_bytes(st, P_CMID) : 0, shown, sizeof shown, true);
         snprintf(why, whylen, "clientMachineId '%s' is not a GUID", shown);
         return false;
     }
@@ -833,7 +701,7 @@ static bool pykms_row(sqlite3_stmt *st, struct store_client *c, char *why, size_
     if (!pykms_app(app_text, &c->app_id)) {
         if (!sku) {
             char shown[64];
-            utf8_clean(app_text ? app_text : "", app_text ? (size_t)sqlite3_column_bytes(st, P_APP) : 0, shown,
+            registry_json_clean_text(app_text ? app_text : "", app_text ? (size_t)sqlite3_column_bytes(st, P_APP) : 0, shown,
                        sizeof shown, true);
             snprintf(why, whylen, "applicationId '%s' is neither a GUID nor a known application", shown);
             return false;

@@ -24,13 +24,12 @@
 #include "listen.h"
 #include "log.h"
 #include "products.h"
+#include "registry_json.h"
 #include "store.h"
 #include "web_page.h"
 
 #define HTTP_DEFAULT_PORT "8080"
 #define HTTP_BACKLOG 64 /* the listen(2) backlog of each HTTP socket */
-#define STATS_DAYS 30
-#define SECONDS_PER_DAY 86400
 #define JSON_TYPE "application/json; charset=utf-8"
 
 static const char *const default_addrs[] = {"127.0.0.1:8080", "[::1]:8080"};
@@ -70,36 +69,6 @@ static uint64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void iso_time(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "1970-01-01T00:00:00Z");
-}
-
-static void iso_day(int64_t day, char out[16])
-{
-    time_t tt = (time_t)(day * SECONDS_PER_DAY);
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 16, "%Y-%m-%d", &tm) == 0)
-        snprintf(out, 16, "1970-01-01");
-}
-
-static const char *app_group_key(enum store_app_group g)
-{
-    switch (g) {
-    case STORE_APP_WINDOWS:
-        return "windows";
-    case STORE_APP_OFFICE2010:
-        return "office2010";
-    case STORE_APP_OFFICE:
-        return "office2013";
-    default:
-        return "other";
-    }
 }
 
 /* ---- responses ---- */
@@ -177,52 +146,9 @@ static struct store *db_get(struct http_server *h)
     return h->db;
 }
 
-/* A JSON string of text that should be UTF-8; bytes that are not (a row imported from elsewhere) become '?'
- * rather than losing the row. */
-static json_t *jstr(const char *text)
-{
-    json_t *j = json_string(text);
-    if (j)
-        return j;
-    char buf[256];
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p && n + 1 < sizeof buf; p++)
-        buf[n++] = *p < 0x80 ? (char)*p : '?';
-    buf[n] = '\0';
-    return json_string(buf);
-}
-
-static json_t *client_json(const struct store_client *c)
-{
-    char cmid[GUID_TEXT_LEN + 1], app[GUID_TEXT_LEN + 1], sku[GUID_TEXT_LEN + 1], kms[GUID_TEXT_LEN + 1];
-    char first[32], last[32], version[16];
-    guid_format(&c->cmid, cmid);
-    guid_format(&c->app_id, app);
-    guid_format(&c->sku_id, sku);
-    guid_format(&c->kms_id, kms);
-    iso_time(c->first_seen, first);
-    iso_time(c->last_seen, last);
-    snprintf(version, sizeof version, "%u.%u", (unsigned)c->version_major, (unsigned)c->version_minor);
-    const struct products_app *a = products_app_by_id(&c->app_id);
-    const struct products_sku *s = products_sku_by_id(&c->sku_id);
-    json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s, s:I, s:b, s:s, s:s, s:s, s:I}", "cmid", cmid,
-                          "application_id", app, "application", a ? a->key : NULL, "sku_id", sku, "sku",
-                          s ? s->name : NULL, "kms_id", kms, "license_status", (json_int_t)c->license_status,
-                          "license_status_name", kms_license_status_name(c->license_status), "grace_time",
-                          (json_int_t)c->grace_time, "is_vm", c->is_vm != 0, "version", version, "first_seen", first,
-                          "last_seen", last, "requests", (json_int_t)c->request_count);
-    if (j) {
-        json_object_set_new(j, "product", jstr(c->product));
-        json_object_set_new(j, "workstation", jstr(c->workstation));
-        json_object_set_new(j, "address", jstr(c->address));
-        json_object_set_new(j, "epid", jstr(c->epid));
-    }
-    return j;
-}
-
 static int add_client(void *ctx, const struct store_client *c)
 {
-    json_t *j = client_json(c);
+    json_t *j = registry_json_client(c);
     return j ? json_array_append_new(ctx, j) : -1;
 }
 
@@ -340,28 +266,6 @@ static enum MHD_Result api_products(struct http_server *h, struct MHD_Connection
     return send_json(h, con, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
 }
 
-struct daily_ctx {
-    int64_t first;
-    uint64_t answered[STATS_DAYS], refused[STATS_DAYS];
-};
-
-static int daily_cb(void *ctx, int64_t day, uint64_t answered, uint64_t refused)
-{
-    struct daily_ctx *d = ctx;
-    if (day >= d->first && day < d->first + STATS_DAYS) {
-        d->answered[day - d->first] = answered;
-        d->refused[day - d->first] = refused;
-    }
-    return 0;
-}
-
-static int group_cb(void *ctx, enum store_app_group g, const char *product, uint64_t n)
-{
-    json_t *j = json_pack("{s:s, s:o, s:I}", "application", app_group_key(g), "product", jstr(product), "clients",
-                          (json_int_t)n);
-    return j ? json_array_append_new(ctx, j) : -1;
-}
-
 /* Since-start counters from the metrics. */
 static json_t *runtime_json(const struct metrics *m)
 {
@@ -383,51 +287,18 @@ static enum MHD_Result api_stats(struct http_server *h, struct MHD_Connection *c
     struct httpq_error e;
     if (httpq_only(r, none, &e) < 0)
         return send_bad(h, con, &e);
-    int64_t now = (int64_t)time(NULL);
-    struct store_stats st;
-    struct daily_ctx d;
-    memset(&d, 0, sizeof d);
-    d.first = now / SECONDS_PER_DAY - (STATS_DAYS - 1);
-    json_t *groups = json_array();
+    json_t *j = NULL;
     pthread_mutex_lock(&h->db_mu);
     struct store *db = db_get(h);
-    int rc = 0;
-    if (db) {
-        rc = store_stats_get(db, now, &st);
-        if (rc == 0)
-            rc = store_daily(db, d.first, d.first + STATS_DAYS - 1, daily_cb, &d);
-        if (rc == 0)
-            rc = store_groups(db, group_cb, groups);
-    }
+    int rc = db ? registry_json_stats(db, (int64_t)time(NULL), &j) : 0;
     pthread_mutex_unlock(&h->db_mu);
-    if (rc < 0) {
-        json_decref(groups);
+    if (rc < 0)
         return send_error(h, con, 500, "registry", NULL, "the registry could not be read");
-    }
-    json_t *j = json_pack("{s:b, s:o}", "registry", db != NULL, "since_start", runtime_json(h->cfg.m));
-    if (db) {
-        json_t *status = json_object(), *counts = json_object(), *daily = json_array();
-        for (uint32_t k = 0; k < 7; k++)
-            json_object_set_new(status, kms_license_status_name(k), json_integer((json_int_t)st.by_status[k]));
-        for (int g = 0; g < STORE_APP_GROUPS; g++)
-            json_object_set_new(counts, app_group_key((enum store_app_group)g),
-                                json_integer((json_int_t)st.current_count[g]));
-        for (int i = 0; i < STATS_DAYS; i++) {
-            char day[16];
-            iso_day(d.first + i, day);
-            json_array_append_new(daily, json_pack("{s:s, s:I, s:I}", "date", day, "answered",
-                                                   (json_int_t)d.answered[i], "refused", (json_int_t)d.refused[i]));
-        }
-        json_object_set_new(j, "requests", json_integer((json_int_t)st.requests));
-        json_object_set_new(j, "failed", json_integer((json_int_t)st.failed));
-        json_object_set_new(j, "clients", json_integer((json_int_t)st.clients));
-        json_object_set_new(j, "unrecorded", json_integer((json_int_t)st.unrecorded));
-        json_object_set_new(j, "by_license_status", status);
-        json_object_set_new(j, "current_count", counts);
-        json_object_set_new(j, "by_product", groups);
-        json_object_set_new(j, "daily", daily);
-    } else {
-        json_decref(groups);
+    if (!j)
+        j = json_object();
+    if (j) {
+        json_object_set_new(j, "registry", json_boolean(db != NULL));
+        json_object_set_new(j, "since_start", runtime_json(h->cfg.m));
     }
     return send_json(h, con, 200, j);
 }
@@ -455,7 +326,7 @@ static enum MHD_Result api_host(struct http_server *h, struct MHD_Connection *co
     for (int i = 0; i < KMS_HWID_LEN; i++)
         snprintf(hwid + 2 * i, 3, "%02X", host->hwid[i]);
     int64_t now = (int64_t)time(NULL);
-    iso_time(h->cfg.m->start_time, started);
+    registry_json_time(h->cfg.m->start_time, started);
     json_t *j = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:s, s:{s:I, s:s}, s:I, s:s, s:o, s:b}", "version",
                           KMSD_VERSION, "started", started, "uptime_seconds",
                           (json_int_t)(now - h->cfg.m->start_time), "listeners", lis, "http", http, "epids", epids,
@@ -682,7 +553,7 @@ static enum MHD_Result readyz(struct http_server *h, struct MHD_Connection *con,
     char msg[KMSC_MSG_MAX], at[32];
     snprintf(msg, sizeof msg, "%s", h->probe_msg);
     double rtt = h->probe_rtt_ms;
-    iso_time(h->probe_wall, at);
+    registry_json_time(h->probe_wall, at);
     pthread_mutex_unlock(&h->probe_mu);
     char target[KMSC_HOST_MAX + KMSC_PORT_MAX + 8];
     snprintf(target, sizeof target, strchr(h->probe_target.host, ':') ? "[%s]:%s" : "%s:%s", h->probe_target.host,
