@@ -434,3 +434,13 @@ const char *kms_license_status_slmgr(uint32_t status)
 {
     return status < KMS_LICENSE_STATUS_COUNT ? license_statuses[status].slmgr : "unknown";
 }
+
+void kms_format_hwid(const uint8_t hwid[KMS_HWID_LEN], char out[KMS_HWID_TEXT_LEN + 1])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < KMS_HWID_LEN; i++) {
+        out[2 * i] = hex[hwid[i] >> 4];
+        out[2 * i + 1] = hex[hwid[i] & 15];
+    }
+    out[KMS_HWID_TEXT_LEN] = '\0';
+}

@@ -634,13 +634,13 @@ static int pykms_status(sqlite3_stmt *st, int col)
     };
     if (sqlite3_column_type(st, col) == SQLITE_INTEGER) {
         sqlite3_int64 v = sqlite3_column_int64(st, col);
-        return v >= 0 && v <= 6 ? (int)v : -1;
+        return v >= 0 && v < KMS_LICENSE_STATUS_COUNT ? (int)v : -1;
     }
     const char *t = (const char *)sqlite3_column_text(st, col);
     uint64_t v;
     if (!t)
         return -1;
-    if (parse_uint(t, 6, &v))
+    if (parse_uint(t, KMS_LICENSE_STATUS_COUNT - 1, &v))
         return (int)v;
     char sq[64];
     squash(t, sq, sizeof sq);

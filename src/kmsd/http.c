@@ -269,12 +269,8 @@ static enum MHD_Result api_products(struct http_server *h, struct MHD_Connection
 /* Since-start counters from the metrics. */
 static json_t *runtime_json(const struct metrics *m)
 {
-    uint64_t answered = 0, refused = 0;
-    for (unsigned v = 4; v <= 6; v++)
-        for (size_t k = 0; k <= m->n_kms; k++) {
-            answered += metrics_activation_get(m, v, k, 0);
-            refused += metrics_activation_get(m, v, k, 1);
-        }
+    uint64_t answered, refused;
+    metrics_activation_totals(m, &answered, &refused);
     return json_pack("{s:I, s:I, s:I, s:I, s:I}", "connections_accepted", (json_int_t)metrics_get(&m->accepted),
                      "connections_open", (json_int_t)atomic_load_explicit(&m->open, memory_order_relaxed),
                      "activations_answered", (json_int_t)answered, "activations_refused", (json_int_t)refused,
@@ -322,9 +318,8 @@ static enum MHD_Result api_host(struct http_server *h, struct MHD_Connection *co
         json_array_append_new(epids, json_pack("{s:s, s:s, s:s}", "csvlk", c->key, "name", c->name, "epid",
                                                host->epid[i]));
     }
-    char hwid[2 * KMS_HWID_LEN + 1], started[32];
-    for (int i = 0; i < KMS_HWID_LEN; i++)
-        snprintf(hwid + 2 * i, 3, "%02X", host->hwid[i]);
+    char hwid[KMS_HWID_TEXT_LEN + 1], started[32];
+    kms_format_hwid(host->hwid, hwid);
     int64_t now = (int64_t)time(NULL);
     registry_json_time(h->cfg.m->start_time, started);
     json_t *j = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:s, s:{s:I, s:s}, s:I, s:s, s:o, s:b}", "version",
@@ -457,7 +452,7 @@ static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection
                 metrics_get(&m->addr_evicted));
     put(&t, "# HELP kmsd_activations_total Activation requests by protocol version, KMS product and result.\n"
             "# TYPE kmsd_activations_total counter\n");
-    for (unsigned v = 4; v <= 6; v++) {
+    for (unsigned v = METRICS_VERSION_MIN; v <= METRICS_VERSION_MAX; v++) {
         for (size_t k = 0; k <= m->n_kms; k++) {
             for (int refused = 0; refused < 2; refused++) {
                 uint64_t n = metrics_activation_get(m, v, k, refused);

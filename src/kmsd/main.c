@@ -220,9 +220,8 @@ int main(int argc, char **argv)
     rc = make_host(&cfg, &rng, &host);
     if (rc)
         return rc;
-    char hw[17];
-    for (int i = 0; i < KMS_HWID_LEN; i++)
-        snprintf(hw + 2 * i, 3, "%02X", host.hwid[i]);
+    char hw[KMS_HWID_TEXT_LEN + 1];
+    kms_format_hwid(host.hwid, hw);
     log_info("kmsd starting: host build %u (%s), LCID %u, HWID %s", (unsigned)host.build->build, host.build->name,
              (unsigned)host.lcid, hw);
     for (size_t i = 0; i < host.n; i++)
