@@ -12,9 +12,9 @@
 
 #include "kms.h"
 #include "products.h"
+#include "timeutil.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define SECONDS_PER_DAY 86400
 
 /* Statements prepared once per connection, on first use. */
 enum stmt_id {
