@@ -17,7 +17,7 @@ import uuid
 
 # Field names per record type, the record type itself excluded. The last field is always the display name.
 LAYOUT = {
-    'app': ('key', 'id', 'min_active_clients', 'default_csvlk', 'name'),
+    'app': ('key', 'id', 'min_active_clients', 'default_csvlk', 'count_group', 'group_label', 'name'),
     'kms': ('id', 'app', 'n_policy', 'protocol', 'flags', 'name'),
     'sku': ('id', 'kms_id', 'aliases', 'gvlk', 'flags', 'name'),
     'csvlk': ('key', 'group', 'key_min', 'key_max', 'released', 'flags', 'name'),
@@ -33,6 +33,7 @@ FLAGS = {
 PROTOCOLS = (4, 5, 6)
 GUID_RE = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z')
 GVLK_RE = re.compile(r'[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}\Z')
+LABEL_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9 +.-]{0,15}\Z')  # application count-group labels
 KEY_RE = re.compile(r'[a-z0-9][a-z0-9-]{0,31}\Z')  # app keys, CSVLK keys and SKU aliases
 INT_RE = re.compile(r'(?:0|[1-9][0-9]{0,9})\Z')
 DATE_RE = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}\Z')
@@ -123,6 +124,14 @@ def p_key(err, rec, field):
     text = getattr(rec, field)
     if not KEY_RE.match(text):
         err.add(rec.line, '%s: bad key %r (want 1-32 of [a-z0-9-], not starting with -)' % (field, text))
+        return None
+    return text
+
+
+def p_label(err, rec, field):
+    text = getattr(rec, field)
+    if not LABEL_RE.match(text):
+        err.add(rec.line, '%s: bad label %r (want 1-16 of [A-Za-z0-9 +.-])' % (field, text))
         return None
     return text
 
@@ -225,13 +234,18 @@ def build_model(records, err):
         key, gid = p_key(err, r, 'key'), p_guid(err, r, 'id')
         count = p_int(err, r, 'min_active_clients', 1, 65535)
         dflt, name = p_key(err, r, 'default_csvlk'), p_name(err, r)
-        if None in (key, gid, count, dflt, name):
+        group, label = p_int(err, r, 'count_group', 0, 99), p_label(err, r, 'group_label')
+        if None in (key, gid, count, dflt, group, label, name):
             continue
         if any(a['key'] == key for a in apps):
             err.add(r.line, 'duplicate app key %r' % key)
             continue
+        if any(a['group'] == group for a in apps):
+            err.add(r.line, 'count_group %d used twice' % group)
+            continue
         if claim_id(r, gid) and claim_name(r, name):
-            apps.append(dict(line=r.line, key=key, id=gid, min_active=count, default=dflt, name=name))
+            apps.append(dict(line=r.line, key=key, id=gid, min_active=count, default=dflt, group=group,
+                             label=label, name=name))
 
     app_keys = {a['key']: a for a in apps}
     for r in by_kind['kms']:
@@ -368,6 +382,8 @@ def build_model(records, err):
             err.add(a['line'], 'default_csvlk: CSVLK %r has no ePID data' % a['default'])
         if not any(k['app'] == a['key'] for k in kmss):
             err.add(a['line'], 'application %r has no KMS counted id' % a['key'])
+    if sorted(a['group'] for a in apps) != list(range(len(apps))):
+        err.add(apps[-1]['line'] if apps else 0, 'count_group: the applications must number 0 .. %d' % (len(apps) - 1))
     for kind, table in (('app', apps), ('kms', kmss), ('sku', skus), ('csvlk', csvlks), ('build', builds)):
         if not by_kind[kind]:
             err.add(0, 'no %s records' % kind)
@@ -477,8 +493,9 @@ def emit(model, source_name):
         w('    /* %s */' % a['id'])
         w('    {.id = %s,' % c_guid(a['id']))
         w('     .key = %s, .name = %s,' % (c_string(a['key']), c_string(a['name'])))
-        w('     .min_active_clients = %d, .default_csvlk = &csvlks[%d]},' % (a['min_active'],
-                                                                            csvlk_pos[a['default']]))
+        w('     .min_active_clients = %d, .default_csvlk = &csvlks[%d],' % (a['min_active'],
+                                                                           csvlk_pos[a['default']]))
+        w('     .count_group = %d, .group_label = %s},' % (a['group'], c_string(a['label'])))
     w('};')
     w('')
     w('static const struct products_kms kms[%d] = {' % len(kmss))

@@ -89,15 +89,15 @@ int epid_generate(const struct epid_params *p, const struct kms_rng *rng, struct
     int rc = rng_uniform(rng, p->key_min, p->key_max, &key);
     if (rc < 0)
         return rc;
-    int64_t first = p->not_before / 86400 - (p->not_before % 86400 < 0);
-    int64_t last = p->now / 86400 - (p->now % 86400 < 0);
+    int64_t first = p->not_before / SECONDS_PER_DAY - (p->not_before % SECONDS_PER_DAY < 0);
+    int64_t last = p->now / SECONDS_PER_DAY - (p->now % SECONDS_PER_DAY < 0);
     if (last < first)
         last = first;
     rc = rng_uniform(rng, 0, (uint64_t)(last - first), &day);
     if (rc < 0)
         return rc;
     int year, yday;
-    timeutil_yday_from_unix((first + (int64_t)day) * 86400, &year, &yday);
+    timeutil_yday_from_unix((first + (int64_t)day) * SECONDS_PER_DAY, &year, &yday);
     struct epid e = {
         .platform = p->platform,
         .group = p->group,

@@ -411,11 +411,36 @@ const char *kms_hresult_name(uint32_t hr)
     }
 }
 
+/* The licence-status table: one row per status, in status order. */
+static const struct {
+    const char *name;  /* kmsd's name */
+    const char *slmgr; /* slmgr /dli's wording */
+} license_statuses[KMS_LICENSE_STATUS_COUNT] = {
+    {"unlicensed", "Unlicensed"},
+    {"licensed", "Licensed"},
+    {"initial grace", "Initial grace period"},
+    {"out-of-tolerance grace", "License expired or Hardware out of tolerance"},
+    {"non-genuine grace", "Non-genuine grace period"},
+    {"notification", "Notification"},
+    {"extended grace", "Extended grace period"},
+};
+
 const char *kms_license_status_name(uint32_t status)
 {
-    static const char *const names[] = {
-        "unlicensed", "licensed", "initial grace", "out-of-tolerance grace", "non-genuine grace", "notification",
-        "extended grace",
-    };
-    return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
+    return status < KMS_LICENSE_STATUS_COUNT ? license_statuses[status].name : "unknown";
+}
+
+const char *kms_license_status_slmgr(uint32_t status)
+{
+    return status < KMS_LICENSE_STATUS_COUNT ? license_statuses[status].slmgr : "unknown";
+}
+
+void kms_format_hwid(const uint8_t hwid[KMS_HWID_LEN], char out[KMS_HWID_TEXT_LEN + 1])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < KMS_HWID_LEN; i++) {
+        out[2 * i] = hex[hwid[i] >> 4];
+        out[2 * i + 1] = hex[hwid[i] & 15];
+    }
+    out[KMS_HWID_TEXT_LEN] = '\0';
 }

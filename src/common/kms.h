@@ -43,6 +43,7 @@ enum kms_license_status {
     KMS_LS_NOTIFICATION = 5,
     KMS_LS_EXTENDED_GRACE = 6,
 };
+#define KMS_LICENSE_STATUS_COUNT 7 /* statuses 0 .. KMS_LICENSE_STATUS_COUNT - 1 */
 
 struct kms_request {
     uint16_t version_minor;
@@ -137,7 +138,13 @@ int kms_decode_response(const struct kms_request *req, const uint8_t *msg, size_
 
 /* Symbolic name of a KMS-related HRESULT ("SL_E_VL_NOT_ENOUGH_COUNT"), or NULL when unknown. */
 const char *kms_hresult_name(uint32_t hr);
-/* Name of a licence status ("OOB grace"), or "unknown". */
+#define KMS_HWID_TEXT_LEN (2 * KMS_HWID_LEN) /* characters of a HWID's text form, without NUL */
+/* The HWID's text form: 16 upper-case hex digits, byte 0 first ("3A1C049600B60076"), NUL-terminated. */
+void kms_format_hwid(const uint8_t hwid[KMS_HWID_LEN], char out[KMS_HWID_TEXT_LEN + 1]);
+/* The one name of a licence status, used in logs, JSON values and keys and listings ("initial grace"), or
+ * "unknown" for a status >= KMS_LICENSE_STATUS_COUNT. */
 const char *kms_license_status_name(uint32_t status);
+/* The same status as slmgr /dli words it ("Initial grace period"), or "unknown". */
+const char *kms_license_status_slmgr(uint32_t status);
 
 #endif

@@ -35,6 +35,9 @@ struct products_app {
     const char *name;
     uint32_t min_active_clients;                /* count a healthy host keeps for it: 50 Windows, 10 Office */
     const struct products_csvlk *default_csvlk; /* ePID source for its KMS ids that the table lacks */
+    uint32_t count_group;    /* the registry's application group: 0 .. products_app_count() - 1, each once;
+                              * products_app_count() is the group of every unknown application */
+    const char *group_label; /* short display name of the group: "Windows", "Office 2010", "Office 2013+" */
 };
 
 /* A KMS counted id (activation group), the kmsCountedId of a request. */

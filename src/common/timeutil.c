@@ -39,7 +39,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 void timeutil_civil_from_unix(int64_t unix_s, int *year, int *month, int *day)
 {
-    int64_t z = floor_div(unix_s, 86400) + 719468;
+    int64_t z = floor_div(unix_s, SECONDS_PER_DAY) + 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -82,6 +82,6 @@ int timeutil_parse_date(const char *s, int64_t *unix_s)
     }
     if (*p != '\0' || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > days_in_month(v[0], v[1]))
         return KMS_EINVAL;
-    *unix_s = timeutil_days_from_civil(v[0], v[1], v[2]) * 86400;
+    *unix_s = timeutil_days_from_civil(v[0], v[1], v[2]) * SECONDS_PER_DAY;
     return 0;
 }

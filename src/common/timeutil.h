@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#define SECONDS_PER_DAY 86400 /* a UTC day: Unix time has no leap seconds */
 #define TIMEUTIL_FILETIME_UNIX_EPOCH_S 11644473600LL /* seconds from 1601-01-01 to 1970-01-01 */
 
 /* Unix seconds → FILETIME. Times before 1601 give 0. */

@@ -6,8 +6,8 @@
 
 #include "buf.h"
 #include "products.h"
+#include "timeutil.h"
 
-#define SECONDS_PER_DAY 86400
 #define SINCE_DAYS_MAX 36500u
 
 static int bad(struct httpq_error *e, const char *param, const char *fmt, ...)

@@ -231,9 +231,8 @@ static int open_state(struct kmsd *k)
 /* The "kmsd starting" line, and each ePID at debug level. */
 static void log_host(const struct activation_host *host)
 {
-    char hw[17];
-    for (int i = 0; i < KMS_HWID_LEN; i++)
-        snprintf(hw + 2 * i, 3, "%02X", host->hwid[i]);
+    char hw[KMS_HWID_TEXT_LEN + 1];
+    kms_format_hwid(host->hwid, hw);
     log_info("kmsd starting: host build %u (%s), LCID %u, HWID %s", (unsigned)host->build->build, host->build->name,
              (unsigned)host->lcid, hw);
     for (size_t i = 0; i < host->n; i++)

@@ -61,11 +61,11 @@ void metrics_free(struct metrics *m)
 
 static metrics_counter *cell(const struct metrics *m, unsigned version_major, size_t kms_index, int refused)
 {
-    if (version_major < 4 || version_major > 6 || !m->activations)
+    if (version_major < METRICS_VERSION_MIN || version_major > METRICS_VERSION_MAX || !m->activations)
         return NULL;
     if (kms_index > m->n_kms)
         kms_index = m->n_kms;
-    return &m->activations[((version_major - 4) * (m->n_kms + 1) + kms_index) * 2 + (refused ? 1 : 0)];
+    return &m->activations[((version_major - METRICS_VERSION_MIN) * (m->n_kms + 1) + kms_index) * 2 + (refused ? 1 : 0)];
 }
 
 void metrics_activation(struct metrics *m, unsigned version_major, size_t kms_index, uint32_t hresult)
@@ -144,4 +144,18 @@ enum metrics_http_status metrics_http_status_of(unsigned code)
         if (http_codes[i] == code)
             return (enum metrics_http_status)i;
     return METRICS_HTTP_500;
+}
+
+void metrics_activation_totals(const struct metrics *m, uint64_t *answered, uint64_t *refused)
+{
+    uint64_t a = 0, r = 0;
+    for (unsigned v = METRICS_VERSION_MIN; v <= METRICS_VERSION_MAX; v++)
+        for (size_t k = 0; k <= m->n_kms; k++) {
+            a += metrics_activation_get(m, v, k, 0);
+            r += metrics_activation_get(m, v, k, 1);
+        }
+    if (answered)
+        *answered = a;
+    if (refused)
+        *refused = r;
 }

@@ -74,7 +74,9 @@ struct metrics_hist {
     metrics_counter sum_us;
 };
 
-#define METRICS_VERSIONS 3 /* protocol 4, 5 and 6 */
+#define METRICS_VERSION_MIN 4 /* protocol versions counted per product: METRICS_VERSION_MIN .. MAX */
+#define METRICS_VERSIONS 3
+#define METRICS_VERSION_MAX (METRICS_VERSION_MIN + METRICS_VERSIONS - 1)
 
 struct metrics {
     metrics_counter accepted;
@@ -118,11 +120,14 @@ static inline uint64_t metrics_get(const metrics_counter *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-/* Counts one activation: version_major 4..6 (others are not counted per product), kms_index from
+/* Counts one activation: version_major METRICS_VERSION_MIN..MAX (others are not counted per product), kms_index from
  * products_kms_index() or n_kms for an unknown id, hresult 0 when answered. */
 void metrics_activation(struct metrics *m, unsigned version_major, size_t kms_index, uint32_t hresult);
 /* The counter of one cell of the activation table. */
 uint64_t metrics_activation_get(const struct metrics *m, unsigned version_major, size_t kms_index, int refused);
+/* Activations answered and refused since start, over every counted version and product (either pointer may
+ * be NULL). */
+void metrics_activation_totals(const struct metrics *m, uint64_t *answered, uint64_t *refused);
 
 void metrics_observe(struct metrics_hist *h, uint64_t usec);
 /* The upper bound of bucket i in microseconds; UINT64_MAX for the last (+Inf). */

@@ -10,10 +10,11 @@
 
 #include <sqlite3.h>
 
+#include "kms.h"
 #include "products.h"
+#include "timeutil.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define SECONDS_PER_DAY 86400
 
 /* Statements prepared once per connection, on first use. */
 enum stmt_id {
@@ -81,7 +82,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "PRAGMA user_version = 2;",
 };
 
-static const char *const stat_status_keys[7] = {
+static const char *const stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
     "status0", "status1", "status2", "status3", "status4", "status5", "status6",
 };
 
@@ -512,15 +513,28 @@ const char *store_errmsg(const struct store *s)
 enum store_app_group store_app_group_of(const struct guid *app_id)
 {
     const struct products_app *a = products_app_by_id(app_id);
-    if (!a)
-        return STORE_APP_OTHER;
-    if (strcmp(a->key, "windows") == 0)
-        return STORE_APP_WINDOWS;
-    if (strcmp(a->key, "office2010") == 0)
-        return STORE_APP_OFFICE2010;
-    if (strcmp(a->key, "office2013") == 0)
-        return STORE_APP_OFFICE;
-    return STORE_APP_OTHER;
+    return a && a->count_group < STORE_APP_OTHER ? (enum store_app_group)a->count_group : STORE_APP_OTHER;
+}
+
+/* The application whose count group is g, or NULL for STORE_APP_OTHER. */
+static const struct products_app *group_app(enum store_app_group g)
+{
+    for (size_t i = 0; i < products_app_count(); i++)
+        if (products_app_at(i)->count_group == (uint32_t)g && g != STORE_APP_OTHER)
+            return products_app_at(i);
+    return NULL;
+}
+
+const char *store_app_group_key(enum store_app_group g)
+{
+    const struct products_app *a = group_app(g);
+    return a ? a->key : "other";
+}
+
+const char *store_app_group_label(enum store_app_group g)
+{
+    const struct products_app *a = group_app(g);
+    return a ? a->group_label : "other";
 }
 
 /* Binds ?1 to ?12 of ST_UPSERT and ST_MERGE, the columns an activation record (struct store_record) and an
@@ -596,7 +610,7 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
     int ret = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
     if (ret)
         return ret;
-    uint64_t failed = 0, by_status[7] = {0};
+    uint64_t failed = 0, by_status[KMS_LICENSE_STATUS_COUNT] = {0};
     /* the daily counts are added once per run of records of the same day (a batch is usually one run) */
     int64_t day = day_of(recs[0].time);
     uint64_t answered = 0, refused = 0;
@@ -614,7 +628,7 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
         } else {
             answered++;
         }
-        if (recs[i].license_status < 7)
+        if (recs[i].license_status < KMS_LICENSE_STATUS_COUNT)
             by_status[recs[i].license_status]++;
     }
     if (!ret)
@@ -623,7 +637,7 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
         ret = stat_add(s, "requests", n);
     if (!ret)
         ret = stat_add(s, "failed", failed);
-    for (size_t k = 0; k < 7 && !ret; k++)
+    for (size_t k = 0; k < KMS_LICENSE_STATUS_COUNT && !ret; k++)
         ret = stat_add(s, stat_status_keys[k], by_status[k]);
     if (!ret)
         ret = exec(s, "COMMIT", "cannot commit");
@@ -764,7 +778,7 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
                 out->failed = v;
             else if (strcmp(key, "unrecorded") == 0)
                 out->unrecorded = v;
-            for (size_t k = 0; k < 7; k++)
+            for (size_t k = 0; k < KMS_LICENSE_STATUS_COUNT; k++)
                 if (strcmp(key, stat_status_keys[k]) == 0)
                     out->by_status[k] = v;
         }

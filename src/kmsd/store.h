@@ -18,13 +18,16 @@
 #include <stdint.h>
 
 #include "guid.h"
+#include "kms.h"
 
 #define STORE_SCHEMA_VERSION 2
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
 #define STORE_COUNT_WINDOW_DAYS 30    /* genuine counting window */
 
-/* Application groups counted separately, as a genuine host keeps separate counts. */
+/* Application groups counted separately, as a genuine host keeps separate counts. The groups are the
+ * product table's applications by their count_group (data/products.tsv); STORE_APP_OTHER is every other
+ * application. The values are stored (app_group column), so they never change. */
 enum store_app_group { STORE_APP_WINDOWS = 0, STORE_APP_OFFICE2010 = 1, STORE_APP_OFFICE = 2, STORE_APP_OTHER = 3 };
 #define STORE_APP_GROUPS 4
 
@@ -44,7 +47,7 @@ struct store_record {
 struct store_stats {
     uint64_t requests;          /* total requests received */
     uint64_t failed;            /* refused */
-    uint64_t by_status[7];      /* by licence status 0..6 (unlicensed, licensed, initial grace, ...) */
+    uint64_t by_status[KMS_LICENSE_STATUS_COUNT]; /* by licence status (kms_license_status_name) */
     uint64_t clients;           /* rows in the registry */
     uint64_t unrecorded;        /* registry health: activations answered while the registry could not record */
     uint32_t current_count[STORE_APP_GROUPS]; /* distinct CMIDs in the counting window, per group */
@@ -93,8 +96,13 @@ int store_checkpoint(struct store *s, char *err, size_t errlen);
 /* The last SQLite error message of this connection. */
 const char *store_errmsg(const struct store *s);
 
-/* The application group of an application id. */
+/* The application group of an application id (the product table's count_group; STORE_APP_OTHER when the
+ * table does not know the id). */
 enum store_app_group store_app_group_of(const struct guid *app_id);
+/* The group's key ("windows", "office2010", "office2013": its application's key in the product table, or
+ * "other") and its short label ("Windows", "Office 2010", "Office 2013+", or "other"). Static strings. */
+const char *store_app_group_key(enum store_app_group g);
+const char *store_app_group_label(enum store_app_group g);
 
 /* Records n activations in one transaction (upsert per (cmid, application): first_seen kept, last_seen,
  * counters and last fields updated; statistics incremented). Returns 0 or a negative code; on error nothing

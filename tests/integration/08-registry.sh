@@ -36,7 +36,7 @@ stop_kmsd
 import json, sys
 rows = json.load(open(sys.argv[1]))
 need = {"cmid", "workstation", "product", "application", "sku", "kms_id", "license_status", "first_seen",
-        "last_seen", "request_count", "last_address"}
+        "last_seen", "requests", "address"}
 assert isinstance(rows, list) and rows, rows
 for r in rows:
     missing = need - set(r)

@@ -15,7 +15,9 @@
 #include "cli.h"
 #include "guid.h"
 #include "products.h"
+#include "registry_json.h"
 #include "store.h"
+#include "timeutil.h"
 
 #define DAY 86400
 
@@ -181,6 +183,17 @@ static json_t *parse_json(const char *text)
     return j;
 }
 
+/* Unix seconds of an ISO 8601 UTC time "YYYY-MM-DDTHH:MM:SSZ" of the JSON (fails the test otherwise). */
+static int64_t iso_secs(json_t *o, const char *key)
+{
+    int y, mo, d, h, mi, se;
+    char z;
+    const char *text = tu_str(o, key);
+    if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &z) != 7 || z != 'Z')
+        fail_msg("%s: %s is not an ISO 8601 UTC time", key, text);
+    return timeutil_days_from_civil(y, mo, d) * SECONDS_PER_DAY + h * 3600 + mi * 60 + se;
+}
+
 static void clients_json(void **state)
 {
     (void)state;
@@ -192,8 +205,9 @@ static void clients_json(void **state)
     json_t *arr = parse_json(r.out);
     assert_true(json_is_array(arr));
     assert_int_equal(json_array_size(arr), 3);
-    static const char *const keys[] = {"cmid", "workstation", "product", "application", "sku", "kms_id",
-                                       "license_status", "first_seen", "last_seen", "request_count", "last_address"};
+    static const char *const keys[] = {"cmid", "workstation", "product", "application", "application_id", "sku",
+                                       "sku_id", "kms_id", "license_status", "license_status_name", "grace_time",
+                                       "is_vm", "version", "first_seen", "last_seen", "requests", "address", "epid"};
     for (size_t i = 0; i < json_array_size(arr); i++)
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
             if (!json_object_get(json_array_get(arr, i), keys[k]))
@@ -202,17 +216,21 @@ static void clients_json(void **state)
     json_t *a = json_array_get(arr, 0);
     assert_string_equal(tu_str(a, "cmid"), CMID_A);
     assert_string_equal(tu_str(a, "workstation"), "alpha");
-    assert_string_equal(tu_str(a, "application"), "Windows");
-    assert_string_equal(tu_str(a, "sku"), "2de67392-b7a7-462a-b1ca-108dd189f588");
+    assert_string_equal(tu_str(a, "application"), "windows");
+    assert_string_equal(tu_str(a, "sku_id"), "2de67392-b7a7-462a-b1ca-108dd189f588");
+    assert_string_equal(tu_str(a, "sku"), "Windows 10/11 Pro");
     assert_string_equal(tu_str(a, "kms_id"), "907f1f65-adcd-4a2e-95bc-4bf500bc6e58");
-    assert_string_equal(tu_str(a, "last_address"), "192.0.2.7:49152");
-    assert_int_equal(tu_int(a, "request_count"), 2);
+    assert_string_equal(tu_str(a, "address"), "192.0.2.7:49152");
+    assert_int_equal(tu_int(a, "requests"), 2);
     assert_int_equal(tu_int(a, "license_status"), 1);
-    assert_int_equal(tu_int(a, "last_seen") - tu_int(a, "first_seen"), 60);
+    assert_string_equal(tu_str(a, "license_status_name"), "licensed");
+    assert_string_equal(tu_str(a, "version"), "6.0");
+    assert_int_equal(iso_secs(a, "last_seen") - iso_secs(a, "first_seen"), 60);
     json_t *b = json_array_get(arr, 1);
     assert_string_equal(tu_str(b, "cmid"), CMID_B);
-    assert_string_equal(tu_str(b, "application"), "Office 2013+");
+    assert_string_equal(tu_str(b, "application"), "office2013");
     assert_int_equal(tu_int(b, "license_status"), 2);
+    assert_string_equal(tu_str(b, "license_status_name"), "initial grace");
     json_t *c = json_array_get(arr, 2);
     assert_string_equal(tu_str(c, "workstation"), WS_TRICKY);
     json_decref(arr);
@@ -313,7 +331,7 @@ static void clients_table(void **state)
         assert_true(strncmp(row + prod_off, want_prod[i], strlen(want_prod[i])) == 0);
         assert_true(row[ws_off - 1] == ' ' && row[prod_off - 1] == ' ');
     }
-    assert_non_null(strstr(lines[2], "initial_grace"));
+    assert_non_null(strstr(lines[2], "initial grace"));
     run_free(&r);
 }
 
@@ -375,14 +393,21 @@ static void stats_command(void **state)
     assert_int_equal(tu_int(o, "requests"), 4);
     assert_int_equal(tu_int(o, "failed"), 1);
     assert_int_equal(tu_int(o, "clients"), 3);
-    json_t *bs = tu_obj(o, "by_status");
+    json_t *bs = tu_obj(o, "by_license_status");
+    assert_int_equal(json_object_size(bs), KMS_LICENSE_STATUS_COUNT);
     assert_int_equal(tu_int(bs, "licensed"), 3);
-    assert_int_equal(tu_int(bs, "initial_grace"), 1);
+    assert_int_equal(tu_int(bs, "initial grace"), 1);
     assert_int_equal(tu_int(bs, "unlicensed"), 0);
     json_t *cc = tu_obj(o, "current_count");
     assert_int_equal(tu_int(cc, "windows"), 1); /* C is outside the 30-day window */
     assert_int_equal(tu_int(cc, "office2013"), 1);
     assert_int_equal(tu_int(cc, "office2010"), 0);
+    assert_int_equal(tu_int(o, "count_window_days"), 30);
+    json_t *daily = json_object_get(o, "daily");
+    assert_int_equal(json_array_size(daily), REGISTRY_JSON_DAYS);
+    assert_int_equal(tu_int(json_array_get(daily, REGISTRY_JSON_DAYS - 2), "answered"), 2); /* A, yesterday */
+    assert_true(json_is_array(json_object_get(o, "by_product")));
+    assert_string_equal(tu_str(o, "database"), db);
     json_decref(o);
     run_free(&r);
     r = run_cli("stats", "--db", db, NULL);
@@ -557,28 +582,30 @@ static void import_pykms(void **state)
 
     json_t *arr = list_json(db);
     assert_int_equal(json_array_size(arr), 3);
-    json_t *o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "Windows");
+    json_t *o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "windows");
     assert_string_equal(tu_str(o, "workstation"), "WS-NAMES");
     assert_string_equal(tu_str(o, "product"), "Windows Server 2022 Datacenter");
     const struct products_sku *k = products_find_sku("Windows Server 2022 Datacenter");
     assert_non_null(k);
     char g[GUID_TEXT_LEN + 1];
     guid_format(&k->id, g);
-    assert_string_equal(tu_str(o, "sku"), g);
+    assert_string_equal(tu_str(o, "sku_id"), g);
+    assert_string_equal(tu_str(o, "sku"), k->name);
     guid_format(&k->kms->id, g);
     assert_string_equal(tu_str(o, "kms_id"), g);
     assert_int_equal(tu_int(o, "license_status"), 1);
-    assert_int_equal(tu_int(o, "request_count"), 3);
-    assert_int_equal(tu_int(o, "last_seen"), t);
-    assert_string_equal(tu_str(o, "last_address"), "10.0.0.5");
-    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e02", "Office 2010");
+    assert_int_equal(tu_int(o, "requests"), 3);
+    assert_int_equal(iso_secs(o, "last_seen"), t);
+    assert_string_equal(tu_str(o, "address"), "10.0.0.5");
+    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e02", "office2010");
     assert_string_equal(tu_str(o, "product"), "Office Access 2010");
     assert_int_equal(tu_int(o, "license_status"), 2);
-    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e03", "Office 2013+");
+    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e03", "office2013");
     assert_string_equal(tu_str(o, "product"), "Office Imaginary Suite 2099");
-    assert_string_equal(tu_str(o, "sku"), "00000000-0000-0000-0000-000000000000");
+    assert_string_equal(tu_str(o, "sku_id"), "00000000-0000-0000-0000-000000000000");
+    assert_true(json_is_null(json_object_get(o, "sku")));
     assert_int_equal(tu_int(o, "license_status"), 5);
-    assert_int_equal(tu_int(o, "request_count"), 7);
+    assert_int_equal(tu_int(o, "requests"), 7);
     char *before = json_dumps(arr, JSON_SORT_KEYS);
     json_decref(arr);
 
@@ -614,12 +641,12 @@ static void import_pykms(void **state)
     assert_non_null(strstr(r.out, "1 rows read: 1 imported (1 new or changed, 0 already present), 0 skipped"));
     run_free(&r);
     arr = list_json(db);
-    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "Windows");
+    o = find_row(arr, "d1f6a1a8-9b3e-4c4b-8f21-1a2b3c4d5e01", "windows");
     assert_string_equal(tu_str(o, "workstation"), "WS-RENAMED");
     assert_int_equal(tu_int(o, "license_status"), 5);
-    assert_int_equal(tu_int(o, "request_count"), 4);
-    assert_int_equal(tu_int(o, "first_seen"), t);
-    assert_int_equal(tu_int(o, "last_seen"), t + 100);
+    assert_int_equal(tu_int(o, "requests"), 4);
+    assert_int_equal(iso_secs(o, "first_seen"), t);
+    assert_int_equal(iso_secs(o, "last_seen"), t + 100);
     json_decref(arr);
 
     /* not a py-kms database, and a missing file */

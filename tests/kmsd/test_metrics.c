@@ -62,6 +62,13 @@ static void activation_cells(void **state)
     assert_int_equal(metrics_get(&m.refusals_hr_not_enough_count), 1);
     assert_int_equal(metrics_get(&m.refusals_hr_timestamp), 1);
     assert_int_equal(metrics_get(&m.refusals_hr_other), 1);
+    /* totals over every version and product: 2 answered (v6); 3 refused (v4, and v5 twice); v3 not counted */
+    uint64_t answered = 0, refused = 0;
+    metrics_activation_totals(&m, &answered, &refused);
+    assert_int_equal(answered, 2);
+    assert_int_equal(refused, 3);
+    metrics_activation_totals(&m, NULL, &refused);
+    assert_int_equal(refused, 3);
     metrics_free(&m);
 }
 

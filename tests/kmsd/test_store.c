@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "guid.h"
+#include "products.h"
 #include "sqltest.h"
 #include "store.h"
 
@@ -166,6 +167,14 @@ static void app_groups(void **state)
     assert_int_equal(store_app_group_of(&g), STORE_APP_OFFICE);
     g = gid(APP_UNKNOWN);
     assert_int_equal(store_app_group_of(&g), STORE_APP_OTHER);
+    /* the groups come from the product table: one per application, "other" for the rest */
+    assert_int_equal(products_app_count(), STORE_APP_OTHER);
+    assert_string_equal(store_app_group_key(STORE_APP_WINDOWS), "windows");
+    assert_string_equal(store_app_group_key(STORE_APP_OFFICE2010), "office2010");
+    assert_string_equal(store_app_group_key(STORE_APP_OFFICE), "office2013");
+    assert_string_equal(store_app_group_key(STORE_APP_OTHER), "other");
+    assert_string_equal(store_app_group_label(STORE_APP_OFFICE), "Office 2013+");
+    assert_string_equal(store_app_group_label(STORE_APP_OTHER), "other");
 }
 
 /* (now - 30 days, now]: a client seen exactly 30 days ago is out, one second later it is in. */

@@ -512,6 +512,14 @@ static void names(void **state)
     assert_null(kms_hresult_name(1));
     assert_string_equal(kms_license_status_name(2), "initial grace");
     assert_string_equal(kms_license_status_name(7), "unknown");
+    assert_string_equal(kms_license_status_name(KMS_LICENSE_STATUS_COUNT - 1), "extended grace");
+    assert_string_equal(kms_license_status_slmgr(2), "Initial grace period");
+    assert_string_equal(kms_license_status_slmgr(KMS_LICENSE_STATUS_COUNT), "unknown");
+    const uint8_t hw[KMS_HWID_LEN] = {0x3a, 0x1c, 0x04, 0x96, 0x00, 0xb6, 0x00, 0xff};
+    char text[KMS_HWID_TEXT_LEN + 1];
+    memset(text, 'x', sizeof text);
+    kms_format_hwid(hw, text);
+    assert_string_equal(text, "3A1C049600B600FF");
 }
 
 int main(void)

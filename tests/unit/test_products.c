@@ -139,14 +139,16 @@ static void table_matches_tsv(void **state)
         char *v[MAX_FIELDS];
         size_t nf = split(line, '\t', v, MAX_FIELDS);
         if (strcmp(v[0], "app") == 0) {
-            assert_int_equal(nf, 6);
+            assert_int_equal(nf, 8);
             struct guid id = gid(v[2]);
             const struct products_app *a = products_app_by_id(&id);
             assert_ptr_equal(a, products_app_at(n_app++));
             assert_string_equal(a->key, v[1]);
             assert_int_equal(a->min_active_clients, num(v[3]));
             assert_string_equal(a->default_csvlk->key, v[4]);
-            assert_string_equal(a->name, v[5]);
+            assert_int_equal(a->count_group, num(v[5]));
+            assert_string_equal(a->group_label, v[6]);
+            assert_string_equal(a->name, v[7]);
         } else if (strcmp(v[0], "kms") == 0) {
             assert_int_equal(nf, 7);
             struct guid id = gid(v[1]);
@@ -764,7 +766,7 @@ static char *read_all(const char *path, size_t *len)
 /* A minimal valid table; each case below breaks one thing. Line numbers are 1-based. */
 static const char *const base_tsv[] = {
     "# minimal table",
-    "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2019\tWindows",
+    "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2019\t0\tWindows\tWindows",
     "kms\t58e2134f-8e11-4d17-9cb2-91069c151148\twindows\t25\t6\t-\tWindows 10/11 2015 (Volume)",
     "kms\t8449b1fb-f0ea-497a-99ab-66ca96e9a0f5\twindows\t5\t6\t-\tWindows Server 2019",
     "sku\t2de67392-b7a7-462a-b1ca-108dd189f588\t58e2134f-8e11-4d17-9cb2-91069c151148\twin10pro,win11pro\t"
@@ -798,7 +800,7 @@ static const struct gen_case gen_cases[] = {
      5},
     {"short GUID", 4, "kms\t8449b1fb-f0ea-497a-99ab-66ca96e9a0f\twindows\t5\t6\t-\tWindows Server 2019", 4},
     {"non-hex GUID", 10, "activates\tw10\t58e2134g-8e11-4d17-9cb2-91069c151148", 10},
-    {"braced GUID", 2, "app\twindows\t{55c92734-d682-4d71-983e-d6ec3f16059f}\t50\tw2019\tWindows", 2},
+    {"braced GUID", 2, "app\twindows\t{55c92734-d682-4d71-983e-d6ec3f16059f}\t50\tw2019\t0\tWindows\tWindows", 2},
     {"duplicate SKU id", 6,
      "sku\t2de67392-b7a7-462a-b1ca-108dd189f588\t58e2134f-8e11-4d17-9cb2-91069c151148\twin10ent\t"
      "NPPR9-FWDCX-D2C8J-H872K-2YT43\t-\tWindows 10/11 Enterprise",
@@ -853,7 +855,9 @@ static const struct gen_case gen_cases[] = {
     {"number with a leading zero", 9, "csvlk\tw10\t0206\t256000000\t265999999\t2018-10-02\t-\tWindows 10 2019", 9},
     {"key id above 999999999", 9, "csvlk\tw10\t206\t256000000\t1000000000\t2018-10-02\t-\tWindows 10 2019", 9},
     {"duplicate CSVLK key", 0, "csvlk\tw10\t206\t1\t2\t2018-10-02\t-\tOther", 12},
-    {"unknown default CSVLK", 2, "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2099\tWindows", 2},
+    {"count group not numbered from 0", 2, "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2019\t1\tWindows\tWindows", 2},
+    {"bad group label", 2, "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2019\t0\tWin_dows\tWindows", 2},
+    {"unknown default CSVLK", 2, "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2099\t0\tWindows\tWindows", 2},
     {"default CSVLK without ePID data", 7, "csvlk\tw2019\t-\t-\t-\t2018-10-02\t-\tWindows Server 2019", 2},
     {"epid build that is no server", 11, "build\t17763\t3612\t2018-10-02\tndr64,epid\tWindows 10 1809", 11},
     {"duplicate build", 0, "build\t17763\t3612\t2018-10-02\tndr64\tAgain", 12},

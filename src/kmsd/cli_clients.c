@@ -1,0 +1,315 @@
+/* kmsd clients: the listing (table, CSV, JSON), --delete and --prune (docs/internals/store.md). */
+#include "cli_int.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "guid.h"
+#include "kms.h"
+#include "products.h"
+#include "registry_json.h"
+#include "timeutil.h"
+
+/* ---- text helpers ---- */
+
+/* Display width in characters of valid UTF-8 (every code point counted as one column). */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xc0) != 0x80;
+    return w;
+}
+
+static void fmt_time(int64_t t, bool iso, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t == 0 || !gmtime_r(&tt, &tm) || strftime(out, 32, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
+static const char *status_name(uint32_t st, char buf[16])
+{
+    if (st < KMS_LICENSE_STATUS_COUNT)
+        return kms_license_status_name(st);
+    snprintf(buf, 16, "%u", (unsigned)st);
+    return buf;
+}
+
+static void app_label(const struct guid *app_id, char out[GUID_TEXT_LEN + 1])
+{
+    enum store_app_group g = store_app_group_of(app_id);
+    if (g != STORE_APP_OTHER)
+        snprintf(out, GUID_TEXT_LEN + 1, "%s", store_app_group_label(g));
+    else
+        guid_format(app_id, out);
+}
+
+/* ---- clients: listing ---- */
+
+enum col { C_CMID, C_WORKSTATION, C_APPLICATION, C_PRODUCT, C_STATUS, C_FIRST, C_LAST, C_REQUESTS, C_ADDRESS, C_N };
+
+static const char *const col_title[C_N] = {
+    "CMID", "WORKSTATION", "APPLICATION", "PRODUCT", "STATUS", "FIRST SEEN", "LAST SEEN", "REQUESTS", "ADDRESS",
+};
+static const char *const col_csv[C_N] = {
+    "cmid", "workstation", "application", "product", "license_status", "first_seen", "last_seen", "request_count",
+    "last_address",
+};
+
+struct cells {
+    char cmid[GUID_TEXT_LEN + 1], workstation[192], application[GUID_TEXT_LEN + 1], product[128], status[16];
+    char status_buf[16], first[32], last[32], requests[24], address[80];
+    const char *v[C_N];
+};
+
+static void make_cells(const struct store_client *c, bool terminal, struct cells *x)
+{
+    guid_format(&c->cmid, x->cmid);
+    registry_json_clean_text(c->workstation, sizeof c->workstation, x->workstation, sizeof x->workstation, terminal);
+    app_label(&c->app_id, x->application);
+    registry_json_clean_text(c->product, sizeof c->product, x->product, sizeof x->product, terminal);
+    snprintf(x->status, sizeof x->status, "%s", status_name(c->license_status, x->status_buf));
+    fmt_time(c->first_seen, !terminal, x->first);
+    fmt_time(c->last_seen, !terminal, x->last);
+    snprintf(x->requests, sizeof x->requests, "%llu", (unsigned long long)c->request_count);
+    registry_json_clean_text(c->address, sizeof c->address, x->address, sizeof x->address, terminal);
+    const char *v[C_N] = {x->cmid, x->workstation, x->application, x->product, x->status,
+                          x->first, x->last, x->requests, x->address};
+    memcpy(x->v, v, sizeof v);
+}
+
+struct table_ctx {
+    size_t width[C_N];
+    bool print;
+    uint64_t rows;
+};
+
+static int table_row(void *ctx, const struct store_client *c)
+{
+    struct table_ctx *t = ctx;
+    struct cells x;
+    make_cells(c, true, &x);
+    t->rows++;
+    for (int k = 0; k < C_N; k++) {
+        size_t w = text_width(x.v[k]);
+        if (!t->print) {
+            if (w > t->width[k])
+                t->width[k] = w;
+            continue;
+        }
+        size_t pad = w < t->width[k] ? t->width[k] - w : 0;
+        if (k == C_N - 1)
+            printf("%s\n", x.v[k]);
+        else if (k == C_REQUESTS)
+            printf("%*s%s  ", (int)pad, "", x.v[k]);
+        else
+            printf("%s%*s  ", x.v[k], (int)pad, "");
+    }
+    return 0;
+}
+
+static int list_table(struct store *s, const struct store_filter *f)
+{
+    struct table_ctx t = {{0}, false, 0};
+    for (int k = 0; k < C_N; k++)
+        t.width[k] = strlen(col_title[k]);
+    /* Two passes (widths, then rows) instead of holding the whole registry in memory. */
+    int ret = store_list(s, f, table_row, &t);
+    if (ret)
+        return ret;
+    for (int k = 0; k < C_N; k++) {
+        size_t pad = t.width[k] - strlen(col_title[k]);
+        if (k == C_N - 1)
+            printf("%s\n", col_title[k]);
+        else if (k == C_REQUESTS)
+            printf("%*s%s  ", (int)pad, "", col_title[k]);
+        else
+            printf("%s%*s  ", col_title[k], (int)pad, "");
+    }
+    t.print = true;
+    t.rows = 0;
+    return store_list(s, f, table_row, &t);
+}
+
+static void csv_field(const char *v, bool last)
+{
+    if (strpbrk(v, ",\"\r\n") != NULL || v[0] == ' ' || (v[0] && v[strlen(v) - 1] == ' ')) {
+        putchar('"');
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                putchar('"');
+            putchar(*p);
+        }
+        putchar('"');
+    } else {
+        fputs(v, stdout);
+    }
+    putchar(last ? '\n' : ',');
+}
+
+static int csv_row(void *ctx, const struct store_client *c)
+{
+    (void)ctx;
+    struct cells x;
+    make_cells(c, false, &x);
+    for (int k = 0; k < C_N; k++)
+        csv_field(x.v[k], k == C_N - 1);
+    return 0;
+}
+
+static int list_csv(struct store *s, const struct store_filter *f)
+{
+    for (int k = 0; k < C_N; k++)
+        csv_field(col_csv[k], k == C_N - 1);
+    return store_list(s, f, csv_row, NULL);
+}
+
+struct json_ctx {
+    uint64_t rows;
+    bool oom;
+};
+
+static int json_row(void *ctx, const struct store_client *c)
+{
+    struct json_ctx *j = ctx;
+    json_t *o = registry_json_client(c);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text) {
+        j->oom = true;
+        return 1;
+    }
+    printf("%s\n  %s", j->rows ? "," : "", text);
+    free(text);
+    j->rows++;
+    return 0;
+}
+
+static int list_json(struct store *s, const struct store_filter *f)
+{
+    struct json_ctx j = {0, false};
+    fputs("[", stdout);
+    int ret = store_list(s, f, json_row, &j);
+    fputs(j.rows ? "\n]\n" : "]\n", stdout);
+    if (!ret && j.oom)
+        ret = -ENOMEM;
+    return ret;
+}
+
+static int clients_delete(const struct opts *o, const char *db_path)
+{
+    struct guid cmid;
+    const char *text = cli_opt_value(o, O_DELETE);
+    if (guid_parse(&cmid, text) != 0) {
+        fprintf(stderr, "kmsd clients: --delete: '%s' is not a CMID (a GUID)\n", text);
+        return EXIT_USAGE;
+    }
+    struct store *s;
+    int rc = cli_open_existing_db(db_path, &s);
+    if (rc)
+        return rc;
+    uint64_t n = 0;
+    int ret = store_delete_client(s, &cmid, &n);
+    if (ret) {
+        fprintf(stderr, "kmsd clients: %s\n", store_errmsg(s));
+        rc = EXIT_FAIL;
+    } else if (n == 0) {
+        fprintf(stderr, "kmsd clients: no client with CMID %s\n", text);
+        rc = EXIT_FAIL;
+    } else {
+        printf("deleted %llu row%s of client %s\n", (unsigned long long)n, n == 1 ? "" : "s", text);
+    }
+    store_close(s);
+    return rc;
+}
+
+static int clients_prune(const struct opts *o, const char *db_path)
+{
+    uint64_t days = STORE_DEFAULT_RETENTION_DAYS, cap = STORE_DEFAULT_ROW_CAP;
+    const char *r = cli_opt_value(o, O_RETENTION), *c = cli_opt_value(o, O_ROW_CAP);
+    if (r && (!cli_parse_uint(r, 100000, &days) || days == 0)) {
+        fprintf(stderr, "kmsd clients: --retention: '%s' is not a number of days (1..100000)\n", r);
+        return EXIT_USAGE;
+    }
+    if (c && !cli_parse_uint(c, INT64_MAX, &cap)) {
+        fprintf(stderr, "kmsd clients: --row-cap: '%s' is not a row count\n", c);
+        return EXIT_USAGE;
+    }
+    struct store *s;
+    int rc = cli_open_existing_db(db_path, &s);
+    if (rc)
+        return rc;
+    uint64_t n = 0;
+    if (store_prune(s, (int64_t)time(NULL), (uint32_t)days, cap, &n) != 0) {
+        fprintf(stderr, "kmsd clients: %s\n", store_errmsg(s));
+        rc = EXIT_FAIL;
+    } else {
+        printf("pruned %llu row%s (retention %llu days, row cap %llu)\n", (unsigned long long)n, n == 1 ? "" : "s",
+               (unsigned long long)days, (unsigned long long)cap);
+    }
+    store_close(s);
+    return rc;
+}
+
+int cli_run_clients(const struct opts *o, const char *db_path)
+{
+    const unsigned listing = O_FORMAT | O_PRODUCT | O_SINCE;
+    if ((o->seen & O_DELETE) && (o->seen & O_PRUNE)) {
+        fprintf(stderr, "kmsd clients: --delete and --prune exclude each other\n");
+        return EXIT_USAGE;
+    }
+    if ((o->seen & (O_DELETE | O_PRUNE)) && (o->seen & listing)) {
+        fprintf(stderr, "kmsd clients: --format, --product and --since apply to the listing only\n");
+        return EXIT_USAGE;
+    }
+    if ((o->seen & (O_RETENTION | O_ROW_CAP)) && !(o->seen & O_PRUNE)) {
+        fprintf(stderr, "kmsd clients: --retention and --row-cap apply to --prune only\n");
+        return EXIT_USAGE;
+    }
+    if (o->seen & O_DELETE)
+        return clients_delete(o, db_path);
+    if (o->seen & O_PRUNE)
+        return clients_prune(o, db_path);
+
+    const char *format = cli_opt_value(o, O_FORMAT);
+    int (*list)(struct store *, const struct store_filter *) = list_table;
+    if (format && strcmp(format, "json") == 0)
+        list = list_json;
+    else if (format && strcmp(format, "csv") == 0)
+        list = list_csv;
+    else if (format && strcmp(format, "table") != 0) {
+        fprintf(stderr, "kmsd clients: --format: '%s' is not one of table, json, csv\n", format);
+        return EXIT_USAGE;
+    }
+    struct store_filter f = {cli_opt_value(o, O_PRODUCT), 0};
+    const char *since = cli_opt_value(o, O_SINCE);
+    if (since) {
+        uint64_t days;
+        if (!cli_parse_uint(since, 100000, &days)) {
+            fprintf(stderr, "kmsd clients: --since: '%s' is not a number of days\n", since);
+            return EXIT_USAGE;
+        }
+        f.since = (int64_t)time(NULL) - (int64_t)days * SECONDS_PER_DAY;
+    }
+    struct store *s;
+    int rc = cli_open_db(db_path, true, &s);
+    if (rc)
+        return rc;
+    if (list(s, &f) != 0) {
+        fflush(stdout);
+        fprintf(stderr, "kmsd clients: %s\n", store_errmsg(s)[0] ? store_errmsg(s) : "out of memory");
+        rc = EXIT_FAIL;
+    }
+    store_close(s);
+    return rc;
+}
+

@@ -1,0 +1,203 @@
+/* The JSON endpoints of the HTTP API: /api/v1/clients[/{cmid}], /api/v1/products, /api/v1/stats, /api/v1/host
+ * (docs/api.md). Registry rows and statistics are serialized by registry_json.c, as for kmsd clients/stats. */
+#include "http_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "kms.h"
+#include "log.h"
+#include "products.h"
+#include "registry_json.h"
+
+static int add_client(void *ctx, const struct store_client *c)
+{
+    json_t *j = registry_json_client(c);
+    return j ? json_array_append_new(ctx, j) : -1;
+}
+
+enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+{
+    struct httpq_clients q;
+    struct httpq_error e;
+    if (httpq_clients(r, h->cfg.max_page, (int64_t)time(NULL), &q, &e) < 0)
+        return http_send_bad(h, con, &e);
+    json_t *list = json_array();
+    uint64_t total = 0;
+    pthread_mutex_lock(&h->db_mu);
+    struct store *db = http_db_get(h);
+    int rc = db ? store_query(db, &q.sq, &total, add_client, list) : -ENOENT;
+    char err[256];
+    snprintf(err, sizeof err, "%s", db ? store_errmsg(db) : "");
+    pthread_mutex_unlock(&h->db_mu);
+    if (rc < 0) {
+        json_decref(list);
+        if (!db)
+            return http_send_error(h, con, 503, "no_registry", NULL, "kmsd runs without a client registry");
+        log_warn("http: registry: %s", err);
+        return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
+    }
+    uint64_t next = (uint64_t)q.sq.offset + q.sq.limit;
+    json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:o}", "total", (json_int_t)total, "limit", (json_int_t)q.sq.limit,
+                          "offset", (json_int_t)q.sq.offset, "next_offset",
+                          next < total ? json_integer((json_int_t)next) : json_null(), "clients", list);
+    return http_send_json(h, con, 200, j);
+}
+
+enum MHD_Result http_api_client(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r,
+                                const struct guid *cmid)
+{
+    static const char *const none[] = {NULL};
+    struct httpq_error e;
+    if (httpq_only(r, none, &e) < 0)
+        return http_send_bad(h, con, &e);
+    json_t *list = json_array();
+    pthread_mutex_lock(&h->db_mu);
+    struct store *db = http_db_get(h);
+    int rc = db ? store_get_client(db, cmid, add_client, list) : -ENOENT;
+    pthread_mutex_unlock(&h->db_mu);
+    char text[GUID_TEXT_LEN + 1];
+    guid_format(cmid, text);
+    if (rc < 0) {
+        json_decref(list);
+        if (!db)
+            return http_send_error(h, con, 503, "no_registry", NULL, "kmsd runs without a client registry");
+        return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
+    }
+    if (json_array_size(list) == 0) {
+        json_decref(list);
+        return http_send_error(h, con, 404, "not_found", "cmid", "no client with CMID %s", text);
+    }
+    return http_send_json(h, con, 200, json_pack("{s:s, s:o}", "cmid", text, "entries", list));
+}
+
+/* Case-insensitive substring test (ASCII). */
+static bool contains(const char *hay, const char *needle)
+{
+    if (!needle || !needle[0])
+        return true;
+    size_t n = strlen(needle);
+    for (const char *p = hay; p && *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return true;
+    return false;
+}
+
+enum MHD_Result http_api_products(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+{
+    static const char *const allowed[] = {"q", NULL};
+    struct httpq_error e;
+    if (httpq_only(r, allowed, &e) < 0)
+        return http_send_bad(h, con, &e);
+    const char *q = httpq_get(r, "q");
+    if (q && strlen(q) > HTTPQ_TEXT_MAX)
+        return http_send_error(h, con, 400, "bad_parameter", "q", "q: longer than %d bytes", HTTPQ_TEXT_MAX);
+    json_t *apps = json_array(), *kmss = json_array(), *skus = json_array();
+    char id[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
+    for (size_t i = 0; i < products_app_count(); i++) {
+        const struct products_app *a = products_app_at(i);
+        guid_format(&a->id, id);
+        json_array_append_new(apps, json_pack("{s:s, s:s, s:s}", "key", a->key, "name", a->name, "id", id));
+    }
+    for (size_t i = 0; i < products_kms_count(); i++) {
+        const struct products_kms *k = products_kms_at(i);
+        bool any = !q || !q[0] || contains(k->name, q);
+        for (size_t j = 0; j < products_sku_count() && !any; j++) {
+            const struct products_sku *s = products_sku_at(j);
+            any = s->kms == k && (contains(s->name, q) || contains(s->alias, q) || (s->gvlk && contains(s->gvlk, q)));
+        }
+        if (!any)
+            continue;
+        guid_format(&k->id, id);
+        json_array_append_new(kmss, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "id", id, "name", k->name,
+                                              "application", k->app->key, "protocol", (json_int_t)k->protocol,
+                                              "required_clients", (json_int_t)k->n_policy, "retail", k->retail,
+                                              "preview", k->preview));
+    }
+    for (size_t j = 0; j < products_sku_count(); j++) {
+        const struct products_sku *s = products_sku_at(j);
+        if (q && q[0] && !contains(s->name, q) && !contains(s->alias, q) && !(s->gvlk && contains(s->gvlk, q)) &&
+            !(s->kms && contains(s->kms->name, q)))
+            continue;
+        guid_format(&s->id, id);
+        if (s->kms)
+            guid_format(&s->kms->id, kid);
+        json_array_append_new(skus, json_pack("{s:s, s:s, s:s, s:s?, s:b, s:s?, s:s?}", "id", id, "name", s->name,
+                                              "alias", s->alias, "gvlk", s->gvlk, "gvlk_generated", s->gvlk_generated,
+                                              "kms_id", s->kms ? kid : NULL, "application",
+                                              s->kms ? s->kms->app->key : NULL));
+    }
+    return http_send_json(h, con, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
+}
+
+/* Since-start counters from the metrics. */
+static json_t *runtime_json(const struct metrics *m)
+{
+    uint64_t answered, refused;
+    metrics_activation_totals(m, &answered, &refused);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "connections_accepted", (json_int_t)metrics_get(&m->accepted),
+                     "connections_open", (json_int_t)atomic_load_explicit(&m->open, memory_order_relaxed),
+                     "activations_answered", (json_int_t)answered, "activations_refused", (json_int_t)refused,
+                     "unrecorded", (json_int_t)metrics_get(&m->unrecorded));
+}
+
+enum MHD_Result http_api_stats(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+{
+    static const char *const none[] = {NULL};
+    struct httpq_error e;
+    if (httpq_only(r, none, &e) < 0)
+        return http_send_bad(h, con, &e);
+    json_t *j = NULL;
+    pthread_mutex_lock(&h->db_mu);
+    struct store *db = http_db_get(h);
+    int rc = db ? registry_json_stats(db, (int64_t)time(NULL), &j) : 0;
+    pthread_mutex_unlock(&h->db_mu);
+    if (rc < 0)
+        return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
+    if (!j)
+        j = json_object();
+    if (j) {
+        json_object_set_new(j, "registry", json_boolean(db != NULL));
+        json_object_set_new(j, "since_start", runtime_json(h->cfg.m));
+    }
+    return http_send_json(h, con, 200, j);
+}
+
+enum MHD_Result http_api_host(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+{
+    static const char *const none[] = {NULL};
+    struct httpq_error e;
+    if (httpq_only(r, none, &e) < 0)
+        return http_send_bad(h, con, &e);
+    const struct activation_host *host = h->cfg.host;
+    json_t *lis = json_array(), *http = json_array(), *epids = json_array();
+    for (size_t i = 0; i < h->n_kms; i++)
+        json_array_append_new(lis, json_string(h->kms[i].name));
+    for (int i = 0; i < h->n_d; i++)
+        json_array_append_new(http, json_string(h->names[i]));
+    for (size_t i = 0; i < host->n; i++) {
+        if (!host->epid[i][0])
+            continue;
+        const struct products_csvlk *c = products_csvlk_at(i);
+        json_array_append_new(epids, json_pack("{s:s, s:s, s:s}", "csvlk", c->key, "name", c->name, "epid",
+                                               host->epid[i]));
+    }
+    char hwid[KMS_HWID_TEXT_LEN + 1], started[32];
+    kms_format_hwid(host->hwid, hwid);
+    int64_t now = (int64_t)time(NULL);
+    registry_json_time(h->cfg.m->start_time, started);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:s, s:{s:I, s:s}, s:I, s:s, s:o, s:b}", "version",
+                          KMSD_VERSION, "started", started, "uptime_seconds",
+                          (json_int_t)(now - h->cfg.m->start_time), "listeners", lis, "http", http, "epids", epids,
+                          "hwid", hwid, "host_build", "build", (json_int_t)host->build->build, "name",
+                          host->build->name, "lcid", (json_int_t)host->lcid, "count_mode", h->cfg.count_mode,
+                          "client_count",
+                          h->cfg.client_count < 0 ? json_string("auto") : json_integer(h->cfg.client_count),
+                          "registry", h->db_path[0] != '\0');
+    return http_send_json(h, con, 200, j);
+}
+
