@@ -138,6 +138,10 @@ int kms_decode_response(const struct kms_request *req, const uint8_t *msg, size_
 
 /* Symbolic name of a KMS-related HRESULT ("SL_E_VL_NOT_ENOUGH_COUNT"), or NULL when unknown. */
 const char *kms_hresult_name(uint32_t hr);
+/* The protocol versions this implementation speaks (major numbers), both sides. */
+#define KMS_VERSION_MIN 4
+#define KMS_VERSION_MAX 6
+#define KMS_VERSIONS (KMS_VERSION_MAX - KMS_VERSION_MIN + 1)
 #define KMS_HWID_TEXT_LEN (2 * KMS_HWID_LEN) /* characters of a HWID's text form, without NUL */
 /* The HWID's text form: 16 upper-case hex digits, byte 0 first ("3A1C049600B60076"), NUL-terminated. */
 void kms_format_hwid(const uint8_t hwid[KMS_HWID_LEN], char out[KMS_HWID_TEXT_LEN + 1]);

@@ -144,7 +144,7 @@ struct bench {
     uint64_t t0, t_end, t_last_progress;
     uint64_t started, ok, failed, connections, reconnects;
     uint64_t errors[EK_N];
-    uint64_t by_version[3]; /* answered activations of versions 4, 5, 6 (others count in none) */
+    uint64_t by_version[KMS_VERSIONS]; /* answered activations by version, KMS_VERSION_MIN first (others: none) */
     enum kmsc_status worst;
     unsigned messages;
     char message[BENCH_MAX_MESSAGES][KMSC_MSG_MAX];

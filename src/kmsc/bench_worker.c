@@ -74,8 +74,8 @@ static void activation_done(struct worker *w)
     bench_hist_add(&b->lat, (now - w->t_start) / 1000u);
     b->ok++;
     uint16_t v = w->req.version_major;
-    if (v >= 4 && v <= 6)
-        b->by_version[v - 4]++;
+    if (v >= KMS_VERSION_MIN && v <= KMS_VERSION_MAX)
+        b->by_version[v - KMS_VERSION_MIN]++;
     w->on_conn++;
     w->retry = false;
     b->t_end = now;

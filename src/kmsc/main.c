@@ -503,10 +503,9 @@ static void print_response(const struct kmsc_ctx *ctx, unsigned long i)
            ctx->conn.syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32");
     printf("ePID:                %s\n", resp->epid);
     if (r->version_major >= 6) {
-        printf("HWID:                ");
-        for (size_t k = 0; k < KMS_HWID_LEN; k++)
-            printf("%02X", resp->hwid[k]);
-        putchar('\n');
+        char hw[KMS_HWID_TEXT_LEN + 1];
+        kms_format_hwid(resp->hwid, hw);
+        printf("HWID:                %s\n", hw);
     }
     printf("Current count:       %u (required %u)\n", resp->current_count, r->required_count);
     printf("Activation interval: %u min\n", resp->activation_interval);

@@ -15,6 +15,7 @@
 #include "acl.h"
 #include "epid.h"
 #include "hostport.h"
+#include "kms.h"
 #include "kms_limits.h"
 #include "err.h"
 #include "num.h"
@@ -92,10 +93,9 @@ static void print_client_count(const struct opt *o, const struct kmsd_config *cf
 
 static void print_hwid(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
 {
-    char hex[2 * sizeof cfg->hwid + 1];
-    hex[0] = '\0';
-    for (size_t i = 0; cfg->hwid_set && i < sizeof cfg->hwid; i++)
-        snprintf(hex + 2 * i, sizeof hex - 2 * i, "%02X", cfg->hwid[i]);
+    char hex[KMS_HWID_TEXT_LEN + 1] = "";
+    if (cfg->hwid_set)
+        kms_format_hwid(cfg->hwid, hex);
     print_line(o, hex, out);
 }
 

@@ -118,9 +118,9 @@ int identity_save(const char *path, const struct activation_host *h, char *err, 
         snprintf(err, errlen, "%s: %s", tmp, strerror(e));
         return -e;
     }
-    fprintf(f, "kmsd-identity 1\nhwid ");
-    for (int i = 0; i < 8; i++)
-        fprintf(f, "%02X", h->hwid[i]);
+    char hw[KMS_HWID_TEXT_LEN + 1];
+    kms_format_hwid(h->hwid, hw);
+    fprintf(f, "kmsd-identity 1\nhwid %s", hw);
     fprintf(f, "\nbuild %u\nlcid %u\n", (unsigned)h->build->build, (unsigned)h->lcid);
     for (size_t i = 0; i < h->n; i++)
         if (h->epid[i][0])

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms.h"
+
 typedef _Atomic uint64_t metrics_counter;
 
 /* Why a connection was refused at accept (it never got a session). */
@@ -74,7 +76,7 @@ struct metrics_hist {
     metrics_counter sum_us;
 };
 
-#define METRICS_VERSION_MIN 4 /* protocol versions counted per product: METRICS_VERSION_MIN .. MAX */
+#define METRICS_VERSION_MIN KMS_VERSION_MIN /* protocol versions counted per product: METRICS_VERSION_MIN .. MAX */
 #define METRICS_VERSIONS 3
 #define METRICS_VERSION_MAX (METRICS_VERSION_MIN + METRICS_VERSIONS - 1)
 

@@ -102,12 +102,9 @@ static void log_counters(const struct metrics *m)
 /* The last lines: what was served, and every non-zero counter of rejections, closes and refusals. */
 static void log_stopped(const struct metrics *m)
 {
-    uint64_t activations = 0, refused = 0;
-    for (unsigned v = 4; v <= 6; v++)
-        for (size_t k = 0; k <= m->n_kms; k++) {
-            activations += metrics_activation_get(m, v, k, 0) + metrics_activation_get(m, v, k, 1);
-            refused += metrics_activation_get(m, v, k, 1);
-        }
+    uint64_t answered, refused;
+    metrics_activation_totals(m, &answered, &refused);
+    uint64_t activations = answered + refused;
     log_info("stopped: %llu connections, %llu activations (%llu refused, %llu unrecorded)",
              (unsigned long long)metrics_get(&m->accepted), (unsigned long long)activations,
              (unsigned long long)refused, (unsigned long long)metrics_get(&m->unrecorded));
