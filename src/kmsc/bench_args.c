@@ -225,11 +225,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
     case OPT_JSON: o->json = true; return 0;
-    case ':': return outcome_usage(res, "option '%s' needs a value", argv[optind - 1]);
-    default:
-        if (optopt && optopt < 256)
-            return outcome_usage(res, "unknown option '-%c'", optopt);
-        return outcome_usage(res, "unknown or ambiguous option '%s'", argv[optind - 1]);
+    default: return outcome_getopt(res, c, argv);
     }
 }
 

@@ -297,11 +297,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_WORKSTATION: o->workstation = optarg; return 0;
     case OPT_VM: o->vm = true; return 0;
     case OPT_NEWCONN: o->new_connection = true; return 0;
-    case ':': return outcome_usage(res, "option '%s' needs a value", argv[optind - 1]);
-    default:
-        if (optopt && optopt < 256)
-            return outcome_usage(res, "unknown option '-%c'", optopt);
-        return outcome_usage(res, "unknown or ambiguous option '%s'", argv[optind - 1]);
+    default: return outcome_getopt(res, c, argv);
     }
 }
 

@@ -1,5 +1,7 @@
 #include "outcome.h"
 
+#include <getopt.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,4 +30,13 @@ int outcome_quiet(struct kmsc_result *res, enum kmsc_status st, int err)
 int outcome_code(const struct kmsc_result *res)
 {
     return res->err < 0 ? res->err : -EPROTO;
+}
+
+int outcome_getopt(struct kmsc_result *res, int c, char **argv)
+{
+    if (c == ':')
+        return outcome_usage(res, "option '%s' needs a value", argv[optind - 1]);
+    if (optopt && optopt < 256)
+        return outcome_usage(res, "unknown option '-%c'", optopt);
+    return outcome_usage(res, "unknown or ambiguous option '%s'", argv[optind - 1]);
 }

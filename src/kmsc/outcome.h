@@ -15,6 +15,9 @@
 __attribute__((format(printf, 2, 3)))
 #endif
 int outcome_usage(struct kmsc_result *res, const char *fmt, ...);
+/* The usage error for what getopt_long returned as c when it is no option of the caller's (':' a missing value,
+ * else an unknown or ambiguous option), as outcome_usage. argv is getopt's. */
+int outcome_getopt(struct kmsc_result *res, int c, char **argv);
 
 /* A failure of kind st with nothing (more) to say: empty message. Returns err (negative). */
 int outcome_quiet(struct kmsc_result *res, enum kmsc_status st, int err);
