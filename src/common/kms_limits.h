@@ -1,7 +1,7 @@
 /*
  * kms_limits — every size limit of the protocol core, named in one place.
  *
- * Each limit has a test at limit-1, limit and limit+1 (tests/unit). Limits that the network can reach
+ * Each limit has a test at limit-1, limit and limit+1 (tests/common). Limits that the network can reach
  * also get an integration case once the daemon exists. Values are chosen well above anything a real
  * client sends (KMS PDUs are at most a few hundred bytes) and far below anything that costs memory.
  */
