@@ -6,8 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 
 probe() { "$PYTHON" "$SOURCE_ROOT/tests/integration/probe.py" served "$@"; }
-# counted NAME=VALUE: the counters line kmsd logs when it stops names it
-counted() { grep "counters:" "$TMP/kmsd.log" | tail -n 1 | grep -q "$1" || fail "counters line lacks $1"; }
 
 # --- allow / deny: deny wins
 start_kmsd --allow 127.0.0.0/8 --deny 127.0.0.2 --deny 127.0.0.128/25
@@ -16,8 +14,8 @@ probe 127.0.0.3 127.0.0.1 "$PORT" || fail "127.0.0.3 (allowed) not served"
 probe 127.0.0.2 127.0.0.1 "$PORT"; [ $? -eq 1 ] || fail "127.0.0.2 (allowed and denied) not refused"
 probe 127.0.0.200 127.0.0.1 "$PORT"; [ $? -eq 1 ] || fail "127.0.0.200 (in a denied /25) not refused"
 grep -q "127.0.0.2:[0-9]*: connection refused: address matches --deny" "$TMP/kmsd.log" || fail "deny not logged"
-stop_kmsd
 counted "access=2"
+stop_kmsd
 
 start_kmsd --allow 127.0.0.1/32
 probe 127.0.0.1 127.0.0.1 "$PORT" || fail "the allowed address is not served"
@@ -78,12 +76,11 @@ print("ok per-address")
 PY
 grep -q "connection refused: the address holds --max-per-address (2) connections" "$TMP/kmsd.log" ||
     fail "per-address refusal not logged"
-stop_kmsd
 counted "per_address=1"
+stop_kmsd
 
 # --- without --limit-loopback a loopback peer is exempt: three connections with --max-per-address 2 and five
 # activations with --rate-limit 1 --rate-burst 2 are all served
-n0=$(wc -l <"$TMP/kmsd.log")
 start_kmsd --max-per-address 2 --rate-limit 1 --rate-burst 2
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "loopback exemption (connections)"
 import sys
@@ -100,8 +97,9 @@ for s in held:
 print("ok loopback exempt")
 PY
 "$KMSC" -q -n 5 "127.0.0.1:$PORT" || fail "loopback exemption: activations beyond --rate-burst refused"
+counted "per_address=0"
+counted "rate=0"
 stop_kmsd
-if tail -n "+$((n0 + 1))" "$TMP/kmsd.log" | grep -q "per_address=\|rate="; then fail "loopback peer counted against per-address limits"; fi
 
 # --- --rate-limit 1 --rate-burst 2: the burst is answered, the next activation gets no answer
 start_kmsd --rate-limit 1 --rate-burst 2 --limit-loopback
@@ -111,9 +109,9 @@ grep -q "closed the connection without a reply" "$TMP/out" || fail "over the rat
 expect_rc 4 "$KMSC" -q --timeout 5 "127.0.0.1:$PORT"
 n=$(grep -c "activation refused: over --rate-limit" "$TMP/kmsd.log")
 [ "$n" -eq 1 ] || fail "rate refusals: $n log lines, expected 1 (one per address a minute)"
-stop_kmsd
 counted "rate=2"
 counted "rate_limited=2"
+stop_kmsd
 
 # --- --pdu-timeout 2s: a BIND trickled over 1 s (within the limit) is answered, one trickled over 3 s is cut
 # at 2 s even though each byte resets the idle timer
@@ -144,8 +142,8 @@ ok, t = trickle(3.0)
 assert not ok and t < 2.9, "a PDU taking longer than --pdu-timeout was not cut (%.1f s)" % t
 print("ok pdu-timeout")
 PY
-stop_kmsd
 counted "slow_sender=1"
+stop_kmsd
 
 # --- product policy: --products volume refuses preview ids, --csvlk refuses what the groups do not activate
 start_kmsd --products volume
@@ -153,16 +151,16 @@ start_kmsd --products volume
 expect_rc 5 "$KMSC" --product wspredc "127.0.0.1:$PORT"
 grep -qi "C004F042" "$TMP/out" || { cat "$TMP/out"; fail "--products volume: no 0xC004F042"; }
 grep -q "refused (not-volume), HRESULT 0xC004F042" "$TMP/kmsd.log" || fail "not-volume refusal not logged"
-stop_kmsd
 counted "not_volume=1"
+stop_kmsd
 
 start_kmsd --csvlk office2024,office2021
 "$KMSC" -q --product o2024excel "127.0.0.1:$PORT" || fail "an Office 2024 product was refused by --csvlk office2024"
 expect_rc 5 "$KMSC" --product win10ent "127.0.0.1:$PORT"
 grep -qi "C004F042" "$TMP/out" || fail "--csvlk: no 0xC004F042 for Windows"
 grep -q "refused (csvlk), HRESULT 0xC004F042" "$TMP/kmsd.log" || fail "csvlk refusal not logged"
-stop_kmsd
 counted "csvlk=1"
+stop_kmsd
 # --- --time-check: 4 h off either way is answered, 4 h + 60 s is refused with 0xC004F06C
 start_kmsd --time-check
 "$KMSC" -q --time-offset 14340 "127.0.0.1:$PORT" || fail "--time-check: 3 h 59 m ahead was refused"
@@ -171,8 +169,8 @@ expect_rc 5 "$KMSC" --time-offset 14460 "127.0.0.1:$PORT"
 grep -qi "C004F06C" "$TMP/out" || { cat "$TMP/out"; fail "--time-check: no 0xC004F06C"; }
 expect_rc 5 "$KMSC" --time-offset -86400 "127.0.0.1:$PORT"
 grep -q "refused (time), HRESULT 0xC004F06C" "$TMP/kmsd.log" || fail "time refusal not logged"
-stop_kmsd
 counted "time=2"
+stop_kmsd
 start_kmsd # without --time-check, a day off is answered
 "$KMSC" -q --time-offset -86400 "127.0.0.1:$PORT" || fail "a skewed client was refused without --time-check"
 stop_kmsd

@@ -109,3 +109,33 @@ expect_rc() {
         fail "expected exit $want, got $rc: $*"
     fi
 }
+
+IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# metric NAME [LABEL=VALUE]: prints the value of one sample of the running kmsd's /metrics (on $HTTP_PORT; the
+# whole text is checked by promparse.py first). Fails the test when the text is bad or the sample is absent.
+metric() {
+    "$PYTHON" - "$IT_DIR" "$HTTP_PORT" "$1" "${2:-}" <<'PY' || fail "no sample $1 ${2:-} in /metrics"
+import sys, urllib.request
+sys.path.insert(0, sys.argv[1])
+import promparse
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[2], timeout=5).read().decode()
+want = dict([sys.argv[4].split("=", 1)]) if sys.argv[4] else {}
+hits = [v for n, l, v in promparse.check(text) if n == sys.argv[3] and l == want]
+if len(hits) != 1:
+    sys.exit(1)
+print(int(hits[0]))
+PY
+}
+
+# counted REASON=N: the running kmsd counted exactly N under that reason, in whichever of the reason-labelled
+# families has it (connections rejected at accept, connections closed, refusal reasons; the names are unique).
+counted() {
+    local reason=${1%%=*} want=${1#*=} f v
+    for f in kmsd_connections_rejected_total kmsd_connections_closed_total kmsd_refusal_reasons_total; do
+        v=$(metric "$f" "reason=$reason" 2>/dev/null) || continue
+        [ "$v" = "$want" ] || fail "$f{reason=\"$reason\"} is $v, expected $want"
+        return 0
+    done
+    fail "no /metrics family counts reason=$reason"
+}
