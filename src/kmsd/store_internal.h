@@ -1,0 +1,60 @@
+/*
+ * store_internal — what the registry's files share and nothing outside them sees: store.c (connections, schema
+ * and migrations, checkpoints, the prepared statements), store_write.c (recording, merging, counting,
+ * pruning, statistics) and store_read.c (client rows: one, a page of a query, a listing, daily counts, groups).
+ */
+#ifndef KMSD_STORE_INTERNAL_H
+#define KMSD_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Statements prepared once per connection, on first use. */
+enum stmt_id {
+    ST_UPSERT,
+    ST_MERGE,
+    ST_STAT_ADD,
+    ST_COUNT,
+    ST_PRUNE_AGE,
+    ST_ROWS,
+    ST_PRUNE_CAP,
+    ST_STAT_GET,
+    ST_DELETE,
+    ST_LIST,
+    ST_DAILY_ADD,
+    ST_DAILY_GET,
+    ST_GROUPS,
+    ST_COUNT_MAX
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3 *ckpt;       /* second connection for store_checkpoint(), or NULL (see store_split_checkpoints) */
+    uint32_t wal_frames; /* frames in the WAL after the last commit on db (set by wal_hook) */
+    bool readonly;
+    sqlite3_stmt *st[ST_COUNT_MAX];
+    char err[256];
+};
+
+/* Helpers of store.c for the other files: each returns 0 or a negative errno (map of the SQLite code) and
+ * keeps SQLite's message in the store's err for store_errmsg(). */
+extern const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT];
+int store_fail(struct store *s, int rc, const char *what);
+int store_exec(struct store *s, const char *sql, const char *what);
+void store_rollback(struct store *s);
+int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out);
+int store_step_done(struct store *s, sqlite3_stmt *st, const char *what);
+int store_bind_guid(sqlite3_stmt *st, int i, const struct guid *g);
+int store_bind_text(sqlite3_stmt *st, int i, const char *p, size_t cap);
+void store_column_guid(sqlite3_stmt *st, int i, struct guid *g);
+void store_column_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *what);
+
+#endif

@@ -1,0 +1,334 @@
+/* store_write — recording, merging, counting, pruning and statistics; see store_internal.h. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "kms.h"
+#include "products.h"
+#include "timeutil.h"
+
+enum store_app_group store_app_group_of(const struct guid *app_id)
+{
+    const struct products_app *a = products_app_by_id(app_id);
+    return a && a->count_group < STORE_APP_OTHER ? (enum store_app_group)a->count_group : STORE_APP_OTHER;
+}
+
+/* The application whose count group is g, or NULL for STORE_APP_OTHER. */
+static const struct products_app *group_app(enum store_app_group g)
+{
+    for (size_t i = 0; i < products_app_count(); i++)
+        if (products_app_at(i)->count_group == (uint32_t)g && g != STORE_APP_OTHER)
+            return products_app_at(i);
+    return NULL;
+}
+
+const char *store_app_group_key(enum store_app_group g)
+{
+    const struct products_app *a = group_app(g);
+    return a ? a->key : "other";
+}
+
+const char *store_app_group_label(enum store_app_group g)
+{
+    const struct products_app *a = group_app(g);
+    return a ? a->group_label : "other";
+}
+
+/* Binds ?1 to ?12 of ST_UPSERT and ST_MERGE, the columns an activation record (struct store_record) and an
+ * imported row (struct store_client) share under the same field names: cmid, app_id, app_group, sku_id,
+ * kms_id, workstation, product, license_status, grace_time, is_vm, version_major, version_minor. */
+#define BIND_CLIENT_COLUMNS(st, x)                                                                                     \
+    do {                                                                                                               \
+        store_bind_guid((st), 1, &(x)->cmid);                                                                          \
+        store_bind_guid((st), 2, &(x)->app_id);                                                                        \
+        sqlite3_bind_int((st), 3, (int)store_app_group_of(&(x)->app_id));                                              \
+        store_bind_guid((st), 4, &(x)->sku_id);                                                                        \
+        store_bind_guid((st), 5, &(x)->kms_id);                                                                        \
+        store_bind_text((st), 6, (x)->workstation, sizeof(x)->workstation);                                            \
+        store_bind_text((st), 7, (x)->product, sizeof(x)->product);                                                    \
+        sqlite3_bind_int64((st), 8, (x)->license_status);                                                              \
+        sqlite3_bind_int64((st), 9, (x)->grace_time);                                                                  \
+        sqlite3_bind_int64((st), 10, (x)->is_vm);                                                                      \
+        sqlite3_bind_int64((st), 11, (x)->version_major);                                                              \
+        sqlite3_bind_int64((st), 12, (x)->version_minor);                                                              \
+    } while (0)
+
+static int upsert_one(struct store *s, const struct store_record *r)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_UPSERT, &st);
+    if (ret)
+        return ret;
+    BIND_CLIENT_COLUMNS(st, r);
+    sqlite3_bind_int64(st, 13, r->time);
+    store_bind_text(st, 14, r->address, sizeof r->address);
+    store_bind_text(st, 15, r->epid, sizeof r->epid);
+    sqlite3_bind_int64(st, 16, r->hresult);
+    return store_step_done(s, st, "cannot record the activation");
+}
+
+static int stat_add(struct store *s, const char *key, uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_STAT_ADD, &st);
+    if (ret)
+        return ret;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+    return store_step_done(s, st, "cannot update statistics");
+}
+
+static int64_t day_of(int64_t t)
+{
+    return t >= 0 ? t / SECONDS_PER_DAY : -((-t + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY);
+}
+
+/* Adds answered and refused activations to a day's row (UTC day number). */
+static int daily_add(struct store *s, int64_t day, uint64_t answered, uint64_t refused)
+{
+    if (answered == 0 && refused == 0)
+        return 0;
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_DAILY_ADD, &st);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, day);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)answered);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)refused);
+    return store_step_done(s, st, "cannot update the daily counts");
+}
+
+int store_write(struct store *s, const struct store_record *recs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (ret)
+        return ret;
+    uint64_t failed = 0, by_status[KMS_LICENSE_STATUS_COUNT] = {0};
+    /* the daily counts are added once per run of records of the same day (a batch is usually one run) */
+    int64_t day = day_of(recs[0].time);
+    uint64_t answered = 0, refused = 0;
+    for (size_t i = 0; i < n && !ret; i++) {
+        ret = upsert_one(s, &recs[i]);
+        int64_t d = day_of(recs[i].time);
+        if (!ret && d != day) {
+            ret = daily_add(s, day, answered, refused);
+            day = d;
+            answered = refused = 0;
+        }
+        if (recs[i].hresult != 0) {
+            failed++;
+            refused++;
+        } else {
+            answered++;
+        }
+        if (recs[i].license_status < KMS_LICENSE_STATUS_COUNT)
+            by_status[recs[i].license_status]++;
+    }
+    if (!ret)
+        ret = daily_add(s, day, answered, refused);
+    if (!ret)
+        ret = stat_add(s, "requests", n);
+    if (!ret)
+        ret = stat_add(s, "failed", failed);
+    for (size_t k = 0; k < KMS_LICENSE_STATUS_COUNT && !ret; k++)
+        ret = stat_add(s, store_stat_status_keys[k], by_status[k]);
+    if (!ret)
+        ret = store_exec(s, "COMMIT", "cannot commit");
+    if (ret)
+        store_rollback(s);
+    return ret;
+}
+
+static int merge_one(struct store *s, const struct store_client *c, bool *changed)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_MERGE, &st);
+    if (ret)
+        return ret;
+    BIND_CLIENT_COLUMNS(st, c);
+    sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
+    sqlite3_bind_int64(st, 14, c->last_seen);
+    sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
+    store_bind_text(st, 16, c->address, sizeof c->address);
+    store_bind_text(st, 17, c->epid, sizeof c->epid);
+    ret = store_step_done(s, st, "cannot import the row");
+    *changed = !ret && sqlite3_changes(s->db) > 0;
+    return ret;
+}
+
+int store_merge(struct store *s, const struct store_client *rows, size_t n, uint64_t *changed)
+{
+    *changed = 0;
+    if (n == 0)
+        return 0;
+    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (ret)
+        return ret;
+    uint64_t count = 0;
+    for (size_t i = 0; i < n && !ret; i++) {
+        bool ch = false;
+        ret = merge_one(s, &rows[i], &ch);
+        count += ch;
+    }
+    if (!ret)
+        ret = store_exec(s, "COMMIT", "cannot commit");
+    if (ret) {
+        store_rollback(s);
+        return ret;
+    }
+    *changed = count;
+    return 0;
+}
+
+/* Runs a statement that returns one integer. */
+int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    else
+        ret = store_fail(s, rc, what);
+    sqlite3_reset(st);
+    return ret;
+}
+
+int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *count)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_COUNT, &st);
+    if (ret)
+        return ret;
+    sqlite3_bind_int(st, 1, (int)g);
+    sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY);
+    sqlite3_bind_int64(st, 3, now);
+    int64_t v = 0;
+    ret = store_query_int(s, st, &v, "cannot count clients");
+    if (!ret)
+        *count = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    return ret;
+}
+
+int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted)
+{
+    *deleted = 0;
+    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (ret)
+        return ret;
+    uint64_t n = 0;
+    sqlite3_stmt *st;
+    ret = store_stmt_get(s, ST_PRUNE_AGE, &st);
+    if (!ret) {
+        sqlite3_bind_int64(st, 1, now - (int64_t)retention_days * SECONDS_PER_DAY);
+        ret = store_step_done(s, st, "cannot prune old rows");
+        if (!ret)
+            n += (uint64_t)sqlite3_changes(s->db);
+    }
+    int64_t rows = 0;
+    if (!ret)
+        ret = store_stmt_get(s, ST_ROWS, &st);
+    if (!ret)
+        ret = store_query_int(s, st, &rows, "cannot count rows");
+    if (!ret && (uint64_t)rows > row_cap) {
+        uint64_t excess = (uint64_t)rows - row_cap;
+        ret = store_stmt_get(s, ST_PRUNE_CAP, &st);
+        if (!ret) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)excess);
+            ret = store_step_done(s, st, "cannot prune rows above the cap");
+            if (!ret)
+                n += (uint64_t)sqlite3_changes(s->db);
+        }
+    }
+    if (!ret)
+        ret = store_exec(s, "COMMIT", "cannot commit");
+    if (ret) {
+        store_rollback(s);
+        return ret;
+    }
+    *deleted = n;
+    return 0;
+}
+
+int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    /* One read transaction, so the counters and counts come from the same snapshot. */
+    int ret = store_exec(s, "BEGIN", "cannot start a transaction");
+    if (ret)
+        return ret;
+    sqlite3_stmt *st;
+    ret = store_stmt_get(s, ST_STAT_GET, &st);
+    if (!ret) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *key = (const char *)sqlite3_column_text(st, 0);
+            uint64_t v = (uint64_t)sqlite3_column_int64(st, 1);
+            if (!key)
+                continue;
+            if (strcmp(key, "requests") == 0)
+                out->requests = v;
+            else if (strcmp(key, "failed") == 0)
+                out->failed = v;
+            else if (strcmp(key, "unrecorded") == 0)
+                out->unrecorded = v;
+            for (size_t k = 0; k < KMS_LICENSE_STATUS_COUNT; k++)
+                if (strcmp(key, store_stat_status_keys[k]) == 0)
+                    out->by_status[k] = v;
+        }
+        if (rc != SQLITE_DONE)
+            ret = store_fail(s, rc, "cannot read statistics");
+        sqlite3_reset(st);
+    }
+    int64_t rows = 0;
+    if (!ret)
+        ret = store_stmt_get(s, ST_ROWS, &st);
+    if (!ret)
+        ret = store_query_int(s, st, &rows, "cannot count rows");
+    out->clients = (uint64_t)rows;
+    for (int g = 0; g < STORE_APP_GROUPS && !ret; g++)
+        ret = store_count(s, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, &out->current_count[g]);
+    if (!ret)
+        ret = store_exec(s, "COMMIT", "cannot end the transaction");
+    if (ret)
+        store_rollback(s);
+    return ret;
+}
+
+int store_note_unrecorded(struct store *s, uint64_t n)
+{
+    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (ret)
+        return ret;
+    ret = stat_add(s, "unrecorded", n);
+    if (!ret)
+        ret = store_exec(s, "COMMIT", "cannot commit");
+    if (ret)
+        store_rollback(s);
+    return ret;
+}
+
+int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted)
+{
+    *deleted = 0;
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_DELETE, &st);
+    if (ret)
+        return ret;
+    store_bind_guid(st, 1, cmid);
+    ret = store_step_done(s, st, "cannot delete the client");
+    if (!ret)
+        *deleted = (uint64_t)sqlite3_changes(s->db);
+    return ret;
+}
