@@ -119,13 +119,16 @@ static struct bench *bench_new(const struct bench_opts *o, struct kmsc_result *r
     return b;
 }
 
-/* Runs the loop until every worker is done. */
-static void bench_run(struct bench *b)
+/* Runs the loop until every worker is done; 0, or a negative libuv code when the loop or its timer cannot be
+ * set up (then nothing ran). */
+static int bench_run(struct bench *b)
 {
     const struct bench_opts *o = b->o;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;
-    uv_loop_init(&loop);
+    int rc = uv_loop_init(&loop);
+    if (rc < 0)
+        return rc;
     b->loop = &loop;
     b->progress = !o->quiet && isatty(STDERR_FILENO);
     b->live = o->workers;
@@ -133,12 +136,21 @@ static void bench_run(struct bench *b)
         b->w[i].b = b;
         b->w[i].st = W_IDLE;
     }
-    uv_timer_init(&loop, &b->tick);
+    rc = uv_timer_init(&loop, &b->tick); /* cannot fail on an initialised loop, checked all the same */
+    if (rc < 0) {
+        (void)uv_loop_close(&loop);
+        return rc;
+    }
     b->tick.data = b;
-    uv_timer_start(&b->tick, bench_on_tick, BENCH_TICK_MS, BENCH_TICK_MS);
-    bench_hold_next(b); /* starts the load itself once the idle connections are open (at once without --hold) */
-    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = uv_timer_start(&b->tick, bench_on_tick, BENCH_TICK_MS, BENCH_TICK_MS);
+    if (rc == 0)
+        bench_hold_next(b); /* starts the load once the idle connections are open (at once without --hold) */
+    else
+        uv_close((uv_handle_t *)&b->tick, NULL);
+    int run_rc = uv_run(&loop, UV_RUN_DEFAULT);
+    (void)run_rc; /* non-zero only when uv_stop() left handles active; bench never calls it */
     (void)uv_loop_close(&loop);
+    return rc;
 }
 
 /* The end of the run: the progress line's last state, the distinct error messages and the result. */
@@ -170,7 +182,12 @@ int kmsc_bench(int argc, char **argv, struct kmsc_result *res)
     struct bench *b = bench_new(&o, res);
     if (!b)
         return outcome_code(res);
-    bench_run(b);
+    rc = bench_run(b);
+    if (rc < 0) {
+        bench_free(b);
+        kms_client_fail(res, KMSC_INTERNAL, rc, "cannot set up the event loop: %s", uv_strerror(rc));
+        return outcome_code(res);
+    }
     bench_report(b);
     enum kmsc_status worst = b->worst;
     bench_free(b);

@@ -414,9 +414,14 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
     h->n_kms = n_kms < SERVER_MAX_LISTENERS ? n_kms : SERVER_MAX_LISTENERS;
     memcpy(h->kms, kms, h->n_kms * sizeof *kms);
     pick_probe(h);
-    pthread_mutex_init(&h->db_mu, NULL);
-    pthread_mutex_init(&h->probe_mu, NULL);
-    int rc = 0;
+    int rc = pthread_mutex_init(&h->db_mu, NULL);
+    if (rc == 0 && (rc = pthread_mutex_init(&h->probe_mu, NULL)) != 0)
+        pthread_mutex_destroy(&h->db_mu);
+    if (rc != 0) {
+        log_error("http: cannot create a mutex: %s", strerror(rc));
+        free(h);
+        return -rc;
+    }
     if (cfg->n_addrs == 0) {
         for (size_t i = 0; i < sizeof default_addrs / sizeof default_addrs[0] && rc == 0; i++)
             rc = bind_one(h, default_addrs[i], false);

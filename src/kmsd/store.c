@@ -188,6 +188,21 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what)
     return ret;
 }
 
+int store_bind_failed(struct store *s, sqlite3_stmt *st, int b, const char *what)
+{
+    /* a failed bind leaves the connection's error state alone, so the message comes from the code itself (the OR
+     * of the failed binds' codes, one code when one parameter failed) */
+    snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errstr(b));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return map_rc(b) ? map_rc(b) : -EIO;
+}
+
+int store_step_bound(struct store *s, sqlite3_stmt *st, int b, const char *what)
+{
+    return b ? store_bind_failed(s, st, b, what) : store_step_done(s, st, what);
+}
+
 static size_t bounded_len(const char *p, size_t cap)
 {
     const char *z = memchr(p, '\0', cap);

@@ -51,6 +51,11 @@ int store_exec(struct store *s, const char *sql, const char *what);
 void store_rollback(struct store *s);
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out);
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what);
+/* A statement whose sqlite3_bind_* results, OR'ed together into b, were not all SQLITE_OK: records what and the
+ * code's message, resets the statement and clears its bindings; returns the negative code. */
+int store_bind_failed(struct store *s, sqlite3_stmt *st, int b, const char *what);
+/* store_step_done() when b (the OR of the statement's bind results) is 0, else store_bind_failed(). */
+int store_step_bound(struct store *s, sqlite3_stmt *st, int b, const char *what);
 int store_bind_guid(sqlite3_stmt *st, int i, const struct guid *g);
 int store_bind_text(sqlite3_stmt *st, int i, const char *p, size_t cap);
 void store_column_guid(sqlite3_stmt *st, int i, struct guid *g);

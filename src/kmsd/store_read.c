@@ -65,7 +65,12 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
         s->db, "SELECT " CLIENT_COLUMNS " FROM clients WHERE cmid = ?1 ORDER BY last_seen DESC, app_id", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    store_bind_guid(st, 1, cmid);
+    int b = store_bind_guid(st, 1, cmid);
+    if (b) {
+        int ret = store_bind_failed(s, st, b, "cannot read the client");
+        sqlite3_finalize(st);
+        return ret;
+    }
     return each_client(s, st, fn, ctx, "cannot read the client");
 }
 
@@ -75,15 +80,17 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
     " AND (?3 IS NULL OR instr(lower(workstation), lower(?3)) > 0 OR instr(kmsd_guid_text(cmid), lower(?3)) > 0)"      \
     " AND last_seen >= ?4"
 
-static void bind_query(sqlite3_stmt *st, const struct store_query *q)
+/* Returns the OR of the sqlite3_bind_* results: 0 when every parameter was bound. */
+static int bind_query(sqlite3_stmt *st, const struct store_query *q)
 {
+    int b = 0;
     if (q->product)
-        sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
+        b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
     if (q->has_app)
-        store_bind_guid(st, 2, &q->app_id);
+        b |= store_bind_guid(st, 2, &q->app_id);
     if (q->q)
-        sqlite3_bind_text(st, 3, q->q, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, q->since != 0 ? q->since : INT64_MIN);
+        b |= sqlite3_bind_text(st, 3, q->q, -1, SQLITE_TRANSIENT);
+    return b | sqlite3_bind_int64(st, 4, q->since != 0 ? q->since : INT64_MIN);
 }
 
 int store_query(struct store *s, const struct store_query *q, uint64_t *total,
@@ -111,9 +118,9 @@ int store_query(struct store *s, const struct store_query *q, uint64_t *total,
         ret = store_fail(s, rc, "prepare");
         goto out;
     }
-    bind_query(st, q);
+    int b = bind_query(st, q);
     int64_t n = 0;
-    ret = store_query_int(s, st, &n, "cannot count clients");
+    ret = b ? store_bind_failed(s, st, b, "cannot count clients") : store_query_int(s, st, &n, "cannot count clients");
     sqlite3_finalize(st);
     if (ret)
         goto out;
@@ -126,9 +133,12 @@ int store_query(struct store *s, const struct store_query *q, uint64_t *total,
         ret = store_fail(s, rc, "prepare");
         goto out;
     }
-    bind_query(st, q);
-    sqlite3_bind_int64(st, 5, q->limit);
-    sqlite3_bind_int64(st, 6, q->offset);
+    b = bind_query(st, q) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
+    if (b) {
+        ret = store_bind_failed(s, st, b, "cannot list clients");
+        sqlite3_finalize(st);
+        goto out;
+    }
     ret = each_client(s, st, fn, ctx, "cannot list clients");
 out:
     if (!ret)
@@ -145,8 +155,9 @@ int store_daily(struct store *s, int64_t first, int64_t last,
     int ret = store_stmt_get(s, ST_DAILY_GET, &st);
     if (ret)
         return ret;
-    sqlite3_bind_int64(st, 1, first);
-    sqlite3_bind_int64(st, 2, last);
+    int b = sqlite3_bind_int64(st, 1, first) | sqlite3_bind_int64(st, 2, last);
+    if (b)
+        return store_bind_failed(s, st, b, "cannot read the daily counts");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (fn(ctx, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
@@ -186,9 +197,12 @@ int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ct
     int ret = store_stmt_get(s, ST_LIST, &st);
     if (ret)
         return ret;
+    int b = 0;
     if (f && f->product)
-        sqlite3_bind_text(st, 1, f->product, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN);
+        b |= sqlite3_bind_text(st, 1, f->product, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN);
+    if (b)
+        return store_bind_failed(s, st, b, "cannot list clients");
     int rc;
     struct store_client c;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -46,20 +46,12 @@ const char *store_app_group_label(enum store_app_group g)
  * imported row (struct store_client) share under the same field names: cmid, app_id, app_group, sku_id,
  * kms_id, workstation, product, license_status, grace_time, is_vm, version_major, version_minor. */
 #define BIND_CLIENT_COLUMNS(st, x)                                                                                     \
-    do {                                                                                                               \
-        store_bind_guid((st), 1, &(x)->cmid);                                                                          \
-        store_bind_guid((st), 2, &(x)->app_id);                                                                        \
-        sqlite3_bind_int((st), 3, (int)store_app_group_of(&(x)->app_id));                                              \
-        store_bind_guid((st), 4, &(x)->sku_id);                                                                        \
-        store_bind_guid((st), 5, &(x)->kms_id);                                                                        \
-        store_bind_text((st), 6, (x)->workstation, sizeof(x)->workstation);                                            \
-        store_bind_text((st), 7, (x)->product, sizeof(x)->product);                                                    \
-        sqlite3_bind_int64((st), 8, (x)->license_status);                                                              \
-        sqlite3_bind_int64((st), 9, (x)->grace_time);                                                                  \
-        sqlite3_bind_int64((st), 10, (x)->is_vm);                                                                      \
-        sqlite3_bind_int64((st), 11, (x)->version_major);                                                              \
-        sqlite3_bind_int64((st), 12, (x)->version_minor);                                                              \
-    } while (0)
+    (store_bind_guid((st), 1, &(x)->cmid) | store_bind_guid((st), 2, &(x)->app_id) |                                  \
+     sqlite3_bind_int((st), 3, (int)store_app_group_of(&(x)->app_id)) | store_bind_guid((st), 4, &(x)->sku_id) |     \
+     store_bind_guid((st), 5, &(x)->kms_id) | store_bind_text((st), 6, (x)->workstation, sizeof(x)->workstation) |   \
+     store_bind_text((st), 7, (x)->product, sizeof(x)->product) | sqlite3_bind_int64((st), 8, (x)->license_status) |  \
+     sqlite3_bind_int64((st), 9, (x)->grace_time) | sqlite3_bind_int64((st), 10, (x)->is_vm) |                        \
+     sqlite3_bind_int64((st), 11, (x)->version_major) | sqlite3_bind_int64((st), 12, (x)->version_minor))
 
 static int upsert_one(struct store *s, const struct store_record *r)
 {
@@ -67,12 +59,12 @@ static int upsert_one(struct store *s, const struct store_record *r)
     int ret = store_stmt_get(s, ST_UPSERT, &st);
     if (ret)
         return ret;
-    BIND_CLIENT_COLUMNS(st, r);
-    sqlite3_bind_int64(st, 13, r->time);
-    store_bind_text(st, 14, r->address, sizeof r->address);
-    store_bind_text(st, 15, r->epid, sizeof r->epid);
-    sqlite3_bind_int64(st, 16, r->hresult);
-    return store_step_done(s, st, "cannot record the activation");
+    int b = BIND_CLIENT_COLUMNS(st, r);
+    b |= sqlite3_bind_int64(st, 13, r->time);
+    b |= store_bind_text(st, 14, r->address, sizeof r->address);
+    b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
+    b |= sqlite3_bind_int64(st, 16, r->hresult);
+    return store_step_bound(s, st, b, "cannot record the activation");
 }
 
 static int stat_add(struct store *s, const char *key, uint64_t n)
@@ -83,9 +75,9 @@ static int stat_add(struct store *s, const char *key, uint64_t n)
     int ret = store_stmt_get(s, ST_STAT_ADD, &st);
     if (ret)
         return ret;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
-    return store_step_done(s, st, "cannot update statistics");
+    int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+    return store_step_bound(s, st, b, "cannot update statistics");
 }
 
 static int64_t day_of(int64_t t)
@@ -102,10 +94,10 @@ static int daily_add(struct store *s, int64_t day, uint64_t answered, uint64_t r
     int ret = store_stmt_get(s, ST_DAILY_ADD, &st);
     if (ret)
         return ret;
-    sqlite3_bind_int64(st, 1, day);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)answered);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)refused);
-    return store_step_done(s, st, "cannot update the daily counts");
+    int b = sqlite3_bind_int64(st, 1, day);
+    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)answered);
+    b |= sqlite3_bind_int64(st, 3, (sqlite3_int64)refused);
+    return store_step_bound(s, st, b, "cannot update the daily counts");
 }
 
 int store_write(struct store *s, const struct store_record *recs, size_t n)
@@ -157,13 +149,13 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
     int ret = store_stmt_get(s, ST_MERGE, &st);
     if (ret)
         return ret;
-    BIND_CLIENT_COLUMNS(st, c);
-    sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
-    sqlite3_bind_int64(st, 14, c->last_seen);
-    sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
-    store_bind_text(st, 16, c->address, sizeof c->address);
-    store_bind_text(st, 17, c->epid, sizeof c->epid);
-    ret = store_step_done(s, st, "cannot import the row");
+    int b = BIND_CLIENT_COLUMNS(st, c);
+    b |= sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
+    b |= sqlite3_bind_int64(st, 14, c->last_seen);
+    b |= sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
+    b |= store_bind_text(st, 16, c->address, sizeof c->address);
+    b |= store_bind_text(st, 17, c->epid, sizeof c->epid);
+    ret = store_step_bound(s, st, b, "cannot import the row");
     *changed = !ret && sqlite3_changes(s->db) > 0;
     return ret;
 }
@@ -211,11 +203,11 @@ int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t w
     int ret = store_stmt_get(s, ST_COUNT, &st);
     if (ret)
         return ret;
-    sqlite3_bind_int(st, 1, (int)g);
-    sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY);
-    sqlite3_bind_int64(st, 3, now);
+    int b = sqlite3_bind_int(st, 1, (int)g);
+    b |= sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY);
+    b |= sqlite3_bind_int64(st, 3, now);
     int64_t v = 0;
-    ret = store_query_int(s, st, &v, "cannot count clients");
+    ret = b ? store_bind_failed(s, st, b, "cannot count clients") : store_query_int(s, st, &v, "cannot count clients");
     if (!ret)
         *count = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
     return ret;
@@ -231,8 +223,8 @@ int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t 
     sqlite3_stmt *st;
     ret = store_stmt_get(s, ST_PRUNE_AGE, &st);
     if (!ret) {
-        sqlite3_bind_int64(st, 1, now - (int64_t)retention_days * SECONDS_PER_DAY);
-        ret = store_step_done(s, st, "cannot prune old rows");
+        int b = sqlite3_bind_int64(st, 1, now - (int64_t)retention_days * SECONDS_PER_DAY);
+        ret = store_step_bound(s, st, b, "cannot prune old rows");
         if (!ret)
             n += (uint64_t)sqlite3_changes(s->db);
     }
@@ -245,8 +237,8 @@ int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t 
         uint64_t excess = (uint64_t)rows - row_cap;
         ret = store_stmt_get(s, ST_PRUNE_CAP, &st);
         if (!ret) {
-            sqlite3_bind_int64(st, 1, (sqlite3_int64)excess);
-            ret = store_step_done(s, st, "cannot prune rows above the cap");
+            int b = sqlite3_bind_int64(st, 1, (sqlite3_int64)excess);
+            ret = store_step_bound(s, st, b, "cannot prune rows above the cap");
             if (!ret)
                 n += (uint64_t)sqlite3_changes(s->db);
         }
@@ -326,8 +318,7 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     int ret = store_stmt_get(s, ST_DELETE, &st);
     if (ret)
         return ret;
-    store_bind_guid(st, 1, cmid);
-    ret = store_step_done(s, st, "cannot delete the client");
+    ret = store_step_bound(s, st, store_bind_guid(st, 1, cmid), "cannot delete the client");
     if (!ret)
         *deleted = (uint64_t)sqlite3_changes(s->db);
     return ret;

@@ -17,6 +17,7 @@
 #include "products.h"
 #include "sqltest.h"
 #include "store.h"
+#include "store_internal.h" /* bind_failure_refuses: the connection, to lower a limit */
 
 #define DAY 86400
 static const int64_t T0 = 1795000000; /* 2026-11-18 */
@@ -478,6 +479,37 @@ static void batch_rolls_back(void **state)
     assert_int_equal(sqltest_int(path, "SELECT value FROM stats WHERE key = 'requests'"), 4);
 }
 
+/* A parameter SQLite cannot bind (a text over the connection's length limit) fails the statement with SQLite's
+ * message instead of running it with that parameter NULL: a query keeps its filter, a record is not written. */
+static void bind_failure_refuses(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    tmp_path(path, sizeof path, "bind.db");
+    struct store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    write1(s, rec(1, APP_WIN, T0));
+    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, 8);
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 10;
+    q.q = "a-filter-longer-than-eight";
+    struct rows rs;
+    memset(&rs, 0, sizeof rs);
+    uint64_t total = 99;
+    assert_true(store_query(s, &q, &total, collect, &rs) < 0); /* unchecked, the NULL filter listed every row */
+    assert_int_equal(rs.n, 0);
+    assert_non_null(strstr(store_errmsg(s), "too big"));
+    struct store_record r = rec(2, APP_WIN, T0);
+    snprintf(r.workstation, sizeof r.workstation, "a-workstation-name");
+    assert_true(store_write(s, &r, 1) < 0);
+    assert_non_null(strstr(store_errmsg(s), "too big"));
+    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, 1000000);
+    assert_int_equal(store_query(s, &(struct store_query){.limit = 10}, &total, collect, &rs), 0);
+    assert_int_equal(total, 1);
+    store_close(s);
+}
+
 static void merge_is_idempotent(void **state)
 {
     (void)state;
@@ -859,6 +891,7 @@ int main(void)
         cmocka_unit_test(delete_client),
         cmocka_unit_test(list_filters_and_order),
         cmocka_unit_test(batch_rolls_back),
+        cmocka_unit_test(bind_failure_refuses),
         cmocka_unit_test(merge_is_idempotent),
         cmocka_unit_test(migrate_from_v0),
         cmocka_unit_test(migrate_v1_to_v2),
