@@ -306,6 +306,7 @@ static int run(struct kmsd *k)
 {
     (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
     k->hx = (struct http_start_ctx){&k->cfg, &k->host, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL};
+    k->scfg.db_path = k->db_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;
     int rc = server_run(&k->scfg, &k->metrics);

@@ -17,6 +17,7 @@
 #include "num.h"
 #include "pidlock.h"
 #include "store.h"
+#include "store_writer.h"
 
 #define DEFAULT_USER "kmsd"
 #define FALLBACK_USER "nobody"
@@ -116,7 +117,13 @@ void privdrop_setup(struct privdrop_cfg *p, const struct kmsd_config *cfg)
     char db[sizeof p->files[0]];
     if (store_path(cfg->db, cfg->state_dir, db, sizeof db) < 0)
         return; /* kmsd refuses such a path before it binds */
-    static const char *const side[] = {"", "-wal", "-shm", "-journal", PIDLOCK_REGISTRY_SUFFIX};
+    static const char *const side[] = {"",
+                                       "-wal",
+                                       "-shm",
+                                       "-journal",
+                                       PIDLOCK_REGISTRY_SUFFIX,
+                                       STORE_JOURNAL_SUFFIX "0",
+                                       STORE_JOURNAL_SUFFIX "1"};
     for (size_t i = 0; i < sizeof side / sizeof side[0]; i++)
         snprintf(p->files[2 + i], sizeof p->files[2 + i], "%s%s", db, side[i]);
 }

@@ -22,7 +22,7 @@
 
 #include "config.h"
 
-#define PRIVDROP_FILES 7 /* identity, state lock, registry and its -wal, -shm, -journal, lock */
+#define PRIVDROP_FILES 9 /* identity, state lock, registry and its -wal, -shm, -journal, lock, activation journals */
 
 struct privdrop_cfg {
     const char *user;      /* "" = default */

@@ -204,6 +204,7 @@ static int server_start_writer(struct server *srv)
         .count = cfg->genuine_count,
         .retention_days = cfg->retention_days,
         .max_clients = cfg->max_clients,
+        .journal = cfg->db_path,
         .now = unix_now,
         .metrics = srv->m,
     };

@@ -101,6 +101,8 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     [ST_PRUNE_CAP] = "DELETE FROM clients WHERE rowid IN"
                      " (SELECT rowid FROM clients ORDER BY last_seen ASC, rowid ASC LIMIT ?1)",
     [ST_STAT_GET] = "SELECT key, value FROM stats",
+    [ST_STAT_SET] = "INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_STAT_ONE] = "SELECT value FROM stats WHERE key = ?1",
     [ST_DELETE] = "DELETE FROM clients WHERE cmid = ?1",
     [ST_LIST] = "SELECT cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status,"
                 " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count"

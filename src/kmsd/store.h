@@ -108,6 +108,12 @@ const char *store_app_group_label(enum store_app_group g);
  * counters and last fields updated; statistics incremented). Returns 0 or a negative code; on error nothing
  * of the batch is kept. */
 int store_write(struct store *s, const struct store_record *recs, size_t n);
+/* store_write() that also stores journal_seq (when not 0), the sequence number of the last journal record the
+ * batch folds, in the same transaction: what the registry holds and where the journal stands never disagree.
+ * The upserts run in client-key order. */
+int store_write_folded(struct store *s, const struct store_record *recs, size_t n, uint64_t journal_seq);
+/* The last journal sequence number folded into the registry (0: none yet). Returns 0 or a negative code. */
+int store_journal_seq(struct store *s, uint64_t *seq);
 
 /* Distinct CMIDs of the group seen in (now - window_days, now]. */
 int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *count);

@@ -31,6 +31,8 @@ enum stmt_id {
     ST_DAILY_ADD,
     ST_DAILY_GET,
     ST_GROUPS,
+    ST_STAT_SET,
+    ST_STAT_ONE,
     ST_COUNT_MAX
 };
 
@@ -45,6 +47,8 @@ struct store {
 
 /* Helpers of store.c for the other files: each returns 0 or a negative errno (map of the SQLite code) and
  * keeps SQLite's message in the store's err for store_errmsg(). */
+/* The stats row that holds the last folded journal sequence number (store_journal_seq). */
+#define STORE_STAT_JOURNAL_SEQ "journal_seq"
 extern const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT];
 int store_fail(struct store *s, int rc, const char *what);
 int store_exec(struct store *s, const char *sql, const char *what);

@@ -100,21 +100,53 @@ static int daily_add(struct store *s, int64_t day, uint64_t answered, uint64_t r
     return store_step_bound(s, st, b, "cannot update the daily counts");
 }
 
-int store_write(struct store *s, const struct store_record *recs, size_t n)
+/* Orders records by client key (cmid, application), keeping their given order within a key: the upserts of a
+ * batch then walk the table's index once, in order, instead of at random (the fold's main cost at large
+ * batches, docs/performance.md). */
+struct keyed {
+    const struct store_record *r;
+    size_t i;
+};
+
+static int by_key(const void *a, const void *b)
 {
-    if (n == 0)
-        return 0;
-    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
-    if (ret)
+    const struct keyed *x = a, *y = b;
+    int c = memcmp(x->r->cmid.b, y->r->cmid.b, sizeof x->r->cmid.b);
+    if (!c)
+        c = memcmp(x->r->app_id.b, y->r->app_id.b, sizeof x->r->app_id.b);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+static int upsert_all(struct store *s, const struct store_record *recs, size_t n)
+{
+    struct keyed *k = n > 1 ? malloc(n * sizeof *k) : NULL;
+    if (!k) { /* one record, or no memory to sort: the given order is as correct, only slower */
+        int ret = 0;
+        for (size_t i = 0; i < n && !ret; i++)
+            ret = upsert_one(s, &recs[i]);
         return ret;
+    }
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct keyed){&recs[i], i};
+    qsort(k, n, sizeof *k, by_key);
+    int ret = 0;
+    for (size_t i = 0; i < n && !ret; i++)
+        ret = upsert_one(s, k[i].r);
+    free(k);
+    return ret;
+}
+
+/* The daily counts and the statistics of a batch, in the given (time) order: the daily counts are added once
+ * per run of records of the same day (a batch is usually one run). */
+static int count_all(struct store *s, const struct store_record *recs, size_t n)
+{
     uint64_t failed = 0, by_status[KMS_LICENSE_STATUS_COUNT] = {0};
-    /* the daily counts are added once per run of records of the same day (a batch is usually one run) */
     int64_t day = day_of(recs[0].time);
     uint64_t answered = 0, refused = 0;
+    int ret = 0;
     for (size_t i = 0; i < n && !ret; i++) {
-        ret = upsert_one(s, &recs[i]);
         int64_t d = day_of(recs[i].time);
-        if (!ret && d != day) {
+        if (d != day) {
             ret = daily_add(s, day, answered, refused);
             day = d;
             answered = refused = 0;
@@ -136,10 +168,61 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
         ret = stat_add(s, "failed", failed);
     for (size_t k = 0; k < KMS_LICENSE_STATUS_COUNT && !ret; k++)
         ret = stat_add(s, store_stat_status_keys[k], by_status[k]);
+    return ret;
+}
+
+static int stat_set(struct store *s, const char *key, uint64_t v)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_STAT_SET, &st);
+    if (ret)
+        return ret;
+    int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
+    return store_step_bound(s, st, b, "cannot update statistics");
+}
+
+int store_write_folded(struct store *s, const struct store_record *recs, size_t n, uint64_t journal_seq)
+{
+    if (n == 0 && journal_seq == 0)
+        return 0;
+    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (ret)
+        return ret;
+    if (n)
+        ret = upsert_all(s, recs, n);
+    if (!ret && n)
+        ret = count_all(s, recs, n);
+    if (!ret && journal_seq)
+        ret = stat_set(s, STORE_STAT_JOURNAL_SEQ, journal_seq);
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret)
         store_rollback(s);
+    return ret;
+}
+
+int store_write(struct store *s, const struct store_record *recs, size_t n)
+{
+    return store_write_folded(s, recs, n, 0);
+}
+
+int store_journal_seq(struct store *s, uint64_t *seq)
+{
+    *seq = 0;
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_STAT_ONE, &st);
+    if (ret)
+        return ret;
+    int b = sqlite3_bind_text(st, 1, STORE_STAT_JOURNAL_SEQ, -1, SQLITE_STATIC);
+    if (b)
+        return store_bind_failed(s, st, b, "cannot read the journal position");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        ret = store_fail(s, rc, "cannot read the journal position");
+    sqlite3_reset(st);
     return ret;
 }
 

@@ -1,15 +1,26 @@
 /*
- * store_writer — the registry's writer thread, so that database work never blocks the event loop.
+ * store_writer — the registry's journal and its writer thread, so that database work never blocks the event
+ * loop and never stands between an activation and its answer.
  *
- * The loop thread submits records; the writer takes everything queued, commits it in one transaction
- * (group commit), optionally counts the distinct clients of each record's application group, and hands
- * each record's result back to the loop thread through a uv_async_t, where its callback runs. A reply is
- * sent only from that callback, so every answered activation is committed first (WAL with
- * synchronous=NORMAL survives a crash of the process).
+ * The loop thread submits records. Each is appended to an in-memory buffer; once per loop iteration (a
+ * uv_check handle, after every read of that iteration) the buffer goes to the journal file in one write(2)
+ * and only then are the records' callbacks run, where the replies are sent: every answered activation is in
+ * the journal first, and a record in the journal survives kill -9 of kmsd (journal.h). The writer thread folds
+ * the journal into SQLite in large batches (STORE_WRITER_FOLD_BYTES, or STORE_WRITER_FOLD_LINGER_MS after
+ * the first unfolded record, at once at stop or when an answer waits for a count) in client-key order, and
+ * stores the last folded sequence number in the same transaction; at start it folds whatever a crash left.
+ * Two journal files take turns (<db>-activations.0 and .1, see STORE_JOURNAL_SUFFIX): the loop appends to one;
+ * once it passes STORE_WRITER_ROTATE_BYTES and the other is empty, the loop turns to the other, and the
+ * writer empties the first when all of it is folded. Neither thread ever waits for the other on this path.
  *
- * Faults at run time (disk full, locked, I/O error) do not stop activations: the callback gets the error,
- * the failures are counted and logged at most once a minute, and recording resumes when the fault clears.
- * The writer also prunes the registry at start and once a day.
+ * Genuine counting (cfg.count): the answer needs the count of distinct clients with this record in it, so
+ * after the journal write the record waits for the writer's next fold (started at once) and its count; the
+ * callback runs from a uv_async_t on the loop thread then, as before the journal.
+ *
+ * Faults at run time: a journal write that fails (disk full, I/O error) answers the activation anyway with the
+ * error (counted unrecorded, persistently once recording resumes), logged at most once a minute. A fold that
+ * fails (database locked, full, read-only) loses nothing: the records stay in the journal and the fold is
+ * retried with backoff, logged at most once a minute. The writer also prunes at start and once a day.
  */
 #ifndef KMSD_STORE_WRITER_H
 #define KMSD_STORE_WRITER_H
@@ -22,40 +33,51 @@
 #include "metrics.h"
 #include "store.h"
 
-#define STORE_WRITER_MAX_BATCH 512   /* records committed in one transaction at most */
-#define STORE_WRITER_MAX_QUEUE 65536 /* records waiting at most; beyond, submit refuses (answered unrecorded) */
+#define STORE_WRITER_MAX_BATCH 4096          /* records folded in one transaction at most */
+#define STORE_WRITER_MAX_QUEUE 65536         /* genuine mode: answers waiting for a count at most */
+#define STORE_WRITER_FOLD_BYTES (1024 * 1024) /* unfolded journal bytes that start a fold at once */
+#define STORE_WRITER_FOLD_LINGER_MS 500      /* a fold starts at the latest this long after the first record */
+#define STORE_WRITER_ROTATE_BYTES (4 * 1024 * 1024) /* journal file size that turns the loop to the other */
+#define STORE_WRITER_BUFFER 65536            /* loop-side bytes written per write(2) at most */
+#define STORE_JOURNAL_SUFFIX "-activations." /* the journal files: <db>-activations.0 and .1 */
 
 struct store_writer_cfg {
-    bool count;              /* count distinct clients after each commit (genuine mode) */
+    bool count;              /* count distinct clients after each fold (genuine mode) */
     uint32_t retention_days;
     uint64_t max_clients;
-    uint32_t max_queue;      /* records waiting at most; 0: STORE_WRITER_MAX_QUEUE */
+    uint32_t max_queue;      /* genuine mode: answers waiting for a count at most; 0: STORE_WRITER_MAX_QUEUE */
+    const char *journal;     /* the journal's path prefix (the database's path), required */
+    uint32_t fold_linger_ms; /* 0: STORE_WRITER_FOLD_LINGER_MS */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
-    struct metrics *metrics; /* NULL, or where transaction latency and failures are counted */
+    struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
 };
 
-/* Called on the loop thread: err is 0 when the record is committed; count is the group's distinct clients
- * in the counting window (valid when the writer counts and err is 0). */
+/* Called on the loop thread: err is 0 when the record is in the journal (and, in genuine mode, folded); count
+ * is the group's distinct clients in the counting window (valid in genuine mode when err is 0). */
 typedef void (*store_writer_cb)(void *ctx, int err, uint32_t count);
 
 struct store_writer_stats {
-    uint64_t committed, failed, batches;
+    uint64_t committed, failed, batches; /* records folded, fold failures (records kept), transactions */
+    uint64_t journaled, journal_failed;  /* records written to the journal, records a journal write lost */
     uint64_t last_failure_time;
 };
 
 struct store_writer;
 
-/* Takes ownership of s once it succeeds; starts the thread. Returns 0 or a negative code (a libuv code or
- * -errno; s is still the caller's then, and the loop must run once more when the thread could not start). */
+/* Opens the journal (cutting a torn record off its end), takes ownership of s once it succeeds and starts
+ * the thread, which first folds what the journal holds beyond the registry's last folded record. Returns 0 or
+ * a negative code (a libuv code or -errno; s is still the caller's then, and the loop must run once more when
+ * handles were made). */
 int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writer_cfg *cfg,
                        struct store_writer **out);
-/* Queues a record (copied). Returns 0, or a negative code when the queue is full or the writer stopped
- * (the callback is then not called). */
+/* Appends a record (copied) for this loop iteration's journal write. Returns 0, or a negative code when the
+ * writer is stopping or, in genuine mode, too many answers wait for a count (the callback is then not
+ * called). */
 int store_writer_submit(struct store_writer *w, const struct store_record *rec, store_writer_cb cb, void *ctx);
 /* Current counters (read on the loop thread). */
 void store_writer_stats(struct store_writer *w, struct store_writer_stats *out);
-/* Commits what is queued, runs the remaining callbacks, stops the thread, closes the database and the
- * async handle (the loop must run once more to finish closing). */
+/* Writes and answers what is buffered, folds the whole journal, runs the remaining callbacks, stops the
+ * thread, closes the database and the handles (the loop must run once more to finish closing). */
 void store_writer_stop(struct store_writer *w);
 
 #endif

@@ -65,11 +65,14 @@ KMSD_PID=""
 wait "$loader"
 n=$(wc -l <"$TMP/answered")
 [ "$n" -ge 1 ] || fail "no activation was answered before kill -9"
+# what the journal holds beyond the database is folded in when kmsd starts again (store_writer.h)
+start_kmsd
+stop_kmsd
 "$KMSD" clients --state-dir "$TMP/state" --format csv >"$TMP/clients.csv" || fail "kmsd clients after kill -9"
 lost=0
 while read -r c; do grep -qi "$c" "$TMP/clients.csv" || lost=$((lost + 1)); done <"$TMP/answered"
 [ "$lost" -eq 0 ] || fail "$lost of $n answered activations lost after kill -9"
-echo "kill -9: all $n answered activations recorded"
+echo "kill -9: all $n answered activations recorded after a restart"
 start_kmsd
 expect_rc 0 "$KMSC" "127.0.0.1:$PORT"
 stop_kmsd
