@@ -159,7 +159,8 @@ int main(int argc, char **argv)
         return 1;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct store_writer_cfg wc = {.retention_days = 90, .max_clients = 10000000, .now = wall_now, .metrics = &m};
+    struct store_writer_cfg wc = {
+        .retention_days = 90, .max_clients = 10000000, .journal = path, .now = wall_now, .metrics = &m};
     static struct run r;
     if (store_writer_start(s, &loop, &wc, &r.w) < 0) {
         fprintf(stderr, "registry: cannot start the writer\n");

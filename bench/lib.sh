@@ -1,0 +1,71 @@
+# bench/lib.sh — what bench/run and bench/lean share: a temporary directory removed at exit, free ports,
+# starting kmsd and canned on loopback and stopping them by PID, and the /proc readings (CPU ticks of all
+# threads, RSS, PSS, peak RSS). Sourced after KMSD and CANNED are set.
+# ---- processes ----
+for v in $(compgen -e | grep '^KMSD_'); do unset "$v"; done
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmsd-bench.XXXXXX")
+# Started as root, kmsd runs in its default configuration, i.e. it switches to an unprivileged user after
+# binding: that user must be able to reach its state directory under $TMP.
+chmod 711 "$TMP"
+PIDS=""
+cleanup() {
+    local p
+    for p in $PIDS; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null
+            for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$p" 2>/dev/null
+            wait "$p" 2>/dev/null
+        fi
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_port() { # PID PORT
+    local i
+    for i in $(seq 1 100); do
+        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
+            "$2" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$1" 2>/dev/null || { echo "bench/run: a server exited at start (see $TMP)" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "bench/run: nothing listens on port $2 after 5 s" >&2
+    exit 1
+}
+stop_pid() { # PID: SIGTERM, wait up to 10 s
+    local p=$1
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$p" | tr '\n' ' ')
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
+pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
+hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+start_kmsd() { # extra options...: sets KPID, KPORT
+    KPORT=$(free_port)
+    mkdir -p "$TMP/state.$KPORT"
+    "$KMSD" -L "127.0.0.1:$KPORT" --state-dir "$TMP/state.$KPORT" "$@" >>"$TMP/kmsd.$KPORT.log" 2>&1 &
+    KPID=$!
+    PIDS="$PIDS $KPID"
+    wait_port "$KPID" "$KPORT"
+}
+start_canned() { # sets CPID, CPORT
+    CPORT=$(free_port)
+    "$CANNED" 127.0.0.1 "$CPORT" >"$TMP/canned.log" 2>&1 &
+    CPID=$!
+    PIDS="$PIDS $CPID"
+    wait_port "$CPID" "$CPORT"
+}
+
