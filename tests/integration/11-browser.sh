@@ -12,6 +12,7 @@ for i in 1 2 3; do
     "$KMSC" -q --workstation "browser-pc-$i" "127.0.0.1:$PORT" || fail "kmsc browser-pc-$i"
 done
 "$KMSC" -q --product o2024pp --workstation browser-office "127.0.0.1:$PORT" || fail "kmsc office"
+wait_recorded 4 # folded from the journal within 500 ms
 
 # chromium: its own profile in $TMP, no network but loopback needed; bounded by timeout
 browse() {

@@ -40,7 +40,8 @@ groups=$(echo "$got" | sed 's/.*Groups://' | tr -s ' \t' ' ' | sed 's/^ //;s/ $/
 [ -z "$groups" ] || [ "$groups" = "$GID_WANT" ] || fail "supplementary groups kept: $groups"
 grep -q "running as user $USER_NAME (uid $UID_WANT, gid $GID_WANT)" "$TMP/kmsd.log" || fail "switch not logged"
 "$KMSC" -q --workstation privtest "127.0.0.1:$PORT" || fail "no activation after the switch"
-for f in "$TMP/state" "$TMP/state/identity" "$TMP/state/kmsd.db" "$TMP/state/kmsd.db-wal"; do
+for f in "$TMP/state" "$TMP/state/identity" "$TMP/state/kmsd.db" "$TMP/state/kmsd.db-wal" \
+    "$TMP/state/kmsd.db-activations.0" "$TMP/state/kmsd.db-activations.1"; do
     [ -e "$f" ] || fail "$f missing"
     [ "$(stat -c %u:%g "$f")" = "$UID_WANT:$GID_WANT" ] || fail "$f is owned by $(stat -c %U:%G "$f"), not $USER_NAME"
 done

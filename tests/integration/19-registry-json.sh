@@ -9,7 +9,8 @@ CMID=22222222-3333-4444-8555-0000000000
 "$KMSC" -q --product o2024pp --workstation json-office --cmid "${CMID}01" "127.0.0.1:$PORT" || fail "kmsc office"
 "$KMSC" -q --workstation json-pc-2 --cmid "${CMID}02" "127.0.0.1:$PORT" || fail "kmsc json-pc-2"
 
-# the commands read the registry while kmsd runs (WAL), so both views are of the same rows
+# the commands read the registry while kmsd runs (WAL), so both views are of the same rows, once folded
+wait_recorded 4
 "$KMSD" clients --state-dir "$TMP/state" --format json >"$TMP/clients.json" || fail "kmsd clients"
 "$KMSD" stats --state-dir "$TMP/state" --format json >"$TMP/stats.json" || fail "kmsd stats"
 "$PYTHON" - "http://127.0.0.1:$HTTP_PORT" "$TMP/clients.json" "$TMP/stats.json" "${CMID}01" "${CMID}02" <<'PY' ||

@@ -139,3 +139,16 @@ counted() {
     done
     fail "no /metrics family counts reason=$reason"
 }
+
+# wait_recorded N: waits (bounded, 10 s) until the registry of $TMP/state counts at least N requests: the writer
+# folds the journal into the database within 500 ms of an answer (docs/internals/store.md).
+wait_recorded() {
+    local _ n
+    for _ in $(seq 1 100); do
+        n=$("$KMSD" stats --state-dir "$TMP/state" --format json 2>/dev/null |
+            "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["requests"])' 2>/dev/null)
+        [ -n "$n" ] && [ "$n" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "the registry did not record $1 requests within 10 s (it has ${n:-none})"
+}
