@@ -417,15 +417,16 @@ static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
         }
         if (len - off < h.frag_length)
             break;
-        if (cfg->max_pdus && ++c->pdus > cfg->max_pdus) { /* e.g. a client that only ever BINDs */
-            log_debug("%s: closing: more than --max-pdus (%u) PDUs", c->peer, (unsigned)cfg->max_pdus);
-            server_conn_close_why(c, METRICS_CLOSE_MAX_PDUS);
-            return -1;
-        }
         int r = conn_pdu(c, p + off, h.frag_length);
         if (r < 0)
             return -1;
         off += h.frag_length;
+        if (cfg->max_pdus && ++c->pdus >= cfg->max_pdus) {
+            /* the cap's own PDU is handled: its reply, or the answer the registry is still due, goes out first */
+            log_debug("%s: closing: --max-pdus (%u) PDUs received", c->peer, (unsigned)cfg->max_pdus);
+            server_conn_close_why(c, METRICS_CLOSE_MAX_PDUS);
+            return -1;
+        }
         if (r > 0)
             break; /* waiting for the registry: the rest stays buffered */
     }
