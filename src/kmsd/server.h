@@ -37,8 +37,8 @@ struct server_cfg {
     uint32_t max_connections;
     uint32_t idle_timeout_ms;
     uint32_t max_pdu;
-    uint32_t max_requests;
-    uint32_t max_pdus; /* PDUs of any type per connection */
+    uint32_t max_requests; /* activation requests per connection; 0: no limit */
+    uint32_t max_pdus;     /* PDUs of any type per connection; 0: no limit */
     uint32_t max_conn_buffer;
     uint32_t pdu_timeout_ms;  /* first byte of a PDU to its last */
     uint32_t max_per_address; /* 0: no cap */

@@ -260,7 +260,8 @@ static void defaults(void **state)
     assert_int_equal(c.max_connections, 4096);
     assert_int_equal(c.idle_timeout_ms, 30000);
     assert_int_equal(c.max_pdu, KMS_LIMIT_PDU_MAX);
-    assert_int_equal(c.max_requests, 64);
+    assert_int_equal(c.max_requests, 0); /* no per-connection caps: docs/security.md says why */
+    assert_int_equal(c.max_pdus, 0);
     assert_int_equal(c.max_conn_buffer, 16384);
     assert_true(c.ndr64);
     assert_true(c.btfn);
@@ -358,7 +359,9 @@ static const struct good goods[] = {
     { "idle-timeout", "1d", "1d" },
     { "max-pdu", "1024", "1024" },
     { "max-requests", "3", "3" },
+    { "max-requests", "0", "0" },
     { "max-pdus", "5", "5" },
+    { "max-pdus", "0", "0" },
     { "max-conn-buffer", "65536", "65536" },
     { "ndr64", "false", "false" },
     { "btfn", "false", "false" },
@@ -596,7 +599,7 @@ static const struct bad bads[] = {
     { "idle-timeout", "99999999999999999999999h", "out of range" },
     { "max-pdu", "big", "not a number" },
     { "max-requests", "", "not a number" },
-    { "max-pdus", "0", "out of range" },
+    { "max-pdus", "1000001", "out of range" },
     { "max-conn-buffer", "1k", "not a number" },
     { "ndr64", "maybe", "not a boolean" },
     { "btfn", "2", "not a boolean" },
@@ -730,8 +733,8 @@ static void limits(void **state)
         { "port", 1, 65535 },
         { "max-connections", 1, 1000000 },
         { "max-pdu", 256, KMS_LIMIT_PDU_MAX },
-        { "max-requests", 1, 1000000 },
-        { "max-pdus", 1, 1000000 },
+        { "max-requests", 0, 1000000 },
+        { "max-pdus", 0, 1000000 },
         { "max-conn-buffer", 1024, 1048576 },
         { "lcid", 1, 65535 },
         { "client-count", 1, 1000 },
