@@ -59,7 +59,9 @@ struct kmsd_config {
     uint32_t max_addresses;        /* --max-addresses tracked for the per-address limits, default 65536 */
     uint32_t rate_limit;           /* --rate-limit activations per address per minute, default 120; 0 = off */
     uint32_t rate_burst;           /* --rate-burst activations at once per address, default 120 */
-    bool limit_loopback;           /* --limit-loopback: the per-address limits apply to 127.0.0.0/8 and ::1 too */
+    bool limit_private;            /* --limit-private: the per-address limits apply to private addresses too
+                                    * (acl_is_private: RFC 1918, loopback, link-local, CGNAT, ULA); formerly
+                                    * --limit-loopback, still accepted */
 
     /* access control (acl.h) */
     char allow[CONFIG_MAX_CIDRS][CONFIG_CIDR_LEN]; /* --allow CIDR, repeatable */

@@ -80,7 +80,7 @@ struct conn {
     uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
     uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
     bool have_addr;
-    bool limited;       /* the per-address limits apply (have_addr, and not an exempt loopback peer) */
+    bool limited;       /* the per-address limits apply (have_addr, and public or --limit-private) */
     uint32_t pdus;      /* whole PDUs received (--max-pdus) */
     bool rl_counted;    /* counted in the per-address table: uncount on free */
     bool admitted;      /* counted in srv->active: uncount on free */
