@@ -6,7 +6,7 @@
  * way the server frames it (rpc_peek_header's frag_length; a bad header or a PDU running past the end ends
  * the connection), each PDU handed to session_on_pdu; a pending activation is completed at once, with the
  * policy's count or the count byte. Options: bit 0 NDR64, bit 1 BTFN, bit 2 refuse NDR32, bit 3 genuine count
- * (use the count byte), bits 4-7 the request cap minus one.
+ * (use the count byte), bits 4-7 the request cap (0: none).
  *
  * Invariants: every reply decodes as a PDU of the type the input called for, echoing its call_id; every
  * successful activation response is accepted by the client verifier (kms_decode_response) for the request
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct activation_cfg acfg = { .client_count = -1, .activation_interval = 120, .renewal_interval = 10080,
                                    .host = host_once() };
     struct session_cfg cfg = { .bind = { .ndr32 = !(opt & 4), .ndr64 = opt & 1, .btfn = opt & 2 },
-                               .sec_addr = "1688", .max_requests = (uint32_t)(opt >> 4) + 1, .activation = &acfg,
+                               .sec_addr = "1688", .max_requests = (uint32_t)(opt >> 4), .activation = &acfg,
                                .rng = &rng };
     int64_t count = (opt & 8) ? count_byte : -1;
 

@@ -113,12 +113,6 @@ int acl_addr_from_sockaddr(const struct sockaddr *sa, uint8_t out[16])
     return -1;
 }
 
-bool acl_is_loopback(const uint8_t a[16])
-{
-    static const uint8_t loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    return acl_is_v4(a) ? a[12] == 127 : memcmp(a, loop6, 16) == 0;
-}
-
 bool acl_is_private(const uint8_t a[16])
 {
     if (acl_is_v4(a)) {

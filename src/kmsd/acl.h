@@ -56,9 +56,9 @@ void acl_format_cidr(const struct acl_net *net, char *buf, size_t cap);
 int acl_addr_from_sockaddr(const struct sockaddr *sa, uint8_t out[16]);
 
 bool acl_net_contains(const struct acl_net *net, const uint8_t addr[16]);
+/* The private addresses listed above: --private-only admits only them, and the per-address limits spare them
+ * unless --limit-private. */
 bool acl_is_private(const uint8_t addr[16]);
-/* 127.0.0.0/8 (also IPv4-mapped) or ::1: the host itself. */
-bool acl_is_loopback(const uint8_t addr[16]);
 bool acl_is_v4(const uint8_t addr[16]); /* IPv4-mapped */
 
 /* Fills acl from CIDR texts (entries of text_len bytes each, as in struct kmsd_config). Returns 0, or -1

@@ -51,15 +51,17 @@ struct kmsd_config {
     uint32_t max_connections;      /* --max-connections, default 4096 */
     uint32_t idle_timeout_ms;      /* --idle-timeout (seconds, suffixes s m h), default 30 s */
     uint32_t max_pdu;              /* --max-pdu bytes, default and maximum KMS_LIMIT_PDU_MAX, minimum 256 */
-    uint32_t max_requests;         /* --max-requests per connection, default 64 */
-    uint32_t max_pdus;             /* --max-pdus: RPC PDUs of any type per connection, default 256 */
+    uint32_t max_requests;         /* --max-requests per connection, default 0 = no limit */
+    uint32_t max_pdus;             /* --max-pdus: RPC PDUs of any type per connection, default 0 = no limit */
     uint32_t max_conn_buffer;      /* --max-conn-buffer bytes buffered per connection, default 16384 */
     uint32_t pdu_timeout_ms;       /* --pdu-timeout: first byte of a PDU to its last, default 10 s */
     uint32_t max_per_address;      /* --max-per-address connections open per address, default 64; 0 = no cap */
     uint32_t max_addresses;        /* --max-addresses tracked for the per-address limits, default 65536 */
     uint32_t rate_limit;           /* --rate-limit activations per address per minute, default 120; 0 = off */
     uint32_t rate_burst;           /* --rate-burst activations at once per address, default 120 */
-    bool limit_loopback;           /* --limit-loopback: the per-address limits apply to 127.0.0.0/8 and ::1 too */
+    bool limit_private;            /* --limit-private: the per-address limits apply to private addresses too
+                                    * (acl_is_private: RFC 1918, loopback, link-local, CGNAT, ULA); formerly
+                                    * --limit-loopback, still accepted */
 
     /* access control (acl.h) */
     char allow[CONFIG_MAX_CIDRS][CONFIG_CIDR_LEN]; /* --allow CIDR, repeatable */

@@ -21,6 +21,7 @@
 enum source { SRC_DEFAULT, SRC_INI, SRC_ENV, SRC_CLI };
 
 #define MAX_OPTS 80
+#define MAX_ALIASES 4
 /* The longest INI line inih reads: its buffer (INI_MAX_LINE) less the newline and the NUL. */
 #define CONFIG_INI_LINE_MAX (INI_MAX_LINE - 2)
 #define MSG_LEN 512
@@ -63,7 +64,7 @@ struct unit {
 };
 
 #define CODE_BASE 0x100
-#define MAX_LONGOPTS (2 * MAX_OPTS + 1)
+#define MAX_LONGOPTS (2 * MAX_OPTS + 2 * MAX_ALIASES + 1)
 #define NAME_LEN 40
 
 struct cli_table {
@@ -90,6 +91,14 @@ static inline const void *config_cfield(const struct opt *o, const struct kmsd_c
 #define CONFIG_N_LOG_LEVELS 4      /* error, warn, info, debug */
 #define CONFIG_N_PRODUCTS 3        /* all, known, volume */
 extern const size_t config_n_opts; /* entries of config_opts */
+/* A former option name, still read from every source as the option now named `now` (not in --help). */
+struct config_alias {
+    const char *name;    /* the former name */
+    const char *no_name; /* "no-" and the former name, for a boolean's command-line form */
+    const char *now;     /* the option of config_opts it stands for */
+};
+extern const struct config_alias config_aliases[];
+extern const size_t config_n_aliases;
 extern const struct unit config_seconds_units[CONFIG_N_SECONDS_UNITS];
 extern const struct unit config_minutes_units[CONFIG_N_MINUTES_UNITS];
 extern const char *const config_log_levels[CONFIG_N_LOG_LEVELS];
@@ -119,7 +128,7 @@ int config_set_no_http(const struct opt *o, struct kmsd_config *cfg, const char 
 int config_set_token(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_epid(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_check_config(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
-/* The option named name (long name) that the source bit in allows, or NULL. */
+/* The option named name (long name, or a former name of config_aliases) that the source bit in allows, or NULL. */
 const struct opt *config_find_opt(const char *name, unsigned in);
 /* Runs o's setter on val from the source in ld and prints a failure with the option and source. Returns 0 or
  * -1. */

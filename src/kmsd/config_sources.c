@@ -162,15 +162,15 @@ int config_load_ini(struct kmsd_config *cfg, const char *path, struct load *ld)
     return config_load_ini_stream(cfg, f, path, ld);
 }
 
-/* Whether env entry "NAME=..." names option o: NAME is KMSD_ and o's name upper-cased with dashes as
+/* Whether env entry "NAME=..." names the option called name: NAME is KMSD_ and name upper-cased with dashes as
  * underscores. */
-static bool env_matches(const char *entry, size_t name_len, const struct opt *o)
+static bool env_matches(const char *entry, size_t name_len, const char *name)
 {
-    size_t n = strlen(o->d.name);
+    size_t n = strlen(name);
     if (name_len != 5 + n || strncmp(entry, "KMSD_", 5) != 0)
         return false;
     for (size_t i = 0; i < n; i++) {
-        char c = o->d.name[i];
+        char c = name[i];
         char want = c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c);
         if (entry[5 + i] != want)
             return false;
@@ -181,8 +181,11 @@ static bool env_matches(const char *entry, size_t name_len, const struct opt *o)
 static const struct opt *env_opt(const char *entry, size_t name_len, unsigned in)
 {
     for (size_t i = 0; i < config_n_opts; i++)
-        if ((config_opts[i].d.in & in) && env_matches(entry, name_len, &config_opts[i]))
+        if ((config_opts[i].d.in & in) && env_matches(entry, name_len, config_opts[i].d.name))
             return &config_opts[i];
+    for (size_t i = 0; i < config_n_aliases; i++)
+        if (env_matches(entry, name_len, config_aliases[i].name))
+            return config_find_opt(config_aliases[i].now, in);
     return NULL;
 }
 
@@ -282,6 +285,19 @@ void config_build_cli(struct cli_table *t)
             t->shortopts[s++] = d->short_opt;
             if (val)
                 t->shortopts[s++] = ':';
+        }
+    }
+    for (size_t k = 0; k < config_n_aliases; k++) { /* a former name gets the codes of the option it became */
+        const struct opt *o = config_find_opt(config_aliases[k].now, CONFIG_IN_CLI);
+        if (!o)
+            continue;
+        int code = (int)(CODE_BASE + 2 * (size_t)(o - config_opts));
+        bool val = o->d.arg == CONFIG_ARG_VALUE || o->d.arg == CONFIG_ARG_LIST;
+        t->lo[n] = (struct option){config_aliases[k].name, val ? required_argument : no_argument, NULL, code};
+        n++;
+        if (o->d.arg == CONFIG_ARG_BOOL) {
+            t->lo[n] = (struct option){config_aliases[k].no_name, no_argument, NULL, code + 1};
+            n++;
         }
     }
     t->shortopts[s] = '\0';

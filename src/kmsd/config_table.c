@@ -192,19 +192,20 @@ const struct opt config_opts[] = {
      F(max_pdu),
      256,
      KMS_LIMIT_PDU_MAX},
-    {{"max-requests", 0, CONFIG_ARG_VALUE, false, ALL, "N", "64",
-      "activation requests served per connection (1-1000000)"},
+    {{"max-requests", 0, CONFIG_ARG_VALUE, false, ALL, "N", "0",
+      "activation requests answered per connection, then it closes (0: no limit, up to 1000000)"},
      config_set_uint,
      print_uint,
      F(max_requests),
-     1,
+     0,
      1000000},
-    {{"max-pdus", 0, CONFIG_ARG_VALUE, false, ALL, "N", "256",
-      "RPC PDUs of any type (BIND, ALTER_CONTEXT, REQUEST fragments) per connection (1-1000000)"},
+    {{"max-pdus", 0, CONFIG_ARG_VALUE, false, ALL, "N", "0",
+      "RPC PDUs of any type (BIND, ALTER_CONTEXT, REQUEST fragments) answered per connection, then it closes "
+      "(0: no limit, up to 1000000)"},
      config_set_uint,
      print_uint,
      F(max_pdus),
-     1,
+     0,
      1000000},
     {{"max-conn-buffer", 0, CONFIG_ARG_VALUE, false, ALL, "BYTES", "16384",
       "bytes buffered per connection (1024-1048576, at least --max-pdu)"},
@@ -221,7 +222,7 @@ const struct opt config_opts[] = {
      1,
      86400},
     {{"max-per-address", 0, CONFIG_ARG_VALUE, false, ALL, "N", "64",
-      "open connections per client address, IPv6 per /64 (0: no cap, up to 1000000)"},
+      "open connections per public client address, IPv6 per /64 (0: no cap, up to 1000000)"},
      config_set_uint,
      print_uint,
      F(max_per_address),
@@ -235,24 +236,25 @@ const struct opt config_opts[] = {
      1024,
      16777216},
     {{"rate-limit", 0, CONFIG_ARG_VALUE, false, ALL, "N", "120",
-      "activations per address per minute, sustained (0: no limit, up to 1000000)"},
+      "activations per public address per minute, sustained (0: no limit, up to 1000000)"},
      config_set_uint,
      print_uint,
      F(rate_limit),
      0,
      1000000},
     {{"rate-burst", 0, CONFIG_ARG_VALUE, false, ALL, "N", "120",
-      "activations per address at once before --rate-limit applies (1-1000000)"},
+      "activations per public address at once before --rate-limit applies (1-1000000)"},
      config_set_uint,
      print_uint,
      F(rate_burst),
      1,
      1000000},
-    {{"limit-loopback", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
-      "config_apply --max-per-address and --rate-limit to loopback clients too (127.0.0.0/8, ::1)"},
+    {{"limit-private", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "apply --max-per-address and --rate-limit to private addresses too (as --private-only defines them; "
+      "loopback included)"},
      config_set_bool,
      print_bool,
-     F(limit_loopback),
+     F(limit_private),
      0,
      0},
     {{"allow", 0, CONFIG_ARG_LIST, false, ALL, "CIDR", "",
@@ -530,6 +532,13 @@ const struct opt config_opts[] = {
 const size_t config_n_opts = N_OPTS;
 _Static_assert(N_OPTS <= MAX_OPTS, "raise MAX_OPTS");
 
+/* Former names, accepted from every source as the option they became (docs/config.md names them there). */
+const struct config_alias config_aliases[] = {
+    {"limit-loopback", "no-limit-loopback", "limit-private"}, /* loopback only; now every private address */
+};
+const size_t config_n_aliases = sizeof config_aliases / sizeof config_aliases[0];
+_Static_assert(sizeof config_aliases / sizeof config_aliases[0] <= MAX_ALIASES, "raise MAX_ALIASES");
+
 size_t config_option_count(void)
 {
     return N_OPTS;
@@ -545,6 +554,9 @@ const struct opt *config_find_opt(const char *name, unsigned in)
     for (size_t i = 0; i < N_OPTS; i++)
         if ((config_opts[i].d.in & in) && strcmp(config_opts[i].d.name, name) == 0)
             return &config_opts[i];
+    for (size_t i = 0; i < config_n_aliases; i++)
+        if (strcmp(config_aliases[i].name, name) == 0)
+            return config_find_opt(config_aliases[i].now, in);
     return NULL;
 }
 

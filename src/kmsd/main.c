@@ -280,7 +280,7 @@ static int make_server_cfg(struct kmsd *k)
     s->max_addresses = cfg->max_addresses;
     s->rate_limit = cfg->rate_limit;
     s->rate_burst = cfg->rate_burst;
-    s->limit_loopback = cfg->limit_loopback;
+    s->limit_private = cfg->limit_private;
     s->acl = &k->acl;
     if (acl_build(&k->acl, cfg->allow[0], cfg->n_allow, cfg->deny[0], cfg->n_deny, sizeof cfg->allow[0],
                   cfg->private_only))

@@ -23,11 +23,8 @@ static int64_t unix_now(void)
 static void on_grace(uv_timer_t *t)
 {
     struct server *srv = t->data;
-    for (struct conn *c = srv->conns; c; c = c->next) {
-        c->pending_writes = 0; /* give up on replies the peer does not read */
-        c->awaiting = 0;
-        server_conn_close(c);
-    }
+    for (struct conn *c = srv->conns; c; c = c->next)
+        server_conn_abort(c); /* give up on replies the peer does not read */
     uv_close((uv_handle_t *)t, NULL);
 }
 

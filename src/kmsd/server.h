@@ -37,15 +37,15 @@ struct server_cfg {
     uint32_t max_connections;
     uint32_t idle_timeout_ms;
     uint32_t max_pdu;
-    uint32_t max_requests;
-    uint32_t max_pdus; /* PDUs of any type per connection */
+    uint32_t max_requests; /* activation requests per connection; 0: no limit */
+    uint32_t max_pdus;     /* PDUs of any type per connection; 0: no limit */
     uint32_t max_conn_buffer;
     uint32_t pdu_timeout_ms;  /* first byte of a PDU to its last */
     uint32_t max_per_address; /* 0: no cap */
     uint32_t max_addresses;   /* per-address table capacity */
     uint32_t rate_limit;      /* activations per address per minute; 0: none */
     uint32_t rate_burst;
-    bool limit_loopback; /* per-address limits for loopback peers too (else they are exempt) */
+    bool limit_private;       /* per-address limits for private peers too (else only public ones: acl_is_private) */
     const struct acl *acl;    /* NULL: everyone */
     /* Called once every listener is bound, before anything is served or any thread started (privilege
      * drop). Non-zero makes server_run return SERVER_ERR_LISTEN (kmsd exits 2). NULL: nothing. */

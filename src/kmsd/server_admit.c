@@ -131,7 +131,8 @@ static void count_evictions(struct server *srv, uint64_t ev0)
 static int admit_address(struct conn *c)
 {
     struct server *srv = c->srv;
-    c->limited = c->have_addr && (srv->cfg->limit_loopback || !acl_is_loopback(c->addr));
+    /* by default public addresses only: hundreds of machines behind one NAT address must all activate */
+    c->limited = c->have_addr && (srv->cfg->limit_private || !acl_is_private(c->addr));
     if (!c->limited)
         return 0;
     uint64_t ev0 = srv->rl.evictions;

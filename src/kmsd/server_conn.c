@@ -78,6 +78,21 @@ void server_conn_close_why(struct conn *c, enum metrics_close why)
     server_conn_close(c);
 }
 
+void server_conn_abort(struct conn *c)
+{
+    c->pending_writes = 0; /* uv_close cancels the writes still queued; on_write runs for each, before the close */
+    c->awaiting = 0;       /* the registry callback still comes (store_refs) and frees c if it is the last */
+    server_conn_close(c);
+}
+
+/* The replies of a closing connection were not all written within --idle-timeout: the peer does not read. */
+static void on_linger(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    log_debug("%s: closing: replies not read within --idle-timeout", c->peer);
+    server_conn_abort(c);
+}
+
 void server_conn_close(struct conn *c)
 {
     uv_handle_t *h[3] = {(uv_handle_t *)&c->tcp, (uv_handle_t *)&c->idle, (uv_handle_t *)&c->pdu};
@@ -89,8 +104,15 @@ void server_conn_close(struct conn *c)
         for (int i = 1; i < c->n_handles; i++)
             (void)uv_timer_stop((uv_timer_t *)h[i]);
     }
-    if (c->pending_writes > 0 || c->awaiting)
-        return; /* on_write / on_recorded call again once the replies are out */
+    if (c->pending_writes > 0 || c->awaiting) { /* on_write / on_recorded call again once the replies are out */
+        if (c->n_handles < 2 || uv_is_active(h[1]))
+            return; /* already lingering (or without timers: only the shutdown grace bounds it) */
+        /* the idle timer now bounds the wait: a peer that does not read its replies must not hold them for good */
+        if (uv_timer_start(&c->idle, on_linger, c->srv->cfg->idle_timeout_ms, 0) == 0)
+            return;
+        c->pending_writes = 0; /* cannot happen with an initialised timer: close now rather than perhaps never */
+        c->awaiting = 0;
+    }
     c->handles_closed = 1;
     c->open_handles = c->n_handles;
     for (int i = 0; i < c->n_handles; i++)
@@ -138,6 +160,8 @@ struct conn *server_conn_new(struct listener *l)
     return c;
 }
 
+static void conn_resume(struct conn *c);
+
 static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
@@ -151,6 +175,8 @@ static void on_write(uv_write_t *req, int status)
         server_conn_close_why(c, METRICS_CLOSE_ERROR);
     else if (c->closing)
         server_conn_close(c);
+    else if (c->paused && c->pending_writes == 0)
+        conn_resume(c);
 }
 static void log_activation(const struct conn *c, const struct session_event *ev)
 {
@@ -378,6 +404,10 @@ static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
     const struct server_cfg *cfg = c->srv->cfg;
     size_t off = 0;
     while (len - off >= RPC_HEADER_LEN) {
+        if (c->pending_writes >= SERVER_CONN_WRITES) { /* the peer reads slower than it sends: wait for it */
+            c->paused = true;
+            break;
+        }
         struct rpc_header h;
         int rc = rpc_peek_header(p + off, len - off, &h);
         if (rc < 0 || h.frag_length > cfg->max_pdu) {
@@ -387,15 +417,16 @@ static long conn_frame(struct conn *c, const uint8_t *p, size_t len)
         }
         if (len - off < h.frag_length)
             break;
-        if (cfg->max_pdus && ++c->pdus > cfg->max_pdus) { /* e.g. a client that only ever BINDs */
-            log_debug("%s: closing: more than --max-pdus (%u) PDUs", c->peer, (unsigned)cfg->max_pdus);
-            server_conn_close_why(c, METRICS_CLOSE_MAX_PDUS);
-            return -1;
-        }
         int r = conn_pdu(c, p + off, h.frag_length);
         if (r < 0)
             return -1;
         off += h.frag_length;
+        if (cfg->max_pdus && ++c->pdus >= cfg->max_pdus) {
+            /* the cap's own PDU is handled: its reply, or the answer the registry is still due, goes out first */
+            log_debug("%s: closing: --max-pdus (%u) PDUs received", c->peer, (unsigned)cfg->max_pdus);
+            server_conn_close_why(c, METRICS_CLOSE_MAX_PDUS);
+            return -1;
+        }
         if (r > 0)
             break; /* waiting for the registry: the rest stays buffered */
     }
@@ -439,8 +470,11 @@ static int conn_keep(struct conn *c, const uint8_t *p, size_t rest, bool progres
     c->in_len = rest;
     if (c->closing)
         return 0;
-    if (!rest || c->awaiting) {
-        (void)uv_timer_stop(&c->pdu); /* nothing incomplete, or whole PDUs wait for the registry; never fails */
+    if (c->paused) /* not read again until the replies are out (conn_resume); never fails */
+        (void)uv_read_stop((uv_stream_t *)&c->tcp);
+    if (!rest || c->awaiting || c->paused) {
+        /* nothing incomplete, or whole PDUs wait for the registry or for the replies; never fails */
+        (void)uv_timer_stop(&c->pdu);
         return 0;
     }
     int rc = 0;
@@ -493,6 +527,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         len = c->in_len;
     }
     conn_consume(c, p, len);
+}
+
+/* The replies that paused c are out: handle the PDUs it buffered meanwhile, then read again. */
+static void conn_resume(struct conn *c)
+{
+    c->paused = false;
+    int rc = uv_timer_again(&c->idle); /* the peer reads its replies: it is not idle */
+    if (rc == 0 && c->in_len) {
+        size_t n = c->in_len;
+        c->in_len = 0;
+        conn_consume(c, c->in, n);
+    }
+    if (rc == 0 && !c->closing && !c->paused)
+        rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        log_debug("%s: closing: cannot read again: %s", c->peer, uv_strerror(rc));
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+    }
 }
 
 static void on_idle(uv_timer_t *t)

@@ -27,6 +27,8 @@
 
 #define SERVER_READ_BUF 65536    /* one shared receive buffer per loop: data are consumed in the read callback */
 #define SERVER_WRITE_MAX 1024    /* the largest reply PDU (BIND_ACK with 16 results is under 500 bytes) */
+#define SERVER_CONN_WRITES 16    /* replies in flight per connection: at this many its PDUs wait and it is not read
+                                  * until they are out, so a peer that sends without reading holds this much */
 #define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
 #define SERVER_TRIM_PEAK 1024     /* a burst of at least this many connections is trimmed from the heap after it */
 #define SERVER_LOG_PER_SECOND 20  /* refusal log lines per second in all; the rest are counted, then summed up */
@@ -67,16 +69,18 @@ struct conn {
     int pending_writes;
     int n_handles;      /* handles initialised: tcp, idle, pdu in that order (3 unless setting one up failed) */
     int open_handles;
-    int closing;        /* close requested: no more reads, close once the replies are out */
+    int closing;        /* close requested: no more reads, close once the replies are out (at most
+                         * --idle-timeout later: the idle timer then bounds the wait) */
     int handles_closed; /* uv_close() called on both handles */
     int awaiting;       /* an activation waits for its record: further PDUs stay buffered */
+    bool paused;        /* SERVER_CONN_WRITES replies in flight: not read, PDUs buffered until they are out */
     int store_refs;     /* registry callbacks still to come; the connection is freed after them */
     int freed_pending;  /* both handles closed while store_refs > 0 */
     int close_counted;  /* the reason for the close is counted */
     uint64_t t_request; /* uv_hrtime() when the pending activation request arrived */
     uint8_t addr[16];   /* the peer in acl.h's 16-byte form, when have_addr */
     bool have_addr;
-    bool limited;       /* the per-address limits apply (have_addr, and not an exempt loopback peer) */
+    bool limited;       /* the per-address limits apply (have_addr, and public or --limit-private) */
     uint32_t pdus;      /* whole PDUs received (--max-pdus) */
     bool rl_counted;    /* counted in the per-address table: uncount on free */
     bool admitted;      /* counted in srv->active: uncount on free */
@@ -150,9 +154,13 @@ int server_admit_activation(struct conn *c);
 struct conn *server_conn_new(struct listener *l);
 /* Starts serving an admitted connection: session, idle timer, reads. Returns 0, or -1 after closing it. */
 int server_conn_start(struct conn *c);
-/* Closes c once its replies are out; c is freed later (close callbacks). */
+/* Closes c once its replies are out, or --idle-timeout later if they are not (a peer that does not read);
+ * c is freed later (close callbacks). */
 void server_conn_close(struct conn *c);
 /* Closes c as server_conn_close does and counts why (only the first reason of a connection counts). */
 void server_conn_close_why(struct conn *c, enum metrics_close why);
+/* Closes c now, giving up on replies not yet written and on an activation waiting for the registry (its
+ * callback still comes and frees c if it is the last). */
+void server_conn_abort(struct conn *c);
 
 #endif

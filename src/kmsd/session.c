@@ -55,8 +55,9 @@ static enum session_action respond(struct session *s, const struct session_cfg *
         ev->close_err = rc;
         return SESSION_CLOSE;
     }
-    s->requests++;
-    return s->requests >= cfg->max_requests ? SESSION_REPLY_CLOSE : SESSION_REPLY;
+    if (s->requests < UINT32_MAX)
+        s->requests++;
+    return cfg->max_requests && s->requests >= cfg->max_requests ? SESSION_REPLY_CLOSE : SESSION_REPLY;
 }
 
 /* Decodes a complete request stub and decides it: undecodable requests are refused at once, decided ones

@@ -24,7 +24,7 @@
 struct session_cfg {
     struct rpc_bind_policy bind;
     char sec_addr[8];      /* the listening port as decimal text, for BIND_ACK */
-    uint32_t max_requests; /* activation requests answered per connection before it is closed */
+    uint32_t max_requests; /* activation requests answered per connection before it is closed; 0: no limit */
     const struct activation_cfg *activation;
     const struct kms_rng *rng;
 };
@@ -44,7 +44,7 @@ struct session {
     struct rpc_reasm reasm;
     uint32_t assoc_group;
     bool bound;
-    uint32_t requests;
+    uint32_t requests; /* activation requests answered (it stops at UINT32_MAX) */
     struct session_pending pending;
 };
 

@@ -24,7 +24,7 @@ expect_config_error renewal-interval --renewal-interval 5x
 expect_config_error max-pdu --max-pdu 100
 expect_config_error max-pdu --max-pdu 99999
 expect_config_error max-connections --max-connections 0
-expect_config_error max-requests --max-requests 0
+expect_config_error max-requests --max-requests 1000001
 expect_config_error lcid --lcid 0
 expect_config_error lcid --lcid 70000
 expect_config_error hwid --hwid 123

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The network-reachable limits: --max-connections, --max-requests, --max-pdus, --max-pdu, --max-conn-buffer. Each is
-# exercised at its value and one past it; kmsd keeps serving throughout.
+# exercised at its value and one past it; kmsd keeps serving throughout. A per-connection cap answers the PDU
+# that reaches it (an activation after its record is written: kmsd has a registry here) and then closes.
 . "$(dirname "$0")/lib.sh"
 
-start_kmsd --max-connections 2 --max-requests 2 --max-pdus 4 --max-pdu 1024 --max-conn-buffer 2048
+start_kmsd --max-connections 2 --max-requests 2 --max-pdus 5 --max-pdu 1024 --max-conn-buffer 2048
 IT_DIR="$(dirname "$0")" "$PYTHON" - "$FIXTURES" "$PORT" <<'PY' || fail "limits"
 import os, socket, struct, sys, time
 sys.path.insert(0, os.environ["IT_DIR"])
@@ -57,17 +58,38 @@ s.sendall(req); r2 = pdu(s)
 check("requests 1 and 2 (the limit) are answered", r1 is not None and r2 is not None and r1[2] == r2[2] == 2)
 check("then the connection is closed", closed(s))
 s.close()
+# the same pipelined: request 3 (limit + 1) arrives while request 2 waits for the registry and gets nothing
+s = conn()
+s.sendall(bind + req * 3)
+got = [pdu(s) for _ in range(3)]
+check("pipelined: BIND and requests 1 and 2 are answered",
+      None not in got and got[0][2] == 12 and got[1][2] == got[2][2] == 2)
+check("pipelined: then the connection is closed, request 3 unanswered", closed(s))
+s.close()
 
-# --max-pdus 4: four BINDs on one connection are answered, the fifth closes it (a client that never requests)
+# --max-pdus 5: PDUs 1 to 4 are answered and the connection stays open; PDU 5 (the limit) is answered, then
+# the connection closes; nothing after it is answered
 s = conn()
 answered = 0
 for i in range(4):
     s.sendall(bind)
     if pdu(s) is not None:
         answered += 1
-check("PDUs 1 to 4 (the limit) are answered", answered == 4)
+check("PDUs 1 to 4 (limit - 1) are answered", answered == 4)
+check("and the connection stays open", not closed(s, 0.3))
 s.sendall(bind)
-check("PDU 5 (limit + 1) closes the connection", closed(s))
+r = pdu(s)
+check("PDU 5 (the limit), a BIND, is answered", r is not None and r[2] == 12)
+check("then the connection is closed", closed(s))
+s.close()
+# PDU 5 an activation request (a client that BINDs again and again, then asks): answered once its record is
+# written, then the connection closes without waiting for a PDU 6
+s = conn()
+s.sendall(bind * 4 + req)
+got = [pdu(s) for _ in range(5)]
+check("pipelined: BINDs 1 to 4 and the request at the limit are answered",
+      None not in got and all(g[2] == 12 for g in got[:4]) and got[4][2] == 2)
+check("pipelined: then the connection is closed", closed(s))
 s.close()
 time.sleep(0.3)
 
@@ -108,8 +130,9 @@ sys.exit(1 if bad else 0)
 PY
 kill -0 "$KMSD_PID" || fail "kmsd died"
 expect_rc 0 "$KMSC" -6 "127.0.0.1:$PORT"
-counted "max_pdus=1"
+counted "max_pdus=2"
+counted "max_requests=2"
 stop_kmsd
 # the same counter in the line kmsd logs when it stops (a feature of its own: the log's summary)
-grep "counters:" "$TMP/kmsd.log" | tail -n 1 | grep -q "max_pdus=1" || fail "--max-pdus close not in the counters line"
+grep "counters:" "$TMP/kmsd.log" | tail -n 1 | grep -q "max_pdus=2" || fail "--max-pdus close not in the counters line"
 echo "ok"

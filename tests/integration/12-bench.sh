@@ -22,8 +22,8 @@ for kv in sys.argv[2:]:
 PY
 }
 
-# Default max-requests (64) is below -N: reuse also exercises reopening connections kmsd closes.
-start_kmsd
+# --max-requests 64 (the default is no limit) is below -N: reuse also exercises reopening connections kmsd closes.
+start_kmsd --max-requests 64
 N=300
 for mode in --new-connection --reuse; do
     for v in 4 5 6; do

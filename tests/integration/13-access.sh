@@ -47,10 +47,89 @@ else
     echo "SKIP-PART: no network namespaces here; --private-only is covered by the acl unit test"
 fi
 
+# --- the per-address limits apply to public addresses only unless --limit-private: in a namespace whose lo also
+# holds public (203.0.113.7, 2001:db8::7) and private (10.1.2.3, 192.168.7.7, fd00::7) addresses, with
+# --max-per-address 1 --rate-limit 1 --rate-burst 1, a public address gets one connection and one activation,
+# every private one (loopback too) three of each; with --limit-private the private ones get one as well.
+if unshare -n true 2>/dev/null; then
+    unshare -n bash -s "$KMSD" "$PYTHON" "$SOURCE_ROOT" "$TMP" "${AS_ROOT[*]}" "$FIXTURES" <<'NS' || fail "public and private addresses in a namespace"
+set -u
+KMSD=$1 PYTHON=$2 ROOT=$3 T=$4 AS_ROOT=$5 FIX=$6
+ip link set lo up && ip addr add 203.0.113.7/32 dev lo && ip addr add 10.1.2.3/32 dev lo &&
+    ip addr add 192.168.7.7/32 dev lo && ip -6 addr add 2001:db8::7/128 dev lo nodad &&
+    ip -6 addr add fd00::7/128 dev lo nodad || exit 1
+# check LIMITED_SOURCES... -- UNLIMITED_SOURCES...: each limited source gets 1 of 2 connections and 1 of 2
+# activations, each unlimited one 3 of 3 (sources of IPv6 form talk to ::1, the others to 127.0.0.1)
+check() {
+    "$PYTHON" - "$ROOT/tests/integration" "$FIX" "$@" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import kmsproto
+fix, args = sys.argv[2], sys.argv[3:]
+cut = args.index("--")
+bind, req = kmsproto.bind_pdu(path=fix), kmsproto.request_pdu("v6", "ndr64", fix)
+bad = 0
+
+def conn(src):
+    return kmsproto.connect("::1" if ":" in src else "127.0.0.1", 1688, src=src)
+
+def answered(s, pdu):
+    try:
+        s.sendall(pdu)
+        return kmsproto.read_pdu(s) is not None
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+
+for src, limited in [(a, True) for a in args[:cut]] + [(a, False) for a in args[cut + 1:]]:
+    n = 2 if limited else 3
+    held = [conn(src) for _ in range(n)]  # held open together: --max-per-address counts them
+    served = sum(answered(s, bind) for s in held)
+    for s in held[1:]:
+        s.close()
+    s = held[0]  # its activations, one after the other: --rate-limit counts them
+    acts = 0
+    for _ in range(n):
+        if not answered(s, req):
+            break
+        acts += 1
+    s.close()
+    want = 1 if limited else 3
+    ok = served == want and acts == want
+    print("%s %s: %d of %d connections, %d of %d activations served" % ("ok  " if ok else "FAIL", src, served, n,
+                                                                         acts, n))
+    bad += not ok
+sys.exit(1 if bad else 0)
+PY
+}
+run() { # run NAME [OPTIONS...]: kmsd with the limits of this test, until stop; waits for it from 127.0.0.2,
+    # an address check does not use (a probe's connection may still count for its address a moment later)
+    "$KMSD" -L 127.0.0.1:1688 -L '[::1]:1688' --state-dir "$T/ns-state-$1" --no-db --max-per-address 1 \
+        --rate-limit 1 --rate-burst 1 $AS_ROOT "${@:2}" >"$T/ns-$1.log" 2>&1 &
+    P=$!
+    for i in $(seq 1 100); do
+        "$PYTHON" "$ROOT/tests/integration/probe.py" served 127.0.0.2 127.0.0.1 1688 && break
+        sleep 0.05
+    done
+}
+stop() { kill $P; wait $P; }
+r=0
+run default
+check 203.0.113.7 2001:db8::7 -- 10.1.2.3 192.168.7.7 fd00::7 127.0.0.1 ::1 || r=1
+stop
+run limit-private --limit-private
+check 203.0.113.7 10.1.2.3 192.168.7.7 fd00::7 127.0.0.1 -- || r=1
+stop
+[ $r -eq 0 ] || tail -n 20 "$T"/ns-*.log
+exit $r
+NS
+else
+    echo "SKIP-PART: no network namespaces here; the public-only per-address limits are not tested over the network"
+fi
+
 # --- --max-per-address 2: two connections from one address are served, the third is refused; another
-# address is unaffected; after one closes the address is served again. Loopback peers are exempt from the
-# per-address limits unless --limit-loopback (the tests' peers are loopback, so they ask for it).
-start_kmsd --max-per-address 2 --limit-loopback
+# address is unaffected; after one closes the address is served again. Private peers, loopback among them, are
+# exempt from the per-address limits unless --limit-private (the tests' peers are loopback, so they ask for it).
+start_kmsd --max-per-address 2 --limit-private
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "--max-per-address"
 import sys, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")
@@ -79,7 +158,7 @@ grep -q "connection refused: the address holds --max-per-address (2) connections
 counted "per_address=1"
 stop_kmsd
 
-# --- without --limit-loopback a loopback peer is exempt: three connections with --max-per-address 2 and five
+# --- without --limit-private a loopback peer is exempt: three connections with --max-per-address 2 and five
 # activations with --rate-limit 1 --rate-burst 2 are all served
 start_kmsd --max-per-address 2 --rate-limit 1 --rate-burst 2
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" <<'PY' || fail "loopback exemption (connections)"
@@ -102,7 +181,7 @@ counted "rate=0"
 stop_kmsd
 
 # --- --rate-limit 1 --rate-burst 2: the burst is answered, the next activation gets no answer
-start_kmsd --rate-limit 1 --rate-burst 2 --limit-loopback
+start_kmsd --rate-limit 1 --rate-burst 2 --limit-private
 "$KMSC" -q -n 2 "127.0.0.1:$PORT" || fail "the burst (2) was not answered"
 expect_rc 4 "$KMSC" -q --timeout 5 "127.0.0.1:$PORT"
 grep -q "closed the connection without a reply" "$TMP/out" || fail "over the rate: expected a close without reply"
@@ -111,6 +190,11 @@ n=$(grep -c "activation refused: over --rate-limit" "$TMP/kmsd.log")
 [ "$n" -eq 1 ] || fail "rate refusals: $n log lines, expected 1 (one per address a minute)"
 counted "rate=2"
 counted "rate_limited=2"
+stop_kmsd
+# --limit-loopback, the former name of --limit-private, still limits loopback peers
+start_kmsd --rate-limit 1 --rate-burst 1 --limit-loopback
+expect_rc 4 "$KMSC" -q -n 2 --timeout 5 "127.0.0.1:$PORT"
+counted "rate=1"
 stop_kmsd
 
 # --- --pdu-timeout 2s: a BIND trickled over 1 s (within the limit) is answered, one trickled over 3 s is cut

@@ -19,9 +19,9 @@
 # most 42 x 64 = 2688, so the global cap is not what protects the client here; see docs/security.md.
 . "$(dirname "$0")/lib.sh"
 
-# The attackers stand in for remote machines from 127.0.0.x: --limit-loopback gives them the limits a remote
+# The attackers stand in for remote machines from 127.0.0.x: --limit-private gives them the limits a remote
 # address gets.
-start_kmsd --pdu-timeout 3s --no-db --limit-loopback
+start_kmsd --pdu-timeout 3s --no-db --limit-private
 "$PYTHON" - "$SOURCE_ROOT" "$PORT" "$KMSC" <<'PY' || fail "legitimate clients were not served promptly under attack"
 import multiprocessing, os, subprocess, sys, threading, time
 sys.path.insert(0, sys.argv[1] + "/tests/integration")

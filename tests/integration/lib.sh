@@ -53,10 +53,11 @@ wait_port() {
 AS_ROOT=()
 if [ "$(id -u)" -eq 0 ]; then AS_ROOT=(--allow-root); fi
 # The tests drive thousands of activations from 127.0.0.1, far above the default per-address rate
-# (--rate-limit 120 a minute). Loopback peers are exempt unless --limit-loopback, but tests that give that
-# option (to let 127.0.0.x stand for remote machines) still want the legitimate client unlimited: start_kmsd
-# turns the rate off; a test of the limit passes its own --rate-limit after.
-AS_ROOT+=(--rate-limit 0)
+# (--rate-limit 120 a minute). Loopback peers, being private, are exempt unless --limit-private, but tests that
+# give that option (to let 127.0.0.x stand for remote machines) still want the legitimate client unlimited:
+# start_kmsd turns the rate off (IT_RATE); a test of the limit passes its own --rate-limit after, and a test of
+# the defaults empties IT_RATE first.
+IT_RATE=(--rate-limit 0)
 
 # start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise, and its
 # HTTP server on 127.0.0.1:$HTTP_PORT (another free port, never the default 8080) unless the options give --http
@@ -72,10 +73,10 @@ start_kmsd() {
     mkdir -p "$TMP/state"
     if [ "$http" = 1 ]; then
         "$KMSD" -L "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --state-dir "$TMP/state" --log-level debug \
-            "${AS_ROOT[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
+            "${AS_ROOT[@]}" "${IT_RATE[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
     else
-        "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "${AS_ROOT[@]}" "$@" \
-            >>"$TMP/kmsd.log" 2>&1 &
+        "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "${AS_ROOT[@]}" "${IT_RATE[@]}" \
+            "$@" >>"$TMP/kmsd.log" 2>&1 &
     fi
     KMSD_PID=$!
     wait_port 127.0.0.1 "$PORT"

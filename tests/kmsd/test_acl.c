@@ -116,25 +116,6 @@ static void private_addresses(void **state)
     }
 }
 
-static void loopback_addresses(void **state)
-{
-    (void)state;
-    static const char *const yes[] = {"127.0.0.1", "127.255.255.255", "127.0.0.0", "::1", "::ffff:127.0.0.1"};
-    static const char *const no[] = {"126.255.255.255", "128.0.0.0", "::", "::2", "::ffff:126.0.0.1", "10.0.0.1",
-                                     "fe80::1", "0:0:0:0:0:1:0:1"};
-    uint8_t a[16];
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-        addr(yes[i], a);
-        if (!acl_is_loopback(a))
-            fail_msg("%s should be loopback", yes[i]);
-    }
-    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
-        addr(no[i], a);
-        if (acl_is_loopback(a))
-            fail_msg("%s should not be loopback", no[i]);
-    }
-}
-
 static void verdicts(void **state)
 {
     (void)state;
@@ -183,7 +164,6 @@ int main(void)
         cmocka_unit_test(parse),
         cmocka_unit_test(contains),
         cmocka_unit_test(private_addresses),
-        cmocka_unit_test(loopback_addresses),
         cmocka_unit_test(verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,7 +260,9 @@ static void defaults(void **state)
     assert_int_equal(c.max_connections, 4096);
     assert_int_equal(c.idle_timeout_ms, 30000);
     assert_int_equal(c.max_pdu, KMS_LIMIT_PDU_MAX);
-    assert_int_equal(c.max_requests, 64);
+    assert_int_equal(c.max_requests, 0); /* no per-connection caps: docs/security.md says why */
+    assert_int_equal(c.max_pdus, 0);
+    assert_false(c.limit_private); /* the per-address limits spare private addresses */
     assert_int_equal(c.max_conn_buffer, 16384);
     assert_true(c.ndr64);
     assert_true(c.btfn);
@@ -330,6 +332,8 @@ static const struct good goods[] = {
     { "max-per-address", "0", "0" },
     { "rate-limit", "0", "0" },
     { "rate-burst", "7", "7" },
+    { "limit-private", "true", "true" },
+    { "limit-private", "false", "false" },
     { "max-addresses", "1024", "1024" },
     { "allow", "10.0.0.0/8", "10.0.0.0/8" },
     { "allow", "192.168.1.7", "192.168.1.7/32" },
@@ -358,7 +362,9 @@ static const struct good goods[] = {
     { "idle-timeout", "1d", "1d" },
     { "max-pdu", "1024", "1024" },
     { "max-requests", "3", "3" },
+    { "max-requests", "0", "0" },
     { "max-pdus", "5", "5" },
+    { "max-pdus", "0", "0" },
     { "max-conn-buffer", "65536", "65536" },
     { "ndr64", "false", "false" },
     { "btfn", "false", "false" },
@@ -596,7 +602,7 @@ static const struct bad bads[] = {
     { "idle-timeout", "99999999999999999999999h", "out of range" },
     { "max-pdu", "big", "not a number" },
     { "max-requests", "", "not a number" },
-    { "max-pdus", "0", "out of range" },
+    { "max-pdus", "1000001", "out of range" },
     { "max-conn-buffer", "1k", "not a number" },
     { "ndr64", "maybe", "not a boolean" },
     { "btfn", "2", "not a boolean" },
@@ -730,8 +736,8 @@ static void limits(void **state)
         { "port", 1, 65535 },
         { "max-connections", 1, 1000000 },
         { "max-pdu", 256, KMS_LIMIT_PDU_MAX },
-        { "max-requests", 1, 1000000 },
-        { "max-pdus", 1, 1000000 },
+        { "max-requests", 0, 1000000 },
+        { "max-pdus", 0, 1000000 },
         { "max-conn-buffer", 1024, 1048576 },
         { "lcid", 1, 65535 },
         { "client-count", 1, 1000 },
@@ -1098,6 +1104,50 @@ static void epid_hwid(void **state)
 }
 
 /* ---- precedence ---- */
+
+/* limit-loopback, the former name of limit-private, still sets it from every source and in every form; the
+ * configuration prints the new name; --help lists only the new one. */
+static void former_names(void **state)
+{
+    (void)state;
+    struct res r = { 0 };
+    run(&r, NOENV, ARGS("--limit-loopback"));
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_true(r.cfg.limit_private);
+    res_free(&r);
+    run(&r, NOENV, ARGS("--limit-private", "--no-limit-loopback"));
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_false(r.cfg.limit_private);
+    res_free(&r);
+    run(&r, ARGS("KMSD_LIMIT_LOOPBACK=yes"), NULL);
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_true(r.cfg.limit_private);
+    res_free(&r);
+    run(&r, ARGS("KMSD_LIMIT_LOOPBACK=yes"), ARGS("--no-limit-private")); /* the command line still wins */
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_false(r.cfg.limit_private);
+    res_free(&r);
+    run_ini(&r, "limit-loopback = true\n", NOENV, NULL);
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_true(r.cfg.limit_private);
+    res_free(&r);
+    run_ini(&r, "limit-loopback = maybe\n", NOENV, NULL); /* errors name the option it became */
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+    assert_non_null(strstr(r.err, "limit-private"));
+    res_free(&r);
+    run(&r, NOENV, ARGS("--limit-loopback=yes")); /* a flag given a value, as for any boolean */
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+    res_free(&r);
+    run(&r, NOENV, ARGS("--limit-loopback", "--check-config"));
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_OK);
+    assert_non_null(strstr(r.out, "\nlimit-private = true\n"));
+    assert_null(strstr(r.out, "limit-loopback"));
+    res_free(&r);
+    run(&r, NOENV, ARGS("--help"));
+    assert_non_null(strstr(r.out, "--limit-private"));
+    assert_null(strstr(r.out, "limit-loopback"));
+    res_free(&r);
+}
 
 static void precedence(void **state)
 {
@@ -1548,6 +1598,7 @@ int main(void)
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(http_options),
         cmocka_unit_test(epid_hwid),
+        cmocka_unit_test(former_names),
         cmocka_unit_test(precedence),
         cmocka_unit_test(cli_errors),
         cmocka_unit_test(ini_errors),

@@ -274,11 +274,12 @@ static void odd_cases(void **state)
     free(f);
 }
 
-/* --max-requests: the reply to the last allowed request asks for the connection to be closed. */
+/* --max-requests: the reply to the last allowed request asks for the connection to be closed (cap 1 to 3, at
+ * the limit and below it); 0 is no limit. */
 static void request_cap(void **state)
 {
     (void)state;
-    for (uint32_t cap = 1; cap <= 3; cap++) {
+    for (uint32_t cap = 0; cap <= 3; cap++) {
         struct fixture *f = fixture_new();
         f->cfg.max_requests = cap;
         uint8_t pdu[1024], reply[1024], stub[512];
@@ -289,11 +290,20 @@ static void request_cap(void **state)
         assert_int_equal(feed(f, pdu, n, reply, &rlen, &ev), SESSION_REPLY);
         assert_int_equal(rpc_assoc_syntax(&f->s.assoc, 1), RPC_SYNTAX_NDR64);
         size_t slen = v6_stub(stub, sizeof stub, true, &req);
-        for (uint32_t i = 1; i <= cap; i++) {
+        uint32_t last = cap ? cap : 100; /* without a cap, 100 requests all keep the connection */
+        for (uint32_t i = 1; i <= last; i++) {
             n = client_request(pdu, sizeof pdu, 1, 0, 0x03, stub, slen);
             enum session_action a = feed(f, pdu, n, reply, &rlen, &ev);
-            assert_int_equal(a, i < cap ? SESSION_REPLY : SESSION_REPLY_CLOSE);
+            assert_int_equal(a, i < cap || cap == 0 ? SESSION_REPLY : SESSION_REPLY_CLOSE);
             assert_int_equal(ev.hresult, 0);
+        }
+        if (cap == 0) { /* the count stops at its top instead of wrapping */
+            f->s.requests = UINT32_MAX - 1;
+            for (int i = 0; i < 2; i++) {
+                n = client_request(pdu, sizeof pdu, 1, 0, 0x03, stub, slen);
+                assert_int_equal(feed(f, pdu, n, reply, &rlen, &ev), SESSION_REPLY);
+                assert_int_equal(f->s.requests, UINT32_MAX);
+            }
         }
         session_free(&f->s);
     free(f);
