@@ -68,7 +68,7 @@ int journal_decode(const uint8_t *p, size_t len, struct store_record *r, uint64_
     if (len < JOURNAL_HEADER_LEN)
         return KMS_ETRUNC;
     uint32_t body = buf_le32(p);
-    if (body < 8 + 64 + 8 + 24 + 8 || body > JOURNAL_RECORD_MAX - JOURNAL_HEADER_LEN)
+    if (body < JOURNAL_RECORD_MIN - JOURNAL_HEADER_LEN || body > JOURNAL_RECORD_MAX - JOURNAL_HEADER_LEN)
         return KMS_EINVAL;
     if (len - JOURNAL_HEADER_LEN < body)
         return KMS_ETRUNC;

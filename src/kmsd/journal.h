@@ -30,6 +30,9 @@
      sizeof((struct store_record *)0)->product + sizeof((struct store_record *)0)->address +                         \
      sizeof((struct store_record *)0)->epid)
 
+/* The shortest record: header and fixed fields, the four texts empty. */
+#define JOURNAL_RECORD_MIN (JOURNAL_HEADER_LEN + 8 + 64 + 8 + 24 + 8)
+
 /* Encodes r with sequence number seq into out[0..cap). Returns the record's length, or KMS_EOVERFLOW when
  * cap is too small (JOURNAL_RECORD_MAX always suffices). */
 long journal_encode(const struct store_record *r, uint64_t seq, uint8_t *out, size_t cap);

@@ -190,6 +190,17 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what)
     return ret;
 }
 
+int store_cache(struct store *s, uint32_t kib)
+{
+    if (kib == 0) {
+        sqlite3_db_release_memory(s->db);
+        return 0;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%u", (unsigned)kib);
+    return store_exec(s, sql, "cannot set the page cache size");
+}
+
 int store_bind_failed(struct store *s, sqlite3_stmt *st, int b, const char *what)
 {
     /* a failed bind leaves the connection's error state alone, so the message comes from the code itself (the OR
@@ -211,14 +222,16 @@ static size_t bounded_len(const char *p, size_t cap)
     return z ? (size_t)(z - p) : cap;
 }
 
+/* SQLITE_STATIC: every statement is stepped and reset while the bound memory lives, and bound afresh before
+ * its next step (no copy per parameter on the fold's hot path). */
 int store_bind_guid(sqlite3_stmt *st, int i, const struct guid *g)
 {
-    return sqlite3_bind_blob(st, i, g->b, (int)sizeof g->b, SQLITE_TRANSIENT);
+    return sqlite3_bind_blob(st, i, g->b, (int)sizeof g->b, SQLITE_STATIC);
 }
 
 int store_bind_text(sqlite3_stmt *st, int i, const char *p, size_t cap)
 {
-    return sqlite3_bind_text(st, i, p, (int)bounded_len(p, cap), SQLITE_TRANSIENT);
+    return sqlite3_bind_text(st, i, p, (int)bounded_len(p, cap), SQLITE_STATIC);
 }
 
 void store_column_guid(sqlite3_stmt *st, int i, struct guid *g)

@@ -112,6 +112,17 @@ int store_write(struct store *s, const struct store_record *recs, size_t n);
  * batch folds, in the same transaction: what the registry holds and where the journal stands never disagree.
  * The upserts run in client-key order. */
 int store_write_folded(struct store *s, const struct store_record *recs, size_t n, uint64_t journal_seq);
+/* One transaction in parts, for a fold larger than one array of records: begin, add records any number of
+ * times (each call as store_write's body), commit with the last folded journal sequence number (0: none), or
+ * abort. Each returns 0 or a negative code; a failed add or commit leaves the transaction to abort (commit
+ * rolls back by itself). */
+int store_batch_begin(struct store *s);
+int store_batch_add(struct store *s, const struct store_record *recs, size_t n);
+int store_batch_commit(struct store *s, uint64_t journal_seq);
+void store_batch_abort(struct store *s);
+/* Sets the connection's page cache to at most kib KiB (SQLite allocates pages as they are used) and, with
+ * kib 0, hands the clean pages it holds back (sqlite3_db_release_memory). Returns 0 or a negative code. */
+int store_cache(struct store *s, uint32_t kib);
 /* The last journal sequence number folded into the registry (0: none yet). Returns 0 or a negative code. */
 int store_journal_seq(struct store *s, uint64_t *seq);
 

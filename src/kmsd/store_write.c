@@ -182,24 +182,47 @@ static int stat_set(struct store *s, const char *key, uint64_t v)
     return store_step_bound(s, st, b, "cannot update statistics");
 }
 
-int store_write_folded(struct store *s, const struct store_record *recs, size_t n, uint64_t journal_seq)
+int store_batch_begin(struct store *s)
 {
-    if (n == 0 && journal_seq == 0)
+    return store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+}
+
+int store_batch_add(struct store *s, const struct store_record *recs, size_t n)
+{
+    if (n == 0)
         return 0;
-    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
-    if (ret)
-        return ret;
-    if (n)
-        ret = upsert_all(s, recs, n);
-    if (!ret && n)
-        ret = count_all(s, recs, n);
-    if (!ret && journal_seq)
-        ret = stat_set(s, STORE_STAT_JOURNAL_SEQ, journal_seq);
+    int ret = upsert_all(s, recs, n);
+    return ret ? ret : count_all(s, recs, n);
+}
+
+int store_batch_commit(struct store *s, uint64_t journal_seq)
+{
+    int ret = journal_seq ? stat_set(s, STORE_STAT_JOURNAL_SEQ, journal_seq) : 0;
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret)
         store_rollback(s);
     return ret;
+}
+
+void store_batch_abort(struct store *s)
+{
+    store_rollback(s);
+}
+
+int store_write_folded(struct store *s, const struct store_record *recs, size_t n, uint64_t journal_seq)
+{
+    if (n == 0 && journal_seq == 0)
+        return 0;
+    int ret = store_batch_begin(s);
+    if (ret)
+        return ret;
+    ret = store_batch_add(s, recs, n);
+    if (ret) {
+        store_batch_abort(s);
+        return ret;
+    }
+    return store_batch_commit(s, journal_seq);
 }
 
 int store_write(struct store *s, const struct store_record *recs, size_t n)

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #define PRUNE_EVERY_S 86400
 #define FAILURE_LOG_EVERY_S 60
 #define READ_CHUNK (256 * 1024) /* journal bytes read at once by the writer */
+#define IDLE_RELEASE_MS 5000 /* the writer hands its memory back after this long without a fold */
 #define BACKOFF_MAX_MS 5000 /* a failed fold is retried at least this often */
 
 /* An answer waiting on the loop thread for this iteration's journal write. */
@@ -76,6 +80,10 @@ struct store_writer {
     uint64_t failures_unlogged, unrecorded_unsaved;
     int64_t last_failure_log, last_prune;
     uint32_t backoff_ms;
+    bool holding;              /* buffers or cache pages held since the last fold */
+    uint64_t last_fold_ms;
+    struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
+    uint8_t *rbuf;             /* other, handed back when the writer goes idle (release_memory) */
     /* loop thread only */
     uint8_t *buf;
     size_t buf_len;
@@ -324,45 +332,64 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
     uv_async_send(&w->async);
 }
 
-/* Folds up to STORE_WRITER_MAX_BATCH records from the current file (without the lock). Returns 0 or a
- * negative code; *consumed gets the journal bytes the fold took. */
+/* Folds up to STORE_WRITER_MAX_FOLD records from the current file in one transaction, decoding them
+ * STORE_WRITER_MAX_BATCH at a time (without the lock). Returns 0 or a negative code; *consumed gets the
+ * journal bytes the fold took (0 when it failed: it is retried from the same place). */
 static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
 {
     *consumed = 0;
-    uint64_t avail = end - w->rd_off;
-    size_t cap = STORE_WRITER_MAX_BATCH;
-    if (avail / (JOURNAL_HEADER_LEN + 112) + 1 < cap) /* no more records than the bytes can hold */
-        cap = (size_t)(avail / (JOURNAL_HEADER_LEN + 112)) + 1;
-    struct batch b = {malloc(cap * sizeof *b.recs), 0, cap, w->folded, w->folded};
-    uint8_t *buf = malloc(READ_CHUNK);
+    if (!w->recs) /* allocated once per busy period: fresh pages each fold cost a page fault per 4 KiB */
+        w->recs = malloc(STORE_WRITER_MAX_BATCH * sizeof *w->recs);
+    if (!w->rbuf)
+        w->rbuf = malloc(READ_CHUNK);
+    struct batch b = {w->recs, 0, STORE_WRITER_MAX_BATCH, w->folded, w->folded};
+    uint8_t *buf = w->rbuf;
     int rc = b.recs && buf ? 0 : -ENOMEM;
     uint64_t off = w->rd_off;
-    if (!rc) {
-        rc = read_records(w->fd[w->rd], &off, end, buf, batch_add, &b);
-        if (rc == 1) { /* cannot happen short of a bug or an outside edit: say so and skip the rest */
+    size_t total = 0;
+    bool begun = false;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!rc && off < end && total < STORE_WRITER_MAX_FOLD) {
+        b.n = 0;
+        int r = read_records(w->fd[w->rd], &off, end, buf, batch_add, &b);
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        if (r == 1) { /* cannot happen short of a bug or an outside edit: say so and skip the rest */
             log_error("registry: journal file %d has bytes that are not a record at offset %llu; skipping to %llu",
                       w->rd, (unsigned long long)off, (unsigned long long)end);
             off = end;
-            rc = 0;
         }
+        if (b.n && !begun) {
+            rc = store_batch_begin(w->db);
+            begun = rc == 0;
+        }
+        if (!rc && b.n)
+            rc = store_batch_add(w->db, b.recs, b.n);
+        total += b.n;
     }
-    free(buf);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!rc && b.last > w->folded)
-        rc = store_write_folded(w->db, b.recs, b.n, b.last);
-    if (w->cfg.metrics && b.n) {
+    if (!rc && b.last > w->folded) {
+        if (!begun) /* only records folded before: the position alone moves */
+            rc = store_batch_begin(w->db);
+        begun = false;
+        if (!rc)
+            rc = store_batch_commit(w->db, b.last); /* rolls back by itself when it fails */
+    }
+    if (begun)
+        store_batch_abort(w->db);
+    if (w->cfg.metrics && total) {
         metrics_observe(&w->cfg.metrics->registry_write, us_since(&t0));
         if (rc != 0)
             metrics_inc(&w->cfg.metrics->registry_errors);
     }
-    free(b.recs);
     pthread_mutex_lock(&w->mu);
-    w->stats.batches += b.n > 0;
+    w->stats.batches += total > 0;
     if (rc == 0) {
-        w->stats.committed += b.n;
+        w->stats.committed += total;
     } else {
-        w->stats.failed += b.n;
+        w->stats.failed += total;
         w->stats.last_failure_time = (uint64_t)w->cfg.now();
     }
     pthread_mutex_unlock(&w->mu);
@@ -374,6 +401,19 @@ static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
         maybe_checkpoint(w);
     }
     return rc;
+}
+
+/* Hands back the clean pages of the writer's page cache and the heap they leave free (writer thread). */
+static void release_memory(struct store_writer *w)
+{
+    free(w->recs);
+    free(w->rbuf);
+    w->recs = NULL;
+    w->rbuf = NULL;
+    (void)store_cache(w->db, 0);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 /* Adds the records that journal writes lost to the persistent counter once the registry writes again. */
@@ -444,7 +484,17 @@ static void *run(void *arg)
         if (!fold_due(w, now)) {
             if (w->stop)
                 break;
-            wait_until(w, now + (w->pending ? w->pending_since + w->cfg.fold_linger_ms - now : 60000));
+            uint64_t wake = w->pending ? w->pending_since + w->cfg.fold_linger_ms
+                            : w->holding ? w->last_fold_ms + IDLE_RELEASE_MS
+                                         : now + 60000;
+            wait_until(w, wake > now ? wake : now);
+            if (!w->pending && w->holding && mono_ms() - w->last_fold_ms >= IDLE_RELEASE_MS) {
+                /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */
+                w->holding = false;
+                pthread_mutex_unlock(&w->mu);
+                release_memory(w);
+                pthread_mutex_lock(&w->mu);
+            }
             if (!w->pending && w->cfg.now() - w->last_prune >= PRUNE_EVERY_S) {
                 pthread_mutex_unlock(&w->mu);
                 prune(w, w->cfg.now());
@@ -462,10 +512,12 @@ static void *run(void *arg)
             log_fold_failure(w);
         pthread_mutex_lock(&w->mu);
         w->pending -= consumed <= w->pending ? consumed : w->pending;
-        if (w->pending && consumed)
-            w->pending_since = 0; /* more is waiting: fold it at once */
+        if (w->pending && consumed) /* what came during the fold waits its linger, unless it is already due */
+            w->pending_since = mono_ms();
         if (rc == 0 && consumed) {
             w->backoff_ms = 0;
+            w->holding = true;
+            w->last_fold_ms = mono_ms();
             answer_waiters(w, 0, false);
             continue;
         }
@@ -731,6 +783,8 @@ static void free_writer(struct store_writer *w)
         if (w->fd[i] >= 0)
             close(w->fd[i]);
     free(w->buf);
+    free(w->recs);
+    free(w->rbuf);
     free(w->lw);
     free(w->lw_spare);
     sync_destroy(w);
@@ -796,6 +850,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     }
     w->buf = malloc(STORE_WRITER_BUFFER);
     rc = w->buf ? journal_start(w) : -ENOMEM;
+    if (rc == 0 && store_cache(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
+        log_warn("registry: %s", store_errmsg(s));
     if (rc < 0) {
         free_writer(w);
         return rc;

@@ -6,7 +6,7 @@
  * uv_check handle, after every read of that iteration) the buffer goes to the journal file in one write(2)
  * and only then are the records' callbacks run, where the replies are sent: every answered activation is in
  * the journal first, and a record in the journal survives kill -9 of kmsd (journal.h). The writer thread folds
- * the journal into SQLite in large batches (STORE_WRITER_FOLD_BYTES, or STORE_WRITER_FOLD_LINGER_MS after
+ * the journal into SQLite in large transactions (at STORE_WRITER_FOLD_BYTES, or STORE_WRITER_FOLD_LINGER_MS after
  * the first unfolded record, at once at stop or when an answer waits for a count) in client-key order, and
  * stores the last folded sequence number in the same transaction; at start it folds whatever a crash left.
  * Two journal files take turns (<db>-activations.0 and .1, see STORE_JOURNAL_SUFFIX): the loop appends to one;
@@ -33,11 +33,13 @@
 #include "metrics.h"
 #include "store.h"
 
-#define STORE_WRITER_MAX_BATCH 4096          /* records folded in one transaction at most */
+#define STORE_WRITER_MAX_FOLD 32768          /* records folded in one transaction at most */
+#define STORE_WRITER_MAX_BATCH 2048          /* records decoded at once within a fold */
 #define STORE_WRITER_MAX_QUEUE 65536         /* genuine mode: answers waiting for a count at most */
-#define STORE_WRITER_FOLD_BYTES (1024 * 1024) /* unfolded journal bytes that start a fold at once */
-#define STORE_WRITER_FOLD_LINGER_MS 500      /* a fold starts at the latest this long after the first record */
-#define STORE_WRITER_ROTATE_BYTES (4 * 1024 * 1024) /* journal file size that turns the loop to the other */
+#define STORE_WRITER_FOLD_BYTES (4 * 1024 * 1024) /* unfolded journal bytes that start a fold at once */
+#define STORE_WRITER_FOLD_LINGER_MS 1000     /* a fold starts at the latest this long after the first record */
+#define STORE_WRITER_ROTATE_BYTES (8 * 1024 * 1024) /* journal file size that turns the loop to the other */
+#define STORE_WRITER_CACHE_KIB 16384         /* the writer's SQLite page cache at most, handed back when idle */
 #define STORE_WRITER_BUFFER 65536            /* loop-side bytes written per write(2) at most */
 #define STORE_JOURNAL_SUFFIX "-activations." /* the journal files: <db>-activations.0 and .1 */
 
