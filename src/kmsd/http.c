@@ -15,13 +15,13 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 
 #include "health.h"
 #include "hostport.h"
 #include "http_prom.h"
 #include "http_query.h"
 #include "kms.h"
+#include "kms_crypto.h"
 #include "listen.h"
 #include "log.h"
 #include "products.h"
@@ -138,8 +138,8 @@ static bool token_ok(struct http_server *h, struct MHD_Connection *con)
     if (!a)
         return false;
     size_t an = strlen(a), tn = strlen(h->token);
-    /* CRYPTO_memcmp: the time taken does not depend on where the texts differ */
-    return an == tn && CRYPTO_memcmp(a, h->token, tn) == 0;
+    /* kms_ct_equal: the time taken does not depend on where the texts differ */
+    return an == tn && kms_ct_equal(a, h->token, tn);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url, const char *method,
