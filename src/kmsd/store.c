@@ -306,6 +306,18 @@ static int migrate(struct store *s)
     }
 }
 
+int store_setup_library(void)
+{
+    /*
+     * Debian's SQLite is built with SQLITE_DEFAULT_PCACHE_INITSZ=20: every connection's page cache starts with
+     * one 20-line block (about 87 KB, every line touched to thread its free list) on its first read, whatever it
+     * goes on to use. kmsd has three connections (writer, checkpoints, HTTP reads), and the checkpoint one reads
+     * a page or two. With no initial block, lines are allocated one at a time as pages are read; cache_size
+     * still bounds them.
+     */
+    return sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) == SQLITE_OK ? 0 : -EBUSY;
+}
+
 /* Opens one connection as every connection of the store is set up: one thread at a time (NOMUTEX), extended
  * result codes, the busy timeout. On failure *db may still need sqlite3_close (SQLite's rule). */
 static int connect_db(const char *path, int flags, sqlite3 **db)

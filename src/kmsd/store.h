@@ -62,6 +62,12 @@ struct store;
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
 int store_path(const char *db, const char *state_dir, char *out, size_t cap);
 
+/* Process-wide SQLite settings for a long-running process, before SQLite is first used (kmsd's main calls it
+ * before it opens the registry; the commands and the tests need not): no up-front block of page-cache lines per
+ * connection, so each connection holds only the pages it has read (docs/performance.md, "Memory"). Returns 0,
+ * or -EBUSY when SQLite was already initialised (nothing changes then). */
+int store_setup_library(void);
+
 /* Opens (creating if needed) the database at path, enables WAL and synchronous=NORMAL, and migrates the
  * schema to STORE_SCHEMA_VERSION. The file and its -wal and -shm are created with STORE_FILE_MODE; an existing
  * one that others may read is narrowed to it. On error returns a negative code and writes a
