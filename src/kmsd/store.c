@@ -318,6 +318,11 @@ int store_setup_library(void)
     return sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) == SQLITE_OK ? 0 : -EBUSY;
 }
 
+void store_release_memory(struct store *s)
+{
+    (void)sqlite3_db_release_memory(s->db); /* SQLITE_OK always */
+}
+
 /* Opens one connection as every connection of the store is set up: one thread at a time (NOMUTEX), extended
  * result codes, the busy timeout. On failure *db may still need sqlite3_close (SQLite's rule). */
 static int connect_db(const char *path, int flags, sqlite3 **db)

@@ -68,6 +68,11 @@ int store_path(const char *db, const char *state_dir, char *out, size_t cap);
  * or -EBUSY when SQLite was already initialised (nothing changes then). */
 int store_setup_library(void);
 
+/* Hands back the pages the connection has cached and is not using (sqlite3_db_release_memory), for a
+ * connection about to idle; the pages are read again from the file when needed. Not the checkpoint
+ * connection's: that one belongs to store_checkpoint's thread. */
+void store_release_memory(struct store *s);
+
 /* Opens (creating if needed) the database at path, enables WAL and synchronous=NORMAL, and migrates the
  * schema to STORE_SCHEMA_VERSION. The file and its -wal and -shm are created with STORE_FILE_MODE; an existing
  * one that others may read is narrowed to it. On error returns a negative code and writes a
