@@ -1,6 +1,9 @@
 #include "store_writer.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,7 @@ struct store_writer {
     uint64_t unrecorded_unsaved; /* failures not yet added to the persistent counter (thread only) */
     int64_t last_failure_log;
     int64_t last_prune;
+    bool released; /* the cache was handed back and nothing was read since (writer thread only) */
 };
 
 static void prune(struct store_writer *w, int64_t now)
@@ -163,6 +167,24 @@ static void commit(struct store_writer *w, struct item *batch, size_t n)
     uv_async_send(&w->async);
 }
 
+/*
+ * The writer idles: its connection's page cache (up to SQLite's cache_size, 2 MB, as the registry grows) is
+ * worth keeping while records come in, since every upsert walks the same index pages, but not while nothing
+ * does. It is handed back, and the freed heap with it: glibc keeps freed memory in this thread's arena until a
+ * trim. The next record reads its pages from the file again (the kernel's page cache, usually).
+ */
+static void idle_release(struct store_writer *w)
+{
+    store_release_memory(w->db);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    w->released = true;
+    pthread_mutex_lock(&w->mu);
+    w->stats.idle_releases++;
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void *run(void *arg)
 {
     struct store_writer *w = arg;
@@ -172,11 +194,20 @@ static void *run(void *arg)
         while (!w->todo && !w->stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 60;
-            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-            if (!w->todo && w->cfg.now() - w->last_prune >= PRUNE_EVERY_S) {
+            ts.tv_sec += w->cfg.idle_release_s;
+            bool timed_out = pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT;
+            if (w->todo || w->stop)
+                break;
+            bool prune_due = w->cfg.now() - w->last_prune >= PRUNE_EVERY_S;
+            bool release_due = timed_out && !w->released;
+            if (prune_due || release_due) {
                 pthread_mutex_unlock(&w->mu);
-                prune(w, w->cfg.now());
+                if (prune_due) {
+                    prune(w, w->cfg.now());
+                    w->released = false;
+                }
+                if (release_due)
+                    idle_release(w);
                 pthread_mutex_lock(&w->mu);
             }
         }
@@ -196,6 +227,7 @@ static void *run(void *arg)
         w->n_todo -= n;
         pthread_mutex_unlock(&w->mu);
         commit(w, batch, n);
+        w->released = false;
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -293,6 +325,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     w->cfg = *cfg;
     if (w->cfg.max_queue == 0)
         w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
+    if (w->cfg.idle_release_s == 0)
+        w->cfg.idle_release_s = STORE_WRITER_IDLE_RELEASE_S;
     w->last_failure_log = -FAILURE_LOG_EVERY_S;
     w->ckpt_last_log = -FAILURE_LOG_EVERY_S;
     int rc = sync_init(w);

@@ -9,7 +9,8 @@
  *
  * Faults at run time (disk full, locked, I/O error) do not stop activations: the callback gets the error,
  * the failures are counted and logged at most once a minute, and recording resumes when the fault clears.
- * The writer also prunes the registry at start and once a day.
+ * The writer also prunes the registry at start and once a day, and after idle_release_s without records hands
+ * back its connection's page cache and trims the heap (docs/performance.md, "Memory").
  */
 #ifndef KMSD_STORE_WRITER_H
 #define KMSD_STORE_WRITER_H
@@ -24,12 +25,15 @@
 
 #define STORE_WRITER_MAX_BATCH 512   /* records committed in one transaction at most */
 #define STORE_WRITER_MAX_QUEUE 65536 /* records waiting at most; beyond, submit refuses (answered unrecorded) */
+#define STORE_WRITER_IDLE_RELEASE_S 60 /* without records this long, the writer gives its cache back */
 
 struct store_writer_cfg {
     bool count;              /* count distinct clients after each commit (genuine mode) */
     uint32_t retention_days;
     uint64_t max_clients;
     uint32_t max_queue;      /* records waiting at most; 0: STORE_WRITER_MAX_QUEUE */
+    uint32_t idle_release_s; /* seconds without records before the writer hands back its page cache and trims
+                              * the heap; 0: STORE_WRITER_IDLE_RELEASE_S */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where transaction latency and failures are counted */
 };
@@ -41,6 +45,7 @@ typedef void (*store_writer_cb)(void *ctx, int err, uint32_t count);
 struct store_writer_stats {
     uint64_t committed, failed, batches;
     uint64_t last_failure_time;
+    uint64_t idle_releases; /* times the writer, idle, handed its page cache back */
 };
 
 struct store_writer;

@@ -195,6 +195,55 @@ static void queue_cap(void **state)
     remove_db(path);
 }
 
+/* Idle, the writer hands its page cache back (once per idle spell, not again while nothing is read); records
+ * that come after are committed and counted as before, and the next idle spell releases again. */
+static void idle_release(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {
+        .count = true, .retention_days = 90, .max_clients = 1000000, .idle_release_s = 1, .now = fixed_now,
+    };
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    struct store_record r;
+    for (int i = 0; i < N / 2; i++) {
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    run_until(&loop, N / 2);
+    struct timespec nap = {3, 500000000}; /* 1 s idle spells: released, and not again */
+    nanosleep(&nap, NULL);
+    struct store_writer_stats st;
+    store_writer_stats(w, &st);
+    uint64_t released = st.idle_releases; /* 1, or 2 on a machine slow enough to idle before the first record */
+    assert_true(released >= 1 && released <= 2);
+    nanosleep(&nap, NULL);
+    store_writer_stats(w, &st);
+    assert_int_equal(st.idle_releases, released); /* nothing read since: not again */
+    for (int i = N / 2; i < N; i++) {
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    run_until(&loop, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(results[i].err, 0);
+    assert_int_equal(results[N - 1].count, N); /* read back after the release: every client counted */
+    nanosleep(&nap, NULL);
+    store_writer_stats(w, &st);
+    assert_int_equal(st.idle_releases, released + 1);
+    assert_int_equal(st.committed, N);
+    store_writer_stop(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    remove_db(path);
+}
+
 /* Checkpoints run on their own thread and connection: a file database written in many small transactions
  * (well over STORE_WAL_CHECKPOINT_PAGES WAL frames) gets background checkpoints, none fails, the WAL stays
  * below the writer's backstop and is reset there, the file is cut back to STORE_WAL_SIZE_LIMIT when it is,
@@ -267,6 +316,6 @@ static void background_checkpoints(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts), cmocka_unit_test(queue_cap),
-                                       cmocka_unit_test(background_checkpoints)};
+                                       cmocka_unit_test(background_checkpoints), cmocka_unit_test(idle_release)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
