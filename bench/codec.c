@@ -119,7 +119,7 @@ static inline __attribute__((always_inline)) int request_body(struct session *s,
 }
 
 /* The same, as callgrind's toggle point: it counts from this function's entry to its return. The warm-up
- * request (libcrypto's one-time fetches) goes through request_body directly and is not counted. */
+ * request (first-use costs: lazy symbol binding, cold caches) goes through request_body directly and is not counted. */
 __attribute__((noinline)) int one_request(struct session *s, const struct sample *x, uint8_t *out);
 __attribute__((noinline)) int one_request(struct session *s, const struct sample *x, uint8_t *out)
 {

@@ -1,15 +1,16 @@
 /*
- * bench/floor — the RSS floor of kmsd's libraries: a program that links what kmsd links (libcrypto,
- * SQLite, libuv, libmicrohttpd, jansson) and uses each once the way kmsd does at start-up (random bytes and
- * an HMAC-SHA-256, a WAL database with one row, one JSON document, an HTTP daemon on 127.0.0.1 with its
- * polling thread, a loop run), then prints its PID and waits for SIGTERM. bench/run reads its VmRSS: no program built on
- * these libraries idles below it.
+ * bench/floor — the RSS floor of kmsd's libraries: a program that links what kmsd links (nettle, SQLite,
+ * libuv, libmicrohttpd, jansson) and uses each once the way kmsd does at start-up (random bytes from getrandom(2)
+ * and an HMAC-SHA-256, a WAL database with one row, one JSON document, an HTTP daemon on 127.0.0.1 with its
+ * polling thread, a loop run), then prints its PID and waits for SIGTERM. bench/run reads its VmRSS: no program
+ * built on these libraries idles below it.
  *
  * Usage: floor DB_PATH
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -17,9 +18,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <nettle/hmac.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -37,9 +36,12 @@ int main(int argc, char **argv)
         return 2;
     }
     unsigned char key[16], mac[32];
-    unsigned int maclen = sizeof mac;
-    if (RAND_bytes(key, sizeof key) != 1 || !HMAC(EVP_sha256(), key, sizeof key, key, sizeof key, mac, &maclen))
+    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key)
         return 1;
+    struct hmac_sha256_ctx hmac;
+    hmac_sha256_set_key(&hmac, sizeof key, key);
+    hmac_sha256_update(&hmac, sizeof key, key);
+    hmac_sha256_digest(&hmac, sizeof mac, mac);
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS t (a); INSERT INTO t VALUES (1);",

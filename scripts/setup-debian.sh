@@ -7,7 +7,7 @@
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
-libssl-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev"
+nettle-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev"
 
 for opt in "$@"; do
     case "$opt" in

@@ -51,7 +51,7 @@ enum kms_err {
     KMS_EV_HMAC,         /* V6 HMAC mismatch */
 
     /* crypto backend */
-    KMS_ECRYPTO,         /* libcrypto failed (random source, digest) */
+    KMS_ECRYPTO,         /* the random source failed */
 
     /* DCE/RPC, client side */
     KMS_ERPC_NOCTX,      /* the server accepted no usable presentation context */

@@ -220,27 +220,26 @@ int kms_encode_response(const struct kms_request *req, const struct kms_response
     for (int i = 0; i < 16; i++)
         x[i] = rnd->salt[i] ^ req->salt[i];
     wr_bytes(&w, x, 16);
-    rc = kms_sha256(rnd->salt, 16, digest);
+    kms_sha256(rnd->salt, 16, digest);
     wr_bytes(&w, digest, 32);
 
     struct kms_aes aes;
     init_cipher(&aes, major);
     const uint8_t *iv = req->iv;
-    if (rc == 0 && major == 6) {
+    if (major == 6) {
         wr_bytes(&w, p->hwid, KMS_HWID_LEN);
         wr_bytes(&w, req->salt, 16);
         uint8_t key[16], s_resp[16];
         kms_v6_mac_key(req->request_time, key);
         kms_aes_decrypt(&aes, rnd->iv, s_resp);
         if (w.err == 0)
-            rc = kms_hmac_sha256(key, sizeof key, s_resp, sizeof s_resp, plain, w.off, digest);
+            kms_hmac_sha256(key, sizeof key, s_resp, sizeof s_resp, plain, w.off, digest);
         wr_bytes(&w, digest + 16, 16);
         kms_wipe(key, sizeof key);
         kms_wipe(s_resp, sizeof s_resp);
         iv = rnd->iv;
     }
-    if (rc == 0)
-        rc = w.err;
+    rc = w.err;
     if (rc == 0 && cap < 20)
         rc = KMS_ENOSPC;
     size_t clen = 0;
@@ -332,12 +331,12 @@ static int check_v56_body(const struct kms_request *req, const uint8_t *plain, s
     const uint8_t *x = rd_view(&r, 16), *hash = rd_view(&r, 32);
     for (int i = 0; i < 16; i++)
         rr[i] = x[i] ^ req->salt[i];
-    rc = kms_sha256(rr, sizeof rr, digest);
+    kms_sha256(rr, sizeof rr, digest);
     kms_wipe(rr, sizeof rr);
-    if (rc == 0 && !kms_ct_equal(digest, hash, 32))
-        rc = KMS_EV_SALT;
-    if (rc < 0 || req->version_major <= 5)
-        return rc;
+    if (!kms_ct_equal(digest, hash, 32))
+        return KMS_EV_SALT;
+    if (req->version_major <= 5)
+        return 0;
 
     rd_bytes(&r, resp->hwid, KMS_HWID_LEN);
     const uint8_t *xor_salts = rd_view(&r, 16);
@@ -347,12 +346,10 @@ static int check_v56_body(const struct kms_request *req, const uint8_t *plain, s
     uint8_t key[16], s_resp[16];
     kms_v6_mac_key(resp->response_time, key);
     kms_aes_decrypt(aes, resp_iv, s_resp);
-    rc = kms_hmac_sha256(key, sizeof key, s_resp, sizeof s_resp, plain, plen - 16, digest);
+    kms_hmac_sha256(key, sizeof key, s_resp, sizeof s_resp, plain, plen - 16, digest);
     kms_wipe(key, sizeof key);
     kms_wipe(s_resp, sizeof s_resp);
-    if (rc == 0 && !kms_ct_equal(digest + 16, mac, 16))
-        rc = KMS_EV_HMAC;
-    return rc;
+    return kms_ct_equal(digest + 16, mac, 16) ? 0 : KMS_EV_HMAC;
 }
 
 static int decode_v56(const struct kms_request *req, const uint8_t *msg, size_t len, struct kms_response *resp)

@@ -1,12 +1,15 @@
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include "kms_crypto.h"
 
-#include <stdatomic.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 #include "err.h"
 
@@ -236,97 +239,49 @@ void kms_v6_mac_key(uint64_t filetime, uint8_t key[16])
     uint8_t le[8], digest[32];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)(slot >> (8 * i));
-    if (kms_sha256(le, sizeof le, digest) != 0)
-        memset(digest, 0, sizeof digest); /* SHA-256 of 8 bytes cannot fail short of a broken libcrypto */
+    kms_sha256(le, sizeof le, digest);
     memcpy(key, digest + 16, 16);
     kms_wipe(digest, sizeof digest);
 }
 
-/*
- * SHA-256 is fetched once per process and kept. OpenSSL 3 resolves an algorithm by name on every implicit
- * fetch (EVP_sha256() in EVP_Digest, the digest parameter of an EVP_MAC), and those look-ups were most of the
- * cost of a V6 request (docs/performance.md). Another thread fetching at the same moment frees its copy.
- */
-static _Atomic(EVP_MD *) sha256_md;
-
-static EVP_MD *sha256(void)
+void kms_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    EVP_MD *md = atomic_load_explicit(&sha256_md, memory_order_acquire);
-    if (md)
-        return md;
-    md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!md)
-        return NULL;
-    EVP_MD *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&sha256_md, &expected, md, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        EVP_MD_free(md);
-        md = expected;
-    }
-    return md;
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    if (len) /* nettle copies from data even for 0 bytes, and data may be NULL then */
+        sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, 32, out);
+    kms_wipe(&ctx, sizeof ctx);
 }
 
-int kms_sha256(const void *data, size_t len, uint8_t out[32])
+void kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
+                     uint8_t out[32])
 {
-    unsigned int n = 0;
-    EVP_MD *md = sha256();
-    if (!md || EVP_Digest(data, len, out, &n, md, NULL) != 1 || n != 32)
-        return KMS_ECRYPTO;
-    return 0;
-}
-
-#define HMAC_BLOCK 64 /* SHA-256 block size */
-
-int kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
-                    uint8_t out[32])
-{
-    /*
-     * HMAC (RFC 2104) over the kept SHA-256: H((K0 ^ opad) || H((K0 ^ ipad) || a || b)), where K0 is the key,
-     * or its SHA-256 when longer than a block, padded with zeros to the block. a and b are streamed, never
-     * joined in a buffer. The pads and the inner hash are wiped.
-     */
-    EVP_MD *md = sha256();
-    if (!md)
-        return KMS_ECRYPTO;
-    uint8_t k0[HMAC_BLOCK], pad[HMAC_BLOCK], inner[32];
-    memset(k0, 0, sizeof k0);
-    if (keylen > HMAC_BLOCK) {
-        if (kms_sha256(key, keylen, k0) != 0)
-            return KMS_ECRYPTO;
-    } else if (keylen) {
-        memcpy(k0, key, keylen);
-    }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int n = 0, m = 0;
-    for (size_t i = 0; i < HMAC_BLOCK; i++)
-        pad[i] = (uint8_t)(k0[i] ^ 0x36u);
-    bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, pad, sizeof pad) == 1;
-    if (ok && alen)
-        ok = EVP_DigestUpdate(ctx, a, alen) == 1;
-    if (ok && blen)
-        ok = EVP_DigestUpdate(ctx, b, blen) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, inner, &n) == 1 && n == 32;
-    for (size_t i = 0; i < HMAC_BLOCK; i++)
-        pad[i] = (uint8_t)(k0[i] ^ 0x5cu);
-    ok = ok && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, pad, sizeof pad) == 1 &&
-         EVP_DigestUpdate(ctx, inner, sizeof inner) == 1 && EVP_DigestFinal_ex(ctx, out, &m) == 1 && m == 32;
-    EVP_MD_CTX_free(ctx); /* cleanses the digest state */
-    kms_wipe(k0, sizeof k0);
-    kms_wipe(pad, sizeof pad);
-    kms_wipe(inner, sizeof inner);
-    return ok ? 0 : KMS_ECRYPTO;
+    /* nettle's HMAC (RFC 2104; a key longer than a block is hashed first); a and b are streamed, never joined */
+    struct hmac_sha256_ctx ctx;
+    hmac_sha256_set_key(&ctx, keylen, keylen ? key : (const uint8_t *)"");
+    if (alen)
+        hmac_sha256_update(&ctx, alen, a);
+    if (blen)
+        hmac_sha256_update(&ctx, blen, b);
+    hmac_sha256_digest(&ctx, 32, out);
+    kms_wipe(&ctx, sizeof ctx);
 }
 
 int kms_random_bytes(void *buf, size_t len)
 {
-    /* RAND_bytes takes an int length: feed it in chunks so any size_t length works */
+    /* getrandom(2) from the kernel's pool: no library, no state, no file descriptor. Without flags it blocks
+     * only before the pool is first initialised at boot. It may return fewer bytes than asked, or EINTR. */
     uint8_t *p = buf;
     while (len > 0) {
-        size_t chunk = len < (size_t)1 << 30 ? len : (size_t)1 << 30;
-        if (RAND_bytes(p, (int)chunk) != 1)
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
             return KMS_ECRYPTO;
-        p += chunk;
-        len -= chunk;
+        }
+        p += n;
+        len -= (size_t)n;
     }
     return 0;
 }
@@ -334,10 +289,10 @@ int kms_random_bytes(void *buf, size_t len)
 void kms_wipe(void *p, size_t len)
 {
     if (p && len)
-        OPENSSL_cleanse(p, len);
+        explicit_bzero(p, len);
 }
 
 bool kms_ct_equal(const void *a, const void *b, size_t len)
 {
-    return CRYPTO_memcmp(a, b, len) == 0;
+    return memeql_sec(a, b, len) != 0;
 }

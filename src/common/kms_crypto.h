@@ -3,7 +3,7 @@
  *
  * Our own AES core exists only because KMS needs two non-standard variants: the V6 key schedule
  * (round keys 4, 6, 8 modified after expansion) and Rijndael with a 160-bit key (Nk = 5, Nr = 11)
- * behind the V4 hash. SHA-256, HMAC-SHA-256 and random bytes come from libcrypto.
+ * behind the V4 hash. SHA-256 and HMAC-SHA-256 come from nettle, random bytes from getrandom(2).
  * All functions are pure except kms_random_bytes(). Key schedules hold secrets: wipe them with
  * kms_aes_wipe() when done. Buffers may not overlap unless stated.
  */
@@ -62,12 +62,13 @@ void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16]);
 /* V6 HMAC key for a FILETIME (protocol.md 4.5): bytes 16..31 of SHA-256(slot as u64 LE). */
 void kms_v6_mac_key(uint64_t filetime, uint8_t key[16]);
 
-/* libcrypto wrappers. Return 0 or KMS_ECRYPTO. */
-int kms_sha256(const void *data, size_t len, uint8_t out[32]);
-/* HMAC-SHA-256 over the concatenation a || b (b may be NULL with blen 0). */
-int kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
-                    uint8_t out[32]);
-/* Cryptographically strong random bytes. Not pure: only programs call it, the core takes bytes as input. */
+/* SHA-256 (nettle; cannot fail). data may be NULL with len 0. */
+void kms_sha256(const void *data, size_t len, uint8_t out[32]);
+/* HMAC-SHA-256 (nettle; cannot fail) over the concatenation a || b; key, a and b may be NULL with length 0. */
+void kms_hmac_sha256(const uint8_t *key, size_t keylen, const void *a, size_t alen, const void *b, size_t blen,
+                     uint8_t out[32]);
+/* Cryptographically strong random bytes from getrandom(2). Returns 0 or KMS_ECRYPTO (the kernel refused).
+ * Not pure: only programs call it, the core takes bytes as input (struct kms_rng). */
 int kms_random_bytes(void *buf, size_t len);
 /* Zeroes memory in a way the compiler cannot elide. */
 void kms_wipe(void *p, size_t len);

@@ -15,13 +15,13 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 
 #include "health.h"
 #include "hostport.h"
 #include "http_prom.h"
 #include "http_query.h"
 #include "kms.h"
+#include "kms_crypto.h"
 #include "listen.h"
 #include "log.h"
 #include "products.h"
@@ -102,6 +102,7 @@ enum MHD_Result http_send_bad(struct http_server *h, struct MHD_Connection *con,
 /* Opens the read-only connection on first use (the writer creates and migrates the file first). */
 struct store *http_db_get(struct http_server *h)
 {
+    pthread_mutex_lock(&h->db_mu);
     if (!h->db && h->db_path[0]) {
         char err[512];
         if (store_open_readonly(h->db_path, &h->db, err, sizeof err) < 0) {
@@ -110,6 +111,18 @@ struct store *http_db_get(struct http_server *h)
         }
     }
     return h->db;
+}
+
+void http_db_put(struct http_server *h, struct store *db)
+{
+    /*
+     * In WAL mode a read that finds the database changed since this connection's last one empties its cache
+     * first, and the writer commits with every activation: the pages kept between requests would rarely be
+     * read again, and would sit in the HTTP thread's heap while kmsd idles (docs/performance.md, "Memory").
+     */
+    if (db)
+        store_release_memory(db);
+    pthread_mutex_unlock(&h->db_mu);
 }
 
 /* ---- /metrics ---- */
@@ -138,8 +151,8 @@ static bool token_ok(struct http_server *h, struct MHD_Connection *con)
     if (!a)
         return false;
     size_t an = strlen(a), tn = strlen(h->token);
-    /* CRYPTO_memcmp: the time taken does not depend on where the texts differ */
-    return an == tn && CRYPTO_memcmp(a, h->token, tn) == 0;
+    /* kms_ct_equal: the time taken does not depend on where the texts differ */
+    return an == tn && kms_ct_equal(a, h->token, tn);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url, const char *method,

@@ -28,12 +28,11 @@ enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *c
         return http_send_bad(h, con, &e);
     json_t *list = json_array();
     uint64_t total = 0;
-    pthread_mutex_lock(&h->db_mu);
     struct store *db = http_db_get(h);
     int rc = db ? store_query(db, &q.sq, &total, add_client, list) : -ENOENT;
     char err[256];
     snprintf(err, sizeof err, "%s", db ? store_errmsg(db) : "");
-    pthread_mutex_unlock(&h->db_mu);
+    http_db_put(h, db);
     if (rc < 0) {
         json_decref(list);
         if (!db)
@@ -56,10 +55,9 @@ enum MHD_Result http_api_client(struct http_server *h, struct MHD_Connection *co
     if (httpq_only(r, none, &e) < 0)
         return http_send_bad(h, con, &e);
     json_t *list = json_array();
-    pthread_mutex_lock(&h->db_mu);
     struct store *db = http_db_get(h);
     int rc = db ? store_get_client(db, cmid, add_client, list) : -ENOENT;
-    pthread_mutex_unlock(&h->db_mu);
+    http_db_put(h, db);
     char text[GUID_TEXT_LEN + 1];
     guid_format(cmid, text);
     if (rc < 0) {
@@ -152,10 +150,9 @@ enum MHD_Result http_api_stats(struct http_server *h, struct MHD_Connection *con
     if (httpq_only(r, none, &e) < 0)
         return http_send_bad(h, con, &e);
     json_t *j = NULL;
-    pthread_mutex_lock(&h->db_mu);
     struct store *db = http_db_get(h);
     int rc = db ? registry_json_stats(db, (int64_t)time(NULL), &j) : 0;
-    pthread_mutex_unlock(&h->db_mu);
+    http_db_put(h, db);
     if (rc < 0)
         return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
     if (!j)

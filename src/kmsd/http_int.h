@@ -54,8 +54,12 @@ enum MHD_Result http_send_error(struct http_server *h, struct MHD_Connection *co
                                 const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* 400 bad_parameter for e. */
 enum MHD_Result http_send_bad(struct http_server *h, struct MHD_Connection *con, const struct httpq_error *e);
-/* The read-only registry connection (opened on first use), or NULL; the caller holds h->db_mu. */
+/* Takes h->db_mu and returns the read-only registry connection (opened on first use), or NULL; every call is
+ * paired with http_db_put. */
 struct store *http_db_get(struct http_server *h);
+/* Done with the connection of http_db_get (db may be NULL): hands back its cached pages (the writer's next
+ * commit would make SQLite drop them before the next read anyway) and releases h->db_mu. */
+void http_db_put(struct http_server *h, struct store *db);
 
 /* The endpoints (http_api.c, http_readyz.c): each checks its parameters and sends its answer. */
 enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r);

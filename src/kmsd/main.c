@@ -149,6 +149,7 @@ static int open_registry(const struct kmsd_config *cfg, struct store **db)
     int rc = lock_path(lock, "registry", path);
     if (rc < 0)
         return rc;
+    (void)store_setup_library(); /* a memory setting: SQLite works as well without it */
     rc = store_open(path, db, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);

@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,13 +125,16 @@ static void server_free(struct server *srv)
  * association group. It owns cfg->db from here. Returns 0 or a negative code (cfg->db is closed then). */
 static int server_new(const struct server_cfg *cfg, struct metrics *m, struct server **out)
 {
-    struct server *srv = calloc(1, sizeof *srv);
+    /* Everything but the shared receive buffer is zeroed: zeroing its 64 KiB would make every page of it
+     * resident from the start, where reads (a PDU or two at a time) touch only the first pages. */
+    struct server *srv = malloc(sizeof *srv);
     if (!srv) {
         log_error("out of memory");
         if (cfg->db)
             store_close(cfg->db);
         return -ENOMEM;
     }
+    memset(srv, 0, offsetof(struct server, readbuf));
     srv->cfg = cfg;
     srv->m = m;
     srv->db = cfg->db;

@@ -119,7 +119,7 @@ struct server {
     uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
     unsigned log_lines;
     uint64_t log_suppressed;
-    uint8_t readbuf[SERVER_READ_BUF];
+    uint8_t readbuf[SERVER_READ_BUF]; /* last: server_new zeroes everything before it, not the buffer */
 };
 
 /* ---- listeners (server_listen.c) ---- */

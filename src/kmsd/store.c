@@ -190,12 +190,8 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what)
     return ret;
 }
 
-int store_cache(struct store *s, uint32_t kib)
+int store_cache_size(struct store *s, uint32_t kib)
 {
-    if (kib == 0) {
-        sqlite3_db_release_memory(s->db);
-        return 0;
-    }
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size = -%u", (unsigned)kib);
     return store_exec(s, sql, "cannot set the page cache size");
@@ -319,6 +315,23 @@ static int migrate(struct store *s)
         if (version >= STORE_SCHEMA_VERSION)
             return 0;
     }
+}
+
+int store_setup_library(void)
+{
+    /*
+     * Debian's SQLite is built with SQLITE_DEFAULT_PCACHE_INITSZ=20: every connection's page cache starts with
+     * one 20-line block (about 87 KB, every line touched to thread its free list) on its first read, whatever it
+     * goes on to use. kmsd has three connections (writer, checkpoints, HTTP reads), and the checkpoint one reads
+     * a page or two. With no initial block, lines are allocated one at a time as pages are read; cache_size
+     * still bounds them.
+     */
+    return sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) == SQLITE_OK ? 0 : -EBUSY;
+}
+
+void store_release_memory(struct store *s)
+{
+    (void)sqlite3_db_release_memory(s->db); /* SQLITE_OK always */
 }
 
 /* Opens one connection as every connection of the store is set up: one thread at a time (NOMUTEX), extended

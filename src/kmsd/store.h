@@ -62,6 +62,17 @@ struct store;
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
 int store_path(const char *db, const char *state_dir, char *out, size_t cap);
 
+/* Process-wide SQLite settings for a long-running process, before SQLite is first used (kmsd's main calls it
+ * before it opens the registry; the commands and the tests need not): no up-front block of page-cache lines per
+ * connection, so each connection holds only the pages it has read (docs/performance.md, "Memory"). Returns 0,
+ * or -EBUSY when SQLite was already initialised (nothing changes then). */
+int store_setup_library(void);
+
+/* Hands back the pages the connection has cached and is not using (sqlite3_db_release_memory), for a
+ * connection about to idle; the pages are read again from the file when needed. Not the checkpoint
+ * connection's: that one belongs to store_checkpoint's thread. */
+void store_release_memory(struct store *s);
+
 /* Opens (creating if needed) the database at path, enables WAL and synchronous=NORMAL, and migrates the
  * schema to STORE_SCHEMA_VERSION. The file and its -wal and -shm are created with STORE_FILE_MODE; an existing
  * one that others may read is narrowed to it. On error returns a negative code and writes a
@@ -120,9 +131,9 @@ int store_batch_begin(struct store *s);
 int store_batch_add(struct store *s, const struct store_record *recs, size_t n);
 int store_batch_commit(struct store *s, uint64_t journal_seq);
 void store_batch_abort(struct store *s);
-/* Sets the connection's page cache to at most kib KiB (SQLite allocates pages as they are used) and, with
- * kib 0, hands the clean pages it holds back (sqlite3_db_release_memory). Returns 0 or a negative code. */
-int store_cache(struct store *s, uint32_t kib);
+/* Sets the connection's page cache to at most kib KiB (SQLite allocates pages as they are used; see
+ * store_release_memory). Returns 0 or a negative code. */
+int store_cache_size(struct store *s, uint32_t kib);
 /* The last journal sequence number folded into the registry (0: none yet). Returns 0 or a negative code. */
 int store_journal_seq(struct store *s, uint64_t *seq);
 

@@ -24,7 +24,6 @@
 #define PRUNE_EVERY_S 86400
 #define FAILURE_LOG_EVERY_S 60
 #define READ_CHUNK (256 * 1024) /* journal bytes read at once by the writer */
-#define IDLE_RELEASE_MS 5000 /* the writer hands its memory back after this long without a fold */
 #define BACKOFF_MAX_MS 5000 /* a failed fold is retried at least this often */
 
 /* An answer waiting on the loop thread for this iteration's journal write. */
@@ -403,17 +402,25 @@ static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
     return rc;
 }
 
-/* Hands back the clean pages of the writer's page cache and the heap they leave free (writer thread). */
+/*
+ * The writer idles: its buffers and its connection's page cache (up to STORE_WRITER_CACHE_KIB while folds
+ * follow each other: every fold walks the same index pages) go back, and the freed heap with them (glibc keeps
+ * freed memory in this thread's arena until a trim). The next fold reads its pages from the file again (the
+ * kernel's page cache, usually). Writer thread.
+ */
 static void release_memory(struct store_writer *w)
 {
     free(w->recs);
     free(w->rbuf);
     w->recs = NULL;
     w->rbuf = NULL;
-    (void)store_cache(w->db, 0);
+    store_release_memory(w->db);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+    pthread_mutex_lock(&w->mu);
+    w->stats.idle_releases++;
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Adds the records that journal writes lost to the persistent counter once the registry writes again. */
@@ -485,10 +492,10 @@ static void *run(void *arg)
             if (w->stop)
                 break;
             uint64_t wake = w->pending ? w->pending_since + w->cfg.fold_linger_ms
-                            : w->holding ? w->last_fold_ms + IDLE_RELEASE_MS
+                            : w->holding ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
             wait_until(w, wake > now ? wake : now);
-            if (!w->pending && w->holding && mono_ms() - w->last_fold_ms >= IDLE_RELEASE_MS) {
+            if (!w->pending && w->holding && mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
                 /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */
                 w->holding = false;
                 pthread_mutex_unlock(&w->mu);
@@ -842,6 +849,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
     if (w->cfg.fold_linger_ms == 0)
         w->cfg.fold_linger_ms = STORE_WRITER_FOLD_LINGER_MS;
+    if (w->cfg.idle_release_ms == 0)
+        w->cfg.idle_release_ms = STORE_WRITER_IDLE_RELEASE_MS;
     w->last_failure_log = w->ckpt_last_log = w->last_journal_log = -FAILURE_LOG_EVERY_S;
     int rc = sync_init(w);
     if (rc < 0) {
@@ -850,7 +859,7 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     }
     w->buf = malloc(STORE_WRITER_BUFFER);
     rc = w->buf ? journal_start(w) : -ENOMEM;
-    if (rc == 0 && store_cache(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
+    if (rc == 0 && store_cache_size(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
         log_warn("registry: %s", store_errmsg(s));
     if (rc < 0) {
         free_writer(w);

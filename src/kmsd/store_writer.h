@@ -40,6 +40,7 @@
 #define STORE_WRITER_FOLD_LINGER_MS 1000     /* a fold starts at the latest this long after the first record */
 #define STORE_WRITER_ROTATE_BYTES (8 * 1024 * 1024) /* journal file size that turns the loop to the other */
 #define STORE_WRITER_CACHE_KIB 16384         /* the writer's SQLite page cache at most, handed back when idle */
+#define STORE_WRITER_IDLE_RELEASE_MS 5000    /* without a fold this long, the writer hands its memory back */
 #define STORE_WRITER_BUFFER 65536            /* loop-side bytes written per write(2) at most */
 #define STORE_JOURNAL_SUFFIX "-activations." /* the journal files: <db>-activations.0 and .1 */
 
@@ -50,6 +51,7 @@ struct store_writer_cfg {
     uint32_t max_queue;      /* genuine mode: answers waiting for a count at most; 0: STORE_WRITER_MAX_QUEUE */
     const char *journal;     /* the journal's path prefix (the database's path), required */
     uint32_t fold_linger_ms; /* 0: STORE_WRITER_FOLD_LINGER_MS */
+    uint32_t idle_release_ms; /* 0: STORE_WRITER_IDLE_RELEASE_MS */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
 };
@@ -62,6 +64,7 @@ struct store_writer_stats {
     uint64_t committed, failed, batches; /* records folded, fold failures (records kept), transactions */
     uint64_t journaled, journal_failed;  /* records written to the journal, records a journal write lost */
     uint64_t last_failure_time;
+    uint64_t idle_releases; /* times the writer handed its page cache and buffers back */
 };
 
 struct store_writer;

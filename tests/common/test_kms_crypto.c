@@ -1,14 +1,13 @@
 /*
  * kms_crypto against every known-answer test in kat/ (AES-128, Rijndael-160, V6 AES, CBC+PKCS#7, V4 hash,
- * V6 HMAC key), differentially against libcrypto's AES-128 on random blocks, and strict padding checks.
+ * V6 HMAC key), differentially against nettle's AES-128 on random blocks, and strict padding checks.
  */
 #include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/aes.h>
 
 #include "err.h"
 #include "kms_crypto.h"
@@ -214,42 +213,37 @@ static void fill(uint64_t *s, uint8_t *p, size_t n)
         p[i] = (uint8_t)(next(s) >> 56);
 }
 
-/* Our AES-128 (standard schedule) equals libcrypto's on 10,000 random keys and blocks, both directions. */
-static void differential_libcrypto(void **state)
+/* Our AES-128 (standard schedule) equals nettle's on 10,000 random keys and blocks, both directions. */
+static void differential_nettle(void **state)
 {
     (void)state;
     const uint64_t seed0 = 0x6b6d7364u;
     uint64_t s = seed0;
-    EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
-    assert_non_null(e);
     for (int i = 0; i < 10000; i++) {
-        uint8_t key[16], pt[16], ours[16], theirs[32], back[16];
+        uint8_t key[16], pt[16], ours[16], theirs[16], back[16];
         fill(&s, key, 16);
         fill(&s, pt, 16);
         struct kms_aes a;
         kms_aes_init128(&a, key, false);
         kms_aes_encrypt(&a, pt, ours);
-        int n = 0;
-        assert_int_equal(EVP_EncryptInit_ex(e, EVP_aes_128_ecb(), NULL, key, NULL), 1);
-        EVP_CIPHER_CTX_set_padding(e, 0);
-        assert_int_equal(EVP_EncryptUpdate(e, theirs, &n, pt, 16), 1);
-        if (n != 16 || memcmp(ours, theirs, 16) != 0)
-            fail_msg("encryption differs from libcrypto at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
+        struct aes128_ctx e, d;
+        aes128_set_encrypt_key(&e, key);
+        aes128_encrypt(&e, 16, theirs, pt);
+        if (memcmp(ours, theirs, 16) != 0)
+            fail_msg("encryption differs from nettle at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
         kms_aes_decrypt(&a, ours, back);
         if (memcmp(back, pt, 16) != 0)
             fail_msg("decrypt(encrypt(x)) != x at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
-        /* and decryption of a random block equals libcrypto's */
-        uint8_t ct[16], dec[32];
+        /* and decryption of a random block equals nettle's */
+        uint8_t ct[16], dec[16];
         fill(&s, ct, 16);
         kms_aes_decrypt(&a, ct, back);
-        assert_int_equal(EVP_DecryptInit_ex(e, EVP_aes_128_ecb(), NULL, key, NULL), 1);
-        EVP_CIPHER_CTX_set_padding(e, 0);
-        assert_int_equal(EVP_DecryptUpdate(e, dec, &n, ct, 16), 1);
-        if (n != 16 || memcmp(back, dec, 16) != 0)
-            fail_msg("decryption differs from libcrypto at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
+        aes128_set_decrypt_key(&d, key);
+        aes128_decrypt(&d, 16, dec, ct);
+        if (memcmp(back, dec, 16) != 0)
+            fail_msg("decryption differs from nettle at iteration %d (seed 0x%llx)", i, (unsigned long long)seed0);
         kms_aes_wipe(&a);
     }
-    EVP_CIPHER_CTX_free(e);
 }
 
 /* V6 round trip on random data, and the V6 cipher is not the standard one. */
@@ -366,38 +360,35 @@ static void digests_and_helpers(void **state)
 {
     (void)state;
     uint8_t d[32];
-    assert_int_equal(kms_sha256("abc", 3, d), 0);
+    kms_sha256("abc", 3, d);
     tu_assert_hex(d, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     /* RFC 4231 test case 2, split in two parts */
-    assert_int_equal(kms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want ", 16, "for nothing?", 12, d), 0);
+    kms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want ", 16, "for nothing?", 12, d);
     tu_assert_hex(d, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-    assert_int_equal(kms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28, NULL, 0, d), 0);
+    kms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28, NULL, 0, d);
     tu_assert_hex(d, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     /* RFC 4231 test case 6: a key longer than the SHA-256 block is hashed first */
     uint8_t longkey[131];
     memset(longkey, 0xaa, sizeof longkey);
-    int rc = kms_hmac_sha256(longkey, sizeof longkey, "Test Using Larger Than Block-Size Key - ", 40, "Hash Key First",
-                             14, d);
-    assert_int_equal(rc, 0);
+    kms_hmac_sha256(longkey, sizeof longkey, "Test Using Larger Than Block-Size Key - ", 40, "Hash Key First", 14, d);
     tu_assert_hex(d, 32, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     /* empty key and empty message (value from Python's hmac module) */
-    assert_int_equal(kms_hmac_sha256(NULL, 0, NULL, 0, NULL, 0, d), 0);
+    kms_hmac_sha256(NULL, 0, NULL, 0, NULL, 0, d);
     tu_assert_hex(d, 32, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
-    /* long inputs, split at every length near block boundaries, equal libcrypto's one-shot HMAC of the whole */
+    /*
+     * Long inputs, split at every length near block boundaries, all equal the HMAC of the whole, computed
+     * independently with Python (hmac.new(big[:20], big[20:], hashlib.sha256), big from xorshift64* seed 7).
+     */
     static uint8_t big[3000];
     uint64_t s = 7;
     fill(&s, big, sizeof big);
     static const size_t splits[] = {0, 1, 55, 56, 63, 64, 65, 128, 1000, 2999, 3000};
-    uint8_t whole[32];
-    unsigned int wlen = 0;
-    assert_non_null(HMAC(EVP_sha256(), big, 20, big + 20, sizeof big - 20, whole, &wlen));
-    assert_int_equal(wlen, 32);
     for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
         size_t at = splits[i] < sizeof big - 20 ? splits[i] : sizeof big - 20;
-        assert_int_equal(kms_hmac_sha256(big, 20, big + 20, at, big + 20 + at, sizeof big - 20 - at, d), 0);
-        assert_memory_equal(d, whole, 32);
+        kms_hmac_sha256(big, 20, big + 20, at, big + 20 + at, sizeof big - 20 - at, d);
+        tu_assert_hex(d, 32, "bbfb524520e9fa0fda57c036fb5a38a5414e591bd80f69aa91a8836d51c80a34");
     }
-    assert_int_equal(kms_sha256(NULL, 0, d), 0);
+    kms_sha256(NULL, 0, d);
     tu_assert_hex(d, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_int_equal(kms_random_bytes(NULL, 0), 0);
     uint8_t r1[32] = {0}, r2[32] = {0};
@@ -416,7 +407,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kat_aes_standard),    cmocka_unit_test(kat_aes_v6),
         cmocka_unit_test(kat_v4_hash),         cmocka_unit_test(kat_v6_mac_key),
-        cmocka_unit_test(v6_mac_key_wraps),    cmocka_unit_test(differential_libcrypto),
+        cmocka_unit_test(v6_mac_key_wraps),    cmocka_unit_test(differential_nettle),
         cmocka_unit_test(v6_roundtrip),        cmocka_unit_test(cbc_lengths_and_padding),
         cmocka_unit_test(digests_and_helpers),
     };

@@ -279,6 +279,55 @@ static void background_checkpoints(void **state)
     remove_db(path);
 }
 
+/* Idle, the writer hands its buffers and page cache back (once per idle spell, not again while nothing is
+ * folded); records that come after are folded and counted as before, and the next idle spell releases again. */
+static void idle_release(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {
+        .count = true, .retention_days = 90, .max_clients = 1000000, .journal = path, .idle_release_ms = 1000,
+        .now = fixed_now,
+    };
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    struct store_record r;
+    for (int i = 0; i < N / 2; i++) {
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    run_until(&loop, N / 2);
+    struct timespec nap = {2, 500000000}; /* 1 s idle spells: released, and not again */
+    nanosleep(&nap, NULL);
+    struct store_writer_stats st;
+    store_writer_stats(w, &st);
+    assert_int_equal(st.idle_releases, 1);
+    nanosleep(&nap, NULL);
+    store_writer_stats(w, &st);
+    assert_int_equal(st.idle_releases, 1); /* nothing folded since: not again */
+    for (int i = N / 2; i < N; i++) {
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    run_until(&loop, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(results[i].err, 0);
+    assert_int_equal(results[N - 1].count, N); /* read back after the release: every client counted */
+    nanosleep(&nap, NULL);
+    store_writer_stats(w, &st);
+    assert_int_equal(st.idle_releases, 2);
+    assert_int_equal(st.committed, N);
+    store_writer_stop(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    remove_db(path);
+}
+
 /* Appends records first..last (sequence numbers seq0, seq0+1, ...) to journal file i of db, as a loop
  * iteration would; with torn, a record's first half after them (a write cut by a crash). */
 static void journal_append_raw(const char *db, int i, int first, int last, uint64_t seq0, bool torn)
@@ -442,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts),   cmocka_unit_test(queue_cap),
                                        cmocka_unit_test(background_checkpoints), cmocka_unit_test(journal_replay),
-                                       cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec)};
+                                       cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
+                                       cmocka_unit_test(idle_release)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
