@@ -218,7 +218,26 @@ static int conn_send(struct conn *c, struct write_req *w, size_t len, enum sessi
     }
     w->c = c;
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    /* Most replies fit the socket buffer at once: written here, they need no write request, no callback and no
+     * epoll change (libuv re-arms the watcher after every queued write). uv_try_write refuses while earlier
+     * replies are still queued, so the order holds; what it could not write goes through uv_write. */
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (rc == (int)len) {
+        free(w);
+        if (a == SESSION_REPLY_CLOSE) {
+            server_conn_close_why(c, METRICS_CLOSE_MAX_REQUESTS);
+            return -1;
+        }
+        return 0;
+    }
+    if (rc > 0) /* the rest, queued */
+        b = uv_buf_init((char *)w->data + rc, (unsigned)(len - (size_t)rc));
+    else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+        free(w);
+        server_conn_close_why(c, METRICS_CLOSE_ERROR);
+        return -1;
+    }
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
         free(w);
         server_conn_close_why(c, METRICS_CLOSE_ERROR);
