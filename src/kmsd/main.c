@@ -30,10 +30,33 @@ static int64_t wall_now(void *ctx)
 }
 static const struct activation_clock wall_clock = {wall_now, NULL};
 
+/*
+ * kmsd's random bytes: the kernel's (getrandom(2), kms_random_bytes), drawn RNG_POOL bytes at a time instead
+ * of one system call per activation (a v6 answer needs about 32 bytes; a system call costs more than the rest
+ * of the answer's crypto here). Each byte is served once and wiped from the pool as it is served. Used by the
+ * loop thread only (and by main before the loop starts).
+ */
+#define RNG_POOL 4096
+struct rng_pool {
+    uint8_t b[RNG_POOL];
+    size_t pos; /* bytes before pos are served (and zero) */
+};
+
 static int rng_fill(void *ctx, void *buf, size_t len)
 {
-    (void)ctx;
-    return kms_random_bytes(buf, len);
+    struct rng_pool *p = ctx;
+    if (len > RNG_POOL / 4) /* large draws (none today) go to the kernel directly */
+        return kms_random_bytes(buf, len);
+    if (RNG_POOL - p->pos < len) {
+        int rc = kms_random_bytes(p->b, RNG_POOL);
+        if (rc < 0)
+            return rc;
+        p->pos = 0;
+    }
+    memcpy(buf, p->b + p->pos, len);
+    kms_wipe(p->b + p->pos, len);
+    p->pos += len;
+    return 0;
 }
 
 #define STATE_DIR_MODE 0700       /* the state directory: identity, registry, lock */
@@ -196,6 +219,7 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
  * read the host and the metrics until server_run has returned). */
 struct kmsd {
     struct kmsd_config cfg;
+    struct rng_pool pool;
     struct kms_rng rng;
     struct activation_host host;
     struct activation_cfg acfg;
@@ -331,7 +355,8 @@ int main(int argc, char **argv)
         return 0;
     if (rc != KMSD_CONFIG_OK || open_state(&k) < 0)
         return 2;
-    k.rng = (struct kms_rng){rng_fill, NULL};
+    k.pool.pos = RNG_POOL; /* empty: the first draw fills it */
+    k.rng = (struct kms_rng){rng_fill, &k.pool};
     const struct products_build *build;
     if (host_build(&k.cfg, &build) < 0)
         return 2;
