@@ -1,11 +1,12 @@
-#include "store_writer.h"
+/* store_writer — the registry's writer thread: folds, genuine counts, checkpoints, pruning; start and stop
+ * (store_writer.h, store_writer_int.h). */
+#include "store_writer_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,87 +18,10 @@
 #include "journal.h"
 #include "log.h"
 
-/* Set-up calls (pthread_mutex_init, pthread_cond_init, pthread_create, uv_*_init) are checked in
- * store_writer_start. Lock, unlock, signal, wait, join, uv_async_send and uv_idle_start/stop on objects it set
- * up fail only on a programming error (EINVAL, EDEADLK), which no check here could recover from: their results
- * are not read. */
 #define PRUNE_EVERY_S 86400
-#define FAILURE_LOG_EVERY_S 60
-#define READ_CHUNK (256 * 1024) /* journal bytes read at once by the writer */
 #define BACKOFF_MAX_MS 5000 /* a failed fold is retried at least this often */
 
-/* An answer waiting on the loop thread for this iteration's journal write. */
-struct lwait {
-    store_writer_cb cb;
-    void *ctx;
-    uint64_t seq;
-    uint8_t group;
-    int err;
-};
-
-/* Genuine mode: an answer waiting for the fold of its record and its group's count. */
-struct gwait {
-    store_writer_cb cb;
-    void *ctx;
-    uint64_t seq;
-    uint8_t group;
-    int err;
-    uint32_t count;
-    struct gwait *next;
-};
-
-struct store_writer {
-    struct store *db;
-    struct store_writer_cfg cfg;
-    uv_loop_t *loop;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* CLOCK_MONOTONIC */
-    /* background checkpoints (see store_split_checkpoints): the writer asks, the checkpointer thread runs */
-    bool ckpt_on;
-    pthread_t ckpt_thread;
-    pthread_cond_t ckpt_cv;
-    bool ckpt_wanted;       /* protected by mu */
-    uint32_t ckpt_asked_at; /* WAL frames when the last checkpoint was asked for (writer thread only) */
-    int64_t ckpt_last_log;  /* checkpointer thread only */
-    int fd[2];              /* the two journal files */
-    /* protected by mu */
-    uint64_t end[2];          /* bytes of whole records in each file */
-    int active;               /* the file the loop appends to (written by the loop only) */
-    uint64_t pending;         /* journal bytes the writer has not folded yet */
-    uint64_t pending_since;   /* monotonic ms when pending last left 0 */
-    uint64_t unrecorded_new;  /* records a journal write lost, not yet added to the persistent counter */
-    struct gwait *gw, *gw_tail; /* waiting for a fold */
-    size_t n_gw;
-    struct gwait *done, *done_tail; /* counted, for the loop thread */
-    bool stop;
-    struct store_writer_stats stats;
-    /* writer thread only */
-    int rd;            /* the file being folded */
-    uint64_t rd_off;   /* how far */
-    uint64_t folded;   /* the last folded sequence number */
-    uint64_t failures_unlogged, unrecorded_unsaved;
-    int64_t last_failure_log, last_prune;
-    uint32_t backoff_ms;
-    bool holding;              /* buffers or cache pages held since the last fold */
-    uint64_t last_fold_ms;
-    struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
-    uint8_t *rbuf;             /* other, handed back when the writer goes idle (release_memory) */
-    /* loop thread only */
-    uint8_t *buf;
-    size_t buf_len;
-    uint64_t next_seq;
-    struct lwait *lw, *lw_spare;
-    size_t n_lw, n_written, cap_lw, cap_spare; /* lw[0..n_written) already have their write's result */
-    bool stopping;
-    int64_t last_journal_log;
-    uv_check_t check;
-    uv_idle_t idle;
-    uv_async_t async;
-    int open_handles;
-};
-
-static uint64_t mono_ms(void)
+uint64_t store_writer_mono_ms(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -124,130 +48,6 @@ static void prune(struct store_writer *w, int64_t now)
     w->last_prune = now;
 }
 
-/* ---- reading the journal (start and writer thread) ---- */
-
-/* Decodes the whole records of fd in [*off, end) through buf (READ_CHUNK bytes), calling fn for each until fn
- * returns non-zero; *off advances past every record handed to fn. Returns 0 at end or when fn stopped, 1 when
- * the bytes at *off are not a whole record (torn or corrupt), or -errno when reading fails. */
-static int read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
-                        int (*fn)(void *ctx, const struct store_record *r, uint64_t seq), void *ctx)
-{
-    while (*off < end) {
-        size_t want = end - *off < READ_CHUNK ? (size_t)(end - *off) : READ_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)*off);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (got == 0)
-            return 1; /* shorter than we were told: treat the rest as torn */
-        size_t at = 0;
-        for (;;) {
-            struct store_record r;
-            uint64_t seq;
-            size_t used;
-            int rc = journal_decode(buf + at, (size_t)got - at, &r, &seq, &used);
-            if (rc == KMS_ETRUNC && at > 0)
-                break; /* the rest of this record is in the next chunk */
-            if (rc < 0)
-                return 1;
-            at += used;
-            *off += used;
-            if (fn(ctx, &r, seq))
-                return 0;
-            if (at == (size_t)got)
-                break;
-        }
-    }
-    return 0;
-}
-
-struct scan {
-    uint64_t first, last, records;
-};
-
-static int scan_one(void *ctx, const struct store_record *r, uint64_t seq)
-{
-    (void)r;
-    struct scan *s = ctx;
-    if (!s->records++)
-        s->first = seq;
-    s->last = seq;
-    return 0;
-}
-
-/* Opens journal file i, finds its whole records and cuts anything after them. Returns 0 or -errno. */
-static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan *sc)
-{
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s%s%d", w->cfg.journal, STORE_JOURNAL_SUFFIX, i);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return -ENAMETOOLONG;
-    w->fd[i] = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, STORE_FILE_MODE);
-    if (w->fd[i] < 0) {
-        int e = errno;
-        log_error("registry: cannot open the journal %s: %s", path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(w->fd[i], &st) < 0)
-        return -errno;
-    memset(sc, 0, sizeof *sc);
-    uint64_t off = 0;
-    int rc = read_records(w->fd[i], &off, (uint64_t)st.st_size, buf, scan_one, sc);
-    if (rc < 0)
-        return rc;
-    if (off < (uint64_t)st.st_size) {
-        log_warn("registry: journal %s: cutting %llu bytes that are not a whole record (a write torn by a crash)",
-                 path, (unsigned long long)((uint64_t)st.st_size - off));
-        if (ftruncate(w->fd[i], (off_t)off) < 0)
-            return -errno;
-    }
-    w->end[i] = off;
-    return 0;
-}
-
-/* Opens both files and decides where the loop appends, where the writer starts and the next sequence
- * number. Returns 0 or -errno. */
-static int journal_start(struct store_writer *w)
-{
-    uint8_t *buf = malloc(READ_CHUNK);
-    if (!buf)
-        return -ENOMEM;
-    struct scan sc[2];
-    int rc = open_journal(w, 0, buf, &sc[0]);
-    if (!rc)
-        rc = open_journal(w, 1, buf, &sc[1]);
-    free(buf);
-    if (rc)
-        return rc;
-    rc = store_journal_seq(w->db, &w->folded);
-    if (rc) {
-        log_error("registry: %s", store_errmsg(w->db));
-        return rc;
-    }
-    /* the older file is folded first; the loop appends to the newer one (or to the only non-empty one) */
-    int older = 0;
-    if (sc[0].records && sc[1].records)
-        older = sc[1].first < sc[0].first;
-    else if (sc[1].records)
-        older = 1;
-    w->rd = older;
-    w->active = sc[0].records && sc[1].records ? !older : older;
-    uint64_t last = w->folded;
-    for (int i = 0; i < 2; i++)
-        if (sc[i].records && sc[i].last > last)
-            last = sc[i].last;
-    w->next_seq = last + 1;
-    w->pending = w->end[0] + w->end[1];
-    if (w->pending)
-        log_info("registry: folding %llu journal records left by the last run",
-                 (unsigned long long)(sc[0].records + sc[1].records));
-    return 0;
-}
-
-/* ---- the writer thread ---- */
 
 struct batch {
     struct store_record *recs;
@@ -351,7 +151,7 @@ static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!rc && off < end && total < STORE_WRITER_MAX_FOLD) {
         b.n = 0;
-        int r = read_records(w->fd[w->rd], &off, end, buf, batch_add, &b);
+        int r = store_writer_read_records(w->fd[w->rd], &off, end, buf, batch_add, &b);
         if (r < 0) {
             rc = r;
             break;
@@ -487,7 +287,7 @@ static void *run(void *arg)
     pthread_mutex_lock(&w->mu);
     for (;;) {
         maybe_rotate(w);
-        uint64_t now = mono_ms();
+        uint64_t now = store_writer_mono_ms();
         if (!fold_due(w, now)) {
             if (w->stop)
                 break;
@@ -495,7 +295,7 @@ static void *run(void *arg)
                             : w->holding ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
             wait_until(w, wake > now ? wake : now);
-            if (!w->pending && w->holding && mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
+            if (!w->pending && w->holding && store_writer_mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
                 /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */
                 w->holding = false;
                 pthread_mutex_unlock(&w->mu);
@@ -520,11 +320,11 @@ static void *run(void *arg)
         pthread_mutex_lock(&w->mu);
         w->pending -= consumed <= w->pending ? consumed : w->pending;
         if (w->pending && consumed) /* what came during the fold waits its linger, unless it is already due */
-            w->pending_since = mono_ms();
+            w->pending_since = store_writer_mono_ms();
         if (rc == 0 && consumed) {
             w->backoff_ms = 0;
             w->holding = true;
-            w->last_fold_ms = mono_ms();
+            w->last_fold_ms = store_writer_mono_ms();
             answer_waiters(w, 0, false);
             continue;
         }
@@ -536,7 +336,7 @@ static void *run(void *arg)
         }
         w->backoff_ms = w->backoff_ms ? (w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2)
                                       : 100;
-        wait_until(w, mono_ms() + w->backoff_ms);
+        wait_until(w, store_writer_mono_ms() + w->backoff_ms);
     }
     if (!w->pending) /* everything is in the registry: both files can go */
         for (int i = 0; i < 2; i++)
@@ -582,170 +382,6 @@ static void *run_checkpoints(void *arg)
     return NULL;
 }
 
-/* ---- the loop thread ---- */
-
-/* Loop thread: run the callbacks of counted answers (genuine mode). */
-static void on_async(uv_async_t *a)
-{
-    struct store_writer *w = a->data;
-    pthread_mutex_lock(&w->mu);
-    struct gwait *list = w->done;
-    w->done = w->done_tail = NULL;
-    pthread_mutex_unlock(&w->mu);
-    while (list) {
-        struct gwait *next = list->next;
-        list->cb(list->ctx, list->err, list->count);
-        free(list);
-        list = next;
-    }
-}
-
-/* Writes the buffered records to the active journal file, all or none (a partial write is cut back). Gives
- * the waiters of those records the result. */
-static void journal_write(struct store_writer *w)
-{
-    if (!w->buf_len) {
-        return;
-    }
-    int fd = w->fd[w->active];
-    uint64_t start = w->end[w->active];
-    size_t done = 0;
-    int err = 0;
-    while (done < w->buf_len) {
-        ssize_t n = write(fd, w->buf + done, w->buf_len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            err = n < 0 ? -errno : -EIO;
-            break;
-        }
-        done += (size_t)n;
-    }
-    size_t records = w->n_lw - w->n_written;
-    if (err && done && ftruncate(fd, (off_t)start) < 0) /* a torn record would hide every later one */
-        log_error("registry: cannot cut a partial journal write: %s", strerror(errno));
-    for (size_t i = w->n_written; i < w->n_lw; i++)
-        w->lw[i].err = err;
-    w->n_written = w->n_lw;
-    pthread_mutex_lock(&w->mu);
-    if (err) {
-        w->unrecorded_new += records;
-        w->stats.journal_failed += records;
-    } else {
-        w->end[w->active] += w->buf_len;
-        w->stats.journaled += records;
-        bool was_idle = !w->pending;
-        w->pending += w->buf_len;
-        if (was_idle)
-            w->pending_since = mono_ms();
-        if (was_idle || w->pending >= STORE_WRITER_FOLD_BYTES)
-            pthread_cond_signal(&w->cv);
-        if (w->end[w->active] >= STORE_WRITER_ROTATE_BYTES && w->end[!w->active] == 0)
-            w->active = !w->active;
-    }
-    pthread_mutex_unlock(&w->mu);
-    w->buf_len = 0;
-    if (err) {
-        int64_t now = w->cfg.now();
-        if (now - w->last_journal_log >= FAILURE_LOG_EVERY_S) {
-            log_error("registry: %zu activations could not be recorded (answered anyway): cannot write the "
-                      "journal: %s",
-                      records, strerror(-err));
-            w->last_journal_log = now;
-        }
-    }
-}
-
-/* After the iteration's reads: one journal write, then the answers (or, genuine mode, the wait for a count). */
-static void on_check(uv_check_t *h)
-{
-    struct store_writer *w = h->data;
-    if (!w->n_lw) {
-        (void)uv_idle_stop(&w->idle);
-        return;
-    }
-    journal_write(w);
-    /* the callbacks may submit more (PDUs that waited behind this one): they go to a fresh list */
-    struct lwait *list = w->lw;
-    size_t n = w->n_lw, cap = w->cap_lw;
-    w->lw = w->lw_spare;
-    w->cap_lw = w->cap_spare;
-    w->n_lw = w->n_written = 0;
-    struct gwait *head = NULL, **tail = &head, *t = NULL;
-    size_t handed = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct lwait *l = &list[i];
-        struct gwait *g = w->cfg.count && !l->err ? malloc(sizeof *g) : NULL;
-        if (!g) {
-            l->cb(l->ctx, l->err ? l->err : w->cfg.count ? -ENOMEM : 0, 0);
-            continue;
-        }
-        *g = (struct gwait){l->cb, l->ctx, l->seq, l->group, 0, 0, NULL};
-        *tail = t = g;
-        tail = &g->next;
-        handed++;
-    }
-    if (head) {
-        pthread_mutex_lock(&w->mu);
-        if (w->gw_tail)
-            w->gw_tail->next = head;
-        else
-            w->gw = head;
-        w->gw_tail = t;
-        w->n_gw += handed;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-    }
-    w->lw_spare = list;
-    w->cap_spare = cap;
-    if (!w->n_lw)
-        (void)uv_idle_stop(&w->idle);
-}
-
-static void on_idle(uv_idle_t *h)
-{
-    (void)h; /* only keeps the loop from sleeping in poll while answers wait for on_check */
-}
-
-int store_writer_submit(struct store_writer *w, const struct store_record *rec, store_writer_cb cb, void *ctx)
-{
-    if (w->stopping)
-        return -EAGAIN;
-    if (w->cfg.count) {
-        pthread_mutex_lock(&w->mu);
-        bool full = w->n_gw + w->n_lw >= w->cfg.max_queue;
-        pthread_mutex_unlock(&w->mu);
-        if (full)
-            return -EAGAIN;
-    }
-    if (w->n_lw == w->cap_lw) {
-        size_t cap = w->cap_lw ? w->cap_lw * 2 : 64;
-        struct lwait *p = realloc(w->lw, cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        w->lw = p;
-        w->cap_lw = cap;
-    }
-    if (STORE_WRITER_BUFFER - w->buf_len < JOURNAL_RECORD_MAX)
-        journal_write(w); /* a full buffer goes now; its answers still wait for on_check */
-    long len = journal_encode(rec, w->next_seq, w->buf + w->buf_len, STORE_WRITER_BUFFER - w->buf_len);
-    if (len < 0)
-        return (int)len;
-    w->buf_len += (size_t)len;
-    w->lw[w->n_lw++] = (struct lwait){cb, ctx, w->next_seq++, (uint8_t)store_app_group_of(&rec->app_id), 0};
-    if (w->n_lw == 1)
-        (void)uv_idle_start(&w->idle, on_idle);
-    return 0;
-}
-
-void store_writer_stats(struct store_writer *w, struct store_writer_stats *out)
-{
-    pthread_mutex_lock(&w->mu);
-    *out = w->stats;
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* ---- start and stop ---- */
 
 static void sync_destroy(struct store_writer *w)
 {
@@ -815,7 +451,7 @@ static void close_handles(struct store_writer *w)
 /* The three loop handles; 0 or a libuv code (then w->open_handles say which exist). */
 static int handles_init(struct store_writer *w, uv_loop_t *loop)
 {
-    int rc = uv_async_init(loop, &w->async, on_async);
+    int rc = uv_async_init(loop, &w->async, store_writer_on_async);
     if (rc < 0)
         return rc;
     w->open_handles++;
@@ -830,7 +466,7 @@ static int handles_init(struct store_writer *w, uv_loop_t *loop)
         return rc;
     w->open_handles++;
     w->idle.data = w;
-    return uv_check_start(&w->check, on_check);
+    return uv_check_start(&w->check, store_writer_on_check);
 }
 
 int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writer_cfg *cfg,
@@ -858,7 +494,7 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         return rc;
     }
     w->buf = malloc(STORE_WRITER_BUFFER);
-    rc = w->buf ? journal_start(w) : -ENOMEM;
+    rc = w->buf ? store_writer_journal_start(w) : -ENOMEM;
     if (rc == 0 && store_cache_size(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
         log_warn("registry: %s", store_errmsg(s));
     if (rc < 0) {
@@ -902,7 +538,7 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
 void store_writer_stop(struct store_writer *w)
 {
     w->stopping = true;
-    on_check(&w->check); /* the last journal write and its answers */
+    store_writer_on_check(&w->check); /* the last journal write and its answers */
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_signal(&w->cv);
@@ -911,7 +547,7 @@ void store_writer_stop(struct store_writer *w)
     pthread_join(w->thread, NULL);
     if (w->ckpt_on)
         pthread_join(w->ckpt_thread, NULL); /* before store_close, which closes its connection */
-    on_async(&w->async); /* the answers of the last folds */
+    store_writer_on_async(&w->async); /* the answers of the last folds */
     store_close(w->db);
     w->db = NULL;
     close_handles(w);

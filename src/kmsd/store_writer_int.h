@@ -1,0 +1,115 @@
+/*
+ * store_writer_int.h — what the files of store_writer share (see store_writer.h): the writer's state, and the
+ * functions one file gives the others.
+ *   store_writer.c          the writer thread (folds, genuine counts, checkpoints, pruning), start and stop
+ *   store_writer_journal.c  the journal files: reading whole records, opening and scanning at start
+ *   store_writer_loop.c     the loop thread's side: submit, the iteration's journal write, the answers
+ *
+ * Set-up calls (pthread_mutex_init, pthread_cond_init, pthread_create, uv_*_init) are checked in
+ * store_writer_start. Lock, unlock, signal, wait, join, uv_async_send and uv_idle_start/stop on objects it set
+ * up fail only on a programming error (EINVAL, EDEADLK), which no check here could recover from: their results
+ * are not read.
+ */
+#ifndef KMSD_STORE_WRITER_INT_H
+#define KMSD_STORE_WRITER_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store_writer.h"
+
+#define FAILURE_LOG_EVERY_S 60
+#define READ_CHUNK (256 * 1024) /* journal bytes read at once by the writer */
+
+
+/* An answer waiting on the loop thread for this iteration's journal write. */
+struct lwait {
+    store_writer_cb cb;
+    void *ctx;
+    uint64_t seq;
+    uint8_t group;
+    int err;
+};
+
+/* Genuine mode: an answer waiting for the fold of its record and its group's count. */
+struct gwait {
+    store_writer_cb cb;
+    void *ctx;
+    uint64_t seq;
+    uint8_t group;
+    int err;
+    uint32_t count;
+    struct gwait *next;
+};
+
+struct store_writer {
+    struct store *db;
+    struct store_writer_cfg cfg;
+    uv_loop_t *loop;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    /* background checkpoints (see store_split_checkpoints): the writer asks, the checkpointer thread runs */
+    bool ckpt_on;
+    pthread_t ckpt_thread;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_wanted;       /* protected by mu */
+    uint32_t ckpt_asked_at; /* WAL frames when the last checkpoint was asked for (writer thread only) */
+    int64_t ckpt_last_log;  /* checkpointer thread only */
+    int fd[2];              /* the two journal files */
+    /* protected by mu */
+    uint64_t end[2];          /* bytes of whole records in each file */
+    int active;               /* the file the loop appends to (written by the loop only) */
+    uint64_t pending;         /* journal bytes the writer has not folded yet */
+    uint64_t pending_since;   /* monotonic ms when pending last left 0 */
+    uint64_t unrecorded_new;  /* records a journal write lost, not yet added to the persistent counter */
+    struct gwait *gw, *gw_tail; /* waiting for a fold */
+    size_t n_gw;
+    struct gwait *done, *done_tail; /* counted, for the loop thread */
+    bool stop;
+    struct store_writer_stats stats;
+    /* writer thread only */
+    int rd;            /* the file being folded */
+    uint64_t rd_off;   /* how far */
+    uint64_t folded;   /* the last folded sequence number */
+    uint64_t failures_unlogged, unrecorded_unsaved;
+    int64_t last_failure_log, last_prune;
+    uint32_t backoff_ms;
+    bool holding;              /* buffers or cache pages held since the last fold */
+    uint64_t last_fold_ms;
+    struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
+    uint8_t *rbuf;             /* other, handed back when the writer goes idle (release_memory) */
+    /* loop thread only */
+    uint8_t *buf;
+    size_t buf_len;
+    uint64_t next_seq;
+    struct lwait *lw, *lw_spare;
+    size_t n_lw, n_written, cap_lw, cap_spare; /* lw[0..n_written) already have their write's result */
+    bool stopping;
+    int64_t last_journal_log;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_async_t async;
+    int open_handles;
+};
+
+/* Monotonic milliseconds. */
+uint64_t store_writer_mono_ms(void);
+
+/* Decodes the whole records of fd in [*off, end) through buf (READ_CHUNK bytes), calling fn for each until fn
+ * returns non-zero; *off advances past every record handed to fn. Returns 0 at end or when fn stopped, 1 when
+ * the bytes at *off are not a whole record (torn or corrupt), or -errno when reading fails. */
+int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
+                              int (*fn)(void *ctx, const struct store_record *r, uint64_t seq), void *ctx);
+/* Opens both journal files (cutting a torn tail) and decides where the loop appends, where the writer starts
+ * and the next sequence number, from the registry's last folded one. Returns 0 or -errno. */
+int store_writer_journal_start(struct store_writer *w);
+
+/* Loop thread: runs the callbacks of counted answers (genuine mode); after the iteration's reads, the journal
+ * write and the answers; the idle handle's no-op. */
+void store_writer_on_async(uv_async_t *a);
+void store_writer_on_check(uv_check_t *h);
+void store_writer_on_idle(uv_idle_t *h);
+
+#endif

@@ -1,0 +1,131 @@
+/* store_writer_journal — the journal files: reading whole records, opening and scanning at start
+ * (store_writer_int.h). */
+#include "store_writer_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+
+int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
+                              int (*fn)(void *ctx, const struct store_record *r, uint64_t seq), void *ctx)
+{
+    while (*off < end) {
+        size_t want = end - *off < READ_CHUNK ? (size_t)(end - *off) : READ_CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)*off);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (got == 0)
+            return 1; /* shorter than we were told: treat the rest as torn */
+        size_t at = 0;
+        for (;;) {
+            struct store_record r;
+            uint64_t seq;
+            size_t used;
+            int rc = journal_decode(buf + at, (size_t)got - at, &r, &seq, &used);
+            if (rc == KMS_ETRUNC && at > 0)
+                break; /* the rest of this record is in the next chunk */
+            if (rc < 0)
+                return 1;
+            at += used;
+            *off += used;
+            if (fn(ctx, &r, seq))
+                return 0;
+            if (at == (size_t)got)
+                break;
+        }
+    }
+    return 0;
+}
+
+struct scan {
+    uint64_t first, last, records;
+};
+
+static int scan_one(void *ctx, const struct store_record *r, uint64_t seq)
+{
+    (void)r;
+    struct scan *s = ctx;
+    if (!s->records++)
+        s->first = seq;
+    s->last = seq;
+    return 0;
+}
+
+/* Opens journal file i, finds its whole records and cuts anything after them. Returns 0 or -errno. */
+static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan *sc)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s%s%d", w->cfg.journal, STORE_JOURNAL_SUFFIX, i);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -ENAMETOOLONG;
+    w->fd[i] = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, STORE_FILE_MODE);
+    if (w->fd[i] < 0) {
+        int e = errno;
+        log_error("registry: cannot open the journal %s: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(w->fd[i], &st) < 0)
+        return -errno;
+    memset(sc, 0, sizeof *sc);
+    uint64_t off = 0;
+    int rc = store_writer_read_records(w->fd[i], &off, (uint64_t)st.st_size, buf, scan_one, sc);
+    if (rc < 0)
+        return rc;
+    if (off < (uint64_t)st.st_size) {
+        log_warn("registry: journal %s: cutting %llu bytes that are not a whole record (a write torn by a crash)",
+                 path, (unsigned long long)((uint64_t)st.st_size - off));
+        if (ftruncate(w->fd[i], (off_t)off) < 0)
+            return -errno;
+    }
+    w->end[i] = off;
+    return 0;
+}
+
+int store_writer_journal_start(struct store_writer *w)
+{
+    uint8_t *buf = malloc(READ_CHUNK);
+    if (!buf)
+        return -ENOMEM;
+    struct scan sc[2];
+    int rc = open_journal(w, 0, buf, &sc[0]);
+    if (!rc)
+        rc = open_journal(w, 1, buf, &sc[1]);
+    free(buf);
+    if (rc)
+        return rc;
+    rc = store_journal_seq(w->db, &w->folded);
+    if (rc) {
+        log_error("registry: %s", store_errmsg(w->db));
+        return rc;
+    }
+    /* the older file is folded first; the loop appends to the newer one (or to the only non-empty one) */
+    int older = 0;
+    if (sc[0].records && sc[1].records)
+        older = sc[1].first < sc[0].first;
+    else if (sc[1].records)
+        older = 1;
+    w->rd = older;
+    w->active = sc[0].records && sc[1].records ? !older : older;
+    uint64_t last = w->folded;
+    for (int i = 0; i < 2; i++)
+        if (sc[i].records && sc[i].last > last)
+            last = sc[i].last;
+    w->next_seq = last + 1;
+    w->pending = w->end[0] + w->end[1];
+    if (w->pending)
+        log_info("registry: folding %llu journal records left by the last run",
+                 (unsigned long long)(sc[0].records + sc[1].records));
+    return 0;
+}

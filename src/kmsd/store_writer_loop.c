@@ -1,0 +1,172 @@
+/* store_writer_loop — the loop thread's side of the registry writer: submit, the iteration's journal write
+ * and the answers (store_writer_int.h). */
+#include "store_writer_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "log.h"
+
+/* Loop thread: run the callbacks of counted answers (genuine mode). */
+void store_writer_on_async(uv_async_t *a)
+{
+    struct store_writer *w = a->data;
+    pthread_mutex_lock(&w->mu);
+    struct gwait *list = w->done;
+    w->done = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (list) {
+        struct gwait *next = list->next;
+        list->cb(list->ctx, list->err, list->count);
+        free(list);
+        list = next;
+    }
+}
+
+/* Writes the buffered records to the active journal file, all or none (a partial write is cut back). Gives
+ * the waiters of those records the result. */
+static void journal_write(struct store_writer *w)
+{
+    if (!w->buf_len) {
+        return;
+    }
+    int fd = w->fd[w->active];
+    uint64_t start = w->end[w->active];
+    size_t done = 0;
+    int err = 0;
+    while (done < w->buf_len) {
+        ssize_t n = write(fd, w->buf + done, w->buf_len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? -errno : -EIO;
+            break;
+        }
+        done += (size_t)n;
+    }
+    size_t records = w->n_lw - w->n_written;
+    if (err && done && ftruncate(fd, (off_t)start) < 0) /* a torn record would hide every later one */
+        log_error("registry: cannot cut a partial journal write: %s", strerror(errno));
+    for (size_t i = w->n_written; i < w->n_lw; i++)
+        w->lw[i].err = err;
+    w->n_written = w->n_lw;
+    pthread_mutex_lock(&w->mu);
+    if (err) {
+        w->unrecorded_new += records;
+        w->stats.journal_failed += records;
+    } else {
+        w->end[w->active] += w->buf_len;
+        w->stats.journaled += records;
+        bool was_idle = !w->pending;
+        w->pending += w->buf_len;
+        if (was_idle)
+            w->pending_since = store_writer_mono_ms();
+        if (was_idle || w->pending >= STORE_WRITER_FOLD_BYTES)
+            pthread_cond_signal(&w->cv);
+        if (w->end[w->active] >= STORE_WRITER_ROTATE_BYTES && w->end[!w->active] == 0)
+            w->active = !w->active;
+    }
+    pthread_mutex_unlock(&w->mu);
+    w->buf_len = 0;
+    if (err) {
+        int64_t now = w->cfg.now();
+        if (now - w->last_journal_log >= FAILURE_LOG_EVERY_S) {
+            log_error("registry: %zu activations could not be recorded (answered anyway): cannot write the "
+                      "journal: %s",
+                      records, strerror(-err));
+            w->last_journal_log = now;
+        }
+    }
+}
+
+/* After the iteration's reads: one journal write, then the answers (or, genuine mode, the wait for a count). */
+void store_writer_on_check(uv_check_t *h)
+{
+    struct store_writer *w = h->data;
+    if (!w->n_lw) {
+        (void)uv_idle_stop(&w->idle);
+        return;
+    }
+    journal_write(w);
+    /* the callbacks may submit more (PDUs that waited behind this one): they go to a fresh list */
+    struct lwait *list = w->lw;
+    size_t n = w->n_lw, cap = w->cap_lw;
+    w->lw = w->lw_spare;
+    w->cap_lw = w->cap_spare;
+    w->n_lw = w->n_written = 0;
+    struct gwait *head = NULL, **tail = &head, *t = NULL;
+    size_t handed = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct lwait *l = &list[i];
+        struct gwait *g = w->cfg.count && !l->err ? malloc(sizeof *g) : NULL;
+        if (!g) {
+            l->cb(l->ctx, l->err ? l->err : w->cfg.count ? -ENOMEM : 0, 0);
+            continue;
+        }
+        *g = (struct gwait){l->cb, l->ctx, l->seq, l->group, 0, 0, NULL};
+        *tail = t = g;
+        tail = &g->next;
+        handed++;
+    }
+    if (head) {
+        pthread_mutex_lock(&w->mu);
+        if (w->gw_tail)
+            w->gw_tail->next = head;
+        else
+            w->gw = head;
+        w->gw_tail = t;
+        w->n_gw += handed;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    w->lw_spare = list;
+    w->cap_spare = cap;
+    if (!w->n_lw)
+        (void)uv_idle_stop(&w->idle);
+}
+
+void store_writer_on_idle(uv_idle_t *h)
+{
+    (void)h; /* only keeps the loop from sleeping in poll while answers wait for on_check */
+}
+
+int store_writer_submit(struct store_writer *w, const struct store_record *rec, store_writer_cb cb, void *ctx)
+{
+    if (w->stopping)
+        return -EAGAIN;
+    if (w->cfg.count) {
+        pthread_mutex_lock(&w->mu);
+        bool full = w->n_gw + w->n_lw >= w->cfg.max_queue;
+        pthread_mutex_unlock(&w->mu);
+        if (full)
+            return -EAGAIN;
+    }
+    if (w->n_lw == w->cap_lw) {
+        size_t cap = w->cap_lw ? w->cap_lw * 2 : 64;
+        struct lwait *p = realloc(w->lw, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        w->lw = p;
+        w->cap_lw = cap;
+    }
+    if (STORE_WRITER_BUFFER - w->buf_len < JOURNAL_RECORD_MAX)
+        journal_write(w); /* a full buffer goes now; its answers still wait for on_check */
+    long len = journal_encode(rec, w->next_seq, w->buf + w->buf_len, STORE_WRITER_BUFFER - w->buf_len);
+    if (len < 0)
+        return (int)len;
+    w->buf_len += (size_t)len;
+    w->lw[w->n_lw++] = (struct lwait){cb, ctx, w->next_seq++, (uint8_t)store_app_group_of(&rec->app_id), 0};
+    if (w->n_lw == 1)
+        (void)uv_idle_start(&w->idle, store_writer_on_idle);
+    return 0;
+}
+
+void store_writer_stats(struct store_writer *w, struct store_writer_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
