@@ -82,17 +82,16 @@ static void maybe_checkpoint(struct store_writer *w)
     }
 }
 
-/* Counts the waiting answers whose records are folded and hands them to the loop thread. Called with mu
- * held; fold_rc is the last fold's result (the waiters get it when it failed at stop). */
+/* Takes the waiting answers whose records are folded (all of them with give_up) off the list, counts their
+ * groups without the lock (the loop thread takes it for every journal write), and hands them to the loop
+ * thread. Called with mu held, returns with it held; fold_rc is what the unfolded ones get with give_up. */
 static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
 {
-    uint32_t counts[STORE_APP_GROUPS];
-    bool counted[STORE_APP_GROUPS] = {false};
     struct gwait **pp = &w->gw, *last = NULL, *ready = NULL, *rlast = NULL;
-    int64_t now = w->cfg.now();
+    uint64_t folded = w->folded;
     while (*pp) {
         struct gwait *g = *pp;
-        if (g->seq > w->folded && !give_up) {
+        if (g->seq > folded && !give_up) {
             last = g;
             pp = &g->next;
             continue;
@@ -100,20 +99,6 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
         *pp = g->next;
         w->n_gw--;
         g->next = NULL;
-        if (g->seq > w->folded) {
-            g->err = fold_rc ? fold_rc : -EIO;
-        } else {
-            if (!counted[g->group]) {
-                int c = store_count(w->db, (enum store_app_group)g->group, now, STORE_COUNT_WINDOW_DAYS,
-                                    &counts[g->group]);
-                counted[g->group] = c == 0;
-                if (c < 0) {
-                    counts[g->group] = 0;
-                    g->err = c;
-                }
-            }
-            g->count = counts[g->group];
-        }
         if (rlast)
             rlast->next = g;
         else
@@ -123,6 +108,27 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
     w->gw_tail = last;
     if (!ready)
         return;
+    pthread_mutex_unlock(&w->mu);
+    uint32_t counts[STORE_APP_GROUPS];
+    bool counted[STORE_APP_GROUPS] = {false};
+    int64_t now = w->cfg.now();
+    for (struct gwait *g = ready; g; g = g->next) {
+        if (g->seq > folded) {
+            g->err = fold_rc ? fold_rc : -EIO;
+            continue;
+        }
+        if (!counted[g->group]) {
+            int c = store_count(w->db, (enum store_app_group)g->group, now, STORE_COUNT_WINDOW_DAYS,
+                                &counts[g->group]);
+            counted[g->group] = c == 0;
+            if (c < 0) {
+                counts[g->group] = 0;
+                g->err = c;
+            }
+        }
+        g->count = counts[g->group];
+    }
+    pthread_mutex_lock(&w->mu);
     if (w->done_tail)
         w->done_tail->next = ready;
     else
@@ -287,6 +293,8 @@ static void *run(void *arg)
     pthread_mutex_lock(&w->mu);
     for (;;) {
         maybe_rotate(w);
+        if (w->gw && w->gw->seq <= w->folded) /* handed over after the fold that took its record */
+            answer_waiters(w, 0, false);
         uint64_t now = store_writer_mono_ms();
         if (!fold_due(w, now)) {
             if (w->stop)
