@@ -74,6 +74,14 @@ static void run_until(uv_loop_t *loop, int want)
     }
 }
 
+/* Stops the writer and lets the loop close its handles. */
+static void finish(struct store_writer *w, uv_loop_t *loop)
+{
+    store_writer_stop(w);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
 static void commits_and_counts(void **state)
 {
     (void)state;
@@ -202,9 +210,7 @@ static void queue_cap(void **state)
         assert_int_equal(results[i].err, 0);
     }
     assert_int_equal(results[cap].called, 0);
-    store_writer_stop(w);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(w, &loop);
     remove_db(path);
 }
 
@@ -271,9 +277,7 @@ static void background_checkpoints(void **state)
     assert_true(wal_after_reset <= STORE_WAL_SIZE_LIMIT);
     assert_true(metrics_get(&m.registry_checkpoint.count) >= 1);
     assert_int_equal(metrics_get(&m.registry_checkpoint_errors), 0);
-    store_writer_stop(w);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(w, &loop);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), WAVES);
     metrics_free(&m);
     remove_db(path);
@@ -322,9 +326,7 @@ static void idle_release(void **state)
     store_writer_stats(w, &st);
     assert_int_equal(st.idle_releases, 2);
     assert_int_equal(st.committed, N);
-    store_writer_stop(w);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(w, &loop);
     remove_db(path);
 }
 
@@ -372,9 +374,7 @@ static void start_stop(const char *path)
     struct store_writer *w;
     struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path, .now = fixed_now};
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
-    store_writer_stop(w);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(w, &loop);
 }
 
 /*
@@ -440,9 +440,7 @@ static void answers_before_fold(void **state)
     struct store_writer_stats st;
     store_writer_stats(w, &st);
     assert_int_equal(st.journaled, 100);
-    store_writer_stop(w);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(w, &loop);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 100);
     assert_int_equal(file_size(path, 0), 0);
     remove_db(path);
