@@ -224,26 +224,18 @@ static int conn_send(struct conn *c, struct write_req *w, size_t len, enum sessi
     int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (rc == (int)len) {
         free(w);
-        if (a == SESSION_REPLY_CLOSE) {
-            server_conn_close_why(c, METRICS_CLOSE_MAX_REQUESTS);
+    } else {
+        if (rc > 0) /* the rest, queued */
+            b = uv_buf_init((char *)w->data + rc, (unsigned)(len - (size_t)rc));
+        if ((rc >= 0 || rc == UV_EAGAIN || rc == UV_ENOSYS) &&
+            (rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write)) == 0) {
+            c->pending_writes++;
+        } else {
+            free(w);
+            server_conn_close_why(c, METRICS_CLOSE_ERROR);
             return -1;
         }
-        return 0;
     }
-    if (rc > 0) /* the rest, queued */
-        b = uv_buf_init((char *)w->data + rc, (unsigned)(len - (size_t)rc));
-    else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-        free(w);
-        server_conn_close_why(c, METRICS_CLOSE_ERROR);
-        return -1;
-    }
-    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (rc < 0) {
-        free(w);
-        server_conn_close_why(c, METRICS_CLOSE_ERROR);
-        return -1;
-    }
-    c->pending_writes++;
     if (a == SESSION_REPLY_CLOSE) {
         server_conn_close_why(c, METRICS_CLOSE_MAX_REQUESTS);
         return -1;

@@ -67,17 +67,21 @@ static int upsert_one(struct store *s, const struct store_record *r)
     return store_step_bound(s, st, b, "cannot record the activation");
 }
 
-static int stat_add(struct store *s, const char *key, uint64_t n)
+/* Runs ST_STAT_ADD (adds v to key's value) or ST_STAT_SET (sets it). */
+static int stat_put(struct store *s, enum stmt_id id, const char *key, uint64_t v)
 {
-    if (n == 0)
-        return 0;
     sqlite3_stmt *st;
-    int ret = store_stmt_get(s, ST_STAT_ADD, &st);
+    int ret = store_stmt_get(s, id, &st);
     if (ret)
         return ret;
     int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
     return store_step_bound(s, st, b, "cannot update statistics");
+}
+
+static int stat_add(struct store *s, const char *key, uint64_t n)
+{
+    return n ? stat_put(s, ST_STAT_ADD, key, n) : 0;
 }
 
 static int64_t day_of(int64_t t)
@@ -171,17 +175,6 @@ static int count_all(struct store *s, const struct store_record *recs, size_t n)
     return ret;
 }
 
-static int stat_set(struct store *s, const char *key, uint64_t v)
-{
-    sqlite3_stmt *st;
-    int ret = store_stmt_get(s, ST_STAT_SET, &st);
-    if (ret)
-        return ret;
-    int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
-    return store_step_bound(s, st, b, "cannot update statistics");
-}
-
 int store_batch_begin(struct store *s)
 {
     return store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
@@ -197,7 +190,7 @@ int store_batch_add(struct store *s, const struct store_record *recs, size_t n)
 
 int store_batch_commit(struct store *s, uint64_t journal_seq)
 {
-    int ret = journal_seq ? stat_set(s, STORE_STAT_JOURNAL_SEQ, journal_seq) : 0;
+    int ret = journal_seq ? stat_put(s, ST_STAT_SET, STORE_STAT_JOURNAL_SEQ, journal_seq) : 0;
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret)

@@ -129,15 +129,11 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
         g->count = counts[g->group];
     }
     pthread_mutex_lock(&w->mu);
-    if (w->done_tail)
-        w->done_tail->next = ready;
-    else
-        w->done = ready;
-    w->done_tail = rlast;
+    store_writer_append(&w->done, &w->done_tail, ready, rlast);
     uv_async_send(&w->async);
 }
 
-/* Folds up to STORE_WRITER_MAX_FOLD records from the current file in one transaction, decoding them
+/* Folds up to cfg.max_fold (STORE_WRITER_MAX_FOLD) records from the current file in one transaction, decoding them
  * STORE_WRITER_MAX_BATCH at a time (without the lock). Returns 0 or a negative code; *consumed gets the
  * journal bytes the fold took (0 when it failed: it is retried from the same place). */
 static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
@@ -155,8 +151,9 @@ static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
     bool begun = false;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (!rc && off < end && total < STORE_WRITER_MAX_FOLD) {
+    while (!rc && off < end && total < w->cfg.max_fold) {
         b.n = 0;
+        b.cap = w->cfg.max_fold - total < STORE_WRITER_MAX_BATCH ? w->cfg.max_fold - total : STORE_WRITER_MAX_BATCH;
         int r = store_writer_read_records(w->fd[w->rd], &off, end, buf, batch_add, &b);
         if (r < 0) {
             rc = r;
@@ -300,12 +297,11 @@ static void *run(void *arg)
             if (w->stop)
                 break;
             uint64_t wake = w->pending ? w->pending_since + w->cfg.fold_linger_ms
-                            : w->holding ? w->last_fold_ms + w->cfg.idle_release_ms
+                            : w->recs ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
             wait_until(w, wake > now ? wake : now);
-            if (!w->pending && w->holding && store_writer_mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
+            if (!w->pending && w->recs && store_writer_mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
                 /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */
-                w->holding = false;
                 pthread_mutex_unlock(&w->mu);
                 release_memory(w);
                 pthread_mutex_lock(&w->mu);
@@ -331,7 +327,6 @@ static void *run(void *arg)
             w->pending_since = store_writer_mono_ms();
         if (rc == 0 && consumed) {
             w->backoff_ms = 0;
-            w->holding = true;
             w->last_fold_ms = store_writer_mono_ms();
             answer_waiters(w, 0, false);
             continue;
@@ -493,6 +488,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
     if (w->cfg.fold_linger_ms == 0)
         w->cfg.fold_linger_ms = STORE_WRITER_FOLD_LINGER_MS;
+    if (w->cfg.max_fold == 0)
+        w->cfg.max_fold = STORE_WRITER_MAX_FOLD;
     if (w->cfg.idle_release_ms == 0)
         w->cfg.idle_release_ms = STORE_WRITER_IDLE_RELEASE_MS;
     w->last_failure_log = w->ckpt_last_log = w->last_journal_log = -FAILURE_LOG_EVERY_S;

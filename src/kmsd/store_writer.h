@@ -52,6 +52,7 @@ struct store_writer_cfg {
     const char *journal;     /* the journal's path prefix (the database's path), required */
     uint32_t fold_linger_ms; /* 0: STORE_WRITER_FOLD_LINGER_MS */
     uint32_t idle_release_ms; /* 0: STORE_WRITER_IDLE_RELEASE_MS */
+    uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
 };

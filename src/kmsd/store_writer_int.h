@@ -76,9 +76,9 @@ struct store_writer {
     uint64_t failures_unlogged, unrecorded_unsaved;
     int64_t last_failure_log, last_prune;
     uint32_t backoff_ms;
-    bool holding;              /* buffers or cache pages held since the last fold */
     uint64_t last_fold_ms;
     struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
+                               /* (recs != NULL: memory held since the last fold, handed back when idle) */
     uint8_t *rbuf;             /* other, handed back when the writer goes idle (release_memory) */
     /* loop thread only */
     uint8_t *buf;
@@ -93,6 +93,17 @@ struct store_writer {
     uv_async_t async;
     int open_handles;
 };
+
+/* Appends the list first..last to the list *head..*tail (mu held). */
+static inline void store_writer_append(struct gwait **head, struct gwait **tail, struct gwait *first,
+                                       struct gwait *last)
+{
+    if (*tail)
+        (*tail)->next = first;
+    else
+        *head = first;
+    *tail = last;
+}
 
 /* Monotonic milliseconds. */
 uint64_t store_writer_mono_ms(void);

@@ -113,11 +113,7 @@ void store_writer_on_check(uv_check_t *h)
     }
     if (head) {
         pthread_mutex_lock(&w->mu);
-        if (w->gw_tail)
-            w->gw_tail->next = head;
-        else
-            w->gw = head;
-        w->gw_tail = t;
+        store_writer_append(&w->gw, &w->gw_tail, head, t);
         w->n_gw += handed;
         pthread_cond_signal(&w->cv);
         pthread_mutex_unlock(&w->mu);

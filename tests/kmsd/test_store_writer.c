@@ -446,6 +446,62 @@ static void answers_before_fold(void **state)
     remove_db(path);
 }
 
+/*
+ * Volume: 70,000 records, 1,000 per loop iteration, more than the loop-side buffer holds (STORE_WRITER_BUFFER: it
+ * is written early), more than one journal file holds (STORE_WRITER_ROTATE_BYTES: the loop turns to the other
+ * file and the writer empties the first once folded), folds of at most max_fold records decoded
+ * STORE_WRITER_MAX_BATCH at a time: every record answered once and in the registry once.
+ */
+static void volume_rotation(void **state)
+{
+    (void)state;
+    enum { TOTAL = 70000, PER_ITERATION = 1000, MAX_FOLD = 5000 };
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
+                                   .max_fold = MAX_FOLD, .now = fixed_now};
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    static struct result res[TOTAL];
+    memset(res, 0, sizeof res);
+    callbacks = 0;
+    bool turned = false; /* the loop appended to the second file */
+    for (int i = 0; i < TOTAL; i += PER_ITERATION) {
+        for (int k = i; k < i + PER_ITERATION; k++) {
+            struct store_record r;
+            record(&r, k);
+            assert_int_equal(store_writer_submit(w, &r, on_done, &res[k]), 0);
+        }
+        assert_true(STORE_WRITER_BUFFER / JOURNAL_RECORD_MIN < PER_ITERATION); /* the buffer overflows */
+        uv_run(&loop, UV_RUN_NOWAIT);
+        assert_int_equal(callbacks, i + PER_ITERATION);
+        turned = turned || file_size(path, 1) > 0;
+    }
+    assert_true(70000L * JOURNAL_RECORD_MIN > STORE_WRITER_ROTATE_BYTES);
+    assert_true(turned);
+    struct store_writer_stats st; /* all folded within the linger (bounded wait): in folds of at most MAX_FOLD */
+    for (int i = 0; i < 400; i++) {
+        store_writer_stats(w, &st);
+        if (st.committed == TOTAL)
+            break;
+        struct timespec nap = {0, 50000000};
+        nanosleep(&nap, NULL);
+    }
+    assert_int_equal(st.committed, TOTAL);
+    assert_true(st.batches >= TOTAL / MAX_FOLD);
+    finish(w, &loop);
+    for (int i = 0; i < TOTAL; i++)
+        assert_true(res[i].called == 1 && res[i].err == 0);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 65536); /* record() has 2^16 CMIDs */
+    assert_int_equal(sqltest_int(path, "SELECT sum(request_count) FROM clients"), TOTAL);
+    assert_int_equal(sqltest_int(path, "SELECT value FROM stats WHERE key = 'journal_seq'"), TOTAL);
+    assert_int_equal(file_size(path, 0), 0);
+    assert_int_equal(file_size(path, 1), 0);
+    remove_db(path);
+}
+
 /* The record format: a round trip keeps every field; a cut record is incomplete, a flipped byte is refused. */
 static void journal_codec(void **state)
 {
@@ -490,6 +546,6 @@ int main(void)
     const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts),   cmocka_unit_test(queue_cap),
                                        cmocka_unit_test(background_checkpoints), cmocka_unit_test(journal_replay),
                                        cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
-                                       cmocka_unit_test(idle_release)};
+                                       cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
