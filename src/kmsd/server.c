@@ -198,10 +198,12 @@ static int server_start_writer(struct server *srv)
     const struct server_cfg *cfg = srv->cfg;
     if (!srv->db)
         return 0;
-    for (int g = 0; g < STORE_APP_GROUPS; g++) /* the counts known at start, for genuine mode */
-        if (store_count(srv->db, (enum store_app_group)g, (int64_t)time(NULL), STORE_COUNT_WINDOW_DAYS,
-                        &srv->last_count[g]) < 0)
-            srv->last_count[g] = 0;
+    for (int g = 0; g < STORE_APP_GROUPS && cfg->genuine_count; g++) { /* the counts known at start */
+        enum store_app_group ag = (enum store_app_group)g;
+        struct store_count c;
+        int rc = store_count(srv->db, ag, (int64_t)time(NULL), STORE_COUNT_WINDOW_DAYS, store_count_limit(ag), &c);
+        srv->last_count[g] = rc == 0 ? c.count : 0;
+    }
     struct store_writer_cfg wc = {
         .count = cfg->genuine_count,
         .retention_days = cfg->retention_days,

@@ -52,6 +52,27 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " answered INTEGER NOT NULL CHECK (answered >= 0),"
     " refused INTEGER NOT NULL CHECK (refused >= 0));"
     "PRAGMA user_version = 2;",
+    /* 2 -> 3: rows per (application group, product), kept by triggers in the transaction that changes a row, so
+     * the statistics and the row cap read a few rows instead of scanning the table ([scale]). A row at n = 0 is
+     * a product no client has any more; readers skip it. */
+    "CREATE TABLE summary ("
+    " app_group INTEGER NOT NULL,"
+    " product TEXT NOT NULL,"
+    " n INTEGER NOT NULL CHECK (n >= 0),"
+    " PRIMARY KEY (app_group, product)) WITHOUT ROWID;"
+    "INSERT INTO summary (app_group, product, n) SELECT app_group, product, count(*) FROM clients"
+    " GROUP BY app_group, product;"
+    "CREATE TRIGGER summary_insert AFTER INSERT ON clients BEGIN"
+    " INSERT INTO summary (app_group, product, n) VALUES (new.app_group, new.product, 1)"
+    " ON CONFLICT (app_group, product) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER summary_delete AFTER DELETE ON clients BEGIN"
+    " UPDATE summary SET n = n - 1 WHERE app_group = old.app_group AND product = old.product; END;"
+    "CREATE TRIGGER summary_update AFTER UPDATE OF app_group, product ON clients"
+    " WHEN old.app_group IS NOT new.app_group OR old.product IS NOT new.product BEGIN"
+    " UPDATE summary SET n = n - 1 WHERE app_group = old.app_group AND product = old.product;"
+    " INSERT INTO summary (app_group, product, n) VALUES (new.app_group, new.product, 1)"
+    " ON CONFLICT (app_group, product) DO UPDATE SET n = n + 1; END;"
+    "PRAGMA user_version = 3;",
 };
 
 const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
@@ -95,9 +116,17 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
         "  OR excluded.request_count > request_count",
     [ST_STAT_ADD] = "INSERT INTO stats (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
-    [ST_COUNT] = "SELECT count(DISTINCT cmid) FROM clients WHERE app_group = ?1 AND last_seen > ?2 AND last_seen <= ?3",
-    [ST_PRUNE_AGE] = "DELETE FROM clients WHERE last_seen <= ?1",
-    [ST_ROWS] = "SELECT count(*) FROM clients",
+    /* newest first on clients_group_seen, so the distinct-CMID count stops at its limit (store_count) */
+    [ST_COUNT] = "SELECT cmid, last_seen FROM clients WHERE app_group = ?1 AND last_seen > ?2 AND last_seen <= ?3"
+                 " ORDER BY last_seen DESC",
+    /* clients seen in the window: one row per client in a one-application group, distinct CMIDs in "other" */
+    [ST_ACTIVE] = "SELECT count(*) FROM clients WHERE app_group = ?1 AND last_seen > ?2 AND last_seen <= ?3",
+    [ST_ACTIVE_OTHER] = "SELECT count(DISTINCT cmid) FROM clients WHERE app_group = ?1 AND last_seen > ?2"
+                        " AND last_seen <= ?3",
+    /* pruning in chunks of ?2 rows, each its own transaction (store_prune_step) */
+    [ST_PRUNE_AGE] = "DELETE FROM clients WHERE rowid IN"
+                     " (SELECT rowid FROM clients WHERE last_seen <= ?1 ORDER BY last_seen LIMIT ?2)",
+    [ST_ROWS] = "SELECT total(n) FROM summary",
     [ST_PRUNE_CAP] = "DELETE FROM clients WHERE rowid IN"
                      " (SELECT rowid FROM clients ORDER BY last_seen ASC, rowid ASC LIMIT ?1)",
     [ST_STAT_GET] = "SELECT key, value FROM stats",
@@ -111,8 +140,7 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     [ST_DAILY_ADD] = "INSERT INTO daily (day, answered, refused) VALUES (?1, ?2, ?3) ON CONFLICT (day) DO UPDATE SET"
                      " answered = answered + excluded.answered, refused = refused + excluded.refused",
     [ST_DAILY_GET] = "SELECT day, answered, refused FROM daily WHERE day >= ?1 AND day <= ?2 ORDER BY day",
-    [ST_GROUPS] = "SELECT app_group, product, count(*) FROM clients GROUP BY app_group, product"
-                  " ORDER BY app_group, product",
+    [ST_GROUPS] = "SELECT app_group, product, n FROM summary WHERE n > 0 ORDER BY app_group, product",
 };
 
 /* SQLite result code -> negative errno, so callers can tell a full disk or a lock from the rest. */
@@ -432,7 +460,12 @@ static int open_common(const char *path, bool readonly, struct store **out, char
     }
     /* WAL lets the commands read while the daemon writes; with synchronous=NORMAL a commit survives a crash
      * of the process (not necessarily of the machine). ":memory:" stays in its own journal mode. */
-    ret = store_exec(s, "PRAGMA journal_mode = WAL", "cannot enable WAL");
+    /* A new database gives the pages that pruning frees back to the file system a few at a time
+     * (store_vacuum_step); the mode can only be chosen before the first table exists. */
+    if (version == 0)
+        ret = store_exec(s, "PRAGMA auto_vacuum = INCREMENTAL", "cannot set auto_vacuum");
+    if (!ret)
+        ret = store_exec(s, "PRAGMA journal_mode = WAL", "cannot enable WAL");
     if (!ret)
         ret = store_exec(s, "PRAGMA synchronous = NORMAL", "cannot set synchronous");
     if (!ret)

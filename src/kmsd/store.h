@@ -20,7 +20,7 @@
 #include "guid.h"
 #include "kms.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
 #define STORE_COUNT_WINDOW_DAYS 30    /* genuine counting window */
@@ -50,7 +50,7 @@ struct store_stats {
     uint64_t by_status[KMS_LICENSE_STATUS_COUNT]; /* by licence status (kms_license_status_name) */
     uint64_t clients;           /* rows in the registry */
     uint64_t unrecorded;        /* registry health: activations answered while the registry could not record */
-    uint32_t current_count[STORE_APP_GROUPS]; /* distinct CMIDs in the counting window, per group */
+    uint32_t current_count[STORE_APP_GROUPS]; /* distinct CMIDs in the counting window, per group, uncapped */
 };
 
 struct store;
@@ -137,12 +137,43 @@ int store_cache_size(struct store *s, uint32_t kib);
 /* The last journal sequence number folded into the registry (0: none yet). Returns 0 or a negative code. */
 int store_journal_seq(struct store *s, uint64_t *seq);
 
-/* Distinct CMIDs of the group seen in (now - window_days, now]. */
-int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *count);
+/*
+ * The genuine count (protocol.md 5.1): distinct CMIDs of group g seen in (now - window_days, now], counted up to
+ * limit, as a genuine host counts up to 2N (store_count_limit). The scan walks the group's index newest first and stops at the
+ * limit, so it reads at most limit rows in a one-application group whatever the registry's size ([scale]).
+ * holds_until: when the count reached the limit, the time until which it cannot fall below it (new activations
+ * only add; the oldest of the counted clients leaves the window then); else now.
+ */
+#define STORE_COUNT_LIMIT_MAX 2000 /* store_count's limit at most (a product table's 2N never comes near) */
+struct store_count {
+    uint32_t count;
+    int64_t holds_until;
+};
+int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t limit,
+                struct store_count *out);
+/* The limit kmsd counts group g to: 2N of the largest threshold of the group's application in the product table
+ * (Windows 50, Office 10), of the whole table in "other" (an application the table does not know); at most
+ * STORE_COUNT_LIMIT_MAX. */
+uint32_t store_count_limit(enum store_app_group g);
 
-/* Deletes rows not seen for retention_days, then the least recently seen rows above row_cap. */
+/*
+ * Pruning in chunks, each its own short transaction, so that folds go on between them ([scale]): deletes up to
+ * chunk (0: STORE_PRUNE_CHUNK) rows not seen for retention_days, then, in what is left of the chunk, the least
+ * recently seen rows above row_cap. *more says whether rows remain to prune. store_prune() runs steps until none
+ * remain (the `kmsd clients prune` command).
+ */
+#define STORE_PRUNE_CHUNK 2000
+int store_prune_step(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint32_t chunk,
+                     uint64_t *deleted, bool *more);
 int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted);
+/* Gives up to pages (0: STORE_VACUUM_PAGES) free pages back to the file system (databases created by schema 3
+ * or later: auto_vacuum = INCREMENTAL; older ones keep their free pages for new rows). *more says whether free
+ * pages remain that a next step would give back. */
+#define STORE_VACUUM_PAGES 256
+int store_vacuum_step(struct store *s, uint32_t pages, bool *more);
 
+/* Host statistics: the counters, the rows (from the summary table) and each group's clients in the counting
+ * window (an index range count: one row per client in a one-application group, distinct CMIDs in "other"). */
 int store_stats_get(struct store *s, int64_t now, struct store_stats *out);
 
 /* Adds n to the persistent count of activations answered without a record (after a registry fault). */

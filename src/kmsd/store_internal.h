@@ -33,6 +33,8 @@ enum stmt_id {
     ST_GROUPS,
     ST_STAT_SET,
     ST_STAT_ONE,
+    ST_ACTIVE,
+    ST_ACTIVE_OTHER,
     ST_COUNT_MAX
 };
 

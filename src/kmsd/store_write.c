@@ -296,60 +296,191 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
     return ret;
 }
 
-int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *count)
+uint32_t store_count_limit(enum store_app_group g)
 {
+    uint64_t cap = 0;
+    for (size_t i = 0; i < products_kms_count(); i++) {
+        const struct products_kms *k = products_kms_at(i);
+        bool mine = g == STORE_APP_OTHER || (k->app && k->app->count_group == (uint32_t)g);
+        if (mine && 2ull * k->n_policy > cap)
+            cap = 2ull * k->n_policy;
+    }
+    if (cap == 0)
+        cap = 1;
+    return cap > STORE_COUNT_LIMIT_MAX ? STORE_COUNT_LIMIT_MAX : (uint32_t)cap;
+}
+
+/* Binds ?1 group and the window (now - window_days, now] as ?2, ?3. */
+static int bind_window(sqlite3_stmt *st, enum store_app_group g, int64_t now, uint32_t window_days)
+{
+    return sqlite3_bind_int(st, 1, (int)g) | sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY) |
+           sqlite3_bind_int64(st, 3, now);
+}
+
+int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t limit,
+                struct store_count *out)
+{
+    *out = (struct store_count){0, now};
+    if (limit > STORE_COUNT_LIMIT_MAX)
+        limit = STORE_COUNT_LIMIT_MAX;
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_COUNT, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_int(st, 1, (int)g);
-    b |= sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY);
-    b |= sqlite3_bind_int64(st, 3, now);
+    int b = bind_window(st, g, now, window_days);
+    if (b)
+        return store_bind_failed(s, st, b, "cannot count clients");
+    /* newest first; a CMID met again (another application of the "other" group) is not counted twice */
+    struct guid seen[STORE_COUNT_LIMIT_MAX];
+    uint32_t n = 0;
+    int64_t oldest = now;
+    int rc = SQLITE_DONE;
+    while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct guid c;
+        store_column_guid(st, 0, &c);
+        uint32_t i = 0;
+        while (i < n && memcmp(seen[i].b, c.b, sizeof c.b) != 0)
+            i++;
+        if (i == n) {
+            seen[n++] = c;
+            oldest = sqlite3_column_int64(st, 1);
+        }
+    }
+    if (n < limit && rc != SQLITE_DONE)
+        ret = store_fail(s, rc, "cannot count clients");
+    sqlite3_reset(st);
+    if (ret)
+        return ret;
+    out->count = n;
+    /* the limit's worth of clients stay in the window until the oldest of them leaves it */
+    if (n == limit && limit > 0)
+        out->holds_until = oldest + (int64_t)window_days * SECONDS_PER_DAY;
+    return 0;
+}
+
+/* Clients of group g seen in the window, without a limit (the statistics). */
+static int count_active(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *out)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, g == STORE_APP_OTHER ? ST_ACTIVE_OTHER : ST_ACTIVE, &st);
+    if (ret)
+        return ret;
+    int b = bind_window(st, g, now, window_days);
     int64_t v = 0;
     ret = b ? store_bind_failed(s, st, b, "cannot count clients") : store_query_int(s, st, &v, "cannot count clients");
     if (!ret)
-        *count = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+        *out = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
     return ret;
 }
 
-int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted)
+static int count_rows(struct store *s, uint64_t *rows)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_ROWS, &st);
+    if (ret)
+        return ret;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        double v = sqlite3_column_double(st, 0); /* total() is a float: exact below 2^53 rows */
+        *rows = v > 0 ? (uint64_t)v : 0;
+    } else {
+        ret = store_fail(s, rc, "cannot count rows");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* Deletes up to chunk rows with one of the two prune statements (?1 bound by the caller's values). */
+static int prune_run(struct store *s, enum stmt_id id, int64_t a, int64_t chunk, uint64_t *n, const char *what)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, id, &st);
+    if (ret)
+        return ret;
+    int b = sqlite3_bind_int64(st, 1, a);
+    if (id == ST_PRUNE_AGE)
+        b |= sqlite3_bind_int64(st, 2, chunk);
+    ret = store_step_bound(s, st, b, what);
+    if (!ret)
+        *n += (uint64_t)sqlite3_changes(s->db);
+    return ret;
+}
+
+int store_prune_step(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint32_t chunk,
+                     uint64_t *deleted, bool *more)
 {
     *deleted = 0;
+    *more = false;
+    if (chunk == 0)
+        chunk = STORE_PRUNE_CHUNK;
     int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
     if (ret)
         return ret;
     uint64_t n = 0;
-    sqlite3_stmt *st;
-    ret = store_stmt_get(s, ST_PRUNE_AGE, &st);
-    if (!ret) {
-        int b = sqlite3_bind_int64(st, 1, now - (int64_t)retention_days * SECONDS_PER_DAY);
-        ret = store_step_bound(s, st, b, "cannot prune old rows");
-        if (!ret)
-            n += (uint64_t)sqlite3_changes(s->db);
-    }
-    int64_t rows = 0;
-    if (!ret)
-        ret = store_stmt_get(s, ST_ROWS, &st);
-    if (!ret)
-        ret = store_query_int(s, st, &rows, "cannot count rows");
-    if (!ret && (uint64_t)rows > row_cap) {
-        uint64_t excess = (uint64_t)rows - row_cap;
-        ret = store_stmt_get(s, ST_PRUNE_CAP, &st);
-        if (!ret) {
-            int b = sqlite3_bind_int64(st, 1, (sqlite3_int64)excess);
-            ret = store_step_bound(s, st, b, "cannot prune rows above the cap");
-            if (!ret)
-                n += (uint64_t)sqlite3_changes(s->db);
-        }
+    ret = prune_run(s, ST_PRUNE_AGE, now - (int64_t)retention_days * SECONDS_PER_DAY, chunk, &n,
+                    "cannot prune old rows");
+    uint64_t rows = 0;
+    if (!ret && n < chunk)
+        ret = count_rows(s, &rows);
+    if (!ret && n < chunk && rows > row_cap) {
+        uint64_t excess = rows - row_cap, room = chunk - n;
+        ret = prune_run(s, ST_PRUNE_CAP, (int64_t)(excess < room ? excess : room), 0, &n,
+                        "cannot prune rows above the cap");
+        *more = excess > room;
+    } else if (!ret && n == chunk) {
+        *more = true;
     }
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret) {
         store_rollback(s);
+        *more = false;
         return ret;
     }
     *deleted = n;
     return 0;
+}
+
+int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted)
+{
+    *deleted = 0;
+    bool more = true;
+    while (more) { /* bounded: a step that deletes nothing ends it, and the table is finite */
+        uint64_t n = 0;
+        int ret = store_prune_step(s, now, retention_days, row_cap, STORE_PRUNE_CHUNK, &n, &more);
+        if (ret)
+            return ret;
+        *deleted += n;
+        if (n == 0)
+            break;
+    }
+    return 0;
+}
+
+int store_vacuum_step(struct store *s, uint32_t pages, bool *more)
+{
+    *more = false;
+    sqlite3_stmt *st = NULL;
+    int64_t free_pages = 0;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL);
+    int ret = rc == SQLITE_OK ? store_query_int(s, st, &free_pages, "cannot read the free page count")
+                              : store_fail(s, rc, "prepare");
+    sqlite3_finalize(st);
+    if (ret || free_pages == 0)
+        return ret;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%u)", (unsigned)(pages ? pages : STORE_VACUUM_PAGES));
+    ret = store_exec(s, sql, "cannot give free pages back");
+    if (ret)
+        return ret;
+    /* a database made before auto_vacuum (kmsd before schema 3) keeps its free pages for new rows */
+    st = NULL;
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL);
+    int64_t left = 0;
+    ret = rc == SQLITE_OK ? store_query_int(s, st, &left, "cannot read the free page count") : store_fail(s, rc, "prepare");
+    sqlite3_finalize(st);
+    *more = !ret && left > 0 && left < free_pages;
+    return ret;
 }
 
 int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
@@ -382,14 +513,10 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
             ret = store_fail(s, rc, "cannot read statistics");
         sqlite3_reset(st);
     }
-    int64_t rows = 0;
     if (!ret)
-        ret = store_stmt_get(s, ST_ROWS, &st);
-    if (!ret)
-        ret = store_query_int(s, st, &rows, "cannot count rows");
-    out->clients = (uint64_t)rows;
+        ret = count_rows(s, &out->clients);
     for (int g = 0; g < STORE_APP_GROUPS && !ret; g++)
-        ret = store_count(s, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, &out->current_count[g]);
+        ret = count_active(s, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, &out->current_count[g]);
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot end the transaction");
     if (ret)

@@ -37,17 +37,68 @@ static uint64_t us_since(const struct timespec *t0)
     return us > 0 ? (uint64_t)us : 0;
 }
 
-static void prune(struct store_writer *w, int64_t now)
+/* Genuine mode: counts every group and publishes the counts for the loop thread and the waiting answers (writer
+ * thread, or the starting thread before the writer runs; without the lock). */
+static void publish_counts(struct store_writer *w)
 {
-    uint64_t deleted = 0;
-    int rc = store_prune(w->db, now, w->cfg.retention_days, w->cfg.max_clients, &deleted);
-    if (rc < 0)
-        log_warn("registry: pruning failed: %s", store_errmsg(w->db));
-    else if (deleted)
-        log_info("registry: pruned %llu client rows", (unsigned long long)deleted);
-    w->last_prune = now;
+    if (!w->cfg.count)
+        return;
+    struct known_count k[STORE_APP_GROUPS];
+    int64_t now = w->cfg.now();
+    for (int g = 0; g < STORE_APP_GROUPS; g++)
+        k[g].err = store_count(w->db, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, w->count_limit[g], &k[g].c);
+    pthread_mutex_lock(&w->mu);
+    memcpy(w->known, k, sizeof k);
+    pthread_mutex_unlock(&w->mu);
 }
 
+/* One chunk of the prune under way (writer thread, without the lock); the last one logs what the prune deleted
+ * and asks for the freed pages to be given back. */
+static void prune_step(struct store_writer *w)
+{
+    int64_t now = w->cfg.now();
+    uint64_t deleted = 0;
+    bool more = false;
+    int rc = store_prune_step(w->db, now, w->cfg.retention_days, w->cfg.max_clients, w->cfg.prune_chunk, &deleted,
+                              &more);
+    if (rc < 0)
+        log_warn("registry: pruning failed (tried again in a day): %s", store_errmsg(w->db));
+    w->pruned_run += deleted;
+    w->prune_more = rc == 0 && more;
+    if (!w->prune_more) {
+        w->last_prune = now;
+        if (w->pruned_run) {
+            log_info("registry: pruned %llu client rows", (unsigned long long)w->pruned_run);
+            w->vacuum_more = true;
+        }
+        w->pruned_run = 0;
+    }
+    if (deleted)
+        publish_counts(w);
+    pthread_mutex_lock(&w->mu);
+    w->stats.pruned += deleted;
+    w->stats.prune_steps++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Pruning and giving pages back, one short transaction at a time, when no fold is due (writer thread). */
+static bool maintenance_due(const struct store_writer *w)
+{
+    return w->prune_more || w->vacuum_more || w->cfg.now() - w->last_prune >= PRUNE_EVERY_S;
+}
+
+static void maintenance_step(struct store_writer *w)
+{
+    if (w->prune_more || !w->vacuum_more) {
+        w->prune_more = true; /* a new day's prune starts here */
+        prune_step(w);
+        return;
+    }
+    bool more = false;
+    if (store_vacuum_step(w->db, 0, &more) < 0)
+        log_warn("registry: cannot give free pages back: %s", store_errmsg(w->db));
+    w->vacuum_more = more;
+}
 
 struct batch {
     struct store_record *recs;
@@ -82,16 +133,15 @@ static void maybe_checkpoint(struct store_writer *w)
     }
 }
 
-/* Takes the waiting answers whose records are folded (all of them with give_up) off the list, counts their
- * groups without the lock (the loop thread takes it for every journal write), and hands them to the loop
- * thread. Called with mu held, returns with it held; fold_rc is what the unfolded ones get with give_up. */
+/* Takes the waiting answers whose records are folded (all of them with give_up) off the list, gives them the
+ * counts published after the fold (publish_counts) and hands them to the loop thread. Called with mu held;
+ * fold_rc is what the unfolded ones get with give_up. */
 static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
 {
     struct gwait **pp = &w->gw, *last = NULL, *ready = NULL, *rlast = NULL;
-    uint64_t folded = w->folded;
     while (*pp) {
         struct gwait *g = *pp;
-        if (g->seq > folded && !give_up) {
+        if (g->seq > w->folded && !give_up) {
             last = g;
             pp = &g->next;
             continue;
@@ -99,6 +149,12 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
         *pp = g->next;
         w->n_gw--;
         g->next = NULL;
+        if (g->seq > w->folded)
+            g->err = fold_rc ? fold_rc : -EIO;
+        else if (w->known[g->group].err)
+            g->err = w->known[g->group].err;
+        else
+            g->count = w->known[g->group].c.count;
         if (rlast)
             rlast->next = g;
         else
@@ -108,27 +164,6 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
     w->gw_tail = last;
     if (!ready)
         return;
-    pthread_mutex_unlock(&w->mu);
-    uint32_t counts[STORE_APP_GROUPS];
-    bool counted[STORE_APP_GROUPS] = {false};
-    int64_t now = w->cfg.now();
-    for (struct gwait *g = ready; g; g = g->next) {
-        if (g->seq > folded) {
-            g->err = fold_rc ? fold_rc : -EIO;
-            continue;
-        }
-        if (!counted[g->group]) {
-            int c = store_count(w->db, (enum store_app_group)g->group, now, STORE_COUNT_WINDOW_DAYS,
-                                &counts[g->group]);
-            counted[g->group] = c == 0;
-            if (c < 0) {
-                counts[g->group] = 0;
-                g->err = c;
-            }
-        }
-        g->count = counts[g->group];
-    }
-    pthread_mutex_lock(&w->mu);
     store_writer_append(&w->done, &w->done_tail, ready, rlast);
     uv_async_send(&w->async);
 }
@@ -286,7 +321,6 @@ static void wait_until(struct store_writer *w, uint64_t deadline_ms)
 static void *run(void *arg)
 {
     struct store_writer *w = arg;
-    prune(w, w->cfg.now());
     pthread_mutex_lock(&w->mu);
     for (;;) {
         maybe_rotate(w);
@@ -296,6 +330,12 @@ static void *run(void *arg)
         if (!fold_due(w, now)) {
             if (w->stop)
                 break;
+            if (maintenance_due(w)) { /* one chunk, then a fold first if one has become due */
+                pthread_mutex_unlock(&w->mu);
+                maintenance_step(w);
+                pthread_mutex_lock(&w->mu);
+                continue;
+            }
             uint64_t wake = w->pending ? w->pending_since + w->cfg.fold_linger_ms
                             : w->recs ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
@@ -304,11 +344,6 @@ static void *run(void *arg)
                 /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */
                 pthread_mutex_unlock(&w->mu);
                 release_memory(w);
-                pthread_mutex_lock(&w->mu);
-            }
-            if (!w->pending && w->cfg.now() - w->last_prune >= PRUNE_EVERY_S) {
-                pthread_mutex_unlock(&w->mu);
-                prune(w, w->cfg.now());
                 pthread_mutex_lock(&w->mu);
             }
             continue;
@@ -321,6 +356,8 @@ static void *run(void *arg)
             save_unrecorded(w);
         else
             log_fold_failure(w);
+        if (rc == 0 && consumed)
+            publish_counts(w);
         pthread_mutex_lock(&w->mu);
         w->pending -= consumed <= w->pending ? consumed : w->pending;
         if (w->pending && consumed) /* what came during the fold waits its linger, unless it is already due */
@@ -490,6 +527,12 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.fold_linger_ms = STORE_WRITER_FOLD_LINGER_MS;
     if (w->cfg.max_fold == 0)
         w->cfg.max_fold = STORE_WRITER_MAX_FOLD;
+    if (w->cfg.prune_chunk == 0)
+        w->cfg.prune_chunk = STORE_PRUNE_CHUNK;
+    for (int g = 0; g < STORE_APP_GROUPS; g++)
+        w->count_limit[g] = store_count_limit((enum store_app_group)g);
+    w->prune_more = true; /* the first prune runs at start, a chunk at a time */
+    w->last_prune = w->cfg.now();
     if (w->cfg.idle_release_ms == 0)
         w->cfg.idle_release_ms = STORE_WRITER_IDLE_RELEASE_MS;
     w->last_failure_log = w->ckpt_last_log = w->last_journal_log = -FAILURE_LOG_EVERY_S;
@@ -502,6 +545,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     rc = w->buf ? store_writer_journal_start(w) : -ENOMEM;
     if (rc == 0 && store_cache_size(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
         log_warn("registry: %s", store_errmsg(s));
+    if (rc == 0)
+        publish_counts(w); /* what the registry holds at start: a count at its limit answers at once */
     if (rc < 0) {
         free_writer(w);
         return rc;

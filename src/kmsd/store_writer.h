@@ -13,14 +13,20 @@
  * once it passes STORE_WRITER_ROTATE_BYTES and the other is empty, the loop turns to the other, and the
  * writer empties the first when all of it is folded. Neither thread ever waits for the other on this path.
  *
- * Genuine counting (cfg.count): the answer needs the count of distinct clients with this record in it, so
- * after the journal write the record waits for the writer's next fold (started at once) and its count; the
- * callback runs from a uv_async_t on the loop thread then, as before the journal.
+ * Genuine counting (cfg.count): the answer needs the count of distinct clients with this record in it. The
+ * count stops at its limit (2N, store_count_limit), as a genuine host's does; the writer publishes each group's
+ * count after every fold and prune. While a group's count is at the limit and holds (store_count: until the
+ * oldest counted client leaves the window), no record can change it, and the answer goes out at the journal
+ * write as in fixed mode. Otherwise (a registry with fewer than 2N clients in the window) the record waits for
+ * the writer's next fold (started at once) and a count taken after it; the callback runs from a uv_async_t on
+ * the loop thread then.
  *
  * Faults at run time: a journal write that fails (disk full, I/O error) answers the activation anyway with the
  * error (counted unrecorded, persistently once recording resumes), logged at most once a minute. A fold that
  * fails (database locked, full, read-only) loses nothing: the records stay in the journal and the fold is
- * retried with backoff, logged at most once a minute. The writer also prunes at start and once a day.
+ * retried with backoff, logged at most once a minute. The writer also prunes at start and once a day, in chunks
+ * of cfg.prune_chunk rows (each its own transaction, a fold goes first whenever one is due), and then gives the
+ * freed pages back (store_vacuum_step).
  */
 #ifndef KMSD_STORE_WRITER_H
 #define KMSD_STORE_WRITER_H
@@ -53,6 +59,7 @@ struct store_writer_cfg {
     uint32_t fold_linger_ms; /* 0: STORE_WRITER_FOLD_LINGER_MS */
     uint32_t idle_release_ms; /* 0: STORE_WRITER_IDLE_RELEASE_MS */
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
+    uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
 };
@@ -66,6 +73,9 @@ struct store_writer_stats {
     uint64_t journaled, journal_failed;  /* records written to the journal, records a journal write lost */
     uint64_t last_failure_time;
     uint64_t idle_releases; /* times the writer handed its page cache and buffers back */
+    uint64_t count_waits;   /* genuine mode: answers that waited for a fold and a count */
+    uint64_t count_known;   /* genuine mode: answers given at the journal write from a count at its limit */
+    uint64_t pruned, prune_steps; /* rows pruned, prune transactions */
 };
 
 struct store_writer;

@@ -43,6 +43,13 @@ struct gwait {
     struct gwait *next;
 };
 
+/* A group's genuine count as the writer last published it: the loop answers from it at once while it is at the
+ * limit and holds (store_count), else the answer waits for the fold of its record and a count taken after it. */
+struct known_count {
+    struct store_count c;
+    int err; /* the count failed: answers that wait get this */
+};
+
 struct store_writer {
     struct store *db;
     struct store_writer_cfg cfg;
@@ -67,6 +74,7 @@ struct store_writer {
     struct gwait *gw, *gw_tail; /* waiting for a fold */
     size_t n_gw;
     struct gwait *done, *done_tail; /* counted, for the loop thread */
+    struct known_count known[STORE_APP_GROUPS]; /* genuine mode: the counts after the last fold or prune */
     bool stop;
     struct store_writer_stats stats;
     /* writer thread only */
@@ -75,6 +83,10 @@ struct store_writer {
     uint64_t folded;   /* the last folded sequence number */
     uint64_t failures_unlogged, unrecorded_unsaved;
     int64_t last_failure_log, last_prune;
+    uint32_t count_limit[STORE_APP_GROUPS]; /* store_count_limit(g), set before the thread starts */
+    bool prune_more;        /* a prune is under way: more chunks to delete */
+    bool vacuum_more;       /* free pages to give back after a prune */
+    uint64_t pruned_run;    /* rows the prune under way has deleted */
     uint32_t backoff_ms;
     uint64_t last_fold_ms;
     struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
@@ -88,6 +100,7 @@ struct store_writer {
     size_t n_lw, n_written, cap_lw, cap_spare; /* lw[0..n_written) already have their write's result */
     bool stopping;
     int64_t last_journal_log;
+    struct known_count lknown[STORE_APP_GROUPS]; /* known, as read at the last journal write */
     uv_check_t check;
     uv_idle_t idle;
     uv_async_t async;

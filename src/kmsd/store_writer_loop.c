@@ -54,6 +54,8 @@ static void journal_write(struct store_writer *w)
         w->lw[i].err = err;
     w->n_written = w->n_lw;
     pthread_mutex_lock(&w->mu);
+    if (w->cfg.count)
+        memcpy(w->lknown, w->known, sizeof w->known);
     if (err) {
         w->unrecorded_new += records;
         w->stats.journal_failed += records;
@@ -98,9 +100,16 @@ void store_writer_on_check(uv_check_t *h)
     w->cap_lw = w->cap_spare;
     w->n_lw = w->n_written = 0;
     struct gwait *head = NULL, **tail = &head, *t = NULL;
-    size_t handed = 0;
+    size_t handed = 0, known = 0;
+    int64_t now = w->cfg.count ? w->cfg.now() : 0;
     for (size_t i = 0; i < n; i++) {
         struct lwait *l = &list[i];
+        const struct known_count *k = &w->lknown[l->group];
+        if (w->cfg.count && !l->err && !k->err && k->c.count >= w->count_limit[l->group] && now < k->c.holds_until) {
+            known++; /* the count is at its limit and holds: this record cannot change the answer */
+            l->cb(l->ctx, 0, k->c.count);
+            continue;
+        }
         struct gwait *g = w->cfg.count && !l->err ? malloc(sizeof *g) : NULL;
         if (!g) {
             l->cb(l->ctx, l->err ? l->err : w->cfg.count ? -ENOMEM : 0, 0);
@@ -111,11 +120,15 @@ void store_writer_on_check(uv_check_t *h)
         tail = &g->next;
         handed++;
     }
-    if (head) {
+    if (head || known) {
         pthread_mutex_lock(&w->mu);
-        store_writer_append(&w->gw, &w->gw_tail, head, t);
-        w->n_gw += handed;
-        pthread_cond_signal(&w->cv);
+        if (head) {
+            store_writer_append(&w->gw, &w->gw_tail, head, t);
+            w->n_gw += handed;
+            pthread_cond_signal(&w->cv);
+        }
+        w->stats.count_waits += handed;
+        w->stats.count_known += known;
         pthread_mutex_unlock(&w->mu);
     }
     w->lw_spare = list;

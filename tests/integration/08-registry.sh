@@ -6,7 +6,7 @@
 cmid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 field() { grep -E "^$1:" "$TMP/out" | sed -E "s/^$1: *//"; }
 
-# --- genuine counting: the count is the number of distinct clients, and survives a restart
+# --- genuine counting: the count is the number of distinct clients up to 2N, and survives a restart
 start_kmsd --count-mode genuine
 for i in 1 2 3; do
     expect_rc 7 "$KMSC" --cmid "$(cmid $i)" "127.0.0.1:$PORT" # below the threshold of 25: refused by the client
@@ -28,6 +28,11 @@ expect_rc 7 "$KMSC" --cmid "$(cmid 4)" "127.0.0.1:$PORT"
 "$KMSC" -6 --cmid "$(cmid 1)" "127.0.0.1:$PORT" >"$TMP/out" 2>&1
 [ "$(field "HWID")" = "$hwid1" ] || fail "HWID changed across a restart"
 [ "$(field "ePID")" = "$epidw1" ] || fail "ePID changed across a restart"
+# the count stops at 2N, as a genuine host's does: 60 more Windows clients, then 50 for everyone
+"$KMSC" bench -q -N 60 -c 2 "127.0.0.1:$PORT" >/dev/null 2>&1 # verification needs 25: the first ones fail
+"$KMSC" --cmid "$(cmid 2)" "127.0.0.1:$PORT" >"$TMP/out" 2>&1 || fail "activation with 64 clients counted failed"
+[ "$(field "Current count" | awk '{print $1}')" = 50 ] || fail "the genuine count did not stop at 2N (50)"
+"$KMSC" bench -q -N 200 -c 2 "127.0.0.1:$PORT" >/dev/null || fail "genuine mode at the count's limit"
 stop_kmsd
 
 # --- the registry lists what was answered

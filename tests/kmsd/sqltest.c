@@ -16,3 +16,15 @@ int64_t sqltest_int(const char *path, const char *sql)
     sqlite3_close(db);
     return v;
 }
+
+void sqltest_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}

@@ -7,5 +7,8 @@
 
 /* The first column of the first row of sql on the database at path; fails the test when there is none. */
 int64_t sqltest_int(const char *path, const char *sql);
+/* Runs sql on the database at path through a connection of the test's own (to inspect or to inject faults);
+ * fails the test with SQLite's message when it fails. */
+void sqltest_exec(const char *path, const char *sql);
 
 #endif

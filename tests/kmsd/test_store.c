@@ -16,110 +16,15 @@
 #include "guid.h"
 #include "products.h"
 #include "sqltest.h"
+#include "storetest.h"
 #include "store.h"
 #include "store_internal.h" /* bind_failure_refuses: the connection, to lower a limit */
 
-#define DAY 86400
-static const int64_t T0 = 1795000000; /* 2026-11-18 */
-
-static const char *const APP_WIN = "55c92734-d682-4d71-983e-d6ec3f16059f";
-static const char *const APP_O2010 = "59a52881-a989-479d-af46-f275c6370663";
-static const char *const APP_O2013 = "0ff1ce15-a989-479d-af46-f275c6370663";
-static const char *const APP_UNKNOWN = "12345678-1234-1234-1234-123456789abc";
-
-static char tmpdir[256];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/kmsd-store-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            char p[512];
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-            if (unlink(p) != 0)
-                rmdir(p);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
-    return 0;
-}
-
-static void tmp_path(char *out, size_t cap, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", tmpdir, name);
-    assert_true(n > 0 && (size_t)n < cap);
-}
-
-static struct guid gid(const char *text)
-{
-    struct guid g;
-    assert_int_equal(guid_parse(&g, text), 0);
-    return g;
-}
-
-/* A distinct CMID per number. */
-static struct guid cmid_n(unsigned n)
-{
-    struct guid g;
-    memset(&g, 0, sizeof g);
-    g.b[0] = 0xc0;
-    g.b[12] = (uint8_t)(n >> 24);
-    g.b[13] = (uint8_t)(n >> 16);
-    g.b[14] = (uint8_t)(n >> 8);
-    g.b[15] = (uint8_t)n;
-    return g;
-}
-
-static struct store_record rec(unsigned cmid, const char *app, int64_t t)
-{
-    struct store_record r;
-    memset(&r, 0, sizeof r);
-    r.cmid = cmid_n(cmid);
-    r.app_id = gid(app);
-    r.sku_id = gid("2de67392-b7a7-462a-b1ca-108dd189f588");
-    r.kms_id = gid("907f1f65-adcd-4a2e-95bc-4bf500bc6e58");
-    snprintf(r.workstation, sizeof r.workstation, "pc-%u", cmid);
-    snprintf(r.product, sizeof r.product, "Windows 10/11 Pro");
-    snprintf(r.address, sizeof r.address, "192.0.2.%u:50000", cmid % 250);
-    snprintf(r.epid, sizeof r.epid, "epid-%u", cmid);
-    r.license_status = 1;
-    r.version_major = 6;
-    r.time = t;
-    return r;
-}
-
-static struct store *open_mem(void)
-{
-    struct store *s = NULL;
-    char err[256];
-    assert_int_equal(store_open(":memory:", &s, err, sizeof err), 0);
-    assert_non_null(s);
-    return s;
-}
-
-static void write1(struct store *s, struct store_record r)
-{
-    assert_int_equal(store_write(s, &r, 1), 0);
-}
-
 static uint32_t count(struct store *s, enum store_app_group g, int64_t now)
 {
-    uint32_t c = 0xffffffff;
-    assert_int_equal(store_count(s, g, now, STORE_COUNT_WINDOW_DAYS, &c), 0);
-    return c;
+    struct store_count c = {0xffffffff, 0};
+    assert_int_equal(store_count(s, g, now, STORE_COUNT_WINDOW_DAYS, STORE_COUNT_LIMIT_MAX, &c), 0);
+    return c.count;
 }
 
 /* Collects listed rows. */
@@ -144,18 +49,6 @@ static size_t list_all(struct store *s, const struct store_filter *f, struct row
     return rs->n;
 }
 
-/* Direct SQL on a database file through a second connection (to inspect or to inject faults). */
-static void sql_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg ? msg : "?");
-    sqlite3_free(msg);
-    sqlite3_close(db);
-}
 
 /* store_setup_library works only before SQLite is first used, and a store opened after it works (with no
  * initial page-cache block, its cache grows a line at a time). Runs first; sqlite3_shutdown makes it so. */
@@ -209,11 +102,12 @@ static void window_boundaries(void **state)
     /* seen after "now": not in (now - w, now] */
     assert_int_equal(count(s, STORE_APP_WINDOWS, T0 - 1), 0);
     /* the window is a parameter */
-    uint32_t c = 9;
-    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + DAY, 1, &c), 0);
-    assert_int_equal(c, 0);
-    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + DAY - 1, 1, &c), 0);
-    assert_int_equal(c, 1);
+    struct store_count c = {9, 0};
+    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + DAY, 1, 50, &c), 0);
+    assert_int_equal(c.count, 0);
+    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + DAY - 1, 1, 50, &c), 0);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.holds_until, T0 + DAY - 1); /* below the limit: no promise beyond now */
     store_close(s);
 }
 
@@ -466,7 +360,7 @@ static void batch_rolls_back(void **state)
     struct store *s = NULL;
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(1, APP_WIN, T0));
-    sql_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON clients WHEN NEW.workstation = 'BOOM'"
+    sqltest_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON clients WHEN NEW.workstation = 'BOOM'"
                    " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
     struct store_record b[3] = {rec(2, APP_WIN, T0), rec(1, APP_WIN, T0 + 5), rec(3, APP_WIN, T0)};
     snprintf(b[2].workstation, sizeof b[2].workstation, "BOOM");
@@ -592,7 +486,7 @@ static void migrate_from_v0(void **state)
 
     /* a version-0 database holding unrelated data */
     tmp_path(path, sizeof path, "v0.db");
-    sql_exec(path, "CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('kept')");
+    sqltest_exec(path, "CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('kept')");
     assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 0);
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(2, APP_WIN, T0));
@@ -609,7 +503,7 @@ static void migrate_from_v0(void **state)
 
     /* read-only open of a version-0 database is refused (nothing to read) */
     tmp_path(path, sizeof path, "v0ro.db");
-    sql_exec(path, "CREATE TABLE notes (x TEXT)");
+    sqltest_exec(path, "CREATE TABLE notes (x TEXT)");
     s = (struct store *)1;
     assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
     assert_null(s);
@@ -623,7 +517,7 @@ static void migrate_conflict_fails_whole(void **state)
     char path[512], err[256];
     struct store *s = NULL;
     tmp_path(path, sizeof path, "conflict.db");
-    sql_exec(path, "CREATE TABLE stats (a TEXT)");
+    sqltest_exec(path, "CREATE TABLE stats (a TEXT)");
     assert_true(store_open(path, &s, err, sizeof err) < 0);
     assert_null(s);
     assert_non_null(strstr(err, "migration"));
@@ -638,7 +532,7 @@ static void newer_schema_refused(void **state)
     char path[512], err[256];
     struct store *s = NULL;
     tmp_path(path, sizeof path, "newer.db");
-    sql_exec(path, "CREATE TABLE future (x); PRAGMA user_version = 99");
+    sqltest_exec(path, "CREATE TABLE future (x); PRAGMA user_version = 99");
     assert_int_equal(store_open(path, &s, err, sizeof err), -ENOTSUP);
     assert_null(s);
     assert_non_null(strstr(err, "newer"));
@@ -693,7 +587,7 @@ static void open_errors(void **state)
     store_close(NULL);
 }
 
-/* A version-1 database (before the daily table) migrates to 2: rows kept, daily table created and then
+/* A version-1 database (before the daily table) migrates to the current version: rows kept, daily table created and then
  * updated in the same transaction as the records. */
 static void migrate_v1_to_v2(void **state)
 {
@@ -704,14 +598,15 @@ static void migrate_v1_to_v2(void **state)
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(1, APP_WIN, T0));
     store_close(s);
-    /* make it exactly what version 1 left: no daily table, user_version 1 */
-    sql_exec(path, "DROP TABLE daily; PRAGMA user_version = 1");
+    /* make it exactly what version 1 left: no daily table (nor what version 3 added), user_version 1 */
+    sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
+                   " DROP TABLE summary; DROP TABLE daily; PRAGMA user_version = 1");
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'daily'"), 0);
     /* a read-only open of the old version is refused with a hint */
     assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
     assert_non_null(strstr(err, "older"));
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
-    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 1);
     write1(s, rec(2, APP_WIN, T0 + DAY));
     struct store_record r = rec(3, APP_WIN, T0 + DAY);
@@ -919,5 +814,5 @@ int main(void)
         cmocka_unit_test(newer_schema_refused),
         cmocka_unit_test(open_errors),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, storetest_setup, storetest_teardown);
 }

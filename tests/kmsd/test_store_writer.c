@@ -45,6 +45,13 @@ static void on_done(void *ctx, int err, uint32_t count)
     callbacks++;
 }
 
+/* The clock of the tests that move time (genuine_answers_at_limit). */
+static int64_t moving_now_value = 1795000000;
+static int64_t moving_now(void)
+{
+    return moving_now_value;
+}
+
 static void record(struct store_record *r, int i)
 {
     memset(r, 0, sizeof *r);
@@ -57,6 +64,16 @@ static void record(struct store_record *r, int i)
     snprintf(r->product, sizeof r->product, "Windows 10/11 Enterprise");
     r->version_major = 6;
     r->time = fixed_now();
+}
+
+/* Record i of one client with an application the product table does not know (group "other"): a new row each,
+ * and the group's count stays 1, so every answer waits for the fold of its record. */
+static void record_other(struct store_record *r, int i)
+{
+    record(r, 0);
+    assert_int_equal(guid_parse(&r->app_id, "12345678-1234-1234-1234-123456789abc"), 0);
+    r->app_id.b[0] = (uint8_t)(i & 0xff);
+    r->app_id.b[1] = (uint8_t)(i >> 8);
 }
 
 static void run_until(uv_loop_t *loop, int want)
@@ -109,10 +126,13 @@ static void commits_and_counts(void **state)
     for (int i = 0; i < N; i++) {
         assert_int_equal(results[i].called, 1);
         assert_int_equal(results[i].err, 0);
-        assert_true(results[i].count >= (uint32_t)i + 1 && results[i].count <= N); /* counted after its commit */
-        assert_true(results[i].thread == me);                                      /* on the loop thread */
+        /* counted after its commit, up to the limit */
+        uint32_t limit = store_count_limit(STORE_APP_WINDOWS);
+        uint32_t least = (uint32_t)i + 1 < limit ? (uint32_t)i + 1 : limit;
+        assert_true(results[i].count >= least && results[i].count <= limit);
+        assert_true(results[i].thread == me); /* on the loop thread */
     }
-    assert_int_equal(results[N - 1].count, N);
+    assert_int_equal(results[N - 1].count, store_count_limit(STORE_APP_WINDOWS));
     struct store_writer_stats st;
     store_writer_stats(w, &st);
     assert_int_equal(st.committed, N);
@@ -229,7 +249,8 @@ static void background_checkpoints(void **state)
     uv_loop_init(&loop);
     struct store_writer *w;
     struct store_writer_cfg cfg = {
-        /* genuine mode: each answer waits for the fold of its record, so each record is one transaction */
+        /* genuine mode below the count's limit (record_other): each answer waits for the fold of its record,
+         * so each record is one transaction */
         .count = true, .retention_days = 90, .max_clients = 1000000, .journal = path, .now = fixed_now,
         .metrics = &m,
     };
@@ -243,7 +264,7 @@ static void background_checkpoints(void **state)
     uint64_t wal_after_reset = 0; /* the largest WAL file seen right after a reset */
     for (int i = 0; i < WAVES; i++) {
         struct store_record r;
-        record(&r, i);
+        record_other(&r, i);
         assert_int_equal(store_writer_submit(w, &r, on_done, &res[i]), 0);
         run_until(&loop, i + 1);
         assert_int_equal(res[i].err, 0);
@@ -321,12 +342,78 @@ static void idle_release(void **state)
     run_until(&loop, N);
     for (int i = 0; i < N; i++)
         assert_int_equal(results[i].err, 0);
-    assert_int_equal(results[N - 1].count, N); /* read back after the release: every client counted */
+    assert_int_equal(results[N - 1].count, store_count_limit(STORE_APP_WINDOWS)); /* read back after the release */
     nanosleep(&nap, NULL);
     store_writer_stats(w, &st);
     assert_int_equal(st.idle_releases, 2);
     assert_int_equal(st.committed, N);
     finish(w, &loop);
+    remove_db(path);
+}
+
+/* Genuine mode: below the count's limit each answer waits for its fold and a count taken after it; once the
+ * limit is reached (and holds), answers go out at the journal write with the limit, before any fold; when the
+ * window has moved past the counted clients, answers wait again and get the new count. */
+static void genuine_answers_at_limit(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    moving_now_value = 1795000000;
+    struct store_writer_cfg cfg = {
+        .count = true, .retention_days = 90, .max_clients = 1000000, .journal = path, .fold_linger_ms = 60000,
+        .now = moving_now,
+    };
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    const int limit = (int)store_count_limit(STORE_APP_WINDOWS);
+    assert_true(limit >= 2 && limit + 20 <= N);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    struct store_record r;
+    for (int i = 0; i < limit; i++) { /* one at a time: each waits for its own fold */
+        record(&r, i);
+        r.time = moving_now_value;
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+        run_until(&loop, i + 1);
+        assert_int_equal(results[i].err, 0);
+        assert_int_equal(results[i].count, (uint32_t)i + 1);
+    }
+    struct store_writer_stats st;
+    store_writer_stats(w, &st);
+    assert_int_equal(st.count_waits, (uint64_t)limit);
+    assert_int_equal(st.count_known, 0);
+    assert_int_equal(st.committed, (uint64_t)limit);
+    /* at the limit: 20 new clients in one iteration are answered at the journal write, none folded yet (the
+     * linger is a minute) */
+    for (int i = limit; i < limit + 20; i++) {
+        record(&r, i);
+        r.time = moving_now_value;
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(callbacks, limit + 20);
+    store_writer_stats(w, &st);
+    assert_int_equal(st.count_known, 20);
+    assert_int_equal(st.committed, (uint64_t)limit);
+    for (int i = limit; i < limit + 20; i++) {
+        assert_int_equal(results[i].err, 0);
+        assert_int_equal(results[i].count, (uint32_t)limit);
+    }
+    /* 30 days later every counted client has left the window: the next answer waits and counts itself alone */
+    moving_now_value += (int64_t)STORE_COUNT_WINDOW_DAYS * 86400;
+    record(&r, limit + 20);
+    r.time = moving_now_value;
+    assert_int_equal(store_writer_submit(w, &r, on_done, &results[limit + 20]), 0);
+    run_until(&loop, limit + 21);
+    assert_int_equal(results[limit + 20].err, 0);
+    assert_int_equal(results[limit + 20].count, 1);
+    store_writer_stats(w, &st);
+    assert_int_equal(st.count_waits, (uint64_t)limit + 1);
+    finish(w, &loop);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), limit + 21);
     remove_db(path);
 }
 
@@ -546,6 +633,7 @@ int main(void)
     const struct CMUnitTest tests[] = {cmocka_unit_test(commits_and_counts),   cmocka_unit_test(queue_cap),
                                        cmocka_unit_test(background_checkpoints), cmocka_unit_test(journal_replay),
                                        cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
-                                       cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation)};
+                                       cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation),
+                                       cmocka_unit_test(genuine_answers_at_limit)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
