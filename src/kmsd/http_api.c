@@ -20,6 +20,20 @@ static int add_client(void *ctx, const struct store_client *c)
     return j ? json_array_append_new(ctx, j) : -1;
 }
 
+/* A page of /api/v1/clients: its rows, and the cursor after its last one. */
+struct page {
+    json_t *list;
+    const struct store_query *q;
+    struct store_cursor last;
+};
+
+static int add_page_row(void *ctx, const struct store_client *c)
+{
+    struct page *p = ctx;
+    store_cursor_of(p->q, c, &p->last);
+    return add_client(p->list, c);
+}
+
 enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
 {
     struct httpq_clients q;
@@ -27,9 +41,10 @@ enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *c
     if (httpq_clients(r, h->cfg.max_page, (int64_t)time(NULL), &q, &e) < 0)
         return http_send_bad(h, con, &e);
     json_t *list = json_array();
+    struct page pg = {list, &q.sq, {0}};
     uint64_t total = 0;
     struct store *db = http_db_get(h);
-    int rc = db ? store_query(db, &q.sq, &total, add_client, list) : -ENOENT;
+    int rc = db ? store_query(db, &q.sq, &total, add_page_row, &pg) : -ENOENT;
     char err[256];
     snprintf(err, sizeof err, "%s", db ? store_errmsg(db) : "");
     http_db_put(h, db);
@@ -40,10 +55,16 @@ enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *c
         log_warn("http: registry: %s", err);
         return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
     }
+    /* next_offset counts from the first row (without a cursor); next_cursor continues after this page's last row,
+     * at the cost of one page whatever the depth */
     uint64_t next = (uint64_t)q.sq.offset + q.sq.limit;
-    json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:o}", "total", (json_int_t)total, "limit", (json_int_t)q.sq.limit,
+    bool full = json_array_size(list) == q.sq.limit;
+    char cursor[HTTPQ_CURSOR_MAX];
+    bool has_next = full && httpq_cursor_format(&q.sq, &pg.last, cursor, sizeof cursor) == 0;
+    json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "total", (json_int_t)total, "limit", (json_int_t)q.sq.limit,
                           "offset", (json_int_t)q.sq.offset, "next_offset",
-                          next < total ? json_integer((json_int_t)next) : json_null(), "clients", list);
+                          !q.sq.has_cursor && next < total ? json_integer((json_int_t)next) : json_null(),
+                          "next_cursor", has_next ? json_string(cursor) : json_null(), "clients", list);
     return http_send_json(h, con, 200, j);
 }
 

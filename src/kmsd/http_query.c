@@ -227,13 +227,15 @@ static int since_param(const struct httpq_req *r, int64_t now, struct store_quer
     return 0;
 }
 
+static const char *const sort_keys[STORE_SORT_COUNT] = {
+    [STORE_SORT_LAST_SEEN] = "last_seen",     [STORE_SORT_FIRST_SEEN] = "first_seen",
+    [STORE_SORT_WORKSTATION] = "workstation", [STORE_SORT_PRODUCT] = "product",
+    [STORE_SORT_REQUESTS] = "requests",
+};
+
 static int sort_param(const struct httpq_req *r, struct store_query *sq, struct httpq_error *e)
 {
-    static const char *const keys[STORE_SORT_COUNT] = {
-        [STORE_SORT_LAST_SEEN] = "last_seen",     [STORE_SORT_FIRST_SEEN] = "first_seen",
-        [STORE_SORT_WORKSTATION] = "workstation", [STORE_SORT_PRODUCT] = "product",
-        [STORE_SORT_REQUESTS] = "requests",
-    };
+    const char *const *keys = sort_keys;
     const char *v = httpq_get(r, "sort");
     sq->sort = STORE_SORT_LAST_SEEN;
     sq->descending = true;
@@ -253,10 +255,93 @@ static int sort_param(const struct httpq_req *r, struct store_query *sq, struct 
                "descending)");
 }
 
+static bool sort_is_text(enum store_sort k)
+{
+    return k == STORE_SORT_WORKSTATION || k == STORE_SORT_PRODUCT;
+}
+
+int httpq_cursor_format(const struct store_query *q, const struct store_cursor *c, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    int n = snprintf(out, cap, "%s%s.", q->descending ? "-" : "", sort_keys[q->sort]);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    size_t len = (size_t)n;
+    if (sort_is_text(q->sort)) {
+        for (size_t i = 0; c->text[i] && i < sizeof c->text; i++) {
+            if (len + 2 >= cap)
+                return -1;
+            out[len++] = hex[(uint8_t)c->text[i] >> 4];
+            out[len++] = hex[(uint8_t)c->text[i] & 15];
+        }
+        out[len] = '\0';
+        n = snprintf(out + len, cap - len, ".%lld", (long long)c->rowid);
+    } else {
+        n = snprintf(out + len, cap - len, "%lld.%lld", (long long)c->num, (long long)c->rowid);
+    }
+    return n < 0 || (size_t)n >= cap - len ? -1 : 0;
+}
+
+static int hex_digit(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* A signed decimal int64 of [start, end) (digits, an optional leading '-'). 0 or -1. */
+static int parse_i64(const char *start, const char *end, int64_t *out)
+{
+    char buf[24];
+    bool neg = start < end && *start == '-';
+    start += neg;
+    size_t n = (size_t)(end - start);
+    uint64_t x;
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    if (httpq_uint(buf, 0, INT64_MAX, &x) < 0)
+        return -1;
+    *out = neg ? -(int64_t)x : (int64_t)x;
+    return 0;
+}
+
+/* cursor: what httpq_cursor_format wrote for the last row of the previous page, under the same sort. */
+static int cursor_param(const struct httpq_req *r, struct store_query *sq, struct httpq_error *e)
+{
+    const char *v = httpq_get(r, "cursor");
+    if (!v)
+        return 0;
+    char want[32];
+    snprintf(want, sizeof want, "%s%s.", sq->descending ? "-" : "", sort_keys[sq->sort]);
+    size_t wl = strlen(want);
+    if (strncmp(v, want, wl) != 0)
+        return bad(e, "cursor", "not a cursor of this sort order (%.*s): pass the next_cursor of the same query",
+                   (int)(wl - 1), want);
+    const char *p = v + wl, *dot = strrchr(p, '.');
+    if (!dot || parse_i64(dot + 1, dot + strlen(dot), &sq->cursor.rowid) < 0)
+        return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
+    if (sort_is_text(sq->sort)) {
+        size_t hl = (size_t)(dot - p);
+        if (hl % 2 || hl / 2 >= sizeof sq->cursor.text)
+            return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
+        for (size_t i = 0; i < hl / 2; i++) {
+            int hi = hex_digit(p[2 * i]), lo = hex_digit(p[2 * i + 1]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
+            sq->cursor.text[i] = (char)(hi << 4 | lo);
+        }
+    } else if (parse_i64(p, dot, &sq->cursor.num) < 0) {
+        return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
+    }
+    sq->has_cursor = true;
+    return 0;
+}
+
 int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, struct httpq_clients *out,
                   struct httpq_error *e)
 {
-    static const char *const allowed[] = {"limit", "offset", "product", "application", "q", "since", "sort", NULL};
+    static const char *const allowed[] = {"limit", "offset", "product", "application", "q", "since", "sort",
+                                          "cursor", NULL};
     memset(out, 0, sizeof *out);
     memset(e, 0, sizeof *e);
     struct store_query *sq = &out->sq;
@@ -280,7 +365,8 @@ int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, st
     }
     if (text_param(r, "product", &sq->product, e) < 0 || text_param(r, "q", &sq->q, e) < 0)
         return -1;
-    if (application_param(r, sq, e) < 0 || since_param(r, now, sq, e) < 0 || sort_param(r, sq, e) < 0)
+    if (application_param(r, sq, e) < 0 || since_param(r, now, sq, e) < 0 || sort_param(r, sq, e) < 0 ||
+        cursor_param(r, sq, e) < 0)
         return -1;
     return 0;
 }

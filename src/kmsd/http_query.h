@@ -17,7 +17,7 @@
 #define HTTPQ_URI_MAX 2048    /* bytes of a request target (path and query); longer: 414 */
 #define HTTPQ_PATH_MAX 256    /* bytes of the decoded path */
 #define HTTPQ_KEY_MAX 32      /* bytes of a parameter name */
-#define HTTPQ_VALUE_MAX 256   /* bytes of a decoded parameter value */
+#define HTTPQ_VALUE_MAX 512   /* bytes of a decoded parameter value (a cursor on a long workstation name) */
 #define HTTPQ_PARAMS_MAX 16   /* parameters in one query */
 #define HTTPQ_TEXT_MAX 128    /* bytes of a search text (q, product) */
 #define HTTPQ_OFFSET_MAX 1000000000u
@@ -77,16 +77,23 @@ const char *httpq_get(const struct httpq_req *r, const char *key);
 
 /* The query of GET /api/v1/clients, checked. Strings point into the httpq_req. */
 struct httpq_clients {
-    struct store_query sq; /* product, application, q, since, sort, limit, offset */
+    struct store_query sq; /* product, application, q, since, sort, limit, offset, cursor */
 };
 
 /* Reads limit (1..max_limit, default min(HTTPQ_DEFAULT_LIMIT, max_limit)), offset (0..HTTPQ_OFFSET_MAX),
  * product and q (at most HTTPQ_TEXT_MAX bytes), application (an application key of the product table such
  * as "windows" or "office2013", or its GUID), since (Unix seconds, or "Nd": N days (1..36500) before now) and
  * sort (last_seen, first_seen, workstation, product or requests; a leading '-' for descending; default
- * -last_seen). Unknown parameters are errors. Returns 0 or -1 with e. */
+ * -last_seen) and cursor (a page's next_cursor under the same sort: the page starts after that row). Unknown
+ * parameters are errors. Returns 0 or -1 with e. */
 int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, struct httpq_clients *out,
                   struct httpq_error *e);
+
+/* The next_cursor of a page of q that ends with the row whose cursor is c (store_cursor_of): "[-]SORT.VALUE.ROWID",
+ * VALUE decimal for the numeric sort keys and the key's bytes in lower-case hex for workstation and product.
+ * At most HTTPQ_CURSOR_MAX bytes with the NUL. Returns 0 or -1 when cap is too small. */
+#define HTTPQ_CURSOR_MAX 448
+int httpq_cursor_format(const struct store_query *q, const struct store_cursor *c, char *out, size_t cap);
 
 /* Parses a decimal integer in [lo, hi] (digits only). 0 or -1. */
 int httpq_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);

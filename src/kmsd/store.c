@@ -72,6 +72,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " UPDATE summary SET n = n - 1 WHERE app_group = old.app_group AND product = old.product;"
     " INSERT INTO summary (app_group, product, n) VALUES (new.app_group, new.product, 1)"
     " ON CONFLICT (app_group, product) DO UPDATE SET n = n + 1; END;"
+    /* and an index per sort key of the clients page whose value rarely changes (the common upsert leaves these
+     * columns alone, so an activation does not touch them); ties by rowid (insertion order) */
+    "CREATE INDEX clients_first_seen ON clients (first_seen);"
+    "CREATE INDEX clients_workstation ON clients (lower(workstation));"
+    "CREATE INDEX clients_product ON clients (product);"
     "PRAGMA user_version = 3;",
 };
 
@@ -79,20 +84,33 @@ const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
     "status0", "status1", "status2", "status3", "status4", "status5", "status6",
 };
 
+/* What every upsert sets, in the upsert's words (excluded.*) and in the plain UPDATE's (its parameters). */
+#define UPSERT_SET                                                                                                     \
+    "sku_id = excluded.sku_id, kms_id = excluded.kms_id, license_status = excluded.license_status,"                 \
+    " grace_time = excluded.grace_time, is_vm = excluded.is_vm, version_major = excluded.version_major,"            \
+    " version_minor = excluded.version_minor, last_seen = max(last_seen, excluded.last_seen),"                      \
+    " request_count = request_count + 1, last_address = excluded.last_address,"                                     \
+    " last_epid = CASE WHEN excluded.last_hresult = 0 THEN excluded.last_epid ELSE last_epid END,"                  \
+    " last_hresult = excluded.last_hresult"
+#define UPDATE_SET                                                                                                     \
+    "sku_id = ?4, kms_id = ?5, license_status = ?8, grace_time = ?9, is_vm = ?10, version_major = ?11,"             \
+    " version_minor = ?12, last_seen = max(last_seen, ?13), request_count = request_count + 1, last_address = ?14," \
+    " last_epid = CASE WHEN ?16 = 0 THEN ?15 ELSE last_epid END, last_hresult = ?16"
+
 static const char *const stmt_sql[ST_COUNT_MAX] = {
+    /* The common upsert: a client seen again with the same workstation name and product (and no earlier
+     * first_seen) updates only columns no index but last_seen's holds; anything else leaves the row to
+     * ST_UPDATE_ALL (the DO UPDATE's WHERE is false: no change, sqlite3_changes() 0). */
     [ST_UPSERT] =
         "INSERT INTO clients (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
         " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
         " last_epid, last_hresult)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16)"
-        " ON CONFLICT (cmid, app_id) DO UPDATE SET"
-        " sku_id = excluded.sku_id, kms_id = excluded.kms_id, workstation = excluded.workstation,"
-        " product = excluded.product, license_status = excluded.license_status, grace_time = excluded.grace_time,"
-        " is_vm = excluded.is_vm, version_major = excluded.version_major, version_minor = excluded.version_minor,"
-        " first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),"
-        " request_count = request_count + 1, last_address = excluded.last_address,"
-        " last_epid = CASE WHEN excluded.last_hresult = 0 THEN excluded.last_epid ELSE last_epid END,"
-        " last_hresult = excluded.last_hresult",
+        " ON CONFLICT (cmid, app_id) DO UPDATE SET " UPSERT_SET
+        " WHERE workstation IS excluded.workstation AND product IS excluded.product"
+        " AND first_seen <= excluded.first_seen",
+    [ST_UPDATE_ALL] = "UPDATE clients SET workstation = ?6, product = ?7, first_seen = min(first_seen, ?13), " UPDATE_SET
+                      " WHERE cmid = ?1 AND app_id = ?2",
     /* An imported row changes an existing one only where it brings something newer or older, so merging the
      * same rows twice changes nothing the second time. */
     [ST_MERGE] =

@@ -189,6 +189,7 @@ struct store_client {
     uint32_t license_status, grace_time, is_vm, version_major, version_minor;
     int64_t first_seen, last_seen;
     uint64_t request_count;
+    int64_t rowid; /* the row's place in insertion order: the tie-break of store_query's order and cursors */
 };
 
 struct store_filter {
@@ -204,7 +205,8 @@ int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ct
 int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *ctx, const struct store_client *c),
                      void *ctx);
 
-/* Sort keys of store_query (the SQL is fixed per key; ties are broken by CMID and application). */
+/* Sort keys of store_query (the SQL is fixed per key; ties are broken by rowid, insertion order, in the same
+ * direction). Each but requests has an index, so a page reads about its own rows whatever the registry's size. */
 enum store_sort {
     STORE_SORT_LAST_SEEN,
     STORE_SORT_FIRST_SEEN,
@@ -212,6 +214,14 @@ enum store_sort {
     STORE_SORT_PRODUCT,
     STORE_SORT_REQUESTS,
     STORE_SORT_COUNT
+};
+
+/* Where a page ends, to start the next one after it (keyset paging: no deep OFFSET to step through). The sort
+ * key's value (num for the numeric keys, text for workstation — lower-cased — and product) and the rowid. */
+struct store_cursor {
+    int64_t num;
+    char text[192];
+    int64_t rowid;
 };
 
 /* A page of clients for the HTTP API. Every filter is optional. */
@@ -223,10 +233,16 @@ struct store_query {
     int64_t since;          /* last_seen >= since; 0: any */
     enum store_sort sort;
     bool descending;
-    uint32_t limit, offset; /* the page */
+    uint32_t limit, offset; /* the page (offset: rows skipped after the cursor, if any) */
+    bool has_cursor;        /* the page starts after this row (store_cursor_of a previous page's last row) */
+    struct store_cursor cursor;
 };
 
-/* Calls fn for each row of the page; *total gets the number of rows matching the filters (all pages). */
+/* The cursor after row c in q's order. */
+void store_cursor_of(const struct store_query *q, const struct store_client *c, struct store_cursor *out);
+
+/* Calls fn for each row of the page; *total gets the number of rows matching the filters (all pages): from the
+ * summary table when the filters are at most a product and an application, else counted. */
 int store_query(struct store *s, const struct store_query *q, uint64_t *total,
                 int (*fn)(void *ctx, const struct store_client *c), void *ctx);
 

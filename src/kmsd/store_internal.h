@@ -35,6 +35,7 @@ enum stmt_id {
     ST_STAT_ONE,
     ST_ACTIVE,
     ST_ACTIVE_OTHER,
+    ST_UPDATE_ALL,
     ST_COUNT_MAX
 };
 

@@ -17,7 +17,7 @@
 
 #define CLIENT_COLUMNS                                                                                                 \
     "cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status, grace_time,"         \
-    " is_vm, version_major, version_minor, first_seen, last_seen, request_count"
+    " is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid"
 
 /* Reads the CLIENT_COLUMNS of the current row. */
 static void column_client(sqlite3_stmt *st, struct store_client *c)
@@ -39,6 +39,7 @@ static void column_client(sqlite3_stmt *st, struct store_client *c)
     c->first_seen = sqlite3_column_int64(st, 13);
     c->last_seen = sqlite3_column_int64(st, 14);
     c->request_count = (uint64_t)sqlite3_column_int64(st, 15);
+    c->rowid = sqlite3_column_int64(st, 16);
 }
 
 /* Steps st (prepared here, finalized here) and hands each client row to fn. */
@@ -80,6 +81,44 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
     " AND (?3 IS NULL OR instr(lower(workstation), lower(?3)) > 0 OR instr(kmsd_guid_text(cmid), lower(?3)) > 0)"      \
     " AND last_seen >= ?4"
 
+/* The sort key's SQL expression, as its index has it. */
+static const char *const sort_expr[STORE_SORT_COUNT] = {
+    [STORE_SORT_LAST_SEEN] = "last_seen",        [STORE_SORT_FIRST_SEEN] = "first_seen",
+    [STORE_SORT_WORKSTATION] = "lower(workstation)", [STORE_SORT_PRODUCT] = "product",
+    [STORE_SORT_REQUESTS] = "request_count",
+};
+
+static bool sort_is_text(enum store_sort k)
+{
+    return k == STORE_SORT_WORKSTATION || k == STORE_SORT_PRODUCT;
+}
+
+void store_cursor_of(const struct store_query *q, const struct store_client *c, struct store_cursor *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rowid = c->rowid;
+    switch (q->sort) {
+    case STORE_SORT_FIRST_SEEN:
+        out->num = c->first_seen;
+        break;
+    case STORE_SORT_WORKSTATION: /* lower() as SQLite's: ASCII only */
+        for (size_t i = 0; i < sizeof out->text - 1 && c->workstation[i]; i++) {
+            char ch = c->workstation[i];
+            out->text[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+        }
+        break;
+    case STORE_SORT_PRODUCT:
+        snprintf(out->text, sizeof out->text, "%s", c->product);
+        break;
+    case STORE_SORT_REQUESTS:
+        out->num = (int64_t)c->request_count;
+        break;
+    default:
+        out->num = c->last_seen;
+        break;
+    }
+}
+
 /* Returns the OR of the sqlite3_bind_* results: 0 when every parameter was bound. */
 static int bind_query(sqlite3_stmt *st, const struct store_query *q)
 {
@@ -93,16 +132,75 @@ static int bind_query(sqlite3_stmt *st, const struct store_query *q)
     return b | sqlite3_bind_int64(st, 4, q->since != 0 ? q->since : INT64_MIN);
 }
 
+/* The number of rows matching q: from the summary table (a few rows) when q filters by at most a product and an
+ * application of a one-application group, else a count over the table. */
+static int query_total(struct store *s, const struct store_query *q, uint64_t *total)
+{
+    enum store_app_group g = q->has_app ? store_app_group_of(&q->app_id) : STORE_APP_OTHER;
+    bool summary = !q->q && q->since == 0 && (!q->has_app || g != STORE_APP_OTHER);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                summary ? "SELECT total(n) FROM summary WHERE (?1 IS NULL OR instr(lower(product),"
+                                          " lower(?1)) > 0) AND (?2 IS NULL OR app_group = ?2)"
+                                        : "SELECT count(*) FROM clients" QUERY_WHERE,
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "prepare");
+    int b = 0;
+    if (summary) {
+        if (q->product)
+            b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
+        if (q->has_app)
+            b |= sqlite3_bind_int(st, 2, (int)g);
+    } else {
+        b = bind_query(st, q);
+    }
+    int ret = 0;
+    if (b) {
+        ret = store_bind_failed(s, st, b, "cannot count clients");
+    } else if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        double v = sqlite3_column_double(st, 0); /* total() is a float, count() an integer: both exact here */
+        *total = v > 0 ? (uint64_t)v : 0;
+    } else {
+        ret = store_fail(s, rc, "cannot count clients");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* The page's statement: QUERY_WHERE, the cursor's condition (?7 key, ?8 rowid), the order, ?5 limit, ?6 offset. */
+static int query_page(struct store *s, const struct store_query *q, int (*fn)(void *ctx, const struct store_client *c),
+                      void *ctx)
+{
+    const char *k = sort_expr[q->sort], *dir = q->descending ? "DESC" : "ASC";
+    char after[128] = "";
+    if (q->has_cursor)
+        snprintf(after, sizeof after, " AND %s %s ?7 AND (%s, rowid) %s (?7, ?8)", k, q->descending ? "<=" : ">=", k,
+                 q->descending ? "<" : ">"); /* the first comparison lets the index seek (an expression index too) */
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6", CLIENT_COLUMNS,
+             QUERY_WHERE, after, k, dir, dir);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "prepare");
+    int b = bind_query(st, q) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
+    if (q->has_cursor) {
+        b |= sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
+                                   : sqlite3_bind_int64(st, 7, q->cursor.num);
+        b |= sqlite3_bind_int64(st, 8, q->cursor.rowid);
+    }
+    if (b) {
+        int ret = store_bind_failed(s, st, b, "cannot list clients");
+        sqlite3_finalize(st);
+        return ret;
+    }
+    return each_client(s, st, fn, ctx, "cannot list clients");
+}
+
 int store_query(struct store *s, const struct store_query *q, uint64_t *total,
                 int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
-    static const char *const order[STORE_SORT_COUNT][2] = {
-        [STORE_SORT_LAST_SEEN] = {"last_seen ASC", "last_seen DESC"},
-        [STORE_SORT_FIRST_SEEN] = {"first_seen ASC", "first_seen DESC"},
-        [STORE_SORT_WORKSTATION] = {"lower(workstation) ASC", "lower(workstation) DESC"},
-        [STORE_SORT_PRODUCT] = {"product ASC", "product DESC"},
-        [STORE_SORT_REQUESTS] = {"request_count ASC", "request_count DESC"},
-    };
     *total = 0;
     if ((unsigned)q->sort >= STORE_SORT_COUNT) {
         snprintf(s->err, sizeof s->err, "bad sort key");
@@ -110,37 +208,10 @@ int store_query(struct store *s, const struct store_query *q, uint64_t *total,
     }
     /* One read transaction: the total and the page come from the same snapshot. */
     int ret = store_exec(s, "BEGIN", "cannot start a transaction");
-    if (ret)
-        return ret;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM clients" QUERY_WHERE, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        ret = store_fail(s, rc, "prepare");
-        goto out;
-    }
-    int b = bind_query(st, q);
-    int64_t n = 0;
-    ret = b ? store_bind_failed(s, st, b, "cannot count clients") : store_query_int(s, st, &n, "cannot count clients");
-    sqlite3_finalize(st);
-    if (ret)
-        goto out;
-    *total = (uint64_t)n;
-    char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT %s FROM clients%s ORDER BY %s, cmid ASC, app_id ASC LIMIT ?5 OFFSET ?6",
-             CLIENT_COLUMNS, QUERY_WHERE, order[q->sort][q->descending]);
-    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        ret = store_fail(s, rc, "prepare");
-        goto out;
-    }
-    b = bind_query(st, q) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
-    if (b) {
-        ret = store_bind_failed(s, st, b, "cannot list clients");
-        sqlite3_finalize(st);
-        goto out;
-    }
-    ret = each_client(s, st, fn, ctx, "cannot list clients");
-out:
+    if (!ret)
+        ret = query_total(s, q, total);
+    if (!ret)
+        ret = query_page(s, q, fn, ctx);
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot end the transaction");
     if (ret)

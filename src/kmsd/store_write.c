@@ -53,10 +53,11 @@ const char *store_app_group_label(enum store_app_group g)
      sqlite3_bind_int64((st), 9, (x)->grace_time) | sqlite3_bind_int64((st), 10, (x)->is_vm) |                        \
      sqlite3_bind_int64((st), 11, (x)->version_major) | sqlite3_bind_int64((st), 12, (x)->version_minor))
 
-static int upsert_one(struct store *s, const struct store_record *r)
+/* Runs ST_UPSERT or ST_UPDATE_ALL with the record's values; *changed gets whether a row was written. */
+static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, bool *changed)
 {
     sqlite3_stmt *st;
-    int ret = store_stmt_get(s, ST_UPSERT, &st);
+    int ret = store_stmt_get(s, id, &st);
     if (ret)
         return ret;
     int b = BIND_CLIENT_COLUMNS(st, r);
@@ -64,7 +65,18 @@ static int upsert_one(struct store *s, const struct store_record *r)
     b |= store_bind_text(st, 14, r->address, sizeof r->address);
     b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
     b |= sqlite3_bind_int64(st, 16, r->hresult);
-    return store_step_bound(s, st, b, "cannot record the activation");
+    ret = store_step_bound(s, st, b, "cannot record the activation");
+    *changed = !ret && sqlite3_changes(s->db) > 0;
+    return ret;
+}
+
+/* An insert, or the common update; a row whose workstation, product or first_seen changes takes the update that
+ * writes them (and their indexes). */
+static int upsert_one(struct store *s, const struct store_record *r)
+{
+    bool changed = false;
+    int ret = upsert_run(s, ST_UPSERT, r, &changed);
+    return ret || changed ? ret : upsert_run(s, ST_UPDATE_ALL, r, &changed);
 }
 
 /* Runs ST_STAT_ADD (adds v to key's value) or ST_STAT_SET (sets it). */

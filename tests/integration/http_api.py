@@ -116,6 +116,27 @@ def check_api(base, kms_port, max_page):
     expect(names is None or names == sorted(seen), "first page names %r" % names)
     p = clients(base, "offset=4")
     expect(p["clients"] == [] and p["next_offset"] is None and p["total"] == 4, "past the end: %r" % p)
+
+    # keyset paging: for every sort key and direction, pages of one through next_cursor give the order of one
+    # page of everything, each entry once; a cursor is refused under another sort
+    def key(c):
+        return c["cmid"] + "/" + c["application_id"]
+    for k in ("last_seen", "first_seen", "workstation", "product", "requests"):
+        for sort in (k, "-" + k):
+            whole = [key(c) for off in (0, max_page, 2 * max_page, 3 * max_page)
+                     for c in clients(base, "limit=%d&offset=%d&sort=%s" % (max_page, off, sort))["clients"]]
+            got, cursor = [], None
+            for _ in range(10):
+                p = clients(base, "limit=1&sort=%s%s" % (sort, "&cursor=" + urllib.parse.quote(cursor) if cursor else ""))
+                expect(p["next_offset"] is None or cursor is None, "next_offset with a cursor: %r" % p)
+                got += [key(c) for c in p["clients"]]
+                cursor = p["next_cursor"]
+                if cursor is None:
+                    break
+            expect(len(got) == 4 and got == whole, "cursor pages, sort %s: %r, one page %r" % (sort, got, whole))
+    c1 = clients(base, "limit=1")["next_cursor"]
+    e = get_json(base, "/api/v1/clients?sort=workstation&cursor=" + urllib.parse.quote(c1), want=400)
+    expect(e["parameter"] == "cursor", "a cursor of another sort: %r" % e)
     j = clients(base, "limit=%d" % max_page)
     expect(j["limit"] == max_page, "limit at the cap")
     e = get_json(base, "/api/v1/clients?limit=%d" % (max_page + 1), want=400)

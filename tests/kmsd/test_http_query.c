@@ -222,6 +222,56 @@ static void clients_params(void **state)
     assert_non_null(strstr(e.message, "unknown"));
 }
 
+/* A cursor written by httpq_cursor_format reads back as the same key and rowid under the same sort, and only
+ * under it; malformed ones are refused on the cursor parameter. */
+static void cursors(void **state)
+{
+    (void)state;
+    struct httpq_clients c;
+    struct httpq_error e;
+    struct store_query q = {.sort = STORE_SORT_LAST_SEEN, .descending = true};
+    struct store_cursor cur = {.num = 1795000011, .rowid = 42};
+    char text[HTTPQ_CURSOR_MAX], uri[HTTPQ_CURSOR_MAX + 64];
+    assert_int_equal(httpq_cursor_format(&q, &cur, text, sizeof text), 0);
+    assert_string_equal(text, "-last_seen.1795000011.42");
+    snprintf(uri, sizeof uri, "/c?sort=-last_seen&cursor=%s", text);
+    assert_int_equal(clients(uri, 500, &c, &e), 0);
+    assert_true(c.sq.has_cursor);
+    assert_int_equal(c.sq.cursor.num, 1795000011);
+    assert_int_equal(c.sq.cursor.rowid, 42);
+    assert_int_equal(clients("/c?cursor=-last_seen.5.6", 500, &c, &e), 0); /* -last_seen is the default */
+    assert_int_equal(clients("/c?cursor=-last_seen.-5.6", 500, &c, &e), 0);
+    assert_int_equal(c.sq.cursor.num, -5);
+    /* another sort, or the other direction */
+    assert_int_equal(clients("/c?sort=last_seen&cursor=-last_seen.5.6", 500, &c, &e), -1);
+    assert_string_equal(e.param, "cursor");
+    assert_non_null(strstr(e.message, "sort"));
+    /* text keys: hex of the key's bytes, a full-length key fits */
+    q.sort = STORE_SORT_WORKSTATION;
+    q.descending = false;
+    memset(&cur, 0, sizeof cur);
+    memset(cur.text, 0xc3, sizeof cur.text - 1);
+    cur.rowid = 7;
+    assert_int_equal(httpq_cursor_format(&q, &cur, text, sizeof text), 0);
+    snprintf(uri, sizeof uri, "/c?sort=workstation&cursor=%s", text);
+    assert_true(strlen(uri) < HTTPQ_URI_MAX);
+    assert_int_equal(clients(uri, 500, &c, &e), 0);
+    assert_memory_equal(c.sq.cursor.text, cur.text, sizeof cur.text);
+    assert_int_equal(c.sq.cursor.rowid, 7);
+    assert_int_equal(httpq_cursor_format(&q, &cur, text, 64), -1); /* too small a buffer */
+    assert_int_equal(clients("/c?sort=product&cursor=product.57696e.3", 500, &c, &e), 0);
+    assert_string_equal(c.sq.cursor.text, "Win");
+    static const char *const bad[] = {
+        "/c?cursor=", "/c?cursor=-last_seen", "/c?cursor=-last_seen.5", "/c?cursor=-last_seen.x.6",
+        "/c?cursor=-last_seen.5.6x", "/c?sort=product&cursor=product.5.3", "/c?sort=product&cursor=product.5G.3",
+        "/c?sort=product&cursor=product.00.3", "/c?cursor=-last_seen.99999999999999999999.1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(clients(bad[i], 500, &c, &e), -1);
+        assert_string_equal(e.param, "cursor");
+    }
+}
+
 static void uints(void **state)
 {
     (void)state;
@@ -239,7 +289,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decode),         cmocka_unit_test(targets), cmocka_unit_test(routes),
-        cmocka_unit_test(clients_params), cmocka_unit_test(uints),
+        cmocka_unit_test(clients_params), cmocka_unit_test(uints), cmocka_unit_test(cursors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -600,7 +600,8 @@ static void migrate_v1_to_v2(void **state)
     store_close(s);
     /* make it exactly what version 1 left: no daily table (nor what version 3 added), user_version 1 */
     sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
-                   " DROP TABLE summary; DROP TABLE daily; PRAGMA user_version = 1");
+                   " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
+                   " DROP INDEX clients_product; DROP TABLE daily; PRAGMA user_version = 1");
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'daily'"), 0);
     /* a read-only open of the old version is refused with a hint */
     assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);

@@ -231,7 +231,8 @@ static void migrate_v2_to_v3(void **state)
         write1(s, rec(i, i % 2 ? APP_O2013 : APP_WIN, T0));
     store_close(s);
     sqltest_exec(path, "PRAGMA auto_vacuum = NONE; VACUUM; DROP TRIGGER summary_insert; DROP TRIGGER summary_delete;"
-                       " DROP TRIGGER summary_update; DROP TABLE summary; PRAGMA user_version = 2");
+                       " DROP TRIGGER summary_update; DROP TABLE summary; DROP INDEX clients_first_seen;"
+                       " DROP INDEX clients_workstation; DROP INDEX clients_product; PRAGMA user_version = 2");
     assert_int_equal(sqltest_int(path, "PRAGMA auto_vacuum"), 0);
     s = open_file(path);
     assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
