@@ -197,7 +197,8 @@ struct store_filter {
     int64_t since;       /* last_seen >= since; 0: any */
 };
 
-/* Calls fn for each matching row, most recently seen first; stops early if fn returns non-zero. */
+/* Calls fn for each matching row, most recently seen first (ties: the newest row first); stops early if fn returns
+ * non-zero. */
 int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
                void *ctx);
 

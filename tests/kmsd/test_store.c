@@ -322,11 +322,11 @@ static void list_filters_and_order(void **state)
     snprintf(b[1].product, sizeof b[1].product, "Office LTSC Professional Plus 2021");
     b[2] = rec(3, APP_WIN, T0 + 10);
     snprintf(b[2].product, sizeof b[2].product, "Windows Server 2022 Datacenter");
-    b[3] = rec(4, APP_WIN, T0 + 30); /* same last_seen as 2: CMID order breaks the tie */
+    b[3] = rec(4, APP_WIN, T0 + 30); /* same last_seen as 2: the newer row (inserted later) first */
     assert_int_equal(store_write(s, b, 4), 0);
     struct rows rs;
     assert_int_equal(list_all(s, NULL, &rs), 4);
-    const unsigned want[] = {2, 4, 1, 3};
+    const unsigned want[] = {4, 2, 1, 3}; /* a batch is written in client-key order: 2 before 4 */
     for (size_t i = 0; i < 4; i++)
         assert_memory_equal(rs.r[i].cmid.b, cmid_n(want[i]).b, 16);
     struct store_filter f = {"windows", 0};
