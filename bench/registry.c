@@ -233,8 +233,8 @@ static int writer_main(int argc, char **argv)
            (unsigned long long)metrics_get(&m.registry_checkpoint_errors));
     metrics_free(&m);
     free(r.lat_ns);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const suffix[] = {"", "-wal", "-shm", STORE_JOURNAL_SUFFIX "0", STORE_JOURNAL_SUFFIX "1"};
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s%s", path, suffix[i]);
         (void)unlink(p);
