@@ -337,7 +337,7 @@ static void random_chars(uint64_t *s, char *out, size_t n)
 }
 
 /* Workstation names as sites have them: Windows' own DESKTOP-/LAPTOP- names, SITE-DEPT-NNNN, user-named
- * machines, and fully qualified names (11 to about 40 characters). */
+ * machines, and fully qualified names (11 to 33 characters, 15 on average). */
 static void workstation(uint64_t *s, char *out, size_t cap)
 {
     char r[16];
