@@ -39,7 +39,7 @@ def get(base, path, timeout):
     return (time.perf_counter() - t0) * 1000, r.status, body
 
 
-# key, path (DEEP, CMID filled in), what it is
+# key and path ({deep} and {cmid} filled in) of each API query timed
 QUERIES = [
     ("api.stats", "/api/v1/stats"),
     ("api.clients", "/api/v1/clients?limit=50"),
