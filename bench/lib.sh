@@ -1,6 +1,6 @@
-# bench/lib.sh — what bench/run and bench/lean share: a temporary directory removed at exit, free ports,
-# starting kmsd and canned on loopback and stopping them by PID, and the /proc readings (CPU ticks of all
-# threads, RSS, PSS, peak RSS). Sourced after KMSD and CANNED are set.
+# bench/lib.sh — what bench/run, bench/lean and bench/registry share: a temporary directory removed at exit,
+# free ports, starting kmsd and canned on loopback and stopping them by PID, and the /proc readings (CPU ticks
+# of all threads, RSS, PSS, peak RSS). Sourced after KMSD and CANNED are set.
 # ---- processes ----
 for v in $(compgen -e | grep '^KMSD_'); do unset "$v"; done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmsd-bench.XXXXXX")
@@ -33,10 +33,10 @@ wait_port() { # PID PORT
             "$2" 2>/dev/null; then
             return 0
         fi
-        kill -0 "$1" 2>/dev/null || { echo "bench/run: a server exited at start (see $TMP)" >&2; exit 1; }
+        kill -0 "$1" 2>/dev/null || { echo "bench/${0##*/}: a server exited at start (see $TMP)" >&2; exit 1; }
         sleep 0.05
     done
-    echo "bench/run: nothing listens on port $2 after 5 s" >&2
+    echo "bench/${0##*/}: nothing listens on port $2 after 5 s" >&2
     exit 1
 }
 stop_pid() { # PID: SIGTERM, wait up to 10 s
@@ -53,12 +53,16 @@ pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 
-start_kmsd() { # extra options...: sets KPID, KPORT
-    KPORT=$(free_port)
-    mkdir -p "$TMP/state.$KPORT"
+spawn_kmsd() { # PORT extra options...: starts kmsd on PORT with its state in $TMP/state.PORT, without waiting
+    KPORT=$1
+    shift
+    [ -d "$TMP/state.$KPORT" ] || mkdir -p "$TMP/state.$KPORT" # no fork when the caller made it (timed starts)
     "$KMSD" -L "127.0.0.1:$KPORT" --state-dir "$TMP/state.$KPORT" "$@" >>"$TMP/kmsd.$KPORT.log" 2>&1 &
     KPID=$!
     PIDS="$PIDS $KPID"
+}
+start_kmsd() { # extra options...: sets KPID, KPORT
+    spawn_kmsd "$(free_port)" "$@"
     wait_port "$KPID" "$KPORT"
 }
 start_canned() { # sets CPID, CPORT
