@@ -484,6 +484,10 @@ static int open_common(const char *path, bool readonly, struct store **out, char
         ret = store_exec(s, "PRAGMA auto_vacuum = INCREMENTAL", "cannot set auto_vacuum");
     if (!ret)
         ret = store_exec(s, "PRAGMA journal_mode = WAL", "cannot enable WAL");
+    /* Statement journals (an upsert with triggers keeps one) in memory: past 64 KiB SQLite spills them to a temp
+     * file, a write(2) per page of every fold's upsert. */
+    if (!ret)
+        ret = store_exec(s, "PRAGMA temp_store = MEMORY", "cannot set temp_store");
     if (!ret)
         ret = store_exec(s, "PRAGMA synchronous = NORMAL", "cannot set synchronous");
     if (!ret)
