@@ -52,6 +52,9 @@ QUERIES = [
     ("api.sort_requests", "/api/v1/clients?limit=50&sort=-requests"),
     ("api.sort_first_seen", "/api/v1/clients?limit=50&sort=-first_seen"),
     ("api.deep", "/api/v1/clients?limit=50&offset={deep}"),
+    # the same depth by keyset paging: a cursor at a last_seen 81 of the registry's 90 days back (about 90 % of
+    # the rows after it in -last_seen order), as a client paging with next_cursor would hold one
+    ("api.deep_cursor", "/api/v1/clients?limit=50&cursor=-last_seen.{t90}.9223372036854775807"),
     ("api.client", "/api/v1/clients/{cmid}"),
 ]
 
@@ -73,7 +76,8 @@ def cmd_api(runs, deep, timeout, targets):
             for label, base in targets:
                 if notes[label]:
                     continue  # timed out or failed once: not again
-                ms, status, body = get(base, path.format(deep=deep, cmid=cmids[label]), timeout)
+                t90 = int(time.time()) - 81 * 86400
+                ms, status, body = get(base, path.format(deep=deep, cmid=cmids[label], t90=t90), timeout)
                 if ms is None:
                     notes[label] = body
                 elif status != 200:
@@ -218,7 +222,8 @@ def cmd_table(path, rows, cap):
         "api.sort_product": "`/api/v1/clients?sort=product`",
         "api.sort_requests": "`/api/v1/clients?sort=-requests`",
         "api.sort_first_seen": "`/api/v1/clients?sort=-first_seen`",
-        "api.deep": f"`/api/v1/clients?offset={rows * 9 // 10}` (deep page)",
+        "api.deep": f"`/api/v1/clients?offset={rows * 9 // 10}` (deep page by offset)",
+        "api.deep_cursor": "`/api/v1/clients?cursor=…` (deep page by cursor, 90 % in)",
         "api.client": "`/api/v1/clients/{cmid}`",
     }
     for key, title in titles.items():
