@@ -162,7 +162,7 @@ uint32_t store_count_limit(enum store_app_group g);
  * recently seen rows above row_cap. *more says whether rows remain to prune. store_prune() runs steps until none
  * remain (the `kmsd clients prune` command).
  */
-#define STORE_PRUNE_CHUNK 2000
+#define STORE_PRUNE_CHUNK 500
 int store_prune_step(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint32_t chunk,
                      uint64_t *deleted, bool *more);
 int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint64_t *deleted);

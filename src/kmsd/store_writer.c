@@ -20,6 +20,7 @@
 
 #define PRUNE_EVERY_S 86400
 #define BACKOFF_MAX_MS 5000 /* a failed fold is retried at least this often */
+#define MAINT_PAUSE_MIN_MS 10 /* between two prune or vacuum steps at least */
 
 uint64_t store_writer_mono_ms(void)
 {
@@ -81,13 +82,28 @@ static void prune_step(struct store_writer *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Pruning and giving pages back, one short transaction at a time, when no fold is due (writer thread). */
-static bool maintenance_due(const struct store_writer *w)
+/* Pruning and giving pages back, one short transaction at a time, when no fold is due and the pause after the
+ * last step is over (writer thread). */
+static bool maintenance_due(const struct store_writer *w, uint64_t now_ms)
 {
+    if (now_ms < w->maint_after_ms)
+        return false;
     return w->prune_more || w->vacuum_more || w->cfg.now() - w->last_prune >= PRUNE_EVERY_S;
 }
 
+static void maintenance_step_run(struct store_writer *w);
+
+/* One step, then a pause as long as the step took (at least MAINT_PAUSE_MIN_MS): a prune of many rows (a lowered
+ * --max-clients) takes at most half of a core from the loop thread, whose activations never wait for it. */
 static void maintenance_step(struct store_writer *w)
+{
+    uint64_t t0 = store_writer_mono_ms();
+    maintenance_step_run(w);
+    uint64_t t1 = store_writer_mono_ms(), took = t1 - t0;
+    w->maint_after_ms = t1 + (took > MAINT_PAUSE_MIN_MS ? took : MAINT_PAUSE_MIN_MS);
+}
+
+static void maintenance_step_run(struct store_writer *w)
 {
     if (w->prune_more || !w->vacuum_more) {
         w->prune_more = true; /* a new day's prune starts here */
@@ -330,7 +346,7 @@ static void *run(void *arg)
         if (!fold_due(w, now)) {
             if (w->stop)
                 break;
-            if (maintenance_due(w)) { /* one chunk, then a fold first if one has become due */
+            if (maintenance_due(w, now)) { /* one chunk, then a fold first if one has become due */
                 pthread_mutex_unlock(&w->mu);
                 maintenance_step(w);
                 pthread_mutex_lock(&w->mu);
@@ -339,6 +355,8 @@ static void *run(void *arg)
             uint64_t wake = w->pending ? w->pending_since + w->cfg.fold_linger_ms
                             : w->recs ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
+            if ((w->prune_more || w->vacuum_more) && w->maint_after_ms < wake)
+                wake = w->maint_after_ms;
             wait_until(w, wake > now ? wake : now);
             if (!w->pending && w->recs && store_writer_mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
                 /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */

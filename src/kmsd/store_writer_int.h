@@ -87,6 +87,7 @@ struct store_writer {
     bool prune_more;        /* a prune is under way: more chunks to delete */
     bool vacuum_more;       /* free pages to give back after a prune */
     uint64_t pruned_run;    /* rows the prune under way has deleted */
+    uint64_t maint_after_ms; /* monotonic ms before which no prune or vacuum step starts (the pause after one) */
     uint32_t backoff_ms;
     uint64_t last_fold_ms;
     struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */

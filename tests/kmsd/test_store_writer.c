@@ -417,6 +417,52 @@ static void genuine_answers_at_limit(void **state)
     remove_db(path);
 }
 
+/* The prune at start runs in chunks of prune_chunk rows with a pause after each (at least 10 ms), while
+ * activations are answered at their journal writes as usual; it ends with the rows beyond the retention gone. */
+static void prune_in_paced_steps(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    enum { OLD = 100 };
+    static struct store_record old[OLD];
+    for (int i = 0; i < OLD; i++) {
+        record(&old[i], 1000 + i);
+        old[i].time = fixed_now() - 200 * 86400; /* beyond a 90-day retention */
+    }
+    assert_int_equal(store_write(db, old, OLD), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {
+        .retention_days = 90, .max_clients = 1000000, .journal = path, .prune_chunk = 10, .now = fixed_now};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    struct store_writer_stats st = {0};
+    for (int i = 0; i < 400 && st.pruned < OLD; i++) { /* 2 s at most */
+        struct store_record r;
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i % N]), 0);
+        uv_run(&loop, UV_RUN_NOWAIT); /* answered at the journal write: no wait for the prune */
+        assert_int_equal(callbacks, i + 1);
+        struct timespec nap = {0, 5000000};
+        nanosleep(&nap, NULL);
+        store_writer_stats(w, &st);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(st.pruned, OLD);
+    assert_true(st.prune_steps >= OLD / 10);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    printf("# %d rows pruned in %llu steps over %.0f ms\n", OLD, (unsigned long long)st.prune_steps, ms);
+    assert_true(ms >= (OLD / 10 - 1) * 10.0); /* a pause of at least 10 ms after each step */
+    finish(w, &loop);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE last_seen < 1795000000"), 0);
+    remove_db(path);
+}
+
 /* Appends records first..last (sequence numbers seq0, seq0+1, ...) to journal file i of db, as a loop
  * iteration would; with torn, a record's first half after them (a write cut by a crash). */
 static void journal_append_raw(const char *db, int i, int first, int last, uint64_t seq0, bool torn)
@@ -634,6 +680,7 @@ int main(void)
                                        cmocka_unit_test(background_checkpoints), cmocka_unit_test(journal_replay),
                                        cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
                                        cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation),
-                                       cmocka_unit_test(genuine_answers_at_limit)};
+                                       cmocka_unit_test(genuine_answers_at_limit),
+                                       cmocka_unit_test(prune_in_paced_steps)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
