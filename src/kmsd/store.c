@@ -295,12 +295,15 @@ void store_column_text(sqlite3_stmt *st, int i, char *out, size_t cap)
     out[n] = '\0';
 }
 
-/* SQL function kmsd_guid_text(blob): the lower-case text form of a 16-byte GUID in wire order, else NULL. */
-static void sql_guid_text(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+/* SQL function kmsd_guid_has(blob, needle): 1 when needle (lower-case) occurs in the lower-case text form of a
+ * 16-byte GUID in wire order, else 0 (NULL for anything else). Formats into the stack: nothing is allocated per
+ * row of a search. */
+static void sql_guid_has(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     const void *p = sqlite3_value_blob(argv[0]);
-    if (!p || sqlite3_value_bytes(argv[0]) != 16) {
+    const char *needle = (const char *)sqlite3_value_text(argv[1]);
+    if (!p || sqlite3_value_bytes(argv[0]) != 16 || !needle) {
         sqlite3_result_null(ctx);
         return;
     }
@@ -308,7 +311,7 @@ static void sql_guid_text(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     char text[GUID_TEXT_LEN + 1];
     memcpy(g.b, p, sizeof g.b);
     guid_format(&g, text);
-    sqlite3_result_text(ctx, text, GUID_TEXT_LEN, SQLITE_TRANSIENT);
+    sqlite3_result_int(ctx, strstr(text, needle) != NULL);
 }
 
 static int read_user_version(struct store *s, int *version)
@@ -451,8 +454,8 @@ static int open_common(const char *path, bool readonly, struct store **out, char
             ret = -ENOENT;
         goto out;
     }
-    rc = sqlite3_create_function_v2(s->db, "kmsd_guid_text", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-                                    sql_guid_text, NULL, NULL, NULL);
+    rc = sqlite3_create_function_v2(s->db, "kmsd_guid_has", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                    sql_guid_has, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         ret = store_fail(s, rc, "cannot register a function");
         goto out;

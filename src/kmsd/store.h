@@ -226,11 +226,13 @@ struct store_cursor {
 };
 
 /* A page of clients for the HTTP API. Every filter is optional. */
+#define STORE_QUERY_TEXT_MAX 255
 struct store_query {
     const char *product;    /* substring of the product name, case-insensitive; NULL: any */
     bool has_app;           /* only rows of application app_id */
     struct guid app_id;
-    const char *q;          /* substring of the workstation or of the CMID's text form, case-insensitive */
+    const char *q;          /* substring of the workstation or of the CMID's text form, case-insensitive (ASCII);
+                             * at most STORE_QUERY_TEXT_MAX bytes are used */
     int64_t since;          /* last_seen >= since; 0: any */
     enum store_sort sort;
     bool descending;

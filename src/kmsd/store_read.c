@@ -75,11 +75,38 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
     return each_client(s, st, fn, ctx, "cannot read the client");
 }
 
-/* The WHERE clause of store_query; parameters ?1 product, ?2 app_id, ?3 q, ?4 since. */
-#define QUERY_WHERE                                                                                                    \
-    " WHERE (?1 IS NULL OR instr(lower(product), lower(?1)) > 0) AND (?2 IS NULL OR app_id = ?2)"                      \
-    " AND (?3 IS NULL OR instr(lower(workstation), lower(?3)) > 0 OR instr(kmsd_guid_text(cmid), lower(?3)) > 0)"      \
-    " AND last_seen >= ?4"
+/*
+ * The WHERE clause of store_query, with a term only for each filter given (the planner sees what it has to do);
+ * parameters ?1 product, ?2 app_id, ?3 q (lower-cased), ?4 since. q is a search over two indexes instead of the
+ * table: lower(workstation) on clients_workstation, and — only when q could be part of a CMID's text (hex digits
+ * and dashes) — the CMIDs on the primary key's index, formatted without an allocation (kmsd_guid_has).
+ */
+static void query_where(const struct store_query *q, const char *lq, char *out, size_t cap)
+{
+    bool hexish = lq != NULL;
+    for (const char *c = lq; c && *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
+            hexish = false;
+    snprintf(out, cap, " WHERE 1%s%s%s%s%s%s",
+             q->product ? " AND instr(lower(product), lower(?1)) > 0" : "", q->has_app ? " AND app_id = ?2" : "",
+             lq ? " AND rowid IN (SELECT rowid FROM clients INDEXED BY clients_workstation"
+                  " WHERE instr(lower(workstation), ?3) > 0" : "",
+             lq && hexish ? " UNION ALL SELECT rowid FROM clients INDEXED BY sqlite_autoindex_clients_1"
+                            " WHERE kmsd_guid_has(cmid, ?3)" : "",
+             lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "");
+}
+
+/* q->q lower-cased as SQLite's lower() does (ASCII only) into buf, or NULL without q. */
+static const char *lower_q(const struct store_query *q, char *buf, size_t cap)
+{
+    if (!q->q)
+        return NULL;
+    size_t i = 0;
+    for (; q->q[i] && i < cap - 1; i++)
+        buf[i] = q->q[i] >= 'A' && q->q[i] <= 'Z' ? (char)(q->q[i] - 'A' + 'a') : q->q[i];
+    buf[i] = '\0';
+    return buf;
+}
 
 /* The sort key's SQL expression, as its index has it. */
 static const char *const sort_expr[STORE_SORT_COUNT] = {
@@ -119,17 +146,20 @@ void store_cursor_of(const struct store_query *q, const struct store_client *c, 
     }
 }
 
-/* Returns the OR of the sqlite3_bind_* results: 0 when every parameter was bound. */
-static int bind_query(sqlite3_stmt *st, const struct store_query *q)
+/* Binds the parameters query_where used; returns the OR of the sqlite3_bind_* results: 0 when every parameter was
+ * bound. */
+static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char *lq)
 {
     int b = 0;
     if (q->product)
         b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
     if (q->has_app)
         b |= store_bind_guid(st, 2, &q->app_id);
-    if (q->q)
-        b |= sqlite3_bind_text(st, 3, q->q, -1, SQLITE_TRANSIENT);
-    return b | sqlite3_bind_int64(st, 4, q->since != 0 ? q->since : INT64_MIN);
+    if (lq)
+        b |= sqlite3_bind_text(st, 3, lq, -1, SQLITE_TRANSIENT);
+    if (q->since)
+        b |= sqlite3_bind_int64(st, 4, q->since);
+    return b;
 }
 
 /* The number of rows matching q: from the summary table (a few rows) when q filters by at most a product and an
@@ -138,11 +168,15 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
 {
     enum store_app_group g = q->has_app ? store_app_group_of(&q->app_id) : STORE_APP_OTHER;
     bool summary = !q->q && q->since == 0 && (!q->has_app || g != STORE_APP_OTHER);
+    char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1024];
+    const char *lq = lower_q(q, lqb, sizeof lqb);
+    query_where(q, lq, where, sizeof where);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM clients%s", where);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
                                 summary ? "SELECT total(n) FROM summary WHERE (?1 IS NULL OR instr(lower(product),"
                                           " lower(?1)) > 0) AND (?2 IS NULL OR app_group = ?2)"
-                                        : "SELECT count(*) FROM clients" QUERY_WHERE,
+                                        : sql,
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
@@ -153,7 +187,7 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
         if (q->has_app)
             b |= sqlite3_bind_int(st, 2, (int)g);
     } else {
-        b = bind_query(st, q);
+        b = bind_query(st, q, lq);
     }
     int ret = 0;
     if (b) {
@@ -177,14 +211,16 @@ static int query_page(struct store *s, const struct store_query *q, int (*fn)(vo
     if (q->has_cursor)
         snprintf(after, sizeof after, " AND %s %s ?7 AND (%s, rowid) %s (?7, ?8)", k, q->descending ? "<=" : ">=", k,
                  q->descending ? "<" : ">"); /* the first comparison lets the index seek (an expression index too) */
-    char sql[1024];
+    char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1536];
+    const char *lq = lower_q(q, lqb, sizeof lqb);
+    query_where(q, lq, where, sizeof where);
     snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6", CLIENT_COLUMNS,
-             QUERY_WHERE, after, k, dir, dir);
+             where, after, k, dir, dir);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    int b = bind_query(st, q) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
+    int b = bind_query(st, q, lq) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
     if (q->has_cursor) {
         b |= sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
                                    : sqlite3_bind_int64(st, 7, q->cursor.num);
