@@ -81,20 +81,33 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
  * table: lower(workstation) on clients_workstation, and — only when q could be part of a CMID's text (hex digits
  * and dashes) — the CMIDs on the primary key's index, formatted without an allocation (kmsd_guid_has).
  */
-static void query_where(const struct store_query *q, const char *lq, char *out, size_t cap)
+static void search_set(const char *lq, char *out, size_t cap)
 {
-    bool hexish = lq != NULL;
-    for (const char *c = lq; c && *c; c++)
+    bool hexish = true;
+    for (const char *c = lq; *c; c++)
         if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
             hexish = false;
+    snprintf(out, cap, "SELECT rowid FROM clients INDEXED BY clients_workstation WHERE instr(lower(workstation), ?3) > 0%s",
+             hexish ? " UNION SELECT rowid FROM clients INDEXED BY sqlite_autoindex_clients_1"
+                      " WHERE kmsd_guid_has(cmid, ?3)" : "");
+}
+
+static void query_where(const struct store_query *q, const char *lq, char *out, size_t cap)
+{
+    char set[384] = "";
+    if (lq)
+        search_set(lq, set, sizeof set);
     snprintf(out, cap, " WHERE 1%s%s%s%s%s%s",
              q->product ? " AND instr(lower(product), lower(?1)) > 0" : "", q->has_app ? " AND app_id = ?2" : "",
-             lq ? " AND rowid IN (SELECT rowid FROM clients INDEXED BY clients_workstation"
-                  " WHERE instr(lower(workstation), ?3) > 0" : "",
-             lq && hexish ? " UNION ALL SELECT rowid FROM clients INDEXED BY sqlite_autoindex_clients_1"
-                            " WHERE kmsd_guid_has(cmid, ?3)" : "",
-             lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "");
+             lq ? " AND rowid IN (" : "", set, lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "");
 }
+
+/* The index of the sort key (NULL: requests has none), which a search's page walks, testing each rowid against
+ * the search's set: a common text fills the page from the first entries, a rare one reads index entries only. */
+static const char *const sort_index[STORE_SORT_COUNT] = {
+    [STORE_SORT_LAST_SEEN] = "clients_last_seen",     [STORE_SORT_FIRST_SEEN] = "clients_first_seen",
+    [STORE_SORT_WORKSTATION] = "clients_workstation", [STORE_SORT_PRODUCT] = "clients_product",
+};
 
 /* q->q lower-cased as SQLite's lower() does (ASCII only) into buf, or NULL without q. */
 static const char *lower_q(const struct store_query *q, char *buf, size_t cap)
@@ -171,7 +184,13 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
     char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1024];
     const char *lq = lower_q(q, lqb, sizeof lqb);
     query_where(q, lq, where, sizeof where);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM clients%s", where);
+    if (lq && !q->product && !q->has_app && !q->since) { /* the search alone: count its set, no row read */
+        char set[384];
+        search_set(lq, set, sizeof set);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", set);
+    } else {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM clients%s", where);
+    }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
                                 summary ? "SELECT total(n) FROM summary WHERE (?1 IS NULL OR instr(lower(product),"
@@ -214,8 +233,11 @@ static int query_page(struct store *s, const struct store_query *q, int (*fn)(vo
     char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1536];
     const char *lq = lower_q(q, lqb, sizeof lqb);
     query_where(q, lq, where, sizeof where);
-    snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6", CLIENT_COLUMNS,
-             where, after, k, dir, dir);
+    char by[64] = "";
+    if (lq && sort_index[q->sort])
+        snprintf(by, sizeof by, " INDEXED BY %s", sort_index[q->sort]);
+    snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6",
+             CLIENT_COLUMNS, by, where, after, k, dir, dir);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
