@@ -273,7 +273,7 @@ static void conn_notify(void *cls, struct MHD_Connection *con, void **socket_con
                               memory_order_relaxed);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[256];
