@@ -34,8 +34,12 @@
 
 static const char *const default_addrs[] = {"127.0.0.1:8080", "[::1]:8080"};
 
-/* Per request: the raw target, kept from MHD's URI callback. */
+/* Per request: the raw target, kept from MHD's URI callback, and what a lane needs to run it. */
 struct req {
+    struct http_job job; /* first: run_registry and run_readyz get it back from the job */
+    enum httpq_route route;
+    struct guid cmid;
+    struct httpq_req *pr; /* the parsed target (owned) */
     size_t len;
     bool too_long;
     char uri[HTTPQ_URI_MAX + 1];
@@ -43,14 +47,16 @@ struct req {
 
 /* ---- responses ---- */
 
-enum MHD_Result http_send_body(struct http_server *h, struct MHD_Connection *con, unsigned code, const char *type,
-                                 const char *cache, void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+void http_reply_body(struct http_reply *out, unsigned code, const char *type, const char *cache, void *body, size_t len,
+                     enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    out->r = r;
+    out->code = code;
     if (!r) {
         if (mode == MHD_RESPMEM_MUST_FREE)
             free(body);
-        return MHD_NO;
+        return;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
@@ -59,27 +65,23 @@ enum MHD_Result http_send_body(struct http_server *h, struct MHD_Connection *con
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kmsd\"");
     if (code == 405)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(con, code, r);
-    MHD_destroy_response(r);
-    metrics_inc(&h->cfg.m->http_responses[metrics_http_status_of(code)]);
-    return ret;
 }
 
-/* Sends j (a reference is taken over). */
-enum MHD_Result http_send_json(struct http_server *h, struct MHD_Connection *con, unsigned code, json_t *j)
+/* j as JSON into out (a reference is taken over). */
+void http_reply_json(struct http_reply *out, unsigned code, json_t *j)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(j);
     if (!text) {
         static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
-        return http_send_body(h, con, 500, HTTP_JSON_TYPE, "no-store", (void *)(uintptr_t)oom, sizeof oom - 1,
-                         MHD_RESPMEM_PERSISTENT);
+        http_reply_body(out, 500, HTTP_JSON_TYPE, "no-store", (void *)(uintptr_t)oom, sizeof oom - 1,
+                        MHD_RESPMEM_PERSISTENT);
+        return;
     }
-    return http_send_body(h, con, code, HTTP_JSON_TYPE, "no-store", text, strlen(text), MHD_RESPMEM_MUST_FREE);
+    http_reply_body(out, code, HTTP_JSON_TYPE, "no-store", text, strlen(text), MHD_RESPMEM_MUST_FREE);
 }
 
-enum MHD_Result http_send_error(struct http_server *h, struct MHD_Connection *con, unsigned code,
-                                  const char *error, const char *param, const char *fmt, ...)
+void http_reply_error(struct http_reply *out, unsigned code, const char *error, const char *param, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -89,20 +91,33 @@ enum MHD_Result http_send_error(struct http_server *h, struct MHD_Connection *co
     json_t *j = json_pack("{s:s, s:s}", "error", error, "message", msg);
     if (j && param)
         json_object_set_new(j, "parameter", json_string(param));
-    return http_send_json(h, con, code, j);
+    http_reply_json(out, code, j);
 }
 
-enum MHD_Result http_send_bad(struct http_server *h, struct MHD_Connection *con, const struct httpq_error *e)
+void http_reply_bad(struct http_reply *out, const struct httpq_error *e)
 {
-    return http_send_error(h, con, 400, "bad_parameter", e->param, "%s: %s", e->param, e->message);
+    http_reply_error(out, 400, "bad_parameter", e->param, "%s: %s", e->param, e->message);
+}
+
+/* Queues out's answer on con (MHD's thread, in the access handler) and counts its status. No answer (out of
+ * memory) closes the connection. */
+static enum MHD_Result queue(struct http_server *h, struct MHD_Connection *con, struct http_reply *out)
+{
+    if (!out->r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(con, out->code, out->r);
+    MHD_destroy_response(out->r);
+    out->r = NULL;
+    metrics_inc(&h->cfg.m->http_responses[metrics_http_status_of(out->code)]);
+    return ret;
 }
 
 /* ---- the registry ---- */
 
-/* Opens the read-only connection on first use (the writer creates and migrates the file first). */
+/* Opens the read-only connection on first use (the writer creates and migrates the file first). Only the registry
+ * lane's thread calls this, so the connection needs no lock. */
 struct store *http_db_get(struct http_server *h)
 {
-    pthread_mutex_lock(&h->db_mu);
     if (!h->db && h->db_path[0]) {
         char err[512];
         if (store_open_readonly(h->db_path, &h->db, err, sizeof err) < 0) {
@@ -115,30 +130,68 @@ struct store *http_db_get(struct http_server *h)
 
 void http_db_put(struct http_server *h, struct store *db)
 {
+    (void)h;
     /*
      * In WAL mode a read that finds the database changed since this connection's last one empties its cache
      * first, and the writer commits with every activation: the pages kept between requests would rarely be
-     * read again, and would sit in the HTTP thread's heap while kmsd idles (docs/performance.md, "Memory").
+     * read again, and would sit in the registry lane's heap while kmsd idles (docs/performance.md, "Memory").
      */
     if (db)
         store_release_memory(db);
-    pthread_mutex_unlock(&h->db_mu);
+}
+
+/* The registry lane: the endpoints that read the registry. */
+static void run_registry(struct http_server *h, struct http_job *job)
+{
+    struct req *rq = (struct req *)job;
+    switch (rq->route) {
+    case HTTPQ_CLIENTS:
+        http_api_clients(h, &job->out, rq->pr);
+        break;
+    case HTTPQ_CLIENT:
+        http_api_client(h, &job->out, rq->pr, &rq->cmid);
+        break;
+    default:
+        http_api_stats(h, &job->out, rq->pr);
+        break;
+    }
+}
+
+/* The readyz lane: a /readyz that found the cache stale. */
+static void run_readyz(struct http_server *h, struct http_job *job)
+{
+    struct req *rq = (struct req *)job;
+    http_readyz_probe(h, &job->out, rq->pr);
+}
+
+/* Hands rq to lane l: its connection is suspended until the lane has answered (then MHD calls handle again). */
+static enum MHD_Result to_lane(struct http_server *h, struct http_lane *l, struct MHD_Connection *con, struct req *rq)
+{
+    rq->job.con = con;
+    if (http_lane_submit(l, &rq->job))
+        return MHD_YES;
+    struct http_reply out = {NULL, 0};
+    http_reply_error(&out, 503, "unavailable", NULL, "kmsd is stopping, or cannot start a thread");
+    return queue(h, con, &out);
 }
 
 /* ---- /metrics ---- */
 
-static enum MHD_Result metrics_page(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+static void metrics_page(struct http_server *h, struct http_reply *out, const struct httpq_req *r)
 {
     static const char *const none[] = {NULL};
     struct httpq_error e;
-    if (httpq_only(r, none, &e) < 0)
-        return http_send_bad(h, con, &e);
+    if (httpq_only(r, none, &e) < 0) {
+        http_reply_bad(out, &e);
+        return;
+    }
     size_t len = 0;
     char *text = http_prom_text(h->cfg.m, &len);
-    if (!text)
-        return http_send_error(h, con, 500, "internal", NULL, "out of memory");
-    return http_send_body(h, con, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store", text, len,
-                          MHD_RESPMEM_MUST_FREE);
+    if (!text) {
+        http_reply_error(out, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    http_reply_body(out, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store", text, len, MHD_RESPMEM_MUST_FREE);
 }
 
 /* ---- dispatch ---- */
@@ -155,6 +208,11 @@ static bool token_ok(struct http_server *h, struct MHD_Connection *con)
     return an == tn && kms_ct_equal(a, h->token, tn);
 }
 
+/*
+ * MHD's thread answers here whatever cannot wait: the checks, the page, /healthz, /metrics, /api/v1/host and
+ * products, /readyz from its cache. A request that reads the registry, or a /readyz that needs a probe, goes to
+ * its lane with the connection suspended; MHD calls this again once the lane has resumed it, to queue the answer.
+ */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url, const char *method,
                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -163,68 +221,79 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     (void)upload_data;
     struct http_server *h = cls;
     struct req *rq = *con_cls;
+    struct http_reply out = {NULL, 0};
     if (*upload_data_size != 0) { /* a body after the answer was queued: drop it */
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (!rq)
-        return http_send_error(h, con, 500, "internal", NULL, "out of memory");
-    if (!token_ok(h, con))
-        return http_send_error(h, con, 401, "unauthorized", NULL, "this kmsd wants Authorization: Bearer TOKEN");
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return http_send_error(h, con, 405, "method_not_allowed", NULL, "%.32s: only GET and HEAD are served", method);
+    if (!rq) {
+        http_reply_error(&out, 500, "internal", NULL, "out of memory");
+        return queue(h, con, &out);
+    }
+    if (rq->job.done) /* back from a lane */
+        return queue(h, con, &rq->job.out);
+    if (!token_ok(h, con)) {
+        http_reply_error(&out, 401, "unauthorized", NULL, "this kmsd wants Authorization: Bearer TOKEN");
+        return queue(h, con, &out);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        http_reply_error(&out, 405, "method_not_allowed", NULL, "%.32s: only GET and HEAD are served", method);
+        return queue(h, con, &out);
+    }
     const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (te || (cl && strcmp(cl, "0") != 0))
-        return http_send_error(h, con, 413, "payload_too_large", NULL, "requests carry no body here");
-    if (rq->too_long)
-        return http_send_error(h, con, 414, "uri_too_long", "path", "the request target is longer than %d bytes",
-                          HTTPQ_URI_MAX);
-    struct httpq_req *pr = malloc(sizeof *pr);
-    if (!pr)
-        return http_send_error(h, con, 500, "internal", NULL, "out of memory");
+    if (te || (cl && strcmp(cl, "0") != 0)) {
+        http_reply_error(&out, 413, "payload_too_large", NULL, "requests carry no body here");
+        return queue(h, con, &out);
+    }
+    if (rq->too_long) {
+        http_reply_error(&out, 414, "uri_too_long", "path", "the request target is longer than %d bytes",
+                         HTTPQ_URI_MAX);
+        return queue(h, con, &out);
+    }
+    struct httpq_req *pr = rq->pr ? rq->pr : malloc(sizeof *pr);
+    if (!pr) {
+        http_reply_error(&out, 500, "internal", NULL, "out of memory");
+        return queue(h, con, &out);
+    }
+    rq->pr = pr;
     struct httpq_error e;
-    struct guid cmid;
-    enum MHD_Result ret;
-    int route = httpq_parse_target(rq->uri, rq->len, pr, &e) < 0 ? -1 : httpq_route(pr, &cmid, &e);
+    int route = httpq_parse_target(rq->uri, rq->len, pr, &e) < 0 ? -1 : httpq_route(pr, &rq->cmid, &e);
     switch (route) {
     case -1:
-        ret = http_send_bad(h, con, &e);
+        http_reply_bad(&out, &e);
         break;
     case HTTPQ_PAGE:
-        ret = http_send_body(h, con, 200, "text/html; charset=utf-8", "no-cache", (void *)(uintptr_t)kmsd_web_page,
+        http_reply_body(&out, 200, "text/html; charset=utf-8", "no-cache", (void *)(uintptr_t)kmsd_web_page,
                         kmsd_web_page_len, MHD_RESPMEM_PERSISTENT);
         break;
     case HTTPQ_CLIENTS:
-        ret = http_api_clients(h, con, pr);
-        break;
     case HTTPQ_CLIENT:
-        ret = http_api_client(h, con, pr, &cmid);
-        break;
-    case HTTPQ_PRODUCTS:
-        ret = http_api_products(h, con, pr);
-        break;
     case HTTPQ_STATS:
-        ret = http_api_stats(h, con, pr);
+        rq->route = (enum httpq_route)route;
+        return to_lane(h, &h->registry, con, rq);
+    case HTTPQ_PRODUCTS:
+        http_api_products(h, &out, pr);
         break;
     case HTTPQ_HOST:
-        ret = http_api_host(h, con, pr);
+        http_api_host(h, &out, pr);
         break;
     case HTTPQ_METRICS:
-        ret = metrics_page(h, con, pr);
+        metrics_page(h, &out, pr);
         break;
     case HTTPQ_HEALTHZ:
-        ret = http_send_json(h, con, 200, json_pack("{s:s}", "status", "alive"));
+        http_reply_json(&out, 200, json_pack("{s:s}", "status", "alive"));
         break;
     case HTTPQ_READYZ:
-        ret = http_readyz(h, con, pr);
-        break;
+        if (http_readyz_cached(h, &out, pr))
+            break;
+        rq->route = HTTPQ_READYZ;
+        return to_lane(h, &h->readyz, con, rq);
     default:
-        ret = http_send_error(h, con, 404, "not_found", "path", "no such endpoint: %.100s", pr->path);
+        http_reply_error(&out, 404, "not_found", "path", "no such endpoint: %.100s", pr->path);
         break;
     }
-    free(pr);
-    return ret;
+    return queue(h, con, &out);
 }
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con)
@@ -234,6 +303,9 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con)
     struct req *rq = malloc(sizeof *rq);
     if (!rq)
         return NULL;
+    memset(&rq->job, 0, sizeof rq->job);
+    rq->route = HTTPQ_NOT_FOUND;
+    rq->pr = NULL;
     size_t n = strlen(uri);
     rq->too_long = n > HTTPQ_URI_MAX;
     rq->len = rq->too_long ? 0 : n;
@@ -247,7 +319,13 @@ static void completed(void *cls, struct MHD_Connection *con, void **con_cls, enu
     (void)cls;
     (void)con;
     (void)toe;
-    free(*con_cls);
+    struct req *rq = *con_cls;
+    if (rq) {
+        if (rq->job.out.r) /* answered by a lane, never queued */
+            MHD_destroy_response(rq->job.out.r);
+        free(rq->pr);
+    }
+    free(rq);
     *con_cls = NULL;
 }
 
@@ -273,7 +351,7 @@ static void conn_notify(void *cls, struct MHD_Connection *con, void **socket_con
                               memory_order_relaxed);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[256];
@@ -320,7 +398,9 @@ static int serve_on(struct http_server *h, const struct sockaddr *sa)
         close(fd);
         return rc;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    /* One thread per address serves every connection of it; what may wait goes to a lane (http_lane.c), with the
+     * connection suspended meanwhile. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -427,9 +507,13 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
     h->n_kms = n_kms < SERVER_MAX_LISTENERS ? n_kms : SERVER_MAX_LISTENERS;
     memcpy(h->kms, kms, h->n_kms * sizeof *kms);
     pick_probe(h);
-    int rc = pthread_mutex_init(&h->db_mu, NULL);
-    if (rc == 0 && (rc = pthread_mutex_init(&h->probe_mu, NULL)) != 0)
-        pthread_mutex_destroy(&h->db_mu);
+    int rc = pthread_mutex_init(&h->probe_mu, NULL);
+    if (rc == 0 && (rc = http_lane_init(&h->registry, h, "registry", run_registry)) != 0)
+        pthread_mutex_destroy(&h->probe_mu);
+    if (rc == 0 && (rc = http_lane_init(&h->readyz, h, "readyz", run_readyz)) != 0) {
+        http_lane_destroy(&h->registry);
+        pthread_mutex_destroy(&h->probe_mu);
+    }
     if (rc != 0) {
         log_error("http: cannot create a mutex: %s", strerror(rc));
         free(h);
@@ -462,10 +546,16 @@ void http_stop(struct http_server *h)
 {
     if (!h)
         return;
+    /* The lanes first: MHD must not stop with a connection still suspended, and stopping them answers and
+     * resumes every one (a query under way finishes first). Until the daemons stop, a request that needs a lane
+     * is answered 503 at once. */
+    http_lane_stop(&h->registry);
+    http_lane_stop(&h->readyz);
     for (int i = 0; i < h->n_d; i++)
         MHD_stop_daemon(h->d[i]);
     store_close(h->db);
-    pthread_mutex_destroy(&h->db_mu);
+    http_lane_destroy(&h->registry);
+    http_lane_destroy(&h->readyz);
     pthread_mutex_destroy(&h->probe_mu);
     free(h);
 }

@@ -1,11 +1,13 @@
 /*
  * http — kmsd's HTTP server: the web page, the JSON API, Prometheus metrics, /healthz and /readyz.
  *
- * libmicrohttpd with one internal polling thread per bound address (small stacks, a connection cap shared
- * by all addresses, an idle timeout). The HTTP threads only read: the metrics atomics, the host snapshot
- * given here (immutable while the server runs), and the registry through their own read-only SQLite
- * connection (WAL lets it read while the writer thread writes; it is never the writer's connection). Request
- * targets are parsed by http_query.c. docs/internals/http.md and docs/api.md describe it.
+ * libmicrohttpd with one internal polling thread per bound address (a connection cap shared by all addresses, an
+ * idle timeout), which answers whatever cannot wait; registry queries and /readyz probes run on two worker threads
+ * (lanes, small stacks) with their connections suspended meanwhile, so that /healthz, /readyz from its cache and
+ * /metrics never wait for them. The HTTP threads only read: the metrics atomics, the host snapshot given here
+ * (immutable while the server runs), and the registry through their own read-only SQLite connection (WAL lets it
+ * read while the writer thread writes; it is never the writer's connection). Request targets are parsed by
+ * http_query.c. docs/internals/http.md and docs/api.md describe it.
  */
 #ifndef KMSD_HTTP_H
 #define KMSD_HTTP_H
@@ -19,7 +21,7 @@
 #include "server.h"
 
 #define HTTP_MAX_ADDRS 8
-#define HTTP_THREAD_STACK (256u * 1024u)   /* bytes of each HTTP thread's stack */
+#define HTTP_THREAD_STACK (256u * 1024u)   /* bytes of each HTTP thread's stack (libmicrohttpd's, the lanes') */
 #define HTTP_CONN_MEMORY (16u * 1024u)     /* bytes per connection for headers and the request line */
 #define HTTP_READYZ_TIMEOUT_MS 2000        /* each step of the /readyz self-activation */
 #define HTTP_READYZ_CACHE_MS 1000          /* a /readyz result is reused this long */

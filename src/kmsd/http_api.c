@@ -34,12 +34,14 @@ static int add_page_row(void *ctx, const struct store_client *c)
     return add_client(p->list, c);
 }
 
-enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+void http_api_clients(struct http_server *h, struct http_reply *out, const struct httpq_req *r)
 {
     struct httpq_clients q;
     struct httpq_error e;
-    if (httpq_clients(r, h->cfg.max_page, (int64_t)time(NULL), &q, &e) < 0)
-        return http_send_bad(h, con, &e);
+    if (httpq_clients(r, h->cfg.max_page, (int64_t)time(NULL), &q, &e) < 0) {
+        http_reply_bad(out, &e);
+        return;
+    }
     json_t *list = json_array();
     struct page pg = {list, &q.sq, {0}};
     uint64_t total = 0;
@@ -50,10 +52,13 @@ enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *c
     http_db_put(h, db);
     if (rc < 0) {
         json_decref(list);
-        if (!db)
-            return http_send_error(h, con, 503, "no_registry", NULL, "kmsd runs without a client registry");
-        log_warn("http: registry: %s", err);
-        return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
+        if (!db) {
+            http_reply_error(out, 503, "no_registry", NULL, "kmsd runs without a client registry");
+        } else {
+            log_warn("http: registry: %s", err);
+            http_reply_error(out, 500, "registry", NULL, "the registry could not be read");
+        }
+        return;
     }
     /* next_offset counts from the first row (without a cursor); next_cursor continues after this page's last row,
      * at the cost of one page whatever the depth */
@@ -65,16 +70,17 @@ enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *c
                           "offset", (json_int_t)q.sq.offset, "next_offset",
                           !q.sq.has_cursor && next < total ? json_integer((json_int_t)next) : json_null(),
                           "next_cursor", has_next ? json_string(cursor) : json_null(), "clients", list);
-    return http_send_json(h, con, 200, j);
+    http_reply_json(out, 200, j);
 }
 
-enum MHD_Result http_api_client(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r,
-                                const struct guid *cmid)
+void http_api_client(struct http_server *h, struct http_reply *out, const struct httpq_req *r, const struct guid *cmid)
 {
     static const char *const none[] = {NULL};
     struct httpq_error e;
-    if (httpq_only(r, none, &e) < 0)
-        return http_send_bad(h, con, &e);
+    if (httpq_only(r, none, &e) < 0) {
+        http_reply_bad(out, &e);
+        return;
+    }
     json_t *list = json_array();
     struct store *db = http_db_get(h);
     int rc = db ? store_get_client(db, cmid, add_client, list) : -ENOENT;
@@ -84,14 +90,17 @@ enum MHD_Result http_api_client(struct http_server *h, struct MHD_Connection *co
     if (rc < 0) {
         json_decref(list);
         if (!db)
-            return http_send_error(h, con, 503, "no_registry", NULL, "kmsd runs without a client registry");
-        return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
+            http_reply_error(out, 503, "no_registry", NULL, "kmsd runs without a client registry");
+        else
+            http_reply_error(out, 500, "registry", NULL, "the registry could not be read");
+        return;
     }
     if (json_array_size(list) == 0) {
         json_decref(list);
-        return http_send_error(h, con, 404, "not_found", "cmid", "no client with CMID %s", text);
+        http_reply_error(out, 404, "not_found", "cmid", "no client with CMID %s", text);
+        return;
     }
-    return http_send_json(h, con, 200, json_pack("{s:s, s:o}", "cmid", text, "entries", list));
+    http_reply_json(out, 200, json_pack("{s:s, s:o}", "cmid", text, "entries", list));
 }
 
 /* Case-insensitive substring test (ASCII). */
@@ -106,15 +115,20 @@ static bool contains(const char *hay, const char *needle)
     return false;
 }
 
-enum MHD_Result http_api_products(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+void http_api_products(struct http_server *h, struct http_reply *out, const struct httpq_req *r)
 {
+    (void)h;
     static const char *const allowed[] = {"q", NULL};
     struct httpq_error e;
-    if (httpq_only(r, allowed, &e) < 0)
-        return http_send_bad(h, con, &e);
+    if (httpq_only(r, allowed, &e) < 0) {
+        http_reply_bad(out, &e);
+        return;
+    }
     const char *q = httpq_get(r, "q");
-    if (q && strlen(q) > HTTPQ_TEXT_MAX)
-        return http_send_error(h, con, 400, "bad_parameter", "q", "q: longer than %d bytes", HTTPQ_TEXT_MAX);
+    if (q && strlen(q) > HTTPQ_TEXT_MAX) {
+        http_reply_error(out, 400, "bad_parameter", "q", "q: longer than %d bytes", HTTPQ_TEXT_MAX);
+        return;
+    }
     json_t *apps = json_array(), *kmss = json_array(), *skus = json_array();
     char id[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
     for (size_t i = 0; i < products_app_count(); i++) {
@@ -150,7 +164,7 @@ enum MHD_Result http_api_products(struct http_server *h, struct MHD_Connection *
                                               "kms_id", s->kms ? kid : NULL, "application",
                                               s->kms ? s->kms->app->key : NULL));
     }
-    return http_send_json(h, con, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
+    http_reply_json(out, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
 }
 
 /* Since-start counters from the metrics. */
@@ -164,33 +178,39 @@ static json_t *runtime_json(const struct metrics *m)
                      "unrecorded", (json_int_t)metrics_get(&m->unrecorded));
 }
 
-enum MHD_Result http_api_stats(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+void http_api_stats(struct http_server *h, struct http_reply *out, const struct httpq_req *r)
 {
     static const char *const none[] = {NULL};
     struct httpq_error e;
-    if (httpq_only(r, none, &e) < 0)
-        return http_send_bad(h, con, &e);
+    if (httpq_only(r, none, &e) < 0) {
+        http_reply_bad(out, &e);
+        return;
+    }
     json_t *j = NULL;
     struct store *db = http_db_get(h);
     int rc = db ? registry_json_stats(db, (int64_t)time(NULL), &j) : 0;
     http_db_put(h, db);
-    if (rc < 0)
-        return http_send_error(h, con, 500, "registry", NULL, "the registry could not be read");
+    if (rc < 0) {
+        http_reply_error(out, 500, "registry", NULL, "the registry could not be read");
+        return;
+    }
     if (!j)
         j = json_object();
     if (j) {
         json_object_set_new(j, "registry", json_boolean(db != NULL));
         json_object_set_new(j, "since_start", runtime_json(h->cfg.m));
     }
-    return http_send_json(h, con, 200, j);
+    http_reply_json(out, 200, j);
 }
 
-enum MHD_Result http_api_host(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r)
+void http_api_host(struct http_server *h, struct http_reply *out, const struct httpq_req *r)
 {
     static const char *const none[] = {NULL};
     struct httpq_error e;
-    if (httpq_only(r, none, &e) < 0)
-        return http_send_bad(h, con, &e);
+    if (httpq_only(r, none, &e) < 0) {
+        http_reply_bad(out, &e);
+        return;
+    }
     const struct activation_host *host = h->cfg.host;
     json_t *lis = json_array(), *http = json_array(), *epids = json_array();
     for (size_t i = 0; i < h->n_kms; i++)
@@ -216,6 +236,6 @@ enum MHD_Result http_api_host(struct http_server *h, struct MHD_Connection *con,
                           "client_count",
                           h->cfg.client_count < 0 ? json_string("auto") : json_integer(h->cfg.client_count),
                           "registry", h->db_path[0] != '\0');
-    return http_send_json(h, con, 200, j);
+    http_reply_json(out, 200, j);
 }
 

@@ -1,6 +1,7 @@
 /*
- * http_int — what the parts of kmsd's HTTP server share (http.c: dispatch, start and stop; http_api.c: the
- * JSON endpoints; http_readyz.c: /readyz). Not for use outside src/kmsd/http*.c. docs/internals/http.md.
+ * http_int — what the parts of kmsd's HTTP server share (http.c: dispatch, start and stop; http_lane.c: the
+ * worker threads for what may wait; http_api.c: the JSON endpoints; http_readyz.c: /readyz). Not for use outside
+ * src/kmsd/http*.c. docs/internals/http.md.
  */
 #ifndef KMSD_HTTP_INT_H
 #define KMSD_HTTP_INT_H
@@ -20,6 +21,38 @@
 
 #define HTTP_JSON_TYPE "application/json; charset=utf-8"
 
+/* An answer made and not yet queued: the endpoints fill one, and the libmicrohttpd thread queues it (at once, or
+ * when the connection is resumed after a lane ran the endpoint). r NULL: out of memory, the connection is closed. */
+struct http_reply {
+    struct MHD_Response *r;
+    unsigned code;
+};
+
+struct http_lane;
+
+/* A request handed to a lane (embedded in http.c's per-request state). Its connection is suspended from
+ * http_lane_submit until the lane has filled out and resumed it; done is then true. */
+struct http_job {
+    struct http_job *next;
+    struct MHD_Connection *con;
+    struct http_reply out;
+    bool done;
+};
+
+/* One worker thread and its queue: what may wait (a registry query, the /readyz self-activation) runs there, one
+ * job at a time in arrival order, never on libmicrohttpd's thread, which goes on serving the other requests. */
+struct http_lane {
+    const char *name; /* for the log: "registry", "readyz" */
+    struct http_server *h;
+    void (*run)(struct http_server *h, struct http_job *job); /* fills job->out */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct http_job *head, *tail; /* waiting, under mu */
+    bool started;                 /* the thread runs (started on the first job) */
+    bool stopping;                /* http_lane_stop: no more jobs taken */
+    pthread_t thread;
+};
+
 struct http_server {
     struct http_cfg cfg;
     char token[512];
@@ -31,11 +64,12 @@ struct http_server {
     struct kmsc_target probe_target;
     bool have_probe;
 
-    pthread_mutex_t db_mu; /* the read-only connection serves one request at a time */
-    struct store *db;
+    struct http_lane registry; /* every registry query, one at a time: the only user of db */
+    struct store *db;          /* the read-only connection, opened on first use */
     char db_path[4096];
 
-    pthread_mutex_t probe_mu; /* one /readyz probe at a time, and its cache */
+    struct http_lane readyz;  /* the /readyz self-activations, one at a time */
+    pthread_mutex_t probe_mu; /* the /readyz cache: written by the readyz lane, read by libmicrohttpd's threads */
     uint64_t probe_at_ms;     /* monotonic time of the last probe, 0: none yet */
     enum kmsc_status probe_status;
     char probe_msg[KMSC_MSG_MAX];
@@ -43,31 +77,47 @@ struct http_server {
     int64_t probe_wall;
 };
 
-/* Queues an answer with Content-Type type, Cache-Control cache and nosniff, and counts its status. body is
- * freed (mode MHD_RESPMEM_MUST_FREE) or kept (MHD_RESPMEM_PERSISTENT) as MHD's mode says. */
-enum MHD_Result http_send_body(struct http_server *h, struct MHD_Connection *con, unsigned code, const char *type,
-                               const char *cache, void *body, size_t len, enum MHD_ResponseMemoryMode mode);
-/* Sends j as JSON (a reference is taken over; NULL answers 500 out of memory). */
-enum MHD_Result http_send_json(struct http_server *h, struct MHD_Connection *con, unsigned code, json_t *j);
-/* Sends {"error": error, "message": printf(fmt, ...)[, "parameter": param]}. */
-enum MHD_Result http_send_error(struct http_server *h, struct MHD_Connection *con, unsigned code, const char *error,
-                                const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Makes an answer with Content-Type type, Cache-Control cache and nosniff into out. body is freed (mode
+ * MHD_RESPMEM_MUST_FREE, also on failure) or kept (MHD_RESPMEM_PERSISTENT) as MHD's mode says. */
+void http_reply_body(struct http_reply *out, unsigned code, const char *type, const char *cache, void *body, size_t len,
+                     enum MHD_ResponseMemoryMode mode);
+/* j as JSON (a reference is taken over; NULL answers 500 out of memory). */
+void http_reply_json(struct http_reply *out, unsigned code, json_t *j);
+/* {"error": error, "message": printf(fmt, ...)[, "parameter": param]}. */
+void http_reply_error(struct http_reply *out, unsigned code, const char *error, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* 400 bad_parameter for e. */
-enum MHD_Result http_send_bad(struct http_server *h, struct MHD_Connection *con, const struct httpq_error *e);
-/* Takes h->db_mu and returns the read-only registry connection (opened on first use), or NULL; every call is
+void http_reply_bad(struct http_reply *out, const struct httpq_error *e);
+/* The read-only registry connection (opened on first use), or NULL; the registry lane's alone. Every call is
  * paired with http_db_put. */
 struct store *http_db_get(struct http_server *h);
 /* Done with the connection of http_db_get (db may be NULL): hands back its cached pages (the writer's next
- * commit would make SQLite drop them before the next read anyway) and releases h->db_mu. */
+ * commit would make SQLite drop them before the next read anyway). */
 void http_db_put(struct http_server *h, struct store *db);
 
-/* The endpoints (http_api.c, http_readyz.c): each checks its parameters and sends its answer. */
-enum MHD_Result http_api_clients(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r);
-enum MHD_Result http_api_client(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r,
-                                const struct guid *cmid);
-enum MHD_Result http_api_products(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r);
-enum MHD_Result http_api_stats(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r);
-enum MHD_Result http_api_host(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r);
-enum MHD_Result http_readyz(struct http_server *h, struct MHD_Connection *con, const struct httpq_req *r);
+/* The lanes (http_lane.c). init: 0 or a positive errno; the thread starts with the first job. */
+int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,
+                   void (*run)(struct http_server *h, struct http_job *job));
+/* From the access handler: suspends job->con and queues job. false when the lane is stopping or its thread cannot
+ * start: nothing is queued or suspended, and the caller answers. */
+bool http_lane_submit(struct http_lane *l, struct http_job *job);
+/* Before the daemons stop: the job running finishes, those waiting are answered 503, every connection the lane
+ * suspended is resumed, and the thread is joined. Later submissions return false. */
+void http_lane_stop(struct http_lane *l);
+/* After http_lane_stop (or a lane never used): frees the mutex and condition. */
+void http_lane_destroy(struct http_lane *l);
+
+/* The endpoints (http_api.c, http_readyz.c): each checks its parameters and makes its answer. Those that read
+ * the registry run on the registry lane, http_readyz_probe on the readyz lane, the others on libmicrohttpd's. */
+void http_api_clients(struct http_server *h, struct http_reply *out, const struct httpq_req *r);
+void http_api_client(struct http_server *h, struct http_reply *out, const struct httpq_req *r, const struct guid *cmid);
+void http_api_products(struct http_server *h, struct http_reply *out, const struct httpq_req *r);
+void http_api_stats(struct http_server *h, struct http_reply *out, const struct httpq_req *r);
+void http_api_host(struct http_server *h, struct http_reply *out, const struct httpq_req *r);
+/* /readyz from the cache while it is fresh: true when out holds the answer (or a 400), false when a probe is
+ * due (then http_readyz_probe, on the readyz lane). Never waits for a probe. */
+bool http_readyz_cached(struct http_server *h, struct http_reply *out, const struct httpq_req *r);
+/* /readyz: probes unless a probe that finished while this request waited made the cache fresh. */
+void http_readyz_probe(struct http_server *h, struct http_reply *out, const struct httpq_req *r);
 
 #endif

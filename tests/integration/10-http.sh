@@ -1,8 +1,8 @@
 #!/bin/bash
 # The HTTP server inside kmsd: the JSON API against clients created with kmsc (status codes, JSON shapes,
-# pagination, filters, 400/401/404/405/413/414), /metrics through a strict text-format parser, the HTTP
-# connection cap at the limit and one past it, the bearer token, address errors, kmsc health, and /readyz
-# failing while the KMS port rejects connections (in a network namespace the test makes).
+# pagination, filters, 400/401/404/405/413/414), the per-connection memory (431), /metrics through a strict
+# text-format parser, the HTTP connection cap at the limit and one past it, the bearer token, address errors,
+# kmsc health, and /readyz failing while the KMS port rejects connections (in a network namespace the test makes).
 . "$(dirname "$0")/lib.sh"
 API="$PYTHON $SOURCE_ROOT/tests/integration/http_api.py"
 
@@ -36,6 +36,9 @@ for m in kmsd_refusals_total kmsd_connections_open kmsd_connections_accepted_tot
 done
 v=$($API metric "$BASE" kmsd_http_responses_total code=400) || fail "metrics"
 [ "$v" -ge 10 ] || fail "HTTP 400 responses counted: $v"
+
+# the per-connection memory (its /readyz activates: after the activation counts above)
+$API headers "$BASE" || fail "the per-connection memory limit"
 
 # kmsc health: exit 0 against a live host; /readyz answers 200 and its probe is cached for up to 1 s
 expect_rc 0 "$KMSC" health "127.0.0.1:$PORT"

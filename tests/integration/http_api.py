@@ -7,6 +7,8 @@
   http_api.py cap HOST PORT N                 N idle connections are served, connection N+1 is closed at once
   http_api.py metric BASE NAME [LABEL=VALUE...]  print the value of one sample of /metrics (checked strictly)
   http_api.py idle HOST PORT SECONDS           an idle connection is closed after about SECONDS
+  http_api.py headers BASE                    the per-connection memory (16 KiB): 12,000 bytes of headers are
+                                              served, on every kind of endpoint; 20,000 are refused with 431
 
 Talks only to the loopback address it is given. Every request has a 10 s timeout.
 """
@@ -308,11 +310,26 @@ def idle(host, port, seconds):
     print("idle: closed after %.2f s" % took)
 
 
+def headers(base):
+    """The per-connection memory (HTTP_CONN_MEMORY, 16 KiB) holds the request line and headers: well under it
+    a request is served, whether libmicrohttpd's thread answers it or a lane (registry, readyz); well over it
+    libmicrohttpd refuses it with 431. Where exactly it stops depends on libmicrohttpd's own use of that memory."""
+    for path in ("/healthz", "/metrics", "/readyz", "/api/v1/stats", "/api/v1/clients"):
+        s, h, d = request(base, path, headers={"X-Filler": "a" * 12000})
+        expect(s == 200, "%s with 12,000 bytes of headers: %d, expected 200" % (path, s))
+    s, h, d = request(base, "/healthz", headers={"X-Filler": "a" * 20000})
+    expect(s == 431, "20,000 bytes of headers: %d, expected 431" % s)
+    s, h, d = request(base, "/healthz")
+    expect(s == 200, "after a refused request: %d" % s)
+    print("headers: 12,000 bytes served, 20,000 refused with 431")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"api": check_api, "status": status, "cap": cap, "metric": metric, "idle": idle}[cmd](*args)
+    {"api": check_api, "status": status, "cap": cap, "metric": metric, "idle": idle,
+     "headers": headers}[cmd](*args)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ if [ "$(id -u)" -eq 0 ]; then AS_ROOT=(--allow-root); fi
 # start_kmsd turns the rate off (IT_RATE); a test of the limit passes its own --rate-limit after, and a test of
 # the defaults empties IT_RATE first.
 IT_RATE=(--rate-limit 0)
+# Environment for kmsd alone (VAR=VALUE words), set by a test before start_kmsd: env(1) puts it in place and
+# execs kmsd, so $KMSD_PID stays kmsd's and the tools the test runs do not inherit it (LD_PRELOAD, for one).
+IT_ENV=()
 
 # start_kmsd [OPTIONS...]: kmsd on 127.0.0.1:$PORT (a fresh free port) unless the options say otherwise, and its
 # HTTP server on 127.0.0.1:$HTTP_PORT (another free port, never the default 8080) unless the options give --http
@@ -72,11 +75,11 @@ start_kmsd() {
     done
     mkdir -p "$TMP/state"
     if [ "$http" = 1 ]; then
-        "$KMSD" -L "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --state-dir "$TMP/state" --log-level debug \
-            "${AS_ROOT[@]}" "${IT_RATE[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
+        env "${IT_ENV[@]}" "$KMSD" -L "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --state-dir "$TMP/state" \
+            --log-level debug "${AS_ROOT[@]}" "${IT_RATE[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
     else
-        "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "${AS_ROOT[@]}" "${IT_RATE[@]}" \
-            "$@" >>"$TMP/kmsd.log" 2>&1 &
+        env "${IT_ENV[@]}" "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$TMP/state" --log-level debug "${AS_ROOT[@]}" \
+            "${IT_RATE[@]}" "$@" >>"$TMP/kmsd.log" 2>&1 &
     fi
     KMSD_PID=$!
     wait_port 127.0.0.1 "$PORT"
