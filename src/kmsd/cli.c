@@ -23,7 +23,7 @@ static const struct opt_def opt_defs[] = {
     {"state-dir", O_STATE_DIR, true}, {"db", O_DB, true},           {"format", O_FORMAT, true},
     {"product", O_PRODUCT, true},     {"since", O_SINCE, true},     {"delete", O_DELETE, true},
     {"prune", O_PRUNE, false},        {"retention", O_RETENTION, true}, {"row-cap", O_ROW_CAP, true},
-    {"help", O_HELP, false},
+    {"help", O_HELP, false},          {"vacuum", O_VACUUM, false},
 };
 #define OPT_DEFS (sizeof opt_defs / sizeof opt_defs[0])
 _Static_assert(OPT_DEFS == CLI_OPT_COUNT, "CLI_OPT_COUNT is the size of opt_defs");
@@ -144,10 +144,13 @@ int cli_open_existing_db(const char *path, struct store **s)
 
 static const struct command commands[] = {
     {"clients",
-     O_STATE_DIR | O_DB | O_FORMAT | O_PRODUCT | O_SINCE | O_DELETE | O_PRUNE | O_RETENTION | O_ROW_CAP | O_HELP, false,
+     O_STATE_DIR | O_DB | O_FORMAT | O_PRODUCT | O_SINCE | O_DELETE | O_PRUNE | O_RETENTION | O_ROW_CAP | O_VACUUM |
+         O_HELP,
+     false,
      "kmsd clients [--state-dir DIR | --db PATH] [--format table|json|csv] [--product NAME] [--since DAYS]\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --delete CMID\n"
-     "       kmsd clients [--state-dir DIR | --db PATH] --prune [--retention DAYS] [--row-cap N]",
+     "       kmsd clients [--state-dir DIR | --db PATH] --prune [--retention DAYS] [--row-cap N]\n"
+     "       kmsd clients [--state-dir DIR | --db PATH] --vacuum",
      cli_run_clients},
     {"stats", O_STATE_DIR | O_DB | O_FORMAT | O_HELP, false,
      "kmsd stats [--state-dir DIR | --db PATH] [--format text|json]", cli_run_stats},

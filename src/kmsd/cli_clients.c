@@ -260,14 +260,34 @@ static int clients_prune(const struct opts *o, const char *db_path)
     return rc;
 }
 
+/* --vacuum: the file rewritten compactly, and made to give pages back as pruning frees them from then on. */
+static int clients_vacuum(const char *db_path)
+{
+    struct store *s;
+    int rc = cli_open_existing_db(db_path, &s);
+    if (rc)
+        return rc;
+    uint64_t before = 0, after = 0;
+    if (store_compact(s, &before, &after) != 0) {
+        fprintf(stderr, "kmsd clients: %s\n", store_errmsg(s));
+        rc = EXIT_FAIL;
+    } else {
+        printf("compacted %s: %.1f MB, now %.1f MB; pruned pages go back to the file system from now on\n", db_path,
+               (double)before / 1e6, (double)after / 1e6);
+    }
+    store_close(s);
+    return rc;
+}
+
 int cli_run_clients(const struct opts *o, const char *db_path)
 {
     const unsigned listing = O_FORMAT | O_PRODUCT | O_SINCE;
-    if ((o->seen & O_DELETE) && (o->seen & O_PRUNE)) {
-        fprintf(stderr, "kmsd clients: --delete and --prune exclude each other\n");
+    unsigned actions = o->seen & (O_DELETE | O_PRUNE | O_VACUUM);
+    if (actions & (actions - 1)) {
+        fprintf(stderr, "kmsd clients: --delete, --prune and --vacuum exclude each other\n");
         return EXIT_USAGE;
     }
-    if ((o->seen & (O_DELETE | O_PRUNE)) && (o->seen & listing)) {
+    if (actions && (o->seen & listing)) {
         fprintf(stderr, "kmsd clients: --format, --product and --since apply to the listing only\n");
         return EXIT_USAGE;
     }
@@ -279,6 +299,8 @@ int cli_run_clients(const struct opts *o, const char *db_path)
         return clients_delete(o, db_path);
     if (o->seen & O_PRUNE)
         return clients_prune(o, db_path);
+    if (o->seen & O_VACUUM)
+        return clients_vacuum(db_path);
 
     const char *format = cli_opt_value(o, O_FORMAT);
     int (*list)(struct store *, const struct store_filter *) = list_table;

@@ -13,7 +13,7 @@
 #include "store.h"
 
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
-#define CLI_OPT_COUNT 10     /* entries of cli.c's option table */
+#define CLI_OPT_COUNT 11     /* entries of cli.c's option table */
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -29,6 +29,7 @@ enum opt_bit {
     O_RETENTION = 1 << 7,
     O_ROW_CAP = 1 << 8,
     O_HELP = 1 << 9,
+    O_VACUUM = 1 << 10,
 };
 
 struct opts {

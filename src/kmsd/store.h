@@ -172,6 +172,12 @@ int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t 
 #define STORE_VACUUM_PAGES 256
 int store_vacuum_step(struct store *s, uint32_t pages, bool *more);
 
+/* Rewrites the database compactly (VACUUM, its scratch copy in a temporary file, not in memory) and turns on
+ * incremental auto-vacuum, which a file made before schema 3 lacks: `kmsd clients --vacuum`. Takes the write lock
+ * for its duration; a running kmsd answers meanwhile and folds its journal after (its folds wait, then retry).
+ * *before and *after get the file's size in bytes. Returns 0 or a negative code. */
+int store_compact(struct store *s, uint64_t *before, uint64_t *after);
+
 /* Host statistics: the counters, the rows (from the summary table) and each group's clients in the counting
  * window (an index range count: one row per client in a one-application group, distinct CMIDs in "other"). */
 int store_stats_get(struct store *s, int64_t now, struct store_stats *out);

@@ -495,6 +495,41 @@ int store_vacuum_step(struct store *s, uint32_t pages, bool *more)
     return ret;
 }
 
+/* The database's size in bytes: page_count × page_size. */
+static int db_bytes(struct store *s, uint64_t *out)
+{
+    int64_t v[2] = {0, 0};
+    static const char *const sql[2] = {"PRAGMA page_count", "PRAGMA page_size"};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+        int ret = rc == SQLITE_OK ? store_query_int(s, st, &v[i], "cannot read the size") : store_fail(s, rc, "prepare");
+        sqlite3_finalize(st);
+        if (ret)
+            return ret;
+    }
+    *out = (uint64_t)v[0] * (uint64_t)v[1];
+    return 0;
+}
+
+int store_compact(struct store *s, uint64_t *before, uint64_t *after)
+{
+    int ret = db_bytes(s, before);
+    /* VACUUM copies the whole database to a scratch file first: on disk, not in memory (temp_store) */
+    if (!ret)
+        ret = store_exec(s, "PRAGMA temp_store = FILE", "cannot set temp_store");
+    if (!ret)
+        ret = store_exec(s, "PRAGMA auto_vacuum = INCREMENTAL", "cannot set auto_vacuum");
+    if (!ret)
+        ret = store_exec(s, "VACUUM", "cannot compact the database");
+    int r2 = store_exec(s, "PRAGMA temp_store = MEMORY", "cannot set temp_store");
+    if (!ret)
+        ret = r2;
+    if (!ret)
+        ret = db_bytes(s, after);
+    return ret;
+}
+
 int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -1,5 +1,5 @@
 /* The registry commands run in-process through cli_main(): clients (table, JSON, CSV, filters, --delete,
- * --prune), stats, import-pykms with a py-kms database made here, and the usage and open errors. */
+ * --prune, --vacuum), stats, import-pykms with a py-kms database made here, and the usage and open errors. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -16,6 +16,7 @@
 #include "guid.h"
 #include "products.h"
 #include "registry_json.h"
+#include "sqltest.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -382,6 +383,41 @@ static void clients_delete_and_prune(void **state)
     run_free(&r);
 }
 
+/* --vacuum rewrites a file made before schema 3 (no auto_vacuum) compactly and turns incremental auto-vacuum on;
+ * it excludes the other actions and the listing options, and needs an existing database. */
+static void clients_vacuum(void **state)
+{
+    (void)state;
+    char db[512];
+    make_db(db, sizeof db, "vacuum.db");
+    sqltest_exec(db, "PRAGMA auto_vacuum = NONE; VACUUM;"
+                     " CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                     " WHERE i < 20000) SELECT i, randomblob(200) AS b FROM n; DROP TABLE filler;");
+    assert_int_equal(sqltest_int(db, "PRAGMA auto_vacuum"), 0);
+    int64_t free_before = sqltest_int(db, "PRAGMA freelist_count");
+    assert_true(free_before > 1000);
+    struct run r = run_cli("clients", "--db", db, "--vacuum", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "compacted"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(db, "PRAGMA auto_vacuum"), 2);
+    assert_int_equal(sqltest_int(db, "PRAGMA freelist_count"), 0);
+    assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 3); /* the rows are kept */
+    r = run_cli("clients", "--db", db, "--vacuum", "--prune", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "exclude each other"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--vacuum", "--format", "json", NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    char missing[512];
+    tmp_path(missing, sizeof missing, "never-vacuumed.db");
+    r = run_cli("clients", "--db", missing, "--vacuum", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_int_equal(access(missing, F_OK), -1);
+    run_free(&r);
+}
+
 static void stats_command(void **state)
 {
     (void)state;
@@ -666,7 +702,7 @@ int main(void)
         cmocka_unit_test(clients_json),
         cmocka_unit_test(clients_csv),
         cmocka_unit_test(clients_table),
-        cmocka_unit_test(clients_delete_and_prune),
+        cmocka_unit_test(clients_delete_and_prune), cmocka_unit_test(clients_vacuum),
         cmocka_unit_test(stats_command),
         cmocka_unit_test(usage_and_open_errors),
         cmocka_unit_test(import_pykms),
