@@ -30,6 +30,15 @@ static void on_grace(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
 }
 
+/* SIGHUP (logrotate's postrotate, `systemctl reload`): kmsd has no reload yet, and the default action would end it
+ * without a word. Logged and ignored. */
+static void on_hangup(uv_signal_t *s, int signum)
+{
+    (void)s;
+    log_warn("signal %d (SIGHUP): ignored; kmsd does not reload its configuration yet (restart it to apply a new one)",
+             signum);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct server *srv = s->data;
@@ -41,6 +50,7 @@ static void on_signal(uv_signal_t *s, int signum)
     server_listeners_close(srv);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->sig_hup, NULL);
     uv_close((uv_handle_t *)&srv->fd_pause, NULL);
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
@@ -179,11 +189,16 @@ static int server_handles_init(struct server *srv)
         srv->handles |= SERVER_H_SIG_TERM;
         rc = uv_signal_init(srv->loop, &srv->sig_int);
     }
+    if (rc == 0) {
+        srv->handles |= SERVER_H_SIG_INT;
+        rc = uv_signal_init(srv->loop, &srv->sig_hup);
+    }
     if (rc < 0) {
         log_error("cannot set up the event loop's timers and signals: %s", uv_strerror(rc));
         return rc;
     }
-    srv->handles |= SERVER_H_SIG_INT;
+    srv->handles |= SERVER_H_SIG_HUP;
+    srv->sig_hup.data = srv;
     srv->fd_pause.data = srv;
     srv->grace.data = srv;
     srv->sig_term.data = srv;
@@ -245,8 +260,10 @@ static int server_start(struct server *srv)
     rc = uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     if (rc == 0)
         rc = uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    if (rc == 0)
+        rc = uv_signal_start(&srv->sig_hup, on_hangup, SIGHUP);
     if (rc < 0)
-        log_error("cannot catch SIGTERM and SIGINT: %s", uv_strerror(rc));
+        log_error("cannot catch SIGTERM, SIGINT and SIGHUP: %s", uv_strerror(rc));
     return rc;
 }
 
@@ -260,13 +277,14 @@ static void server_teardown(struct server *srv)
     }
     server_listeners_close(srv);
     uv_timer_t *timers[] = {&srv->fd_pause, &srv->grace};
-    uv_signal_t *signals[] = {&srv->sig_term, &srv->sig_int};
-    for (int i = 0; i < 2; i++) {
+    uv_signal_t *signals[] = {&srv->sig_term, &srv->sig_int, &srv->sig_hup};
+    const unsigned signal_bits[] = {SERVER_H_SIG_TERM, SERVER_H_SIG_INT, SERVER_H_SIG_HUP};
+    for (int i = 0; i < 2; i++)
         if (srv->handles & (i == 0 ? SERVER_H_FD_PAUSE : SERVER_H_GRACE))
             uv_close((uv_handle_t *)timers[i], NULL);
-        if (srv->handles & (i == 0 ? SERVER_H_SIG_TERM : SERVER_H_SIG_INT))
+    for (int i = 0; i < 3; i++)
+        if (srv->handles & signal_bits[i])
             uv_close((uv_handle_t *)signals[i], NULL);
-    }
     (void)uv_run(srv->loop, UV_RUN_DEFAULT); /* only close callbacks are left to run */
     (void)uv_loop_close(srv->loop);
     server_free(srv);

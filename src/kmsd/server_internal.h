@@ -45,6 +45,7 @@
 #define SERVER_H_GRACE 2u
 #define SERVER_H_SIG_TERM 4u
 #define SERVER_H_SIG_INT 8u
+#define SERVER_H_SIG_HUP 16u
 
 struct server;
 
@@ -100,7 +101,7 @@ struct server {
     struct metrics *m;
     struct listener lis[SERVER_MAX_LISTENERS];
     int n_lis;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t grace;  /* after SIGTERM: SERVER_STOP_GRACE_MS for the replies still going out */
     unsigned handles;  /* SERVER_H_*: which of the loop-wide handles are initialised (for server_teardown) */
     struct store *db;  /* the registry until the writer takes it over (then NULL) */

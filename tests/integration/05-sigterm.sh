@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SIGTERM with connections open (idle, mid-PDU, bound): kmsd closes them, exits 0 promptly, and every
-# client sees its connection closed; SIGINT does the same.
+# client sees its connection closed; SIGINT does the same. SIGHUP (logrotate, systemctl reload) is logged and
+# ignored: kmsd goes on answering.
 . "$(dirname "$0")/lib.sh"
 
 for sig in TERM INT; do
@@ -47,4 +48,15 @@ PY
     echo "SIG$sig: exit 0 after $ms ms, 3 connections closed"
     : >"$TMP/kmsd.log"
 done
+# SIGHUP: logged, ignored, still answering (before: the default action ended kmsd without a line)
+start_kmsd
+kill -HUP "$KMSD_PID"
+for i in $(seq 1 100); do grep -q "SIGHUP" "$TMP/kmsd.log" && break; sleep 0.05; done
+grep -q "SIGHUP.*ignored" "$TMP/kmsd.log" || fail "no log line for SIGHUP"
+kill -0 "$KMSD_PID" 2>/dev/null || fail "SIGHUP ended kmsd"
+"$KMSC" "127.0.0.1:$PORT" >/dev/null || fail "no answer after SIGHUP"
+kill -HUP "$KMSD_PID"
+"$KMSC" "127.0.0.1:$PORT" >/dev/null || fail "no answer after a second SIGHUP"
+stop_kmsd
+echo "SIGHUP: logged and ignored"
 echo "ok"
