@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "suggest.h"
 
 #define CLI_DEFAULT_STATE_DIR "/var/lib/kmsd"
 #define CLI_PATH_MAX 4096
@@ -30,6 +31,7 @@ _Static_assert(OPT_DEFS == CLI_OPT_COUNT, "CLI_OPT_COUNT is the size of opt_defs
 
 struct command {
     const char *name;
+    const char *summary; /* one line for kmsd --help */
     unsigned allowed;
     bool wants_file;
     const char *usage;
@@ -143,7 +145,7 @@ int cli_open_existing_db(const char *path, struct store **s)
 /* ---- dispatch ---- */
 
 static const struct command commands[] = {
-    {"clients",
+    {"clients", "list the client registry, or --delete, --prune or --vacuum it",
      O_STATE_DIR | O_DB | O_FORMAT | O_PRODUCT | O_SINCE | O_DELETE | O_PRUNE | O_RETENTION | O_ROW_CAP | O_VACUUM |
          O_HELP,
      false,
@@ -152,9 +154,9 @@ static const struct command commands[] = {
      "       kmsd clients [--state-dir DIR | --db PATH] --prune [--retention DAYS] [--row-cap N]\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --vacuum",
      cli_run_clients},
-    {"stats", O_STATE_DIR | O_DB | O_FORMAT | O_HELP, false,
+    {"stats", "the host's statistics, like slmgr /dli", O_STATE_DIR | O_DB | O_FORMAT | O_HELP, false,
      "kmsd stats [--state-dir DIR | --db PATH] [--format text|json]", cli_run_stats},
-    {"import-pykms", O_STATE_DIR | O_DB | O_HELP, true, "kmsd import-pykms FILE [--state-dir DIR | --db PATH]",
+    {"import-pykms", "merge a py-kms database into the registry", O_STATE_DIR | O_DB | O_HELP, true, "kmsd import-pykms FILE [--state-dir DIR | --db PATH]",
      cli_run_import},
 };
 
@@ -166,18 +168,41 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
 bool cli_is_command(const char *name)
 {
     return find_command(name) != NULL;
 }
 
+void cli_help_commands(FILE *out)
+{
+    fprintf(out, "\nCommands (kmsd COMMAND --help for each; they work on the registry, also while kmsd runs):\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-32s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cli_unknown(const char *word, FILE *err)
+{
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        names[i] = commands[i].name;
+    const char *close = suggest_closest(word, names, N_COMMANDS);
+    fprintf(err, "kmsd: \"%.100s\" is neither a command nor an option", word);
+    if (close)
+        fprintf(err, "; did you mean \"kmsd %s\"?", close);
+    fprintf(err, "\nCommands:");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(err, " %s", names[i]);
+    fprintf(err, "; options: kmsd --help\n");
+    return EXIT_USAGE;
+}
+
 int cli_main(int argc, char **argv)
 {
     const struct command *c = argc >= 2 ? find_command(argv[1]) : NULL;
-    if (!c) {
-        fprintf(stderr, "kmsd: unknown command '%s' (clients, stats, import-pykms)\n", argc >= 2 ? argv[1] : "");
-        return EXIT_USAGE;
-    }
+    if (!c)
+        return cli_unknown(argc >= 2 ? argv[1] : "", stderr);
     struct opts o;
     int rc = parse_opts(c, argc, argv, &o);
     if (rc)

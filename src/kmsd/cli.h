@@ -1,7 +1,7 @@
 /*
  * cli — the commands that work on the client registry without running the daemon:
  *   kmsd clients [--state-dir DIR | --db PATH] [--format table|json|csv] [--product NAME] [--since DAYS]
- *   kmsd clients --delete CMID | --prune [--retention DAYS] [--row-cap N]
+ *   kmsd clients --delete CMID | --prune [--retention DAYS] [--row-cap N] | --vacuum
  *   kmsd stats [--state-dir DIR | --db PATH] [--format text|json]
  *   kmsd import-pykms FILE [--state-dir DIR | --db PATH]
  * They open the database directly (WAL: they work while kmsd runs). Reports go to stdout, errors to stderr.
@@ -11,9 +11,17 @@
 #define KMSD_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Whether argv[1] names one of the commands above (then main() hands over to cli_main()). */
 bool cli_is_command(const char *name);
+
+/* The commands with a line each, for the end of kmsd --help. */
+void cli_help_commands(FILE *out);
+
+/* For a first argument that is neither a command nor an option: says so on err, with "did you mean" when one
+ * command is close (suggest.h) and the list of commands. Returns the usage exit status (2). */
+int cli_unknown(const char *word, FILE *err);
 
 /* Runs the command named by argv[1] with its options argv[2..argc). Returns the exit status: 0 success,
  * 1 failure while working (e.g. a write error, --delete of an unknown CMID), 2 bad usage or a database that

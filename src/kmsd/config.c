@@ -32,9 +32,17 @@ int config_fail(struct load *ld, const char *fmt, ...)
 
 /* ---- help, version, print ---- */
 
+static void (*help_tail)(FILE *out);
+
+void config_set_help_tail(void (*tail)(FILE *out))
+{
+    help_tail = tail;
+}
+
 void config_help(FILE *out)
 {
     fprintf(out, "Usage: kmsd [OPTION]...\n"
+                 "       kmsd COMMAND [OPTION]...   (the commands are listed at the end)\n"
                  "KMS host for Microsoft volume activation.\n\n"
                  "Every option except the actions can also be set in the INI file (-c; key = long name, booleans as\n"
                  "ndr64 = false) and as KMSD_NAME in the environment (e.g. KMSD_IDLE_TIMEOUT=1m; lists comma-\n"
@@ -52,6 +60,8 @@ void config_help(FILE *out)
             fprintf(out, " [%s]", d->def);
         fputc('\n', out);
     }
+    if (help_tail)
+        help_tail(out);
     fprintf(out, "\nExit status: 0 ok, 2 bad option or value. Reference: docs/config.md, kmsd(8).\n");
 }
 

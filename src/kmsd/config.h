@@ -158,6 +158,9 @@ size_t config_option_count(void);
 const struct config_option *config_option_at(size_t i);
 /* Prints the --help text. */
 void config_help(FILE *out);
+/* A function that config_help calls after the options (kmsd's main: the registry commands, cli_help_commands);
+ * NULL: none. Set before config_load. */
+void config_set_help_tail(void (*tail)(FILE *out));
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct kmsd_config *cfg);

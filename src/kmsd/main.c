@@ -348,6 +348,9 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && cli_is_command(argv[1]))
         return cli_main(argc, argv);
+    if (argc > 1 && argv[1][0] != '-')
+        return cli_unknown(argv[1], stderr);
+    config_set_help_tail(cli_help_commands);
     static struct kmsd k;
     config_defaults(&k.cfg);
     int rc = config_load(&k.cfg, argc, argv, environ, stdout, stderr);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every configuration error stops kmsd with exit status 2 and a message naming what is wrong; --check-config
-# prints a configuration that kmsd accepts back; precedence defaults < INI < environment < command line.
+# prints a configuration that kmsd accepts back; precedence defaults < INI < environment < command line; a
+# mistyped command is named with the closest one.
 . "$(dirname "$0")/lib.sh"
 
 # expect_config_error WHAT-THE-MESSAGE-NAMES ARGS...
@@ -14,6 +15,17 @@ expect_config_error() {
 }
 
 mkdir -p "$TMP/state"
+# a first argument that is no command: said so, with the close command and the list, exit 2
+expect_rc 2 "$KMSD" client
+grep -q 'did you mean "kmsd clients"' "$TMP/out" || { cat "$TMP/out" >&2; fail "no suggestion for 'client'"; }
+grep -q "Commands: clients stats import-pykms" "$TMP/out" || fail "the commands are not listed"
+expect_rc 2 "$KMSD" stast
+grep -q 'did you mean "kmsd stats"' "$TMP/out" || fail "no suggestion for 'stast'"
+expect_rc 2 "$KMSD" launch
+grep -q "did you mean" "$TMP/out" && fail "a suggestion for a word close to no command"
+# --help ends with the commands
+"$KMSD" --help >"$TMP/help" || fail "kmsd --help"
+grep -qE "^  import-pykms +merge a py-kms database" "$TMP/help" || fail "kmsd --help does not list the commands"
 expect_config_error port --port 0
 expect_config_error port --port 70000
 expect_config_error port --port abc
