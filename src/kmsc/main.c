@@ -57,7 +57,7 @@ struct opts {
     int timeout_ms;
     int verbosity;
     bool list;
-    bool help;
+    bool help, version;
 };
 
 /* The program's state for one run. */
@@ -73,7 +73,10 @@ struct kmsc_ctx {
 
 static void usage_line(FILE *f, const char *prog)
 {
-    fprintf(f, "Usage: %s [options] [HOST[:PORT]]\n", prog);
+    fprintf(f, "Usage: %s [options] [HOST[:PORT]]\n"
+               "       %s health HOST[:PORT]                one activation as a health probe (kmsc(1))\n"
+               "       %s bench [options] [HOST[:PORT]]     a load generator (kmsc bench --help)\n",
+            prog, prog, prog);
 }
 
 static void help(const char *prog)
@@ -110,6 +113,7 @@ static void help(const char *prog)
           "  -v, --verbose           also print the request, the connection and the BIND result\n"
           "  -q, --quiet             print nothing on success (errors still go to stderr)\n"
           "  -h, --help              print this help and exit\n"
+          "  -V, --version           print the version and exit\n"
           "\n"
           "Exit status:\n"
           "  0  every response was verified\n"
@@ -189,6 +193,7 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
@@ -286,6 +291,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case 'v': o->verbosity = VERBOSE; return 0;
     case 'q': o->verbosity = QUIET; return 0;
     case 'h': o->help = true; return 0;
+    case 'V': o->version = true; return 0;
     case OPT_PRODUCT: o->product = optarg; return 0;
     case OPT_LIST: o->list = true; return 0;
     case OPT_APP: o->app_text = optarg; return 0;
@@ -301,19 +307,19 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     }
 }
 
-/* Fills ctx->o from argv (o->help after --help). Returns 0 or KMS_EINVAL (ctx->res says why). */
+/* Fills ctx->o from argv (o->help after --help, o->version after --version). Returns 0 or KMS_EINVAL (ctx->res says why). */
 static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
 {
     struct opts *o = &ctx->o;
     int c;
     set_defaults(o);
     opterr = 0;
-    while (!o->help && (c = getopt_long(argc, argv, ":456n:vqh", long_opts, NULL)) != -1) {
+    while (!o->help && !o->version && (c = getopt_long(argc, argv, ":456n:vqhV", long_opts, NULL)) != -1) {
         int rc = one_option(o, &ctx->res, c, argv);
         if (rc < 0)
             return rc;
     }
-    if (o->help)
+    if (o->help || o->version)
         return 0;
     if (o->list) {
         if (optind < argc)
@@ -593,6 +599,10 @@ static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
     if (ctx->o.help) {
         help(ctx->prog);
         return 0;
+    }
+    if (ctx->o.version) {
+        printf("kmsc %s\n", KMSD_VERSION);
+        return fflush(stdout) == 0 ? 0 : outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
     }
     if (ctx->o.list) {
         list_products();

@@ -447,9 +447,19 @@ static void test_help(void **state)
     KMSC(r, "--help");
     expect(r, 0);
     expect_in(r->out, "Usage: kmsc");
+    expect_in(r->out, "kmsc health HOST[:PORT]"); /* the other commands are named */
+    expect_in(r->out, "kmsc bench [options]");
+    expect_in(r->out, "--version");
     static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  "};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         expect_in(r->out, codes[i]);
+    KMSC(r, "--version");
+    expect(r, 0);
+    assert_string_equal(r->out, "kmsc " KMSD_VERSION "\n");
+    assert_string_equal(r->err, "");
+    KMSC(r, "-V", "--bogus-after");
+    expect(r, 0);
+    expect_in(r->out, "kmsc ");
 }
 
 static void test_list_products(void **state)
