@@ -70,7 +70,8 @@ void http_reply_body(struct http_reply *out, unsigned code, const char *type, co
 /* j as JSON into out (a reference is taken over). */
 void http_reply_json(struct http_reply *out, unsigned code, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    /* reals (rtt_ms) with 6 significant digits, not 17 */
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(j);
     if (!text) {
         static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";

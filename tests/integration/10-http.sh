@@ -44,6 +44,15 @@ $API headers "$BASE" || fail "the per-connection memory limit"
 expect_rc 0 "$KMSC" health "127.0.0.1:$PORT"
 grep -q '^healthy: ' "$TMP/out" || fail "kmsc health output: $(cat "$TMP/out")"
 [ "$($API status "$BASE/readyz")" = 200 ] || fail "/readyz not 200 against a live listener"
+# its round trip in milliseconds with at most 6 significant digits (not 0.49299300007987767)
+"$PYTHON" - "$BASE/readyz" <<'PY' || fail "/readyz rtt_ms"
+import re, sys, urllib.request
+body = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+m = re.search(r'"rtt_ms":([0-9.eE+-]+)', body)
+assert m, body
+digits = re.sub(r"[^0-9]", "", m.group(1).split("e")[0].split("E")[0]).lstrip("0")
+assert len(digits) <= 6, body
+PY
 before=$($API metric "$BASE" kmsd_readyz_probes_total)
 t0=$(date +%s%N)
 for i in 1 2 3 4 5; do $API status "$BASE/readyz" >/dev/null; done
