@@ -74,7 +74,7 @@ struct kmsc_ctx {
 static void usage_line(FILE *f, const char *prog)
 {
     fprintf(f, "Usage: %s [options] [HOST[:PORT]]\n"
-               "       %s health HOST[:PORT]                one activation as a health probe (kmsc(1))\n"
+               "       %s health [HOST[:PORT]]              one activation as a health probe (kmsc(1))\n"
                "       %s bench [options] [HOST[:PORT]]     a load generator (kmsc bench --help)\n",
             prog, prog, prog);
 }
@@ -624,23 +624,28 @@ static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
  * code with res saying why. For container health checks and probes. */
 static int health_cmd(int argc, char **argv, struct kmsc_result *res)
 {
-    if (argc != 3 || argv[2][0] == '-') {
-        fprintf(stderr, "Usage: kmsc health HOST[:PORT]\n");
+    if (argc > 3 || (argc == 3 && argv[2][0] == '-')) {
         bool asked = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+        fprintf(asked ? stdout : stderr, "Usage: kmsc health [HOST[:PORT]]   (default " DEFAULT_HOST ":" KMSC_DEFAULT_PORT
+                                         ", as kmsc's)\n");
         return asked ? 0 : outcome_quiet(res, KMSC_USAGE, KMS_EINVAL);
     }
+    const char *target = argc == 3 ? argv[2] : DEFAULT_HOST; /* without a host, as plain kmsc: this machine */
     struct kmsc_target t;
     char msg[HEALTH_TARGET_MSG];
-    if (kms_client_parse_target(argv[2], &t, msg, sizeof msg) != 0)
+    if (kms_client_parse_target(target, &t, msg, sizeof msg) != 0)
         return outcome_usage(res, "%s", msg);
     enum kmsc_status st = kmsc_health(&t, HEALTH_TIMEOUT_MS, res);
     if (st != KMSC_OK) {
         char why[KMSC_MSG_MAX];
         snprintf(why, sizeof why, "%s", res->msg[0] ? res->msg : "failed");
-        kms_client_fail(res, st, res->err, "%s: %s", argv[2], why);
+        if (strstr(why, target)) /* "cannot connect to HOST:PORT: ..." names it already */
+            kms_client_fail(res, st, res->err, "%s", why);
+        else
+            kms_client_fail(res, st, res->err, "%s: %s", target, why);
         return outcome_code(res);
     }
-    printf("healthy: %s answered a verified v6 activation in %.3f ms (ePID %s)\n", argv[2], res->rtt_ms,
+    printf("healthy: %s answered a verified v6 activation in %.3f ms (ePID %s)\n", target, res->rtt_ms,
            res->resp.epid);
     return fflush(stdout) == 0 ? 0 : outcome_quiet(res, KMSC_INTERNAL, -EIO);
 }

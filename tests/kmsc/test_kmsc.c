@@ -415,12 +415,12 @@ static void test_messages(void **state)
     KMSC(r, "bench", "--mix", "4:1", "-4");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc bench: -4/-5/-6 and --mix exclude each other\n");
-    KMSC(r, "health");
+    KMSC(r, "health", "127.0.0.1", "extra");
     expect(r, KMSC_USAGE);
-    assert_string_equal(r->err, "Usage: kmsc health HOST[:PORT]\n");
+    assert_string_equal(r->err, "Usage: kmsc health [HOST[:PORT]]   (default 127.0.0.1:1688, as kmsc's)\n");
     KMSC(r, "health", "-h");
     expect(r, 0);
-    assert_string_equal(r->err, "Usage: kmsc health HOST[:PORT]\n");
+    assert_string_equal(r->out, "Usage: kmsc health [HOST[:PORT]]   (default 127.0.0.1:1688, as kmsc's)\n");
     KMSC(r, "health", "[::1");
     expect(r, KMSC_USAGE);
     assert_true(strncmp(r->err, "kmsc health: ", 13) == 0);
@@ -447,7 +447,7 @@ static void test_help(void **state)
     KMSC(r, "--help");
     expect(r, 0);
     expect_in(r->out, "Usage: kmsc");
-    expect_in(r->out, "kmsc health HOST[:PORT]"); /* the other commands are named */
+    expect_in(r->out, "kmsc health [HOST[:PORT]]"); /* the other commands are named */
     expect_in(r->out, "kmsc bench [options]");
     expect_in(r->out, "--version");
     static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  "};
@@ -559,10 +559,17 @@ static void test_connect_refused(void **state)
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%u", ntohs(a.sin_port));
     KMSC(r, target);
-    close(fd);
     expect(r, KMSC_CONNECT);
     expect_in(r->err, "refused");
     assert_string_equal(r->out, "");
+    /* kmsc health names the address once */
+    KMSC(r, "health", target);
+    close(fd);
+    expect(r, KMSC_CONNECT);
+    char want[128];
+    snprintf(want, sizeof want, "kmsc health: cannot connect to %s: ", target);
+    assert_true(strncmp(r->err, want, strlen(want)) == 0);
+    assert_null(strstr(r->err + strlen(want), target));
 }
 
 static void test_connect_timeout(void **state)
