@@ -17,7 +17,7 @@ SETUP_ARGS ?=
 check asan: SETUP_ARGS = --test
 check asan: MESON_OPTS += -Dtests=enabled
 
-.PHONY: all build deps check asan run fuzz clean checksrc
+.PHONY: all build deps check asan run fuzz clean checksrc install
 
 all: build
 
@@ -30,6 +30,11 @@ $(BUILD)/build.ninja: | deps
 build: deps $(BUILD)/build.ninja
 	@if [ -n "$(strip $(MESON_OPTS))" ]; then $(MESON) setup --reconfigure $(BUILD) $(MESON_OPTS) >/dev/null; fi
 	$(NINJA) -C $(BUILD)
+
+# kmsd, kmsc, the man pages, the systemd unit and the example configuration under the prefix (/usr/local; a
+# package build sets -Dprefix=/usr through MESON_OPTS); DESTDIR stages them elsewhere
+install: build
+	$(MESON) install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
 check: build checksrc
 	@scripts/check-layering.sh

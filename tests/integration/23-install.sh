@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# meson install into a staging directory (DESTDIR): the programs, both man pages, the example configuration, and
+# a systemd unit whose ExecStart names kmsd where this build installs it (generated from the prefix, not fixed).
+. "$(dirname "$0")/lib.sh"
+
+DEST="$TMP/root"
+meson install -C "$BUILD_ROOT" --destdir "$DEST" --no-rebuild >"$TMP/install.log" 2>&1 ||
+    { cat "$TMP/install.log" >&2; fail "meson install failed"; }
+prefix=$(meson introspect --buildoptions "$BUILD_ROOT" |
+    "$PYTHON" -c 'import json, sys; o = {x["name"]: x["value"] for x in json.load(sys.stdin)}; print(o["prefix"], o["sbindir"], o["bindir"], o["mandir"], o["datadir"])')
+read -r PREFIX SBINDIR BINDIR MANDIR DATADIR <<<"$prefix"
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$PREFIX/$1" ;; esac; }
+for f in "$(abs "$SBINDIR")/kmsd" "$(abs "$BINDIR")/kmsc"; do
+    [ -x "$DEST$f" ] || fail "not installed: $f"
+done
+[ -f "$DEST$(abs "$MANDIR")/man8/kmsd.8" ] || fail "kmsd(8) not installed"
+[ -f "$DEST$(abs "$MANDIR")/man1/kmsc.1" ] || fail "kmsc(1) not installed"
+[ -f "$DEST$(abs "$DATADIR")/doc/kmsd/kmsd.conf.example" ] || fail "the example configuration is not installed"
+unit="$DEST$PREFIX/lib/systemd/system/kmsd.service"
+[ -f "$unit" ] || fail "the systemd unit is not installed"
+exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
+[ "$exec_start" = "$(abs "$SBINDIR")/kmsd" ] || fail "the unit starts $exec_start, kmsd is installed at $(abs "$SBINDIR")/kmsd"
+[ -x "$DEST$exec_start" ] || fail "the unit's ExecStart is not an installed program"
+grep -qE "@[A-Z]+@" "$unit" && fail "a placeholder was left in the unit"
+"$DEST$exec_start" --version | grep -q "^kmsd " || fail "the installed kmsd does not run"
+echo "installed under $PREFIX: kmsd at $exec_start, the unit names it"
+echo "ok"
