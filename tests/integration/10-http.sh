@@ -65,7 +65,7 @@ allowed=$(( (t1 - t0) / 1000000000 + 2 ))
     fail "5 /readyz calls in $(( (t1 - t0) / 1000000 )) ms ran $((after - before)) activations (cache: <= $allowed)"
 stop_kmsd
 expect_rc 3 "$KMSC" health "127.0.0.1:$PORT"   # nothing listens any more
-expect_rc 2 "$KMSC" health
+expect_rc 2 "$KMSC" health "127.0.0.1:$PORT" extra
 expect_rc 2 "$KMSC" health "[::1"
 
 # --- the HTTP connection cap: 2 idle connections are served, the third is closed at once and counted
