@@ -37,10 +37,12 @@ static void stats_text(const struct store_stats *st, const char *db_path)
 {
     printf("Key Management Service registry: %s\n", db_path);
     for (int g = 0; g < STORE_APP_GROUPS; g++)
-        printf("    Current count (%s): %u\n", store_app_group_label((enum store_app_group)g),
-               (unsigned)st->current_count[g]);
-    printf("    Counting window: %d days\n", STORE_COUNT_WINDOW_DAYS);
-    printf("    Registry rows: %llu\n", (unsigned long long)st->clients);
+        printf("    Clients seen in the last %d days (%s): %u\n", STORE_COUNT_WINDOW_DAYS,
+               store_app_group_label((enum store_app_group)g), (unsigned)st->current_count[g]);
+    /* what clients are told is kmsd's setting, not the registry's: say so, with both rules */
+    printf("    (The count clients are told: twice their threshold with --count-mode fixed, the default;\n"
+           "     the clients above, up to that, with --count-mode genuine.)\n");
+    printf("    Registry rows (client and application): %llu\n", (unsigned long long)st->clients);
     printf("\nKey Management Service cumulative requests received from clients\n");
     printf("    Total requests received: %llu\n", (unsigned long long)st->requests);
     printf("    Failed requests received: %llu\n", (unsigned long long)st->failed);

@@ -452,8 +452,9 @@ static void stats_command(void **state)
     assert_non_null(strstr(r.out, "Failed requests received: 1\n"));
     assert_non_null(strstr(r.out, "Requests with License Status Licensed: 3\n"));
     assert_non_null(strstr(r.out, "Requests with License Status Initial grace period: 1\n"));
-    assert_non_null(strstr(r.out, "Current count (Windows): 1\n"));
-    assert_non_null(strstr(r.out, "Registry rows: 3\n"));
+    assert_non_null(strstr(r.out, "Clients seen in the last 30 days (Windows): 1\n"));
+    assert_non_null(strstr(r.out, "--count-mode fixed")); /* what clients are told is labelled apart */
+    assert_non_null(strstr(r.out, "Registry rows (client and application): 3\n"));
     run_free(&r);
     r = run_cli("stats", "--db", db, "--format", "csv", NULL);
     assert_int_equal(r.rc, 2);
