@@ -58,7 +58,8 @@ static void app_label(const struct guid *app_id, char out[GUID_TEXT_LEN + 1])
 enum col { C_CMID, C_WORKSTATION, C_APPLICATION, C_PRODUCT, C_STATUS, C_FIRST, C_LAST, C_REQUESTS, C_ADDRESS, C_N };
 
 static const char *const col_title[C_N] = {
-    "CMID", "WORKSTATION", "APPLICATION", "PRODUCT", "STATUS", "FIRST SEEN", "LAST SEEN", "REQUESTS", "ADDRESS",
+    "CMID", "WORKSTATION", "APPLICATION", "PRODUCT", "STATUS", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "REQUESTS",
+    "ADDRESS",
 };
 static const char *const col_csv[C_N] = {
     "cmid", "workstation", "application", "product", "license_status", "first_seen", "last_seen", "request_count",
@@ -66,7 +67,7 @@ static const char *const col_csv[C_N] = {
 };
 
 struct cells {
-    char cmid[GUID_TEXT_LEN + 1], workstation[192], application[GUID_TEXT_LEN + 1], product[128], status[16];
+    char cmid[GUID_TEXT_LEN + 1], workstation[192], application[GUID_TEXT_LEN + 1], product[128], status[32];
     char status_buf[16], first[32], last[32], requests[24], address[80];
     const char *v[C_N];
 };

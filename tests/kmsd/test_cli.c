@@ -333,6 +333,20 @@ static void clients_table(void **state)
         assert_true(row[ws_off - 1] == ' ' && row[prod_off - 1] == ' ');
     }
     assert_non_null(strstr(lines[2], "initial grace"));
+    assert_non_null(strstr(lines[0], "LAST SEEN (UTC)")); /* the times' zone is said */
+    run_free(&r);
+    /* the longest status words are printed whole */
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(db, &s, err, sizeof err), 0);
+    struct store_record x = rec("00000000-0000-4000-8000-0000000000dd", APP_WIN, "delta", "Windows 10/11 Pro",
+                                (int64_t)time(NULL));
+    x.license_status = 3; /* out-of-tolerance grace, 22 characters */
+    assert_int_equal(store_write(s, &x, 1), 0);
+    store_close(s);
+    r = run_cli("clients", "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, " out-of-tolerance grace "));
     run_free(&r);
 }
 
