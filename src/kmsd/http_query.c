@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "num.h"
 #include "products.h"
 #include "timeutil.h"
 
@@ -255,11 +256,6 @@ static int sort_param(const struct httpq_req *r, struct store_query *sq, struct 
                "descending)");
 }
 
-static bool sort_is_text(enum store_sort k)
-{
-    return k == STORE_SORT_WORKSTATION || k == STORE_SORT_PRODUCT;
-}
-
 int httpq_cursor_format(const struct store_query *q, const struct store_cursor *c, char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
@@ -267,7 +263,7 @@ int httpq_cursor_format(const struct store_query *q, const struct store_cursor *
     if (n < 0 || (size_t)n >= cap)
         return -1;
     size_t len = (size_t)n;
-    if (sort_is_text(q->sort)) {
+    if (store_sort_is_text(q->sort)) {
         for (size_t i = 0; c->text[i] && i < sizeof c->text; i++) {
             if (len + 2 >= cap)
                 return -1;
@@ -280,11 +276,6 @@ int httpq_cursor_format(const struct store_query *q, const struct store_cursor *
         n = snprintf(out + len, cap - len, "%lld.%lld", (long long)c->num, (long long)c->rowid);
     }
     return n < 0 || (size_t)n >= cap - len ? -1 : 0;
-}
-
-static int hex_digit(char ch)
-{
-    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
 /* A signed decimal int64 of [start, end) (digits, an optional leading '-'). 0 or -1. */
@@ -320,16 +311,13 @@ static int cursor_param(const struct httpq_req *r, struct store_query *sq, struc
     const char *p = v + wl, *dot = strrchr(p, '.');
     if (!dot || parse_i64(dot + 1, dot + strlen(dot), &sq->cursor.rowid) < 0)
         return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
-    if (sort_is_text(sq->sort)) {
-        size_t hl = (size_t)(dot - p);
-        if (hl % 2 || hl / 2 >= sizeof sq->cursor.text)
+    if (store_sort_is_text(sq->sort)) {
+        size_t hl = (size_t)(dot - p), n = hl / 2;
+        /* the key's bytes in hex (num_hex, the project's one hex parser), none of them NUL */
+        if (hl % 2 || n >= sizeof sq->cursor.text || num_hex(p, (uint8_t *)sq->cursor.text, n) != 0 ||
+            memchr(sq->cursor.text, '\0', n))
             return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
-        for (size_t i = 0; i < hl / 2; i++) {
-            int hi = hex_digit(p[2 * i]), lo = hex_digit(p[2 * i + 1]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
-            sq->cursor.text[i] = (char)(hi << 4 | lo);
-        }
+        sq->cursor.text[n] = '\0';
     } else if (parse_i64(p, dot, &sq->cursor.num) < 0) {
         return bad(e, "cursor", "malformed cursor: pass the next_cursor of the same query");
     }

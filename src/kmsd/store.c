@@ -314,19 +314,28 @@ static void sql_guid_has(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, strstr(text, needle) != NULL);
 }
 
-static int read_user_version(struct store *s, int *version)
+int store_pragma_int(struct store *s, const char *sql, const char *what, int64_t *v)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            *version = sqlite3_column_int(st, 0);
+            *v = sqlite3_column_int64(st, 0);
             rc = SQLITE_OK;
         }
     }
-    int ret = rc == SQLITE_OK ? 0 : store_fail(s, rc, "cannot read the schema version");
+    int ret = rc == SQLITE_OK ? 0 : store_fail(s, rc, what);
     sqlite3_finalize(st);
+    return ret;
+}
+
+static int read_user_version(struct store *s, int *version)
+{
+    int64_t v = 0;
+    int ret = store_pragma_int(s, "PRAGMA user_version", "cannot read the schema version", &v);
+    if (!ret)
+        *version = (int)v;
     return ret;
 }
 

@@ -223,6 +223,13 @@ enum store_sort {
     STORE_SORT_COUNT
 };
 
+/* Whether a sort key is text (workstation, product), else a number: what a cursor holds of it. Inline: the HTTP
+ * query parser (kmsd_http_query, which links no store code) needs it too. */
+static inline bool store_sort_is_text(enum store_sort k)
+{
+    return k == STORE_SORT_WORKSTATION || k == STORE_SORT_PRODUCT;
+}
+
 /* Where a page ends, to start the next one after it (keyset paging: no deep OFFSET to step through). The sort
  * key's value (num for the numeric keys, text for workstation — lower-cased — and product) and the rowid. */
 struct store_cursor {

@@ -68,5 +68,8 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *p, size_t cap);
 void store_column_guid(sqlite3_stmt *st, int i, struct guid *g);
 void store_column_text(sqlite3_stmt *st, int i, char *out, size_t cap);
 int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *what);
+/* The integer a one-row statement such as "PRAGMA freelist_count" returns (prepared, run and finalized here; what
+ * names it in the error). */
+int store_pragma_int(struct store *s, const char *sql, const char *what, int64_t *v);
 
 #endif

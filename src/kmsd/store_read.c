@@ -110,14 +110,20 @@ static const char *const sort_index[STORE_SORT_COUNT] = {
 };
 
 /* q->q lower-cased as SQLite's lower() does (ASCII only) into buf, or NULL without q. */
+/* in lower-cased as SQLite's lower() does (ASCII only) into out (cap bytes, NUL-terminated, cut to fit). */
+static void lower_ascii(const char *in, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; in[i] && i < cap - 1; i++)
+        out[i] = in[i] >= 'A' && in[i] <= 'Z' ? (char)(in[i] - 'A' + 'a') : in[i];
+    out[i] = '\0';
+}
+
 static const char *lower_q(const struct store_query *q, char *buf, size_t cap)
 {
     if (!q->q)
         return NULL;
-    size_t i = 0;
-    for (; q->q[i] && i < cap - 1; i++)
-        buf[i] = q->q[i] >= 'A' && q->q[i] <= 'Z' ? (char)(q->q[i] - 'A' + 'a') : q->q[i];
-    buf[i] = '\0';
+    lower_ascii(q->q, buf, cap);
     return buf;
 }
 
@@ -128,11 +134,6 @@ static const char *const sort_expr[STORE_SORT_COUNT] = {
     [STORE_SORT_REQUESTS] = "request_count",
 };
 
-static bool sort_is_text(enum store_sort k)
-{
-    return k == STORE_SORT_WORKSTATION || k == STORE_SORT_PRODUCT;
-}
-
 void store_cursor_of(const struct store_query *q, const struct store_client *c, struct store_cursor *out)
 {
     memset(out, 0, sizeof *out);
@@ -142,10 +143,7 @@ void store_cursor_of(const struct store_query *q, const struct store_client *c, 
         out->num = c->first_seen;
         break;
     case STORE_SORT_WORKSTATION: /* lower() as SQLite's: ASCII only */
-        for (size_t i = 0; i < sizeof out->text - 1 && c->workstation[i]; i++) {
-            char ch = c->workstation[i];
-            out->text[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-        }
+        lower_ascii(c->workstation, out->text, sizeof out->text);
         break;
     case STORE_SORT_PRODUCT:
         snprintf(out->text, sizeof out->text, "%s", c->product);
@@ -244,7 +242,7 @@ static int query_page(struct store *s, const struct store_query *q, int (*fn)(vo
         return store_fail(s, rc, "prepare");
     int b = bind_query(st, q, lq) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
     if (q->has_cursor) {
-        b |= sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
+        b |= store_sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
                                    : sqlite3_bind_int64(st, 7, q->cursor.num);
         b |= sqlite3_bind_int64(st, 8, q->cursor.rowid);
     }

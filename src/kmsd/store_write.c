@@ -472,25 +472,16 @@ int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t 
 int store_vacuum_step(struct store *s, uint32_t pages, bool *more)
 {
     *more = false;
-    sqlite3_stmt *st = NULL;
-    int64_t free_pages = 0;
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL);
-    int ret = rc == SQLITE_OK ? store_query_int(s, st, &free_pages, "cannot read the free page count")
-                              : store_fail(s, rc, "prepare");
-    sqlite3_finalize(st);
+    int64_t free_pages = 0, left = 0;
+    int ret = store_pragma_int(s, "PRAGMA freelist_count", "cannot read the free page count", &free_pages);
     if (ret || free_pages == 0)
         return ret;
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%u)", (unsigned)(pages ? pages : STORE_VACUUM_PAGES));
     ret = store_exec(s, sql, "cannot give free pages back");
-    if (ret)
-        return ret;
     /* a database made before auto_vacuum (kmsd before schema 3) keeps its free pages for new rows */
-    st = NULL;
-    rc = sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL);
-    int64_t left = 0;
-    ret = rc == SQLITE_OK ? store_query_int(s, st, &left, "cannot read the free page count") : store_fail(s, rc, "prepare");
-    sqlite3_finalize(st);
+    if (!ret)
+        ret = store_pragma_int(s, "PRAGMA freelist_count", "cannot read the free page count", &left);
     *more = !ret && left > 0 && left < free_pages;
     return ret;
 }
@@ -498,18 +489,13 @@ int store_vacuum_step(struct store *s, uint32_t pages, bool *more)
 /* The database's size in bytes: page_count × page_size. */
 static int db_bytes(struct store *s, uint64_t *out)
 {
-    int64_t v[2] = {0, 0};
-    static const char *const sql[2] = {"PRAGMA page_count", "PRAGMA page_size"};
-    for (int i = 0; i < 2; i++) {
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
-        int ret = rc == SQLITE_OK ? store_query_int(s, st, &v[i], "cannot read the size") : store_fail(s, rc, "prepare");
-        sqlite3_finalize(st);
-        if (ret)
-            return ret;
-    }
-    *out = (uint64_t)v[0] * (uint64_t)v[1];
-    return 0;
+    int64_t count = 0, size = 0;
+    int ret = store_pragma_int(s, "PRAGMA page_count", "cannot read the size", &count);
+    if (!ret)
+        ret = store_pragma_int(s, "PRAGMA page_size", "cannot read the size", &size);
+    if (!ret)
+        *out = (uint64_t)count * (uint64_t)size;
+    return ret;
 }
 
 int store_compact(struct store *s, uint64_t *before, uint64_t *after)
