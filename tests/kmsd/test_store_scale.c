@@ -61,6 +61,23 @@ static void count_stops_at_limit(void **state)
     store_close(s);
 }
 
+/* A limit above STORE_COUNT_LIMIT_MAX counts to STORE_COUNT_LIMIT_MAX (the distinct CMIDs are kept on the stack). */
+static void count_limit_max(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    enum { ROWS = STORE_COUNT_LIMIT_MAX + 100 };
+    static struct store_record recs[ROWS];
+    for (unsigned i = 0; i < ROWS; i++)
+        recs[i] = rec(i, APP_WIN, T0);
+    assert_int_equal(store_write(s, recs, ROWS), 0);
+    struct store_count c;
+    assert_int_equal(store_count(s, STORE_APP_WINDOWS, T0 + 1, STORE_COUNT_WINDOW_DAYS, UINT32_MAX, &c), 0);
+    assert_int_equal(c.count, STORE_COUNT_LIMIT_MAX);
+    assert_int_equal(c.holds_until, T0 + (int64_t)STORE_COUNT_WINDOW_DAYS * DAY);
+    store_close(s);
+}
+
 /* In "other" a client with several applications is one client, also when the limit stops the scan. */
 static void count_other_distinct(void **state)
 {
@@ -254,7 +271,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(limit_from_table),       cmocka_unit_test(count_stops_at_limit),
-        cmocka_unit_test(count_other_distinct),   cmocka_unit_test(summary_follows_every_change),
+        cmocka_unit_test(count_other_distinct),   cmocka_unit_test(count_limit_max),   cmocka_unit_test(summary_follows_every_change),
         cmocka_unit_test(prune_in_chunks),        cmocka_unit_test(vacuum_gives_pages_back),
         cmocka_unit_test(migrate_v2_to_v3),
     };
