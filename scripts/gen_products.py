@@ -24,8 +24,11 @@ LAYOUT = {
     'activates': ('csvlk_key', 'kms_id'),
     'build': ('number', 'platform', 'released', 'flags', 'name'),
 }
+# kms flags naming the folder of an Office version's OSPP.VBS (Office14 = 2010, Office15 = 2013, Office16 =
+# 2016 and later); the client commands for its SKUs are ospp.vbs ones instead of slmgr.
+OFFICE_FOLDERS = ('office14', 'office15', 'office16')
 FLAGS = {
-    'kms': ('retail', 'preview'),
+    'kms': ('retail', 'preview') + OFFICE_FOLDERS,
     'sku': ('gengvlk',),
     'csvlk': ('lab', 'preview'),
     'build': ('ndr64', 'server', 'epid'),
@@ -261,9 +264,14 @@ def build_model(records, err):
             app = None
         if None in (gid, app, n, proto, flags, name):
             continue
+        folders = sorted(flags.intersection(OFFICE_FOLDERS))
+        if len(folders) > 1:
+            err.add(r.line, 'flags: more than one Office folder (%s)' % ', '.join(folders))
+            continue
         if claim_id(r, gid) and claim_name(r, name):
             kmss.append(dict(line=r.line, id=gid, app=app, n=n, proto=proto, retail='retail' in flags,
-                             preview='preview' in flags, name=name, csvlks=[]))
+                             preview='preview' in flags, name=name, csvlks=[],
+                             office=('Office' + folders[0][6:]) if folders else None))
 
     kms_ids = {k['id']: k for k in kmss}
     gvlks = {}
@@ -382,6 +390,8 @@ def build_model(records, err):
             err.add(a['line'], 'default_csvlk: CSVLK %r has no ePID data' % a['default'])
         if not any(k['app'] == a['key'] for k in kmss):
             err.add(a['line'], 'application %r has no KMS counted id' % a['key'])
+        if len({k['office'] is None for k in kmss if k['app'] == a['key']}) > 1:
+            err.add(a['line'], 'application %r: either all its KMS ids name an Office folder or none' % a['key'])
     if sorted(a['group'] for a in apps) != list(range(len(apps))):
         err.add(apps[-1]['line'] if apps else 0, 'count_group: the applications must number 0 .. %d' % (len(apps) - 1))
     for kind, table in (('app', apps), ('kms', kmss), ('sku', skus), ('csvlk', csvlks), ('build', builds)):
@@ -505,6 +515,7 @@ def emit(model, source_name):
         w('     .name = %s, .app = &apps[%d],' % (c_string(k['name']), app_pos[k['app']]))
         w('     .n_policy = %d, .protocol = %d, .retail = %s, .preview = %s,' % (
             k['n'], k['proto'], c_bool(k['retail']), c_bool(k['preview'])))
+        w('     .office_folder = %s,' % (c_string(k['office']) if k['office'] else 'NULL'))
         if k['csvlks']:
             w('     .csvlks = kms_csvlks_%d, .csvlk_count = %d, .epid_csvlk = &csvlks[%d]},' % (
                 i, len(k['csvlks']), csvlk_pos[k['epid_csvlk']]))

@@ -49,6 +49,10 @@ struct products_kms {
     uint32_t protocol; /* major protocol version its clients use by default: 4, 5 or 6 */
     bool retail;       /* retail group: a genuine host never activates it */
     bool preview;      /* pre-release group */
+    /* Office: the folder under "Microsoft Office" that holds its OSPP.VBS ("Office14" for 2010, "Office15" for
+     * 2013, "Office16" for 2016 and later); NULL for Windows, whose clients use slmgr. The generator checks an
+     * application's KMS ids either all have one or none does. */
+    const char *office_folder;
     const struct products_csvlk *const *csvlks; /* the CSVLKs that activate it, in table order */
     size_t csvlk_count;                         /* may be 0 (then csvlks is NULL) */
     /* Suggested ePID source: the newest CSVLK with ePID data that activates this id, released ones (neither

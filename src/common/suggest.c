@@ -45,15 +45,26 @@ static int is_prefix(const char *word, const char *c)
     return 1;
 }
 
+static const char *array_at(const void *ctx, size_t i)
+{
+    return ((const char *const *)ctx)[i];
+}
+
 const char *suggest_closest(const char *word, const char *const *candidates, size_t n)
+{
+    return suggest_closest_at(word, array_at, candidates, n);
+}
+
+const char *suggest_closest_at(const char *word, const char *(*at)(const void *ctx, size_t i), const void *ctx,
+                               size_t n)
 {
     if (!word || !*word)
         return NULL;
     const char *prefix_of = NULL;
     size_t prefixes = 0;
     for (size_t i = 0; i < n; i++)
-        if (is_prefix(word, candidates[i])) {
-            prefix_of = candidates[i];
+        if (is_prefix(word, at(ctx, i))) {
+            prefix_of = at(ctx, i);
             prefixes++;
         }
     if (prefixes == 1)
@@ -64,10 +75,11 @@ const char *suggest_closest(const char *word, const char *const *candidates, siz
     const char *best = NULL;
     size_t best_d = (size_t)-1, ties = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t d = suggest_distance(word, candidates[i]);
+        const char *c = at(ctx, i);
+        size_t d = suggest_distance(word, c);
         if (d < best_d) {
             best_d = d;
-            best = candidates[i];
+            best = c;
             ties = 1;
         } else if (d == best_d) {
             ties++;

@@ -19,4 +19,9 @@ size_t suggest_distance(const char *a, const char *b);
  * is at most max(1, strlen(word) / 3) and no other candidate is as close; NULL when none qualifies. */
 const char *suggest_closest(const char *word, const char *const *candidates, size_t n);
 
+/* suggest_closest over candidates read through at(ctx, 0 .. n-1), for lists that are not an array of strings
+ * (the product table's names and aliases). at must return the same pointer for the same i. */
+const char *suggest_closest_at(const char *word, const char *(*at)(const void *ctx, size_t i), const void *ctx,
+                               size_t n);
+
 #endif

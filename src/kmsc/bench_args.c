@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "outcome.h"
+#include "product_names.h"
 
 unsigned bench_mix_pick(const struct mix *m, uint64_t counter)
 {
@@ -102,9 +103,11 @@ static int version_item(struct bench_opts *o, const char *text, unsigned k, stru
 
 static int product_item(struct bench_opts *o, const char *text, unsigned k, struct kmsc_result *res)
 {
-    const struct products_sku *s = products_find_sku(text);
-    if (!s)
-        return outcome_usage(res, "--product: unknown product '%s' (see kmsc --list-products)", text);
+    const struct products_sku *s = product_names_resolve(text);
+    if (!s) {
+        char msg[KMSC_MSG_MAX - 16];
+        return outcome_usage(res, "--product: %s", product_names_unknown(msg, sizeof msg, text));
+    }
     o->products[k] = s;
     return 0;
 }

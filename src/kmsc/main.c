@@ -19,6 +19,8 @@
 #include "outcome.h"
 #include "guid.h"
 #include "kms.h"
+#include "product_commands.h"
+#include "product_names.h"
 #include "products.h"
 #include "rpc.h"
 
@@ -57,6 +59,8 @@ struct opts {
     int timeout_ms;
     int verbosity;
     bool list;
+    const char *commands; /* --commands HOST[:PORT] */
+    const char *filter;   /* --list-products FILTER */
     bool help, version;
 };
 
@@ -86,9 +90,12 @@ static void help(const char *prog)
           "HOST defaults to " DEFAULT_HOST ", PORT to " KMSC_DEFAULT_PORT "; write IPv6 as [::1]:1688.\n"
           "\n"
           "Product (default: " DEFAULT_PRODUCT ", Windows 10/11 Enterprise):\n"
-          "  --product NAME          SKU name or alias, e.g. \"Windows 11 Pro\" or win11pro\n"
+          "  --product NAME          SKU name, alias or id, e.g. \"Windows 11 Pro\" or win11pro\n"
           "                          (\"Windows 10/11 Pro\" also answers to either edition's name)\n"
-          "  --list-products         print name, aliases, SKU id, KMS id name and GVLK of every SKU; exit\n"
+          "  --list-products [FILTER]  print aliases, GVLK and name of every SKU (-v: also SKU id and KMS id)\n"
+          "                          whose name or aliases hold every word of FILTER, e.g. \"office 2024\"; exit\n"
+          "  --commands HOST[:PORT]  with --list-products: the commands that activate each product's clients\n"
+          "                          against HOST (slmgr for Windows, OSPP.VBS for Office)\n"
           "  --app GUID --sku GUID --kms GUID\n"
           "                          raw applicationId, skuId, kmsCountedId (all three together)\n"
           "  --min-count N           requiredClientCount (default: the product's threshold, 25 if unknown)\n"
@@ -128,17 +135,100 @@ static void help(const char *prog)
           stdout);
 }
 
-static void list_products(void)
+/* Whether SKU s is listed for filter (NULL: every SKU): the one SKU filter names, else those it matches. */
+static bool listed(const char *filter, const struct products_sku *named, const struct products_sku *s)
 {
+    return !filter || (named ? s == named : product_names_matches(filter, s));
+}
+
+/* `kmsc --list-products [FILTER]`: a table of the SKUs with a header, columns as wide as their widest cell. */
+static void list_table(const char *filter, const struct products_sku *named, bool verbose)
+{
+    int wa = (int)strlen("ALIASES"), wg = (int)strlen("GVLK");
     for (size_t i = 0; i < products_sku_count(); i++) {
         const struct products_sku *s = products_sku_at(i);
-        char id[GUID_TEXT_LEN + 1];
-        guid_format(&s->id, id);
-        printf("%s\t", s->name);
+        if (!listed(filter, named, s))
+            continue;
+        int w = -1;
         for (size_t a = 0; a < s->alias_count; a++)
-            printf("%s%s", a ? "," : "", s->aliases[a]);
-        printf("\t%s\t%s\t%s\n", id, s->kms->name, s->gvlk ? s->gvlk : "-");
+            w += 1 + (int)strlen(s->aliases[a]);
+        wa = w > wa ? w : wa;
+        wg = s->gvlk ? PRODUCTS_GVLK_LEN : wg;
     }
+    if (verbose)
+        printf("%-*s  %-*s  %-*s  %s\n", wa, "ALIASES", wg, "GVLK", GUID_TEXT_LEN, "SKU ID", "NAME (KMS ID)");
+    else
+        printf("%-*s  %-*s  %s\n", wa, "ALIASES", wg, "GVLK", "NAME");
+    for (size_t i = 0; i < products_sku_count(); i++) {
+        const struct products_sku *s = products_sku_at(i);
+        if (!listed(filter, named, s))
+            continue;
+        char aliases[256];
+        size_t len = 0;
+        aliases[0] = '\0';
+        for (size_t a = 0; a < s->alias_count && len < sizeof aliases; a++)
+            len += (size_t)snprintf(aliases + len, sizeof aliases - len, "%s%s", a ? "," : "", s->aliases[a]);
+        printf("%-*s  %-*s  ", wa, aliases, wg, s->gvlk ? s->gvlk : "-");
+        if (verbose) {
+            char id[GUID_TEXT_LEN + 1];
+            guid_format(&s->id, id);
+            printf("%s  %s (%s)\n", id, s->name, s->kms->name);
+        } else {
+            printf("%s\n", s->name);
+        }
+    }
+}
+
+/* `kmsc --list-products --commands HOST[:PORT] [FILTER]`: per SKU with a GVLK, the commands a client runs. */
+static void list_commands(const char *filter, const struct products_sku *named, const char *host, uint16_t port)
+{
+    bool first = true;
+    for (size_t i = 0; i < products_sku_count(); i++) {
+        const struct products_sku *s = products_sku_at(i);
+        struct product_command c[PRODUCT_COMMANDS_MAX];
+        int n = listed(filter, named, s) ? product_commands(s, host, port, c) : 0;
+        if (n <= 0)
+            continue;
+        printf("%s%s (%s)\n", first ? "" : "\n", s->name, s->alias);
+        for (int k = 0; k < n; k++)
+            printf("  %s\n", c[k].text);
+        const char *note = product_commands_note(s);
+        if (note)
+            printf("  (%s)\n", note);
+        first = false;
+    }
+}
+
+/* --list-products [--commands HOST[:PORT]] [FILTER]: 0 or KMS_EINVAL (res says why: an unknown filter, a bad
+ * host). */
+static int list_products(struct kmsc_ctx *ctx, const char *filter)
+{
+    const struct products_sku *named = filter ? product_names_resolve(filter) : NULL;
+    if (filter && !named) {
+        size_t n = 0;
+        for (size_t i = 0; i < products_sku_count() && n == 0; i++)
+            n += product_names_matches(filter, products_sku_at(i));
+        if (n == 0) {
+            char msg[KMSC_MSG_MAX];
+            return outcome_usage(&ctx->res, "%s", product_names_unknown(msg, sizeof msg, filter));
+        }
+    }
+    if (!ctx->o.commands) {
+        list_table(filter, named, ctx->o.verbosity > 0);
+        return 0;
+    }
+    struct kmsc_target t;
+    char msg[KMSC_MSG_MAX];
+    unsigned long port;
+    if (kms_client_parse_target(ctx->o.commands, &t, msg, sizeof msg) != 0)
+        return outcome_usage(&ctx->res, "--commands: %s", msg);
+    if (kms_client_parse_uint(t.port, 1, 65535, &port) != 0)
+        return outcome_usage(&ctx->res, "--commands: port '%s' is not a number in 1..65535", t.port);
+    if (!product_commands_host_ok(t.host))
+        return outcome_usage(&ctx->res, "--commands: '%s' is not a host name or address (letters, digits, '.', '-', "
+                                        "'_', ':')", t.host);
+    list_commands(filter, named, t.host, (uint16_t)port);
+    return 0;
 }
 
 /* Parses a u32-ranged option value; returns 0 or KMS_EINVAL (res says why). */
@@ -153,6 +243,7 @@ static int opt_uint(struct kmsc_result *res, const char *name, const char *val, 
 enum long_only {
     OPT_PRODUCT = 256,
     OPT_LIST,
+    OPT_COMMANDS,
     OPT_APP,
     OPT_SKU,
     OPT_KMS,
@@ -174,6 +265,7 @@ enum long_only {
 static const struct option long_opts[] = {
     {"product", required_argument, NULL, OPT_PRODUCT},
     {"list-products", no_argument, NULL, OPT_LIST},
+    {"commands", required_argument, NULL, OPT_COMMANDS},
     {"app", required_argument, NULL, OPT_APP},
     {"sku", required_argument, NULL, OPT_SKU},
     {"kms", required_argument, NULL, OPT_KMS},
@@ -294,6 +386,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case 'V': o->version = true; return 0;
     case OPT_PRODUCT: o->product = optarg; return 0;
     case OPT_LIST: o->list = true; return 0;
+    case OPT_COMMANDS: o->commands = optarg; return 0;
     case OPT_APP: o->app_text = optarg; return 0;
     case OPT_SKU: o->sku_text = optarg; return 0;
     case OPT_KMS: o->kms_text = optarg; return 0;
@@ -321,9 +414,12 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
     }
     if (o->help || o->version)
         return 0;
+    if (o->commands && !o->list)
+        return outcome_usage(&ctx->res, "--commands goes with --list-products");
     if (o->list) {
-        if (optind < argc)
-            return outcome_usage(&ctx->res, "--list-products takes no HOST");
+        if (argc - optind > 1)
+            return outcome_usage(&ctx->res, "--list-products takes one FILTER at most (quote a name with spaces)");
+        o->filter = optind < argc ? argv[optind] : NULL;
         return 0;
     }
     if (argc - optind > 1)
@@ -355,47 +451,6 @@ static int set_workstation(struct kmsc_ctx *ctx)
     return 0;
 }
 
-static bool is_alnum(char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
-}
-
-/* Whether text names one edition of a combined SKU name: "Windows 10/11 Pro" stands for "Windows 10 Pro" and
- * "Windows 11 Pro", "... LTSC 2019/2021" for "... LTSC 2019" and "... LTSC 2021" (ASCII case ignored). */
-static bool names_variant(const char *name, const char *text)
-{
-    const char *slash = strchr(name, '/');
-    if (!slash)
-        return false;
-    size_t a = (size_t)(slash - name), b = a + 1;
-    while (a > 0 && is_alnum(name[a - 1]))
-        a--;
-    while (is_alnum(name[b]))
-        b++;
-    /* the two choices are name[a, slash) and name(slash, b) */
-    const char *choice[2] = {name + a, slash + 1};
-    size_t clen[2] = {(size_t)(slash - (name + a)), (size_t)(name + b - (slash + 1))};
-    size_t tlen = strlen(text), tail = strlen(name + b);
-    for (int k = 0; k < 2; k++) {
-        if (tlen != a + clen[k] + tail)
-            continue;
-        if (strncasecmp(text, name, a) == 0 && strncasecmp(text + a, choice[k], clen[k]) == 0 &&
-            strcasecmp(text + a + clen[k], name + b) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* products_find_sku(), then the single editions of combined names (names_variant). */
-static const struct products_sku *find_product(const char *text)
-{
-    const struct products_sku *s = products_find_sku(text);
-    for (size_t i = 0; !s && i < products_sku_count(); i++)
-        if (names_variant(products_sku_at(i)->name, text))
-            s = products_sku_at(i);
-    return s;
-}
-
 /* Resolves the product and fills the request template. Returns 0, KMS_EINVAL (status KMSC_USAGE) or
  * KMS_ECRYPTO (KMSC_INTERNAL); ctx->res says why. */
 static int build_request(struct kmsc_ctx *ctx)
@@ -419,9 +474,11 @@ static int build_request(struct kmsc_ctx *ctx)
         ctx->sku = products_sku_by_id(&r->sku_id);
     } else {
         const char *name = o->product ? o->product : DEFAULT_PRODUCT;
-        ctx->sku = find_product(name);
-        if (!ctx->sku)
-            return outcome_usage(&ctx->res, "unknown product '%s' (see --list-products)", name);
+        ctx->sku = product_names_resolve(name);
+        if (!ctx->sku) {
+            char msg[KMSC_MSG_MAX];
+            return outcome_usage(&ctx->res, "%s", product_names_unknown(msg, sizeof msg, name));
+        }
         ctx->kms = ctx->sku->kms;
         r->app_id = ctx->kms->app->id;
         r->sku_id = ctx->sku->id;
@@ -605,7 +662,9 @@ static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
         return fflush(stdout) == 0 ? 0 : outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
     }
     if (ctx->o.list) {
-        list_products();
+        rc = list_products(ctx, ctx->o.filter);
+        if (rc < 0)
+            return rc;
         return fflush(stdout) == 0 ? 0 : outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
     }
     rc = build_request(ctx);

@@ -13,6 +13,7 @@
 
 #include "guid.h"
 #include "kms.h"
+#include "product_names.h"
 #include "products.h"
 #include "registry_json.h"
 #include "timeutil.h"
@@ -313,7 +314,16 @@ int cli_run_clients(const struct opts *o, const char *db_path)
         fprintf(stderr, "kmsd clients: --format: '%s' is not one of table, json, csv\n", format);
         return EXIT_USAGE;
     }
-    struct store_filter f = {cli_opt_value(o, O_PRODUCT), 0};
+    struct store_filter f = {0};
+    const char *product = cli_opt_value(o, O_PRODUCT);
+    if (product) {
+        f.product = product_names_filter(product, &f.product_exact);
+        if (!f.product) {
+            char msg[512];
+            fprintf(stderr, "kmsd clients: --product: %s\n", product_names_unknown(msg, sizeof msg, product));
+            return EXIT_USAGE;
+        }
+    }
     const char *since = cli_opt_value(o, O_SINCE);
     if (since) {
         uint64_t days;

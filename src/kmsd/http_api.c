@@ -2,6 +2,7 @@
  * (docs/api.md). Registry rows and statistics are serialized by registry_json.c, as for kmsd clients/stats. */
 #include "http_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 
 #include "kms.h"
 #include "log.h"
+#include "kms_client.h"
+#include "product_commands.h"
+#include "product_names.h"
 #include "products.h"
 #include "registry_json.h"
 
@@ -115,10 +119,69 @@ static bool contains(const char *hay, const char *needle)
     return false;
 }
 
+/* The port clients reach this host's KMS listener on: the first bound listener's, else the protocol's default. */
+static uint16_t kms_port(const struct http_server *h)
+{
+    if (h->n_kms == 0)
+        return 1688;
+    const struct sockaddr_storage *a = &h->kms[0].addr;
+    if (a->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)(const void *)a)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)(const void *)a)->sin_port);
+}
+
+/* The host= parameter of /api/v1/products: HOST or HOST:PORT ([v6]:PORT) that clients are to use. 0, or -1 with
+ * the error reply sent. */
+static int commands_target(const struct http_server *h, struct http_reply *out, const char *v, char *host, size_t cap,
+                           uint16_t *port)
+{
+    struct kmsc_target t;
+    char msg[128];
+    unsigned long p = 0;
+    if (kms_client_parse_target(v, &t, msg, sizeof msg) != 0 || !product_commands_host_ok(t.host)) {
+        http_reply_error(out, 400, "bad_parameter", "host",
+                         "host: expected HOST or HOST:PORT, a name or an address ([IPv6]:PORT with a port)");
+        return -1;
+    }
+    const char *colon = strchr(v, ':');
+    /* "[v6]:PORT", or "HOST:PORT" with a single colon (a bare IPv6 address has several and no port) */
+    bool has_port = v[0] == '[' ? strstr(v, "]:") != NULL : colon && colon == strrchr(v, ':');
+    if (has_port && kms_client_parse_uint(t.port, 1, 65535, &p) != 0) {
+        http_reply_error(out, 400, "bad_parameter", "host", "host: the port is not a number in 1..65535");
+        return -1;
+    }
+    size_t n = strlen(t.host); /* at most PRODUCT_COMMANDS_HOST_MAX (product_commands_host_ok) */
+    if (n >= cap) {
+        http_reply_error(out, 400, "bad_parameter", "host", "host: longer than %zu bytes", cap - 1);
+        return -1;
+    }
+    memcpy(host, t.host, n + 1);
+    *port = has_port ? (uint16_t)p : kms_port(h);
+    return 0;
+}
+
+/* The commands of SKU s against host:port (product_commands.h), as [{"step", "command"}]. */
+static json_t *commands_json(const struct products_sku *s, const char *host, uint16_t port)
+{
+    struct product_command c[PRODUCT_COMMANDS_MAX];
+    int n = product_commands(s, host, port, c);
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "step", c[i].step, "command", c[i].text));
+    return a;
+}
+
+/* Whether SKU s is listed for q: q names it, matches it (product_names.h), or is part of its GVLK or of its KMS
+ * id's name. */
+static bool sku_listed(const struct products_sku *s, const char *q)
+{
+    return !q || !q[0] || product_names_resolve(q) == s || product_names_matches(q, s) ||
+           (s->gvlk && contains(s->gvlk, q)) || contains(s->kms->name, q);
+}
+
 void http_api_products(struct http_server *h, struct http_reply *out, const struct httpq_req *r)
 {
-    (void)h;
-    static const char *const allowed[] = {"q", NULL};
+    static const char *const allowed[] = {"q", "host", NULL};
     struct httpq_error e;
     if (httpq_only(r, allowed, &e) < 0) {
         http_reply_bad(out, &e);
@@ -129,6 +192,11 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
         http_reply_error(out, 400, "bad_parameter", "q", "q: longer than %d bytes", HTTPQ_TEXT_MAX);
         return;
     }
+    const char *hv = httpq_get(r, "host");
+    char host[PRODUCT_COMMANDS_HOST_MAX + 1] = "";
+    uint16_t port = 0;
+    if (hv && hv[0] && commands_target(h, out, hv, host, sizeof host, &port) < 0)
+        return;
     json_t *apps = json_array(), *kmss = json_array(), *skus = json_array();
     char id[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
     for (size_t i = 0; i < products_app_count(); i++) {
@@ -138,12 +206,10 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
     }
     for (size_t i = 0; i < products_kms_count(); i++) {
         const struct products_kms *k = products_kms_at(i);
-        bool any = !q || !q[0] || contains(k->name, q);
-        for (size_t j = 0; j < products_sku_count() && !any; j++) {
-            const struct products_sku *s = products_sku_at(j);
-            any = s->kms == k && (contains(s->name, q) || contains(s->alias, q) || (s->gvlk && contains(s->gvlk, q)));
-        }
-        if (!any)
+        bool any = false;
+        for (size_t j = 0; j < products_sku_count() && !any; j++)
+            any = products_sku_at(j)->kms == k && sku_listed(products_sku_at(j), q);
+        if (!any && !(q && q[0] && contains(k->name, q)) && q && q[0])
             continue;
         guid_format(&k->id, id);
         json_array_append_new(kmss, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "id", id, "name", k->name,
@@ -153,16 +219,20 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
     }
     for (size_t j = 0; j < products_sku_count(); j++) {
         const struct products_sku *s = products_sku_at(j);
-        if (q && q[0] && !contains(s->name, q) && !contains(s->alias, q) && !(s->gvlk && contains(s->gvlk, q)) &&
-            !(s->kms && contains(s->kms->name, q)))
+        if (!sku_listed(s, q))
             continue;
         guid_format(&s->id, id);
-        if (s->kms)
-            guid_format(&s->kms->id, kid);
-        json_array_append_new(skus, json_pack("{s:s, s:s, s:s, s:s?, s:b, s:s?, s:s?}", "id", id, "name", s->name,
-                                              "alias", s->alias, "gvlk", s->gvlk, "gvlk_generated", s->gvlk_generated,
-                                              "kms_id", s->kms ? kid : NULL, "application",
-                                              s->kms ? s->kms->app->key : NULL));
+        guid_format(&s->kms->id, kid);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:b, s:s, s:s}", "id", id, "name", s->name, "alias", s->alias,
+                              "gvlk", s->gvlk, "gvlk_generated", s->gvlk_generated, "kms_id", kid, "application",
+                              s->kms->app->key);
+        if (o && host[0]) {
+            json_object_set_new(o, "commands", commands_json(s, host, port));
+            const char *note = product_commands_note(s);
+            if (note)
+                json_object_set_new(o, "commands_note", json_string(note));
+        }
+        json_array_append_new(skus, o);
     }
     http_reply_json(out, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
 }

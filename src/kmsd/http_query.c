@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "num.h"
+#include "product_names.h"
 #include "products.h"
 #include "timeutil.h"
 
@@ -353,6 +354,14 @@ int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, st
     }
     if (text_param(r, "product", &sq->product, e) < 0 || text_param(r, "q", &sq->q, e) < 0)
         return -1;
+    if (sq->product) {
+        const char *text = sq->product;
+        sq->product = product_names_filter(text, &sq->product_exact);
+        if (!sq->product) {
+            char msg[sizeof e->message];
+            return bad(e, "product", "%s", product_names_unknown(msg, sizeof msg, text));
+        }
+    }
     if (application_param(r, sq, e) < 0 || since_param(r, now, sq, e) < 0 || sort_param(r, sq, e) < 0 ||
         cursor_param(r, sq, e) < 0)
         return -1;

@@ -200,6 +200,7 @@ struct store_client {
 
 struct store_filter {
     const char *product; /* substring of the product name, case-insensitive; NULL: any */
+    bool product_exact;  /* product is a whole name (product_names_filter), compared exactly */
     int64_t since;       /* last_seen >= since; 0: any */
 };
 
@@ -242,6 +243,7 @@ struct store_cursor {
 #define STORE_QUERY_TEXT_MAX 255
 struct store_query {
     const char *product;    /* substring of the product name, case-insensitive; NULL: any */
+    bool product_exact;     /* product is a whole name (product_names_filter), compared exactly on its index */
     bool has_app;           /* only rows of application app_id */
     struct guid app_id;
     const char *q;          /* substring of the workstation or of the CMID's text form, case-insensitive (ASCII);

@@ -98,7 +98,7 @@ static void query_where(const struct store_query *q, const char *lq, char *out, 
     if (lq)
         search_set(lq, set, sizeof set);
     snprintf(out, cap, " WHERE 1%s%s%s%s%s%s",
-             q->product ? " AND instr(lower(product), lower(?1)) > 0" : "", q->has_app ? " AND app_id = ?2" : "",
+             !q->product ? "" : q->product_exact ? " AND product = ?1" : " AND instr(lower(product), lower(?1)) > 0", q->has_app ? " AND app_id = ?2" : "",
              lq ? " AND rowid IN (" : "", set, lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "");
 }
 
@@ -191,8 +191,9 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
     }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                summary ? "SELECT total(n) FROM summary WHERE (?1 IS NULL OR instr(lower(product),"
-                                          " lower(?1)) > 0) AND (?2 IS NULL OR app_group = ?2)"
+                                summary ? "SELECT total(n) FROM summary WHERE (?1 IS NULL OR (?3 AND product = ?1) OR"
+                                          " (NOT ?3 AND instr(lower(product), lower(?1)) > 0)) AND (?2 IS NULL OR"
+                                          " app_group = ?2)"
                                         : sql,
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -203,6 +204,7 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
             b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
         if (q->has_app)
             b |= sqlite3_bind_int(st, 2, (int)g);
+        b |= sqlite3_bind_int(st, 3, q->product_exact);
     } else {
         b = bind_query(st, q, lq);
     }
@@ -328,6 +330,7 @@ int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ct
     if (f && f->product)
         b |= sqlite3_bind_text(st, 1, f->product, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN);
+    b |= sqlite3_bind_int(st, 3, f && f->product_exact);
     if (b)
         return store_bind_failed(s, st, b, "cannot list clients");
     int rc;

@@ -159,6 +159,14 @@ static void table_matches_tsv(void **state)
             assert_int_equal(k->protocol, num(v[4]));
             assert_int_equal(k->retail, has_flag(v[5], "retail"));
             assert_int_equal(k->preview, has_flag(v[5], "preview"));
+            const char *folder = has_flag(v[5], "office14")   ? "Office14"
+                                 : has_flag(v[5], "office15") ? "Office15"
+                                 : has_flag(v[5], "office16") ? "Office16"
+                                                              : NULL;
+            if (folder)
+                assert_string_equal(k->office_folder, folder);
+            else
+                assert_null(k->office_folder);
             assert_string_equal(k->name, v[6]);
         } else if (strcmp(v[0], "sku") == 0) {
             assert_int_equal(nf, 7);
@@ -862,6 +870,9 @@ static const struct gen_case gen_cases[] = {
     {"epid build that is no server", 11, "build\t17763\t3612\t2018-10-02\tndr64,epid\tWindows 10 1809", 11},
     {"duplicate build", 0, "build\t17763\t3612\t2018-10-02\tndr64\tAgain", 12},
     {"non-ASCII name", 4, KMS4_HEAD "5\t6\t-\tWindows Server 2019 \xc3\xa9", 4},
+    {"two Office folders", 4, KMS4_HEAD "5\t6\toffice14,office16\tWindows Server 2019", 4},
+    {"an Office folder on some KMS ids of an application only", 4, KMS4_HEAD "5\t6\toffice16\tWindows Server 2019",
+     2},
 };
 
 static void write_case(const char *path, const struct gen_case *c)

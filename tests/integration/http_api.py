@@ -152,6 +152,10 @@ def check_api(base, kms_port, max_page):
     expect(total("q=IT-PC-1") == 1, "q on workstation")
     expect(total("q=" + CMID1[-12:]) == 1, "q on part of a CMID")
     expect(total("product=office") == 1, "product filter")
+    expect(total("product=o2024pp") == 1, "product filter by alias")
+    expect(total("product=Windows+10/11+Enterprise") == 3, "product filter by name")
+    e = get_json(base, "/api/v1/clients?product=Office+2024", want=400)
+    expect(e["parameter"] == "product" and "did you mean" in e["message"], "unknown product: %r" % e)
     expect(total("application=office2013") == 1, "application office2013")
     expect(total("application=windows") == 3, "application windows")
     expect(total("since=1d") == 4, "since 1d")
@@ -187,6 +191,25 @@ def check_api(base, kms_port, max_page):
     hit = [s for s in j["skus"] if s["alias"] == "o2024pp"]
     expect(len(hit) == 1 and re.fullmatch(r"([0-9A-Z]{5}-){4}[0-9A-Z]{5}", hit[0]["gvlk"] or ""), "o2024pp: %r" % hit)
     expect(len(j["skus"]) < 10, "q filters the SKUs: %d" % len(j["skus"]))
+    j = get_json(base, "/api/v1/products?q=office+2024")  # every word, as kmsc --list-products FILTER
+    expect(len(j["skus"]) > 5 and all("2024" in s["name"] for s in j["skus"]), "q=office 2024: %r" % j["skus"][:3])
+    expect("commands" not in j["skus"][0], "commands only with host=")
+    # host=: the commands that activate each product's clients, with this host's KMS port unless one is given
+    j = get_json(base, "/api/v1/products?q=win11pro&host=kms.example.org")
+    pro = [s for s in j["skus"] if s["alias"] == "win10pro"]
+    expect(len(pro) == 1, "win11pro: %r" % j["skus"])
+    cmds = [c["command"] for c in pro[0]["commands"]]
+    expect(cmds == ["slmgr /ipk W269N-WFGWX-YVC9B-4J6C9-T83GX", "slmgr /skms kms.example.org:%s" % kms_port,
+                    "slmgr /ato"], "Windows commands: %r" % cmds)
+    j = get_json(base, "/api/v1/products?q=o2024pp&host=" + urllib.parse.quote("[2001:db8::7]:1700"))
+    pp = [s for s in j["skus"] if s["alias"] == "o2024pp"][0]
+    cmds = [c["command"] for c in pp["commands"]]
+    expect(len(cmds) == 4 and cmds[1].endswith("\\Office16\\OSPP.VBS\" /sethst:2001:db8::7")
+           and cmds[2].endswith("/setprt:1700") and "ProgramFiles(x86)" in pp["commands_note"],
+           "Office commands: %r" % pp)
+    for bad in ("a b", "x&y", "h:0", "h:70000", "[::1"):
+        e = get_json(base, "/api/v1/products?host=" + urllib.parse.quote(bad), want=400)
+        expect(e["parameter"] == "host", "host=%r: %r" % (bad, e))
 
     # statistics
     j = get_json(base, "/api/v1/stats")

@@ -462,25 +462,88 @@ static void test_help(void **state)
     expect_in(r->out, "kmsc ");
 }
 
+static size_t count_lines(const char *text)
+{
+    size_t lines = 0;
+    for (const char *p = text; (p = strchr(p, '\n')); p++)
+        lines++;
+    return lines;
+}
+
 static void test_list_products(void **state)
 {
     (void)state;
     struct run run_, *r = &run_;
     KMSC(r, "--list-products");
     expect(r, 0);
-    size_t lines = 0;
-    for (const char *p = r->out; (p = strchr(p, '\n')); p++)
-        lines++;
-    assert_int_equal(lines, products_sku_count());
+    assert_int_equal(count_lines(r->out), products_sku_count() + 1); /* a header and a row per SKU */
+    assert_int_equal(strncmp(r->out, "ALIASES ", 8), 0);
+    expect_in(r->out, "  GVLK ");
+    for (size_t i = 0; i < products_sku_count(); i++) {
+        const struct products_sku *s = products_sku_at(i);
+        char line[512];
+        snprintf(line, sizeof line, "  %s  %s\n", s->gvlk ? s->gvlk : "-                            ", s->name);
+        expect_in(r->out, line);
+    }
+    /* -v adds the SKU id and the KMS id's name */
+    KMSC(r, "--list-products", "-v");
+    expect(r, 0);
+    assert_int_equal(count_lines(r->out), products_sku_count() + 1);
     for (size_t i = 0; i < products_sku_count(); i++) {
         const struct products_sku *s = products_sku_at(i);
         char id[GUID_TEXT_LEN + 1], line[512];
         guid_format(&s->id, id);
-        snprintf(line, sizeof line, "%s\t%s", s->name, s->alias);
-        expect_in(r->out, line);
-        snprintf(line, sizeof line, "\t%s\t%s\t%s\n", id, s->kms->name, s->gvlk ? s->gvlk : "-");
+        snprintf(line, sizeof line, "  %s  %s (%s)\n", id, s->name, s->kms->name);
         expect_in(r->out, line);
     }
+    /* a filter: one SKU by name, alias, id or edition; else every SKU holding all its words */
+    static const char *const one[] = {"Windows 11 Pro", "WIN10PRO", "2de67392-b7a7-462a-b1ca-108dd189f588"};
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
+        KMSC(r, "--list-products", one[i]);
+        expect(r, 0);
+        assert_int_equal(count_lines(r->out), 2);
+        expect_in(r->out, "win10pro,win11pro  W269N-WFGWX-YVC9B-4J6C9-T83GX  Windows 10/11 Pro\n");
+    }
+    KMSC(r, "--list-products", "office 2024");
+    expect(r, 0);
+    assert_true(count_lines(r->out) > 10);
+    expect_in(r->out, "XJ2XN-FW8RK-P4HMP-DKDBV-GCVGB  Office LTSC Professional Plus 2024\n");
+    assert_null(strstr(r->out, "2021"));
+    assert_null(strstr(r->out, "Windows"));
+    /* a filter matching nothing: a usage error with suggestions, nothing on stdout */
+    KMSC(r, "--list-products", "o2024pq");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->out, "");
+    expect_in(r->err, "unknown product 'o2024pq'; did you mean 'Office LTSC Professional Plus 2024' (o2024pp)?");
+    KMSC(r, "--list-products", "a", "b");
+    expect(r, KMSC_USAGE);
+    /* --commands: what a client runs, slmgr for Windows, OSPP.VBS of the version's folder for Office */
+    KMSC(r, "--list-products", "--commands", "kms.example.org", "win11pro");
+    expect(r, 0);
+    assert_string_equal(r->out, "Windows 10/11 Pro (win10pro)\n"
+                                "  slmgr /ipk W269N-WFGWX-YVC9B-4J6C9-T83GX\n"
+                                "  slmgr /skms kms.example.org:1688\n"
+                                "  slmgr /ato\n");
+    KMSC(r, "--list-products", "--commands", "[2001:db8::5]:1700", "o2013pp");
+    expect(r, 0);
+    expect_in(r->out, "\\Microsoft Office\\Office15\\OSPP.VBS\" /inpkey:YC7DK-G2NP3-2QQC3-J6H88-GVGXT\n");
+    expect_in(r->out, "OSPP.VBS\" /sethst:2001:db8::5\n");
+    expect_in(r->out, "OSPP.VBS\" /setprt:1700\n");
+    expect_in(r->out, "OSPP.VBS\" /act\n");
+    expect_in(r->out, "%ProgramFiles(x86)%");
+    KMSC(r, "--list-products", "--commands", "10.0.0.1");
+    expect(r, 0);
+    assert_true(count_lines(r->out) > 3 * products_sku_count() / 2);
+    static const char *const bad[] = {"a b", "x&y", "host:0", "[::1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        KMSC(r, "--list-products", "--commands", bad[i], "win11pro");
+        expect(r, KMSC_USAGE);
+        assert_string_equal(r->out, "");
+        expect_in(r->err, "--commands: ");
+    }
+    KMSC(r, "--commands", "10.0.0.1");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "--commands goes with --list-products");
 }
 
 static void test_parse_target(void **state)

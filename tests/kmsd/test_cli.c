@@ -258,11 +258,30 @@ static void clients_json(void **state)
     assert_string_equal(tu_str(json_array_get(arr, 0), "cmid"), CMID_B);
     json_decref(arr);
     run_free(&r);
-    r = run_cli("clients", "--db", db, "--format", "json", "--product", "nothing like it", NULL);
-    assert_int_equal(r.rc, 0);
+    /* a product as kmsc names it: name, alias, one edition of a combined name; whole, not a part ("Pro" is not
+     * "Pro N") */
+    static const char *const pro[] = {"Windows 11 Pro", "win10pro", "WINDOWS 10/11 PRO",
+                                       "2de67392-b7a7-462a-b1ca-108dd189f588"};
+    for (size_t i = 0; i < sizeof pro / sizeof pro[0]; i++) {
+        r = run_cli("clients", "--db", db, "--format", "json", "--product", pro[i], NULL);
+        assert_int_equal(r.rc, 0);
+        arr = parse_json(r.out);
+        assert_int_equal(json_array_size(arr), 1);
+        assert_string_equal(tu_str(json_array_get(arr, 0), "cmid"), CMID_A);
+        json_decref(arr);
+        run_free(&r);
+    }
+    r = run_cli("clients", "--db", db, "--format", "json", "--product", "win11pron", NULL);
+    assert_int_equal(r.rc, 0); /* known, none in the registry */
     arr = parse_json(r.out);
     assert_int_equal(json_array_size(arr), 0);
     json_decref(arr);
+    run_free(&r);
+    /* neither a product nor part of one: a usage error with suggestions */
+    r = run_cli("clients", "--db", db, "--format", "json", "--product", "Office 2021", NULL);
+    assert_int_equal(r.rc, 2);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "kmsd clients: --product: unknown product 'Office 2021'; did you mean 'Office "));
     run_free(&r);
 }
 

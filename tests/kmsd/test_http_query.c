@@ -213,7 +213,16 @@ static void clients_params(void **state)
     assert_int_equal(clients(uri, 500, &c, &e), -1);
     assert_string_equal(e.param, "q");
     assert_int_equal(clients("/c?product=Office+LTSC", 500, &c, &e), 0);
-    assert_string_equal(c.sq.product, "Office LTSC");
+    assert_string_equal(c.sq.product, "Office LTSC"); /* a part of names */
+    assert_false(c.sq.product_exact);
+    assert_int_equal(clients("/c?product=win11pro", 500, &c, &e), 0); /* a product, whole */
+    assert_string_equal(c.sq.product, "Windows 10/11 Pro");
+    assert_true(c.sq.product_exact);
+    assert_int_equal(clients("/c?product=Windows+11+Pro", 500, &c, &e), 0);
+    assert_string_equal(c.sq.product, "Windows 10/11 Pro");
+    assert_int_equal(clients("/c?product=Office+2024", 500, &c, &e), -1); /* neither: suggestions */
+    assert_string_equal(e.param, "product");
+    assert_non_null(strstr(e.message, "unknown product 'Office 2024'; did you mean 'Office "));
     assert_int_equal(clients("/c?product=", 500, &c, &e), 0);
     assert_null(c.sq.product);
 

@@ -329,11 +329,17 @@ static void list_filters_and_order(void **state)
     const unsigned want[] = {4, 2, 1, 3}; /* a batch is written in client-key order: 2 before 4 */
     for (size_t i = 0; i < 4; i++)
         assert_memory_equal(rs.r[i].cmid.b, cmid_n(want[i]).b, 16);
-    struct store_filter f = {"windows", 0};
+    struct store_filter f = {.product = "windows"};
     assert_int_equal(list_all(s, &f, &rs), 3);
     f.product = "SERVER 2022";
     assert_int_equal(list_all(s, &f, &rs), 1);
     assert_memory_equal(rs.r[0].cmid.b, cmid_n(3).b, 16);
+    f.product_exact = true; /* a whole name (a resolved product): a part no longer matches */
+    assert_int_equal(list_all(s, &f, &rs), 0);
+    f.product = "Windows Server 2022 Datacenter";
+    assert_int_equal(list_all(s, &f, &rs), 1);
+    assert_memory_equal(rs.r[0].cmid.b, cmid_n(3).b, 16);
+    f.product_exact = false;
     f.product = "%"; /* no wildcards */
     assert_int_equal(list_all(s, &f, &rs), 0);
     f.product = NULL;
@@ -730,6 +736,21 @@ static void query_pages_filters_sort(void **state)
     memset(&rs, 0, sizeof rs);
     assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
     assert_int_equal(total, 3);
+    q.product_exact = true; /* a whole name: exact, on the product index; the total from the summary */
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 0);
+    q.product = "Office LTSC Professional Plus 2024";
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 3);
+    assert_int_equal(rs.n, 3);
+    q.since = T0 + 9; /* the total by a count over the table */
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 2);
+    assert_int_equal(rs.n, 2);
+    q.since = 0;
+    q.product_exact = false;
     q.product = NULL;
     q.has_app = true;
     q.app_id = gid(APP_WIN);
