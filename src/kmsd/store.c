@@ -448,7 +448,7 @@ static int open_common(const char *path, bool readonly, struct store **out, char
         return -ENOMEM;
     }
     s->readonly = readonly;
-    if (!readonly) {
+    if (!readonly && strcmp(path, ":memory:") != 0) { /* an in-memory database has no file to guard */
         int g = guard_mode(path);
         if (g < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(-g));
