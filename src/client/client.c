@@ -115,6 +115,7 @@ static int recv_all(int fd, uint8_t *p, size_t n, int64_t deadline, size_t *got)
 static enum kmsc_status read_pdu(struct kmsc_conn *c, int64_t deadline, const char *what, struct rpc_pdu *pdu,
                                  struct kmsc_result *res)
 {
+    int64_t start = mono_ms();
     size_t got;
     int rc = recv_all(c->fd, c->buf, RPC_HEADER_LEN, deadline, &got);
     if (rc == RECV_EOF && got == 0)
@@ -122,7 +123,8 @@ static enum kmsc_status read_pdu(struct kmsc_conn *c, int64_t deadline, const ch
     if (rc == RECV_EOF)
         return kms_client_fail(res, KMSC_RPC, 0, "%s closed the connection in the middle of the reply to %s", c->peer, what);
     if (rc == -ETIMEDOUT)
-        return kms_client_fail(res, KMSC_RPC, rc, "no reply to %s from %s within %d ms", what, c->peer, c->timeout_ms);
+        return kms_client_fail(res, KMSC_RPC, rc, "no reply to %s from %s within %d ms%s", what, c->peer,
+                               (int)(deadline - start), strcmp(what, "BIND") == 0 ? " (is it a KMS host?)" : "");
     if (rc < 0)
         return kms_client_fail(res, KMSC_RPC, rc, "receiving the reply to %s: %s", what, strerror(-rc));
 
@@ -135,7 +137,8 @@ static enum kmsc_status read_pdu(struct kmsc_conn *c, int64_t deadline, const ch
     if (rc == RECV_EOF)
         return kms_client_fail(res, KMSC_RPC, 0, "%s closed the connection in the middle of the reply to %s", c->peer, what);
     if (rc == -ETIMEDOUT)
-        return kms_client_fail(res, KMSC_RPC, rc, "incomplete reply to %s from %s within %d ms", what, c->peer, c->timeout_ms);
+        return kms_client_fail(res, KMSC_RPC, rc, "incomplete reply to %s from %s within %d ms", what, c->peer,
+                               (int)(deadline - start));
     if (rc < 0)
         return kms_client_fail(res, KMSC_RPC, rc, "receiving the reply to %s: %s", what, strerror(-rc));
 
@@ -160,6 +163,7 @@ void kmsc_conn_init(struct kmsc_conn *c, int timeout_ms)
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->timeout_ms = timeout_ms;
+    c->bind_timeout_ms = timeout_ms;
     c->call_id = 2; /* Windows clients start at 2 (protocol.md 2.1) */
 }
 
@@ -276,7 +280,7 @@ enum kmsc_status kmsc_bind(struct kmsc_conn *c, bool ndr64, bool btfn, uint8_t f
         return st;
     uint32_t call_id = c->call_id;
     struct rpc_pdu pdu;
-    st = read_pdu(c, mono_ms() + c->timeout_ms, "BIND", &pdu, res);
+    st = read_pdu(c, mono_ms() + c->bind_timeout_ms, "BIND", &pdu, res);
     if (st != KMSC_OK)
         return st;
     st = kms_client_check_bind(&pdu, call_id, &c->offered, c->peer, &c->ack, &c->ctx_id, &c->syntax, res);

@@ -26,6 +26,8 @@
 struct kmsc_conn {
     int fd; /* -1 when closed */
     int timeout_ms;
+    int bind_timeout_ms; /* the wait for the BIND's answer (kmsc_conn_init: timeout_ms); a KMS host answers a BIND
+                          * at once, so kmsc waits less for it than for an activation (KMSC_BIND_TIMEOUT_MS) */
     uint32_t call_id; /* call_id of the next PDU */
     bool bound;
     uint16_t ctx_id;       /* the context requests use once bound */

@@ -27,6 +27,9 @@
 #define DEFAULT_PRODUCT "win10ent" /* Windows 10/11 Enterprise */
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_TIMEOUT_S 10.0
+/* The wait for a BIND's answer without --timeout: a KMS host answers a BIND at once (no work behind it), so a
+ * silent peer after this long is no KMS host (an HTTP server waiting for its request line, a closed-off proxy). */
+#define KMSC_BIND_TIMEOUT_MS 3000
 #define DEFAULT_LICENSE_STATUS KMS_LS_OOB_GRACE /* a freshly installed volume client */
 #define DEFAULT_GRACE_MIN 43200u                /* 30 days, what a client in OOB grace reports */
 #define DEFAULT_MIN_COUNT 25u                   /* threshold of an unknown KMS id: the client editions' */
@@ -57,6 +60,7 @@ struct opts {
     unsigned long n;
     bool new_connection;
     int timeout_ms;
+    bool timeout_given; /* --timeout: it bounds the BIND's answer too */
     int verbosity;
     bool list;
     const char *commands; /* --commands HOST[:PORT] */
@@ -115,7 +119,7 @@ static void help(const char *prog)
           "Connection:\n"
           "  -n N                    send N requests (1..1000, default 1) on one connection\n"
           "  --new-connection        open a new connection (and BIND) for each request\n"
-          "  --timeout SECONDS       limit for connecting and for each reply (default 10)\n"
+          "  --timeout SECONDS       limit for connecting and for each reply (default 10; 3 for the BIND's)\n"
           "Output:\n"
           "  -v, --verbose           also print the request, the connection and the BIND result\n"
           "  -q, --quiet             print nothing on success (errors still go to stderr)\n"
@@ -328,7 +332,7 @@ static int number_option(struct opts *o, struct kmsc_result *res, int c, const c
     switch (c) {
     case 'n': return opt_uint(res, "-n", val, 1, MAX_REQUESTS, &o->n);
     case OPT_TIME_OFFSET: return opt_time_offset(res, val, &o->time_offset);
-    case OPT_TIMEOUT: return opt_timeout(res, val, &o->timeout_ms);
+    case OPT_TIMEOUT: o->timeout_given = true; return opt_timeout(res, val, &o->timeout_ms);
     case OPT_MIN_COUNT:
         if (opt_uint(res, "--min-count", val, 0, UINT32_MAX, &v))
             return KMS_EINVAL;
@@ -624,6 +628,8 @@ static int run(struct kmsc_ctx *ctx)
     enum kmsc_status worst = KMSC_OK;
     unsigned long ok = 0, done = 0;
     kmsc_conn_init(&ctx->conn, o->timeout_ms);
+    if (!o->timeout_given && o->timeout_ms > KMSC_BIND_TIMEOUT_MS)
+        ctx->conn.bind_timeout_ms = KMSC_BIND_TIMEOUT_MS;
     ctx->conn.time_offset = o->time_offset;
     if (o->verbosity >= VERBOSE)
         print_request(ctx);

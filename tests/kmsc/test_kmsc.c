@@ -63,6 +63,7 @@ struct fake {
     /* behaviour, set before start */
     enum fake_mode plan[PLAN_MAX + 1]; /* by request number (1-based, counted over all connections) */
     struct rpc_bind_policy pol;
+    bool silent; /* read the BIND, never answer it (as a server of another protocol that waits for more) */
     /* observations, read after stop */
     unsigned conns, binds, requests;
     unsigned bind_offers;
@@ -209,6 +210,12 @@ static void fake_conn(struct fake *f, int fd)
         if (pdu.hdr.ptype == RPC_PTYPE_BIND || pdu.hdr.ptype == RPC_PTYPE_ALTER_CONTEXT) {
             f->binds++;
             f->bind_offers = pdu.bind.n_ctx;
+            if (f->silent) {
+                uint8_t b;
+                while (fake_wait(f, fd) && recv(fd, &b, 1, 0) > 0)
+                    ;
+                return;
+            }
             if (rpc_bind_reply(&pdu, &f->pol, 0x1063bf3fu, "1688", &assoc, &out) != 0)
                 return;
             fake_send_pdu(fd, &out, false);
@@ -936,6 +943,51 @@ static void test_rpc_failures(void **state)
     one_bad(r, FK_HANG, t, KMSC_RPC, "no reply to REQUEST");
 }
 
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A peer that takes the connection and never answers the BIND (no KMS host: an HTTP server waiting for its
+ * request line): kmsc gives up after 3 s, not the 10 s an activation may take, and says why; --timeout rules. */
+static void test_silent_peer(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    f.silent = true;
+    fake_run(&f);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    run_ok(r, &f, false, NULL);
+    double t = elapsed_s(&t0);
+    expect(r, KMSC_RPC);
+    expect_in(r->err, "no reply to BIND from 127.0.0.1:");
+    expect_in(r->err, "within 3000 ms (is it a KMS host?)");
+    if (t < 2.9 || t > 8.0)
+        fail_msg("kmsc gave up on a silent peer after %.2f s, expected about 3", t);
+    const char *one[] = {"--timeout", "1", NULL};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    run_ok(r, &f, false, one);
+    t = elapsed_s(&t0);
+    expect(r, KMSC_RPC);
+    expect_in(r->err, "within 1000 ms");
+    if (t < 0.9 || t > 2.5)
+        fail_msg("--timeout 1 gave up after %.2f s", t);
+    const char *five[] = {"--timeout", "4", NULL}; /* an explicit timeout above 3 s holds for the BIND too */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    run_ok(r, &f, false, five);
+    t = elapsed_s(&t0);
+    expect_in(r->err, "within 4000 ms");
+    if (t < 3.9)
+        fail_msg("--timeout 4 gave up after %.2f s", t);
+    fake_stop(&f);
+    assert_int_equal(f.binds, 3);
+}
+
 static void test_slow_reply(void **state)
 {
     (void)state;
@@ -1051,7 +1103,7 @@ int main(void)
         cmocka_unit_test(test_low_count),
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_rpc_failures),
-        cmocka_unit_test(test_slow_reply),
+        cmocka_unit_test(test_silent_peer), cmocka_unit_test(test_slow_reply),
         cmocka_unit_test(test_many_requests),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_ipv6_and_names),
