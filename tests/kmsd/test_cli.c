@@ -334,6 +334,25 @@ static void clients_table(void **state)
     }
     assert_non_null(strstr(lines[2], "initial grace"));
     assert_non_null(strstr(lines[0], "LAST SEEN (UTC)")); /* the times' zone is said */
+    /* the narrow table: CMID whole, the request count last; application, first contact and address in CSV/JSON */
+    assert_non_null(strstr(lines[1], CMID_A));
+    assert_non_null(strstr(lines[0], "STATUS"));
+    assert_true(strlen(lines[0]) >= 8 && strcmp(lines[0] + strlen(lines[0]) - 8, "REQUESTS") == 0);
+    assert_null(strstr(lines[0], "APPLICATION"));
+    assert_null(strstr(lines[0], "ADDRESS"));
+    assert_null(strstr(lines[0], "FIRST SEEN"));
+    assert_null(strstr(r.out, "192.0.2.7"));
+    for (size_t i = 1; i < n; i++) /* REQUESTS right-aligned at the end: every line as long as the header */
+        assert_int_equal(strlen(lines[i]), strlen(lines[0]));
+    assert_true(lines[1][strlen(lines[1]) - 1] == '2'); /* A asked twice */
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "csv", NULL); /* CSV keeps every column */
+    assert_int_equal(r.rc, 0);
+    assert_true(strncmp(r.out, "cmid,workstation,application,product,license_status,first_seen,last_seen,"
+                               "request_count,last_address\n",
+                        strlen("cmid,workstation,application,product,license_status,first_seen,last_seen,"
+                               "request_count,last_address\n")) == 0);
+    assert_non_null(strstr(r.out, "192.0.2.7:49152"));
     run_free(&r);
     /* the longest status words are printed whole */
     struct store *s = NULL;
@@ -347,6 +366,24 @@ static void clients_table(void **state)
     r = run_cli("clients", "--db", db, NULL);
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, " out-of-tolerance grace "));
+    run_free(&r);
+
+    /* a fleet of a usual kind (NetBIOS names of 15 characters, Windows 10/11 Enterprise, licensed, a thousand
+     * requests) fits in 120 columns */
+    char fleet[512];
+    tmp_path(fleet, sizeof fleet, "fleet.db");
+    unlink(fleet);
+    assert_int_equal(store_open(fleet, &s, err, sizeof err), 0);
+    struct store_record y = rec(CMID_A, APP_WIN, "DESKTOP-ABCDEFG", "Windows 10/11 Enterprise", (int64_t)time(NULL));
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(store_write(s, &y, 1), 0);
+    store_close(s);
+    r = run_cli("clients", "--db", fleet, NULL);
+    assert_int_equal(r.rc, 0);
+    const char *nl = strchr(r.out, '\n');
+    assert_non_null(nl);
+    assert_true(nl - r.out <= 120);
+    assert_non_null(strstr(r.out, " 1000\n"));
     run_free(&r);
 }
 
