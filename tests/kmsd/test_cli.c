@@ -1,5 +1,6 @@
 /* The registry commands run in-process through cli_main(): clients (table, JSON, CSV, filters, --delete,
- * --prune, --vacuum), stats, import-pykms with a py-kms database made here, and the usage and open errors. */
+ * --prune, --vacuum), stats, import-pykms with a py-kms database made here, backup, and the usage and open
+ * errors. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -551,6 +553,7 @@ static void usage_and_open_errors(void **state)
     assert_int_equal(r.rc, 2);
     run_free(&r);
     assert_true(cli_is_command("clients") && cli_is_command("stats") && cli_is_command("import-pykms"));
+    assert_true(cli_is_command("backup"));
     assert_false(cli_is_command("serve"));
     /* a file of garbage bytes */
     tmp_path(garbage, sizeof garbage, "garbage.db");
@@ -748,6 +751,199 @@ static void import_pykms(void **state)
     run_free(&r);
 }
 
+
+/* ---- backup and restore ---- */
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void side_path(char *out, size_t cap, const char *path, const char *side)
+{
+    int n = snprintf(out, cap, "%s%s", path, side);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(in >= 0 && out >= 0);
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    assert_int_equal(n, 0);
+    close(in);
+    close(out);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    char *t = slurp_fd(fd);
+    close(fd);
+    return t;
+}
+
+/* Whether the temporary directory holds a file whose name starts with prefix (a temporary copy left behind). */
+static bool left_over(const char *prefix)
+{
+    DIR *d = opendir(tmpdir);
+    assert_non_null(d);
+    bool found = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        found = found || strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return found;
+}
+
+/* The header's file format bytes (18, 19): 1 rollback journal, 2 WAL. */
+static int header_format(const char *path)
+{
+    unsigned char h[20];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, h, sizeof h), (ssize_t)sizeof h);
+    close(fd);
+    assert_int_equal(h[18], h[19]);
+    return h[18];
+}
+
+/* kmsd backup while the registry is open for writing and its last rows are only in the -wal: the copy has them, is
+ * one file in rollback-journal mode, checks, keeps the schema version and auto_vacuum, is 0600; an existing FILE is
+ * replaced only with --force; errors for a missing registry, a missing or unusable directory, and FILE naming the
+ * registry; nothing is left behind when it fails. */
+static void backup_command(void **state)
+{
+    (void)state;
+    char db[512], bk[512], wal[512], main_only[512];
+    make_db(db, sizeof db, "bk-live.db");
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(db, &s, err, sizeof err), 0); /* kept open: what it writes stays in the -wal */
+    struct store_record d = rec("dddddddd-0000-4000-8000-000000000004", APP_WIN, "delta", "Windows 10/11 Pro",
+                                (int64_t)time(NULL));
+    assert_int_equal(store_write(s, &d, 1), 0);
+    side_path(wal, sizeof wal, db, "-wal");
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 0);
+    /* the database file alone (what `cp kmsd.db` takes) lacks the row still in the -wal */
+    tmp_path(main_only, sizeof main_only, "bk-main-only.db");
+    copy_file(db, main_only);
+    assert_int_equal(sqltest_int(main_only, "SELECT count(*) FROM clients"), 3);
+
+    tmp_path(bk, sizeof bk, "bk-copy.db");
+    unlink(bk);
+    struct run r = run_cli("backup", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_non_null(strstr(r.out, "4 client rows, schema 3"));
+    run_free(&r);
+    char side[512];
+    side_path(side, sizeof side, bk, "-wal");
+    assert_false(exists(side));
+    side_path(side, sizeof side, bk, "-journal");
+    assert_false(exists(side));
+    assert_int_equal(header_format(bk), 1); /* needs no -wal */
+    assert_int_equal(stat(bk, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM clients"), 4);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+    assert_int_equal(sqltest_int(bk, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(bk, "PRAGMA auto_vacuum"), 2);
+    assert_int_equal(sqltest_int(bk, "SELECT value FROM stats WHERE key = 'requests'"), 5);
+    assert_false(left_over(".bk-copy.db.tmp-"));
+
+    /* an existing FILE: refused without --force and left as it was; replaced with it */
+    write_text(bk, "precious");
+    r = run_cli("backup", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "exists; --force replaces it"));
+    run_free(&r);
+    char *t = read_text(bk);
+    assert_string_equal(t, "precious");
+    free(t);
+    r = run_cli("backup", "--force", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM clients"), 4);
+    store_close(s);
+
+    /* errors */
+    char missing[512], nodir[512], notdir[512], sub[512];
+    tmp_path(missing, sizeof missing, "bk-no-registry.db");
+    r = run_cli("backup", bk, "--force", "--db", missing, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "no registry at"));
+    run_free(&r);
+    assert_false(exists(missing));
+    tmp_path(nodir, sizeof nodir, "bk-no-dir/copy.db");
+    r = run_cli("backup", nodir, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "does not exist"));
+    run_free(&r);
+    side_path(notdir, sizeof notdir, bk, "/copy.db"); /* under a regular file */
+    r = run_cli("backup", notdir, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "is not a directory"));
+    run_free(&r);
+    tmp_path(sub, sizeof sub, "bk-sub");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    r = run_cli("backup", sub, "--force", "--db", db, NULL); /* FILE is a directory */
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "not a regular file"));
+    run_free(&r);
+    if (geteuid() != 0) { /* root writes anywhere */
+        char ro[512];
+        assert_int_equal(chmod(sub, 0500), 0);
+        side_path(ro, sizeof ro, sub, "/copy.db");
+        r = run_cli("backup", ro, "--db", db, NULL);
+        assert_int_equal(r.rc, 1);
+        assert_non_null(strstr(r.err, "cannot write in"));
+        run_free(&r);
+        assert_int_equal(chmod(sub, 0700), 0);
+    }
+    assert_int_equal(rmdir(sub), 0);
+    r = run_cli("backup", db, "--force", "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "is the registry"));
+    run_free(&r);
+    r = run_cli("backup", wal, "--force", "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("backup", "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "missing FILE"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--force", NULL); /* --force is backup's */
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    /* a file that is no kmsd registry is not backed up */
+    char foreign[512];
+    tmp_path(foreign, sizeof foreign, "bk-foreign.db");
+    unlink(foreign);
+    sqltest_exec(foreign, "CREATE TABLE t (x)");
+    r = run_cli("backup", bk, "--force", "--db", foreign, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "not a kmsd registry"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM clients"), 4); /* untouched */
+    assert_false(left_over(".bk-copy.db.tmp-"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +954,7 @@ int main(void)
         cmocka_unit_test(stats_command),
         cmocka_unit_test(usage_and_open_errors),
         cmocka_unit_test(import_pykms),
+        cmocka_unit_test(backup_command),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
