@@ -160,6 +160,8 @@ static const struct command commands[] = {
      cli_run_import},
     {"backup", "copy the registry to FILE, consistently, also while kmsd runs", O_STATE_DIR | O_DB | O_FORCE | O_HELP,
      true, "kmsd backup FILE [--state-dir DIR | --db PATH] [--force]", cli_run_backup},
+    {"restore", "replace the registry with a backup FILE (kmsd stopped)", O_STATE_DIR | O_DB | O_HELP, true,
+     "kmsd restore FILE [--state-dir DIR | --db PATH]", cli_run_restore},
 };
 
 static const struct command *find_command(const char *name)
@@ -179,7 +181,8 @@ bool cli_is_command(const char *name)
 
 void cli_help_commands(FILE *out)
 {
-    fprintf(out, "\nCommands (kmsd COMMAND --help for each; they work on the registry, also while kmsd runs):\n");
+    fprintf(out, "\nCommands (kmsd COMMAND --help for each; they work on the registry, all but restore also while kmsd "
+                 "runs):\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-32s %s\n", commands[i].name, commands[i].summary);
 }

@@ -1,6 +1,6 @@
 /*
  * cli_int — what the parts of the registry commands share (cli.c: options, opening the registry, dispatch;
- * cli_clients.c, cli_stats.c, cli_import.c: one command each; cli_backup.c: backup). Not for use
+ * cli_clients.c, cli_stats.c, cli_import.c: one command each; cli_backup.c: backup and restore). Not for use
  * outside src/kmsd/cli*.c.
  * docs/internals/cli.md.
  */
@@ -37,7 +37,7 @@ enum opt_bit {
 struct opts {
     unsigned seen;
     const char *value[CLI_OPT_COUNT]; /* by index in cli.c's option table */
-    const char *file;            /* the one positional argument (import-pykms, backup) */
+    const char *file;            /* the one positional argument (import-pykms, backup, restore) */
 };
 
 /* The value given for option bit, or NULL. */
@@ -54,5 +54,6 @@ int cli_run_clients(const struct opts *o, const char *db_path); /* cli_clients.c
 int cli_run_stats(const struct opts *o, const char *db_path);   /* cli_stats.c */
 int cli_run_import(const struct opts *o, const char *db_path);  /* cli_import.c */
 int cli_run_backup(const struct opts *o, const char *db_path);  /* cli_backup.c */
+int cli_run_restore(const struct opts *o, const char *db_path); /* cli_backup.c */
 
 #endif

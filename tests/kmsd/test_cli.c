@@ -1,6 +1,6 @@
 /* The registry commands run in-process through cli_main(): clients (table, JSON, CSV, filters, --delete,
- * --prune, --vacuum), stats, import-pykms with a py-kms database made here, backup, and the usage and open
- * errors. */
+ * --prune, --vacuum), stats, import-pykms with a py-kms database made here, backup and restore, and the usage and
+ * open errors. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "pidlock.h"
 #include "guid.h"
 #include "products.h"
 #include "registry_json.h"
@@ -553,7 +554,7 @@ static void usage_and_open_errors(void **state)
     assert_int_equal(r.rc, 2);
     run_free(&r);
     assert_true(cli_is_command("clients") && cli_is_command("stats") && cli_is_command("import-pykms"));
-    assert_true(cli_is_command("backup"));
+    assert_true(cli_is_command("backup") && cli_is_command("restore"));
     assert_false(cli_is_command("serve"));
     /* a file of garbage bytes */
     tmp_path(garbage, sizeof garbage, "garbage.db");
@@ -944,6 +945,231 @@ static void backup_command(void **state)
     assert_false(left_over(".bk-copy.db.tmp-"));
 }
 
+/* Makes the registry at path what schema 2 left (no summary table, triggers or sort indexes). */
+static void make_v2(const char *path)
+{
+    sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
+                       " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
+                       " DROP INDEX clients_product; PRAGMA user_version = 2");
+}
+
+/* kmsd restore: refused while the registry's lock is held (a running kmsd), for a FILE that is no sound kmsd
+ * registry, and while an earlier restore's files are in the way, each time with the registry untouched; else the
+ * registry, its -wal and its activation journal move to <db>.before-restore, the stale -shm goes, and the backup
+ * takes its place; to a fresh path; a backup of schema 2 is restored as it is and migrates when opened; a FILE
+ * copied with its -wal is read with it, and one without is read without leaving files beside it. */
+static void restore_command(void **state)
+{
+    (void)state;
+    char db[512], other[512], bk[512], p[512], lock[512];
+    make_db(db, sizeof db, "rs-live.db"); /* 3 rows */
+    make_db(other, sizeof other, "rs-other.db");
+    struct run r = run_cli("clients", "--db", other, "--delete", CMID_C, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    tmp_path(bk, sizeof bk, "rs-backup.db");
+    unlink(bk);
+    r = run_cli("backup", bk, "--db", other, NULL); /* 2 rows */
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    /* what a crashed kmsd leaves beside its registry */
+    side_path(p, sizeof p, db, "-wal");
+    write_text(p, "old wal");
+    side_path(p, sizeof p, db, "-shm");
+    write_text(p, "old shm");
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "0");
+    write_text(p, "unfolded records");
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "1");
+    write_text(p, "");
+
+    /* a kmsd holds the registry's lock */
+    side_path(lock, sizeof lock, db, PIDLOCK_REGISTRY_SUFFIX);
+    pid_t holder = 0;
+    int fd = pidlock_acquire(lock, &holder);
+    assert_true(fd >= 0);
+    r = run_cli("restore", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "a kmsd is running on the registry"));
+    char pid[32];
+    snprintf(pid, sizeof pid, "(PID %ld)", (long)getpid());
+    assert_non_null(strstr(r.err, pid));
+    run_free(&r);
+    close(fd);
+    side_path(p, sizeof p, db, ".before-restore");
+    assert_false(exists(p));
+
+    /* FILE is no sound kmsd registry: garbage, a foreign database, a schema without its tables, a broken index */
+    char bad[512];
+    tmp_path(bad, sizeof bad, "rs-garbage.db");
+    write_text(bad, "this is not a database, not even close to one; it is text long enough to be read as a header"
+                    " of some kind by a reader that does not look closely at what it reads at all");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "not a registry this kmsd can restore"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-foreign.db");
+    unlink(bad);
+    sqltest_exec(bad, "CREATE TABLE t (x)");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "not a kmsd registry"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-tableless.db");
+    unlink(bad);
+    sqltest_exec(bad, "CREATE TABLE clients (x); PRAGMA user_version = 2");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "without its table stats"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-broken.db");
+    copy_file(bk, bad);
+    sqltest_exec(bad, "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql ="
+                      " 'CREATE INDEX clients_product ON clients (workstation)' WHERE name = 'clients_product'");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "integrity check failed"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-none.db");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    run_free(&r);
+    r = run_cli("restore", db, "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "is the registry"));
+    run_free(&r);
+    assert_false(exists(p)); /* nothing moved */
+    assert_false(left_over(".rs-live.db.restore-"));
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "0");
+    char *t = read_text(p);
+    assert_string_equal(t, "unfolded records");
+    free(t);
+
+    /* the restore */
+    r = run_cli("restore", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_non_null(strstr(r.out, "2 client rows, schema 3"));
+    assert_non_null(strstr(r.out, ".before-restore"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 2);
+    side_path(p, sizeof p, db, ".before-restore");
+    assert_int_equal(sqltest_int(p, "SELECT count(*) FROM clients"), 3);
+    side_path(p, sizeof p, db, ".before-restore-wal");
+    assert_false(exists(p)); /* opening the old registry above found "old wal" no WAL and removed it */
+    side_path(p, sizeof p, db, ".before-restore" STORE_JOURNAL_SUFFIX "0");
+    t = read_text(p);
+    assert_string_equal(t, "unfolded records"); /* its records stay with it */
+    free(t);
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "0");
+    assert_false(exists(p)); /* none left to be folded into the backup */
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "1");
+    assert_false(exists(p));
+    side_path(p, sizeof p, db, ".before-restore" STORE_JOURNAL_SUFFIX "1");
+    assert_false(exists(p)); /* an empty one is not kept */
+    side_path(p, sizeof p, db, "-shm");
+    assert_false(exists(p));
+    assert_false(left_over(".rs-live.db.restore-"));
+    struct stat st;
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* an earlier restore's registry is in the way: refused, the registry untouched */
+    r = run_cli("restore", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "from an earlier restore"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 2);
+
+    /* a FILE whose name needs escaping in the URI SQLite reads a file at rest through, and one starting "//" */
+    char odd[512], fresh2[512], slashes[520];
+    tmp_path(odd, sizeof odd, "rs odd ?#%name&immutable=0.db");
+    copy_file(bk, odd);
+    tmp_path(fresh2, sizeof fresh2, "rs-fresh2.db");
+    unlink(fresh2);
+    r = run_cli("restore", odd, "--db", fresh2, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    assert_int_equal(sqltest_int(fresh2, "SELECT count(*) FROM clients"), 2);
+    unlink(fresh2);
+    assert_true(odd[0] == '/');
+    snprintf(slashes, sizeof slashes, "/%s", odd);
+    r = run_cli("restore", slashes, "--db", fresh2, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    assert_int_equal(sqltest_int(fresh2, "SELECT count(*) FROM clients"), 2);
+
+    /* to a fresh path; the registry's directory must exist */
+    char fresh[512];
+    tmp_path(fresh, sizeof fresh, "rs-fresh.db");
+    unlink(fresh);
+    r = run_cli("restore", bk, "--db", fresh, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_null(strstr(r.out, "before-restore"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(fresh, "SELECT count(*) FROM clients"), 2);
+    tmp_path(p, sizeof p, "rs-no-dir/kmsd.db");
+    r = run_cli("restore", bk, "--db", p, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "does not exist"));
+    run_free(&r);
+
+    /* a backup of schema 2: restored as it is, migrated when opened */
+    char v2[512], v2bk[512], v2db[512];
+    make_db(v2, sizeof v2, "rs-v2.db");
+    make_v2(v2);
+    tmp_path(v2bk, sizeof v2bk, "rs-v2-backup.db");
+    unlink(v2bk);
+    r = run_cli("backup", v2bk, "--db", v2, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "schema 2"));
+    run_free(&r);
+    tmp_path(v2db, sizeof v2db, "rs-v2-restored.db");
+    unlink(v2db);
+    r = run_cli("restore", v2bk, "--db", v2db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "migrates it to schema 3"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(v2db, "PRAGMA user_version"), 2);
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(v2db, &s, err, sizeof err), 0);
+    store_close(s);
+    assert_int_equal(sqltest_int(v2db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(v2db, "SELECT total(n) FROM summary"), 3);
+
+    /* FILE copied with its -wal (rows only there) is read with it; one in WAL mode without a -wal is read without
+     * leaving a -wal or -shm beside it */
+    char raw[512], rawdb[512], src[512];
+    make_db(src, sizeof src, "rs-raw-src.db");
+    assert_int_equal(store_open(src, &s, err, sizeof err), 0);
+    struct store_record d = rec("dddddddd-0000-4000-8000-000000000004", APP_WIN, "delta", "Windows 10/11 Pro",
+                                (int64_t)time(NULL));
+    assert_int_equal(store_write(s, &d, 1), 0);
+    tmp_path(raw, sizeof raw, "rs-raw.db");
+    copy_file(src, raw);
+    side_path(p, sizeof p, src, "-wal");
+    char rawwal[512];
+    side_path(rawwal, sizeof rawwal, raw, "-wal");
+    copy_file(p, rawwal);
+    store_close(s);
+    tmp_path(rawdb, sizeof rawdb, "rs-raw-restored.db");
+    unlink(rawdb);
+    r = run_cli("restore", raw, "--db", rawdb, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "4 client rows"));
+    run_free(&r);
+    unlink(rawwal);
+    side_path(p, sizeof p, raw, "-shm");
+    unlink(p);
+    assert_int_equal(header_format(raw), 2); /* in WAL mode, without a -wal now */
+    unlink(rawdb);
+    r = run_cli("restore", raw, "--db", rawdb, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "3 client rows"));
+    run_free(&r);
+    assert_false(exists(rawwal));
+    assert_false(exists(p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +1181,7 @@ int main(void)
         cmocka_unit_test(usage_and_open_errors),
         cmocka_unit_test(import_pykms),
         cmocka_unit_test(backup_command),
+        cmocka_unit_test(restore_command),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
