@@ -379,10 +379,11 @@ static int restore_room(const char *db_path)
     return 0;
 }
 
-/* FILE checked and copied into a temporary file beside the registry (tmp), owned as the registry it replaces when
- * run as root (a root's restore must not leave kmsd's user a file it cannot open). Returns 0 or an exit status after
- * a message; tmp, when set (tmp[0]), is for the caller to remove. */
-static int restore_stage(const char *file, const char *db_path, const char *dir, const char *base,
+/* FILE checked and copied into a temporary file beside the registry (tmp). Run as root, the copy and the lock file
+ * (which restore may have just created) go to the owner of the registry it replaces, or of its directory: a root's
+ * restore must not leave kmsd's user (systemd's DynamicUser, say) files it cannot open. Returns 0 or an exit status
+ * after a message; tmp, when set (tmp[0]), is for the caller to remove. */
+static int restore_stage(const char *file, const char *db_path, const char *dir, const char *base, int lock,
                          char tmp[BK_PATH_MAX], struct store_file_info *info)
 {
     tmp[0] = '\0';
@@ -409,8 +410,9 @@ static int restore_stage(const char *file, const char *db_path, const char *dir,
     if (rc)
         return rc;
     struct stat st;
-    if (geteuid() == 0 && (stat(db_path, &st) == 0 || stat(dir, &st) == 0) && chown(tmp, st.st_uid, st.st_gid) != 0) {
-        fprintf(stderr, "kmsd restore: %s: cannot hand it to the registry's owner: %s\n", tmp, strerror(errno));
+    if (geteuid() == 0 && (stat(db_path, &st) == 0 || stat(dir, &st) == 0) &&
+        (chown(tmp, st.st_uid, st.st_gid) != 0 || fchown(lock, st.st_uid, st.st_gid) != 0)) {
+        fprintf(stderr, "kmsd restore: cannot hand the new files to the registry's owner: %s\n", strerror(errno));
         return EXIT_FAIL;
     }
     return 0;
@@ -429,7 +431,7 @@ int cli_run_restore(const struct opts *o, const char *db_path)
     struct store_file_info info;
     rc = restore_room(db_path);
     if (!rc)
-        rc = restore_stage(file, db_path, dir, base, tmp, &info);
+        rc = restore_stage(file, db_path, dir, base, lock, tmp, &info);
     bool moved[N_SIDES] = {false};
     size_t failed = 0;
     if (!rc) {

@@ -1112,6 +1112,27 @@ static void restore_command(void **state)
     assert_non_null(strstr(r.err, "does not exist"));
     run_free(&r);
 
+    /* run as root into a directory another user owns (systemd's DynamicUser owns /var/lib/kmsd): the registry and
+     * its lock file are that user's */
+    if (geteuid() == 0) {
+        char owned[512], odb[512], olock[512];
+        tmp_path(owned, sizeof owned, "rs-owned");
+        assert_int_equal(mkdir(owned, 0700), 0);
+        assert_int_equal(chown(owned, 65534, 65534), 0);
+        side_path(odb, sizeof odb, owned, "/kmsd.db");
+        r = run_cli("restore", bk, "--db", odb, NULL);
+        assert_int_equal(r.rc, 0);
+        run_free(&r);
+        side_path(olock, sizeof olock, odb, PIDLOCK_REGISTRY_SUFFIX);
+        assert_int_equal(stat(odb, &st), 0);
+        assert_true(st.st_uid == 65534 && st.st_gid == 65534);
+        assert_int_equal(stat(olock, &st), 0);
+        assert_true(st.st_uid == 65534 && st.st_gid == 65534);
+        assert_int_equal(unlink(odb), 0);
+        assert_int_equal(unlink(olock), 0);
+        assert_int_equal(rmdir(owned), 0);
+    }
+
     /* a backup of schema 2: restored as it is, migrated when opened */
     char v2[512], v2bk[512], v2db[512];
     make_db(v2, sizeof v2, "rs-v2.db");
