@@ -31,7 +31,8 @@ build: deps $(BUILD)/build.ninja
 	@if [ -n "$(strip $(MESON_OPTS))" ]; then $(MESON) setup --reconfigure $(BUILD) $(MESON_OPTS) >/dev/null; fi
 	$(NINJA) -C $(BUILD)
 
-# kmsd, kmsc, the man pages, the systemd unit and the example configuration under the prefix (/usr/local; a
+# kmsd, kmsc, the man pages, the systemd unit, the example configuration and the documents kmsd(8) names
+# (share/doc/kmsd) under the prefix (/usr/local; a
 # package build sets -Dprefix=/usr through MESON_OPTS); DESTDIR stages them elsewhere
 install: build
 	$(MESON) install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))

@@ -24,7 +24,7 @@ static const struct opt_def opt_defs[] = {
     {"state-dir", O_STATE_DIR, true}, {"db", O_DB, true},           {"format", O_FORMAT, true},
     {"product", O_PRODUCT, true},     {"since", O_SINCE, true},     {"delete", O_DELETE, true},
     {"prune", O_PRUNE, false},        {"retention", O_RETENTION, true}, {"row-cap", O_ROW_CAP, true},
-    {"help", O_HELP, false},          {"vacuum", O_VACUUM, false},
+    {"help", O_HELP, false},          {"vacuum", O_VACUUM, false},  {"force", O_FORCE, false},
 };
 #define OPT_DEFS (sizeof opt_defs / sizeof opt_defs[0])
 _Static_assert(OPT_DEFS == CLI_OPT_COUNT, "CLI_OPT_COUNT is the size of opt_defs");
@@ -158,6 +158,10 @@ static const struct command commands[] = {
      "kmsd stats [--state-dir DIR | --db PATH] [--format text|json]", cli_run_stats},
     {"import-pykms", "merge a py-kms database into the registry", O_STATE_DIR | O_DB | O_HELP, true, "kmsd import-pykms FILE [--state-dir DIR | --db PATH]",
      cli_run_import},
+    {"backup", "copy the registry to FILE, consistently, also while kmsd runs", O_STATE_DIR | O_DB | O_FORCE | O_HELP,
+     true, "kmsd backup FILE [--state-dir DIR | --db PATH] [--force]", cli_run_backup},
+    {"restore", "replace the registry with a backup FILE (kmsd stopped)", O_STATE_DIR | O_DB | O_HELP, true,
+     "kmsd restore FILE [--state-dir DIR | --db PATH]", cli_run_restore},
 };
 
 static const struct command *find_command(const char *name)
@@ -177,7 +181,8 @@ bool cli_is_command(const char *name)
 
 void cli_help_commands(FILE *out)
 {
-    fprintf(out, "\nCommands (kmsd COMMAND --help for each; they work on the registry, also while kmsd runs):\n");
+    fprintf(out, "\nCommands (kmsd COMMAND --help for each; they work on the registry, all but restore also while kmsd "
+                 "runs):\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-32s %s\n", commands[i].name, commands[i].summary);
 }

@@ -4,8 +4,10 @@
  *   kmsd clients --delete CMID | --prune [--retention DAYS] [--row-cap N] | --vacuum
  *   kmsd stats [--state-dir DIR | --db PATH] [--format text|json]
  *   kmsd import-pykms FILE [--state-dir DIR | --db PATH]
- * They open the database directly (WAL: they work while kmsd runs). Reports go to stdout, errors to stderr.
- * docs/internals/store.md describes the output formats and the py-kms mappings.
+ *   kmsd backup FILE [--state-dir DIR | --db PATH] [--force]
+ *   kmsd restore FILE [--state-dir DIR | --db PATH]
+ * They open the database directly (WAL: they work while kmsd runs, except restore, which refuses to). Reports go to
+ * stdout, errors to stderr. docs/internals/store.md describes the output formats, the py-kms mappings and backups.
  */
 #ifndef KMSD_CLI_H
 #define KMSD_CLI_H
@@ -24,8 +26,8 @@ void cli_help_commands(FILE *out);
 int cli_unknown(const char *word, FILE *err);
 
 /* Runs the command named by argv[1] with its options argv[2..argc). Returns the exit status: 0 success,
- * 1 failure while working (e.g. a write error, --delete of an unknown CMID), 2 bad usage or a database that
- * cannot be opened. Reads the clock only for --since and --prune. */
+ * 1 failure while working (e.g. a write error, --delete of an unknown CMID, a backup FILE that exists, a restore
+ * while kmsd runs), 2 bad usage or a database that cannot be opened. Reads the clock only for --since and --prune. */
 int cli_main(int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
-/* kmsd clients: the listing (table, CSV, JSON), --delete and --prune (docs/internals/store.md). */
+/* kmsd clients: the listing (table, CSV, JSON), --delete, --prune and --vacuum (docs/internals/store.md). The table
+ * shows the columns one reads at a terminal, about 120 characters wide; CSV and JSON every column. */
 #include "cli_int.h"
 
 #include <errno.h>
@@ -29,11 +30,12 @@ static size_t text_width(const char *s)
     return w;
 }
 
+/* ISO 8601 for CSV; to the minute for the table (renewals come days apart), which keeps its width down. */
 static void fmt_time(int64_t t, bool iso, char out[32])
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (t == 0 || !gmtime_r(&tt, &tm) || strftime(out, 32, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm) == 0)
+    if (t == 0 || !gmtime_r(&tt, &tm) || strftime(out, 32, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M", &tm) == 0)
         snprintf(out, 32, "%lld", (long long)t);
 }
 
@@ -58,14 +60,21 @@ static void app_label(const struct guid *app_id, char out[GUID_TEXT_LEN + 1])
 
 enum col { C_CMID, C_WORKSTATION, C_APPLICATION, C_PRODUCT, C_STATUS, C_FIRST, C_LAST, C_REQUESTS, C_ADDRESS, C_N };
 
+/* The headings of the table's columns (table_cols below); CSV's names are col_csv. */
 static const char *const col_title[C_N] = {
-    "CMID", "WORKSTATION", "APPLICATION", "PRODUCT", "STATUS", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "REQUESTS",
-    "ADDRESS",
+    [C_CMID] = "CMID",     [C_WORKSTATION] = "WORKSTATION",    [C_PRODUCT] = "PRODUCT",
+    [C_STATUS] = "STATUS", [C_LAST] = "LAST SEEN (UTC)", [C_REQUESTS] = "REQUESTS",
 };
 static const char *const col_csv[C_N] = {
     "cmid", "workstation", "application", "product", "license_status", "first_seen", "last_seen", "request_count",
     "last_address",
 };
+
+/* The table's columns, in order: the CMID whole (users copy it), what the client is and how it stands. The product
+ * names the application, and the first contact and the address are in CSV and JSON: with them a row was about 230
+ * characters wide. REQUESTS is last and right-aligned, so every line has the same length. */
+static const enum col table_cols[] = {C_CMID, C_WORKSTATION, C_PRODUCT, C_STATUS, C_LAST, C_REQUESTS};
+#define TABLE_COLS (sizeof table_cols / sizeof table_cols[0])
 
 struct cells {
     char cmid[GUID_TEXT_LEN + 1], workstation[192], application[GUID_TEXT_LEN + 1], product[128], status[32];
@@ -90,10 +99,26 @@ static void make_cells(const struct store_client *c, bool terminal, struct cells
 }
 
 struct table_ctx {
-    size_t width[C_N];
+    size_t width[TABLE_COLS];
     bool print;
     uint64_t rows;
 };
+
+/* One line of the table: cells padded to their column's width, two spaces apart; numbers right-aligned. */
+static void table_line(const size_t width[TABLE_COLS], const char *const *v)
+{
+    for (size_t i = 0; i < TABLE_COLS; i++) {
+        size_t w = text_width(v[i]);
+        size_t pad = w < width[i] ? width[i] - w : 0;
+        bool last = i == TABLE_COLS - 1;
+        if (table_cols[i] == C_REQUESTS)
+            printf("%*s%s%s", (int)pad, "", v[i], last ? "\n" : "  ");
+        else if (last)
+            printf("%s\n", v[i]);
+        else
+            printf("%s%*s  ", v[i], (int)pad, "");
+    }
+}
 
 static int table_row(void *ctx, const struct store_client *c)
 {
@@ -101,42 +126,31 @@ static int table_row(void *ctx, const struct store_client *c)
     struct cells x;
     make_cells(c, true, &x);
     t->rows++;
-    for (int k = 0; k < C_N; k++) {
-        size_t w = text_width(x.v[k]);
-        if (!t->print) {
-            if (w > t->width[k])
-                t->width[k] = w;
-            continue;
-        }
-        size_t pad = w < t->width[k] ? t->width[k] - w : 0;
-        if (k == C_N - 1)
-            printf("%s\n", x.v[k]);
-        else if (k == C_REQUESTS)
-            printf("%*s%s  ", (int)pad, "", x.v[k]);
-        else
-            printf("%s%*s  ", x.v[k], (int)pad, "");
+    const char *v[TABLE_COLS];
+    for (size_t i = 0; i < TABLE_COLS; i++) {
+        v[i] = x.v[table_cols[i]];
+        size_t w = text_width(v[i]);
+        if (!t->print && w > t->width[i])
+            t->width[i] = w;
     }
+    if (t->print)
+        table_line(t->width, v);
     return 0;
 }
 
 static int list_table(struct store *s, const struct store_filter *f)
 {
     struct table_ctx t = {{0}, false, 0};
-    for (int k = 0; k < C_N; k++)
-        t.width[k] = strlen(col_title[k]);
+    const char *title[TABLE_COLS];
+    for (size_t i = 0; i < TABLE_COLS; i++) {
+        title[i] = col_title[table_cols[i]];
+        t.width[i] = strlen(title[i]);
+    }
     /* Two passes (widths, then rows) instead of holding the whole registry in memory. */
     int ret = store_list(s, f, table_row, &t);
     if (ret)
         return ret;
-    for (int k = 0; k < C_N; k++) {
-        size_t pad = t.width[k] - strlen(col_title[k]);
-        if (k == C_N - 1)
-            printf("%s\n", col_title[k]);
-        else if (k == C_REQUESTS)
-            printf("%*s%s  ", (int)pad, "", col_title[k]);
-        else
-            printf("%s%*s  ", col_title[k], (int)pad, "");
-    }
+    table_line(t.width, title);
     t.print = true;
     t.rows = 0;
     return store_list(s, f, table_row, &t);

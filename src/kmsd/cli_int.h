@@ -1,6 +1,7 @@
 /*
  * cli_int — what the parts of the registry commands share (cli.c: options, opening the registry, dispatch;
- * cli_clients.c, cli_stats.c, cli_import.c: one command each). Not for use outside src/kmsd/cli*.c.
+ * cli_clients.c, cli_stats.c, cli_import.c: one command each; cli_backup.c: backup and restore). Not for use
+ * outside src/kmsd/cli*.c.
  * docs/internals/cli.md.
  */
 #ifndef KMSD_CLI_INT_H
@@ -13,7 +14,7 @@
 #include "store.h"
 
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
-#define CLI_OPT_COUNT 11     /* entries of cli.c's option table */
+#define CLI_OPT_COUNT 12     /* entries of cli.c's option table */
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -30,12 +31,13 @@ enum opt_bit {
     O_ROW_CAP = 1 << 8,
     O_HELP = 1 << 9,
     O_VACUUM = 1 << 10,
+    O_FORCE = 1 << 11,
 };
 
 struct opts {
     unsigned seen;
     const char *value[CLI_OPT_COUNT]; /* by index in cli.c's option table */
-    const char *file;            /* the one positional argument (import-pykms) */
+    const char *file;            /* the one positional argument (import-pykms, backup, restore) */
 };
 
 /* The value given for option bit, or NULL. */
@@ -51,5 +53,7 @@ int cli_open_existing_db(const char *path, struct store **s);
 int cli_run_clients(const struct opts *o, const char *db_path); /* cli_clients.c */
 int cli_run_stats(const struct opts *o, const char *db_path);   /* cli_stats.c */
 int cli_run_import(const struct opts *o, const char *db_path);  /* cli_import.c */
+int cli_run_backup(const struct opts *o, const char *db_path);  /* cli_backup.c */
+int cli_run_restore(const struct opts *o, const char *db_path); /* cli_backup.c */
 
 #endif

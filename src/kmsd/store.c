@@ -437,7 +437,67 @@ static int guard_mode(const char *path)
     return 0;
 }
 
-static int open_common(const char *path, bool readonly, struct store **out, char *err, size_t errlen)
+/* How open_common opens: for writing (migrated to STORE_SCHEMA_VERSION), for reading (at that version only), or
+ * a file of any kmsd schema read as it is (store_open_file, live or at rest). */
+enum open_mode { OPEN_WRITE, OPEN_READ, OPEN_FILE_LIVE, OPEN_FILE_AT_REST };
+
+/* "file:PATH?immutable=1": a URI that SQLite reads without locks and without creating a -wal or -shm beside the
+ * file; the path's bytes other than letters, digits and "/._-~" percent-encoded (a second leading slash too, so
+ * "//x" does not read as an authority). Returns 0 or -ENAMETOOLONG. */
+static int immutable_uri(const char *path, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    const char *head = "file:";
+    for (; *head; head++)
+        if (n < cap)
+            out[n++] = *head;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                     strchr("/._-~", *p) != NULL;
+        if (*p == '/' && p == (const unsigned char *)path + 1 && path[0] == '/')
+            plain = false;
+        if (plain) {
+            if (n < cap)
+                out[n++] = (char)*p;
+        } else if (n + 3 <= cap) {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        } else {
+            n = cap;
+        }
+    }
+    int m = n < cap ? snprintf(out + n, cap - n, "?immutable=1") : -1;
+    return m < 0 || (size_t)m >= cap - n ? -ENAMETOOLONG : 0;
+}
+
+/* Connects s->db to path as mode says. Returns a SQLite result code. */
+static int connect_mode(struct store *s, const char *path, enum open_mode mode)
+{
+    if (mode == OPEN_WRITE)
+        return connect_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db);
+    char wal[4096 + 8];
+    struct stat st;
+    /* a file at rest with a -wal beside it (copied with its WAL, or a registry after a crash) is read with the WAL,
+     * as a live one: immutable would ignore it */
+    if (mode != OPEN_FILE_AT_REST || (snprintf(wal, sizeof wal, "%s-wal", path) < (int)sizeof wal &&
+                                      lstat(wal, &st) == 0))
+        return connect_db(path, SQLITE_OPEN_READONLY, &s->db);
+    char uri[3 * 4096 + 32];
+    /* said here, in the system's words: SQLite's would be "unable to open database file" */
+    if (access(path, R_OK) != 0) {
+        snprintf(s->err, sizeof s->err, "cannot open: %s", strerror(errno));
+        return SQLITE_CANTOPEN;
+    }
+    if (immutable_uri(path, uri, sizeof uri) < 0) {
+        snprintf(s->err, sizeof s->err, "cannot open: %s", strerror(ENAMETOOLONG));
+        return SQLITE_CANTOPEN;
+    }
+    return connect_db(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &s->db);
+}
+
+static int open_common(const char *path, enum open_mode mode, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (errlen)
@@ -447,6 +507,7 @@ static int open_common(const char *path, bool readonly, struct store **out, char
         snprintf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
+    bool readonly = mode != OPEN_WRITE;
     s->readonly = readonly;
     if (!readonly && strcmp(path, ":memory:") != 0) { /* an in-memory database has no file to guard */
         int g = guard_mode(path);
@@ -456,10 +517,10 @@ static int open_common(const char *path, bool readonly, struct store **out, char
             return g;
         }
     }
-    int rc = connect_db(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db);
+    int rc = connect_mode(s, path, mode);
     int ret = 0, version = 0;
     if (rc != SQLITE_OK) {
-        ret = store_fail(s, rc, "cannot open");
+        ret = s->err[0] ? -EIO : store_fail(s, rc, "cannot open");
         if (readonly && rc == SQLITE_CANTOPEN)
             ret = -ENOENT;
         goto out;
@@ -477,6 +538,14 @@ static int open_common(const char *path, bool readonly, struct store **out, char
     ret = check_version(s, version);
     if (ret)
         goto out;
+    s->version = version;
+    if (mode == OPEN_FILE_LIVE || mode == OPEN_FILE_AT_REST) {
+        if (version == 0) {
+            snprintf(s->err, sizeof s->err, "not a kmsd registry (no schema version)");
+            ret = -ENOTSUP;
+        }
+        goto out;
+    }
     if (readonly) {
         if (version < STORE_SCHEMA_VERSION) {
             if (version == 0)
@@ -517,12 +586,17 @@ out:
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, false, out, err, errlen);
+    return open_common(path, OPEN_WRITE, out, err, errlen);
 }
 
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, true, out, err, errlen);
+    return open_common(path, OPEN_READ, out, err, errlen);
+}
+
+int store_open_file(const char *path, enum store_reading how, struct store **out, char *err, size_t errlen)
+{
+    return open_common(path, how == STORE_AT_REST ? OPEN_FILE_AT_REST : OPEN_FILE_LIVE, out, err, errlen);
 }
 
 void store_close(struct store *s)

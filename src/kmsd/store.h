@@ -4,7 +4,8 @@
  *
  * Two layers:
  * - a synchronous API (this file's store_* functions) that owns one sqlite3 connection and is used by the
- *   writer thread, by the `kmsd clients|stats|import-pykms` commands and by unit tests (":memory:" works);
+ *   writer thread, by the `kmsd clients|stats|import-pykms|backup|restore` commands and by unit tests (":memory:"
+ *   works);
  * - the asynchronous writer (store_writer.h) that the daemon uses so that database work never blocks the
  *   event loop.
  * Time is always a parameter (Unix seconds); nothing here reads the clock. A struct store is used by one
@@ -57,6 +58,8 @@ struct store;
 
 #define STORE_FILE_NAME "kmsd.db" /* the registry's file in the state directory, unless --db names another */
 #define STORE_FILE_MODE 0600      /* the registry and its -wal/-shm: workstation names and addresses */
+#define STORE_JOURNAL_SUFFIX "-activations." /* the activation journal beside it: <db>-activations.0 and .1
+                                              * (store_writer.h) */
 
 /* The registry's path: db when it names one (non-empty), else STATE_DIR/STORE_FILE_NAME. The one place that
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
@@ -80,7 +83,35 @@ void store_release_memory(struct store *s);
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 /* Opens read-only (for the commands that only read); fails if the file is missing. */
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen);
+/* How store_open_file reads a file: STORE_LIVE, a registry a kmsd may be writing (shared locks, its -wal read);
+ * STORE_AT_REST, a file no process writes, such as a backup: no locks, and nothing is created beside it (a read-only
+ * directory will do), unless a -wal lies beside it, which is then read as a live registry's. */
+enum store_reading { STORE_LIVE, STORE_AT_REST };
+/* Opens the file at path read-only as it is, for store_backup and store_verify: any kmsd schema version from 1 to
+ * STORE_SCHEMA_VERSION (nothing migrates; the version is in store_verify's answer). Errors as
+ * store_open_readonly's: -ENOENT for a missing file, -EBADMSG for one that is not a database, -ENOTSUP for version
+ * 0 (not a kmsd registry) or a newer schema, with the reason in err. */
+int store_open_file(const char *path, enum store_reading how, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+
+/*
+ * Backups (store_backup.c). store_backup writes a consistent copy of the registry s reads to dest with VACUUM INTO:
+ * one read transaction, so one snapshot with what is still in the -wal, taken while a kmsd writes (a WAL reader
+ * never blocks the writer); the copy is compact, in rollback-journal mode, a single file that needs no -wal. dest
+ * must be missing or empty (the caller's temporary file: it renames the copy into place and fsyncs it; SQLite
+ * leaves no journal beside dest). Returns 0 or a negative code, the reason in store_errmsg(); dest may then hold
+ * part of a copy, for the caller to remove.
+ */
+int store_backup(struct store *s, const char *dest);
+/* What store_verify found in a registry file. */
+struct store_file_info {
+    int version;   /* its schema version, 1..STORE_SCHEMA_VERSION (kmsd migrates an older one when it opens it) */
+    uint64_t rows; /* rows of the clients table */
+};
+/* Checks that s (store_open_file) is a sound kmsd registry: PRAGMA integrity_check answers ok and the tables of its
+ * schema version are there. Reads the whole file. Returns 0, -EBADMSG (the first problem in store_errmsg()), or
+ * another negative code. */
+int store_verify(struct store *s, struct store_file_info *info);
 /*
  * Checkpoints off the commit path. SQLite normally copies the WAL back into the database (with two fsyncs)
  * inside the COMMIT that makes the WAL reach 1,000 pages, so one batch of activations waits for the disk.

@@ -1,7 +1,8 @@
 /*
  * store_internal — what the registry's files share and nothing outside them sees: store.c (connections, schema
  * and migrations, checkpoints, the prepared statements), store_write.c (recording, merging, counting,
- * pruning, statistics) and store_read.c (client rows: one, a page of a query, a listing, daily counts, groups).
+ * pruning, statistics), store_read.c (client rows: one, a page of a query, a listing, daily counts, groups) and
+ * store_backup.c (copies of the file and their checks).
  */
 #ifndef KMSD_STORE_INTERNAL_H
 #define KMSD_STORE_INTERNAL_H
@@ -44,6 +45,7 @@ struct store {
     sqlite3 *ckpt;       /* second connection for store_checkpoint(), or NULL (see store_split_checkpoints) */
     uint32_t wal_frames; /* frames in the WAL after the last commit on db (set by wal_hook) */
     bool readonly;
+    int version;         /* the schema version the file had when it was opened (before any migration) */
     sqlite3_stmt *st[ST_COUNT_MAX];
     char err[256];
 };

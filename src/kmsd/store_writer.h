@@ -9,7 +9,7 @@
  * the journal into SQLite in large transactions (at STORE_WRITER_FOLD_BYTES, or STORE_WRITER_FOLD_LINGER_MS after
  * the first unfolded record, at once at stop or when an answer waits for a count) in client-key order, and
  * stores the last folded sequence number in the same transaction; at start it folds whatever a crash left.
- * Two journal files take turns (<db>-activations.0 and .1, see STORE_JOURNAL_SUFFIX): the loop appends to one;
+ * Two journal files take turns (<db>-activations.0 and .1, STORE_JOURNAL_SUFFIX in store.h): the loop appends to one;
  * once it passes STORE_WRITER_ROTATE_BYTES and the other is empty, the loop turns to the other, and the
  * writer empties the first when all of it is folded. Neither thread ever waits for the other on this path.
  *
@@ -48,7 +48,6 @@
 #define STORE_WRITER_CACHE_KIB 16384         /* the writer's SQLite page cache at most, handed back when idle */
 #define STORE_WRITER_IDLE_RELEASE_MS 5000    /* without a fold this long, the writer hands its memory back */
 #define STORE_WRITER_BUFFER 65536            /* loop-side bytes written per write(2) at most */
-#define STORE_JOURNAL_SUFFIX "-activations." /* the journal files: <db>-activations.0 and .1 */
 
 struct store_writer_cfg {
     bool count;              /* count distinct clients after each fold (genuine mode) */

@@ -18,14 +18,20 @@ mkdir -p "$TMP/state"
 # a first argument that is no command: said so, with the close command and the list, exit 2
 expect_rc 2 "$KMSD" client
 grep -q 'did you mean "kmsd clients"' "$TMP/out" || { cat "$TMP/out" >&2; fail "no suggestion for 'client'"; }
-grep -q "Commands: clients stats import-pykms" "$TMP/out" || fail "the commands are not listed"
+grep -q "Commands: clients stats import-pykms backup restore" "$TMP/out" || fail "the commands are not listed"
 expect_rc 2 "$KMSD" stast
 grep -q 'did you mean "kmsd stats"' "$TMP/out" || fail "no suggestion for 'stast'"
+expect_rc 2 "$KMSD" bakup
+grep -q 'did you mean "kmsd backup"' "$TMP/out" || fail "no suggestion for 'bakup'"
+expect_rc 2 "$KMSD" restor
+grep -q 'did you mean "kmsd restore"' "$TMP/out" || fail "no suggestion for 'restor'"
 expect_rc 2 "$KMSD" launch
 grep -q "did you mean" "$TMP/out" && fail "a suggestion for a word close to no command"
 # --help ends with the commands
 "$KMSD" --help >"$TMP/help" || fail "kmsd --help"
 grep -qE "^  import-pykms +merge a py-kms database" "$TMP/help" || fail "kmsd --help does not list the commands"
+grep -qE "^  backup +copy the registry" "$TMP/help" || fail "kmsd --help does not list backup"
+grep -qE "^  restore +replace the registry" "$TMP/help" || fail "kmsd --help does not list restore"
 expect_config_error port --port 0
 expect_config_error port --port 70000
 expect_config_error port --port abc

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# meson install into a staging directory (DESTDIR): the programs, both man pages, the example configuration, and
-# a systemd unit whose ExecStart names kmsd where this build installs it (generated from the prefix, not fixed).
+# meson install into a staging directory (DESTDIR): the programs, both man pages, the example configuration, the
+# documents kmsd(8) refers to (each one it names is installed), and a systemd unit whose ExecStart names kmsd where
+# this build installs it (generated from the prefix, not fixed).
 . "$(dirname "$0")/lib.sh"
 
 DEST="$TMP/root"
@@ -15,7 +16,19 @@ for f in "$(abs "$SBINDIR")/kmsd" "$(abs "$BINDIR")/kmsc"; do
 done
 [ -f "$DEST$(abs "$MANDIR")/man8/kmsd.8" ] || fail "kmsd(8) not installed"
 [ -f "$DEST$(abs "$MANDIR")/man1/kmsc.1" ] || fail "kmsc(1) not installed"
-[ -f "$DEST$(abs "$DATADIR")/doc/kmsd/kmsd.conf.example" ] || fail "the example configuration is not installed"
+DOCDIR="$DEST$(abs "$DATADIR")/doc/kmsd"
+[ -f "$DOCDIR/kmsd.conf.example" ] || fail "the example configuration is not installed"
+for f in config.md api.md security.md performance.md; do
+    cmp -s "$DOCDIR/$f" "$SOURCE_ROOT/docs/$f" || fail "docs/$f is not installed in share/doc/kmsd"
+done
+# every document the installed kmsd(8) names (a word ending in .md) is installed beside the example configuration
+man8="$DEST$(abs "$MANDIR")/man8/kmsd.8"
+named=$(grep -oE '[A-Za-z0-9_./-]+\.md' "$man8" | sort -u)
+[ -n "$named" ] || fail "kmsd(8) names no document (the check would prove nothing)"
+for f in $named; do
+    case "$f" in */*) fail "kmsd(8) names $f by a source path; name it as installed, in share/doc/kmsd" ;; esac
+    [ -f "$DOCDIR/$f" ] || fail "kmsd(8) names $f, which is not installed in share/doc/kmsd"
+done
 unit="$DEST$PREFIX/lib/systemd/system/kmsd.service"
 [ -f "$unit" ] || fail "the systemd unit is not installed"
 exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")

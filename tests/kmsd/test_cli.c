@@ -1,5 +1,6 @@
 /* The registry commands run in-process through cli_main(): clients (table, JSON, CSV, filters, --delete,
- * --prune, --vacuum), stats, import-pykms with a py-kms database made here, and the usage and open errors. */
+ * --prune, --vacuum), stats, import-pykms with a py-kms database made here, backup and restore, and the usage and
+ * open errors. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -7,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "pidlock.h"
 #include "guid.h"
 #include "products.h"
 #include "registry_json.h"
@@ -353,6 +356,25 @@ static void clients_table(void **state)
     }
     assert_non_null(strstr(lines[2], "initial grace"));
     assert_non_null(strstr(lines[0], "LAST SEEN (UTC)")); /* the times' zone is said */
+    /* the narrow table: CMID whole, the request count last; application, first contact and address in CSV/JSON */
+    assert_non_null(strstr(lines[1], CMID_A));
+    assert_non_null(strstr(lines[0], "STATUS"));
+    assert_true(strlen(lines[0]) >= 8 && strcmp(lines[0] + strlen(lines[0]) - 8, "REQUESTS") == 0);
+    assert_null(strstr(lines[0], "APPLICATION"));
+    assert_null(strstr(lines[0], "ADDRESS"));
+    assert_null(strstr(lines[0], "FIRST SEEN"));
+    assert_null(strstr(r.out, "192.0.2.7"));
+    for (size_t i = 1; i < n; i++) /* REQUESTS right-aligned at the end: every line as long as the header */
+        assert_int_equal(strlen(lines[i]), strlen(lines[0]));
+    assert_true(lines[1][strlen(lines[1]) - 1] == '2'); /* A asked twice */
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--format", "csv", NULL); /* CSV keeps every column */
+    assert_int_equal(r.rc, 0);
+    assert_true(strncmp(r.out, "cmid,workstation,application,product,license_status,first_seen,last_seen,"
+                               "request_count,last_address\n",
+                        strlen("cmid,workstation,application,product,license_status,first_seen,last_seen,"
+                               "request_count,last_address\n")) == 0);
+    assert_non_null(strstr(r.out, "192.0.2.7:49152"));
     run_free(&r);
     /* the longest status words are printed whole */
     struct store *s = NULL;
@@ -366,6 +388,24 @@ static void clients_table(void **state)
     r = run_cli("clients", "--db", db, NULL);
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, " out-of-tolerance grace "));
+    run_free(&r);
+
+    /* a fleet of a usual kind (NetBIOS names of 15 characters, Windows 10/11 Enterprise, licensed, a thousand
+     * requests) fits in 120 columns */
+    char fleet[512];
+    tmp_path(fleet, sizeof fleet, "fleet.db");
+    unlink(fleet);
+    assert_int_equal(store_open(fleet, &s, err, sizeof err), 0);
+    struct store_record y = rec(CMID_A, APP_WIN, "DESKTOP-ABCDEFG", "Windows 10/11 Enterprise", (int64_t)time(NULL));
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(store_write(s, &y, 1), 0);
+    store_close(s);
+    r = run_cli("clients", "--db", fleet, NULL);
+    assert_int_equal(r.rc, 0);
+    const char *nl = strchr(r.out, '\n');
+    assert_non_null(nl);
+    assert_true(nl - r.out <= 120);
+    assert_non_null(strstr(r.out, " 1000\n"));
     run_free(&r);
 }
 
@@ -533,6 +573,7 @@ static void usage_and_open_errors(void **state)
     assert_int_equal(r.rc, 2);
     run_free(&r);
     assert_true(cli_is_command("clients") && cli_is_command("stats") && cli_is_command("import-pykms"));
+    assert_true(cli_is_command("backup") && cli_is_command("restore"));
     assert_false(cli_is_command("serve"));
     /* a file of garbage bytes */
     tmp_path(garbage, sizeof garbage, "garbage.db");
@@ -730,6 +771,445 @@ static void import_pykms(void **state)
     run_free(&r);
 }
 
+
+/* ---- backup and restore ---- */
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void side_path(char *out, size_t cap, const char *path, const char *side)
+{
+    int n = snprintf(out, cap, "%s%s", path, side);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(in >= 0 && out >= 0);
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    assert_int_equal(n, 0);
+    close(in);
+    close(out);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    char *t = slurp_fd(fd);
+    close(fd);
+    return t;
+}
+
+/* Whether the temporary directory holds a file whose name starts with prefix (a temporary copy left behind). */
+static bool left_over(const char *prefix)
+{
+    DIR *d = opendir(tmpdir);
+    assert_non_null(d);
+    bool found = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        found = found || strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return found;
+}
+
+/* The header's file format bytes (18, 19): 1 rollback journal, 2 WAL. */
+static int header_format(const char *path)
+{
+    unsigned char h[20];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, h, sizeof h), (ssize_t)sizeof h);
+    close(fd);
+    assert_int_equal(h[18], h[19]);
+    return h[18];
+}
+
+/* kmsd backup while the registry is open for writing and its last rows are only in the -wal: the copy has them, is
+ * one file in rollback-journal mode, checks, keeps the schema version and auto_vacuum, is 0600; an existing FILE is
+ * replaced only with --force; errors for a missing registry, a missing or unusable directory, and FILE naming the
+ * registry; nothing is left behind when it fails. */
+static void backup_command(void **state)
+{
+    (void)state;
+    char db[512], bk[512], wal[512], main_only[512];
+    make_db(db, sizeof db, "bk-live.db");
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(db, &s, err, sizeof err), 0); /* kept open: what it writes stays in the -wal */
+    struct store_record d = rec("dddddddd-0000-4000-8000-000000000004", APP_WIN, "delta", "Windows 10/11 Pro",
+                                (int64_t)time(NULL));
+    assert_int_equal(store_write(s, &d, 1), 0);
+    side_path(wal, sizeof wal, db, "-wal");
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 0);
+    /* the database file alone (what `cp kmsd.db` takes) lacks the row still in the -wal */
+    tmp_path(main_only, sizeof main_only, "bk-main-only.db");
+    copy_file(db, main_only);
+    assert_int_equal(sqltest_int(main_only, "SELECT count(*) FROM clients"), 3);
+
+    tmp_path(bk, sizeof bk, "bk-copy.db");
+    unlink(bk);
+    struct run r = run_cli("backup", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_non_null(strstr(r.out, "4 client rows, schema 3"));
+    run_free(&r);
+    char side[512];
+    side_path(side, sizeof side, bk, "-wal");
+    assert_false(exists(side));
+    side_path(side, sizeof side, bk, "-journal");
+    assert_false(exists(side));
+    assert_int_equal(header_format(bk), 1); /* needs no -wal */
+    assert_int_equal(stat(bk, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM clients"), 4);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+    assert_int_equal(sqltest_int(bk, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(bk, "PRAGMA auto_vacuum"), 2);
+    assert_int_equal(sqltest_int(bk, "SELECT value FROM stats WHERE key = 'requests'"), 5);
+    assert_false(left_over(".bk-copy.db.tmp-"));
+
+    /* an existing FILE: refused without --force and left as it was; replaced with it */
+    write_text(bk, "precious");
+    r = run_cli("backup", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "exists; --force replaces it"));
+    run_free(&r);
+    char *t = read_text(bk);
+    assert_string_equal(t, "precious");
+    free(t);
+    r = run_cli("backup", "--force", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM clients"), 4);
+    store_close(s);
+
+    /* errors */
+    char missing[512], nodir[512], notdir[512], sub[512];
+    tmp_path(missing, sizeof missing, "bk-no-registry.db");
+    r = run_cli("backup", bk, "--force", "--db", missing, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "no registry at"));
+    run_free(&r);
+    assert_false(exists(missing));
+    tmp_path(nodir, sizeof nodir, "bk-no-dir/copy.db");
+    r = run_cli("backup", nodir, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "does not exist"));
+    run_free(&r);
+    side_path(notdir, sizeof notdir, bk, "/copy.db"); /* under a regular file */
+    r = run_cli("backup", notdir, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "is not a directory"));
+    run_free(&r);
+    tmp_path(sub, sizeof sub, "bk-sub");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    r = run_cli("backup", sub, "--force", "--db", db, NULL); /* FILE is a directory */
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "not a regular file"));
+    run_free(&r);
+    if (geteuid() != 0) { /* root writes anywhere */
+        char ro[512];
+        assert_int_equal(chmod(sub, 0500), 0);
+        side_path(ro, sizeof ro, sub, "/copy.db");
+        r = run_cli("backup", ro, "--db", db, NULL);
+        assert_int_equal(r.rc, 1);
+        assert_non_null(strstr(r.err, "cannot write in"));
+        run_free(&r);
+        assert_int_equal(chmod(sub, 0700), 0);
+    }
+    assert_int_equal(rmdir(sub), 0);
+    r = run_cli("backup", db, "--force", "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "is the registry"));
+    run_free(&r);
+    r = run_cli("backup", wal, "--force", "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = run_cli("backup", "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "missing FILE"));
+    run_free(&r);
+    r = run_cli("clients", "--db", db, "--force", NULL); /* --force is backup's */
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    /* a file that is no kmsd registry is not backed up */
+    char foreign[512];
+    tmp_path(foreign, sizeof foreign, "bk-foreign.db");
+    unlink(foreign);
+    sqltest_exec(foreign, "CREATE TABLE t (x)");
+    r = run_cli("backup", bk, "--force", "--db", foreign, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "not a kmsd registry"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(bk, "SELECT count(*) FROM clients"), 4); /* untouched */
+    assert_false(left_over(".bk-copy.db.tmp-"));
+}
+
+/* Makes the registry at path what schema 2 left (no summary table, triggers or sort indexes). */
+static void make_v2(const char *path)
+{
+    sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
+                       " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
+                       " DROP INDEX clients_product; PRAGMA user_version = 2");
+}
+
+/* kmsd restore: refused while the registry's lock is held (a running kmsd), for a FILE that is no sound kmsd
+ * registry, and while an earlier restore's files are in the way, each time with the registry untouched; else the
+ * registry, its -wal and its activation journal move to <db>.before-restore, the stale -shm goes, and the backup
+ * takes its place; to a fresh path; a backup of schema 2 is restored as it is and migrates when opened; a FILE
+ * copied with its -wal is read with it, and one without is read without leaving files beside it. */
+static void restore_command(void **state)
+{
+    (void)state;
+    char db[512], other[512], bk[512], p[512], lock[512];
+    make_db(db, sizeof db, "rs-live.db"); /* 3 rows */
+    make_db(other, sizeof other, "rs-other.db");
+    struct run r = run_cli("clients", "--db", other, "--delete", CMID_C, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    tmp_path(bk, sizeof bk, "rs-backup.db");
+    unlink(bk);
+    r = run_cli("backup", bk, "--db", other, NULL); /* 2 rows */
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    /* what a crashed kmsd leaves beside its registry */
+    side_path(p, sizeof p, db, "-wal");
+    write_text(p, "old wal");
+    side_path(p, sizeof p, db, "-shm");
+    write_text(p, "old shm");
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "0");
+    write_text(p, "unfolded records");
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "1");
+    write_text(p, "");
+
+    /* a kmsd holds the registry's lock */
+    side_path(lock, sizeof lock, db, PIDLOCK_REGISTRY_SUFFIX);
+    pid_t holder = 0;
+    int fd = pidlock_acquire(lock, &holder);
+    assert_true(fd >= 0);
+    r = run_cli("restore", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "a kmsd is running on the registry"));
+    char pid[32];
+    snprintf(pid, sizeof pid, "(PID %ld)", (long)getpid());
+    assert_non_null(strstr(r.err, pid));
+    run_free(&r);
+    close(fd);
+    side_path(p, sizeof p, db, ".before-restore");
+    assert_false(exists(p));
+
+    /* FILE is no sound kmsd registry: garbage, a foreign database, a schema without its tables, a broken index */
+    char bad[512];
+    tmp_path(bad, sizeof bad, "rs-garbage.db");
+    write_text(bad, "this is not a database, not even close to one; it is text long enough to be read as a header"
+                    " of some kind by a reader that does not look closely at what it reads at all");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "not a registry this kmsd can restore"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-foreign.db");
+    unlink(bad);
+    sqltest_exec(bad, "CREATE TABLE t (x)");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "not a kmsd registry"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-tableless.db");
+    unlink(bad);
+    sqltest_exec(bad, "CREATE TABLE clients (x); PRAGMA user_version = 2");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "without its table stats"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-broken.db");
+    copy_file(bk, bad);
+    sqltest_exec(bad, "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql ="
+                      " 'CREATE INDEX clients_product ON clients (workstation)' WHERE name = 'clients_product'");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "integrity check failed"));
+    run_free(&r);
+    tmp_path(bad, sizeof bad, "rs-none.db");
+    r = run_cli("restore", bad, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    run_free(&r);
+    r = run_cli("restore", db, "--db", db, NULL);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "is the registry"));
+    run_free(&r);
+    assert_false(exists(p)); /* nothing moved */
+    assert_false(left_over(".rs-live.db.restore-"));
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "0");
+    char *t = read_text(p);
+    assert_string_equal(t, "unfolded records");
+    free(t);
+
+    /* the restore */
+    r = run_cli("restore", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_non_null(strstr(r.out, "2 client rows, schema 3"));
+    assert_non_null(strstr(r.out, ".before-restore"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 2);
+    side_path(p, sizeof p, db, ".before-restore");
+    assert_int_equal(sqltest_int(p, "SELECT count(*) FROM clients"), 3);
+    side_path(p, sizeof p, db, ".before-restore-wal");
+    assert_false(exists(p)); /* opening the old registry above found "old wal" no WAL and removed it */
+    side_path(p, sizeof p, db, ".before-restore" STORE_JOURNAL_SUFFIX "0");
+    t = read_text(p);
+    assert_string_equal(t, "unfolded records"); /* its records stay with it */
+    free(t);
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "0");
+    assert_false(exists(p)); /* none left to be folded into the backup */
+    side_path(p, sizeof p, db, STORE_JOURNAL_SUFFIX "1");
+    assert_false(exists(p));
+    side_path(p, sizeof p, db, ".before-restore" STORE_JOURNAL_SUFFIX "1");
+    assert_false(exists(p)); /* an empty one is not kept */
+    side_path(p, sizeof p, db, "-shm");
+    assert_false(exists(p));
+    assert_false(left_over(".rs-live.db.restore-"));
+    struct stat st;
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* an earlier restore's registry is in the way: refused, the registry untouched */
+    r = run_cli("restore", bk, "--db", db, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "from an earlier restore"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 2);
+
+    /* a FILE whose name needs escaping in the URI SQLite reads a file at rest through, and one starting "//" */
+    char odd[512], fresh2[512], slashes[520];
+    tmp_path(odd, sizeof odd, "rs odd ?#%name&immutable=0.db");
+    copy_file(bk, odd);
+    tmp_path(fresh2, sizeof fresh2, "rs-fresh2.db");
+    unlink(fresh2);
+    r = run_cli("restore", odd, "--db", fresh2, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    assert_int_equal(sqltest_int(fresh2, "SELECT count(*) FROM clients"), 2);
+    unlink(fresh2);
+    assert_true(odd[0] == '/');
+    snprintf(slashes, sizeof slashes, "/%s", odd);
+    r = run_cli("restore", slashes, "--db", fresh2, NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    assert_int_equal(sqltest_int(fresh2, "SELECT count(*) FROM clients"), 2);
+
+    /* to a fresh path; the registry's directory must exist */
+    char fresh[512];
+    tmp_path(fresh, sizeof fresh, "rs-fresh.db");
+    unlink(fresh);
+    r = run_cli("restore", bk, "--db", fresh, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_null(strstr(r.out, "before-restore"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(fresh, "SELECT count(*) FROM clients"), 2);
+    tmp_path(p, sizeof p, "rs-no-dir/kmsd.db");
+    r = run_cli("restore", bk, "--db", p, NULL);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "does not exist"));
+    run_free(&r);
+
+    /* run as root into a directory another user owns (systemd's DynamicUser owns /var/lib/kmsd): the registry and
+     * its lock file are that user's */
+    if (geteuid() == 0) {
+        char owned[512], odb[512], olock[512];
+        tmp_path(owned, sizeof owned, "rs-owned");
+        assert_int_equal(mkdir(owned, 0700), 0);
+        assert_int_equal(chown(owned, 65534, 65534), 0);
+        side_path(odb, sizeof odb, owned, "/kmsd.db");
+        r = run_cli("restore", bk, "--db", odb, NULL);
+        assert_int_equal(r.rc, 0);
+        run_free(&r);
+        side_path(olock, sizeof olock, odb, PIDLOCK_REGISTRY_SUFFIX);
+        assert_int_equal(stat(odb, &st), 0);
+        assert_true(st.st_uid == 65534 && st.st_gid == 65534);
+        assert_int_equal(stat(olock, &st), 0);
+        assert_true(st.st_uid == 65534 && st.st_gid == 65534);
+        assert_int_equal(unlink(odb), 0);
+        assert_int_equal(unlink(olock), 0);
+        assert_int_equal(rmdir(owned), 0);
+    }
+
+    /* a backup of schema 2: restored as it is, migrated when opened */
+    char v2[512], v2bk[512], v2db[512];
+    make_db(v2, sizeof v2, "rs-v2.db");
+    make_v2(v2);
+    tmp_path(v2bk, sizeof v2bk, "rs-v2-backup.db");
+    unlink(v2bk);
+    r = run_cli("backup", v2bk, "--db", v2, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "schema 2"));
+    run_free(&r);
+    tmp_path(v2db, sizeof v2db, "rs-v2-restored.db");
+    unlink(v2db);
+    r = run_cli("restore", v2bk, "--db", v2db, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "migrates it to schema 3"));
+    run_free(&r);
+    assert_int_equal(sqltest_int(v2db, "PRAGMA user_version"), 2);
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(v2db, &s, err, sizeof err), 0);
+    store_close(s);
+    assert_int_equal(sqltest_int(v2db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(v2db, "SELECT total(n) FROM summary"), 3);
+
+    /* FILE copied with its -wal (rows only there) is read with it; one in WAL mode without a -wal is read without
+     * leaving a -wal or -shm beside it */
+    char raw[512], rawdb[512], src[512];
+    make_db(src, sizeof src, "rs-raw-src.db");
+    assert_int_equal(store_open(src, &s, err, sizeof err), 0);
+    struct store_record d = rec("dddddddd-0000-4000-8000-000000000004", APP_WIN, "delta", "Windows 10/11 Pro",
+                                (int64_t)time(NULL));
+    assert_int_equal(store_write(s, &d, 1), 0);
+    tmp_path(raw, sizeof raw, "rs-raw.db");
+    copy_file(src, raw);
+    side_path(p, sizeof p, src, "-wal");
+    char rawwal[512];
+    side_path(rawwal, sizeof rawwal, raw, "-wal");
+    copy_file(p, rawwal);
+    store_close(s);
+    tmp_path(rawdb, sizeof rawdb, "rs-raw-restored.db");
+    unlink(rawdb);
+    r = run_cli("restore", raw, "--db", rawdb, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "4 client rows"));
+    run_free(&r);
+    unlink(rawwal);
+    side_path(p, sizeof p, raw, "-shm");
+    unlink(p);
+    assert_int_equal(header_format(raw), 2); /* in WAL mode, without a -wal now */
+    unlink(rawdb);
+    r = run_cli("restore", raw, "--db", rawdb, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "3 client rows"));
+    run_free(&r);
+    assert_false(exists(rawwal));
+    assert_false(exists(p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +1220,8 @@ int main(void)
         cmocka_unit_test(stats_command),
         cmocka_unit_test(usage_and_open_errors),
         cmocka_unit_test(import_pykms),
+        cmocka_unit_test(backup_command),
+        cmocka_unit_test(restore_command),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
