@@ -125,6 +125,11 @@ static int db_path_of(const struct opts *o, char *out, size_t cap)
 int cli_open_db(const char *path, bool readonly, struct store **s)
 {
     char err[512];
+    if (readonly && access(path, F_OK) != 0 && errno == ENOENT) { /* the commonest mistake: the wrong place */
+        fprintf(stderr, "kmsd: no registry at %s (name kmsd's with --state-dir DIR or --db PATH; `make run` keeps "
+                        "it in ./var)\n", path);
+        return EXIT_USAGE;
+    }
     int ret = readonly ? store_open_readonly(path, s, err, sizeof err) : store_open(path, s, err, sizeof err);
     if (ret) {
         fprintf(stderr, "kmsd: cannot open the registry: %s\n", err);

@@ -454,6 +454,16 @@ static void clients_delete_and_prune(void **state)
     assert_int_equal(r.rc, 2);
     assert_int_equal(access(missing, F_OK), -1);
     run_free(&r);
+    /* listing and statistics of a registry that is not there say where they looked and how to name another */
+    static const char *const cmds[] = {"clients", "stats"};
+    for (size_t i = 0; i < 2; i++) {
+        r = run_cli(cmds[i], "--db", missing, NULL);
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(r.err, "kmsd: no registry at "));
+        assert_non_null(strstr(r.err, "never.db (name kmsd's with --state-dir DIR or --db PATH"));
+        assert_int_equal(access(missing, F_OK), -1);
+        run_free(&r);
+    }
 }
 
 /* --vacuum rewrites a file made before schema 3 (no auto_vacuum) compactly and turns incremental auto-vacuum on;
