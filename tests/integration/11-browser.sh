@@ -16,7 +16,9 @@
 # kept; paused, or with the tab hidden, no request is made for a minute; on resume or when the tab is visible
 # again the page catches up. Headless chromium cannot hide a tab, so the test stands in for the browser there: it
 # shadows document.visibilityState and sends the visibilitychange event a browser sends; the page's own code does
-# the rest. The clients, products and chart checks of the page before are kept.
+# the rest. Throughout, the console must show no script error and nothing blocked by the page's
+# Content-Security-Policy (kmsd sends it; the browser enforces it). The clients, products and chart checks of the
+# page before are kept.
 . "$(dirname "$0")/lib.sh"
 CHROMIUM=$(command -v chromium || command -v chromium-browser) || fail "chromium is not installed (scripts/setup-debian.sh)"
 ARTIFACTS=${BUILD_ROOT:?}/meson-logs
@@ -91,6 +93,7 @@ MEASURE = r"""(() => {
 COLUMNS = ["c-ws", "c-product", "c-status", "c-cmid", "c-req", "c-first", "c-last", "c-addr"]
 
 with Browser(chromium, os.path.join(tmp, "profile"), os.path.join(tmp, "chromium.log")) as b:
+    b.call("Log.enable")  # what the console says: a Content-Security-Policy violation is a "security" entry
     # ---- the first screen at three widths
     for w, h, mobile, min_rows in [(1920, 1080, False, 20), (1400, 900, False, 15), (400, 900, True, 2)]:
         b.viewport(w, h, mobile)
@@ -223,6 +226,14 @@ with Browser(chromium, os.path.join(tmp, "profile"), os.path.join(tmp, "chromium
     b.eval("""delete document.visibilityState; document.dispatchEvent(new Event("visibilitychange"))""")
     b.advance(1000)
     b.wait('document.getElementById("client-count").textContent.endsWith(" of 6")', "the refresh once visible")
+
+    # all along: no script error, nothing the page's Content-Security-Policy blocked
+    b.eval("1")
+    for m, p in b.events:
+        if m == "Runtime.exceptionThrown":
+            check(False, "a script error: %s" % p["exceptionDetails"].get("exception", {}).get("description"))
+        if m == "Log.entryAdded" and p["entry"]["source"] == "security":
+            check(False, "the console says: %s" % p["entry"]["text"])
 
 if problems:
     sys.exit("the page is not as it should be:\n  " + "\n  ".join(problems))
