@@ -267,6 +267,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     case HTTPQ_PAGE:
         http_reply_body(&out, 200, "text/html; charset=utf-8", "no-cache", (void *)(uintptr_t)kmsd_web_page,
                         kmsd_web_page_len, MHD_RESPMEM_PERSISTENT);
+        if (out.r) /* workstation names come from the network: a second line of defence under textContent */
+            MHD_add_response_header(out.r, "Content-Security-Policy", kmsd_web_page_csp);
         break;
     case HTTPQ_CLIENTS:
     case HTTPQ_CLIENT:

@@ -12,6 +12,8 @@
 
 Talks only to the loopback address it is given. Every request has a 10 s timeout.
 """
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -255,6 +257,16 @@ def check_api(base, kms_port, max_page):
     expect(s == 200 and h["content-type"].startswith("text/html") and "cache-control" in h, "page headers")
     expect(b"/api/v1/clients" in d and b"<svg" not in d.split(b"<script")[0], "page body")
     expect(not re.search(rb"(src|href)\s*=\s*[\"']?(https?:)?//", d), "the page fetches nothing from elsewhere")
+    # its Content-Security-Policy allows its own script and style, by their hashes, and fetches from kmsd only
+    csp = h.get("content-security-policy", "")
+    for tag in ("script", "style"):
+        body = re.search(rb"<%s>(.*?)</%s>" % (tag.encode(), tag.encode()), d, re.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        expect("%s-src 'sha256-%s'" % (tag, digest) in csp, "page CSP without the %s's hash: %r" % (tag, csp))
+    expect(csp.startswith("default-src 'none';") and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp,
+           "page CSP %r" % csp)
+    s, h, d = request(base, "/api/v1/host")
+    expect("content-security-policy" not in h, "a CSP on the API")
     print("api: all checks passed")
 
 
