@@ -171,6 +171,55 @@ with Browser(chromium, os.path.join(tmp, "profile"), os.path.join(tmp, "chromium
           "count card %r" % page["count_told"])
     check("count fixed" not in page["text"] and "(30 d)" not in page["text"], "jargon on the page")
 
+    # ---- per product, the commands for its clients (from /api/v1/products?host=), one copy button each; the host
+    # they name is the page's host name until the user writes another
+    OFFICE = r"""[...document.querySelectorAll("#products tbody tr[data-sku]")]
+        .find((r) => r.querySelector(".c-name").textContent === "Office LTSC Professional Plus 2024")"""
+    CMDS = r"""(() => { const r = (%s).nextElementSibling;
+        return r && r.classList.contains("cmds") ? { lines: [...r.querySelectorAll(".cmd code")].map((c) => c.textContent),
+          copies: [...r.querySelectorAll("button")].filter((b) => b.textContent === "Copy").length,
+          note: (r.querySelector(".note") || {}).textContent || "" } : null; })()""" % OFFICE
+    check(b.eval('document.getElementById("cmd-host").value') == "127.0.0.1", "the commands' host is not the page's")
+    b.eval("(%s).querySelector('.show-cmds').click()" % OFFICE)
+    c = b.eval(CMDS)
+    pre = 'cscript "%ProgramFiles%\\Microsoft Office\\Office16\\OSPP.VBS" '
+    check(c and c["lines"] == [pre + "/inpkey:" + page["officeKey"], pre + "/sethst:127.0.0.1",
+                               pre + "/setprt:" + kms_port, pre + "/act"], "Office commands: %r" % c)
+    check(c and c["copies"] == 4 and "ProgramFiles(x86)" in c["note"], "Office commands' copy buttons, note: %r" % c)
+    b.eval("""(() => { const h = document.getElementById("cmd-host"); h.value = "kms.example.lan";
+               h.dispatchEvent(new Event("input")); })()""")
+    b.wait("(() => { const r = (%s).nextElementSibling; return !!r && r.textContent.includes('/sethst:kms.example.lan'); })()"
+           % OFFICE, "the commands for another host name")
+    win = [s for s in json.load(urllib.request.urlopen(URL + "api/v1/products?q=win11pro", timeout=10))["skus"]
+           if s["alias"] == "win10pro"][0]
+    b.eval("""[...document.querySelectorAll("#products tbody tr[data-sku]")].find((r) =>
+               r.querySelector(".c-name").textContent === "Windows 10/11 Pro").querySelector(".show-cmds").click()""")
+    wl = b.eval("""[...[...document.querySelectorAll("#products tbody tr[data-sku]")].find((r) =>
+               r.querySelector(".c-name").textContent === "Windows 10/11 Pro").nextElementSibling.querySelectorAll(".cmd code")]
+               .map((c) => c.textContent)""")
+    check(wl == ["slmgr /ipk " + win["gvlk"], "slmgr /skms kms.example.lan:" + kms_port, "slmgr /ato"],
+          "Windows commands: %r" % wl)
+    b.eval("""(() => { const h = document.getElementById("cmd-host"); h.value = "bad host";
+               h.dispatchEvent(new Event("input")); })()""")
+    b.wait('document.getElementById("cmd-host").getAttribute("aria-invalid") === "true"', "a bad host marked")
+    check(b.eval("document.getElementById('error').hidden"), "a bad host name shows a page error")
+    b.eval("""(() => { const h = document.getElementById("cmd-host"); h.value = "kms.example.lan";
+               h.dispatchEvent(new Event("input")); })()""")
+    b.wait("(() => { const r = (%s).nextElementSibling; return !!r && r.textContent.includes('/sethst:kms.example.lan'); })()"
+           % OFFICE, "the commands back")
+    for w, h, mobile in ((1400, 900, False), (400, 900, True)):
+        b.viewport(w, h, mobile)
+        b.eval("(%s).scrollIntoView({block: 'start'})" % OFFICE)
+        b.eval("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        over = b.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        check(over <= 0, "at %d px the commands make the page scroll sideways by %s px" % (w, over))
+        g = b.eval("(() => { const g = (%s).querySelector('.c-gvlk'); return g.scrollWidth - g.clientWidth; })()" % OFFICE)
+        check(g <= 0, "at %d px the GVLK is cut by %s px" % (w, g))
+        shot = os.path.join(artifacts, "kmsd-web-page-commands-%d.png" % w)
+        check(png_size(b.screenshot(shot)) == (w, h), "%s is %dx%d" % (shot, w, h))
+    b.viewport(1400, 900)
+    b.eval("window.scrollTo(0, 0)")
+
     # ---- auto-refresh: search and sort as a user sets them, then 30 s of virtual time
     b.call("Network.enable")
 
@@ -249,5 +298,5 @@ PY
         fail "the page in chromium"
     }
 echo "11-browser: screenshots $ARTIFACTS/kmsd-web-page-1920.png $ARTIFACTS/kmsd-web-page-1400.png" \
-    "$ARTIFACTS/kmsd-web-page-400.png"
+    "$ARTIFACTS/kmsd-web-page-400.png $ARTIFACTS/kmsd-web-page-commands-1400.png $ARTIFACTS/kmsd-web-page-commands-400.png"
 stop_kmsd
