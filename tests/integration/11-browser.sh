@@ -297,6 +297,33 @@ PY
         tail -20 "$TMP/chromium.log" >&2
         fail "the page in chromium"
     }
+# With --http-token the page opened as /#token=TOKEN loads (the page itself needs no token, a browser cannot send
+# one with it) and its API calls carry the token; without the token the page shows the API's refusal.
+stop_kmsd
+TOKEN=browser-token-0123456789
+start_kmsd --http-token "$TOKEN"
+"$KMSC" -q --workstation browser-token-pc "127.0.0.1:$PORT" || fail "kmsc browser-token-pc"
+timeout 120 "$PYTHON" - "$IT_DIR" "$CHROMIUM" "$TMP" "$HTTP_PORT" "$TOKEN" <<'PY' || fail "the page with a token"
+import sys
+sys.path.insert(0, sys.argv[1])
+from cdp import Browser
+chromium, tmp, http_port, token = sys.argv[2:6]
+with Browser(chromium, tmp + "/profile-token", tmp + "/chromium-token.log") as b:
+    b.viewport(1400, 900)
+    b.goto("http://127.0.0.1:%s/" % http_port)
+    b.wait('!document.getElementById("error").hidden', "the refusal without the token")
+    err = b.eval('document.getElementById("error").textContent')
+    if "401" not in err:
+        sys.exit("without the token the page says %r" % err)
+    b.goto("about:blank")  # a new load: only the fragment changes, which is no navigation
+    b.goto("http://127.0.0.1:%s/#token=%s" % (http_port, token))
+    b.wait('[...document.querySelectorAll("#clients tbody .c-ws")].some((e) => e.textContent === "browser-token-pc")',
+           "the clients with the token")
+    if "token" in b.eval("location.href"):
+        sys.exit("the token stays in the address bar")
+print("browser: /#token= signs the page in")
+PY
+
 echo "11-browser: screenshots $ARTIFACTS/kmsd-web-page-1920.png $ARTIFACTS/kmsd-web-page-1400.png" \
     "$ARTIFACTS/kmsd-web-page-400.png $ARTIFACTS/kmsd-web-page-commands-1400.png $ARTIFACTS/kmsd-web-page-commands-400.png"
 stop_kmsd
