@@ -167,6 +167,9 @@ static const struct command commands[] = {
      true, "kmsd backup FILE [--state-dir DIR | --db PATH] [--force]", cli_run_backup},
     {"restore", "replace the registry with a backup FILE (kmsd stopped)", O_STATE_DIR | O_DB | O_HELP, true,
      "kmsd restore FILE [--state-dir DIR | --db PATH]", cli_run_restore},
+    /* main runs it (cli_dns.c: it reads kmsd's configuration); here for the help and "did you mean" */
+    {"dns-record", "print the DNS SRV record kmsd publishes, for zone files, dnsmasq, Unbound, Windows DNS, nsupdate",
+     O_HELP, false, "kmsd dns-record [--zone ZONE] [--form FORM] [kmsd options]", NULL},
 };
 
 static const struct command *find_command(const char *name)
@@ -186,8 +189,7 @@ bool cli_is_command(const char *name)
 
 void cli_help_commands(FILE *out)
 {
-    fprintf(out, "\nCommands (kmsd COMMAND --help for each; they work on the registry, all but restore also while kmsd "
-                 "runs):\n");
+    fprintf(out, "\nCommands (kmsd COMMAND --help for each; the registry's work also while kmsd runs, but restore):\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-32s %s\n", commands[i].name, commands[i].summary);
 }
@@ -211,7 +213,7 @@ int cli_unknown(const char *word, FILE *err)
 int cli_main(int argc, char **argv)
 {
     const struct command *c = argc >= 2 ? find_command(argv[1]) : NULL;
-    if (!c)
+    if (!c || !c->run)
         return cli_unknown(argc >= 2 ? argv[1] : "", stderr);
     struct opts o;
     int rc = parse_opts(c, argc, argv, &o);

@@ -18,6 +18,7 @@
 #include "kms_limits.h"
 #include "err.h"
 #include "num.h"
+#include "dns_tsig.h"
 #include "products.h"
 
 /* Records the complaint; the caller prints it with the option's name and source. Returns -1. */
@@ -110,6 +111,18 @@ static int cross_check(const struct kmsd_config *cfg, FILE *err)
                 (unsigned long)cfg->max_conn_buffer, (unsigned long)cfg->max_pdu);
         return -1;
     }
+    if (cfg->dns_tsig[0] && cfg->dns_tsig_file[0]) {
+        fprintf(err, "kmsd: --dns-tsig and --dns-tsig-file: give one key, not both\n");
+        return -1;
+    }
+    if (cfg->dns_tsig_file[0]) { /* read now: a bad key file stops kmsd at start, not at its first update */
+        struct dns_tsig k;
+        char msg[512];
+        if (dns_tsig_read_file(cfg->dns_tsig_file, &k, msg, sizeof msg) < 0) {
+            fprintf(err, "kmsd: --dns-tsig-file %s\n", msg);
+            return -1;
+        }
+    }
     const struct products_build *b = cfg->host_build ? products_build_by_number(cfg->host_build) : NULL;
     if (cfg->ndr64 && b && !b->ndr64) {
         fprintf(err, "kmsd: --host-build: build %lu does not speak NDR64 (use --no-ndr64 or a build from 9200 on)\n",
@@ -183,4 +196,18 @@ int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FIL
         return KMSD_CONFIG_EXIT_OK;
     }
     return KMSD_CONFIG_OK;
+}
+
+int config_dns_key(const struct kmsd_config *cfg, struct dns_tsig *out, char *msg, size_t cap)
+{
+    const char *why;
+    if (cfg->dns_tsig_file[0])
+        return dns_tsig_read_file(cfg->dns_tsig_file, out, msg, cap) < 0 ? -1 : 1;
+    if (!cfg->dns_tsig[0])
+        return 0;
+    if (dns_tsig_parse(cfg->dns_tsig, out, &why) < 0) {
+        snprintf(msg, cap, "--dns-tsig: %s", why);
+        return -1;
+    }
+    return 1;
 }

@@ -31,6 +31,10 @@
 #define CONFIG_MAX_CIDRS 64   /* --allow and --deny entries each (ACL_MAX_RULES) */
 #define CONFIG_CIDR_LEN 64    /* ACL_CIDR_TEXT */
 #define CONFIG_MAX_CSVLKS 64
+#define CONFIG_MAX_DNS_ZONES 8     /* --dns-publish zones at most */
+#define CONFIG_MAX_DNS_ADDRESSES 4 /* --dns-address entries at most */
+#define CONFIG_DNS_NAME_LEN 254    /* a DNS name (dns_name.h: 253 characters) and its NUL */
+#define CONFIG_DNS_TSIG_LEN 400    /* "NAME:ALGORITHM:SECRET": 253 + 1 + 11 + 1 + 128, and the NUL */
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_count_mode { CONFIG_COUNT_FIXED, CONFIG_COUNT_GENUINE };
@@ -117,6 +121,20 @@ struct kmsd_config {
     uint32_t http_max_connections;     /* --http-max-connections, default 32 */
     uint32_t http_timeout_ms;          /* --http-timeout (seconds, suffixes), default 10 s */
     uint32_t http_max_page;            /* --http-max-page: clients per API page at most, default 500 */
+    /* DNS SRV publishing (dns_publish.h) */
+    char dns_publish[CONFIG_MAX_DNS_ZONES][CONFIG_DNS_NAME_LEN]; /* --dns-publish ZONE, repeatable; none: off */
+    int n_dns_publish;
+    char dns_server[CONFIG_LISTEN_LEN];      /* --dns-server ADDR[:PORT]; "" = the zone's primary (SOA MNAME) */
+    char dns_tsig_file[CONFIG_PATH_LEN];     /* --dns-tsig-file FILE (a BIND key file); "" = none */
+    char dns_tsig[CONFIG_DNS_TSIG_LEN];      /* --dns-tsig NAME:ALGORITHM:SECRET; "" = none */
+    char dns_host[CONFIG_DNS_NAME_LEN];      /* --dns-host NAME, the SRV target; "" = this host's FQDN */
+    uint32_t dns_priority;                   /* --dns-priority, 0-65535, default 0 */
+    uint32_t dns_weight;                     /* --dns-weight, 0-65535, default 0 */
+    uint32_t dns_ttl_ms;                     /* --dns-ttl, default 1 h */
+    uint32_t dns_refresh_ms;                 /* --dns-refresh, default 24 h (as Windows re-registers) */
+    char dns_address[CONFIG_MAX_DNS_ADDRESSES][CONFIG_CIDR_LEN]; /* --dns-address ADDR: the target's A/AAAA too */
+    int n_dns_address;
+
     /* privileges (privdrop.h) */
     char user[64];                     /* --user: "" = kmsd if it exists, else nobody */
     char group[64];                    /* --group: "" = the user's primary group */
@@ -173,5 +191,10 @@ int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FIL
 int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, FILE *err);
 /* Prints the effective configuration as INI text that config_load accepts back. */
 void config_print(const struct kmsd_config *cfg, FILE *out);
+
+struct dns_tsig;
+/* The TSIG key of --dns-tsig-file (read again) or --dns-tsig: 1 with *out filled, 0 when neither is set, -1 with
+ * msg (cap bytes) saying why. */
+int config_dns_key(const struct kmsd_config *cfg, struct dns_tsig *out, char *msg, size_t cap);
 
 #endif

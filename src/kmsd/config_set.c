@@ -13,6 +13,8 @@
 #include <ini.h>
 
 #include "acl.h"
+#include "dns_name.h"
+#include "dns_tsig.h"
 #include "epid.h"
 #include "hostport.h"
 #include "kms_limits.h"
@@ -99,17 +101,34 @@ int config_set_uint(const struct opt *o, struct kmsd_config *cfg, const char *va
 const struct unit config_seconds_units[] = {{0, 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
 const struct unit config_minutes_units[] = {{0, 1}, {'m', 1}, {'h', 60}, {'d', 1440}, {'w', 10080}};
 
+/* A number of seconds as its largest whole unit: "1 s", "5 m", "1 h", "7 d". */
+static void seconds_text(uint64_t v, char *out, size_t cap)
+{
+    static const struct {
+        uint64_t mult;
+        char unit;
+    } u[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (v >= u[i].mult && v % u[i].mult == 0) {
+            snprintf(out, cap, "%llu %c", (unsigned long long)(v / u[i].mult), u[i].unit);
+            return;
+        }
+    snprintf(out, cap, "%llu s", (unsigned long long)v);
+}
+
 /* A duration stored in milliseconds; the text is in seconds (bare or s) or m, h, d. */
 int config_set_seconds(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
     uint64_t v;
     int rc = parse_scaled(val, config_seconds_units, sizeof config_seconds_units / sizeof config_seconds_units[0],
                           o->min, o->max, &v);
+    char lo[32], hi[32];
+    seconds_text(o->min, lo, sizeof lo);
+    seconds_text(o->max, hi, sizeof hi);
     if (rc == -1)
-        return config_fail(ld, "\"%.100s\" is not a duration (expected e.g. 30, 30s, 5m, 1h; 1 s to %s)", val,
-                           o->max == 86400 ? "1 d" : "1 h");
+        return config_fail(ld, "\"%.100s\" is not a duration (expected e.g. 30, 30s, 5m, 1h; %s to %s)", val, lo, hi);
     if (rc == -2)
-        return config_fail(ld, "\"%.100s\" is out of range (1 s to %s)", val, o->max == 86400 ? "1 d" : "1 h");
+        return config_fail(ld, "\"%.100s\" is out of range (%s to %s)", val, lo, hi);
     *(uint32_t *)config_field(o, cfg) = (uint32_t)(v * 1000);
     return 0;
 }
@@ -603,4 +622,91 @@ int config_set_check_config(const struct opt *o, struct kmsd_config *cfg, const 
     (void)ld;
     cfg->check_config = true;
     return 0;
+}
+
+/* ---- DNS publishing ---- */
+
+/* --dns-publish ZONE: a DNS name (dns_name.h), kept canonical (lower case, no final dot), each once. */
+static int add_dns_zone(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    char zone[CONFIG_DNS_NAME_LEN];
+    const char *why = dns_name_problem(val);
+    if (why || dns_name_canonical(val, zone, sizeof zone) < 0)
+        return config_fail(ld, "\"%.100s\" is not a DNS zone name: %s (expected e.g. example.org)", val, why ? why : "");
+    for (int i = 0; i < cfg->n_dns_publish; i++)
+        if (strcmp(cfg->dns_publish[i], zone) == 0)
+            return 0;
+    if (cfg->n_dns_publish >= CONFIG_MAX_DNS_ZONES)
+        return config_fail(ld, "more than %d zones", CONFIG_MAX_DNS_ZONES);
+    memcpy(cfg->dns_publish[cfg->n_dns_publish++], zone, strlen(zone) + 1);
+    return 0;
+}
+
+int config_set_dns_zone(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    return set_list(o, cfg, val, ld, add_dns_zone);
+}
+
+/* --dns-host NAME: a DNS name or empty (this host's FQDN), kept canonical. */
+int config_set_dns_name(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    char *out = config_field(o, cfg);
+    if (val[0] == '\0') {
+        out[0] = '\0';
+        return 0;
+    }
+    const char *why = dns_name_problem(val);
+    if (why || dns_name_canonical(val, out, o->size) < 0)
+        return config_fail(ld, "\"%.100s\" is not a DNS name: %s (expected e.g. kms1.example.org)", val, why ? why : "");
+    return 0;
+}
+
+/* --dns-server ADDR[:PORT]: an address or a name, port 53 unless given; empty: the zone's primary. */
+int config_set_dns_server(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    if (strlen(val) >= sizeof cfg->dns_server)
+        return config_fail(ld, "\"%.40s...\" is too long (at most %zu characters)", val, sizeof cfg->dns_server - 1);
+    const char *why = val[0] == '*' ? "not one address" : val[0] ? listen_problem(val) : NULL;
+    if (why)
+        return config_fail(ld, "\"%.100s\": %s (expected ADDR[:PORT], port 53 unless given: 192.0.2.53, "
+                               "[2001:db8::53]:5353, ns1.example.org)",
+                           val, why);
+    memcpy(cfg->dns_server, val, strlen(val) + 1);
+    return 0;
+}
+
+/* --dns-tsig NAME:ALGORITHM:SECRET, checked now (dns_tsig.h); empty: none. */
+int config_set_dns_tsig(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    if (val[0] != '\0') {
+        struct dns_tsig k;
+        const char *why;
+        if (strlen(val) >= sizeof cfg->dns_tsig || dns_tsig_parse(val, &k, &why) < 0)
+            return config_fail(ld, "%s", strlen(val) >= sizeof cfg->dns_tsig ? "too long" : why);
+    }
+    memcpy(cfg->dns_tsig, val, strlen(val) + 1);
+    return 0;
+}
+
+/* --dns-address ADDR: an IPv4 or IPv6 address published as the target's A or AAAA record. */
+static int add_dns_address(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    unsigned char b[16];
+    char text[INET6_ADDRSTRLEN];
+    int af = inet_pton(AF_INET, val, b) == 1 ? AF_INET : inet_pton(AF_INET6, val, b) == 1 ? AF_INET6 : 0;
+    if (!af || !inet_ntop(af, b, text, sizeof text))
+        return config_fail(ld, "\"%.100s\" is not an IPv4 or IPv6 address", val);
+    if (cfg->n_dns_address >= CONFIG_MAX_DNS_ADDRESSES)
+        return config_fail(ld, "more than %d addresses", CONFIG_MAX_DNS_ADDRESSES);
+    snprintf(cfg->dns_address[cfg->n_dns_address++], sizeof cfg->dns_address[0], "%s", text);
+    return 0;
+}
+
+int config_set_dns_address(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    return set_list(o, cfg, val, ld, add_dns_address);
 }

@@ -134,6 +134,16 @@ static void print_cidr(const struct opt *o, const struct kmsd_config *cfg, FILE 
         print_strings(o, cfg->allow[0], sizeof cfg->allow[0], cfg->n_allow, out);
 }
 
+static void print_dns_zones(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_strings(o, cfg->dns_publish[0], sizeof cfg->dns_publish[0], cfg->n_dns_publish, out);
+}
+
+static void print_dns_addresses(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
+{
+    print_strings(o, cfg->dns_address[0], sizeof cfg->dns_address[0], cfg->n_dns_address, out);
+}
+
 static void print_csvlk(const struct opt *o, const struct kmsd_config *cfg, FILE *out)
 {
     print_strings(o, cfg->csvlks[0], sizeof cfg->csvlks[0], cfg->n_csvlks, out);
@@ -477,6 +487,72 @@ const struct opt config_opts[] = {
      F(http_max_page),
      1,
      10000},
+    {{"dns-publish", 0, CONFIG_ARG_LIST, false, ALL, "ZONE", "",
+      "publish this host as _vlmcs._tcp.ZONE SRV by DNS update (repeatable; none: off)"},
+     config_set_dns_zone,
+     print_dns_zones,
+     F(n_dns_publish),
+     0,
+     0},
+    {{"dns-server", 0, CONFIG_ARG_VALUE, false, ALL, "ADDR[:PORT]", "",
+      "send the updates to this server (none: the zone's primary, from its SOA)"},
+     config_set_dns_server,
+     print_string,
+     F(dns_server),
+     0,
+     0},
+    {{"dns-tsig-file", 0, CONFIG_ARG_VALUE, false, ALL, "FILE", "",
+      "sign the updates with the TSIG key in this BIND key file (hmac-sha256 or hmac-sha512)"},
+     config_set_string,
+     print_string,
+     F(dns_tsig_file),
+     0,
+     CONFIG_PATH_LEN - 1},
+    {{"dns-tsig", 0, CONFIG_ARG_VALUE, false, ALL, "NAME:ALGORITHM:SECRET", "",
+      "sign the updates with this TSIG key (prefer --dns-tsig-file: a command line is visible)"},
+     config_set_dns_tsig,
+     print_string,
+     F(dns_tsig),
+     0,
+     0},
+    {{"dns-host", 0, CONFIG_ARG_VALUE, false, ALL, "NAME", "", "the SRV record's target (none: this host's FQDN)"},
+     config_set_dns_name,
+     print_string,
+     F(dns_host),
+     0,
+     0},
+    {{"dns-priority", 0, CONFIG_ARG_VALUE, false, ALL, "N", "0", "the SRV record's priority (0-65535, lower first)"},
+     config_set_uint,
+     print_uint,
+     F(dns_priority),
+     0,
+     65535},
+    {{"dns-weight", 0, CONFIG_ARG_VALUE, false, ALL, "N", "0",
+      "the SRV record's weight among hosts of one priority (0-65535)"},
+     config_set_uint,
+     print_uint,
+     F(dns_weight),
+     0,
+     65535},
+    {{"dns-ttl", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "1h", "the published records' TTL (1m-1d)"},
+     config_set_seconds,
+     print_seconds,
+     F(dns_ttl_ms),
+     60,
+     86400},
+    {{"dns-refresh", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "1d", "announce the records again this often (1m-7d)"},
+     config_set_seconds,
+     print_seconds,
+     F(dns_refresh_ms),
+     60,
+     604800},
+    {{"dns-address", 0, CONFIG_ARG_LIST, false, ALL, "ADDR", "",
+      "also publish the target's A/AAAA record with this address (repeatable; none: not)"},
+     config_set_dns_address,
+     print_dns_addresses,
+     F(n_dns_address),
+     0,
+     0},
     {{"user", 0, CONFIG_ARG_VALUE, false, ALL, "USER", "",
       "started as root: run as USER after binding (none: kmsd if it exists, else nobody)"},
      config_set_account,

@@ -38,9 +38,11 @@ struct http_cfg {
     const struct activation_host *host;
     const char *count_mode;            /* "fixed" or "genuine" */
     int32_t client_count;              /* -1: auto */
+    struct dns_publish *dns;           /* the DNS publisher (/api/v1/host shows its zones); NULL: none */
 };
 
 struct http_server;
+struct dns_publish;
 
 /* Binds every address and starts serving. kms lists the bound KMS listeners (what /api/v1/host shows and
  * what /readyz activates against; n_kms may be 0). An explicit address that cannot be bound is an error

@@ -12,6 +12,7 @@
 
 #include "kms.h"
 #include "log.h"
+#include "dns_publish.h"
 #include "kms_client.h"
 #include "product_commands.h"
 #include "product_names.h"
@@ -294,6 +295,22 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
         json_array_append_new(epids, json_pack("{s:s, s:s, s:s}", "csvlk", c->key, "name", c->name, "epid",
                                                host->epid[i]));
     }
+    json_t *dns = json_array();
+    struct dns_publish_zone_status zs[CONFIG_MAX_DNS_ZONES];
+    size_t nz = dns_publish_status(h->cfg.dns, zs, CONFIG_MAX_DNS_ZONES);
+    static const char *const states[] = {"pending", "published", "failing"};
+    for (size_t i = 0; i < nz && i < CONFIG_MAX_DNS_ZONES; i++) {
+        char ok[32] = "", tried[32] = "";
+        if (zs[i].last_success)
+            registry_json_time(zs[i].last_success, ok);
+        if (zs[i].last_attempt)
+            registry_json_time(zs[i].last_attempt, tried);
+        json_array_append_new(dns, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "zone", zs[i].zone, "record",
+                                             zs[i].record, "state", states[zs[i].state], "server",
+                                             zs[i].server[0] ? zs[i].server : NULL, "last_success",
+                                             ok[0] ? ok : NULL, "last_attempt", tried[0] ? tried : NULL,
+                                             "last_error", zs[i].last_error[0] ? zs[i].last_error : NULL));
+    }
     char hwid[KMS_HWID_TEXT_LEN + 1], started[32];
     kms_format_hwid(host->hwid, hwid);
     int64_t now = (int64_t)time(NULL);
@@ -306,6 +323,10 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
                           "client_count",
                           h->cfg.client_count < 0 ? json_string("auto") : json_integer(h->cfg.client_count),
                           "registry", h->db_path[0] != '\0');
+    if (j)
+        json_object_set_new(j, "dns", dns);
+    else
+        json_decref(dns);
     http_reply_json(out, 200, j);
 }
 

@@ -168,6 +168,14 @@ static void put_registry_http(struct text *t, const struct metrics *m)
                 metrics_get(&m->registry_errors));
     put_counter(t, "kmsd_unrecorded_activations_total", "Activations answered without a committed record.",
                 metrics_get(&m->unrecorded));
+    put(t, "# HELP kmsd_dns_updates_total DNS updates sent to publish or remove the SRV record (--dns-publish), by "
+           "result.\n"
+           "# TYPE kmsd_dns_updates_total counter\n");
+    for (int i = 0; i < METRICS_DNS_COUNT; i++)
+        put(t, "kmsd_dns_updates_total{result=\"%s\"} %llu\n", metrics_dns_name((enum metrics_dns_result)i),
+            (unsigned long long)metrics_get(&m->dns_updates[i]));
+    put_gauge(t, "kmsd_dns_last_success_time_seconds", "When a DNS update last succeeded (Unix seconds; 0 never).",
+              (int64_t)metrics_get(&m->dns_last_success));
     put(t, "# HELP kmsd_http_responses_total HTTP responses, by status code.\n"
             "# TYPE kmsd_http_responses_total counter\n");
     for (int i = 0; i < METRICS_HTTP_COUNT; i++)

@@ -1,4 +1,5 @@
 /* kmsd — a KMS host for Microsoft volume activation. See kmsd(8) and docs/config.md. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "activation.h"
 #include "cli.h"
+#include "cli_dns.h"
 #include "config.h"
 #include "identity.h"
 #include "err.h"
@@ -17,6 +19,9 @@
 #include "metrics.h"
 #include "pidlock.h"
 #include "privdrop.h"
+#include "dns_name.h"
+#include "dns_publish.h"
+#include "dns_tsig.h"
 #include "products.h"
 #include "server.h"
 #include "store.h"
@@ -189,7 +194,56 @@ struct http_start_ctx {
     struct metrics *m;
     const char *db_path; /* NULL without a registry */
     struct http_server *http;
+    struct dns_publish *dns;
 };
+
+/* The port of a bound listener. */
+static uint16_t bound_port(const struct server_bound *b)
+{
+    const struct sockaddr_storage *a = &b->addr;
+    return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)(const void *)a)->sin6_port
+                                          : ((const struct sockaddr_in *)(const void *)a)->sin_port);
+}
+
+/* Starts the DNS publisher when --dns-publish names zones: the SRV record points at the first listener's port.
+ * Still root here (before the privilege drop), so a key file only root reads is read. 0, or -1 (logged). */
+static int start_dns(struct http_start_ctx *x, const struct server_bound *l, size_t n)
+{
+    const struct kmsd_config *cfg = x->cfg;
+    if (cfg->n_dns_publish == 0 || n == 0)
+        return 0;
+    struct dns_tsig key;
+    char msg[512], target[CONFIG_DNS_NAME_LEN];
+    int k = config_dns_key(cfg, &key, msg, sizeof msg);
+    if (k < 0) {
+        log_error("%s", msg);
+        return -1;
+    }
+    if (cfg->dns_host[0])
+        snprintf(target, sizeof target, "%s", cfg->dns_host);
+    else if (dns_publish_fqdn(target, sizeof target) < 0 || dns_name_canonical(target, target, sizeof target) < 0) {
+        log_error("--dns-publish: this host has no usable DNS name (gethostname); give --dns-host NAME");
+        return -1;
+    }
+    struct dns_publish_cfg dc;
+    memset(&dc, 0, sizeof dc);
+    for (int i = 0; i < cfg->n_dns_publish; i++)
+        dc.zones[dc.n_zones++] = cfg->dns_publish[i];
+    dc.server = cfg->dns_server;
+    dc.key = k > 0 ? &key : NULL;
+    dc.target = target;
+    dc.priority = (uint16_t)cfg->dns_priority;
+    dc.weight = (uint16_t)cfg->dns_weight;
+    dc.port = bound_port(&l[0]);
+    dc.ttl_s = cfg->dns_ttl_ms / 1000;
+    dc.refresh_s = cfg->dns_refresh_ms / 1000;
+    for (int i = 0; i < cfg->n_dns_address; i++)
+        dc.addresses[dc.n_addresses++] = cfg->dns_address[i];
+    dc.m = x->m;
+    int rc = dns_publish_start(&dc, &x->dns);
+    kms_wipe(&key, sizeof key);
+    return rc;
+}
 
 /* server_cfg.on_bound: starts the HTTP server once the KMS listeners are bound (so that /api/v1/host and
  * /readyz know them). Returns 0 or -1 (an explicit --http address could not be bound; logged). */
@@ -197,6 +251,8 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
 {
     struct http_start_ctx *x = arg;
     const struct kmsd_config *cfg = x->cfg;
+    if (start_dns(x, l, n) < 0)
+        return -1;
     if (cfg->http_off)
         return 0;
     struct http_cfg hc;
@@ -212,6 +268,7 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
     hc.host = x->host;
     hc.count_mode = cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed";
     hc.client_count = cfg->client_count;
+    hc.dns = x->dns;
     return http_start(&hc, l, n, &x->http) < 0 ? -1 : 0;
 }
 
@@ -330,12 +387,13 @@ static int make_server_cfg(struct kmsd *k)
 static int run(struct kmsd *k)
 {
     (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
-    k->hx = (struct http_start_ctx){&k->cfg, &k->host, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL};
+    k->hx = (struct http_start_ctx){&k->cfg, &k->host, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL};
     k->scfg.db_path = k->db_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;
     int rc = server_run(&k->scfg, &k->metrics);
     http_stop(k->hx.http); /* after the loop: the HTTP threads read the metrics and the host until here */
+    dns_publish_stop(k->hx.dns); /* a clean stop: the published records are removed */
     metrics_free(&k->metrics);
     kms_wipe(&k->host, sizeof k->host);
     log_close();
@@ -346,6 +404,8 @@ static int run(struct kmsd *k)
  * identity, the registry or a listener must change (SERVER_ERR_LISTEN), 1 for other failures. */
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "dns-record") == 0) /* reads kmsd's configuration, so not a registry command */
+        return cli_dns_record(argc, argv, environ);
     if (argc > 1 && cli_is_command(argv[1]))
         return cli_main(argc, argv);
     if (argc > 1 && argv[1][0] != '-')

@@ -127,6 +127,17 @@ const char *metrics_refusal_name(enum metrics_refusal r)
     return (unsigned)r < METRICS_REFUSE_COUNT ? refusal_names[r] : "unknown";
 }
 
+static const char *const dns_names[METRICS_DNS_COUNT] = {
+    [METRICS_DNS_OK] = "ok",         [METRICS_DNS_REFUSED] = "refused",         [METRICS_DNS_NOTAUTH] = "notauth",
+    [METRICS_DNS_BADSIG] = "badsig", [METRICS_DNS_TIMEOUT] = "timeout", [METRICS_DNS_UNREACHABLE] = "unreachable",
+    [METRICS_DNS_ERROR] = "error",
+};
+
+const char *metrics_dns_name(enum metrics_dns_result r)
+{
+    return (unsigned)r < METRICS_DNS_COUNT ? dns_names[r] : "unknown";
+}
+
 static const unsigned http_codes[METRICS_HTTP_COUNT] = {
     [METRICS_HTTP_200] = 200, [METRICS_HTTP_400] = 400, [METRICS_HTTP_401] = 401,
     [METRICS_HTTP_404] = 404, [METRICS_HTTP_405] = 405, [METRICS_HTTP_413] = 413,

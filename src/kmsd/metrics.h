@@ -68,6 +68,18 @@ enum metrics_http_status {
     METRICS_HTTP_COUNT
 };
 
+/* The outcome of one DNS update (dns_publish.h). */
+enum metrics_dns_result {
+    METRICS_DNS_OK,          /* NOERROR */
+    METRICS_DNS_REFUSED,     /* rcode REFUSED: the server does not let this host update */
+    METRICS_DNS_NOTAUTH,     /* rcode NOTAUTH: a key the server does not accept, or a zone it does not serve */
+    METRICS_DNS_BADSIG,      /* the answer's TSIG does not verify */
+    METRICS_DNS_TIMEOUT,     /* no answer in time */
+    METRICS_DNS_UNREACHABLE, /* no server to send to (no SOA, a name that does not resolve) */
+    METRICS_DNS_ERROR,       /* any other rcode or failure */
+    METRICS_DNS_COUNT
+};
+
 /* Histogram with fixed bounds in microseconds (metrics.c lists them); the last bucket is +Inf. */
 #define METRICS_HIST_BUCKETS 14
 struct metrics_hist {
@@ -107,6 +119,9 @@ struct metrics {
     _Atomic int64_t http_open;      /* HTTP connections open now */
     metrics_counter readyz_probes;  /* self-activations run by /readyz (cached answers not counted) */
     metrics_counter readyz_failures;
+    /* DNS publishing (written by its thread) */
+    metrics_counter dns_updates[METRICS_DNS_COUNT];
+    metrics_counter dns_last_success; /* Unix seconds of the last update answered NOERROR, 0 never */
 };
 
 /* Zeroes m and allocates the per-product table (n_kms from the product table). Returns 0 or -ENOMEM. */
@@ -138,6 +153,7 @@ uint64_t metrics_hist_bound(size_t i);
 const char *metrics_reject_name(enum metrics_reject r);   /* "max_connections", ... */
 const char *metrics_close_name(enum metrics_close c);     /* "peer", "protocol", ... */
 const char *metrics_refusal_name(enum metrics_refusal r); /* "policy", ... */
+const char *metrics_dns_name(enum metrics_dns_result r);  /* "ok", "refused", ... */
 unsigned metrics_http_code(enum metrics_http_status s);  /* 200, 400, ... */
 /* The enum member of an HTTP status code; METRICS_HTTP_500 for codes not in the list. */
 enum metrics_http_status metrics_http_status_of(unsigned code);
