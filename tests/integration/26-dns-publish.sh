@@ -112,4 +112,7 @@ grep -q "name the zone" "$TMP/out" || fail "dns-record without a zone: $(cat "$T
 expect_rc 2 "$KMSD" dns-record --zone "$ZONE" --form nope
 expect_rc 2 "$KMSD" dns-record --zone "bad zone"
 named_stop
-echo "26-dns-publish: published, removed, refused, retried; 5 record forms checked"
+
+# --- without --dns-server: the zone's primary from its SOA, in a network and mount namespace of this test's own
+unshare -n -m bash "$IT_DIR/dns-soa-netns.sh" || fail "publishing through the SOA's primary"
+echo "26-dns-publish: published, removed, refused, retried, found through the SOA; 5 record forms checked"

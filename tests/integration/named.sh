@@ -44,7 +44,7 @@ named_restart() {
 
 named_start() {
     NAMED_ZONE=$1
-    NAMED_PORT=$(free_port)
+    NAMED_PORT=${NAMED_FIXED_PORT:-$(free_port)} # 53 in a network namespace of the test's own (dns-soa-netns.sh)
     mkdir -p "$NAMED_DIR"
     NAMED_KEY="$NAMED_DIR/kmsd.key"
     tsig-keygen -a hmac-sha256 kmsd-update >"$NAMED_KEY" || fail "tsig-keygen"
