@@ -7,7 +7,8 @@
 set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
-nettle-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev libldns-dev"
+nettle-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev libldns-dev \
+libsystemd-dev"
 
 for opt in "$@"; do
     case "$opt" in
@@ -15,8 +16,9 @@ for opt in "$@"; do
     # ss) shape the network namespaces the tests create (10-http.sh, 18-bind.sh); util-linux has unshare.
     # The DNS tests start BIND's named (bind9) and read with dig (bind9-dnsutils); kmsd dns-record's forms are
     # checked by named-checkzone (bind9-utils), dnsmasq --test (dnsmasq-base) and unbound-checkconf (unbound).
+    # systemd: systemd-socket-activate and systemd-analyze (28-systemd.sh, 23-install.sh), not a running init.
     --test) PKGS="$PKGS libcmocka-dev chromium nftables iproute2 util-linux bind9 bind9-utils bind9-dnsutils \
-dnsmasq-base unbound" ;;
+dnsmasq-base unbound systemd" ;;
     # clang with libFuzzer and the sanitizer runtimes.
     --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools

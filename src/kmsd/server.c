@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "sdnotify.h"
 
 static int64_t unix_now(void)
 {
@@ -47,6 +48,9 @@ static void on_signal(uv_signal_t *s, int signum)
     srv->stopping = 1;
     log_info("signal %d: stopping (%lld connections open)", signum,
              (long long)atomic_load_explicit(&srv->m->open, memory_order_relaxed));
+    sdnotify_stopping("stopping: answering the activations under way");
+    if (srv->handles & SERVER_H_SD_TICK)
+        uv_close((uv_handle_t *)&srv->sd_tick, NULL);
     server_listeners_close(srv);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
@@ -236,6 +240,73 @@ static int server_start_writer(struct server *srv)
     return 0;
 }
 
+/* The line the service manager shows (systemctl status): activations, connections, the registry's state. */
+static void sd_status_text(struct server *srv, bool stalled, char *out, size_t cap)
+{
+    uint64_t answered, refused;
+    metrics_activation_totals(srv->m, &answered, &refused);
+    snprintf(out, cap, "%llu activations answered, %llu refused; %lld connections open%s",
+             (unsigned long long)answered, (unsigned long long)refused,
+             (long long)atomic_load_explicit(&srv->m->open, memory_order_relaxed),
+             !srv->writer ? "" : stalled ? "; registry writer stalled" : "; registry ok");
+}
+
+/* Whether the registry writer made progress since the last tick, or had nothing to do. */
+static bool writer_progressing(struct server *srv)
+{
+    if (!srv->writer)
+        return true;
+    struct store_writer_stats st;
+    store_writer_stats(srv->writer, &st);
+    uint64_t folded = st.committed + st.failed;
+    bool ok = folded != srv->sd_folded || st.journaled <= folded;
+    srv->sd_folded = folded;
+    return ok;
+}
+
+/* A tick of the service manager's timer: STATUS=, and WATCHDOG=1 only when the loop turns (this runs) and the
+ * writer progresses: a stuck writer stops the pings, and systemd restarts kmsd after WatchdogSec. */
+static void on_sd_tick(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    bool ok = writer_progressing(srv);
+    if (!ok && !srv->sd_stalled)
+        log_warn("registry writer made no progress since the last watchdog tick: not pinging the watchdog");
+    if (ok && srv->sd_stalled)
+        log_info("registry writer progressing again: watchdog pings resumed");
+    srv->sd_stalled = !ok;
+    char status[200];
+    sd_status_text(srv, !ok, status, sizeof status);
+    sdnotify_status(status, ok && sdnotify_watchdog_usec() > 0);
+}
+
+/* Tells the service manager kmsd is ready, and starts the tick: every half watchdog interval, or every
+ * SDNOTIFY_STATUS_INTERVAL_MS without a watchdog. Nothing when no service manager listens. */
+static void sd_start(struct server *srv)
+{
+    if (!sdnotify_enabled())
+        return;
+    char status[200];
+    sd_status_text(srv, false, status, sizeof status);
+    sdnotify_ready(status);
+    uint64_t wd = sdnotify_watchdog_usec();
+    uint64_t every_ms = wd ? wd / 2000 : SDNOTIFY_STATUS_INTERVAL_MS;
+    if (every_ms == 0)
+        every_ms = 1;
+    if (wd)
+        sdnotify_status(status, true);
+    int rc = uv_timer_init(srv->loop, &srv->sd_tick);
+    if (rc == 0) {
+        srv->handles |= SERVER_H_SD_TICK;
+        srv->sd_tick.data = srv;
+        rc = uv_timer_start(&srv->sd_tick, on_sd_tick, every_ms, every_ms);
+    }
+    if (rc < 0)
+        log_error("cannot start the service manager's timer (%s): no watchdog pings", uv_strerror(rc));
+    else
+        log_info("service manager: ready%s", wd ? "; watchdog pings every half interval" : "");
+}
+
 /* Everything before the loop runs: the loop's handles, the listeners, the hooks, the writer, the signals.
  * Returns 0, SERVER_ERR_LISTEN, or another negative code; every failure is logged. */
 static int server_start(struct server *srv)
@@ -264,6 +335,8 @@ static int server_start(struct server *srv)
         rc = uv_signal_start(&srv->sig_hup, on_hangup, SIGHUP);
     if (rc < 0)
         log_error("cannot catch SIGTERM, SIGINT and SIGHUP: %s", uv_strerror(rc));
+    else
+        sd_start(srv);
     return rc;
 }
 
@@ -285,6 +358,8 @@ static void server_teardown(struct server *srv)
     for (int i = 0; i < 3; i++)
         if (srv->handles & signal_bits[i])
             uv_close((uv_handle_t *)signals[i], NULL);
+    if (srv->handles & SERVER_H_SD_TICK)
+        uv_close((uv_handle_t *)&srv->sd_tick, NULL);
     (void)uv_run(srv->loop, UV_RUN_DEFAULT); /* only close callbacks are left to run */
     (void)uv_loop_close(srv->loop);
     server_free(srv);

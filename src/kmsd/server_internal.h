@@ -46,6 +46,7 @@
 #define SERVER_H_SIG_TERM 4u
 #define SERVER_H_SIG_INT 8u
 #define SERVER_H_SIG_HUP 16u
+#define SERVER_H_SD_TICK 32u
 
 struct server;
 
@@ -120,6 +121,9 @@ struct server {
     uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
     unsigned log_lines;
     uint64_t log_suppressed;
+    uv_timer_t sd_tick;       /* the service manager's STATUS= and watchdog (sdnotify.h), when it listens */
+    uint64_t sd_folded;       /* the writer's records folded at the last tick */
+    bool sd_stalled;          /* the last tick found the writer stalled (logged once) */
     uint8_t readbuf[SERVER_READ_BUF]; /* last: server_new zeroes everything before it, not the buffer */
 };
 

@@ -13,6 +13,7 @@
 #include "hostport.h"
 #include "listen.h"
 #include "log.h"
+#include "sdnotify.h"
 
 /* The listener is readable: accept up to SERVER_ACCEPT_BATCH connections (then let the loop serve the
  * others). kmsd accepts itself rather than through uv_listen: libuv retries accept() in a loop while it fails
@@ -56,6 +57,8 @@ static int split_listen(const char *text, uint16_t def_port, char *host, size_t 
 
 /* Opens one listener on sa. Returns 0 or a negative errno (nothing is left open then). The listener's name is
  * the address the socket is bound to, read back from it. */
+static int adopt(struct server *srv, int fd, uint16_t port);
+
 static int listen_on(struct server *srv, const struct sockaddr *sa, uint16_t port)
 {
     if (srv->n_lis >= SERVER_MAX_LISTENERS)
@@ -63,6 +66,16 @@ static int listen_on(struct server *srv, const struct sockaddr *sa, uint16_t por
     int fd = listen_open(sa, SERVER_BACKLOG);
     if (fd < 0)
         return fd;
+    return adopt(srv, fd, port);
+}
+
+/* Makes the listening socket fd a listener (its port: port). Returns 0 or a negative errno (fd closed then). */
+static int adopt(struct server *srv, int fd, uint16_t port)
+{
+    if (srv->n_lis >= SERVER_MAX_LISTENERS) {
+        close(fd);
+        return -ENOBUFS;
+    }
     struct listener *l = &srv->lis[srv->n_lis];
     memset(l, 0, sizeof *l);
     int rc = listen_bound(fd, NULL, l->name, sizeof l->name);
@@ -171,9 +184,48 @@ static int open_listener(struct server *srv, const char *text)
     return rc < 0 ? SERVER_ERR_LISTEN : 0;
 }
 
+/* Socket activation: the listening sockets the service manager passed (kmsd.socket), instead of --listen and
+ * --port. Returns 1 when it passed some (all adopted), 0 when it passed none, SERVER_ERR_LISTEN after a message. */
+static int open_activated(struct server *srv)
+{
+    int fds[SDNOTIFY_MAX_FDS];
+    int n = sdnotify_listen_fds(fds, SDNOTIFY_MAX_FDS < SERVER_MAX_LISTENERS ? SDNOTIFY_MAX_FDS : SERVER_MAX_LISTENERS);
+    if (n == 0)
+        return 0;
+    if (n < 0) {
+        log_error("socket activation: the service manager passed a descriptor that is not a listening TCP socket, or "
+                  "more than %d", SERVER_MAX_LISTENERS);
+        return SERVER_ERR_LISTEN;
+    }
+    for (int i = 0; i < n; i++) {
+        struct sockaddr_storage ss;
+        char name[LISTEN_NAME_LEN];
+        int rc = listen_bound(fds[i], &ss, name, sizeof name);
+        uint16_t port = rc < 0 ? 0
+                        : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (rc == 0)
+            rc = adopt(srv, fds[i], port);
+        else
+            close(fds[i]);
+        if (rc < 0) {
+            log_error("socket activation: cannot take listening socket %d: %s", fds[i], strerror(-rc));
+            for (int k = i + 1; k < n; k++)
+                close(fds[k]);
+            return SERVER_ERR_LISTEN;
+        }
+    }
+    if (srv->cfg->n_listen > 0)
+        log_warn("socket activation: listening on the %d socket(s) the service manager passed; --listen is ignored", n);
+    return 1;
+}
+
 int server_listeners_open(struct server *srv)
 {
     const struct server_cfg *cfg = srv->cfg;
+    int act = open_activated(srv);
+    if (act != 0)
+        return act < 0 ? act : 0;
     if (cfg->n_listen == 0)
         return open_wildcard(srv, cfg->port, "--port");
     for (int i = 0; i < cfg->n_listen; i++) {

@@ -35,6 +35,13 @@ exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
 [ "$exec_start" = "$(abs "$SBINDIR")/kmsd" ] || fail "the unit starts $exec_start, kmsd is installed at $(abs "$SBINDIR")/kmsd"
 [ -x "$DEST$exec_start" ] || fail "the unit's ExecStart is not an installed program"
 grep -qE "@[A-Z]+@" "$unit" && fail "a placeholder was left in the unit"
+grep -q "^Type=notify$" "$unit" || fail "the unit is not Type=notify"
+[ -f "$DEST$PREFIX/lib/systemd/system/kmsd.socket" ] || fail "kmsd.socket is not installed"
+grep -q "^ListenStream=1688$" "$DEST$PREFIX/lib/systemd/system/kmsd.socket" || fail "kmsd.socket does not listen on 1688"
+if command -v systemd-analyze >/dev/null; then # the units as systemd reads them
+    systemd-analyze verify --man=no "$unit" "$DEST$PREFIX/lib/systemd/system/kmsd.socket" >"$TMP/verify" 2>&1 ||
+        { grep -v "is not executable\|No such file" "$TMP/verify" | grep -q . && fail "systemd-analyze verify: $(cat "$TMP/verify")"; }
+fi
 "$DEST$exec_start" --version | grep -q "^kmsd " || fail "the installed kmsd does not run"
 echo "installed under $PREFIX: kmsd at $exec_start, the unit names it"
 echo "ok"

@@ -7,6 +7,9 @@
  * $IT_SLOW_SQL_FILE.hit, which tells the test the query is under way, so one query is held up per file
  * written. Without the file it only passes the call on.
  *
+ * With IT_SLOW_SQL_RW set, the statement held up is the next one on a read-write connection instead: the registry
+ * writer stalls (28-systemd.sh, the watchdog).
+ *
  * Usage: env LD_PRELOAD=libslow_sqlite.so IT_SLOW_SQL_FILE=PATH kmsd ...   (22-http-slow-query.sh)
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
@@ -56,7 +59,9 @@ int sqlite3_step(sqlite3_stmt *st)
     }
     const char *path = getenv("IT_SLOW_SQL_FILE");
     /* the first step of an execution (a statement that is not in progress), on a read-only connection */
-    if (path && st && !sqlite3_stmt_busy(st) && sqlite3_db_readonly(sqlite3_db_handle(st), "main") == 1) {
+    /* IT_SLOW_SQL_RW set: a read-write connection's statement instead (the registry writer's: 28-systemd.sh) */
+    int want_ro = getenv("IT_SLOW_SQL_RW") ? 0 : 1;
+    if (path && st && !sqlite3_stmt_busy(st) && sqlite3_db_readonly(sqlite3_db_handle(st), "main") == want_ro) {
         long ms = take_delay(path);
         if (ms > 0) {
             struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -1,0 +1,92 @@
+#!/bin/bash
+# kmsd under a service manager, without systemd running: the test listens on a NOTIFY_SOCKET of its own (a Unix
+# datagram socket, as systemd's) and sets WATCHDOG_USEC. kmsd sends READY=1 with a STATUS= once it serves, then
+# WATCHDOG=1 every half interval while its loop turns and the registry writer progresses; a writer held up (an
+# LD_PRELOAD library makes its next statement sleep 3 s) stops the pings until it moves again; SIGTERM sends
+# STOPPING=1. Socket activation: systemd-socket-activate passes a listening socket (LISTEN_FDS) and kmsd serves on
+# it instead of binding (--listen is then ignored, with a warning).
+. "$(dirname "$0")/lib.sh"
+command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate is not installed (systemd)"
+NOTIFY="$TMP/notify.sock"
+MSGS="$TMP/notify.log"
+# the receiver: every datagram as one line "MONOTONIC_SECONDS MESSAGE" (newlines as |), for at most 90 s
+"$PYTHON" - "$NOTIFY" "$MSGS" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.2)
+end = time.monotonic() + 90
+with open(sys.argv[2], "a", buffering=1) as out:
+    while time.monotonic() < end:
+        try:
+            m = s.recv(4096).decode(errors="replace")
+        except socket.timeout:
+            continue
+        out.write("%.3f %s\n" % (time.monotonic(), m.replace("\n", "|")))
+PY
+RECEIVER=$!
+trap 'kill $RECEIVER 2>/dev/null; cleanup' EXIT
+for i in $(seq 1 50); do [ -S "$NOTIFY" ] && break; sleep 0.1; done
+[ -S "$NOTIFY" ] || fail "the notify socket did not appear"
+now() { "$PYTHON" -c 'import time; print("%.3f" % time.monotonic())'; }
+# pings in (FROM, TO]
+pings() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b && /WATCHDOG=1/' "$MSGS" | wc -l; }
+
+IT_ENV=(NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=400000 LD_PRELOAD="$SLOW_SQLITE" IT_SLOW_SQL_FILE="$TMP/slow"
+    IT_SLOW_SQL_RW=1)
+start_kmsd
+for i in $(seq 1 50); do grep -q "READY=1" "$MSGS" && break; sleep 0.1; done
+grep -q "READY=1|STATUS=0 activations answered, 0 refused; 0 connections open; registry ok" "$MSGS" ||
+    fail "no READY=1 with its STATUS: $(head -3 "$MSGS")"
+t0=$(now)
+sleep 2
+t1=$(now)
+n=$(pings "$t0" "$t1")
+[ "$n" -ge 6 ] && [ "$n" -le 14 ] || fail "$n watchdog pings in 2 s at a 400 ms interval (expected about 10)"
+
+# a stalled writer: pings stop while it is held up, and resume
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc"
+sleep 0.5 # the activation folded; the next statement of the writer will sleep
+echo 3000 >"$TMP/slow"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc while the writer stalls" # answered at the journal write
+for i in $(seq 1 30); do [ -f "$TMP/slow.hit" ] && break; sleep 0.1; done
+[ -f "$TMP/slow.hit" ] || fail "the writer's statement was not held up"
+sleep 0.5
+t0=$(now)
+sleep 1.5
+t1=$(now)
+n=$(pings "$t0" "$t1")
+[ "$n" -le 1 ] || fail "$n watchdog pings while the writer was stalled"
+grep -q "registry writer made no progress since the last watchdog tick" "$TMP/kmsd.log" || fail "no log line"
+grep -q "STATUS=.*registry writer stalled" "$MSGS" || fail "no STATUS saying the writer is stalled"
+sleep 2
+t0=$(now)
+sleep 1
+t1=$(now)
+n=$(pings "$t0" "$t1")
+[ "$n" -ge 2 ] || fail "the pings did not resume ($n in 1 s)"
+grep -q "STATUS=2 activations answered" "$MSGS" || fail "STATUS does not count the activations"
+
+stop_kmsd
+grep -q "STOPPING=1" "$MSGS" || fail "no STOPPING=1"
+IT_ENV=()
+
+# socket activation: kmsd takes the socket systemd-socket-activate passes, --listen is ignored
+SA_PORT=$(free_port)
+mkdir -p "$TMP/sa"
+systemd-socket-activate -l "127.0.0.1:$SA_PORT" "$KMSD" --state-dir "$TMP/sa" --no-http --log-level debug \
+    "${AS_ROOT[@]}" -L 127.0.0.1:1 >"$TMP/sa.log" 2>&1 &
+KMSD_PID=$!
+for i in $(seq 1 50); do
+    "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' "$SA_PORT" \
+        2>/dev/null && break
+    sleep 0.1
+done
+"$KMSC" -q "127.0.0.1:$SA_PORT" || { cat "$TMP/sa.log" >&2; fail "no activation on the passed socket"; }
+grep -q "listening on 127.0.0.1:$SA_PORT" "$TMP/sa.log" || fail "kmsd did not say it listens on the passed socket"
+grep -q "socket activation: listening on the 1 socket(s) the service manager passed; --listen is ignored" \
+    "$TMP/sa.log" || fail "no warning that --listen is ignored"
+kill -TERM "$KMSD_PID"
+wait "$KMSD_PID" || fail "kmsd under systemd-socket-activate did not exit 0"
+KMSD_PID=""
+echo "28-systemd: READY, STATUS, watchdog (stops with a stalled writer), STOPPING, socket activation"
