@@ -52,6 +52,7 @@ struct opts {
     uint16_t major, minor;
     bool ndr64, btfn;
     const char *cmid_text;
+    const char *prev_cmid_text; /* --previous-cmid */
     const char *workstation;
     uint32_t license_status;
     uint32_t grace_time;
@@ -111,6 +112,7 @@ static void help(const char *prog)
           "  --no-btfn               do not offer bind-time feature negotiation\n"
           "Client identity:\n"
           "  --cmid GUID             client machine id (default: a random version-4 UUID per run)\n"
+          "  --previous-cmid GUID    previous client machine id (default: all zero, as a client never re-imaged)\n"
           "  --workstation NAME      workstation name, at most 63 UTF-16 units (default: host name)\n"
           "  --license-status N      0..6 (default 2, initial grace)\n"
           "  --grace-time MINUTES    remaining grace time (default 43200)\n"
@@ -257,6 +259,7 @@ enum long_only {
     OPT_NO_NDR64,
     OPT_NO_BTFN,
     OPT_CMID,
+    OPT_PREV_CMID,
     OPT_WORKSTATION,
     OPT_LICENSE,
     OPT_GRACE,
@@ -279,6 +282,7 @@ static const struct option long_opts[] = {
     {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
     {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
     {"cmid", required_argument, NULL, OPT_CMID},
+    {"previous-cmid", required_argument, NULL, OPT_PREV_CMID},
     {"workstation", required_argument, NULL, OPT_WORKSTATION},
     {"license-status", required_argument, NULL, OPT_LICENSE},
     {"grace-time", required_argument, NULL, OPT_GRACE},
@@ -397,6 +401,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
     case OPT_CMID: o->cmid_text = optarg; return 0;
+    case OPT_PREV_CMID: o->prev_cmid_text = optarg; return 0;
     case OPT_WORKSTATION: o->workstation = optarg; return 0;
     case OPT_VM: o->vm = true; return 0;
     case OPT_NEWCONN: o->new_connection = true; return 0;
@@ -501,6 +506,9 @@ static int build_request(struct kmsc_ctx *ctx)
         kms_client_fail(&ctx->res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
         return KMS_ECRYPTO;
     }
+    /* previousClientMachineId: all zero unless asked (memset above), as a client that never changed its CMID */
+    if (o->prev_cmid_text && guid_parse(&r->prev_cmid, o->prev_cmid_text) != 0)
+        return outcome_usage(&ctx->res, "--previous-cmid: '%s' is not a GUID", o->prev_cmid_text);
     return set_workstation(ctx);
 }
 
@@ -531,6 +539,10 @@ static void print_request(const struct kmsc_ctx *ctx)
            ctx->kms ? ")" : "");
     printf("Protocol:            %u.%u\n", r->version_major, r->version_minor);
     printf("Client machine id:   %s\n", cmid);
+    if (!guid_is_zero(&r->prev_cmid)) {
+        guid_format(&r->prev_cmid, cmid);
+        printf("Previous machine id: %s\n", cmid);
+    }
     printf("Workstation:         %s\n", ws);
     printf("License status:      %u (%s), grace time %u min\n", r->license_status,
            kms_license_status_name(r->license_status), r->grace_time);

@@ -375,6 +375,9 @@ static void test_usage_errors(void **state)
         {"--timeout", "1e9"},
         {"--license-status", "7"},
         {"--cmid", "not-a-guid"},
+        {"--previous-cmid", "not-a-guid"},
+        {"--previous-cmid", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f"},
+        {"--previous-cmid"},
         {"--app", "55c92734-d682-4d71-983e-d6ec3f16059f"},
         {"--product", "win10pro", "--app", "x"},
         {"--product", "no such product"},
@@ -771,6 +774,8 @@ static void test_defaults_and_product(void **state)
     assert_int_equal(f.last.license_status, 2);
     assert_int_equal(f.last.is_client_vm, 0);
     assert_false(guid_is_zero(&f.last.cmid));
+    assert_true(guid_is_zero(&f.last.prev_cmid)); /* previousClientMachineId: all zero by default */
+    assert_null(strstr(r->out, "Previous machine id:"));
     /* default workstation: the host name */
     char host[256], ws[KMS_EPID_UTF8_MAX];
     assert_int_equal(gethostname(host, sizeof host), 0);
@@ -782,6 +787,30 @@ static void test_defaults_and_product(void **state)
     assert_int_equal(f.last_syntax, RPC_SYNTAX_NDR64);
     expect_in(r->out, "Using context 1 (NDR64)");
     expect_in(r->out, "provider rejection (result 2, reason 2)");
+}
+
+/* --previous-cmid GUID goes into previousClientMachineId as given (any GUID form guid_parse takes); -v shows it;
+ * a bad GUID is a usage error naming the option. */
+static void test_previous_cmid(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e[] = {"--previous-cmid", "{A1B2C3D4-E5F6-4789-8ABC-DEF012345678}", "-v", "-n", "2", NULL};
+    run_ok(r, &f, false, e);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.requests, 2);
+    char prev[GUID_TEXT_LEN + 1];
+    guid_format(&f.last.prev_cmid, prev);
+    assert_string_equal(prev, "a1b2c3d4-e5f6-4789-8abc-def012345678");
+    assert_false(guid_eq(&f.last.prev_cmid, &f.last.cmid)); /* the CMID stays its own */
+    expect_in(r->out, "Previous machine id: a1b2c3d4-e5f6-4789-8abc-def012345678\n");
+    KMSC(r, "--previous-cmid", "a1b2c3d4-e5f6-4789-8abc-def01234567g");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --previous-cmid: 'a1b2c3d4-e5f6-4789-8abc-def01234567g' is not a GUID\n");
 }
 
 /* Single-edition names of combined SKU names select that SKU. */
@@ -1096,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_defaults_and_product),
+        cmocka_unit_test(test_previous_cmid),
         cmocka_unit_test(test_product_variants),
         cmocka_unit_test(test_syntax_choice),
         cmocka_unit_test(test_raw_ids),
