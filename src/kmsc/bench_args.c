@@ -41,6 +41,7 @@ void bench_help(void)
           "  --no-verify           only check PDU type and call_id of each answer (baselines)\n"
           "  --no-ndr64            do not offer NDR64 in the BIND\n"
           "  --no-btfn             do not offer bind-time feature negotiation\n"
+          "  --no-multiplex        BIND without the concurrent-multiplexing flag (pfc_flags 0x03)\n"
           "  --hold N              keep N idle connections open during the run, 0..100000\n"
           "  --timeout SECONDS     limit for each connect and each reply (default 10)\n"
           "  --json                print the result as one JSON object\n"
@@ -131,6 +132,7 @@ enum {
     OPT_NO_VERIFY,
     OPT_NO_NDR64,
     OPT_NO_BTFN,
+    OPT_NO_MPX,
     OPT_HOLD,
     OPT_TIMEOUT,
     OPT_JSON
@@ -145,6 +147,7 @@ static const struct option bench_long[] = {
     {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
     {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
     {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
+    {"no-multiplex", no_argument, NULL, OPT_NO_MPX},
     {"hold", required_argument, NULL, OPT_HOLD},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
@@ -166,6 +169,7 @@ static void set_defaults(struct bench_opts *o)
     o->verify = true;
     o->ndr64 = true;
     o->btfn = true;
+    o->bind_flags = BIND_FLAGS;
     o->timeout_ms = BENCH_DEFAULT_TIMEOUT_MS;
     o->vmix.n = 1;
     o->vmix.total = 1;
@@ -227,6 +231,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case OPT_NO_VERIFY: o->verify = false; return 0;
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
+    case OPT_NO_MPX: o->bind_flags = (uint8_t)(BIND_FLAGS & ~RPC_PFC_CONC_MPX); return 0;
     case OPT_JSON: o->json = true; return 0;
     default: return outcome_getopt(res, c, argv);
     }

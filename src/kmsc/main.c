@@ -36,8 +36,9 @@
 #define DEFAULT_PROTOCOL 6u                     /* protocol of an unknown KMS id: the current one */
 #define MAX_REQUESTS 1000ul
 #define MAX_TIMEOUT_S 3600.0
-/* BIND pfc_flags: FIRST|LAST as in the recorded Windows-style BIND of kat/rpc.json. */
-#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG)
+/* BIND pfc_flags: FIRST|LAST|CONC_MPX (0x13), what the incumbent clients send (every recorded vlmcs and py-kms BIND
+ * of tests/fixtures/vectors; protocol.md 2.1: Windows sends CONC_MPX in some versions); --no-multiplex: 0x03. */
+#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG | RPC_PFC_CONC_MPX)
 
 enum verbosity { QUIET = -1, NORMAL = 0, VERBOSE = 1 };
 
@@ -51,6 +52,7 @@ struct opts {
     bool have_major, have_minor;
     uint16_t major, minor;
     bool ndr64, btfn;
+    bool multiplex; /* CONC_MPX in the BIND's pfc_flags (--no-multiplex clears it) */
     const char *cmid_text;
     const char *prev_cmid_text; /* --previous-cmid */
     const char *workstation;
@@ -110,6 +112,7 @@ static void help(const char *prog)
           "  --version-minor N       minor version 0..65535 (default 0)\n"
           "  --no-ndr64              do not offer NDR64 in the BIND\n"
           "  --no-btfn               do not offer bind-time feature negotiation\n"
+          "  --no-multiplex          BIND without the concurrent-multiplexing flag (pfc_flags 0x03, not 0x13)\n"
           "Client identity:\n"
           "  --cmid GUID             client machine id (default: a random version-4 UUID per run)\n"
           "  --previous-cmid GUID    previous client machine id (default: all zero, as a client never re-imaged)\n"
@@ -258,6 +261,7 @@ enum long_only {
     OPT_VMINOR,
     OPT_NO_NDR64,
     OPT_NO_BTFN,
+    OPT_NO_MPX,
     OPT_CMID,
     OPT_PREV_CMID,
     OPT_WORKSTATION,
@@ -281,6 +285,7 @@ static const struct option long_opts[] = {
     {"version-minor", required_argument, NULL, OPT_VMINOR},
     {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
     {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
+    {"no-multiplex", no_argument, NULL, OPT_NO_MPX},
     {"cmid", required_argument, NULL, OPT_CMID},
     {"previous-cmid", required_argument, NULL, OPT_PREV_CMID},
     {"workstation", required_argument, NULL, OPT_WORKSTATION},
@@ -301,6 +306,7 @@ static void set_defaults(struct opts *o)
 {
     o->ndr64 = true;
     o->btfn = true;
+    o->multiplex = true;
     o->license_status = DEFAULT_LICENSE_STATUS;
     o->grace_time = DEFAULT_GRACE_MIN;
     o->n = 1;
@@ -400,6 +406,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_KMS: o->kms_text = optarg; return 0;
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
+    case OPT_NO_MPX: o->multiplex = false; return 0;
     case OPT_CMID: o->cmid_text = optarg; return 0;
     case OPT_PREV_CMID: o->prev_cmid_text = optarg; return 0;
     case OPT_WORKSTATION: o->workstation = optarg; return 0;
@@ -607,7 +614,8 @@ static int open_conn(struct kmsc_ctx *ctx, unsigned long i)
     if (st == KMSC_OK) {
         if (o->verbosity >= VERBOSE)
             printf("Connected to %s\n", ctx->conn.peer);
-        st = kmsc_bind(&ctx->conn, o->ndr64, o->btfn, BIND_FLAGS, &ctx->res);
+        uint8_t flags = (uint8_t)(o->multiplex ? BIND_FLAGS : BIND_FLAGS & ~RPC_PFC_CONC_MPX);
+        st = kmsc_bind(&ctx->conn, o->ndr64, o->btfn, flags, &ctx->res);
         if (st == KMSC_OK && o->verbosity >= VERBOSE)
             print_bind(&ctx->conn);
     }

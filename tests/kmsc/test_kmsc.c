@@ -67,6 +67,7 @@ struct fake {
     /* observations, read after stop */
     unsigned conns, binds, requests;
     unsigned bind_offers;
+    uint8_t bind_flags; /* pfc_flags of the last BIND */
     enum rpc_syntax last_syntax;
     struct kms_request last;
     uint32_t sent_count;
@@ -210,6 +211,7 @@ static void fake_conn(struct fake *f, int fd)
         if (pdu.hdr.ptype == RPC_PTYPE_BIND || pdu.hdr.ptype == RPC_PTYPE_ALTER_CONTEXT) {
             f->binds++;
             f->bind_offers = pdu.bind.n_ctx;
+            f->bind_flags = pdu.hdr.flags;
             if (f->silent) {
                 uint8_t b;
                 while (fake_wait(f, fd) && recv(fd, &b, 1, 0) > 0)
@@ -874,6 +876,46 @@ static void test_syntax_choice(void **state)
     assert_int_equal(f.requests, 0);
 }
 
+/* The BIND's pfc_flags: FIRST|LAST|CONC_MPX (0x13) by default, as the incumbent clients send; --no-multiplex
+ * clears CONC_MPX alone (0x03). The same for kmsc bench. The host's BIND_ACK echoes the bit either way. */
+static void test_multiplex(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    static const struct {
+        const char *opt;
+        uint8_t flags;
+    } cases[] = {{NULL, 0x13}, {"--no-multiplex", 0x03}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fake_start(&f, false);
+        fake_run(&f);
+        const char *e[] = {cases[i].opt, NULL};
+        run_ok(r, &f, false, e);
+        fake_stop(&f);
+        expect(r, 0);
+        assert_int_equal(f.binds, 1);
+        assert_int_equal(f.bind_flags, cases[i].flags);
+        assert_int_equal(f.requests, 1);
+
+        fake_start(&f, false);
+        fake_run(&f);
+        char target[64];
+        addr(target, sizeof target, &f, false);
+        if (cases[i].opt)
+            KMSC(r, "bench", "-c", "1", "-N", "2", "-q", cases[i].opt, target);
+        else
+            KMSC(r, "bench", "-c", "1", "-N", "2", "-q", target);
+        fake_stop(&f);
+        expect(r, 0);
+        assert_int_equal(f.bind_flags, cases[i].flags);
+        assert_int_equal(f.requests, 2);
+    }
+    static const uint8_t multiplexed = RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG | RPC_PFC_CONC_MPX;
+    assert_int_equal(cases[0].flags, multiplexed);
+    assert_int_equal(cases[1].flags, multiplexed & ~RPC_PFC_CONC_MPX);
+}
+
 static void test_raw_ids(void **state)
 {
     (void)state;
@@ -1128,6 +1170,7 @@ int main(void)
         cmocka_unit_test(test_previous_cmid),
         cmocka_unit_test(test_product_variants),
         cmocka_unit_test(test_syntax_choice),
+        cmocka_unit_test(test_multiplex),
         cmocka_unit_test(test_raw_ids),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_low_count),
