@@ -44,6 +44,7 @@ void bench_help(void)
           "  --no-multiplex        BIND without the concurrent-multiplexing flag (pfc_flags 0x03)\n"
           "  --hold N              keep N idle connections open during the run, 0..100000\n"
           "  --timeout SECONDS     limit for each connect and each reply (default 10)\n"
+          "  --ipv4, --ipv6        use HOST's first address of that family\n"
           "  --json                print the result as one JSON object\n"
           "  -q, --quiet           no progress line and no error messages\n"
           "  -h, --help            print this help and exit\n"
@@ -135,7 +136,9 @@ enum {
     OPT_NO_MPX,
     OPT_HOLD,
     OPT_TIMEOUT,
-    OPT_JSON
+    OPT_JSON,
+    OPT_IPV4,
+    OPT_IPV6,
 };
 
 static const struct option bench_long[] = {
@@ -151,6 +154,8 @@ static const struct option bench_long[] = {
     {"hold", required_argument, NULL, OPT_HOLD},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"ipv4", no_argument, NULL, OPT_IPV4},
+    {"ipv6", no_argument, NULL, OPT_IPV6},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -159,6 +164,7 @@ static const struct option bench_long[] = {
 /* What the loop over the options leaves for the checks after it. */
 struct seen {
     bool d, v;
+    bool ipv4, ipv6;
     const char *mix, *product;
 };
 
@@ -233,6 +239,8 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case OPT_NO_BTFN: o->btfn = false; return 0;
     case OPT_NO_MPX: o->bind_flags = (uint8_t)(BIND_FLAGS & ~RPC_PFC_CONC_MPX); return 0;
     case OPT_JSON: o->json = true; return 0;
+    case OPT_IPV4: seen->ipv4 = true; return 0;
+    case OPT_IPV6: seen->ipv6 = true; return 0;
     default: return outcome_getopt(res, c, argv);
     }
 }
@@ -240,7 +248,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
 int bench_parse_args(struct bench_opts *o, int argc, char **argv, struct kmsc_result *res)
 {
     set_defaults(o);
-    struct seen seen = {false, false, NULL, NULL};
+    struct seen seen = {false, false, false, false, NULL, NULL};
     int c;
     optind = 1;
     opterr = 0;
@@ -263,6 +271,11 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv, struct kmsc_re
         return outcome_usage(res, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : "127.0.0.1", &o->target, msg, sizeof msg) != 0)
+        return outcome_usage(res, "%s", msg);
+    if (seen.ipv4 && seen.ipv6)
+        return outcome_usage(res, "--ipv4 and --ipv6 exclude each other");
+    if ((seen.ipv4 || seen.ipv6) && kms_client_set_family(&o->target, seen.ipv4 ? KMSC_FAMILY_IPV4 : KMSC_FAMILY_IPV6,
+                                                          seen.ipv4 ? "--ipv4" : "--ipv6", msg, sizeof msg) != 0)
         return outcome_usage(res, "%s", msg);
     return 0;
 }

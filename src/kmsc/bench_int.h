@@ -67,7 +67,7 @@ struct mix {
 unsigned bench_mix_pick(const struct mix *m, uint64_t counter);
 
 struct bench_opts {
-    struct kmsc_target target;
+    struct kmsc_target target; /* with the family of --ipv4 / --ipv6 */
     unsigned long workers;
     double seconds;  /* 0: until -N */
     unsigned long n; /* 0: until -d */

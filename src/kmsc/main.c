@@ -45,6 +45,7 @@ enum verbosity { QUIET = -1, NORMAL = 0, VERBOSE = 1 };
 /* Everything the command line decides. */
 struct opts {
     struct kmsc_target target;
+    bool ipv4, ipv6; /* --ipv4, --ipv6 */
     const char *product;
     const char *app_text, *sku_text, *kms_text;
     bool have_min_count;
@@ -125,6 +126,7 @@ static void help(const char *prog)
           "  -n N                    send N requests (1..1000, default 1) on one connection\n"
           "  --new-connection        open a new connection (and BIND) for each request\n"
           "  --timeout SECONDS       limit for connecting and for each reply (default 10; 3 for the BIND's)\n"
+          "  --ipv4, --ipv6          connect over IPv4 (IPv6) only: HOST's addresses of that family\n"
           "Output:\n"
           "  -v, --verbose           also print the request, the connection and the BIND result\n"
           "  -q, --quiet             print nothing on success (errors still go to stderr)\n"
@@ -271,6 +273,8 @@ enum long_only {
     OPT_VM,
     OPT_NEWCONN,
     OPT_TIMEOUT,
+    OPT_IPV4,
+    OPT_IPV6,
 };
 
 static const struct option long_opts[] = {
@@ -295,6 +299,8 @@ static const struct option long_opts[] = {
     {"vm", no_argument, NULL, OPT_VM},
     {"new-connection", no_argument, NULL, OPT_NEWCONN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"ipv4", no_argument, NULL, OPT_IPV4},
+    {"ipv6", no_argument, NULL, OPT_IPV6},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -412,6 +418,8 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_WORKSTATION: o->workstation = optarg; return 0;
     case OPT_VM: o->vm = true; return 0;
     case OPT_NEWCONN: o->new_connection = true; return 0;
+    case OPT_IPV4: o->ipv4 = true; return 0;
+    case OPT_IPV6: o->ipv6 = true; return 0;
     default: return outcome_getopt(res, c, argv);
     }
 }
@@ -442,6 +450,12 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
         return outcome_usage(&ctx->res, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
+        return outcome_usage(&ctx->res, "%s", msg);
+    if (o->ipv4 && o->ipv6)
+        return outcome_usage(&ctx->res, "--ipv4 and --ipv6 exclude each other");
+    enum kmsc_family fam = o->ipv4 ? KMSC_FAMILY_IPV4 : o->ipv6 ? KMSC_FAMILY_IPV6 : KMSC_FAMILY_ANY;
+    const char *opt = o->ipv4 ? "--ipv4" : "--ipv6";
+    if (fam != KMSC_FAMILY_ANY && kms_client_set_family(&o->target, fam, opt, msg, sizeof msg) != 0)
         return outcome_usage(&ctx->res, "%s", msg);
     return 0;
 }

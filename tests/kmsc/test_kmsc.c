@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1154,6 +1155,92 @@ static void test_ipv6_and_names(void **state)
     assert_int_equal(f.requests, 1);
 }
 
+/* Whether name resolves to an address of family af (AF_INET, AF_INET6) on this machine. */
+static bool resolves(const char *name, int af)
+{
+    struct addrinfo hints = {.ai_family = af, .ai_socktype = SOCK_STREAM}, *list = NULL;
+    int rc = getaddrinfo(name, "1688", &hints, &list);
+    if (rc == 0)
+        freeaddrinfo(list);
+    return rc == 0 && list != NULL;
+}
+
+/* --ipv4 / --ipv6 (kmsc and kmsc bench): getaddrinfo asked for that family only; a name without an address of it
+ * is exit 3 saying so; both switches, or an address literal of the other family, are usage errors. */
+static void test_family(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    KMSC(r, "--ipv4", "--ipv6", "127.0.0.1");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc: --ipv4 and --ipv6 exclude each other\nTry 'kmsc --help' for more information.\n");
+    KMSC(r, "--ipv6", "127.0.0.1:1700");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --ipv6 conflicts with the IPv4 address 127.0.0.1\n");
+    KMSC(r, "--ipv4", "[::1]:1700");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --ipv4 conflicts with the IPv6 address ::1\n");
+    KMSC(r, "--ipv4", "fe80::1%lo");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "--ipv4 conflicts with the IPv6 address fe80::1%lo");
+    KMSC(r, "bench", "--ipv6", "--ipv4");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc bench: --ipv4 and --ipv6 exclude each other\n");
+    KMSC(r, "bench", "--ipv6", "10.0.0.1");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc bench: --ipv6 conflicts with the IPv4 address 10.0.0.1\n");
+    assert_string_equal(r->out, "");
+
+    /* literals of the right family; localhost over IPv4 (a fake host on 127.0.0.1 only) */
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    char target[64];
+    const char *e4[] = {"--ipv4", NULL};
+    run_ok(r, &f, false, e4);
+    expect(r, 0);
+    snprintf(target, sizeof target, "localhost:%u", f.port);
+    KMSC(r, "--ipv4", target);
+    expect(r, 0);
+    snprintf(target, sizeof target, "127.0.0.1:%u", f.port);
+    expect_in(r->out, target); /* the Host: line */
+    snprintf(target, sizeof target, "localhost:%u", f.port);
+    KMSC(r, "bench", "-c", "1", "-N", "1", "-q", "--ipv4", target);
+    expect(r, 0);
+    /* localhost over IPv6: refused at ::1 where it has that address, else "has no IPv6 address" */
+    KMSC(r, "--ipv6", target);
+    expect(r, KMSC_CONNECT);
+    bool has6 = resolves("localhost", AF_INET6);
+    expect_in(r->err, has6 ? "refused" : "kmsc: localhost has no IPv6 address\n");
+    KMSC(r, "bench", "-N", "1", "--ipv6", target);
+    expect(r, KMSC_CONNECT);
+    if (!has6)
+        expect_in(r->err, "kmsc bench: localhost has no IPv6 address\n");
+    fake_stop(&f);
+    assert_int_equal(f.requests, 3);
+
+    fake_start(&f, true);
+    fake_run(&f);
+    const char *e6[] = {"--ipv6", NULL};
+    run_ok(r, &f, true, e6);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.requests, 1);
+
+    /* a name with IPv6 addresses only, where this machine has one: "has no IPv4 address" */
+    static const char *const v6only[] = {"ip6-localhost", "ip6-loopback", "localhost6"};
+    for (size_t i = 0; i < sizeof v6only / sizeof v6only[0]; i++) {
+        if (!resolves(v6only[i], AF_INET6) || resolves(v6only[i], AF_INET))
+            continue;
+        KMSC(r, "--ipv4", v6only[i]);
+        expect(r, KMSC_CONNECT);
+        char want[64];
+        snprintf(want, sizeof want, "kmsc: %s has no IPv4 address\n", v6only[i]);
+        expect_in(r->err, want);
+        break;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1180,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_many_requests),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_ipv6_and_names),
+        cmocka_unit_test(test_family),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
