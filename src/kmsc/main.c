@@ -10,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "client.h"
 #include "err.h"
 #include "health.h"
+#include "host_identity.h"
+#include "identity_file.h"
 #include "outcome.h"
 #include "guid.h"
 #include "kms.h"
@@ -66,6 +69,7 @@ struct opts {
     int timeout_ms;
     bool timeout_given; /* --timeout: it bounds the BIND's answer too */
     int verbosity;
+    const char *save_identity; /* --save-identity FILE */
     bool list;
     const char *commands; /* --commands HOST[:PORT] */
     const char *filter;   /* --list-products FILTER */
@@ -81,6 +85,10 @@ struct kmsc_ctx {
     struct kms_request req;
     struct kmsc_conn conn;
     struct kmsc_result res;
+    /* --save-identity: the last verified answer and the address that sent it */
+    bool have_answer;
+    struct kms_response answer;
+    char answer_peer[KMSC_ADDR_TEXT];
 };
 
 static void usage_line(FILE *f, const char *prog)
@@ -116,7 +124,7 @@ static void help(const char *prog)
           "  --no-multiplex          BIND without the concurrent-multiplexing flag (pfc_flags 0x03, not 0x13)\n"
           "Client identity:\n"
           "  --cmid GUID             client machine id (default: a random version-4 UUID per run)\n"
-          "  --previous-cmid GUID    previous client machine id (default: all zero, as a client never re-imaged)\n"
+          "  --previous-cmid GUID    previous client machine id (default: all zero)\n"
           "  --workstation NAME      workstation name, at most 63 UTF-16 units (default: host name)\n"
           "  --license-status N      0..6 (default 2, initial grace)\n"
           "  --grace-time MINUTES    remaining grace time (default 43200)\n"
@@ -128,6 +136,8 @@ static void help(const char *prog)
           "  --timeout SECONDS       limit for connecting and for each reply (default 10; 3 for the BIND's)\n"
           "  --ipv4, --ipv6          connect over IPv4 (IPv6) only: HOST's addresses of that family\n"
           "Output:\n"
+          "  --save-identity FILE    after a verified answer, write the host's ePID and HWID to FILE as kmsd\n"
+          "                          configuration (kmsd -c FILE answers alike); FILE is replaced\n"
           "  -v, --verbose           also print the request, the connection and the BIND result\n"
           "  -q, --quiet             print nothing on success (errors still go to stderr)\n"
           "  -h, --help              print this help and exit\n"
@@ -135,7 +145,7 @@ static void help(const char *prog)
           "\n"
           "Exit status:\n"
           "  0  every response was verified\n"
-          "  1  internal error\n"
+          "  1  internal error, or --save-identity could not write FILE\n"
           "  2  usage error\n"
           "  3  cannot connect (name resolution, connection refused, connect timeout)\n"
           "  4  RPC failure (BIND refused, FAULT, malformed PDU, closed without reply, reply timeout)\n"
@@ -275,6 +285,7 @@ enum long_only {
     OPT_TIMEOUT,
     OPT_IPV4,
     OPT_IPV6,
+    OPT_SAVE_IDENTITY,
 };
 
 static const struct option long_opts[] = {
@@ -301,6 +312,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"ipv4", no_argument, NULL, OPT_IPV4},
     {"ipv6", no_argument, NULL, OPT_IPV6},
+    {"save-identity", required_argument, NULL, OPT_SAVE_IDENTITY},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -420,6 +432,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_NEWCONN: o->new_connection = true; return 0;
     case OPT_IPV4: o->ipv4 = true; return 0;
     case OPT_IPV6: o->ipv6 = true; return 0;
+    case OPT_SAVE_IDENTITY: o->save_identity = optarg; return 0;
     default: return outcome_getopt(res, c, argv);
     }
 }
@@ -448,6 +461,8 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
     }
     if (argc - optind > 1)
         return outcome_usage(&ctx->res, "too many arguments (expected one HOST[:PORT])");
+    if (o->save_identity && o->save_identity[0] == '\0')
+        return outcome_usage(&ctx->res, "--save-identity: the file name is empty");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
         return outcome_usage(&ctx->res, "%s", msg);
@@ -647,6 +662,11 @@ static int activate_one(struct kmsc_ctx *ctx, unsigned long i)
     enum kmsc_status st = kmsc_activate(&ctx->conn, &ctx->req, &ctx->res);
     if ((st == KMSC_OK || st == KMSC_COUNT) && o->verbosity >= NORMAL)
         print_response(ctx, i);
+    if (st == KMSC_OK && o->save_identity) {
+        ctx->have_answer = true;
+        ctx->answer = ctx->res.resp;
+        memcpy(ctx->answer_peer, ctx->conn.peer, sizeof ctx->answer_peer);
+    }
     if (st != KMSC_OK)
         report_failure(ctx, i);
     if (st == KMSC_RPC || st == KMSC_INTERNAL || o->new_connection)
@@ -687,6 +707,46 @@ static int run(struct kmsc_ctx *ctx)
     return worst == KMSC_OK ? 0 : outcome_quiet(&ctx->res, worst, -EPROTO);
 }
 
+/* --save-identity FILE after the run whose result is rc: the last verified answer as kmsd configuration
+ * (host_identity), written whole (identity_file). Returns rc, or a negative code with status KMSC_INTERNAL when
+ * FILE could not be written (the worst status: nothing else is lost). */
+static int save_identity(struct kmsc_ctx *ctx, int rc)
+{
+    const struct opts *o = &ctx->o;
+    if (!ctx->have_answer) {
+        fflush(stdout);
+        fprintf(stderr, "%s: --save-identity: no verified answer; %s not written\n", ctx->prog, o->save_identity);
+        return rc;
+    }
+    const struct kmsc_target *t = &o->target;
+    char target[KMSC_HOST_MAX + KMSC_PORT_MAX + 4], source[sizeof target + KMSC_ADDR_TEXT + 4];
+    snprintf(target, sizeof target, strchr(t->host, ':') ? "[%s]:%s" : "%s:%s", t->host, t->port);
+    if (strcmp(target, ctx->answer_peer) == 0)
+        snprintf(source, sizeof source, "%s", target);
+    else
+        snprintf(source, sizeof source, "%s (%s)", target, ctx->answer_peer);
+    struct host_identity id = {.source = source, .saved_at = (int64_t)time(NULL), .app_id = ctx->req.app_id,
+                               .kms_id = ctx->req.kms_id, .epid = ctx->answer.epid,
+                               .has_hwid = ctx->req.version_major >= 6}; /* the V6 layout carries the HWID */
+    memcpy(id.hwid, ctx->answer.hwid, sizeof id.hwid);
+    char text[HOST_IDENTITY_TEXT_MAX], note[KMSC_MSG_MAX];
+    int n = host_identity_format(&id, text, sizeof text, note, sizeof note);
+    if (n < 0) { /* the ePID passed kms_decode_response's form check, and the text always fits */
+        kms_client_fail(&ctx->res, KMSC_INTERNAL, n, "--save-identity: %s", kms_strerror(n));
+        return n;
+    }
+    int wrc = identity_file_write(o->save_identity, text, (size_t)n, &ctx->res);
+    if (wrc < 0)
+        return wrc;
+    if (o->verbosity >= NORMAL) {
+        printf("Saved the host's ePID%s to %s\n", id.has_hwid ? " and HWID" : "", o->save_identity);
+        fflush(stdout);
+        if (note[0])
+            fprintf(stderr, "%s: --save-identity: note: %s\n", ctx->prog, note);
+    }
+    return rc;
+}
+
 /* `kmsc [options] [HOST[:PORT]]`: activation requests (or --help, --list-products). 0 or a negative code. */
 static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
 {
@@ -710,7 +770,11 @@ static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
     rc = build_request(ctx);
     if (rc < 0)
         return rc;
+    if (ctx->o.save_identity && (rc = identity_file_check(ctx->o.save_identity, &ctx->res)) < 0)
+        return rc;
     rc = run(ctx);
+    if (ctx->o.save_identity)
+        rc = save_identity(ctx, rc);
     if (fflush(stdout) != 0 && rc == 0)
         rc = outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
     return rc;

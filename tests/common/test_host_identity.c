@@ -223,7 +223,8 @@ static void bounds(void **state)
         want[2] = '?';
         snprintf(want + shown, sizeof want - shown, " at 2025-01-02 03:04:05 (UTC)\n");
         assert_non_null(strstr(out, want));
-        assert_int_equal(strchr(out, '\n') - out, (long)strlen("# kmsd identity saved by kmsc from ") + strlen(want) - 1);
+        size_t first_line = strlen("# kmsd identity saved by kmsc from ") + strlen(want) - 1;
+        assert_int_equal(strchr(out, '\n') - out, (long)first_line);
 
         char small[HOST_IDENTITY_TEXT_MAX];
         assert_int_equal(host_identity_format(&id, small, (size_t)n + 1, NULL, 0), n);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,7 @@ struct fake {
     struct kms_request last;
     uint32_t sent_count;
     uint8_t hwid[KMS_HWID_LEN];
+    uint8_t hwid_by_request[PLAN_MAX + 1][KMS_HWID_LEN]; /* the HWID sent to request i (1-based), when one was */
 };
 
 /* Waits for fd to become readable; false when the stop pipe fired or 10 s passed (a test bug). */
@@ -176,6 +178,8 @@ static bool fake_request(struct fake *f, int fd, const struct rpc_pdu *pdu, cons
         if (kms_random_bytes(&rnd, sizeof rnd) != 0 || kms_random_bytes(f->hwid, sizeof f->hwid) != 0)
             return false;
         memcpy(p.hwid, f->hwid, sizeof p.hwid);
+        if (f->requests <= PLAN_MAX)
+            memcpy(f->hwid_by_request[f->requests], f->hwid, sizeof f->hwid);
         uint8_t resp[KMS_RESPONSE_MAX_LEN];
         size_t rlen;
         if (kms_encode_response(&req, &p, &rnd, resp, sizeof resp, &rlen) != 0)
@@ -463,9 +467,18 @@ static void test_help(void **state)
     expect_in(r->out, "kmsc health [HOST[:PORT]]"); /* the other commands are named */
     expect_in(r->out, "kmsc bench [options]");
     expect_in(r->out, "--version");
+    static const char *const switches[] = {"  --ipv4, --ipv6  ", "  --no-multiplex  ", "  --previous-cmid GUID  ",
+                                           "  --save-identity FILE  "};
+    for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++)
+        expect_in(r->out, switches[i]);
     static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  "};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         expect_in(r->out, codes[i]);
+    KMSC(r, "bench", "--help");
+    expect(r, 0);
+    expect_in(r->out, "  --ipv4, --ipv6  ");
+    expect_in(r->out, "  --no-multiplex  ");
+    assert_null(strstr(r->out, "--save-identity"));
     KMSC(r, "--version");
     expect(r, 0);
     assert_string_equal(r->out, "kmsc " KMSD_VERSION "\n");
@@ -1155,6 +1168,161 @@ static void test_ipv6_and_names(void **state)
     assert_int_equal(f.requests, 1);
 }
 
+/* The whole of file path in buf (cap bytes, NUL-terminated); false when it cannot be read. */
+static bool read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return true;
+}
+
+/* The names in directory dir, one per line, "." and ".." left out. */
+static void list_dir(const char *dir, char *buf, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls -A '%s'", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+}
+
+static void hex16(const uint8_t b[KMS_HWID_LEN], char out[2 * KMS_HWID_LEN + 1])
+{
+    for (size_t k = 0; k < KMS_HWID_LEN; k++)
+        snprintf(out + 2 * k, 3, "%02X", b[k]);
+}
+
+/* --save-identity FILE: after a verified answer, the host's ePID and HWID as kmsd configuration lines (the
+ * group and comments are host_identity's, tests/common/test_host_identity.c), written whole, mode 0644, FILE
+ * replaced, no temporary file left; with -n the last verified answer; a V4 answer gives no HWID line. No
+ * verified answer: no file. A FILE that cannot be written is exit 1 before any request. */
+static void test_save_identity(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    char dir[] = "/tmp/kmsc-identity.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128], text[4096], hw[2 * KMS_HWID_LEN + 1], line[256], names[1024];
+    snprintf(file, sizeof file, "%s/id.conf", dir);
+    FILE *old = fopen(file, "w"); /* an existing FILE is replaced */
+    assert_non_null(old);
+    fputs("old\n", old);
+    fclose(old);
+    const struct products_sku *s = products_find_sku("win10ent");
+    assert_non_null(s);
+    assert_int_equal(s->kms->epid_csvlk->group, 206); /* FAKE_EPID's: saved under the group kmsd answers from */
+
+    /* -n 3: answers 1 and 2 verified, 3 below the count (shown, not verified): the second one's HWID is saved */
+    struct fake f;
+    fake_start(&f, false);
+    f.plan[3] = FK_LOW_COUNT;
+    fake_run(&f);
+    const char *e1[] = {"-n", "3", "--save-identity", file, NULL};
+    time_t t0 = time(NULL);
+    run_ok(r, &f, false, e1);
+    fake_stop(&f);
+    expect(r, KMSC_COUNT);
+    assert_true(read_text(file, text, sizeof text));
+    snprintf(line, sizeof line, "# kmsd identity saved by kmsc from 127.0.0.1:%u at ", f.port);
+    assert_int_equal(strncmp(text, line, strlen(line)), 0);
+    bool dated = false; /* the time of saving, UTC, within the run */
+    for (time_t t = t0; t <= time(NULL) && !dated; t++) {
+        struct tm tm;
+        char when[48];
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S (UTC)\n", &tm);
+        dated = strstr(text, when) != NULL;
+    }
+    if (!dated)
+        fail_msg("no time of the run in:\n%s", text);
+    snprintf(line, sizeof line, "\nepid = %s=%s\n", s->kms->epid_csvlk->key, FAKE_EPID);
+    expect_in(text, line);
+    hex16(f.hwid_by_request[2], hw);
+    snprintf(line, sizeof line, "\nhwid = %s\n", hw);
+    expect_in(text, line);
+    hex16(f.hwid_by_request[3], hw);
+    assert_null(strstr(text, hw)); /* the third answer failed the count: not saved */
+    assert_null(strstr(text, "old"));
+    expect_in(r->out, "2 of 3 requests verified");
+    snprintf(line, sizeof line, "Saved the host's ePID and HWID to %s\n", file);
+    expect_in(r->out, line);
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    list_dir(dir, names, sizeof names);
+    assert_string_equal(names, "id.conf\n");
+
+    /* protocol 4: no HWID in the answer: a comment, a note on stderr (not with -q) */
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e2[] = {"-4", "--save-identity", file, NULL};
+    run_ok(r, &f, false, e2);
+    expect(r, 0);
+    assert_true(read_text(file, text, sizeof text));
+    snprintf(line, sizeof line, "\nepid = %s=%s\n# no hwid: a protocol 4 or 5 answer carries none",
+             s->kms->epid_csvlk->key, FAKE_EPID);
+    expect_in(text, line);
+    assert_null(strstr(text, "\nhwid"));
+    expect_in(r->out, "Saved the host's ePID to ");
+    expect_in(r->err, "kmsc: --save-identity: note: no HWID: a protocol 4 or 5 answer carries none\n");
+    const char *e2q[] = {"-5", "-q", "--save-identity", file, NULL};
+    run_ok(r, &f, false, e2q);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_string_equal(r->out, "");
+    assert_string_equal(r->err, "");
+
+    /* no verified answer: FILE left alone, the reason on stderr, the refusal's exit status */
+    fake_start(&f, false);
+    f.plan[1] = FK_REFUSE;
+    fake_run(&f);
+    const char *e3[] = {"--save-identity", file, NULL};
+    run_ok(r, &f, false, e3);
+    fake_stop(&f);
+    expect(r, KMSC_REFUSED);
+    snprintf(line, sizeof line, "kmsc: --save-identity: no verified answer; %s not written\n", file);
+    expect_in(r->err, line);
+    assert_true(read_text(file, text, sizeof text));
+    expect_in(text, "\n# no hwid"); /* the -5 run's */
+
+    /* a FILE that cannot be written: exit 1 before connecting */
+    fake_start(&f, false);
+    fake_run(&f);
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/missing/id.conf", dir);
+    const char *e4[] = {"--save-identity", bad, NULL};
+    run_ok(r, &f, false, e4);
+    expect(r, KMSC_INTERNAL);
+    snprintf(line, sizeof line, "kmsc: --save-identity: %s: cannot write in its directory %s/missing: ", bad, dir);
+    expect_in(r->err, line);
+    const char *e5[] = {"--save-identity", dir, NULL};
+    run_ok(r, &f, false, e5);
+    expect(r, KMSC_INTERNAL);
+    expect_in(r->err, ": is a directory\n");
+    snprintf(bad, sizeof bad, "%s/", dir);
+    const char *e6[] = {"--save-identity", bad, NULL};
+    run_ok(r, &f, false, e6);
+    expect(r, KMSC_INTERNAL);
+    fake_stop(&f);
+    assert_int_equal(f.conns, 0);
+    KMSC(r, "--save-identity", "");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --save-identity: the file name is empty\n");
+    KMSC(r, "--save-identity");
+    expect(r, KMSC_USAGE);
+
+    list_dir(dir, names, sizeof names);
+    assert_string_equal(names, "id.conf\n");
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* Whether name resolves to an address of family af (AF_INET, AF_INET6) on this machine. */
 static bool resolves(const char *name, int af)
 {
@@ -1268,6 +1436,7 @@ int main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_ipv6_and_names),
         cmocka_unit_test(test_family),
+        cmocka_unit_test(test_save_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
