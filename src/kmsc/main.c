@@ -542,7 +542,7 @@ static int build_request(struct kmsc_ctx *ctx)
         kms_client_fail(&ctx->res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
         return KMS_ECRYPTO;
     }
-    /* previousClientMachineId: all zero unless asked (memset above), as a client that never changed its CMID */
+    /* previousClientMachineId: all zero (memset above) unless asked */
     if (o->prev_cmid_text && guid_parse(&r->prev_cmid, o->prev_cmid_text) != 0)
         return outcome_usage(&ctx->res, "--previous-cmid: '%s' is not a GUID", o->prev_cmid_text);
     return set_workstation(ctx);
