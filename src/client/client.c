@@ -225,21 +225,50 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms)
     return fd;
 }
 
+static int lookup(const struct kmsc_target *t, int family, struct addrinfo **list)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_NUMERICSERV;
+    *list = NULL;
+    int grc = getaddrinfo(t->host, t->port, &hints, list);
+    if (grc == 0 && !*list)
+        grc = EAI_NONAME;
+    return grc;
+}
+
+enum kmsc_status kmsc_resolve(const struct kmsc_target *t, struct addrinfo **list, struct kmsc_result *res)
+{
+    int family = t->family == KMSC_FAMILY_IPV4 ? AF_INET : t->family == KMSC_FAMILY_IPV6 ? AF_INET6 : AF_UNSPEC;
+    int grc = lookup(t, family, list);
+    if (grc == 0)
+        return KMSC_OK;
+    int e = errno;
+    if (family != AF_UNSPEC) {
+        /* whether the name has addresses at all, only not of this family: then say so */
+        struct addrinfo *any = NULL;
+        int arc = lookup(t, AF_UNSPEC, &any);
+        if (arc == 0) {
+            freeaddrinfo(any);
+            return kms_client_fail(res, KMSC_CONNECT, KMS_ENOTFOUND, "%s has no %s address", t->host,
+                                   family == AF_INET ? "IPv4" : "IPv6");
+        }
+    }
+    return kms_client_fail(res, KMSC_CONNECT, grc == EAI_SYSTEM ? -e : KMS_ENOTFOUND, "cannot resolve '%s': %s",
+                           t->host, grc == EAI_SYSTEM ? strerror(e) : gai_strerror(grc));
+}
+
 enum kmsc_status kmsc_connect(struct kmsc_conn *c, const struct kmsc_target *t, struct kmsc_result *res)
 {
     result_reset(res);
     kmsc_close(c);
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV;
     struct addrinfo *list = NULL;
-    int grc = getaddrinfo(t->host, t->port, &hints, &list);
-    if (grc != 0)
-        return kms_client_fail(res, KMSC_CONNECT, grc == EAI_SYSTEM ? -errno : KMS_ENOTFOUND, "cannot resolve '%s': %s",
-                    t->host, gai_strerror(grc));
+    enum kmsc_status st = kmsc_resolve(t, &list, res);
+    if (st != KMSC_OK)
+        return st;
 
     int last = -ENOENT;
     char peer[KMSC_ADDR_TEXT] = "";

@@ -47,7 +47,15 @@ uint64_t kmsc_now_filetime(void);
 
 void kmsc_conn_init(struct kmsc_conn *c, int timeout_ms);
 
-/* Resolves t with getaddrinfo and tries each address in turn, each with the connection timeout. On success
+struct addrinfo;
+
+/* Resolves t->host and t->port with getaddrinfo (TCP, numeric port) in t->family (KMSC_FAMILY_ANY: both). On
+ * KMSC_OK *list holds at least one address; the caller frees it with freeaddrinfo. Status KMSC_CONNECT when
+ * nothing resolves: "HOST has no IPv6 address" when the name has addresses of the other family only, else
+ * "cannot resolve 'HOST': ...". */
+enum kmsc_status kmsc_resolve(const struct kmsc_target *t, struct addrinfo **list, struct kmsc_result *res);
+
+/* Resolves t (kmsc_resolve) and tries each address in turn, each with the connection timeout. On success
  * c->fd is connected and c->peer names the address. Status KMSC_CONNECT on failure. */
 enum kmsc_status kmsc_connect(struct kmsc_conn *c, const struct kmsc_target *t, struct kmsc_result *res);
 

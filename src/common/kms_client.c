@@ -1,5 +1,6 @@
 #include "kms_client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +82,21 @@ int kms_client_parse_target(const char *text, struct kmsc_target *t, char *msg, 
         return KMS_EINVAL;
     }
     snprintf(t->port, sizeof t->port, "%u", (unsigned)p);
+    t->family = KMSC_FAMILY_ANY;
+    return 0;
+}
+
+int kms_client_set_family(struct kmsc_target *t, enum kmsc_family f, const char *opt, char *msg, size_t cap)
+{
+    struct in_addr a4;
+    /* no host name holds a ':', so any host with one is an IPv6 literal (a scope id included) */
+    bool v6 = strchr(t->host, ':') != NULL;
+    bool v4 = !v6 && inet_pton(AF_INET, t->host, &a4) == 1;
+    if ((f == KMSC_FAMILY_IPV6 && v4) || (f == KMSC_FAMILY_IPV4 && v6)) {
+        snprintf(msg, cap, "%s conflicts with the %s address %s", opt, v4 ? "IPv4" : "IPv6", t->host);
+        return KMS_EINVAL;
+    }
+    t->family = f;
     return 0;
 }
 

@@ -38,10 +38,18 @@ enum kmsc_status {
     KMSC_COUNT = 7,    /* currentClientCount below requiredClientCount (0xC004F038) */
 };
 
-/* "HOST[:PORT]" split into its parts (brackets removed from an IPv6 literal). */
+/* The address family a client connects with (kmsc --ipv4, --ipv6). */
+enum kmsc_family {
+    KMSC_FAMILY_ANY = 0, /* every address the name resolves to, in getaddrinfo's order */
+    KMSC_FAMILY_IPV4 = 4,
+    KMSC_FAMILY_IPV6 = 6,
+};
+
+/* "HOST[:PORT]" split into its parts (brackets removed from an IPv6 literal), and the family to use. */
 struct kmsc_target {
     char host[KMSC_HOST_MAX + 1];
     char port[KMSC_PORT_MAX + 1];
+    enum kmsc_family family; /* KMSC_FAMILY_ANY from kms_client_parse_target; a zeroed target has it too */
 };
 
 struct kmsc_result {
@@ -65,6 +73,11 @@ enum kmsc_status kms_client_fail(struct kmsc_result *res, enum kmsc_status st, i
  * is an IPv6 address without port. PORT is decimal 1..65535 (default 1688). Returns 0 or KMS_EINVAL with a
  * reason in msg (cap bytes). */
 int kms_client_parse_target(const char *text, struct kmsc_target *t, char *msg, size_t cap);
+
+/* Sets t->family to f after checking that t->host is not an address literal of the other family ("127.0.0.1"
+ * with KMSC_FAMILY_IPV6, "::1" with KMSC_FAMILY_IPV4). `opt` names the switch in the message. Returns 0, or
+ * KMS_EINVAL with a reason naming the conflict in msg (cap bytes). A name is not judged: what it resolves to is. */
+int kms_client_set_family(struct kmsc_target *t, enum kmsc_family f, const char *opt, char *msg, size_t cap);
 
 /* Parses a decimal unsigned integer in [lo, hi] (no sign, no spaces, no trailing bytes). 0 or KMS_EINVAL. */
 int kms_client_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out);

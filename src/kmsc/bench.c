@@ -21,19 +21,12 @@
 #include "err.h"
 #include "outcome.h"
 
-/* Resolves the target once (the first address); 0 or KMS_ENOTFOUND (status KMSC_CONNECT). */
+/* Resolves the target once (the first address of its family); 0 or a negative code (status KMSC_CONNECT). */
 static int resolve(struct bench *b, struct kmsc_result *res)
 {
-    struct addrinfo hints, *list = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    int rc = getaddrinfo(b->o->target.host, b->o->target.port, &hints, &list);
-    if (rc != 0 || !list) {
-        kms_client_fail(res, KMSC_CONNECT, KMS_ENOTFOUND, "cannot resolve '%s': %s", b->o->target.host,
-                        gai_strerror(rc));
-        return KMS_ENOTFOUND;
-    }
+    struct addrinfo *list = NULL;
+    if (kmsc_resolve(&b->o->target, &list, res) != KMSC_OK)
+        return outcome_code(res);
     memcpy(&b->addr, list->ai_addr, list->ai_addrlen);
     char host[INET6_ADDRSTRLEN + 16], serv[8];
     if (getnameinfo(list->ai_addr, list->ai_addrlen, host, sizeof host, serv, sizeof serv,

@@ -41,8 +41,10 @@ void bench_help(void)
           "  --no-verify           only check PDU type and call_id of each answer (baselines)\n"
           "  --no-ndr64            do not offer NDR64 in the BIND\n"
           "  --no-btfn             do not offer bind-time feature negotiation\n"
+          "  --no-multiplex        BIND without the concurrent-multiplexing flag (pfc_flags 0x03)\n"
           "  --hold N              keep N idle connections open during the run, 0..100000\n"
           "  --timeout SECONDS     limit for each connect and each reply (default 10)\n"
+          "  --ipv4, --ipv6        use HOST's first address of that family\n"
           "  --json                print the result as one JSON object\n"
           "  -q, --quiet           no progress line and no error messages\n"
           "  -h, --help            print this help and exit\n"
@@ -131,9 +133,12 @@ enum {
     OPT_NO_VERIFY,
     OPT_NO_NDR64,
     OPT_NO_BTFN,
+    OPT_NO_MPX,
     OPT_HOLD,
     OPT_TIMEOUT,
-    OPT_JSON
+    OPT_JSON,
+    OPT_IPV4,
+    OPT_IPV6,
 };
 
 static const struct option bench_long[] = {
@@ -145,9 +150,12 @@ static const struct option bench_long[] = {
     {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
     {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
     {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
+    {"no-multiplex", no_argument, NULL, OPT_NO_MPX},
     {"hold", required_argument, NULL, OPT_HOLD},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"ipv4", no_argument, NULL, OPT_IPV4},
+    {"ipv6", no_argument, NULL, OPT_IPV6},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -156,6 +164,7 @@ static const struct option bench_long[] = {
 /* What the loop over the options leaves for the checks after it. */
 struct seen {
     bool d, v;
+    bool ipv4, ipv6;
     const char *mix, *product;
 };
 
@@ -166,6 +175,7 @@ static void set_defaults(struct bench_opts *o)
     o->verify = true;
     o->ndr64 = true;
     o->btfn = true;
+    o->bind_flags = BIND_FLAGS;
     o->timeout_ms = BENCH_DEFAULT_TIMEOUT_MS;
     o->vmix.n = 1;
     o->vmix.total = 1;
@@ -227,7 +237,10 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case OPT_NO_VERIFY: o->verify = false; return 0;
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
+    case OPT_NO_MPX: o->bind_flags = (uint8_t)(BIND_FLAGS & ~RPC_PFC_CONC_MPX); return 0;
     case OPT_JSON: o->json = true; return 0;
+    case OPT_IPV4: seen->ipv4 = true; return 0;
+    case OPT_IPV6: seen->ipv6 = true; return 0;
     default: return outcome_getopt(res, c, argv);
     }
 }
@@ -235,7 +248,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
 int bench_parse_args(struct bench_opts *o, int argc, char **argv, struct kmsc_result *res)
 {
     set_defaults(o);
-    struct seen seen = {false, false, NULL, NULL};
+    struct seen seen = {false, false, false, false, NULL, NULL};
     int c;
     optind = 1;
     opterr = 0;
@@ -258,6 +271,11 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv, struct kmsc_re
         return outcome_usage(res, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : "127.0.0.1", &o->target, msg, sizeof msg) != 0)
+        return outcome_usage(res, "%s", msg);
+    if (seen.ipv4 && seen.ipv6)
+        return outcome_usage(res, "--ipv4 and --ipv6 exclude each other");
+    if ((seen.ipv4 || seen.ipv6) && kms_client_set_family(&o->target, seen.ipv4 ? KMSC_FAMILY_IPV4 : KMSC_FAMILY_IPV6,
+                                                          seen.ipv4 ? "--ipv4" : "--ipv6", msg, sizeof msg) != 0)
         return outcome_usage(res, "%s", msg);
     return 0;
 }

@@ -34,7 +34,8 @@
 #define BENCH_HOLD_INFLIGHT 128 /* idle connections being opened at once */
 #define BENCH_MAX_MESSAGES 5    /* distinct error messages printed */
 #define BENCH_OUT_MAX 1024      /* a BIND or REQUEST PDU (a V6 REQUEST is under 400 bytes) */
-#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG)
+/* BIND pfc_flags as kmsc's: FIRST|LAST|CONC_MPX (0x13) as the incumbent clients send; --no-multiplex: 0x03 */
+#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG | RPC_PFC_CONC_MPX)
 
 /* ---- latency histogram: exact below 128 us, then 64 buckets per power of two (under 1.6 % wide) ---- */
 
@@ -66,7 +67,7 @@ struct mix {
 unsigned bench_mix_pick(const struct mix *m, uint64_t counter);
 
 struct bench_opts {
-    struct kmsc_target target;
+    struct kmsc_target target; /* with the family of --ipv4 / --ipv6 */
     unsigned long workers;
     double seconds;  /* 0: until -N */
     unsigned long n; /* 0: until -d */
@@ -76,6 +77,7 @@ struct bench_opts {
     bool quiet;
     bool help; /* --help: print the help, nothing else */
     bool ndr64, btfn;
+    uint8_t bind_flags; /* BIND_FLAGS, without CONC_MPX after --no-multiplex */
     int timeout_ms;
     unsigned long cmid_pool; /* 0: a distinct CMID per activation */
     unsigned long hold;

@@ -306,8 +306,8 @@ static void on_connect(uv_connect_t *req, int status)
         activation_failf(w, EK_RPC, KMSC_RPC, "reading from %s: %s", b->peer, uv_strerror(rc));
         return;
     }
-    rc = kms_client_encode_bind(w->call_id, b->o->ndr64, b->o->btfn, BIND_FLAGS, &w->offered, w->out, sizeof w->out,
-                                &w->out_len);
+    rc = kms_client_encode_bind(w->call_id, b->o->ndr64, b->o->btfn, b->o->bind_flags, &w->offered, w->out,
+                                sizeof w->out, &w->out_len);
     if (rc < 0) {
         activation_failf(w, EK_INTERNAL, KMSC_INTERNAL, "encoding BIND: %s", kms_strerror(rc));
         return;

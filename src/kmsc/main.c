@@ -10,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "client.h"
 #include "err.h"
 #include "health.h"
+#include "host_identity.h"
+#include "identity_file.h"
 #include "outcome.h"
 #include "guid.h"
 #include "kms.h"
@@ -36,14 +39,16 @@
 #define DEFAULT_PROTOCOL 6u                     /* protocol of an unknown KMS id: the current one */
 #define MAX_REQUESTS 1000ul
 #define MAX_TIMEOUT_S 3600.0
-/* BIND pfc_flags: FIRST|LAST as in the recorded Windows-style BIND of kat/rpc.json. */
-#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG)
+/* BIND pfc_flags: FIRST|LAST|CONC_MPX (0x13), what the incumbent clients send (every recorded vlmcs and py-kms BIND
+ * of tests/fixtures/vectors; protocol.md 2.1: Windows sends CONC_MPX in some versions); --no-multiplex: 0x03. */
+#define BIND_FLAGS (RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG | RPC_PFC_CONC_MPX)
 
 enum verbosity { QUIET = -1, NORMAL = 0, VERBOSE = 1 };
 
 /* Everything the command line decides. */
 struct opts {
     struct kmsc_target target;
+    bool ipv4, ipv6; /* --ipv4, --ipv6 */
     const char *product;
     const char *app_text, *sku_text, *kms_text;
     bool have_min_count;
@@ -51,7 +56,9 @@ struct opts {
     bool have_major, have_minor;
     uint16_t major, minor;
     bool ndr64, btfn;
+    bool multiplex; /* CONC_MPX in the BIND's pfc_flags (--no-multiplex clears it) */
     const char *cmid_text;
+    const char *prev_cmid_text; /* --previous-cmid */
     const char *workstation;
     uint32_t license_status;
     uint32_t grace_time;
@@ -62,6 +69,7 @@ struct opts {
     int timeout_ms;
     bool timeout_given; /* --timeout: it bounds the BIND's answer too */
     int verbosity;
+    const char *save_identity; /* --save-identity FILE */
     bool list;
     const char *commands; /* --commands HOST[:PORT] */
     const char *filter;   /* --list-products FILTER */
@@ -77,6 +85,10 @@ struct kmsc_ctx {
     struct kms_request req;
     struct kmsc_conn conn;
     struct kmsc_result res;
+    /* --save-identity: the last verified answer and the address that sent it */
+    bool have_answer;
+    struct kms_response answer;
+    char answer_peer[KMSC_ADDR_TEXT];
 };
 
 static void usage_line(FILE *f, const char *prog)
@@ -109,8 +121,10 @@ static void help(const char *prog)
           "  --version-minor N       minor version 0..65535 (default 0)\n"
           "  --no-ndr64              do not offer NDR64 in the BIND\n"
           "  --no-btfn               do not offer bind-time feature negotiation\n"
+          "  --no-multiplex          BIND without the concurrent-multiplexing flag (pfc_flags 0x03, not 0x13)\n"
           "Client identity:\n"
           "  --cmid GUID             client machine id (default: a random version-4 UUID per run)\n"
+          "  --previous-cmid GUID    previous client machine id (default: all zero)\n"
           "  --workstation NAME      workstation name, at most 63 UTF-16 units (default: host name)\n"
           "  --license-status N      0..6 (default 2, initial grace)\n"
           "  --grace-time MINUTES    remaining grace time (default 43200)\n"
@@ -120,7 +134,10 @@ static void help(const char *prog)
           "  -n N                    send N requests (1..1000, default 1) on one connection\n"
           "  --new-connection        open a new connection (and BIND) for each request\n"
           "  --timeout SECONDS       limit for connecting and for each reply (default 10; 3 for the BIND's)\n"
+          "  --ipv4, --ipv6          connect over IPv4 (IPv6) only: HOST's addresses of that family\n"
           "Output:\n"
+          "  --save-identity FILE    after a verified answer, write the host's ePID and HWID to FILE as kmsd\n"
+          "                          configuration (kmsd -c FILE answers alike); FILE is replaced\n"
           "  -v, --verbose           also print the request, the connection and the BIND result\n"
           "  -q, --quiet             print nothing on success (errors still go to stderr)\n"
           "  -h, --help              print this help and exit\n"
@@ -128,7 +145,7 @@ static void help(const char *prog)
           "\n"
           "Exit status:\n"
           "  0  every response was verified\n"
-          "  1  internal error\n"
+          "  1  internal error, or --save-identity could not write FILE\n"
           "  2  usage error\n"
           "  3  cannot connect (name resolution, connection refused, connect timeout)\n"
           "  4  RPC failure (BIND refused, FAULT, malformed PDU, closed without reply, reply timeout)\n"
@@ -256,7 +273,9 @@ enum long_only {
     OPT_VMINOR,
     OPT_NO_NDR64,
     OPT_NO_BTFN,
+    OPT_NO_MPX,
     OPT_CMID,
+    OPT_PREV_CMID,
     OPT_WORKSTATION,
     OPT_LICENSE,
     OPT_GRACE,
@@ -264,6 +283,9 @@ enum long_only {
     OPT_VM,
     OPT_NEWCONN,
     OPT_TIMEOUT,
+    OPT_IPV4,
+    OPT_IPV6,
+    OPT_SAVE_IDENTITY,
 };
 
 static const struct option long_opts[] = {
@@ -278,7 +300,9 @@ static const struct option long_opts[] = {
     {"version-minor", required_argument, NULL, OPT_VMINOR},
     {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
     {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
+    {"no-multiplex", no_argument, NULL, OPT_NO_MPX},
     {"cmid", required_argument, NULL, OPT_CMID},
+    {"previous-cmid", required_argument, NULL, OPT_PREV_CMID},
     {"workstation", required_argument, NULL, OPT_WORKSTATION},
     {"license-status", required_argument, NULL, OPT_LICENSE},
     {"grace-time", required_argument, NULL, OPT_GRACE},
@@ -286,6 +310,9 @@ static const struct option long_opts[] = {
     {"vm", no_argument, NULL, OPT_VM},
     {"new-connection", no_argument, NULL, OPT_NEWCONN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"ipv4", no_argument, NULL, OPT_IPV4},
+    {"ipv6", no_argument, NULL, OPT_IPV6},
+    {"save-identity", required_argument, NULL, OPT_SAVE_IDENTITY},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -297,6 +324,7 @@ static void set_defaults(struct opts *o)
 {
     o->ndr64 = true;
     o->btfn = true;
+    o->multiplex = true;
     o->license_status = DEFAULT_LICENSE_STATUS;
     o->grace_time = DEFAULT_GRACE_MIN;
     o->n = 1;
@@ -396,10 +424,15 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_KMS: o->kms_text = optarg; return 0;
     case OPT_NO_NDR64: o->ndr64 = false; return 0;
     case OPT_NO_BTFN: o->btfn = false; return 0;
+    case OPT_NO_MPX: o->multiplex = false; return 0;
     case OPT_CMID: o->cmid_text = optarg; return 0;
+    case OPT_PREV_CMID: o->prev_cmid_text = optarg; return 0;
     case OPT_WORKSTATION: o->workstation = optarg; return 0;
     case OPT_VM: o->vm = true; return 0;
     case OPT_NEWCONN: o->new_connection = true; return 0;
+    case OPT_IPV4: o->ipv4 = true; return 0;
+    case OPT_IPV6: o->ipv6 = true; return 0;
+    case OPT_SAVE_IDENTITY: o->save_identity = optarg; return 0;
     default: return outcome_getopt(res, c, argv);
     }
 }
@@ -428,8 +461,16 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
     }
     if (argc - optind > 1)
         return outcome_usage(&ctx->res, "too many arguments (expected one HOST[:PORT])");
+    if (o->save_identity && o->save_identity[0] == '\0')
+        return outcome_usage(&ctx->res, "--save-identity: the file name is empty");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
+        return outcome_usage(&ctx->res, "%s", msg);
+    if (o->ipv4 && o->ipv6)
+        return outcome_usage(&ctx->res, "--ipv4 and --ipv6 exclude each other");
+    enum kmsc_family fam = o->ipv4 ? KMSC_FAMILY_IPV4 : o->ipv6 ? KMSC_FAMILY_IPV6 : KMSC_FAMILY_ANY;
+    const char *opt = o->ipv4 ? "--ipv4" : "--ipv6";
+    if (fam != KMSC_FAMILY_ANY && kms_client_set_family(&o->target, fam, opt, msg, sizeof msg) != 0)
         return outcome_usage(&ctx->res, "%s", msg);
     return 0;
 }
@@ -501,6 +542,9 @@ static int build_request(struct kmsc_ctx *ctx)
         kms_client_fail(&ctx->res, KMSC_INTERNAL, KMS_ECRYPTO, "random source failed");
         return KMS_ECRYPTO;
     }
+    /* previousClientMachineId: all zero (memset above) unless asked */
+    if (o->prev_cmid_text && guid_parse(&r->prev_cmid, o->prev_cmid_text) != 0)
+        return outcome_usage(&ctx->res, "--previous-cmid: '%s' is not a GUID", o->prev_cmid_text);
     return set_workstation(ctx);
 }
 
@@ -531,6 +575,10 @@ static void print_request(const struct kmsc_ctx *ctx)
            ctx->kms ? ")" : "");
     printf("Protocol:            %u.%u\n", r->version_major, r->version_minor);
     printf("Client machine id:   %s\n", cmid);
+    if (!guid_is_zero(&r->prev_cmid)) {
+        guid_format(&r->prev_cmid, cmid);
+        printf("Previous machine id: %s\n", cmid);
+    }
     printf("Workstation:         %s\n", ws);
     printf("License status:      %u (%s), grace time %u min\n", r->license_status,
            kms_license_status_name(r->license_status), r->grace_time);
@@ -595,7 +643,8 @@ static int open_conn(struct kmsc_ctx *ctx, unsigned long i)
     if (st == KMSC_OK) {
         if (o->verbosity >= VERBOSE)
             printf("Connected to %s\n", ctx->conn.peer);
-        st = kmsc_bind(&ctx->conn, o->ndr64, o->btfn, BIND_FLAGS, &ctx->res);
+        uint8_t flags = (uint8_t)(o->multiplex ? BIND_FLAGS : BIND_FLAGS & ~RPC_PFC_CONC_MPX);
+        st = kmsc_bind(&ctx->conn, o->ndr64, o->btfn, flags, &ctx->res);
         if (st == KMSC_OK && o->verbosity >= VERBOSE)
             print_bind(&ctx->conn);
     }
@@ -613,6 +662,11 @@ static int activate_one(struct kmsc_ctx *ctx, unsigned long i)
     enum kmsc_status st = kmsc_activate(&ctx->conn, &ctx->req, &ctx->res);
     if ((st == KMSC_OK || st == KMSC_COUNT) && o->verbosity >= NORMAL)
         print_response(ctx, i);
+    if (st == KMSC_OK && o->save_identity) {
+        ctx->have_answer = true;
+        ctx->answer = ctx->res.resp;
+        memcpy(ctx->answer_peer, ctx->conn.peer, sizeof ctx->answer_peer);
+    }
     if (st != KMSC_OK)
         report_failure(ctx, i);
     if (st == KMSC_RPC || st == KMSC_INTERNAL || o->new_connection)
@@ -653,6 +707,46 @@ static int run(struct kmsc_ctx *ctx)
     return worst == KMSC_OK ? 0 : outcome_quiet(&ctx->res, worst, -EPROTO);
 }
 
+/* --save-identity FILE after the run whose result is rc: the last verified answer as kmsd configuration
+ * (host_identity), written whole (identity_file). Returns rc, or a negative code with status KMSC_INTERNAL when
+ * FILE could not be written (the worst status: nothing else is lost). */
+static int save_identity(struct kmsc_ctx *ctx, int rc)
+{
+    const struct opts *o = &ctx->o;
+    if (!ctx->have_answer) {
+        fflush(stdout);
+        fprintf(stderr, "%s: --save-identity: no verified answer; %s not written\n", ctx->prog, o->save_identity);
+        return rc;
+    }
+    const struct kmsc_target *t = &o->target;
+    char target[KMSC_HOST_MAX + KMSC_PORT_MAX + 4], source[sizeof target + KMSC_ADDR_TEXT + 4];
+    snprintf(target, sizeof target, strchr(t->host, ':') ? "[%s]:%s" : "%s:%s", t->host, t->port);
+    if (strcmp(target, ctx->answer_peer) == 0)
+        snprintf(source, sizeof source, "%s", target);
+    else
+        snprintf(source, sizeof source, "%s (%s)", target, ctx->answer_peer);
+    struct host_identity id = {.source = source, .saved_at = (int64_t)time(NULL), .app_id = ctx->req.app_id,
+                               .kms_id = ctx->req.kms_id, .epid = ctx->answer.epid,
+                               .has_hwid = ctx->req.version_major >= 6}; /* the V6 layout carries the HWID */
+    memcpy(id.hwid, ctx->answer.hwid, sizeof id.hwid);
+    char text[HOST_IDENTITY_TEXT_MAX], note[KMSC_MSG_MAX];
+    int n = host_identity_format(&id, text, sizeof text, note, sizeof note);
+    if (n < 0) { /* the ePID passed kms_decode_response's form check, and the text always fits */
+        kms_client_fail(&ctx->res, KMSC_INTERNAL, n, "--save-identity: %s", kms_strerror(n));
+        return n;
+    }
+    int wrc = identity_file_write(o->save_identity, text, (size_t)n, &ctx->res);
+    if (wrc < 0)
+        return wrc;
+    if (o->verbosity >= NORMAL) {
+        printf("Saved the host's ePID%s to %s\n", id.has_hwid ? " and HWID" : "", o->save_identity);
+        fflush(stdout);
+        if (note[0])
+            fprintf(stderr, "%s: --save-identity: note: %s\n", ctx->prog, note);
+    }
+    return rc;
+}
+
 /* `kmsc [options] [HOST[:PORT]]`: activation requests (or --help, --list-products). 0 or a negative code. */
 static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
 {
@@ -676,7 +770,11 @@ static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
     rc = build_request(ctx);
     if (rc < 0)
         return rc;
+    if (ctx->o.save_identity && (rc = identity_file_check(ctx->o.save_identity, &ctx->res)) < 0)
+        return rc;
     rc = run(ctx);
+    if (ctx->o.save_identity)
+        rc = save_identity(ctx, rc);
     if (fflush(stdout) != 0 && rc == 0)
         rc = outcome_quiet(&ctx->res, KMSC_INTERNAL, -EIO);
     return rc;

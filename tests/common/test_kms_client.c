@@ -231,6 +231,38 @@ static void texts(void **state)
     assert_non_null(strstr(msg, "bad port"));
     assert_int_equal(kms_client_parse_target(":1688", &t, msg, sizeof msg), KMS_EINVAL);
 
+    /* the family: any after parsing; an address literal of the other family is refused, a name never is */
+    static const struct {
+        const char *target;
+        enum kmsc_family f;
+        const char *conflict; /* NULL: accepted */
+    } fam[] = {
+        {"192.0.2.1", KMSC_FAMILY_IPV4, NULL},
+        {"192.0.2.1:1700", KMSC_FAMILY_IPV6, "--x conflicts with the IPv4 address 192.0.2.1"},
+        {"[2001:db8::1]:1700", KMSC_FAMILY_IPV6, NULL},
+        {"2001:db8::1", KMSC_FAMILY_IPV4, "--x conflicts with the IPv6 address 2001:db8::1"},
+        {"[fe80::1%eth0]", KMSC_FAMILY_IPV4, "--x conflicts with the IPv6 address fe80::1%eth0"},
+        {"::ffff:192.0.2.1", KMSC_FAMILY_IPV4, "IPv6 address ::ffff:192.0.2.1"},
+        {"kms.example", KMSC_FAMILY_IPV4, NULL},
+        {"kms.example", KMSC_FAMILY_IPV6, NULL},
+        {"192.0.2", KMSC_FAMILY_IPV6, NULL}, /* not a dotted quad: a name to getaddrinfo */
+        {"192.0.2.1", KMSC_FAMILY_ANY, NULL},
+    };
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) {
+        assert_int_equal(kms_client_parse_target(fam[i].target, &t, msg, sizeof msg), 0);
+        assert_int_equal(t.family, KMSC_FAMILY_ANY);
+        msg[0] = '\0';
+        int rc = kms_client_set_family(&t, fam[i].f, "--x", msg, sizeof msg);
+        if (!fam[i].conflict) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(t.family, fam[i].f);
+        } else {
+            assert_int_equal(rc, KMS_EINVAL);
+            assert_int_equal(t.family, KMSC_FAMILY_ANY);
+            assert_non_null(strstr(msg, fam[i].conflict));
+        }
+    }
+
     unsigned long v = 7;
     assert_int_equal(kms_client_parse_uint("10", 1, 10, &v), 0);
     assert_int_equal(v, 10);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,10 +69,12 @@ struct fake {
     /* observations, read after stop */
     unsigned conns, binds, requests;
     unsigned bind_offers;
+    uint8_t bind_flags; /* pfc_flags of the last BIND */
     enum rpc_syntax last_syntax;
     struct kms_request last;
     uint32_t sent_count;
     uint8_t hwid[KMS_HWID_LEN];
+    uint8_t hwid_by_request[PLAN_MAX + 1][KMS_HWID_LEN]; /* the HWID sent to request i (1-based), when one was */
 };
 
 /* Waits for fd to become readable; false when the stop pipe fired or 10 s passed (a test bug). */
@@ -174,6 +178,8 @@ static bool fake_request(struct fake *f, int fd, const struct rpc_pdu *pdu, cons
         if (kms_random_bytes(&rnd, sizeof rnd) != 0 || kms_random_bytes(f->hwid, sizeof f->hwid) != 0)
             return false;
         memcpy(p.hwid, f->hwid, sizeof p.hwid);
+        if (f->requests <= PLAN_MAX)
+            memcpy(f->hwid_by_request[f->requests], f->hwid, sizeof f->hwid);
         uint8_t resp[KMS_RESPONSE_MAX_LEN];
         size_t rlen;
         if (kms_encode_response(&req, &p, &rnd, resp, sizeof resp, &rlen) != 0)
@@ -210,6 +216,7 @@ static void fake_conn(struct fake *f, int fd)
         if (pdu.hdr.ptype == RPC_PTYPE_BIND || pdu.hdr.ptype == RPC_PTYPE_ALTER_CONTEXT) {
             f->binds++;
             f->bind_offers = pdu.bind.n_ctx;
+            f->bind_flags = pdu.hdr.flags;
             if (f->silent) {
                 uint8_t b;
                 while (fake_wait(f, fd) && recv(fd, &b, 1, 0) > 0)
@@ -375,6 +382,9 @@ static void test_usage_errors(void **state)
         {"--timeout", "1e9"},
         {"--license-status", "7"},
         {"--cmid", "not-a-guid"},
+        {"--previous-cmid", "not-a-guid"},
+        {"--previous-cmid", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f"},
+        {"--previous-cmid"},
         {"--app", "55c92734-d682-4d71-983e-d6ec3f16059f"},
         {"--product", "win10pro", "--app", "x"},
         {"--product", "no such product"},
@@ -457,9 +467,18 @@ static void test_help(void **state)
     expect_in(r->out, "kmsc health [HOST[:PORT]]"); /* the other commands are named */
     expect_in(r->out, "kmsc bench [options]");
     expect_in(r->out, "--version");
+    static const char *const switches[] = {"  --ipv4, --ipv6  ", "  --no-multiplex  ", "  --previous-cmid GUID  ",
+                                           "  --save-identity FILE  "};
+    for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++)
+        expect_in(r->out, switches[i]);
     static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  "};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         expect_in(r->out, codes[i]);
+    KMSC(r, "bench", "--help");
+    expect(r, 0);
+    expect_in(r->out, "  --ipv4, --ipv6  ");
+    expect_in(r->out, "  --no-multiplex  ");
+    assert_null(strstr(r->out, "--save-identity"));
     KMSC(r, "--version");
     expect(r, 0);
     assert_string_equal(r->out, "kmsc " KMSD_VERSION "\n");
@@ -771,6 +790,8 @@ static void test_defaults_and_product(void **state)
     assert_int_equal(f.last.license_status, 2);
     assert_int_equal(f.last.is_client_vm, 0);
     assert_false(guid_is_zero(&f.last.cmid));
+    assert_true(guid_is_zero(&f.last.prev_cmid)); /* previousClientMachineId: all zero by default */
+    assert_null(strstr(r->out, "Previous machine id:"));
     /* default workstation: the host name */
     char host[256], ws[KMS_EPID_UTF8_MAX];
     assert_int_equal(gethostname(host, sizeof host), 0);
@@ -782,6 +803,30 @@ static void test_defaults_and_product(void **state)
     assert_int_equal(f.last_syntax, RPC_SYNTAX_NDR64);
     expect_in(r->out, "Using context 1 (NDR64)");
     expect_in(r->out, "provider rejection (result 2, reason 2)");
+}
+
+/* --previous-cmid GUID goes into previousClientMachineId as given (any GUID form guid_parse takes); -v shows it;
+ * a bad GUID is a usage error naming the option. */
+static void test_previous_cmid(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e[] = {"--previous-cmid", "{A1B2C3D4-E5F6-4789-8ABC-DEF012345678}", "-v", "-n", "2", NULL};
+    run_ok(r, &f, false, e);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.requests, 2);
+    char prev[GUID_TEXT_LEN + 1];
+    guid_format(&f.last.prev_cmid, prev);
+    assert_string_equal(prev, "a1b2c3d4-e5f6-4789-8abc-def012345678");
+    assert_false(guid_eq(&f.last.prev_cmid, &f.last.cmid)); /* the CMID stays its own */
+    expect_in(r->out, "Previous machine id: a1b2c3d4-e5f6-4789-8abc-def012345678\n");
+    KMSC(r, "--previous-cmid", "a1b2c3d4-e5f6-4789-8abc-def01234567g");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --previous-cmid: 'a1b2c3d4-e5f6-4789-8abc-def01234567g' is not a GUID\n");
 }
 
 /* Single-edition names of combined SKU names select that SKU. */
@@ -843,6 +888,46 @@ static void test_syntax_choice(void **state)
     expect(r, KMSC_RPC);
     expect_in(r->err, "no usable presentation context");
     assert_int_equal(f.requests, 0);
+}
+
+/* The BIND's pfc_flags: FIRST|LAST|CONC_MPX (0x13) by default, as the incumbent clients send; --no-multiplex
+ * clears CONC_MPX alone (0x03). The same for kmsc bench. The host's BIND_ACK echoes the bit either way. */
+static void test_multiplex(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    static const struct {
+        const char *opt;
+        uint8_t flags;
+    } cases[] = {{NULL, 0x13}, {"--no-multiplex", 0x03}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fake_start(&f, false);
+        fake_run(&f);
+        const char *e[] = {cases[i].opt, NULL};
+        run_ok(r, &f, false, e);
+        fake_stop(&f);
+        expect(r, 0);
+        assert_int_equal(f.binds, 1);
+        assert_int_equal(f.bind_flags, cases[i].flags);
+        assert_int_equal(f.requests, 1);
+
+        fake_start(&f, false);
+        fake_run(&f);
+        char target[64];
+        addr(target, sizeof target, &f, false);
+        if (cases[i].opt)
+            KMSC(r, "bench", "-c", "1", "-N", "2", "-q", cases[i].opt, target);
+        else
+            KMSC(r, "bench", "-c", "1", "-N", "2", "-q", target);
+        fake_stop(&f);
+        expect(r, 0);
+        assert_int_equal(f.bind_flags, cases[i].flags);
+        assert_int_equal(f.requests, 2);
+    }
+    static const uint8_t multiplexed = RPC_PFC_FIRST_FRAG | RPC_PFC_LAST_FRAG | RPC_PFC_CONC_MPX;
+    assert_int_equal(cases[0].flags, multiplexed);
+    assert_int_equal(cases[1].flags, multiplexed & ~RPC_PFC_CONC_MPX);
 }
 
 static void test_raw_ids(void **state)
@@ -1083,6 +1168,247 @@ static void test_ipv6_and_names(void **state)
     assert_int_equal(f.requests, 1);
 }
 
+/* The whole of file path in buf (cap bytes, NUL-terminated); false when it cannot be read. */
+static bool read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return true;
+}
+
+/* The names in directory dir, one per line, "." and ".." left out. */
+static void list_dir(const char *dir, char *buf, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls -A '%s'", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+}
+
+static void hex16(const uint8_t b[KMS_HWID_LEN], char out[2 * KMS_HWID_LEN + 1])
+{
+    for (size_t k = 0; k < KMS_HWID_LEN; k++)
+        snprintf(out + 2 * k, 3, "%02X", b[k]);
+}
+
+/* --save-identity FILE: after a verified answer, the host's ePID and HWID as kmsd configuration lines (the
+ * group and comments are host_identity's, tests/common/test_host_identity.c), written whole, mode 0644, FILE
+ * replaced, no temporary file left; with -n the last verified answer; a V4 answer gives no HWID line. No
+ * verified answer: no file. A FILE that cannot be written is exit 1 before any request. */
+static void test_save_identity(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    char dir[] = "/tmp/kmsc-identity.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128], text[4096], hw[2 * KMS_HWID_LEN + 1], line[256], names[1024];
+    snprintf(file, sizeof file, "%s/id.conf", dir);
+    FILE *old = fopen(file, "w"); /* an existing FILE is replaced */
+    assert_non_null(old);
+    fputs("old\n", old);
+    fclose(old);
+    const struct products_sku *s = products_find_sku("win10ent");
+    assert_non_null(s);
+    assert_int_equal(s->kms->epid_csvlk->group, 206); /* FAKE_EPID's: saved under the group kmsd answers from */
+
+    /* -n 3: answers 1 and 2 verified, 3 below the count (shown, not verified): the second one's HWID is saved */
+    struct fake f;
+    fake_start(&f, false);
+    f.plan[3] = FK_LOW_COUNT;
+    fake_run(&f);
+    const char *e1[] = {"-n", "3", "--save-identity", file, NULL};
+    time_t t0 = time(NULL);
+    run_ok(r, &f, false, e1);
+    fake_stop(&f);
+    expect(r, KMSC_COUNT);
+    assert_true(read_text(file, text, sizeof text));
+    snprintf(line, sizeof line, "# kmsd identity saved by kmsc from 127.0.0.1:%u at ", f.port);
+    assert_int_equal(strncmp(text, line, strlen(line)), 0);
+    bool dated = false; /* the time of saving, UTC, within the run */
+    for (time_t t = t0; t <= time(NULL) && !dated; t++) {
+        struct tm tm;
+        char when[48];
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S (UTC)\n", &tm);
+        dated = strstr(text, when) != NULL;
+    }
+    if (!dated)
+        fail_msg("no time of the run in:\n%s", text);
+    snprintf(line, sizeof line, "\nepid = %s=%s\n", s->kms->epid_csvlk->key, FAKE_EPID);
+    expect_in(text, line);
+    hex16(f.hwid_by_request[2], hw);
+    snprintf(line, sizeof line, "\nhwid = %s\n", hw);
+    expect_in(text, line);
+    hex16(f.hwid_by_request[3], hw);
+    assert_null(strstr(text, hw)); /* the third answer failed the count: not saved */
+    assert_null(strstr(text, "old"));
+    expect_in(r->out, "2 of 3 requests verified");
+    snprintf(line, sizeof line, "Saved the host's ePID and HWID to %s\n", file);
+    expect_in(r->out, line);
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    list_dir(dir, names, sizeof names);
+    assert_string_equal(names, "id.conf\n");
+
+    /* protocol 4: no HWID in the answer: a comment, a note on stderr (not with -q) */
+    fake_start(&f, false);
+    fake_run(&f);
+    const char *e2[] = {"-4", "--save-identity", file, NULL};
+    run_ok(r, &f, false, e2);
+    expect(r, 0);
+    assert_true(read_text(file, text, sizeof text));
+    snprintf(line, sizeof line, "\nepid = %s=%s\n# no hwid: a protocol 4 or 5 answer carries none",
+             s->kms->epid_csvlk->key, FAKE_EPID);
+    expect_in(text, line);
+    assert_null(strstr(text, "\nhwid"));
+    expect_in(r->out, "Saved the host's ePID to ");
+    expect_in(r->err, "kmsc: --save-identity: note: no HWID: a protocol 4 or 5 answer carries none\n");
+    const char *e2q[] = {"-5", "-q", "--save-identity", file, NULL};
+    run_ok(r, &f, false, e2q);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_string_equal(r->out, "");
+    assert_string_equal(r->err, "");
+
+    /* no verified answer: FILE left alone, the reason on stderr, the refusal's exit status */
+    fake_start(&f, false);
+    f.plan[1] = FK_REFUSE;
+    fake_run(&f);
+    const char *e3[] = {"--save-identity", file, NULL};
+    run_ok(r, &f, false, e3);
+    fake_stop(&f);
+    expect(r, KMSC_REFUSED);
+    snprintf(line, sizeof line, "kmsc: --save-identity: no verified answer; %s not written\n", file);
+    expect_in(r->err, line);
+    assert_true(read_text(file, text, sizeof text));
+    expect_in(text, "\n# no hwid"); /* the -5 run's */
+
+    /* a FILE that cannot be written: exit 1 before connecting */
+    fake_start(&f, false);
+    fake_run(&f);
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/missing/id.conf", dir);
+    const char *e4[] = {"--save-identity", bad, NULL};
+    run_ok(r, &f, false, e4);
+    expect(r, KMSC_INTERNAL);
+    snprintf(line, sizeof line, "kmsc: --save-identity: %s: cannot write in its directory %s/missing: ", bad, dir);
+    expect_in(r->err, line);
+    const char *e5[] = {"--save-identity", dir, NULL};
+    run_ok(r, &f, false, e5);
+    expect(r, KMSC_INTERNAL);
+    expect_in(r->err, ": is a directory\n");
+    snprintf(bad, sizeof bad, "%s/", dir);
+    const char *e6[] = {"--save-identity", bad, NULL};
+    run_ok(r, &f, false, e6);
+    expect(r, KMSC_INTERNAL);
+    fake_stop(&f);
+    assert_int_equal(f.conns, 0);
+    KMSC(r, "--save-identity", "");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --save-identity: the file name is empty\n");
+    KMSC(r, "--save-identity");
+    expect(r, KMSC_USAGE);
+
+    list_dir(dir, names, sizeof names);
+    assert_string_equal(names, "id.conf\n");
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* Whether name resolves to an address of family af (AF_INET, AF_INET6) on this machine. */
+static bool resolves(const char *name, int af)
+{
+    struct addrinfo hints = {.ai_family = af, .ai_socktype = SOCK_STREAM}, *list = NULL;
+    int rc = getaddrinfo(name, "1688", &hints, &list);
+    if (rc == 0)
+        freeaddrinfo(list);
+    return rc == 0 && list != NULL;
+}
+
+/* --ipv4 / --ipv6 (kmsc and kmsc bench): getaddrinfo asked for that family only; a name without an address of it
+ * is exit 3 saying so; both switches, or an address literal of the other family, are usage errors. */
+static void test_family(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    KMSC(r, "--ipv4", "--ipv6", "127.0.0.1");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc: --ipv4 and --ipv6 exclude each other\nTry 'kmsc --help' for more information.\n");
+    KMSC(r, "--ipv6", "127.0.0.1:1700");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --ipv6 conflicts with the IPv4 address 127.0.0.1\n");
+    KMSC(r, "--ipv4", "[::1]:1700");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --ipv4 conflicts with the IPv6 address ::1\n");
+    KMSC(r, "--ipv4", "fe80::1%lo");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "--ipv4 conflicts with the IPv6 address fe80::1%lo");
+    KMSC(r, "bench", "--ipv6", "--ipv4");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc bench: --ipv4 and --ipv6 exclude each other\n");
+    KMSC(r, "bench", "--ipv6", "10.0.0.1");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc bench: --ipv6 conflicts with the IPv4 address 10.0.0.1\n");
+    assert_string_equal(r->out, "");
+
+    /* literals of the right family; localhost over IPv4 (a fake host on 127.0.0.1 only) */
+    struct fake f;
+    fake_start(&f, false);
+    fake_run(&f);
+    char target[64];
+    const char *e4[] = {"--ipv4", NULL};
+    run_ok(r, &f, false, e4);
+    expect(r, 0);
+    snprintf(target, sizeof target, "localhost:%u", f.port);
+    KMSC(r, "--ipv4", target);
+    expect(r, 0);
+    snprintf(target, sizeof target, "127.0.0.1:%u", f.port);
+    expect_in(r->out, target); /* the Host: line */
+    snprintf(target, sizeof target, "localhost:%u", f.port);
+    KMSC(r, "bench", "-c", "1", "-N", "1", "-q", "--ipv4", target);
+    expect(r, 0);
+    /* localhost over IPv6: refused at ::1 where it has that address, else "has no IPv6 address" */
+    KMSC(r, "--ipv6", target);
+    expect(r, KMSC_CONNECT);
+    bool has6 = resolves("localhost", AF_INET6);
+    expect_in(r->err, has6 ? "refused" : "kmsc: localhost has no IPv6 address\n");
+    KMSC(r, "bench", "-N", "1", "--ipv6", target);
+    expect(r, KMSC_CONNECT);
+    if (!has6)
+        expect_in(r->err, "kmsc bench: localhost has no IPv6 address\n");
+    fake_stop(&f);
+    assert_int_equal(f.requests, 3);
+
+    fake_start(&f, true);
+    fake_run(&f);
+    const char *e6[] = {"--ipv6", NULL};
+    run_ok(r, &f, true, e6);
+    fake_stop(&f);
+    expect(r, 0);
+    assert_int_equal(f.requests, 1);
+
+    /* a name with IPv6 addresses only, where this machine has one: "has no IPv4 address" */
+    static const char *const v6only[] = {"ip6-localhost", "ip6-loopback", "localhost6"};
+    for (size_t i = 0; i < sizeof v6only / sizeof v6only[0]; i++) {
+        if (!resolves(v6only[i], AF_INET6) || resolves(v6only[i], AF_INET))
+            continue;
+        KMSC(r, "--ipv4", v6only[i]);
+        expect(r, KMSC_CONNECT);
+        char want[64];
+        snprintf(want, sizeof want, "kmsc: %s has no IPv4 address\n", v6only[i]);
+        expect_in(r->err, want);
+        break;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,8 +1422,10 @@ int main(void)
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_defaults_and_product),
+        cmocka_unit_test(test_previous_cmid),
         cmocka_unit_test(test_product_variants),
         cmocka_unit_test(test_syntax_choice),
+        cmocka_unit_test(test_multiplex),
         cmocka_unit_test(test_raw_ids),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_low_count),
@@ -1107,6 +1435,8 @@ int main(void)
         cmocka_unit_test(test_many_requests),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_ipv6_and_names),
+        cmocka_unit_test(test_family),
+        cmocka_unit_test(test_save_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
