@@ -211,3 +211,37 @@ int config_dns_key(const struct kmsd_config *cfg, struct dns_tsig *out, char *ms
     }
     return 1;
 }
+
+/* One option's lines as --check-config prints them, into a buffer (NULL when it cannot be made). */
+static char *option_text(const struct opt *o, const struct kmsd_config *cfg, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    o->print(o, cfg, f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+size_t config_changed(const struct kmsd_config *a, const struct kmsd_config *b, const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < config_n_opts; i++) {
+        const struct opt *o = &config_opts[i];
+        if (!o->print || !(o->d.in & CONFIG_IN_INI))
+            continue;
+        size_t la = 0, lb = 0;
+        char *ta = option_text(o, a, &la), *tb = option_text(o, b, &lb);
+        bool differ = !ta || !tb || la != lb || memcmp(ta, tb, la) != 0;
+        free(ta);
+        free(tb);
+        if (differ && n < max)
+            names[n] = o->d.name;
+        n += differ;
+    }
+    return n;
+}

@@ -192,6 +192,10 @@ int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, 
 /* Prints the effective configuration as INI text that config_load accepts back. */
 void config_print(const struct kmsd_config *cfg, FILE *out);
 
+/* The options whose values differ between a and b (as --check-config prints them), in table order: up to max
+ * names into names; returns how many differ. For a reload: what changed, and whether it applies live. */
+size_t config_changed(const struct kmsd_config *a, const struct kmsd_config *b, const char **names, size_t max);
+
 struct dns_tsig;
 /* The TSIG key of --dns-tsig-file (read again) or --dns-tsig: 1 with *out filled, 0 when neither is set, -1 with
  * msg (cap bytes) saying why. */

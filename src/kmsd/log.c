@@ -1,22 +1,27 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 
-/* The one piece of process-wide state in kmsd: where log lines go. Set once at start-up by log_open(). */
+/* The one piece of process-wide state in kmsd: where log lines go. Set at start-up by log_open(); the level and
+ * the file change at a reload (log_set_level, log_reopen) while other threads log: the level is atomic, the file
+ * is swapped and written under the mutex. */
 static struct {
-    enum log_level level;
+    _Atomic int level;
     FILE *file; /* NULL: stderr */
     int use_syslog;
-} logger = {LOG_LVL_INFO, NULL, 0};
+    pthread_mutex_t mu;
+} logger = {LOG_LVL_INFO, NULL, 0, PTHREAD_MUTEX_INITIALIZER};
 
 int log_open(enum log_level level, const char *path, int use_syslog)
 {
-    logger.level = level;
+    atomic_store(&logger.level, (int)level);
     logger.use_syslog = use_syslog;
     if (use_syslog)
         openlog("kmsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -27,6 +32,29 @@ int log_open(enum log_level level, const char *path, int use_syslog)
         setvbuf(f, NULL, _IOLBF, 0);
         logger.file = f;
     }
+    return 0;
+}
+
+void log_set_level(enum log_level level)
+{
+    atomic_store(&logger.level, (int)level);
+}
+
+int log_reopen(const char *path)
+{
+    FILE *f = NULL;
+    if (path && *path) {
+        f = fopen(path, "a");
+        if (!f)
+            return -errno;
+        setvbuf(f, NULL, _IOLBF, 0);
+    }
+    pthread_mutex_lock(&logger.mu);
+    FILE *old = logger.file;
+    logger.file = f;
+    pthread_mutex_unlock(&logger.mu);
+    if (old)
+        fclose(old);
     return 0;
 }
 
@@ -41,7 +69,7 @@ void log_close(void)
 
 int log_enabled(enum log_level level)
 {
-    return level <= logger.level;
+    return (int)level <= atomic_load_explicit(&logger.level, memory_order_relaxed);
 }
 
 static void emit(enum log_level level, const char *fmt, va_list ap)
@@ -62,8 +90,10 @@ static void emit(enum log_level level, const char *fmt, va_list ap)
     gmtime_r(&ts.tv_sec, &tm);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    pthread_mutex_lock(&logger.mu);
     FILE *f = logger.file ? logger.file : stderr;
     fprintf(f, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, names[level], msg);
+    pthread_mutex_unlock(&logger.mu);
 }
 
 #define LOG_FN(name, lvl)                                                                                              \

@@ -13,6 +13,10 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 /* Sets the destination: path NULL or "" and use_syslog false means stderr. Returns 0 or -errno. */
 int log_open(enum log_level level, const char *path, int use_syslog);
 void log_close(void);
+/* At a reload (SIGHUP), from any thread while others log: the new level; the log file opened again at path (a
+ * rotated file's successor; NULL or "": standard error). log_reopen returns 0 or -errno (the old file stays). */
+void log_set_level(enum log_level level);
+int log_reopen(const char *path);
 int log_enabled(enum log_level level);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -288,7 +289,123 @@ struct kmsd {
     char lock[CONFIG_PATH_LEN + 16];
     char db_path[CONFIG_PATH_LEN + 16];
     struct http_start_ctx hx;
+    int argc; /* the command line, read again at a reload */
+    char **argv;
 };
+
+/* What a reload applies while kmsd runs (read by the loop thread, where the reload runs, at their next use); every
+ * other option needs a restart and is logged as such. */
+static const char *const live_options[] = {
+    "max-connections", "idle-timeout",     "max-pdu",        "max-requests",    "max-pdus",        "max-conn-buffer",
+    "pdu-timeout",     "max-per-address",  "limit-private",  "allow",           "deny",            "private-only",
+    "products",        "csvlk",            "time-check",     "client-count",    "allow-low-count", "activation-interval",
+    "renewal-interval", "count-floor",     "log-level",      "log-file",
+};
+
+static bool is_live(const char *name)
+{
+    for (size_t i = 0; i < sizeof live_options / sizeof live_options[0]; i++)
+        if (strcmp(live_options[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void make_activation_cfg(struct kmsd *k);
+
+/* server_cfg.reload (SIGHUP): reads the configuration again as at start (command line, INI file, environment). A
+ * configuration that does not load leaves the running one as it is (logged). Otherwise the live options take effect
+ * for the next connection and activation (open connections stay open), the log file is reopened (logrotate), and
+ * each changed option that needs a restart is named. */
+static void reload(void *arg)
+{
+    static const enum log_level levels[] = {LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG};
+    struct kmsd *k = arg;
+    static struct kmsd_config next; /* large: static, and only the loop thread reloads */
+    config_defaults(&next);
+    char *why = NULL;
+    size_t why_len = 0;
+    FILE *err = open_memstream(&why, &why_len);
+    int rc = err ? config_load(&next, k->argc, k->argv, environ, err, err) : -1;
+    if (err)
+        fclose(err);
+    if (rc != KMSD_CONFIG_OK || next.check_config) {
+        char *nl = why ? strchr(why, '\n') : NULL;
+        if (nl)
+            *nl = '\0';
+        log_error("reload: the configuration does not load, the running one stays: %s",
+                  why && *why ? why : "out of memory");
+        free(why);
+        return;
+    }
+    free(why);
+    int lr = log_reopen(next.log_file); /* always: a rotated file's successor */
+    if (lr < 0)
+        log_error("reload: cannot reopen the log file %s: %s (logging to the old one)", next.log_file, strerror(-lr));
+    const char *changed[64];
+    size_t n = config_changed(&k->cfg, &next, changed, sizeof changed / sizeof changed[0]);
+    if (n > sizeof changed / sizeof changed[0])
+        n = sizeof changed / sizeof changed[0];
+    struct acl acl;
+    if (acl_build(&acl, next.allow[0], next.n_allow, next.deny[0], next.n_deny, sizeof next.allow[0],
+                  next.private_only)) {
+        log_error("reload: the access lists do not build; the running configuration stays");
+        return;
+    }
+    unsigned applied = 0, restart = 0;
+    char names[512] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (is_live(changed[i])) {
+            applied++;
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", applied > 1 ? ", " : "", changed[i]);
+        } else {
+            restart++;
+            log_warn("reload: %s changed; it takes effect when kmsd restarts", changed[i]);
+        }
+    }
+    /* the live options: the running configuration takes their new values */
+    struct kmsd_config *c = &k->cfg;
+    c->max_connections = next.max_connections;
+    c->idle_timeout_ms = next.idle_timeout_ms;
+    c->max_pdu = next.max_pdu;
+    c->max_requests = next.max_requests;
+    c->max_pdus = next.max_pdus;
+    c->max_conn_buffer = next.max_conn_buffer;
+    c->pdu_timeout_ms = next.pdu_timeout_ms;
+    c->max_per_address = next.max_per_address;
+    c->limit_private = next.limit_private;
+    memcpy(c->allow, next.allow, sizeof c->allow);
+    c->n_allow = next.n_allow;
+    memcpy(c->deny, next.deny, sizeof c->deny);
+    c->n_deny = next.n_deny;
+    c->private_only = next.private_only;
+    c->products = next.products;
+    memcpy(c->csvlks, next.csvlks, sizeof c->csvlks);
+    c->n_csvlks = next.n_csvlks;
+    c->time_check = next.time_check;
+    c->client_count = next.client_count;
+    c->allow_low_count = next.allow_low_count;
+    c->activation_interval = next.activation_interval;
+    c->renewal_interval = next.renewal_interval;
+    c->count_floor = next.count_floor;
+    c->log_level = next.log_level;
+    memcpy(c->log_file, next.log_file, sizeof c->log_file);
+    log_set_level(levels[c->log_level]);
+    k->acl = acl;
+    struct server_cfg *s = &k->scfg;
+    s->max_connections = c->max_connections;
+    s->idle_timeout_ms = c->idle_timeout_ms;
+    s->max_pdu = c->max_pdu;
+    s->max_requests = c->max_requests;
+    s->max_pdus = c->max_pdus;
+    s->max_conn_buffer = c->max_conn_buffer;
+    s->pdu_timeout_ms = c->pdu_timeout_ms;
+    s->max_per_address = c->max_per_address;
+    s->limit_private = c->limit_private;
+    s->count_floor = c->count_floor;
+    make_activation_cfg(k);
+    log_info("reload: %u option(s) applied%s%s%s; %u need a restart", applied, applied ? " (" : "", names,
+             applied ? ")" : "", restart);
+}
 
 /* Opens the log, makes sure of the state directory and takes its lock. Returns 0 or a negative code after a
  * message. */
@@ -391,6 +508,8 @@ static int run(struct kmsd *k)
     k->scfg.db_path = k->db_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;
+    k->scfg.reload = reload;
+    k->scfg.reload_ctx = k;
     int rc = server_run(&k->scfg, &k->metrics);
     http_stop(k->hx.http); /* after the loop: the HTTP threads read the metrics and the host until here */
     dns_publish_stop(k->hx.dns); /* a clean stop: the published records are removed */
@@ -412,6 +531,8 @@ int main(int argc, char **argv)
         return cli_unknown(argv[1], stderr);
     config_set_help_tail(cli_help_commands);
     static struct kmsd k;
+    k.argc = argc;
+    k.argv = argv;
     config_defaults(&k.cfg);
     int rc = config_load(&k.cfg, argc, argv, environ, stdout, stderr);
     if (rc == KMSD_CONFIG_EXIT_OK)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -23,6 +24,14 @@ void sdnotify_ready(const char *status)
 void sdnotify_status(const char *status, bool ping)
 {
     (void)sd_notifyf(0, "%sSTATUS=%s", ping ? "WATCHDOG=1\n" : "", status);
+}
+
+void sdnotify_reloading(const char *status)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=%s",
+                     (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000, status);
 }
 
 void sdnotify_stopping(const char *status)

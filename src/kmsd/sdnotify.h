@@ -21,6 +21,8 @@ bool sdnotify_enabled(void);
 void sdnotify_ready(const char *status);
 /* STATUS=status, and WATCHDOG=1 when ping. */
 void sdnotify_status(const char *status, bool ping);
+/* RELOADING=1 (with MONOTONIC_USEC, as systemd asks) and STATUS=status; READY=1 ends it (sdnotify_ready). */
+void sdnotify_reloading(const char *status);
 /* STOPPING=1 with STATUS=status. */
 void sdnotify_stopping(const char *status);
 

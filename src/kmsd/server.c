@@ -31,13 +31,22 @@ static void on_grace(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
 }
 
-/* SIGHUP (logrotate's postrotate, `systemctl reload`): kmsd has no reload yet, and the default action would end it
- * without a word. Logged and ignored. */
+static void sd_status_text(struct server *srv, bool stalled, char *out, size_t cap);
+
+/* SIGHUP (`systemctl reload kmsd`, logrotate's postrotate): the reload hook re-reads the configuration and reopens
+ * the log file; the service manager hears RELOADING=1 before and READY=1 after. Open connections stay open. */
 static void on_hangup(uv_signal_t *s, int signum)
 {
-    (void)s;
-    log_warn("signal %d (SIGHUP): ignored; kmsd does not reload its configuration yet (restart it to apply a new one)",
-             signum);
+    struct server *srv = s->data;
+    if (!srv->cfg->reload) {
+        log_warn("signal %d (SIGHUP): ignored (no reload here)", signum);
+        return;
+    }
+    sdnotify_reloading("reloading the configuration");
+    srv->cfg->reload(srv->cfg->reload_ctx);
+    char status[200];
+    sd_status_text(srv, srv->sd_stalled, status, sizeof status);
+    sdnotify_ready(status);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -51,6 +51,10 @@ struct server_cfg {
      * drop). Non-zero makes server_run return SERVER_ERR_LISTEN (kmsd exits 2). NULL: nothing. */
     int (*after_bind)(void *ctx);
     void *after_bind_ctx;
+    /* SIGHUP: re-reads the configuration and applies what can change live (main.c), on the loop's thread between
+     * events, so it may change this struct's limits and what they point to. NULL: SIGHUP is logged and ignored. */
+    void (*reload)(void *ctx);
+    void *reload_ctx;
     struct rpc_bind_policy bind;
     const struct activation_cfg *activation;
     const struct kms_rng *rng;

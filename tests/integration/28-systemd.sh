@@ -3,7 +3,7 @@
 # datagram socket, as systemd's) and sets WATCHDOG_USEC. kmsd sends READY=1 with a STATUS= once it serves, then
 # WATCHDOG=1 every half interval while its loop turns and the registry writer progresses; a writer held up (an
 # LD_PRELOAD library makes its next statement sleep 3 s) stops the pings until it moves again; SIGTERM sends
-# STOPPING=1. Socket activation: systemd-socket-activate passes a listening socket (LISTEN_FDS) and kmsd serves on
+# STOPPING=1, SIGHUP RELOADING=1 then READY=1. Socket activation: systemd-socket-activate passes a listening socket (LISTEN_FDS) and kmsd serves on
 # it instead of binding (--listen is then ignored, with a warning).
 . "$(dirname "$0")/lib.sh"
 command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate is not installed (systemd)"
@@ -67,6 +67,11 @@ n=$(pings "$t0" "$t1")
 [ "$n" -ge 2 ] || fail "the pings did not resume ($n in 1 s)"
 grep -q "STATUS=2 activations answered" "$MSGS" || fail "STATUS does not count the activations"
 
+# a reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again
+kill -HUP "$KMSD_PID"
+for i in $(seq 1 50); do grep -q "RELOADING=1" "$MSGS" && [ "$(grep -c "READY=1" "$MSGS")" -ge 2 ] && break; sleep 0.1; done
+grep -q "RELOADING=1|MONOTONIC_USEC=[0-9]*|STATUS=reloading" "$MSGS" || fail "no RELOADING=1 at SIGHUP"
+[ "$(grep -c "READY=1" "$MSGS")" -ge 2 ] || fail "no READY=1 after the reload"
 stop_kmsd
 grep -q "STOPPING=1" "$MSGS" || fail "no STOPPING=1"
 IT_ENV=()

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SIGHUP (systemctl reload, logrotate's postrotate) re-reads the configuration: a changed --deny applies to the
+# next connection while one already open stays open and is served; the log file is reopened after a rename; a
+# configuration that does not load leaves the running one in place (logged) and kmsd serving; an option that needs
+# a restart (the listen address) is named as such.
+. "$(dirname "$0")/lib.sh"
+CONF="$TMP/kmsd.conf"
+LOG="$TMP/k.log"
+printf 'log-level = info\nlog-file = %s\n' "$LOG" >"$CONF"
+start_kmsd -c "$CONF"
+hup_and_wait() { # N: wait until the log has N "reload:" summary lines (bounded)
+    kill -HUP "$KMSD_PID"
+    for i in $(seq 1 100); do
+        [ "$(cat "$LOG"* 2>/dev/null | grep -c "reload: .*option(s) applied\|reload: the configuration does not load")" -ge "$1" ] && return 0
+        sleep 0.05
+    done
+    fail "no reload line after SIGHUP"
+}
+# a connection from 127.0.0.2 opened (and bound) before the reload, held by a helper until told to go on
+"$PYTHON" - "$IT_DIR" "$PORT" "$TMP/go" "$TMP/held.out" <<'PY' &
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+import kmsproto
+port, go, out = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = kmsproto.connect("127.0.0.1", port, src="127.0.0.2")
+s.sendall(kmsproto.bind_pdu())
+first = kmsproto.read_pdu(s)
+open(out + ".bound", "w").write("ok" if first else "no BIND_ACK")
+for _ in range(300):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+s.sendall(kmsproto.request_pdu("v6", "ndr64"))
+reply = kmsproto.read_pdu(s)
+open(out, "w").write("answered" if reply and reply[2] == 2 else "no answer")
+PY
+HELD=$!
+for i in $(seq 1 100); do [ -f "$TMP/held.out.bound" ] && break; sleep 0.05; done
+[ "$(cat "$TMP/held.out.bound" 2>/dev/null)" = ok ] || fail "the held connection was not bound"
+
+# --deny 127.0.0.2 by a reload: new connections from there refused, the open one still served
+printf 'log-level = info\nlog-file = %s\ndeny = 127.0.0.2\n' "$LOG" >"$CONF"
+hup_and_wait 1
+grep -q "reload: 1 option(s) applied (deny); 0 need a restart" "$LOG" || fail "reload line: $(grep reload: "$LOG")"
+"$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "a new connection from 127.0.0.2 was not refused after the reload"
+import sys
+sys.path.insert(0, sys.argv[1])
+import kmsproto
+s = kmsproto.connect("127.0.0.1", int(sys.argv[2]), src="127.0.0.2")
+sys.exit(0 if kmsproto.closed_by_server(s, 3.0) else 1)
+PY
+touch "$TMP/go"
+wait "$HELD"
+[ "$(cat "$TMP/held.out")" = answered ] || fail "the connection opened before the reload was not served after it"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "127.0.0.1 refused after the reload"
+
+# logrotate: the file renamed, SIGHUP, new lines in a new file
+mv "$LOG" "$LOG.1"
+hup_and_wait 2
+[ -f "$LOG" ] || fail "the log file was not reopened"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the log rotation"
+for i in $(seq 1 50); do grep -q "activation" "$LOG" && break; sleep 0.05; done
+grep -q "reload: 0 option(s) applied" "$LOG" || fail "the reload line is not in the new file"
+
+# a configuration that does not load: the running one stays (deny still applies), kmsd serving
+printf 'log-level = info\nlog-file = %s\ndeny = 127.0.0.2\nmax-connections = lots\n' "$LOG" >"$CONF"
+hup_and_wait 3
+grep -q 'reload: the configuration does not load, the running one stays: .*max-connections.*"lots" is not a number' "$LOG" ||
+    fail "no line for the bad configuration: $(grep reload: "$LOG")"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "not serving after a bad reload"
+kill -0 "$KMSD_PID" || fail "a bad configuration stopped kmsd"
+
+# an option that needs a restart is named; the live one beside it applies
+printf 'log-level = info\nlog-file = %s\nport = 1\nidle-timeout = 20s\n' "$LOG" >"$CONF"
+hup_and_wait 4
+grep -q "reload: port changed; it takes effect when kmsd restarts" "$LOG" || fail "no 'port needs a restart' line"
+grep -q "reload: 2 option(s) applied (idle-timeout, deny); 1 need a restart" "$LOG" || fail "summary: $(grep reload: "$LOG" | tail -1)"
+"$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "the deny list removed by the reload still applies"
+import sys
+sys.path.insert(0, sys.argv[1])
+import kmsproto
+s = kmsproto.connect("127.0.0.1", int(sys.argv[2]), src="127.0.0.2")
+s.sendall(kmsproto.bind_pdu())
+sys.exit(0 if kmsproto.read_pdu(s) else 1)
+PY
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the last reload"
+stop_kmsd
+echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named"
