@@ -189,7 +189,7 @@ bool cli_is_command(const char *name)
 
 void cli_help_commands(FILE *out)
 {
-    fprintf(out, "\nCommands (kmsd COMMAND --help for each; the registry's work also while kmsd runs, but restore):\n");
+    fprintf(out, "\nCommands (kmsd COMMAND --help for each; all but restore also work while kmsd runs):\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-32s %s\n", commands[i].name, commands[i].summary);
 }
