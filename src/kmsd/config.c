@@ -19,6 +19,7 @@
 #include "err.h"
 #include "num.h"
 #include "dns_tsig.h"
+#include "kms_crypto.h"
 #include "products.h"
 
 /* Records the complaint; the caller prints it with the option's name and source. Returns -1. */
@@ -83,8 +84,7 @@ void config_print(const struct kmsd_config *cfg, FILE *out)
             config_opts[i].print(&config_opts[i], cfg, out);
 }
 
-/* Whether an --http address is loopback-only: 127.0.0.0/8, [::1] or localhost (any port). */
-static bool http_is_loopback(const char *a)
+bool http_addr_is_loopback(const char *a)
 {
     if (strncmp(a, "[::1]", 5) == 0)
         return a[5] == '\0' || a[5] == ':';
@@ -98,7 +98,7 @@ static bool http_is_loopback(const char *a)
 static int cross_check(const struct kmsd_config *cfg, FILE *err)
 {
     for (int i = 0; i < cfg->n_http && !cfg->http_insecure && !cfg->http_token[0]; i++) {
-        if (!http_is_loopback(cfg->http[i])) {
+        if (!http_addr_is_loopback(cfg->http[i])) {
             fprintf(err,
                     "kmsd: --http %s: not a loopback address; give --http-token TOKEN (or --http-insecure to serve "
                     "it to anyone who can connect)\n",
@@ -110,6 +110,24 @@ static int cross_check(const struct kmsd_config *cfg, FILE *err)
         fprintf(err, "kmsd: --max-conn-buffer: %lu is less than --max-pdu %lu (a connection must hold a whole PDU)\n",
                 (unsigned long)cfg->max_conn_buffer, (unsigned long)cfg->max_pdu);
         return -1;
+    }
+    if (!cfg->http_tls_cert[0] != !cfg->http_tls_key[0]) {
+        fprintf(err, "kmsd: --http-tls-cert and --http-tls-key go together (a certificate and its key)\n");
+        return -1;
+    }
+    static const char *const pem_opts[] = {"--http-tls-cert", "--http-tls-key"};
+    const char *pem_paths[] = {cfg->http_tls_cert, cfg->http_tls_key};
+    for (int i = 0; i < 2; i++) { /* read now: a bad file stops kmsd at start */
+        char msg[512];
+        char *pem = pem_paths[i][0] ? config_read_pem(pem_paths[i], msg, sizeof msg) : NULL;
+        if (pem_paths[i][0] && !pem) {
+            fprintf(err, "kmsd: %s %s\n", pem_opts[i], msg);
+            return -1;
+        }
+        if (pem) {
+            kms_wipe(pem, strlen(pem));
+            free(pem);
+        }
     }
     if (cfg->dns_tsig[0] && cfg->dns_tsig_file[0]) {
         fprintf(err, "kmsd: --dns-tsig and --dns-tsig-file: give one key, not both\n");
@@ -244,4 +262,33 @@ size_t config_changed(const struct kmsd_config *a, const struct kmsd_config *b, 
         n += differ;
     }
     return n;
+}
+
+char *config_read_pem(const char *path, char *msg, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(msg, cap, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(CONFIG_TLS_PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, CONFIG_TLS_PEM_MAX + 1, f) : 0;
+    bool bad_read = ferror(f) != 0;
+    fclose(f);
+    if (!buf || bad_read || n > CONFIG_TLS_PEM_MAX) {
+        snprintf(msg, cap, "%s: %s", path,
+                 !buf ? "out of memory" : bad_read ? "cannot be read" : "larger than 65536 bytes (not a PEM file?)");
+        if (buf)
+            kms_wipe(buf, n < CONFIG_TLS_PEM_MAX + 1 ? n : CONFIG_TLS_PEM_MAX + 1);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (strlen(buf) != n || !strstr(buf, "-----BEGIN ")) {
+        snprintf(msg, cap, "%s: not a PEM file (no \"-----BEGIN \" line)", path);
+        kms_wipe(buf, n);
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }

@@ -34,7 +34,8 @@
 #define CONFIG_MAX_DNS_ZONES 8     /* --dns-publish zones at most */
 #define CONFIG_MAX_DNS_ADDRESSES 4 /* --dns-address entries at most */
 #define CONFIG_DNS_NAME_LEN 254    /* a DNS name (dns_name.h: 253 characters) and its NUL */
-#define CONFIG_DNS_TSIG_LEN 400    /* "NAME:ALGORITHM:SECRET": 253 + 1 + 11 + 1 + 128, and the NUL */
+#define CONFIG_DNS_TSIG_LEN 400
+#define CONFIG_TLS_PEM_MAX 65536   /* bytes of an --http-tls-cert or --http-tls-key file at most */    /* "NAME:ALGORITHM:SECRET": 253 + 1 + 11 + 1 + 128, and the NUL */
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_count_mode { CONFIG_COUNT_FIXED, CONFIG_COUNT_GENUINE };
@@ -121,6 +122,8 @@ struct kmsd_config {
     uint32_t http_max_connections;     /* --http-max-connections, default 32 */
     uint32_t http_timeout_ms;          /* --http-timeout (seconds, suffixes), default 10 s */
     uint32_t http_max_page;            /* --http-max-page: clients per API page at most, default 500 */
+    char http_tls_cert[CONFIG_PATH_LEN];  /* --http-tls-cert FILE (PEM): serve HTTPS; "" = plain HTTP */
+    char http_tls_key[CONFIG_PATH_LEN];   /* --http-tls-key FILE (PEM), with http_tls_cert */
     /* DNS SRV publishing (dns_publish.h) */
     char dns_publish[CONFIG_MAX_DNS_ZONES][CONFIG_DNS_NAME_LEN]; /* --dns-publish ZONE, repeatable; none: off */
     int n_dns_publish;
@@ -195,6 +198,13 @@ void config_print(const struct kmsd_config *cfg, FILE *out);
 /* The options whose values differ between a and b (as --check-config prints them), in table order: up to max
  * names into names; returns how many differ. For a reload: what changed, and whether it applies live. */
 size_t config_changed(const struct kmsd_config *a, const struct kmsd_config *b, const char **names, size_t max);
+
+/* Whether an --http address is loopback-only: 127.0.0.0/8, [::1] or localhost (any port). */
+bool http_addr_is_loopback(const char *a);
+
+/* The PEM text of the file at path (at most CONFIG_TLS_PEM_MAX bytes, holding a "-----BEGIN " line), malloc'd and
+ * NUL-terminated, or NULL with msg (cap bytes) saying why. For --http-tls-cert and --http-tls-key. */
+char *config_read_pem(const char *path, char *msg, size_t cap);
 
 struct dns_tsig;
 /* The TSIG key of --dns-tsig-file (read again) or --dns-tsig: 1 with *out filled, 0 when neither is set, -1 with

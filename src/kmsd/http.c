@@ -408,12 +408,21 @@ static int serve_on(struct http_server *h, const struct sockaddr *sa)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (sa->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* with a certificate: HTTPS through libmicrohttpd's TLS (GnuTLS), the key and chain given as PEM text */
+    if (h->tls_cert)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls[] = {
+        {h->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg.max_connections + 1), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)h->cfg.timeout_s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
     if (!d) {
         close(fd); /* MHD takes the socket only once it has started */
         return -ENOMEM;
@@ -496,6 +505,18 @@ static void pick_probe(struct http_server *h)
     }
 }
 
+/* Wipes and frees the copies of the TLS key and certificate. */
+static void free_tls(struct http_server *h)
+{
+    char *p[] = {h->tls_key, h->tls_cert};
+    for (int i = 0; i < 2; i++)
+        if (p[i]) {
+            kms_wipe(p[i], strlen(p[i]));
+            free(p[i]);
+        }
+    h->tls_key = h->tls_cert = NULL;
+}
+
 int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_t n_kms, struct http_server **out)
 {
     *out = NULL;
@@ -511,6 +532,18 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
         snprintf(h->db_path, sizeof h->db_path, "%s", cfg->db_path);
     h->n_kms = n_kms < SERVER_MAX_LISTENERS ? n_kms : SERVER_MAX_LISTENERS;
     memcpy(h->kms, kms, h->n_kms * sizeof *kms);
+    if (cfg->tls_cert && cfg->tls_key) {
+        h->tls_cert = strdup(cfg->tls_cert);
+        h->tls_key = strdup(cfg->tls_key);
+        if (!h->tls_cert || !h->tls_key) {
+            log_error("http: out of memory");
+            free(h->tls_cert);
+            free(h->tls_key);
+            free(h);
+            return -1;
+        }
+    }
+    h->cfg.tls_cert = h->cfg.tls_key = NULL; /* the caller's texts are its own */
     pick_probe(h);
     int rc = pthread_mutex_init(&h->probe_mu, NULL);
     if (rc == 0 && (rc = http_lane_init(&h->registry, h, "registry", run_registry)) != 0)
@@ -521,6 +554,7 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
     }
     if (rc != 0) {
         log_error("http: cannot create a mutex: %s", strerror(rc));
+        free_tls(h);
         free(h);
         return -rc;
     }
@@ -542,7 +576,7 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
         return 0;
     }
     for (int i = 0; i < h->n_d; i++)
-        log_info("http: serving the web page and API on http://%s/", h->names[i]);
+        log_info("http: serving the web page and API on %s://%s/", h->tls_cert ? "https" : "http", h->names[i]);
     *out = h;
     return 0;
 }
@@ -562,5 +596,6 @@ void http_stop(struct http_server *h)
     http_lane_destroy(&h->registry);
     http_lane_destroy(&h->readyz);
     pthread_mutex_destroy(&h->probe_mu);
+    free_tls(h);
     free(h);
 }

@@ -39,6 +39,7 @@ struct http_cfg {
     const char *count_mode;            /* "fixed" or "genuine" */
     int32_t client_count;              /* -1: auto */
     struct dns_publish *dns;           /* the DNS publisher (/api/v1/host shows its zones); NULL: none */
+    const char *tls_cert, *tls_key;    /* PEM texts: serve HTTPS (libmicrohttpd's TLS); NULL: plain HTTP. Copied. */
 };
 
 struct http_server;

@@ -56,6 +56,7 @@ struct http_lane {
 struct http_server {
     struct http_cfg cfg;
     char token[512];
+    char *tls_cert, *tls_key; /* copies of cfg's PEM texts (wiped and freed at http_stop), NULL: plain HTTP */
     struct MHD_Daemon *d[HTTP_MAX_ADDRS];
     char names[HTTP_MAX_ADDRS][96];
     int n_d;

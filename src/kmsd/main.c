@@ -270,7 +270,29 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
     hc.count_mode = cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed";
     hc.client_count = cfg->client_count;
     hc.dns = x->dns;
-    return http_start(&hc, l, n, &x->http) < 0 ? -1 : 0;
+    char *pem[2] = {NULL, NULL}; /* read again here, still as root (the privilege drop comes after on_bound) */
+    const char *paths[2] = {cfg->http_tls_cert, cfg->http_tls_key};
+    for (int i = 0; i < 2 && cfg->http_tls_cert[0]; i++) {
+        char msg[512];
+        if (!(pem[i] = config_read_pem(paths[i], msg, sizeof msg))) {
+            log_error("%s %s", i ? "--http-tls-key" : "--http-tls-cert", msg);
+            free(pem[0]);
+            return -1;
+        }
+    }
+    hc.tls_cert = pem[0];
+    hc.tls_key = pem[1];
+    for (int i = 0; i < cfg->n_http && !pem[0] && cfg->http_token[0]; i++)
+        if (!http_addr_is_loopback(cfg->http[i]))
+            log_warn("--http %s: the token travels in clear over plain HTTP; give --http-tls-cert and --http-tls-key",
+                     cfg->http[i]);
+    int rc = http_start(&hc, l, n, &x->http) < 0 ? -1 : 0;
+    for (int i = 0; i < 2; i++)
+        if (pem[i]) {
+            kms_wipe(pem[i], strlen(pem[i]));
+            free(pem[i]);
+        }
+    return rc;
 }
 
 /* Everything kmsd runs with, in one place (main keeps it in static storage: it is large, and the HTTP threads

@@ -1,0 +1,64 @@
+#!/bin/bash
+# HTTPS for the page and the API (--http-tls-cert, --http-tls-key): with a certificate the test makes (openssl,
+# self-signed for 127.0.0.1), a client that trusts it gets the API and the page over TLS, and plain HTTP on that
+# port gets nothing; a missing, half-given or non-PEM certificate stops kmsd at start (exit 2); a non-loopback
+# --http with a token and no TLS warns that the token travels in clear (in a network namespace of the test's own).
+. "$(dirname "$0")/lib.sh"
+command -v openssl >/dev/null || fail "openssl is not installed"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kmsd test" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>"$TMP/openssl.log" ||
+    fail "openssl: $(cat "$TMP/openssl.log")"
+start_kmsd --http-tls-cert "$TMP/cert.pem" --http-tls-key "$TMP/key.pem"
+"$PYTHON" - "$HTTP_PORT" "$TMP/cert.pem" <<'PY' || fail "HTTPS"
+import http.client, json, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+c.request("GET", "/api/v1/host")
+r = c.getresponse()
+body = r.read()
+if r.status != 200 or "listeners" not in json.loads(body):
+    sys.exit("GET /api/v1/host over HTTPS: %d %r" % (r.status, body[:200]))
+c.request("GET", "/")
+r = c.getresponse()
+page = r.read()
+if r.status != 200 or b"<html" not in page[:200].lower():
+    sys.exit("the page over HTTPS: %d" % r.status)
+# a client that does not trust the certificate refuses it
+try:
+    c2 = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(), timeout=10)
+    c2.request("GET", "/healthz")
+    c2.getresponse()
+    sys.exit("an untrusted certificate was accepted")
+except ssl.SSLError:
+    pass
+# plain HTTP on the TLS port gets no HTTP answer
+p = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+try:
+    p.request("GET", "/healthz")
+    st = p.getresponse().status
+    sys.exit("plain HTTP on the HTTPS port answered %d" % st)
+except (http.client.HTTPException, ConnectionError, OSError):
+    pass
+PY
+grep -q "http: serving the web page and API on https://127.0.0.1:$HTTP_PORT/" "$TMP/kmsd.log" || fail "no https:// line"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "activation with HTTPS on"
+stop_kmsd
+
+expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-tls-cert "$TMP/cert.pem" --check-config
+grep -q -- "--http-tls-cert and --http-tls-key go together" "$TMP/out" || fail "half-given: $(cat "$TMP/out")"
+echo "not a certificate" >"$TMP/bad.pem"
+expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-tls-cert "$TMP/bad.pem" --http-tls-key "$TMP/key.pem" --check-config
+grep -q "bad.pem: not a PEM file" "$TMP/out" || fail "non-PEM: $(cat "$TMP/out")"
+expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-tls-cert "$TMP/none.pem" --http-tls-key "$TMP/key.pem" --check-config
+grep -q "none.pem: No such file" "$TMP/out" || fail "missing: $(cat "$TMP/out")"
+
+# a token over plain HTTP on a non-loopback address: a warning (in a network namespace: nothing of the machine's)
+unshare -n bash -c '
+    ip link set lo up || exit 3
+    timeout 5 "$1" -L 127.0.0.1:'"$PORT"' --state-dir "$2/ns" --http 0.0.0.0:18080 --http-token 0123456789abcdef0123 \
+        --no-db '"${AS_ROOT[*]}"' >"$2/ns.log" 2>&1
+    exit 0' _ "$KMSD" "$TMP"
+grep -q -- "--http 0.0.0.0:18080: the token travels in clear over plain HTTP" "$TMP/ns.log" ||
+    fail "no clear-token warning: $(tail -5 "$TMP/ns.log")"
+echo "31-https: served over TLS, plain HTTP refused, bad certificates stop kmsd, clear-token warning"
