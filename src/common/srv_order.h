@@ -22,8 +22,8 @@
 #include "dns_name.h"
 #include "rng.h"
 
-/* Records of one RRset ordered at most: a client tries no more hosts than this (a caller keeps the first
- * SRV_ORDER_MAX of a larger answer and says so). Weights then sum to less than 2^22. */
+/* Records of one RRset ordered at most: a client tries no more hosts than this (a caller keeps SRV_ORDER_MAX of
+ * the lowest priorities of a larger answer and says so). Weights then sum to less than 2^22. */
 #define SRV_ORDER_MAX 64
 
 /* One SRV record's data (RFC 2782): target without its final dot; "." (the service is decidedly not available)
