@@ -1,6 +1,7 @@
 #include "discover.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,15 @@ int kmsc_discover_parse_server(const char *text, struct kmsc_dns_server *out, ch
     memset(out, 0, sizeof *out);
     out->port = KMSC_DISCOVER_DNS_PORT;
     if (hostport_split(text, &hp, &why) != 0) {
-        snprintf(msg, cap, "--dns-server '%s': %s (expected ADDR[:PORT], e.g. 192.0.2.53 or [2001:db8::53]:5353)",
-                 text, why);
+        snprintf(msg, cap, "--dns-server '%s': %s (expected ADDR[:PORT], e.g. 192.0.2.53 or [2001:db8::53]:5353)", text,
+                 why);
         return KMS_EINVAL;
     }
     if (hp.host_len == 0 || hp.host_len > KMSC_HOST_MAX || memchr(hp.host, '*', hp.host_len)) {
-        snprintf(msg, cap, "--dns-server '%s': expected one address or name, port 53 unless given (192.0.2.53, "
-                           "[2001:db8::53]:5353, ns1.example.org)", text);
+        snprintf(msg, cap,
+                 "--dns-server '%s': expected one address or name, port 53 unless given (192.0.2.53, "
+                 "[2001:db8::53]:5353, ns1.example.org)",
+                 text);
         return KMS_EINVAL;
     }
     if (hp.port && hostport_port(hp.port, hp.port_len, &out->port) != 0) {
@@ -56,8 +59,9 @@ int kmsc_discover_check_domain(const char *domain, char *msg, size_t cap)
         return KMS_EINVAL;
     }
     if (domain_len(domain) == 0) {
-        snprintf(msg, cap, "the domain '%.40s...' is longer than %zu characters (%s and it make one name of at most %d)",
-                 domain, (size_t)KMSC_DISCOVER_DOMAIN_MAX, KMSC_DISCOVER_SERVICE, DNS_NAME_MAX);
+        snprintf(msg, cap,
+                 "the domain '%.40s...' is longer than %zu characters (%s and it make one name of at most %d)", domain,
+                 (size_t)KMSC_DISCOVER_DOMAIN_MAX, KMSC_DISCOVER_SERVICE, DNS_NAME_MAX);
         return KMS_EINVAL;
     }
     return 0;
@@ -121,13 +125,12 @@ static ldns_resolver *resolver_new(const struct kmsc_dns_server *server, char *w
 }
 
 /* What asking gave. */
-enum answer { ANSWER_RECORDS, ANSWER_NONE, ANSWER_NXDOMAIN, ANSWER_FAILED };
+enum answer { ANSWER_RECORDS, ANSWER_NONE, ANSWER_NXDOMAIN, ANSWER_FAILED, ANSWER_INTERNAL };
 
 /* Asks r for name's records of type t (name without its final dot). ANSWER_RECORDS with *list (the answer
  * section's records of type t, the caller's to free: a CNAME chain is followed by the resolver and its records
  * of type t are the answer's), ANSWER_NONE or ANSWER_NXDOMAIN, or ANSWER_FAILED with why. */
-static enum answer ask(ldns_resolver *r, const char *name, ldns_rr_type t, ldns_rr_list **list, char *why,
-                       size_t wcap)
+static enum answer ask(ldns_resolver *r, const char *name, ldns_rr_type t, ldns_rr_list **list, char *why, size_t wcap)
 {
     char abs[DNS_NAME_MAX + 2];
     snprintf(abs, sizeof abs, "%s.", name);
@@ -266,12 +269,12 @@ static size_t read_srv(const ldns_rr_list *l, struct srv_record *rr, size_t *lef
     return n;
 }
 
-/* One domain's records into d, ordered and resolved. ANSWER_RECORDS (d filled; d->n may be 0 when no target
- * was usable), ANSWER_NONE (none, or only "."; *dot says), ANSWER_NXDOMAIN, ANSWER_FAILED with why. */
+/* One domain's records into d, ordered and resolved; rr is room for SRV_ORDER_MAX records. ANSWER_RECORDS (d
+ * filled; d->n may be 0 when no target was usable), ANSWER_NONE (none, or only "."; *dot says), ANSWER_NXDOMAIN,
+ * ANSWER_FAILED or ANSWER_INTERNAL (the random source) with why. */
 static enum answer one_domain(ldns_resolver *r, bool server, const char *domain, const struct kms_rng *rng,
-                              struct kmsc_discovery *d, size_t *dot, char *why, size_t wcap)
+                              struct srv_record *rr, struct kmsc_discovery *d, size_t *dot, char *why, size_t wcap)
 {
-    static struct srv_record rr[SRV_ORDER_MAX]; /* kmsc is single-threaded; 16 KB kept off the stack */
     size_t order[SRV_ORDER_MAX];
     memset(d, 0, sizeof *d);
     snprintf(d->owner, sizeof d->owner, "%s%.*s", KMSC_DISCOVER_SERVICE, (int)KMSC_DISCOVER_DOMAIN_MAX, domain);
@@ -286,7 +289,7 @@ static enum answer one_domain(ldns_resolver *r, bool server, const char *domain,
     int rc = srv_order(rr, n, rng, order);
     if (rc < 0) {
         snprintf(why, wcap, "ordering the records: %s", kms_strerror(rc));
-        return ANSWER_FAILED;
+        return ANSWER_INTERNAL;
     }
     for (size_t i = 0; i < n; i++) {
         struct kmsc_discover_host *h = &d->host[d->n++];
@@ -327,7 +330,7 @@ static size_t domains_of(const char *domain, char list[][DNS_NAME_MAX + 1], char
 enum kmsc_status kmsc_discover(const char *domain, const struct kmsc_dns_server *server, const struct kms_rng *rng,
                                struct kmsc_discovery *d, struct kmsc_result *res)
 {
-    static char domains[KMSC_DISCOVER_DOMAINS_MAX][DNS_NAME_MAX + 1];
+    char domains[KMSC_DISCOVER_DOMAINS_MAX][DNS_NAME_MAX + 1];
     char why[KMSC_MSG_MAX] = "", failure[KMSC_MSG_MAX] = "", asked[KMSC_MSG_MAX] = "";
     memset(res, 0, sizeof *res);
     memset(d, 0, sizeof *d);
@@ -336,19 +339,27 @@ enum kmsc_status kmsc_discover(const char *domain, const struct kmsc_dns_server 
     size_t nd = domains_of(domain, domains, why, sizeof why);
     if (nd == 0)
         return kms_client_fail(res, KMSC_NO_SRV, KMS_ENOTFOUND, "%s", why);
+    struct srv_record *rr = malloc(SRV_ORDER_MAX * sizeof *rr); /* 16 KB: not on the stack */
+    if (!rr)
+        return kms_client_fail(res, KMSC_INTERNAL, -ENOMEM, "out of memory");
     ldns_resolver *r = resolver_new(server, why, sizeof why);
-    if (!r)
+    if (!r) {
+        free(rr);
         return kms_client_fail(res, KMSC_CONNECT, KMS_ENOTFOUND, "%s", why);
+    }
 
     size_t dot = 0, alen = 0;
     for (size_t i = 0; i < nd; i++) {
         why[0] = '\0';
-        enum answer a = one_domain(r, server != NULL, domains[i], rng, d, &dot, why, sizeof why);
-        if (a == ANSWER_RECORDS) {
+        enum answer a = one_domain(r, server != NULL, domains[i], rng, rr, d, &dot, why, sizeof why);
+        if (a == ANSWER_RECORDS || a == ANSWER_INTERNAL) {
             ldns_resolver_deep_free(r);
+            free(rr);
+            if (a == ANSWER_INTERNAL)
+                return kms_client_fail(res, KMSC_INTERNAL, KMS_ECRYPTO, "%s", why);
             if (d->n == 0)
-                return kms_client_fail(res, KMSC_NO_HOST, KMS_ENOTFOUND, "%s: %zu SRV records, none with a usable "
-                                       "target name", d->owner, d->left_out);
+                return kms_client_fail(res, KMSC_NO_HOST, KMS_ENOTFOUND,
+                                       "%s: %zu SRV records, none with a usable target name", d->owner, d->left_out);
             return KMSC_OK;
         }
         if (a == ANSWER_FAILED && !failure[0])
@@ -357,10 +368,11 @@ enum kmsc_status kmsc_discover(const char *domain, const struct kmsc_dns_server 
             alen += (size_t)snprintf(asked + alen, sizeof asked - alen, "%s%s", i ? ", " : "", d->owner);
     }
     ldns_resolver_deep_free(r);
+    free(rr);
     if (failure[0])
         return kms_client_fail(res, KMSC_CONNECT, KMS_ENOTFOUND, "%s", failure);
     if (dot)
-        return kms_client_fail(res, KMSC_NO_SRV, KMS_ENOTFOUND, "%s: the SRV record's target is '.': no KMS host "
-                               "there (RFC 2782)", asked);
+        return kms_client_fail(res, KMSC_NO_SRV, KMS_ENOTFOUND,
+                               "%s: the SRV record's target is '.': no KMS host there (RFC 2782)", asked);
     return kms_client_fail(res, KMSC_NO_SRV, KMS_ENOTFOUND, "no SRV record %s", asked);
 }

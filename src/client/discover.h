@@ -26,12 +26,12 @@
 #define KMSC_DISCOVER_SERVICE "_vlmcs._tcp." /* the owner name's prefix Windows asks for */
 /* The longest DOMAIN (without its final dot): _vlmcs._tcp.DOMAIN must fit in DNS_NAME_MAX. */
 #define KMSC_DISCOVER_DOMAIN_MAX (DNS_NAME_MAX - (sizeof KMSC_DISCOVER_SERVICE - 1))
-#define KMSC_DISCOVER_ADDRS_MAX 8           /* addresses of one target kept (A, then AAAA), the rest left out */
-#define KMSC_DISCOVER_DOMAINS_MAX 6         /* search domains tried at most (glibc's MAXDNSRCH) */
-#define KMSC_DISCOVER_DNS_TIMEOUT_MS 2000   /* one DNS query's wait for its answer, per try and name server */
-#define KMSC_DISCOVER_DNS_TRIES 2           /* tries of one query per name server */
-#define KMSC_DISCOVER_ADDR_TEXT 64          /* a numeric address as text, an IPv6 scope included, NUL included */
-#define KMSC_DISCOVER_WHY 128               /* why a target has no address, NUL included */
+#define KMSC_DISCOVER_ADDRS_MAX 8         /* addresses of one target kept (A, then AAAA), the rest left out */
+#define KMSC_DISCOVER_DOMAINS_MAX 6       /* search domains tried at most (glibc's MAXDNSRCH) */
+#define KMSC_DISCOVER_DNS_TIMEOUT_MS 2000 /* one DNS query's wait for its answer, per try and name server */
+#define KMSC_DISCOVER_DNS_TRIES 2         /* tries of one query per name server */
+#define KMSC_DISCOVER_ADDR_TEXT 64        /* a numeric address as text, an IPv6 scope included, NUL included */
+#define KMSC_DISCOVER_WHY 128             /* why a target has no address, NUL included */
 #define KMSC_DISCOVER_DNS_PORT 53
 
 /* --dns-server ADDR[:PORT]: an address or a name (resolved when asked), port 53 unless given. */

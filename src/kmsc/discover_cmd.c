@@ -3,15 +3,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
 #include "health.h"
 #include "kms_crypto.h"
 #include "outcome.h"
-
-/* What one run found; the attempts' target names point into it until the program ends. About 44 KB. */
-static struct kmsc_discovery found;
 
 static int rng_fill(void *ctx, void *buf, size_t len)
 {
@@ -28,11 +26,11 @@ int discover_cmd_server(struct discover_opts *o, const char *text, struct kmsc_r
     return 0;
 }
 
-/* Looks the hosts up into `found`. KMSC_OK or the failure (res says why). */
-static enum kmsc_status lookup(const struct discover_opts *o, struct kmsc_result *res)
+/* Looks the hosts up into d. KMSC_OK or the failure (res says why). */
+static enum kmsc_status lookup(const struct discover_opts *o, struct kmsc_discovery *d, struct kmsc_result *res)
 {
     struct kms_rng rng = {rng_fill, NULL};
-    return kmsc_discover(o->domain, o->have_server ? &o->server : NULL, &rng, &found, res);
+    return kmsc_discover(o->domain, o->have_server ? &o->server : NULL, &rng, d, res);
 }
 
 static int width(const char *s, int w)
@@ -42,26 +40,27 @@ static int width(const char *s, int w)
 }
 
 /* The table's header, with the widths of the target and address columns. */
-static void table_head(int wt, int wa, bool health)
+static void table_head(const struct kmsc_discovery *found, int wt, int wa, bool health)
 {
-    printf("%s: %zu record%s, in the order kmsc tries them (RFC 2782: priority, then a weighted draw)\n", found.owner,
-           found.n, found.n == 1 ? "" : "s");
-    if (found.left_out)
+    printf("%s: %zu record%s, in the order kmsc tries them (RFC 2782: priority, then a weighted draw)\n", found->owner,
+           found->n, found->n == 1 ? "" : "s");
+    if (found->left_out)
         printf("(%zu more records left out: beyond %d, the highest priorities, or a target that is no usable "
-               "name)\n", found.left_out, SRV_ORDER_MAX);
+               "name)\n",
+               found->left_out, SRV_ORDER_MAX);
     printf("%-8s  %-6s  %-5s  %-*s  %-*s%s\n", "PRIORITY", "WEIGHT", "PORT", wt, "TARGET", health ? wa : 0,
            health ? "ADDRESS" : "ADDRESSES", health ? "  HEALTH" : "");
 }
 
 /* kmsc --discover -v: the hosts and their addresses, one line each. */
-static void print_found(void)
+static void print_found(const struct kmsc_discovery *found)
 {
     int wt = 0;
-    for (size_t i = 0; i < found.n; i++)
-        wt = width(found.host[i].rr.target, wt);
-    table_head(wt, 0, false);
-    for (size_t i = 0; i < found.n; i++) {
-        const struct kmsc_discover_host *h = &found.host[i];
+    for (size_t i = 0; i < found->n; i++)
+        wt = width(found->host[i].rr.target, wt);
+    table_head(found, wt, 0, false);
+    for (size_t i = 0; i < found->n; i++) {
+        const struct kmsc_discover_host *h = &found->host[i];
         printf("%-8u  %-6u  %-5u  %-*s  ", h->rr.priority, h->rr.weight, h->rr.port, wt, h->rr.target);
         for (size_t k = 0; k < h->n_addr; k++)
             printf("%s%s", k ? " " : "", h->addr[k]);
@@ -75,19 +74,19 @@ static void target_of(const struct kmsc_discover_host *h, size_t k, struct kmsc_
     snprintf(t->port, sizeof t->port, "%u", h->rr.port);
 }
 
-enum kmsc_status discover_cmd_first(const struct discover_opts *o, bool verbose,
+enum kmsc_status discover_cmd_first(const struct discover_opts *o, bool verbose, struct kmsc_discovery *found,
                                     enum kmsc_status (*attempt)(void *arg, const struct kmsc_target *t,
                                                                 const char *target),
                                     void *arg, struct kmsc_result *res)
 {
-    enum kmsc_status st = lookup(o, res);
+    enum kmsc_status st = lookup(o, found, res);
     if (st != KMSC_OK)
         return st;
     if (verbose)
-        print_found();
+        print_found(found);
     size_t tried = 0;
-    for (size_t i = 0; i < found.n; i++) {
-        const struct kmsc_discover_host *h = &found.host[i];
+    for (size_t i = 0; i < found->n; i++) {
+        const struct kmsc_discover_host *h = &found->host[i];
         if (h->n_addr == 0) {
             fflush(stdout);
             fprintf(stderr, "kmsc: %s: %s\n", h->rr.target, h->why);
@@ -107,9 +106,9 @@ enum kmsc_status discover_cmd_first(const struct discover_opts *o, bool verbose,
             }
         }
     }
-    return kms_client_fail(res, KMSC_NO_HOST, -EHOSTUNREACH, "no KMS host of %s answered (%zu address%s of %zu "
-                           "target%s tried)", found.owner, tried, tried == 1 ? "" : "es", found.n,
-                           found.n == 1 ? "" : "s");
+    return kms_client_fail(res, KMSC_NO_HOST, -EHOSTUNREACH,
+                           "no KMS host of %s answered (%zu address%s of %zu target%s tried)", found->owner, tried,
+                           tried == 1 ? "" : "es", found->n, found->n == 1 ? "" : "s");
 }
 
 /* ---- kmsc discover ---- */
@@ -128,18 +127,18 @@ static void list_usage(FILE *f)
 }
 
 /* Probes every address of `found`, printing a row each. Returns how many are healthy. */
-static size_t probe_all(void)
+static size_t probe_all(const struct kmsc_discovery *found)
 {
     int wt = (int)strlen("TARGET"), wa = (int)strlen("ADDRESS");
-    for (size_t i = 0; i < found.n; i++) {
-        wt = width(found.host[i].rr.target, wt);
-        for (size_t k = 0; k < found.host[i].n_addr; k++)
-            wa = width(found.host[i].addr[k], wa);
+    for (size_t i = 0; i < found->n; i++) {
+        wt = width(found->host[i].rr.target, wt);
+        for (size_t k = 0; k < found->host[i].n_addr; k++)
+            wa = width(found->host[i].addr[k], wa);
     }
-    table_head(wt, wa, true);
+    table_head(found, wt, wa, true);
     size_t healthy = 0;
-    for (size_t i = 0; i < found.n; i++) {
-        const struct kmsc_discover_host *h = &found.host[i];
+    for (size_t i = 0; i < found->n; i++) {
+        const struct kmsc_discover_host *h = &found->host[i];
         printf("%-8u  %-6u  %-5u  %-*s  ", h->rr.priority, h->rr.weight, h->rr.port, wt, h->rr.target);
         if (h->n_addr == 0)
             printf("%-*s  no address: %s\n", wa, "-", h->why);
@@ -187,18 +186,24 @@ int discover_cmd_list(int argc, char **argv, struct kmsc_result *res)
     if (argc - optind > 1)
         return outcome_usage(res, "too many arguments (expected one DOMAIN at most)");
     o.domain = optind < argc ? argv[optind] : NULL;
-    if (lookup(&o, res) != KMSC_OK)
-        return outcome_code(res);
-    size_t healthy = probe_all();
-    size_t addrs = 0;
-    for (size_t i = 0; i < found.n; i++)
-        addrs += found.host[i].n_addr;
-    printf("%zu of %zu address%s healthy\n", healthy, addrs, addrs == 1 ? "" : "es");
-    if (fflush(stdout) != 0)
-        return outcome_quiet(res, KMSC_INTERNAL, -EIO);
-    if (healthy == 0) {
-        kms_client_fail(res, KMSC_NO_HOST, -EHOSTUNREACH, "no healthy KMS host in %s", found.owner);
-        return outcome_code(res);
+    struct kmsc_discovery *found = malloc(sizeof *found);
+    if (!found)
+        return outcome_quiet(res, KMSC_INTERNAL, -ENOMEM);
+    int rc = 0;
+    if (lookup(&o, found, res) != KMSC_OK) {
+        rc = outcome_code(res);
+    } else {
+        size_t healthy = probe_all(found), addrs = 0;
+        for (size_t i = 0; i < found->n; i++)
+            addrs += found->host[i].n_addr;
+        printf("%zu of %zu address%s healthy\n", healthy, addrs, addrs == 1 ? "" : "es");
+        if (fflush(stdout) != 0) {
+            rc = outcome_quiet(res, KMSC_INTERNAL, -EIO);
+        } else if (healthy == 0) {
+            kms_client_fail(res, KMSC_NO_HOST, -EHOSTUNREACH, "no healthy KMS host in %s", found->owner);
+            rc = outcome_code(res);
+        }
     }
-    return 0;
+    free(found);
+    return rc;
 }

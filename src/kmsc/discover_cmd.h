@@ -31,13 +31,14 @@ struct discover_opts {
 /* --dns-server TEXT into o. Returns 0 or KMS_EINVAL (res says why, status KMSC_USAGE). */
 int discover_cmd_server(struct discover_opts *o, const char *text, struct kmsc_result *res);
 
-/* --discover: looks the hosts up and calls attempt(arg, t, target) for each address in order (t: the numeric
- * address and the SRV port; target: the SRV target's name, valid until the program ends) while it returns
+/* --discover: looks the hosts up into *found (the caller's, about 44 KB) and calls attempt(arg, t, target) for
+ * each address in order (t: the numeric address and the SRV port; target: the SRV target's name, in *found)
+ * while it returns
  * KMSC_CONNECT or KMSC_RPC; attempt reports its own failures. verbose prints the records and each try on
  * stdout. Returns KMSC_OK, or the status of the attempt that ended the search (res->msg empty: reported), or
  * KMSC_NO_SRV, KMSC_NO_HOST, KMSC_CONNECT (the DNS did not answer), KMSC_USAGE or KMSC_INTERNAL with res->msg
  * for the caller to print. */
-enum kmsc_status discover_cmd_first(const struct discover_opts *o, bool verbose,
+enum kmsc_status discover_cmd_first(const struct discover_opts *o, bool verbose, struct kmsc_discovery *found,
                                     enum kmsc_status (*attempt)(void *arg, const struct kmsc_target *t,
                                                                 const char *target),
                                     void *arg, struct kmsc_result *res);

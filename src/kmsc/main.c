@@ -79,7 +79,8 @@ struct kmsc_ctx {
     struct kms_request req;
     struct kmsc_conn conn;
     struct kmsc_result res;
-    const char *via; /* --discover: the SRV target being tried (else NULL) */
+    const char *via;              /* --discover: the SRV target being tried, in found (else NULL) */
+    struct kmsc_discovery found; /* --discover: the hosts in the order tried */
 };
 
 static void usage_line(FILE *f, const char *prog)
@@ -670,7 +671,7 @@ static int discover_first(struct kmsc_ctx *ctx)
 {
     struct kmsc_result dres;
     enum kmsc_status st =
-        discover_cmd_first(&ctx->o.disc, ctx->o.verbosity >= VERBOSE, discover_attempt, ctx, &dres);
+        discover_cmd_first(&ctx->o.disc, ctx->o.verbosity >= VERBOSE, &ctx->found, discover_attempt, ctx, &dres);
     if (st == KMSC_OK)
         return 0;
     if (dres.msg[0]) { /* the discovery's own outcome, not yet reported */

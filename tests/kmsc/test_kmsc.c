@@ -533,7 +533,8 @@ static void test_help(void **state)
     expect_in(r->out, "--discover");
     expect_in(r->out, "--version");
     expect_in(r->out, "in the order 8, 9, 3, 4, 6, 5, 7, 0.");
-    static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  ", "  8  ", "  9  "};
+    static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ",
+                                        "  6  ", "  7  ", "  8  ", "  9  "};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         expect_in(r->out, codes[i]);
     KMSC(r, "--version");
