@@ -102,12 +102,12 @@ int kms_client_set_family(struct kmsc_target *t, enum kmsc_family f, const char 
 
 enum kmsc_status kms_client_worse(enum kmsc_status a, enum kmsc_status b)
 {
-    static const int rank[8] = {
-        [KMSC_OK] = 0,  [KMSC_INTERNAL] = 8, [KMSC_USAGE] = 7,   [KMSC_CONNECT] = 6,
-        [KMSC_RPC] = 5, [KMSC_VERIFY] = 4,   [KMSC_REFUSED] = 3, [KMSC_COUNT] = 2,
+    static const int rank[10] = {
+        [KMSC_OK] = 0,  [KMSC_INTERNAL] = 10, [KMSC_USAGE] = 9,   [KMSC_CONNECT] = 6, [KMSC_RPC] = 5,
+        [KMSC_VERIFY] = 4, [KMSC_REFUSED] = 3, [KMSC_COUNT] = 2, [KMSC_NO_SRV] = 8,  [KMSC_NO_HOST] = 7,
     };
-    int ra = (unsigned)a < 8 ? rank[a] : 8;
-    int rb = (unsigned)b < 8 ? rank[b] : 8;
+    int ra = (unsigned)a < 10 ? rank[a] : 10;
+    int rb = (unsigned)b < 10 ? rank[b] : 10;
     return ra >= rb ? a : b;
 }
 

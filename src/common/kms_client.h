@@ -36,6 +36,8 @@ enum kmsc_status {
     KMSC_REFUSED = 5,  /* the host answered with a non-zero HRESULT */
     KMSC_VERIFY = 6,   /* the KMS response failed a check of protocol.md 4.6 */
     KMSC_COUNT = 7,    /* currentClientCount below requiredClientCount (0xC004F038) */
+    KMSC_NO_SRV = 8,   /* discovery: no _vlmcs._tcp SRV record in the domain(s) asked (or only the target ".") */
+    KMSC_NO_HOST = 9,  /* discovery: records, but no host they name answered (each one: status 3 or 4) */
 };
 
 /* The address family a client connects with (kmsc --ipv4, --ipv6). */
@@ -89,7 +91,8 @@ void kms_client_uuid_v4(struct guid *g);
 uint64_t kms_client_shift_time(uint64_t now, int64_t offset_s);
 
 /* Exit-code precedence for several requests: returns whichever of a and b is worse
- * (1 > 2 > 3 > 4 > 6 > 5 > 7 > 0; 1 and 2 never come from a host). */
+ * (1 > 2 > 8 > 9 > 3 > 4 > 6 > 5 > 7 > 0; 1 and 2 never come from a host, 8 and 9 come before any host
+ * answered: nothing a host did is worse than finding none). */
 enum kmsc_status kms_client_worse(enum kmsc_status a, enum kmsc_status b);
 
 /* Decodes one whole reply PDU p[0..len) (len == its frag_length) into *pdu and rejects fragmented replies

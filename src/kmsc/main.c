@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "client.h"
+#include "discover_cmd.h"
 #include "err.h"
 #include "health.h"
 #include "host_identity.h"
@@ -73,6 +74,7 @@ struct opts {
     bool list;
     const char *commands; /* --commands HOST[:PORT] */
     const char *filter;   /* --list-products FILTER */
+    struct discover_opts disc; /* --discover [DOMAIN], --dns-server */
     bool help, version;
 };
 
@@ -89,14 +91,18 @@ struct kmsc_ctx {
     bool have_answer;
     struct kms_response answer;
     char answer_peer[KMSC_ADDR_TEXT];
+    const char *via;              /* --discover: the SRV target being tried, in found (else NULL) */
+    struct kmsc_discovery found; /* --discover: the hosts in the order tried */
 };
 
 static void usage_line(FILE *f, const char *prog)
 {
     fprintf(f, "Usage: %s [options] [HOST[:PORT]]\n"
+               "       %s [options] --discover [DOMAIN]     the host from DNS (_vlmcs._tcp.DOMAIN SRV)\n"
+               "       %s discover [DOMAIN] [--dns-server ADDR[:PORT]]  list those hosts, each probed\n"
                "       %s health [HOST[:PORT]]              one activation as a health probe (kmsc(1))\n"
                "       %s bench [options] [HOST[:PORT]]     a load generator (kmsc bench --help)\n",
-            prog, prog, prog);
+            prog, prog, prog, prog, prog);
 }
 
 static void help(const char *prog)
@@ -135,6 +141,12 @@ static void help(const char *prog)
           "  --new-connection        open a new connection (and BIND) for each request\n"
           "  --timeout SECONDS       limit for connecting and for each reply (default 10; 3 for the BIND's)\n"
           "  --ipv4, --ipv6          connect over IPv4 (IPv6) only: HOST's addresses of that family\n"
+          "Discovery (DNS, as Windows without slmgr /skms):\n"
+          "  --discover              the argument is a DOMAIN: use the hosts of its SRV record _vlmcs._tcp.DOMAIN,\n"
+          "                          lowest priority first, by weight within one (RFC 2782), each address in turn\n"
+          "                          until one answers (a failure to connect or an RPC failure tries the next; a\n"
+          "                          refusal is an answer); without DOMAIN each search domain of /etc/resolv.conf\n"
+          "  --dns-server ADDR[:PORT]  ask this DNS server (port 53 unless given), for the targets' addresses too\n"
           "Output:\n"
           "  --save-identity FILE    after a verified answer, write the host's ePID and HWID to FILE as kmsd\n"
           "                          configuration (kmsd -c FILE answers alike); FILE is replaced\n"
@@ -152,7 +164,9 @@ static void help(const char *prog)
           "  5  refused by the host (non-zero HRESULT)\n"
           "  6  verification of the response failed\n"
           "  7  current count below the required count (0xC004F038)\n"
-          "With -n N the worst status wins, in the order 3, 4, 6, 5, 7, 0.\n",
+          "  8  --discover: no _vlmcs._tcp SRV record in the domain(s) asked\n"
+          "  9  --discover: SRV records, but none of their hosts answered (each one 3 or 4)\n"
+          "With -n N the worst status wins, in the order 8, 9, 3, 4, 6, 5, 7, 0.\n",
           stdout);
 }
 
@@ -286,6 +300,8 @@ enum long_only {
     OPT_IPV4,
     OPT_IPV6,
     OPT_SAVE_IDENTITY,
+    OPT_DISCOVER,
+    OPT_DNS_SERVER,
 };
 
 static const struct option long_opts[] = {
@@ -313,6 +329,8 @@ static const struct option long_opts[] = {
     {"ipv4", no_argument, NULL, OPT_IPV4},
     {"ipv6", no_argument, NULL, OPT_IPV6},
     {"save-identity", required_argument, NULL, OPT_SAVE_IDENTITY},
+    {"discover", no_argument, NULL, OPT_DISCOVER},
+    {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -433,6 +451,8 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_IPV4: o->ipv4 = true; return 0;
     case OPT_IPV6: o->ipv6 = true; return 0;
     case OPT_SAVE_IDENTITY: o->save_identity = optarg; return 0;
+    case OPT_DISCOVER: o->disc.on = true; return 0;
+    case OPT_DNS_SERVER: return discover_cmd_server(&o->disc, optarg, res);
     default: return outcome_getopt(res, c, argv);
     }
 }
@@ -459,10 +479,23 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
         o->filter = optind < argc ? argv[optind] : NULL;
         return 0;
     }
-    if (argc - optind > 1)
-        return outcome_usage(&ctx->res, "too many arguments (expected one HOST[:PORT])");
+    if (o->disc.have_server && !o->disc.on)
+        return outcome_usage(&ctx->res, "--dns-server goes with --discover");
     if (o->save_identity && o->save_identity[0] == '\0')
         return outcome_usage(&ctx->res, "--save-identity: the file name is empty");
+    if (o->disc.on && (o->ipv4 || o->ipv6)) /* the addresses come from DNS, of both families, tried in turn */
+        return outcome_usage(&ctx->res, "%s does not go with --discover", o->ipv4 ? "--ipv4" : "--ipv6");
+    if (o->disc.on) {
+        if (argc - optind > 1)
+            return outcome_usage(&ctx->res, "too many arguments (expected one DOMAIN with --discover)");
+        o->disc.domain = optind < argc ? argv[optind] : NULL;
+        char why[KMSC_MSG_MAX];
+        if (o->disc.domain && kmsc_discover_check_domain(o->disc.domain, why, sizeof why) != 0)
+            return outcome_usage(&ctx->res, "--discover: %s", why);
+        return 0;
+    }
+    if (argc - optind > 1)
+        return outcome_usage(&ctx->res, "too many arguments (expected one HOST[:PORT])");
     char msg[KMSC_MSG_MAX];
     if (kms_client_parse_target(optind < argc ? argv[optind] : DEFAULT_HOST, &o->target, msg, sizeof msg) != 0)
         return outcome_usage(&ctx->res, "%s", msg);
@@ -608,7 +641,8 @@ static void print_response(const struct kmsc_ctx *ctx, unsigned long i)
     const struct kms_request *r = &ctx->req;
     if (ctx->o.n > 1)
         printf("Request %lu/%lu:\n", i, ctx->o.n);
-    printf("Host:                %s\n", ctx->conn.peer);
+    printf("Host:                %s%s%s%s\n", ctx->conn.peer, ctx->via ? " (" : "", ctx->via ? ctx->via : "",
+           ctx->via ? ")" : "");
     printf("Product:             %s\n", ctx->sku ? ctx->sku->name : "(raw ids)");
     printf("Protocol:            %u.%u (%s)\n", r->version_major, r->version_minor,
            ctx->conn.syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32");
@@ -627,10 +661,11 @@ static void print_response(const struct kmsc_ctx *ctx, unsigned long i)
 static void report_failure(const struct kmsc_ctx *ctx, unsigned long i)
 {
     fflush(stdout); /* keep the order of -v output and errors on a shared terminal */
+    const char *via = ctx->via ? ctx->via : "", *sep = ctx->via ? ": " : "";
     if (ctx->o.n > 1)
-        fprintf(stderr, "%s: request %lu/%lu: %s\n", ctx->prog, i, ctx->o.n, ctx->res.msg);
+        fprintf(stderr, "%s: request %lu/%lu: %s%s%s\n", ctx->prog, i, ctx->o.n, via, sep, ctx->res.msg);
     else
-        fprintf(stderr, "%s: %s\n", ctx->prog, ctx->res.msg);
+        fprintf(stderr, "%s: %s%s%s\n", ctx->prog, via, sep, ctx->res.msg);
 }
 
 /* Connects and binds ctx->conn. Returns 0 or a negative code (the failure is reported, ctx->res says it). */
@@ -674,6 +709,36 @@ static int activate_one(struct kmsc_ctx *ctx, unsigned long i)
     return st == KMSC_OK ? 0 : outcome_code(&ctx->res);
 }
 
+/* --discover: request 1 to one address the DNS gave (discover_cmd_first calls it for each in turn). */
+static enum kmsc_status discover_attempt(void *arg, const struct kmsc_target *t, const char *target)
+{
+    struct kmsc_ctx *ctx = arg;
+    ctx->o.target = *t;
+    ctx->via = target;
+    int rc = open_conn(ctx, 1);
+    if (rc == 0)
+        rc = activate_one(ctx, 1);
+    return rc == 0 ? KMSC_OK : ctx->res.status;
+}
+
+/* Request 1 with --discover: to the discovered hosts in order until one answers; the others then go where it
+ * went. 0 or a negative code (reported). */
+static int discover_first(struct kmsc_ctx *ctx)
+{
+    struct kmsc_result dres;
+    enum kmsc_status st =
+        discover_cmd_first(&ctx->o.disc, ctx->o.verbosity >= VERBOSE, &ctx->found, discover_attempt, ctx, &dres);
+    if (st == KMSC_OK)
+        return 0;
+    if (dres.msg[0]) { /* the discovery's own outcome, not yet reported */
+        ctx->via = NULL;
+        ctx->res = dres;
+        report_failure(ctx, 1);
+    }
+    ctx->res.status = st;
+    return outcome_code(&ctx->res);
+}
+
 /* Sends the -n requests. Returns 0 when all verified, else a negative code with ctx->res.status the worst
  * status (every failure was reported as it happened: no message left). */
 static int run(struct kmsc_ctx *ctx)
@@ -689,16 +754,22 @@ static int run(struct kmsc_ctx *ctx)
         print_request(ctx);
 
     for (unsigned long i = 1; i <= o->n; i++) {
-        int rc = ctx->conn.fd < 0 ? open_conn(ctx, i) : 0;
-        if (rc == 0)
-            rc = activate_one(ctx, i);
+        int rc;
+        if (i == 1 && o->disc.on) {
+            rc = discover_first(ctx); /* connects, binds and sends request 1 */
+        } else {
+            rc = ctx->conn.fd < 0 ? open_conn(ctx, i) : 0;
+            if (rc == 0)
+                rc = activate_one(ctx, i);
+        }
         enum kmsc_status st = rc == 0 ? KMSC_OK : ctx->res.status;
         done++;
         if (st == KMSC_OK)
             ok++;
         worst = kms_client_worse(worst, st);
-        /* Nothing can follow a failed connect; an RPC failure ends the one shared connection. */
-        if (st == KMSC_CONNECT || st == KMSC_INTERNAL || (st == KMSC_RPC && !o->new_connection))
+        /* Nothing can follow a failed connect or discovery; an RPC failure ends the one shared connection. */
+        if (st == KMSC_CONNECT || st == KMSC_INTERNAL || st == KMSC_NO_SRV || st == KMSC_NO_HOST ||
+            (st == KMSC_RPC && !o->new_connection))
             break;
     }
     kmsc_close(&ctx->conn);
@@ -832,6 +903,8 @@ int main(int argc, char **argv)
     ctx.prog = "kmsc";
     if (argc > 1 && strcmp(argv[1], "health") == 0)
         return exit_status(health_cmd(argc, argv, &ctx.res), &ctx.res, "kmsc health", false);
+    if (argc > 1 && strcmp(argv[1], "discover") == 0)
+        return exit_status(discover_cmd_list(argc - 1, argv + 1, &ctx.res), &ctx.res, "kmsc discover", true);
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return exit_status(kmsc_bench(argc - 1, argv + 1, &ctx.res), &ctx.res, "kmsc bench", true);
     return exit_status(activate_cmd(&ctx, argc, argv), &ctx.res, ctx.prog, true);

@@ -278,10 +278,10 @@ static void texts(void **state)
 static void small_parts(void **state)
 {
     (void)state;
-    static const enum kmsc_status order[] = {KMSC_OK,  KMSC_COUNT,   KMSC_REFUSED, KMSC_VERIFY,
-                                             KMSC_RPC, KMSC_CONNECT, KMSC_USAGE,   KMSC_INTERNAL};
-    for (size_t i = 0; i < 8; i++)
-        for (size_t j = 0; j < 8; j++)
+    static const enum kmsc_status order[] = {KMSC_OK,      KMSC_COUNT,   KMSC_REFUSED, KMSC_VERIFY, KMSC_RPC,
+                                             KMSC_CONNECT, KMSC_NO_HOST, KMSC_NO_SRV,  KMSC_USAGE,  KMSC_INTERNAL};
+    for (size_t i = 0; i < 10; i++)
+        for (size_t j = 0; j < 10; j++)
             assert_int_equal(kms_client_worse(order[i], order[j]), order[i > j ? i : j]);
 
     struct guid g;

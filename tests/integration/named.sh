@@ -2,7 +2,8 @@
 # loopback port, in $TMP/named, with a TSIG key that may update the zone; stopped by PID (and at exit).
 #
 # named_start ZONE: writes the key ($NAMED_KEY, a BIND key file as tsig-keygen makes it), the zone (SOA, NS, the
-# name server's A and a TXT record "keep" that no test may touch), the configuration, and starts named; sets
+# name server's A and a TXT record "keep" that no test may touch, then the lines of $NAMED_RECORDS if the test set
+# it: zone-file records of its own, names relative to the zone), the configuration, and starts named; sets
 # NAMED_PORT and NAMED_PID. named_stop stops it (the zone and its journal stay for a restart); named_restart starts
 # it again on the same port. named_dig NAME TYPE asks it (dig +short).
 NAMED=$(command -v named || echo /usr/sbin/named)
@@ -10,6 +11,7 @@ NAMED=$(command -v named || echo /usr/sbin/named)
 command -v dig >/dev/null || fail "dig is not installed (bind9-dnsutils)"
 NAMED_PID=""
 NAMED_DIR="$TMP/named"
+NAMED_RECORDS=""
 
 named_stop() {
     [ -n "$NAMED_PID" ] || return 0
@@ -54,6 +56,7 @@ named_start() {
 @ IN NS ns1.$NAMED_ZONE.
 ns1 IN A 127.0.0.1
 keep IN TXT "untouched"
+$NAMED_RECORDS
 ZONE
     cat >"$NAMED_DIR/named.conf" <<CONF
 options {

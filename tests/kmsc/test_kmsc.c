@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "client.h"
+#include "discover.h"
 #include "epid.h"
 #include "err.h"
 #include "guid.h"
@@ -405,11 +406,25 @@ static void test_usage_errors(void **state)
         {"[]:1688"},
         {"[host]:1688"},
         {"--list-products", "127.0.0.1"},
+        {"--dns-server", "127.0.0.1", "127.0.0.1"}, /* without --discover */
+        {"--discover", "--dns-server"},
+        {"--discover", "--dns-server", ""},
+        {"--discover", "--dns-server", "*"},
+        {"--discover", "--dns-server", "127.0.0.1:0"},
+        {"--discover", "--dns-server", "[::1"},
+        {"--discover", "bad domain"},
+        {"--discover", "a..example"},
+        {"--discover", "a.example", "b.example"},
+        {"discover", "--nope"},
+        {"discover", "a.example", "b.example"},
+        {"discover", "--dns-server", "127.0.0.1:65536"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *a[5] = {cases[i][0], cases[i][1], cases[i][2], cases[i][3], NULL};
         kmsc_runv(r, a);
-        if (r->code != KMSC_USAGE || strncmp(r->err, "kmsc: ", 6) != 0 || strlen(r->err) < 12)
+        bool sub = strcmp(cases[i][0], "discover") == 0; /* "kmsc discover: ..." */
+        if (r->code != KMSC_USAGE || strncmp(r->err, sub ? "kmsc discover: " : "kmsc: ", sub ? 15 : 6) != 0 ||
+            strlen(r->err) < 12)
             fail_msg("case %zu (%s): exit %d, stderr '%s'", i, cases[i][0], r->code, r->err);
         assert_string_equal(r->out, "");
     }
@@ -455,6 +470,64 @@ static void test_messages(void **state)
     KMSC(r, "--list-products", "--help");
     expect(r, 0);
     expect_in(r->out, "Usage: kmsc");
+    KMSC(r, "discover", "a.example", "b.example");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc discover: too many arguments (expected one DOMAIN at most)\n"
+                                "Try 'kmsc discover --help' for more information.\n");
+    KMSC(r, "discover", "-h");
+    expect(r, 0);
+    expect_in(r->out, "Usage: kmsc discover [DOMAIN] [--dns-server ADDR[:PORT]]\n");
+    assert_string_equal(r->err, "");
+}
+
+/* The discovery's texts at their limits (discover.h): DOMAIN up to KMSC_DISCOVER_DOMAIN_MAX characters (the
+ * owner name _vlmcs._tcp.DOMAIN then has DNS_NAME_MAX), --dns-server's forms. The lookups themselves run against
+ * BIND's named in tests/integration/27-dns-discover.sh. */
+static void test_discover_texts(void **state)
+{
+    (void)state;
+    char msg[KMSC_MSG_MAX], d[DNS_NAME_MAX + 2];
+    assert_int_equal(KMSC_DISCOVER_DOMAIN_MAX, 241);
+    /* labels of 49 and a last one to make the length: "x{49}.x{49}.x{49}.x{49}.x{n}" */
+    for (size_t len = KMSC_DISCOVER_DOMAIN_MAX - 1; len <= KMSC_DISCOVER_DOMAIN_MAX + 1; len++) {
+        for (size_t i = 0; i < len; i++)
+            d[i] = i % 50 == 49 ? '.' : 'x';
+        d[len] = '\0';
+        int want = len <= KMSC_DISCOVER_DOMAIN_MAX ? 0 : KMS_EINVAL;
+        assert_int_equal(kmsc_discover_check_domain(d, msg, sizeof msg), want);
+        d[len] = '.'; /* a final dot does not count */
+        d[len + 1] = '\0';
+        assert_int_equal(kmsc_discover_check_domain(d, msg, sizeof msg), want);
+    }
+    expect_in(msg, "longer than 241 characters");
+    assert_int_equal(kmsc_discover_check_domain("example.org", msg, sizeof msg), 0);
+    assert_int_equal(kmsc_discover_check_domain("", msg, sizeof msg), KMS_EINVAL);
+    assert_int_equal(kmsc_discover_check_domain("a b.example", msg, sizeof msg), KMS_EINVAL);
+    expect_in(msg, "is not a DNS domain");
+
+    struct kmsc_dns_server s;
+    assert_int_equal(kmsc_discover_parse_server("192.0.2.53", &s, msg, sizeof msg), 0);
+    assert_string_equal(s.host, "192.0.2.53");
+    assert_int_equal(s.port, 53);
+    assert_int_equal(kmsc_discover_parse_server("[2001:db8::53]:5353", &s, msg, sizeof msg), 0);
+    assert_string_equal(s.host, "2001:db8::53");
+    assert_int_equal(s.port, 5353);
+    assert_int_equal(kmsc_discover_parse_server("2001:db8::53", &s, msg, sizeof msg), 0);
+    assert_int_equal(s.port, 53);
+    assert_int_equal(kmsc_discover_parse_server("ns1.example.org:65535", &s, msg, sizeof msg), 0);
+    assert_string_equal(s.host, "ns1.example.org");
+    assert_int_equal(s.port, 65535);
+    static const char *const bad[] = {"", "*", "*:53", ":53", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:", "[::1",
+                                      "[::1]x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (kmsc_discover_parse_server(bad[i], &s, msg, sizeof msg) != KMS_EINVAL)
+            fail_msg("--dns-server '%s' was taken", bad[i]);
+    char longhost[KMSC_HOST_MAX + 2];
+    memset(longhost, 'a', sizeof longhost - 1);
+    longhost[KMSC_HOST_MAX + 1] = '\0';
+    assert_int_equal(kmsc_discover_parse_server(longhost, &s, msg, sizeof msg), KMS_EINVAL);
+    longhost[KMSC_HOST_MAX] = '\0';
+    assert_int_equal(kmsc_discover_parse_server(longhost, &s, msg, sizeof msg), 0);
 }
 
 static void test_help(void **state)
@@ -466,12 +539,16 @@ static void test_help(void **state)
     expect_in(r->out, "Usage: kmsc");
     expect_in(r->out, "kmsc health [HOST[:PORT]]"); /* the other commands are named */
     expect_in(r->out, "kmsc bench [options]");
+    expect_in(r->out, "kmsc discover [DOMAIN]");
+    expect_in(r->out, "--discover");
     expect_in(r->out, "--version");
     static const char *const switches[] = {"  --ipv4, --ipv6  ", "  --no-multiplex  ", "  --previous-cmid GUID  ",
-                                           "  --save-identity FILE  "};
+                                           "  --save-identity FILE  ", "  --discover  "};
     for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++)
         expect_in(r->out, switches[i]);
-    static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ", "  6  ", "  7  "};
+    expect_in(r->out, "in the order 8, 9, 3, 4, 6, 5, 7, 0.");
+    static const char *const codes[] = {"  0  ", "  2  ", "  3  ", "  4  ", "  5  ",
+                                        "  6  ", "  7  ", "  8  ", "  9  "};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         expect_in(r->out, codes[i]);
     KMSC(r, "bench", "--help");
@@ -615,7 +692,8 @@ static void test_parse_target(void **state)
 static void test_worse_and_uuid(void **state)
 {
     (void)state;
-    static const enum kmsc_status order[] = {KMSC_OK, KMSC_COUNT, KMSC_REFUSED, KMSC_VERIFY, KMSC_RPC, KMSC_CONNECT};
+    static const enum kmsc_status order[] = {KMSC_OK,      KMSC_COUNT,   KMSC_REFUSED, KMSC_VERIFY,
+                                             KMSC_RPC,     KMSC_CONNECT, KMSC_NO_HOST, KMSC_NO_SRV};
     size_t n = sizeof order / sizeof order[0];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {
@@ -1345,6 +1423,12 @@ static void test_family(void **state)
     KMSC(r, "--ipv6", "127.0.0.1:1700");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc: --ipv6 conflicts with the IPv4 address 127.0.0.1\n");
+    KMSC(r, "--ipv4", "--discover", "example.org"); /* DNS gives the addresses, of both families */
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --ipv4 does not go with --discover\n");
+    KMSC(r, "--discover", "--save-identity", "", "example.org");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: --save-identity: the file name is empty\n");
     KMSC(r, "--ipv4", "[::1]:1700");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc: --ipv4 conflicts with the IPv6 address ::1\n");
@@ -1415,6 +1499,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_discover_texts),
         cmocka_unit_test(test_list_products),
         cmocka_unit_test(test_parse_target),
         cmocka_unit_test(test_worse_and_uuid),
