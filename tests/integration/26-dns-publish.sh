@@ -57,6 +57,18 @@ grep -q "dns: published _vlmcs._tcp.$ZONE. 3600 IN SRV 10 5 $PORT kms1.$ZONE. vi
 # --- a clean stop removes exactly what was published
 stop_kmsd
 no_srv || fail "the SRV record is still there after the stop: $(srv)"
+
+# --- announced again every --dns-refresh: a record removed by hand comes back
+start_kmsd --dns-publish "$ZONE" --dns-server "127.0.0.1:$NAMED_PORT" --dns-tsig-file "$NAMED_KEY" \
+    --dns-host "kms1.$ZONE" --dns-priority 10 --dns-weight 5 --dns-address 127.0.0.1 --dns-refresh 10s
+wait_for "the SRV record" 10 has_srv
+printf 'server 127.0.0.1 %s\nzone %s.\nupdate delete _vlmcs._tcp.%s. SRV\nsend\n' "$NAMED_PORT" "$ZONE" "$ZONE" |
+    nsupdate -k "$NAMED_KEY" || fail "nsupdate delete"
+no_srv || fail "the record was not deleted by hand"
+wait_for "the record announced again (--dns-refresh 10s)" 15 has_srv
+grep -q "dns: announced _vlmcs._tcp.$ZONE. .* again" "$TMP/kmsd.log" || fail "no 'announced again' line"
+stop_kmsd
+no_srv || fail "the SRV record is still there after the stop: $(srv)"
 [ -z "$(named_dig "kms1.$ZONE" A)" ] || fail "the A record is still there after the stop"
 [ "$(named_dig "keep.$ZONE" TXT)" = '"untouched"' ] || fail "another record of the zone changed"
 [ "$(named_dig "$ZONE" NS)" = "ns1.$ZONE." ] || fail "the zone's NS changed"

@@ -228,7 +228,7 @@ static void options(void **state)
     assert_string_equal(cfg.dns_address[0], "2001:db8::1");
     static const char *const bad[][2] = {
         {"--dns-publish", "a b"},      {"--dns-priority", "65536"}, {"--dns-weight", "-1"},
-        {"--dns-ttl", "59"},           {"--dns-ttl", "2d"},         {"--dns-refresh", "59s"},
+        {"--dns-ttl", "59"},           {"--dns-ttl", "2d"},         {"--dns-refresh", "9s"},
         {"--dns-refresh", "8d"},       {"--dns-address", "example.org"}, {"--dns-server", "*:53"},
         {"--dns-server", "[::1"},      {"--dns-tsig", "k:hmac-sha1:" SECRET}, {"--dns-host", "-x.org"},
         {"--dns-tsig-file", "/nonexistent/kmsd.key"},
