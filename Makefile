@@ -17,7 +17,7 @@ SETUP_ARGS ?=
 check asan: SETUP_ARGS = --test
 check asan: MESON_OPTS += -Dtests=enabled
 
-.PHONY: all build deps check asan run fuzz clean checksrc install deb
+.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check
 
 all: build
 
@@ -60,6 +60,11 @@ checksrc:
 deb: SETUP_ARGS = --deb
 deb: deps
 	scripts/build-deb.sh
+
+# make deb, the packages' contents, then apt-get install, run, remove, reinstall and purge in a bookworm chroot
+# (mmdebstrap). Needs root and the Debian mirror; tests/package/deb-check.sh says what it checks.
+deb-check: deb
+	tests/package/deb-check.sh
 
 # KMSD_ARGS holds extra kmsd options for `make run`. Make exports command-line variables to the recipes'
 # environment, where kmsd would take it for one of its own KMSD_* settings and refuse it: keep it out.

@@ -25,9 +25,10 @@ dnsmasq-base unbound systemd" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools
     # make deb: dpkg-buildpackage (dpkg-dev; build-essential, which it checks for), debhelper (compat 13, the
     # meson build system), fakeroot, lintian. make deb-check: mmdebstrap makes a bookworm chroot to install and
-    # purge the package in (debian-archive-keyring verifies the mirror's Release; util-linux has unshare).
+    # purge the package in (debian-archive-keyring verifies the mirror's Release; util-linux has unshare, iproute2
+    # brings loopback up in the network namespace kmsd runs in there).
     --deb) PKGS="$PKGS build-essential dpkg-dev debhelper fakeroot lintian mmdebstrap debian-archive-keyring \
-util-linux" ;;
+util-linux iproute2" ;;
     *)
         echo "usage: $0 [--test] [--fuzz] [--bench] [--deb]" >&2
         exit 2
