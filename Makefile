@@ -17,7 +17,7 @@ SETUP_ARGS ?=
 check asan: SETUP_ARGS = --test
 check asan: MESON_OPTS += -Dtests=enabled
 
-.PHONY: all build deps check asan run fuzz clean checksrc install
+.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check
 
 all: build
 
@@ -54,6 +54,18 @@ asan: deps $(ASAN_BUILD)/build.ninja
 checksrc:
 	@scripts/checksrc.sh
 
+# The Debian packages kmsd and kmsc (debian/, README.Debian) in build-deb/: dpkg-buildpackage -us -uc -b on a copy
+# of the tree, with DEB_BUILD_OPTIONS=nocheck unless DEB_BUILD_OPTIONS is set (`make check` runs every test), then
+# lintian (an error fails). Not part of `make check`.
+deb: SETUP_ARGS = --deb
+deb: deps
+	scripts/build-deb.sh
+
+# make deb, the packages' contents, then apt-get install, run, remove, reinstall and purge in a bookworm chroot
+# (mmdebstrap). Needs root and the Debian mirror; tests/package/deb-check.sh says what it checks.
+deb-check: deb
+	tests/package/deb-check.sh
+
 # KMSD_ARGS holds extra kmsd options for `make run`. Make exports command-line variables to the recipes'
 # environment, where kmsd would take it for one of its own KMSD_* settings and refuse it: keep it out.
 unexport KMSD_ARGS
@@ -84,4 +96,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-deb

