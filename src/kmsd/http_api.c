@@ -200,16 +200,17 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
         return;
     json_t *apps = json_array(), *kmss = json_array(), *skus = json_array();
     char id[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
-    for (size_t i = 0; i < products_app_count(); i++) {
-        const struct products_app *a = products_app_at(i);
+    const struct products_tables *t = products_current(); /* one table for the whole answer (products.h) */
+    for (size_t i = 0; i < t->app_count; i++) {
+        const struct products_app *a = &t->apps[i];
         guid_format(&a->id, id);
         json_array_append_new(apps, json_pack("{s:s, s:s, s:s}", "key", a->key, "name", a->name, "id", id));
     }
-    for (size_t i = 0; i < products_kms_count(); i++) {
-        const struct products_kms *k = products_kms_at(i);
+    for (size_t i = 0; i < t->kms_count; i++) {
+        const struct products_kms *k = &t->kms[i];
         bool any = false;
-        for (size_t j = 0; j < products_sku_count() && !any; j++)
-            any = products_sku_at(j)->kms == k && sku_listed(products_sku_at(j), q);
+        for (size_t j = 0; j < t->sku_count && !any; j++)
+            any = t->skus[j].kms == k && sku_listed(&t->skus[j], q);
         if (!any && !(q && q[0] && contains(k->name, q)) && q && q[0])
             continue;
         guid_format(&k->id, id);
@@ -218,8 +219,8 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
                                               "required_clients", (json_int_t)k->n_policy, "retail", k->retail,
                                               "preview", k->preview));
     }
-    for (size_t j = 0; j < products_sku_count(); j++) {
-        const struct products_sku *s = products_sku_at(j);
+    for (size_t j = 0; j < t->sku_count; j++) {
+        const struct products_sku *s = &t->skus[j];
         if (!sku_listed(s, q))
             continue;
         guid_format(&s->id, id);
