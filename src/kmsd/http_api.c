@@ -17,6 +17,7 @@
 #include "product_commands.h"
 #include "product_names.h"
 #include "products.h"
+#include "products_json.h"
 #include "registry_json.h"
 
 static int add_client(void *ctx, const struct store_client *c)
@@ -236,7 +237,8 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
         }
         json_array_append_new(skus, o);
     }
-    http_reply_json(out, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
+    http_reply_json(out, 200, json_pack("{s:o, s:o, s:o, s:o}", "table", products_json_table(t), "applications", apps,
+                                        "kms", kmss, "skus", skus));
 }
 
 /* Since-start counters from the metrics. */
@@ -283,7 +285,7 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
         http_reply_bad(out, &e);
         return;
     }
-    const struct activation_host *host = h->cfg.host;
+    const struct activation_host *host = atomic_load_explicit(h->cfg.host, memory_order_acquire);
     json_t *lis = json_array(), *http = json_array(), *epids = json_array();
     for (size_t i = 0; i < h->n_kms; i++)
         json_array_append_new(lis, json_string(h->kms[i].name));
@@ -292,7 +294,7 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
     for (size_t i = 0; i < host->n; i++) {
         if (!host->epid[i][0])
             continue;
-        const struct products_csvlk *c = products_csvlk_at(i);
+        const struct products_csvlk *c = &host->table->csvlks[i]; /* the identity's own table */
         json_array_append_new(epids, json_pack("{s:s, s:s, s:s}", "csvlk", c->key, "name", c->name, "epid",
                                                host->epid[i]));
     }
@@ -324,10 +326,12 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
                           "client_count",
                           h->cfg.client_count < 0 ? json_string("auto") : json_integer(h->cfg.client_count),
                           "registry", h->db_path[0] != '\0');
-    if (j)
+    if (j) {
         json_object_set_new(j, "dns", dns);
-    else
+        json_object_set_new(j, "product_table", products_json_table(products_current()));
+    } else {
         json_decref(dns);
+    }
     http_reply_json(out, 200, j);
 }
 
