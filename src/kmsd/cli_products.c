@@ -29,8 +29,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: kmsd products check FILE\n"
                  "       kmsd products list [--format text|json] [kmsd options: -c FILE, --products-file FILE]\n"
-                 "check: validate FILE as --products-file does (exit 0 valid, 2 not); list: the product table kmsd uses "
-                 "with these options.\n");
+                 "check: validate FILE as --products-file does (exit 0 valid, 2 not); list: the product table kmsd "
+                 "uses with these options.\n");
 }
 
 /* ---- check */
@@ -136,7 +136,8 @@ static void list_text(const struct products_tables *t)
 {
     char hex[PRODUCTS_FILE_SHA256_HEX], id[GUID_TEXT_LEN + 1], day[16];
     products_file_sha256_hex(t, hex);
-    printf("table   %s\nsha256  %s\ncounts  %zu applications, %zu KMS ids, %zu SKUs, %zu CSVLK groups, %zu host builds\n",
+    printf("table   %s\nsha256  %s\n"
+           "counts  %zu applications, %zu KMS ids, %zu SKUs, %zu CSVLK groups, %zu host builds\n",
            t->source, hex, t->app_count, t->kms_count, t->sku_count, t->csvlk_count, t->build_count);
     for (size_t i = 0; i < t->app_count; i++) {
         const struct products_app *a = &t->apps[i];

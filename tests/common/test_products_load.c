@@ -149,7 +149,8 @@ static void lookups_agree(void **state)
     for (size_t i = 0; i < b->sku_count; i++) {
         const struct products_sku *s = &b->skus[i];
         assert_int_equal(POS(products_in_sku_by_id(l, &s->id), l->skus), i);
-        assert_int_equal(POS(products_in_find_sku(l, s->name), l->skus), POS(products_in_find_sku(b, s->name), b->skus));
+        assert_int_equal(POS(products_in_find_sku(l, s->name), l->skus),
+                         POS(products_in_find_sku(b, s->name), b->skus));
         for (size_t j = 0; j < s->alias_count; j++)
             assert_int_equal(POS(products_in_find_sku(l, s->aliases[j]), l->skus), i);
     }
@@ -236,12 +237,12 @@ struct load_case {
 static const struct load_case load_cases[] = {
     {"all-zero GUID", 4, "kms\t00000000-0000-0000-0000-000000000000\twindows\t5\t6\t-\tWindows Server 2019", 4},
     {"name of 121 characters", 4,
-     KMS4 "5\t6\t-\tWindows Server 2019 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-          "xxxxxxxxxxxxxxxxxxxx",
+     KMS4 "5\t6\t-\tWindows Server 2019 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
      4},
     {"name of 120 characters", 4,
-     KMS4 "5\t6\t-\tWindows Server 2019 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-          "xxxxxxxxxxxxxxxxxxx",
+     KMS4 "5\t6\t-\tWindows Server 2019 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
      0},
     {"double space in a name", 4, KMS4 "5\t6\t-\tWindows  Server 2019", 4},
     {"upper-case app key", 2, "app\tWindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2019\t0\tWindows\tWindows", 2},
@@ -277,8 +278,8 @@ static const struct load_case load_cases[] = {
     {"release date 2101", 7, "csvlk\tw2019\t206\t551000000\t570999999\t2101-01-01\t-\tWindows Server 2019", 7},
     {"29 February 2100", 7, "csvlk\tw2019\t206\t551000000\t570999999\t2100-02-29\t-\tWindows Server 2019", 7},
     {"29 February 2000", 7, "csvlk\tw2019\t206\t551000000\t570999999\t2000-02-29\t-\tWindows Server 2019", 0},
-    {"an alias twice in one SKU", 6, SKU6 "win10ent,win10ent\tNPPR9-FWDCX-D2C8J-H872K-2YT43\t-\tWindows 10/11 Enterprise",
-     6},
+    {"an alias twice in one SKU", 6,
+     SKU6 "win10ent,win10ent\tNPPR9-FWDCX-D2C8J-H872K-2YT43\t-\tWindows 10/11 Enterprise", 6},
     {"aliases that differ in case only from a name", 6,
      SKU6 "windows-ent\tNPPR9-FWDCX-D2C8J-H872K-2YT43\t-\tWINDOWS-ENT", 6},
     {"a SKU without a GVLK", 6, SKU6 "win10ent\t-\t-\tWindows 10/11 Enterprise", 0},
