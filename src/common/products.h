@@ -117,7 +117,8 @@ const struct products_app *products_app_by_id(const struct guid *id);
 /* KMS counted ids, in table order; _at() returns NULL past the end. */
 size_t products_kms_count(void);
 const struct products_kms *products_kms_at(size_t i);
-/* The index of k in the table (products_kms_at(index) == k), or products_kms_count() when k is NULL. */
+/* The index of k in the table in use (products_kms_at(index) == k), or products_kms_count() when k is NULL or an entry
+ * of another table (one swapped out: compare by id, products_kms_by_id(&k->id), to find its counterpart). */
 size_t products_kms_index(const struct products_kms *k);
 /* The KMS counted id with this id, or NULL. */
 const struct products_kms *products_kms_by_id(const struct guid *id);
