@@ -7,9 +7,15 @@ The format is described in the header comment of data/products.tsv and in data/R
 reported as "FILE:LINE: error: ..." on stderr and makes the script exit with status 1 without writing OUTPUT.
 The output depends only on the input (no time stamps, no hash-order iteration), so builds are reproducible.
 Python 3 standard library only.
+
+kmsd applies the same rules at run time to a file given with --products-file: src/common/products_load.c is a
+port of read_records() and build_model() below, rule for rule and message for message, and
+tests/common/test_products.c runs both on every table it breaks and requires the same errors on the same lines.
+A change to a rule here is a change there too (and a case in that test).
 """
 
 import datetime
+import hashlib
 import os
 import re
 import sys
@@ -41,7 +47,12 @@ KEY_RE = re.compile(r'[a-z0-9][a-z0-9-]{0,31}\Z')  # app keys, CSVLK keys and SK
 INT_RE = re.compile(r'(?:0|[1-9][0-9]{0,9})\Z')
 DATE_RE = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}\Z')
 NAME_MAX = 120
-INDEX_MAX = 0xffff  # sorted indexes are uint16_t
+# Size limits, the same as src/common/products_load.h's PRODUCTS_LOAD_* (the unit test checks both at limit and
+# limit + 1): the file's bytes, one line's bytes without its newline, and the records of each kind (kmsd keeps
+# one ePID per CSVLK; every count stays far below the uint16_t sorted indexes' 65535).
+FILE_MAX = 1024 * 1024
+LINE_MAX = 1024
+RECORDS_MAX = {'app': 100, 'kms': 1024, 'sku': 4096, 'csvlk': 128, 'build': 256}
 EPOCH = datetime.date(1970, 1, 1)
 
 
@@ -158,9 +169,12 @@ def p_name(err, rec):
 def read_records(path, err):
     try:
         with open(path, 'rb') as f:
-            raw = f.read()
+            raw = f.read(FILE_MAX + 1)
     except OSError as e:
         err.add(0, 'cannot read: %s' % e.strerror)
+        return []
+    if len(raw) > FILE_MAX:
+        err.add(0, 'larger than %d bytes' % FILE_MAX)
         return []
     try:
         text = raw.decode('utf-8')
@@ -170,7 +184,11 @@ def read_records(path, err):
     if text and not text.endswith('\n'):
         err.add(text.count('\n') + 1, 'last line has no newline')
     records = []
+    counts = dict.fromkeys(LAYOUT, 0)
     for lineno, line in enumerate(text.split('\n')[:-1] if text.endswith('\n') else text.split('\n'), 1):
+        if len(line.encode('utf-8')) > LINE_MAX:
+            err.add(lineno, 'line longer than %d bytes' % LINE_MAX)
+            continue
         if line == '' or line.startswith('#'):
             continue
         if '\r' in line:
@@ -194,8 +212,14 @@ def read_records(path, err):
             elif value != value.strip():
                 err.add(lineno, '%s: leading or trailing blanks in %r' % (name, value))
                 bad = True
-        if not bad:
-            records.append(Record(kind, lineno, fields[1:]))
+        if bad:
+            continue
+        counts[kind] += 1
+        if kind in RECORDS_MAX and counts[kind] > RECORDS_MAX[kind]:
+            if counts[kind] == RECORDS_MAX[kind] + 1:
+                err.add(lineno, 'more than %d %s records' % (RECORDS_MAX[kind], kind))
+            continue
+        records.append(Record(kind, lineno, fields[1:]))
     return records
 
 
@@ -394,11 +418,9 @@ def build_model(records, err):
             err.add(a['line'], 'application %r: either all its KMS ids name an Office folder or none' % a['key'])
     if sorted(a['group'] for a in apps) != list(range(len(apps))):
         err.add(apps[-1]['line'] if apps else 0, 'count_group: the applications must number 0 .. %d' % (len(apps) - 1))
-    for kind, table in (('app', apps), ('kms', kmss), ('sku', skus), ('csvlk', csvlks), ('build', builds)):
+    for kind in ('app', 'kms', 'sku', 'csvlk', 'build'):
         if not by_kind[kind]:
             err.add(0, 'no %s records' % kind)
-        if len(table) > INDEX_MAX:
-            err.add(0, 'more than %d %s records' % (INDEX_MAX, kind))
     if by_kind['build'] and not any(b['epid'] for b in builds):
         err.add(0, 'no build has the epid flag')
 
@@ -466,7 +488,7 @@ def c_index(name, items):
     return c_array('static const uint16_t %s[%d]' % (name, len(items)), [str(i) for i in sorted_index(items)])
 
 
-def emit(model, source_name):
+def emit(model, source_name, digest):
     apps, kmss, skus, csvlks, builds = (model[k] for k in ('apps', 'kms', 'skus', 'csvlks', 'builds'))
     app_pos = {a['key']: i for i, a in enumerate(apps)}
     kms_pos = {k['id']: i for i, k in enumerate(kmss)}
@@ -563,6 +585,12 @@ def emit(model, source_name):
     w('    .csvlks = csvlks, .csvlk_count = %d,' % len(csvlks))
     w('    .builds = builds, .build_count = %d,' % len(builds))
     w('    .app_by_id = app_by_id, .kms_by_id = kms_by_id, .sku_by_id = sku_by_id,')
+    w('    .source = PRODUCTS_SOURCE_BUILTIN,')
+    w('    /* SHA-256 of %s */' % source_name)
+    w('    .sha256 = {')
+    for half in (digest[:16], digest[16:]):
+        w('        %s,' % ', '.join('0x%02x' % b for b in half))
+    w('    },')
     w('};')
     return '\n'.join(o) + '\n'
 
@@ -579,7 +607,9 @@ def main(argv):
         err.report()
         print('%s: %d error(s); %s not written' % (src, len(err.items), dst), file=sys.stderr)
         return 1
-    text = emit(model, os.path.basename(src))
+    with open(src, 'rb') as f:
+        digest = hashlib.sha256(f.read()).digest()
+    text = emit(model, os.path.basename(src), digest)
     tmp = dst + '.tmp'
     with open(tmp, 'w', encoding='ascii', newline='\n') as f:
         f.write(text)

@@ -83,6 +83,13 @@ void rd_align(struct rd *r, size_t align)
         (void)take(r, align - rem);
 }
 
+size_t rd_span_to(const struct rd *r, uint8_t c)
+{
+    size_t left = rd_left(r);
+    const uint8_t *q = left ? memchr(r->p + r->off, c, left) : NULL;
+    return q ? (size_t)(q - (r->p + r->off)) : left;
+}
+
 struct rd rd_sub(struct rd *r, size_t n)
 {
     struct rd s;

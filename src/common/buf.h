@@ -44,6 +44,9 @@ void rd_skip(struct rd *r, size_t n);
 void rd_align(struct rd *r, size_t align);
 /* Splits off the next n bytes as an independent reader and advances past them. */
 struct rd rd_sub(struct rd *r, size_t n);
+/* For text: the bytes from the current position up to the first byte equal to c, or rd_left() when none is (0 once
+ * the error is set). Consumes nothing; take them with rd_view or rd_sub. */
+size_t rd_span_to(const struct rd *r, uint8_t c);
 /* Returns the sticky error, or KMS_ETRAILING if bytes remain; sets that error. */
 int rd_expect_end(struct rd *r);
 

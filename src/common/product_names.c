@@ -63,15 +63,16 @@ const struct products_sku *product_names_resolve(const char *text)
 {
     if (!text || !*text)
         return NULL;
-    const struct products_sku *s = products_find_sku(text);
+    const struct products_tables *t = products_current(); /* one table throughout: it may be swapped meanwhile */
+    const struct products_sku *s = products_in_find_sku(t, text);
     if (s)
         return s;
     struct guid id;
     if (guid_parse(&id, text) == 0)
-        return products_sku_by_id(&id);
-    for (size_t i = 0; i < products_sku_count(); i++)
-        if (names_variant(products_sku_at(i)->name, text))
-            return products_sku_at(i);
+        return products_in_sku_by_id(t, &id);
+    for (size_t i = 0; i < t->sku_count; i++)
+        if (names_variant(t->skus[i].name, text))
+            return &t->skus[i];
     return NULL;
 }
 
@@ -82,9 +83,10 @@ bool product_names_part_of(const char *text, const struct products_sku *s)
 
 size_t product_names_part_count(const char *text)
 {
+    const struct products_tables *t = products_current();
     size_t n = 0;
-    for (size_t i = 0; i < products_sku_count(); i++)
-        n += product_names_part_of(text, products_sku_at(i));
+    for (size_t i = 0; i < t->sku_count; i++)
+        n += product_names_part_of(text, &t->skus[i]);
     return n;
 }
 
@@ -124,12 +126,12 @@ bool product_names_matches(const char *text, const struct products_sku *s)
     return any;
 }
 
-/* The candidates of suggest_closest: every SKU name and alias, in table order. */
+/* The candidates of suggest_closest: every SKU name and alias of the table ctx, in table order. */
 static const char *candidate_at(const void *ctx, size_t i)
 {
-    (void)ctx;
-    for (size_t k = 0; k < products_sku_count(); k++) {
-        const struct products_sku *s = products_sku_at(k);
+    const struct products_tables *t = ctx;
+    for (size_t k = 0; k < t->sku_count; k++) {
+        const struct products_sku *s = &t->skus[k];
         if (i == 0)
             return s->name;
         if (i <= s->alias_count)
@@ -139,10 +141,10 @@ static const char *candidate_at(const void *ctx, size_t i)
     return NULL;
 }
 
-static const struct products_sku *owner_of(const char *candidate)
+static const struct products_sku *owner_of(const struct products_tables *t, const char *candidate)
 {
-    for (size_t k = 0; k < products_sku_count(); k++) {
-        const struct products_sku *s = products_sku_at(k);
+    for (size_t k = 0; k < t->sku_count; k++) {
+        const struct products_sku *s = &t->skus[k];
         if (s->name == candidate)
             return s;
         for (size_t a = 0; a < s->alias_count; a++)
@@ -156,17 +158,18 @@ size_t product_names_suggest(const char *text, const struct products_sku **out, 
 {
     if (!text || max == 0)
         return 0;
+    const struct products_tables *t = products_current();
     size_t n = 0;
-    for (size_t i = 0; i < products_sku_count() && n < max; i++)
-        if (product_names_matches(text, products_sku_at(i)))
-            out[n++] = products_sku_at(i);
+    for (size_t i = 0; i < t->sku_count && n < max; i++)
+        if (product_names_matches(text, &t->skus[i]))
+            out[n++] = &t->skus[i];
     if (n > 0)
         return n;
     size_t count = 0;
-    for (size_t k = 0; k < products_sku_count(); k++)
-        count += 1 + products_sku_at(k)->alias_count;
-    const char *c = suggest_closest_at(text, candidate_at, NULL, count);
-    const struct products_sku *s = c ? owner_of(c) : NULL;
+    for (size_t k = 0; k < t->sku_count; k++)
+        count += 1 + t->skus[k].alias_count;
+    const char *c = suggest_closest_at(text, candidate_at, t, count);
+    const struct products_sku *s = c ? owner_of(t, c) : NULL;
     if (s)
         out[n++] = s;
     return n;

@@ -1,11 +1,30 @@
 #include "products.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
-/* The tables are generated and validated at build time (scripts/gen_products.py), so every function here is
- * a plain read: no allocation, no error paths beyond "not found". */
+/* Every table is validated before it is used (at build time by scripts/gen_products.py, at run time by
+ * products_load), so every function here is a plain read: no allocation, no error paths beyond "not found". */
 
-#define T products_tables
+/* The table in use. Written by products_use only (kmsd: its loop thread, at start and at a reload); read by every
+ * lookup with acquire ordering, so a reader that sees a new table also sees everything written into it before the
+ * swap. Tables are never freed, so a reader still on the old one is never left with a dangling pointer. */
+static _Atomic(const struct products_tables *) current = &products_tables;
+
+const struct products_tables *products_current(void)
+{
+    return atomic_load_explicit(&current, memory_order_acquire);
+}
+
+const struct products_tables *products_builtin(void)
+{
+    return &products_tables;
+}
+
+const struct products_tables *products_use(const struct products_tables *t)
+{
+    return atomic_exchange_explicit(&current, t ? t : &products_tables, memory_order_acq_rel);
+}
 
 /* ASCII-only case folding: lookups must not depend on the process locale. */
 static int fold(unsigned char c)
@@ -23,14 +42,16 @@ static bool eq_nocase(const char *a, const char *b)
     }
 }
 
-/* Binary search of an index sorted by wire-order GUID bytes; id_at(pos) reads the id at a table position.
- * Returns the table position or -1 (the generator caps tables at 65535 entries). */
-static long search(const uint16_t *index, size_t n, const struct guid *(*id_at)(size_t), const struct guid *id)
+/* Binary search of an index sorted by wire-order GUID bytes over n entries of `size` bytes at base, each starting
+ * with its struct guid (the id is the first member of apps, KMS ids and SKUs). Returns the table position or -1
+ * (tables hold at most 65535 entries: the index is uint16_t). */
+static long search(const uint16_t *index, size_t n, const void *base, size_t size, const struct guid *id)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(id->b, id_at(index[mid])->b, sizeof id->b);
+        const struct guid *at = (const struct guid *)(const void *)((const char *)base + index[mid] * size);
+        int c = memcmp(id->b, at->b, sizeof id->b);
         if (c == 0)
             return index[mid];
         if (c < 0)
@@ -41,89 +62,52 @@ static long search(const uint16_t *index, size_t n, const struct guid *(*id_at)(
     return -1;
 }
 
-static const struct guid *app_id(size_t i)
-{
-    return &T.apps[i].id;
-}
+_Static_assert(offsetof(struct products_app, id) == 0, "search() reads the id at the start of an entry");
+_Static_assert(offsetof(struct products_kms, id) == 0, "search() reads the id at the start of an entry");
+_Static_assert(offsetof(struct products_sku, id) == 0, "search() reads the id at the start of an entry");
 
-static const struct guid *kms_id(size_t i)
-{
-    return &T.kms[i].id;
-}
+/* ---- on an explicit table */
 
-static const struct guid *sku_id(size_t i)
-{
-    return &T.skus[i].id;
-}
-
-size_t products_app_count(void)
-{
-    return T.app_count;
-}
-
-const struct products_app *products_app_at(size_t i)
-{
-    return i < T.app_count ? &T.apps[i] : NULL;
-}
-
-const struct products_app *products_app_by_id(const struct guid *id)
+const struct products_app *products_in_app_by_id(const struct products_tables *t, const struct guid *id)
 {
     if (!id)
         return NULL;
-    long i = search(T.app_by_id, T.app_count, app_id, id);
-    return i < 0 ? NULL : &T.apps[i];
+    long i = search(t->app_by_id, t->app_count, t->apps, sizeof t->apps[0], id);
+    return i < 0 ? NULL : &t->apps[i];
 }
 
-size_t products_kms_count(void)
-{
-    return T.kms_count;
-}
-
-const struct products_kms *products_kms_at(size_t i)
-{
-    return i < T.kms_count ? &T.kms[i] : NULL;
-}
-
-size_t products_kms_index(const struct products_kms *k)
-{
-    if (!k || k < T.kms || k >= T.kms + T.kms_count)
-        return T.kms_count;
-    return (size_t)(k - T.kms);
-}
-
-const struct products_kms *products_kms_by_id(const struct guid *id)
+const struct products_kms *products_in_kms_by_id(const struct products_tables *t, const struct guid *id)
 {
     if (!id)
         return NULL;
-    long i = search(T.kms_by_id, T.kms_count, kms_id, id);
-    return i < 0 ? NULL : &T.kms[i];
+    long i = search(t->kms_by_id, t->kms_count, t->kms, sizeof t->kms[0], id);
+    return i < 0 ? NULL : &t->kms[i];
 }
 
-size_t products_sku_count(void)
+size_t products_in_kms_index(const struct products_tables *t, const struct products_kms *k)
 {
-    return T.sku_count;
+    /* compared as addresses: k may belong to another table, whose array is another object */
+    uintptr_t p = (uintptr_t)k, lo = (uintptr_t)t->kms, hi = (uintptr_t)(t->kms + t->kms_count);
+    if (!k || p < lo || p >= hi)
+        return t->kms_count;
+    return (size_t)(p - lo) / sizeof *k;
 }
 
-const struct products_sku *products_sku_at(size_t i)
-{
-    return i < T.sku_count ? &T.skus[i] : NULL;
-}
-
-const struct products_sku *products_sku_by_id(const struct guid *id)
+const struct products_sku *products_in_sku_by_id(const struct products_tables *t, const struct guid *id)
 {
     if (!id)
         return NULL;
-    long i = search(T.sku_by_id, T.sku_count, sku_id, id);
-    return i < 0 ? NULL : &T.skus[i];
+    long i = search(t->sku_by_id, t->sku_count, t->skus, sizeof t->skus[0], id);
+    return i < 0 ? NULL : &t->skus[i];
 }
 
 /* Linear: a few hundred SKUs, and names are looked up from command lines and configuration, not per request. */
-const struct products_sku *products_find_sku(const char *text)
+const struct products_sku *products_in_find_sku(const struct products_tables *t, const char *text)
 {
     if (!text)
         return NULL;
-    for (size_t i = 0; i < T.sku_count; i++) {
-        const struct products_sku *s = &T.skus[i];
+    for (size_t i = 0; i < t->sku_count; i++) {
+        const struct products_sku *s = &t->skus[i];
         if (eq_nocase(text, s->name))
             return s;
         for (size_t a = 0; a < s->alias_count; a++)
@@ -133,24 +117,108 @@ const struct products_sku *products_find_sku(const char *text)
     return NULL;
 }
 
+const struct products_csvlk *products_in_find_csvlk(const struct products_tables *t, const char *key)
+{
+    if (!key)
+        return NULL;
+    for (size_t i = 0; i < t->csvlk_count; i++)
+        if (eq_nocase(key, t->csvlks[i].key))
+            return &t->csvlks[i];
+    return NULL;
+}
+
+const struct products_csvlk *products_in_epid_csvlk(const struct products_tables *t, const struct guid *app,
+                                                    const struct guid *kms)
+{
+    const struct products_kms *k = products_in_kms_by_id(t, kms);
+    if (k)
+        return k->epid_csvlk;
+    const struct products_app *a = products_in_app_by_id(t, app);
+    return a ? a->default_csvlk : NULL;
+}
+
+const struct products_build *products_in_build_by_number(const struct products_tables *t, uint32_t build)
+{
+    for (size_t i = 0; i < t->build_count; i++)
+        if (t->builds[i].build == build)
+            return &t->builds[i];
+    return NULL;
+}
+
+/* ---- on the table in use: one snapshot per call */
+
+size_t products_app_count(void)
+{
+    return products_current()->app_count;
+}
+
+const struct products_app *products_app_at(size_t i)
+{
+    const struct products_tables *t = products_current();
+    return i < t->app_count ? &t->apps[i] : NULL;
+}
+
+const struct products_app *products_app_by_id(const struct guid *id)
+{
+    return products_in_app_by_id(products_current(), id);
+}
+
+size_t products_kms_count(void)
+{
+    return products_current()->kms_count;
+}
+
+const struct products_kms *products_kms_at(size_t i)
+{
+    const struct products_tables *t = products_current();
+    return i < t->kms_count ? &t->kms[i] : NULL;
+}
+
+size_t products_kms_index(const struct products_kms *k)
+{
+    return products_in_kms_index(products_current(), k);
+}
+
+const struct products_kms *products_kms_by_id(const struct guid *id)
+{
+    return products_in_kms_by_id(products_current(), id);
+}
+
+size_t products_sku_count(void)
+{
+    return products_current()->sku_count;
+}
+
+const struct products_sku *products_sku_at(size_t i)
+{
+    const struct products_tables *t = products_current();
+    return i < t->sku_count ? &t->skus[i] : NULL;
+}
+
+const struct products_sku *products_sku_by_id(const struct guid *id)
+{
+    return products_in_sku_by_id(products_current(), id);
+}
+
+const struct products_sku *products_find_sku(const char *text)
+{
+    return products_in_find_sku(products_current(), text);
+}
+
 size_t products_csvlk_count(void)
 {
-    return T.csvlk_count;
+    return products_current()->csvlk_count;
 }
 
 const struct products_csvlk *products_csvlk_at(size_t i)
 {
-    return i < T.csvlk_count ? &T.csvlks[i] : NULL;
+    const struct products_tables *t = products_current();
+    return i < t->csvlk_count ? &t->csvlks[i] : NULL;
 }
 
 const struct products_csvlk *products_find_csvlk(const char *key)
 {
-    if (!key)
-        return NULL;
-    for (size_t i = 0; i < T.csvlk_count; i++)
-        if (eq_nocase(key, T.csvlks[i].key))
-            return &T.csvlks[i];
-    return NULL;
+    return products_in_find_csvlk(products_current(), key);
 }
 
 const struct products_csvlk *const *products_csvlks_for_kms(const struct guid *id, size_t *count)
@@ -172,27 +240,21 @@ bool products_csvlk_activates(const struct products_csvlk *c, const struct guid 
 
 const struct products_csvlk *products_epid_csvlk(const struct guid *app, const struct guid *kms)
 {
-    const struct products_kms *k = products_kms_by_id(kms);
-    if (k)
-        return k->epid_csvlk;
-    const struct products_app *a = products_app_by_id(app);
-    return a ? a->default_csvlk : NULL;
+    return products_in_epid_csvlk(products_current(), app, kms);
 }
 
 size_t products_build_count(void)
 {
-    return T.build_count;
+    return products_current()->build_count;
 }
 
 const struct products_build *products_build_at(size_t i)
 {
-    return i < T.build_count ? &T.builds[i] : NULL;
+    const struct products_tables *t = products_current();
+    return i < t->build_count ? &t->builds[i] : NULL;
 }
 
 const struct products_build *products_build_by_number(uint32_t build)
 {
-    for (size_t i = 0; i < T.build_count; i++)
-        if (T.builds[i].build == build)
-            return &T.builds[i];
-    return NULL;
+    return products_in_build_by_number(products_current(), build);
 }

@@ -3,10 +3,20 @@
  * CSVLK groups (ePID group id, key-id range, what each activates) and KMS host builds.
  *
  * The data live in data/products.tsv. scripts/gen_products.py validates that file at build time and compiles
- * it into products_table.c, so nothing here parses, allocates or fails at run time. Every pointer handed out
- * points into static read-only tables and stays valid for the life of the program; NULL means "not found".
+ * it into products_table.c: the built-in table. A program may replace it while it runs with a table loaded
+ * from a file of the same format (products_load.h; kmsd --products-file): the lookups below read the table
+ * in use through one atomic pointer (products_current), which products_use swaps. Nothing here parses,
+ * allocates or fails; NULL means "not found".
  *
- * Invariants (checked by the generator, so callers need not):
+ * Lifetime: a table, once in use, is never changed and never freed while the program runs, so every pointer
+ * handed out (an app, a KMS id, a SKU, a CSVLK, a build, a name) stays valid for the life of the program, also
+ * after a swap; it then points into the table that was in use when it was looked up. A swap is the only
+ * mutable state of the module (a deliberate exception to "no mutable globals": every caller must see one
+ * table). Callers that read several values that must agree (a count and the entries below it, an index and
+ * the entry at it) take one snapshot with products_current() and use the products_in_* functions on it,
+ * since the table may be swapped between two calls of the plain functions.
+ *
+ * Invariants (checked by the generator and by products_load, so callers need not):
  * - ids are unique GUIDs across applications, KMS ids and SKUs, held in wire order (struct guid);
  * - names are unique per kind ignoring ASCII case; SKU names and aliases together are unique ignoring case;
  *   CSVLK keys are unique;
@@ -107,7 +117,8 @@ const struct products_app *products_app_by_id(const struct guid *id);
 /* KMS counted ids, in table order; _at() returns NULL past the end. */
 size_t products_kms_count(void);
 const struct products_kms *products_kms_at(size_t i);
-/* The index of k in the table (products_kms_at(index) == k), or products_kms_count() when k is NULL. */
+/* The index of k in the table in use (products_kms_at(index) == k), or products_kms_count() when k is NULL or an entry
+ * of another table (one swapped out: compare by id, products_kms_by_id(&k->id), to find its counterpart). */
 size_t products_kms_index(const struct products_kms *k);
 /* The KMS counted id with this id, or NULL. */
 const struct products_kms *products_kms_by_id(const struct guid *id);
@@ -141,8 +152,9 @@ const struct products_build *products_build_at(size_t i);
 /* The host build with this number, or NULL. */
 const struct products_build *products_build_by_number(uint32_t build);
 
-/* Internal: the generated tables (products_table.c). Use the functions above instead. The *_by_id arrays
- * hold table positions sorted by the ids' wire-order bytes. */
+/* A whole table: the built-in one (products_table.c, generated) or one built by products_load(). Immutable once
+ * built. The arrays are in file order; the *_by_id arrays hold table positions sorted by the ids' wire-order
+ * bytes (memcmp order), for binary search. */
 struct products_tables {
     const struct products_app *apps;
     size_t app_count;
@@ -157,7 +169,35 @@ struct products_tables {
     const uint16_t *app_by_id;
     const uint16_t *kms_by_id;
     const uint16_t *sku_by_id;
+    const char *source; /* "built-in", or the path of the file it was loaded from */
+    uint8_t sha256[32]; /* SHA-256 of the TSV text it was made from (the built-in table: data/products.tsv) */
 };
+/* The generated table. Use products_builtin() or the lookups instead. */
 extern const struct products_tables products_tables;
+
+#define PRODUCTS_SOURCE_BUILTIN "built-in" /* the source of the generated table */
+
+/* The table the lookups read: the built-in one until products_use() replaced it. Never NULL. Safe from any
+ * thread (an acquire load); the table returned stays valid and unchanged for the life of the program. */
+const struct products_tables *products_current(void);
+/* The generated table, whatever is in use. */
+const struct products_tables *products_builtin(void);
+/* Makes t (complete, immutable from now on, never to be freed while the program runs) the table in use, atomically
+ * (a release store): lookups that start afterwards read t, lookups already running finish on the old table, which
+ * stays valid as well. t NULL puts the built-in table back. Returns the table that was in use. */
+const struct products_tables *products_use(const struct products_tables *t);
+
+/* The lookups above on an explicit table t (a snapshot from products_current(), or a table not in use). Same
+ * contracts; t must not be NULL. */
+const struct products_app *products_in_app_by_id(const struct products_tables *t, const struct guid *id);
+const struct products_kms *products_in_kms_by_id(const struct products_tables *t, const struct guid *id);
+/* The index of k in t, or t->kms_count when k is NULL or not an entry of t (e.g. one of another table). */
+size_t products_in_kms_index(const struct products_tables *t, const struct products_kms *k);
+const struct products_sku *products_in_sku_by_id(const struct products_tables *t, const struct guid *id);
+const struct products_sku *products_in_find_sku(const struct products_tables *t, const char *text);
+const struct products_csvlk *products_in_find_csvlk(const struct products_tables *t, const char *key);
+const struct products_csvlk *products_in_epid_csvlk(const struct products_tables *t, const struct guid *app_id,
+                                                    const struct guid *kms_id);
+const struct products_build *products_in_build_by_number(const struct products_tables *t, uint32_t build);
 
 #endif

@@ -18,53 +18,103 @@ const struct products_build *activation_default_build(void)
     return best;
 }
 
-static size_t csvlk_index(const struct products_csvlk *c)
+_Static_assert(ACTIVATION_MAX_CSVLK >= PRODUCTS_LOAD_CSVLK_MAX, "one ePID per CSVLK of any loadable table");
+
+/* The index in h's table of CSVLK c: c itself, or (c from another table) the CSVLK of the same key; SIZE_MAX when
+ * h's table has none. */
+static size_t csvlk_index(const struct activation_host *h, const struct products_csvlk *c)
 {
-    for (size_t i = 0; i < products_csvlk_count(); i++)
-        if (products_csvlk_at(i) == c)
+    const struct products_tables *t = h->table;
+    if (!c || !t)
+        return SIZE_MAX;
+    for (size_t i = 0; i < t->csvlk_count; i++)
+        if (&t->csvlks[i] == c)
             return i;
-    return SIZE_MAX;
+    const struct products_csvlk *same = products_in_find_csvlk(t, c->key);
+    return same ? (size_t)(same - t->csvlks) : SIZE_MAX;
+}
+
+/* A new ePID for CSVLK c (with ePID data) on h's build and LCID into out. Returns 0, KMS_EINVAL or the rng's error. */
+static int make_epid(const struct activation_host *h, const struct products_csvlk *c, int64_t now,
+                     const struct kms_rng *rng, char out[ACTIVATION_EPID_LEN])
+{
+    const struct products_build *build = h->build;
+    struct epid_params p = {
+        .group = c->group,
+        .key_min = c->key_min,
+        .key_max = c->key_max,
+        .platform = build->platform,
+        .build = build->build,
+        .lcid = h->lcid,
+        .not_before = c->released > build->released ? c->released : build->released,
+        .now = now,
+    };
+    struct epid e;
+    int rc = epid_generate(&p, rng, &e);
+    if (rc == 0 && epid_format(&e, out, ACTIVATION_EPID_LEN) < 0)
+        rc = KMS_EINVAL;
+    return rc;
 }
 
 int activation_host_generate(struct activation_host *h, const struct products_build *build, uint32_t lcid,
                              const uint8_t *hwid, int64_t now, const struct kms_rng *rng)
 {
+    const struct products_tables *t = products_current();
     memset(h, 0, sizeof *h);
-    if (!build || lcid == 0 || lcid > 65535 || products_csvlk_count() > ACTIVATION_MAX_CSVLK)
+    if (!build || lcid == 0 || lcid > 65535 || t->csvlk_count > ACTIVATION_MAX_CSVLK)
         return KMS_EINVAL;
     h->build = build;
     h->lcid = lcid;
-    h->n = products_csvlk_count();
+    h->table = t;
+    h->n = t->csvlk_count;
     int rc = 0;
     if (hwid)
         memcpy(h->hwid, hwid, KMS_HWID_LEN);
     else
         rc = rng->fill(rng->ctx, h->hwid, KMS_HWID_LEN);
-    for (size_t i = 0; rc == 0 && i < h->n; i++) {
-        const struct products_csvlk *c = products_csvlk_at(i);
+    for (size_t i = 0; rc == 0 && i < h->n; i++)
+        if (t->csvlks[i].has_epid)
+            rc = make_epid(h, &t->csvlks[i], now, rng, h->epid[i]);
+    return rc;
+}
+
+int activation_host_rebase(struct activation_host *out, const struct activation_host *old,
+                           const struct products_tables *t, int64_t now, const struct kms_rng *rng, size_t *generated)
+{
+    size_t made = 0;
+    memset(out, 0, sizeof *out);
+    if (generated)
+        *generated = 0;
+    if (t->csvlk_count > ACTIVATION_MAX_CSVLK)
+        return KMS_EINVAL;
+    memcpy(out->hwid, old->hwid, sizeof out->hwid);
+    out->lcid = old->lcid;
+    out->build = old->build; /* an entry of old's table: tables are never freed */
+    out->table = t;
+    out->n = t->csvlk_count;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < out->n; i++) {
+        const struct products_csvlk *c = &t->csvlks[i];
         if (!c->has_epid)
             continue;
-        struct epid_params p = {
-            .group = c->group,
-            .key_min = c->key_min,
-            .key_max = c->key_max,
-            .platform = build->platform,
-            .build = build->build,
-            .lcid = lcid,
-            .not_before = c->released > build->released ? c->released : build->released,
-            .now = now,
-        };
+        size_t j = csvlk_index(old, c);
         struct epid e;
-        rc = epid_generate(&p, rng, &e);
-        if (rc == 0 && epid_format(&e, h->epid[i], sizeof h->epid[i]) < 0)
-            rc = KMS_EINVAL;
+        if (j < old->n && old->epid[j][0] && epid_parse(old->epid[j], &e) == 0 && e.group == c->group &&
+            e.key_id >= c->key_min && e.key_id <= c->key_max) {
+            memcpy(out->epid[i], old->epid[j], sizeof out->epid[i]);
+            continue;
+        }
+        rc = make_epid(out, c, now, rng, out->epid[i]);
+        made++;
     }
+    if (generated)
+        *generated = made;
     return rc;
 }
 
 int activation_host_set_epid(struct activation_host *h, const struct products_csvlk *csvlk, const char *text)
 {
-    size_t i = csvlk_index(csvlk);
+    size_t i = csvlk_index(h, csvlk);
     struct epid e;
     if (i == SIZE_MAX || i >= h->n || !csvlk->has_epid || strlen(text) >= ACTIVATION_EPID_LEN ||
         epid_parse(text, &e) < 0 || e.group != csvlk->group)
@@ -163,7 +213,7 @@ void activation_decide(const struct activation_cfg *cfg, const struct kms_reques
     if (count > UINT32_MAX)
         count = UINT32_MAX;
 
-    size_t i = csvlk_index(out->csvlk);
+    size_t i = csvlk_index(cfg->host, out->csvlk);
     out->params.epid = i < cfg->host->n ? cfg->host->epid[i] : "";
     out->params.current_count = (uint32_t)count;
     out->params.activation_interval = cfg->activation_interval;

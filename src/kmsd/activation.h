@@ -4,7 +4,9 @@
  * Pure: the identity is generated once from a random source and the current time passed in; deciding a
  * request reads only the request, the configuration and the identity. The identity is one ePID per CSVLK
  * group that has ePID data (all with the same host build and LCID, as one genuine host would have) and
- * one HWID; it stays fixed for the life of the process.
+ * one HWID. It is made for one product table (the host's `table`, whose CSVLK indexes its ePIDs); when kmsd swaps
+ * the table (--products-file and a reload) it makes a new host for the new table with activation_host_rebase,
+ * which keeps every ePID whose CSVLK the new table still has alike.
  */
 #ifndef KMSD_ACTIVATION_H
 #define KMSD_ACTIVATION_H
@@ -14,16 +16,18 @@
 
 #include "kms.h"
 #include "products.h"
+#include "products_load.h"
 #include "rng.h"
 
-#define ACTIVATION_MAX_CSVLK 128
+#define ACTIVATION_MAX_CSVLK PRODUCTS_LOAD_CSVLK_MAX /* a table has at most that many CSVLKs (products_load.h) */
 #define ACTIVATION_EPID_LEN 64
 
 struct activation_host {
     uint8_t hwid[KMS_HWID_LEN];
     uint32_t lcid;
     const struct products_build *build;
-    size_t n;                                     /* products_csvlk_count() */
+    const struct products_tables *table; /* the product table whose CSVLKs epid[] follows */
+    size_t n;                            /* table->csvlk_count */
     char epid[ACTIVATION_MAX_CSVLK][ACTIVATION_EPID_LEN]; /* by CSVLK index; "" when it has no ePID data */
 };
 
@@ -86,15 +90,25 @@ const char *activation_refusal_name(enum activation_refusal r);
 const struct products_build *activation_default_build(void);
 
 /*
- * Generates the identity: hwid (random unless hwid != NULL), one ePID per CSVLK with ePID data for the
- * given host build and LCID, dated between max(CSVLK release, build release) and now.
- * Returns 0, KMS_EINVAL (build not usable, LCID 0) or the rng's error.
+ * Generates the identity for the product table in use (products_current()): hwid (random unless hwid != NULL), one
+ * ePID per CSVLK with ePID data for the given host build and LCID, dated between max(CSVLK release, build release)
+ * and now. Returns 0, KMS_EINVAL (build not usable, LCID 0, more CSVLKs than ACTIVATION_MAX_CSVLK) or the rng's error.
  */
 int activation_host_generate(struct activation_host *h, const struct products_build *build, uint32_t lcid,
                              const uint8_t *hwid, int64_t now, const struct kms_rng *rng);
 
-/* Replaces the ePID of one CSVLK (already validated by the caller). Returns 0 or KMS_EINVAL (no ePID data,
- * too long, or group id differing from the CSVLK's). */
+/*
+ * The same host for product table t, into out (which must not be old): the HWID, LCID and host build of old, and
+ * for each CSVLK of t with ePID data the ePID old has for the CSVLK of the same key when its group id and key id
+ * still fit t's CSVLK, else a new one as activation_host_generate makes it. *generated (may be NULL) gets how many
+ * were new. Returns 0, KMS_EINVAL (t has more CSVLKs than ACTIVATION_MAX_CSVLK) or the rng's error.
+ */
+int activation_host_rebase(struct activation_host *out, const struct activation_host *old,
+                           const struct products_tables *t, int64_t now, const struct kms_rng *rng, size_t *generated);
+
+/* Replaces the ePID of one CSVLK (already validated by the caller; an entry of h->table, or of another table whose
+ * CSVLK of the same key h->table has). Returns 0 or KMS_EINVAL (no ePID data, too long, or group id differing from
+ * the CSVLK's). */
 int activation_host_set_epid(struct activation_host *h, const struct products_csvlk *csvlk, const char *epid);
 
 /* Decides the answer to a decoded request (protocol.md 5.1-5.3). Never fails: unknown products get the

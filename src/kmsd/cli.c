@@ -170,6 +170,9 @@ static const struct command commands[] = {
     /* main runs it (cli_dns.c: it reads kmsd's configuration); here for the help and "did you mean" */
     {"dns-record", "print the DNS SRV record kmsd publishes, for zone files, dnsmasq, Unbound, Windows DNS, nsupdate",
      O_HELP, false, "kmsd dns-record [--zone ZONE] [--form FORM] [kmsd options]", NULL},
+    /* main runs it too (cli_products.c: list reads kmsd's configuration) */
+    {"products", "check a products.tsv FILE (--products-file), or list the product table kmsd uses", O_HELP, false,
+     "kmsd products check FILE | kmsd products list [--format text|json] [kmsd options]", NULL},
 };
 
 static const struct command *find_command(const char *name)

@@ -21,6 +21,8 @@
 #include "dns_tsig.h"
 #include "kms_crypto.h"
 #include "products.h"
+#include "products_file.h"
+#include "products_load.h"
 
 /* Records the complaint; the caller prints it with the option's name and source. Returns -1. */
 int config_fail(struct load *ld, const char *fmt, ...)
@@ -94,8 +96,8 @@ bool http_addr_is_loopback(const char *a)
     return hn >= 4 && strncmp(a, "127.", 4) == 0 && strspn(a, "0123456789.") == hn;
 }
 
-/* Checks between options, once every source is applied. */
-static int cross_check(const struct kmsd_config *cfg, FILE *err)
+/* Checks between options, once every source is applied; t is the product table the options name entries of. */
+static int cross_check(const struct kmsd_config *cfg, const struct products_tables *t, FILE *err)
 {
     for (int i = 0; i < cfg->n_http && !cfg->http_insecure && !cfg->http_token[0]; i++) {
         if (!http_addr_is_loopback(cfg->http[i])) {
@@ -141,7 +143,7 @@ static int cross_check(const struct kmsd_config *cfg, FILE *err)
             return -1;
         }
     }
-    const struct products_build *b = cfg->host_build ? products_build_by_number(cfg->host_build) : NULL;
+    const struct products_build *b = cfg->host_build ? products_in_build_by_number(t, cfg->host_build) : NULL;
     if (cfg->ndr64 && b && !b->ndr64) {
         fprintf(err, "kmsd: --host-build: build %lu does not speak NDR64 (use --no-ndr64 or a build from 9200 on)\n",
                 (unsigned long)b->build);
@@ -155,6 +157,8 @@ int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, 
     struct load ld;
     memset(&ld, 0, sizeof ld);
     ld.err = err;
+    ld.table = products_builtin();
+    cfg->products_table = ld.table;
     if (len > 0) { /* fmemopen() refuses a zero size; empty text sets nothing */
         FILE *f = fmemopen((void *)(uintptr_t)text, len, "r");
         if (!f) {
@@ -164,14 +168,38 @@ int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, 
         if (config_load_ini_stream(cfg, f, "(text)", &ld) < 0)
             return KMSD_CONFIG_EXIT_USAGE;
     }
-    return cross_check(cfg, err) < 0 ? KMSD_CONFIG_EXIT_USAGE : KMSD_CONFIG_OK;
+    return cross_check(cfg, ld.table, err) < 0 ? KMSD_CONFIG_EXIT_USAGE : KMSD_CONFIG_OK;
 }
 
-int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err)
+#define PRODUCTS_ERRORS_SHOWN 5 /* errors of a --products-file printed at most (the count says the rest) */
+
+/* Reads and validates --products-file into *t. Returns 0, or -1 after printing its errors (the first line names the
+ * first error: a reload logs that line). */
+static int load_products_file(const char *path, const struct products_tables **t, FILE *err)
+{
+    static struct products_load_errors errs; /* large: static, and config_load runs on one thread at a time */
+    int rc = products_file_load(path, t, &errs);
+    if (rc == 0)
+        return 0;
+    if (rc == -ENOMEM) {
+        fprintf(err, "kmsd: --products-file %s: out of memory\n", path);
+        return -1;
+    }
+    for (size_t i = 0; i < errs.n && i < PRODUCTS_ERRORS_SHOWN; i++)
+        fprintf(err, "kmsd: --products-file: %s\n", errs.e[i].text);
+    fprintf(err, "kmsd: --products-file %s: %zu error(s); the table is not used\n", path, errs.count);
+    return -1;
+}
+
+/* One reading of every source over cfg, the option names of the product table checked against ld_table (NULL: not
+ * checked). Returns KMSD_CONFIG_* (EXIT_OK after --help or --version). */
+static int load_sources(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err,
+                        const struct products_tables *ld_table)
 {
     struct load ld;
     memset(&ld, 0, sizeof ld);
     ld.err = err;
+    ld.table = ld_table;
     struct cli_table t;
     memset(&t, 0, sizeof t);
     config_build_cli(&t);
@@ -207,13 +235,49 @@ int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FIL
     ld.src = SRC_CLI;
     if (config_walk_cli(&t, argc, argv, cfg, &ld, true, NULL, NULL) < 0)
         return KMSD_CONFIG_EXIT_USAGE;
-    if (cross_check(cfg, err) < 0)
-        return KMSD_CONFIG_EXIT_USAGE;
-    if (cfg->check_config) {
-        config_print(cfg, out);
-        return KMSD_CONFIG_EXIT_OK;
-    }
     return KMSD_CONFIG_OK;
+}
+
+int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err)
+{
+    /* Two passes: the product names of --csvlk, --epid and --host-build are those of --products-file's table when
+     * one is named, and the file may be named after them (or in another source); the first pass finds it. */
+    struct kmsd_config *initial = malloc(sizeof *initial);
+    if (!initial) {
+        fprintf(err, "kmsd: out of memory\n");
+        return KMSD_CONFIG_EXIT_USAGE;
+    }
+    *initial = *cfg;
+    int rc = load_sources(cfg, argc, argv, envp, out, err, NULL);
+    const struct products_tables *t = products_builtin();
+    if (rc == KMSD_CONFIG_OK && cfg->products_file[0] && load_products_file(cfg->products_file, &t, err) < 0)
+        rc = KMSD_CONFIG_EXIT_USAGE;
+    if (rc == KMSD_CONFIG_OK) {
+        *cfg = *initial;
+        rc = load_sources(cfg, argc, argv, envp, out, err, t);
+    }
+    free(initial);
+    if (rc == KMSD_CONFIG_OK && cross_check(cfg, t, err) < 0)
+        rc = KMSD_CONFIG_EXIT_USAGE;
+    if (rc == KMSD_CONFIG_OK && cfg->check_config) {
+        config_print(cfg, out);
+        rc = KMSD_CONFIG_EXIT_OK;
+    }
+    if (rc != KMSD_CONFIG_OK) {
+        if (t != products_builtin())
+            products_load_free(t);
+        return rc;
+    }
+    cfg->products_table = t;
+    return KMSD_CONFIG_OK;
+}
+
+void config_release(struct kmsd_config *cfg)
+{
+    const struct products_tables *t = cfg->products_table;
+    if (t && t != products_builtin() && t != products_current())
+        products_load_free(t);
+    cfg->products_table = NULL;
 }
 
 int config_dns_key(const struct kmsd_config *cfg, struct dns_tsig *out, char *msg, size_t cap)

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct products_tables;
+
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_EPIDS 64
 #define CONFIG_LISTEN_LEN 128 /* "[addr%if]:port" */
@@ -79,6 +81,11 @@ struct kmsd_config {
     enum config_products products; /* --products all|known|volume, default all */
     char csvlks[CONFIG_MAX_CSVLKS][32]; /* --csvlk GROUP[,GROUP...], repeatable; none = every group */
     int n_csvlks;
+    char products_file[CONFIG_PATH_LEN]; /* --products-file FILE: the product table from FILE; "" = the built-in */
+    /* The product table the configuration was checked against (--csvlk, --epid and --host-build name its entries):
+     * the built-in one, or products_file's, read and validated by config_load, owned by the caller (config_release
+     * frees it unless the caller put it in use with products_use). Not an option; NULL before config_load. */
+    const struct products_tables *products_table;
     bool time_check;               /* --time-check: refuse request times more than 4 h off */
 
     /* protocol */
@@ -186,11 +193,17 @@ void config_set_help_tail(void (*tail)(FILE *out));
 /* Fills cfg with the defaults. */
 void config_defaults(struct kmsd_config *cfg);
 /* Applies INI file (if -c given), environment (envp, NULL-terminated "K=V" strings) and argv, in that order
- * of precedence; prints --help / --check-config output to out and errors to err. Returns KMSD_CONFIG_*. */
+ * of precedence; prints --help / --check-config output to out and errors to err. Returns KMSD_CONFIG_*.
+ * With --products-file the file is read and validated (products_load.h: its errors name the line and the rule) and
+ * the product names of the other options are checked against its table; the sources are read twice for that (the
+ * first pass only finds the file). On KMSD_CONFIG_OK cfg->products_table is that table or the built-in one. */
 int config_load(struct kmsd_config *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err);
+/* Frees cfg->products_table when it was loaded from a file and is not in use (products_current()); sets it NULL. */
+void config_release(struct kmsd_config *cfg);
 /* Applies INI text[0..len) (the contents of a -c file; it need not be NUL-terminated) over cfg, which already
  * holds the defaults, then the cross-option checks; errors go to err as for a file named "(text)". No
- * environment, no command line. Returns KMSD_CONFIG_OK or KMSD_CONFIG_EXIT_USAGE. */
+ * environment, no command line; product names are checked against the built-in table and a products-file is
+ * not read (cfg->products_table is the built-in table). Returns KMSD_CONFIG_OK or KMSD_CONFIG_EXIT_USAGE. */
 int config_load_ini_text(struct kmsd_config *cfg, const char *text, size_t len, FILE *err);
 /* Prints the effective configuration as INI text that config_load accepts back. */
 void config_print(const struct kmsd_config *cfg, FILE *out);

@@ -35,6 +35,9 @@ struct load {
     int err_line;        /* SRC_INI: first line with an error, 0 if none */
     const char *err_key; /* SRC_INI: the key whose value is wrong, NULL for other errors */
     int list_src[8];     /* per list option: 1 + the source that last wrote it (replace, then accumulate) */
+    /* the product table that --csvlk, --epid and --host-build must name entries of; NULL: not checked (the first
+     * pass of config_load, which only looks for --products-file) */
+    const struct products_tables *table;
     char msg[MSG_LEN];   /* the setter's complaint, without the "kmsd: WHERE: " prefix */
 };
 

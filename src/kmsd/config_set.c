@@ -250,13 +250,15 @@ int config_set_hwid(const struct opt *o, struct kmsd_config *cfg, const char *va
     return 0;
 }
 
-/* Lists the builds --host-build accepts into buf. */
-static void epid_builds(char *buf, size_t cap)
+/* Lists the builds --host-build accepts into buf (t's; the built-in table's when t is NULL). */
+static void epid_builds(const struct products_tables *t, char *buf, size_t cap)
 {
     size_t len = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < products_build_count(); i++) {
-        const struct products_build *b = products_build_at(i);
+    if (!t)
+        t = products_builtin();
+    for (size_t i = 0; i < t->build_count; i++) {
+        const struct products_build *b = &t->builds[i];
         if (!b->epid)
             continue;
         int n = snprintf(buf + len, cap - len, "%s%u", len ? ", " : "", (unsigned)b->build);
@@ -270,11 +272,11 @@ int config_set_host_build(const struct opt *o, struct kmsd_config *cfg, const ch
 {
     uint64_t v;
     char builds[256];
-    epid_builds(builds, sizeof builds);
+    epid_builds(ld->table, builds, sizeof builds);
     if (num_u64(val, 0, o->max, &v) < 0)
         return config_fail(ld, "\"%.100s\" is not a host build (expected 0 to choose, or one of %s)", val, builds);
-    const struct products_build *b = products_build_by_number((uint32_t)v);
-    if (v != 0 && (!b || !b->epid))
+    const struct products_build *b = ld->table ? products_in_build_by_number(ld->table, (uint32_t)v) : NULL;
+    if (ld->table && v != 0 && (!b || !b->epid))
         return config_fail(ld, "%.100s is not a host build for ePIDs (expected 0 to choose, or one of %s)", val,
                            builds);
     cfg->host_build = (uint32_t)v;
@@ -405,11 +407,14 @@ static int add_epid(const struct opt *o, struct kmsd_config *cfg, const char *va
     char group[sizeof cfg->epids[0].csvlk];
     size_t gn = (size_t)(eq - val);
     const struct products_csvlk *c = NULL;
+    struct products_csvlk unchecked = {.key = group, .has_epid = true}; /* first pass: checked in the second */
     if (gn < sizeof group) {
         memcpy(group, val, gn);
         group[gn] = '\0';
-        c = products_find_csvlk(group);
+        c = ld->table ? products_in_find_csvlk(ld->table, group) : NULL;
     }
+    if (!ld->table && gn < sizeof group)
+        c = &unchecked;
     if (!c)
         return config_fail(ld, "\"%.*s\" is not a CSVLK group of the product table (e.g. win2025, office2024)",
                            (int)(gn < 64 ? gn : 64), val);
@@ -423,7 +428,7 @@ static int add_epid(const struct opt *o, struct kmsd_config *cfg, const char *va
     if (epid_validate(&e) < 0)
         return config_fail(ld, "\"%.100s\": an ePID field is out of range (channel 03, LCID 1-65535, a real day)",
                            text);
-    if (e.group != c->group)
+    if (ld->table && e.group != c->group)
         return config_fail(ld, "ePID group %05u is not the group of CSVLK %s (%05u)", (unsigned)e.group, c->key,
                            (unsigned)c->group);
     int i = 0;
@@ -478,10 +483,11 @@ static int add_csvlk(const struct opt *o, struct kmsd_config *cfg, const char *v
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         char key[sizeof cfg->csvlks[0]];
         const struct products_csvlk *c = NULL;
+        struct products_csvlk unchecked = {.key = key}; /* the first pass (no table yet): the second checks it */
         if (n > 0 && n < sizeof key) {
             memcpy(key, p, n);
             key[n] = '\0';
-            c = products_find_csvlk(key);
+            c = ld->table ? products_in_find_csvlk(ld->table, key) : &unchecked;
         }
         if (!c)
             return config_fail(ld,

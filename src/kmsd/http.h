@@ -4,14 +4,16 @@
  * libmicrohttpd with one internal polling thread per bound address (a connection cap shared by all addresses, an
  * idle timeout), which answers whatever cannot wait; registry queries and /readyz probes run on two worker threads
  * (lanes, small stacks) with their connections suspended meanwhile, so that /healthz, /readyz from its cache and
- * /metrics never wait for them. The HTTP threads only read: the metrics atomics, the host snapshot given here
- * (immutable while the server runs), and the registry through their own read-only SQLite connection (WAL lets it
- * read while the writer thread writes; it is never the writer's connection). Request targets are parsed by
- * http_query.c. docs/internals/http.md and docs/api.md describe it.
+ * /metrics never wait for them. The HTTP threads only read: the metrics atomics, the host identity through the
+ * pointer given here (each identity immutable; a reload that swaps the product table publishes a new one, the old one
+ * staying valid), the product table in use (products_current), and the registry through their own read-only SQLite
+ * connection (WAL lets it read while the writer thread writes; it is never the writer's connection). Request targets
+ * are parsed by http_query.c. docs/internals/http.md and docs/api.md describe it.
  */
 #ifndef KMSD_HTTP_H
 #define KMSD_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,7 +37,7 @@ struct http_cfg {
     uint32_t max_page;
     const char *db_path;               /* the registry to read; NULL without one */
     struct metrics *m;
-    const struct activation_host *host;
+    _Atomic(const struct activation_host *) *host; /* the identity in use, read with acquire at each request */
     const char *count_mode;            /* "fixed" or "genuine" */
     int32_t client_count;              /* -1: auto */
     struct dns_publish *dns;           /* the DNS publisher (/api/v1/host shows its zones); NULL: none */

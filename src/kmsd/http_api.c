@@ -17,6 +17,7 @@
 #include "product_commands.h"
 #include "product_names.h"
 #include "products.h"
+#include "products_json.h"
 #include "registry_json.h"
 
 static int add_client(void *ctx, const struct store_client *c)
@@ -200,16 +201,17 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
         return;
     json_t *apps = json_array(), *kmss = json_array(), *skus = json_array();
     char id[GUID_TEXT_LEN + 1], kid[GUID_TEXT_LEN + 1];
-    for (size_t i = 0; i < products_app_count(); i++) {
-        const struct products_app *a = products_app_at(i);
+    const struct products_tables *t = products_current(); /* one table for the whole answer (products.h) */
+    for (size_t i = 0; i < t->app_count; i++) {
+        const struct products_app *a = &t->apps[i];
         guid_format(&a->id, id);
         json_array_append_new(apps, json_pack("{s:s, s:s, s:s}", "key", a->key, "name", a->name, "id", id));
     }
-    for (size_t i = 0; i < products_kms_count(); i++) {
-        const struct products_kms *k = products_kms_at(i);
+    for (size_t i = 0; i < t->kms_count; i++) {
+        const struct products_kms *k = &t->kms[i];
         bool any = false;
-        for (size_t j = 0; j < products_sku_count() && !any; j++)
-            any = products_sku_at(j)->kms == k && sku_listed(products_sku_at(j), q);
+        for (size_t j = 0; j < t->sku_count && !any; j++)
+            any = t->skus[j].kms == k && sku_listed(&t->skus[j], q);
         if (!any && !(q && q[0] && contains(k->name, q)) && q && q[0])
             continue;
         guid_format(&k->id, id);
@@ -218,8 +220,8 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
                                               "required_clients", (json_int_t)k->n_policy, "retail", k->retail,
                                               "preview", k->preview));
     }
-    for (size_t j = 0; j < products_sku_count(); j++) {
-        const struct products_sku *s = products_sku_at(j);
+    for (size_t j = 0; j < t->sku_count; j++) {
+        const struct products_sku *s = &t->skus[j];
         if (!sku_listed(s, q))
             continue;
         guid_format(&s->id, id);
@@ -235,7 +237,8 @@ void http_api_products(struct http_server *h, struct http_reply *out, const stru
         }
         json_array_append_new(skus, o);
     }
-    http_reply_json(out, 200, json_pack("{s:o, s:o, s:o}", "applications", apps, "kms", kmss, "skus", skus));
+    http_reply_json(out, 200, json_pack("{s:o, s:o, s:o, s:o}", "table", products_json_table(t), "applications", apps,
+                                        "kms", kmss, "skus", skus));
 }
 
 /* Since-start counters from the metrics. */
@@ -282,7 +285,7 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
         http_reply_bad(out, &e);
         return;
     }
-    const struct activation_host *host = h->cfg.host;
+    const struct activation_host *host = atomic_load_explicit(h->cfg.host, memory_order_acquire);
     json_t *lis = json_array(), *http = json_array(), *epids = json_array();
     for (size_t i = 0; i < h->n_kms; i++)
         json_array_append_new(lis, json_string(h->kms[i].name));
@@ -291,7 +294,7 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
     for (size_t i = 0; i < host->n; i++) {
         if (!host->epid[i][0])
             continue;
-        const struct products_csvlk *c = products_csvlk_at(i);
+        const struct products_csvlk *c = &host->table->csvlks[i]; /* the identity's own table */
         json_array_append_new(epids, json_pack("{s:s, s:s, s:s}", "csvlk", c->key, "name", c->name, "epid",
                                                host->epid[i]));
     }
@@ -323,10 +326,12 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
                           "client_count",
                           h->cfg.client_count < 0 ? json_string("auto") : json_integer(h->cfg.client_count),
                           "registry", h->db_path[0] != '\0');
-    if (j)
+    if (j) {
         json_object_set_new(j, "dns", dns);
-    else
+        json_object_set_new(j, "product_table", products_json_table(products_current()));
+    } else {
         json_decref(dns);
+    }
     http_reply_json(out, 200, j);
 }
 

@@ -131,7 +131,7 @@ static void put_activations(struct text *t, const struct metrics *m)
                 if (n == 0)
                     continue;
                 char prod[256];
-                label_value(k < m->n_kms ? products_kms_at(k)->name : "unknown", prod, sizeof prod);
+                label_value(metrics_kms_name(m, k), prod, sizeof prod);
                 put(t, "kmsd_activations_total{version=\"%u\",product=\"%s\",result=\"%s\"} %llu\n", v, prod,
                     refused ? "refused" : "answered", (unsigned long long)n);
             }

@@ -183,8 +183,9 @@ static int application_param(const struct httpq_req *r, struct store_query *sq, 
     const char *v = httpq_get(r, "application");
     if (!v || !v[0])
         return 0;
-    for (size_t i = 0; i < products_app_count(); i++) {
-        const struct products_app *a = products_app_at(i);
+    const struct products_tables *t = products_current(); /* one table: a reload may swap it meanwhile */
+    for (size_t i = 0; i < t->app_count; i++) {
+        const struct products_app *a = &t->apps[i];
         if (strcmp(a->key, v) == 0) {
             sq->has_app = true;
             sq->app_id = a->id;
@@ -196,9 +197,9 @@ static int application_param(const struct httpq_req *r, struct store_query *sq, 
         return 0;
     }
     char keys[160] = "";
-    for (size_t i = 0; i < products_app_count(); i++) {
+    for (size_t i = 0; i < t->app_count; i++) {
         size_t k = strlen(keys);
-        snprintf(keys + k, sizeof keys - k, "%s%s", i ? ", " : "", products_app_at(i)->key);
+        snprintf(keys + k, sizeof keys - k, "%s%s", i ? ", " : "", t->apps[i].key);
     }
     return bad(e, "application", "not an application (expected one of %s, or an application GUID)", keys);
 }

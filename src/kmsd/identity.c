@@ -29,6 +29,7 @@ int identity_load(const char *path, struct activation_host *h, size_t *missing, 
         return -e;
     }
     struct activation_host t = *h;
+    const struct products_tables *tab = h->table ? h->table : products_current(); /* the host's CSVLKs */
     char line[256];
     unsigned lineno = 0;
     int rc = 0, header = 0;
@@ -53,7 +54,7 @@ int identity_load(const char *path, struct activation_host *h, size_t *missing, 
                 rc = KMS_EINVAL;
         } else if (strcmp(key, "build") == 0) {
             uint32_t b;
-            const struct products_build *pb = parse_u32(val, &b) == 0 ? products_build_by_number(b) : NULL;
+            const struct products_build *pb = parse_u32(val, &b) == 0 ? products_in_build_by_number(tab, b) : NULL;
             if (!pb)
                 rc = KMS_EINVAL;
             else
@@ -66,16 +67,15 @@ int identity_load(const char *path, struct activation_host *h, size_t *missing, 
             const struct products_csvlk *c = NULL;
             if (epid) {
                 *epid++ = '\0';
-                c = products_find_csvlk(val);
+                c = products_in_find_csvlk(tab, val);
             }
             if (!epid)
                 rc = KMS_EINVAL;
             else if (c && activation_host_set_epid(&t, c, epid) < 0)
                 rc = KMS_EINVAL;
             /* a group the table no longer has is dropped silently */
-            for (size_t i = 0; c && rc == 0 && i < products_csvlk_count(); i++)
-                if (products_csvlk_at(i) == c)
-                    seen[i] = true;
+            if (c && rc == 0 && (size_t)(c - tab->csvlks) < ACTIVATION_MAX_CSVLK)
+                seen[c - tab->csvlks] = true;
         } else {
             rc = KMS_EINVAL;
         }
@@ -89,8 +89,8 @@ int identity_load(const char *path, struct activation_host *h, size_t *missing, 
         return rc;
     }
     size_t miss = 0;
-    for (size_t i = 0; i < t.n; i++)
-        if (products_csvlk_at(i)->has_epid && !seen[i])
+    for (size_t i = 0; i < t.n && i < tab->csvlk_count; i++)
+        if (tab->csvlks[i].has_epid && !seen[i])
             miss++;
     *h = t;
     if (missing)
@@ -122,9 +122,9 @@ int identity_save(const char *path, const struct activation_host *h, char *err, 
     kms_format_hwid(h->hwid, hw);
     fprintf(f, "kmsd-identity 1\nhwid %s", hw);
     fprintf(f, "\nbuild %u\nlcid %u\n", (unsigned)h->build->build, (unsigned)h->lcid);
-    for (size_t i = 0; i < h->n; i++)
+    for (size_t i = 0; i < h->n && h->table && i < h->table->csvlk_count; i++)
         if (h->epid[i][0])
-            fprintf(f, "epid %s %s\n", products_csvlk_at(i)->key, h->epid[i]);
+            fprintf(f, "epid %s %s\n", h->table->csvlks[i].key, h->epid[i]);
     int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;

@@ -1,6 +1,7 @@
 /* kmsd — a KMS host for Microsoft volume activation. See kmsd(8) and docs/config.md. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "activation.h"
 #include "cli.h"
 #include "cli_dns.h"
+#include "cli_products.h"
 #include "config.h"
 #include "identity.h"
 #include "err.h"
@@ -24,6 +26,8 @@
 #include "dns_publish.h"
 #include "dns_tsig.h"
 #include "products.h"
+#include "products_file.h"
+#include "products_load.h"
 #include "server.h"
 #include "store.h"
 
@@ -191,7 +195,7 @@ static int open_registry(const struct kmsd_config *cfg, struct store **db)
 /* What the HTTP server needs, handed over when the KMS listeners are bound. */
 struct http_start_ctx {
     const struct kmsd_config *cfg;
-    const struct activation_host *host;
+    _Atomic(const struct activation_host *) *host;
     struct metrics *m;
     const char *db_path; /* NULL without a registry */
     struct http_server *http;
@@ -295,13 +299,25 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
     return rc;
 }
 
+/* Something a reload replaced that other threads may still read (a product table, a host identity): kept, never
+ * freed while kmsd runs (a list only so that it stays reachable). Bounded by the reloads that changed the table. */
+struct kept {
+    struct kept *next;
+    const void *p;
+};
+
 /* Everything kmsd runs with, in one place (main keeps it in static storage: it is large, and the HTTP threads
  * read the host and the metrics until server_run has returned). */
 struct kmsd {
     struct kmsd_config cfg;
     struct rng_pool pool;
     struct kms_rng rng;
-    struct activation_host host;
+    struct activation_host host; /* the identity made at start, for the product table of the start */
+    /* The identity in use: &host, or after a reload that changed the product table a copy for the new table
+     * (activation_host_rebase). hostp is the loop's view (the activation policy's), host_now the HTTP threads'. */
+    const struct activation_host *hostp;
+    _Atomic(const struct activation_host *) host_now;
+    struct kept *kept;
     struct activation_cfg acfg;
     const struct products_csvlk *csvlks[CONFIG_MAX_CSVLKS];
     struct acl acl;
@@ -321,7 +337,7 @@ static const char *const live_options[] = {
     "max-connections", "idle-timeout",     "max-pdu",        "max-requests",    "max-pdus",        "max-conn-buffer",
     "pdu-timeout",     "max-per-address",  "limit-private",  "allow",           "deny",            "private-only",
     "products",        "csvlk",            "time-check",     "client-count",    "allow-low-count", "activation-interval",
-    "renewal-interval", "count-floor",     "log-level",      "log-file",
+    "renewal-interval", "count-floor",     "log-level",      "log-file",        "products-file",
 };
 
 static bool is_live(const char *name)
@@ -333,6 +349,88 @@ static bool is_live(const char *name)
 }
 
 static void make_activation_cfg(struct kmsd *k);
+
+/* Keeps p for the life of the process (struct kept). Out of memory: p stays allocated all the same, unlisted. */
+static void keep(struct kmsd *k, const void *p)
+{
+    struct kept *n = malloc(sizeof *n);
+    if (!n)
+        return;
+    *n = (struct kept){k->kept, p};
+    k->kept = n;
+}
+
+/* The operator's --epid overrides (the running configuration's: a restart-only option) on host h, whose table may
+ * lack some of their groups (then logged). */
+static void apply_epid_overrides(const struct kmsd_config *cfg, struct activation_host *h, bool at_reload)
+{
+    for (int i = 0; i < cfg->n_epids; i++) {
+        const struct products_csvlk *c = products_in_find_csvlk(h->table, cfg->epids[i].csvlk);
+        if (c && activation_host_set_epid(h, c, cfg->epids[i].epid) == 0)
+            continue;
+        if (at_reload)
+            log_warn("reload: --epid %s: the new product table has no CSVLK group %s with that group id; its "
+                     "generated ePID answers", cfg->epids[i].csvlk, cfg->epids[i].csvlk);
+    }
+}
+
+/* Whether two tables hold the same data from the same source (an unchanged --products-file read again). */
+static bool same_table(const struct products_tables *a, const struct products_tables *b)
+{
+    return a == b || (strcmp(a->source, b->source) == 0 && memcmp(a->sha256, b->sha256, sizeof a->sha256) == 0);
+}
+
+/*
+ * The product table of a reload: next's (the built-in one, or --products-file's as config_load just read it) takes
+ * the place of the one in use when it differs, with the host identity carried over to it (activation_host_rebase:
+ * the ePIDs of the groups it has alike, new ones for new groups, written to the identity file) and published for the
+ * HTTP threads. The table and the host it replaces are kept (struct kept): other threads may be reading them.
+ * Returns 0 (next->products_table is the table in use) or -1 (logged; nothing changed; next's table released).
+ */
+static int reload_products(struct kmsd *k, struct kmsd_config *next)
+{
+    const struct products_tables *cur = products_current(), *nt = next->products_table;
+    if (same_table(nt, cur)) {
+        config_release(next); /* a table read again: the one in use stays */
+        next->products_table = cur;
+        return 0;
+    }
+    char summary[PRODUCTS_FILE_SUMMARY_LEN];
+    products_file_summary(nt, summary);
+    struct activation_host *nh = malloc(sizeof *nh);
+    size_t made = 0;
+    int rc = nh ? activation_host_rebase(nh, k->hostp, nt, (int64_t)time(NULL), &k->rng, &made) : -ENOMEM;
+    if (rc < 0) {
+        log_error("reload: the product table %s cannot be used: %s; the running one stays", summary,
+                  rc == -ENOMEM ? "out of memory" : kms_strerror(rc));
+        free(nh);
+        config_release(next);
+        return -1;
+    }
+    if (made > 0) { /* kept like the identity made at start, before the operator's overrides (never written) */
+        char path[CONFIG_PATH_LEN + 32], err[512];
+        snprintf(path, sizeof path, "%s/%s", k->cfg.state_dir, IDENTITY_FILE);
+        if (identity_save(path, nh, err, sizeof err) < 0)
+            log_warn("reload: host identity: %s (the %zu new ePID(s) are used, but made anew at the next start)", err,
+                     made);
+    }
+    apply_epid_overrides(&k->cfg, nh, true);
+    if (cur != products_builtin())
+        keep(k, cur);
+    if (k->hostp != &k->host)
+        keep(k, k->hostp);
+    products_use(nt);
+    atomic_store_explicit(&k->host_now, nh, memory_order_release);
+    k->hostp = nh;
+    size_t unknown = 0; /* KMS ids the metrics, sized at start, count as "unknown" */
+    for (size_t i = 0; i < nt->kms_count; i++)
+        unknown += metrics_kms_index(&k->metrics, &nt->kms[i]) == k->metrics.n_kms;
+    log_info("reload: product table %s in use (%zu new ePID(s))", summary, made);
+    if (unknown)
+        log_info("reload: %zu KMS id(s) of the new table are counted as product \"unknown\" in /metrics until kmsd "
+                 "restarts", unknown);
+    return 0;
+}
 
 /* server_cfg.reload (SIGHUP): reads the configuration again as at start (command line, INI file, environment). A
  * configuration that does not load leaves the running one as it is (logged). Otherwise the live options take effect
@@ -371,8 +469,11 @@ static void reload(void *arg)
     if (acl_build(&acl, next.allow[0], next.n_allow, next.deny[0], next.n_deny, sizeof next.allow[0],
                   next.private_only)) {
         log_error("reload: the access lists do not build; the running configuration stays");
+        config_release(&next);
         return;
     }
+    if (reload_products(k, &next) < 0) /* before the policy is made again: --csvlk names the new table's groups */
+        return;
     unsigned applied = 0, restart = 0;
     char names[512] = "";
     for (size_t i = 0; i < n; i++) {
@@ -403,6 +504,8 @@ static void reload(void *arg)
     c->products = next.products;
     memcpy(c->csvlks, next.csvlks, sizeof c->csvlks);
     c->n_csvlks = next.n_csvlks;
+    memcpy(c->products_file, next.products_file, sizeof c->products_file);
+    c->products_table = next.products_table; /* the table in use (reload_products) */
     c->time_check = next.time_check;
     c->client_count = next.client_count;
     c->allow_low_count = next.allow_low_count;
@@ -458,7 +561,7 @@ static void log_host(const struct activation_host *host)
              (unsigned)host->lcid, hw);
     for (size_t i = 0; i < host->n; i++)
         if (host->epid[i][0])
-            log_debug("ePID %-14s %s", products_csvlk_at(i)->key, host->epid[i]);
+            log_debug("ePID %-14s %s", host->table->csvlks[i].key, host->epid[i]);
 }
 
 /* The activation policy from the configuration and the host. */
@@ -470,7 +573,7 @@ static void make_activation_cfg(struct kmsd *k)
         .allow_low_count = cfg->allow_low_count,
         .activation_interval = cfg->activation_interval,
         .renewal_interval = cfg->renewal_interval,
-        .host = &k->host,
+        .host = k->hostp,
         .products = (enum activation_products)cfg->products,
         .time_check = cfg->time_check,
         .clock = &wall_clock,
@@ -526,7 +629,7 @@ static int make_server_cfg(struct kmsd *k)
 static int run(struct kmsd *k)
 {
     (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
-    k->hx = (struct http_start_ctx){&k->cfg, &k->host, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL};
+    k->hx = (struct http_start_ctx){&k->cfg, &k->host_now, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL};
     k->scfg.db_path = k->db_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;
@@ -547,6 +650,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dns-record") == 0) /* reads kmsd's configuration, so not a registry command */
         return cli_dns_record(argc, argv, environ);
+    if (argc > 1 && strcmp(argv[1], "products") == 0) /* likewise (list), and check needs no registry */
+        return cli_products(argc, argv, environ);
     if (argc > 1 && cli_is_command(argv[1]))
         return cli_main(argc, argv);
     if (argc > 1 && argv[1][0] != '-')
@@ -559,8 +664,17 @@ int main(int argc, char **argv)
     int rc = config_load(&k.cfg, argc, argv, environ, stdout, stderr);
     if (rc == KMSD_CONFIG_EXIT_OK)
         return 0;
-    if (rc != KMSD_CONFIG_OK || open_state(&k) < 0)
+    if (rc != KMSD_CONFIG_OK)
         return 2;
+    if (k.cfg.products_table != products_builtin())
+        products_use(k.cfg.products_table); /* in use from now on, never freed */
+    if (open_state(&k) < 0)
+        return 2;
+    if (k.cfg.products_table != products_builtin()) {
+        char summary[PRODUCTS_FILE_SUMMARY_LEN];
+        products_file_summary(k.cfg.products_table, summary);
+        log_info("product table %s", summary);
+    }
     k.pool.pos = RNG_POOL; /* empty: the first draw fills it */
     k.rng = (struct kms_rng){rng_fill, &k.pool};
     const struct products_build *build;
@@ -573,6 +687,8 @@ int main(int argc, char **argv)
     }
     if (host_identity(&k.cfg, &k.host) < 0)
         return 2;
+    k.hostp = &k.host;
+    atomic_store_explicit(&k.host_now, &k.host, memory_order_release);
     log_host(&k.host);
     make_activation_cfg(&k);
     if (make_server_cfg(&k) < 0 || open_registry(&k.cfg, &k.scfg.db) < 0)

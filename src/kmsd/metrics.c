@@ -45,12 +45,28 @@ static const char *const refusal_names[METRICS_REFUSE_COUNT] = {
 int metrics_init(struct metrics *m, int64_t start_time)
 {
     memset(m, 0, sizeof *m);
-    m->n_kms = products_kms_count();
+    m->products = products_current();
+    m->n_kms = m->products->kms_count;
     m->activations = calloc(METRICS_VERSIONS * (m->n_kms + 1) * 2, sizeof *m->activations);
     if (!m->activations)
         return -ENOMEM;
     m->start_time = start_time;
     return 0;
+}
+
+size_t metrics_kms_index(const struct metrics *m, const struct products_kms *k)
+{
+    if (!k || !m->products)
+        return m->n_kms;
+    size_t i = products_in_kms_index(m->products, k);
+    if (i < m->n_kms) /* the common case: k is an entry of the table counted since the start */
+        return i;
+    return products_in_kms_index(m->products, products_in_kms_by_id(m->products, &k->id));
+}
+
+const char *metrics_kms_name(const struct metrics *m, size_t i)
+{
+    return m->products && i < m->n_kms ? m->products->kms[i].name : "unknown";
 }
 
 void metrics_free(struct metrics *m)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "kms.h"
+#include "products.h"
 
 typedef _Atomic uint64_t metrics_counter;
 
@@ -97,9 +98,13 @@ struct metrics {
     metrics_counter rejected[METRICS_REJECT_COUNT];
     metrics_counter closed[METRICS_CLOSE_COUNT];
     _Atomic int64_t open; /* connections open now */
-    /* activations by [version - 4][KMS id index, n_kms = unknown][0 answered, 1 refused] */
+    /* activations by [version - 4][KMS id index, n_kms = unknown][0 answered, 1 refused]; the KMS ids are those
+     * of products, the product table in use at metrics_init: a table swapped in later (kmsd --products-file and a
+     * reload) counts its KMS ids by id under the same cells, and ids that products lacks under "unknown", until
+     * kmsd restarts (the table is never resized under the HTTP threads that read it) */
     metrics_counter *activations;
     size_t n_kms;
+    const struct products_tables *products; /* never freed while kmsd runs (products.h) */
     metrics_counter refusals[METRICS_REFUSE_COUNT]; /* by reason; the HRESULT is counted below */
     metrics_counter refusals_hr_not_enough_count, refusals_hr_id_mismatch, refusals_hr_timestamp,
         refusals_hr_other;
@@ -124,7 +129,8 @@ struct metrics {
     metrics_counter dns_last_success; /* Unix seconds of the last update answered NOERROR, 0 never */
 };
 
-/* Zeroes m and allocates the per-product table (n_kms from the product table). Returns 0 or -ENOMEM. */
+/* Zeroes m and allocates the per-product table for the product table in use (products_current(): n_kms and the
+ * names /metrics shows). Returns 0 or -ENOMEM. */
 int metrics_init(struct metrics *m, int64_t start_time);
 void metrics_free(struct metrics *m);
 
@@ -137,8 +143,13 @@ static inline uint64_t metrics_get(const metrics_counter *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* The cell index of KMS id k, an entry of any product table (or NULL): its index in m->products when that table
+ * has k's id, else n_kms ("unknown"). */
+size_t metrics_kms_index(const struct metrics *m, const struct products_kms *k);
+/* The name /metrics gives cell index i: the KMS id's name in m->products, "unknown" for n_kms. */
+const char *metrics_kms_name(const struct metrics *m, size_t i);
 /* Counts one activation: version_major METRICS_VERSION_MIN..MAX (others are not counted per product), kms_index from
- * products_kms_index() or n_kms for an unknown id, hresult 0 when answered. */
+ * metrics_kms_index() (n_kms for an unknown id), hresult 0 when answered. */
 void metrics_activation(struct metrics *m, unsigned version_major, size_t kms_index, uint32_t hresult);
 /* The counter of one cell of the activation table. */
 uint64_t metrics_activation_get(const struct metrics *m, unsigned version_major, size_t kms_index, int refused);

@@ -264,7 +264,7 @@ static void count_activation(struct metrics *m, const struct session_event *ev)
             metrics_inc(&m->refusals[METRICS_REFUSE_UNDECODABLE]);
         return;
     }
-    metrics_activation(m, ev->req.version_major, products_kms_index(ev->result.kms), ev->hresult);
+    metrics_activation(m, ev->req.version_major, metrics_kms_index(m, ev->result.kms), ev->hresult);
     if (!ev->hresult)
         return;
     enum metrics_refusal r = METRICS_REFUSE_POLICY;

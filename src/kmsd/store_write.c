@@ -21,12 +21,14 @@ enum store_app_group store_app_group_of(const struct guid *app_id)
     return a && a->count_group < STORE_APP_OTHER ? (enum store_app_group)a->count_group : STORE_APP_OTHER;
 }
 
-/* The application whose count group is g, or NULL for STORE_APP_OTHER. */
+/* The application whose count group is g, or NULL for STORE_APP_OTHER. One snapshot of the product table: the
+ * writer thread and the HTTP lanes call this while a reload may swap it (products.h). */
 static const struct products_app *group_app(enum store_app_group g)
 {
-    for (size_t i = 0; i < products_app_count(); i++)
-        if (products_app_at(i)->count_group == (uint32_t)g && g != STORE_APP_OTHER)
-            return products_app_at(i);
+    const struct products_tables *t = products_current();
+    for (size_t i = 0; i < t->app_count; i++)
+        if (t->apps[i].count_group == (uint32_t)g && g != STORE_APP_OTHER)
+            return &t->apps[i];
     return NULL;
 }
 
@@ -310,9 +312,10 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
 
 uint32_t store_count_limit(enum store_app_group g)
 {
+    const struct products_tables *t = products_current();
     uint64_t cap = 0;
-    for (size_t i = 0; i < products_kms_count(); i++) {
-        const struct products_kms *k = products_kms_at(i);
+    for (size_t i = 0; i < t->kms_count; i++) {
+        const struct products_kms *k = &t->kms[i];
         bool mine = g == STORE_APP_OTHER || (k->app && k->app->count_group == (uint32_t)g);
         if (mine && 2ull * k->n_policy > cap)
             cap = 2ull * k->n_policy;

@@ -115,6 +115,28 @@ static void reader_view_sub_align(void **state)
     assert_int_equal(rd_expect_end(&empty), 0);
 }
 
+/* rd_span_to: the bytes before a delimiter, or all that is left; nothing consumed; 0 once the error is set. */
+static void reader_span_to(void **state)
+{
+    (void)state;
+    static const char text[] = "ab\tc\n";
+    struct rd r;
+    rd_init(&r, text, sizeof text - 1);
+    assert_int_equal(rd_span_to(&r, '\t'), 2);
+    assert_int_equal(rd_span_to(&r, '\n'), 4);
+    assert_int_equal(rd_span_to(&r, 'x'), 5);
+    assert_int_equal(rd_span_to(&r, 'a'), 0);
+    assert_int_equal(r.off, 0);
+    rd_skip(&r, 5);
+    assert_int_equal(rd_span_to(&r, '\n'), 0);
+    rd_skip(&r, 1);
+    assert_int_equal(r.err, KMS_ETRUNC);
+    assert_int_equal(rd_span_to(&r, '\n'), 0);
+    struct rd empty;
+    rd_init(&empty, NULL, 0);
+    assert_int_equal(rd_span_to(&empty, 'a'), 0);
+}
+
 static void writer_limits(void **state)
 {
     (void)state;
@@ -230,7 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reader_integers),    cmocka_unit_test(reader_limits),
-        cmocka_unit_test(reader_sticky),      cmocka_unit_test(reader_view_sub_align),
+        cmocka_unit_test(reader_sticky),      cmocka_unit_test(reader_view_sub_align), cmocka_unit_test(reader_span_to),
         cmocka_unit_test(writer_limits),      cmocka_unit_test(writer_align_patch),
         cmocka_unit_test(guid_text_and_wire), cmocka_unit_test(guid_rejects),
         cmocka_unit_test(strerror_total),

@@ -1,7 +1,8 @@
 /*
  * products: the generated table agrees with data/products.tsv field by field, its cross links hold, lookups
  * hit and miss as they should, the newest products carry Microsoft's GVLKs, and scripts/gen_products.py
- * rejects malformed tables. TEST_SOURCE_ROOT (the source tree) and TEST_PYTHON (python3) come from meson.
+ * rejects malformed tables, as the C loader (products_load) does, with the same errors. TEST_SOURCE_ROOT (the
+ * source tree) and TEST_PYTHON (python3) come from meson.
  */
 #include "testutil.h"
 
@@ -15,6 +16,7 @@
 
 #include "guid.h"
 #include "products.h"
+#include "products_gen.h"
 
 #define MAX_FIELDS 8
 #define PATH_CAP 4096
@@ -697,80 +699,6 @@ static void host_builds(void **state)
 
 /* ------------------------------------------------------------------------------------------------ generator */
 
-struct tmpdir {
-    char path[PATH_CAP];
-};
-
-static void tmp_make(struct tmpdir *t)
-{
-    const char *base = getenv("TMPDIR");
-    int n = snprintf(t->path, sizeof t->path, "%s/kmsd-products-XXXXXX", base && *base ? base : "/tmp");
-    assert_true(n > 0 && n < PATH_CAP);
-    if (!mkdtemp(t->path))
-        fail_msg("mkdtemp failed");
-}
-
-static void tmp_remove(struct tmpdir *t, const char *const *names, size_t n)
-{
-    char p[PATH_CAP];
-    for (size_t i = 0; i < n; i++) {
-        path_join(p, t->path, names[i]);
-        unlink(p);
-    }
-    rmdir(t->path);
-}
-
-/* Runs the generator on in → out with stdout and stderr going to log. Returns its exit status. */
-static int run_generator(const char *in, const char *out, const char *log)
-{
-    char script[PATH_CAP];
-    path_join(script, source_root(), "scripts/gen_products.py");
-    const char *py = getenv("TEST_PYTHON");
-    if (!py || !*py)
-        py = "python3";
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execlp(py, py, script, in, out, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        fail_msg("waitpid failed");
-    if (!WIFEXITED(status))
-        fail_msg("generator died");
-    return WEXITSTATUS(status);
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n < cap - 1)
-            break;
-        cap *= 2;
-        buf = realloc(buf, cap);
-        assert_non_null(buf);
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
-
 /* A minimal valid table; each case below breaks one thing. Line numbers are 1-based. */
 static const char *const base_tsv[] = {
     "# minimal table",
@@ -891,55 +819,41 @@ static void write_case(const char *path, const struct gen_case *c)
     assert_int_equal(fclose(f), 0);
 }
 
+/* Each case: the generator exits 1 naming the line and writes nothing (or accepts a valid table), and the C loader
+ * (products_load.h) agrees: the same accept/reject, the same errors on the same lines (products_gen.c). */
 static void generator_rejects_bad_input(void **state)
 {
     (void)state;
-    struct tmpdir t;
-    tmp_make(&t);
+    struct pg_tmpdir t;
+    pg_tmp_make(&t);
     char in[PATH_CAP], out[PATH_CAP], log[PATH_CAP];
-    path_join(in, t.path, "t.tsv");
-    path_join(out, t.path, "t.c");
-    path_join(log, t.path, "log");
+    pg_path_join(in, t.path, "t.tsv");
+    pg_path_join(out, t.path, "t.c");
+    pg_path_join(log, t.path, "log");
     for (size_t i = 0; i < sizeof gen_cases / sizeof gen_cases[0]; i++) {
         const struct gen_case *c = &gen_cases[i];
         write_case(in, c);
-        unlink(out);
-        int rc = run_generator(in, out, log);
-        char *msg = read_all(log, NULL);
-        assert_non_null(msg);
-        struct stat st;
-        bool written = stat(out, &st) == 0 && st.st_size > 0;
-        if (c->err_line == 0) {
-            if (rc != 0 || !written)
-                fail_msg("case '%s': generator failed (rc %d): %s", c->what, rc, msg);
-        } else {
-            char where[32];
-            snprintf(where, sizeof where, "t.tsv:%zu:", c->err_line);
-            if (rc != 1 || written || !strstr(msg, where))
-                fail_msg("case '%s': want exit 1 naming %s and no output; got rc %d, output %d: %s", c->what, where, rc,
-                         written, msg);
-        }
-        free(msg);
+        pg_agree(in, out, log, c->err_line, c->what);
     }
     static const char *const files[] = {"t.tsv", "t.c", "log"};
-    tmp_remove(&t, files, 3);
+    pg_tmp_remove(&t, files, 3);
 }
 
 /* The real table compiles, and twice in a row gives identical bytes. */
 static void generator_is_deterministic(void **state)
 {
     (void)state;
-    struct tmpdir t;
-    tmp_make(&t);
+    struct pg_tmpdir t;
+    pg_tmp_make(&t);
     char in[PATH_CAP], a[PATH_CAP], b[PATH_CAP], log[PATH_CAP];
     path_join(in, source_root(), "data/products.tsv");
-    path_join(a, t.path, "a.c");
-    path_join(b, t.path, "b.c");
-    path_join(log, t.path, "log");
-    assert_int_equal(run_generator(in, a, log), 0);
-    assert_int_equal(run_generator(in, b, log), 0);
+    pg_path_join(a, t.path, "a.c");
+    pg_path_join(b, t.path, "b.c");
+    pg_path_join(log, t.path, "log");
+    assert_int_equal(pg_run_generator(in, a, log), 0);
+    assert_int_equal(pg_run_generator(in, b, log), 0);
     size_t la, lb;
-    char *ta = read_all(a, &la), *tb = read_all(b, &lb);
+    char *ta = pg_read_all(a, &la), *tb = pg_read_all(b, &lb);
     assert_non_null(ta);
     assert_non_null(tb);
     assert_true(la > 1000);
@@ -951,7 +865,7 @@ static void generator_is_deterministic(void **state)
     free(ta);
     free(tb);
     static const char *const files[] = {"a.c", "b.c", "log"};
-    tmp_remove(&t, files, 3);
+    pg_tmp_remove(&t, files, 3);
 }
 
 int main(void)

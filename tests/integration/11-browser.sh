@@ -151,6 +151,8 @@ with Browser(chromium, os.path.join(tmp, "profile"), os.path.join(tmp, "chromium
                bars: document.querySelectorAll("#chart svg rect.ok").length,
                error: document.getElementById("error").hidden ? "" : document.getElementById("error").textContent,
                host: document.getElementById("host").textContent,
+               table: document.getElementById("product-table").textContent,
+               tableTitle: document.getElementById("product-table").title,
                clients: stat("clients"), recent: stat("recent"), count_told: stat("count"),
                text: document.body.innerText };
     })()""")
@@ -164,6 +166,8 @@ with Browser(chromium, os.path.join(tmp, "profile"), os.path.join(tmp, "chromium
     check(page["bars"] >= 1, "no bar in the chart of activations per day")
     check(not page["error"], "the page shows an error: " + page["error"])
     check("KMS on 127.0.0.1:" + kms_port in page["host"], "host line %r" % page["host"])
+    check(page["table"] == "table: built-in" and re.search(r"sha256 [0-9a-f]{64}\n35 KMS ids, 257 SKUs",
+          page["tableTitle"]), "product table %r %r" % (page["table"], page["tableTitle"]))
     check(page["clients"].split("\n")[0] == "30", "clients card %r" % page["clients"])
     check(re.match(r"29\s*Windows\s*1\s*Office\s*clients seen in the last 30 days", page["recent"]),
           "recent clients card %r" % page["recent"])

@@ -187,8 +187,15 @@ def check_api(base, kms_port, max_page):
 
     # products
     j = get_json(base, "/api/v1/products")
-    shape(j, {"applications": list, "kms": list, "skus": list}, "products")
+    shape(j, {"table": dict, "applications": list, "kms": list, "skus": list}, "products")
     expect(len(j["skus"]) > 100, "products: %d SKUs" % len(j["skus"]))
+    # the table in use: the built-in one, its counts those of the lists
+    table = j["table"]
+    shape(table, {"source": str, "builtin": bool, "sha256": str, "applications": int, "kms": int, "skus": int,
+                  "csvlks": int, "builds": int}, "products table")
+    expect(table["source"] == "built-in" and table["builtin"] and re.fullmatch(r"[0-9a-f]{64}", table["sha256"]) and
+           table["skus"] == len(j["skus"]) and table["kms"] == len(j["kms"]) and
+           table["applications"] == len(j["applications"]), "products table %r" % table)
     j = get_json(base, "/api/v1/products?q=o2024pp")
     hit = [s for s in j["skus"] if s["alias"] == "o2024pp"]
     expect(len(hit) == 1 and re.fullmatch(r"([0-9A-Z]{5}-){4}[0-9A-Z]{5}", hit[0]["gvlk"] or ""), "o2024pp: %r" % hit)
@@ -240,6 +247,7 @@ def check_api(base, kms_port, max_page):
     expect(len(j["epids"]) > 5 and all(re.fullmatch(r"\d{5}-\d{5}-\d{3}-\d{6}-03-\d+-\d+\.0000-\d{7}", e["epid"])
                                         for e in j["epids"]), "epids")
     expect(j["lcid"] == 1033 and j["count_mode"] == "fixed", "lcid/count mode")
+    expect(j.get("product_table") == table, "host product_table %r" % j.get("product_table"))
 
     # methods, bodies, unknown paths, the target length
     for m in ("POST", "PUT", "DELETE"):

@@ -1,11 +1,14 @@
 /* The activation policy and the host identity: counts, ePID choice per CSVLK group, overrides. */
 #include "testutil.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "activation.h"
 #include "epid.h"
 #include "err.h"
+#include "products_load.h"
 #include "timeutil.h"
 
 static const int64_t NOW = 1795000000; /* 2026-11-18 */
@@ -289,10 +292,96 @@ static void policy_refusals(void **state)
         assert_string_not_equal(activation_refusal_name((enum activation_refusal)r), "?");
 }
 
+/* A small table: three CSVLKs with ePID data (group, range as given) that all activate one KMS id. */
+static const struct products_tables *small_table(const char *c1, const char *c2, const char *c3)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\ta\t0\tWindows\tWindows\n"
+             "kms\t58e2134f-8e11-4d17-9cb2-91069c151148\twindows\t25\t6\t-\tWindows 10\n"
+             "sku\t2de67392-b7a7-462a-b1ca-108dd189f588\t58e2134f-8e11-4d17-9cb2-91069c151148\twin10pro\t-\t-\tPro\n"
+             "%s\n%s\n%s\n"
+             "build\t17763\t3612\t2018-10-02\tndr64,server,epid\tServer 2019\n",
+             c1, c2, c3);
+    const struct products_tables *t = NULL;
+    struct products_load_errors *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    if (products_load("small.tsv", text, strlen(text), &t, e) != 0)
+        fail_msg("%s", e->n ? e->e[0].text : "?");
+    free(e);
+    return t;
+}
+
+#define CSVLK(key, group, lo, hi)                                                                                      \
+    "csvlk\t" key "\t" group "\t" lo "\t" hi "\t2018-10-02\t-\tName " key "\nactivates\t" key                         \
+    "\t58e2134f-8e11-4d17-9cb2-91069c151148"
+
+/* activation_host_rebase: the same HWID, LCID and build; an ePID is kept for a CSVLK of the same key whose group and
+ * range still fit it, made anew otherwise and for a new key; a key the new table lacks is gone; indexes follow the new
+ * table (answers and overrides find them). */
+static void rebase(void **state)
+{
+    (void)state;
+    const struct products_tables *a = small_table(CSVLK("a", "206", "1", "999999"), CSVLK("b", "206", "1000", "1999"),
+                                                  CSVLK("gone", "96", "5", "6"));
+    const struct products_tables *b = small_table(CSVLK("new", "206", "7", "8"), CSVLK("b", "3612", "1000", "1999"),
+                                                  CSVLK("a", "206", "1", "999999"));
+    products_use(a);
+    static struct activation_host h, r, r2;
+    uint64_t seed = 7;
+    struct kms_rng rng = {tu_det_fill, &seed};
+    assert_int_equal(activation_host_generate(&h, &a->builds[0], 1031, NULL, NOW, &rng), 0);
+    assert_ptr_equal(h.table, a);
+    assert_int_equal(h.n, 3);
+    size_t made = 99;
+    assert_int_equal(activation_host_rebase(&r, &h, b, NOW, &rng, &made), 0);
+    assert_int_equal(made, 2); /* "new", and "b" whose group id changed */
+    assert_ptr_equal(r.table, b);
+    assert_int_equal(r.n, 3);
+    assert_memory_equal(r.hwid, h.hwid, sizeof h.hwid);
+    assert_int_equal(r.lcid, 1031);
+    assert_ptr_equal(r.build, h.build);
+    assert_string_equal(r.epid[2], h.epid[0]); /* "a": kept, at its new index */
+    struct epid e;
+    assert_int_equal(epid_parse(r.epid[0], &e), 0); /* "new": made for its group and range */
+    assert_true(e.group == 206 && e.key_id >= 7 && e.key_id <= 8 && e.lcid == 1031);
+    assert_int_equal(epid_parse(r.epid[1], &e), 0); /* "b": made anew for its new group */
+    assert_int_equal(e.group, 3612);
+    /* an activation answered with the new host names the group of the new table */
+    products_use(b);
+    struct activation_cfg cfg = {.client_count = -1, .host = &r};
+    struct kms_request req;
+    memset(&req, 0, sizeof req);
+    assert_int_equal(guid_parse(&req.app_id, "55c92734-d682-4d71-983e-d6ec3f16059f"), 0);
+    assert_int_equal(guid_parse(&req.kms_id, "58e2134f-8e11-4d17-9cb2-91069c151148"), 0);
+    req.required_count = 25;
+    struct activation_result res;
+    activation_decide(&cfg, &req, &res);
+    assert_int_equal(res.hresult, 0);
+    assert_ptr_equal(res.csvlk, b->kms[0].epid_csvlk);
+    assert_string_equal(res.params.epid, r.epid[res.csvlk - b->csvlks]);
+    /* overrides and lookups find a CSVLK of another table by its key */
+    assert_int_equal(activation_host_set_epid(&r, &a->csvlks[0], h.epid[0]), 0);
+    assert_int_equal(activation_host_set_epid(&r, &a->csvlks[2], "03612-00096-005-000005-03-1033-17763.0000-2772018"),
+                     KMS_EINVAL); /* "gone" */
+    /* a key range that no longer holds the ePID: made anew */
+    const struct products_tables *c = small_table(CSVLK("a", "206", "1000000", "1000001"), CSVLK("x", "1", "1", "2"),
+                                                  CSVLK("y", "2", "1", "2"));
+    assert_int_equal(activation_host_rebase(&r2, &r, c, NOW, &rng, &made), 0);
+    assert_int_equal(made, 3);
+    assert_int_equal(epid_parse(r2.epid[0], &e), 0);
+    assert_true(e.key_id >= 1000000 && e.key_id <= 1000001);
+    products_use(NULL);
+    products_load_free(a);
+    products_load_free(b);
+    products_load_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(host_identity),
+        cmocka_unit_test(rebase),
         cmocka_unit_test(set_epid),
         cmocka_unit_test(counts),
         cmocka_unit_test(epid_group_per_kms),

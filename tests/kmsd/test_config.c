@@ -1469,6 +1469,104 @@ static void help_lists_every_option(void **state)
     }
 }
 
+/* --products-file: the file's table checks the product names of the other options, from any source and in any order;
+ * a file that breaks a rule is a usage error naming its line and the rule; --check-config reads it too. */
+static void products_file_option(void **state)
+{
+    (void)state;
+    char *shipped = read_source_file("data/products.tsv");
+    char good[4200], bad[4200];
+    static char gtext[128 * 1024], btext[129 * 1024];
+    /* a CSVLK group only this file has, activating Windows 10/11 (its KMS id) */
+    int n = snprintf(gtext, sizeof gtext, "%scsvlk\ttest2099\t206\t1000\t1999\t2024-01-01\t-\tTest 2099\n"
+                     "activates\ttest2099\t58e2134f-8e11-4d17-9cb2-91069c151148\n", shipped);
+    assert_true(n > 0 && (size_t)n < sizeof gtext);
+    size_t lines = 0;
+    for (const char *p = gtext; *p; p++)
+        lines += *p == '\n';
+    snprintf(btext, sizeof btext, "%sactivates\ttest2098\t58e2134f-8e11-4d17-9cb2-91069c151148\n", gtext);
+    free(shipped);
+    write_tmp(good, sizeof good, gtext);
+    write_tmp(bad, sizeof bad, btext);
+    static const char epid[] = "test2099=03612-00206-001-000500-03-1033-26100.0000-3052024";
+
+    struct res r = { 0 };
+    run(&r, NOENV, ARGS("--products-file", good, "--csvlk", "test2099", "--epid", epid));
+    if (r.rc != KMSD_CONFIG_OK)
+        fail_msg("with the file: %s", r.err);
+    assert_ptr_not_equal(r.cfg.products_table, products_builtin());
+    assert_string_equal(r.cfg.products_table->source, good);
+    assert_non_null(products_in_find_csvlk(r.cfg.products_table, "test2099"));
+    assert_string_equal(r.cfg.csvlks[0], "test2099");
+    assert_ptr_equal(products_current(), products_builtin()); /* read, not put in use */
+    config_release(&r.cfg);
+    assert_null(r.cfg.products_table);
+    res_free(&r);
+
+    /* without the file the group is unknown */
+    run(&r, NOENV, ARGS("--csvlk", "test2099"));
+    assert_usage(&r, S_CLI, "csvlk", "is not a CSVLK group of the product table");
+    res_free(&r);
+    /* the INI file names the group before the file; the environment names the file, the command line the group */
+    char ini[8400];
+    snprintf(ini, sizeof ini, "csvlk = test2099\nproducts-file = %s\n", good);
+    run_ini(&r, ini, NOENV, NULL);
+    if (r.rc != KMSD_CONFIG_OK)
+        fail_msg("INI: %s", r.err);
+    config_release(&r.cfg);
+    res_free(&r);
+    char env[4300];
+    snprintf(env, sizeof env, "KMSD_PRODUCTS_FILE=%s", good);
+    run(&r, ARGS(env), ARGS("--csvlk", "test2099"));
+    if (r.rc != KMSD_CONFIG_OK)
+        fail_msg("environment: %s", r.err);
+    config_release(&r.cfg);
+    res_free(&r);
+    /* without --products-file the table is the built-in one */
+    run(&r, NOENV, ARGS("--csvlk", "win2025"));
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_ptr_equal(r.cfg.products_table, products_builtin());
+    config_release(&r.cfg);
+    res_free(&r);
+
+    /* a file that breaks a rule: the line and the rule */
+    run(&r, NOENV, ARGS("--products-file", bad));
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+    char want[4400];
+    snprintf(want, sizeof want, "kmsd: --products-file: %s:%zu: error: csvlk_key: unknown CSVLK 'test2098'\n", bad,
+             lines + 1);
+    if (strncmp(r.err, want, strlen(want)) != 0)
+        fail_msg("error: %s", r.err);
+    assert_non_null(strstr(r.err, "1 error(s); the table is not used"));
+    res_free(&r);
+    run(&r, NOENV, ARGS("--products-file", "/nonexistent/products.tsv"));
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+    assert_non_null(strstr(r.err, "/nonexistent/products.tsv: error: cannot read: No such file or directory"));
+    res_free(&r);
+
+    /* --check-config reads it, and prints the option */
+    run(&r, NOENV, ARGS("--products-file", good, "--check-config"));
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_OK);
+    snprintf(want, sizeof want, "\nproducts-file = %s\n", good);
+    assert_non_null(strstr(r.out, want));
+    res_free(&r);
+    run(&r, NOENV, ARGS("--products-file", bad, "--check-config"));
+    assert_int_equal(r.rc, KMSD_CONFIG_EXIT_USAGE);
+    res_free(&r);
+
+    /* INI text alone (the fuzzer's entry) checks names against the built-in table and reads no file */
+    struct kmsd_config c;
+    config_defaults(&c);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_non_null(devnull);
+    snprintf(ini, sizeof ini, "products-file = %s\ncsvlk = win2025\n", bad);
+    assert_int_equal(config_load_ini_text(&c, ini, strlen(ini), devnull), KMSD_CONFIG_OK);
+    assert_ptr_equal(c.products_table, products_builtin());
+    fclose(devnull);
+    unlink(good);
+    unlink(bad);
+}
+
 /* docs/config.md has a section "### `NAME`" per option giving each of its forms and its default. */
 static void docs_mention_every_option(void **state)
 {
@@ -1607,6 +1705,7 @@ int main(void)
         cmocka_unit_test(env_errors),
         cmocka_unit_test(check_config_roundtrip),
         cmocka_unit_test(help_lists_every_option),
+        cmocka_unit_test(products_file_option),
         cmocka_unit_test(docs_mention_every_option),
         cmocka_unit_test(example_config),
     };
