@@ -32,7 +32,11 @@ now() { "$PYTHON" -c 'import time; print("%.3f" % time.monotonic())'; }
 # pings in (FROM, TO]
 pings() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b && /WATCHDOG=1/' "$MSGS" | wc -l; }
 
-IT_ENV=(NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=400000 LD_PRELOAD="$SLOW_SQLITE" IT_SLOW_SQL_FILE="$TMP/slow"
+preload=$SLOW_SQLITE
+# a kmsd built with ASan wants its runtime first in the list of libraries, before any LD_PRELOAD'ed one
+asan=$(ldd "$KMSD" | awk '$1 ~ /^libasan\.so/ { print $3 }')
+[ -n "$asan" ] && preload="$asan:$preload"
+IT_ENV=(NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=400000 LD_PRELOAD="$preload" IT_SLOW_SQL_FILE="$TMP/slow"
     IT_SLOW_SQL_RW=1)
 start_kmsd
 for i in $(seq 1 50); do grep -q "READY=1" "$MSGS" && break; sleep 0.1; done
