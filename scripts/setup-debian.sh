@@ -17,9 +17,10 @@ for opt in "$@"; do
     # ss) shape the network namespaces the tests create (10-http.sh, 18-bind.sh); util-linux has unshare.
     # The DNS tests start BIND's named (bind9) and read with dig (bind9-dnsutils); kmsd dns-record's forms are
     # checked by named-checkzone (bind9-utils), dnsmasq --test (dnsmasq-base) and unbound-checkconf (unbound).
-    # systemd: systemd-socket-activate and systemd-analyze (28-systemd.sh, 23-install.sh), not a running init.
+    # systemd: systemd-socket-activate and systemd-analyze (28-systemd.sh, 23-install.sh), not a running init;
+    # openssl makes 31-https.sh's certificate.
     --test) PKGS="$PKGS libcmocka-dev chromium nftables iproute2 util-linux bind9 bind9-utils bind9-dnsutils \
-dnsmasq-base unbound systemd" ;;
+dnsmasq-base unbound systemd openssl" ;;
     # clang with libFuzzer and the sanitizer runtimes.
     --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools
