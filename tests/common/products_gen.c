@@ -48,13 +48,35 @@ void pg_tmp_remove(struct pg_tmpdir *t, const char *const *names, size_t n)
     rmdir(t->path);
 }
 
+/* The Python interpreter itself: TEST_PYTHON may be a wrapper (pyenv's shim, a shell script that costs 0.25 s a
+ * start), and the generator runs once per case. Resolved once per test process (sys.executable). */
+static const char *python_path(void)
+{
+    static char real[PG_PATH_CAP];
+    const char *py = getenv("TEST_PYTHON");
+    if (!py || !*py)
+        py = "python3";
+    if (real[0])
+        return real;
+    char cmd[PG_PATH_CAP + 64];
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import sys; print(sys.executable)'", py);
+    FILE *p = strchr(py, '\'') ? NULL : popen(cmd, "r");
+    if (p) {
+        if (!fgets(real, sizeof real, p))
+            real[0] = '\0';
+        pclose(p);
+        real[strcspn(real, "\n")] = '\0';
+    }
+    if (!real[0] || access(real, X_OK) != 0)
+        snprintf(real, sizeof real, "%s", py);
+    return real;
+}
+
 int pg_run_generator(const char *in, const char *out, const char *log)
 {
     char script[PG_PATH_CAP];
     pg_path_join(script, pg_source_root(), "scripts/gen_products.py");
-    const char *py = getenv("TEST_PYTHON");
-    if (!py || !*py)
-        py = "python3";
+    const char *py = python_path();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {

@@ -6,6 +6,9 @@ set -u
 # kmsd reads KMSD_* variables as configuration and rejects unknown ones: start it with none of the caller's.
 for v in $(compgen -e | grep '^KMSD_'); do unset "$v"; done
 
+# $PYTHON may be a wrapper (pyenv's shim: a shell script that costs a quarter second a start); the tests start
+# Python often (free_port, wait_port, the helpers): use the interpreter itself.
+PYTHON=$("$PYTHON" -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=${PYTHON:-python3}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmsd-it.XXXXXX")
 KMSD_PID=""
 
