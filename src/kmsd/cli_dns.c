@@ -16,7 +16,6 @@
 #include "dns_record.h"
 #include "hostport.h"
 
-#define CLI_DNS_ARGS 256 /* arguments passed on to the configuration at most */
 
 static void usage(FILE *out)
 {
@@ -41,36 +40,18 @@ static uint16_t kms_port(const struct kmsd_config *cfg)
 
 int cli_dns_record(int argc, char **argv, char **envp)
 {
-    const char *zone_arg = NULL, *form_arg = NULL;
-    char *pass[CLI_DNS_ARGS + 1];
-    int np = 0;
-    pass[np++] = argv[0];
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = strncmp(a, "--zone", 6) == 0 ? &zone_arg : strncmp(a, "--form", 6) == 0 ? &form_arg : NULL;
-        size_t k = 6;
-        if (slot && (a[k] == '=' || a[k] == '\0')) {
-            if (a[k] == '=') {
-                *slot = a + k + 1;
-            } else if (i + 1 < argc) {
-                *slot = argv[++i];
-            } else {
-                fprintf(stderr, "kmsd dns-record: %s needs a value\n", a);
-                return 2;
-            }
-            continue;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (np >= CLI_DNS_ARGS) {
-            fprintf(stderr, "kmsd dns-record: more than %d arguments\n", CLI_DNS_ARGS);
-            return 2;
-        }
-        pass[np++] = argv[i];
+    static const char *const own[] = {"--zone", "--form"};
+    const char *vals[2] = {NULL, NULL};
+    char *pass[CONFIG_COMMAND_ARGS + 1];
+    bool help;
+    int np = config_command_args("dns-record", argc, argv, 2, own, vals, 2, pass, &help);
+    if (np < 0)
+        return 2;
+    if (help) {
+        usage(stdout);
+        return 0;
     }
-    pass[np] = NULL;
+    const char *zone_arg = vals[0], *form_arg = vals[1];
     enum dns_record_form only = DNS_RECORD_FORMS;
     if (form_arg && (only = dns_record_form_find(form_arg)) == DNS_RECORD_FORMS) {
         fprintf(stderr, "kmsd dns-record: --form: \"%.60s\" is not zone, dnsmasq, unbound, powershell or nsupdate\n",

@@ -23,7 +23,6 @@
 #include "products_load.h"
 #include "timeutil.h"
 
-#define CLI_PRODUCTS_ARGS 256 /* arguments passed on to the configuration at most */
 
 static void usage(FILE *out)
 {
@@ -183,34 +182,18 @@ static void list_text(const struct products_tables *t)
 
 static int list(int argc, char **argv, char **envp)
 {
-    const char *format = "text";
-    char *pass[CLI_PRODUCTS_ARGS + 1];
-    int np = 0;
-    pass[np++] = argv[0];
-    for (int i = 3; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--format", 8) == 0 && (a[8] == '=' || a[8] == '\0')) {
-            if (a[8] == '=') {
-                format = a + 9;
-            } else if (i + 1 < argc) {
-                format = argv[++i];
-            } else {
-                fprintf(stderr, "kmsd products list: --format needs a value\n");
-                return 2;
-            }
-            continue;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (np >= CLI_PRODUCTS_ARGS) {
-            fprintf(stderr, "kmsd products list: more than %d arguments\n", CLI_PRODUCTS_ARGS);
-            return 2;
-        }
-        pass[np++] = argv[i];
+    static const char *const own[] = {"--format"};
+    const char *vals[1] = {"text"};
+    char *pass[CONFIG_COMMAND_ARGS + 1];
+    bool help;
+    int np = config_command_args("products list", argc, argv, 3, own, vals, 1, pass, &help);
+    if (np < 0)
+        return 2;
+    if (help) {
+        usage(stdout);
+        return 0;
     }
-    pass[np] = NULL;
+    const char *format = vals[0];
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
         fprintf(stderr, "kmsd products list: --format: \"%.60s\" is not text or json\n", format);
         return 2;

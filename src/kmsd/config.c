@@ -356,3 +356,42 @@ char *config_read_pem(const char *path, char *msg, size_t cap)
     }
     return buf;
 }
+
+int config_command_args(const char *cmd, int argc, char **argv, int first, const char *const *names, const char **vals,
+                        size_t n, char **pass, bool *help)
+{
+    int np = 0;
+    pass[np++] = argv[0];
+    *help = false;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        size_t k = 0, len = 0;
+        for (; k < n; k++) {
+            len = strlen(names[k]);
+            if (strncmp(a, names[k], len) == 0 && (a[len] == '=' || a[len] == '\0'))
+                break;
+        }
+        if (k < n) {
+            if (a[len] == '=') {
+                vals[k] = a + len + 1;
+            } else if (i + 1 < argc) {
+                vals[k] = argv[++i];
+            } else {
+                fprintf(stderr, "kmsd %s: %s needs a value\n", cmd, a);
+                return -1;
+            }
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            *help = true;
+            continue;
+        }
+        if (np >= CONFIG_COMMAND_ARGS) {
+            fprintf(stderr, "kmsd %s: more than %d arguments\n", cmd, CONFIG_COMMAND_ARGS);
+            return -1;
+        }
+        pass[np++] = argv[i];
+    }
+    pass[np] = NULL;
+    return np;
+}

@@ -219,6 +219,15 @@ bool http_addr_is_loopback(const char *a);
  * NUL-terminated, or NULL with msg (cap bytes) saying why. For --http-tls-cert and --http-tls-key. */
 char *config_read_pem(const char *path, char *msg, size_t cap);
 
+#define CONFIG_COMMAND_ARGS 256 /* arguments a command passes on to config_load at most */
+
+/* For a command that reads kmsd's configuration (`kmsd dns-record`, `kmsd products list`): splits argv[first..argc)
+ * into the command's own value options — names[i] (e.g. "--zone"), as "NAME VALUE" or "NAME=VALUE", into vals[i] —
+ * and the rest, passed on to config_load in pass (pass[0] = argv[0], NULL-terminated; pass holds CONFIG_COMMAND_ARGS
+ * + 1). -h or --help sets *help. Returns how many are in pass, or -1 after a message on stderr naming cmd. */
+int config_command_args(const char *cmd, int argc, char **argv, int first, const char *const *names, const char **vals,
+                        size_t n, char **pass, bool *help);
+
 struct dns_tsig;
 /* The TSIG key of --dns-tsig-file (read again) or --dns-tsig: 1 with *out filled, 0 when neither is set, -1 with
  * msg (cap bytes) saying why. */

@@ -350,6 +350,22 @@ static bool is_live(const char *name)
 
 static void make_activation_cfg(struct kmsd *k);
 
+/* The server's limits that a reload may change (live_options[]): set at start-up and again at each reload, where
+ * the server reads them at their next use. */
+static void server_limits(struct server_cfg *s, const struct kmsd_config *cfg)
+{
+    s->max_connections = cfg->max_connections;
+    s->idle_timeout_ms = cfg->idle_timeout_ms;
+    s->max_pdu = cfg->max_pdu;
+    s->max_requests = cfg->max_requests;
+    s->max_pdus = cfg->max_pdus;
+    s->max_conn_buffer = cfg->max_conn_buffer;
+    s->pdu_timeout_ms = cfg->pdu_timeout_ms;
+    s->max_per_address = cfg->max_per_address;
+    s->limit_private = cfg->limit_private;
+    s->count_floor = cfg->count_floor;
+}
+
 /* Keeps p for the life of the process (struct kept). Out of memory: p stays allocated all the same, unlisted. */
 static void keep(struct kmsd *k, const void *p)
 {
@@ -516,17 +532,7 @@ static void reload(void *arg)
     memcpy(c->log_file, next.log_file, sizeof c->log_file);
     log_set_level(levels[c->log_level]);
     k->acl = acl;
-    struct server_cfg *s = &k->scfg;
-    s->max_connections = c->max_connections;
-    s->idle_timeout_ms = c->idle_timeout_ms;
-    s->max_pdu = c->max_pdu;
-    s->max_requests = c->max_requests;
-    s->max_pdus = c->max_pdus;
-    s->max_conn_buffer = c->max_conn_buffer;
-    s->pdu_timeout_ms = c->pdu_timeout_ms;
-    s->max_per_address = c->max_per_address;
-    s->limit_private = c->limit_private;
-    s->count_floor = c->count_floor;
+    server_limits(&k->scfg, c);
     make_activation_cfg(k);
     log_info("reload: %u option(s) applied%s%s%s; %u need a restart", applied, applied ? " (" : "", names,
              applied ? ")" : "", restart);
@@ -593,18 +599,10 @@ static int make_server_cfg(struct kmsd *k)
     for (int i = 0; i < cfg->n_listen && i < SERVER_MAX_LISTENERS; i++)
         s->listen[s->n_listen++] = cfg->listen[i];
     s->port = cfg->port;
-    s->max_connections = cfg->max_connections;
-    s->idle_timeout_ms = cfg->idle_timeout_ms;
-    s->max_pdu = cfg->max_pdu;
-    s->max_requests = cfg->max_requests;
-    s->max_pdus = cfg->max_pdus;
-    s->max_conn_buffer = cfg->max_conn_buffer;
-    s->pdu_timeout_ms = cfg->pdu_timeout_ms;
-    s->max_per_address = cfg->max_per_address;
+    server_limits(s, cfg);
     s->max_addresses = cfg->max_addresses;
     s->rate_limit = cfg->rate_limit;
     s->rate_burst = cfg->rate_burst;
-    s->limit_private = cfg->limit_private;
     s->acl = &k->acl;
     if (acl_build(&k->acl, cfg->allow[0], cfg->n_allow, cfg->deny[0], cfg->n_deny, sizeof cfg->allow[0],
                   cfg->private_only))
@@ -618,7 +616,6 @@ static int make_server_cfg(struct kmsd *k)
     s->activation = &k->acfg;
     s->rng = &k->rng;
     s->genuine_count = cfg->count_mode == CONFIG_COUNT_GENUINE;
-    s->count_floor = cfg->count_floor;
     s->retention_days = cfg->retention_days;
     s->max_clients = cfg->max_clients;
     return 0;

@@ -178,3 +178,20 @@ void pg_agree(const char *in, const char *out, const char *log, size_t want_line
         fail_msg("case '%s': the generator reported %zu errors, products_load %zu", what, n_gen, errs.count);
     free(msg);
 }
+
+/* A minimal valid table shared by test_products and test_products_load; each case breaks one thing (1-based lines). */
+const char *const pg_base_tsv[PG_BASE_LINES] = {
+    "# minimal table",
+    "app\twindows\t55c92734-d682-4d71-983e-d6ec3f16059f\t50\tw2019\t0\tWindows\tWindows",
+    "kms\t58e2134f-8e11-4d17-9cb2-91069c151148\twindows\t25\t6\t-\tWindows 10/11 2015 (Volume)",
+    "kms\t8449b1fb-f0ea-497a-99ab-66ca96e9a0f5\twindows\t5\t6\t-\tWindows Server 2019",
+    "sku\t2de67392-b7a7-462a-b1ca-108dd189f588\t58e2134f-8e11-4d17-9cb2-91069c151148\twin10pro,win11pro\t"
+    "W269N-WFGWX-YVC9B-4J6C9-T83GX\t-\tWindows 10/11 Pro",
+    "sku\t73111121-5638-40f6-bc11-f1d7b0d64300\t58e2134f-8e11-4d17-9cb2-91069c151148\twin10ent\t"
+    "NPPR9-FWDCX-D2C8J-H872K-2YT43\t-\tWindows 10/11 Enterprise",
+    "csvlk\tw2019\t206\t551000000\t570999999\t2018-10-02\t-\tWindows Server 2019",
+    "activates\tw2019\t8449b1fb-f0ea-497a-99ab-66ca96e9a0f5",
+    "csvlk\tw10\t206\t256000000\t265999999\t2018-10-02\t-\tWindows 10 2019",
+    "activates\tw10\t58e2134f-8e11-4d17-9cb2-91069c151148",
+    "build\t17763\t3612\t2018-10-02\tndr64,server,epid\tWindows 10 1809 / Server 2019",
+};

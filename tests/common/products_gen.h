@@ -34,4 +34,7 @@ char *pg_read_all(const char *path, size_t *len);
  */
 void pg_agree(const char *in, const char *out, const char *log, size_t want_line, const char *what);
 
+#define PG_BASE_LINES 11
+extern const char *const pg_base_tsv[PG_BASE_LINES];
+
 #endif

@@ -1685,6 +1685,44 @@ static void example_config(void **state)
     free(ex);
 }
 
+/* config_command_args: a command's own value options taken out (both forms), -h noted, the rest passed on, up to
+ * CONFIG_COMMAND_ARGS of them (limit - 1, limit, limit + 1). */
+#define W(s) ((char *)(uintptr_t)(s)) /* argv strings are not written */
+static void command_args(void **state)
+{
+    (void)state;
+    static const char *const own[] = {"--zone", "--form"};
+    static char *argv[CONFIG_COMMAND_ARGS + 8];
+    char *pass[CONFIG_COMMAND_ARGS + 1];
+    const char *vals[2];
+    bool help;
+    char *a[] = {W("kmsd"), W("dns-record"), W("--zone"), W("z.example"), W("-L"), W("127.0.0.1:1"), W("--form=unbound"),
+                 W("--zonex"), W("-h")};
+    vals[0] = vals[1] = NULL;
+    int np = config_command_args("dns-record", 9, a, 2, own, vals, 2, pass, &help);
+    assert_int_equal(np, 4); /* kmsd -L 127.0.0.1:1 --zonex: a name only matches whole */
+    assert_string_equal(vals[0], "z.example");
+    assert_string_equal(vals[1], "unbound");
+    assert_true(help);
+    assert_string_equal(pass[3], "--zonex");
+    assert_null(pass[4]);
+    char *b[] = {W("kmsd"), W("dns-record"), W("--form")};
+    assert_int_equal(config_command_args("dns-record", 3, b, 2, own, vals, 2, pass, &help), -1); /* no value */
+    argv[0] = W("kmsd");
+    argv[1] = W("dns-record");
+    for (int i = 2; i < CONFIG_COMMAND_ARGS + 8; i++)
+        argv[i] = W("--no-db");
+    /* argv[0] counts: the limit is CONFIG_COMMAND_ARGS entries in pass */
+    assert_int_equal(config_command_args("dns-record", CONFIG_COMMAND_ARGS, argv, 2, own, vals, 2, pass, &help),
+                     CONFIG_COMMAND_ARGS - 1);
+    assert_int_equal(config_command_args("dns-record", CONFIG_COMMAND_ARGS + 1, argv, 2, own, vals, 2, pass, &help),
+                     CONFIG_COMMAND_ARGS);
+    assert_int_equal(config_command_args("dns-record", CONFIG_COMMAND_ARGS + 2, argv, 2, own, vals, 2, pass, &help),
+                     -1);
+}
+
+#undef W
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1708,6 +1746,7 @@ int main(void)
         cmocka_unit_test(products_file_option),
         cmocka_unit_test(docs_mention_every_option),
         cmocka_unit_test(example_config),
+        cmocka_unit_test(command_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
