@@ -13,10 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ldns/ldns.h>
-
 #include "hostport.h"
 #include "kms_crypto.h"
+#include "ldns_fns.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -85,7 +84,7 @@ static bool in_zone(const char *name, const char *zone)
  * remove, each as "delete this RR" (class NONE, TTL 0: RFC 2136 2.5.4). NULL when out of memory. */
 static ldns_rr_list *records(const struct dns_publish *p, const char *zone, bool remove)
 {
-    ldns_rr_list *l = ldns_rr_list_new();
+    ldns_rr_list *l = ldns_fn.ldns_rr_list_new();
     char text[DNS_PUBLISH_RECORD_MAX];
     size_t n = 1 + (in_zone(p->target, zone) ? p->c.n_addresses : 0);
     for (size_t i = 0; l && i < n; i++) {
@@ -95,17 +94,17 @@ static ldns_rr_list *records(const struct dns_publish *p, const char *zone, bool
             snprintf(text, sizeof text, "%s. %lu IN %s %s", p->target, (unsigned long)p->c.ttl_s,
                      strchr(p->addresses[i - 1], ':') ? "AAAA" : "A", p->addresses[i - 1]);
         ldns_rr *rr = NULL;
-        if (ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL) != LDNS_STATUS_OK || !rr) {
-            ldns_rr_list_deep_free(l);
+        if (ldns_fn.ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL) != LDNS_STATUS_OK || !rr) {
+            ldns_fn.ldns_rr_list_deep_free(l);
             return NULL;
         }
         if (remove) {
-            ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
-            ldns_rr_set_ttl(rr, 0);
+            ldns_fn.ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
+            ldns_fn.ldns_rr_set_ttl(rr, 0);
         }
-        if (!ldns_rr_list_push_rr(l, rr)) {
-            ldns_rr_free(rr);
-            ldns_rr_list_deep_free(l);
+        if (!ldns_fn.ldns_rr_list_push_rr(l, rr)) {
+            ldns_fn.ldns_rr_free(rr);
+            ldns_fn.ldns_rr_list_deep_free(l);
             return NULL;
         }
     }
@@ -115,27 +114,27 @@ static ldns_rr_list *records(const struct dns_publish *p, const char *zone, bool
 /* A resolver that sends to one address (textual) and port, with the timeout and the TSIG key. */
 static ldns_resolver *resolver_for(const struct dns_publish *p, const char *addr, uint16_t port, int timeout_ms)
 {
-    ldns_rdf *ns = ldns_rdf_new_frm_str(strchr(addr, ':') ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr);
-    ldns_resolver *r = ns ? ldns_resolver_new() : NULL;
-    if (!r || ldns_resolver_push_nameserver(r, ns) != LDNS_STATUS_OK) {
+    ldns_rdf *ns = ldns_fn.ldns_rdf_new_frm_str(strchr(addr, ':') ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr);
+    ldns_resolver *r = ns ? ldns_fn.ldns_resolver_new() : NULL;
+    if (!r || ldns_fn.ldns_resolver_push_nameserver(r, ns) != LDNS_STATUS_OK) {
         if (r)
-            ldns_resolver_deep_free(r);
-        ldns_rdf_deep_free(ns);
+            ldns_fn.ldns_resolver_deep_free(r);
+        ldns_fn.ldns_rdf_deep_free(ns);
         return NULL;
     }
-    ldns_rdf_deep_free(ns); /* pushed as a copy */
-    ldns_resolver_set_port(r, port);
+    ldns_fn.ldns_rdf_deep_free(ns); /* pushed as a copy */
+    ldns_fn.ldns_resolver_set_port(r, port);
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    ldns_resolver_set_timeout(r, tv);
-    ldns_resolver_set_retry(r, 1);
-    ldns_resolver_set_random(r, false);
+    ldns_fn.ldns_resolver_set_timeout(r, tv);
+    ldns_fn.ldns_resolver_set_retry(r, 1);
+    ldns_fn.ldns_resolver_set_random(r, false);
     if (p->key.name[0]) {
         char kn[CONFIG_DNS_NAME_LEN + 1], alg[24];
         snprintf(kn, sizeof kn, "%s.", p->key.name);
         snprintf(alg, sizeof alg, "%s.", p->key.algorithm);
-        ldns_resolver_set_tsig_keyname(r, kn);
-        ldns_resolver_set_tsig_algorithm(r, alg);
-        ldns_resolver_set_tsig_keydata(r, p->key.secret);
+        ldns_fn.ldns_resolver_set_tsig_keyname(r, kn);
+        ldns_fn.ldns_resolver_set_tsig_algorithm(r, alg);
+        ldns_fn.ldns_resolver_set_tsig_keydata(r, p->key.secret);
     }
     return r;
 }
@@ -161,15 +160,15 @@ static int find_server(const struct dns_publish *p, const char *zone, char *addr
         }
     } else {
         ldns_resolver *r = NULL;
-        if (ldns_resolver_new_frm_file(&r, NULL) != LDNS_STATUS_OK || !r) {
+        if (ldns_fn.ldns_resolver_new_frm_file(&r, NULL) != LDNS_STATUS_OK || !r) {
             snprintf(why, wcap, "no system resolver to ask for the SOA of %s (/etc/resolv.conf; or give --dns-server)",
                      zone);
             return -1;
         }
-        ldns_rdf *zn = ldns_dname_new_frm_str(zone);
-        ldns_pkt *a = zn ? ldns_resolver_query(r, zn, LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_RD) : NULL;
-        ldns_rr_list *soa = a ? ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SOA, LDNS_SECTION_ANSWER) : NULL;
-        char *mname = soa && ldns_rr_list_rr_count(soa) > 0 ? ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(soa, 0), 0))
+        ldns_rdf *zn = ldns_fn.ldns_dname_new_frm_str(zone);
+        ldns_pkt *a = zn ? ldns_fn.ldns_resolver_query(r, zn, LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_RD) : NULL;
+        ldns_rr_list *soa = a ? ldns_fn.ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SOA, LDNS_SECTION_ANSWER) : NULL;
+        char *mname = soa && ldns_fn.ldns_rr_list_rr_count(soa) > 0 ? ldns_fn.ldns_rdf2str(ldns_fn.ldns_rr_rdf(ldns_fn.ldns_rr_list_rr(soa, 0), 0))
                                                             : NULL;
         if (mname) {
             size_t n = strlen(mname);
@@ -178,10 +177,10 @@ static int find_server(const struct dns_publish *p, const char *zone, char *addr
             snprintf(host, sizeof host, "%s", mname);
         }
         free(mname);
-        ldns_rr_list_deep_free(soa);
-        ldns_pkt_free(a);
-        ldns_rdf_deep_free(zn);
-        ldns_resolver_deep_free(r);
+        ldns_fn.ldns_rr_list_deep_free(soa);
+        ldns_fn.ldns_pkt_free(a);
+        ldns_fn.ldns_rdf_deep_free(zn);
+        ldns_fn.ldns_resolver_deep_free(r);
         if (!mname) {
             snprintf(why, wcap, "no SOA for %s from the system resolver (give --dns-server)", zone);
             return -1;
@@ -219,27 +218,27 @@ static enum metrics_dns_result update(struct dns_publish *p, const char *zone, b
     snprintf(server, scap, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
     ldns_resolver *r = resolver_for(p, addr, port, timeout_ms);
     ldns_rr_list *up = records(p, zone, remove);
-    ldns_rdf *zn = ldns_dname_new_frm_str(zone);
-    ldns_pkt *q = r && up && zn ? ldns_update_pkt_new(zn, LDNS_RR_CLASS_IN, NULL, up, NULL) : NULL;
+    ldns_rdf *zn = ldns_fn.ldns_dname_new_frm_str(zone);
+    ldns_pkt *q = r && up && zn ? ldns_fn.ldns_update_pkt_new(zn, LDNS_RR_CLASS_IN, NULL, up, NULL) : NULL;
     if (!q) {
         if (!r || !up || !zn)
-            ldns_rdf_deep_free(zn); /* owned by the packet once it exists */
-        ldns_rr_list_deep_free(up);
+            ldns_fn.ldns_rdf_deep_free(zn); /* owned by the packet once it exists */
+        ldns_fn.ldns_rr_list_deep_free(up);
         if (r)
-            ldns_resolver_deep_free(r);
+            ldns_fn.ldns_resolver_deep_free(r);
         snprintf(why, wcap, "out of memory building the update");
         return METRICS_DNS_ERROR;
     }
-    ldns_rr_list_deep_free(up); /* the packet holds copies */
-    ldns_pkt_set_random_id(q);
+    ldns_fn.ldns_rr_list_deep_free(up); /* the packet holds copies */
+    ldns_fn.ldns_pkt_set_random_id(q);
     ldns_pkt *a = NULL;
     /* signed with the resolver's key; ldns then verifies the answer's TSIG against the request's MAC */
-    ldns_status s = p->key.name[0] ? ldns_update_pkt_tsig_add(q, r) : LDNS_STATUS_OK;
+    ldns_status s = p->key.name[0] ? ldns_fn.ldns_update_pkt_tsig_add(q, r) : LDNS_STATUS_OK;
     if (s == LDNS_STATUS_OK)
-        s = ldns_resolver_send_pkt(&a, r, q);
+        s = ldns_fn.ldns_resolver_send_pkt(&a, r, q);
     /* a server that cannot verify the request answers an error unsigned: that answer is taken for its rcode (an
      * error either way); only a NOERROR must carry a valid signature */
-    if (s == LDNS_STATUS_CRYPTO_TSIG_BOGUS && a && ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR)
+    if (s == LDNS_STATUS_CRYPTO_TSIG_BOGUS && a && ldns_fn.ldns_pkt_get_rcode(a) != LDNS_RCODE_NOERROR)
         s = LDNS_STATUS_OK;
     enum metrics_dns_result res;
     if (s == LDNS_STATUS_CRYPTO_TSIG_BOGUS || s == LDNS_STATUS_CRYPTO_TSIG_ERR) {
@@ -248,13 +247,13 @@ static enum metrics_dns_result update(struct dns_publish *p, const char *zone, b
                             "name or algorithm), or the answer is forged");
     } else if (s == LDNS_STATUS_NETWORK_ERR || s == LDNS_STATUS_RES_NO_NS || s == LDNS_STATUS_SOCKET_ERROR) {
         res = METRICS_DNS_TIMEOUT;
-        snprintf(why, wcap, "no answer within %d ms (%s)", timeout_ms, ldns_get_errorstr_by_id(s));
+        snprintf(why, wcap, "no answer within %d ms (%s)", timeout_ms, ldns_fn.ldns_get_errorstr_by_id(s));
     } else if (s != LDNS_STATUS_OK || !a) {
         res = METRICS_DNS_ERROR;
-        snprintf(why, wcap, "%s", ldns_get_errorstr_by_id(s));
+        snprintf(why, wcap, "%s", ldns_fn.ldns_get_errorstr_by_id(s));
     } else {
-        ldns_pkt_rcode rc = ldns_pkt_get_rcode(a);
-        ldns_lookup_table *t = ldns_lookup_by_id(ldns_rcodes, (int)rc);
+        ldns_pkt_rcode rc = ldns_fn.ldns_pkt_get_rcode(a);
+        ldns_lookup_table *t = ldns_fn.ldns_lookup_by_id(*ldns_fn.ldns_rcodes, (int)rc);
         res = rc == LDNS_RCODE_NOERROR   ? METRICS_DNS_OK
               : rc == LDNS_RCODE_REFUSED ? METRICS_DNS_REFUSED
               : rc == LDNS_RCODE_NOTAUTH ? METRICS_DNS_NOTAUTH
@@ -263,9 +262,9 @@ static enum metrics_dns_result update(struct dns_publish *p, const char *zone, b
             snprintf(why, wcap, "the server answered %s%s", t && t->name ? t->name : "an error",
                      rc == LDNS_RCODE_NOTAUTH ? " (a TSIG key it does not accept, or a zone it does not serve)" : "");
     }
-    ldns_pkt_free(a);
-    ldns_pkt_free(q);
-    ldns_resolver_deep_free(r);
+    ldns_fn.ldns_pkt_free(a);
+    ldns_fn.ldns_pkt_free(q);
+    ldns_fn.ldns_resolver_deep_free(r);
     return res;
 }
 
@@ -381,6 +380,11 @@ int dns_publish_start(const struct dns_publish_cfg *c, struct dns_publish **out)
     *out = NULL;
     if (c->n_zones == 0)
         return 0;
+    char err[512];
+    if (ldns_fns_load(err, sizeof err) < 0) {
+        log_error("--dns-publish: %s", err);
+        return -1;
+    }
     struct dns_publish *p = calloc(1, sizeof *p);
     if (!p) {
         log_error("dns: out of memory");

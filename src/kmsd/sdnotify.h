@@ -3,7 +3,8 @@
  * listeners, the registry and the HTTP server are up), a STATUS= line, STOPPING=1, the watchdog (WATCHDOG=1, sent by
  * the server only while its loop turns and the registry writer makes progress), and socket activation (the
  * listening sockets systemd passes in LISTEN_FDS). A thin layer so that libsystemd is named in one file; every call
- * is a no-op outside a service manager (no NOTIFY_SOCKET, no LISTEN_FDS).
+ * is a no-op outside a service manager (no NOTIFY_SOCKET, LISTEN_PID or WATCHDOG_USEC), and libsystemd is loaded
+ * (lazylib.h) only inside one, at the first call: a kmsd started by hand or in a container does not map it.
  */
 #ifndef KMSD_SDNOTIFY_H
 #define KMSD_SDNOTIFY_H
@@ -30,8 +31,9 @@ void sdnotify_stopping(const char *status);
 uint64_t sdnotify_watchdog_usec(void);
 
 /* The listening stream sockets passed by socket activation (LISTEN_FDS for this PID), up to max of them, in fds
- * (already non-blocking and close-on-exec). Returns how many (0: none passed), or -EINVAL when a passed descriptor
- * is not a listening TCP socket (then none is used) or more than max were passed. */
+ * (already non-blocking and close-on-exec). Returns how many (0: none passed), -EINVAL when a passed descriptor
+ * is not a listening TCP socket (then none is used) or more than max were passed, -ELIBACC when sockets were
+ * passed but libsystemd did not load (logged). */
 int sdnotify_listen_fds(int *fds, int max);
 
 #endif

@@ -192,6 +192,10 @@ static int open_activated(struct server *srv)
     int n = sdnotify_listen_fds(fds, SDNOTIFY_MAX_FDS < SERVER_MAX_LISTENERS ? SDNOTIFY_MAX_FDS : SERVER_MAX_LISTENERS);
     if (n == 0)
         return 0;
+    if (n == -ELIBACC) {
+        log_error("socket activation: the service manager passed listening sockets, but libsystemd did not load");
+        return SERVER_ERR_LISTEN;
+    }
     if (n < 0) {
         log_error("socket activation: the service manager passed a descriptor that is not a listening TCP socket, or "
                   "more than %d", SERVER_MAX_LISTENERS);

@@ -31,6 +31,7 @@ start_kmsd --dns-publish "$ZONE" --dns-server "127.0.0.1:$NAMED_PORT" --dns-tsig
     --dns-host "kms1.$ZONE" --dns-priority 10 --dns-weight 5 --dns-address 127.0.0.1
 wait_for "the SRV record" 10 has_srv
 [ "$(named_dig "kms1.$ZONE" A)" = 127.0.0.1 ] || fail "no A record for the target"
+grep -q "/libldns\.so" "/proc/$KMSD_PID/maps" || fail "--dns-publish did not load ldns" # loaded when asked for
 "$PYTHON" - "http://127.0.0.1:$HTTP_PORT/api/v1/host" "$ZONE" "$PORT" <<'PY' || fail "/api/v1/host"
 import json, sys, urllib.request
 h = json.load(urllib.request.urlopen(sys.argv[1], timeout=10))

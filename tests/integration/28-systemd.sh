@@ -4,7 +4,8 @@
 # WATCHDOG=1 every half interval while its loop turns and the registry writer progresses; a writer held up (an
 # LD_PRELOAD library makes its next statement sleep 3 s) stops the pings until it moves again; SIGTERM sends
 # STOPPING=1, SIGHUP RELOADING=1 then READY=1. Socket activation: systemd-socket-activate passes a listening socket (LISTEN_FDS) and kmsd serves on
-# it instead of binding (--listen is then ignored, with a warning).
+# it instead of binding (--listen is then ignored, with a warning). libsystemd is mapped only in the kmsd started
+# under the service manager, not in one started by hand.
 . "$(dirname "$0")/lib.sh"
 command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate is not installed (systemd)"
 NOTIFY="$TMP/notify.sock"
@@ -32,6 +33,15 @@ now() { "$PYTHON" -c 'import time; print("%.3f" % time.monotonic())'; }
 # pings in (FROM, TO]
 pings() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b && /WATCHDOG=1/' "$MSGS" | wc -l; }
 
+# outside a service manager (and without --dns-publish) kmsd maps neither libsystemd nor ldns and the OpenSSL
+# libraries ldns links: they are loaded when asked for (src/kmsd/lazylib.h)
+start_kmsd
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc against a kmsd started by hand"
+for lib in libsystemd libldns libcrypto libssl libgcrypt; do
+    ! grep -q "/$lib\.so" "/proc/$KMSD_PID/maps" || fail "a kmsd started by hand maps $lib"
+done
+stop_kmsd
+
 preload=$SLOW_SQLITE
 # a kmsd built with ASan wants its runtime first in the list of libraries, before any LD_PRELOAD'ed one
 asan=$(ldd "$KMSD" | awk '$1 ~ /^libasan\.so/ { print $3 }')
@@ -42,6 +52,7 @@ start_kmsd
 for i in $(seq 1 50); do grep -q "READY=1" "$MSGS" && break; sleep 0.1; done
 grep -q "READY=1|STATUS=0 activations answered, 0 refused; 0 connections open; registry ok" "$MSGS" ||
     fail "no READY=1 with its STATUS: $(head -3 "$MSGS")"
+grep -q "/libsystemd\.so" "/proc/$KMSD_PID/maps" || fail "kmsd under a service manager did not load libsystemd"
 t0=$(now)
 sleep 2
 t1=$(now)

@@ -1,0 +1,34 @@
+/* ldns_fns — see ldns_fns.h. */
+#include "ldns_fns.h"
+
+#include <string.h>
+
+#include "lazylib.h"
+
+#ifndef KMSD_LDNS_SONAME
+#error "KMSD_LDNS_SONAME must name ldns's shared library (meson option ldns_soname)"
+#endif
+
+struct ldns_fns ldns_fn;
+
+#define LDNS_FNS_NAME(f) #f,
+static const char *const names[] = {LDNS_FNS(LDNS_FNS_NAME)};
+#undef LDNS_FNS_NAME
+#define N_FNS (sizeof names / sizeof names[0])
+_Static_assert(sizeof(struct ldns_fns) == N_FNS * sizeof(void *), "one pointer per name");
+
+int ldns_fns_load(char *err, size_t cap)
+{
+    static int loaded; /* the main thread's, at start */
+    if (loaded)
+        return 0;
+    void *p[N_FNS];
+    if (lazylib_open(KMSD_LDNS_SONAME, names, p, N_FNS, err, cap) < 0)
+        return -1;
+    size_t i = 0;
+#define LDNS_FNS_SET(f) memcpy(&ldns_fn.f, &p[i++], sizeof p[0]);
+    LDNS_FNS(LDNS_FNS_SET)
+#undef LDNS_FNS_SET
+    loaded = 1;
+    return 0;
+}
