@@ -9,7 +9,7 @@ set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
 nettle-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev libldns-dev \
-libsystemd-dev"
+libsystemd-dev libcurl4-gnutls-dev"
 
 for opt in "$@"; do
     case "$opt" in

@@ -18,6 +18,7 @@
 #include "discover_cmd.h"
 #include "err.h"
 #include "health.h"
+#include "health_http.h"
 #include "host_identity.h"
 #include "identity_file.h"
 #include "outcome.h"
@@ -101,8 +102,9 @@ static void usage_line(FILE *f, const char *prog)
                "       %s [options] --discover [DOMAIN]     the host from DNS (_vlmcs._tcp.DOMAIN SRV)\n"
                "       %s discover [DOMAIN] [--dns-server ADDR[:PORT]]  list those hosts, each probed\n"
                "       %s health [HOST[:PORT]]              one activation as a health probe (kmsc(1))\n"
+               "       %s health --http|--https [HOST[:PORT]] [--cacert FILE]   GET kmsd's /readyz\n"
                "       %s bench [options] [HOST[:PORT]]     a load generator (kmsc bench --help)\n",
-            prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog);
 }
 
 static void help(const char *prog)
@@ -854,17 +856,86 @@ static int activate_cmd(struct kmsc_ctx *ctx, int argc, char **argv)
 #define HEALTH_TIMEOUT_MS 5000
 #define HEALTH_TARGET_MSG 128 /* a bad HOST[:PORT] is reported in at most this many bytes */
 
-/* `kmsc health HOST[:PORT]`: one real protocol-6 activation (health.h); 0 when it verified, else a negative
- * code with res saying why. For container health checks and probes. */
+#define HEALTH_USAGE                                                                                                 \
+    "Usage: kmsc health [HOST[:PORT]]                      one verified activation (default " DEFAULT_HOST        \
+    ":" KMSC_DEFAULT_PORT ")\n"                                                                                       \
+    "       kmsc health --http|--https [HOST[:PORT]] [--path PATH] [--cacert FILE]\n"                               \
+    "                                  GET kmsd's " HEALTH_HTTP_DEFAULT_PATH " (default " DEFAULT_HOST              \
+    ":" HEALTH_HTTP_DEFAULT_PORT "); --cacert: trust this PEM file\n"
+
+/* Whether "HOST[:PORT]" text names a port ("h:p", "[v6]:p"; an unbracketed text with several colons is an IPv6
+ * address without one), as kms_client_parse_target reads it. */
+static bool target_has_port(const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon)
+        return false;
+    if (text[0] == '[')
+        return colon > strchr(text, ']');
+    return strchr(text, ':') == colon;
+}
+
+/* `kmsc health --http|--https`: health_http.h. */
+static int health_http_cmd(const char *target, bool tls, const char *path, const char *cacert,
+                           struct kmsc_result *res)
+{
+    struct kmsc_target t;
+    char msg[HEALTH_TARGET_MSG];
+    if (kms_client_parse_target(target, &t, msg, sizeof msg) != 0)
+        return outcome_usage(res, "%s", msg);
+    if (!target_has_port(target))
+        snprintf(t.port, sizeof t.port, "%s", HEALTH_HTTP_DEFAULT_PORT);
+    struct health_http h = {tls, t.host, t.port, path, cacert, HEALTH_TIMEOUT_MS};
+    long status = 0;
+    double ms = 0;
+    enum kmsc_status st = health_http_probe(&h, res, &status, &ms);
+    if (st != KMSC_OK)
+        return outcome_code(res);
+    printf("healthy: %s://%s%s%s:%s%s answered %ld in %.3f ms\n", tls ? "https" : "http",
+           strchr(t.host, ':') ? "[" : "", t.host, strchr(t.host, ':') ? "]" : "", t.port, path, status, ms);
+    return fflush(stdout) == 0 ? 0 : outcome_quiet(res, KMSC_INTERNAL, -EIO);
+}
+
+/* `kmsc health [HOST[:PORT]]`: one real protocol-6 activation (health.h); with --http or --https, a GET of kmsd's
+ * /readyz instead (health_http.h). 0 when healthy, else a negative code with res saying why. For container health
+ * checks and probes. */
 static int health_cmd(int argc, char **argv, struct kmsc_result *res)
 {
-    if (argc > 3 || (argc == 3 && argv[2][0] == '-')) {
-        bool asked = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
-        fprintf(asked ? stdout : stderr, "Usage: kmsc health [HOST[:PORT]]   (default " DEFAULT_HOST ":" KMSC_DEFAULT_PORT
-                                         ", as kmsc's)\n");
-        return asked ? 0 : outcome_quiet(res, KMSC_USAGE, KMS_EINVAL);
+    const char *target = NULL, *path = NULL, *cacert = NULL;
+    bool http = false, tls = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(HEALTH_USAGE, stdout);
+            return 0;
+        } else if (strcmp(a, "--http") == 0 || strcmp(a, "--https") == 0) {
+            if (http && tls != (a[6] == 's'))
+                return outcome_usage(res, "--http and --https exclude each other");
+            http = true;
+            tls = a[6] == 's';
+        } else if (strcmp(a, "--path") == 0 || strcmp(a, "--cacert") == 0) {
+            if (i + 1 >= argc)
+                return outcome_usage(res, "%s needs a value", a);
+            *(a[2] == 'p' ? &path : &cacert) = argv[++i];
+        } else if (a[0] == '-') {
+            return outcome_usage(res, "unknown option '%s'\n%s", a, HEALTH_USAGE);
+        } else if (target) {
+            return outcome_usage(res, "one HOST[:PORT] at most ('%s' and '%s')\n%s", target, a, HEALTH_USAGE);
+        } else {
+            target = a;
+        }
     }
-    const char *target = argc == 3 ? argv[2] : DEFAULT_HOST; /* without a host, as plain kmsc: this machine */
+    if (!http && (path || cacert))
+        return outcome_usage(res, "%s goes with --http or --https", path ? "--path" : "--cacert");
+    if (http && !tls && cacert)
+        return outcome_usage(res, "--cacert goes with --https");
+    if (path && (path[0] != '/' || strlen(path) >= HEALTH_HTTP_PATH_MAX || strpbrk(path, " \t\r\n#")))
+        return outcome_usage(res, "--path '%s': a path starting with '/', without spaces or '#', shorter than %d bytes",
+                             path, HEALTH_HTTP_PATH_MAX);
+    if (!target)
+        target = DEFAULT_HOST; /* without a host, as plain kmsc: this machine */
+    if (http)
+        return health_http_cmd(target, tls, path ? path : HEALTH_HTTP_DEFAULT_PATH, cacert, res);
     struct kmsc_target t;
     char msg[HEALTH_TARGET_MSG];
     if (kms_client_parse_target(target, &t, msg, sizeof msg) != 0)

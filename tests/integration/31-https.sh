@@ -3,6 +3,7 @@
 # self-signed for 127.0.0.1), a client that trusts it gets the API and the page over TLS, and plain HTTP on that
 # port gets nothing; a missing, half-given or non-PEM certificate stops kmsd at start (exit 2); a non-loopback
 # --http with a token and no TLS warns that the token travels in clear (in a network namespace of the test's own).
+# kmsc health --https checks /readyz over TLS, trusting --cacert; --http over plain HTTP.
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || fail "openssl is not installed"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kmsd test" \
@@ -42,7 +43,25 @@ except (http.client.HTTPException, ConnectionError, OSError):
     pass
 PY
 grep -q "http: serving the web page and API on https://127.0.0.1:$HTTP_PORT/" "$TMP/kmsd.log" || fail "no https:// line"
+# kmsc health over HTTPS: trusted through --cacert, refused without it (exit 6), nothing from plain HTTP (exit 3)
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert.pem" >"$TMP/h.out" 2>&1 ||
+    fail "kmsc health --https --cacert: $(cat "$TMP/h.out")"
+grep -q "^healthy: https://127.0.0.1:$HTTP_PORT/readyz answered 200 in " "$TMP/h.out" || fail "$(cat "$TMP/h.out")"
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert.pem" --path /healthz >"$TMP/h.out" 2>&1 ||
+    fail "kmsc health --path /healthz: $(cat "$TMP/h.out")"
+expect_rc 6 "$KMSC" health --https "127.0.0.1:$HTTP_PORT"
+grep -q "kmsc health: https://127.0.0.1:$HTTP_PORT/readyz: .*certificate" "$TMP/out" || fail "untrusted: $(cat "$TMP/out")"
+expect_rc 3 "$KMSC" health --http "127.0.0.1:$HTTP_PORT"
+expect_rc 5 "$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert.pem" --path /nothing-here
+grep -q "answered 404" "$TMP/out" || fail "404: $(cat "$TMP/out")"
+expect_rc 2 "$KMSC" health --http --cacert "$TMP/cert.pem"
+expect_rc 2 "$KMSC" health --https --path nothing
 "$KMSC" -q "127.0.0.1:$PORT" || fail "activation with HTTPS on"
+stop_kmsd
+# and over plain HTTP, against a kmsd without TLS
+start_kmsd
+"$KMSC" health --http "127.0.0.1:$HTTP_PORT" >"$TMP/h.out" 2>&1 || fail "kmsc health --http: $(cat "$TMP/h.out")"
+grep -q "^healthy: http://127.0.0.1:$HTTP_PORT/readyz answered 200" "$TMP/h.out" || fail "$(cat "$TMP/h.out")"
 stop_kmsd
 
 expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-tls-cert "$TMP/cert.pem" --check-config
@@ -61,4 +80,4 @@ unshare -n bash -c '
     exit 0' _ "$KMSD" "$TMP"
 grep -q -- "--http 0.0.0.0:18080: the token travels in clear over plain HTTP" "$TMP/ns.log" ||
     fail "no clear-token warning: $(tail -5 "$TMP/ns.log")"
-echo "31-https: served over TLS, plain HTTP refused, bad certificates stop kmsd, clear-token warning"
+echo "31-https: served over TLS, kmsc health --https/--http, plain HTTP refused, bad certificates stop kmsd, clear-token warning"
