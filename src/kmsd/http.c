@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -199,14 +200,13 @@ static void metrics_page(struct http_server *h, struct http_reply *out, const st
 
 static bool token_ok(struct http_server *h, struct MHD_Connection *con)
 {
-    if (!h->token[0])
-        return true;
     const char *a = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!a)
-        return false;
-    size_t an = strlen(a), tn = strlen(h->token);
+    pthread_mutex_lock(&h->live_mu); /* a reload may change the token */
+    size_t tn = strlen(h->token);
     /* kms_ct_equal: the time taken does not depend on where the texts differ */
-    return an == tn && kms_ct_equal(a, h->token, tn);
+    bool ok = tn == 0 || (a && strlen(a) == tn && kms_ct_equal(a, h->token, tn));
+    pthread_mutex_unlock(&h->live_mu);
+    return ok;
 }
 
 /*
@@ -339,7 +339,8 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     (void)addr;
     (void)addrlen;
     struct http_server *h = cls;
-    if (atomic_load_explicit(&h->cfg.m->http_open, memory_order_relaxed) >= (int64_t)h->cfg.max_connections) {
+    if (atomic_load_explicit(&h->cfg.m->http_open, memory_order_relaxed) >=
+        (int64_t)atomic_load_explicit(&h->max_conn, memory_order_relaxed)) {
         metrics_inc(&h->cfg.m->http_rejected);
         return MHD_NO;
     }
@@ -388,6 +389,60 @@ static int split_addr(const char *text, char *host, size_t hcap, char *port, siz
     return 0;
 }
 
+/* Wipes and frees a daemon's copies of the PEM texts. */
+static void free_pem(struct http_daemon *d)
+{
+    char *p[] = {d->key, d->cert};
+    for (int i = 0; i < 2; i++)
+        if (p[i]) {
+            kms_wipe(p[i], strlen(p[i]));
+            free(p[i]);
+        }
+    d->key = d->cert = NULL;
+}
+
+/* Starts one MHD daemon on the listening socket fd (of the address family family), serving HTTPS when cert (and
+ * key) are given, with max_conn connections at most and timeout_s of idleness. On success out holds the daemon and
+ * its own copies of the texts, and MHD owns fd; on failure fd is still the caller's. Returns 0 or a negative errno. */
+static int start_daemon(struct http_server *h, int fd, int family, const char *cert, const char *key, uint32_t max_conn,
+                        uint32_t timeout_s, struct http_daemon *out)
+{
+    /* One thread per address serves every connection of it; what may wait goes to a lane (http_lane.c), with the
+     * connection suspended meanwhile. MHD_USE_ITC: a reload can quiesce it (MHD_quiesce_daemon). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    out->cert = out->key = NULL;
+    /* with a certificate: HTTPS through libmicrohttpd's TLS (GnuTLS), the key and chain given as PEM text, copied
+     * for this daemon (MHD keeps pointers to them) */
+    if (cert) {
+        flags |= MHD_USE_TLS;
+        out->cert = strdup(cert);
+        out->key = strdup(key);
+        if (!out->cert || !out->key) {
+            free_pem(out);
+            return -ENOMEM;
+        }
+    }
+    struct MHD_OptionItem tls[] = {
+        {out->cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, out->key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, out->cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    out->d = MHD_start_daemon(
+        flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(max_conn + 1), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout_s,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    if (!out->d) {
+        free_pem(out);
+        return -EINVAL; /* MHD took nothing; why is in the debug log (mhd_log) */
+    }
+    return 0;
+}
+
 /* Starts one MHD daemon on a socket bound to sa (listen.h: the socket holds exactly that address, and its name
  * is read back from it). Returns 0 or a negative errno. */
 static int serve_on(struct http_server *h, const struct sockaddr *sa)
@@ -399,35 +454,14 @@ static int serve_on(struct http_server *h, const struct sockaddr *sa)
         return fd;
     char name[LISTEN_NAME_LEN];
     int rc = listen_bound(fd, NULL, name, sizeof name);
+    if (rc == 0)
+        rc = start_daemon(h, fd, sa->sa_family, h->tls_cert, h->tls_key, h->cfg.max_connections, h->cfg.timeout_s,
+                          &h->d[h->n_d]);
     if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    /* One thread per address serves every connection of it; what may wait goes to a lane (http_lane.c), with the
-     * connection suspended meanwhile. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (sa->sa_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    /* with a certificate: HTTPS through libmicrohttpd's TLS (GnuTLS), the key and chain given as PEM text */
-    if (h->tls_cert)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem tls[] = {
-        {h->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg.max_connections + 1), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)h->cfg.timeout_s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h, MHD_OPTION_ARRAY, tls,
-        MHD_OPTION_END);
-    if (!d) {
         close(fd); /* MHD takes the socket only once it has started */
-        return -ENOMEM;
+        return rc == -EINVAL ? -ENOMEM : rc;
     }
-    h->d[h->n_d] = d;
+    h->family[h->n_d] = sa->sa_family;
     snprintf(h->names[h->n_d], sizeof h->names[0], "%s", name);
     h->n_d++;
     return 0;
@@ -505,16 +539,123 @@ static void pick_probe(struct http_server *h)
     }
 }
 
-/* Wipes and frees the copies of the TLS key and certificate. */
+/* Wipes and frees the server's copies of the TLS key and certificate (the current daemons have theirs). */
 static void free_tls(struct http_server *h)
 {
-    char *p[] = {h->tls_key, h->tls_cert};
-    for (int i = 0; i < 2; i++)
-        if (p[i]) {
-            kms_wipe(p[i], strlen(p[i]));
-            free(p[i]);
-        }
+    struct http_daemon t = {NULL, h->tls_cert, h->tls_key};
+    free_pem(&t);
     h->tls_key = h->tls_cert = NULL;
+}
+
+/* Whether two optional texts differ (NULL is none). */
+static bool text_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* Stops the retired daemons that have no connection left (all when all): none of theirs can then be suspended
+ * in a lane, and a quiesced daemon accepts no new one. */
+static void sweep_retired(struct http_server *h, bool all)
+{
+    int k = 0;
+    for (int i = 0; i < h->n_retired; i++) {
+        struct http_daemon *r = &h->retired[i];
+        const union MHD_DaemonInfo *di = all ? NULL : MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (all || (di && di->num_connections == 0)) {
+            MHD_stop_daemon(r->d);
+            free_pem(r);
+        } else {
+            h->retired[k++] = *r;
+        }
+    }
+    h->n_retired = k;
+}
+
+/* Sets the live part of cfg that needs no new daemon. */
+static void set_live(struct http_server *h, const struct http_cfg *cfg)
+{
+    pthread_mutex_lock(&h->live_mu);
+    if (cfg->token && cfg->token[0])
+        snprintf(h->token, sizeof h->token, "Bearer %s", cfg->token);
+    else
+        h->token[0] = '\0';
+    snprintf(h->count_mode, sizeof h->count_mode, "%s", cfg->count_mode ? cfg->count_mode : "fixed");
+    h->cfg.client_count = cfg->client_count;
+    h->cfg.max_page = cfg->max_page;
+    pthread_mutex_unlock(&h->live_mu);
+}
+
+int http_reload(struct http_server *h, const struct http_cfg *cfg)
+{
+    if (!h)
+        return 0;
+    set_live(h, cfg);
+    const char *cert = cfg->tls_cert && cfg->tls_key ? cfg->tls_cert : NULL;
+    const char *key = cert ? cfg->tls_key : NULL;
+    bool swap = text_differs(cert, h->tls_cert) || text_differs(key, h->tls_key) ||
+                cfg->max_connections != h->cfg.max_connections || cfg->timeout_s != h->cfg.timeout_s;
+    sweep_retired(h, false);
+    if (!swap) {
+        atomic_store_explicit(&h->max_conn, cfg->max_connections, memory_order_relaxed);
+        return 0;
+    }
+    if (h->n_retired + h->n_d > HTTP_MAX_RETIRED) {
+        log_error("reload: the HTTP servers a reload replaced still serve connections; the certificate and HTTP "
+                  "limits stay as they were until they end (reload again later)");
+        return -1;
+    }
+    /* New daemons first, each on a duplicate of its address's listening socket: if one does not start, the running
+     * ones stay as they are. */
+    struct http_daemon nd[HTTP_MAX_ADDRS];
+    int started = 0, rc = 0;
+    for (; started < h->n_d && rc == 0; started++) {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d[started].d, MHD_DAEMON_INFO_LISTEN_FD);
+        int fd = di ? fcntl(di->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
+        rc = fd < 0 ? -errno : start_daemon(h, fd, h->family[started], cert, key, cfg->max_connections, cfg->timeout_s,
+                                            &nd[started]);
+        if (rc < 0 && fd >= 0)
+            close(fd);
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0) {
+        for (int i = 0; i < started; i++) {
+            MHD_stop_daemon(nd[i].d); /* closes its duplicate; the running daemon's socket stays */
+            free_pem(&nd[i]);
+        }
+        log_error("reload: the HTTP server does not start with the new %s (%s); the running one stays as it was",
+                  cert ? "certificate and key" : "settings", rc == -EINVAL ? "do the certificate and key go together?"
+                                                                         : strerror(-rc));
+        return -1;
+    }
+    /* Both accept on the same socket for a moment; then the old ones stop accepting and finish what they have. */
+    for (int i = 0; i < h->n_d; i++) {
+        MHD_socket fd = MHD_quiesce_daemon(h->d[i].d);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd); /* the new daemon has its own descriptor of the socket */
+        h->retired[h->n_retired++] = h->d[i];
+        h->d[i] = nd[i];
+    }
+    char *tc = cert ? strdup(cert) : NULL, *tk = key ? strdup(key) : NULL;
+    free_tls(h);
+    h->tls_cert = tc; /* NULL on out of memory: only what http_reload compares with next time */
+    h->tls_key = tk;
+    h->cfg.max_connections = cfg->max_connections;
+    h->cfg.timeout_s = cfg->timeout_s;
+    atomic_store_explicit(&h->max_conn, cfg->max_connections, memory_order_relaxed);
+    sweep_retired(h, false);
+    log_info("reload: the HTTP server now serves %s%s", cert ? "HTTPS with the certificate read now" : "plain HTTP",
+             h->n_retired ? " (the connections already open finish on the old settings)" : "");
+    return 0;
+}
+
+void http_set_dns(struct http_server *h, struct dns_publish *dns)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->live_mu);
+    h->cfg.dns = dns;
+    pthread_mutex_unlock(&h->live_mu);
 }
 
 int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_t n_kms, struct http_server **out)
@@ -526,8 +667,13 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
         return -1;
     }
     h->cfg = *cfg;
-    if (cfg->token && cfg->token[0])
-        snprintf(h->token, sizeof h->token, "Bearer %s", cfg->token);
+    if (pthread_mutex_init(&h->live_mu, NULL) != 0) {
+        log_error("http: cannot create a mutex");
+        free(h);
+        return -1;
+    }
+    set_live(h, cfg);
+    atomic_init(&h->max_conn, cfg->max_connections);
     if (cfg->db_path)
         snprintf(h->db_path, sizeof h->db_path, "%s", cfg->db_path);
     h->n_kms = n_kms < SERVER_MAX_LISTENERS ? n_kms : SERVER_MAX_LISTENERS;
@@ -539,6 +685,7 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
             log_error("http: out of memory");
             free(h->tls_cert);
             free(h->tls_key);
+            pthread_mutex_destroy(&h->live_mu);
             free(h);
             return -1;
         }
@@ -555,6 +702,7 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
     if (rc != 0) {
         log_error("http: cannot create a mutex: %s", strerror(rc));
         free_tls(h);
+        pthread_mutex_destroy(&h->live_mu);
         free(h);
         return -rc;
     }
@@ -590,12 +738,16 @@ void http_stop(struct http_server *h)
      * is answered 503 at once. */
     http_lane_stop(&h->registry);
     http_lane_stop(&h->readyz);
-    for (int i = 0; i < h->n_d; i++)
-        MHD_stop_daemon(h->d[i]);
+    for (int i = 0; i < h->n_d; i++) {
+        MHD_stop_daemon(h->d[i].d);
+        free_pem(&h->d[i]);
+    }
+    sweep_retired(h, true);
     store_close(h->db);
     http_lane_destroy(&h->registry);
     http_lane_destroy(&h->readyz);
     pthread_mutex_destroy(&h->probe_mu);
+    pthread_mutex_destroy(&h->live_mu);
     free_tls(h);
     free(h);
 }

@@ -27,6 +27,7 @@
 #define HTTP_CONN_MEMORY (16u * 1024u)     /* bytes per connection for headers and the request line */
 #define HTTP_READYZ_TIMEOUT_MS 2000        /* each step of the /readyz self-activation */
 #define HTTP_READYZ_CACHE_MS 1000          /* a /readyz result is reused this long */
+#define HTTP_MAX_RETIRED (2 * HTTP_MAX_ADDRS) /* replaced daemons still serving their connections, at most */
 
 struct http_cfg {
     const char *addrs[HTTP_MAX_ADDRS]; /* "ADDR[:PORT]" texts; none: the defaults (HTTP_DEFAULT_ADDRS) */
@@ -51,6 +52,16 @@ struct dns_publish;
  * what /readyz activates against; n_kms may be 0). An explicit address that cannot be bound is an error
  * (logged; returns -1); a default one is logged and skipped. *out is NULL when nothing is served. */
 int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_t n_kms, struct http_server **out);
+/* A reload (the loop thread's; h may be NULL): takes cfg's token, max_page, count_mode and client_count at once
+ * for the next request, and when the TLS texts (a certificate renewed in place, HTTPS turned on or off),
+ * max_connections or timeout_s changed, replaces each daemon by a new one on the same listening socket (nothing is
+ * refused meanwhile; the old one finishes the connections it has). The addresses, the registry and the rest of cfg
+ * are not looked at. Returns 0, or -1 when a new daemon did not start (the certificate and key do not go
+ * together, ...): the running daemons stay, with their certificate and limits, and the message is logged. */
+int http_reload(struct http_server *h, const struct http_cfg *cfg);
+/* The DNS publisher /api/v1/host reports on (NULL: none), after a reload replaced it; the old one may be freed
+ * once this returns. */
+void http_set_dns(struct http_server *h, struct dns_publish *dns);
 /* Stops the threads and frees everything (NULL is fine). */
 void http_stop(struct http_server *h);
 

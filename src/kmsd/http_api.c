@@ -44,7 +44,10 @@ void http_api_clients(struct http_server *h, struct http_reply *out, const struc
 {
     struct httpq_clients q;
     struct httpq_error e;
-    if (httpq_clients(r, h->cfg.max_page, (int64_t)time(NULL), &q, &e) < 0) {
+    pthread_mutex_lock(&h->live_mu);
+    uint32_t max_page = h->cfg.max_page; /* a reload may change it */
+    pthread_mutex_unlock(&h->live_mu);
+    if (httpq_clients(r, max_page, (int64_t)time(NULL), &q, &e) < 0) {
         http_reply_bad(out, &e);
         return;
     }
@@ -300,7 +303,12 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
     }
     json_t *dns = json_array();
     struct dns_publish_zone_status zs[CONFIG_MAX_DNS_ZONES];
+    char count_mode[sizeof h->count_mode];
+    pthread_mutex_lock(&h->live_mu); /* a reload may replace the publisher and change the count's settings */
     size_t nz = dns_publish_status(h->cfg.dns, zs, CONFIG_MAX_DNS_ZONES);
+    int32_t client_count = h->cfg.client_count;
+    memcpy(count_mode, h->count_mode, sizeof count_mode);
+    pthread_mutex_unlock(&h->live_mu);
     static const char *const states[] = {"pending", "published", "failing"};
     for (size_t i = 0; i < nz && i < CONFIG_MAX_DNS_ZONES; i++) {
         char ok[32] = "", tried[32] = "";
@@ -322,9 +330,8 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
                           KMSD_VERSION, "started", started, "uptime_seconds",
                           (json_int_t)(now - h->cfg.m->start_time), "listeners", lis, "http", http, "epids", epids,
                           "hwid", hwid, "host_build", "build", (json_int_t)host->build->build, "name",
-                          host->build->name, "lcid", (json_int_t)host->lcid, "count_mode", h->cfg.count_mode,
-                          "client_count",
-                          h->cfg.client_count < 0 ? json_string("auto") : json_integer(h->cfg.client_count),
+                          host->build->name, "lcid", (json_int_t)host->lcid, "count_mode", count_mode,
+                          "client_count", client_count < 0 ? json_string("auto") : json_integer(client_count),
                           "registry", h->db_path[0] != '\0');
     if (j) {
         json_object_set_new(j, "dns", dns);

@@ -53,13 +53,31 @@ struct http_lane {
     pthread_t thread;
 };
 
+/* One libmicrohttpd daemon and the copies of the PEM texts it was started with (NULL: plain HTTP), wiped and freed
+ * when it stops. */
+struct http_daemon {
+    struct MHD_Daemon *d;
+    char *cert, *key;
+};
+
 struct http_server {
+    /* cfg: what http_start was given. Its live part (token, max_page, count_mode, client_count, dns) is changed by
+     * http_reload and http_set_dns under live_mu, and read under it by the other threads; max_connections is
+     * max_conn's, timeout_s and the TLS texts the daemons'. */
     struct http_cfg cfg;
-    char token[512];
-    char *tls_cert, *tls_key; /* copies of cfg's PEM texts (wiped and freed at http_stop), NULL: plain HTTP */
-    struct MHD_Daemon *d[HTTP_MAX_ADDRS];
+    pthread_mutex_t live_mu;
+    char token[512];                 /* "Bearer TOKEN", "" for none; under live_mu */
+    char count_mode[16];             /* under live_mu */
+    _Atomic uint32_t max_conn;       /* --http-max-connections, read by accept_policy */
+    char *tls_cert, *tls_key;        /* the texts the current daemons serve (each has its own copy), NULL: plain */
+    struct http_daemon d[HTTP_MAX_ADDRS];
+    int family[HTTP_MAX_ADDRS];      /* of each daemon's socket */
     char names[HTTP_MAX_ADDRS][96];
     int n_d;
+    /* Daemons a reload replaced (a new certificate, new limits): they accept nothing and serve the connections they
+     * had until those end; stopped at the next reload once they have none, and at http_stop. */
+    struct http_daemon retired[HTTP_MAX_RETIRED];
+    int n_retired;
     struct server_bound kms[SERVER_MAX_LISTENERS];
     size_t n_kms;
     struct kmsc_target probe_target;

@@ -200,6 +200,7 @@ struct http_start_ctx {
     const char *db_path; /* NULL without a registry */
     struct http_server *http;
     struct dns_publish *dns;
+    uint16_t kms_port; /* the first KMS listener's: the SRV record's port (0: none bound) */
 };
 
 /* The port of a bound listener. */
@@ -210,12 +211,13 @@ static uint16_t bound_port(const struct server_bound *b)
                                           : ((const struct sockaddr_in *)(const void *)a)->sin_port);
 }
 
-/* Starts the DNS publisher when --dns-publish names zones: the SRV record points at the first listener's port.
- * Still root here (before the privilege drop), so a key file only root reads is read. 0, or -1 (logged). */
-static int start_dns(struct http_start_ctx *x, const struct server_bound *l, size_t n)
+/* Starts a DNS publisher for cfg's --dns-publish zones (none: *out NULL) with the SRV record at port. The TSIG
+ * key file is read here: at start still as root (before the privilege drop), at a reload as kmsd's user. 0, or -1
+ * (logged; *out NULL). */
+static int dns_start(const struct kmsd_config *cfg, uint16_t port, struct metrics *m, struct dns_publish **out)
 {
-    const struct kmsd_config *cfg = x->cfg;
-    if (cfg->n_dns_publish == 0 || n == 0)
+    *out = NULL;
+    if (cfg->n_dns_publish == 0 || port == 0)
         return 0;
     struct dns_tsig key;
     char msg[512], target[CONFIG_DNS_NAME_LEN];
@@ -239,15 +241,62 @@ static int start_dns(struct http_start_ctx *x, const struct server_bound *l, siz
     dc.target = target;
     dc.priority = (uint16_t)cfg->dns_priority;
     dc.weight = (uint16_t)cfg->dns_weight;
-    dc.port = bound_port(&l[0]);
+    dc.port = port;
     dc.ttl_s = cfg->dns_ttl_ms / 1000;
     dc.refresh_s = cfg->dns_refresh_ms / 1000;
     for (int i = 0; i < cfg->n_dns_address; i++)
         dc.addresses[dc.n_addresses++] = cfg->dns_address[i];
-    dc.m = x->m;
-    int rc = dns_publish_start(&dc, &x->dns);
+    dc.m = m;
+    int rc = dns_publish_start(&dc, out);
     kms_wipe(&key, sizeof key);
     return rc;
+}
+
+/* Starts the DNS publisher when --dns-publish names zones: the SRV record points at the first listener's port.
+ * 0, or -1 (logged). */
+static int start_dns(struct http_start_ctx *x, const struct server_bound *l, size_t n)
+{
+    x->kms_port = n ? bound_port(&l[0]) : 0;
+    return dns_start(x->cfg, x->kms_port, x->m, &x->dns);
+}
+
+/* What the HTTP server takes from the configuration, at start and at a reload (http_reload: the token, the
+ * limits, the count's settings shown). */
+static void http_cfg_make(const struct kmsd_config *cfg, struct http_cfg *hc)
+{
+    hc->token = cfg->http_token;
+    hc->max_connections = cfg->http_max_connections;
+    hc->timeout_s = cfg->http_timeout_ms / 1000;
+    hc->max_page = cfg->http_max_page;
+    hc->count_mode = cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed";
+    hc->client_count = cfg->client_count;
+}
+
+/* Reads --http-tls-cert and --http-tls-key (when given) into pem[0] and pem[1]. 0, or -1 after a message starting
+ * with prefix. */
+static int read_tls(const struct kmsd_config *cfg, char *pem[2], const char *prefix)
+{
+    const char *paths[2] = {cfg->http_tls_cert, cfg->http_tls_key};
+    pem[0] = pem[1] = NULL;
+    for (int i = 0; i < 2 && cfg->http_tls_cert[0]; i++) {
+        char msg[512];
+        if (!(pem[i] = config_read_pem(paths[i], msg, sizeof msg))) {
+            log_error("%s%s %s", prefix, i ? "--http-tls-key" : "--http-tls-cert", msg);
+            free(pem[0]);
+            pem[0] = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void free_tls_texts(char *pem[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (pem[i]) {
+            kms_wipe(pem[i], strlen(pem[i]));
+            free(pem[i]);
+        }
 }
 
 /* server_cfg.on_bound: starts the HTTP server once the KMS listeners are bound (so that /api/v1/host and
@@ -264,26 +313,14 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
     memset(&hc, 0, sizeof hc);
     for (int i = 0; i < cfg->n_http && i < HTTP_MAX_ADDRS; i++)
         hc.addrs[hc.n_addrs++] = cfg->http[i];
-    hc.token = cfg->http_token;
-    hc.max_connections = cfg->http_max_connections;
-    hc.timeout_s = cfg->http_timeout_ms / 1000;
-    hc.max_page = cfg->http_max_page;
+    http_cfg_make(cfg, &hc);
     hc.db_path = x->db_path;
     hc.m = x->m;
     hc.host = x->host;
-    hc.count_mode = cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed";
-    hc.client_count = cfg->client_count;
     hc.dns = x->dns;
-    char *pem[2] = {NULL, NULL}; /* read again here, still as root (the privilege drop comes after on_bound) */
-    const char *paths[2] = {cfg->http_tls_cert, cfg->http_tls_key};
-    for (int i = 0; i < 2 && cfg->http_tls_cert[0]; i++) {
-        char msg[512];
-        if (!(pem[i] = config_read_pem(paths[i], msg, sizeof msg))) {
-            log_error("%s %s", i ? "--http-tls-key" : "--http-tls-cert", msg);
-            free(pem[0]);
-            return -1;
-        }
-    }
+    char *pem[2]; /* read again here, still as root (the privilege drop comes after on_bound) */
+    if (read_tls(cfg, pem, "") < 0)
+        return -1;
     hc.tls_cert = pem[0];
     hc.tls_key = pem[1];
     for (int i = 0; i < cfg->n_http && !pem[0] && cfg->http_token[0]; i++)
@@ -291,11 +328,7 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
             log_warn("--http %s: the token travels in clear over plain HTTP; give --http-tls-cert and --http-tls-key",
                      cfg->http[i]);
     int rc = http_start(&hc, l, n, &x->http) < 0 ? -1 : 0;
-    for (int i = 0; i < 2; i++)
-        if (pem[i]) {
-            kms_wipe(pem[i], strlen(pem[i]));
-            free(pem[i]);
-        }
+    free_tls_texts(pem);
     return rc;
 }
 
@@ -334,10 +367,13 @@ struct kmsd {
 /* What a reload applies while kmsd runs (read by the loop thread, where the reload runs, at their next use); every
  * other option needs a restart and is logged as such. */
 static const char *const live_options[] = {
-    "max-connections", "idle-timeout",     "max-pdu",        "max-requests",    "max-pdus",        "max-conn-buffer",
-    "pdu-timeout",     "max-per-address",  "limit-private",  "allow",           "deny",            "private-only",
-    "products",        "csvlk",            "time-check",     "client-count",    "allow-low-count", "activation-interval",
-    "renewal-interval", "count-floor",     "log-level",      "log-file",        "products-file",
+    "max-connections",  "idle-timeout",   "max-pdu",         "max-requests",    "max-pdus",         "max-conn-buffer",
+    "pdu-timeout",      "max-per-address", "limit-private",  "allow",           "deny",             "private-only",
+    "products",         "csvlk",          "time-check",      "client-count",    "allow-low-count",  "activation-interval",
+    "renewal-interval", "count-floor",    "log-level",       "log-file",        "products-file",    "http-token",
+    "http-max-connections", "http-timeout", "http-max-page", "http-tls-cert",   "http-tls-key",     "dns-publish",
+    "dns-server",       "dns-tsig-file",  "dns-tsig",        "dns-host",        "dns-priority",     "dns-weight",
+    "dns-ttl",          "dns-refresh",    "dns-address",     "http-insecure",
 };
 
 static bool is_live(const char *name)
@@ -448,6 +484,63 @@ static int reload_products(struct kmsd *k, struct kmsd_config *next)
     return 0;
 }
 
+/* A reload's part for the HTTP server (the running configuration already holds the new values): the token,
+ * limits and count settings, and the certificate and key read again — a certificate renewed in place under the same
+ * name is taken too. A file that does not read keeps the HTTP server as it runs. */
+static void reload_http(struct kmsd *k)
+{
+    if (!k->hx.http)
+        return;
+    struct http_cfg hc;
+    memset(&hc, 0, sizeof hc);
+    http_cfg_make(&k->cfg, &hc);
+    char *pem[2];
+    if (read_tls(&k->cfg, pem, "reload: the HTTP server keeps its settings: ") < 0)
+        return;
+    hc.tls_cert = pem[0];
+    hc.tls_key = pem[1];
+    (void)http_reload(k->hx.http, &hc); /* a failure is logged, and the running server stays */
+    free_tls_texts(pem);
+}
+
+/* A reload's part for DNS publishing, when one of its options changed: the new publisher's settings are made
+ * first (its key read); only then does the old publisher stop, removing its records as at a clean stop, and the
+ * new one start. The loop waits meanwhile (at most DNS_PUBLISH_TIMEOUT_MS per zone of the old publisher). */
+static void reload_dns(struct kmsd *k, const struct kmsd_config *next)
+{
+    struct kmsd_config *c = &k->cfg;
+    memcpy(c->dns_publish, next->dns_publish, sizeof c->dns_publish);
+    c->n_dns_publish = next->n_dns_publish;
+    memcpy(c->dns_server, next->dns_server, sizeof c->dns_server);
+    memcpy(c->dns_tsig_file, next->dns_tsig_file, sizeof c->dns_tsig_file);
+    memcpy(c->dns_tsig, next->dns_tsig, sizeof c->dns_tsig);
+    memcpy(c->dns_host, next->dns_host, sizeof c->dns_host);
+    c->dns_priority = next->dns_priority;
+    c->dns_weight = next->dns_weight;
+    c->dns_ttl_ms = next->dns_ttl_ms;
+    c->dns_refresh_ms = next->dns_refresh_ms;
+    memcpy(c->dns_address, next->dns_address, sizeof c->dns_address);
+    c->n_dns_address = next->n_dns_address;
+    struct dns_tsig key;
+    char msg[512];
+    if (c->n_dns_publish && config_dns_key(c, &key, msg, sizeof msg) < 0) { /* checked before anything stops */
+        log_error("reload: DNS publishing goes on as it was: %s", msg);
+        return;
+    }
+    kms_wipe(&key, sizeof key);
+    struct dns_publish *old = k->hx.dns;
+    http_set_dns(k->hx.http, NULL);
+    dns_publish_stop(old);
+    k->hx.dns = NULL;
+    if (dns_start(c, k->hx.kms_port, &k->metrics, &k->hx.dns) < 0)
+        log_error("reload: DNS publishing stopped (above); fix the configuration and reload again");
+    http_set_dns(k->hx.http, k->hx.dns);
+    if (k->hx.dns)
+        log_info("reload: DNS publishing restarted with the new settings");
+    else if (old)
+        log_info("reload: DNS publishing stopped; its records were removed");
+}
+
 /* server_cfg.reload (SIGHUP): reads the configuration again as at start (command line, INI file, environment). A
  * configuration that does not load leaves the running one as it is (logged). Otherwise the live options take effect
  * for the next connection and activation (open connections stay open), the log file is reopened (logrotate), and
@@ -531,9 +624,22 @@ static void reload(void *arg)
     c->log_level = next.log_level;
     memcpy(c->log_file, next.log_file, sizeof c->log_file);
     log_set_level(levels[c->log_level]);
+    memcpy(c->http_token, next.http_token, sizeof c->http_token);
+    c->http_insecure = next.http_insecure;
+    c->http_max_connections = next.http_max_connections;
+    c->http_timeout_ms = next.http_timeout_ms;
+    c->http_max_page = next.http_max_page;
+    memcpy(c->http_tls_cert, next.http_tls_cert, sizeof c->http_tls_cert);
+    memcpy(c->http_tls_key, next.http_tls_key, sizeof c->http_tls_key);
     k->acl = acl;
     server_limits(&k->scfg, c);
     make_activation_cfg(k);
+    reload_http(k);
+    bool dns_changed = false;
+    for (size_t i = 0; i < n; i++)
+        dns_changed |= strncmp(changed[i], "dns-", 4) == 0;
+    if (dns_changed)
+        reload_dns(k, &next);
     log_info("reload: %u option(s) applied%s%s%s; %u need a restart", applied, applied ? " (" : "", names,
              applied ? ")" : "", restart);
 }
@@ -626,7 +732,8 @@ static int make_server_cfg(struct kmsd *k)
 static int run(struct kmsd *k)
 {
     (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
-    k->hx = (struct http_start_ctx){&k->cfg, &k->host_now, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL};
+    k->hx = (struct http_start_ctx){&k->cfg, &k->host_now, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL,
+                                    0};
     k->scfg.db_path = k->db_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;

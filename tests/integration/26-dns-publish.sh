@@ -3,7 +3,8 @@
 # loopback port with a TSIG key) gets the SRV record _vlmcs._tcp.ZONE by signed dynamic update, with the priority,
 # weight, port and target given, and the target's A record; /api/v1/host and /metrics show it. At a clean stop the
 # record, and only it, is gone. A wrong key is refused and logged, and kmsd keeps serving; with named down kmsd
-# retries and activations are unaffected, and once named is back the record appears without restarting kmsd.
+# retries and activations are unaffected, and once named is back the record appears without restarting kmsd. A
+# reload that changes the DNS settings replaces the record; one that switches publishing off removes it.
 # kmsd dns-record's forms are each read by their own tool (named-checkzone, dnsmasq --test, unbound-checkconf,
 # and nsupdate, whose script is sent to named).
 . "$(dirname "$0")/lib.sh"
@@ -99,6 +100,48 @@ grep -q "dns: published _vlmcs._tcp.$ZONE" "$TMP/kmsd.log" || fail "no 'publishe
 stop_kmsd
 no_srv || fail "the SRV record is still there after the last stop"
 
+# --- a reload: a changed priority is published in place of the old record, DNS publishing switched off by a
+# reload removes it, and switched on again publishes it, kmsd not restarted
+DCONF="$TMP/dns.conf"
+dns_conf() { # PRIORITY (none: publishing off)
+    printf 'log-level = info\n' >"$DCONF"
+    [ -n "${1:-}" ] && printf 'dns-publish = %s\ndns-server = 127.0.0.1:%s\ndns-tsig-file = %s\ndns-host = kms1.%s\ndns-priority = %s\ndns-weight = 5\n' \
+        "$ZONE" "$NAMED_PORT" "$NAMED_KEY" "$ZONE" "$1" >>"$DCONF"
+    return 0
+}
+hup_and_wait() { # N: wait for N "reload:" summary lines (bounded)
+    kill -HUP "$KMSD_PID"
+    for i in $(seq 1 100); do
+        [ "$(grep -c "reload: .*option(s) applied" "$TMP/kmsd.log")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "no reload line after SIGHUP"
+}
+dns_conf 10
+start_kmsd -c "$DCONF"
+wait_for "the SRV record" 10 has_srv
+dns_conf 20
+hup_and_wait 1
+grep -q "reload: DNS publishing restarted with the new settings" "$TMP/kmsd.log" || fail "no DNS reload line"
+has_srv20() { [ "$(srv)" = "20 5 $PORT kms1.$ZONE." ]; }
+wait_for "the record with the new priority" 10 has_srv20
+"$PYTHON" - "http://127.0.0.1:$HTTP_PORT/api/v1/host" <<'PY' || fail "/api/v1/host after the DNS reload"
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1], timeout=10))["dns"]
+if len(d) != 1 or " SRV 20 5 " not in d[0]["record"]:
+    sys.exit("dns: %r" % d)
+PY
+dns_conf
+hup_and_wait 2
+grep -q "reload: DNS publishing stopped; its records were removed" "$TMP/kmsd.log" || fail "no 'stopped' reload line"
+no_srv || fail "the record stays after publishing was switched off: $(srv)"
+dns_conf 10
+hup_and_wait 3
+wait_for "the record published again" 10 has_srv
+"$KMSC" -q "127.0.0.1:$PORT" || fail "activation after the DNS reloads"
+stop_kmsd
+no_srv || fail "the SRV record is still there after the stop"
+
 # --- kmsd dns-record: each form read by its own tool; the nsupdate script sent to named
 A=(--zone "$ZONE" --dns-host "kms2.$ZONE" --dns-priority 3 --dns-weight 7 --dns-address 192.0.2.9 --dns-address 2001:db8::9
     -L 0.0.0.0:1700 --dns-server "127.0.0.1:$NAMED_PORT")
@@ -128,4 +171,4 @@ named_stop
 
 # --- without --dns-server: the zone's primary from its SOA, in a network and mount namespace of this test's own
 unshare -n -m bash "$IT_DIR/dns-soa-netns.sh" || fail "publishing through the SOA's primary"
-echo "26-dns-publish: published, removed, refused, retried, found through the SOA; 5 record forms checked"
+echo "26-dns-publish: published, removed, refused, retried, reloaded, found through the SOA; 5 record forms checked"

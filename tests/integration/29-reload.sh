@@ -2,7 +2,7 @@
 # SIGHUP (systemctl reload, logrotate's postrotate) re-reads the configuration: a changed --deny applies to the
 # next connection while one already open stays open and is served; the log file is reopened after a rename; a
 # configuration that does not load leaves the running one in place (logged) and kmsd serving; an option that needs
-# a restart (the listen address) is named as such.
+# a restart (the listen address) is named as such; the HTTP token and page size apply to the next request.
 . "$(dirname "$0")/lib.sh"
 CONF="$TMP/kmsd.conf"
 LOG="$TMP/k.log"
@@ -84,5 +84,56 @@ s.sendall(kmsproto.bind_pdu())
 sys.exit(0 if kmsproto.read_pdu(s) else 1)
 PY
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the last reload"
+
+# the HTTP token and page size, live: the next request needs the new token; a connection open across the reload
+# is answered too
+TOKEN=0123456789abcdef0123
+printf 'log-level = info\nlog-file = %s\nport = 1\nidle-timeout = 20s\nhttp-token = %s\nhttp-max-page = 7\n' "$LOG" \
+    "$TOKEN" >"$CONF"
+"$PYTHON" - "$HTTP_PORT" "$TOKEN" "$TMP/go2" "$TMP/kept.out" <<'PY' &
+import http.client, os, sys, time
+port, token, go, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+# connected before the reload, the request sent after it (kmsd closes a connection after each answer)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.connect()
+open(out + ".first", "w").write("200")
+for _ in range(200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+c.request("GET", "/healthz", headers={"Authorization": "Bearer " + token})
+r = c.getresponse(); r.read()
+open(out, "w").write(str(r.status))
+PY
+KEPT=$!
+for i in $(seq 1 100); do [ -f "$TMP/kept.out.first" ] && break; sleep 0.05; done
+[ "$(cat "$TMP/kept.out.first" 2>/dev/null)" = 200 ] || fail "the HTTP connection before the reload"
+hup_and_wait 5
+grep -q "reload: 2 option(s) applied (http-token, http-max-page); 1 need a restart" "$LOG" ||
+    fail "summary: $(grep reload: "$LOG" | tail -1)"
+touch "$TMP/go2"
+wait "$KEPT"
+[ "$(cat "$TMP/kept.out")" = 200 ] || fail "the HTTP connection open across the reload was not answered after it"
+"$PYTHON" - "$HTTP_PORT" "$TOKEN" <<'PY' || fail "the new token"
+import json, sys, urllib.request, urllib.error
+port, token = int(sys.argv[1]), sys.argv[2]
+base = "http://127.0.0.1:%d" % port
+try:
+    urllib.request.urlopen(base + "/api/v1/host", timeout=10)
+    sys.exit("no token: answered")
+except urllib.error.HTTPError as e:
+    if e.code != 401:
+        sys.exit("no token: %d" % e.code)
+rq = urllib.request.Request(base + "/api/v1/clients?limit=100", headers={"Authorization": "Bearer " + token})
+try:
+    urllib.request.urlopen(rq, timeout=10)
+    sys.exit("limit=100 above the new http-max-page 7 was accepted")
+except urllib.error.HTTPError as e:
+    if e.code != 400:
+        sys.exit("limit=100: %d" % e.code)
+rq = urllib.request.Request(base + "/api/v1/host", headers={"Authorization": "Bearer " + token})
+if json.load(urllib.request.urlopen(rq, timeout=10))["count_mode"] != "fixed":
+    sys.exit("count_mode")
+PY
 stop_kmsd
-echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named"
+echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named, HTTP token and page size live"

@@ -3,7 +3,8 @@
 # self-signed for 127.0.0.1), a client that trusts it gets the API and the page over TLS, and plain HTTP on that
 # port gets nothing; a missing, half-given or non-PEM certificate stops kmsd at start (exit 2); a non-loopback
 # --http with a token and no TLS warns that the token travels in clear (in a network namespace of the test's own).
-# kmsc health --https checks /readyz over TLS, trusting --cacert; --http over plain HTTP.
+# kmsc health --https checks /readyz over TLS, trusting --cacert; --http over plain HTTP. A certificate renewed in
+# place is served after SIGHUP; one whose key does not match keeps the running one.
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || fail "openssl is not installed"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kmsd test" \
@@ -57,7 +58,59 @@ grep -q "answered 404" "$TMP/out" || fail "404: $(cat "$TMP/out")"
 expect_rc 2 "$KMSC" health --http --cacert "$TMP/cert.pem"
 expect_rc 2 "$KMSC" health --https --path nothing
 "$KMSC" -q "127.0.0.1:$PORT" || fail "activation with HTTPS on"
+
+# a certificate renewed in place + SIGHUP: new connections get the new one, a connection open across the reload is
+# still answered; a key that does not go with the certificate keeps the running one (logged)
+hup_and_wait() { # N: wait for N "reload:" summary lines (bounded)
+    kill -HUP "$KMSD_PID"
+    for i in $(seq 1 100); do
+        [ "$(grep -c "reload: .*option(s) applied" "$TMP/kmsd.log")" -ge "$1" ] && return 0
+        sleep 0.05
+    done
+    fail "no reload line after SIGHUP"
+}
+cp "$TMP/cert.pem" "$TMP/cert1.pem"
+cp "$TMP/key.pem" "$TMP/key1.pem"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kmsd test 2" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key2.pem" -out "$TMP/cert2.pem" 2>"$TMP/openssl.log" ||
+    fail "openssl: $(cat "$TMP/openssl.log")"
+"$PYTHON" - "$HTTP_PORT" "$TMP/cert1.pem" "$TMP/go" "$TMP/kept.out" <<'PY' &
+import http.client, os, ssl, sys, time
+port, ca, go, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+# connected (TLS handshake done with the old certificate) before the reload, the request sent after it
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(cafile=ca), timeout=10)
+c.connect()
+open(out + ".first", "w").write("200")
+for _ in range(200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+c.request("GET", "/healthz"); r = c.getresponse(); r.read()
+open(out, "w").write(str(r.status))
+PY
+KEPT=$!
+for i in $(seq 1 100); do [ -f "$TMP/kept.out.first" ] && break; sleep 0.05; done
+[ "$(cat "$TMP/kept.out.first" 2>/dev/null)" = 200 ] || fail "the connection before the reload"
+cp "$TMP/cert2.pem" "$TMP/cert.pem"
+cp "$TMP/key2.pem" "$TMP/key.pem"
+hup_and_wait 1
+grep -q "reload: the HTTP server now serves HTTPS with the certificate read now" "$TMP/kmsd.log" ||
+    fail "no line for the new certificate: $(grep reload: "$TMP/kmsd.log")"
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert2.pem" >"$TMP/h.out" 2>&1 ||
+    fail "the renewed certificate is not served: $(cat "$TMP/h.out")"
+expect_rc 6 "$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert1.pem"
+touch "$TMP/go"
+wait "$KEPT"
+[ "$(cat "$TMP/kept.out")" = 200 ] || fail "the connection open across the reload was not answered"
+cp "$TMP/key1.pem" "$TMP/key.pem" # the old key with the new certificate
+hup_and_wait 2
+grep -q "reload: the HTTP server does not start with the new certificate and key" "$TMP/kmsd.log" ||
+    fail "no line for a key that does not go with the certificate: $(grep reload: "$TMP/kmsd.log" | tail -2)"
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert2.pem" >"$TMP/h.out" 2>&1 ||
+    fail "the running certificate did not stay: $(cat "$TMP/h.out")"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "activation after the reloads"
 stop_kmsd
+cp "$TMP/key2.pem" "$TMP/key.pem"
 # and over plain HTTP, against a kmsd without TLS
 start_kmsd
 "$KMSC" health --http "127.0.0.1:$HTTP_PORT" >"$TMP/h.out" 2>&1 || fail "kmsc health --http: $(cat "$TMP/h.out")"
@@ -80,4 +133,4 @@ unshare -n bash -c '
     exit 0' _ "$KMSD" "$TMP"
 grep -q -- "--http 0.0.0.0:18080: the token travels in clear over plain HTTP" "$TMP/ns.log" ||
     fail "no clear-token warning: $(tail -5 "$TMP/ns.log")"
-echo "31-https: served over TLS, kmsc health --https/--http, plain HTTP refused, bad certificates stop kmsd, clear-token warning"
+echo "31-https: served over TLS, certificate reloaded, kmsc health --https/--http, plain HTTP refused, bad certificates stop kmsd, clear-token warning"
