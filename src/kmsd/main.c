@@ -373,7 +373,7 @@ static const char *const live_options[] = {
     "renewal-interval", "count-floor",    "log-level",       "log-file",        "products-file",    "http-token",
     "http-max-connections", "http-timeout", "http-max-page", "http-tls-cert",   "http-tls-key",     "dns-publish",
     "dns-server",       "dns-tsig-file",  "dns-tsig",        "dns-host",        "dns-priority",     "dns-weight",
-    "dns-ttl",          "dns-refresh",    "dns-address",     "http-insecure",
+    "dns-ttl",          "dns-refresh",    "dns-address",     "http-insecure",   "count-mode",
 };
 
 static bool is_live(const char *name)
@@ -581,6 +581,12 @@ static void reload(void *arg)
         config_release(&next);
         return;
     }
+    if (next.count_mode == CONFIG_COUNT_GENUINE && !k->hx.db_path) {
+        log_error("reload: --count-mode genuine needs the registry (kmsd runs with --no-db); the running "
+                  "configuration stays");
+        config_release(&next);
+        return;
+    }
     if (reload_products(k, &next) < 0) /* before the policy is made again: --csvlk names the new table's groups */
         return;
     unsigned applied = 0, restart = 0;
@@ -621,6 +627,8 @@ static void reload(void *arg)
     c->activation_interval = next.activation_interval;
     c->renewal_interval = next.renewal_interval;
     c->count_floor = next.count_floor;
+    c->count_mode = next.count_mode;
+    k->scfg.genuine_count = c->count_mode == CONFIG_COUNT_GENUINE; /* the server tells its writer (on_hangup) */
     c->log_level = next.log_level;
     memcpy(c->log_file, next.log_file, sizeof c->log_file);
     log_set_level(levels[c->log_level]);

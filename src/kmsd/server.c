@@ -44,6 +44,8 @@ static void on_hangup(uv_signal_t *s, int signum)
     }
     sdnotify_reloading("reloading the configuration");
     srv->cfg->reload(srv->cfg->reload_ctx);
+    if (srv->writer) /* --count-mode may have changed: the writer counts (or stops) from the next fold */
+        store_writer_set_count(srv->writer, srv->cfg->genuine_count);
     char status[200];
     sd_status_text(srv, srv->sd_stalled, status, sizeof status);
     sdnotify_ready(status);

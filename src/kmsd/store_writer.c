@@ -42,7 +42,7 @@ static uint64_t us_since(const struct timespec *t0)
  * thread, or the starting thread before the writer runs; without the lock). */
 static void publish_counts(struct store_writer *w)
 {
-    if (!w->cfg.count)
+    if (!store_writer_counting(w))
         return;
     struct known_count k[STORE_APP_GROUPS];
     int64_t now = w->cfg.now();
@@ -538,6 +538,7 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     w->fd[0] = w->fd[1] = -1;
     w->db = s;
     w->cfg = *cfg;
+    atomic_init(&w->counting, cfg->count);
     w->loop = loop;
     if (w->cfg.max_queue == 0)
         w->cfg.max_queue = STORE_WRITER_MAX_QUEUE;
@@ -619,4 +620,21 @@ void store_writer_stop(struct store_writer *w)
     store_close(w->db);
     w->db = NULL;
     close_handles(w);
+}
+
+void store_writer_set_count(struct store_writer *w, bool on)
+{
+    if (store_writer_counting(w) == on)
+        return;
+    pthread_mutex_lock(&w->mu);
+    if (on) {
+        /* counts published in an earlier genuine period may be stale: none is known until the writer counts again
+         * after the next fold, which the first answer waiting for a count starts */
+        for (int g = 0; g < STORE_APP_GROUPS; g++) {
+            w->known[g] = (struct known_count){{0}, 0};
+            w->lknown[g] = w->known[g];
+        }
+    }
+    atomic_store_explicit(&w->counting, on, memory_order_release);
+    pthread_mutex_unlock(&w->mu);
 }

@@ -19,7 +19,8 @@
  * oldest counted client leaves the window), no record can change it, and the answer goes out at the journal
  * write as in fixed mode. Otherwise (a registry with fewer than 2N clients in the window) the record waits for
  * the writer's next fold (started at once) and a count taken after it; the callback runs from a uv_async_t on
- * the loop thread then.
+ * the loop thread then. A reload may switch counting on or off (store_writer_set_count); switched on, the counts of
+ * an earlier genuine period are forgotten, so the first answers wait for a fold and a fresh count.
  *
  * Faults at run time: a journal write that fails (disk full, I/O error) answers the activation anyway with the
  * error (counted unrecorded, persistently once recording resumes), logged at most once a minute. A fold that
@@ -89,6 +90,10 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
  * writer is stopping or, in genuine mode, too many answers wait for a count (the callback is then not
  * called). */
 int store_writer_submit(struct store_writer *w, const struct store_record *rec, store_writer_cb cb, void *ctx);
+/* Genuine counting on or off from now (the loop thread; a reload that changes --count-mode). Switched on, no count
+ * is known until the next fold: the next answers wait for it. Switched off, answers already waiting still get a
+ * count, which the server no longer uses. */
+void store_writer_set_count(struct store_writer *w, bool on);
 /* Current counters (read on the loop thread). */
 void store_writer_stats(struct store_writer *w, struct store_writer_stats *out);
 /* Writes and answers what is buffered, folds the whole journal, runs the remaining callbacks, stops the

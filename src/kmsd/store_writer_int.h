@@ -14,6 +14,7 @@
 #define KMSD_STORE_WRITER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -53,6 +54,7 @@ struct known_count {
 struct store_writer {
     struct store *db;
     struct store_writer_cfg cfg;
+    _Atomic bool counting; /* genuine mode: cfg.count at start, then store_writer_set_count (a reload) */
     uv_loop_t *loop;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -136,5 +138,11 @@ int store_writer_journal_start(struct store_writer *w);
 void store_writer_on_async(uv_async_t *a);
 void store_writer_on_check(uv_check_t *h);
 void store_writer_on_idle(uv_idle_t *h);
+
+/* Whether the writer counts (genuine mode) now: read by the loop thread and the writer thread. */
+static inline bool store_writer_counting(struct store_writer *w)
+{
+    return atomic_load_explicit(&w->counting, memory_order_acquire);
+}
 
 #endif

@@ -54,7 +54,7 @@ static void journal_write(struct store_writer *w)
         w->lw[i].err = err;
     w->n_written = w->n_lw;
     pthread_mutex_lock(&w->mu);
-    if (w->cfg.count)
+    if (store_writer_counting(w))
         memcpy(w->lknown, w->known, sizeof w->known);
     if (err) {
         w->unrecorded_new += records;
@@ -101,18 +101,18 @@ void store_writer_on_check(uv_check_t *h)
     w->n_lw = w->n_written = 0;
     struct gwait *head = NULL, **tail = &head, *t = NULL;
     size_t handed = 0, known = 0;
-    int64_t now = w->cfg.count ? w->cfg.now() : 0;
+    int64_t now = store_writer_counting(w) ? w->cfg.now() : 0;
     for (size_t i = 0; i < n; i++) {
         struct lwait *l = &list[i];
         const struct known_count *k = &w->lknown[l->group];
-        if (w->cfg.count && !l->err && !k->err && k->c.count >= w->count_limit[l->group] && now < k->c.holds_until) {
+        if (store_writer_counting(w) && !l->err && !k->err && k->c.count >= w->count_limit[l->group] && now < k->c.holds_until) {
             known++; /* the count is at its limit and holds: this record cannot change the answer */
             l->cb(l->ctx, 0, k->c.count);
             continue;
         }
-        struct gwait *g = w->cfg.count && !l->err ? malloc(sizeof *g) : NULL;
+        struct gwait *g = store_writer_counting(w) && !l->err ? malloc(sizeof *g) : NULL;
         if (!g) {
-            l->cb(l->ctx, l->err ? l->err : w->cfg.count ? -ENOMEM : 0, 0);
+            l->cb(l->ctx, l->err ? l->err : store_writer_counting(w) ? -ENOMEM : 0, 0);
             continue;
         }
         *g = (struct gwait){l->cb, l->ctx, l->seq, l->group, 0, 0, NULL};
@@ -146,7 +146,7 @@ int store_writer_submit(struct store_writer *w, const struct store_record *rec, 
 {
     if (w->stopping)
         return -EAGAIN;
-    if (w->cfg.count) {
+    if (store_writer_counting(w)) {
         pthread_mutex_lock(&w->mu);
         bool full = w->n_gw + w->n_lw >= w->cfg.max_queue;
         pthread_mutex_unlock(&w->mu);

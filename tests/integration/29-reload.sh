@@ -135,5 +135,36 @@ rq = urllib.request.Request(base + "/api/v1/host", headers={"Authorization": "Be
 if json.load(urllib.request.urlopen(rq, timeout=10))["count_mode"] != "fixed":
     sys.exit("count_mode")
 PY
+
+# the count mode, live: fixed answers the policy's count (kmsc verifies it), genuine the registry's few clients
+# (below Windows' threshold: kmsc exits 7), and back
+BASE=$(printf 'log-level = info\nlog-file = %s\nport = 1\nidle-timeout = 20s\nhttp-token = %s\nhttp-max-page = 7\n' \
+    "$LOG" "$TOKEN")
+printf '%s\ncount-mode = genuine\n' "$BASE" >"$CONF"
+hup_and_wait 6
+grep -q "reload: 1 option(s) applied (count-mode); 1 need a restart" "$LOG" || fail "summary: $(grep reload: "$LOG" | tail -1)"
+expect_rc 7 "$KMSC" "127.0.0.1:$PORT"
+# the registry's clients, counted by the writer since the reload (a writer not counting would give 0)
+grep -Eq "current count [1-9][0-9]? is below the required 25" "$TMP/out" ||
+    fail "genuine count after the reload: $(cat "$TMP/out")"
+"$PYTHON" - "$HTTP_PORT" "$TOKEN" <<'PY' || fail "count_mode in /api/v1/host"
+import json, sys, urllib.request
+rq = urllib.request.Request("http://127.0.0.1:%s/api/v1/host" % sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+sys.exit(0 if json.load(urllib.request.urlopen(rq, timeout=10))["count_mode"] == "genuine" else "not genuine")
+PY
+printf '%s\n' "$BASE" >"$CONF"
+hup_and_wait 7
+"$KMSC" -q "127.0.0.1:$PORT" || fail "fixed count after the reload back"
 stop_kmsd
-echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named, HTTP token and page size live"
+
+# with --no-db, a reload to genuine mode is refused: the running configuration stays
+printf 'log-level = info\nlog-file = %s\n' "$LOG" >"$CONF"
+start_kmsd -c "$CONF" --no-db
+printf 'log-level = info\nlog-file = %s\ncount-mode = genuine\n' "$LOG" >"$CONF"
+kill -HUP "$KMSD_PID"
+for i in $(seq 1 100); do grep -q "count-mode genuine needs the registry" "$LOG" && break; sleep 0.05; done
+grep -q "reload: --count-mode genuine needs the registry (kmsd runs with --no-db); the running configuration stays" \
+    "$LOG" || fail "no refusal of genuine mode without a registry"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the refused reload"
+stop_kmsd
+echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named, HTTP token, page size and count mode live"
