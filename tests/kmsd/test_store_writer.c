@@ -162,6 +162,57 @@ static void commits_and_counts(void **state)
     rmdir(jdir);
 }
 
+/* --count-mode switched at a reload (store_writer_set_count): off, answers carry no count (0) and none waits for
+ * one; on, each answer carries the group's distinct clients counted after its fold; off again, 0. */
+static void count_switched_live(void **state)
+{
+    (void)state;
+    struct store *db;
+    char err[256];
+    assert_int_equal(store_open(":memory:", &db, err, sizeof err), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    char jdir[] = "/tmp/kmsd-journal-XXXXXX", jpath[64];
+    assert_non_null(mkdtemp(jdir));
+    snprintf(jpath, sizeof jpath, "%s/db", jdir);
+    struct store_writer_cfg cfg = {
+        .count = false, .retention_days = 90, .max_clients = 1000000, .journal = jpath, .now = fixed_now};
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    int next = 0;
+    for (int phase = 0; phase < 3; phase++) {
+        bool on = phase == 1;
+        if (phase)
+            store_writer_set_count(w, on);
+        memset(results, 0, sizeof results);
+        callbacks = 0;
+        for (int i = 0; i < 5; i++) {
+            struct store_record r;
+            record(&r, next++);
+            assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+        }
+        run_until(&loop, 5);
+        for (int i = 0; i < 5; i++) {
+            assert_int_equal(results[i].called, 1);
+            assert_int_equal(results[i].err, 0);
+            if (on) /* the five of phase 0 are in the registry: counted after the fold, whatever the mode then */
+                assert_true(results[i].count >= 6 && results[i].count <= 10);
+            else
+                assert_int_equal(results[i].count, 0);
+        }
+    }
+    struct store_writer_stats st;
+    store_writer_stats(w, &st);
+    assert_int_equal(st.count_waits, 5); /* only the genuine phase waited for a count */
+    finish(w, &loop);
+    char j0[80];
+    for (int i = 0; i < 2; i++) {
+        snprintf(j0, sizeof j0, "%s-activations.%d", jpath, i);
+        unlink(j0);
+    }
+    rmdir(jdir);
+}
+
 /* A new database file at a unique path made from the template (which it overwrites). */
 static struct store *open_temp_db(char *path)
 {
@@ -681,6 +732,6 @@ int main(void)
                                        cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
                                        cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation),
                                        cmocka_unit_test(genuine_answers_at_limit),
-                                       cmocka_unit_test(prune_in_paced_steps)};
+                                       cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
