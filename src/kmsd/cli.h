@@ -13,6 +13,7 @@
 #define KMSD_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 /* Whether argv[1] names one of the commands above (then main() hands over to cli_main()). */
@@ -29,5 +30,11 @@ int cli_unknown(const char *word, FILE *err);
  * 1 failure while working (e.g. a write error, --delete of an unknown CMID, a backup FILE that exists, a restore
  * while kmsd runs), 2 bad usage or a database that cannot be opened. Reads the clock only for --since and --prune. */
 int cli_main(int argc, char **argv);
+
+/* `kmsd clients` in a table keeps the rows' text while it measures the columns, then prints them: one pass over
+ * the registry. Past this many bytes (about 80,000 rows) it lets the buffer go and reads the rows a second time
+ * instead. A variable only so that the tests can lower it. */
+#define CLI_TABLE_BUFFER_MAX (16u * 1024u * 1024u)
+extern size_t cli_table_buffer_max;
 
 #endif

@@ -1,6 +1,7 @@
 /* kmsd clients: the listing (table, CSV, JSON), --delete, --prune and --vacuum (docs/internals/store.md). The table
  * shows the columns one reads at a terminal, about 120 characters wide; CSV and JSON every column. */
 #include "cli_int.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -98,10 +99,14 @@ static void make_cells(const struct store_client *c, bool terminal, struct cells
     memcpy(x->v, v, sizeof v);
 }
 
+size_t cli_table_buffer_max = CLI_TABLE_BUFFER_MAX;
+
 struct table_ctx {
     size_t width[TABLE_COLS];
     bool print;
     uint64_t rows;
+    char *buf; /* the first pass's rows: TABLE_COLS NUL-terminated texts each; NULL once given up */
+    size_t len, cap;
 };
 
 /* One line of the table: cells padded to their column's width, two spaces apart; numbers right-aligned. */
@@ -120,6 +125,33 @@ static void table_line(const size_t width[TABLE_COLS], const char *const *v)
     }
 }
 
+/* Keeps a row's texts for printing after the first pass; gives the buffer up past cli_table_buffer_max or when
+ * memory runs out (the second pass reads the rows again). */
+static void table_keep(struct table_ctx *t, const char *const *v)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < TABLE_COLS; i++)
+        need += strlen(v[i]) + 1;
+    if (t->len + need > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        while (cap < t->len + need)
+            cap *= 2;
+        char *p = cap <= cli_table_buffer_max ? realloc(t->buf, cap) : NULL;
+        if (!p) {
+            free(t->buf);
+            t->buf = NULL;
+            return;
+        }
+        t->buf = p;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < TABLE_COLS; i++) {
+        size_t n = strlen(v[i]) + 1;
+        memcpy(t->buf + t->len, v[i], n);
+        t->len += n;
+    }
+}
+
 static int table_row(void *ctx, const struct store_client *c)
 {
     struct table_ctx *t = ctx;
@@ -135,23 +167,40 @@ static int table_row(void *ctx, const struct store_client *c)
     }
     if (t->print)
         table_line(t->width, v);
+    else if (t->buf)
+        table_keep(t, v);
     return 0;
 }
 
 static int list_table(struct store *s, const struct store_filter *f)
 {
-    struct table_ctx t = {{0}, false, 0};
+    struct table_ctx t = {{0}, false, 0, NULL, 0, 0};
     const char *title[TABLE_COLS];
     for (size_t i = 0; i < TABLE_COLS; i++) {
         title[i] = col_title[table_cols[i]];
         t.width[i] = strlen(title[i]);
     }
-    /* Two passes (widths, then rows) instead of holding the whole registry in memory. */
+    t.cap = cli_table_buffer_max < 64 * 1024 ? cli_table_buffer_max : 64 * 1024;
+    t.buf = malloc(t.cap); /* NULL: two passes */
     int ret = store_list(s, f, table_row, &t);
-    if (ret)
+    if (ret) {
+        free(t.buf);
         return ret;
+    }
     table_line(t.width, title);
-    t.print = true;
+    if (t.buf) { /* every row kept: print them */
+        for (size_t off = 0; off < t.len;) {
+            const char *v[TABLE_COLS];
+            for (size_t i = 0; i < TABLE_COLS; i++) {
+                v[i] = t.buf + off;
+                off += strlen(v[i]) + 1;
+            }
+            table_line(t.width, v);
+        }
+        free(t.buf);
+        return 0;
+    }
+    t.print = true; /* too many to keep: read them again */
     t.rows = 0;
     return store_list(s, f, table_row, &t);
 }

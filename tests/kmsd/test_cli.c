@@ -407,6 +407,18 @@ static void clients_table(void **state)
     assert_true(nl - r.out <= 120);
     assert_non_null(strstr(r.out, " 1000\n"));
     run_free(&r);
+
+    /* the rows kept in one pass, or read twice past the buffer's limit: the same table */
+    struct run one = run_cli("clients", "--db", db, NULL);
+    assert_int_equal(one.rc, 0);
+    cli_table_buffer_max = 200; /* less than the rows' text: the second pass */
+    struct run two = run_cli("clients", "--db", db, NULL);
+    cli_table_buffer_max = CLI_TABLE_BUFFER_MAX;
+    assert_int_equal(two.rc, 0);
+    assert_true(strlen(one.out) > 200);
+    assert_string_equal(one.out, two.out);
+    run_free(&one);
+    run_free(&two);
 }
 
 static void clients_delete_and_prune(void **state)
