@@ -21,6 +21,7 @@
 #include "dns_tsig.h"
 #include "kms_crypto.h"
 #include "products.h"
+#include "proxy_header.h"
 #include "products_file.h"
 #include "products_load.h"
 
@@ -107,6 +108,18 @@ static int cross_check(const struct kmsd_config *cfg, const struct products_tabl
                     cfg->http[i]);
             return -1;
         }
+    }
+    if (cfg->proxy_protocol != (cfg->n_trusted_proxy > 0)) {
+        fprintf(err, "kmsd: %s\n",
+                cfg->proxy_protocol ? "--proxy-protocol needs --trusted-proxy CIDR: the load balancers whose PROXY "
+                                      "headers are believed"
+                                    : "--trusted-proxy applies with --proxy-protocol");
+        return -1;
+    }
+    if (cfg->proxy_protocol && cfg->max_conn_buffer < PROXY_V2_MAX) {
+        fprintf(err, "kmsd: --max-conn-buffer: %lu is less than a PROXY header may be (%d bytes, --proxy-protocol)\n",
+                (unsigned long)cfg->max_conn_buffer, PROXY_V2_MAX);
+        return -1;
     }
     if (cfg->max_conn_buffer < cfg->max_pdu) {
         fprintf(err, "kmsd: --max-conn-buffer: %lu is less than --max-pdu %lu (a connection must hold a whole PDU)\n",

@@ -76,6 +76,10 @@ struct kmsd_config {
     char deny[CONFIG_MAX_CIDRS][CONFIG_CIDR_LEN];  /* --deny CIDR, repeatable; deny wins */
     int n_deny;
     bool private_only;             /* --private-only */
+    /* PROXY protocol on the KMS listeners (proxy_header.h) */
+    bool proxy_protocol;           /* --proxy-protocol: a trusted proxy's connections start with a PROXY header */
+    char trusted_proxy[CONFIG_MAX_CIDRS][CONFIG_CIDR_LEN]; /* --trusted-proxy CIDR, repeatable */
+    int n_trusted_proxy;
 
     /* product policy */
     enum config_products products; /* --products all|known|volume, default all */

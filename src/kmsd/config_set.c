@@ -290,6 +290,7 @@ static bool list_fresh(const struct opt *o, struct load *ld)
         offsetof(struct kmsd_config, n_listen), offsetof(struct kmsd_config, n_epids),
         offsetof(struct kmsd_config, n_allow),  offsetof(struct kmsd_config, n_deny),
         offsetof(struct kmsd_config, n_csvlks), offsetof(struct kmsd_config, n_http),
+        offsetof(struct kmsd_config, n_trusted_proxy),
     };
     _Static_assert(sizeof list_offs / sizeof list_offs[0] <= sizeof ld->list_src / sizeof ld->list_src[0],
                    "raise list_src");
@@ -455,12 +456,14 @@ static int set_list(const struct opt *o, struct kmsd_config *cfg, const char *va
     return add(o, cfg, val, ld);
 }
 
-/* --allow / --deny: one CIDR; the list is the field before the count (allow/n_allow, deny/n_deny). */
+/* --allow / --deny / --trusted-proxy: one CIDR; the list is the field before the count (allow/n_allow,
+ * deny/n_deny, trusted_proxy/n_trusted_proxy). */
 static int add_cidr(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
     bool deny = o->off == offsetof(struct kmsd_config, n_deny);
-    char(*list)[CONFIG_CIDR_LEN] = deny ? cfg->deny : cfg->allow;
-    int *n = deny ? &cfg->n_deny : &cfg->n_allow;
+    bool proxy = o->off == offsetof(struct kmsd_config, n_trusted_proxy);
+    char(*list)[CONFIG_CIDR_LEN] = proxy ? cfg->trusted_proxy : deny ? cfg->deny : cfg->allow;
+    int *n = proxy ? &cfg->n_trusted_proxy : deny ? &cfg->n_deny : &cfg->n_allow;
     struct acl_net net;
     const char *why;
     if (acl_parse_cidr(val, &net, &why) < 0)

@@ -130,6 +130,8 @@ static void print_cidr(const struct opt *o, const struct kmsd_config *cfg, FILE 
 {
     if (o->off == offsetof(struct kmsd_config, n_deny))
         print_strings(o, cfg->deny[0], sizeof cfg->deny[0], cfg->n_deny, out);
+    else if (o->off == offsetof(struct kmsd_config, n_trusted_proxy))
+        print_strings(o, cfg->trusted_proxy[0], sizeof cfg->trusted_proxy[0], cfg->n_trusted_proxy, out);
     else
         print_strings(o, cfg->allow[0], sizeof cfg->allow[0], cfg->n_allow, out);
 }
@@ -286,6 +288,21 @@ const struct opt config_opts[] = {
      config_set_bool,
      print_bool,
      F(private_only),
+     0,
+     0},
+    {{"proxy-protocol", 0, CONFIG_ARG_BOOL, false, ALL, NULL, "false",
+      "a --trusted-proxy's connections start with a PROXY header (v1 or v2) naming the client: its address is the "
+      "one logged, recorded and checked"},
+     config_set_bool,
+     print_bool,
+     F(proxy_protocol),
+     0,
+     0},
+    {{"trusted-proxy", 0, CONFIG_ARG_LIST, false, ALL, "CIDR", "",
+      "with --proxy-protocol: the load balancers that send PROXY headers (repeatable)"},
+     config_set_cidr,
+     print_cidr,
+     F(n_trusted_proxy),
      0,
      0},
     {{"products", 0, CONFIG_ARG_VALUE, false, ALL, "POLICY", "all",

@@ -354,6 +354,7 @@ struct kmsd {
     struct activation_cfg acfg;
     const struct products_csvlk *csvlks[CONFIG_MAX_CSVLKS];
     struct acl acl;
+    struct acl proxies; /* --trusted-proxy */
     struct privdrop_cfg priv;
     struct server_cfg scfg;
     struct metrics metrics;
@@ -373,7 +374,8 @@ static const char *const live_options[] = {
     "renewal-interval", "count-floor",    "log-level",       "log-file",        "products-file",    "http-token",
     "http-max-connections", "http-timeout", "http-max-page", "http-tls-cert",   "http-tls-key",     "dns-publish",
     "dns-server",       "dns-tsig-file",  "dns-tsig",        "dns-host",        "dns-priority",     "dns-weight",
-    "dns-ttl",          "dns-refresh",    "dns-address",     "http-insecure",   "count-mode",
+    "dns-ttl",          "dns-refresh",    "dns-address",     "http-insecure",   "count-mode",       "proxy-protocol",
+    "trusted-proxy",
 };
 
 static bool is_live(const char *name)
@@ -574,9 +576,11 @@ static void reload(void *arg)
     size_t n = config_changed(&k->cfg, &next, changed, sizeof changed / sizeof changed[0]);
     if (n > sizeof changed / sizeof changed[0])
         n = sizeof changed / sizeof changed[0];
-    struct acl acl;
+    struct acl acl, proxies;
     if (acl_build(&acl, next.allow[0], next.n_allow, next.deny[0], next.n_deny, sizeof next.allow[0],
-                  next.private_only)) {
+                  next.private_only) ||
+        acl_build(&proxies, next.trusted_proxy[0], next.n_trusted_proxy, NULL, 0, sizeof next.trusted_proxy[0],
+                  false)) {
         log_error("reload: the access lists do not build; the running configuration stays");
         config_release(&next);
         return;
@@ -639,7 +643,12 @@ static void reload(void *arg)
     c->http_max_page = next.http_max_page;
     memcpy(c->http_tls_cert, next.http_tls_cert, sizeof c->http_tls_cert);
     memcpy(c->http_tls_key, next.http_tls_key, sizeof c->http_tls_key);
+    c->proxy_protocol = next.proxy_protocol;
+    memcpy(c->trusted_proxy, next.trusted_proxy, sizeof c->trusted_proxy);
+    c->n_trusted_proxy = next.n_trusted_proxy;
     k->acl = acl;
+    k->proxies = proxies;
+    k->scfg.proxy_protocol = c->proxy_protocol; /* for the connections accepted from now */
     server_limits(&k->scfg, c);
     make_activation_cfg(k);
     reload_http(k);
@@ -720,6 +729,11 @@ static int make_server_cfg(struct kmsd *k)
     s->acl = &k->acl;
     if (acl_build(&k->acl, cfg->allow[0], cfg->n_allow, cfg->deny[0], cfg->n_deny, sizeof cfg->allow[0],
                   cfg->private_only))
+        return -EINVAL;
+    s->proxy_protocol = cfg->proxy_protocol;
+    s->proxies = &k->proxies;
+    if (acl_build(&k->proxies, cfg->trusted_proxy[0], cfg->n_trusted_proxy, NULL, 0, sizeof cfg->trusted_proxy[0],
+                  false))
         return -EINVAL;
     privdrop_setup(&k->priv, cfg); /* started as root: switch user once the listeners are bound */
     s->after_bind = privdrop_hook;

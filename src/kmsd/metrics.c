@@ -30,6 +30,7 @@ static const char *const close_names[METRICS_CLOSE_COUNT] = {
     [METRICS_CLOSE_ERROR] = "error",
     [METRICS_CLOSE_RATE] = "rate_limited",
     [METRICS_CLOSE_MAX_PDUS] = "max_pdus",
+    [METRICS_CLOSE_PROXY] = "proxy",
 };
 
 static const char *const refusal_names[METRICS_REFUSE_COUNT] = {

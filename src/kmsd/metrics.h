@@ -40,6 +40,8 @@ enum metrics_close {
     METRICS_CLOSE_ERROR,        /* write error or out of memory */
     METRICS_CLOSE_RATE,         /* an activation over --rate-limit: closed without an answer */
     METRICS_CLOSE_MAX_PDUS,     /* --max-pdus PDUs of any type received */
+    METRICS_CLOSE_PROXY,        /* --proxy-protocol: a trusted proxy's header malformed or missing, or one sent by
+                                 * a peer not trusted to */
     METRICS_CLOSE_COUNT
 };
 

@@ -47,6 +47,8 @@ struct server_cfg {
     uint32_t rate_burst;
     bool limit_private;       /* per-address limits for private peers too (else only public ones: acl_is_private) */
     const struct acl *acl;    /* NULL: everyone */
+    bool proxy_protocol;      /* --proxy-protocol: PROXY headers from the proxies, refused from anyone else */
+    const struct acl *proxies; /* --trusted-proxy, as an allow list */
     /* Called once every listener is bound, before anything is served or any thread started (privilege
      * drop). Non-zero makes server_run return SERVER_ERR_LISTEN (kmsd exits 2). NULL: nothing. */
     int (*after_bind)(void *ctx);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "proxy_header.h"
 #include "log.h"
 
 /* Whether a refusal may be logged now: at most one line per tracked address per SERVER_LOG_ADDR_MS and
@@ -34,32 +35,41 @@ static bool refusal_log_ok(struct server *srv, const uint8_t *addr)
     return true;
 }
 
-/* The peer as logged: "192.0.2.1:50000" (also for an IPv4 peer on the dual-stack listener), "[2001:db8::1]:50000";
- * "?:0" when it cannot be read. */
-static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
+/* An address as logged: "192.0.2.1:50000" (also for an IPv4 peer on the dual-stack listener), "[2001:db8::1]:50000";
+ * "?:0" when it is of no family kmsd knows. */
+static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
 {
-    struct sockaddr_storage ss;
-    int n = sizeof ss;
     char host[64] = "?";
     int port = 0;
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            port = ntohs(a->sin6_port);
-            if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { /* an IPv4 peer on the dual-stack listener */
-                const uint8_t *b = a->sin6_addr.s6_addr + 12;
-                snprintf(out, cap, "%u.%u.%u.%u:%d", b[0], b[1], b[2], b[3], port);
-                return;
-            }
-            (void)uv_ip6_name(a, host, sizeof host); /* host fits any address; it stays "?" on failure */
-            snprintf(out, cap, "[%s]:%d", host, port);
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+        port = ntohs(a->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { /* an IPv4 peer on the dual-stack listener */
+            const uint8_t *b = a->sin6_addr.s6_addr + 12;
+            snprintf(out, cap, "%u.%u.%u.%u:%d", b[0], b[1], b[2], b[3], port);
             return;
         }
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        (void)uv_ip6_name(a, host, sizeof host); /* host fits any address; it stays "?" on failure */
+        snprintf(out, cap, "[%s]:%d", host, port);
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
         (void)uv_ip4_name(a, host, sizeof host);
         port = ntohs(a->sin_port);
     }
     snprintf(out, cap, "%s:%d", host, port);
+}
+
+/* The peer as logged (format_peer); "?:0" when it cannot be read. */
+static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0)
+        ss.ss_family = AF_UNSPEC;
+    format_peer((const struct sockaddr *)&ss, out, cap);
 }
 
 static void on_fd_pause(uv_timer_t *t);
@@ -151,16 +161,10 @@ static int admit_address(struct conn *c)
     return 0;
 }
 
-/* Admission, in order: stopping, the ACL, the per-address cap, --max-connections. Returns 0 when c may be
- * served, or -1 after refusing (closing) it. */
-static int admit(struct conn *c)
+/* The ACL and the per-address cap for c's address. Returns 0, or -1 after refusing (closing) c. */
+static int admit_peer(struct conn *c)
 {
     struct server *srv = c->srv;
-    if (srv->stopping) {
-        metrics_inc(&srv->m->rejected[METRICS_REJECT_STOPPING]);
-        server_conn_close(c);
-        return -1;
-    }
     if (srv->cfg->acl && c->have_addr) {
         enum acl_verdict v = acl_check(srv->cfg->acl, c->addr);
         if (v != ACL_PASS) {
@@ -170,7 +174,21 @@ static int admit(struct conn *c)
             return -1;
         }
     }
-    if (admit_address(c) < 0)
+    return admit_address(c);
+}
+
+/* Admission, in order: stopping, the ACL, the per-address cap (for a trusted proxy's connection, once its PROXY
+ * header names the client: server_proxy_admit), --max-connections. Returns 0 when c may be served, or -1 after
+ * refusing (closing) it. */
+static int admit(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (srv->stopping) {
+        metrics_inc(&srv->m->rejected[METRICS_REJECT_STOPPING]);
+        server_conn_close(c);
+        return -1;
+    }
+    if (!c->proxy_wait && admit_peer(c) < 0)
         return -1;
     /* Last: a flood refused above (denied, over its address's cap) never takes the room of a client. */
     if (srv->active >= srv->cfg->max_connections) {
@@ -205,6 +223,10 @@ void server_admit(struct listener *l, int fd)
     int sl = sizeof ss;
     c->have_addr = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
                    acl_addr_from_sockaddr((struct sockaddr *)&ss, c->addr) == 0;
+    if (srv->cfg->proxy_protocol) { /* a trusted proxy's connection starts with a header; anyone else's must not */
+        c->proxy_wait = c->have_addr && srv->cfg->proxies && acl_check(srv->cfg->proxies, c->addr) == ACL_PASS;
+        c->proxy_check = !c->proxy_wait;
+    }
     if (admit(c) < 0)
         return;
     c->admitted = true;
@@ -241,4 +263,42 @@ static void on_fd_pause(uv_timer_t *t)
         srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (!srv->stopping)
         server_listeners_resume(srv);
+}
+
+int server_proxy_admit(struct conn *c, const struct proxy_info *pi)
+{
+    c->proxy_wait = false;
+    if (pi->local) /* LOCAL or UNKNOWN: the proxy speaking for itself, as itself */
+        return 0;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (pi->family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        memcpy(&a->sin_addr, pi->src, 4);
+        a->sin_port = htons(pi->src_port);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        memcpy(&a->sin6_addr, pi->src, 16);
+        a->sin6_port = htons(pi->src_port);
+    }
+    char via[sizeof c->peer];
+    snprintf(via, sizeof via, "%s", c->peer);
+    format_peer((const struct sockaddr *)&ss, c->peer, sizeof c->peer);
+    c->have_addr = acl_addr_from_sockaddr((const struct sockaddr *)&ss, c->addr) == 0;
+    log_debug("%s: through the proxy %s (PROXY protocol v%d)", c->peer, via, pi->version);
+    c->close_counted = 1; /* a refusal now is counted as one (rejected{reason}), not as a close as well */
+    if (admit_peer(c) < 0)
+        return -1;
+    c->close_counted = 0;
+    return 0;
+}
+
+void server_proxy_refuse(struct conn *c, const char *why)
+{
+    struct server *srv = c->srv;
+    if (refusal_log_ok(srv, c->have_addr ? c->addr : NULL))
+        log_warn("%s: connection closed: %s", c->peer, why);
+    server_conn_close_why(c, METRICS_CLOSE_PROXY);
 }

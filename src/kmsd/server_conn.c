@@ -15,6 +15,7 @@
 #include "guid.h"
 #include "kms_crypto.h"
 #include "log.h"
+#include "proxy_header.h"
 #include "products.h"
 
 static void conn_free(struct conn *c);
@@ -499,9 +500,40 @@ static int conn_keep(struct conn *c, const uint8_t *p, size_t rest, bool progres
     return 0;
 }
 
+/* --proxy-protocol: the PROXY header a trusted proxy sends first (proxy_header.h), or a header from a peer not
+ * trusted to send one. Returns 0 when framing goes on at *p (advanced past a header), 1 when the header is not
+ * whole yet (kept; the PDU timer bounds the wait), -1 when c is closing. */
+static int conn_proxy(struct conn *c, const uint8_t **p, size_t *len)
+{
+    if (c->proxy_check) { /* no RPC PDU starts like a PROXY header */
+        c->proxy_check = false;
+        if (proxy_looks_like(*p, *len)) {
+            server_proxy_refuse(c, "a PROXY header from an address not given as --trusted-proxy");
+            return -1;
+        }
+        return 0;
+    }
+    struct proxy_info pi;
+    int n = proxy_parse(*p, *len, &pi);
+    if (n == 0)
+        return conn_keep(c, *p, *len, false) < 0 ? -1 : 1;
+    if (n < 0) {
+        server_proxy_refuse(c, n == KMS_ERANGE ? "a PROXY header longer than kmsd takes (PROXY_V2_MAX)"
+                                               : "a trusted proxy's connection without a valid PROXY header");
+        return -1;
+    }
+    if (server_proxy_admit(c, &pi) < 0)
+        return -1;
+    *p += n;
+    *len -= (size_t)n;
+    return 0;
+}
+
 /* Frames and handles what it can of p[0..len) and buffers the rest. */
 static void conn_consume(struct conn *c, const uint8_t *p, size_t len)
 {
+    if ((c->proxy_wait || c->proxy_check) && conn_proxy(c, &p, &len) != 0)
+        return;
     long used = c->awaiting ? 0 : conn_frame(c, p, len);
     if (used < 0)
         return;

@@ -86,6 +86,8 @@ struct conn {
     uint32_t pdus;      /* whole PDUs received (--max-pdus) */
     bool rl_counted;    /* counted in the per-address table: uncount on free */
     bool admitted;      /* counted in srv->active: uncount on free */
+    bool proxy_wait;    /* --proxy-protocol, from a --trusted-proxy: its PROXY header is awaited (server_proxy_admit) */
+    bool proxy_check;   /* --proxy-protocol, from anyone else: a PROXY header in its first bytes closes it */
     struct session sess;
     char peer[80];
 };
@@ -150,6 +152,14 @@ void server_admit(struct listener *l, int fd);
 void server_accept_error(struct server *srv, struct listener *l, int err);
 /* Takes an activation token of c's address (--rate-limit). Returns 0, or -1 after closing c (over it). */
 int server_admit_activation(struct conn *c);
+struct proxy_info;
+/* A trusted proxy's PROXY header arrived (proxy_header.h): c takes the client's address it names (unless LOCAL or
+ * UNKNOWN) for its logs, its record, the ACL and the per-address limits, which are checked now. Returns 0, or -1
+ * after refusing (closing) c. */
+int server_proxy_admit(struct conn *c, const struct proxy_info *pi);
+/* Closes c for its PROXY header (malformed, missing from a trusted proxy, or sent by anyone else): logged through
+ * the refusal limiter with why, counted as closed{reason="proxy"}. */
+void server_proxy_refuse(struct conn *c, const char *why);
 
 /* ---- connections (server_conn.c) ---- */
 
