@@ -34,8 +34,9 @@ dnsmasq-base unbound systemd openssl" ;;
     --deb) PKGS="$PKGS $DEB_PKGS" ;;
     # make image: the packages as for --deb, the root file system by mmdebstrap as for deb-check, then buildah
     # makes the image of it (from scratch, no RUN step, so no crun or runc; its recommends are not installed).
-    # make image-check starts the image's own programs under unshare, nsenter and chroot (util-linux).
-    --image) PKGS="$PKGS $DEB_PKGS buildah" ;;
+    # make image-check starts the image's own programs under unshare, nsenter and chroot (util-linux) and
+    # reads packaging/kubernetes.yaml with python3-yaml.
+    --image) PKGS="$PKGS $DEB_PKGS buildah python3-yaml" ;;
     *)
         echo "usage: $0 [--test] [--fuzz] [--bench] [--deb] [--image]" >&2
         exit 2

@@ -19,7 +19,10 @@
 #       (so it works with Kubernetes' readOnlyRootFilesystem); the registry and identity are in the volume,
 #       the user's, 0600;
 #     - SIGTERM (the image's STOPSIGNAL) stops it with exit 0; `kmsd clients` lists the activation; started
-#       again on the same volume it answers with the same ePID.
+#       again on the same volume it answers with the same ePID;
+#     - on a new volume as Kubernetes' fsGroup makes it (root's, group-writable, setgid) it runs as well;
+#  4. packaging/kubernetes.yaml parses (python3-yaml) and agrees with the image: its user, read-only root, the
+#     claim on the volume, the probes (/healthz, /readyz) carrying the Secret's token.
 # Everything runs under timeouts; kmsd's processes end with their PID namespace, its mounts with its mount
 # namespace. Needs root and namespaces; make image (which this follows) needs the Debian mirror.
 # `image-check.sh --probe` prints why it cannot run here (exit 1) or nothing.
@@ -97,7 +100,7 @@ cleanup() {
     if grep -qF " $OUT/" /proc/self/mountinfo; then
         echo "image-check: something is still mounted under $OUT; left in place" >&2
     else
-        rm -rf "$ROOT" "$VOL" "$OUT/cfg"
+        rm -rf "$ROOT" "$OUT/volume" "$OUT/volume-fsgroup" "$OUT/cfg"
     fi
 }
 trap cleanup EXIT
@@ -284,5 +287,56 @@ in_ns /usr/bin/kmsc 127.0.0.1:1688 >"$OUT/kmsc.out" 2>&1 || fail "kmsc after the
 container_stop
 [ "$stop_rc" -eq 0 ] || fail "kmsd exited $stop_rc after $STOPSIGNAL (second run)"
 ok "the registry lists the client; started again on the same volume kmsd answers with the same ePID"
+
+# a volume as Kubernetes' fsGroup leaves a new one (packaging/kubernetes.yaml): root's, the group's, 2775
+VOL=$OUT/volume-fsgroup
+rm -rf "$VOL"
+install -d -o 0 -g "$gid" -m 2775 "$VOL"
+container_up "$OUT/cfg/run2" "$OUT/run3.log"
+container_stop
+[ "$stop_rc" -eq 0 ] && [ -f "$VOL/kmsd.db" ] || fail "on a volume root:$gid 2775: exit $stop_rc: $(tail -n 5 "$OUT/run3.log")"
+rm -rf "$VOL"
+VOL=$OUT/volume
+ok "on a new volume owned by root, group $gid, mode 2775 (fsGroup) kmsd starts, activates and keeps its registry"
+
+# --- 4. packaging/kubernetes.yaml: YAML, and what it says of the image agrees with the image
+if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+    /usr/bin/python3 - packaging/kubernetes.yaml "$uid" "$gid" <<'PY' || fail "packaging/kubernetes.yaml"
+import sys, yaml
+docs = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1]))}
+uid, gid = int(sys.argv[2]), int(sys.argv[3])
+def need(cond, what):
+    if not cond:
+        sys.exit(f"image-check: FAIL: packaging/kubernetes.yaml: {what}")
+need(set(docs) == {"Secret", "PersistentVolumeClaim", "Deployment", "Service"}, f"kinds {sorted(docs)}")
+dep = docs["Deployment"]["spec"]
+need(dep["replicas"] == 1, "not one replica")
+pod = dep["template"]["spec"]
+psc = pod["securityContext"]
+need(psc["runAsNonRoot"] and psc["runAsUser"] == uid and psc["runAsGroup"] == gid and psc["fsGroup"] == gid,
+     f"the pod's user is not the image's {uid}:{gid}")
+c = pod["containers"][0]
+need(c["securityContext"]["readOnlyRootFilesystem"] is True, "the root file system is not read-only")
+need({p["containerPort"] for p in c["ports"]} == {1688, 8080}, "ports")
+mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+claim = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in pod["volumes"]}
+need(claim.get(mounts.get("/var/lib/kmsd")) == docs["PersistentVolumeClaim"]["metadata"]["name"],
+     "/var/lib/kmsd is not the claim")
+token = docs["Secret"]["stringData"]["token"]
+env = {e["name"]: e for e in c["env"]}
+need(env["KMSD_HTTP_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == docs["Secret"]["metadata"]["name"],
+     "KMSD_HTTP_TOKEN is not the Secret's")
+for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+    g = c[probe]["httpGet"]
+    need(g["path"] == path and g["port"] in (8080, "http"), f"{probe} is not GET {path} on 8080")
+    need({h["name"]: h["value"] for h in g["httpHeaders"]}.get("Authorization") == "Bearer " + token,
+         f"{probe}'s Authorization is not the Secret's token")
+need({p["targetPort"] for p in docs["Service"]["spec"]["ports"]} == {"kms", "http"}, "the Service's ports")
+PY
+    ok "packaging/kubernetes.yaml: valid YAML; one replica as $uid:$gid, read-only root, the claim on /var/lib/kmsd," \
+        "liveness /healthz and readiness /readyz with the Secret's token"
+else
+    ok "no python3-yaml in /usr/bin/python3: packaging/kubernetes.yaml not checked (setup-debian.sh --image installs it)"
+fi
 
 echo "image-check: passed in $(($(date +%s) - start)) s"
