@@ -67,6 +67,10 @@ mmdebstrap --quiet --mode=root --format=tar --variant=essential \
     --customize-hook="$cleanup" \
     bookworm "$OUT/rootfs.tar" >"$OUT/mmdebstrap.log" 2>&1 ||
     { tail -n 30 "$OUT/mmdebstrap.log" >&2; fail "mmdebstrap failed (the whole log: build-image/mmdebstrap.log)"; }
+# /dev itself, empty (mmdebstrap's output/dev skip leaves the directory out too): the engine mounts its own there
+mkdir -p "$OUT/empty/dev"
+tar -rf "$OUT/rootfs.tar" -C "$OUT/empty" --no-recursion --numeric-owner --owner=0 --group=0 --mode=0755 ./dev
+rm -rf "$OUT/empty"
 grep -qx "kmsd:x:$uid:$gid:kmsd KMS host:/var/lib/kmsd:/usr/sbin/nologin" "$OUT/mmdebstrap.log" ||
     fail "the root file system's kmsd user is not $uid:$gid: $(grep '^kmsd:' "$OUT/mmdebstrap.log")"
 

@@ -4,7 +4,7 @@
 #  1. the image's configuration (User, Env, ExposedPorts, Volumes, WorkingDir, Entrypoint, Cmd, StopSignal,
 #     Healthcheck, Labels) is packaging/Containerfile's final stage, as scripts/containerfile-config.py reads both;
 #  2. the image's own root file system, extracted from the archive's layers (not mmdebstrap's output), holds the
-#     user kmsd with the USER's number, /var/lib/kmsd as that user's 0700, no apt lists;
+#     user kmsd with the USER's number, /var/lib/kmsd as that user's 0700, no apt, an empty /dev;
 #  3. the entrypoint, started with the image's environment (and nothing else) as its USER, in WorkingDir, as PID 1
 #     of new mount, PID and network namespaces (lo up, with a second, non-loopback address 10.168.8.1), chroot
 #     into the root file system mounted read-only, a fresh /dev and /proc, and the VOLUME bind-mounted from
@@ -120,8 +120,9 @@ pw=$(grep '^kmsd:' "$ROOT/etc/passwd" || true)
     fail "/var/lib/kmsd in the image is $(stat -c '%u:%g %a' "$ROOT/var/lib/kmsd")"
 [ -z "$(ls -A "$ROOT/var/lib/apt/lists" 2>/dev/null | grep -vx -e lock -e partial)" ] || fail "the image holds apt lists"
 [ ! -e "$ROOT/usr/bin/apt-get" ] || fail "the image holds apt"
+[ -d "$ROOT/dev" ] && [ -z "$(ls -A "$ROOT/dev")" ] || fail "/dev in the image is not an empty directory"
 ok "root file system: ${#layers[@]} layer(s), $(du -sm "$ROOT" | cut -f1) MB; user kmsd $uid:$gid" \
-    "(/usr/sbin/nologin), /var/lib/kmsd $uid:$gid 0700, no apt"
+    "(/usr/sbin/nologin), /var/lib/kmsd $uid:$gid 0700, no apt, /dev empty"
 # a new named volume: the image's directory as it is (docker and podman copy it, owner and mode kept)
 cp -a "$ROOT/var/lib/kmsd" "$VOL"
 
