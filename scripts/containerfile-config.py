@@ -213,7 +213,8 @@ def from_archive(path):
 
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in ("json", "buildah", "archive"):
-        sys.exit(__doc__.split("\n\n")[2])
+        print(__doc__.split("\n\n")[2], file=sys.stderr)
+        sys.exit(2)
     mode, path = sys.argv[1:]
     if mode == "archive":
         print(json.dumps(from_archive(path), indent=1, sort_keys=True))

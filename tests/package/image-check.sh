@@ -3,6 +3,7 @@
 # container engine would start it. This machine cannot run a container engine, so the test does its part:
 #  1. the image's configuration (User, Env, ExposedPorts, Volumes, WorkingDir, Entrypoint, Cmd, StopSignal,
 #     Healthcheck, Labels) is packaging/Containerfile's final stage, as scripts/containerfile-config.py reads both;
+#     buildah pulls the archive as podman load would (its name, the health check kept);
 #  2. the image's own root file system, extracted from the archive's layers (not mmdebstrap's output), holds the
 #     user kmsd with the USER's number, /var/lib/kmsd as that user's 0700, no apt, an empty /dev;
 #  3. the entrypoint, started with the image's environment (and nothing else) as its USER, in WorkingDir, as PID 1
@@ -60,6 +61,15 @@ version=$(dpkg-parsechangelog -S Version)
 ARCHIVE=$OUT/kmsd-${version%-*}-$(dpkg-architecture -qDEB_HOST_ARCH).tar
 [ -f "$ARCHIVE" ] || fail "no $ARCHIVE: make image first"
 
+cleanup() {
+    if grep -qF " $OUT/" /proc/self/mountinfo; then
+        echo "image-check: something is still mounted under $OUT; left in place" >&2
+    else
+        rm -rf "$ROOT" "$OUT/volume" "$OUT/volume-fsgroup" "$OUT/cfg" "$OUT/load-storage" "$OUT/load-run"
+    fi
+}
+trap cleanup EXIT
+
 # --- 1. the image's configuration is the Containerfile's
 "$PY" scripts/containerfile-config.py archive "$ARCHIVE" >"$OUT/config.image.json"
 "$PY" scripts/containerfile-config.py json packaging/Containerfile >"$OUT/config.containerfile.json"
@@ -95,15 +105,21 @@ uid=${BASH_REMATCH[1]} gid=${BASH_REMATCH[2]}
 [ "${#ARGV[@]}" -gt 0 ] || fail "the image has no entrypoint"
 [ "${#HEALTH[@]}" -gt 1 ] || fail "the image has no health check"
 
+# what podman load does (the same containers/image library), into a storage of its own: the archive loads, under
+# its name, with its health check
+if command -v buildah >/dev/null; then
+    L=(buildah --root "$OUT/load-storage" --runroot "$OUT/load-run" --storage-driver vfs)
+    name=$(tar -xOf "$ARCHIVE" manifest.json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)[0]["RepoTags"][0])')
+    "${L[@]}" pull --quiet "docker-archive:$ARCHIVE" >/dev/null 2>"$OUT/load.err" || fail "buildah pull docker-archive: $(cat "$OUT/load.err")"
+    hc=$("${L[@]}" inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' "$name" 2>&1) ||
+        fail "the loaded image is not named $name: $hc"
+    "${L[@]}" rmi --all >/dev/null 2>&1 || true
+    rm -rf "$OUT/load-storage" "$OUT/load-run"
+    [ "$hc" = "[${HEALTH[*]}]" ] || fail "the loaded image's health check: $hc"
+    ok "the archive loads as $name (buildah pull docker-archive:, as podman load), health check kept"
+fi
+
 # --- 2. the image's root file system, from the archive's layers
-cleanup() {
-    if grep -qF " $OUT/" /proc/self/mountinfo; then
-        echo "image-check: something is still mounted under $OUT; left in place" >&2
-    else
-        rm -rf "$ROOT" "$OUT/volume" "$OUT/volume-fsgroup" "$OUT/cfg"
-    fi
-}
-trap cleanup EXIT
 grep -qF " $OUT/" /proc/self/mountinfo && fail "something is mounted under $OUT"
 rm -rf "$ROOT" "$VOL"
 mkdir -p "$ROOT"
@@ -118,7 +134,8 @@ pw=$(grep '^kmsd:' "$ROOT/etc/passwd" || true)
 [ "$(cut -d: -f6,7 <<<"$pw")" = /var/lib/kmsd:/usr/sbin/nologin ] || fail "the user kmsd: '$pw'"
 [ "$(stat -c '%u:%g %a' "$ROOT/var/lib/kmsd")" = "$uid:$gid 700" ] ||
     fail "/var/lib/kmsd in the image is $(stat -c '%u:%g %a' "$ROOT/var/lib/kmsd")"
-[ -z "$(ls -A "$ROOT/var/lib/apt/lists" 2>/dev/null | grep -vx -e lock -e partial)" ] || fail "the image holds apt lists"
+[ -z "$(find "$ROOT/var/lib/apt/lists" -mindepth 1 -maxdepth 1 ! -name lock ! -name partial 2>/dev/null)" ] ||
+    fail "the image holds apt lists"
 [ ! -e "$ROOT/usr/bin/apt-get" ] || fail "the image holds apt"
 [ -d "$ROOT/dev" ] && [ -z "$(ls -A "$ROOT/dev")" ] || fail "/dev in the image is not an empty directory"
 ok "root file system: ${#layers[@]} layer(s), $(du -sm "$ROOT" | cut -f1) MB; user kmsd $uid:$gid" \
@@ -171,12 +188,12 @@ ok "without KMSD_HTTP_TOKEN kmsd refuses to serve HTTP on every address: exit 2,
 # --- 3b. with a token and a HWID
 TOKEN=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
 HWID=1688C0FFEE0FF1CE
-kpid= upid=
+kpid='' upid=''
 container_up() { # ENVFILE LOG: the entrypoint started, kpid its PID here, ready when kmsc activates
     in_container 0 "$1" "${ARGV[@]}" >"$2" 2>&1 &
     upid=$!
     for _ in $(seq 50); do
-        kpid=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null | awk '{ print $1 }')
+        kpid=$(awk '{ print $1 }' "/proc/$upid/task/$upid/children" 2>/dev/null || true)
         [ -n "$kpid" ] && [ "$(readlink "/proc/$kpid/root")" = "$ROOT" ] && break
         kpid=
         sleep 0.1
@@ -200,7 +217,7 @@ container_stop() { # the STOPSIGNAL, then the entrypoint's exit status in $stop_
     stop_rc=0
     timeout 15 tail --pid="$upid" -f /dev/null || fail "kmsd did not stop within 15 s of $STOPSIGNAL"
     wait "$upid" || stop_rc=$?
-    kpid= upid=
+    kpid='' upid=''
 }
 stop_on_exit() {
     if [ -n "$kpid" ]; then kill -KILL "$kpid" 2>/dev/null || true; fi
