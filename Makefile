@@ -17,7 +17,7 @@ SETUP_ARGS ?=
 check asan: SETUP_ARGS = --test
 check asan: MESON_OPTS += -Dtests=enabled
 
-.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check
+.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check image image-check
 
 all: build
 
@@ -66,6 +66,20 @@ deb: deps
 deb-check: deb
 	tests/package/deb-check.sh
 
+# The container image (packaging/Containerfile's, built without a container engine): make deb, then a bookworm
+# root file system with the packages (mmdebstrap) made an image by buildah with the Containerfile's runtime
+# settings, written to build-image/kmsd-VERSION-ARCH.tar for docker load / podman load. Needs root and the Debian
+# mirror; scripts/build-image.sh says how. Not part of `make check`.
+image: SETUP_ARGS = --image
+image: deps deb
+	scripts/build-image.sh
+
+# make image, then the image's own root file system started as a container would start it (its entrypoint, user,
+# environment; read-only but for the volume) in namespaces of its own, and kmsc, the HEALTHCHECK and the HTTP
+# endpoints against it; tests/package/image-check.sh says what it checks.
+image-check: image
+	tests/package/image-check.sh
+
 # KMSD_ARGS holds extra kmsd options for `make run`. Make exports command-line variables to the recipes'
 # environment, where kmsd would take it for one of its own KMSD_* settings and refuse it: keep it out.
 unexport KMSD_ARGS
@@ -96,4 +110,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-deb
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-deb build-image

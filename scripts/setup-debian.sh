@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian 12 packages kmsd needs: by default only what building and running need (`make`,
 # `make run`); --test adds what the test suite needs (`make check`), --fuzz what `make fuzz` needs, --bench
-# what bench/run and profiling need, --deb what `make deb` and `make deb-check` need. Idempotent: installs
-# only what is missing. Needs root (or sudo).
+# what bench/run and profiling need, --deb what `make deb` and `make deb-check` need, --image what `make image`
+# and `make image-check` need (--deb's packages and buildah). Idempotent: installs only what is missing. Needs
+# root (or sudo).
 # On a system without dpkg it installs nothing: it names the packages and leaves the build to say what is
 # missing.
 set -eu
@@ -10,6 +11,12 @@ set -eu
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
 nettle-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev libldns-dev \
 libsystemd-dev libcurl4-gnutls-dev"
+
+# make deb: dpkg-buildpackage (dpkg-dev; build-essential, which it checks for), debhelper (compat 13, the meson
+# build system), fakeroot, lintian. make deb-check: mmdebstrap makes a bookworm chroot to install and purge the
+# package in (debian-archive-keyring verifies the mirror's Release; util-linux has unshare, iproute2 brings
+# loopback up in the network namespace kmsd runs in there).
+DEB_PKGS="build-essential dpkg-dev debhelper fakeroot lintian mmdebstrap debian-archive-keyring util-linux iproute2"
 
 for opt in "$@"; do
     case "$opt" in
@@ -24,14 +31,14 @@ dnsmasq-base unbound systemd openssl haproxy" ;;
     # clang with libFuzzer and the sanitizer runtimes.
     --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools
-    # make deb: dpkg-buildpackage (dpkg-dev; build-essential, which it checks for), debhelper (compat 13, the
-    # meson build system), fakeroot, lintian. make deb-check: mmdebstrap makes a bookworm chroot to install and
-    # purge the package in (debian-archive-keyring verifies the mirror's Release; util-linux has unshare, iproute2
-    # brings loopback up in the network namespace kmsd runs in there).
-    --deb) PKGS="$PKGS build-essential dpkg-dev debhelper fakeroot lintian mmdebstrap debian-archive-keyring \
-util-linux iproute2" ;;
+    --deb) PKGS="$PKGS $DEB_PKGS" ;;
+    # make image: the packages as for --deb, the root file system by mmdebstrap as for deb-check, then buildah
+    # makes the image of it (from scratch, no RUN step, so no crun or runc; its recommends are not installed).
+    # make image-check starts the image's own programs under unshare, nsenter and chroot (util-linux) and
+    # reads packaging/kubernetes.yaml with python3-yaml.
+    --image) PKGS="$PKGS $DEB_PKGS buildah python3-yaml" ;;
     *)
-        echo "usage: $0 [--test] [--fuzz] [--bench] [--deb]" >&2
+        echo "usage: $0 [--test] [--fuzz] [--bench] [--deb] [--image]" >&2
         exit 2
         ;;
     esac
