@@ -59,27 +59,31 @@ static void app_label(const struct guid *app_id, char out[GUID_TEXT_LEN + 1])
 
 /* ---- clients: listing ---- */
 
-enum col { C_CMID, C_WORKSTATION, C_APPLICATION, C_PRODUCT, C_STATUS, C_FIRST, C_LAST, C_REQUESTS, C_ADDRESS, C_N };
+enum col {
+    C_CMID, C_WORKSTATION, C_APPLICATION, C_PRODUCT, C_STATUS, C_FIRST, C_LAST, C_REQUESTS, C_ADDRESS, C_HOST, C_N
+};
 
 /* The headings of the table's columns (table_cols below); CSV's names are col_csv. */
 static const char *const col_title[C_N] = {
     [C_CMID] = "CMID",     [C_WORKSTATION] = "WORKSTATION",    [C_PRODUCT] = "PRODUCT",
-    [C_STATUS] = "STATUS", [C_LAST] = "LAST SEEN (UTC)", [C_REQUESTS] = "REQUESTS",
+    [C_STATUS] = "STATUS", [C_LAST] = "LAST SEEN (UTC)", [C_REQUESTS] = "REQUESTS", [C_HOST] = "HOST",
 };
 static const char *const col_csv[C_N] = {
     "cmid", "workstation", "application", "product", "license_status", "first_seen", "last_seen", "request_count",
-    "last_address",
+    "last_address", "host",
 };
 
 /* The table's columns, in order: the CMID whole (users copy it), what the client is and how it stands. The product
  * names the application, and the first contact and the address are in CSV and JSON: with them a row was about 230
- * characters wide. REQUESTS is last and right-aligned, so every line has the same length. */
-static const enum col table_cols[] = {C_CMID, C_WORKSTATION, C_PRODUCT, C_STATUS, C_LAST, C_REQUESTS};
+ * characters wide. HOST (which kmsd last served the client) only when the listing has more than one: a registry
+ * of one host would repeat its name on every line. REQUESTS is last and right-aligned, so every line has the same
+ * length. */
+static const enum col table_cols[] = {C_CMID, C_WORKSTATION, C_PRODUCT, C_STATUS, C_HOST, C_LAST, C_REQUESTS};
 #define TABLE_COLS (sizeof table_cols / sizeof table_cols[0])
 
 struct cells {
     char cmid[GUID_TEXT_LEN + 1], workstation[192], application[GUID_TEXT_LEN + 1], product[128], status[32];
-    char status_buf[16], first[32], last[32], requests[24], address[80];
+    char status_buf[16], first[32], last[32], requests[24], address[80], host[STORE_HOST_MAX * 4 + 1];
     const char *v[C_N];
 };
 
@@ -94,8 +98,9 @@ static void make_cells(const struct store_client *c, bool terminal, struct cells
     fmt_time(c->last_seen, !terminal, x->last);
     snprintf(x->requests, sizeof x->requests, "%llu", (unsigned long long)c->request_count);
     registry_json_clean_text(c->address, sizeof c->address, x->address, sizeof x->address, terminal);
+    registry_json_clean_text(c->host, sizeof c->host, x->host, sizeof x->host, terminal);
     const char *v[C_N] = {x->cmid, x->workstation, x->application, x->product, x->status,
-                          x->first, x->last, x->requests, x->address};
+                          x->first, x->last, x->requests, x->address, x->host};
     memcpy(x->v, v, sizeof v);
 }
 
@@ -105,16 +110,21 @@ struct table_ctx {
     size_t width[TABLE_COLS];
     bool print;
     uint64_t rows;
+    char first_host[STORE_HOST_MAX * 4 + 1]; /* the first row's HOST text */
+    bool hosts;                              /* another row has another: the HOST column is shown */
     char *buf; /* the first pass's rows: TABLE_COLS NUL-terminated texts each; NULL once given up */
     size_t len, cap;
 };
 
-/* One line of the table: cells padded to their column's width, two spaces apart; numbers right-aligned. */
-static void table_line(const size_t width[TABLE_COLS], const char *const *v)
+/* One line of the table: cells padded to their column's width, two spaces apart; numbers right-aligned. HOST only
+ * when t->hosts. */
+static void table_line(const struct table_ctx *t, const char *const *v)
 {
     for (size_t i = 0; i < TABLE_COLS; i++) {
+        if (table_cols[i] == C_HOST && !t->hosts)
+            continue;
         size_t w = text_width(v[i]);
-        size_t pad = w < width[i] ? width[i] - w : 0;
+        size_t pad = w < t->width[i] ? t->width[i] - w : 0;
         bool last = i == TABLE_COLS - 1;
         if (table_cols[i] == C_REQUESTS)
             printf("%*s%s%s", (int)pad, "", v[i], last ? "\n" : "  ");
@@ -157,7 +167,6 @@ static int table_row(void *ctx, const struct store_client *c)
     struct table_ctx *t = ctx;
     struct cells x;
     make_cells(c, true, &x);
-    t->rows++;
     const char *v[TABLE_COLS];
     for (size_t i = 0; i < TABLE_COLS; i++) {
         v[i] = x.v[table_cols[i]];
@@ -165,8 +174,15 @@ static int table_row(void *ctx, const struct store_client *c)
         if (!t->print && w > t->width[i])
             t->width[i] = w;
     }
+    if (!t->print) {
+        if (t->rows == 0)
+            snprintf(t->first_host, sizeof t->first_host, "%s", x.host);
+        else if (strcmp(t->first_host, x.host) != 0)
+            t->hosts = true;
+    }
+    t->rows++;
     if (t->print)
-        table_line(t->width, v);
+        table_line(t, v);
     else if (t->buf)
         table_keep(t, v);
     return 0;
@@ -174,7 +190,8 @@ static int table_row(void *ctx, const struct store_client *c)
 
 static int list_table(struct store *s, const struct store_filter *f)
 {
-    struct table_ctx t = {{0}, false, 0, NULL, 0, 0};
+    struct table_ctx t;
+    memset(&t, 0, sizeof t);
     const char *title[TABLE_COLS];
     for (size_t i = 0; i < TABLE_COLS; i++) {
         title[i] = col_title[table_cols[i]];
@@ -187,7 +204,7 @@ static int list_table(struct store *s, const struct store_filter *f)
         free(t.buf);
         return ret;
     }
-    table_line(t.width, title);
+    table_line(&t, title);
     if (t.buf) { /* every row kept: print them */
         for (size_t off = 0; off < t.len;) {
             const char *v[TABLE_COLS];
@@ -195,7 +212,7 @@ static int list_table(struct store *s, const struct store_filter *f)
                 v[i] = t.buf + off;
                 off += strlen(v[i]) + 1;
             }
-            table_line(t.width, v);
+            table_line(&t, v);
         }
         free(t.buf);
         return 0;

@@ -36,6 +36,7 @@ struct products_tables;
 #define CONFIG_MAX_DNS_ZONES 8     /* --dns-publish zones at most */
 #define CONFIG_MAX_DNS_ADDRESSES 4 /* --dns-address entries at most */
 #define CONFIG_DNS_NAME_LEN 254    /* a DNS name (dns_name.h: 253 characters) and its NUL */
+#define CONFIG_HOST_NAME_LEN 64    /* --host-name: bytes at most (STORE_HOST_MAX) */
 #define CONFIG_DNS_TSIG_LEN 400
 #define CONFIG_TLS_PEM_MAX 65536   /* bytes of an --http-tls-cert or --http-tls-key file at most */    /* "NAME:ALGORITHM:SECRET": 253 + 1 + 11 + 1 + 128, and the NUL */
 
@@ -142,6 +143,7 @@ struct kmsd_config {
     char dns_tsig_file[CONFIG_PATH_LEN];     /* --dns-tsig-file FILE (a BIND key file); "" = none */
     char dns_tsig[CONFIG_DNS_TSIG_LEN];      /* --dns-tsig NAME:ALGORITHM:SECRET; "" = none */
     char dns_host[CONFIG_DNS_NAME_LEN];      /* --dns-host NAME, the SRV target; "" = this host's FQDN */
+    char host_name[CONFIG_HOST_NAME_LEN + 1]; /* --host-name: this kmsd's name in the registry; "" = gethostname */
     uint32_t dns_priority;                   /* --dns-priority, 0-65535, default 0 */
     uint32_t dns_weight;                     /* --dns-weight, 0-65535, default 0 */
     uint32_t dns_ttl_ms;                     /* --dns-ttl, default 1 h */

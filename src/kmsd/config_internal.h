@@ -128,6 +128,7 @@ int config_set_account(const struct opt *o, struct kmsd_config *cfg, const char 
 int config_set_listen(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_dns_zone(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_dns_name(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
+int config_set_host_name(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_dns_server(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_dns_tsig(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);
 int config_set_dns_address(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld);

@@ -719,3 +719,15 @@ int config_set_dns_address(const struct opt *o, struct kmsd_config *cfg, const c
 {
     return set_list(o, cfg, val, ld, add_dns_address);
 }
+
+/* --host-name NAME: 1 to CONFIG_HOST_NAME_LEN letters, digits, '.', '-', '_'; empty: the system's host name. */
+int config_set_host_name(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
+{
+    (void)o;
+    size_t n = strlen(val);
+    if (n > CONFIG_HOST_NAME_LEN || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != n)
+        return config_fail(ld, "\"%.80s\" is not a host name (at most %d letters, digits, '.', '-' and '_')", val,
+                           CONFIG_HOST_NAME_LEN);
+    memcpy(cfg->host_name, val, n + 1);
+    return 0;
+}

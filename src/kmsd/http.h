@@ -37,6 +37,7 @@ struct http_cfg {
     uint32_t timeout_s;
     uint32_t max_page;
     const char *db_path;               /* the registry to read; NULL without one */
+    const char *host_name;             /* this kmsd's name in the registry (--host-name) */
     struct metrics *m;
     _Atomic(const struct activation_host *) *host; /* the identity in use, read with acquire at each request */
     const char *count_mode;            /* "fixed" or "genuine" */

@@ -336,6 +336,7 @@ void http_api_host(struct http_server *h, struct http_reply *out, const struct h
     if (j) {
         json_object_set_new(j, "dns", dns);
         json_object_set_new(j, "product_table", products_json_table(products_current()));
+        json_object_set_new(j, "host_name", json_string(h->cfg.host_name ? h->cfg.host_name : ""));
     } else {
         json_decref(dns);
     }

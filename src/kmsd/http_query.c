@@ -331,7 +331,7 @@ int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, st
                   struct httpq_error *e)
 {
     static const char *const allowed[] = {"limit", "offset", "product", "application", "q", "since", "sort",
-                                          "cursor", NULL};
+                                          "cursor", "host", NULL};
     memset(out, 0, sizeof *out);
     memset(e, 0, sizeof *e);
     struct store_query *sq = &out->sq;
@@ -353,7 +353,8 @@ int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, st
             return bad(e, "offset", "expected 0 to %u", HTTPQ_OFFSET_MAX);
         sq->offset = (uint32_t)x;
     }
-    if (text_param(r, "product", &sq->product, e) < 0 || text_param(r, "q", &sq->q, e) < 0)
+    if (text_param(r, "product", &sq->product, e) < 0 || text_param(r, "q", &sq->q, e) < 0 ||
+        text_param(r, "host", &sq->host, e) < 0)
         return -1;
     if (sq->product) {
         const char *text = sq->product;

@@ -77,14 +77,15 @@ const char *httpq_get(const struct httpq_req *r, const char *key);
 
 /* The query of GET /api/v1/clients, checked. Strings point into the httpq_req. */
 struct httpq_clients {
-    struct store_query sq; /* product, application, q, since, sort, limit, offset, cursor */
+    struct store_query sq; /* product, application, q, since, host, sort, limit, offset, cursor */
 };
 
 /* Reads limit (1..max_limit, default min(HTTPQ_DEFAULT_LIMIT, max_limit)), offset (0..HTTPQ_OFFSET_MAX),
  * product and q (at most HTTPQ_TEXT_MAX bytes), application (an application key of the product table such
  * as "windows" or "office2013", or its GUID), since (Unix seconds, or "Nd": N days (1..36500) before now) and
  * sort (last_seen, first_seen, workstation, product or requests; a leading '-' for descending; default
- * -last_seen) and cursor (a page's next_cursor under the same sort: the page starts after that row). Unknown
+ * -last_seen), cursor (a page's next_cursor under the same sort: the page starts after that row) and host (the
+ * --host-name that last served the client, exactly; at most HTTPQ_TEXT_MAX bytes). Unknown
  * parameters are errors. Returns 0 or -1 with e. */
 int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, struct httpq_clients *out,
                   struct httpq_error *e);

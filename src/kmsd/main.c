@@ -161,9 +161,26 @@ static int host_identity(const struct kmsd_config *cfg, struct activation_host *
     return 0;
 }
 
+/* This kmsd's name in the registry: --host-name, else the system's host name (gethostname, its first
+ * CONFIG_HOST_NAME_LEN bytes of letters, digits, '.', '-', '_'), else "kmsd". */
+static void host_name_resolve(const struct kmsd_config *cfg, char out[CONFIG_HOST_NAME_LEN + 1])
+{
+    if (cfg->host_name[0]) {
+        snprintf(out, CONFIG_HOST_NAME_LEN + 1, "%s", cfg->host_name);
+        return;
+    }
+    char h[256] = "";
+    if (gethostname(h, sizeof h - 1) != 0)
+        h[0] = '\0';
+    size_t n = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+    if (n > CONFIG_HOST_NAME_LEN)
+        n = CONFIG_HOST_NAME_LEN;
+    snprintf(out, CONFIG_HOST_NAME_LEN + 1, "%.*s", (int)n, n ? h : "kmsd");
+}
+
 /* Opens the registry unless it is switched off. Returns 0 (db NULL when off) or a negative code after a
  * message. */
-static int open_registry(const struct kmsd_config *cfg, struct store **db)
+static int open_registry(const struct kmsd_config *cfg, const char *host_name, struct store **db)
 {
     *db = NULL;
     if (strcmp(cfg->db, "none") == 0) {
@@ -188,6 +205,7 @@ static int open_registry(const struct kmsd_config *cfg, struct store **db)
         fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);
         return rc;
     }
+    store_set_host(*db, host_name); /* each record says which host served it */
     log_info("registry: %s", path);
     return 0;
 }
@@ -201,6 +219,7 @@ struct http_start_ctx {
     struct http_server *http;
     struct dns_publish *dns;
     uint16_t kms_port; /* the first KMS listener's: the SRV record's port (0: none bound) */
+    const char *host_name; /* this kmsd's name in the registry (/api/v1/host) */
 };
 
 /* The port of a bound listener. */
@@ -315,6 +334,7 @@ static int start_http(void *arg, const struct server_bound *l, size_t n)
         hc.addrs[hc.n_addrs++] = cfg->http[i];
     http_cfg_make(cfg, &hc);
     hc.db_path = x->db_path;
+    hc.host_name = x->host_name;
     hc.m = x->m;
     hc.host = x->host;
     hc.dns = x->dns;
@@ -354,6 +374,7 @@ struct kmsd {
     struct activation_cfg acfg;
     const struct products_csvlk *csvlks[CONFIG_MAX_CSVLKS];
     struct acl acl;
+    char host_name[CONFIG_HOST_NAME_LEN + 1]; /* --host-name, or the system's (host_name_resolve) */
     struct acl proxies; /* --trusted-proxy */
     struct privdrop_cfg priv;
     struct server_cfg scfg;
@@ -755,7 +776,7 @@ static int run(struct kmsd *k)
 {
     (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
     k->hx = (struct http_start_ctx){&k->cfg, &k->host_now, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL,
-                                    0};
+                                    0, k->host_name};
     k->scfg.db_path = k->db_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;
@@ -817,7 +838,8 @@ int main(int argc, char **argv)
     atomic_store_explicit(&k.host_now, &k.host, memory_order_release);
     log_host(&k.host);
     make_activation_cfg(&k);
-    if (make_server_cfg(&k) < 0 || open_registry(&k.cfg, &k.scfg.db) < 0)
+    host_name_resolve(&k.cfg, k.host_name);
+    if (make_server_cfg(&k) < 0 || open_registry(&k.cfg, k.host_name, &k.scfg.db) < 0)
         return 2;
     if (metrics_init(&k.metrics, (int64_t)time(NULL)) < 0) {
         fprintf(stderr, "kmsd: out of memory\n");

@@ -103,7 +103,7 @@ json_t *registry_json_client(const struct store_client *c)
     snprintf(version, sizeof version, "%u.%u", (unsigned)c->version_major, (unsigned)c->version_minor);
     enum store_app_group g = store_app_group_of(&c->app_id);
     const struct products_sku *s = products_sku_by_id(&c->sku_id);
-    return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s, s:I, s:b, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s, s:I, s:b, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}",
                      "cmid", cmid, "application_id", app, "application",
                      g != STORE_APP_OTHER ? store_app_group_key(g) : NULL, "sku_id", sku, "sku", s ? s->name : NULL,
                      "kms_id", kms, "license_status", (json_int_t)c->license_status, "license_status_name",
@@ -111,7 +111,7 @@ json_t *registry_json_client(const struct store_client *c)
                      c->is_vm != 0, "version", version, "first_seen", first, "last_seen", last, "requests",
                      (json_int_t)c->request_count, "product", jtext(c->product, sizeof c->product), "workstation",
                      jtext(c->workstation, sizeof c->workstation), "address", jtext(c->address, sizeof c->address),
-                     "epid", jtext(c->epid, sizeof c->epid));
+                     "epid", jtext(c->epid, sizeof c->epid), "host", jtext(c->host, sizeof c->host));
 }
 
 /* ---- the statistics ---- */

@@ -78,6 +78,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX clients_workstation ON clients (lower(workstation));"
     "CREATE INDEX clients_product ON clients (product);"
     "PRAGMA user_version = 3;",
+    /* 3 -> 4: which host last served each client (--host-name; several hosts share a registry [multihost]). Not
+     * indexed: a renewal rewrites it, and an index would cost every activation (docs/performance.md). */
+    "ALTER TABLE clients ADD COLUMN last_host TEXT NOT NULL DEFAULT '';"
+    "PRAGMA user_version = 4;",
 };
 
 const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
@@ -91,11 +95,11 @@ const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
     " version_minor = excluded.version_minor, last_seen = max(last_seen, excluded.last_seen),"                      \
     " request_count = request_count + 1, last_address = excluded.last_address,"                                     \
     " last_epid = CASE WHEN excluded.last_hresult = 0 THEN excluded.last_epid ELSE last_epid END,"                  \
-    " last_hresult = excluded.last_hresult"
+    " last_hresult = excluded.last_hresult, last_host = excluded.last_host"
 #define UPDATE_SET                                                                                                     \
     "sku_id = ?4, kms_id = ?5, license_status = ?8, grace_time = ?9, is_vm = ?10, version_major = ?11,"             \
     " version_minor = ?12, last_seen = max(last_seen, ?13), request_count = request_count + 1, last_address = ?14," \
-    " last_epid = CASE WHEN ?16 = 0 THEN ?15 ELSE last_epid END, last_hresult = ?16"
+    " last_epid = CASE WHEN ?16 = 0 THEN ?15 ELSE last_epid END, last_hresult = ?16, last_host = ?17"
 
 static const char *const stmt_sql[ST_COUNT_MAX] = {
     /* The common upsert: a client seen again with the same workstation name and product (and no earlier
@@ -104,8 +108,8 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     [ST_UPSERT] =
         "INSERT INTO clients (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
         " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
-        " last_epid, last_hresult)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16)"
+        " last_epid, last_hresult, last_host)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16, ?17)"
         " ON CONFLICT (cmid, app_id) DO UPDATE SET " UPSERT_SET
         " WHERE workstation IS excluded.workstation AND product IS excluded.product"
         " AND first_seen <= excluded.first_seen",
@@ -152,7 +156,8 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     [ST_STAT_ONE] = "SELECT value FROM stats WHERE key = ?1",
     [ST_DELETE] = "DELETE FROM clients WHERE cmid = ?1",
     [ST_LIST] = "SELECT cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status,"
-                " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count"
+                " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid,"
+                " last_host"
                 " FROM clients WHERE (?1 IS NULL OR (?3 AND product = ?1) OR (NOT ?3 AND instr(lower(product),"
                 " lower(?1)) > 0)) AND last_seen >= ?2"
                 " ORDER BY last_seen DESC, rowid DESC",

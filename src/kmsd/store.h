@@ -21,7 +21,8 @@
 #include "guid.h"
 #include "kms.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
+#define STORE_HOST_MAX 64 /* bytes of a host's name in the registry (--host-name) */
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
 #define STORE_COUNT_WINDOW_DAYS 30    /* genuine counting window */
@@ -146,6 +147,10 @@ enum store_app_group store_app_group_of(const struct guid *app_id);
 const char *store_app_group_key(enum store_app_group g);
 const char *store_app_group_label(enum store_app_group g);
 
+/* The host name written as last_host with every record from now on (--host-name; at most STORE_HOST_MAX bytes,
+ * longer is cut). "" until set. */
+void store_set_host(struct store *s, const char *name);
+
 /* Records n activations in one transaction (upsert per (cmid, application): first_seen kept, last_seen,
  * counters and last fields updated; statistics incremented). Returns 0 or a negative code; on error nothing
  * of the batch is kept. */
@@ -223,6 +228,7 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
 struct store_client {
     struct guid cmid, app_id, sku_id, kms_id;
     char workstation[192], product[128], address[80], epid[64];
+    char host[STORE_HOST_MAX + 1]; /* the host that last served it (--host-name); "" before schema 4 or imported */
     uint32_t license_status, grace_time, is_vm, version_major, version_minor;
     int64_t first_seen, last_seen;
     uint64_t request_count;
@@ -280,6 +286,8 @@ struct store_query {
     const char *q;          /* substring of the workstation or of the CMID's text form, case-insensitive (ASCII);
                              * at most STORE_QUERY_TEXT_MAX bytes are used */
     int64_t since;          /* last_seen >= since; 0: any */
+    const char *host;       /* last served by this host (last_host), exactly; NULL: any. Not indexed: a scan with
+                             * the other filters (a registry shared by a few hosts) */
     enum store_sort sort;
     bool descending;
     uint32_t limit, offset; /* the page (offset: rows skipped after the cursor, if any) */

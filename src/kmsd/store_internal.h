@@ -46,6 +46,7 @@ struct store {
     uint32_t wal_frames; /* frames in the WAL after the last commit on db (set by wal_hook) */
     bool readonly;
     int version;         /* the schema version the file had when it was opened (before any migration) */
+    char host[STORE_HOST_MAX + 1]; /* recorded as each written row's last_host (store_set_host) */
     sqlite3_stmt *st[ST_COUNT_MAX];
     char err[256];
 };

@@ -17,7 +17,7 @@
 
 #define CLIENT_COLUMNS                                                                                                 \
     "cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status, grace_time,"         \
-    " is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid"
+    " is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid, last_host"
 
 /* Reads the CLIENT_COLUMNS of the current row. */
 static void column_client(sqlite3_stmt *st, struct store_client *c)
@@ -40,6 +40,7 @@ static void column_client(sqlite3_stmt *st, struct store_client *c)
     c->last_seen = sqlite3_column_int64(st, 14);
     c->request_count = (uint64_t)sqlite3_column_int64(st, 15);
     c->rowid = sqlite3_column_int64(st, 16);
+    store_column_text(st, 17, c->host, sizeof c->host);
 }
 
 /* Steps st (prepared here, finalized here) and hands each client row to fn. */
@@ -77,7 +78,7 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
 
 /*
  * The WHERE clause of store_query, with a term only for each filter given (the planner sees what it has to do);
- * parameters ?1 product, ?2 app_id, ?3 q (lower-cased), ?4 since. q is a search over two indexes instead of the
+ * parameters ?1 product, ?2 app_id, ?3 q (lower-cased), ?4 since, ?9 host. q is a search over two indexes instead of the
  * table: lower(workstation) on clients_workstation, and — only when q could be part of a CMID's text (hex digits
  * and dashes) — the CMIDs on the primary key's index, formatted without an allocation (kmsd_guid_has).
  */
@@ -97,9 +98,10 @@ static void query_where(const struct store_query *q, const char *lq, char *out, 
     char set[384] = "";
     if (lq)
         search_set(lq, set, sizeof set);
-    snprintf(out, cap, " WHERE 1%s%s%s%s%s%s",
+    snprintf(out, cap, " WHERE 1%s%s%s%s%s%s%s",
              !q->product ? "" : q->product_exact ? " AND product = ?1" : " AND instr(lower(product), lower(?1)) > 0", q->has_app ? " AND app_id = ?2" : "",
-             lq ? " AND rowid IN (" : "", set, lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "");
+             lq ? " AND rowid IN (" : "", set, lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "",
+             q->host ? " AND last_host = ?9" : "");
 }
 
 /* The index of the sort key (NULL: requests has none), which a search's page walks, testing each rowid against
@@ -170,6 +172,8 @@ static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char 
         b |= sqlite3_bind_text(st, 3, lq, -1, SQLITE_TRANSIENT);
     if (q->since)
         b |= sqlite3_bind_int64(st, 4, q->since);
+    if (q->host)
+        b |= sqlite3_bind_text(st, 9, q->host, -1, SQLITE_TRANSIENT);
     return b;
 }
 
@@ -178,11 +182,11 @@ static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char 
 static int query_total(struct store *s, const struct store_query *q, uint64_t *total)
 {
     enum store_app_group g = q->has_app ? store_app_group_of(&q->app_id) : STORE_APP_OTHER;
-    bool summary = !q->q && q->since == 0 && (!q->has_app || g != STORE_APP_OTHER);
+    bool summary = !q->q && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
     char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1024];
     const char *lq = lower_q(q, lqb, sizeof lqb);
     query_where(q, lq, where, sizeof where);
-    if (lq && !q->product && !q->has_app && !q->since) { /* the search alone: count its set, no row read */
+    if (lq && !q->product && !q->has_app && !q->since && !q->host) { /* the search alone: count its set */
         char set[384];
         search_set(lq, set, sizeof set);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", set);

@@ -67,6 +67,7 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     b |= store_bind_text(st, 14, r->address, sizeof r->address);
     b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
     b |= sqlite3_bind_int64(st, 16, r->hresult);
+    b |= sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
     ret = store_step_bound(s, st, b, "cannot record the activation");
     *changed = !ret && sqlite3_changes(s->db) > 0;
     return ret;
@@ -584,4 +585,9 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     if (!ret)
         *deleted = (uint64_t)sqlite3_changes(s->db);
     return ret;
+}
+
+void store_set_host(struct store *s, const char *name)
+{
+    snprintf(s->host, sizeof s->host, "%s", name ? name : "");
 }

@@ -83,7 +83,7 @@ def shape(obj, spec, where):
 CLIENT = {"cmid": str, "application_id": str, "application": (str, type(None)), "sku_id": str, "kms_id": str,
           "product": str, "workstation": str, "address": str, "epid": str, "license_status": int,
           "license_status_name": str, "grace_time": int, "is_vm": bool, "version": str, "first_seen": str,
-          "last_seen": str, "requests": int}
+          "last_seen": str, "requests": int, "host": str}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 CMID1 = "11111111-2222-4333-8444-000000000001"
 
@@ -241,13 +241,21 @@ def check_api(base, kms_port, max_page):
     # host
     j = get_json(base, "/api/v1/host")
     shape(j, {"version": str, "uptime_seconds": int, "listeners": list, "http": list, "epids": list, "hwid": str,
-              "host_build": dict, "lcid": int, "count_mode": str}, "host")
+              "host_build": dict, "lcid": int, "count_mode": str, "host_name": str}, "host")
     expect("127.0.0.1:%s" % kms_port in j["listeners"], "host listeners %r" % j["listeners"])
     expect(re.fullmatch(r"[0-9A-F]{16}", j["hwid"]), "hwid")
     expect(len(j["epids"]) > 5 and all(re.fullmatch(r"\d{5}-\d{5}-\d{3}-\d{6}-03-\d+-\d+\.0000-\d{7}", e["epid"])
                                         for e in j["epids"]), "epids")
     expect(j["lcid"] == 1033 and j["count_mode"] == "fixed", "lcid/count mode")
     expect(j.get("product_table") == table, "host product_table %r" % j.get("product_table"))
+    # every client was last served by this host, and host= filters by it
+    name = j["host_name"]
+    expect(re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name), "host_name %r" % name)
+    everyone = get_json(base, "/api/v1/clients?limit=%d" % max_page)
+    expect(everyone["clients"] and all(c["host"] == name for c in everyone["clients"]),
+           "clients' host: %r" % [c["host"] for c in everyone["clients"]])
+    expect(clients(base, "host=" + name)["total"] == everyone["total"], "host=%s" % name)
+    expect(clients(base, "host=not-this-one")["total"] == 0, "host=not-this-one")
 
     # methods, bodies, unknown paths, the target length
     for m in ("POST", "PUT", "DELETE"):

@@ -371,9 +371,9 @@ static void clients_table(void **state)
     r = run_cli("clients", "--db", db, "--format", "csv", NULL); /* CSV keeps every column */
     assert_int_equal(r.rc, 0);
     assert_true(strncmp(r.out, "cmid,workstation,application,product,license_status,first_seen,last_seen,"
-                               "request_count,last_address\n",
+                               "request_count,last_address,host\n",
                         strlen("cmid,workstation,application,product,license_status,first_seen,last_seen,"
-                               "request_count,last_address\n")) == 0);
+                               "request_count,last_address,host\n")) == 0);
     assert_non_null(strstr(r.out, "192.0.2.7:49152"));
     run_free(&r);
     /* the longest status words are printed whole */
@@ -417,8 +417,36 @@ static void clients_table(void **state)
     assert_int_equal(two.rc, 0);
     assert_true(strlen(one.out) > 200);
     assert_string_equal(one.out, two.out);
+    assert_null(strstr(one.out, "HOST")); /* one host (none named): no HOST column */
     run_free(&one);
     run_free(&two);
+
+    /* rows last served by two hosts: a HOST column, in one pass and in two */
+    char hosts[512];
+    tmp_path(hosts, sizeof hosts, "hosts.db");
+    unlink(hosts);
+    assert_int_equal(store_open(hosts, &s, err, sizeof err), 0);
+    store_set_host(s, "kms-alpha");
+    struct store_record h1 = rec(CMID_A, APP_WIN, "pc-one", "Windows 10/11 Pro", (int64_t)time(NULL) - 60);
+    assert_int_equal(store_write(s, &h1, 1), 0);
+    store_set_host(s, "kms-beta");
+    struct store_record h2 = rec(CMID_B, APP_WIN, "pc-two", "Windows 10/11 Pro", (int64_t)time(NULL));
+    assert_int_equal(store_write(s, &h2, 1), 0);
+    store_close(s);
+    one = run_cli("clients", "--db", hosts, NULL);
+    assert_int_equal(one.rc, 0);
+    assert_non_null(strstr(one.out, "  HOST  "));
+    assert_non_null(strstr(one.out, " kms-alpha "));
+    assert_non_null(strstr(one.out, " kms-beta "));
+    cli_table_buffer_max = 100;
+    two = run_cli("clients", "--db", hosts, NULL);
+    cli_table_buffer_max = CLI_TABLE_BUFFER_MAX;
+    assert_string_equal(one.out, two.out);
+    run_free(&one);
+    run_free(&two);
+    one = run_cli("clients", "--db", hosts, "--format", "json", NULL);
+    assert_non_null(strstr(one.out, "\"host\":\"kms-beta\""));
+    run_free(&one);
 }
 
 static void clients_delete_and_prune(void **state)
@@ -892,7 +920,7 @@ static void backup_command(void **state)
     struct run r = run_cli("backup", bk, "--db", db, NULL);
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.err, "");
-    assert_non_null(strstr(r.out, "4 client rows, schema 3"));
+    assert_non_null(strstr(r.out, "4 client rows, schema 4"));
     run_free(&r);
     char side[512];
     side_path(side, sizeof side, bk, "-wal");
@@ -986,12 +1014,13 @@ static void backup_command(void **state)
     assert_false(left_over(".bk-copy.db.tmp-"));
 }
 
-/* Makes the registry at path what schema 2 left (no summary table, triggers or sort indexes). */
+/* Makes the registry at path what schema 2 left (no summary table, triggers or sort indexes, no last_host). */
 static void make_v2(const char *path)
 {
     sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
                        " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
-                       " DROP INDEX clients_product; PRAGMA user_version = 2");
+                       " DROP INDEX clients_product; ALTER TABLE clients DROP COLUMN last_host;"
+                       " PRAGMA user_version = 2");
 }
 
 /* kmsd restore: refused while the registry's lock is held (a running kmsd), for a FILE that is no sound kmsd
@@ -1089,7 +1118,7 @@ static void restore_command(void **state)
     r = run_cli("restore", bk, "--db", db, NULL);
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.err, "");
-    assert_non_null(strstr(r.out, "2 client rows, schema 3"));
+    assert_non_null(strstr(r.out, "2 client rows, schema 4"));
     assert_non_null(strstr(r.out, ".before-restore"));
     run_free(&r);
     assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 2);
@@ -1188,7 +1217,7 @@ static void restore_command(void **state)
     unlink(v2db);
     r = run_cli("restore", v2bk, "--db", v2db, NULL);
     assert_int_equal(r.rc, 0);
-    assert_non_null(strstr(r.out, "migrates it to schema 3"));
+    assert_non_null(strstr(r.out, "migrates it to schema 4"));
     run_free(&r);
     assert_int_equal(sqltest_int(v2db, "PRAGMA user_version"), 2);
     struct store *s = NULL;

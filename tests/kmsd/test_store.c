@@ -607,7 +607,8 @@ static void migrate_v1_to_v2(void **state)
     /* make it exactly what version 1 left: no daily table (nor what version 3 added), user_version 1 */
     sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
                    " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
-                   " DROP INDEX clients_product; DROP TABLE daily; PRAGMA user_version = 1");
+                   " DROP INDEX clients_product; DROP TABLE daily; ALTER TABLE clients DROP COLUMN last_host;"
+                   " PRAGMA user_version = 1");
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'daily'"), 0);
     /* a read-only open of the old version is refused with a hint */
     assert_true(store_open_readonly(path, &s, err, sizeof err) < 0);
@@ -695,6 +696,61 @@ static int collect_grp(void *ctx, enum store_app_group g, const char *product, u
     snprintf(r->product[r->count], sizeof r->product[0], "%s", product);
     r->n[r->count++] = n;
     return 0;
+}
+
+/* Schema 4 (last_host): a version-3 registry migrates with its rows kept (host ""), and each record after
+ * store_set_host says which host wrote it; store_query's host filter takes that host's rows only. */
+static void host_names(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    struct store *s = NULL;
+    tmp_path(path, sizeof path, "v3.db");
+    unlink(path);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    write1(s, rec(1, APP_WIN, T0));
+    store_close(s);
+    sqltest_exec(path, "ALTER TABLE clients DROP COLUMN last_host; PRAGMA user_version = 3");
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), 4);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE last_host = ''"), 1);
+    store_set_host(s, "alpha");
+    write1(s, rec(2, APP_WIN, T0 + 1));
+    store_set_host(s, "beta");
+    write1(s, rec(3, APP_WIN, T0 + 2));
+    write1(s, rec(1, APP_WIN, T0 + 3)); /* a renewal: the row now says beta */
+    struct rows rs;
+    memset(&rs, 0, sizeof rs);
+    uint64_t total = 0;
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 10;
+    q.descending = true;
+    q.host = "beta";
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 2);
+    assert_int_equal(rs.n, 2);
+    assert_string_equal(rs.r[0].workstation, "pc-1");
+    assert_string_equal(rs.r[0].host, "beta");
+    q.host = "alpha";
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 1);
+    assert_string_equal(rs.r[0].workstation, "pc-2");
+    q.host = "gamma";
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
+    assert_int_equal(total, 0);
+    /* a name longer than STORE_HOST_MAX is cut */
+    char longname[STORE_HOST_MAX + 8];
+    memset(longname, 'h', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    store_set_host(s, longname);
+    write1(s, rec(4, APP_WIN, T0 + 4));
+    store_close(s);
+    assert_int_equal(sqltest_int(path, "SELECT length(last_host) FROM clients WHERE workstation = 'pc-4'"),
+                     STORE_HOST_MAX);
+    unlink(path);
 }
 
 static void query_pages_filters_sort(void **state)
@@ -830,6 +886,7 @@ int main(void)
         cmocka_unit_test(merge_is_idempotent),
         cmocka_unit_test(migrate_from_v0),
         cmocka_unit_test(migrate_v1_to_v2),
+        cmocka_unit_test(host_names),
         cmocka_unit_test(daily_counts),
         cmocka_unit_test(query_pages_filters_sort),
         cmocka_unit_test(migrate_conflict_fails_whole),

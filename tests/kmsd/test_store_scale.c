@@ -249,7 +249,8 @@ static void migrate_v2_to_v3(void **state)
     store_close(s);
     sqltest_exec(path, "PRAGMA auto_vacuum = NONE; VACUUM; DROP TRIGGER summary_insert; DROP TRIGGER summary_delete;"
                        " DROP TRIGGER summary_update; DROP TABLE summary; DROP INDEX clients_first_seen;"
-                       " DROP INDEX clients_workstation; DROP INDEX clients_product; PRAGMA user_version = 2");
+                       " DROP INDEX clients_workstation; DROP INDEX clients_product;"
+                       " ALTER TABLE clients DROP COLUMN last_host; PRAGMA user_version = 2");
     assert_int_equal(sqltest_int(path, "PRAGMA auto_vacuum"), 0);
     s = open_file(path);
     assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
