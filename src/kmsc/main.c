@@ -918,9 +918,10 @@ static int health_cmd(int argc, char **argv, struct kmsc_result *res)
                 return outcome_usage(res, "%s needs a value", a);
             *(a[2] == 'p' ? &path : &cacert) = argv[++i];
         } else if (a[0] == '-') {
-            return outcome_usage(res, "unknown option '%s'\n%s", a, HEALTH_USAGE);
+            return outcome_usage(res, "unknown option '%s' ('kmsc health --help' shows the usage)", a);
         } else if (target) {
-            return outcome_usage(res, "one HOST[:PORT] at most ('%s' and '%s')\n%s", target, a, HEALTH_USAGE);
+            return outcome_usage(res, "one HOST[:PORT] at most ('%s' and '%s'; 'kmsc health --help' shows the usage)",
+                                 target, a);
         } else {
             target = a;
         }

@@ -449,10 +449,16 @@ static void test_messages(void **state)
     expect_in(r->err, "kmsc bench: -4/-5/-6 and --mix exclude each other\n");
     KMSC(r, "health", "127.0.0.1", "extra");
     expect(r, KMSC_USAGE);
-    assert_string_equal(r->err, "Usage: kmsc health [HOST[:PORT]]   (default 127.0.0.1:1688, as kmsc's)\n");
+    assert_string_equal(r->err, "kmsc health: one HOST[:PORT] at most ('127.0.0.1' and 'extra'; 'kmsc health --help' "
+                                "shows the usage)\n");
+    KMSC(r, "health", "--nope");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc health: unknown option '--nope' ('kmsc health --help' shows the usage)\n");
     KMSC(r, "health", "-h");
     expect(r, 0);
-    assert_string_equal(r->out, "Usage: kmsc health [HOST[:PORT]]   (default 127.0.0.1:1688, as kmsc's)\n");
+    expect_in(r->out, "Usage: kmsc health [HOST[:PORT]]                      one verified activation (default "
+                      "127.0.0.1:1688)\n");
+    expect_in(r->out, "kmsc health --http|--https [HOST[:PORT]] [--path PATH] [--cacert FILE]\n");
     KMSC(r, "health", "[::1");
     expect(r, KMSC_USAGE);
     assert_true(strncmp(r->err, "kmsc health: ", 13) == 0);
