@@ -109,14 +109,6 @@ dns_conf() { # PRIORITY (none: publishing off)
         "$ZONE" "$NAMED_PORT" "$NAMED_KEY" "$ZONE" "$1" >>"$DCONF"
     return 0
 }
-hup_and_wait() { # N: wait for N "reload:" summary lines (bounded)
-    kill -HUP "$KMSD_PID"
-    for i in $(seq 1 100); do
-        [ "$(grep -c "reload: .*option(s) applied" "$TMP/kmsd.log")" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "no reload line after SIGHUP"
-}
 dns_conf 10
 start_kmsd -c "$DCONF"
 wait_for "the SRV record" 10 has_srv

@@ -8,14 +8,6 @@ CONF="$TMP/kmsd.conf"
 LOG="$TMP/k.log"
 printf 'log-level = info\nlog-file = %s\n' "$LOG" >"$CONF"
 start_kmsd -c "$CONF"
-hup_and_wait() { # N: wait until the log has N "reload:" summary lines (bounded)
-    kill -HUP "$KMSD_PID"
-    for i in $(seq 1 100); do
-        [ "$(cat "$LOG"* 2>/dev/null | grep -c "reload: .*option(s) applied\|reload: the configuration does not load")" -ge "$1" ] && return 0
-        sleep 0.05
-    done
-    fail "no reload line after SIGHUP"
-}
 # a connection from 127.0.0.2 opened (and bound) before the reload, held by a helper until told to go on
 "$PYTHON" - "$IT_DIR" "$PORT" "$TMP/go" "$TMP/held.out" <<'PY' &
 import os, sys, time
@@ -40,7 +32,7 @@ for i in $(seq 1 100); do [ -f "$TMP/held.out.bound" ] && break; sleep 0.05; don
 
 # --deny 127.0.0.2 by a reload: new connections from there refused, the open one still served
 printf 'log-level = info\nlog-file = %s\ndeny = 127.0.0.2\n' "$LOG" >"$CONF"
-hup_and_wait 1
+hup_and_wait 1 "$LOG" "$LOG.1"
 grep -q "reload: 1 option(s) applied (deny); 0 need a restart" "$LOG" || fail "reload line: $(grep reload: "$LOG")"
 "$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "a new connection from 127.0.0.2 was not refused after the reload"
 import sys
@@ -56,7 +48,7 @@ wait "$HELD"
 
 # logrotate: the file renamed, SIGHUP, new lines in a new file
 mv "$LOG" "$LOG.1"
-hup_and_wait 2
+hup_and_wait 2 "$LOG" "$LOG.1"
 [ -f "$LOG" ] || fail "the log file was not reopened"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the log rotation"
 for i in $(seq 1 50); do grep -q "activation" "$LOG" && break; sleep 0.05; done
@@ -64,7 +56,7 @@ grep -q "reload: 0 option(s) applied" "$LOG" || fail "the reload line is not in 
 
 # a configuration that does not load: the running one stays (deny still applies), kmsd serving
 printf 'log-level = info\nlog-file = %s\ndeny = 127.0.0.2\nmax-connections = lots\n' "$LOG" >"$CONF"
-hup_and_wait 3
+hup_and_wait 3 "$LOG" "$LOG.1"
 grep -q 'reload: the configuration does not load, the running one stays: .*max-connections.*"lots" is not a number' "$LOG" ||
     fail "no line for the bad configuration: $(grep reload: "$LOG")"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "not serving after a bad reload"
@@ -72,7 +64,7 @@ kill -0 "$KMSD_PID" || fail "a bad configuration stopped kmsd"
 
 # an option that needs a restart is named; the live one beside it applies
 printf 'log-level = info\nlog-file = %s\nport = 1\nidle-timeout = 20s\n' "$LOG" >"$CONF"
-hup_and_wait 4
+hup_and_wait 4 "$LOG" "$LOG.1"
 grep -q "reload: port changed; it takes effect when kmsd restarts" "$LOG" || fail "no 'port needs a restart' line"
 grep -q "reload: 2 option(s) applied (idle-timeout, deny); 1 need a restart" "$LOG" || fail "summary: $(grep reload: "$LOG" | tail -1)"
 "$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "the deny list removed by the reload still applies"
@@ -90,25 +82,10 @@ PY
 TOKEN=0123456789abcdef0123
 printf 'log-level = info\nlog-file = %s\nport = 1\nidle-timeout = 20s\nhttp-token = %s\nhttp-max-page = 7\n' "$LOG" \
     "$TOKEN" >"$CONF"
-"$PYTHON" - "$HTTP_PORT" "$TOKEN" "$TMP/go2" "$TMP/kept.out" <<'PY' &
-import http.client, os, sys, time
-port, token, go, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-# connected before the reload, the request sent after it (kmsd closes a connection after each answer)
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-c.connect()
-open(out + ".first", "w").write("200")
-for _ in range(200):
-    if os.path.exists(go):
-        break
-    time.sleep(0.05)
-c.request("GET", "/healthz", headers={"Authorization": "Bearer " + token})
-r = c.getresponse(); r.read()
-open(out, "w").write(str(r.status))
-PY
-KEPT=$!
-for i in $(seq 1 100); do [ -f "$TMP/kept.out.first" ] && break; sleep 0.05; done
-[ "$(cat "$TMP/kept.out.first" 2>/dev/null)" = 200 ] || fail "the HTTP connection before the reload"
-hup_and_wait 5
+# connected before the reload, the request (with the new token) sent after it
+HELD_TOKEN=$TOKEN held_request "http://127.0.0.1:$HTTP_PORT/healthz" "$TMP/go2" "$TMP/kept.out"
+KEPT=$HELD
+hup_and_wait 5 "$LOG" "$LOG.1"
 grep -q "reload: 2 option(s) applied (http-token, http-max-page); 1 need a restart" "$LOG" ||
     fail "summary: $(grep reload: "$LOG" | tail -1)"
 touch "$TMP/go2"
@@ -141,7 +118,7 @@ PY
 BASE=$(printf 'log-level = info\nlog-file = %s\nport = 1\nidle-timeout = 20s\nhttp-token = %s\nhttp-max-page = 7\n' \
     "$LOG" "$TOKEN")
 printf '%s\ncount-mode = genuine\n' "$BASE" >"$CONF"
-hup_and_wait 6
+hup_and_wait 6 "$LOG" "$LOG.1"
 grep -q "reload: 1 option(s) applied (count-mode); 1 need a restart" "$LOG" || fail "summary: $(grep reload: "$LOG" | tail -1)"
 expect_rc 7 "$KMSC" "127.0.0.1:$PORT"
 # the registry's clients, counted by the writer since the reload (a writer not counting would give 0)
@@ -153,7 +130,7 @@ rq = urllib.request.Request("http://127.0.0.1:%s/api/v1/host" % sys.argv[1], hea
 sys.exit(0 if json.load(urllib.request.urlopen(rq, timeout=10))["count_mode"] == "genuine" else "not genuine")
 PY
 printf '%s\n' "$BASE" >"$CONF"
-hup_and_wait 7
+hup_and_wait 7 "$LOG" "$LOG.1"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "fixed count after the reload back"
 stop_kmsd
 

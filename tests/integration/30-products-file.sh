@@ -56,14 +56,6 @@ CONF=$TMP/kmsd.conf
 printf 'log-level = info\n' >"$CONF"
 start_kmsd -c "$CONF"
 LOG=$TMP/kmsd.log
-hup_and_wait() { # N: wait until the log has N reload summary lines (bounded)
-    kill -HUP "$KMSD_PID"
-    for i in $(seq 1 100); do
-        [ "$(grep -c "reload: .*option(s) applied\|reload: the configuration does not load" "$LOG")" -ge "$1" ] && return 0
-        sleep 0.05
-    done
-    fail "no reload line after SIGHUP"
-}
 activate() { # CMID: the new product's activation, answered
     "$KMSC" -q --app "$APP" --sku "$SKU_ID" --kms "$KMS_ID" --cmid "$1" "127.0.0.1:$PORT" || fail "kmsc for cmid $1"
 }

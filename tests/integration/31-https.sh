@@ -61,36 +61,14 @@ expect_rc 2 "$KMSC" health --https --path nothing
 
 # a certificate renewed in place + SIGHUP: new connections get the new one, a connection open across the reload is
 # still answered; a key that does not go with the certificate keeps the running one (logged)
-hup_and_wait() { # N: wait for N "reload:" summary lines (bounded)
-    kill -HUP "$KMSD_PID"
-    for i in $(seq 1 100); do
-        [ "$(grep -c "reload: .*option(s) applied" "$TMP/kmsd.log")" -ge "$1" ] && return 0
-        sleep 0.05
-    done
-    fail "no reload line after SIGHUP"
-}
 cp "$TMP/cert.pem" "$TMP/cert1.pem"
 cp "$TMP/key.pem" "$TMP/key1.pem"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kmsd test 2" \
     -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key2.pem" -out "$TMP/cert2.pem" 2>"$TMP/openssl.log" ||
     fail "openssl: $(cat "$TMP/openssl.log")"
-"$PYTHON" - "$HTTP_PORT" "$TMP/cert1.pem" "$TMP/go" "$TMP/kept.out" <<'PY' &
-import http.client, os, ssl, sys, time
-port, ca, go, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 # connected (TLS handshake done with the old certificate) before the reload, the request sent after it
-c = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(cafile=ca), timeout=10)
-c.connect()
-open(out + ".first", "w").write("200")
-for _ in range(200):
-    if os.path.exists(go):
-        break
-    time.sleep(0.05)
-c.request("GET", "/healthz"); r = c.getresponse(); r.read()
-open(out, "w").write(str(r.status))
-PY
-KEPT=$!
-for i in $(seq 1 100); do [ -f "$TMP/kept.out.first" ] && break; sleep 0.05; done
-[ "$(cat "$TMP/kept.out.first" 2>/dev/null)" = 200 ] || fail "the connection before the reload"
+held_request "https://127.0.0.1:$HTTP_PORT/healthz" "$TMP/go" "$TMP/kept.out" "$TMP/cert1.pem"
+KEPT=$HELD
 cp "$TMP/cert2.pem" "$TMP/cert.pem"
 cp "$TMP/key2.pem" "$TMP/key.pem"
 hup_and_wait 1

@@ -81,8 +81,7 @@ wait_recorded $n
 
 # the access lists apply to the client a header names: --deny by a reload
 printf 'proxy-protocol = true\ntrusted-proxy = 127.0.0.1\ndeny = 192.0.2.0/24\n' >"$CONF"
-kill -HUP "$KMSD_PID"
-for i in $(seq 1 100); do grep -q "reload: .*option(s) applied" "$TMP/kmsd.log" && break; sleep 0.05; done
+hup_and_wait 1
 [ "$(proxied v1)" = closed ] || fail "a proxied client in --deny was served"
 grep -q "192.0.2.99:40000: connection refused: address matches --deny" "$TMP/kmsd.log" || fail "no refusal line"
 [ "$(proxied v2)" = answered ] || fail "another proxied client was refused"

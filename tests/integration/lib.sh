@@ -147,6 +147,53 @@ counted() {
     fail "no /metrics family counts reason=$reason"
 }
 
+# hup_and_wait N [FILE...]: SIGHUP to kmsd, then waits (bounded, 10 s) until the log FILEs (default
+# $TMP/kmsd.log; several are summed: a rotated log and its successor) hold N reload summary lines, a reload that
+# applied something ("option(s) applied") or one that did not load ("the configuration does not load").
+hup_and_wait() {
+    local want=$1 _ n
+    shift
+    [ $# -gt 0 ] || set -- "$TMP/kmsd.log"
+    kill -HUP "$KMSD_PID"
+    for _ in $(seq 1 100); do
+        n=$(cat "$@" 2>/dev/null | grep -c "reload: .*option(s) applied\|reload: the configuration does not load")
+        [ "$n" -ge "$want" ] && return 0
+        sleep 0.1
+    done
+    fail "no reload line after SIGHUP (want $want, have ${n:-0})"
+}
+
+# held_request URL GO OUT [CAFILE]: in the background, connects to URL's host (HTTPS when URL says so, trusting
+# CAFILE) and writes "200" to OUT.first once connected; when the file GO appears (at most 10 s later) it sends a
+# GET of URL's path on that same connection and writes the answer's status to OUT. The caller waits for it.
+held_request() {
+    "$PYTHON" - "$@" <<'PY' &
+import http.client, os, ssl, sys, time, urllib.parse
+url, go, out = sys.argv[1], sys.argv[2], sys.argv[3]
+u = urllib.parse.urlsplit(url)
+if u.scheme == "https":
+    c = http.client.HTTPSConnection(u.hostname, u.port, timeout=10,
+                                    context=ssl.create_default_context(cafile=sys.argv[4]))
+else:
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+c.connect()
+open(out + ".first", "w").write("200")
+for _ in range(200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+headers = {"Authorization": "Bearer " + os.environ["HELD_TOKEN"]} if os.environ.get("HELD_TOKEN") else {}
+c.request("GET", u.path, headers=headers)
+r = c.getresponse()
+r.read()
+open(out, "w").write(str(r.status))
+PY
+    HELD=$!
+    local _
+    for _ in $(seq 1 100); do [ -f "$3.first" ] && return 0; sleep 0.05; done
+    fail "held_request: no connection to $1"
+}
+
 # wait_recorded N: waits (bounded, 10 s) until the registry of $TMP/state counts at least N requests: the writer
 # folds the journal into the database within 500 ms of an answer (docs/internals/store.md).
 wait_recorded() {

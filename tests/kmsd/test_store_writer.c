@@ -99,21 +99,39 @@ static void finish(struct store_writer *w, uv_loop_t *loop)
     assert_int_equal(uv_loop_close(loop), 0);
 }
 
-static void commits_and_counts(void **state)
+/* An in-memory registry, loop and journal directory (jdir: "/tmp/kmsd-journal-XXXXXX", jpath 64 bytes) for a
+ * writer started with count; the journal's files are removed by journal_dir_remove. */
+static struct store_writer *mem_writer(uv_loop_t *loop, char *jdir, char *jpath, bool count)
 {
-    (void)state;
     struct store *db;
     char err[256];
     assert_int_equal(store_open(":memory:", &db, err, sizeof err), 0);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct store_writer *w;
-    char jdir[] = "/tmp/kmsd-journal-XXXXXX", jpath[64];
+    uv_loop_init(loop);
     assert_non_null(mkdtemp(jdir));
-    snprintf(jpath, sizeof jpath, "%s/db", jdir);
+    snprintf(jpath, 64, "%s/db", jdir);
     struct store_writer_cfg cfg = {
-        .count = true, .retention_days = 90, .max_clients = 1000000, .journal = jpath, .now = fixed_now};
-    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+        .count = count, .retention_days = 90, .max_clients = 1000000, .journal = jpath, .now = fixed_now};
+    struct store_writer *w;
+    assert_int_equal(store_writer_start(db, loop, &cfg, &w), 0);
+    return w;
+}
+
+static void journal_dir_remove(const char *jdir, const char *jpath)
+{
+    char j[80];
+    for (int i = 0; i < 2; i++) {
+        snprintf(j, sizeof j, "%s-activations.%d", jpath, i);
+        unlink(j);
+    }
+    rmdir(jdir);
+}
+
+static void commits_and_counts(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    char jdir[] = "/tmp/kmsd-journal-XXXXXX", jpath[64];
+    struct store_writer *w = mem_writer(&loop, jdir, jpath, true);
     memset(results, 0, sizeof results);
     callbacks = 0;
     for (int i = 0; i < N; i++) {
@@ -154,12 +172,7 @@ static void commits_and_counts(void **state)
         assert_int_equal(results[i].err, 0);
     uv_run(&loop, UV_RUN_DEFAULT); /* finishes closing the async handle */
     assert_int_equal(uv_loop_close(&loop), 0);
-    char j0[80];
-    snprintf(j0, sizeof j0, "%s-activations.0", jpath);
-    unlink(j0);
-    snprintf(j0, sizeof j0, "%s-activations.1", jpath);
-    unlink(j0);
-    rmdir(jdir);
+    journal_dir_remove(jdir, jpath);
 }
 
 /* --count-mode switched at a reload (store_writer_set_count): off, answers carry no count (0) and none waits for
@@ -167,18 +180,9 @@ static void commits_and_counts(void **state)
 static void count_switched_live(void **state)
 {
     (void)state;
-    struct store *db;
-    char err[256];
-    assert_int_equal(store_open(":memory:", &db, err, sizeof err), 0);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct store_writer *w;
     char jdir[] = "/tmp/kmsd-journal-XXXXXX", jpath[64];
-    assert_non_null(mkdtemp(jdir));
-    snprintf(jpath, sizeof jpath, "%s/db", jdir);
-    struct store_writer_cfg cfg = {
-        .count = false, .retention_days = 90, .max_clients = 1000000, .journal = jpath, .now = fixed_now};
-    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    struct store_writer *w = mem_writer(&loop, jdir, jpath, false);
     int next = 0;
     for (int phase = 0; phase < 3; phase++) {
         bool on = phase == 1;
@@ -205,12 +209,7 @@ static void count_switched_live(void **state)
     store_writer_stats(w, &st);
     assert_int_equal(st.count_waits, 5); /* only the genuine phase waited for a count */
     finish(w, &loop);
-    char j0[80];
-    for (int i = 0; i < 2; i++) {
-        snprintf(j0, sizeof j0, "%s-activations.%d", jpath, i);
-        unlink(j0);
-    }
-    rmdir(jdir);
+    journal_dir_remove(jdir, jpath);
 }
 
 /* A new database file at a unique path made from the template (which it overwrites). */
