@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -188,7 +189,7 @@ static int table_row(void *ctx, const struct store_client *c)
     return 0;
 }
 
-static int list_table(struct store *s, const struct store_filter *f)
+static int list_table(struct store *s, const struct store_filter *f, uint64_t *rows)
 {
     struct table_ctx t;
     memset(&t, 0, sizeof t);
@@ -200,9 +201,14 @@ static int list_table(struct store *s, const struct store_filter *f)
     t.cap = cli_table_buffer_max < 64 * 1024 ? cli_table_buffer_max : 64 * 1024;
     t.buf = malloc(t.cap); /* NULL: two passes */
     int ret = store_list(s, f, table_row, &t);
+    *rows = t.rows;
     if (ret) {
         free(t.buf);
         return ret;
+    }
+    if (t.rows == 0) { /* said on standard error by the caller */
+        free(t.buf);
+        return 0;
     }
     table_line(&t, title);
     if (t.buf) { /* every row kept: print them */
@@ -240,7 +246,7 @@ static void csv_field(const char *v, bool last)
 
 static int csv_row(void *ctx, const struct store_client *c)
 {
-    (void)ctx;
+    ++*(uint64_t *)ctx;
     struct cells x;
     make_cells(c, false, &x);
     for (int k = 0; k < C_N; k++)
@@ -248,11 +254,11 @@ static int csv_row(void *ctx, const struct store_client *c)
     return 0;
 }
 
-static int list_csv(struct store *s, const struct store_filter *f)
+static int list_csv(struct store *s, const struct store_filter *f, uint64_t *rows)
 {
     for (int k = 0; k < C_N; k++)
         csv_field(col_csv[k], k == C_N - 1);
-    return store_list(s, f, csv_row, NULL);
+    return store_list(s, f, csv_row, rows);
 }
 
 struct json_ctx {
@@ -276,15 +282,32 @@ static int json_row(void *ctx, const struct store_client *c)
     return 0;
 }
 
-static int list_json(struct store *s, const struct store_filter *f)
+static int list_json(struct store *s, const struct store_filter *f, uint64_t *rows)
 {
     struct json_ctx j = {0, false};
     fputs("[", stdout);
     int ret = store_list(s, f, json_row, &j);
+    *rows = j.rows;
     fputs(j.rows ? "\n]\n" : "]\n", stdout);
     if (!ret && j.oom)
         ret = -ENOMEM;
     return ret;
+}
+
+/* An empty table is said in words: no client matches the filters, or none is recorded yet — and when kmsd's journal
+ * beside the registry holds activations not yet folded into it (kmsd records within a second of answering), so. */
+static void say_empty(const char *db_path, bool filtered)
+{
+    bool pending = false;
+    for (int i = 0; i < 2 && !pending; i++) {
+        char j[4096 + 32];
+        struct stat st;
+        snprintf(j, sizeof j, "%s" STORE_JOURNAL_SUFFIX "%d", db_path, i);
+        pending = stat(j, &st) == 0 && st.st_size > 0;
+    }
+    fprintf(stderr, "kmsd clients: %s%s\n", filtered ? "no client matches" : "no clients recorded yet",
+            pending ? "; kmsd's journal holds activations it answered moments ago, in the registry within a second"
+                    : "");
 }
 
 static int clients_delete(const struct opts *o, const char *db_path)
@@ -385,7 +408,7 @@ int cli_run_clients(const struct opts *o, const char *db_path)
         return clients_vacuum(db_path);
 
     const char *format = cli_opt_value(o, O_FORMAT);
-    int (*list)(struct store *, const struct store_filter *) = list_table;
+    int (*list)(struct store *, const struct store_filter *, uint64_t *) = list_table;
     if (format && strcmp(format, "json") == 0)
         list = list_json;
     else if (format && strcmp(format, "csv") == 0)
@@ -417,10 +440,13 @@ int cli_run_clients(const struct opts *o, const char *db_path)
     int rc = cli_open_db(db_path, true, &s);
     if (rc)
         return rc;
-    if (list(s, &f) != 0) {
+    uint64_t rows = 0;
+    if (list(s, &f, &rows) != 0) {
         fflush(stdout);
         fprintf(stderr, "kmsd clients: %s\n", store_errmsg(s)[0] ? store_errmsg(s) : "out of memory");
         rc = EXIT_FAIL;
+    } else if (rows == 0 && list == list_table) {
+        say_empty(db_path, product || since);
     }
     store_close(s);
     return rc;

@@ -447,6 +447,35 @@ static void clients_table(void **state)
     one = run_cli("clients", "--db", hosts, "--format", "json", NULL);
     assert_non_null(strstr(one.out, "\"host\":\"kms-beta\""));
     run_free(&one);
+
+    /* an empty table is said in words on standard error: nothing matches, nothing yet, or still in the journal */
+    one = run_cli("clients", "--db", hosts, "--product", "Visio", NULL);
+    assert_int_equal(one.rc, 0);
+    assert_string_equal(one.out, "");
+    assert_string_equal(one.err, "kmsd clients: no client matches\n");
+    run_free(&one);
+    char empty[512], journal[600];
+    tmp_path(empty, sizeof empty, "empty.db");
+    unlink(empty);
+    assert_int_equal(store_open(empty, &s, err, sizeof err), 0);
+    store_close(s);
+    one = run_cli("clients", "--db", empty, NULL);
+    assert_string_equal(one.err, "kmsd clients: no clients recorded yet\n");
+    run_free(&one);
+    snprintf(journal, sizeof journal, "%s" STORE_JOURNAL_SUFFIX "0", empty);
+    FILE *jf = fopen(journal, "w");
+    assert_non_null(jf);
+    fputs("a record", jf);
+    fclose(jf);
+    one = run_cli("clients", "--db", empty, NULL);
+    assert_non_null(strstr(one.err, "no clients recorded yet; kmsd's journal holds activations it answered"));
+    run_free(&one);
+    one = run_cli("clients", "--db", empty, "--format", "json", NULL); /* for scripts: an empty list, nothing said */
+    assert_string_equal(one.out, "[]\n");
+    assert_string_equal(one.err, "");
+    run_free(&one);
+    unlink(journal);
+    unlink(empty);
 }
 
 static void clients_delete_and_prune(void **state)
