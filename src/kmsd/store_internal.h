@@ -37,6 +37,7 @@ enum stmt_id {
     ST_ACTIVE,
     ST_ACTIVE_OTHER,
     ST_UPDATE_ALL,
+    ST_SUMMARY_ADD,
     ST_COUNT_MAX
 };
 

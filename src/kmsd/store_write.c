@@ -55,13 +55,64 @@ const char *store_app_group_label(enum store_app_group g)
      sqlite3_bind_int64((st), 9, (x)->grace_time) | sqlite3_bind_int64((st), 10, (x)->is_vm) |                        \
      sqlite3_bind_int64((st), 11, (x)->version_major) | sqlite3_bind_int64((st), 12, (x)->version_minor))
 
-/* Runs ST_UPSERT or ST_UPDATE_ALL with the record's values; *changed gets whether a row was written. */
-static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, bool *changed)
+/* New clients, by application group and product, counted into the summary table once per batch (summary_flush)
+ * rather than by a trigger per row (schema 5). */
+#define SUMMARY_KEYS 16 /* distinct (group, product) pairs held before a flush; a batch usually has a few */
+struct summary_acc {
+    struct {
+        int group;
+        const char *product; /* the record's text, alive until the flush */
+        size_t len;
+        uint64_t n;
+    } k[SUMMARY_KEYS];
+    size_t n;
+};
+
+static int summary_flush(struct store *s, struct summary_acc *a)
+{
+    int ret = 0;
+    for (size_t i = 0; i < a->n && !ret; i++) {
+        sqlite3_stmt *st;
+        ret = store_stmt_get(s, ST_SUMMARY_ADD, &st);
+        if (ret)
+            break;
+        int b = sqlite3_bind_int(st, 1, a->k[i].group) |
+                sqlite3_bind_text(st, 2, a->k[i].product, (int)a->k[i].len, SQLITE_STATIC) |
+                sqlite3_bind_int64(st, 3, (sqlite3_int64)a->k[i].n);
+        ret = store_step_bound(s, st, b, "cannot count the new clients");
+    }
+    a->n = 0;
+    return ret;
+}
+
+/* A row inserted for a client of app_id with product (cap bytes at most, as store_bind_text binds it). */
+static int summary_note(struct store *s, struct summary_acc *a, const struct guid *app_id, const char *product,
+                        size_t cap)
+{
+    int g = (int)store_app_group_of(app_id);
+    size_t len = strnlen(product, cap);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->k[i].group == g && a->k[i].len == len && memcmp(a->k[i].product, product, len) == 0) {
+            a->k[i].n++;
+            return 0;
+        }
+    int ret = a->n == SUMMARY_KEYS ? summary_flush(s, a) : 0;
+    if (!ret)
+        a->k[a->n++] = (__typeof__(a->k[0])){g, product, len, 1};
+    return ret;
+}
+
+/* Runs ST_UPSERT or ST_UPDATE_ALL with the record's values; *changed gets whether a row was written, and a row
+ * the upsert inserted is counted in a (NULL for ST_UPDATE_ALL, which never inserts). */
+static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, bool *changed,
+                      struct summary_acc *a)
 {
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, id, &st);
     if (ret)
         return ret;
+    if (a) /* an insert sets it (rowids start at 1); an update leaves it */
+        sqlite3_set_last_insert_rowid(s->db, 0);
     int b = BIND_CLIENT_COLUMNS(st, r);
     b |= sqlite3_bind_int64(st, 13, r->time);
     b |= store_bind_text(st, 14, r->address, sizeof r->address);
@@ -70,16 +121,18 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     b |= sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
     ret = store_step_bound(s, st, b, "cannot record the activation");
     *changed = !ret && sqlite3_changes(s->db) > 0;
+    if (*changed && a && sqlite3_last_insert_rowid(s->db) != 0)
+        ret = summary_note(s, a, &r->app_id, r->product, sizeof r->product);
     return ret;
 }
 
 /* An insert, or the common update; a row whose workstation, product or first_seen changes takes the update that
  * writes them (and their indexes). */
-static int upsert_one(struct store *s, const struct store_record *r)
+static int upsert_one(struct store *s, const struct store_record *r, struct summary_acc *a)
 {
     bool changed = false;
-    int ret = upsert_run(s, ST_UPSERT, r, &changed);
-    return ret || changed ? ret : upsert_run(s, ST_UPDATE_ALL, r, &changed);
+    int ret = upsert_run(s, ST_UPSERT, r, &changed, a);
+    return ret || changed ? ret : upsert_run(s, ST_UPDATE_ALL, r, &changed, NULL);
 }
 
 /* Runs ST_STAT_ADD (adds v to key's value) or ST_STAT_SET (sets it). */
@@ -138,21 +191,21 @@ static int by_key(const void *a, const void *b)
 
 static int upsert_all(struct store *s, const struct store_record *recs, size_t n)
 {
+    struct summary_acc a = {.n = 0};
     struct keyed *k = n > 1 ? malloc(n * sizeof *k) : NULL;
+    int ret = 0;
     if (!k) { /* one record, or no memory to sort: the given order is as correct, only slower */
-        int ret = 0;
         for (size_t i = 0; i < n && !ret; i++)
-            ret = upsert_one(s, &recs[i]);
-        return ret;
+            ret = upsert_one(s, &recs[i], &a);
+        return ret ? ret : summary_flush(s, &a);
     }
     for (size_t i = 0; i < n; i++)
         k[i] = (struct keyed){&recs[i], i};
     qsort(k, n, sizeof *k, by_key);
-    int ret = 0;
     for (size_t i = 0; i < n && !ret; i++)
-        ret = upsert_one(s, k[i].r);
+        ret = upsert_one(s, k[i].r, &a);
     free(k);
-    return ret;
+    return ret ? ret : summary_flush(s, &a);
 }
 
 /* The daily counts and the statistics of a batch, in the given (time) order: the daily counts are added once
@@ -257,12 +310,13 @@ int store_journal_seq(struct store *s, uint64_t *seq)
     return ret;
 }
 
-static int merge_one(struct store *s, const struct store_client *c, bool *changed)
+static int merge_one(struct store *s, const struct store_client *c, bool *changed, struct summary_acc *a)
 {
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_MERGE, &st);
     if (ret)
         return ret;
+    sqlite3_set_last_insert_rowid(s->db, 0);
     int b = BIND_CLIENT_COLUMNS(st, c);
     b |= sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
     b |= sqlite3_bind_int64(st, 14, c->last_seen);
@@ -271,6 +325,8 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
     b |= store_bind_text(st, 17, c->epid, sizeof c->epid);
     ret = store_step_bound(s, st, b, "cannot import the row");
     *changed = !ret && sqlite3_changes(s->db) > 0;
+    if (*changed && sqlite3_last_insert_rowid(s->db) != 0)
+        ret = summary_note(s, a, &c->app_id, c->product, sizeof c->product);
     return ret;
 }
 
@@ -283,11 +339,14 @@ int store_merge(struct store *s, const struct store_client *rows, size_t n, uint
     if (ret)
         return ret;
     uint64_t count = 0;
+    struct summary_acc a = {.n = 0};
     for (size_t i = 0; i < n && !ret; i++) {
         bool ch = false;
-        ret = merge_one(s, &rows[i], &ch);
+        ret = merge_one(s, &rows[i], &ch, &a);
         count += ch;
     }
+    if (!ret)
+        ret = summary_flush(s, &a);
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret) {

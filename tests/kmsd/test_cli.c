@@ -949,7 +949,7 @@ static void backup_command(void **state)
     struct run r = run_cli("backup", bk, "--db", db, NULL);
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.err, "");
-    assert_non_null(strstr(r.out, "4 client rows, schema 4"));
+    assert_non_null(strstr(r.out, "4 client rows, schema 5"));
     run_free(&r);
     char side[512];
     side_path(side, sizeof side, bk, "-wal");
@@ -1046,7 +1046,7 @@ static void backup_command(void **state)
 /* Makes the registry at path what schema 2 left (no summary table, triggers or sort indexes, no last_host). */
 static void make_v2(const char *path)
 {
-    sqltest_exec(path, "DROP TRIGGER summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
+    sqltest_exec(path, "DROP TRIGGER IF EXISTS summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
                        " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
                        " DROP INDEX clients_product; ALTER TABLE clients DROP COLUMN last_host;"
                        " PRAGMA user_version = 2");
@@ -1147,7 +1147,7 @@ static void restore_command(void **state)
     r = run_cli("restore", bk, "--db", db, NULL);
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.err, "");
-    assert_non_null(strstr(r.out, "2 client rows, schema 4"));
+    assert_non_null(strstr(r.out, "2 client rows, schema 5"));
     assert_non_null(strstr(r.out, ".before-restore"));
     run_free(&r);
     assert_int_equal(sqltest_int(db, "SELECT count(*) FROM clients"), 2);
@@ -1246,7 +1246,7 @@ static void restore_command(void **state)
     unlink(v2db);
     r = run_cli("restore", v2bk, "--db", v2db, NULL);
     assert_int_equal(r.rc, 0);
-    assert_non_null(strstr(r.out, "migrates it to schema 4"));
+    assert_non_null(strstr(r.out, "migrates it to schema 5"));
     run_free(&r);
     assert_int_equal(sqltest_int(v2db, "PRAGMA user_version"), 2);
     struct store *s = NULL;
