@@ -408,3 +408,23 @@ int config_command_args(const char *cmd, int argc, char **argv, int first, const
     pass[np] = NULL;
     return np;
 }
+
+bool config_option_live(const char *name)
+{
+    for (size_t i = 0; i < config_n_opts; i++)
+        if (strcmp(config_opts[i].d.name, name) == 0)
+            return config_opts[i].live;
+    return false;
+}
+
+void config_take_live(struct kmsd_config *running, const struct kmsd_config *next)
+{
+    for (size_t i = 0; i < config_n_opts; i++) {
+        const struct opt *o = &config_opts[i];
+        if (!o->live)
+            continue;
+        memcpy((char *)running + o->off, (const char *)next + o->off, o->size);
+        if (o->list_size)
+            memcpy((char *)running + o->list_off, (const char *)next + o->list_off, o->list_size);
+    }
+}

@@ -217,6 +217,12 @@ void config_print(const struct kmsd_config *cfg, FILE *out);
 /* The options whose values differ between a and b (as --check-config prints them), in table order: up to max
  * names into names; returns how many differ. For a reload: what changed, and whether it applies live. */
 size_t config_changed(const struct kmsd_config *a, const struct kmsd_config *b, const char **names, size_t max);
+/* Whether a reload applies the option named (the option table says, for each option); false for unknown names. */
+bool config_option_live(const char *name);
+/* A reload: running takes next's value of every option a reload applies (config_option_live), the others keep
+ * theirs. What follows from the values (the access lists, the product table in use, the server's limits) is the
+ * caller's. */
+void config_take_live(struct kmsd_config *running, const struct kmsd_config *next);
 
 /* Whether an --http address is loopback-only: 127.0.0.0/8, [::1] or localhost (any port). */
 bool http_addr_is_loopback(const char *a);

@@ -53,6 +53,8 @@ struct opt {
     size_t off;         /* field in struct kmsd_config */
     size_t size;        /* its size */
     uint64_t min, max;  /* range of integers, durations and string lengths */
+    bool live;          /* a reload applies it to the running kmsd (config_take_live); else it waits for a restart */
+    size_t list_off, list_size; /* a live list option: its entries (off, size: their count) */
 };
 
 #if defined(__GNUC__) || defined(__clang__)

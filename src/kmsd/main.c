@@ -386,30 +386,9 @@ struct kmsd {
     char **argv;
 };
 
-/* What a reload applies while kmsd runs (read by the loop thread, where the reload runs, at their next use); every
- * other option needs a restart and is logged as such. */
-static const char *const live_options[] = {
-    "max-connections",  "idle-timeout",   "max-pdu",         "max-requests",    "max-pdus",         "max-conn-buffer",
-    "pdu-timeout",      "max-per-address", "limit-private",  "allow",           "deny",             "private-only",
-    "products",         "csvlk",          "time-check",      "client-count",    "allow-low-count",  "activation-interval",
-    "renewal-interval", "count-floor",    "log-level",       "log-file",        "products-file",    "http-token",
-    "http-max-connections", "http-timeout", "http-max-page", "http-tls-cert",   "http-tls-key",     "dns-publish",
-    "dns-server",       "dns-tsig-file",  "dns-tsig",        "dns-host",        "dns-priority",     "dns-weight",
-    "dns-ttl",          "dns-refresh",    "dns-address",     "http-insecure",   "count-mode",       "proxy-protocol",
-    "trusted-proxy",
-};
-
-static bool is_live(const char *name)
-{
-    for (size_t i = 0; i < sizeof live_options / sizeof live_options[0]; i++)
-        if (strcmp(live_options[i], name) == 0)
-            return true;
-    return false;
-}
-
 static void make_activation_cfg(struct kmsd *k);
 
-/* The server's limits that a reload may change (live_options[]): set at start-up and again at each reload, where
+/* The server's limits that a reload may change (config_option_live): set at start-up and again at each reload, where
  * the server reads them at their next use. */
 static void server_limits(struct server_cfg *s, const struct kmsd_config *cfg)
 {
@@ -526,24 +505,12 @@ static void reload_http(struct kmsd *k)
     free_tls_texts(pem);
 }
 
-/* A reload's part for DNS publishing, when one of its options changed: the new publisher's settings are made
- * first (its key read); only then does the old publisher stop, removing its records as at a clean stop, and the
- * new one start. The loop waits meanwhile (at most DNS_PUBLISH_TIMEOUT_MS per zone of the old publisher). */
-static void reload_dns(struct kmsd *k, const struct kmsd_config *next)
+/* A reload's part for DNS publishing, when one of its options changed (the running configuration holds the new
+ * values): the new publisher's key is read first; only then does the old publisher stop, removing its records as at
+ * a clean stop, and the new one start. The loop waits meanwhile (at most DNS_PUBLISH_TIMEOUT_MS per zone of the old publisher). */
+static void reload_dns(struct kmsd *k)
 {
     struct kmsd_config *c = &k->cfg;
-    memcpy(c->dns_publish, next->dns_publish, sizeof c->dns_publish);
-    c->n_dns_publish = next->n_dns_publish;
-    memcpy(c->dns_server, next->dns_server, sizeof c->dns_server);
-    memcpy(c->dns_tsig_file, next->dns_tsig_file, sizeof c->dns_tsig_file);
-    memcpy(c->dns_tsig, next->dns_tsig, sizeof c->dns_tsig);
-    memcpy(c->dns_host, next->dns_host, sizeof c->dns_host);
-    c->dns_priority = next->dns_priority;
-    c->dns_weight = next->dns_weight;
-    c->dns_ttl_ms = next->dns_ttl_ms;
-    c->dns_refresh_ms = next->dns_refresh_ms;
-    memcpy(c->dns_address, next->dns_address, sizeof c->dns_address);
-    c->n_dns_address = next->n_dns_address;
     struct dns_tsig key;
     char msg[512];
     if (c->n_dns_publish && config_dns_key(c, &key, msg, sizeof msg) < 0) { /* checked before anything stops */
@@ -617,7 +584,7 @@ static void reload(void *arg)
     unsigned applied = 0, restart = 0;
     char names[512] = "";
     for (size_t i = 0; i < n; i++) {
-        if (is_live(changed[i])) {
+        if (config_option_live(changed[i])) {
             applied++;
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", applied > 1 ? ", " : "", changed[i]);
         } else {
@@ -625,48 +592,12 @@ static void reload(void *arg)
             log_warn("reload: %s changed; it takes effect when kmsd restarts", changed[i]);
         }
     }
-    /* the live options: the running configuration takes their new values */
+    /* the live options: the running configuration takes their new values; what follows from them below */
     struct kmsd_config *c = &k->cfg;
-    c->max_connections = next.max_connections;
-    c->idle_timeout_ms = next.idle_timeout_ms;
-    c->max_pdu = next.max_pdu;
-    c->max_requests = next.max_requests;
-    c->max_pdus = next.max_pdus;
-    c->max_conn_buffer = next.max_conn_buffer;
-    c->pdu_timeout_ms = next.pdu_timeout_ms;
-    c->max_per_address = next.max_per_address;
-    c->limit_private = next.limit_private;
-    memcpy(c->allow, next.allow, sizeof c->allow);
-    c->n_allow = next.n_allow;
-    memcpy(c->deny, next.deny, sizeof c->deny);
-    c->n_deny = next.n_deny;
-    c->private_only = next.private_only;
-    c->products = next.products;
-    memcpy(c->csvlks, next.csvlks, sizeof c->csvlks);
-    c->n_csvlks = next.n_csvlks;
-    memcpy(c->products_file, next.products_file, sizeof c->products_file);
+    config_take_live(c, &next);
     c->products_table = next.products_table; /* the table in use (reload_products) */
-    c->time_check = next.time_check;
-    c->client_count = next.client_count;
-    c->allow_low_count = next.allow_low_count;
-    c->activation_interval = next.activation_interval;
-    c->renewal_interval = next.renewal_interval;
-    c->count_floor = next.count_floor;
-    c->count_mode = next.count_mode;
     k->scfg.genuine_count = c->count_mode == CONFIG_COUNT_GENUINE; /* the server tells its writer (on_hangup) */
-    c->log_level = next.log_level;
-    memcpy(c->log_file, next.log_file, sizeof c->log_file);
     log_set_level(levels[c->log_level]);
-    memcpy(c->http_token, next.http_token, sizeof c->http_token);
-    c->http_insecure = next.http_insecure;
-    c->http_max_connections = next.http_max_connections;
-    c->http_timeout_ms = next.http_timeout_ms;
-    c->http_max_page = next.http_max_page;
-    memcpy(c->http_tls_cert, next.http_tls_cert, sizeof c->http_tls_cert);
-    memcpy(c->http_tls_key, next.http_tls_key, sizeof c->http_tls_key);
-    c->proxy_protocol = next.proxy_protocol;
-    memcpy(c->trusted_proxy, next.trusted_proxy, sizeof c->trusted_proxy);
-    c->n_trusted_proxy = next.n_trusted_proxy;
     k->acl = acl;
     k->proxies = proxies;
     k->scfg.proxy_protocol = c->proxy_protocol; /* for the connections accepted from now */
@@ -677,7 +608,7 @@ static void reload(void *arg)
     for (size_t i = 0; i < n; i++)
         dns_changed |= strncmp(changed[i], "dns-", 4) == 0;
     if (dns_changed)
-        reload_dns(k, &next);
+        reload_dns(k);
     log_info("reload: %u option(s) applied%s%s%s; %u need a restart", applied, applied ? " (" : "", names,
              applied ? ")" : "", restart);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_internal.h" /* the option table itself (live_options_taken) */
 #include "kms_limits.h"
 #include "products.h"
 
@@ -1723,6 +1724,42 @@ static void command_args(void **state)
 
 #undef W
 
+/* A reload takes the options the table marks live, all of them, lists with their entries, and no other: after
+ * config_take_live the running configuration differs from the new one only in options that wait for a restart. */
+static void live_options_taken(void **state)
+{
+    (void)state;
+    struct res a = {0}, b = {0};
+    run_ini(&a, "port = 1700\n", NOENV, NULL);
+    assert_int_equal(a.rc, KMSD_CONFIG_OK);
+    run_ini(&b,
+            "port = 1701\nstate-dir = /tmp/elsewhere\nallow = 10.0.0.0/8\nallow = 192.168.0.0/16\ndeny = 10.9.0.0/16\n"
+            "csvlk = win2025\nmax-connections = 77\nidle-timeout = 45s\nlog-level = debug\ncount-mode = genuine\n"
+            "count-floor = 3\nhttp-token = 0123456789abcdef0123\nhttp-max-page = 9\nproxy-protocol = true\n"
+            "trusted-proxy = 10.0.0.5\ndns-publish = example.org\ndns-address = 192.0.2.1\ndns-priority = 5\n",
+            NOENV, NULL);
+    assert_int_equal(b.rc, KMSD_CONFIG_OK);
+    const char *names[64];
+    size_t n = config_changed(&a.cfg, &b.cfg, names, 64);
+    assert_int_equal(n, 17); /* the 17 options the second text sets */
+    config_take_live(&a.cfg, &b.cfg);
+    n = config_changed(&a.cfg, &b.cfg, names, 64);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "port");
+    assert_string_equal(names[1], "state-dir");
+    assert_false(config_option_live("port"));
+    assert_true(config_option_live("allow"));
+    assert_false(config_option_live("no-such-option"));
+    /* every live list option names its entries (else a reload would take the count without them) */
+    for (size_t i = 0; i < config_option_count(); i++) {
+        const struct config_option *o = config_option_at(i);
+        if (config_option_live(o->name) && o->arg == CONFIG_ARG_LIST)
+            assert_true(config_opts[i].list_size > 0);
+    }
+    res_free(&a);
+    res_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1747,6 +1784,7 @@ int main(void)
         cmocka_unit_test(docs_mention_every_option),
         cmocka_unit_test(example_config),
         cmocka_unit_test(command_args),
+        cmocka_unit_test(live_options_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
