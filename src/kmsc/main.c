@@ -931,8 +931,8 @@ static int health_cmd(int argc, char **argv, struct kmsc_result *res)
     if (http && !tls && cacert)
         return outcome_usage(res, "--cacert goes with --https");
     if (path && (path[0] != '/' || strlen(path) >= HEALTH_HTTP_PATH_MAX || strpbrk(path, " \t\r\n#")))
-        return outcome_usage(res, "--path '%s': a path starting with '/', without spaces or '#', shorter than %d bytes",
-                             path, HEALTH_HTTP_PATH_MAX);
+        return outcome_usage(res, "--path '%.40s%s': a path starting with '/', without spaces or '#', shorter than %d "
+                                  "bytes", path, strlen(path) > 40 ? "..." : "", HEALTH_HTTP_PATH_MAX);
     if (!target)
         target = DEFAULT_HOST; /* without a host, as plain kmsc: this machine */
     if (http)

@@ -2,7 +2,8 @@
 # SIGHUP (systemctl reload, logrotate's postrotate) re-reads the configuration: a changed --deny applies to the
 # next connection while one already open stays open and is served; the log file is reopened after a rename; a
 # configuration that does not load leaves the running one in place (logged) and kmsd serving; an option that needs
-# a restart (the listen address) is named as such; the HTTP token and page size apply to the next request.
+# a restart (the listen address) is named as such; the HTTP token and page size apply to the next request; at most
+# HTTP_MAX_RETIRED replaced HTTP servers keep serving connections opened on them, the next replacement waits.
 . "$(dirname "$0")/lib.sh"
 CONF="$TMP/kmsd.conf"
 LOG="$TMP/k.log"
@@ -132,6 +133,28 @@ PY
 printf '%s\n' "$BASE" >"$CONF"
 hup_and_wait 7 "$LOG" "$LOG.1"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "fixed count after the reload back"
+
+# HTTP_MAX_RETIRED (16): each reload that changes --http-timeout replaces the HTTP server and retires the old one,
+# which keeps serving a connection held open on it; the 17th such reload finds 16 retired servers still busy and
+# keeps the running one (logged); every held connection is answered afterwards
+retire=0
+for i in $(seq 1 17); do
+    HELD_TOKEN=$TOKEN held_request "http://127.0.0.1:$HTTP_PORT/healthz" "$TMP/go-r" "$TMP/held-$i.out"
+    eval "HELD_$i=$HELD"
+    printf '%s\nhttp-timeout = %ds\n' "$BASE" $((20 + i)) >"$CONF"
+    hup_and_wait $((7 + i)) "$LOG" "$LOG.1"
+done
+[ "$(grep -c "reload: the HTTP server now serves plain HTTP" "$LOG")" -ge 16 ] || fail "16 HTTP servers not replaced"
+grep -q "reload: the HTTP servers a reload replaced still serve connections" "$LOG" ||
+    fail "no refusal at HTTP_MAX_RETIRED: $(grep "reload:" "$LOG" | tail -3)"
+touch "$TMP/go-r"
+for i in $(seq 1 17); do
+    eval "wait \$HELD_$i"
+    [ "$(cat "$TMP/held-$i.out")" = 200 ] || fail "held connection $i: $(cat "$TMP/held-$i.out" 2>/dev/null)"
+done
+"$PYTHON" -c 'import sys, urllib.request as u
+u.urlopen(u.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]}), timeout=10)' \
+    "http://127.0.0.1:$HTTP_PORT/healthz" "$TOKEN" || fail "HTTP after the retirements"
 stop_kmsd
 
 # with --no-db, a reload to genuine mode is refused: the running configuration stays

@@ -57,6 +57,9 @@ expect_rc 5 "$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert.pe
 grep -q "answered 404" "$TMP/out" || fail "404: $(cat "$TMP/out")"
 expect_rc 2 "$KMSC" health --http --cacert "$TMP/cert.pem"
 expect_rc 2 "$KMSC" health --https --path nothing
+long=$(printf '/%0255d' 0) # HEALTH_HTTP_PATH_MAX (256) bytes: one too many with the NUL
+expect_rc 2 "$KMSC" health --https --path "$long"
+grep -q "shorter than 256 bytes" "$TMP/out" || fail "--path at its limit: $(cat "$TMP/out")"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "activation with HTTPS on"
 
 # a certificate renewed in place + SIGHUP: new connections get the new one, a connection open across the reload is

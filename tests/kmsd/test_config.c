@@ -539,6 +539,9 @@ struct bad {
 };
 
 static const struct bad bads[] = {
+    { "host-name", "kms one", "is not a host name (at most 64" },
+    { "host-name", "h12345678901234567890123456789012345678901234567890123456789012345", "is not a host name" },
+    { "trusted-proxy", "10.0.0.0/x", "not a number" },
     { "allow", "10.1.0.0/8", "address bits are set below the prefix length" },
     { "allow", "10.0.0.0/33", "an IPv4 prefix length is 0 to 32" },
     { "allow", "::/129", "an IPv6 prefix length is 0 to 128" },
@@ -688,6 +691,14 @@ static void bad_values(void **state)
         }
     }
     assert_true(n_epid > 0);
+    res_free(&r);
+    /* --host-name at its limit, CONFIG_HOST_NAME_LEN characters (one more is in bads) */
+    char name64[CONFIG_HOST_NAME_LEN + 1];
+    memset(name64, 'h', CONFIG_HOST_NAME_LEN);
+    name64[CONFIG_HOST_NAME_LEN] = '\0';
+    run(&r, NOENV, ARGS("--host-name", name64));
+    assert_int_equal(r.rc, KMSD_CONFIG_OK);
+    assert_string_equal(r.cfg.host_name, name64);
     res_free(&r);
     /* environment lists: empty entries */
     run(&r, ARGS("KMSD_LISTEN=1.2.3.4,,5.6.7.8"), NULL);
