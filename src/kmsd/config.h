@@ -133,6 +133,7 @@ struct kmsd_config {
     bool http_insecure;                /* --http-insecure: allow a non-loopback --http without a token */
     uint32_t http_max_connections;     /* --http-max-connections, default 32 */
     uint32_t http_timeout_ms;          /* --http-timeout (seconds, suffixes), default 10 s */
+    uint32_t http_idle_unload_ms;      /* --http-idle-unload (seconds, suffixes), default 30 s; 0: never */
     uint32_t http_max_page;            /* --http-max-page: clients per API page at most, default 500 */
     char http_tls_cert[CONFIG_PATH_LEN];  /* --http-tls-cert FILE (PEM): serve HTTPS; "" = plain HTTP */
     char http_tls_key[CONFIG_PATH_LEN];   /* --http-tls-key FILE (PEM), with http_tls_cert */

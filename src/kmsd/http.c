@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -51,7 +52,7 @@ struct req {
 void http_reply_body(struct http_reply *out, unsigned code, const char *type, const char *cache, void *body, size_t len,
                      enum MHD_ResponseMemoryMode mode)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    struct MHD_Response *r = mhd_fn.MHD_create_response_from_buffer(len, body, mode);
     out->r = r;
     out->code = code;
     if (!r) {
@@ -59,13 +60,13 @@ void http_reply_body(struct http_reply *out, unsigned code, const char *type, co
             free(body);
         return;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    mhd_fn.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    mhd_fn.MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+    mhd_fn.MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (code == 401)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kmsd\"");
+        mhd_fn.MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kmsd\"");
     if (code == 405)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        mhd_fn.MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 }
 
 /* j as JSON into out (a reference is taken over). */
@@ -107,8 +108,8 @@ static enum MHD_Result queue(struct http_server *h, struct MHD_Connection *con, 
 {
     if (!out->r)
         return MHD_NO;
-    enum MHD_Result ret = MHD_queue_response(con, out->code, out->r);
-    MHD_destroy_response(out->r);
+    enum MHD_Result ret = mhd_fn.MHD_queue_response(con, out->code, out->r);
+    mhd_fn.MHD_destroy_response(out->r);
     out->r = NULL;
     metrics_inc(&h->cfg.m->http_responses[metrics_http_status_of(out->code)]);
     return ret;
@@ -200,7 +201,7 @@ static void metrics_page(struct http_server *h, struct http_reply *out, const st
 
 static bool token_ok(struct http_server *h, struct MHD_Connection *con)
 {
-    const char *a = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *a = mhd_fn.MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     pthread_mutex_lock(&h->live_mu); /* a reload may change the token */
     size_t tn = strlen(h->token);
     /* kms_ct_equal: the time taken does not depend on where the texts differ */
@@ -243,8 +244,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
         http_reply_error(&out, 405, "method_not_allowed", NULL, "%.32s: only GET and HEAD are served", method);
         return queue(h, con, &out);
     }
-    const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = mhd_fn.MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = mhd_fn.MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te || (cl && strcmp(cl, "0") != 0)) {
         http_reply_error(&out, 413, "payload_too_large", NULL, "requests carry no body here");
         return queue(h, con, &out);
@@ -270,7 +271,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
         http_reply_body(&out, 200, "text/html; charset=utf-8", "no-cache", (void *)(uintptr_t)kmsd_web_page,
                         kmsd_web_page_len, MHD_RESPMEM_PERSISTENT);
         if (out.r) /* workstation names come from the network: a second line of defence under textContent */
-            MHD_add_response_header(out.r, "Content-Security-Policy", kmsd_web_page_csp);
+            mhd_fn.MHD_add_response_header(out.r, "Content-Security-Policy", kmsd_web_page_csp);
         break;
     case HTTPQ_CLIENTS:
     case HTTPQ_CLIENT:
@@ -327,7 +328,7 @@ static void completed(void *cls, struct MHD_Connection *con, void **con_cls, enu
     struct req *rq = *con_cls;
     if (rq) {
         if (rq->job.out.r) /* answered by a lane, never queued */
-            MHD_destroy_response(rq->job.out.r);
+            mhd_fn.MHD_destroy_response(rq->job.out.r);
         free(rq->pr);
     }
     free(rq);
@@ -355,6 +356,7 @@ static void conn_notify(void *cls, struct MHD_Connection *con, void **socket_con
     struct http_server *h = cls;
     atomic_fetch_add_explicit(&h->cfg.m->http_open, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
                               memory_order_relaxed);
+    atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed); /* the idle thread's clock */
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -430,7 +432,7 @@ static int start_daemon(struct http_server *h, int fd, int family, const char *c
         {MHD_OPTION_HTTPS_MEM_CERT, 0, out->cert},
         {MHD_OPTION_END, 0, NULL},
     };
-    out->d = MHD_start_daemon(
+    out->d = mhd_fn.MHD_start_daemon(
         flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(max_conn + 1), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout_s,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -443,8 +445,8 @@ static int start_daemon(struct http_server *h, int fd, int family, const char *c
     return 0;
 }
 
-/* Starts one MHD daemon on a socket bound to sa (listen.h: the socket holds exactly that address, and its name
- * is read back from it). Returns 0 or a negative errno. */
+/* Binds a listening socket to sa for the next address (listen.h: the socket holds exactly that address, and its
+ * name is read back from it); the daemons are started on it by start_all. Returns 0 or a negative errno. */
 static int serve_on(struct http_server *h, const struct sockaddr *sa)
 {
     if (h->n_d >= HTTP_MAX_ADDRS)
@@ -454,17 +456,49 @@ static int serve_on(struct http_server *h, const struct sockaddr *sa)
         return fd;
     char name[LISTEN_NAME_LEN];
     int rc = listen_bound(fd, NULL, name, sizeof name);
-    if (rc == 0)
-        rc = start_daemon(h, fd, sa->sa_family, h->tls_cert, h->tls_key, h->cfg.max_connections, h->cfg.timeout_s,
-                          &h->d[h->n_d]);
     if (rc < 0) {
-        close(fd); /* MHD takes the socket only once it has started */
-        return rc == -EINVAL ? -ENOMEM : rc;
+        close(fd);
+        return rc;
     }
+    h->lfd[h->n_d] = fd;
+    h->d[h->n_d].d = NULL;
     h->family[h->n_d] = sa->sa_family;
     snprintf(h->names[h->n_d], sizeof h->names[0], "%s", name);
     h->n_d++;
     return 0;
+}
+
+/* Starts a daemon per address into nd, each on a duplicate of the address's listening socket, with the given
+ * certificate and limits, loading libmicrohttpd first when needed. 0, or -1 with err filled (cap bytes): nothing
+ * started is left running, and a library loaded for nothing is closed again. With d_mu held (or before the idle
+ * thread starts). */
+static int start_all(struct http_server *h, const char *cert, const char *key, uint32_t max_conn, uint32_t timeout_s,
+                     struct http_daemon *nd, char *err, size_t cap)
+{
+    bool was_loaded = mhd_fns_loaded();
+    if (mhd_fns_load(err, cap) < 0)
+        return -1;
+    int started = 0, rc = 0;
+    for (; started < h->n_d; started++) {
+        int fd = fcntl(h->lfd[started], F_DUPFD_CLOEXEC, 0);
+        rc = fd < 0 ? -errno
+                    : start_daemon(h, fd, h->family[started], cert, key, max_conn, timeout_s, &nd[started]);
+        if (rc < 0 && fd >= 0)
+            close(fd);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        return 0;
+    for (int i = 0; i < started; i++) {
+        mhd_fn.MHD_stop_daemon(nd[i].d); /* closes its duplicate; the address's socket stays */
+        free_pem(&nd[i]);
+    }
+    if (!was_loaded)
+        mhd_fns_unload();
+    snprintf(err, cap, "%s", rc == -EINVAL ? (cert ? "do the certificate and key go together?" : "see the debug log")
+                                           : strerror(-rc));
+    return -1;
 }
 
 /* One --http entry (or a default address, required false): every address it resolves to. A failure to listen
@@ -560,9 +594,9 @@ static void sweep_retired(struct http_server *h, bool all)
     int k = 0;
     for (int i = 0; i < h->n_retired; i++) {
         struct http_daemon *r = &h->retired[i];
-        const union MHD_DaemonInfo *di = all ? NULL : MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        const union MHD_DaemonInfo *di = all ? NULL : mhd_fn.MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         if (all || (di && di->num_connections == 0)) {
-            MHD_stop_daemon(r->d);
+            mhd_fn.MHD_stop_daemon(r->d);
             free_pem(r);
         } else {
             h->retired[k++] = *r;
@@ -585,6 +619,22 @@ static void set_live(struct http_server *h, const struct http_cfg *cfg)
     pthread_mutex_unlock(&h->live_mu);
 }
 
+/* Moves the running daemons to the retired ones: they stop accepting (the new daemons, if any, take the listening
+ * sockets over) and finish the connections they have. With d_mu held. */
+static void retire_all(struct http_server *h)
+{
+    for (int i = 0; i < h->n_d; i++) {
+        if (!h->d[i].d)
+            continue;
+        MHD_socket fd = mhd_fn.MHD_quiesce_daemon(h->d[i].d);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd); /* the daemon's duplicate; the address's socket stays kmsd's */
+        h->retired[h->n_retired++] = h->d[i];
+        h->d[i].d = NULL;
+        h->d[i].cert = h->d[i].key = NULL;
+    }
+}
+
 int http_reload(struct http_server *h, const struct http_cfg *cfg)
 {
     if (!h)
@@ -592,50 +642,41 @@ int http_reload(struct http_server *h, const struct http_cfg *cfg)
     set_live(h, cfg);
     const char *cert = cfg->tls_cert && cfg->tls_key ? cfg->tls_cert : NULL;
     const char *key = cert ? cfg->tls_key : NULL;
+    pthread_mutex_lock(&h->d_mu);
+    if (atomic_exchange_explicit(&h->idle_ms, cfg->idle_unload_ms, memory_order_relaxed) != cfg->idle_unload_ms)
+        http_idle_poke(h);
     bool swap = text_differs(cert, h->tls_cert) || text_differs(key, h->tls_key) ||
                 cfg->max_connections != h->cfg.max_connections || cfg->timeout_s != h->cfg.timeout_s;
-    sweep_retired(h, false);
+    if (h->n_retired)
+        sweep_retired(h, false);
     if (!swap) {
         atomic_store_explicit(&h->max_conn, cfg->max_connections, memory_order_relaxed);
+        pthread_mutex_unlock(&h->d_mu);
         return 0;
     }
     if (h->n_retired + h->n_d > HTTP_MAX_RETIRED) {
+        pthread_mutex_unlock(&h->d_mu);
         log_error("reload: the HTTP servers a reload replaced still serve connections; the certificate and HTTP "
                   "limits stay as they were until they end (reload again later)");
         return -1;
     }
-    /* New daemons first, each on a duplicate of its address's listening socket: if one does not start, the running
-     * ones stay as they are. */
+    /* New daemons first (asleep too: that checks the certificate and key now, not at the next connection): if one
+     * does not start, the running ones stay as they are. */
     struct http_daemon nd[HTTP_MAX_ADDRS];
-    int started = 0, rc = 0;
-    for (; started < h->n_d && rc == 0; started++) {
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d[started].d, MHD_DAEMON_INFO_LISTEN_FD);
-        int fd = di ? fcntl(di->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
-        rc = fd < 0 ? -errno : start_daemon(h, fd, h->family[started], cert, key, cfg->max_connections, cfg->timeout_s,
-                                            &nd[started]);
-        if (rc < 0 && fd >= 0)
-            close(fd);
-        if (rc < 0)
-            break;
-    }
-    if (rc < 0) {
-        for (int i = 0; i < started; i++) {
-            MHD_stop_daemon(nd[i].d); /* closes its duplicate; the running daemon's socket stays */
-            free_pem(&nd[i]);
-        }
+    char err[256];
+    if (start_all(h, cert, key, cfg->max_connections, cfg->timeout_s, nd, err, sizeof err) < 0) {
+        pthread_mutex_unlock(&h->d_mu);
         log_error("reload: the HTTP server does not start with the new %s (%s); the running one stays as it was",
-                  cert ? "certificate and key" : "settings", rc == -EINVAL ? "do the certificate and key go together?"
-                                                                         : strerror(-rc));
+                  cert ? "certificate and key" : "settings", err);
         return -1;
     }
     /* Both accept on the same socket for a moment; then the old ones stop accepting and finish what they have. */
-    for (int i = 0; i < h->n_d; i++) {
-        MHD_socket fd = MHD_quiesce_daemon(h->d[i].d);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd); /* the new daemon has its own descriptor of the socket */
-        h->retired[h->n_retired++] = h->d[i];
+    retire_all(h);
+    for (int i = 0; i < h->n_d; i++)
         h->d[i] = nd[i];
-    }
+    bool woke = !h->awake;
+    h->awake = true;
+    atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
     char *tc = cert ? strdup(cert) : NULL, *tk = key ? strdup(key) : NULL;
     free_tls(h);
     h->tls_cert = tc; /* NULL on out of memory: only what http_reload compares with next time */
@@ -644,9 +685,53 @@ int http_reload(struct http_server *h, const struct http_cfg *cfg)
     h->cfg.timeout_s = cfg->timeout_s;
     atomic_store_explicit(&h->max_conn, cfg->max_connections, memory_order_relaxed);
     sweep_retired(h, false);
+    bool draining = h->n_retired != 0;
+    if (woke)
+        http_idle_poke(h);
+    pthread_mutex_unlock(&h->d_mu);
     log_info("reload: the HTTP server now serves %s%s", cert ? "HTTPS with the certificate read now" : "plain HTTP",
-             h->n_retired ? " (the connections already open finish on the old settings)" : "");
+             draining ? " (the connections already open finish on the old settings)" : "");
     return 0;
+}
+
+int http_wake(struct http_server *h, char *err, size_t cap)
+{
+    if (h->awake)
+        return 0;
+    struct http_daemon nd[HTTP_MAX_ADDRS];
+    if (start_all(h, h->tls_cert, h->tls_key, h->cfg.max_connections, h->cfg.timeout_s, nd, err, cap) < 0)
+        return -1;
+    for (int i = 0; i < h->n_d; i++)
+        h->d[i] = nd[i];
+    h->awake = true;
+    atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
+    return 0;
+}
+
+void http_doze(struct http_server *h)
+{
+    if (!h->awake || h->n_retired + h->n_d > HTTP_MAX_RETIRED) /* the idle thread tries again later */
+        return;
+    retire_all(h);
+    h->awake = false;
+}
+
+void http_settle(struct http_server *h)
+{
+    if (h->n_retired)
+        sweep_retired(h, false);
+    if (h->awake || h->n_retired || !mhd_fns_loaded())
+        return;
+    /* Asleep with no daemon left: no connection is open, so no lane holds one. Their threads end (a lane starts its
+     * thread again with its next job), the registry connection closes, and libmicrohttpd and GnuTLS are unmapped. */
+    http_lane_stop(&h->registry);
+    http_lane_stop(&h->readyz);
+    http_lane_reopen(&h->registry);
+    http_lane_reopen(&h->readyz);
+    store_close(h->db);
+    h->db = NULL;
+    mhd_fns_unload();
+    malloc_trim(0); /* what the daemons' and lanes' threads allocated goes back to the system */
 }
 
 void http_set_dns(struct http_server *h, struct dns_publish *dns)
@@ -667,13 +752,22 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
         return -1;
     }
     h->cfg = *cfg;
+    h->idle.wake_fd = -1;
     if (pthread_mutex_init(&h->live_mu, NULL) != 0) {
         log_error("http: cannot create a mutex");
         free(h);
         return -1;
     }
+    if (pthread_mutex_init(&h->d_mu, NULL) != 0) {
+        log_error("http: cannot create a mutex");
+        pthread_mutex_destroy(&h->live_mu);
+        free(h);
+        return -1;
+    }
     set_live(h, cfg);
     atomic_init(&h->max_conn, cfg->max_connections);
+    atomic_init(&h->idle_ms, cfg->idle_unload_ms);
+    atomic_init(&h->last_use_ms, http_now_ms());
     if (cfg->db_path)
         snprintf(h->db_path, sizeof h->db_path, "%s", cfg->db_path);
     h->n_kms = n_kms < SERVER_MAX_LISTENERS ? n_kms : SERVER_MAX_LISTENERS;
@@ -685,6 +779,7 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
             log_error("http: out of memory");
             free(h->tls_cert);
             free(h->tls_key);
+            pthread_mutex_destroy(&h->d_mu);
             pthread_mutex_destroy(&h->live_mu);
             free(h);
             return -1;
@@ -702,9 +797,10 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
     if (rc != 0) {
         log_error("http: cannot create a mutex: %s", strerror(rc));
         free_tls(h);
+        pthread_mutex_destroy(&h->d_mu);
         pthread_mutex_destroy(&h->live_mu);
         free(h);
-        return -rc;
+        return -1;
     }
     if (cfg->n_addrs == 0) {
         for (size_t i = 0; i < sizeof default_addrs / sizeof default_addrs[0] && rc == 0; i++)
@@ -723,6 +819,19 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
         http_stop(h);
         return 0;
     }
+    /* The daemons start now, so that a certificate that does not go with its key stops kmsd here; the idle thread
+     * unloads them once nothing comes. */
+    char err[256];
+    if (http_wake(h, err, sizeof err) < 0) {
+        log_error("http: cannot serve on %s: %s", h->names[0], err);
+        http_stop(h);
+        return -1;
+    }
+    if ((rc = http_idle_start(h)) != 0) {
+        log_error("http: cannot start the idle thread: %s", strerror(rc));
+        http_stop(h);
+        return -1;
+    }
     for (int i = 0; i < h->n_d; i++)
         log_info("http: serving the web page and API on %s://%s/", h->tls_cert ? "https" : "http", h->names[i]);
     *out = h;
@@ -733,20 +842,24 @@ void http_stop(struct http_server *h)
 {
     if (!h)
         return;
-    /* The lanes first: MHD must not stop with a connection still suspended, and stopping them answers and
+    http_idle_stop(h); /* first: nothing else changes the daemons from here on */
+    /* The lanes next: MHD must not stop with a connection still suspended, and stopping them answers and
      * resumes every one (a query under way finishes first). Until the daemons stop, a request that needs a lane
      * is answered 503 at once. */
     http_lane_stop(&h->registry);
     http_lane_stop(&h->readyz);
     for (int i = 0; i < h->n_d; i++) {
-        MHD_stop_daemon(h->d[i].d);
+        if (h->d[i].d)
+            mhd_fn.MHD_stop_daemon(h->d[i].d);
         free_pem(&h->d[i]);
+        close(h->lfd[i]);
     }
     sweep_retired(h, true);
     store_close(h->db);
     http_lane_destroy(&h->registry);
     http_lane_destroy(&h->readyz);
     pthread_mutex_destroy(&h->probe_mu);
+    pthread_mutex_destroy(&h->d_mu);
     pthread_mutex_destroy(&h->live_mu);
     free_tls(h);
     free(h);

@@ -8,7 +8,9 @@
  * pointer given here (each identity immutable; a reload that swaps the product table publishes a new one, the old one
  * staying valid), the product table in use (products_current), and the registry through their own read-only SQLite
  * connection (WAL lets it read while the writer thread writes; it is never the writer's connection). Request targets
- * are parsed by http_query.c. docs/internals/http.md and docs/api.md describe it.
+ * are parsed by http_query.c. libmicrohttpd itself is loaded while HTTP is used and unloaded once no connection
+ * came for --http-idle-unload (http_idle.c: kmsd keeps the listening sockets, and one small thread watches them
+ * meanwhile). docs/internals/http.md and docs/api.md describe it.
  */
 #ifndef KMSD_HTTP_H
 #define KMSD_HTTP_H
@@ -35,6 +37,7 @@ struct http_cfg {
     const char *token;                 /* Bearer token required on every request; "" or NULL: none */
     uint32_t max_connections;
     uint32_t timeout_s;
+    uint32_t idle_unload_ms;           /* no connection this long: libmicrohttpd is unloaded until the next (0: never) */
     uint32_t max_page;
     const char *db_path;               /* the registry to read; NULL without one */
     const char *host_name;             /* this kmsd's name in the registry (--host-name) */
@@ -56,7 +59,8 @@ int http_start(const struct http_cfg *cfg, const struct server_bound *kms, size_
 /* A reload (the loop thread's; h may be NULL): takes cfg's token, max_page, count_mode and client_count at once
  * for the next request, and when the TLS texts (a certificate renewed in place, HTTPS turned on or off),
  * max_connections or timeout_s changed, replaces each daemon by a new one on the same listening socket (nothing is
- * refused meanwhile; the old one finishes the connections it has). The addresses, the registry and the rest of cfg
+ * refused meanwhile; the old one finishes the connections it has; asleep, libmicrohttpd is loaded to check them), and
+ * takes idle_unload_ms. The addresses, the registry and the rest of cfg
  * are not looked at. Returns 0, or -1 when a new daemon did not start (the certificate and key do not go
  * together, ...): the running daemons stay, with their certificate and limits, and the message is logged. */
 int http_reload(struct http_server *h, const struct http_cfg *cfg);

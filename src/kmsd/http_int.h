@@ -17,6 +17,7 @@
 #include "health.h"
 #include "http.h"
 #include "http_query.h"
+#include "mhd_fns.h"
 #include "store.h"
 
 #define HTTP_JSON_TYPE "application/json; charset=utf-8"
@@ -60,6 +61,16 @@ struct http_daemon {
     char *cert, *key;
 };
 
+/* The idle thread (http_idle.c): unloads libmicrohttpd once no connection came for cfg.idle_unload_ms, watches the
+ * listening sockets meanwhile, and loads it again for the next connection. */
+struct http_idle {
+    pthread_t thread;
+    bool started;
+    int wake_fd;   /* an eventfd: http_idle_poke and http_idle_stop wake the thread */
+    bool stopping; /* under the server's d_mu */
+    uint64_t fail_logged_ms; /* when a failure to load was last logged (once a minute) */
+};
+
 struct http_server {
     /* cfg: what http_start was given. Its live part (token, max_page, count_mode, client_count, dns) is changed by
      * http_reload and http_set_dns under live_mu, and read under it by the other threads; max_connections is
@@ -69,15 +80,23 @@ struct http_server {
     char token[512];                 /* "Bearer TOKEN", "" for none; under live_mu */
     char count_mode[16];             /* under live_mu */
     _Atomic uint32_t max_conn;       /* --http-max-connections, read by accept_policy */
-    char *tls_cert, *tls_key;        /* the texts the current daemons serve (each has its own copy), NULL: plain */
-    struct http_daemon d[HTTP_MAX_ADDRS];
-    int family[HTTP_MAX_ADDRS];      /* of each daemon's socket */
+    /* d_mu: the daemons, the TLS texts and awake, changed by the loop thread's reloads and by the idle thread. */
+    pthread_mutex_t d_mu;
+    char *tls_cert, *tls_key;        /* the texts the daemons serve (each has its own copy), NULL: plain */
+    int lfd[HTTP_MAX_ADDRS];         /* the listening sockets, kmsd's own: each daemon is given a duplicate */
+    struct http_daemon d[HTTP_MAX_ADDRS]; /* one per address while awake; d[i].d NULL while asleep */
+    int family[HTTP_MAX_ADDRS];      /* of each socket */
     char names[HTTP_MAX_ADDRS][96];
-    int n_d;
-    /* Daemons a reload replaced (a new certificate, new limits): they accept nothing and serve the connections they
-     * had until those end; stopped at the next reload once they have none, and at http_stop. */
+    int n_d;                         /* addresses */
+    bool awake;                      /* the daemons run (and libmicrohttpd is loaded) */
+    /* Daemons a reload or the idle thread replaced or put to sleep: they accept nothing and serve the connections
+     * they had until those end; stopped once they have none (the idle thread checks every second), and at
+     * http_stop. libmicrohttpd stays loaded while any is left. */
     struct http_daemon retired[HTTP_MAX_RETIRED];
     int n_retired;
+    _Atomic uint64_t last_use_ms;    /* monotonic time a connection last started or ended, or the daemons started */
+    _Atomic uint32_t idle_ms;        /* --http-idle-unload (0: never) */
+    struct http_idle idle;
     struct server_bound kms[SERVER_MAX_LISTENERS];
     size_t n_kms;
     struct kmsc_target probe_target;
@@ -114,6 +133,24 @@ struct store *http_db_get(struct http_server *h);
  * commit would make SQLite drop them before the next read anyway). */
 void http_db_put(struct http_server *h, struct store *db);
 
+/* Monotonic milliseconds. */
+uint64_t http_now_ms(void);
+
+/* With d_mu held, for the idle thread (http.c): http_wake starts a daemon per address with the running settings
+ * (loading libmicrohttpd first); 0 or -1 with err filled. http_doze quiesces them (they go on serving the
+ * connections they have, as retired daemons). http_settle stops the retired daemons left without a connection, and
+ * once none is left while asleep closes the registry connection, ends the lanes' threads and unloads
+ * libmicrohttpd. */
+int http_wake(struct http_server *h, char *err, size_t cap);
+void http_doze(struct http_server *h);
+void http_settle(struct http_server *h);
+
+/* The idle thread (http_idle.c). start: 0 or a positive errno. poke: look at idle_ms and awake again (a reload
+ * changed them). stop: ends and joins it (before the daemons stop). */
+int http_idle_start(struct http_server *h);
+void http_idle_poke(struct http_server *h);
+void http_idle_stop(struct http_server *h);
+
 /* The lanes (http_lane.c). init: 0 or a positive errno; the thread starts with the first job. */
 int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,
                    void (*run)(struct http_server *h, struct http_job *job));
@@ -123,6 +160,8 @@ bool http_lane_submit(struct http_lane *l, struct http_job *job);
 /* Before the daemons stop: the job running finishes, those waiting are answered 503, every connection the lane
  * suspended is resumed, and the thread is joined. Later submissions return false. */
 void http_lane_stop(struct http_lane *l);
+/* After http_lane_stop, with no connection open: the lane takes jobs again, its thread started with the next one. */
+void http_lane_reopen(struct http_lane *l);
 /* After http_lane_stop (or a lane never used): frees the mutex and condition. */
 void http_lane_destroy(struct http_lane *l);
 

@@ -50,7 +50,7 @@ static void *lane_main(void *arg)
         job->done = true;
         /* The last use of job: once resumed, libmicrohttpd's thread queues the answer and may free the request.
          * Resuming takes the daemon's mutex that its thread takes before it reads job, which orders the writes. */
-        MHD_resume_connection(con);
+        mhd_fn.MHD_resume_connection(con);
         pthread_mutex_lock(&l->mu);
     }
     pthread_mutex_unlock(&l->mu);
@@ -91,7 +91,7 @@ bool http_lane_submit(struct http_lane *l, struct http_job *job)
         }
     }
     /* Suspended before it is queued: the lane may resume it as soon as the mutex is released. */
-    MHD_suspend_connection(job->con);
+    mhd_fn.MHD_suspend_connection(job->con);
     if (l->tail)
         l->tail->next = job;
     else
@@ -111,6 +111,14 @@ void http_lane_stop(struct http_lane *l)
     pthread_mutex_unlock(&l->mu);
     if (started)
         pthread_join(l->thread, NULL);
+}
+
+void http_lane_reopen(struct http_lane *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->stopping = false;
+    l->started = false;
+    pthread_mutex_unlock(&l->mu);
 }
 
 void http_lane_destroy(struct http_lane *l)

@@ -11,13 +11,6 @@
 #include "log.h"
 #include "registry_json.h"
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A probe's result, copied out of the cache so that probe_mu is held only for the copy. */
 struct probe_copy {
     enum kmsc_status st;
@@ -38,7 +31,7 @@ static void copy(const struct http_server *h, struct probe_copy *c)
 /* With probe_mu held: whether the last probe is recent enough to answer with. */
 static bool fresh(const struct http_server *h)
 {
-    return h->probe_at_ms != 0 && mono_ms() - h->probe_at_ms < HTTP_READYZ_CACHE_MS;
+    return h->probe_at_ms != 0 && http_now_ms() - h->probe_at_ms < HTTP_READYZ_CACHE_MS;
 }
 
 static void answer(const struct http_server *h, struct http_reply *out, const struct probe_copy *c, bool cached)
@@ -116,7 +109,7 @@ void http_readyz_probe(struct http_server *h, struct http_reply *out, const stru
     snprintf(h->probe_msg, sizeof h->probe_msg, "%s", c.msg);
     h->probe_rtt_ms = c.rtt_ms;
     h->probe_wall = c.wall;
-    h->probe_at_ms = mono_ms();
+    h->probe_at_ms = http_now_ms();
     pthread_mutex_unlock(&h->probe_mu);
     answer(h, out, &c, false);
 }

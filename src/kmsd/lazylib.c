@@ -4,8 +4,10 @@
 #include <dlfcn.h>
 #include <stdio.h>
 
-int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap)
+int lazylib_open_handle(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap,
+                        void **handle)
 {
+    *handle = NULL;
     void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
@@ -23,7 +25,20 @@ int lazylib_open(const char *soname, const char *const *names, void **out, size_
             return -1;
         }
     }
+    *handle = h;
     return 0;
+}
+
+int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap)
+{
+    void *h;
+    return lazylib_open_handle(soname, names, out, n, err, cap, &h); /* h is never closed */
+}
+
+void lazylib_close(void *handle)
+{
+    if (handle)
+        dlclose(handle);
 }
 
 int lazylib_loaded(const char *soname)

@@ -6,8 +6,9 @@
  *
  * The functions called are still the libraries' own: the caller keeps a table of pointers whose types are taken
  * from the libraries' headers (`__typeof__(name) *`), so a changed signature is a compile error, and fills it
- * with lazylib_open. The library stays loaded until the process ends (it is never closed: a thread of it may
- * still run, and its atexit handlers must find it).
+ * with lazylib_open. ldns and libsystemd stay loaded until the process ends (a thread of theirs may still run, and
+ * their atexit handlers must find them). libmicrohttpd (and the GnuTLS it links) is opened with a handle and closed
+ * again while the HTTP server idles (http_idle.c): its caller guarantees that no thread runs its code then.
  */
 #ifndef KMSD_LAZYLIB_H
 #define KMSD_LAZYLIB_H
@@ -18,6 +19,13 @@
  * pointers are stored through memcpy: POSIX gives dlsym's void * their representation). 0, or -1 with err filled
  * (cap bytes) naming the library and what is missing; nothing is kept open then. */
 int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap);
+
+/* The same, with the handle kept in *handle for lazylib_close. */
+int lazylib_open_handle(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap,
+                        void **handle);
+
+/* Closes a handle of lazylib_open_handle (NULL is fine): the pointers it filled must not be called again. */
+void lazylib_close(void *handle);
 
 /* Whether soname is mapped in this process already (for tests and the memory benchmark's explanations). */
 int lazylib_loaded(const char *soname);

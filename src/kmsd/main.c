@@ -286,6 +286,7 @@ static void http_cfg_make(const struct kmsd_config *cfg, struct http_cfg *hc)
     hc->token = cfg->http_token;
     hc->max_connections = cfg->http_max_connections;
     hc->timeout_s = cfg->http_timeout_ms / 1000;
+    hc->idle_unload_ms = cfg->http_idle_unload_ms;
     hc->max_page = cfg->http_max_page;
     hc->count_mode = cfg->count_mode == CONFIG_COUNT_GENUINE ? "genuine" : "fixed";
     hc->client_count = cfg->client_count;

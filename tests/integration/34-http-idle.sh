@@ -1,0 +1,125 @@
+#!/bin/bash
+# --http-idle-unload: with no HTTP connection for that long kmsd unloads libmicrohttpd (and GnuTLS) and keeps only its
+# listening sockets; the next connection loads it again and is answered, over HTTPS too. A connection held open
+# keeps it loaded; requests that arrive while it unloads are all answered, registry queries included (the lanes'
+# threads end and start again); 0 keeps it loaded; a reload changes the time, and a reload with a key that does not
+# go with the certificate, made while unloaded, keeps the running certificate; bad values stop kmsd.
+. "$(dirname "$0")/lib.sh"
+
+# mapped LIB: how many of kmsd's mappings name LIB
+mapped() { grep -c "$1" "/proc/$KMSD_PID/maps" || true; }
+# wait_unloaded: at most 6 s for libmicrohttpd and GnuTLS to be unmapped
+wait_unloaded() {
+    local _
+    for _ in $(seq 1 60); do
+        [ "$(mapped libmicrohttpd)" = 0 ] && [ "$(mapped libgnutls)" = 0 ] && return 0
+        sleep 0.1
+    done
+    fail "libmicrohttpd still mapped after 6 s without a connection ($1)"
+}
+get() { # get PATH: the status of a GET with the token
+    "$PYTHON" - "$HTTP_PORT" "$1" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.request("GET", sys.argv[2], headers={"Authorization": "Bearer 0123456789abcdef0123"})
+print(c.getresponse().status)
+PY
+}
+
+CONF="$TMP/kmsd.conf"
+printf 'http-token = 0123456789abcdef0123\nhttp-idle-unload = 1s\n' >"$CONF"
+start_kmsd -c "$CONF"
+[ "$(mapped libmicrohttpd)" -gt 0 ] || fail "libmicrohttpd is not loaded at start"
+wait_unloaded "at start"
+grep -q "http: no connection for 1000 ms: libmicrohttpd is unloaded" "$TMP/kmsd.log" || fail "no unload line"
+[ "$(get /healthz)" = 200 ] || fail "/healthz after the unload"
+[ "$(mapped libmicrohttpd)" -gt 0 ] || fail "libmicrohttpd not loaded again by a connection"
+[ "$(get /api/v1/stats)" = 200 ] || fail "/api/v1/stats (the registry lane) after a load"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "activation"
+wait_unloaded "after two requests"
+
+# a connection held open for 2.5 s keeps the library, and is answered
+HELD_TOKEN=0123456789abcdef0123 held_request "http://127.0.0.1:$HTTP_PORT/api/v1/clients" "$TMP/go" "$TMP/held"
+sleep 2.5
+[ "$(mapped libmicrohttpd)" -gt 0 ] || fail "unloaded while a connection was open"
+touch "$TMP/go"
+wait "$HELD"
+[ "$(cat "$TMP/held")" = 200 ] || fail "the held connection got $(cat "$TMP/held")"
+wait_unloaded "after the held connection"
+
+# requests around the moment of the unload, four at a time, the registry lane's among them: every one answered
+"$PYTHON" - "$HTTP_PORT" <<'PY' || fail "a request made while libmicrohttpd was unloading was not answered"
+import http.client, random, sys, threading, time
+port = int(sys.argv[1])
+bad = []
+def one(path):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", path, headers={"Authorization": "Bearer 0123456789abcdef0123"})
+        st = c.getresponse().status
+        if st != 200:
+            bad.append((path, st))
+    except Exception as e:
+        bad.append((path, repr(e)))
+random.seed(34)
+for _ in range(8):
+    time.sleep(random.uniform(0.85, 1.15))
+    ts = [threading.Thread(target=one, args=(p,)) for p in ("/healthz", "/api/v1/stats", "/api/v1/clients", "/metrics")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(15)
+print(bad)
+sys.exit(1 if bad else 0)
+PY
+[ "$(grep -c "libmicrohttpd loaded again" "$TMP/kmsd.log")" -ge 3 ] || fail "the race test did not catch unloads"
+
+# a reload to 0: it stays loaded
+printf 'http-token = 0123456789abcdef0123\nhttp-idle-unload = 0\n' >"$CONF"
+hup_and_wait 1
+[ "$(get /healthz)" = 200 ] || fail "/healthz after the reload"
+sleep 2.5
+[ "$(mapped libmicrohttpd)" -gt 0 ] || fail "unloaded with --http-idle-unload 0"
+# and back to 1 s: unloaded again
+printf 'http-token = 0123456789abcdef0123\nhttp-idle-unload = 1s\n' >"$CONF"
+hup_and_wait 2
+wait_unloaded "after a reload back to 1 s"
+stop_kmsd
+
+# HTTPS: loaded again with the certificate; a reload with a key that does not go with it, made while unloaded, is
+# refused and the running certificate stays
+command -v openssl >/dev/null || fail "openssl is not installed"
+for n in 1 2; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=kmsd test $n" \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key$n.pem" -out "$TMP/cert$n.pem" 2>"$TMP/openssl.log" ||
+        fail "openssl: $(cat "$TMP/openssl.log")"
+done
+cp "$TMP/cert1.pem" "$TMP/cert.pem"
+cp "$TMP/key1.pem" "$TMP/key.pem"
+start_kmsd --http-idle-unload 1 --http-tls-cert "$TMP/cert.pem" --http-tls-key "$TMP/key.pem"
+wait_unloaded "HTTPS"
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert1.pem" >"$TMP/h.out" 2>&1 ||
+    fail "kmsc health --https after the unload: $(cat "$TMP/h.out")"
+wait_unloaded "HTTPS, after a request"
+cp "$TMP/cert2.pem" "$TMP/cert.pem" # with key1: they do not go together
+hup_and_wait 1
+grep -q "reload: the HTTP server does not start with the new certificate and key" "$TMP/kmsd.log" ||
+    fail "no line for the mismatched key: $(grep reload: "$TMP/kmsd.log" | tail -2)"
+[ "$(mapped libmicrohttpd)" = 0 ] || fail "the refused reload left libmicrohttpd loaded"
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert1.pem" >"$TMP/h.out" 2>&1 ||
+    fail "the running certificate did not stay: $(cat "$TMP/h.out")"
+cp "$TMP/key2.pem" "$TMP/key.pem" # now they go together: taken while unloaded, served from the next connection
+wait_unloaded "before the second reload"
+hup_and_wait 2
+grep -q "reload: the HTTP server now serves HTTPS" "$TMP/kmsd.log" || fail "the renewed certificate was not taken"
+"$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert2.pem" >"$TMP/h.out" 2>&1 ||
+    fail "the renewed certificate is not served: $(cat "$TMP/h.out")"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "activation after the reloads"
+stop_kmsd
+
+# bad values stop kmsd
+expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-idle-unload 2d --check-config
+grep -q -- "--http-idle-unload: \"2d\" is out of range (0 s to 1 d)" "$TMP/out" || fail "2d: $(cat "$TMP/out")"
+expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-idle-unload soon --check-config
+grep -q "\"soon\" is not a duration" "$TMP/out" || fail "soon: $(cat "$TMP/out")"
+echo "34-http-idle: unloaded when idle and loaded again by the next connection (HTTP and HTTPS), kept by an open connection, no request lost around the unload, 0 keeps it, reloads, bad values refused"
