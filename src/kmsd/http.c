@@ -126,6 +126,8 @@ struct store *http_db_get(struct http_server *h)
         if (store_open_readonly(h->db_path, &h->db, err, sizeof err) < 0) {
             log_warn("http: registry: %s", err);
             h->db = NULL;
+        } else if (store_search_enable(h->db) < 0) { /* q searched in memory; without it, in SQL */
+            log_warn("http: registry: %s", store_errmsg(h->db));
         }
     }
     return h->db;
@@ -141,6 +143,7 @@ void http_db_put(struct http_server *h, struct store *db)
      */
     if (db)
         store_release_memory(db);
+    store_search_trim(db, http_now_ms()); /* the memory of searches, once none came for a while */
 }
 
 /* The registry lane: the endpoints that read the registry. */

@@ -55,7 +55,7 @@ void http_api_clients(struct http_server *h, struct http_reply *out, const struc
     struct page pg = {list, &q.sq, {0}};
     uint64_t total = 0;
     struct store *db = http_db_get(h);
-    int rc = db ? store_query(db, &q.sq, &total, add_page_row, &pg) : -ENOENT;
+    int rc = db ? store_query_at(db, &q.sq, http_now_ms(), &total, add_page_row, &pg) : -ENOENT;
     char err[256];
     snprintf(err, sizeof err, "%s", db ? store_errmsg(db) : "");
     http_db_put(h, db);

@@ -617,6 +617,7 @@ void store_close(struct store *s)
         return;
     for (size_t i = 0; i < ST_COUNT_MAX; i++)
         sqlite3_finalize(s->st[i]);
+    store_search_close(s);
     sqlite3_close(s->ckpt);
     sqlite3_close(s->db); /* the last connection checkpoints everything and removes the WAL */
     free(s);

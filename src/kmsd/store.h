@@ -298,10 +298,23 @@ struct store_query {
 /* The cursor after row c in q's order. */
 void store_cursor_of(const struct store_query *q, const struct store_client *c, struct store_cursor *out);
 
+/* The API's search (store_query's q) from memory on this connection (the HTTP server's read connection): the
+ * lower-cased names of every row, built at the first search and brought up to date at each (store_search.c). 0 or a
+ * negative errno. */
+#define STORE_SEARCH_KEEP_MS 60000 /* the memory of a search is freed once none used it this long */
+int store_search_enable(struct store *s);
+/* Frees that memory when no search used it for STORE_SEARCH_KEEP_MS (now_ms: monotonic; s may be NULL). */
+void store_search_trim(struct store *s, uint64_t now_ms);
+/* Bytes it holds (0: none). */
+size_t store_search_bytes(const struct store *s);
+
 /* Calls fn for each row of the page; *total gets the number of rows matching the filters (all pages): from the
  * summary table when the filters are at most a product and an application, else counted. */
 int store_query(struct store *s, const struct store_query *q, uint64_t *total,
                 int (*fn)(void *ctx, const struct store_client *c), void *ctx);
+/* The same with the time a search is made (store_search_trim's clock); store_query passes 0. */
+int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms, uint64_t *total,
+                   int (*fn)(void *ctx, const struct store_client *c), void *ctx);
 
 /* Activations per UTC day (Unix seconds / 86400) for days first..last that have any; ascending. */
 int store_daily(struct store *s, int64_t first, int64_t last,

@@ -49,8 +49,26 @@ struct store {
     int version;         /* the schema version the file had when it was opened (before any migration) */
     char host[STORE_HOST_MAX + 1]; /* recorded as each written row's last_host (store_set_host) */
     sqlite3_stmt *st[ST_COUNT_MAX];
+    bool search_on;                /* store_search_enable: q is searched in memory (store_search.c) */
+    struct store_search *search;   /* that memory, or NULL */
     char err[256];
 };
+
+/* The search in memory (store_search.c). */
+#define STORE_SEARCH_SLACK_S 2    /* rows seen this long before the newest one read are read again (clock steps) */
+#define STORE_SEARCH_LIST_MAX 4096 /* up to this many matching rows are handed to SQL as a list; more, as a function */
+/* One search's rows: n of them; rowids (sorted, malloc'ed, the caller frees it) when n <= STORE_SEARCH_LIST_MAX. */
+struct store_search_hits {
+    size_t n;
+    int64_t *rowids;
+};
+/* Inside a read transaction: brings the memory up to date (or builds it) and finds lq (lower-cased, not empty) in
+ * the names, and in the CMIDs' texts when lq could be part of one. 0 or a negative errno (the memory is freed). */
+int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct store_search_hits *out);
+/* Whether rowid is among the last store_search_find's rows. */
+bool store_search_has(const struct store *s, int64_t rowid);
+/* Frees the memory (store_close). */
+void store_search_close(struct store *s);
 
 /* Helpers of store.c for the other files: each returns 0 or a negative errno (map of the SQLite code) and
  * keeps SQLite's message in the store's err for store_errmsg(). */

@@ -93,15 +93,35 @@ static void search_set(const char *lq, char *out, size_t cap)
                       " WHERE kmsd_guid_has(cmid, ?3)" : "");
 }
 
-static void query_where(const struct store_query *q, const char *lq, char *out, size_t cap)
+/* hits: the search made in memory (store_search.c; NULL: in SQL, search_set): its rows as a JSON list (?10), or
+ * when many as kmsd_q_has(rowid). */
+static void query_where(const struct store_query *q, const char *lq, const struct store_search_hits *hits, char *out,
+                        size_t cap)
 {
     char set[384] = "";
-    if (lq)
+    if (lq && hits)
+        snprintf(set, sizeof set, "%s",
+                 hits->rowids ? " AND rowid IN (SELECT value FROM json_each(?10))" : " AND kmsd_q_has(rowid)");
+    else if (lq)
         search_set(lq, set, sizeof set);
     snprintf(out, cap, " WHERE 1%s%s%s%s%s%s%s",
              !q->product ? "" : q->product_exact ? " AND product = ?1" : " AND instr(lower(product), lower(?1)) > 0", q->has_app ? " AND app_id = ?2" : "",
-             lq ? " AND rowid IN (" : "", set, lq ? ")" : "", q->since ? " AND last_seen >= ?4" : "",
+             lq && !hits ? " AND rowid IN (" : "", set, lq && !hits ? ")" : "", q->since ? " AND last_seen >= ?4" : "",
              q->host ? " AND last_host = ?9" : "");
+}
+
+/* The JSON array of hits' rowids (malloc'ed), or NULL out of memory. */
+static char *hits_json(const struct store_search_hits *hits)
+{
+    size_t cap = 2 + hits->n * 21 + 1, len = 0;
+    char *j = malloc(cap);
+    if (!j)
+        return NULL;
+    j[len++] = '[';
+    for (size_t i = 0; i < hits->n; i++)
+        len += (size_t)snprintf(j + len, cap - len, "%s%lld", i ? "," : "", (long long)hits->rowids[i]);
+    snprintf(j + len, cap - len, "]");
+    return j;
 }
 
 /* The index of the sort key (NULL: requests has none), which a search's page walks, testing each rowid against
@@ -159,16 +179,18 @@ void store_cursor_of(const struct store_query *q, const struct store_client *c, 
     }
 }
 
-/* Binds the parameters query_where used; returns the OR of the sqlite3_bind_* results: 0 when every parameter was
- * bound. */
-static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char *lq)
+/* Binds the parameters query_where used (json: hits_json's text, or NULL); returns the OR of the sqlite3_bind_*
+ * results: 0 when every parameter was bound. */
+static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char *lq, const char *json)
 {
     int b = 0;
     if (q->product)
         b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
     if (q->has_app)
         b |= store_bind_guid(st, 2, &q->app_id);
-    if (lq)
+    if (lq && json)
+        b |= sqlite3_bind_text(st, 10, json, -1, SQLITE_STATIC);
+    else if (lq && sqlite3_bind_parameter_index(st, "?3"))
         b |= sqlite3_bind_text(st, 3, lq, -1, SQLITE_TRANSIENT);
     if (q->since)
         b |= sqlite3_bind_int64(st, 4, q->since);
@@ -179,14 +201,19 @@ static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char 
 
 /* The number of rows matching q: from the summary table (a few rows) when q filters by at most a product and an
  * application of a one-application group, else a count over the table. */
-static int query_total(struct store *s, const struct store_query *q, uint64_t *total)
+static int query_total(struct store *s, const struct store_query *q, const char *lq,
+                       const struct store_search_hits *hits, const char *json, uint64_t *total)
 {
     enum store_app_group g = q->has_app ? store_app_group_of(&q->app_id) : STORE_APP_OTHER;
-    bool summary = !q->q && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
-    char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1024];
-    const char *lq = lower_q(q, lqb, sizeof lqb);
-    query_where(q, lq, where, sizeof where);
-    if (lq && !q->product && !q->has_app && !q->since && !q->host) { /* the search alone: count its set */
+    bool summary = !lq && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
+    bool alone = lq && !q->product && !q->has_app && !q->since && !q->host;
+    if (alone && hits) { /* the search alone, made in memory: its rows are the total */
+        *total = hits->n;
+        return 0;
+    }
+    char where[768], sql[1024];
+    query_where(q, lq, hits, where, sizeof where);
+    if (alone) { /* the search alone, in SQL: count its set */
         char set[384];
         search_set(lq, set, sizeof set);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", set);
@@ -210,7 +237,7 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
             b |= sqlite3_bind_int(st, 2, (int)g);
         b |= sqlite3_bind_int(st, 3, q->product_exact);
     } else {
-        b = bind_query(st, q, lq);
+        b = bind_query(st, q, lq, json);
     }
     int ret = 0;
     if (b) {
@@ -226,19 +253,19 @@ static int query_total(struct store *s, const struct store_query *q, uint64_t *t
 }
 
 /* The page's statement: QUERY_WHERE, the cursor's condition (?7 key, ?8 rowid), the order, ?5 limit, ?6 offset. */
-static int query_page(struct store *s, const struct store_query *q, int (*fn)(void *ctx, const struct store_client *c),
-                      void *ctx)
+static int query_page(struct store *s, const struct store_query *q, const char *lq,
+                      const struct store_search_hits *hits, const char *json,
+                      int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
     const char *k = sort_expr[q->sort], *dir = q->descending ? "DESC" : "ASC";
     char after[128] = "";
     if (q->has_cursor)
         snprintf(after, sizeof after, " AND %s %s ?7 AND (%s, rowid) %s (?7, ?8)", k, q->descending ? "<=" : ">=", k,
                  q->descending ? "<" : ">"); /* the first comparison lets the index seek (an expression index too) */
-    char lqb[STORE_QUERY_TEXT_MAX + 1], where[768], sql[1536];
-    const char *lq = lower_q(q, lqb, sizeof lqb);
-    query_where(q, lq, where, sizeof where);
+    char where[768], sql[1536];
+    query_where(q, lq, hits, where, sizeof where);
     char by[64] = "";
-    if (lq && sort_index[q->sort])
+    if (lq && !json && sort_index[q->sort]) /* a list of rows is read row by row instead, then sorted */
         snprintf(by, sizeof by, " INDEXED BY %s", sort_index[q->sort]);
     snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6",
              CLIENT_COLUMNS, by, where, after, k, dir, dir);
@@ -246,7 +273,7 @@ static int query_page(struct store *s, const struct store_query *q, int (*fn)(vo
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    int b = bind_query(st, q, lq) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
+    int b = bind_query(st, q, lq, json) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
     if (q->has_cursor) {
         b |= store_sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
                                    : sqlite3_bind_int64(st, 7, q->cursor.num);
@@ -260,25 +287,47 @@ static int query_page(struct store *s, const struct store_query *q, int (*fn)(vo
     return each_client(s, st, fn, ctx, "cannot list clients");
 }
 
-int store_query(struct store *s, const struct store_query *q, uint64_t *total,
-                int (*fn)(void *ctx, const struct store_client *c), void *ctx)
+int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms, uint64_t *total,
+                   int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
     *total = 0;
     if ((unsigned)q->sort >= STORE_SORT_COUNT) {
         snprintf(s->err, sizeof s->err, "bad sort key");
         return -EINVAL;
     }
-    /* One read transaction: the total and the page come from the same snapshot. */
+    char lqb[STORE_QUERY_TEXT_MAX + 1];
+    const char *lq = lower_q(q, lqb, sizeof lqb);
+    if (lq && !lq[0]) /* every row has the empty text */
+        lq = NULL;
+    struct store_search_hits hits = {0, NULL}, *h = NULL;
+    char *json = NULL;
+    /* One read transaction: the search's memory, the total and the page come from the same snapshot. */
     int ret = store_exec(s, "BEGIN", "cannot start a transaction");
+    if (!ret && lq && s->search_on) {
+        ret = store_search_find(s, lq, now_ms, &hits);
+        h = &hits;
+        if (!ret && hits.rowids && !(json = hits_json(&hits))) {
+            snprintf(s->err, sizeof s->err, "out of memory for the search");
+            ret = -ENOMEM;
+        }
+    }
     if (!ret)
-        ret = query_total(s, q, total);
+        ret = query_total(s, q, lq, h, json, total);
     if (!ret)
-        ret = query_page(s, q, fn, ctx);
+        ret = query_page(s, q, lq, h, json, fn, ctx);
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot end the transaction");
     if (ret)
         store_rollback(s);
+    free(json);
+    free(hits.rowids);
     return ret;
+}
+
+int store_query(struct store *s, const struct store_query *q, uint64_t *total,
+                int (*fn)(void *ctx, const struct store_client *c), void *ctx)
+{
+    return store_query_at(s, q, 0, total, fn, ctx);
 }
 
 int store_daily(struct store *s, int64_t first, int64_t last,

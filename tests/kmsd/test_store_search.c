@@ -1,0 +1,235 @@
+/* The API's search from memory (store_search.c) against the same search in SQL (a read connection without it), on
+ * the same registry: every total and every page equal, for rare and common texts (a list of rows and the function),
+ * CMID texts, each sort key, other filters and cursors; after new rows, renamed rows, deleted and pruned rows
+ * (brought up to date, or built again); and the memory handed back once unused. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guid.h"
+#include "storetest.h"
+#include "store.h"
+
+#define MAX_ROWS 12000
+
+struct rows {
+    size_t n;
+    int64_t rowid[MAX_ROWS];
+    char ws[MAX_ROWS][192];
+};
+
+static int collect(void *ctx, const struct store_client *c)
+{
+    struct rows *r = ctx;
+    if (r->n < MAX_ROWS) {
+        r->rowid[r->n] = c->rowid;
+        snprintf(r->ws[r->n], sizeof r->ws[0], "%s", c->workstation);
+        r->n++;
+    }
+    return 0;
+}
+
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return rng_state >> 8;
+}
+
+/* n records of clients first..first+n-1: a third named "fin-NNNN", the rest "PC-NNNN" or "lab-NNNN" (or prefix),
+ * some Office too, seen at t (spread: over ten days before it, as a registry that has run a while). */
+static void fill(struct store *w, unsigned first, unsigned n, int64_t t, const char *prefix, bool spread)
+{
+    struct store_record *rs = calloc(n, sizeof *rs);
+    assert_non_null(rs);
+    for (unsigned i = 0; i < n; i++) {
+        unsigned c = first + i;
+        bool office = c % 7 == 0;
+        rs[i] = rec(c, office ? APP_O2013 : APP_WIN, spread ? t - (int64_t)(rnd() % (10 * DAY)) : t);
+        const char *p = prefix ? prefix : c % 3 == 0 ? "fin" : c % 3 == 1 ? "PC" : "lab";
+        snprintf(rs[i].workstation, sizeof rs[i].workstation, "%s-%04u", p, c);
+        if (office)
+            snprintf(rs[i].product, sizeof rs[i].product, "Office LTSC Professional Plus 2024");
+    }
+    assert_int_equal(store_write(w, rs, n), 0);
+    free(rs);
+}
+
+/* The same query on both connections: equal totals and pages, followed page by page with cursors. */
+static void same(struct store *mem, struct store *sql, struct store_query q, uint64_t *total_out)
+{
+    static struct rows a, b;
+    uint64_t ta = 0, tb = 0;
+    for (int page = 0; page < 3; page++) {
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        assert_int_equal(store_query_at(mem, &q, 1000, &ta, collect, &a), 0);
+        assert_int_equal(store_query(sql, &q, &tb, collect, &b), 0);
+        if (ta != tb || a.n != b.n)
+            fail_msg("q=%s sort=%d page %d: total %llu/%llu rows %zu/%zu", q.q, (int)q.sort, page,
+                     (unsigned long long)ta, (unsigned long long)tb, a.n, b.n);
+        for (size_t i = 0; i < a.n; i++)
+            if (a.rowid[i] != b.rowid[i])
+                fail_msg("q=%s sort=%d page %d row %zu: %s / %s", q.q, (int)q.sort, page, i, a.ws[i], b.ws[i]);
+        if (a.n < q.limit)
+            break;
+        q.offset += q.limit; /* the next page by offset (cursors_match_sql follows cursors) */
+    }
+    if (total_out)
+        *total_out = ta;
+}
+
+static const char *const texts[] = {"fin-00", "pc-", "-0", "c0", "zzz", "N-0012"};
+
+static void all_queries(struct store *mem, struct store *sql)
+{
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++)
+        for (int sort = 0; sort < STORE_SORT_COUNT; sort++) {
+            struct store_query q;
+            memset(&q, 0, sizeof q);
+            q.q = texts[t];
+            q.sort = (enum store_sort)sort;
+            q.descending = sort % 2 == 0;
+            q.limit = 50;
+            same(mem, sql, q, NULL);
+            q.product = "Office";
+            same(mem, sql, q, NULL);
+            q.product = NULL;
+            q.since = T0 - 3 * DAY;
+            same(mem, sql, q, NULL);
+        }
+}
+
+static void search_matches_sql(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "search.db");
+    struct store *w = NULL, *mem = NULL, *sql = NULL;
+    char err[256];
+    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    fill(w, 1, 6000, T0, NULL, true);
+    assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
+    assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
+    assert_int_equal(store_search_enable(mem), 0);
+
+    uint64_t total = 0;
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.q = "FIN-";
+    q.limit = 50;
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 2000); /* a common text, handed to SQL as a list */
+    q.q = "-";
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 6000); /* every row: more than a list holds (STORE_SEARCH_LIST_MAX), the function */
+    assert_true(store_search_bytes(mem) > 0);
+    all_queries(mem, sql);
+
+    /* a CMID's text: its tail, and a piece in the middle */
+    char text[GUID_TEXT_LEN + 1];
+    struct guid g = cmid_n(4321);
+    guid_format(&g, text);
+    q.q = text + 20;
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 1);
+    text[30] = '\0';
+    q.q = text + 22;
+    same(mem, sql, q, NULL);
+
+    /* new rows, renamed rows (the same clients under new names), and rows seen again */
+    fill(w, 6001, 500, T0 + 2 * DAY, NULL, false);
+    fill(w, 10, 40, T0 + 2 * DAY, "renamed", false);
+    fill(w, 3000, 20, T0 + 2 * DAY, NULL, false);
+    all_queries(mem, sql);
+    q.q = "renamed";
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 40);
+    q.q = "fin-0012"; /* client 12 was renamed: gone from this text */
+    same(mem, sql, q, &total);
+
+    /* deleted and pruned rows: built again */
+    uint64_t del = 0;
+    struct guid c33 = cmid_n(33);
+    assert_int_equal(store_delete_client(w, &c33, &del), 0);
+    assert_int_equal(del, 1);
+    all_queries(mem, sql);
+    assert_int_equal(store_prune(w, T0 + 2 * DAY, 5, 2500, &del), 0); /* by age, then down to 2,500 rows */
+    assert_true(del > 0);
+    all_queries(mem, sql);
+
+    /* unused for STORE_SEARCH_KEEP_MS: handed back; the next search builds it again */
+    store_search_trim(mem, 1000 + STORE_SEARCH_KEEP_MS - 1);
+    assert_true(store_search_bytes(mem) > 0);
+    store_search_trim(mem, 1000 + STORE_SEARCH_KEEP_MS);
+    assert_int_equal(store_search_bytes(mem), 0);
+    all_queries(mem, sql);
+
+    store_close(sql);
+    store_close(mem);
+    store_close(w);
+}
+
+/* Pages followed by cursor, the same on both. */
+static int last_of(void *ctx, const struct store_client *c)
+{
+    struct store_client *out = ctx;
+    *out = *c;
+    return 0;
+}
+
+static void cursors_match_sql(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "cursor.db");
+    struct store *w = NULL, *mem = NULL, *sql = NULL;
+    char err[256];
+    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    fill(w, 1, 5000, T0, NULL, true);
+    assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
+    assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
+    assert_int_equal(store_search_enable(mem), 0);
+    static const char *const qs[] = {"fin-00", "-", "lab"};
+    for (size_t t = 0; t < 3; t++)
+        for (int sort = 0; sort < STORE_SORT_COUNT; sort++) {
+            struct store_query q;
+            memset(&q, 0, sizeof q);
+            q.q = qs[t];
+            q.sort = (enum store_sort)sort;
+            q.descending = sort % 2 == 1;
+            q.limit = 37;
+            for (int page = 0; page < 5; page++) {
+                static struct rows a, b;
+                memset(&a, 0, sizeof a);
+                memset(&b, 0, sizeof b);
+                uint64_t ta, tb;
+                assert_int_equal(store_query_at(mem, &q, 5, &ta, collect, &a), 0);
+                assert_int_equal(store_query(sql, &q, &tb, collect, &b), 0);
+                assert_int_equal(ta, tb);
+                assert_int_equal(a.n, b.n);
+                for (size_t i = 0; i < a.n; i++)
+                    assert_int_equal(a.rowid[i], b.rowid[i]);
+                if (a.n < q.limit)
+                    break;
+                struct store_client lastc;
+                assert_int_equal(store_query_at(mem, &q, 5, &ta, last_of, &lastc), 0);
+                store_cursor_of(&q, &lastc, &q.cursor);
+                q.has_cursor = true;
+            }
+        }
+    store_close(sql);
+    store_close(mem);
+    store_close(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(search_matches_sql),
+        cmocka_unit_test(cursors_match_sql),
+    };
+    return cmocka_run_group_tests(tests, storetest_setup, storetest_teardown);
+}
