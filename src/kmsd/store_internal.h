@@ -74,6 +74,11 @@ void store_search_close(struct store *s);
  * keeps SQLite's message in the store's err for store_errmsg(). */
 /* The stats row that holds the last folded journal sequence number (store_journal_seq). */
 #define STORE_STAT_JOURNAL_SEQ "journal_seq"
+/* The stats row that counts the rows ever deleted (pruning, DELETE), in the transaction that deletes them: a search
+ * in memory (store_search.c) starts again when it changed. */
+#define STORE_STAT_ROWS_DELETED "rows_deleted"
+/* A stats row's value (0 when it has none). */
+int store_stat_one(struct store *s, const char *key, int64_t *v);
 extern const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT];
 int store_fail(struct store *s, int rc, const char *what);
 int store_exec(struct store *s, const char *sql, const char *what);

@@ -24,27 +24,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "guid.h"
 
 #define SEG_DEAD UINT32_MAX
 #define CMID_STRIDE (GUID_TEXT_LEN + 1) /* each CMID's text and a NUL, so that no match spans two */
+#define ROWID_MAX_IN_MEMORY UINT32_MAX  /* rowids above it (4 billion rows ever written): the search stays in SQL */
 
 struct store_search {
-    size_t n, cap;        /* entries: one per row of clients */
-    int64_t *rowid;       /* [cap] */
+    size_t n, cap;        /* entries, in the order the names were read (one per row of clients) */
+    uint32_t *rowid;      /* [cap] the entry's rowid */
     uint32_t *ent_seg;    /* [cap] the entry's segment of text */
     size_t nseg, capseg;  /* segments of text, in text order; a renamed row gets a new one, its old one dies */
     uint32_t *seg_start;  /* [capseg] offset in text */
-    uint32_t *seg_entry;  /* [capseg] its entry, or SEG_DEAD */
+    uint32_t *seg_entry;  /* [capsegent] its entry, or SEG_DEAD */
+    size_t capsegent;
     char *text;           /* the lower-cased names, each followed by a NUL */
     size_t tlen, tcap, dead;
-    uint32_t *hash;       /* rowid -> entry + 1 (0: empty), open addressing, hcap a power of two */
-    size_t hcap;
-    char *cmid;           /* [cap * CMID_STRIDE] the CMIDs' texts, or NULL until a search needs them */
+    uint64_t *sorted;     /* [n] rowid << 32 | entry, ascending: an entry by its rowid (new rows come last) */
+    size_t capsorted;
+    size_t ncmid, capcmid; /* the CMIDs' texts, in the order read, or none until a search needs them */
+    bool have_cmid;
+    uint32_t *cmid_rowid; /* [capcmidrow] */
+    size_t capcmidrow;
+    char *cmid;           /* [capcmid * CMID_STRIDE] */
+    uint32_t max_rowid;
     int64_t seen_upto;    /* the newest last_seen read */
+    int64_t deleted;      /* STORE_STAT_ROWS_DELETED when it was built */
     uint64_t used_ms;     /* the last search that used it */
-    uint64_t *bits;       /* the last search's entries, a bit each */
+    uint64_t *bits;       /* the last search's rows, a bit per rowid */
     size_t bits_words;
 };
 
@@ -57,48 +67,19 @@ static void search_free(struct store_search *x)
     free(x->seg_start);
     free(x->seg_entry);
     free(x->text);
-    free(x->hash);
+    free(x->sorted);
+    free(x->cmid_rowid);
     free(x->cmid);
     free(x->bits);
     free(x);
 }
 
-static size_t hash_slot(int64_t rowid, size_t hcap)
-{
-    uint64_t h = (uint64_t)rowid * 0x9E3779B97F4A7C15u;
-    return (size_t)(h >> 32) & (hcap - 1);
-}
-
-/* The entry of rowid, or SIZE_MAX. */
-static size_t entry_of(const struct store_search *x, int64_t rowid)
-{
-    if (!x->hcap)
-        return SIZE_MAX;
-    for (size_t i = hash_slot(rowid, x->hcap);; i = (i + 1) & (x->hcap - 1)) {
-        uint32_t v = x->hash[i];
-        if (!v)
-            return SIZE_MAX;
-        if (x->rowid[v - 1] == rowid)
-            return v - 1;
-    }
-}
-
-static void hash_put(struct store_search *x, size_t e)
-{
-    size_t i = hash_slot(x->rowid[e], x->hcap);
-    while (x->hash[i])
-        i = (i + 1) & (x->hcap - 1);
-    x->hash[i] = (uint32_t)e + 1;
-}
-
-/* Grows an array of *cap elements of size sz to hold need. 0 or -ENOMEM. */
+/* Grows an array of *cap elements of size sz to hold need (an eighth over). 0 or -ENOMEM. */
 static int grow(void **p, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap)
         return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
+    size_t c = need + need / 8 + 64;
     void *q = realloc(*p, c * sz);
     if (!q)
         return -ENOMEM;
@@ -107,43 +88,61 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
-/* Room for need entries in the per-entry arrays (which share cap: grow() reaches the same size from the same one). */
+#define GROW(x, field, capfield, need) grow((void **)&(x)->field, &(x)->capfield, (need), sizeof *(x)->field)
+
+/* Room for need entries in the per-entry arrays (rowid and ent_seg share cap). */
 static int entries_room(struct store_search *x, size_t need)
 {
     if (need <= x->cap)
         return 0;
-    void *r = x->rowid, *g = x->ent_seg, *c = x->cmid;
-    size_t c1 = x->cap, c2 = x->cap, c3 = x->cap;
-    int ret = grow(&r, &c1, need, sizeof *x->rowid);
-    x->rowid = r;
-    if (!ret)
-        ret = grow(&g, &c2, need, sizeof *x->ent_seg);
-    x->ent_seg = g;
-    if (!ret && c)
-        ret = grow(&c, &c3, need, CMID_STRIDE);
-    x->cmid = c;
-    if (ret)
-        return ret; /* the caller frees the whole search */
+    size_t c1 = x->cap, c2 = x->cap, c3 = x->capsorted;
+    if (grow((void **)&x->rowid, &c1, need, sizeof *x->rowid) < 0 ||
+        grow((void **)&x->ent_seg, &c2, need, sizeof *x->ent_seg) < 0 ||
+        grow((void **)&x->sorted, &c3, need, sizeof *x->sorted) < 0)
+        return -ENOMEM; /* the caller frees the whole search */
     x->cap = c1;
+    x->capsorted = c3;
     return 0;
 }
 
-static int rehash(struct store_search *x, size_t need)
+/* The entry of rowid, or SIZE_MAX (a binary search of sorted). */
+static size_t entry_of(const struct store_search *x, uint32_t rowid)
 {
-    if (need * 2 <= x->hcap)
-        return 0;
-    size_t h = x->hcap ? x->hcap : 2048;
-    while (h < need * 2)
-        h *= 2;
-    uint32_t *t = calloc(h, sizeof *t);
-    if (!t)
-        return -ENOMEM;
-    free(x->hash);
-    x->hash = t;
-    x->hcap = h;
-    for (size_t e = 0; e < x->n; e++)
-        hash_put(x, e);
-    return 0;
+    size_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t r = (uint32_t)(x->sorted[mid] >> 32);
+        if (r == rowid)
+            return (size_t)(x->sorted[mid] & 0xffffffffu);
+        if (r < rowid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+/* Sorts a[0..n) with b[0..n) as room (LSD radix, 16 bits a pass; the keys are rowid << 32 | entry). */
+static void radix_sort(uint64_t *a, uint64_t *b, size_t n)
+{
+    static size_t count[65536];
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(a[i] >> shift) & 0xffff]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[(a[i] >> shift) & 0xffff]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    /* four passes: the result is back in the first array */
 }
 
 /* Appends name (n bytes) as a new segment of entry e. */
@@ -151,19 +150,9 @@ static int add_segment(struct store_search *x, size_t e, const char *name, size_
 {
     if (x->tlen + n + 1 > UINT32_MAX)
         return -ENOMEM;
-    void *t = x->text;
-    if (grow(&t, &x->tcap, x->tlen + n + 1, 1) < 0)
+    if (GROW(x, text, tcap, x->tlen + n + 1) < 0 || GROW(x, seg_entry, capsegent, x->nseg + 1) < 0 ||
+        GROW(x, seg_start, capseg, x->nseg + 1) < 0)
         return -ENOMEM;
-    x->text = t;
-    size_t c1 = x->capseg, c2 = x->capseg;
-    void *a = x->seg_start, *b = x->seg_entry;
-    if (grow(&a, &c1, x->nseg + 1, sizeof *x->seg_start) < 0)
-        return -ENOMEM;
-    x->seg_start = a;
-    if (grow(&b, &c2, x->nseg + 1, sizeof *x->seg_entry) < 0)
-        return -ENOMEM;
-    x->seg_entry = b;
-    x->capseg = c1;
     if (n)
         memcpy(x->text + x->tlen, name, n);
     x->text[x->tlen + n] = '\0';
@@ -175,9 +164,12 @@ static int add_segment(struct store_search *x, size_t e, const char *name, size_
     return 0;
 }
 
-static void put_cmid(struct store_search *x, size_t e, const void *blob, int bytes)
+static int add_cmid(struct store_search *x, uint32_t rowid, const void *blob, int bytes)
 {
-    char *out = x->cmid + e * CMID_STRIDE;
+    if (GROW(x, cmid_rowid, capcmidrow, x->ncmid + 1) < 0 ||
+        grow((void **)&x->cmid, &x->capcmid, x->ncmid + 1, CMID_STRIDE) < 0)
+        return -ENOMEM;
+    char *out = x->cmid + x->ncmid * CMID_STRIDE;
     if (blob && bytes == 16) {
         struct guid g;
         memcpy(g.b, blob, sizeof g.b);
@@ -186,23 +178,36 @@ static void put_cmid(struct store_search *x, size_t e, const void *blob, int byt
         memset(out, 0, CMID_STRIDE);
     }
     out[GUID_TEXT_LEN] = '\0';
+    x->cmid_rowid[x->ncmid++] = rowid;
+    return 0;
 }
 
-/* A row read from clients: rowid, lower(workstation) and, with the CMIDs kept, cmid. A new entry or an update. */
-static int take_row(struct store_search *x, sqlite3_stmt *st, bool with_cmid)
+/* A row read from clients: rowid, lower(workstation) and, with the CMIDs kept, cmid. A new entry or a row seen
+ * again (building: always new, each row read once, sorted afterwards). A row seen again keeps its CMID: a rowid
+ * given to another row would need a deletion first, which builds everything again. */
+static int take_row(struct store_search *x, sqlite3_stmt *st, bool with_cmid, bool building)
 {
-    int64_t rowid = sqlite3_column_int64(st, 0);
+    int64_t r64 = sqlite3_column_int64(st, 0);
+    if (r64 < 0 || r64 > ROWID_MAX_IN_MEMORY)
+        return -ERANGE;
+    uint32_t rowid = (uint32_t)r64;
     const char *name = (const char *)sqlite3_column_text(st, 1);
     size_t n = name ? (size_t)sqlite3_column_bytes(st, 1) : 0;
-    size_t e = entry_of(x, rowid);
+    size_t e = building ? SIZE_MAX : entry_of(x, rowid);
     if (e == SIZE_MAX) {
-        if (entries_room(x, x->n + 1) < 0 || rehash(x, x->n + 1) < 0)
+        if (!building && x->n && rowid <= x->max_rowid)
+            return -EAGAIN; /* a new row below the newest: not in rowid order (build again) */
+        if (entries_room(x, x->n + 1) < 0)
             return -ENOMEM;
         e = x->n++;
         x->rowid[e] = rowid;
-        hash_put(x, e);
+        x->sorted[e] = (uint64_t)rowid << 32 | e; /* sorted already unless building (sorted afterwards) */
+        if (rowid > x->max_rowid)
+            x->max_rowid = rowid;
         if (add_segment(x, e, name, n) < 0)
-            return -ENOMEM; /* the caller frees the whole search */
+            return -ENOMEM;
+        if (x->have_cmid && with_cmid && add_cmid(x, rowid, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2)) < 0)
+            return -ENOMEM;
     } else {
         const char *cur = x->text + x->seg_start[x->ent_seg[e]];
         if (strlen(cur) != n || memcmp(cur, name, n) != 0) { /* renamed */
@@ -213,13 +218,12 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool with_cmid)
             x->dead += n + 1;
         }
     }
-    if (x->cmid && with_cmid)
-        put_cmid(x, e, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2));
     return 0;
 }
 
-/* Runs sql (with ?1 bound to p1 when has_p1) and takes each row. */
-static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, bool with_cmid)
+/* Runs sql (with ?1 bound to p1 when has_p1) and takes each row; seen_col: the column of last_seen, or -1. */
+static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, bool with_cmid, int seen_col,
+                     bool building)
 {
     struct store_search *x = s->search;
     sqlite3_stmt *st = NULL;
@@ -232,58 +236,69 @@ static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, 
     }
     int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seen = sqlite3_column_int64(st, with_cmid ? 3 : 2);
-        if (seen > x->seen_upto)
-            x->seen_upto = seen;
-        if ((ret = take_row(x, st, with_cmid)) < 0) {
-            snprintf(s->err, sizeof s->err, "out of memory for the search");
+        if (seen_col >= 0 && sqlite3_column_int64(st, seen_col) > x->seen_upto)
+            x->seen_upto = sqlite3_column_int64(st, seen_col);
+        if ((ret = take_row(x, st, with_cmid, building)) < 0)
             break;
-        }
     }
-    if (!ret && rc != SQLITE_DONE)
+    if (ret == -ENOMEM)
+        snprintf(s->err, sizeof s->err, "out of memory for the search");
+    else if (ret == -ERANGE)
+        snprintf(s->err, sizeof s->err, "rowids too large for the search in memory");
+    else if (!ret && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot read the clients for a search");
     sqlite3_finalize(st);
     return ret;
 }
 
-/* Fills the CMIDs' texts of every entry (the first search that could be part of one). */
+/* Makes the pages of a large block resident in one system call (MADV_POPULATE_WRITE, Linux 5.14): a page fault
+ * each, under a hypervisor, cost most of a build at a million rows (docs/performance.md). A failure only means the
+ * pages come one fault at a time. */
+static void populate(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || len < 4 * (size_t)page)
+        return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1), e = (uintptr_t)p + len;
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+/* Reads the CMIDs' texts (the first search that could be part of one): the primary key's index, in its order. */
 static int load_cmids(struct store *s)
 {
     struct store_search *x = s->search;
-    x->cmid = malloc((x->cap ? x->cap : 1) * CMID_STRIDE);
-    if (!x->cmid) {
+    x->have_cmid = true;
+    if (GROW(x, cmid_rowid, capcmidrow, x->n + 16) < 0 || grow((void **)&x->cmid, &x->capcmid, x->n + 16, CMID_STRIDE) < 0) {
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    memset(x->cmid, 0, (x->cap ? x->cap : 1) * CMID_STRIDE);
+    populate(x->cmid_rowid, x->capcmidrow * sizeof *x->cmid_rowid);
+    populate(x->cmid, x->capcmid * CMID_STRIDE);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients INDEXED BY sqlite_autoindex_clients_1", -1,
                                 &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
+    int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t e = entry_of(x, sqlite3_column_int64(st, 0));
-        if (e != SIZE_MAX)
-            put_cmid(x, e, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
+        int64_t r = sqlite3_column_int64(st, 0);
+        if (r < 0 || r > ROWID_MAX_IN_MEMORY ||
+            add_cmid(x, (uint32_t)r, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1)) < 0) {
+            snprintf(s->err, sizeof s->err, "out of memory for the search");
+            ret = -ENOMEM;
+            break;
+        }
     }
-    int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "cannot read the CMIDs for a search");
+    if (!ret && rc != SQLITE_DONE)
+        ret = store_fail(s, rc, "cannot read the CMIDs for a search");
     sqlite3_finalize(st);
     return ret;
-}
-
-/* Builds the buffer from nothing, inside the caller's read transaction. */
-static int build(struct store *s)
-{
-    search_free(s->search);
-    s->search = calloc(1, sizeof *s->search);
-    if (!s->search) {
-        snprintf(s->err, sizeof s->err, "out of memory for the search");
-        return -ENOMEM;
-    }
-    s->search->seen_upto = INT64_MIN;
-    /* the lower(workstation) index holds every row's name and rowid: a scan of it, not of the table */
-    return take_rows(s, "SELECT rowid, lower(workstation), last_seen FROM clients INDEXED BY clients_workstation", false,
-                     0, false);
 }
 
 /* The rows in clients, from the summary (kept in the same transactions as the rows). */
@@ -298,7 +313,64 @@ static int row_count(struct store *s, uint64_t *n)
     return ret;
 }
 
-/* Brings the buffer up to date (or builds it), inside the caller's read transaction. */
+/* Builds the memory from nothing, inside the caller's read transaction. */
+static int build(struct store *s)
+{
+    search_free(s->search);
+    s->search = calloc(1, sizeof *s->search);
+    if (!s->search) {
+        snprintf(s->err, sizeof s->err, "out of memory for the search");
+        return -ENOMEM;
+    }
+    struct store_search *x = s->search;
+    /* the rows' number, the deletions so far and the newest last_seen (the end of its index) first; then the names:
+     * the lower(workstation) index holds every row's name and rowid, so the scan reads the index alone, not the
+     * table (which last_seen would need) */
+    uint64_t rows = 0;
+    int ret = row_count(s, &rows);
+    if (!ret)
+        ret = store_stat_one(s, STORE_STAT_ROWS_DELETED, &x->deleted);
+    if (ret)
+        return ret;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT max(last_seen) FROM clients", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "prepare");
+    int64_t newest = INT64_MIN;
+    ret = store_query_int(s, st, &newest, "cannot read the clients for a search");
+    sqlite3_finalize(st);
+    if (ret)
+        return ret;
+    x->seen_upto = newest;
+    /* sized once for the rows there are, names 16 bytes on average to start (more: the text grows) */
+    size_t want = (size_t)rows + 16;
+    if (entries_room(x, want) < 0 || GROW(x, text, tcap, want * 16) < 0 || GROW(x, seg_start, capseg, want) < 0 ||
+        GROW(x, seg_entry, capsegent, want) < 0) {
+        snprintf(s->err, sizeof s->err, "out of memory for the search");
+        return -ENOMEM;
+    }
+    populate(x->rowid, x->cap * sizeof *x->rowid);
+    populate(x->ent_seg, x->cap * sizeof *x->ent_seg);
+    populate(x->sorted, x->capsorted * sizeof *x->sorted);
+    populate(x->seg_start, x->capseg * sizeof *x->seg_start);
+    populate(x->seg_entry, x->capsegent * sizeof *x->seg_entry);
+    populate(x->text, x->tcap);
+    ret = take_rows(s, "SELECT rowid, lower(workstation) FROM clients INDEXED BY clients_workstation", false, 0, false,
+                    -1, true);
+    if (ret)
+        return ret;
+    uint64_t *tmp = malloc((x->n ? x->n : 1) * sizeof *tmp);
+    if (!tmp) {
+        snprintf(s->err, sizeof s->err, "out of memory for the search");
+        return -ENOMEM;
+    }
+    populate(tmp, x->n * sizeof *tmp);
+    radix_sort(x->sorted, tmp, x->n);
+    free(tmp);
+    return 0;
+}
+
+/* Brings the memory up to date (or builds it), inside the caller's read transaction. */
 static int refresh(struct store *s, bool need_cmid)
 {
     int ret = 0;
@@ -307,20 +379,27 @@ static int refresh(struct store *s, bool need_cmid)
     } else {
         struct store_search *x = s->search;
         int64_t from = x->seen_upto == INT64_MIN ? INT64_MIN : x->seen_upto - STORE_SEARCH_SLACK_S;
-        ret = x->cmid ? take_rows(s,
-                                  "SELECT rowid, lower(workstation), cmid, last_seen FROM clients WHERE last_seen >= ?1",
-                                  true, from, true)
-                      : take_rows(s, "SELECT rowid, lower(workstation), last_seen FROM clients WHERE last_seen >= ?1",
-                                  true, from, false);
+        ret = x->have_cmid
+                  ? take_rows(s, "SELECT rowid, lower(workstation), cmid, last_seen FROM clients WHERE last_seen >= ?1",
+                              true, from, true, 3, false)
+                  : take_rows(s, "SELECT rowid, lower(workstation), last_seen FROM clients WHERE last_seen >= ?1",
+                              true, from, false, 2, false);
+        if (ret == -EAGAIN)
+            ret = build(s);
     }
     uint64_t rows = 0;
+    int64_t deleted = 0;
     if (!ret)
         ret = row_count(s, &rows);
-    if (!ret && rows != s->search->n) /* rows deleted since: start again */
+    if (!ret)
+        ret = store_stat_one(s, STORE_STAT_ROWS_DELETED, &deleted);
+    /* rows deleted since (their rowids may even be given to new rows), or rows missed (a clock stepped back more
+     * than STORE_SEARCH_SLACK_S): start again */
+    if (!ret && (rows != s->search->n || deleted != s->search->deleted))
         ret = build(s);
     if (!ret && s->search->dead > s->search->tlen / 2) /* mostly renamed rows: start again, smaller */
         ret = build(s);
-    if (!ret && need_cmid && !s->search->cmid)
+    if (!ret && need_cmid && !s->search->have_cmid)
         ret = load_cmids(s);
     if (ret) {
         search_free(s->search);
@@ -329,11 +408,11 @@ static int refresh(struct store *s, bool need_cmid)
     return ret;
 }
 
-static void mark(struct store_search *x, size_t e, size_t *n)
+static void mark(struct store_search *x, uint32_t rowid, size_t *n)
 {
-    uint64_t bit = 1ull << (e % 64);
-    if (!(x->bits[e / 64] & bit)) {
-        x->bits[e / 64] |= bit;
+    uint64_t bit = 1ull << (rowid % 64);
+    if (!(x->bits[rowid / 64] & bit)) {
+        x->bits[rowid / 64] |= bit;
         (*n)++;
     }
 }
@@ -352,26 +431,20 @@ static size_t segment_at(const struct store_search *x, size_t off)
     return lo;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct store_search_hits *out)
 {
     memset(out, 0, sizeof *out);
     size_t ql = strlen(lq);
-    bool hexish = ql > 0;
+    bool hexish = ql > 0 && ql <= GUID_TEXT_LEN;
     for (const char *c = lq; *c; c++)
         if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
             hexish = false;
-    int ret = refresh(s, hexish && ql <= GUID_TEXT_LEN);
+    int ret = refresh(s, hexish);
     if (ret)
         return ret;
     struct store_search *x = s->search;
     x->used_ms = now_ms;
-    size_t words = (x->n + 63) / 64;
+    size_t words = (size_t)x->max_rowid / 64 + 1;
     if (words > x->bits_words) {
         uint64_t *b = realloc(x->bits, words * sizeof *b);
         if (!b) {
@@ -390,18 +463,19 @@ int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct s
             break;
         size_t k = segment_at(x, (size_t)(hit - x->text));
         if (x->seg_entry[k] != SEG_DEAD)
-            mark(x, x->seg_entry[k], &n);
+            mark(x, x->rowid[x->seg_entry[k]], &n);
         p = k + 1 < x->nseg ? x->text + x->seg_start[k + 1] : end;
     }
-    if (x->cmid && hexish && ql <= GUID_TEXT_LEN) {
-        const char *c = x->cmid, *cend = x->cmid + x->n * CMID_STRIDE;
+    if (x->have_cmid && hexish) {
+        const char *c = x->cmid, *cend = x->cmid + x->ncmid * CMID_STRIDE;
         while (c < cend) {
             const char *hit = memmem(c, (size_t)(cend - c), lq, ql);
             if (!hit)
                 break;
-            size_t e = (size_t)(hit - x->cmid) / CMID_STRIDE;
-            mark(x, e, &n);
-            c = x->cmid + (e + 1) * CMID_STRIDE;
+            size_t i = (size_t)(hit - x->cmid) / CMID_STRIDE;
+            if (x->cmid_rowid[i] <= x->max_rowid)
+                mark(x, x->cmid_rowid[i], &n);
+            c = x->cmid + (i + 1) * CMID_STRIDE;
         }
     }
     out->n = n;
@@ -412,21 +486,19 @@ int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct s
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    size_t k = 0;
+    size_t k = 0; /* a bit per rowid: in ascending order already */
     for (size_t w = 0; w < words && k < n; w++)
         for (uint64_t b = x->bits[w]; b; b &= b - 1)
-            out->rowids[k++] = x->rowid[w * 64 + (size_t)__builtin_ctzll(b)];
-    qsort(out->rowids, k, sizeof *out->rowids, cmp_i64);
+            out->rowids[k++] = (int64_t)(w * 64 + (size_t)__builtin_ctzll(b));
     return 0;
 }
 
 bool store_search_has(const struct store *s, int64_t rowid)
 {
     const struct store_search *x = s->search;
-    if (!x || !x->bits)
+    if (!x || !x->bits || rowid < 0 || (uint64_t)rowid / 64 >= x->bits_words)
         return false;
-    size_t e = entry_of(x, rowid);
-    return e != SIZE_MAX && e / 64 < x->bits_words && (x->bits[e / 64] >> (e % 64) & 1);
+    return x->bits[(uint64_t)rowid / 64] >> ((uint64_t)rowid % 64) & 1;
 }
 
 void store_search_trim(struct store *s, uint64_t now_ms)
@@ -464,7 +536,7 @@ size_t store_search_bytes(const struct store *s)
     const struct store_search *x = s ? s->search : NULL;
     if (!x)
         return 0;
-    return x->cap * (sizeof *x->rowid + sizeof *x->ent_seg + (x->cmid ? CMID_STRIDE : 0)) +
-           x->capseg * (sizeof *x->seg_start + sizeof *x->seg_entry) + x->tcap + x->hcap * sizeof *x->hash +
-           x->bits_words * sizeof *x->bits;
+    return x->cap * (sizeof *x->rowid + sizeof *x->ent_seg) + x->capsorted * sizeof *x->sorted +
+           x->capseg * sizeof *x->seg_start + x->capsegent * sizeof *x->seg_entry + x->tcap +
+           x->capcmidrow * sizeof *x->cmid_rowid + x->capcmid * CMID_STRIDE + x->bits_words * sizeof *x->bits;
 }

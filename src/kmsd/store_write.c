@@ -291,22 +291,30 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
     return store_write_folded(s, recs, n, 0);
 }
 
-int store_journal_seq(struct store *s, uint64_t *seq)
+int store_stat_one(struct store *s, const char *key, int64_t *v)
 {
-    *seq = 0;
+    *v = 0;
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_STAT_ONE, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_text(st, 1, STORE_STAT_JOURNAL_SEQ, -1, SQLITE_STATIC);
+    int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (b)
-        return store_bind_failed(s, st, b, "cannot read the journal position");
+        return store_bind_failed(s, st, b, "cannot read the statistics");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+        *v = sqlite3_column_int64(st, 0);
     else if (rc != SQLITE_DONE)
-        ret = store_fail(s, rc, "cannot read the journal position");
+        ret = store_fail(s, rc, "cannot read the statistics");
     sqlite3_reset(st);
+    return ret;
+}
+
+int store_journal_seq(struct store *s, uint64_t *seq)
+{
+    int64_t v = 0;
+    int ret = store_stat_one(s, STORE_STAT_JOURNAL_SEQ, &v);
+    *seq = (uint64_t)v;
     return ret;
 }
 
@@ -476,8 +484,10 @@ static int prune_run(struct store *s, enum stmt_id id, int64_t a, int64_t chunk,
     if (id == ST_PRUNE_AGE)
         b |= sqlite3_bind_int64(st, 2, chunk);
     ret = store_step_bound(s, st, b, what);
+    uint64_t k = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
+    *n += k;
     if (!ret)
-        *n += (uint64_t)sqlite3_changes(s->db);
+        ret = stat_add(s, STORE_STAT_ROWS_DELETED, k);
     return ret;
 }
 
@@ -640,10 +650,20 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     int ret = store_stmt_get(s, ST_DELETE, &st);
     if (ret)
         return ret;
+    if ((ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction")) != 0)
+        return ret;
     ret = store_step_bound(s, st, store_bind_guid(st, 1, cmid), "cannot delete the client");
+    uint64_t n = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
     if (!ret)
-        *deleted = (uint64_t)sqlite3_changes(s->db);
-    return ret;
+        ret = stat_add(s, STORE_STAT_ROWS_DELETED, n);
+    if (!ret)
+        ret = store_exec(s, "COMMIT", "cannot commit");
+    if (ret) {
+        store_rollback(s);
+        return ret;
+    }
+    *deleted = n;
+    return 0;
 }
 
 void store_set_host(struct store *s, const char *name)

@@ -150,8 +150,33 @@ static void search_matches_sql(void **state)
     q.q = "fin-0012"; /* client 12 was renamed: gone from this text */
     same(mem, sql, q, &total);
 
-    /* deleted and pruned rows: built again */
+    /* the newest row deleted and a new one written: SQLite gives it the same rowid; the CMIDs' texts are in memory
+     * (a search that could be part of one ran above), and the new CMID is found, the old one not */
+    struct guid c6500 = cmid_n(6500), c7777 = cmid_n(7777);
+    char t6500[GUID_TEXT_LEN + 1], t7777[GUID_TEXT_LEN + 1];
+    guid_format(&c6500, t6500);
+    guid_format(&c7777, t7777);
+    q.q = t6500 + 24;
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 1);
     uint64_t del = 0;
+    assert_int_equal(store_delete_client(w, &c6500, &del), 0);
+    assert_int_equal(del, 1);
+    fill(w, 7777, 1, T0 + 3 * DAY, NULL, false);
+    q.q = t7777 + 24;
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 1);
+    q.q = t6500 + 24;
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 0);
+
+    /* a new row seen at a time before the newest read (a clock stepped back): the row count tells, built again */
+    fill(w, 8888, 1, T0 - 5 * DAY, NULL, false);
+    q.q = "lab-8888";
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 1);
+
+    /* deleted and pruned rows: built again */
     struct guid c33 = cmid_n(33);
     assert_int_equal(store_delete_client(w, &c33, &del), 0);
     assert_int_equal(del, 1);
