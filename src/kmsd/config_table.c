@@ -516,7 +516,7 @@ const struct opt config_opts[] = {
      F(http_timeout_ms),
      1,
      3600, LIVE},
-    {{"http-idle-unload", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "30s",
+    {{"http-idle-unload", 0, CONFIG_ARG_VALUE, false, ALL, "TIME", "2m",
       "no HTTP connection this long: unload the HTTP library until the next (0: never; up to 1d; s, m, h, d)"},
      config_set_seconds,
      print_seconds,

@@ -1,7 +1,8 @@
 /*
  * The HTTP server's idle thread. Debian's libmicrohttpd links GnuTLS, which with what it pulls in holds about 2 MB
  * of RSS and two threads per address (libmicrohttpd's, plus the lanes'); a KMS host's web page and API are read now
- * and then. Once no HTTP connection has started or ended for --http-idle-unload (30 s by default), this thread
+ * and then. Once no HTTP connection has started or ended for --http-idle-unload (2 min by default: longer than the web page's 30 s refresh and a
+ * Prometheus scrape's usual minute, so that a watched kmsd keeps it), this thread
  * quiesces the daemons, lets them finish what they serve, ends the lanes' threads, closes the registry connection
  * and unloads libmicrohttpd (http_settle). The listening sockets stay open, kmsd's own: the kernel queues a new
  * connection on them while this thread, woken by poll(2), loads libmicrohttpd again and starts the daemons on
