@@ -55,6 +55,8 @@ QUERIES = [
     ("api.since", "/api/v1/clients?limit=50&since=1d"),
     ("api.sort_workstation", "/api/v1/clients?limit=50&sort=workstation"),
     ("api.sort_product", "/api/v1/clients?limit=50&sort=product"),
+    # sort=requests from memory too: the first reads every row's request count (a scan of the table), timed once
+    ("api.sort_requests_first", "/api/v1/clients?limit=50&sort=-requests"),
     ("api.sort_requests", "/api/v1/clients?limit=50&sort=-requests"),
     ("api.sort_first_seen", "/api/v1/clients?limit=50&sort=-first_seen"),
     ("api.deep", "/api/v1/clients?limit=50&offset={deep}"),
@@ -230,6 +232,7 @@ def cmd_table(path, rows, cap):
         "api.since": "`/api/v1/clients?since=1d`",
         "api.sort_workstation": "`/api/v1/clients?sort=workstation`",
         "api.sort_product": "`/api/v1/clients?sort=product`",
+        "api.sort_requests_first": "`/api/v1/clients?sort=-requests`, the first (reads the counts; one run)",
         "api.sort_requests": "`/api/v1/clients?sort=-requests`",
         "api.sort_first_seen": "`/api/v1/clients?sort=-first_seen`",
         "api.deep": f"`/api/v1/clients?offset={rows * 9 // 10}` (deep page by offset)",

@@ -57,14 +57,23 @@ struct store {
 /* The search in memory (store_search.c). */
 #define STORE_SEARCH_SLACK_S 2    /* rows seen this long before the newest one read are read again (clock steps) */
 #define STORE_SEARCH_LIST_MAX 4096 /* up to this many matching rows are handed to SQL as a list; more, as a function */
-/* One search's rows: n of them; rowids (sorted, malloc'ed, the caller frees it) when n <= STORE_SEARCH_LIST_MAX. */
+#define STORE_SEARCH_TOP_MAX 10000 /* sort=requests from memory for pages ending this deep at most (offset + limit) */
+/* One search's rows: n of them; rowids (sorted, malloc'ed, the caller frees it) when n <= STORE_SEARCH_LIST_MAX.
+ * From store_search_top: n the rows matching, rowids (n_list of them, in no order) the page's candidates. */
 struct store_search_hits {
     size_t n;
     int64_t *rowids;
+    size_t n_list;
 };
 /* Inside a read transaction: brings the memory up to date (or builds it) and finds lq (lower-cased, not empty) in
  * the names, and in the CMIDs' texts when lq could be part of one. 0 or a negative errno (the memory is freed). */
 int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct store_search_hits *out);
+/* sort=requests from memory, for a query with no filter but q (with_q: the last store_search_find's rows, made in
+ * the same transaction) and offset + limit <= STORE_SEARCH_TOP_MAX: brings the request counts up to date (read at the
+ * first such sort: a scan of the table) and gives the offset + limit rows that come first after the cursor. 0 or a
+ * negative errno. */
+int store_search_top(struct store *s, const struct store_query *q, bool with_q, uint64_t now_ms,
+                     struct store_search_hits *out);
 /* Whether rowid is among the last store_search_find's rows. */
 bool store_search_has(const struct store *s, int64_t rowid);
 /* Frees the memory (store_close). */
@@ -74,9 +83,10 @@ void store_search_close(struct store *s);
  * keeps SQLite's message in the store's err for store_errmsg(). */
 /* The stats row that holds the last folded journal sequence number (store_journal_seq). */
 #define STORE_STAT_JOURNAL_SEQ "journal_seq"
-/* The stats row that counts the rows ever deleted (pruning, DELETE), in the transaction that deletes them: a search
- * in memory (store_search.c) starts again when it changed. */
-#define STORE_STAT_ROWS_DELETED "rows_deleted"
+/* The stats row that counts the rows ever deleted (pruning, DELETE) or changed by a merge (import-pykms), in the
+ * transaction that does it: what a search in memory (store_search.c) holds is built again when it changed (the
+ * activations' own changes it reads from last_seen's index). */
+#define STORE_STAT_ROWS_CHANGED "rows_changed"
 /* A stats row's value (0 when it has none). */
 int store_stat_one(struct store *s, const char *key, int64_t *v);
 extern const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT];

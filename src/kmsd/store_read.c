@@ -113,12 +113,12 @@ static void query_where(const struct store_query *q, const char *lq, const struc
 /* The JSON array of hits' rowids (malloc'ed), or NULL out of memory. */
 static char *hits_json(const struct store_search_hits *hits)
 {
-    size_t cap = 2 + hits->n * 21 + 1, len = 0;
+    size_t cap = 2 + hits->n_list * 21 + 1, len = 0;
     char *j = malloc(cap);
     if (!j)
         return NULL;
     j[len++] = '[';
-    for (size_t i = 0; i < hits->n; i++)
+    for (size_t i = 0; i < hits->n_list; i++)
         len += (size_t)snprintf(j + len, cap - len, "%s%lld", i ? "," : "", (long long)hits->rowids[i]);
     snprintf(j + len, cap - len, "]");
     return j;
@@ -299,28 +299,42 @@ int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms
     const char *lq = lower_q(q, lqb, sizeof lqb);
     if (lq && !lq[0]) /* every row has the empty text */
         lq = NULL;
-    struct store_search_hits hits = {0, NULL}, *h = NULL;
+    /* sort=requests has no index (request_count changes with every activation): from memory too, when nothing but q
+     * filters and the page is not deep */
+    bool top = s->search_on && q->sort == STORE_SORT_REQUESTS && !q->product && !q->has_app && !q->since && !q->host &&
+               (uint64_t)q->offset + q->limit <= STORE_SEARCH_TOP_MAX;
+    struct store_search_hits hits = {0, NULL, 0}, tops = {0, NULL, 0}, *h = NULL;
     char *json = NULL;
     /* One read transaction: the search's memory, the total and the page come from the same snapshot. */
     int ret = store_exec(s, "BEGIN", "cannot start a transaction");
     if (!ret && lq && s->search_on) {
         ret = store_search_find(s, lq, now_ms, &hits);
         h = &hits;
-        if (!ret && hits.rowids && !(json = hits_json(&hits))) {
-            snprintf(s->err, sizeof s->err, "out of memory for the search");
-            ret = -ENOMEM;
-        }
     }
-    if (!ret)
-        ret = query_total(s, q, lq, h, json, total);
-    if (!ret)
-        ret = query_page(s, q, lq, h, json, fn, ctx);
+    if (!ret && top) {
+        ret = store_search_top(s, q, lq != NULL, now_ms, &tops);
+        h = &tops; /* the page's candidates stand for q as well */
+    }
+    if (!ret && h && h->rowids && !(json = hits_json(h))) {
+        snprintf(s->err, sizeof s->err, "out of memory for the search");
+        ret = -ENOMEM;
+    }
+    if (!ret && top) {
+        *total = tops.n;
+        ret = query_page(s, q, "", h, json, fn, ctx);
+    } else {
+        if (!ret)
+            ret = query_total(s, q, lq, h, json, total);
+        if (!ret)
+            ret = query_page(s, q, lq, h, json, fn, ctx);
+    }
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot end the transaction");
     if (ret)
         store_rollback(s);
     free(json);
     free(hits.rowids);
+    free(tops.rowids);
     return ret;
 }
 

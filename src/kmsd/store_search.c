@@ -50,9 +50,12 @@ struct store_search {
     uint32_t *cmid_rowid; /* [capcmidrow] */
     size_t capcmidrow;
     char *cmid;           /* [capcmid * CMID_STRIDE] */
+    uint32_t *requests;   /* [capreq] each entry's request_count (clamped), or none until sort=requests needs them */
+    size_t capreq;
+    bool have_req;
     uint32_t max_rowid;
     int64_t seen_upto;    /* the newest last_seen read */
-    int64_t deleted;      /* STORE_STAT_ROWS_DELETED when it was built */
+    int64_t deleted;      /* STORE_STAT_ROWS_CHANGED when it was built */
     uint64_t used_ms;     /* the last search that used it */
     uint64_t *bits;       /* the last search's rows, a bit per rowid */
     size_t bits_words;
@@ -70,6 +73,7 @@ static void search_free(struct store_search *x)
     free(x->sorted);
     free(x->cmid_rowid);
     free(x->cmid);
+    free(x->requests);
     free(x->bits);
     free(x);
 }
@@ -100,6 +104,8 @@ static int entries_room(struct store_search *x, size_t need)
         grow((void **)&x->ent_seg, &c2, need, sizeof *x->ent_seg) < 0 ||
         grow((void **)&x->sorted, &c3, need, sizeof *x->sorted) < 0)
         return -ENOMEM; /* the caller frees the whole search */
+    if (x->have_req && GROW(x, requests, capreq, need) < 0)
+        return -ENOMEM;
     x->cap = c1;
     x->capsorted = c3;
     return 0;
@@ -182,10 +188,15 @@ static int add_cmid(struct store_search *x, uint32_t rowid, const void *blob, in
     return 0;
 }
 
-/* A row read from clients: rowid, lower(workstation) and, with the CMIDs kept, cmid. A new entry or a row seen
- * again (building: always new, each row read once, sorted afterwards). A row seen again keeps its CMID: a rowid
- * given to another row would need a deletion first, which builds everything again. */
-static int take_row(struct store_search *x, sqlite3_stmt *st, bool with_cmid, bool building)
+static uint32_t clamp_u32(int64_t v)
+{
+    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* A row read from clients: rowid, lower(workstation) and, when full (the catch-up's rows), cmid and request_count. A
+ * new entry or a row seen again (building: always new, each row read once, sorted afterwards). A row seen again
+ * keeps its CMID: a rowid given to another row would need a deletion first, which builds everything again. */
+static int take_row(struct store_search *x, sqlite3_stmt *st, bool full, bool building)
 {
     int64_t r64 = sqlite3_column_int64(st, 0);
     if (r64 < 0 || r64 > ROWID_MAX_IN_MEMORY)
@@ -206,7 +217,7 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool with_cmid, bo
             x->max_rowid = rowid;
         if (add_segment(x, e, name, n) < 0)
             return -ENOMEM;
-        if (x->have_cmid && with_cmid && add_cmid(x, rowid, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2)) < 0)
+        if (x->have_cmid && full && add_cmid(x, rowid, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2)) < 0)
             return -ENOMEM;
     } else {
         const char *cur = x->text + x->seg_start[x->ent_seg[e]];
@@ -218,11 +229,13 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool with_cmid, bo
             x->dead += n + 1;
         }
     }
+    if (x->have_req && full)
+        x->requests[e] = clamp_u32(sqlite3_column_int64(st, 3));
     return 0;
 }
 
 /* Runs sql (with ?1 bound to p1 when has_p1) and takes each row; seen_col: the column of last_seen, or -1. */
-static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, bool with_cmid, int seen_col,
+static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, bool full, int seen_col,
                      bool building)
 {
     struct store_search *x = s->search;
@@ -238,7 +251,7 @@ static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (seen_col >= 0 && sqlite3_column_int64(st, seen_col) > x->seen_upto)
             x->seen_upto = sqlite3_column_int64(st, seen_col);
-        if ((ret = take_row(x, st, with_cmid, building)) < 0)
+        if ((ret = take_row(x, st, full, building)) < 0)
             break;
     }
     if (ret == -ENOMEM)
@@ -301,6 +314,32 @@ static int load_cmids(struct store *s)
     return ret;
 }
 
+/* Reads every row's request_count (the first sort by requests): the table in rowid order, so that the entries are
+ * found in the order of the sorted array. */
+static int load_requests(struct store *s)
+{
+    struct store_search *x = s->search;
+    x->have_req = true;
+    if (GROW(x, requests, capreq, x->cap) < 0) {
+        snprintf(s->err, sizeof s->err, "out of memory for the search");
+        return -ENOMEM;
+    }
+    memset(x->requests, 0, x->capreq * sizeof *x->requests);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT rowid, request_count FROM clients", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "prepare");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t r = sqlite3_column_int64(st, 0);
+        size_t e = r >= 0 && r <= ROWID_MAX_IN_MEMORY ? entry_of(x, (uint32_t)r) : SIZE_MAX;
+        if (e != SIZE_MAX)
+            x->requests[e] = clamp_u32(sqlite3_column_int64(st, 1));
+    }
+    int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "cannot read the request counts for a sort");
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* The rows in clients, from the summary (kept in the same transactions as the rows). */
 static int row_count(struct store *s, uint64_t *n)
 {
@@ -329,7 +368,7 @@ static int build(struct store *s)
     uint64_t rows = 0;
     int ret = row_count(s, &rows);
     if (!ret)
-        ret = store_stat_one(s, STORE_STAT_ROWS_DELETED, &x->deleted);
+        ret = store_stat_one(s, STORE_STAT_ROWS_CHANGED, &x->deleted);
     if (ret)
         return ret;
     sqlite3_stmt *st = NULL;
@@ -371,7 +410,7 @@ static int build(struct store *s)
 }
 
 /* Brings the memory up to date (or builds it), inside the caller's read transaction. */
-static int refresh(struct store *s, bool need_cmid)
+static int refresh(struct store *s, bool need_cmid, bool need_req)
 {
     int ret = 0;
     if (!s->search) {
@@ -379,11 +418,10 @@ static int refresh(struct store *s, bool need_cmid)
     } else {
         struct store_search *x = s->search;
         int64_t from = x->seen_upto == INT64_MIN ? INT64_MIN : x->seen_upto - STORE_SEARCH_SLACK_S;
-        ret = x->have_cmid
-                  ? take_rows(s, "SELECT rowid, lower(workstation), cmid, last_seen FROM clients WHERE last_seen >= ?1",
-                              true, from, true, 3, false)
-                  : take_rows(s, "SELECT rowid, lower(workstation), last_seen FROM clients WHERE last_seen >= ?1",
-                              true, from, false, 2, false);
+        ret = take_rows(s,
+                        "SELECT rowid, lower(workstation), cmid, request_count, last_seen FROM clients"
+                        " WHERE last_seen >= ?1",
+                        true, from, true, 4, false);
         if (ret == -EAGAIN)
             ret = build(s);
     }
@@ -392,7 +430,7 @@ static int refresh(struct store *s, bool need_cmid)
     if (!ret)
         ret = row_count(s, &rows);
     if (!ret)
-        ret = store_stat_one(s, STORE_STAT_ROWS_DELETED, &deleted);
+        ret = store_stat_one(s, STORE_STAT_ROWS_CHANGED, &deleted);
     /* rows deleted since (their rowids may even be given to new rows), or rows missed (a clock stepped back more
      * than STORE_SEARCH_SLACK_S): start again */
     if (!ret && (rows != s->search->n || deleted != s->search->deleted))
@@ -401,6 +439,8 @@ static int refresh(struct store *s, bool need_cmid)
         ret = build(s);
     if (!ret && need_cmid && !s->search->have_cmid)
         ret = load_cmids(s);
+    if (!ret && need_req && !s->search->have_req)
+        ret = load_requests(s);
     if (ret) {
         search_free(s->search);
         s->search = NULL;
@@ -439,7 +479,7 @@ int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct s
     for (const char *c = lq; *c; c++)
         if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
             hexish = false;
-    int ret = refresh(s, hexish);
+    int ret = refresh(s, hexish, false);
     if (ret)
         return ret;
     struct store_search *x = s->search;
@@ -490,6 +530,89 @@ int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct s
     for (size_t w = 0; w < words && k < n; w++)
         for (uint64_t b = x->bits[w]; b; b &= b - 1)
             out->rowids[k++] = (int64_t)(w * 64 + (size_t)__builtin_ctzll(b));
+    out->n_list = k;
+    return 0;
+}
+
+/* A min-heap of keys: the k largest seen so far, the smallest of them at the top. */
+static void heap_down(uint64_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && h[l] < h[m])
+            m = l;
+        if (l + 1 < n && h[l + 1] < h[m])
+            m = l + 1;
+        if (m == i)
+            return;
+        uint64_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void heap_up(uint64_t *h, size_t i)
+{
+    while (i > 0 && h[(i - 1) / 2] > h[i]) {
+        uint64_t t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+int store_search_top(struct store *s, const struct store_query *q, bool with_q, uint64_t now_ms,
+                     struct store_search_hits *out)
+{
+    memset(out, 0, sizeof *out);
+    int ret = refresh(s, false, true);
+    if (ret)
+        return ret;
+    struct store_search *x = s->search;
+    x->used_ms = now_ms;
+    size_t k = (size_t)q->offset + q->limit;
+    /* keys (request_count << 32 | rowid), inverted when ascending: the page is the k largest, after the cursor */
+    uint64_t flip = q->descending ? 0 : UINT64_MAX;
+    uint64_t bound = UINT64_MAX;
+    bool bounded = false;
+    if (q->has_cursor) {
+        bounded = true;
+        bound = (((uint64_t)clamp_u32(q->cursor.num) << 32) | clamp_u32(q->cursor.rowid)) ^ flip;
+    }
+    uint64_t *heap = malloc((k ? k : 1) * sizeof *heap);
+    if (!heap) {
+        snprintf(s->err, sizeof s->err, "out of memory for the sort");
+        return -ENOMEM;
+    }
+    size_t nh = 0, total = 0;
+    for (size_t e = 0; e < x->n; e++) {
+        uint32_t r = x->rowid[e];
+        if (with_q && !(x->bits && r / 64 < x->bits_words && (x->bits[r / 64] >> (r % 64) & 1)))
+            continue;
+        total++;
+        uint64_t key = (((uint64_t)x->requests[e] << 32) | r) ^ flip;
+        if (bounded && key >= bound)
+            continue;
+        if (nh < k) {
+            heap[nh] = key;
+            heap_up(heap, nh++);
+        } else if (k && key > heap[0]) {
+            heap[0] = key;
+            heap_down(heap, nh, 0);
+        }
+    }
+    out->n = total;
+    out->rowids = malloc((nh ? nh : 1) * sizeof *out->rowids);
+    if (!out->rowids) {
+        free(heap);
+        snprintf(s->err, sizeof s->err, "out of memory for the sort");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nh; i++)
+        out->rowids[i] = (int64_t)((heap[i] ^ flip) & 0xffffffffu);
+    out->n_list = nh;
+    free(heap);
     return 0;
 }
 
@@ -537,6 +660,7 @@ size_t store_search_bytes(const struct store *s)
     if (!x)
         return 0;
     return x->cap * (sizeof *x->rowid + sizeof *x->ent_seg) + x->capsorted * sizeof *x->sorted +
+           x->capreq * sizeof *x->requests +
            x->capseg * sizeof *x->seg_start + x->capsegent * sizeof *x->seg_entry + x->tcap +
            x->capcmidrow * sizeof *x->cmid_rowid + x->capcmid * CMID_STRIDE + x->bits_words * sizeof *x->bits;
 }

@@ -356,6 +356,8 @@ int store_merge(struct store *s, const struct store_client *rows, size_t n, uint
     if (!ret)
         ret = summary_flush(s, &a);
     if (!ret)
+        ret = stat_add(s, STORE_STAT_ROWS_CHANGED, count);
+    if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret) {
         store_rollback(s);
@@ -487,7 +489,7 @@ static int prune_run(struct store *s, enum stmt_id id, int64_t a, int64_t chunk,
     uint64_t k = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
     *n += k;
     if (!ret)
-        ret = stat_add(s, STORE_STAT_ROWS_DELETED, k);
+        ret = stat_add(s, STORE_STAT_ROWS_CHANGED, k);
     return ret;
 }
 
@@ -655,7 +657,7 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     ret = store_step_bound(s, st, store_bind_guid(st, 1, cmid), "cannot delete the client");
     uint64_t n = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
     if (!ret)
-        ret = stat_add(s, STORE_STAT_ROWS_DELETED, n);
+        ret = stat_add(s, STORE_STAT_ROWS_CHANGED, n);
     if (!ret)
         ret = store_exec(s, "COMMIT", "cannot commit");
     if (ret) {

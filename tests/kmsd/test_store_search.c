@@ -85,11 +85,11 @@ static const char *const texts[] = {"fin-00", "pc-", "-0", "c0", "zzz", "N-0012"
 
 static void all_queries(struct store *mem, struct store *sql)
 {
-    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++)
+    for (size_t t = 0; t <= sizeof texts / sizeof texts[0]; t++) /* and no text: sort=requests from memory alone */
         for (int sort = 0; sort < STORE_SORT_COUNT; sort++) {
             struct store_query q;
             memset(&q, 0, sizeof q);
-            q.q = texts[t];
+            q.q = t < sizeof texts / sizeof texts[0] ? texts[t] : NULL;
             q.sort = (enum store_sort)sort;
             q.descending = sort % 2 == 0;
             q.limit = 50;
@@ -143,6 +143,7 @@ static void search_matches_sql(void **state)
     fill(w, 6001, 500, T0 + 2 * DAY, NULL, false);
     fill(w, 10, 40, T0 + 2 * DAY, "renamed", false);
     fill(w, 3000, 20, T0 + 2 * DAY, NULL, false);
+    fill(w, 3000, 10, T0 + 2 * DAY + 1, NULL, false); /* seen a third time: their request counts move up */
     all_queries(mem, sql);
     q.q = "renamed";
     same(mem, sql, q, &total);
@@ -214,11 +215,13 @@ static void cursors_match_sql(void **state)
     char err[256];
     assert_int_equal(store_open(path, &w, err, sizeof err), 0);
     fill(w, 1, 5000, T0, NULL, true);
+    for (unsigned i = 0; i < 6; i++) /* request counts 1 to 7, so that sort=requests has ties and an order */
+        fill(w, 1 + i * 97, 400 + i * 50, T0 + 1 + i, NULL, false);
     assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
     assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
     assert_int_equal(store_search_enable(mem), 0);
-    static const char *const qs[] = {"fin-00", "-", "lab"};
-    for (size_t t = 0; t < 3; t++)
+    static const char *const qs[] = {"fin-00", "-", "lab", NULL};
+    for (size_t t = 0; t < 4; t++)
         for (int sort = 0; sort < STORE_SORT_COUNT; sort++) {
             struct store_query q;
             memset(&q, 0, sizeof q);
