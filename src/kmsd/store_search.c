@@ -128,22 +128,23 @@ static size_t entry_of(const struct store_search *x, uint32_t rowid)
     return SIZE_MAX;
 }
 
-/* Sorts a[0..n) with b[0..n) as room (LSD radix, 16 bits a pass; the keys are rowid << 32 | entry). */
+/* Sorts a[0..n) by rowid with b[0..n) as room: an LSD radix sort on the upper 32 bits of the keys (rowid << 32 |
+ * entry; rowids are distinct), 8 bits a pass, its counts on the stack (the lanes' stacks are small). */
 static void radix_sort(uint64_t *a, uint64_t *b, size_t n)
 {
-    static size_t count[65536];
-    for (int shift = 0; shift < 64; shift += 16) {
+    size_t count[256];
+    for (int shift = 32; shift < 64; shift += 8) {
         memset(count, 0, sizeof count);
         for (size_t i = 0; i < n; i++)
-            count[(a[i] >> shift) & 0xffff]++;
+            count[(a[i] >> shift) & 0xff]++;
         size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
+        for (size_t d = 0; d < 256; d++) {
             size_t c = count[d];
             count[d] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            b[count[(a[i] >> shift) & 0xffff]++] = a[i];
+            b[count[(a[i] >> shift) & 0xff]++] = a[i];
         uint64_t *t = a;
         a = b;
         b = t;
@@ -566,7 +567,12 @@ int store_search_top(struct store *s, const struct store_query *q, bool with_q, 
                      struct store_search_hits *out)
 {
     memset(out, 0, sizeof *out);
-    int ret = refresh(s, false, true);
+    /* with q, store_search_find has just brought the memory up to date in this transaction and found its rows */
+    int ret = with_q && s->search ? 0 : refresh(s, false, true);
+    if (!ret && !s->search->have_req && (ret = load_requests(s)) != 0) {
+        search_free(s->search);
+        s->search = NULL;
+    }
     if (ret)
         return ret;
     struct store_search *x = s->search;
