@@ -61,17 +61,6 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
     snprintf(out, cap, "%s:%d", host, port);
 }
 
-/* The peer as logged (format_peer); "?:0" when it cannot be read. */
-static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
-{
-    struct sockaddr_storage ss;
-    int n = sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0)
-        ss.ss_family = AF_UNSPEC;
-    format_peer((const struct sockaddr *)&ss, out, cap);
-}
-
 static void on_fd_pause(uv_timer_t *t);
 
 /* accept() failed. Out of descriptors, the pending connections would stay queued and the listener readable:
@@ -202,7 +191,7 @@ static int admit(struct conn *c)
     return 0;
 }
 
-void server_admit(struct listener *l, int fd)
+void server_admit(struct listener *l, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct server *srv = l->srv;
     struct conn *c = server_conn_new(l);
@@ -218,11 +207,15 @@ void server_admit(struct listener *l, int fd)
         server_conn_close(c);
         return;
     }
-    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    /* the peer as accept4 gave it ("?:0" in the log when it gave none) */
     struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    c->have_addr = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
-                   acl_addr_from_sockaddr((struct sockaddr *)&ss, c->addr) == 0;
+    memset(&ss, 0, sizeof ss);
+    if (peer && peer_len > 0 && (size_t)peer_len <= sizeof ss)
+        memcpy(&ss, peer, (size_t)peer_len);
+    else
+        ss.ss_family = AF_UNSPEC;
+    format_peer((const struct sockaddr *)&ss, c->peer, sizeof c->peer);
+    c->have_addr = ss.ss_family != AF_UNSPEC && acl_addr_from_sockaddr((const struct sockaddr *)&ss, c->addr) == 0;
     if (srv->cfg->proxy_protocol) { /* a trusted proxy's connection starts with a header; anyone else's must not */
         c->proxy_wait = c->have_addr && srv->cfg->proxies && acl_check(srv->cfg->proxies, c->addr) == ACL_PASS;
         c->proxy_check = !c->proxy_wait;

@@ -147,7 +147,7 @@ void server_listeners_resume(struct server *srv);
 /* ---- admission (server_admit.c) ---- */
 
 /* Takes over the accepted socket fd (non-blocking, close-on-exec) of listener l: serves it or refuses it. */
-void server_admit(struct listener *l, int fd);
+void server_admit(struct listener *l, int fd, const struct sockaddr *peer, socklen_t peer_len);
 /* accept() on l failed with errno err: counted; out of descriptors, queued connections are shed. */
 void server_accept_error(struct server *srv, struct listener *l, int err);
 /* Takes an activation token of c's address (--rate-limit). Returns 0, or -1 after closing c (over it). */

@@ -1,5 +1,6 @@
 /* server_listen — the libuv side of the KMS listeners: open them from the --listen texts (the sockets come
  * from listen.c), poll and accept, report them to on_bound, pause and resume, close (server_internal.h). */
+#define _GNU_SOURCE /* accept4 */
 #include "server_internal.h"
 
 #include <errno.h>
@@ -26,7 +27,11 @@ static void on_listen(uv_poll_t *p, int status, int events)
     if (status < 0 || uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
         return;
     for (int i = 0; i < SERVER_ACCEPT_BATCH && l->polling; i++) {
-        int fd = accept(lfd, NULL, NULL);
+        /* accept4: non-blocking and close-on-exec, and the peer's address, in the one system call (with accept they
+         * were three fcntl and two getpeername calls more per connection, 5 of its 21: docs/performance.md) */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
@@ -35,11 +40,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
             server_accept_error(l->srv, l, errno);
             return;
         }
-        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-            close(fd);
-            continue;
-        }
-        server_admit(l, fd);
+        server_admit(l, fd, (const struct sockaddr *)&ss, sl);
     }
 }
 
