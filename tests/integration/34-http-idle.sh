@@ -3,7 +3,8 @@
 # listening sockets; the next connection loads it again and is answered, over HTTPS too. A connection held open
 # keeps it loaded; requests that arrive while it unloads are all answered, registry queries included (the lanes'
 # threads end and start again); 0 keeps it loaded; a reload changes the time, and a reload with a key that does not
-# go with the certificate, made while unloaded, keeps the running certificate; bad values stop kmsd.
+# go with the certificate, made while unloaded, keeps the running certificate; a pair that does not go together and
+# bad values stop kmsd.
 . "$(dirname "$0")/lib.sh"
 
 # mapped LIB: how many of kmsd's mappings name LIB
@@ -116,6 +117,12 @@ grep -q "reload: the HTTP server now serves HTTPS" "$TMP/kmsd.log" || fail "the 
     fail "the renewed certificate is not served: $(cat "$TMP/h.out")"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "activation after the reloads"
 stop_kmsd
+
+# a key that does not go with the certificate stops kmsd at start (the library is loaded then to check them)
+expect_rc 2 "$KMSD" -L "127.0.0.1:$(free_port)" --http "127.0.0.1:$(free_port)" --state-dir "$TMP/mismatch" \
+    --http-tls-cert "$TMP/cert1.pem" --http-tls-key "$TMP/key2.pem" "${AS_ROOT[@]}"
+grep -q "http: cannot serve on 127.0.0.1:[0-9]*: do the certificate and key go together?" "$TMP/out" ||
+    fail "mismatched pair at start: $(tail -3 "$TMP/out")"
 
 # bad values stop kmsd
 expect_rc 2 "$KMSD" --state-dir "$TMP/x" --http-idle-unload 2d --check-config
