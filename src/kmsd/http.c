@@ -144,6 +144,7 @@ void http_db_put(struct http_server *h, struct store *db)
     if (db)
         store_release_memory(db);
     store_search_trim(db, http_now_ms()); /* the memory of searches, once none came for a while */
+    atomic_store_explicit(&h->cfg.m->search_bytes, (int64_t)store_search_bytes(db), memory_order_relaxed);
 }
 
 /* The registry lane: the endpoints that read the registry. */
@@ -679,6 +680,8 @@ int http_reload(struct http_server *h, const struct http_cfg *cfg)
         h->d[i] = nd[i];
     bool woke = !h->awake;
     h->awake = true;
+    if (woke)
+        metrics_inc(&h->cfg.m->http_loads);
     atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
     char *tc = cert ? strdup(cert) : NULL, *tk = key ? strdup(key) : NULL;
     free_tls(h);
@@ -708,6 +711,7 @@ int http_wake(struct http_server *h, char *err, size_t cap)
         h->d[i] = nd[i];
     h->awake = true;
     atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
+    metrics_inc(&h->cfg.m->http_loads);
     return 0;
 }
 
@@ -733,6 +737,7 @@ void http_settle(struct http_server *h)
     http_lane_reopen(&h->readyz);
     store_close(h->db);
     h->db = NULL;
+    atomic_store_explicit(&h->cfg.m->search_bytes, 0, memory_order_relaxed);
     mhd_fns_unload();
     malloc_trim(0); /* what the daemons' and lanes' threads allocated goes back to the system */
 }

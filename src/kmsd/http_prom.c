@@ -185,6 +185,11 @@ static void put_registry_http(struct text *t, const struct metrics *m)
                 metrics_get(&m->http_rejected));
     put_gauge(t, "kmsd_http_connections_open", "HTTP connections open now.",
               atomic_load_explicit(&m->http_open, memory_order_relaxed));
+    put_counter(t, "kmsd_http_library_loads_total",
+                "Times libmicrohttpd was loaded: at start, and again after each --http-idle-unload.",
+                metrics_get(&m->http_loads));
+    put_gauge(t, "kmsd_search_memory_bytes", "Bytes the API's search and sort by requests hold in memory.",
+              atomic_load_explicit(&m->search_bytes, memory_order_relaxed));
     put_counter(t, "kmsd_readyz_probes_total", "Self-activations run by /readyz.", metrics_get(&m->readyz_probes));
     put_counter(t, "kmsd_readyz_failures_total", "/readyz self-activations that did not verify.",
                 metrics_get(&m->readyz_failures));

@@ -74,6 +74,27 @@ print(bad)
 sys.exit(1 if bad else 0)
 PY
 [ "$(grep -c "libmicrohttpd loaded again" "$TMP/kmsd.log")" -ge 3 ] || fail "the race test did not catch unloads"
+# /metrics counts the loads (1 at start and one per load since) and shows what a search holds in memory
+"$PYTHON" - "$HTTP_PORT" "$(grep -c "libmicrohttpd loaded again" "$TMP/kmsd.log")" <<'PY' || fail "/metrics"
+import http.client, re, sys
+port, again = int(sys.argv[1]), int(sys.argv[2])
+def metrics():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics", headers={"Authorization": "Bearer 0123456789abcdef0123"})
+    return c.getresponse().read().decode()
+def value(text, name):
+    m = re.search(r"^%s (\d+)$" % name, text, re.M)
+    return int(m.group(1)) if m else None
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("GET", "/api/v1/clients?q=kmsc", headers={"Authorization": "Bearer 0123456789abcdef0123"})
+c.getresponse().read()
+t = metrics()
+loads, search = value(t, "kmsd_http_library_loads_total"), value(t, "kmsd_search_memory_bytes")
+# this scrape's connection may have loaded it once more after the count above was taken
+ok = loads is not None and again + 1 <= loads <= again + 2 and search is not None and search > 0
+print(loads, again, search)
+sys.exit(0 if ok else 1)
+PY
 
 # a reload to 0: it stays loaded
 printf 'http-token = 0123456789abcdef0123\nhttp-idle-unload = 0\n' >"$CONF"
