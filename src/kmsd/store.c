@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "guid.h"
 #include "kms.h"
 #include "products.h"
 #include "timeutil.h"
@@ -225,6 +226,24 @@ void store_rollback(struct store *s)
     (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int store_end(struct store *s, int ret, const char *what)
+{
+    if (!ret)
+        ret = store_exec(s, "COMMIT", what);
+    if (ret)
+        store_rollback(s);
+    return ret;
+}
+
+bool store_could_be_cmid(const char *lq)
+{
+    size_t n = 0;
+    for (; lq[n]; n++)
+        if (!((lq[n] >= '0' && lq[n] <= '9') || (lq[n] >= 'a' && lq[n] <= 'f') || lq[n] == '-'))
+            return false;
+    return n > 0 && n <= GUID_TEXT_LEN;
+}
+
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out)
 {
     if (!s->st[id]) {
@@ -377,12 +396,8 @@ static int migrate(struct store *s)
             ret = check_version(s, version);
         if (!ret && version < STORE_SCHEMA_VERSION)
             ret = store_exec(s, migrations[version], "schema migration failed");
-        if (!ret)
-            ret = store_exec(s, "COMMIT", "cannot commit the schema migration");
-        if (ret) {
-            store_rollback(s);
+        if ((ret = store_end(s, ret, "cannot commit the schema migration")) != 0)
             return ret;
-        }
         if (version >= STORE_SCHEMA_VERSION)
             return 0;
     }

@@ -93,6 +93,12 @@ extern const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT];
 int store_fail(struct store *s, int rc, const char *what);
 int store_exec(struct store *s, const char *sql, const char *what);
 void store_rollback(struct store *s);
+/* Ends the caller's transaction: commits when ret is 0, rolls back when it is not or the commit fails (what names the
+ * commit in the error). Returns ret, or the commit's error. */
+int store_end(struct store *s, int ret, const char *what);
+/* Whether a lower-cased text could be part of a CMID's text form (1 to 36 hex digits and dashes): only then does a
+ * search look at the CMIDs. */
+bool store_could_be_cmid(const char *lq);
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out);
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what);
 /* A statement whose sqlite3_bind_* results, OR'ed together into b, were not all SQLITE_OK: records what and the

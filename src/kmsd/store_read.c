@@ -77,36 +77,44 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
 }
 
 /*
- * The WHERE clause of store_query, with a term only for each filter given (the planner sees what it has to do);
- * parameters ?1 product, ?2 app_id, ?3 q (lower-cased), ?4 since, ?9 host. q is a search over two indexes instead of the
- * table: lower(workstation) on clients_workstation, and — only when q could be part of a CMID's text (hex digits
- * and dashes) — the CMIDs on the primary key's index, formatted without an allocation (kmsd_guid_has).
+ * Where q's rows come from in a query. QSET_SQL: a search over two indexes instead of the table, lower(workstation)
+ * on clients_workstation and — only when q could be part of a CMID's text — the CMIDs on the primary key's index,
+ * formatted without an allocation (kmsd_guid_has), ?3 the lower-cased text. From memory (store_search.c): QSET_LIST,
+ * a JSON array of rowids (?10), read row by row; QSET_FUNC, kmsd_q_has(rowid), tested while the page walks its sort
+ * key's index. n: the rows q matches alone (QSET_LIST, QSET_FUNC).
  */
+enum qset_kind { QSET_NONE, QSET_SQL, QSET_LIST, QSET_FUNC };
+struct qset {
+    enum qset_kind kind;
+    const char *lq;
+    char *json;
+    size_t n;
+};
+
 static void search_set(const char *lq, char *out, size_t cap)
 {
-    bool hexish = true;
-    for (const char *c = lq; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
-            hexish = false;
     snprintf(out, cap, "SELECT rowid FROM clients INDEXED BY clients_workstation WHERE instr(lower(workstation), ?3) > 0%s",
-             hexish ? " UNION SELECT rowid FROM clients INDEXED BY sqlite_autoindex_clients_1"
-                      " WHERE kmsd_guid_has(cmid, ?3)" : "");
+             store_could_be_cmid(lq) ? " UNION SELECT rowid FROM clients INDEXED BY sqlite_autoindex_clients_1"
+                                       " WHERE kmsd_guid_has(cmid, ?3)" : "");
 }
 
-/* hits: the search made in memory (store_search.c; NULL: in SQL, search_set): its rows as a JSON list (?10), or
- * when many as kmsd_q_has(rowid). */
-static void query_where(const struct store_query *q, const char *lq, const struct store_search_hits *hits, char *out,
-                        size_t cap)
+/* The WHERE clause of store_query, with a term only for each filter given (the planner sees what it has to do);
+ * parameters ?1 product, ?2 app_id, q's (struct qset), ?4 since, ?9 host. */
+static void query_where(const struct store_query *q, const struct qset *set, char *out, size_t cap)
 {
-    char set[384] = "";
-    if (lq && hits)
-        snprintf(set, sizeof set, "%s",
-                 hits->rowids ? " AND rowid IN (SELECT value FROM json_each(?10))" : " AND kmsd_q_has(rowid)");
-    else if (lq)
-        search_set(lq, set, sizeof set);
-    snprintf(out, cap, " WHERE 1%s%s%s%s%s%s%s",
-             !q->product ? "" : q->product_exact ? " AND product = ?1" : " AND instr(lower(product), lower(?1)) > 0", q->has_app ? " AND app_id = ?2" : "",
-             lq && !hits ? " AND rowid IN (" : "", set, lq && !hits ? ")" : "", q->since ? " AND last_seen >= ?4" : "",
+    char term[400] = "";
+    if (set->kind == QSET_SQL) {
+        char sub[384];
+        search_set(set->lq, sub, sizeof sub);
+        snprintf(term, sizeof term, " AND rowid IN (%s)", sub);
+    } else if (set->kind == QSET_LIST) {
+        snprintf(term, sizeof term, " AND rowid IN (SELECT value FROM json_each(?10))");
+    } else if (set->kind == QSET_FUNC) {
+        snprintf(term, sizeof term, " AND kmsd_q_has(rowid)");
+    }
+    snprintf(out, cap, " WHERE 1%s%s%s%s%s",
+             !q->product ? "" : q->product_exact ? " AND product = ?1" : " AND instr(lower(product), lower(?1)) > 0",
+             q->has_app ? " AND app_id = ?2" : "", term, q->since ? " AND last_seen >= ?4" : "",
              q->host ? " AND last_host = ?9" : "");
 }
 
@@ -131,7 +139,6 @@ static const char *const sort_index[STORE_SORT_COUNT] = {
     [STORE_SORT_WORKSTATION] = "clients_workstation", [STORE_SORT_PRODUCT] = "clients_product",
 };
 
-/* q->q lower-cased as SQLite's lower() does (ASCII only) into buf, or NULL without q. */
 /* in lower-cased as SQLite's lower() does (ASCII only) into out (cap bytes, NUL-terminated, cut to fit). */
 static void lower_ascii(const char *in, char *out, size_t cap)
 {
@@ -141,6 +148,7 @@ static void lower_ascii(const char *in, char *out, size_t cap)
     out[i] = '\0';
 }
 
+/* q->q lower-cased as SQLite's lower() does (ASCII only) into buf, or NULL without q. */
 static const char *lower_q(const struct store_query *q, char *buf, size_t cap)
 {
     if (!q->q)
@@ -179,19 +187,19 @@ void store_cursor_of(const struct store_query *q, const struct store_client *c, 
     }
 }
 
-/* Binds the parameters query_where used (json: hits_json's text, or NULL); returns the OR of the sqlite3_bind_*
- * results: 0 when every parameter was bound. */
-static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char *lq, const char *json)
+/* Binds the parameters query_where used; returns the OR of the sqlite3_bind_* results: 0 when every parameter was
+ * bound. */
+static int bind_query(sqlite3_stmt *st, const struct store_query *q, const struct qset *set)
 {
     int b = 0;
     if (q->product)
         b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
     if (q->has_app)
         b |= store_bind_guid(st, 2, &q->app_id);
-    if (lq && json)
-        b |= sqlite3_bind_text(st, 10, json, -1, SQLITE_STATIC);
-    else if (lq && sqlite3_bind_parameter_index(st, "?3"))
-        b |= sqlite3_bind_text(st, 3, lq, -1, SQLITE_TRANSIENT);
+    if (set->kind == QSET_SQL)
+        b |= sqlite3_bind_text(st, 3, set->lq, -1, SQLITE_TRANSIENT);
+    if (set->kind == QSET_LIST)
+        b |= sqlite3_bind_text(st, 10, set->json, -1, SQLITE_STATIC);
     if (q->since)
         b |= sqlite3_bind_int64(st, 4, q->since);
     if (q->host)
@@ -201,22 +209,21 @@ static int bind_query(sqlite3_stmt *st, const struct store_query *q, const char 
 
 /* The number of rows matching q: from the summary table (a few rows) when q filters by at most a product and an
  * application of a one-application group, else a count over the table. */
-static int query_total(struct store *s, const struct store_query *q, const char *lq,
-                       const struct store_search_hits *hits, const char *json, uint64_t *total)
+static int query_total(struct store *s, const struct store_query *q, const struct qset *set, uint64_t *total)
 {
     enum store_app_group g = q->has_app ? store_app_group_of(&q->app_id) : STORE_APP_OTHER;
-    bool summary = !lq && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
-    bool alone = lq && !q->product && !q->has_app && !q->since && !q->host;
-    if (alone && hits) { /* the search alone, made in memory: its rows are the total */
-        *total = hits->n;
+    bool summary = set->kind == QSET_NONE && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
+    bool alone = set->kind != QSET_NONE && !q->product && !q->has_app && !q->since && !q->host;
+    if (alone && set->kind != QSET_SQL) { /* q alone, found in memory: its rows are the total */
+        *total = set->n;
         return 0;
     }
     char where[768], sql[1024];
-    query_where(q, lq, hits, where, sizeof where);
-    if (alone) { /* the search alone, in SQL: count its set */
-        char set[384];
-        search_set(lq, set, sizeof set);
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", set);
+    query_where(q, set, where, sizeof where);
+    if (alone) { /* q alone, in SQL: count its set */
+        char sub[384];
+        search_set(set->lq, sub, sizeof sub);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", sub);
     } else {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM clients%s", where);
     }
@@ -237,7 +244,7 @@ static int query_total(struct store *s, const struct store_query *q, const char 
             b |= sqlite3_bind_int(st, 2, (int)g);
         b |= sqlite3_bind_int(st, 3, q->product_exact);
     } else {
-        b = bind_query(st, q, lq, json);
+        b = bind_query(st, q, set);
     }
     int ret = 0;
     if (b) {
@@ -253,8 +260,7 @@ static int query_total(struct store *s, const struct store_query *q, const char 
 }
 
 /* The page's statement: QUERY_WHERE, the cursor's condition (?7 key, ?8 rowid), the order, ?5 limit, ?6 offset. */
-static int query_page(struct store *s, const struct store_query *q, const char *lq,
-                      const struct store_search_hits *hits, const char *json,
+static int query_page(struct store *s, const struct store_query *q, const struct qset *set,
                       int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
     const char *k = sort_expr[q->sort], *dir = q->descending ? "DESC" : "ASC";
@@ -263,9 +269,9 @@ static int query_page(struct store *s, const struct store_query *q, const char *
         snprintf(after, sizeof after, " AND %s %s ?7 AND (%s, rowid) %s (?7, ?8)", k, q->descending ? "<=" : ">=", k,
                  q->descending ? "<" : ">"); /* the first comparison lets the index seek (an expression index too) */
     char where[768], sql[1536];
-    query_where(q, lq, hits, where, sizeof where);
+    query_where(q, set, where, sizeof where);
     char by[64] = "";
-    if (lq && !json && sort_index[q->sort]) /* a list of rows is read row by row instead, then sorted */
+    if ((set->kind == QSET_SQL || set->kind == QSET_FUNC) && sort_index[q->sort]) /* a list is read row by row */
         snprintf(by, sizeof by, " INDEXED BY %s", sort_index[q->sort]);
     snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6",
              CLIENT_COLUMNS, by, where, after, k, dir, dir);
@@ -273,7 +279,7 @@ static int query_page(struct store *s, const struct store_query *q, const char *
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    int b = bind_query(st, q, lq, json) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
+    int b = bind_query(st, q, set) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
     if (q->has_cursor) {
         b |= store_sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
                                    : sqlite3_bind_int64(st, 7, q->cursor.num);
@@ -303,38 +309,31 @@ int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms
      * filters and the page is not deep */
     bool top = s->search_on && q->sort == STORE_SORT_REQUESTS && !q->product && !q->has_app && !q->since && !q->host &&
                (uint64_t)q->offset + q->limit <= STORE_SEARCH_TOP_MAX;
-    struct store_search_hits hits = {0, NULL, 0}, tops = {0, NULL, 0}, *h = NULL;
-    char *json = NULL;
+    struct store_search_hits hits = {0, NULL, 0};
+    struct qset set = {lq ? QSET_SQL : QSET_NONE, lq, NULL, 0};
     /* One read transaction: the search's memory, the total and the page come from the same snapshot. */
     int ret = store_exec(s, "BEGIN", "cannot start a transaction");
-    if (!ret && lq && s->search_on) {
+    if (!ret && lq && s->search_on)
         ret = store_search_find(s, lq, now_ms, &hits);
-        h = &hits;
+    if (!ret && top) { /* the page's candidates, among q's rows when given: they stand for q */
+        free(hits.rowids);
+        ret = store_search_top(s, q, lq != NULL, now_ms, &hits);
     }
-    if (!ret && top) {
-        ret = store_search_top(s, q, lq != NULL, now_ms, &tops);
-        h = &tops; /* the page's candidates stand for q as well */
-    }
-    if (!ret && h && h->rowids && !(json = hits_json(h))) {
-        snprintf(s->err, sizeof s->err, "out of memory for the search");
-        ret = -ENOMEM;
-    }
-    if (!ret && top) {
-        *total = tops.n;
-        ret = query_page(s, q, "", h, json, fn, ctx);
-    } else {
-        if (!ret)
-            ret = query_total(s, q, lq, h, json, total);
-        if (!ret)
-            ret = query_page(s, q, lq, h, json, fn, ctx);
+    if (!ret && (top || (lq && s->search_on))) {
+        set.kind = hits.rowids ? QSET_LIST : QSET_FUNC;
+        set.n = hits.n;
+        if (hits.rowids && !(set.json = hits_json(&hits))) {
+            snprintf(s->err, sizeof s->err, "out of memory for the search");
+            ret = -ENOMEM;
+        }
     }
     if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot end the transaction");
-    if (ret)
-        store_rollback(s);
-    free(json);
+        ret = query_total(s, q, &set, total);
+    if (!ret)
+        ret = query_page(s, q, &set, fn, ctx);
+    ret = store_end(s, ret, "cannot end the transaction");
+    free(set.json);
     free(hits.rowids);
-    free(tops.rowids);
     return ret;
 }
 

@@ -9,9 +9,11 @@
  * CMID, the CMIDs' texts) of every row in one buffer and runs memmem over it: a few milliseconds at a million rows.
  * Nothing is paid per activation. The buffer is built at the first search (one scan of that index) and brought up
  * to date at each later one inside the same read transaction as the query, from the rows seen since
- * (last_seen's index; the writer sets last_seen on every row it writes). A row deleted since (pruning, DELETE)
- * shows as a row count that differs from the summary's, and the buffer is built again. It is freed once no search
- * used it for STORE_SEARCH_KEEP_MS (store_search_trim) and with the connection.
+ * (last_seen's index; the writer sets last_seen on every row it writes). A row deleted or merged since (pruning,
+ * DELETE, import-pykms: the stats' rows_changed) or missed (a row count that differs from the summary's) builds it
+ * again. sort=requests is served from the same memory, each row's count read at the first such sort
+ * (store_search_top). It is freed once no search used it for STORE_SEARCH_KEEP_MS (store_search_trim) and with the
+ * connection.
  *
  * The search's rows are handed to SQL as a JSON array of rowids (json_each) when they are few, so the page and the
  * total read only them; when they are many, as a function kmsd_q_has(rowid) tested while the page walks its sort
@@ -33,29 +35,25 @@
 #define CMID_STRIDE (GUID_TEXT_LEN + 1) /* each CMID's text and a NUL, so that no match spans two */
 #define ROWID_MAX_IN_MEMORY UINT32_MAX  /* rowids above it (4 billion rows ever written): the search stays in SQL */
 
+/* Arrays in a group share one capacity (grow_together). */
 struct store_search {
     size_t n, cap;        /* entries, in the order the names were read (one per row of clients) */
     uint32_t *rowid;      /* [cap] the entry's rowid */
     uint32_t *ent_seg;    /* [cap] the entry's segment of text */
+    uint64_t *sorted;     /* [cap] rowid << 32 | entry, ascending: an entry by its rowid (new rows come last) */
+    uint32_t *requests;   /* [cap] each entry's request_count (clamped), or NULL until sort=requests needs them */
     size_t nseg, capseg;  /* segments of text, in text order; a renamed row gets a new one, its old one dies */
     uint32_t *seg_start;  /* [capseg] offset in text */
-    uint32_t *seg_entry;  /* [capsegent] its entry, or SEG_DEAD */
-    size_t capsegent;
+    uint32_t *seg_entry;  /* [capseg] its entry, or SEG_DEAD */
     char *text;           /* the lower-cased names, each followed by a NUL */
     size_t tlen, tcap, dead;
-    uint64_t *sorted;     /* [n] rowid << 32 | entry, ascending: an entry by its rowid (new rows come last) */
-    size_t capsorted;
     size_t ncmid, capcmid; /* the CMIDs' texts, in the order read, or none until a search needs them */
     bool have_cmid;
-    uint32_t *cmid_rowid; /* [capcmidrow] */
-    size_t capcmidrow;
+    uint32_t *cmid_rowid; /* [capcmid] */
     char *cmid;           /* [capcmid * CMID_STRIDE] */
-    uint32_t *requests;   /* [capreq] each entry's request_count (clamped), or none until sort=requests needs them */
-    size_t capreq;
-    bool have_req;
     uint32_t max_rowid;
     int64_t seen_upto;    /* the newest last_seen read */
-    int64_t deleted;      /* STORE_STAT_ROWS_CHANGED when it was built */
+    int64_t changed;      /* STORE_STAT_ROWS_CHANGED when it was built */
     uint64_t used_ms;     /* the last search that used it */
     uint64_t *bits;       /* the last search's rows, a bit per rowid */
     size_t bits_words;
@@ -78,37 +76,52 @@ static void search_free(struct store_search *x)
     free(x);
 }
 
-/* Grows an array of *cap elements of size sz to hold need (an eighth over). 0 or -ENOMEM. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
+/* Grows the k arrays of a group (*arrays[i] of elements of sizes[i]; NULL: not there) to hold need elements, an
+ * eighth over. 0, or -ENOMEM with *cap unchanged (the arrays grown stay valid: the caller frees the whole search). */
+static int grow_together(size_t *cap, size_t need, void **const arrays[], const size_t sizes[], size_t k)
 {
     if (need <= *cap)
         return 0;
     size_t c = need + need / 8 + 64;
-    void *q = realloc(*p, c * sz);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
+    for (size_t i = 0; i < k; i++) {
+        if (!arrays[i])
+            continue;
+        void *q = realloc(*arrays[i], c * sizes[i]);
+        if (!q)
+            return -ENOMEM;
+        *arrays[i] = q;
+    }
     *cap = c;
     return 0;
 }
 
-#define GROW(x, field, capfield, need) grow((void **)&(x)->field, &(x)->capfield, (need), sizeof *(x)->field)
-
-/* Room for need entries in the per-entry arrays (rowid and ent_seg share cap). */
 static int entries_room(struct store_search *x, size_t need)
 {
-    if (need <= x->cap)
-        return 0;
-    size_t c1 = x->cap, c2 = x->cap, c3 = x->capsorted;
-    if (grow((void **)&x->rowid, &c1, need, sizeof *x->rowid) < 0 ||
-        grow((void **)&x->ent_seg, &c2, need, sizeof *x->ent_seg) < 0 ||
-        grow((void **)&x->sorted, &c3, need, sizeof *x->sorted) < 0)
-        return -ENOMEM; /* the caller frees the whole search */
-    if (x->have_req && GROW(x, requests, capreq, need) < 0)
-        return -ENOMEM;
-    x->cap = c1;
-    x->capsorted = c3;
-    return 0;
+    void **const a[] = {(void **)&x->rowid, (void **)&x->ent_seg, (void **)&x->sorted,
+                        x->requests ? (void **)&x->requests : NULL};
+    const size_t sz[] = {sizeof *x->rowid, sizeof *x->ent_seg, sizeof *x->sorted, sizeof *x->requests};
+    return grow_together(&x->cap, need, a, sz, 4);
+}
+
+static int segments_room(struct store_search *x, size_t need)
+{
+    void **const a[] = {(void **)&x->seg_start, (void **)&x->seg_entry};
+    const size_t sz[] = {sizeof *x->seg_start, sizeof *x->seg_entry};
+    return grow_together(&x->capseg, need, a, sz, 2);
+}
+
+static int text_room(struct store_search *x, size_t need)
+{
+    void **const a[] = {(void **)&x->text};
+    const size_t sz[] = {1};
+    return grow_together(&x->tcap, need, a, sz, 1);
+}
+
+static int cmids_room(struct store_search *x, size_t need)
+{
+    void **const a[] = {(void **)&x->cmid_rowid, (void **)&x->cmid};
+    const size_t sz[] = {sizeof *x->cmid_rowid, CMID_STRIDE};
+    return grow_together(&x->capcmid, need, a, sz, 2);
 }
 
 /* The entry of rowid, or SIZE_MAX (a binary search of sorted). */
@@ -157,8 +170,7 @@ static int add_segment(struct store_search *x, size_t e, const char *name, size_
 {
     if (x->tlen + n + 1 > UINT32_MAX)
         return -ENOMEM;
-    if (GROW(x, text, tcap, x->tlen + n + 1) < 0 || GROW(x, seg_entry, capsegent, x->nseg + 1) < 0 ||
-        GROW(x, seg_start, capseg, x->nseg + 1) < 0)
+    if (text_room(x, x->tlen + n + 1) < 0 || segments_room(x, x->nseg + 1) < 0)
         return -ENOMEM;
     if (n)
         memcpy(x->text + x->tlen, name, n);
@@ -173,8 +185,7 @@ static int add_segment(struct store_search *x, size_t e, const char *name, size_
 
 static int add_cmid(struct store_search *x, uint32_t rowid, const void *blob, int bytes)
 {
-    if (GROW(x, cmid_rowid, capcmidrow, x->ncmid + 1) < 0 ||
-        grow((void **)&x->cmid, &x->capcmid, x->ncmid + 1, CMID_STRIDE) < 0)
+    if (cmids_room(x, x->ncmid + 1) < 0)
         return -ENOMEM;
     char *out = x->cmid + x->ncmid * CMID_STRIDE;
     if (blob && bytes == 16) {
@@ -222,15 +233,16 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool full, bool bu
             return -ENOMEM;
     } else {
         const char *cur = x->text + x->seg_start[x->ent_seg[e]];
-        if (strlen(cur) != n || memcmp(cur, name, n) != 0) { /* renamed */
+        size_t len = strlen(cur);
+        if (len != n || memcmp(cur, name, n) != 0) { /* renamed */
             uint32_t old = x->ent_seg[e];
             if (add_segment(x, e, name, n) < 0)
                 return -ENOMEM;
             x->seg_entry[old] = SEG_DEAD;
-            x->dead += n + 1;
+            x->dead += len + 1;
         }
     }
-    if (x->have_req && full)
+    if (x->requests && full)
         x->requests[e] = clamp_u32(sqlite3_column_int64(st, 3));
     return 0;
 }
@@ -288,11 +300,11 @@ static int load_cmids(struct store *s)
 {
     struct store_search *x = s->search;
     x->have_cmid = true;
-    if (GROW(x, cmid_rowid, capcmidrow, x->n + 16) < 0 || grow((void **)&x->cmid, &x->capcmid, x->n + 16, CMID_STRIDE) < 0) {
+    if (cmids_room(x, x->n + 16) < 0) {
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    populate(x->cmid_rowid, x->capcmidrow * sizeof *x->cmid_rowid);
+    populate(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
     populate(x->cmid, x->capcmid * CMID_STRIDE);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients INDEXED BY sqlite_autoindex_clients_1", -1,
@@ -302,8 +314,12 @@ static int load_cmids(struct store *s)
     int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t r = sqlite3_column_int64(st, 0);
-        if (r < 0 || r > ROWID_MAX_IN_MEMORY ||
-            add_cmid(x, (uint32_t)r, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1)) < 0) {
+        if (r < 0 || r > ROWID_MAX_IN_MEMORY) {
+            snprintf(s->err, sizeof s->err, "rowids too large for the search in memory");
+            ret = -ERANGE;
+            break;
+        }
+        if (add_cmid(x, (uint32_t)r, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1)) < 0) {
             snprintf(s->err, sizeof s->err, "out of memory for the search");
             ret = -ENOMEM;
             break;
@@ -320,12 +336,11 @@ static int load_cmids(struct store *s)
 static int load_requests(struct store *s)
 {
     struct store_search *x = s->search;
-    x->have_req = true;
-    if (GROW(x, requests, capreq, x->cap) < 0) {
+    x->requests = calloc(x->cap ? x->cap : 1, sizeof *x->requests); /* then grown with the other entries' arrays */
+    if (!x->requests) {
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    memset(x->requests, 0, x->capreq * sizeof *x->requests);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "SELECT rowid, request_count FROM clients", -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -369,7 +384,7 @@ static int build(struct store *s)
     uint64_t rows = 0;
     int ret = row_count(s, &rows);
     if (!ret)
-        ret = store_stat_one(s, STORE_STAT_ROWS_CHANGED, &x->deleted);
+        ret = store_stat_one(s, STORE_STAT_ROWS_CHANGED, &x->changed);
     if (ret)
         return ret;
     sqlite3_stmt *st = NULL;
@@ -384,16 +399,15 @@ static int build(struct store *s)
     x->seen_upto = newest;
     /* sized once for the rows there are, names 16 bytes on average to start (more: the text grows) */
     size_t want = (size_t)rows + 16;
-    if (entries_room(x, want) < 0 || GROW(x, text, tcap, want * 16) < 0 || GROW(x, seg_start, capseg, want) < 0 ||
-        GROW(x, seg_entry, capsegent, want) < 0) {
+    if (entries_room(x, want) < 0 || text_room(x, want * 16) < 0 || segments_room(x, want) < 0) {
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
     populate(x->rowid, x->cap * sizeof *x->rowid);
     populate(x->ent_seg, x->cap * sizeof *x->ent_seg);
-    populate(x->sorted, x->capsorted * sizeof *x->sorted);
+    populate(x->sorted, x->cap * sizeof *x->sorted);
     populate(x->seg_start, x->capseg * sizeof *x->seg_start);
-    populate(x->seg_entry, x->capsegent * sizeof *x->seg_entry);
+    populate(x->seg_entry, x->capseg * sizeof *x->seg_entry);
     populate(x->text, x->tcap);
     ret = take_rows(s, "SELECT rowid, lower(workstation) FROM clients INDEXED BY clients_workstation", false, 0, false,
                     -1, true);
@@ -427,20 +441,20 @@ static int refresh(struct store *s, bool need_cmid, bool need_req)
             ret = build(s);
     }
     uint64_t rows = 0;
-    int64_t deleted = 0;
+    int64_t changed = 0;
     if (!ret)
         ret = row_count(s, &rows);
     if (!ret)
-        ret = store_stat_one(s, STORE_STAT_ROWS_CHANGED, &deleted);
-    /* rows deleted since (their rowids may even be given to new rows), or rows missed (a clock stepped back more
-     * than STORE_SEARCH_SLACK_S): start again */
-    if (!ret && (rows != s->search->n || deleted != s->search->deleted))
+        ret = store_stat_one(s, STORE_STAT_ROWS_CHANGED, &changed);
+    /* rows deleted or merged since (a deleted row's rowid may even be given to a new row), or rows missed (a clock
+     * stepped back more than STORE_SEARCH_SLACK_S): start again */
+    if (!ret && (rows != s->search->n || changed != s->search->changed))
         ret = build(s);
     if (!ret && s->search->dead > s->search->tlen / 2) /* mostly renamed rows: start again, smaller */
         ret = build(s);
     if (!ret && need_cmid && !s->search->have_cmid)
         ret = load_cmids(s);
-    if (!ret && need_req && !s->search->have_req)
+    if (!ret && need_req && !s->search->requests)
         ret = load_requests(s);
     if (ret) {
         search_free(s->search);
@@ -476,10 +490,7 @@ int store_search_find(struct store *s, const char *lq, uint64_t now_ms, struct s
 {
     memset(out, 0, sizeof *out);
     size_t ql = strlen(lq);
-    bool hexish = ql > 0 && ql <= GUID_TEXT_LEN;
-    for (const char *c = lq; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
-            hexish = false;
+    bool hexish = store_could_be_cmid(lq);
     int ret = refresh(s, hexish, false);
     if (ret)
         return ret;
@@ -569,7 +580,7 @@ int store_search_top(struct store *s, const struct store_query *q, bool with_q, 
     memset(out, 0, sizeof *out);
     /* with q, store_search_find has just brought the memory up to date in this transaction and found its rows */
     int ret = with_q && s->search ? 0 : refresh(s, false, true);
-    if (!ret && !s->search->have_req && (ret = load_requests(s)) != 0) {
+    if (!ret && !s->search->requests && (ret = load_requests(s)) != 0) {
         search_free(s->search);
         s->search = NULL;
     }
@@ -665,8 +676,7 @@ size_t store_search_bytes(const struct store *s)
     const struct store_search *x = s ? s->search : NULL;
     if (!x)
         return 0;
-    return x->cap * (sizeof *x->rowid + sizeof *x->ent_seg) + x->capsorted * sizeof *x->sorted +
-           x->capreq * sizeof *x->requests +
-           x->capseg * sizeof *x->seg_start + x->capsegent * sizeof *x->seg_entry + x->tcap +
-           x->capcmidrow * sizeof *x->cmid_rowid + x->capcmid * CMID_STRIDE + x->bits_words * sizeof *x->bits;
+    size_t entry = sizeof *x->rowid + sizeof *x->ent_seg + sizeof *x->sorted + (x->requests ? sizeof *x->requests : 0);
+    return x->cap * entry + x->capseg * (sizeof *x->seg_start + sizeof *x->seg_entry) + x->tcap +
+           x->capcmid * (sizeof *x->cmid_rowid + CMID_STRIDE) + x->bits_words * sizeof *x->bits;
 }

@@ -259,11 +259,7 @@ int store_batch_add(struct store *s, const struct store_record *recs, size_t n)
 int store_batch_commit(struct store *s, uint64_t journal_seq)
 {
     int ret = journal_seq ? stat_put(s, ST_STAT_SET, STORE_STAT_JOURNAL_SEQ, journal_seq) : 0;
-    if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot commit");
-    if (ret)
-        store_rollback(s);
-    return ret;
+    return store_end(s, ret, "cannot commit");
 }
 
 void store_batch_abort(struct store *s)
@@ -357,14 +353,9 @@ int store_merge(struct store *s, const struct store_client *rows, size_t n, uint
         ret = summary_flush(s, &a);
     if (!ret)
         ret = stat_add(s, STORE_STAT_ROWS_CHANGED, count);
-    if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot commit");
-    if (ret) {
-        store_rollback(s);
-        return ret;
-    }
-    *changed = count;
-    return 0;
+    if ((ret = store_end(s, ret, "cannot commit")) == 0)
+        *changed = count;
+    return ret;
 }
 
 /* Runs a statement that returns one integer. */
@@ -517,10 +508,7 @@ int store_prune_step(struct store *s, int64_t now, uint32_t retention_days, uint
     } else if (!ret && n == chunk) {
         *more = true;
     }
-    if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot commit");
-    if (ret) {
-        store_rollback(s);
+    if ((ret = store_end(s, ret, "cannot commit")) != 0) {
         *more = false;
         return ret;
     }
@@ -625,11 +613,7 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
         ret = count_rows(s, &out->clients);
     for (int g = 0; g < STORE_APP_GROUPS && !ret; g++)
         ret = count_active(s, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, &out->current_count[g]);
-    if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot end the transaction");
-    if (ret)
-        store_rollback(s);
-    return ret;
+    return store_end(s, ret, "cannot end the transaction");
 }
 
 int store_note_unrecorded(struct store *s, uint64_t n)
@@ -637,12 +621,7 @@ int store_note_unrecorded(struct store *s, uint64_t n)
     int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
     if (ret)
         return ret;
-    ret = stat_add(s, "unrecorded", n);
-    if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot commit");
-    if (ret)
-        store_rollback(s);
-    return ret;
+    return store_end(s, stat_add(s, "unrecorded", n), "cannot commit");
 }
 
 int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted)
@@ -658,14 +637,9 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     uint64_t n = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
     if (!ret)
         ret = stat_add(s, STORE_STAT_ROWS_CHANGED, n);
-    if (!ret)
-        ret = store_exec(s, "COMMIT", "cannot commit");
-    if (ret) {
-        store_rollback(s);
-        return ret;
-    }
-    *deleted = n;
-    return 0;
+    if ((ret = store_end(s, ret, "cannot commit")) == 0)
+        *deleted = n;
+    return ret;
 }
 
 void store_set_host(struct store *s, const char *name)
