@@ -639,6 +639,19 @@ static void retire_all(struct http_server *h)
     }
 }
 
+/* Puts the daemons nd in place of the running ones, which retire (they finish their connections), and counts a load
+ * when kmsd's HTTP server was asleep. With d_mu held. */
+static void install(struct http_server *h, struct http_daemon *nd)
+{
+    retire_all(h);
+    for (int i = 0; i < h->n_d; i++)
+        h->d[i] = nd[i];
+    if (!h->awake)
+        metrics_inc(&h->cfg.m->http_loads);
+    h->awake = true;
+    atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
+}
+
 int http_reload(struct http_server *h, const struct http_cfg *cfg)
 {
     if (!h)
@@ -664,28 +677,32 @@ int http_reload(struct http_server *h, const struct http_cfg *cfg)
                   "limits stay as they were until they end (reload again later)");
         return -1;
     }
-    /* New daemons first (asleep too: that checks the certificate and key now, not at the next connection): if one
+    /* The server's own copies first: the idle thread starts the daemons again from them after a sleep. */
+    char *tc = cert ? strdup(cert) : NULL, *tk = key ? strdup(key) : NULL;
+    if ((cert && !tc) || (key && !tk)) {
+        free(tc);
+        free(tk);
+        pthread_mutex_unlock(&h->d_mu);
+        log_error("reload: out of memory; the HTTP server stays as it was");
+        return -1;
+    }
+    /* New daemons next (asleep too: that checks the certificate and key now, not at the next connection): if one
      * does not start, the running ones stay as they are. */
     struct http_daemon nd[HTTP_MAX_ADDRS];
     char err[256];
     if (start_all(h, cert, key, cfg->max_connections, cfg->timeout_s, nd, err, sizeof err) < 0) {
+        struct http_daemon t = {NULL, tc, tk};
+        free_pem(&t);
         pthread_mutex_unlock(&h->d_mu);
         log_error("reload: the HTTP server does not start with the new %s (%s); the running one stays as it was",
                   cert ? "certificate and key" : "settings", err);
         return -1;
     }
     /* Both accept on the same socket for a moment; then the old ones stop accepting and finish what they have. */
-    retire_all(h);
-    for (int i = 0; i < h->n_d; i++)
-        h->d[i] = nd[i];
     bool woke = !h->awake;
-    h->awake = true;
-    if (woke)
-        metrics_inc(&h->cfg.m->http_loads);
-    atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
-    char *tc = cert ? strdup(cert) : NULL, *tk = key ? strdup(key) : NULL;
+    install(h, nd);
     free_tls(h);
-    h->tls_cert = tc; /* NULL on out of memory: only what http_reload compares with next time */
+    h->tls_cert = tc;
     h->tls_key = tk;
     h->cfg.max_connections = cfg->max_connections;
     h->cfg.timeout_s = cfg->timeout_s;
@@ -707,11 +724,7 @@ int http_wake(struct http_server *h, char *err, size_t cap)
     struct http_daemon nd[HTTP_MAX_ADDRS];
     if (start_all(h, h->tls_cert, h->tls_key, h->cfg.max_connections, h->cfg.timeout_s, nd, err, cap) < 0)
         return -1;
-    for (int i = 0; i < h->n_d; i++)
-        h->d[i] = nd[i];
-    h->awake = true;
-    atomic_store_explicit(&h->last_use_ms, http_now_ms(), memory_order_relaxed);
-    metrics_inc(&h->cfg.m->http_loads);
+    install(h, nd);
     return 0;
 }
 

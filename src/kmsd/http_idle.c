@@ -128,14 +128,7 @@ int http_idle_start(struct http_server *h)
     h->idle.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (h->idle.wake_fd < 0)
         return errno;
-    pthread_attr_t attr;
-    int rc = pthread_attr_init(&attr);
-    if (rc != 0)
-        return rc;
-    rc = pthread_attr_setstacksize(&attr, IDLE_THREAD_STACK);
-    if (rc == 0)
-        rc = pthread_create(&h->idle.thread, &attr, idle_main, h);
-    pthread_attr_destroy(&attr);
+    int rc = http_thread_start(&h->idle.thread, IDLE_THREAD_STACK, idle_main, h);
     h->idle.started = rc == 0;
     return rc;
 }

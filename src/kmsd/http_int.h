@@ -151,6 +151,10 @@ int http_idle_start(struct http_server *h);
 void http_idle_poke(struct http_server *h);
 void http_idle_stop(struct http_server *h);
 
+/* Starts a thread with a stack of that many bytes (the HTTP server's threads keep theirs small). 0 or a positive
+ * errno. */
+int http_thread_start(pthread_t *t, size_t stack, void *(*fn)(void *), void *arg);
+
 /* The lanes (http_lane.c). init: 0 or a positive errno; the thread starts with the first job. */
 int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,
                    void (*run)(struct http_server *h, struct http_job *job));

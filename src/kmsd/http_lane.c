@@ -57,17 +57,23 @@ static void *lane_main(void *arg)
     return NULL;
 }
 
-/* Starts the thread, with l->mu held. Returns 0 or a positive errno. */
-static int lane_start(struct http_lane *l)
+int http_thread_start(pthread_t *t, size_t stack, void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
     if (rc != 0)
         return rc;
-    rc = pthread_attr_setstacksize(&attr, HTTP_THREAD_STACK);
+    rc = pthread_attr_setstacksize(&attr, stack);
     if (rc == 0)
-        rc = pthread_create(&l->thread, &attr, lane_main, l);
+        rc = pthread_create(t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* Starts the thread, with l->mu held. Returns 0 or a positive errno. */
+static int lane_start(struct http_lane *l)
+{
+    int rc = http_thread_start(&l->thread, HTTP_THREAD_STACK, lane_main, l);
     if (rc == 0)
         l->started = true;
     return rc;
