@@ -11,6 +11,7 @@
 #include "guid.h"
 #include "storetest.h"
 #include "store.h"
+#include "store_internal.h" /* the limits: STORE_SEARCH_SLACK_S, STORE_SEARCH_TOP_MAX */
 
 #define MAX_ROWS 12000
 
@@ -198,6 +199,54 @@ static void search_matches_sql(void **state)
     store_close(w);
 }
 
+/* The limits: STORE_SEARCH_SLACK_S (a row renamed by a record 2 s older than the newest row read is still read
+ * again: last_seen only moves forward, so it keeps the older time) and STORE_SEARCH_TOP_MAX (a sort by
+ * requests whose page ends deeper stays in SQL and builds nothing; one that ends there uses the memory). */
+static void limits(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "limits.db");
+    struct store *w = NULL, *mem = NULL, *sql = NULL;
+    char err[256];
+    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    _Static_assert(STORE_SEARCH_SLACK_S >= 2, "the slack covers the 2 s below");
+    fill(w, 1, 300, T0 - 2, NULL, false);
+    fill(w, 301, 1, T0, NULL, false); /* the newest */
+    assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
+    assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
+    assert_int_equal(store_search_enable(mem), 0);
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 50;
+    q.q = "-";
+    uint64_t total = 0;
+    same(mem, sql, q, &total); /* builds the memory: the newest last_seen read is T0 */
+    assert_int_equal(total, 301);
+    fill(w, 1, 1, T0 - 2, "slack", false); /* 2 s older than the newest row read */
+    q.q = "slack";
+    same(mem, sql, q, &total);
+    assert_int_equal(total, 1);
+
+    struct store *fresh = NULL;
+    assert_int_equal(store_open_readonly(path, &fresh, err, sizeof err), 0);
+    assert_int_equal(store_search_enable(fresh), 0);
+    q.q = NULL;
+    q.sort = STORE_SORT_REQUESTS;
+    q.descending = true;
+    q.offset = STORE_SEARCH_TOP_MAX - q.limit + 1;
+    same(fresh, sql, q, &total);
+    assert_int_equal(total, 301);
+    assert_int_equal(store_search_bytes(fresh), 0); /* deeper than STORE_SEARCH_TOP_MAX: SQL's */
+    q.offset = STORE_SEARCH_TOP_MAX - q.limit;
+    same(fresh, sql, q, &total);
+    assert_true(store_search_bytes(fresh) > 0);
+    store_close(fresh);
+    store_close(sql);
+    store_close(mem);
+    store_close(w);
+}
+
 /* Pages followed by cursor, the same on both. */
 static int last_of(void *ctx, const struct store_client *c)
 {
@@ -257,6 +306,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_matches_sql),
+        cmocka_unit_test(limits),
         cmocka_unit_test(cursors_match_sql),
     };
     return cmocka_run_group_tests(tests, storetest_setup, storetest_teardown);
