@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "sqlite_fns.h"
 
 #include "guid.h"
 #include "kms.h"
@@ -120,11 +120,11 @@ static int pykms_status(sqlite3_stmt *st, int col)
         {"notifications", 5},       {"extendedgraceperiod", 6},
         {"extendedgrace", 6},
     };
-    if (sqlite3_column_type(st, col) == SQLITE_INTEGER) {
-        sqlite3_int64 v = sqlite3_column_int64(st, col);
+    if (sqlite_fn.sqlite3_column_type(st, col) == SQLITE_INTEGER) {
+        sqlite3_int64 v = sqlite_fn.sqlite3_column_int64(st, col);
         return v >= 0 && v < KMS_LICENSE_STATUS_COUNT ? (int)v : -1;
     }
-    const char *t = (const char *)sqlite3_column_text(st, col);
+    const char *t = (const char *)sqlite_fn.sqlite3_column_text(st, col);
     uint64_t v;
     if (!t)
         return -1;
@@ -142,19 +142,19 @@ static int pykms_status(sqlite3_stmt *st, int col)
 static bool column_int(sqlite3_stmt *st, int col, int64_t *v)
 {
     uint64_t u;
-    switch (sqlite3_column_type(st, col)) {
+    switch (sqlite_fn.sqlite3_column_type(st, col)) {
     case SQLITE_INTEGER:
-        *v = sqlite3_column_int64(st, col);
+        *v = sqlite_fn.sqlite3_column_int64(st, col);
         return true;
     case SQLITE_FLOAT: {
-        double d = sqlite3_column_double(st, col);
+        double d = sqlite_fn.sqlite3_column_double(st, col);
         if (!(d >= 0 && d < 9.2e18))
             return false;
         *v = (int64_t)d;
         return true;
     }
     case SQLITE_TEXT:
-        if (!cli_parse_uint((const char *)sqlite3_column_text(st, col), INT64_MAX, &u))
+        if (!cli_parse_uint((const char *)sqlite_fn.sqlite3_column_text(st, col), INT64_MAX, &u))
             return false;
         *v = (int64_t)u;
         return true;
@@ -165,8 +165,8 @@ static bool column_int(sqlite3_stmt *st, int col, int64_t *v)
 
 static void column_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
-    const char *t = (const char *)sqlite3_column_text(st, col);
-    registry_json_clean_text(t ? t : "", t ? (size_t)sqlite3_column_bytes(st, col) : 0, out, cap, false);
+    const char *t = (const char *)sqlite_fn.sqlite3_column_text(st, col);
+    registry_json_clean_text(t ? t : "", t ? (size_t)sqlite_fn.sqlite3_column_bytes(st, col) : 0, out, cap, false);
 }
 
 enum pykms_col { P_CMID, P_NAME, P_APP, P_SKU, P_STATUS, P_TIME, P_EPID, P_COUNT, P_IP };
@@ -175,21 +175,21 @@ enum pykms_col { P_CMID, P_NAME, P_APP, P_SKU, P_STATUS, P_TIME, P_EPID, P_COUNT
 static bool pykms_row(sqlite3_stmt *st, struct store_client *c, char *why, size_t whylen)
 {
     memset(c, 0, sizeof *c);
-    const char *cmid = (const char *)sqlite3_column_text(st, P_CMID);
+    const char *cmid = (const char *)sqlite_fn.sqlite3_column_text(st, P_CMID);
     if (!cmid || guid_parse(&c->cmid, cmid) != 0) {
         char shown[64];
-        registry_json_clean_text(cmid ? cmid : "", cmid ? (size_t)sqlite3_column_bytes(st, P_CMID) : 0, shown, sizeof shown, true);
+        registry_json_clean_text(cmid ? cmid : "", cmid ? (size_t)sqlite_fn.sqlite3_column_bytes(st, P_CMID) : 0, shown, sizeof shown, true);
         snprintf(why, whylen, "clientMachineId '%s' is not a GUID", shown);
         return false;
     }
-    const char *sku_text = (const char *)sqlite3_column_text(st, P_SKU);
+    const char *sku_text = (const char *)sqlite_fn.sqlite3_column_text(st, P_SKU);
     bool sku_is_guid;
     const struct products_sku *sku = pykms_sku(sku_text, &c->sku_id, &sku_is_guid);
-    const char *app_text = (const char *)sqlite3_column_text(st, P_APP);
+    const char *app_text = (const char *)sqlite_fn.sqlite3_column_text(st, P_APP);
     if (!pykms_app(app_text, &c->app_id)) {
         if (!sku) {
             char shown[64];
-            registry_json_clean_text(app_text ? app_text : "", app_text ? (size_t)sqlite3_column_bytes(st, P_APP) : 0, shown,
+            registry_json_clean_text(app_text ? app_text : "", app_text ? (size_t)sqlite_fn.sqlite3_column_bytes(st, P_APP) : 0, shown,
                        sizeof shown, true);
             snprintf(why, whylen, "applicationId '%s' is neither a GUID nor a known application", shown);
             return false;
@@ -236,13 +236,13 @@ static int flush_import(struct store *s, struct store_client *rows, size_t *n, u
     return ret;
 }
 
-int cli_run_import(const struct opts *o, const char *db_path)
+static int import_pykms(const struct opts *o, const char *db_path)
 {
     sqlite3 *src = NULL;
-    int rc = sqlite3_open_v2(o->file, &src, SQLITE_OPEN_READONLY, NULL);
+    int rc = sqlite_fn.sqlite3_open_v2(o->file, &src, SQLITE_OPEN_READONLY, NULL);
     sqlite3_stmt *st = NULL;
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(src, 5000);
+        sqlite_fn.sqlite3_busy_timeout(src, 5000);
         static const char *const queries[] = {
             "SELECT clientMachineId, machineName, applicationId, skuId, licenseStatus, lastRequestTime, kmsEpid,"
             " requestCount, lastRequestIP FROM clients ORDER BY rowid",
@@ -250,27 +250,27 @@ int cli_run_import(const struct opts *o, const char *db_path)
             " requestCount, NULL FROM clients ORDER BY rowid",
         };
         for (size_t q = 0; q < 2 && !st; q++)
-            rc = sqlite3_prepare_v2(src, queries[q], -1, &st, NULL);
+            rc = sqlite_fn.sqlite3_prepare_v2(src, queries[q], -1, &st, NULL);
     }
     if (rc != SQLITE_OK) {
         fprintf(stderr, "kmsd import-pykms: %s: not a readable py-kms database: %s\n", o->file,
-                src ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
-        sqlite3_finalize(st);
-        sqlite3_close(src);
+                src ? sqlite_fn.sqlite3_errmsg(src) : sqlite_fn.sqlite3_errstr(rc));
+        sqlite_fn.sqlite3_finalize(st);
+        sqlite_fn.sqlite3_close(src);
         return EXIT_USAGE;
     }
     struct store *s;
     int ret = cli_open_db(db_path, false, &s);
     if (ret) {
-        sqlite3_finalize(st);
-        sqlite3_close(src);
+        sqlite_fn.sqlite3_finalize(st);
+        sqlite_fn.sqlite3_close(src);
         return ret;
     }
     struct store_client *rows = malloc(CLI_IMPORT_CHUNK * sizeof *rows);
     uint64_t nread = 0, imported = 0, skipped = 0, changed = 0;
     size_t n = 0;
     int status = rows ? 0 : EXIT_FAIL;
-    while (!status && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!status && (rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
         char why[160];
         nread++;
         if (!pykms_row(st, &rows[n], why, sizeof why)) {
@@ -283,7 +283,7 @@ int cli_run_import(const struct opts *o, const char *db_path)
             status = EXIT_FAIL;
     }
     if (!status && rc != SQLITE_DONE) {
-        fprintf(stderr, "kmsd import-pykms: %s: %s\n", o->file, sqlite3_errmsg(src));
+        fprintf(stderr, "kmsd import-pykms: %s: %s\n", o->file, sqlite_fn.sqlite3_errmsg(src));
         status = EXIT_FAIL;
     } else if (!status && flush_import(s, rows, &n, &changed) != 0) {
         status = EXIT_FAIL;
@@ -298,8 +298,19 @@ int cli_run_import(const struct opts *o, const char *db_path)
                (unsigned long long)(imported - changed), (unsigned long long)skipped);
     free(rows);
     store_close(s);
-    sqlite3_finalize(st);
-    sqlite3_close(src);
+    sqlite_fn.sqlite3_finalize(st);
+    sqlite_fn.sqlite3_close(src);
     return status;
 }
 
+int cli_run_import(const struct opts *o, const char *db_path)
+{
+    char err[256];
+    if (sqlite_fns_acquire(err, sizeof err) < 0) { /* the py-kms file is read with SQLite before the store opens */
+        fprintf(stderr, "kmsd import-pykms: %s\n", err);
+        return EXIT_FAIL;
+    }
+    int status = import_pykms(o, db_path);
+    sqlite_fns_release();
+    return status;
+}

@@ -113,6 +113,7 @@ struct kmsd_config {
     char db[CONFIG_PATH_LEN];          /* --db PATH; "" = <state-dir>/kmsd.db; "none" (--no-db) = no registry */
     uint32_t retention_days;           /* --retention DAYS, default 90 */
     uint32_t max_clients;              /* --max-clients: registry rows kept at most, default 1000000 */
+    uint32_t registry_idle_unload_ms;  /* --registry-idle-unload (seconds, suffixes), default 2 min; 0: never */
     enum config_count_mode count_mode; /* --count-mode fixed|genuine, default fixed */
     uint32_t count_floor;              /* --count-floor N: genuine mode reports at least N, default 0 */
 
@@ -133,7 +134,7 @@ struct kmsd_config {
     bool http_insecure;                /* --http-insecure: allow a non-loopback --http without a token */
     uint32_t http_max_connections;     /* --http-max-connections, default 32 */
     uint32_t http_timeout_ms;          /* --http-timeout (seconds, suffixes), default 10 s */
-    uint32_t http_idle_unload_ms;      /* --http-idle-unload (seconds, suffixes), default 30 s; 0: never */
+    uint32_t http_idle_unload_ms;      /* --http-idle-unload (seconds, suffixes), default 2 min; 0: never */
     uint32_t http_max_page;            /* --http-max-page: clients per API page at most, default 500 */
     char http_tls_cert[CONFIG_PATH_LEN];  /* --http-tls-cert FILE (PEM): serve HTTPS; "" = plain HTTP */
     char http_tls_key[CONFIG_PATH_LEN];   /* --http-tls-key FILE (PEM), with http_tls_cert */

@@ -193,6 +193,7 @@ static void metrics_page(struct http_server *h, struct http_reply *out, const st
         return;
     }
     size_t len = 0;
+    atomic_store_explicit(&h->cfg.m->registry_loads, (int64_t)store_library_loads(), memory_order_relaxed);
     char *text = http_prom_text(h->cfg.m, &len);
     if (!text) {
         http_reply_error(out, 500, "internal", NULL, "out of memory");

@@ -188,6 +188,9 @@ static void put_registry_http(struct text *t, const struct metrics *m)
     put_counter(t, "kmsd_http_library_loads_total",
                 "Times libmicrohttpd was loaded: at start, and again after each --http-idle-unload.",
                 metrics_get(&m->http_loads));
+    put_counter(t, "kmsd_registry_library_loads_total",
+                "Times SQLite was loaded: at start, and again after each --registry-idle-unload.",
+                (uint64_t)atomic_load_explicit(&m->registry_loads, memory_order_relaxed));
     put_gauge(t, "kmsd_search_memory_bytes", "Bytes the API's search and sort by requests hold in memory.",
               atomic_load_explicit(&m->search_bytes, memory_order_relaxed));
     put_counter(t, "kmsd_readyz_probes_total", "Self-activations run by /readyz.", metrics_get(&m->readyz_probes));

@@ -199,7 +199,6 @@ static int open_registry(const struct kmsd_config *cfg, const char *host_name, s
     int rc = lock_path(lock, "registry", path);
     if (rc < 0)
         return rc;
-    (void)store_setup_library(); /* a memory setting: SQLite works as well without it */
     rc = store_open(path, db, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);
@@ -598,6 +597,7 @@ static void reload(void *arg)
     config_take_live(c, &next);
     c->products_table = next.products_table; /* the table in use (reload_products) */
     k->scfg.genuine_count = c->count_mode == CONFIG_COUNT_GENUINE; /* the server tells its writer (on_hangup) */
+    k->scfg.registry_idle_unload_ms = c->registry_idle_unload_ms;  /* the same */
     log_set_level(levels[c->log_level]);
     k->acl = acl;
     k->proxies = proxies;
@@ -699,6 +699,7 @@ static int make_server_cfg(struct kmsd *k)
     s->genuine_count = cfg->count_mode == CONFIG_COUNT_GENUINE;
     s->retention_days = cfg->retention_days;
     s->max_clients = cfg->max_clients;
+    s->registry_idle_unload_ms = cfg->registry_idle_unload_ms;
     return 0;
 }
 

@@ -125,6 +125,7 @@ struct metrics {
     metrics_counter http_rejected;  /* connections refused at --http-max-connections */
     _Atomic int64_t http_open;      /* HTTP connections open now */
     metrics_counter http_loads;     /* libmicrohttpd loaded (at start, and after each --http-idle-unload) */
+    _Atomic int64_t registry_loads; /* SQLite loaded (at start, and after each --registry-idle-unload; http.c reads it) */
     _Atomic int64_t search_bytes;   /* what the API's search and sort by requests hold in memory (store_search.c) */
     metrics_counter readyz_probes;  /* self-activations run by /readyz (cached answers not counted) */
     metrics_counter readyz_failures;

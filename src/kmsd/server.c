@@ -44,8 +44,10 @@ static void on_hangup(uv_signal_t *s, int signum)
     }
     sdnotify_reloading("reloading the configuration");
     srv->cfg->reload(srv->cfg->reload_ctx);
-    if (srv->writer) /* --count-mode may have changed: the writer counts (or stops) from the next fold */
+    if (srv->writer) { /* --count-mode may have changed: the writer counts (or stops) from the next fold */
         store_writer_set_count(srv->writer, srv->cfg->genuine_count);
+        store_writer_set_idle_unload(srv->writer, srv->cfg->registry_idle_unload_ms);
+    }
     char status[200];
     sd_status_text(srv, srv->sd_stalled, status, sizeof status);
     sdnotify_ready(status);
@@ -238,6 +240,7 @@ static int server_start_writer(struct server *srv)
         .count = cfg->genuine_count,
         .retention_days = cfg->retention_days,
         .max_clients = cfg->max_clients,
+        .idle_unload_ms = cfg->registry_idle_unload_ms,
         .journal = cfg->db_path,
         .now = unix_now,
         .metrics = srv->m,

@@ -67,6 +67,7 @@ struct server_cfg {
     uint32_t count_floor;  /* genuine mode: at least this */
     uint32_t retention_days;
     uint64_t max_clients;
+    uint32_t registry_idle_unload_ms; /* --registry-idle-unload (live: the server tells its writer at a reload) */
     /* Called once with every bound listener, after binding and before the loop runs (NULL: not called);
      * a non-zero return makes server_run return SERVER_ERR_LISTEN without serving. kmsd starts its HTTP server here. */
     int (*on_bound)(void *arg, const struct server_bound *l, size_t n);

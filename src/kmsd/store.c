@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "sqlite_fns.h"
 
 #include "guid.h"
 #include "kms.h"
@@ -210,20 +210,20 @@ static int map_rc(int rc)
 /* Records the connection's current error message (before a store_rollback can replace it) and maps rc. */
 int store_fail(struct store *s, int rc, const char *what)
 {
-    snprintf(s->err, sizeof s->err, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    snprintf(s->err, sizeof s->err, "%s: %s", what, s->db ? sqlite_fn.sqlite3_errmsg(s->db) : sqlite_fn.sqlite3_errstr(rc));
     return map_rc(rc) ? map_rc(rc) : -EIO;
 }
 
 int store_exec(struct store *s, const char *sql, const char *what)
 {
-    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    int rc = sqlite_fn.sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : store_fail(s, rc, what);
 }
 
 void store_rollback(struct store *s)
 {
     /* Fails harmlessly when SQLite already rolled back on its own (e.g. SQLITE_FULL). */
-    (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    (void)sqlite_fn.sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 int store_end(struct store *s, int ret, const char *what)
@@ -247,14 +247,14 @@ bool store_could_be_cmid(const char *lq)
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out)
 {
     if (!s->st[id]) {
-        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL);
+        int rc = sqlite_fn.sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL);
         if (rc != SQLITE_OK) {
             s->st[id] = NULL;
             return store_fail(s, rc, "prepare");
         }
     }
-    sqlite3_reset(s->st[id]);
-    sqlite3_clear_bindings(s->st[id]);
+    sqlite_fn.sqlite3_reset(s->st[id]);
+    sqlite_fn.sqlite3_clear_bindings(s->st[id]);
     *out = s->st[id];
     return 0;
 }
@@ -262,14 +262,15 @@ int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out)
 /* Steps a statement that returns no rows. */
 int store_step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
-    int rc = sqlite3_step(st);
+    int rc = sqlite_fn.sqlite3_step(st);
     int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, what);
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }
 
 int store_cache_size(struct store *s, uint32_t kib)
 {
+    s->cache_kib = kib; /* set again by store_wake */
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size = -%u", (unsigned)kib);
     return store_exec(s, sql, "cannot set the page cache size");
@@ -279,9 +280,9 @@ int store_bind_failed(struct store *s, sqlite3_stmt *st, int b, const char *what
 {
     /* a failed bind leaves the connection's error state alone, so the message comes from the code itself (the OR
      * of the failed binds' codes, one code when one parameter failed) */
-    snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errstr(b));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite_fn.sqlite3_errstr(b));
+    sqlite_fn.sqlite3_reset(st);
+    sqlite_fn.sqlite3_clear_bindings(st);
     return map_rc(b) ? map_rc(b) : -EIO;
 }
 
@@ -300,26 +301,26 @@ static size_t bounded_len(const char *p, size_t cap)
  * its next step (no copy per parameter on the fold's hot path). */
 int store_bind_guid(sqlite3_stmt *st, int i, const struct guid *g)
 {
-    return sqlite3_bind_blob(st, i, g->b, (int)sizeof g->b, SQLITE_STATIC);
+    return sqlite_fn.sqlite3_bind_blob(st, i, g->b, (int)sizeof g->b, SQLITE_STATIC);
 }
 
 int store_bind_text(sqlite3_stmt *st, int i, const char *p, size_t cap)
 {
-    return sqlite3_bind_text(st, i, p, (int)bounded_len(p, cap), SQLITE_STATIC);
+    return sqlite_fn.sqlite3_bind_text(st, i, p, (int)bounded_len(p, cap), SQLITE_STATIC);
 }
 
 void store_column_guid(sqlite3_stmt *st, int i, struct guid *g)
 {
-    const void *p = sqlite3_column_blob(st, i);
+    const void *p = sqlite_fn.sqlite3_column_blob(st, i);
     memset(g, 0, sizeof *g);
-    if (p && sqlite3_column_bytes(st, i) == (int)sizeof g->b)
+    if (p && sqlite_fn.sqlite3_column_bytes(st, i) == (int)sizeof g->b)
         memcpy(g->b, p, sizeof g->b);
 }
 
 void store_column_text(sqlite3_stmt *st, int i, char *out, size_t cap)
 {
-    const unsigned char *p = sqlite3_column_text(st, i);
-    size_t n = p ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    const unsigned char *p = sqlite_fn.sqlite3_column_text(st, i);
+    size_t n = p ? (size_t)sqlite_fn.sqlite3_column_bytes(st, i) : 0;
     if (n >= cap)
         n = cap - 1;
     if (n)
@@ -333,32 +334,32 @@ void store_column_text(sqlite3_stmt *st, int i, char *out, size_t cap)
 static void sql_guid_has(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
-    const void *p = sqlite3_value_blob(argv[0]);
-    const char *needle = (const char *)sqlite3_value_text(argv[1]);
-    if (!p || sqlite3_value_bytes(argv[0]) != 16 || !needle) {
-        sqlite3_result_null(ctx);
+    const void *p = sqlite_fn.sqlite3_value_blob(argv[0]);
+    const char *needle = (const char *)sqlite_fn.sqlite3_value_text(argv[1]);
+    if (!p || sqlite_fn.sqlite3_value_bytes(argv[0]) != 16 || !needle) {
+        sqlite_fn.sqlite3_result_null(ctx);
         return;
     }
     struct guid g;
     char text[GUID_TEXT_LEN + 1];
     memcpy(g.b, p, sizeof g.b);
     guid_format(&g, text);
-    sqlite3_result_int(ctx, strstr(text, needle) != NULL);
+    sqlite_fn.sqlite3_result_int(ctx, strstr(text, needle) != NULL);
 }
 
 int store_pragma_int(struct store *s, const char *sql, const char *what, int64_t *v)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
+        rc = sqlite_fn.sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            *v = sqlite3_column_int64(st, 0);
+            *v = sqlite_fn.sqlite3_column_int64(st, 0);
             rc = SQLITE_OK;
         }
     }
     int ret = rc == SQLITE_OK ? 0 : store_fail(s, rc, what);
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -403,35 +404,19 @@ static int migrate(struct store *s)
     }
 }
 
-int store_setup_library(void)
-{
-    /*
-     * Debian's SQLite is built with SQLITE_DEFAULT_PCACHE_INITSZ=20: every connection's page cache starts with
-     * one 20-line block (about 87 KB, every line touched to thread its free list) on its first read, whatever it
-     * goes on to use. kmsd has three connections (writer, checkpoints, HTTP reads), and the checkpoint one reads
-     * a page or two. With no initial block, lines are allocated one at a time as pages are read; cache_size
-     * still bounds them.
-     */
-    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) != SQLITE_OK)
-        return -EBUSY;
-    /* No memory statistics: kmsd reads none, and keeping them takes a global mutex on every allocation (4 % of
-     * the writer's time in a fold, perf). */
-    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -EBUSY;
-}
-
 void store_release_memory(struct store *s)
 {
-    (void)sqlite3_db_release_memory(s->db); /* SQLITE_OK always */
+    (void)sqlite_fn.sqlite3_db_release_memory(s->db); /* SQLITE_OK always */
 }
 
 /* Opens one connection as every connection of the store is set up: one thread at a time (NOMUTEX), extended
  * result codes, the busy timeout. On failure *db may still need sqlite3_close (SQLite's rule). */
 static int connect_db(const char *path, int flags, sqlite3 **db)
 {
-    int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite_fn.sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_extended_result_codes(*db, 1);
-        sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
+        sqlite_fn.sqlite3_extended_result_codes(*db, 1);
+        sqlite_fn.sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
     }
     return rc;
 }
@@ -524,23 +509,15 @@ static int connect_mode(struct store *s, const char *path, enum open_mode mode)
     return connect_db(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &s->db);
 }
 
-static int open_common(const char *path, enum open_mode mode, struct store **out, char *err, size_t errlen)
+/* Connects s (its library reference held) to path and sets the connection up as mode says: a write connection is
+ * migrated to STORE_SCHEMA_VERSION. Returns 0 or a negative code with the reason in s->err. */
+static int connect_store(struct store *s, const char *path, enum open_mode mode)
 {
-    *out = NULL;
-    if (errlen)
-        err[0] = '\0';
-    struct store *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
-    }
     bool readonly = mode != OPEN_WRITE;
-    s->readonly = readonly;
     if (!readonly && strcmp(path, ":memory:") != 0) { /* an in-memory database has no file to guard */
         int g = guard_mode(path);
         if (g < 0) {
-            snprintf(err, errlen, "%s: %s", path, strerror(-g));
-            free(s);
+            snprintf(s->err, sizeof s->err, "%s", strerror(-g));
             return g;
         }
     }
@@ -550,28 +527,26 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
         ret = s->err[0] ? -EIO : store_fail(s, rc, "cannot open");
         if (readonly && rc == SQLITE_CANTOPEN)
             ret = -ENOENT;
-        goto out;
+        return ret;
     }
-    rc = sqlite3_create_function_v2(s->db, "kmsd_guid_has", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-                                    sql_guid_has, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        ret = store_fail(s, rc, "cannot register a function");
-        goto out;
-    }
+    rc = sqlite_fn.sqlite3_create_function_v2(s->db, "kmsd_guid_has", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                              sql_guid_has, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "cannot register a function");
     /* The first statement reads the header, so a file that is not a database fails here. */
     ret = read_user_version(s, &version);
     if (ret)
-        goto out;
+        return ret;
     ret = check_version(s, version);
     if (ret)
-        goto out;
+        return ret;
     s->version = version;
     if (mode == OPEN_FILE_LIVE || mode == OPEN_FILE_AT_REST) {
         if (version == 0) {
             snprintf(s->err, sizeof s->err, "not a kmsd registry (no schema version)");
-            ret = -ENOTSUP;
+            return -ENOTSUP;
         }
-        goto out;
+        return 0;
     }
     if (readonly) {
         if (version < STORE_SCHEMA_VERSION) {
@@ -581,9 +556,9 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
                 snprintf(s->err, sizeof s->err,
                          "database schema version %d is older than %d: start kmsd once to migrate it", version,
                          STORE_SCHEMA_VERSION);
-            ret = -ENOTSUP;
+            return -ENOTSUP;
         }
-        goto out;
+        return 0;
     }
     /* WAL lets the commands read while the daemon writes; with synchronous=NORMAL a commit survives a crash
      * of the process (not necessarily of the machine). ":memory:" stays in its own journal mode. */
@@ -601,7 +576,49 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
         ret = store_exec(s, "PRAGMA synchronous = NORMAL", "cannot set synchronous");
     if (!ret)
         ret = migrate(s);
-out:
+    return ret;
+}
+
+/* Closes what connect_store and store_split_checkpoints opened, and the statements and the search memory of the
+ * connection, and gives the library reference back. */
+static void disconnect_store(struct store *s)
+{
+    for (size_t i = 0; i < ST_COUNT_MAX; i++) {
+        if (s->st[i])
+            sqlite_fn.sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    store_search_close(s);
+    if (s->ckpt)
+        sqlite_fn.sqlite3_close(s->ckpt);
+    if (s->db)
+        sqlite_fn.sqlite3_close(s->db); /* the last connection checkpoints everything and removes the WAL */
+    s->ckpt = s->db = NULL;
+    s->wal_frames = 0;
+    if (s->lib)
+        sqlite_fns_release();
+    s->lib = false;
+}
+
+static int open_common(const char *path, enum open_mode mode, struct store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    struct store *s = calloc(1, sizeof *s);
+    if (!s || (mode == OPEN_WRITE && !(s->path = strdup(path)))) {
+        free(s);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    s->readonly = mode != OPEN_WRITE;
+    int ret = 0;
+    if (sqlite_fns_acquire(s->err, sizeof s->err) < 0)
+        ret = -ELIBACC;
+    else
+        s->lib = true;
+    if (!ret)
+        ret = connect_store(s, path, mode);
     if (ret) {
         snprintf(err, errlen, "%s: %s", path, s->err[0] ? s->err : "cannot open");
         store_close(s);
@@ -630,12 +647,58 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < ST_COUNT_MAX; i++)
-        sqlite3_finalize(s->st[i]);
-    store_search_close(s);
-    sqlite3_close(s->ckpt);
-    sqlite3_close(s->db); /* the last connection checkpoints everything and removes the WAL */
+    disconnect_store(s);
+    free(s->path);
     free(s);
+}
+
+int store_sleep(struct store *s)
+{
+    if (s->readonly || !s->path || strcmp(s->path, ":memory:") == 0) /* nothing to open again from */
+        return -ENOTSUP;
+    if (s->db)
+        disconnect_store(s);
+    return 0;
+}
+
+bool store_asleep(const struct store *s)
+{
+    return s->db == NULL;
+}
+
+bool store_library_loaded(void)
+{
+    return sqlite_fns_loaded();
+}
+
+uint64_t store_library_loads(void)
+{
+    return sqlite_fns_loads();
+}
+
+int store_wake(struct store *s)
+{
+    if (s->db)
+        return 0;
+    s->err[0] = '\0';
+    int ret = 0;
+    if (sqlite_fns_acquire(s->err, sizeof s->err) < 0)
+        ret = -ELIBACC;
+    else
+        s->lib = true;
+    if (!ret)
+        ret = connect_store(s, s->path, OPEN_WRITE);
+    if (!ret && s->cache_kib)
+        ret = store_cache_size(s, s->cache_kib);
+    if (!ret && s->split) /* failing, checkpoints are in the commits until the next wake, as when it failed at start */
+        (void)store_split_checkpoints(s);
+    if (ret) {
+        char why[sizeof s->err];
+        memcpy(why, s->err, sizeof why);
+        disconnect_store(s);
+        snprintf(s->err, sizeof s->err, "cannot open the registry again: %s", why[0] ? why : "unknown error");
+    }
+    return ret;
 }
 
 /* Runs on the writer connection after each commit. Checkpoints are store_checkpoint()'s job, on another
@@ -646,7 +709,7 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
     struct store *s = ctx;
     s->wal_frames = frames > 0 ? (uint32_t)frames : 0;
     if (frames >= STORE_WAL_BACKSTOP_PAGES)
-        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        (void)sqlite_fn.sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
@@ -654,26 +717,27 @@ int store_split_checkpoints(struct store *s)
 {
     if (s->readonly || s->ckpt)
         return 0;
-    const char *path = sqlite3_db_filename(s->db, "main");
+    const char *path = sqlite_fn.sqlite3_db_filename(s->db, "main");
     if (!path || !*path) /* ":memory:" has no WAL */
         return 0;
     sqlite3 *c = NULL;
     int rc = connect_db(path, SQLITE_OPEN_READWRITE, &c);
     if (rc == SQLITE_OK) /* as the writer's connection: a checkpoint fsyncs the WAL and the database */
-        rc = sqlite3_exec(c, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+        rc = sqlite_fn.sqlite3_exec(c, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(s->err, sizeof s->err, "cannot open a connection for checkpoints: %s",
-                 c ? sqlite3_errmsg(c) : sqlite3_errstr(rc));
-        sqlite3_close(c);
+                 c ? sqlite_fn.sqlite3_errmsg(c) : sqlite_fn.sqlite3_errstr(rc));
+        sqlite_fn.sqlite3_close(c);
         return map_rc(rc) ? map_rc(rc) : -EIO;
     }
     /* Bound what the WAL file keeps on disk once it has been reset after a burst (best effort: without it
      * the file keeps its largest size, which the backstop bounds anyway). */
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", STORE_WAL_SIZE_LIMIT);
-    (void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    sqlite3_wal_hook(s->db, wal_hook, s); /* replaces the automatic checkpoint */
+    (void)sqlite_fn.sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    sqlite_fn.sqlite3_wal_hook(s->db, wal_hook, s); /* replaces the automatic checkpoint */
     s->ckpt = c;
+    s->split = true; /* split again by store_wake */
     return 0;
 }
 
@@ -686,9 +750,9 @@ int store_checkpoint(struct store *s, char *err, size_t errlen)
 {
     if (!s->ckpt)
         return 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int rc = sqlite_fn.sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(s->ckpt));
+        snprintf(err, errlen, "%s", sqlite_fn.sqlite3_errmsg(s->ckpt));
         return map_rc(rc) ? map_rc(rc) : -EIO;
     }
     return 0;

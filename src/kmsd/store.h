@@ -66,11 +66,20 @@ struct store;
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
 int store_path(const char *db, const char *state_dir, char *out, size_t cap);
 
-/* Process-wide SQLite settings for a long-running process, before SQLite is first used (kmsd's main calls it
- * before it opens the registry; the commands and the tests need not): no up-front block of page-cache lines per
- * connection, so each connection holds only the pages it has read (docs/performance.md, "Memory"). Returns 0,
- * or -EBUSY when SQLite was already initialised (nothing changes then). */
-int store_setup_library(void);
+/* SQLite is loaded while a store is open (sqlite_fns.h) and set up for a long-running process at each load.
+ *
+ * A writable store of a file can sleep while the daemon idles (store_writer, --registry-idle-unload): store_sleep
+ * closes its connections (the WAL checkpointed and removed when no other connection is open) and gives back its
+ * reference to the library, which is unloaded when nobody else holds one; store_wake opens the same file again as it
+ * was (migration check, cache size, split checkpoints, host name) and must be called before any other function of a
+ * sleeping store but store_close. store_sleep returns 0, or -ENOTSUP for a read-only or in-memory store (it stays
+ * open); store_wake returns 0 or a negative code with the reason in store_errmsg (the store sleeps on). */
+int store_sleep(struct store *s);
+int store_wake(struct store *s);
+bool store_asleep(const struct store *s);
+/* Whether SQLite is loaded now, and how many times it was loaded in this process (/metrics). */
+bool store_library_loaded(void);
+uint64_t store_library_loads(void);
 
 /* Hands back the pages the connection has cached and is not using (sqlite3_db_release_memory), for a
  * connection about to idle; the pages are read again from the file when needed. Not the checkpoint

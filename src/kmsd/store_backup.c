@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sqlite3.h>
+#include "sqlite_fns.h"
 
 /*
  * VACUUM INTO rather than SQLite's online backup API (sqlite3_backup_*). Both read through the pager, so both see
@@ -18,13 +18,13 @@
 int store_backup(struct store *s, const char *dest)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "VACUUM INTO ?1", -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "VACUUM INTO ?1", -1, &st, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+        rc = sqlite_fn.sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+        rc = sqlite_fn.sqlite3_step(st);
     int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "cannot write the copy");
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -39,22 +39,22 @@ int store_verify(struct store *s, struct store_file_info *info)
     memset(info, 0, sizeof *info);
     sqlite3_stmt *st = NULL;
     /* the first problem only: a damaged file can have thousands, and one says enough */
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(1)", -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(1)", -1, &st, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+        rc = sqlite_fn.sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        const char *res = (const char *)sqlite3_column_text(st, 0);
+        const char *res = (const char *)sqlite_fn.sqlite3_column_text(st, 0);
         if (!res || strcmp(res, "ok") != 0) {
             snprintf(s->err, sizeof s->err, "integrity check failed: %s", res ? res : "(no answer)");
-            sqlite3_finalize(st);
+            sqlite_fn.sqlite3_finalize(st);
             return -EBADMSG;
         }
     } else {
         int ret = store_fail(s, rc, "integrity check failed");
-        sqlite3_finalize(st);
+        sqlite_fn.sqlite3_finalize(st);
         return ret;
     }
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     for (size_t i = 0; i < sizeof schema_tables / sizeof schema_tables[0]; i++) {
         if (schema_tables[i].since > s->version)
             continue;

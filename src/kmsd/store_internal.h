@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "sqlite_fns.h"
 
 #include "store.h"
 
@@ -42,10 +42,14 @@ enum stmt_id {
 };
 
 struct store {
-    sqlite3 *db;
+    sqlite3 *db;         /* NULL while asleep (store_sleep) */
     sqlite3 *ckpt;       /* second connection for store_checkpoint(), or NULL (see store_split_checkpoints) */
     uint32_t wal_frames; /* frames in the WAL after the last commit on db (set by wal_hook) */
     bool readonly;
+    bool lib;            /* holds a reference to the SQLite library (sqlite_fns_acquire) */
+    char *path;          /* a writable store's file, opened again by store_wake */
+    uint32_t cache_kib;  /* store_cache_size's, set again by store_wake (0: SQLite's default) */
+    bool split;          /* store_split_checkpoints was called: store_wake splits them again */
     int version;         /* the schema version the file had when it was opened (before any migration) */
     char host[STORE_HOST_MAX + 1]; /* recorded as each written row's last_host (store_set_host) */
     sqlite3_stmt *st[ST_COUNT_MAX];

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "sqlite_fns.h"
 
 #include "kms.h"
 #include "products.h"
@@ -31,15 +31,15 @@ static void column_client(sqlite3_stmt *st, struct store_client *c)
     store_column_text(st, 5, c->product, sizeof c->product);
     store_column_text(st, 6, c->address, sizeof c->address);
     store_column_text(st, 7, c->epid, sizeof c->epid);
-    c->license_status = (uint32_t)sqlite3_column_int64(st, 8);
-    c->grace_time = (uint32_t)sqlite3_column_int64(st, 9);
-    c->is_vm = (uint32_t)sqlite3_column_int64(st, 10);
-    c->version_major = (uint32_t)sqlite3_column_int64(st, 11);
-    c->version_minor = (uint32_t)sqlite3_column_int64(st, 12);
-    c->first_seen = sqlite3_column_int64(st, 13);
-    c->last_seen = sqlite3_column_int64(st, 14);
-    c->request_count = (uint64_t)sqlite3_column_int64(st, 15);
-    c->rowid = sqlite3_column_int64(st, 16);
+    c->license_status = (uint32_t)sqlite_fn.sqlite3_column_int64(st, 8);
+    c->grace_time = (uint32_t)sqlite_fn.sqlite3_column_int64(st, 9);
+    c->is_vm = (uint32_t)sqlite_fn.sqlite3_column_int64(st, 10);
+    c->version_major = (uint32_t)sqlite_fn.sqlite3_column_int64(st, 11);
+    c->version_minor = (uint32_t)sqlite_fn.sqlite3_column_int64(st, 12);
+    c->first_seen = sqlite_fn.sqlite3_column_int64(st, 13);
+    c->last_seen = sqlite_fn.sqlite3_column_int64(st, 14);
+    c->request_count = (uint64_t)sqlite_fn.sqlite3_column_int64(st, 15);
+    c->rowid = sqlite_fn.sqlite3_column_int64(st, 16);
     store_column_text(st, 17, c->host, sizeof c->host);
 }
 
@@ -49,13 +49,13 @@ static int each_client(struct store *s, sqlite3_stmt *st, int (*fn)(void *ctx, c
 {
     int rc;
     struct store_client c;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
         column_client(st, &c);
         if (fn(ctx, &c) != 0)
             break;
     }
     int ret = rc != SQLITE_ROW && rc != SQLITE_DONE ? store_fail(s, rc, what) : 0;
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -63,14 +63,14 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
                      void *ctx)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
+    int rc = sqlite_fn.sqlite3_prepare_v2(
         s->db, "SELECT " CLIENT_COLUMNS " FROM clients WHERE cmid = ?1 ORDER BY last_seen DESC, app_id", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
     int b = store_bind_guid(st, 1, cmid);
     if (b) {
         int ret = store_bind_failed(s, st, b, "cannot read the client");
-        sqlite3_finalize(st);
+        sqlite_fn.sqlite3_finalize(st);
         return ret;
     }
     return each_client(s, st, fn, ctx, "cannot read the client");
@@ -193,17 +193,17 @@ static int bind_query(sqlite3_stmt *st, const struct store_query *q, const struc
 {
     int b = 0;
     if (q->product)
-        b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
+        b |= sqlite_fn.sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
     if (q->has_app)
         b |= store_bind_guid(st, 2, &q->app_id);
     if (set->kind == QSET_SQL)
-        b |= sqlite3_bind_text(st, 3, set->lq, -1, SQLITE_TRANSIENT);
+        b |= sqlite_fn.sqlite3_bind_text(st, 3, set->lq, -1, SQLITE_TRANSIENT);
     if (set->kind == QSET_LIST)
-        b |= sqlite3_bind_text(st, 10, set->json, -1, SQLITE_STATIC);
+        b |= sqlite_fn.sqlite3_bind_text(st, 10, set->json, -1, SQLITE_STATIC);
     if (q->since)
-        b |= sqlite3_bind_int64(st, 4, q->since);
+        b |= sqlite_fn.sqlite3_bind_int64(st, 4, q->since);
     if (q->host)
-        b |= sqlite3_bind_text(st, 9, q->host, -1, SQLITE_TRANSIENT);
+        b |= sqlite_fn.sqlite3_bind_text(st, 9, q->host, -1, SQLITE_TRANSIENT);
     return b;
 }
 
@@ -228,7 +228,7 @@ static int query_total(struct store *s, const struct store_query *q, const struc
         snprintf(sql, sizeof sql, "SELECT count(*) FROM clients%s", where);
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db,
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db,
                                 summary ? "SELECT total(n) FROM summary WHERE (?1 IS NULL OR (?3 AND product = ?1) OR"
                                           " (NOT ?3 AND instr(lower(product), lower(?1)) > 0)) AND (?2 IS NULL OR"
                                           " app_group = ?2)"
@@ -239,23 +239,23 @@ static int query_total(struct store *s, const struct store_query *q, const struc
     int b = 0;
     if (summary) {
         if (q->product)
-            b |= sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
+            b |= sqlite_fn.sqlite3_bind_text(st, 1, q->product, -1, SQLITE_TRANSIENT);
         if (q->has_app)
-            b |= sqlite3_bind_int(st, 2, (int)g);
-        b |= sqlite3_bind_int(st, 3, q->product_exact);
+            b |= sqlite_fn.sqlite3_bind_int(st, 2, (int)g);
+        b |= sqlite_fn.sqlite3_bind_int(st, 3, q->product_exact);
     } else {
         b = bind_query(st, q, set);
     }
     int ret = 0;
     if (b) {
         ret = store_bind_failed(s, st, b, "cannot count clients");
-    } else if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        double v = sqlite3_column_double(st, 0); /* total() is a float, count() an integer: both exact here */
+    } else if ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
+        double v = sqlite_fn.sqlite3_column_double(st, 0); /* total() is a float, count() an integer: both exact here */
         *total = v > 0 ? (uint64_t)v : 0;
     } else {
         ret = store_fail(s, rc, "cannot count clients");
     }
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -276,18 +276,18 @@ static int query_page(struct store *s, const struct store_query *q, const struct
     snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6",
              CLIENT_COLUMNS, by, where, after, k, dir, dir);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    int b = bind_query(st, q, set) | sqlite3_bind_int64(st, 5, q->limit) | sqlite3_bind_int64(st, 6, q->offset);
+    int b = bind_query(st, q, set) | sqlite_fn.sqlite3_bind_int64(st, 5, q->limit) | sqlite_fn.sqlite3_bind_int64(st, 6, q->offset);
     if (q->has_cursor) {
-        b |= store_sort_is_text(q->sort) ? sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
-                                   : sqlite3_bind_int64(st, 7, q->cursor.num);
-        b |= sqlite3_bind_int64(st, 8, q->cursor.rowid);
+        b |= store_sort_is_text(q->sort) ? sqlite_fn.sqlite3_bind_text(st, 7, q->cursor.text, -1, SQLITE_TRANSIENT)
+                                   : sqlite_fn.sqlite3_bind_int64(st, 7, q->cursor.num);
+        b |= sqlite_fn.sqlite3_bind_int64(st, 8, q->cursor.rowid);
     }
     if (b) {
         int ret = store_bind_failed(s, st, b, "cannot list clients");
-        sqlite3_finalize(st);
+        sqlite_fn.sqlite3_finalize(st);
         return ret;
     }
     return each_client(s, st, fn, ctx, "cannot list clients");
@@ -350,17 +350,17 @@ int store_daily(struct store *s, int64_t first, int64_t last,
     int ret = store_stmt_get(s, ST_DAILY_GET, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_int64(st, 1, first) | sqlite3_bind_int64(st, 2, last);
+    int b = sqlite_fn.sqlite3_bind_int64(st, 1, first) | sqlite_fn.sqlite3_bind_int64(st, 2, last);
     if (b)
         return store_bind_failed(s, st, b, "cannot read the daily counts");
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (fn(ctx, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
-               (uint64_t)sqlite3_column_int64(st, 2)) != 0)
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ctx, sqlite_fn.sqlite3_column_int64(st, 0), (uint64_t)sqlite_fn.sqlite3_column_int64(st, 1),
+               (uint64_t)sqlite_fn.sqlite3_column_int64(st, 2)) != 0)
             break;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot read the daily counts");
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }
 
@@ -372,16 +372,16 @@ int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, c
     if (ret)
         return ret;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int g = sqlite3_column_int(st, 0);
-        const char *p = (const char *)sqlite3_column_text(st, 1);
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
+        int g = sqlite_fn.sqlite3_column_int(st, 0);
+        const char *p = (const char *)sqlite_fn.sqlite3_column_text(st, 1);
         if (fn(ctx, g >= 0 && g < STORE_APP_GROUPS ? (enum store_app_group)g : STORE_APP_OTHER, p ? p : "",
-               (uint64_t)sqlite3_column_int64(st, 2)) != 0)
+               (uint64_t)sqlite_fn.sqlite3_column_int64(st, 2)) != 0)
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot count products");
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }
 
@@ -394,20 +394,20 @@ int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ct
         return ret;
     int b = 0;
     if (f && f->product)
-        b |= sqlite3_bind_text(st, 1, f->product, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN);
-    b |= sqlite3_bind_int(st, 3, f && f->product_exact);
+        b |= sqlite_fn.sqlite3_bind_text(st, 1, f->product, -1, SQLITE_TRANSIENT);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN);
+    b |= sqlite_fn.sqlite3_bind_int(st, 3, f && f->product_exact);
     if (b)
         return store_bind_failed(s, st, b, "cannot list clients");
     int rc;
     struct store_client c;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
         column_client(st, &c);
         if (fn(ctx, &c) != 0)
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot list clients");
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }

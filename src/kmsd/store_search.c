@@ -210,12 +210,12 @@ static uint32_t clamp_u32(int64_t v)
  * keeps its CMID: a rowid given to another row would need a deletion first, which builds everything again. */
 static int take_row(struct store_search *x, sqlite3_stmt *st, bool full, bool building)
 {
-    int64_t r64 = sqlite3_column_int64(st, 0);
+    int64_t r64 = sqlite_fn.sqlite3_column_int64(st, 0);
     if (r64 < 0 || r64 > ROWID_MAX_IN_MEMORY)
         return -ERANGE;
     uint32_t rowid = (uint32_t)r64;
-    const char *name = (const char *)sqlite3_column_text(st, 1);
-    size_t n = name ? (size_t)sqlite3_column_bytes(st, 1) : 0;
+    const char *name = (const char *)sqlite_fn.sqlite3_column_text(st, 1);
+    size_t n = name ? (size_t)sqlite_fn.sqlite3_column_bytes(st, 1) : 0;
     size_t e = building ? SIZE_MAX : entry_of(x, rowid);
     if (e == SIZE_MAX) {
         if (!building && x->n && rowid <= x->max_rowid)
@@ -229,7 +229,7 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool full, bool bu
             x->max_rowid = rowid;
         if (add_segment(x, e, name, n) < 0)
             return -ENOMEM;
-        if (x->have_cmid && full && add_cmid(x, rowid, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2)) < 0)
+        if (x->have_cmid && full && add_cmid(x, rowid, sqlite_fn.sqlite3_column_blob(st, 2), sqlite_fn.sqlite3_column_bytes(st, 2)) < 0)
             return -ENOMEM;
     } else {
         const char *cur = x->text + x->seg_start[x->ent_seg[e]];
@@ -243,7 +243,7 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool full, bool bu
         }
     }
     if (x->requests && full)
-        x->requests[e] = clamp_u32(sqlite3_column_int64(st, 3));
+        x->requests[e] = clamp_u32(sqlite_fn.sqlite3_column_int64(st, 3));
     return 0;
 }
 
@@ -253,17 +253,17 @@ static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, 
 {
     struct store_search *x = s->search;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    if (has_p1 && (rc = sqlite3_bind_int64(st, 1, p1)) != SQLITE_OK) {
-        sqlite3_finalize(st);
+    if (has_p1 && (rc = sqlite_fn.sqlite3_bind_int64(st, 1, p1)) != SQLITE_OK) {
+        sqlite_fn.sqlite3_finalize(st);
         return store_fail(s, rc, "bind");
     }
     int ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (seen_col >= 0 && sqlite3_column_int64(st, seen_col) > x->seen_upto)
-            x->seen_upto = sqlite3_column_int64(st, seen_col);
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
+        if (seen_col >= 0 && sqlite_fn.sqlite3_column_int64(st, seen_col) > x->seen_upto)
+            x->seen_upto = sqlite_fn.sqlite3_column_int64(st, seen_col);
         if ((ret = take_row(x, st, full, building)) < 0)
             break;
     }
@@ -273,7 +273,7 @@ static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, 
         snprintf(s->err, sizeof s->err, "rowids too large for the search in memory");
     else if (!ret && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot read the clients for a search");
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -307,19 +307,19 @@ static int load_cmids(struct store *s)
     populate(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
     populate(x->cmid, x->capcmid * CMID_STRIDE);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients INDEXED BY sqlite_autoindex_clients_1", -1,
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients INDEXED BY sqlite_autoindex_clients_1", -1,
                                 &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
     int ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t r = sqlite3_column_int64(st, 0);
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t r = sqlite_fn.sqlite3_column_int64(st, 0);
         if (r < 0 || r > ROWID_MAX_IN_MEMORY) {
             snprintf(s->err, sizeof s->err, "rowids too large for the search in memory");
             ret = -ERANGE;
             break;
         }
-        if (add_cmid(x, (uint32_t)r, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1)) < 0) {
+        if (add_cmid(x, (uint32_t)r, sqlite_fn.sqlite3_column_blob(st, 1), sqlite_fn.sqlite3_column_bytes(st, 1)) < 0) {
             snprintf(s->err, sizeof s->err, "out of memory for the search");
             ret = -ENOMEM;
             break;
@@ -327,7 +327,7 @@ static int load_cmids(struct store *s)
     }
     if (!ret && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot read the CMIDs for a search");
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -342,17 +342,17 @@ static int load_requests(struct store *s)
         return -ENOMEM;
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT rowid, request_count FROM clients", -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, request_count FROM clients", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t r = sqlite3_column_int64(st, 0);
+    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t r = sqlite_fn.sqlite3_column_int64(st, 0);
         size_t e = r >= 0 && r <= ROWID_MAX_IN_MEMORY ? entry_of(x, (uint32_t)r) : SIZE_MAX;
         if (e != SIZE_MAX)
-            x->requests[e] = clamp_u32(sqlite3_column_int64(st, 1));
+            x->requests[e] = clamp_u32(sqlite_fn.sqlite3_column_int64(st, 1));
     }
     int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "cannot read the request counts for a sort");
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     return ret;
 }
 
@@ -388,12 +388,12 @@ static int build(struct store *s)
     if (ret)
         return ret;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT max(last_seen) FROM clients", -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT max(last_seen) FROM clients", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
     int64_t newest = INT64_MIN;
     ret = store_query_int(s, st, &newest, "cannot read the clients for a search");
-    sqlite3_finalize(st);
+    sqlite_fn.sqlite3_finalize(st);
     if (ret)
         return ret;
     x->seen_upto = newest;
@@ -659,12 +659,12 @@ void store_search_close(struct store *s)
 static void sql_q_has(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
-    sqlite3_result_int(ctx, store_search_has(sqlite3_user_data(ctx), sqlite3_value_int64(argv[0])));
+    sqlite_fn.sqlite3_result_int(ctx, store_search_has(sqlite_fn.sqlite3_user_data(ctx), sqlite_fn.sqlite3_value_int64(argv[0])));
 }
 
 int store_search_enable(struct store *s)
 {
-    int rc = sqlite3_create_function_v2(s->db, "kmsd_q_has", 1, SQLITE_UTF8, s, sql_q_has, NULL, NULL, NULL);
+    int rc = sqlite_fn.sqlite3_create_function_v2(s->db, "kmsd_q_has", 1, SQLITE_UTF8, s, sql_q_has, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "cannot register a function");
     s->search_on = true;

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
+#include "sqlite_fns.h"
 
 #include "kms.h"
 #include "products.h"
@@ -49,11 +49,11 @@ const char *store_app_group_label(enum store_app_group g)
  * kms_id, workstation, product, license_status, grace_time, is_vm, version_major, version_minor. */
 #define BIND_CLIENT_COLUMNS(st, x)                                                                                     \
     (store_bind_guid((st), 1, &(x)->cmid) | store_bind_guid((st), 2, &(x)->app_id) |                                  \
-     sqlite3_bind_int((st), 3, (int)store_app_group_of(&(x)->app_id)) | store_bind_guid((st), 4, &(x)->sku_id) |     \
+     sqlite_fn.sqlite3_bind_int((st), 3, (int)store_app_group_of(&(x)->app_id)) | store_bind_guid((st), 4, &(x)->sku_id) |     \
      store_bind_guid((st), 5, &(x)->kms_id) | store_bind_text((st), 6, (x)->workstation, sizeof(x)->workstation) |   \
-     store_bind_text((st), 7, (x)->product, sizeof(x)->product) | sqlite3_bind_int64((st), 8, (x)->license_status) |  \
-     sqlite3_bind_int64((st), 9, (x)->grace_time) | sqlite3_bind_int64((st), 10, (x)->is_vm) |                        \
-     sqlite3_bind_int64((st), 11, (x)->version_major) | sqlite3_bind_int64((st), 12, (x)->version_minor))
+     store_bind_text((st), 7, (x)->product, sizeof(x)->product) | sqlite_fn.sqlite3_bind_int64((st), 8, (x)->license_status) |  \
+     sqlite_fn.sqlite3_bind_int64((st), 9, (x)->grace_time) | sqlite_fn.sqlite3_bind_int64((st), 10, (x)->is_vm) |                        \
+     sqlite_fn.sqlite3_bind_int64((st), 11, (x)->version_major) | sqlite_fn.sqlite3_bind_int64((st), 12, (x)->version_minor))
 
 /* New clients, by application group and product, counted into the summary table once per batch (summary_flush)
  * rather than by a trigger per row (schema 5). */
@@ -76,9 +76,9 @@ static int summary_flush(struct store *s, struct summary_acc *a)
         ret = store_stmt_get(s, ST_SUMMARY_ADD, &st);
         if (ret)
             break;
-        int b = sqlite3_bind_int(st, 1, a->k[i].group) |
-                sqlite3_bind_text(st, 2, a->k[i].product, (int)a->k[i].len, SQLITE_STATIC) |
-                sqlite3_bind_int64(st, 3, (sqlite3_int64)a->k[i].n);
+        int b = sqlite_fn.sqlite3_bind_int(st, 1, a->k[i].group) |
+                sqlite_fn.sqlite3_bind_text(st, 2, a->k[i].product, (int)a->k[i].len, SQLITE_STATIC) |
+                sqlite_fn.sqlite3_bind_int64(st, 3, (sqlite3_int64)a->k[i].n);
         ret = store_step_bound(s, st, b, "cannot count the new clients");
     }
     a->n = 0;
@@ -112,16 +112,16 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     if (ret)
         return ret;
     if (a) /* an insert sets it (rowids start at 1); an update leaves it */
-        sqlite3_set_last_insert_rowid(s->db, 0);
+        sqlite_fn.sqlite3_set_last_insert_rowid(s->db, 0);
     int b = BIND_CLIENT_COLUMNS(st, r);
-    b |= sqlite3_bind_int64(st, 13, r->time);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 13, r->time);
     b |= store_bind_text(st, 14, r->address, sizeof r->address);
     b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
-    b |= sqlite3_bind_int64(st, 16, r->hresult);
-    b |= sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 16, r->hresult);
+    b |= sqlite_fn.sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
     ret = store_step_bound(s, st, b, "cannot record the activation");
-    *changed = !ret && sqlite3_changes(s->db) > 0;
-    if (*changed && a && sqlite3_last_insert_rowid(s->db) != 0)
+    *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
+    if (*changed && a && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0)
         ret = summary_note(s, a, &r->app_id, r->product, sizeof r->product);
     return ret;
 }
@@ -142,8 +142,8 @@ static int stat_put(struct store *s, enum stmt_id id, const char *key, uint64_t 
     int ret = store_stmt_get(s, id, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
+    int b = sqlite_fn.sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
     return store_step_bound(s, st, b, "cannot update statistics");
 }
 
@@ -166,9 +166,9 @@ static int daily_add(struct store *s, int64_t day, uint64_t answered, uint64_t r
     int ret = store_stmt_get(s, ST_DAILY_ADD, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_int64(st, 1, day);
-    b |= sqlite3_bind_int64(st, 2, (sqlite3_int64)answered);
-    b |= sqlite3_bind_int64(st, 3, (sqlite3_int64)refused);
+    int b = sqlite_fn.sqlite3_bind_int64(st, 1, day);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 2, (sqlite3_int64)answered);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 3, (sqlite3_int64)refused);
     return store_step_bound(s, st, b, "cannot update the daily counts");
 }
 
@@ -294,15 +294,15 @@ int store_stat_one(struct store *s, const char *key, int64_t *v)
     int ret = store_stmt_get(s, ST_STAT_ONE, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int b = sqlite_fn.sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (b)
         return store_bind_failed(s, st, b, "cannot read the statistics");
-    int rc = sqlite3_step(st);
+    int rc = sqlite_fn.sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
+        *v = sqlite_fn.sqlite3_column_int64(st, 0);
     else if (rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot read the statistics");
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }
 
@@ -320,16 +320,16 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
     int ret = store_stmt_get(s, ST_MERGE, &st);
     if (ret)
         return ret;
-    sqlite3_set_last_insert_rowid(s->db, 0);
+    sqlite_fn.sqlite3_set_last_insert_rowid(s->db, 0);
     int b = BIND_CLIENT_COLUMNS(st, c);
-    b |= sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
-    b |= sqlite3_bind_int64(st, 14, c->last_seen);
-    b |= sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 13, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 14, c->last_seen);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
     b |= store_bind_text(st, 16, c->address, sizeof c->address);
     b |= store_bind_text(st, 17, c->epid, sizeof c->epid);
     ret = store_step_bound(s, st, b, "cannot import the row");
-    *changed = !ret && sqlite3_changes(s->db) > 0;
-    if (*changed && sqlite3_last_insert_rowid(s->db) != 0)
+    *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
+    if (*changed && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0)
         ret = summary_note(s, a, &c->app_id, c->product, sizeof c->product);
     return ret;
 }
@@ -361,13 +361,13 @@ int store_merge(struct store *s, const struct store_client *rows, size_t n, uint
 /* Runs a statement that returns one integer. */
 int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *what)
 {
-    int rc = sqlite3_step(st);
+    int rc = sqlite_fn.sqlite3_step(st);
     int ret = 0;
     if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
+        *v = sqlite_fn.sqlite3_column_int64(st, 0);
     else
         ret = store_fail(s, rc, what);
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }
 
@@ -389,8 +389,8 @@ uint32_t store_count_limit(enum store_app_group g)
 /* Binds ?1 group and the window (now - window_days, now] as ?2, ?3. */
 static int bind_window(sqlite3_stmt *st, enum store_app_group g, int64_t now, uint32_t window_days)
 {
-    return sqlite3_bind_int(st, 1, (int)g) | sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY) |
-           sqlite3_bind_int64(st, 3, now);
+    return sqlite_fn.sqlite3_bind_int(st, 1, (int)g) | sqlite_fn.sqlite3_bind_int64(st, 2, now - (int64_t)window_days * SECONDS_PER_DAY) |
+           sqlite_fn.sqlite3_bind_int64(st, 3, now);
 }
 
 int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t limit,
@@ -411,7 +411,7 @@ int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t w
     uint32_t n = 0;
     int64_t oldest = now;
     int rc = SQLITE_DONE;
-    while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (n < limit && (rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
         struct guid c;
         store_column_guid(st, 0, &c);
         uint32_t i = 0;
@@ -419,12 +419,12 @@ int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t w
             i++;
         if (i == n) {
             seen[n++] = c;
-            oldest = sqlite3_column_int64(st, 1);
+            oldest = sqlite_fn.sqlite3_column_int64(st, 1);
         }
     }
     if (n < limit && rc != SQLITE_DONE)
         ret = store_fail(s, rc, "cannot count clients");
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     if (ret)
         return ret;
     out->count = n;
@@ -455,14 +455,14 @@ static int count_rows(struct store *s, uint64_t *rows)
     int ret = store_stmt_get(s, ST_ROWS, &st);
     if (ret)
         return ret;
-    int rc = sqlite3_step(st);
+    int rc = sqlite_fn.sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        double v = sqlite3_column_double(st, 0); /* total() is a float: exact below 2^53 rows */
+        double v = sqlite_fn.sqlite3_column_double(st, 0); /* total() is a float: exact below 2^53 rows */
         *rows = v > 0 ? (uint64_t)v : 0;
     } else {
         ret = store_fail(s, rc, "cannot count rows");
     }
-    sqlite3_reset(st);
+    sqlite_fn.sqlite3_reset(st);
     return ret;
 }
 
@@ -473,11 +473,11 @@ static int prune_run(struct store *s, enum stmt_id id, int64_t a, int64_t chunk,
     int ret = store_stmt_get(s, id, &st);
     if (ret)
         return ret;
-    int b = sqlite3_bind_int64(st, 1, a);
+    int b = sqlite_fn.sqlite3_bind_int64(st, 1, a);
     if (id == ST_PRUNE_AGE)
-        b |= sqlite3_bind_int64(st, 2, chunk);
+        b |= sqlite_fn.sqlite3_bind_int64(st, 2, chunk);
     ret = store_step_bound(s, st, b, what);
-    uint64_t k = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
+    uint64_t k = ret ? 0 : (uint64_t)sqlite_fn.sqlite3_changes(s->db);
     *n += k;
     if (!ret)
         ret = stat_add(s, STORE_STAT_ROWS_CHANGED, k);
@@ -590,9 +590,9 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
     ret = store_stmt_get(s, ST_STAT_GET, &st);
     if (!ret) {
         int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *key = (const char *)sqlite3_column_text(st, 0);
-            uint64_t v = (uint64_t)sqlite3_column_int64(st, 1);
+        while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
+            const char *key = (const char *)sqlite_fn.sqlite3_column_text(st, 0);
+            uint64_t v = (uint64_t)sqlite_fn.sqlite3_column_int64(st, 1);
             if (!key)
                 continue;
             if (strcmp(key, "requests") == 0)
@@ -607,7 +607,7 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
         }
         if (rc != SQLITE_DONE)
             ret = store_fail(s, rc, "cannot read statistics");
-        sqlite3_reset(st);
+        sqlite_fn.sqlite3_reset(st);
     }
     if (!ret)
         ret = count_rows(s, &out->clients);
@@ -634,7 +634,7 @@ int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *dele
     if ((ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction")) != 0)
         return ret;
     ret = store_step_bound(s, st, store_bind_guid(st, 1, cmid), "cannot delete the client");
-    uint64_t n = ret ? 0 : (uint64_t)sqlite3_changes(s->db);
+    uint64_t n = ret ? 0 : (uint64_t)sqlite_fn.sqlite3_changes(s->db);
     if (!ret)
         ret = stat_add(s, STORE_STAT_ROWS_CHANGED, n);
     if ((ret = store_end(s, ret, "cannot commit")) == 0)

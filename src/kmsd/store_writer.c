@@ -84,6 +84,23 @@ static void prune_step(struct store_writer *w)
 
 /* Pruning and giving pages back, one short transaction at a time, when no fold is due and the pause after the
  * last step is over (writer thread). */
+static void log_fold_failure(struct store_writer *w);
+
+/* Opens the registry again when it sleeps (writer thread, without the lock). 0 or the negative code of store_wake,
+ * with the reason in store_errmsg. */
+static int awake(struct store_writer *w)
+{
+    if (!store_asleep(w->db))
+        return 0;
+    int rc = store_wake(w->db);
+    if (rc == 0) {
+        pthread_mutex_lock(&w->mu);
+        w->stats.wakes++;
+        pthread_mutex_unlock(&w->mu);
+    }
+    return rc;
+}
+
 static bool maintenance_due(const struct store_writer *w, uint64_t now_ms)
 {
     if (now_ms < w->maint_after_ms)
@@ -98,9 +115,15 @@ static void maintenance_step_run(struct store_writer *w);
 static void maintenance_step(struct store_writer *w)
 {
     uint64_t t0 = store_writer_mono_ms();
+    if (awake(w) < 0) { /* tried again after the longest fold backoff */
+        log_fold_failure(w);
+        w->maint_after_ms = t0 + BACKOFF_MAX_MS;
+        return;
+    }
     maintenance_step_run(w);
     uint64_t t1 = store_writer_mono_ms(), took = t1 - t0;
     w->maint_after_ms = t1 + (took > MAINT_PAUSE_MIN_MS ? took : MAINT_PAUSE_MIN_MS);
+    w->last_use_ms = t1;
 }
 
 static void maintenance_step_run(struct store_writer *w)
@@ -190,6 +213,9 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
 static int fold_once(struct store_writer *w, uint64_t end, uint64_t *consumed)
 {
     *consumed = 0;
+    int woke = awake(w);
+    if (woke < 0)
+        return woke;
     if (!w->recs) /* allocated once per busy period: fresh pages each fold cost a page fault per 4 KiB */
         w->recs = malloc(STORE_WRITER_MAX_BATCH * sizeof *w->recs);
     if (!w->rbuf)
@@ -268,7 +294,8 @@ static void release_memory(struct store_writer *w)
     free(w->rbuf);
     w->recs = NULL;
     w->rbuf = NULL;
-    store_release_memory(w->db);
+    if (!store_asleep(w->db))
+        store_release_memory(w->db);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -291,6 +318,7 @@ static void save_unrecorded(struct store_writer *w)
     }
 }
 
+/* At most once a minute (FAILURE_LOG_EVERY_S), else counted for the next message (writer thread). */
 static void log_fold_failure(struct store_writer *w)
 {
     int64_t now = w->cfg.now();
@@ -334,6 +362,15 @@ static void wait_until(struct store_writer *w, uint64_t deadline_ms)
     pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 }
 
+/* Whether the writer may close the registry now, its idle time aside (mu held): it is open, --registry-idle-unload
+ * is on, nothing waits for a fold, no prune or vacuum is under way and no checkpoint is asked for or running (the
+ * checkpointer uses the store's second connection). */
+static bool may_sleep(const struct store_writer *w)
+{
+    return atomic_load_explicit(&w->idle_unload_ms, memory_order_relaxed) && !store_asleep(w->db) && !w->pending &&
+           !w->gw && !w->stop && !w->prune_more && !w->vacuum_more && !w->ckpt_wanted && !w->ckpt_busy;
+}
+
 static void *run(void *arg)
 {
     struct store_writer *w = arg;
@@ -357,12 +394,29 @@ static void *run(void *arg)
                                          : now + 60000;
             if ((w->prune_more || w->vacuum_more) && w->maint_after_ms < wake)
                 wake = w->maint_after_ms;
+            uint32_t unload_ms = atomic_load_explicit(&w->idle_unload_ms, memory_order_relaxed);
+            if (may_sleep(w) && w->last_use_ms + unload_ms < wake)
+                wake = w->last_use_ms + unload_ms;
             wait_until(w, wake > now ? wake : now);
             if (!w->pending && w->recs && store_writer_mono_ms() - w->last_fold_ms >= w->cfg.idle_release_ms) {
                 /* idle: the buffers and the page cache the folds filled go back (docs/performance.md) */
                 pthread_mutex_unlock(&w->mu);
                 release_memory(w);
                 pthread_mutex_lock(&w->mu);
+            }
+            unload_ms = atomic_load_explicit(&w->idle_unload_ms, memory_order_relaxed);
+            if (may_sleep(w) && store_writer_mono_ms() - w->last_use_ms >= unload_ms) {
+                /* idle longer: the registry closes, and SQLite unloads unless the HTTP server reads it */
+                pthread_mutex_unlock(&w->mu);
+                bool slept = store_sleep(w->db) == 0;
+                if (slept) {
+                    log_debug("registry: no fold for %u ms: closed until the next one", unload_ms);
+                    release_memory(w); /* and what SQLite freed goes back to the system */
+                }
+                pthread_mutex_lock(&w->mu);
+                w->stats.sleeps += slept;
+                if (!slept) /* an in-memory registry (tests): it stays open */
+                    atomic_store_explicit(&w->idle_unload_ms, 0, memory_order_relaxed);
             }
             continue;
         }
@@ -382,7 +436,7 @@ static void *run(void *arg)
             w->pending_since = store_writer_mono_ms();
         if (rc == 0 && consumed) {
             w->backoff_ms = 0;
-            w->last_fold_ms = store_writer_mono_ms();
+            w->last_fold_ms = w->last_use_ms = store_writer_mono_ms();
             answer_waiters(w, 0, false);
             continue;
         }
@@ -417,6 +471,7 @@ static void *run_checkpoints(void *arg)
         if (w->stop)
             break;
         w->ckpt_wanted = false;
+        w->ckpt_busy = true;
         pthread_mutex_unlock(&w->mu);
         char err[256];
         struct timespec t0;
@@ -435,6 +490,7 @@ static void *run_checkpoints(void *arg)
             }
         }
         pthread_mutex_lock(&w->mu);
+        w->ckpt_busy = false;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -554,6 +610,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     w->last_prune = w->cfg.now();
     if (w->cfg.idle_release_ms == 0)
         w->cfg.idle_release_ms = STORE_WRITER_IDLE_RELEASE_MS;
+    atomic_init(&w->idle_unload_ms, cfg->idle_unload_ms);
+    w->last_use_ms = store_writer_mono_ms();
     w->last_failure_log = w->ckpt_last_log = w->last_journal_log = -FAILURE_LOG_EVERY_S;
     int rc = sync_init(w);
     if (rc < 0) {
@@ -620,6 +678,14 @@ void store_writer_stop(struct store_writer *w)
     store_close(w->db);
     w->db = NULL;
     close_handles(w);
+}
+
+void store_writer_set_idle_unload(struct store_writer *w, uint32_t ms)
+{
+    atomic_store_explicit(&w->idle_unload_ms, ms, memory_order_relaxed);
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_signal(&w->cv); /* the writer computes its next wake-up again */
+    pthread_mutex_unlock(&w->mu);
 }
 
 void store_writer_set_count(struct store_writer *w, bool on)

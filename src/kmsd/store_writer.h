@@ -28,6 +28,11 @@
  * retried with backoff, logged at most once a minute. The writer also prunes at start and once a day, in chunks
  * of cfg.prune_chunk rows (each its own transaction, a fold goes first whenever one is due), and then gives the
  * freed pages back (store_vacuum_step).
+ *
+ * Idle: after cfg.idle_release_ms without a fold the writer hands its buffers and page cache back; after
+ * cfg.idle_unload_ms without a fold or a prune step it closes the registry (store_sleep: the library unloads when the
+ * HTTP server's connection is closed too) and opens it again (store_wake) before the next fold or prune step. A
+ * failed wake is a failed fold: the records stay in the journal and it is retried with backoff.
  */
 #ifndef KMSD_STORE_WRITER_H
 #define KMSD_STORE_WRITER_H
@@ -48,6 +53,8 @@
 #define STORE_WRITER_ROTATE_BYTES (8 * 1024 * 1024) /* journal file size that turns the loop to the other */
 #define STORE_WRITER_CACHE_KIB 16384         /* the writer's SQLite page cache at most, handed back when idle */
 #define STORE_WRITER_IDLE_RELEASE_MS 5000    /* without a fold this long, the writer hands its memory back */
+#define STORE_WRITER_IDLE_UNLOAD_MS 120000   /* --registry-idle-unload's default: without a fold this long, the */
+                                             /* registry's connections close (SQLite unloads when nobody uses it) */
 #define STORE_WRITER_BUFFER 65536            /* loop-side bytes written per write(2) at most */
 
 struct store_writer_cfg {
@@ -58,6 +65,7 @@ struct store_writer_cfg {
     const char *journal;     /* the journal's path prefix (the database's path), required */
     uint32_t fold_linger_ms; /* 0: STORE_WRITER_FOLD_LINGER_MS */
     uint32_t idle_release_ms; /* 0: STORE_WRITER_IDLE_RELEASE_MS */
+    uint32_t idle_unload_ms;  /* without a fold or maintenance step this long, store_sleep (0: never) */
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
@@ -73,6 +81,7 @@ struct store_writer_stats {
     uint64_t journaled, journal_failed;  /* records written to the journal, records a journal write lost */
     uint64_t last_failure_time;
     uint64_t idle_releases; /* times the writer handed its page cache and buffers back */
+    uint64_t sleeps, wakes; /* times the writer closed the registry while idle, and opened it again */
     uint64_t count_waits;   /* genuine mode: answers that waited for a fold and a count */
     uint64_t count_known;   /* genuine mode: answers given at the journal write from a count at its limit */
     uint64_t pruned, prune_steps; /* rows pruned, prune transactions */
@@ -94,6 +103,9 @@ int store_writer_submit(struct store_writer *w, const struct store_record *rec, 
  * is known until the next fold: the next answers wait for it. Switched off, answers already waiting still get a
  * count, which the server no longer uses. */
 void store_writer_set_count(struct store_writer *w, bool on);
+/* --registry-idle-unload from now (any thread; 0: never): the registry's connections close after ms without a fold
+ * or a prune step, and open again for the next one. */
+void store_writer_set_idle_unload(struct store_writer *w, uint32_t ms);
 /* Current counters (read on the loop thread). */
 void store_writer_stats(struct store_writer *w, struct store_writer_stats *out);
 /* Writes and answers what is buffered, folds the whole journal, runs the remaining callbacks, stops the

@@ -64,6 +64,7 @@ struct store_writer {
     pthread_t ckpt_thread;
     pthread_cond_t ckpt_cv;
     bool ckpt_wanted;       /* protected by mu */
+    bool ckpt_busy;         /* protected by mu: the checkpointer is in store_checkpoint (the store may not sleep) */
     uint32_t ckpt_asked_at; /* WAL frames when the last checkpoint was asked for (writer thread only) */
     int64_t ckpt_last_log;  /* checkpointer thread only */
     int fd[2];              /* the two journal files */
@@ -92,6 +93,8 @@ struct store_writer {
     uint64_t maint_after_ms; /* monotonic ms before which no prune or vacuum step starts (the pause after one) */
     uint32_t backoff_ms;
     uint64_t last_fold_ms;
+    uint64_t last_use_ms;   /* monotonic ms of the last fold, maintenance step or wake (--registry-idle-unload) */
+    _Atomic uint32_t idle_unload_ms; /* cfg.idle_unload_ms, changed by store_writer_set_idle_unload (0: never) */
     struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
                                /* (recs != NULL: memory held since the last fold, handed back when idle) */
     uint8_t *rbuf;             /* other, handed back when the writer goes idle (release_memory) */

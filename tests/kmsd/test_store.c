@@ -50,23 +50,6 @@ static size_t list_all(struct store *s, const struct store_filter *f, struct row
 }
 
 
-/* store_setup_library works only before SQLite is first used, and a store opened after it works (with no
- * initial page-cache block, its cache grows a line at a time). Runs first; sqlite3_shutdown makes it so. */
-static void setup_library(void **state)
-{
-    (void)state;
-    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
-    assert_int_equal(store_setup_library(), 0);
-    struct store *s = open_mem();
-    for (unsigned i = 1; i <= 200; i++) /* more pages than the 20 lines of the initial block there was */
-        write1(s, rec(i, APP_WIN, T0));
-    struct store_stats st;
-    assert_int_equal(store_stats_get(s, T0, &st), 0);
-    assert_int_equal(st.clients, 200);
-    assert_int_equal(store_setup_library(), -EBUSY); /* SQLite is in use now: nothing changes */
-    store_close(s);
-}
-
 static void app_groups(void **state)
 {
     (void)state;
@@ -870,7 +853,6 @@ static void query_pages_filters_sort(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(setup_library),
         cmocka_unit_test(app_groups),
         cmocka_unit_test(window_boundaries),
         cmocka_unit_test(distinct_per_group),
