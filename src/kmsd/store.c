@@ -696,7 +696,7 @@ int store_wake(struct store *s)
         char why[sizeof s->err];
         memcpy(why, s->err, sizeof why);
         disconnect_store(s);
-        snprintf(s->err, sizeof s->err, "cannot open the registry again: %s", why[0] ? why : "unknown error");
+        snprintf(s->err, sizeof s->err, "cannot open the registry again: %.200s", why[0] ? why : "unknown error");
     }
     return ret;
 }
