@@ -736,6 +736,71 @@ static void host_names(void **state)
     unlink(path);
 }
 
+/* store_sleep closes a file store's connections (the WAL checkpointed and removed) and store_wake opens it again as it
+ * was: host name, cache size and split checkpoints kept, rows kept; a wake that cannot open the file says so and the
+ * store sleeps on until one can; in-memory and read-only stores do not sleep. */
+static void sleep_and_wake(void **state)
+{
+    (void)state;
+    char path[512], side[600], err[256];
+    struct store *s = NULL;
+    tmp_path(path, sizeof path, "sleep.db");
+    unlink(path);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    store_set_host(s, "alpha");
+    assert_int_equal(store_cache_size(s, 1234), 0);
+    assert_int_equal(store_split_checkpoints(s), 0);
+    write1(s, rec(1, APP_WIN, T0));
+    assert_false(store_asleep(s));
+    assert_int_equal(store_sleep(s), 0);
+    assert_true(store_asleep(s));
+    assert_int_equal(store_sleep(s), 0); /* asleep already: nothing to do */
+    snprintf(side, sizeof side, "%s-wal", path);
+    assert_int_equal(access(side, F_OK), -1); /* the last connection checkpointed and removed it */
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 1);
+    assert_int_equal(store_wake(s), 0);
+    assert_false(store_asleep(s));
+    write1(s, rec(2, APP_WIN, T0 + 1));
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE last_host = 'alpha'"), 2);
+    int64_t kib = 0;
+    assert_int_equal(store_pragma_int(s, "PRAGMA cache_size", "cache size", &kib), 0);
+    assert_int_equal(kib, -1234);
+    assert_non_null(s->ckpt);
+    assert_int_equal(store_checkpoint(s, err, sizeof err), 0);
+    /* a file that is no database by the time of the wake: refused, asleep still; the right one back: awake */
+    assert_int_equal(store_sleep(s), 0);
+    snprintf(side, sizeof side, "%s.kept", path);
+    assert_int_equal(rename(path, side), 0);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 64; i++)
+        fputs("this is not a database file, not at all. ", f);
+    fclose(f);
+    assert_int_equal(store_wake(s), -EBADMSG);
+    assert_true(store_asleep(s));
+    assert_non_null(strstr(store_errmsg(s), "cannot open the registry again"));
+    assert_int_equal(rename(side, path), 0);
+    assert_int_equal(store_wake(s), 0);
+    write1(s, rec(3, APP_WIN, T0 + 2));
+    store_close(s);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 3);
+    /* closed while asleep */
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(store_sleep(s), 0);
+    store_close(s);
+    /* an in-memory store and a read-only one stay open */
+    s = open_mem();
+    assert_int_equal(store_sleep(s), -ENOTSUP);
+    assert_false(store_asleep(s));
+    write1(s, rec(4, APP_WIN, T0));
+    store_close(s);
+    assert_int_equal(store_open_readonly(path, &s, err, sizeof err), 0);
+    assert_int_equal(store_sleep(s), -ENOTSUP);
+    assert_false(store_asleep(s));
+    store_close(s);
+    unlink(path);
+}
+
 static void query_pages_filters_sort(void **state)
 {
     (void)state;
@@ -869,6 +934,7 @@ int main(void)
         cmocka_unit_test(migrate_from_v0),
         cmocka_unit_test(migrate_v1_to_v2),
         cmocka_unit_test(host_names),
+        cmocka_unit_test(sleep_and_wake),
         cmocka_unit_test(daily_counts),
         cmocka_unit_test(query_pages_filters_sort),
         cmocka_unit_test(migrate_conflict_fails_whole),
