@@ -509,10 +509,14 @@ static int connect_mode(struct store *s, const char *path, enum open_mode mode)
     return connect_db(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &s->db);
 }
 
-/* Connects s (its library reference held) to path and sets the connection up as mode says: a write connection is
- * migrated to STORE_SCHEMA_VERSION. Returns 0 or a negative code with the reason in s->err. */
+/* Takes a reference to the SQLite library (sqlite_fns.h), connects s to path and sets the connection up as mode says:
+ * a write connection is migrated to STORE_SCHEMA_VERSION. Returns 0 or a negative code with the reason in s->err
+ * (disconnect_store undoes what was done either way). */
 static int connect_store(struct store *s, const char *path, enum open_mode mode)
 {
+    if (sqlite_fns_acquire(s->err, sizeof s->err) < 0)
+        return -ELIBACC;
+    s->lib = true;
     bool readonly = mode != OPEN_WRITE;
     if (!readonly && strcmp(path, ":memory:") != 0) { /* an in-memory database has no file to guard */
         int g = guard_mode(path);
@@ -612,13 +616,7 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
         return -ENOMEM;
     }
     s->readonly = mode != OPEN_WRITE;
-    int ret = 0;
-    if (sqlite_fns_acquire(s->err, sizeof s->err) < 0)
-        ret = -ELIBACC;
-    else
-        s->lib = true;
-    if (!ret)
-        ret = connect_store(s, path, mode);
+    int ret = connect_store(s, path, mode);
     if (ret) {
         snprintf(err, errlen, "%s: %s", path, s->err[0] ? s->err : "cannot open");
         store_close(s);
@@ -681,13 +679,7 @@ int store_wake(struct store *s)
     if (s->db)
         return 0;
     s->err[0] = '\0';
-    int ret = 0;
-    if (sqlite_fns_acquire(s->err, sizeof s->err) < 0)
-        ret = -ELIBACC;
-    else
-        s->lib = true;
-    if (!ret)
-        ret = connect_store(s, s->path, OPEN_WRITE);
+    int ret = connect_store(s, s->path, OPEN_WRITE);
     if (!ret && s->cache_kib)
         ret = store_cache_size(s, s->cache_kib);
     if (!ret && s->split) /* failing, checkpoints are in the commits until the next wake, as when it failed at start */
