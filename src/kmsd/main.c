@@ -201,7 +201,7 @@ static int open_registry(const struct kmsd_config *cfg, const char *host_name, s
         return rc;
     rc = store_open(path, db, err, sizeof err);
     if (rc < 0) {
-        fprintf(stderr, "kmsd: registry %s: %s (--no-db runs without one)\n", path, err);
+        fprintf(stderr, "kmsd: registry %s (--no-db runs without one)\n", err); /* err begins with the path */
         return rc;
     }
     store_set_host(*db, host_name); /* each record says which host served it */
