@@ -82,8 +82,6 @@ static void prune_step(struct store_writer *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Pruning and giving pages back, one short transaction at a time, when no fold is due and the pause after the
- * last step is over (writer thread). */
 static void log_fold_failure(struct store_writer *w);
 
 /* Opens the registry again when it sleeps (writer thread, without the lock). 0 or the negative code of store_wake,
@@ -101,6 +99,8 @@ static int awake(struct store_writer *w)
     return rc;
 }
 
+/* Pruning and giving pages back, one short transaction at a time, when no fold is due and the pause after the
+ * last step is over (writer thread). */
 static bool maintenance_due(const struct store_writer *w, uint64_t now_ms)
 {
     if (now_ms < w->maint_after_ms)
