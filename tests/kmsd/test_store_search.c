@@ -103,6 +103,15 @@ static void all_queries(struct store *mem, struct store *sql)
         }
 }
 
+/* The two read connections every test compares: mem searches in memory, sql as before. */
+static void open_readers(const char *path, struct store **mem, struct store **sql)
+{
+    char err[256];
+    assert_int_equal(store_open_readonly(path, mem, err, sizeof err), 0);
+    assert_int_equal(store_open_readonly(path, sql, err, sizeof err), 0);
+    assert_int_equal(store_search_enable(*mem), 0);
+}
+
 static void search_matches_sql(void **state)
 {
     (void)state;
@@ -112,9 +121,7 @@ static void search_matches_sql(void **state)
     char err[256];
     assert_int_equal(store_open(path, &w, err, sizeof err), 0);
     fill(w, 1, 6000, T0, NULL, true);
-    assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
-    assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
-    assert_int_equal(store_search_enable(mem), 0);
+    open_readers(path, &mem, &sql);
 
     uint64_t total = 0;
     struct store_query q;
@@ -213,9 +220,7 @@ static void limits(void **state)
     _Static_assert(STORE_SEARCH_SLACK_S >= 2, "the slack covers the 2 s below");
     fill(w, 1, 300, T0 - 2, NULL, false);
     fill(w, 301, 1, T0, NULL, false); /* the newest */
-    assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
-    assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
-    assert_int_equal(store_search_enable(mem), 0);
+    open_readers(path, &mem, &sql);
     struct store_query q;
     memset(&q, 0, sizeof q);
     q.limit = 50;
@@ -266,9 +271,7 @@ static void cursors_match_sql(void **state)
     fill(w, 1, 5000, T0, NULL, true);
     for (unsigned i = 0; i < 6; i++) /* request counts 1 to 7, so that sort=requests has ties and an order */
         fill(w, 1 + i * 97, 400 + i * 50, T0 + 1 + i, NULL, false);
-    assert_int_equal(store_open_readonly(path, &mem, err, sizeof err), 0);
-    assert_int_equal(store_open_readonly(path, &sql, err, sizeof err), 0);
-    assert_int_equal(store_search_enable(mem), 0);
+    open_readers(path, &mem, &sql);
     static const char *const qs[] = {"fin-00", "-", "lab", NULL};
     for (size_t t = 0; t < 4; t++)
         for (int sort = 0; sort < STORE_SORT_COUNT; sort++) {
