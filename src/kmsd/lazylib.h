@@ -15,6 +15,16 @@
 
 #include <stddef.h>
 
+/* A table of a library's functions, from an X-macro LIST(X) that names them: LAZYLIB_MEMBERS(LIST) declares one pointer
+ * per function in a struct (its type from the library's header, so a changed signature is a compile error) and
+ * LAZYLIB_NAMES(LIST) is the initialiser of the array of their names for lazylib_open. The struct holds nothing else:
+ * its callers check sizeof(table) == n * sizeof(void *) and copy the n pointers lazylib_open resolved into it with one
+ * memcpy (POSIX gives dlsym's void * the representation of a function pointer). */
+#define LAZYLIB_MEMBER_(f) __typeof__(f) *f;
+#define LAZYLIB_MEMBERS(LIST) LIST(LAZYLIB_MEMBER_)
+#define LAZYLIB_NAME_(f) #f,
+#define LAZYLIB_NAMES(LIST) {LIST(LAZYLIB_NAME_)}
+
 /* Opens soname (RTLD_NOW | RTLD_LOCAL) and resolves the n symbols named in names into out[0..n-1] (function
  * pointers are stored through memcpy: POSIX gives dlsym's void * their representation). 0, or -1 with err filled
  * (cap bytes) naming the library and what is missing; nothing is kept open then. */

@@ -11,9 +11,7 @@
 
 struct ldns_fns ldns_fn;
 
-#define LDNS_FNS_NAME(f) #f,
-static const char *const names[] = {LDNS_FNS(LDNS_FNS_NAME)};
-#undef LDNS_FNS_NAME
+static const char *const names[] = LAZYLIB_NAMES(LDNS_FNS);
 #define N_FNS (sizeof names / sizeof names[0])
 _Static_assert(sizeof(struct ldns_fns) == N_FNS * sizeof(void *), "one pointer per name");
 
@@ -25,10 +23,7 @@ int ldns_fns_load(char *err, size_t cap)
     void *p[N_FNS];
     if (lazylib_open(KMSD_LDNS_SONAME, names, p, N_FNS, err, cap) < 0)
         return -1;
-    size_t i = 0;
-#define LDNS_FNS_SET(f) memcpy(&ldns_fn.f, &p[i++], sizeof p[0]);
-    LDNS_FNS(LDNS_FNS_SET)
-#undef LDNS_FNS_SET
+    memcpy(&ldns_fn, p, sizeof ldns_fn);
     loaded = 1;
     return 0;
 }

@@ -10,6 +10,8 @@
 
 #include <ldns/ldns.h>
 
+#include "lazylib.h"
+
 #define LDNS_FNS(X)                                                                                                  \
     X(ldns_dname_new_frm_str) X(ldns_get_errorstr_by_id) X(ldns_lookup_by_id) X(ldns_pkt_free)                       \
     X(ldns_pkt_get_rcode) X(ldns_pkt_rr_list_by_type) X(ldns_pkt_set_random_id) X(ldns_rcodes) X(ldns_rdf2str)       \
@@ -22,9 +24,7 @@
     X(ldns_update_pkt_new) X(ldns_update_pkt_tsig_add)
 
 struct ldns_fns {
-#define LDNS_FNS_MEMBER(f) __typeof__(f) *f;
-    LDNS_FNS(LDNS_FNS_MEMBER)
-#undef LDNS_FNS_MEMBER
+    LAZYLIB_MEMBERS(LDNS_FNS)
 };
 
 /* Filled by ldns_fns_load; read-only after it. */

@@ -12,9 +12,7 @@
 struct mhd_fns mhd_fn;
 static void *handle;
 
-#define MHD_FNS_NAME(f) #f,
-static const char *const names[] = {MHD_FNS(MHD_FNS_NAME)};
-#undef MHD_FNS_NAME
+static const char *const names[] = LAZYLIB_NAMES(MHD_FNS);
 #define N_FNS (sizeof names / sizeof names[0])
 _Static_assert(sizeof(struct mhd_fns) == N_FNS * sizeof(void *), "one pointer per name");
 
@@ -25,10 +23,7 @@ int mhd_fns_load(char *err, size_t cap)
     void *p[N_FNS];
     if (lazylib_open_handle(KMSD_MHD_SONAME, names, p, N_FNS, err, cap, &handle) < 0)
         return -1;
-    size_t i = 0;
-#define MHD_FNS_SET(f) memcpy(&mhd_fn.f, &p[i++], sizeof p[0]);
-    MHD_FNS(MHD_FNS_SET)
-#undef MHD_FNS_SET
+    memcpy(&mhd_fn, p, sizeof mhd_fn);
     return 0;
 }
 

@@ -16,15 +16,15 @@
 
 #include <microhttpd.h>
 
+#include "lazylib.h"
+
 #define MHD_FNS(X)                                                                                                   \
     X(MHD_add_response_header) X(MHD_create_response_from_buffer) X(MHD_destroy_response) X(MHD_get_daemon_info)     \
     X(MHD_lookup_connection_value) X(MHD_queue_response) X(MHD_quiesce_daemon) X(MHD_resume_connection)              \
     X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_suspend_connection)
 
 struct mhd_fns {
-#define MHD_FNS_MEMBER(f) __typeof__(f) *f;
-    MHD_FNS(MHD_FNS_MEMBER)
-#undef MHD_FNS_MEMBER
+    LAZYLIB_MEMBERS(MHD_FNS)
 };
 
 extern struct mhd_fns mhd_fn;

@@ -23,9 +23,7 @@
 #define SD_FNS(X) X(sd_notify) X(sd_watchdog_enabled) X(sd_listen_fds) X(sd_is_socket_inet)
 
 static struct {
-#define SD_FNS_MEMBER(f) __typeof__(f) *f;
-    SD_FNS(SD_FNS_MEMBER)
-#undef SD_FNS_MEMBER
+    LAZYLIB_MEMBERS(SD_FNS)
 } sd;
 static int sd_state; /* 1: libsystemd loaded, 0: no service manager, -1: one, but libsystemd did not load */
 static pthread_once_t sd_once = PTHREAD_ONCE_INIT;
@@ -42,9 +40,7 @@ static void sd_load(void)
 {
     if (!env_set("NOTIFY_SOCKET") && !env_set("LISTEN_PID") && !env_set("WATCHDOG_USEC"))
         return;
-#define SD_FNS_NAME(f) #f,
-    static const char *const names[] = {SD_FNS(SD_FNS_NAME)};
-#undef SD_FNS_NAME
+    static const char *const names[] = LAZYLIB_NAMES(SD_FNS);
     enum { N = sizeof names / sizeof names[0] };
     _Static_assert(sizeof sd == N * sizeof(void *), "one pointer per name");
     void *p[N];
@@ -54,10 +50,7 @@ static void sd_load(void)
         sd_state = -1;
         return;
     }
-    size_t i = 0;
-#define SD_FNS_SET(f) memcpy(&sd.f, &p[i++], sizeof p[0]);
-    SD_FNS(SD_FNS_SET)
-#undef SD_FNS_SET
+    memcpy(&sd, p, sizeof sd);
     sd_state = 1;
 }
 

@@ -20,9 +20,7 @@ static void *handle;
 static bool resident; /* in the process before the first acquire: its owner set it up, and it stays */
 static uint64_t loads;
 
-#define SQLITE_FNS_NAME(f) #f,
-static const char *const names[] = {SQLITE_FNS(SQLITE_FNS_NAME)};
-#undef SQLITE_FNS_NAME
+static const char *const names[] = LAZYLIB_NAMES(SQLITE_FNS);
 #define N_FNS (sizeof names / sizeof names[0])
 _Static_assert(sizeof(struct sqlite_fns) == N_FNS * sizeof(void *), "one pointer per name");
 
@@ -55,10 +53,7 @@ static int load(char *err, size_t cap)
         if (g)
             p[k] = g;
     }
-    size_t i = 0;
-#define SQLITE_FNS_SET(f) memcpy(&sqlite_fn.f, &p[i++], sizeof p[0]);
-    SQLITE_FNS(SQLITE_FNS_SET)
-#undef SQLITE_FNS_SET
+    memcpy(&sqlite_fn, p, sizeof sqlite_fn);
     if (!resident)
         setup();
     loads++;

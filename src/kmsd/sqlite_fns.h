@@ -19,6 +19,8 @@
 
 #include <sqlite3.h>
 
+#include "lazylib.h"
+
 #define SQLITE_FNS(X)                                                                                                \
     X(sqlite3_bind_blob) X(sqlite3_bind_int) X(sqlite3_bind_int64) X(sqlite3_bind_text) X(sqlite3_busy_timeout)      \
     X(sqlite3_changes) X(sqlite3_clear_bindings) X(sqlite3_close) X(sqlite3_column_blob) X(sqlite3_column_bytes)     \
@@ -32,9 +34,7 @@
     X(sqlite3_wal_hook)
 
 struct sqlite_fns {
-#define SQLITE_FNS_MEMBER(f) __typeof__(f) *f;
-    SQLITE_FNS(SQLITE_FNS_MEMBER)
-#undef SQLITE_FNS_MEMBER
+    LAZYLIB_MEMBERS(SQLITE_FNS)
 };
 
 extern struct sqlite_fns sqlite_fn;
