@@ -10,7 +10,7 @@ set -eu
 
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 \
 nettle-dev libjansson-dev libuv1-dev libinih-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev libldns-dev \
-libsystemd-dev libcurl4-gnutls-dev"
+libsystemd-dev libcurl4-gnutls-dev libpq-dev"
 
 # make deb: dpkg-buildpackage (dpkg-dev; build-essential, which it checks for), debhelper (compat 13, the meson
 # build system), fakeroot, lintian. make deb-check: mmdebstrap makes a bookworm chroot to install and purge the

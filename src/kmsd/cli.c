@@ -25,6 +25,7 @@ static const struct opt_def opt_defs[] = {
     {"product", O_PRODUCT, true},     {"since", O_SINCE, true},     {"delete", O_DELETE, true},
     {"prune", O_PRUNE, false},        {"retention", O_RETENTION, true}, {"row-cap", O_ROW_CAP, true},
     {"help", O_HELP, false},          {"vacuum", O_VACUUM, false},  {"force", O_FORCE, false},
+    {"db-password-file", O_DB_PASSWORD_FILE, true},
 };
 #define OPT_DEFS (sizeof opt_defs / sizeof opt_defs[0])
 _Static_assert(OPT_DEFS == CLI_OPT_COUNT, "CLI_OPT_COUNT is the size of opt_defs");
@@ -125,7 +126,7 @@ static int db_path_of(const struct opts *o, char *out, size_t cap)
 int cli_open_db(const char *path, bool readonly, struct store **s)
 {
     char err[512];
-    if (readonly && access(path, F_OK) != 0 && errno == ENOENT) { /* the commonest mistake: the wrong place */
+    if (readonly && !store_is_postgresql(path) && access(path, F_OK) != 0 && errno == ENOENT) { /* the commonest mistake: the wrong place */
         fprintf(stderr, "kmsd: no registry at %s (name kmsd's with --state-dir DIR or --db PATH; `make run` keeps "
                         "it in ./var)\n", path);
         return EXIT_USAGE;
@@ -140,7 +141,7 @@ int cli_open_db(const char *path, bool readonly, struct store **s)
 
 int cli_open_existing_db(const char *path, struct store **s)
 {
-    if (access(path, F_OK) != 0) {
+    if (!store_is_postgresql(path) && access(path, F_OK) != 0) {
         fprintf(stderr, "kmsd: cannot open the registry: %s: %s\n", path, strerror(errno));
         return EXIT_USAGE;
     }
@@ -151,17 +152,17 @@ int cli_open_existing_db(const char *path, struct store **s)
 
 static const struct command commands[] = {
     {"clients", "list the client registry, or --delete, --prune or --vacuum it",
-     O_STATE_DIR | O_DB | O_FORMAT | O_PRODUCT | O_SINCE | O_DELETE | O_PRUNE | O_RETENTION | O_ROW_CAP | O_VACUUM |
-         O_HELP,
+     O_STATE_DIR | O_DB | O_DB_PASSWORD_FILE | O_FORMAT | O_PRODUCT | O_SINCE | O_DELETE | O_PRUNE | O_RETENTION |
+         O_ROW_CAP | O_VACUUM | O_HELP,
      false,
-     "kmsd clients [--state-dir DIR | --db PATH] [--format table|json|csv] [--product NAME] [--since DAYS]\n"
+     "kmsd clients [--state-dir DIR | --db PATH|URI [--db-password-file FILE]] [--format table|json|csv] [--product NAME] [--since DAYS]\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --delete CMID\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --prune [--retention DAYS] [--row-cap N]\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --vacuum",
      cli_run_clients},
-    {"stats", "the host's statistics, like slmgr /dli", O_STATE_DIR | O_DB | O_FORMAT | O_HELP, false,
-     "kmsd stats [--state-dir DIR | --db PATH] [--format text|json]", cli_run_stats},
-    {"import-pykms", "merge a py-kms database into the registry", O_STATE_DIR | O_DB | O_HELP, true, "kmsd import-pykms FILE [--state-dir DIR | --db PATH]",
+    {"stats", "the host's statistics, like slmgr /dli", O_STATE_DIR | O_DB | O_DB_PASSWORD_FILE | O_FORMAT | O_HELP, false,
+     "kmsd stats [--state-dir DIR | --db PATH|URI [--db-password-file FILE]] [--format text|json]", cli_run_stats},
+    {"import-pykms", "merge a py-kms database into the registry", O_STATE_DIR | O_DB | O_DB_PASSWORD_FILE | O_HELP, true, "kmsd import-pykms FILE [--state-dir DIR | --db PATH]",
      cli_run_import},
     {"backup", "copy the registry to FILE, consistently, also while kmsd runs", O_STATE_DIR | O_DB | O_FORCE | O_HELP,
      true, "kmsd backup FILE [--state-dir DIR | --db PATH] [--force]", cli_run_backup},
@@ -230,6 +231,10 @@ int cli_main(int argc, char **argv)
     rc = db_path_of(&o, path, sizeof path);
     if (rc)
         return rc;
+    /* a PostgreSQL registry's password: the option, else kmsd's own variable (as the daemon reads it), else libpq's
+     * PGPASSFILE or ~/.pgpass */
+    const char *pw = cli_opt_value(&o, O_DB_PASSWORD_FILE);
+    store_set_password_file(pw ? pw : getenv("KMSD_DB_PASSWORD_FILE"));
     rc = c->run(&o, path);
     fflush(stdout);
     return rc;

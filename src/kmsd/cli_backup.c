@@ -229,6 +229,10 @@ int cli_run_backup(const struct opts *o, const char *db_path)
     bool force = (o->seen & O_FORCE) != 0;
     char dir[BK_PATH_MAX], tmp[BK_PATH_MAX];
     struct stat st;
+    if (store_is_postgresql(db_path)) {
+        fprintf(stderr, "kmsd backup: a PostgreSQL registry is copied with PostgreSQL's own tools (pg_dump)\n");
+        return EXIT_USAGE;
+    }
     if (stat(db_path, &st) != 0) {
         fprintf(stderr, "kmsd backup: no registry at %s: %s\n", db_path, strerror(errno));
         return EXIT_USAGE;
@@ -422,6 +426,10 @@ int cli_run_restore(const struct opts *o, const char *db_path)
 {
     const char *file = o->file, *base;
     char dir[BK_PATH_MAX], tmp[BK_PATH_MAX] = "";
+    if (store_is_postgresql(db_path)) {
+        fprintf(stderr, "kmsd restore: a PostgreSQL registry is restored with PostgreSQL's own tools (pg_restore)\n");
+        return EXIT_USAGE;
+    }
     int rc = restore_inputs(file, db_path, dir, &base);
     if (rc)
         return rc;

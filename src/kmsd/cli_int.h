@@ -14,7 +14,7 @@
 #include "store.h"
 
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
-#define CLI_OPT_COUNT 12     /* entries of cli.c's option table */
+#define CLI_OPT_COUNT 13     /* entries of cli.c's option table */
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -32,6 +32,7 @@ enum opt_bit {
     O_HELP = 1 << 9,
     O_VACUUM = 1 << 10,
     O_FORCE = 1 << 11,
+    O_DB_PASSWORD_FILE = 1 << 12, /* a PostgreSQL registry's password (store_pg_set_password_file) */
 };
 
 struct opts {

@@ -110,7 +110,8 @@ struct kmsd_config {
     uint32_t host_build;           /* --host-build, 0 = choose */
 
     /* registry */
-    char db[CONFIG_PATH_LEN];          /* --db PATH; "" = <state-dir>/kmsd.db; "none" (--no-db) = no registry */
+    char db[CONFIG_PATH_LEN];          /* --db PATH|URI; "" = <state-dir>/kmsd.db; "none" (--no-db) = no registry */
+    char db_password_file[CONFIG_PATH_LEN]; /* --db-password-file: a PostgreSQL registry's password; "" = libpq's */
     uint32_t retention_days;           /* --retention DAYS, default 90 */
     uint32_t max_clients;              /* --max-clients: registry rows kept at most, default 1000000 */
     uint32_t registry_idle_unload_ms;  /* --registry-idle-unload (seconds, suffixes), default 2 min; 0: never */

@@ -191,12 +191,20 @@ static int open_registry(const struct kmsd_config *cfg, const char *host_name, s
         return 0;
     }
     char path[CONFIG_PATH_LEN + 16], lock[CONFIG_PATH_LEN + 32], err[512];
+    store_set_password_file(cfg->db_password_file);
     if (store_path(cfg->db, cfg->state_dir, path, sizeof path) < 0) {
         fprintf(stderr, "kmsd: --db: the registry's path is too long\n");
         return -ENAMETOOLONG;
     }
-    snprintf(lock, sizeof lock, "%s%s", path, PIDLOCK_REGISTRY_SUFFIX);
-    int rc = lock_path(lock, "registry", path);
+    char local[CONFIG_PATH_LEN + 16];
+    if (store_local_path(cfg->db, cfg->state_dir, local, sizeof local) < 0) {
+        fprintf(stderr, "kmsd: --state-dir: the registry's journal path is too long\n");
+        return -ENAMETOOLONG;
+    }
+    snprintf(lock, sizeof lock, "%s%s", local, PIDLOCK_REGISTRY_SUFFIX);
+    char shown[CONFIG_PATH_LEN + 16];
+    store_redact(path, shown, sizeof shown);
+    int rc = lock_path(lock, "registry", shown);
     if (rc < 0)
         return rc;
     rc = store_open(path, db, err, sizeof err);
@@ -205,7 +213,7 @@ static int open_registry(const struct kmsd_config *cfg, const char *host_name, s
         return rc;
     }
     store_set_host(*db, host_name); /* each record says which host served it */
-    log_info("registry: %s", path);
+    log_info("registry: %s", shown);
     return 0;
 }
 
@@ -381,6 +389,7 @@ struct kmsd {
     struct metrics metrics;
     char lock[CONFIG_PATH_LEN + 16];
     char db_path[CONFIG_PATH_LEN + 16];
+    char local_path[CONFIG_PATH_LEN + 16]; /* what the journal files are named after (store_local_path) */
     struct http_start_ctx hx;
     int argc; /* the command line, read again at a reload */
     char **argv;
@@ -710,7 +719,8 @@ static int run(struct kmsd *k)
     (void)store_path(k->cfg.db, k->cfg.state_dir, k->db_path, sizeof k->db_path); /* fits: open_registry checked */
     k->hx = (struct http_start_ctx){&k->cfg, &k->host_now, &k->metrics, k->scfg.db ? k->db_path : NULL, NULL, NULL,
                                     0, k->host_name};
-    k->scfg.db_path = k->db_path;
+    (void)store_local_path(k->cfg.db, k->cfg.state_dir, k->local_path, sizeof k->local_path); /* checked too */
+    k->scfg.db_path = k->local_path;
     k->scfg.on_bound = start_http;
     k->scfg.on_bound_arg = &k->hx;
     k->scfg.reload = reload;

@@ -62,7 +62,7 @@ struct server_cfg {
     const struct kms_rng *rng;
     /* registry: NULL to run without one; server_run takes ownership and closes it */
     struct store *db;
-    const char *db_path;   /* the registry's path: its journal files are named after it (store_writer.h) */
+    const char *db_path;   /* the journal files are named after it (store_writer.h): store_local_path */
     bool genuine_count;    /* count from the registry instead of the policy's fixed count */
     uint32_t count_floor;  /* genuine mode: at least this */
     uint32_t retention_days;

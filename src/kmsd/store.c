@@ -12,6 +12,7 @@
 #include "sqlite_fns.h"
 
 #include "guid.h"
+#include "store_pg.h"
 #include "kms.h"
 #include "products.h"
 #include "timeutil.h"
@@ -270,6 +271,8 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char *what)
 
 int store_cache_size(struct store *s, uint32_t kib)
 {
+    if (s->pg) /* the server's */
+        return 0;
     s->cache_kib = kib; /* set again by store_wake */
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size = -%u", (unsigned)kib);
@@ -406,6 +409,8 @@ static int migrate(struct store *s)
 
 void store_release_memory(struct store *s)
 {
+    if (s->pg)
+        return;
     (void)sqlite_fn.sqlite3_db_release_memory(s->db); /* SQLITE_OK always */
 }
 
@@ -419,6 +424,46 @@ static int connect_db(const char *path, int flags, sqlite3 **db)
         sqlite_fn.sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
     }
     return rc;
+}
+
+bool store_is_postgresql(const char *db)
+{
+    return store_pg_is_uri(db);
+}
+
+void store_redact(const char *db, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", db);
+    if (!store_pg_is_uri(out))
+        return;
+    /* postgresql://user:PASSWORD@host/..., and ?password=... / &password=... */
+    char *auth = strstr(out, "://") + 3;
+    size_t end = strcspn(auth, "/?");
+    char *at = memchr(auth, '@', end);
+    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+        memmove(colon + 4, at, strlen(at) + 1 <= cap - (size_t)(colon + 4 - out) ? strlen(at) + 1 : 0);
+        memcpy(colon, ":***", 4);
+        out[cap - 1] = '\0';
+    }
+    for (char *p = strstr(out, "password="); p; p = strstr(p + 1, "password=")) {
+        if (p != out && p[-1] != '?' && p[-1] != '&')
+            continue;
+        char *v = p + 9;
+        size_t n = strcspn(v, "&");
+        if (n > 3) {
+            memcpy(v, "***", 3);
+            memmove(v + 3, v + n, strlen(v + n) + 1);
+        }
+    }
+}
+
+int store_local_path(const char *db, const char *state_dir, char *out, size_t cap)
+{
+    if (!store_pg_is_uri(db))
+        return store_path(db, state_dir, out, cap);
+    int n = snprintf(out, cap, "%s/%s", state_dir, STORE_PG_LOCAL_NAME);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 int store_path(const char *db, const char *state_dir, char *out, size_t cap)
@@ -616,9 +661,18 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
         return -ENOMEM;
     }
     s->readonly = mode != OPEN_WRITE;
-    int ret = connect_store(s, path, mode);
+    bool pg = store_pg_is_uri(path);
+    int ret = 0;
+    if (pg && (mode == OPEN_FILE_LIVE || mode == OPEN_FILE_AT_REST)) {
+        snprintf(s->err, sizeof s->err, "a PostgreSQL registry is not a file: copy it with pg_dump");
+        ret = -ENOTSUP;
+    } else {
+        ret = pg ? store_pg_open(s, path, mode != OPEN_WRITE) : connect_store(s, path, mode);
+    }
     if (ret) {
-        snprintf(err, errlen, "%s: %s", path, s->err[0] ? s->err : "cannot open");
+        char shown[512];
+        store_redact(path, shown, sizeof shown);
+        snprintf(err, errlen, "%s: %s", shown, s->err[0] ? s->err : "cannot open");
         store_close(s);
         return ret;
     }
@@ -645,13 +699,20 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
-    disconnect_store(s);
+    if (s->pg)
+        store_pg_close(s);
+    else
+        disconnect_store(s);
     free(s->path);
     free(s);
 }
 
 int store_sleep(struct store *s)
 {
+    if (s->pg) {
+        store_pg_sleep(s);
+        return 0;
+    }
     if (s->readonly || !s->path || strcmp(s->path, ":memory:") == 0) /* nothing to open again from */
         return -ENOTSUP;
     if (s->db)
@@ -661,6 +722,8 @@ int store_sleep(struct store *s)
 
 bool store_asleep(const struct store *s)
 {
+    if (s->pg)
+        return store_pg_asleep(s);
     return s->db == NULL;
 }
 
@@ -676,6 +739,8 @@ uint64_t store_library_loads(void)
 
 int store_wake(struct store *s)
 {
+    if (s->pg)
+        return store_pg_wake(s);
     if (s->db)
         return 0;
     s->err[0] = '\0';
@@ -707,7 +772,7 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 
 int store_split_checkpoints(struct store *s)
 {
-    if (s->readonly || s->ckpt)
+    if (s->pg || s->readonly || s->ckpt)
         return 0;
     const char *path = sqlite_fn.sqlite3_db_filename(s->db, "main");
     if (!path || !*path) /* ":memory:" has no WAL */

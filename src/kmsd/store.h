@@ -65,6 +65,21 @@ struct store;
 /* The registry's path: db when it names one (non-empty), else STATE_DIR/STORE_FILE_NAME. The one place that
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
 int store_path(const char *db, const char *state_dir, char *out, size_t cap);
+/* A PostgreSQL registry (store_pg.h): db a libpq URI, postgresql://USER@HOST:PORT/DB?PARAMS (or postgres://). Its
+ * password comes from --db-password-file (store_pg_set_password_file) or libpq's PGPASSFILE / ~/.pgpass: a URI holding
+ * one is refused by store_open. */
+bool store_is_postgresql(const char *db);
+/* Where the registry's files on this host are named from: the activation journal (<base>-activations.N) and the
+ * registry's lock (<base>.lock). A file registry's own path (store_path); for a PostgreSQL registry
+ * STATE_DIR/STORE_PG_LOCAL_NAME (each host has its own journal). Returns 0 or -ENAMETOOLONG. */
+#define STORE_PG_LOCAL_NAME "kmsd-postgresql"
+int store_local_path(const char *db, const char *state_dir, char *out, size_t cap);
+/* The password for PostgreSQL connections is read from this file (its first line) at each connection, when set
+ * (--db-password-file); else libpq's own ways (PGPASSFILE, ~/.pgpass). NULL or "" unsets it. Any thread; call before
+ * opening stores. */
+void store_set_password_file(const char *path);
+/* db as it may be shown (messages, logs): a URI's password, if any, replaced by "***". */
+void store_redact(const char *db, char *out, size_t cap);
 
 /* SQLite is loaded while a store is open (sqlite_fns.h) and set up for a long-running process at each load.
  *

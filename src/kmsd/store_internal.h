@@ -41,7 +41,10 @@ enum stmt_id {
     ST_COUNT_MAX
 };
 
+struct store_pg;
+
 struct store {
+    struct store_pg *pg; /* a PostgreSQL registry (store_pg.h): every other field but host and err is SQLite's */
     sqlite3 *db;         /* NULL while asleep (store_sleep) */
     sqlite3 *ckpt;       /* second connection for store_checkpoint(), or NULL (see store_split_checkpoints) */
     uint32_t wal_frames; /* frames in the WAL after the last commit on db (set by wal_hook) */
@@ -82,6 +85,22 @@ int store_search_top(struct store *s, const struct store_query *q, bool with_q, 
 bool store_search_has(const struct store *s, int64_t rowid);
 /* Frees the memory (store_close). */
 void store_search_close(struct store *s);
+
+/* A batch's records in client-key order (cmid, application; the given order within a key): n entries, malloc'ed
+ * (NULL: out of memory). */
+struct store_keyed {
+    const struct store_record *r;
+    size_t i;
+};
+struct store_keyed *store_by_key(const struct store_record *recs, size_t n);
+/* What a batch adds to the statistics: refusals and licence statuses in t, and each run of records of one UTC day
+ * (in the given order) handed to day_fn, which stops the tally with a non-zero return. Both engines. */
+struct store_tally {
+    uint64_t failed;
+    uint64_t by_status[KMS_LICENSE_STATUS_COUNT];
+};
+int store_tally(const struct store_record *recs, size_t n, struct store_tally *t,
+                int (*day_fn)(void *ctx, int64_t day, uint64_t answered, uint64_t refused), void *ctx);
 
 /* Helpers of store.c for the other files: each returns 0 or a negative errno (map of the SQLite code) and
  * keeps SQLite's message in the store's err for store_errmsg(). */

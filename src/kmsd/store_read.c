@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sqlite_fns.h"
+#include "store_pg.h"
 
 #include "kms.h"
 #include "products.h"
@@ -62,6 +63,8 @@ static int each_client(struct store *s, sqlite3_stmt *st, int (*fn)(void *ctx, c
 int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *ctx, const struct store_client *c),
                      void *ctx)
 {
+    if (s->pg)
+        return store_pg_get_client(s, cmid, fn, ctx);
     sqlite3_stmt *st = NULL;
     int rc = sqlite_fn.sqlite3_prepare_v2(
         s->db, "SELECT " CLIENT_COLUMNS " FROM clients WHERE cmid = ?1 ORDER BY last_seen DESC, app_id", -1, &st, NULL);
@@ -296,6 +299,8 @@ static int query_page(struct store *s, const struct store_query *q, const struct
 int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms, uint64_t *total,
                    int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
+    if (s->pg)
+        return store_pg_query(s, q, total, fn, ctx);
     *total = 0;
     if ((unsigned)q->sort >= STORE_SORT_COUNT) {
         snprintf(s->err, sizeof s->err, "bad sort key");
@@ -346,6 +351,8 @@ int store_query(struct store *s, const struct store_query *q, uint64_t *total,
 int store_daily(struct store *s, int64_t first, int64_t last,
                 int (*fn)(void *ctx, int64_t day, uint64_t answered, uint64_t refused), void *ctx)
 {
+    if (s->pg)
+        return store_pg_daily(s, first, last, fn, ctx);
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_DAILY_GET, &st);
     if (ret)
@@ -367,6 +374,8 @@ int store_daily(struct store *s, int64_t first, int64_t last,
 int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, const char *product, uint64_t n),
                  void *ctx)
 {
+    if (s->pg)
+        return store_pg_groups(s, fn, ctx);
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_GROUPS, &st);
     if (ret)
@@ -388,6 +397,8 @@ int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, c
 int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
                void *ctx)
 {
+    if (s->pg)
+        return store_pg_list(s, f, fn, ctx);
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_LIST, &st);
     if (ret)

@@ -664,6 +664,8 @@ static void sql_q_has(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 int store_search_enable(struct store *s)
 {
+    if (s->pg) /* PostgreSQL searches in SQL */
+        return 0;
     int rc = sqlite_fn.sqlite3_create_function_v2(s->db, "kmsd_q_has", 1, SQLITE_UTF8, s, sql_q_has, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "cannot register a function");

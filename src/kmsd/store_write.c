@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sqlite_fns.h"
+#include "store_pg.h"
 
 #include "kms.h"
 #include "products.h"
@@ -174,82 +175,104 @@ static int daily_add(struct store *s, int64_t day, uint64_t answered, uint64_t r
 
 /* Orders records by client key (cmid, application), keeping their given order within a key: the upserts of a
  * batch then walk the table's index once, in order, instead of at random (the fold's main cost at large
- * batches, docs/performance.md). */
-struct keyed {
-    const struct store_record *r;
-    size_t i;
-};
-
+ * batches, docs/performance.md); on PostgreSQL, hosts sharing a registry also lock its rows in one order. */
 static int by_key(const void *a, const void *b)
 {
-    const struct keyed *x = a, *y = b;
+    const struct store_keyed *x = a, *y = b;
     int c = memcmp(x->r->cmid.b, y->r->cmid.b, sizeof x->r->cmid.b);
     if (!c)
         c = memcmp(x->r->app_id.b, y->r->app_id.b, sizeof x->r->app_id.b);
     return c ? c : (x->i > y->i) - (x->i < y->i);
 }
 
+struct store_keyed *store_by_key(const struct store_record *recs, size_t n)
+{
+    struct store_keyed *k = malloc((n ? n : 1) * sizeof *k);
+    if (!k)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct store_keyed){&recs[i], i};
+    qsort(k, n, sizeof *k, by_key);
+    return k;
+}
+
 static int upsert_all(struct store *s, const struct store_record *recs, size_t n)
 {
     struct summary_acc a = {.n = 0};
-    struct keyed *k = n > 1 ? malloc(n * sizeof *k) : NULL;
+    struct store_keyed *k = n > 1 ? store_by_key(recs, n) : NULL;
     int ret = 0;
     if (!k) { /* one record, or no memory to sort: the given order is as correct, only slower */
         for (size_t i = 0; i < n && !ret; i++)
             ret = upsert_one(s, &recs[i], &a);
         return ret ? ret : summary_flush(s, &a);
     }
-    for (size_t i = 0; i < n; i++)
-        k[i] = (struct keyed){&recs[i], i};
-    qsort(k, n, sizeof *k, by_key);
     for (size_t i = 0; i < n && !ret; i++)
         ret = upsert_one(s, k[i].r, &a);
     free(k);
     return ret ? ret : summary_flush(s, &a);
 }
 
-/* The daily counts and the statistics of a batch, in the given (time) order: the daily counts are added once
- * per run of records of the same day (a batch is usually one run). */
-static int count_all(struct store *s, const struct store_record *recs, size_t n)
+int store_tally(const struct store_record *recs, size_t n, struct store_tally *t,
+                int (*day_fn)(void *ctx, int64_t day, uint64_t answered, uint64_t refused), void *ctx)
 {
-    uint64_t failed = 0, by_status[KMS_LICENSE_STATUS_COUNT] = {0};
+    memset(t, 0, sizeof *t);
+    if (n == 0)
+        return 0;
     int64_t day = day_of(recs[0].time);
     uint64_t answered = 0, refused = 0;
     int ret = 0;
     for (size_t i = 0; i < n && !ret; i++) {
         int64_t d = day_of(recs[i].time);
         if (d != day) {
-            ret = daily_add(s, day, answered, refused);
+            ret = answered || refused ? day_fn(ctx, day, answered, refused) : 0;
             day = d;
             answered = refused = 0;
         }
         if (recs[i].hresult != 0) {
-            failed++;
+            t->failed++;
             refused++;
         } else {
             answered++;
         }
         if (recs[i].license_status < KMS_LICENSE_STATUS_COUNT)
-            by_status[recs[i].license_status]++;
+            t->by_status[recs[i].license_status]++;
     }
-    if (!ret)
-        ret = daily_add(s, day, answered, refused);
+    if (!ret && (answered || refused))
+        ret = day_fn(ctx, day, answered, refused);
+    return ret;
+}
+
+static int daily_add_cb(void *ctx, int64_t day, uint64_t answered, uint64_t refused)
+{
+    return daily_add(ctx, day, answered, refused);
+}
+
+/* The daily counts and the statistics of a batch, in the given (time) order: the daily counts are added once
+ * per run of records of the same day (a batch is usually one run). */
+static int count_all(struct store *s, const struct store_record *recs, size_t n)
+{
+    struct store_tally t;
+    int ret = store_tally(recs, n, &t, daily_add_cb, s);
     if (!ret)
         ret = stat_add(s, "requests", n);
     if (!ret)
-        ret = stat_add(s, "failed", failed);
+        ret = stat_add(s, "failed", t.failed);
     for (size_t k = 0; k < KMS_LICENSE_STATUS_COUNT && !ret; k++)
-        ret = stat_add(s, store_stat_status_keys[k], by_status[k]);
+        ret = stat_add(s, store_stat_status_keys[k], t.by_status[k]);
     return ret;
 }
 
 int store_batch_begin(struct store *s)
 {
+    if (s->pg)
+        return store_pg_batch_begin(s);
     return store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
 }
 
 int store_batch_add(struct store *s, const struct store_record *recs, size_t n)
 {
+    if (s->pg)
+        return store_pg_batch_add(s, recs, n);
     if (n == 0)
         return 0;
     int ret = upsert_all(s, recs, n);
@@ -258,12 +281,18 @@ int store_batch_add(struct store *s, const struct store_record *recs, size_t n)
 
 int store_batch_commit(struct store *s, uint64_t journal_seq)
 {
+    if (s->pg)
+        return store_pg_batch_commit(s, journal_seq);
     int ret = journal_seq ? stat_put(s, ST_STAT_SET, STORE_STAT_JOURNAL_SEQ, journal_seq) : 0;
     return store_end(s, ret, "cannot commit");
 }
 
 void store_batch_abort(struct store *s)
 {
+    if (s->pg) {
+        store_pg_batch_abort(s);
+        return;
+    }
     store_rollback(s);
 }
 
@@ -289,6 +318,8 @@ int store_write(struct store *s, const struct store_record *recs, size_t n)
 
 int store_stat_one(struct store *s, const char *key, int64_t *v)
 {
+    if (s->pg)
+        return store_pg_stat_one(s, key, v);
     *v = 0;
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_STAT_ONE, &st);
@@ -308,6 +339,8 @@ int store_stat_one(struct store *s, const char *key, int64_t *v)
 
 int store_journal_seq(struct store *s, uint64_t *seq)
 {
+    if (s->pg)
+        return store_pg_journal_seq(s, seq);
     int64_t v = 0;
     int ret = store_stat_one(s, STORE_STAT_JOURNAL_SEQ, &v);
     *seq = (uint64_t)v;
@@ -336,6 +369,8 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
 
 int store_merge(struct store *s, const struct store_client *rows, size_t n, uint64_t *changed)
 {
+    if (s->pg)
+        return store_pg_merge(s, rows, n, changed);
     *changed = 0;
     if (n == 0)
         return 0;
@@ -396,6 +431,8 @@ static int bind_window(sqlite3_stmt *st, enum store_app_group g, int64_t now, ui
 int store_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t limit,
                 struct store_count *out)
 {
+    if (s->pg)
+        return store_pg_count(s, g, now, window_days, limit, out);
     *out = (struct store_count){0, now};
     if (limit > STORE_COUNT_LIMIT_MAX)
         limit = STORE_COUNT_LIMIT_MAX;
@@ -487,6 +524,8 @@ static int prune_run(struct store *s, enum stmt_id id, int64_t a, int64_t chunk,
 int store_prune_step(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint32_t chunk,
                      uint64_t *deleted, bool *more)
 {
+    if (s->pg)
+        return store_pg_prune_step(s, now, retention_days, row_cap, chunk, deleted, more);
     *deleted = 0;
     *more = false;
     if (chunk == 0)
@@ -535,6 +574,8 @@ int store_prune(struct store *s, int64_t now, uint32_t retention_days, uint64_t 
 int store_vacuum_step(struct store *s, uint32_t pages, bool *more)
 {
     *more = false;
+    if (s->pg) /* PostgreSQL's autovacuum gives dead rows' space to new ones */
+        return 0;
     int64_t free_pages = 0, left = 0;
     int ret = store_pragma_int(s, "PRAGMA freelist_count", "cannot read the free page count", &free_pages);
     if (ret || free_pages == 0)
@@ -563,6 +604,10 @@ static int db_bytes(struct store *s, uint64_t *out)
 
 int store_compact(struct store *s, uint64_t *before, uint64_t *after)
 {
+    if (s->pg) {
+        snprintf(s->err, sizeof s->err, "a PostgreSQL registry is compacted by the server (VACUUM FULL clients)");
+        return -ENOTSUP;
+    }
     int ret = db_bytes(s, before);
     /* VACUUM copies the whole database to a scratch file first: on disk, not in memory (temp_store) */
     if (!ret)
@@ -581,6 +626,8 @@ int store_compact(struct store *s, uint64_t *before, uint64_t *after)
 
 int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
 {
+    if (s->pg)
+        return store_pg_stats_get(s, now, out);
     memset(out, 0, sizeof *out);
     /* One read transaction, so the counters and counts come from the same snapshot. */
     int ret = store_exec(s, "BEGIN", "cannot start a transaction");
@@ -618,6 +665,8 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
 
 int store_note_unrecorded(struct store *s, uint64_t n)
 {
+    if (s->pg)
+        return store_pg_note_unrecorded(s, n);
     int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
     if (ret)
         return ret;
@@ -626,6 +675,8 @@ int store_note_unrecorded(struct store *s, uint64_t n)
 
 int store_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted)
 {
+    if (s->pg)
+        return store_pg_delete_client(s, cmid, deleted);
     *deleted = 0;
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_DELETE, &st);
