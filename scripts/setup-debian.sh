@@ -26,8 +26,9 @@ for opt in "$@"; do
     # checked by named-checkzone (bind9-utils), dnsmasq --test (dnsmasq-base) and unbound-checkconf (unbound).
     # systemd: systemd-socket-activate and systemd-analyze (28-systemd.sh, 23-install.sh), not a running init;
     # openssl makes 31-https.sh's certificate; haproxy sends PROXY headers in 32-proxy-protocol.sh.
+    # postgresql: initdb and the server, started on loopback by the tests of a PostgreSQL registry (pg.sh).
     --test) PKGS="$PKGS libcmocka-dev chromium nftables iproute2 util-linux bind9 bind9-utils bind9-dnsutils \
-dnsmasq-base unbound systemd openssl haproxy" ;;
+dnsmasq-base unbound systemd openssl haproxy postgresql" ;;
     # clang with libFuzzer and the sanitizer runtimes.
     --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
     --bench) PKGS="$PKGS valgrind linux-perf strace" ;; # bench/run's instruction counts; profiling tools

@@ -333,7 +333,7 @@ static void on_recorded(void *ctx, int err, uint32_t distinct)
             conn_free(c);
         return;
     }
-    if (err)
+    if (err < 0) /* STORE_WRITER_UNCOUNTED: in the journal, answered with the count known before */
         metrics_inc(&srv->m->unrecorded);
     if (srv->cfg->genuine_count && !err)
         srv->last_count[store_app_group_of(&c->sess.pending.req.app_id)] = distinct;

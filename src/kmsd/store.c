@@ -451,9 +451,14 @@ void store_redact(const char *db, char *out, size_t cap)
             continue;
         char *v = p + 9;
         size_t n = strcspn(v, "&");
-        if (n > 3) {
+        if (n >= 3) {
             memcpy(v, "***", 3);
             memmove(v + 3, v + n, strlen(v + n) + 1);
+        } else { /* shorter than its mask: the rest moves right, cut to fit */
+            size_t tail = strlen(v + n), room = cap - (size_t)(v - out) - 4;
+            memmove(v + 3, v + n, tail + 1 <= room ? tail + 1 : room);
+            memcpy(v, "***", 3);
+            out[cap - 1] = '\0';
         }
     }
 }

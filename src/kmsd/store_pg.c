@@ -312,7 +312,7 @@ static int map_sqlstate(const char *st)
 static void one_line(char *m)
 {
     for (char *p = m; *p; p++)
-        if (*p == '\n' || *p == '\r')
+        if (*p == '\n' || *p == '\r' || *p == '\t')
             *p = ' ';
     size_t n = strlen(m);
     while (n && m[n - 1] == ' ')

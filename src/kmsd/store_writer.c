@@ -188,8 +188,11 @@ static void answer_waiters(struct store_writer *w, int fold_rc, bool give_up)
         *pp = g->next;
         w->n_gw--;
         g->next = NULL;
-        if (g->seq > w->folded)
+        if (g->seq > w->folded) {
             g->err = fold_rc ? fold_rc : -EIO;
+            if (fold_rc == STORE_WRITER_UNCOUNTED)
+                w->stats.count_stale++;
+        }
         else if (w->known[g->group].err)
             g->err = w->known[g->group].err;
         else
@@ -436,6 +439,7 @@ static void *run(void *arg)
             w->pending_since = store_writer_mono_ms();
         if (rc == 0 && consumed) {
             w->backoff_ms = 0;
+            w->failing_since_ms = 0;
             w->last_fold_ms = w->last_use_ms = store_writer_mono_ms();
             answer_waiters(w, 0, false);
             continue;
@@ -446,6 +450,13 @@ static void *run(void *arg)
             answer_waiters(w, rc, true);
             break;
         }
+        /* answers waiting for a count wait through a short fault (a lock, a reconnection), not a long one (the
+         * database unreachable): after STORE_WRITER_COUNT_PATIENCE_MS they go out with the count known before */
+        uint64_t now_ms = store_writer_mono_ms();
+        if (!w->failing_since_ms)
+            w->failing_since_ms = now_ms;
+        if (w->gw && now_ms - w->failing_since_ms >= STORE_WRITER_COUNT_PATIENCE_MS)
+            answer_waiters(w, STORE_WRITER_UNCOUNTED, true);
         w->backoff_ms = w->backoff_ms ? (w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2)
                                       : 100;
         wait_until(w, store_writer_mono_ms() + w->backoff_ms);

@@ -48,6 +48,11 @@
 #define STORE_WRITER_MAX_FOLD 32768          /* records folded in one transaction at most */
 #define STORE_WRITER_MAX_BATCH 2048          /* records decoded at once within a fold */
 #define STORE_WRITER_MAX_QUEUE 65536         /* genuine mode: answers waiting for a count at most */
+#define STORE_WRITER_COUNT_PATIENCE_MS 2000  /* genuine mode: how long answers wait for folds that keep failing */
+/* The callback's err (positive) for an answer whose record is in the journal but could not be counted: the folds
+ * failed for STORE_WRITER_COUNT_PATIENCE_MS (the registry unreachable). It is answered with the count known before; the
+ * record is folded once the registry works again. */
+#define STORE_WRITER_UNCOUNTED 1
 #define STORE_WRITER_FOLD_BYTES (4 * 1024 * 1024) /* unfolded journal bytes that start a fold at once */
 #define STORE_WRITER_FOLD_LINGER_MS 1000     /* a fold starts at the latest this long after the first record */
 #define STORE_WRITER_ROTATE_BYTES (8 * 1024 * 1024) /* journal file size that turns the loop to the other */
@@ -73,7 +78,8 @@ struct store_writer_cfg {
 };
 
 /* Called on the loop thread: err is 0 when the record is in the journal (and, in genuine mode, folded); count
- * is the group's distinct clients in the counting window (valid in genuine mode when err is 0). */
+ * is the group's distinct clients in the counting window (valid in genuine mode when err is 0); STORE_WRITER_UNCOUNTED
+ * when it is in the journal but not counted; negative when it is not recorded. */
 typedef void (*store_writer_cb)(void *ctx, int err, uint32_t count);
 
 struct store_writer_stats {
@@ -84,6 +90,8 @@ struct store_writer_stats {
     uint64_t sleeps, wakes; /* times the writer closed the registry while idle, and opened it again */
     uint64_t count_waits;   /* genuine mode: answers that waited for a fold and a count */
     uint64_t count_known;   /* genuine mode: answers given at the journal write from a count at its limit */
+    uint64_t count_stale;   /* genuine mode: answers that waited STORE_WRITER_COUNT_PATIENCE_MS for a failing fold and
+                             * went out with the count known before (STORE_WRITER_UNCOUNTED) */
     uint64_t pruned, prune_steps; /* rows pruned, prune transactions */
 };
 

@@ -92,6 +92,7 @@ struct store_writer {
     uint64_t pruned_run;    /* rows the prune under way has deleted */
     uint64_t maint_after_ms; /* monotonic ms before which no prune or vacuum step starts (the pause after one) */
     uint32_t backoff_ms;
+    uint64_t failing_since_ms; /* monotonic ms of the first of the folds failing now (0: the last one worked) */
     uint64_t last_fold_ms;
     uint64_t last_use_ms;   /* monotonic ms of the last fold, maintenance step or wake (--registry-idle-unload) */
     _Atomic uint32_t idle_unload_ms; /* cfg.idle_unload_ms, changed by store_writer_set_idle_unload (0: never) */

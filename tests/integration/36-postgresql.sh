@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Several hosts on one PostgreSQL registry ([multihost]), on a cluster this test creates (pg.sh: initdb, a free
+# loopback port, the postgres user when run as root): a password written in --db is refused and never shown; two kmsd
+# with their own state directories and host names share the registry: activations on both are recorded with the host
+# that served them, and their genuine counts agree (each counts the other's clients); kill -9 of one host under load
+# loses no answered activation (its journal is folded into PostgreSQL at its restart); PostgreSQL stopped and started
+# under load: answers go on (genuine ones with the count known before, after STORE_WRITER_COUNT_PATIENCE_MS) and every
+# answered activation is recorded once the server is back.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg.sh"
+
+cmid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+field() { grep -E "^$1:" "$TMP/out" | sed -E "s/^$1: *//"; }
+pg_start
+DB=(--db "$PG_URI" --db-password-file "$PG_PASSFILE")
+
+# --- a password in the URI: refused before anything starts, and not repeated
+out=$("$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/s0" "${AS_ROOT[@]}" \
+    --db "postgresql://kmsd:hunter2@127.0.0.1:$PG_PORT/kmsd" 2>&1)
+rc=$?
+[ "$rc" = 2 ] || fail "a password in --db: exit $rc, not 2"
+echo "$out" | grep -q -- "--db-password-file" || fail "a password in --db: the message does not say what to do: $out"
+echo "$out" | grep -q hunter2 && fail "a password in --db was repeated: $out"
+out=$("$KMSD" stats --db "postgresql://kmsd@127.0.0.1:$PG_PORT/kmsd" --db-password-file "$TMP/none" 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "cannot read the password file" || fail "a missing password file: $out"
+
+# --- two hosts
+declare -A PID PORTS
+# host NAME [OPTIONS]: kmsd NAME on a free port, its own state directory, the shared registry
+host() {
+    local name=$1 port
+    shift
+    port=$(free_port)
+    mkdir -p "$TMP/$name"
+    "$KMSD" -L "127.0.0.1:$port" --no-http --state-dir "$TMP/$name" --host-name "$name" "${DB[@]}" \
+        --log-level debug "${AS_ROOT[@]}" "${IT_RATE[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
+    PID[$name]=$!
+    PORTS[$name]=$port
+    KMSD_PID=$! # wait_port watches it
+    wait_port 127.0.0.1 "$port"
+    KMSD_PID=""
+}
+kill_hosts() {
+    local p
+    for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    pg_cleanup
+}
+trap kill_hosts EXIT
+# stop NAME: SIGTERM, exit 0 within 10 s
+stop() {
+    local _ rc
+    kill -TERM "${PID[$1]}"
+    for _ in $(seq 1 200); do kill -0 "${PID[$1]}" 2>/dev/null || break; sleep 0.05; done
+    wait "${PID[$1]}"
+    rc=$?
+    [ "$rc" = 0 ] || fail "host $1 exited with $rc after SIGTERM"
+}
+requests() {
+    "$KMSD" stats "${DB[@]}" --format json 2>/dev/null | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["requests"])'
+}
+# recorded N: the shared registry counts at least N requests within 15 s
+recorded() {
+    local _ n
+    for _ in $(seq 1 150); do
+        n=$(requests)
+        [ -n "$n" ] && [ "$n" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "the registry did not record $1 requests within 15 s (it has ${n:-none})"
+}
+
+host alpha --count-mode genuine
+host beta --count-mode genuine
+for i in $(seq 1 5); do
+    expect_rc 7 "$KMSC" --cmid "$(cmid "$i")" "127.0.0.1:${PORTS[alpha]}"
+    [ "$(field "Current count" | awk '{print $1}')" = "$i" ] || fail "alpha's count after $i clients"
+done
+recorded 5
+# beta counts alpha's five clients and its own
+for i in $(seq 6 8); do
+    expect_rc 7 "$KMSC" --cmid "$(cmid "$i")" "127.0.0.1:${PORTS[beta]}"
+    [ "$(field "Current count" | awk '{print $1}')" = "$i" ] || fail "beta's count after $i clients on both hosts: $(field "Current count")"
+done
+recorded 8
+# a client of beta renewing on alpha: counted once, by both
+expect_rc 7 "$KMSC" --cmid "$(cmid 7)" "127.0.0.1:${PORTS[alpha]}"
+[ "$(field "Current count" | awk '{print $1}')" = 8 ] || fail "a client of both hosts was counted twice"
+recorded 9
+"$KMSD" clients "${DB[@]}" --format json >"$TMP/clients.json" || fail "kmsd clients on the shared registry"
+"$PYTHON" - "$TMP/clients.json" <<'PY' || fail "the registry does not say which host served each client"
+import json, sys
+rows = {r["cmid"][-2:]: r for r in json.load(open(sys.argv[1]))}
+assert len(rows) == 8, rows.keys()
+assert rows["01"]["host"] == "alpha" and rows["06"]["host"] == "beta", (rows["01"], rows["06"])
+assert rows["07"]["host"] == "alpha" and rows["07"]["requests"] == 2, rows["07"]
+PY
+stop alpha
+stop beta
+
+# --- kill -9 of one host under load
+: >"$TMP/answered"
+# load HOST FIRST COUNT: activations with distinct CMIDs FIRST.. on HOST until it goes away (at most COUNT)
+load() {
+    local i
+    for i in $(seq "$2" $(($2 + $3 - 1))); do
+        if "$KMSC" -q --timeout 5 --cmid "$(cmid "$i")" "127.0.0.1:${PORTS[$1]}" >/dev/null 2>&1; then
+            echo "$(cmid "$i")" >>"$TMP/answered"
+        else
+            return 0
+        fi
+    done
+}
+# every answered CMID listed by `kmsd clients` (within 15 s)
+all_listed() {
+    local _
+    for _ in $(seq 1 75); do
+        "$KMSD" clients "${DB[@]}" --format csv >"$TMP/clients.csv" 2>/dev/null &&
+            "$PYTHON" - "$TMP/answered" "$TMP/clients.csv" <<'PY' && return 0
+import sys
+answered = {l.strip().lower() for l in open(sys.argv[1]) if l.strip()}
+listed = open(sys.argv[2]).read().lower()
+missing = [c for c in answered if c not in listed]
+if missing:
+    print("%d of %d answered activations not listed yet, e.g. %s" % (len(missing), len(answered), missing[0]))
+    sys.exit(1)
+PY
+        sleep 0.2
+    done
+    return 1
+}
+host alpha
+host beta
+load alpha 1000 1500 &
+la=$!
+load beta 3000 300 &
+lb=$!
+sleep 1.5
+kill -KILL "${PID[alpha]}"
+wait "${PID[alpha]}" 2>/dev/null
+wait "$la"
+host alpha
+wait "$lb"
+n=$(wc -l <"$TMP/answered")
+[ "$n" -ge 20 ] || fail "only $n activations answered: the load did not run"
+all_listed || fail "after kill -9 of one host: answered activations missing from the shared registry"
+
+# --- PostgreSQL stopped and started under load (fixed mode on alpha, genuine on beta)
+stop beta
+host beta --count-mode genuine
+: >"$TMP/answered"
+load alpha 5000 500 &
+la=$!
+load beta 7000 500 &
+lb=$!
+sleep 1
+pg_stop
+sleep 3
+pg_server
+kill -0 "$la" 2>/dev/null && kill -0 "$lb" 2>/dev/null || fail "the load ended before PostgreSQL was back: make it longer"
+wait "$la" "$lb"
+n=$(wc -l <"$TMP/answered")
+[ "$n" -ge 20 ] || fail "only $n activations answered around the PostgreSQL restart"
+grep -q "cmid 00000000-0000-4000-8000-0000000050" "$TMP/alpha.log" || fail "alpha answered nothing"
+all_listed || fail "after PostgreSQL restarted: answered activations missing from the registry"
+for h in alpha beta; do
+    grep -q "registry: cannot fold the journal" "$TMP/$h.log" || fail "$h did not log the registry's fault"
+done
+stop alpha
+stop beta
+echo "ok: two hosts on one PostgreSQL registry; $n activations around a server restart, all recorded"

@@ -1,0 +1,507 @@
+/*
+ * The registry on PostgreSQL (store_pg.h), against a cluster that tests/kmsd/with-postgresql.sh starts for this test
+ * (KMSD_TEST_PG_URI, password file KMSD_TEST_PG_PASSFILE): every answer of the store API is the same as SQLite's for
+ * the same records (the two engines are fed alike and their outputs compared as text); a registry made by every older
+ * schema version migrates; bad URIs, a missing server and a newer schema are refused with a reason; a connection
+ * killed under the store leaves it asleep, and it wakes and records; two hosts share one registry.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pq_fns.h"
+#include "store_pg.h"
+#include "storetest.h"
+
+static const char *uri(void)
+{
+    const char *u = getenv("KMSD_TEST_PG_URI");
+    if (!u || !*u)
+        fail_msg("KMSD_TEST_PG_URI is not set: run this test through tests/kmsd/with-postgresql.sh (meson does)");
+    return u;
+}
+
+/* Runs sql on a connection of its own (the test's view of the server); returns the first value of the first row. */
+static void sql(const char *q, char *out, size_t cap)
+{
+    char err[256];
+    assert_int_equal(pq_fns_load(err, sizeof err), 0);
+    const char *kw[] = {"dbname", "password", NULL};
+    char pw[256] = "";
+    FILE *f = fopen(getenv("KMSD_TEST_PG_PASSFILE"), "r");
+    assert_non_null(f);
+    assert_non_null(fgets(pw, sizeof pw, f));
+    fclose(f);
+    pw[strcspn(pw, "\r\n")] = '\0';
+    const char *val[] = {uri(), pw, NULL};
+    PGconn *c = pq_fn.PQconnectdbParams(kw, val, 1);
+    assert_int_equal(pq_fn.PQstatus(c), CONNECTION_OK);
+    pq_fn.PQexec(c, "SET client_min_messages = warning");
+    PGresult *r = pq_fn.PQexec(c, q);
+    ExecStatusType st = pq_fn.PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", q, pq_fn.PQerrorMessage(c));
+    if (out) {
+        snprintf(out, cap, "%s", st == PGRES_TUPLES_OK && pq_fn.PQntuples(r) > 0 ? pq_fn.PQgetvalue(r, 0, 0) : "");
+    }
+    pq_fn.PQclear(r);
+    pq_fn.PQfinish(c);
+}
+
+static void reset_db(void)
+{
+    sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
+}
+
+static struct store *open_pg(void)
+{
+    struct store *s = NULL;
+    char err[512];
+    int rc = store_open(uri(), &s, err, sizeof err);
+    if (rc)
+        fail_msg("store_open: %s", err);
+    return s;
+}
+
+static int setup(void **state)
+{
+    store_set_password_file(getenv("KMSD_TEST_PG_PASSFILE"));
+    return storetest_setup(state);
+}
+
+/* ---- everything a store answers, as text ---- */
+
+struct out {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof line);
+    if (o->len + (size_t)n + 1 > o->cap) {
+        o->cap = (o->cap + (size_t)n + 1) * 2;
+        o->p = realloc(o->p, o->cap);
+        assert_non_null(o->p);
+    }
+    memcpy(o->p + o->len, line, (size_t)n + 1);
+    o->len += (size_t)n;
+}
+
+static int put_client(void *ctx, const struct store_client *c)
+{
+    char cm[GUID_TEXT_LEN + 1], app[GUID_TEXT_LEN + 1], sku[GUID_TEXT_LEN + 1], kms[GUID_TEXT_LEN + 1];
+    guid_format(&c->cmid, cm);
+    guid_format(&c->app_id, app);
+    guid_format(&c->sku_id, sku);
+    guid_format(&c->kms_id, kms);
+    put(ctx, "%s %s %s %s |%s|%s|%s|%s|%s| %u %u %u %u.%u %lld %lld %llu\n", cm, app, sku, kms, c->workstation,
+        c->product, c->address, c->epid, c->host, c->license_status, c->grace_time, c->is_vm, c->version_major,
+        c->version_minor, (long long)c->first_seen, (long long)c->last_seen, (unsigned long long)c->request_count);
+    return 0;
+}
+
+static int put_day(void *ctx, int64_t day, uint64_t a, uint64_t r)
+{
+    put(ctx, "day %lld %llu %llu\n", (long long)day, (unsigned long long)a, (unsigned long long)r);
+    return 0;
+}
+
+static int put_group(void *ctx, enum store_app_group g, const char *product, uint64_t n)
+{
+    put(ctx, "group %d |%s| %llu\n", (int)g, product, (unsigned long long)n);
+    return 0;
+}
+
+/* A page walk: every page of q (limit rows each) by cursor, and the total. */
+struct walk {
+    struct out *o;
+    const struct store_query *q;
+    struct store_client last;
+    unsigned rows;
+};
+
+static int walk_row(void *ctx, const struct store_client *c)
+{
+    struct walk *w = ctx;
+    w->last = *c;
+    w->rows++;
+    return put_client(w->o, c);
+}
+
+static void put_query(struct store *s, struct out *o, struct store_query q)
+{
+    uint64_t total = 0;
+    for (unsigned page = 0; page < 100; page++) {
+        struct walk w;
+        memset(&w, 0, sizeof w);
+        w.o = o;
+        w.q = &q;
+        assert_int_equal(store_query(s, &q, &total, walk_row, &w), 0);
+        put(o, "page %u total %llu rows %u\n", page, (unsigned long long)total, w.rows);
+        if (w.rows < q.limit)
+            return;
+        store_cursor_of(&q, &w.last, &q.cursor);
+        q.has_cursor = true;
+        q.offset = 0;
+    }
+    fail_msg("more than 100 pages");
+}
+
+static void snapshot(struct store *s, int64_t now, struct out *o)
+{
+    struct store_stats st;
+    assert_int_equal(store_stats_get(s, now, &st), 0);
+    put(o, "stats %llu %llu %llu %llu", (unsigned long long)st.requests, (unsigned long long)st.failed,
+        (unsigned long long)st.clients, (unsigned long long)st.unrecorded);
+    for (int i = 0; i < KMS_LICENSE_STATUS_COUNT; i++)
+        put(o, " %llu", (unsigned long long)st.by_status[i]);
+    for (int g = 0; g < STORE_APP_GROUPS; g++)
+        put(o, " %u", st.current_count[g]);
+    put(o, "\n");
+    for (int g = 0; g < STORE_APP_GROUPS; g++)
+        for (uint32_t limit = 1; limit <= 61; limit += 30) {
+            struct store_count c;
+            assert_int_equal(store_count(s, (enum store_app_group)g, now, 30, limit, &c), 0);
+            put(o, "count %d %u: %u %lld\n", g, limit, c.count, (long long)c.holds_until);
+        }
+    uint64_t seq = 0;
+    assert_int_equal(store_journal_seq(s, &seq), 0);
+    put(o, "seq %llu\n", (unsigned long long)seq);
+    assert_int_equal(store_daily(s, 0, now / DAY + 1, put_day, o), 0);
+    assert_int_equal(store_groups(s, put_group, o), 0);
+    struct store_filter f = {NULL, false, 0};
+    put(o, "list all\n");
+    assert_int_equal(store_list(s, &f, put_client, o), 0);
+    f = (struct store_filter){"office", false, now - 20 * DAY};
+    put(o, "list office, 20 days\n");
+    assert_int_equal(store_list(s, &f, put_client, o), 0);
+    f = (struct store_filter){"Windows 10/11 Pro", true, 0};
+    put(o, "list exact\n");
+    assert_int_equal(store_list(s, &f, put_client, o), 0);
+    struct guid c7 = cmid_n(7);
+    put(o, "client 7\n");
+    assert_int_equal(store_get_client(s, &c7, put_client, o), 0);
+    static const char *const texts[] = {NULL, "pc-1", "PC-1", "büro", "c0000000", "-0000-", "zz-no"};
+    for (int sort = 0; sort < STORE_SORT_COUNT; sort++)
+        for (int desc = 0; desc < 2; desc++)
+            for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+                struct store_query q = {0};
+                q.sort = (enum store_sort)sort;
+                q.descending = desc;
+                q.q = texts[t];
+                q.limit = 7;
+                put(o, "query sort %d desc %d q %s\n", sort, desc, texts[t] ? texts[t] : "-");
+                put_query(s, o, q);
+            }
+    struct store_query q = {0};
+    q.limit = 5;
+    q.offset = 3;
+    q.product = "OFFICE";
+    q.has_app = true;
+    q.app_id = gid(APP_O2013);
+    q.since = now - 40 * DAY;
+    put(o, "query filters\n");
+    put_query(s, o, q);
+    q = (struct store_query){0};
+    q.limit = 50;
+    q.host = "h2";
+    q.sort = STORE_SORT_WORKSTATION;
+    put(o, "query host\n");
+    put_query(s, o, q);
+    q = (struct store_query){0};
+    q.limit = 50;
+    q.product = "Office Professional Plus 2010";
+    q.product_exact = true;
+    put(o, "query exact product\n");
+    put_query(s, o, q);
+}
+
+/* Deterministic records: 120 clients of four applications, names of mixed case and one not ASCII, refusals, clients
+ * renamed and moved to another product, times over 60 days and some out of order, two host names. */
+static void feed(struct store *s, int64_t now, uint64_t *seq)
+{
+    static const char *const apps[] = {APP_WIN, APP_O2010, APP_O2013, APP_UNKNOWN};
+    static const char *const products[] = {"Windows 10/11 Pro", "Office Professional Plus 2010",
+                                           "Office LTSC Professional Plus 2021", "Something else"};
+    struct store_record batch[97];
+    size_t n = 0;
+    uint32_t x = 12345;
+    for (unsigned i = 0; i < 700; i++) {
+        x = x * 1103515245u + 12345u;
+        unsigned c = (x >> 8) % 120;
+        unsigned a = c % 7 == 0 ? 3 : c % 3;
+        struct store_record r = rec(c, apps[a], now - 60 * DAY + (int64_t)i * 7000 - (int64_t)((x >> 4) % 50000));
+        snprintf(r.product, sizeof r.product, "%s", products[a]);
+        if (c % 5 == 0)
+            snprintf(r.workstation, sizeof r.workstation, "PC-%u-Lab", c);
+        if (c == 11)
+            snprintf(r.workstation, sizeof r.workstation, "Büro-%u", i % 3);
+        if (c == 13 && i > 400)
+            snprintf(r.product, sizeof r.product, "Windows Server 2022 Standard");
+        if ((x >> 20) % 9 == 0) {
+            r.hresult = 0xC004F042;
+            r.epid[0] = '\0';
+        }
+        r.license_status = (x >> 12) % 8; /* 7 is out of range: counted in requests only */
+        if (c % 11 == 0) /* a second application for some CMIDs: the "other" group's distinct count */
+            r.app_id = gid(APP_UNKNOWN);
+        batch[n++] = r;
+        if (n == sizeof batch / sizeof batch[0] || i == 699) {
+            store_set_host(s, (i / 97) % 2 ? "h2" : "h1");
+            *seq += n;
+            assert_int_equal(store_write_folded(s, batch, n, *seq), 0);
+            n = 0;
+        }
+    }
+}
+
+static void compare(struct out *a, struct out *b, const char *when)
+{
+    if (a->len == b->len && memcmp(a->p, b->p, a->len) == 0)
+        return;
+    size_t i = 0, line = 1, start = 0;
+    while (i < a->len && i < b->len && a->p[i] == b->p[i]) {
+        if (a->p[i] == '\n') {
+            line++;
+            start = i + 1;
+        }
+        i++;
+    }
+    fail_msg("%s: the engines differ at line %zu:\nSQLite:     %.300s\nPostgreSQL: %.300s", when, line, a->p + start,
+             b->p + start);
+}
+
+static void same_as_sqlite(void **state)
+{
+    (void)state;
+    reset_db();
+    struct store *lite = open_mem(), *pg = open_pg();
+    int64_t now = T0 + 60 * DAY;
+    uint64_t seq_a = 0, seq_b = 0;
+    feed(lite, now, &seq_a);
+    feed(pg, now, &seq_b);
+    struct out a = {0}, b = {0};
+    snapshot(lite, now, &a);
+    snapshot(pg, now, &b);
+    compare(&a, &b, "after the records");
+    assert_true(a.len > 20000); /* the comparison saw rows, pages and counts */
+
+    /* merges (import-pykms), a deletion, unrecorded, pruning by age and by the row cap */
+    struct store_client rows[3];
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < 3; i++) {
+        rows[i].cmid = cmid_n(i == 0 ? 7u : 500u + (unsigned)i);
+        rows[i].app_id = gid(APP_WIN);
+        snprintf(rows[i].workstation, sizeof rows[i].workstation, "imported-%d", i);
+        snprintf(rows[i].product, sizeof rows[i].product, "Windows 10/11 Pro");
+        rows[i].first_seen = now - 100 * DAY;
+        rows[i].last_seen = now - (i + 1) * DAY;
+        rows[i].request_count = 40;
+    }
+    uint64_t ch_a = 0, ch_b = 0, del_a = 0, del_b = 0;
+    assert_int_equal(store_merge(lite, rows, 3, &ch_a), 0);
+    assert_int_equal(store_merge(pg, rows, 3, &ch_b), 0);
+    assert_int_equal(ch_a, ch_b);
+    assert_int_equal(store_merge(pg, rows, 3, &ch_b), 0);
+    assert_int_equal(ch_b, 0); /* idempotent */
+    struct guid c9 = cmid_n(9);
+    assert_int_equal(store_delete_client(lite, &c9, &del_a), 0);
+    assert_int_equal(store_delete_client(pg, &c9, &del_b), 0);
+    assert_int_equal(del_a, del_b);
+    assert_true(del_a > 0);
+    assert_int_equal(store_note_unrecorded(lite, 5), 0);
+    assert_int_equal(store_note_unrecorded(pg, 5), 0);
+    uint64_t pa = 0, pb = 0;
+    assert_int_equal(store_prune(lite, now, 45, 1000000, &pa), 0);
+    assert_int_equal(store_prune(pg, now, 45, 1000000, &pb), 0);
+    assert_int_equal(pa, pb);
+    assert_true(pa > 0);
+    bool more_a = true, more_b = true;
+    assert_int_equal(store_prune_step(lite, now, 90, 60, 10, &pa, &more_a), 0);
+    assert_int_equal(store_prune_step(pg, now, 90, 60, 10, &pb, &more_b), 0);
+    assert_int_equal(pa, pb);
+    assert_int_equal(more_a, more_b);
+    free(a.p);
+    free(b.p);
+    a = (struct out){0};
+    b = (struct out){0};
+    snapshot(lite, now, &a);
+    snapshot(pg, now, &b);
+    compare(&a, &b, "after merges, a deletion and pruning");
+    free(a.p);
+    free(b.p);
+    store_close(lite);
+    store_close(pg);
+}
+
+/* A registry left by each older version (its tables as that version made them, one client in them) migrates when
+ * kmsd opens it, and keeps the client. */
+static void migrates_from_every_version(void **state)
+{
+    (void)state;
+    for (int v = 1; v < STORE_SCHEMA_VERSION; v++) {
+        reset_db();
+        char err[512], got[64];
+        assert_int_equal(store_pg_create_at_version(uri(), v, err, sizeof err), 0);
+        snprintf(got, sizeof got, "%d", v);
+        char version[64];
+        sql("SELECT version FROM kmsd_schema", version, sizeof version);
+        assert_string_equal(version, got);
+        sql("INSERT INTO clients (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
+            " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
+            " last_epid, last_hresult) VALUES (decode('c0000000000000000000000000000063', 'hex'),"
+            " decode('3427c95582d6714d983ed6ec3f16059f', 'hex'), 0, decode(repeat('11', 16), 'hex'),"
+            " decode(repeat('22', 16), 'hex'), 'old-pc', 'Windows 10/11 Pro', 1, 0, 0, 6, 0, 1795000000, 1795000000,"
+            " 3, '192.0.2.1:1', 'epid', 0)",
+            NULL, 0);
+        struct store *s = open_pg();
+        sql("SELECT version FROM kmsd_schema", version, sizeof version);
+        assert_string_equal(version, "5");
+        struct out o = {0};
+        struct guid c = cmid_n(99);
+        assert_int_equal(store_get_client(s, &c, put_client, &o), 0);
+        assert_non_null(strstr(o.p, "|old-pc|Windows 10/11 Pro|"));
+        assert_int_equal(store_groups(s, put_group, &o), 0);
+        assert_non_null(strstr(o.p, "group 0 |Windows 10/11 Pro| 1")); /* the summary from version 3 on */
+        /* and it records */
+        struct store_record r = rec(99, APP_WIN, T0 + DAY);
+        assert_int_equal(store_write(s, &r, 1), 0);
+        free(o.p);
+        o = (struct out){0};
+        assert_int_equal(store_get_client(s, &c, put_client, &o), 0);
+        assert_non_null(strstr(o.p, " 4\n"));
+        free(o.p);
+        store_close(s);
+    }
+}
+
+static void refusals(void **state)
+{
+    (void)state;
+    reset_db();
+    struct store *s = NULL;
+    char err[512];
+    char bad[512];
+    /* a password in the URI, in the authority or as a parameter: refused, and never shown */
+    const char *u = uri();
+    const char *at = strchr(u, '@');
+    assert_non_null(at);
+    snprintf(bad, sizeof bad, "%.*s:s3cret%s", (int)(at - u), u, at);
+    assert_int_equal(store_open(bad, &s, err, sizeof err), -EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(err, "--db-password-file"));
+    assert_null(strstr(err, "s3cret"));
+    snprintf(bad, sizeof bad, "%s?sslmode=disable&password=s3cret", u);
+    assert_int_equal(store_open(bad, &s, err, sizeof err), -EINVAL);
+    assert_null(strstr(err, "s3cret"));
+    char shown[512];
+    store_redact("postgresql://u:pw@h:1/d?password=pw2&x=1", shown, sizeof shown);
+    assert_string_equal(shown, "postgresql://u:***@h:1/d?password=***&x=1");
+    store_redact("postgres://u:p@h/d?a=1&password=p", shown, sizeof shown);
+    assert_string_equal(shown, "postgres://u:***@h/d?a=1&password=***");
+    store_redact("postgresql://h/d?xpassword=1", shown, sizeof shown);
+    assert_string_equal(shown, "postgresql://h/d?xpassword=1");
+    store_redact("/var/lib/kmsd/kmsd.db", shown, sizeof shown);
+    assert_string_equal(shown, "/var/lib/kmsd/kmsd.db");
+    /* not a URI libpq can read */
+    assert_int_equal(store_open("postgresql://h:notaport/d", &s, err, sizeof err), -ENOTCONN);
+    /* nothing listening there */
+    assert_int_equal(store_open("postgresql://kmsd@127.0.0.1:1/kmsd?connect_timeout=2", &s, err, sizeof err), -ENOTCONN);
+    assert_non_null(strstr(err, "cannot connect"));
+    /* read-only on a database without the schema; a schema newer than this kmsd's */
+    assert_int_equal(store_open_readonly(u, &s, err, sizeof err), -ENOTSUP);
+    assert_non_null(strstr(err, "not a kmsd registry"));
+    s = open_pg();
+    store_close(s);
+    sql("UPDATE kmsd_schema SET version = 99", NULL, 0);
+    assert_int_equal(store_open(u, &s, err, sizeof err), -ENOTSUP);
+    assert_non_null(strstr(err, "newer than this kmsd"));
+    assert_int_equal(store_open_file(u, STORE_LIVE, &s, err, sizeof err), -ENOTSUP);
+    assert_non_null(strstr(err, "pg_dump"));
+}
+
+/* The server ends the store's connection (a restart, a failover): the next batch fails with the connection named, the
+ * store sleeps, and once woken it records again; nothing half-written. */
+static void reconnects(void **state)
+{
+    (void)state;
+    reset_db();
+    struct store *s = open_pg();
+    store_set_host(s, "h1");
+    struct store_record r = rec(1, APP_WIN, T0);
+    assert_int_equal(store_write_folded(s, &r, 1, 1), 0);
+    sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kmsd'", NULL, 0);
+    r = rec(2, APP_WIN, T0 + 1);
+    int rc = store_write_folded(s, &r, 1, 2);
+    assert_int_equal(rc, -ENOTCONN);
+    assert_true(store_asleep(s));
+    assert_int_equal(store_wake(s), 0);
+    assert_false(store_asleep(s));
+    assert_int_equal(store_write_folded(s, &r, 1, 2), 0);
+    uint64_t seq = 0;
+    assert_int_equal(store_journal_seq(s, &seq), 0);
+    assert_int_equal(seq, 2);
+    char n[32];
+    sql("SELECT count(*) || ' ' || (SELECT value FROM stats WHERE key = 'requests') FROM clients", n, sizeof n);
+    assert_string_equal(n, "2 2");
+    store_close(s);
+}
+
+/* Two hosts on one registry: each its own journal sequence; the genuine count sees the clients of both; rows say who
+ * served them last. */
+static void two_hosts(void **state)
+{
+    (void)state;
+    reset_db();
+    struct store *a = open_pg(), *b = open_pg();
+    store_set_host(a, "alpha");
+    store_set_host(b, "beta");
+    struct store_record ra[10], rb[10];
+    for (unsigned i = 0; i < 10; i++) {
+        ra[i] = rec(i, APP_WIN, T0 + i);
+        rb[i] = rec(100 + i, APP_WIN, T0 + i);
+    }
+    rb[9] = rec(0, APP_WIN, T0 + 50); /* alpha's first client, renewing on beta */
+    assert_int_equal(store_write_folded(a, ra, 10, 10), 0);
+    assert_int_equal(store_write_folded(b, rb, 10, 7), 0);
+    uint64_t sa = 0, sb = 0;
+    assert_int_equal(store_journal_seq(a, &sa), 0);
+    assert_int_equal(store_journal_seq(b, &sb), 0);
+    assert_int_equal(sa, 10);
+    assert_int_equal(sb, 7);
+    struct store_count ca, cb;
+    assert_int_equal(store_count(a, STORE_APP_WINDOWS, T0 + 60, 30, 100, &ca), 0);
+    assert_int_equal(store_count(b, STORE_APP_WINDOWS, T0 + 60, 30, 100, &cb), 0);
+    assert_int_equal(ca.count, 19);
+    assert_int_equal(cb.count, 19);
+    struct out o = {0};
+    struct guid c0 = cmid_n(0);
+    assert_int_equal(store_get_client(a, &c0, put_client, &o), 0);
+    assert_non_null(strstr(o.p, "|beta|"));
+    assert_non_null(strstr(o.p, " 2\n"));
+    free(o.p);
+    store_close(a);
+    store_close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(same_as_sqlite),
+        cmocka_unit_test(migrates_from_every_version),
+        cmocka_unit_test(refusals),
+        cmocka_unit_test(reconnects),
+        cmocka_unit_test(two_hosts),
+    };
+    return cmocka_run_group_tests(tests, setup, storetest_teardown);
+}
