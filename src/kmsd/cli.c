@@ -25,7 +25,7 @@ static const struct opt_def opt_defs[] = {
     {"product", O_PRODUCT, true},     {"since", O_SINCE, true},     {"delete", O_DELETE, true},
     {"prune", O_PRUNE, false},        {"retention", O_RETENTION, true}, {"row-cap", O_ROW_CAP, true},
     {"help", O_HELP, false},          {"vacuum", O_VACUUM, false},  {"force", O_FORCE, false},
-    {"db-password-file", O_DB_PASSWORD_FILE, true},
+    {"db-password-file", O_DB_PASSWORD_FILE, true}, {"from", O_FROM, true}, {"to", O_TO, true},
 };
 #define OPT_DEFS (sizeof opt_defs / sizeof opt_defs[0])
 _Static_assert(OPT_DEFS == CLI_OPT_COUNT, "CLI_OPT_COUNT is the size of opt_defs");
@@ -168,6 +168,10 @@ static const struct command commands[] = {
      true, "kmsd backup FILE [--state-dir DIR | --db PATH] [--force]", cli_run_backup},
     {"restore", "replace the registry with a backup FILE (kmsd stopped)", O_STATE_DIR | O_DB | O_HELP, true,
      "kmsd restore FILE [--state-dir DIR | --db PATH]", cli_run_restore},
+    {"migrate", "copy a registry to another: a SQLite file and PostgreSQL, either way; checked, and safe to repeat",
+     O_FROM | O_TO | O_DB_PASSWORD_FILE | O_HELP, false,
+     "kmsd migrate --from DB --to DB [--db-password-file FILE]   (DB: a SQLite file or a postgresql:// URI)",
+     cli_run_migrate},
     /* main runs it (cli_dns.c: it reads kmsd's configuration); here for the help and "did you mean" */
     {"dns-record", "print the DNS SRV record kmsd publishes, for zone files, dnsmasq, Unbound, Windows DNS, nsupdate",
      O_HELP, false, "kmsd dns-record [--zone ZONE] [--form FORM] [kmsd options]", NULL},

@@ -14,7 +14,7 @@
 #include "store.h"
 
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
-#define CLI_OPT_COUNT 13     /* entries of cli.c's option table */
+#define CLI_OPT_COUNT 15     /* entries of cli.c's option table */
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -32,7 +32,9 @@ enum opt_bit {
     O_HELP = 1 << 9,
     O_VACUUM = 1 << 10,
     O_FORCE = 1 << 11,
-    O_DB_PASSWORD_FILE = 1 << 12, /* a PostgreSQL registry's password (store_pg_set_password_file) */
+    O_DB_PASSWORD_FILE = 1 << 12, /* a PostgreSQL registry's password (store_set_password_file) */
+    O_FROM = 1 << 13,             /* kmsd migrate */
+    O_TO = 1 << 14,
 };
 
 struct opts {
@@ -56,5 +58,6 @@ int cli_run_stats(const struct opts *o, const char *db_path);   /* cli_stats.c *
 int cli_run_import(const struct opts *o, const char *db_path);  /* cli_import.c */
 int cli_run_backup(const struct opts *o, const char *db_path);  /* cli_backup.c */
 int cli_run_restore(const struct opts *o, const char *db_path); /* cli_backup.c */
+int cli_run_migrate(const struct opts *o, const char *db_path); /* cli_migrate.c */
 
 #endif

@@ -127,8 +127,8 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     [ST_MERGE] =
         "INSERT INTO clients (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
         " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
-        " last_epid, last_hresult)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0)"
+        " last_epid, last_hresult, last_host)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18)"
         " ON CONFLICT (cmid, app_id) DO UPDATE SET"
         " sku_id = CASE WHEN excluded.last_seen > last_seen THEN excluded.sku_id ELSE sku_id END,"
         " kms_id = CASE WHEN excluded.last_seen > last_seen THEN excluded.kms_id ELSE kms_id END,"
@@ -138,6 +138,7 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
         "  ELSE license_status END,"
         " last_address = CASE WHEN excluded.last_seen > last_seen THEN excluded.last_address ELSE last_address END,"
         " last_epid = CASE WHEN excluded.last_seen > last_seen THEN excluded.last_epid ELSE last_epid END,"
+        " last_host = CASE WHEN excluded.last_seen > last_seen THEN excluded.last_host ELSE last_host END,"
         " first_seen = min(first_seen, excluded.first_seen),"
         " last_seen = max(last_seen, excluded.last_seen),"
         " request_count = max(request_count, excluded.request_count)"
@@ -163,6 +164,10 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     [ST_STAT_GET] = "SELECT key, value FROM stats",
     [ST_STAT_SET] = "INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_STAT_ONE] = "SELECT value FROM stats WHERE key = ?1",
+    [ST_STAT_RAISE] = "INSERT INTO stats (key, value) VALUES (?1, ?2)"
+                      " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+    [ST_DAILY_RAISE] = "INSERT INTO daily (day, answered, refused) VALUES (?1, ?2, ?3) ON CONFLICT (day) DO UPDATE SET"
+                       " answered = max(answered, excluded.answered), refused = max(refused, excluded.refused)",
     [ST_DELETE] = "DELETE FROM clients WHERE cmid = ?1",
     [ST_LIST] = "SELECT cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status,"
                 " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid,"

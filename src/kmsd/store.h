@@ -354,4 +354,14 @@ int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, c
  * So merging the same rows again changes nothing. *changed gets the rows inserted or modified. */
 int store_merge(struct store *s, const struct store_client *rows, size_t n, uint64_t *changed);
 
+/* One day's activations (store_daily's). */
+struct store_day {
+    int64_t day;
+    uint64_t answered, refused;
+};
+/* Raises the host statistics to at least st's counters (requests, failed, unrecorded, by licence status) and each of
+ * the n days' counts to at least the given ones, in one transaction: `kmsd migrate` copies a registry's statistics
+ * so, and copying again, or into a registry that counted more, changes nothing. */
+int store_counters_raise(struct store *s, const struct store_stats *st, const struct store_day *days, size_t n);
+
 #endif

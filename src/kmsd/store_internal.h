@@ -38,6 +38,8 @@ enum stmt_id {
     ST_ACTIVE_OTHER,
     ST_UPDATE_ALL,
     ST_SUMMARY_ADD,
+    ST_STAT_RAISE,
+    ST_DAILY_RAISE,
     ST_COUNT_MAX
 };
 
@@ -85,6 +87,11 @@ int store_search_top(struct store *s, const struct store_query *q, bool with_q, 
 bool store_search_has(const struct store *s, int64_t rowid);
 /* Frees the memory (store_close). */
 void store_search_close(struct store *s);
+
+/* The stats keys of struct store_stats's counters (store_counters_raise, store_stats_get): requests, failed,
+ * unrecorded, then the licence statuses; *v points at the field of st that the i-th key holds. */
+#define STORE_COUNTER_KEYS (3 + KMS_LICENSE_STATUS_COUNT)
+const char *store_counter_key(size_t i, const struct store_stats *st, uint64_t *v);
 
 /* A batch's records in client-key order (cmid, application; the given order within a key): n entries, malloc'ed
  * (NULL: out of memory). */

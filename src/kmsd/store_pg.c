@@ -115,8 +115,8 @@ static const char *const stmt_sql[PS_COUNT_MAX] = {
     [PS_MERGE] =
         "INSERT INTO clients AS c (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
         " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
-        " last_epid, last_hresult)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0)"
+        " last_epid, last_hresult, last_host)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0, $18)"
         " ON CONFLICT (cmid, app_id) DO UPDATE SET"
         " sku_id = CASE WHEN excluded.last_seen > c.last_seen THEN excluded.sku_id ELSE c.sku_id END,"
         " kms_id = CASE WHEN excluded.last_seen > c.last_seen THEN excluded.kms_id ELSE c.kms_id END,"
@@ -126,6 +126,7 @@ static const char *const stmt_sql[PS_COUNT_MAX] = {
         "  ELSE c.license_status END,"
         " last_address = CASE WHEN excluded.last_seen > c.last_seen THEN excluded.last_address ELSE c.last_address END,"
         " last_epid = CASE WHEN excluded.last_seen > c.last_seen THEN excluded.last_epid ELSE c.last_epid END,"
+        " last_host = CASE WHEN excluded.last_seen > c.last_seen THEN excluded.last_host ELSE c.last_host END,"
         " first_seen = least(c.first_seen, excluded.first_seen),"
         " last_seen = greatest(c.last_seen, excluded.last_seen),"
         " request_count = greatest(c.request_count, excluded.request_count)"
@@ -137,6 +138,11 @@ static const char *const stmt_sql[PS_COUNT_MAX] = {
     [PS_STAT_SET] = "INSERT INTO stats (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [PS_DAILY_ADD] = "INSERT INTO daily (day, answered, refused) VALUES ($1, $2, $3) ON CONFLICT (day) DO UPDATE SET"
                      " answered = daily.answered + excluded.answered, refused = daily.refused + excluded.refused",
+    [PS_STAT_RAISE] = "INSERT INTO stats (key, value) VALUES ($1, $2)"
+                      " ON CONFLICT (key) DO UPDATE SET value = greatest(stats.value, excluded.value)",
+    [PS_DAILY_RAISE] = "INSERT INTO daily (day, answered, refused) VALUES ($1, $2, $3) ON CONFLICT (day) DO UPDATE SET"
+                       " answered = greatest(daily.answered, excluded.answered),"
+                       " refused = greatest(daily.refused, excluded.refused)",
     [PS_SUMMARY_ADD] = "INSERT INTO summary (app_group, product, n) VALUES ($1, $2, $3)"
                        " ON CONFLICT (app_group, product) DO UPDATE SET n = summary.n + excluded.n",
 };
@@ -144,6 +150,7 @@ static const char *const stmt_sql[PS_COUNT_MAX] = {
 static const char *const stmt_names[PS_COUNT_MAX] = {
     [PS_UPSERT] = "kmsd_upsert",     [PS_MERGE] = "kmsd_merge",         [PS_STAT_ADD] = "kmsd_stat_add",
     [PS_STAT_SET] = "kmsd_stat_set", [PS_DAILY_ADD] = "kmsd_daily_add", [PS_SUMMARY_ADD] = "kmsd_summary_add",
+    [PS_STAT_RAISE] = "kmsd_stat_raise", [PS_DAILY_RAISE] = "kmsd_daily_raise",
 };
 
 const char *pg_stmt_name(enum pg_stmt id)

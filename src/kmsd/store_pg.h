@@ -52,6 +52,7 @@ int store_pg_stats_get(struct store *s, int64_t now, struct store_stats *out);
 int store_pg_note_unrecorded(struct store *s, uint64_t n);
 int store_pg_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted);
 int store_pg_stat_one(struct store *s, const char *key, int64_t *v);
+int store_pg_counters_raise(struct store *s, const struct store_stats *st, const struct store_day *days, size_t n);
 
 /* store_pg_read.c */
 int store_pg_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *ctx, const struct store_client *c),

@@ -16,7 +16,17 @@
 #include "store_pg.h"
 
 /* Statements prepared once per connection (named "kmsd_<n>"), on first use. */
-enum pg_stmt { PS_UPSERT, PS_MERGE, PS_STAT_ADD, PS_STAT_SET, PS_DAILY_ADD, PS_SUMMARY_ADD, PS_COUNT_MAX };
+enum pg_stmt {
+    PS_UPSERT,
+    PS_MERGE,
+    PS_STAT_ADD,
+    PS_STAT_SET,
+    PS_DAILY_ADD,
+    PS_SUMMARY_ADD,
+    PS_STAT_RAISE,
+    PS_DAILY_RAISE,
+    PS_COUNT_MAX
+};
 
 struct store_pg {
     PGconn *conn;       /* NULL while asleep, or once the connection broke (store_wake connects again) */

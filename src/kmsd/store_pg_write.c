@@ -346,6 +346,7 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
     pg_p_int(&p, c->request_count ? (int64_t)c->request_count : 1);
     pg_p_text(&p, c->address, sizeof c->address);
     pg_p_text(&p, c->epid, sizeof c->epid);
+    pg_p_text(&p, c->host, sizeof c->host);
     PGresult *r;
     int ret = pg_run_prepared(s, PS_MERGE, &p, &r, "cannot import the row");
     if (ret)
@@ -526,6 +527,31 @@ int store_pg_stats_get(struct store *s, int64_t now, struct store_stats *out)
         }
     }
     return pg_end(s, ret, "cannot end the transaction");
+}
+
+int store_pg_counters_raise(struct store *s, const struct store_stats *st, const struct store_day *days, size_t n)
+{
+    int ret = pg_ready(s);
+    if (!ret)
+        ret = pg_cmd(s, "BEGIN", "cannot start a transaction");
+    if (ret)
+        return ret;
+    for (size_t i = 0; i < STORE_COUNTER_KEYS && !ret; i++) {
+        uint64_t v = 0;
+        const char *key = store_counter_key(i, st, &v);
+        ret = stat_put(s, PS_STAT_RAISE, key, (int64_t)v);
+    }
+    for (size_t i = 0; i < n && !ret; i++) {
+        struct pg_params p = {0};
+        pg_p_int(&p, days[i].day);
+        pg_p_int(&p, (int64_t)days[i].answered);
+        pg_p_int(&p, (int64_t)days[i].refused);
+        PGresult *r;
+        ret = pg_run_prepared(s, PS_DAILY_RAISE, &p, &r, "cannot copy the daily counts");
+        if (!ret)
+            pq_fn.PQclear(r);
+    }
+    return pg_end(s, ret, "cannot commit");
 }
 
 int store_pg_note_unrecorded(struct store *s, uint64_t n)

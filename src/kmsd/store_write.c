@@ -360,6 +360,7 @@ static int merge_one(struct store *s, const struct store_client *c, bool *change
     b |= sqlite_fn.sqlite3_bind_int64(st, 15, c->request_count ? (sqlite3_int64)c->request_count : 1);
     b |= store_bind_text(st, 16, c->address, sizeof c->address);
     b |= store_bind_text(st, 17, c->epid, sizeof c->epid);
+    b |= store_bind_text(st, 18, c->host, sizeof c->host);
     ret = store_step_bound(s, st, b, "cannot import the row");
     *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
     if (*changed && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0)
@@ -661,6 +662,41 @@ int store_stats_get(struct store *s, int64_t now, struct store_stats *out)
     for (int g = 0; g < STORE_APP_GROUPS && !ret; g++)
         ret = count_active(s, (enum store_app_group)g, now, STORE_COUNT_WINDOW_DAYS, &out->current_count[g]);
     return store_end(s, ret, "cannot end the transaction");
+}
+
+const char *store_counter_key(size_t i, const struct store_stats *st, uint64_t *v)
+{
+    static const char *const first[] = {"requests", "failed", "unrecorded"};
+    const uint64_t fv[] = {st->requests, st->failed, st->unrecorded};
+    if (i < 3) {
+        *v = fv[i];
+        return first[i];
+    }
+    *v = st->by_status[i - 3];
+    return store_stat_status_keys[i - 3];
+}
+
+int store_counters_raise(struct store *s, const struct store_stats *st, const struct store_day *days, size_t n)
+{
+    if (s->pg)
+        return store_pg_counters_raise(s, st, days, n);
+    int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    for (size_t i = 0; i < STORE_COUNTER_KEYS && !ret; i++) {
+        uint64_t v = 0;
+        const char *key = store_counter_key(i, st, &v);
+        ret = stat_put(s, ST_STAT_RAISE, key, v);
+    }
+    for (size_t i = 0; i < n && !ret; i++) {
+        sqlite3_stmt *q;
+        ret = store_stmt_get(s, ST_DAILY_RAISE, &q);
+        if (ret)
+            break;
+        int b = sqlite_fn.sqlite3_bind_int64(q, 1, days[i].day) |
+                sqlite_fn.sqlite3_bind_int64(q, 2, (sqlite3_int64)days[i].answered) |
+                sqlite_fn.sqlite3_bind_int64(q, 3, (sqlite3_int64)days[i].refused);
+        ret = store_step_bound(s, q, b, "cannot copy the daily counts");
+    }
+    return ret ? (store_rollback(s), ret) : store_end(s, 0, "cannot commit");
 }
 
 int store_note_unrecorded(struct store *s, uint64_t n)

@@ -167,4 +167,23 @@ for h in alpha beta; do
 done
 stop alpha
 stop beta
-echo "ok: two hosts on one PostgreSQL registry; $n activations around a server restart, all recorded"
+
+# --- kmsd migrate: PostgreSQL -> a SQLite file -> a second PostgreSQL database, each copy checked; a second run
+# changes nothing
+rows=$(pg_psql "SELECT count(*) FROM clients")
+req=$(requests)
+"$PG_BIN/psql" -X -q -h "$PG_ROOT" -p "$PG_PORT" -U kmsd -d postgres -c 'CREATE DATABASE kmsd2' || fail "createdb"
+migrate() {
+    "$KMSD" migrate --from "$1" --to "$2" --db-password-file "$PG_PASSFILE" >"$TMP/out" 2>&1 ||
+        { cat "$TMP/out" >&2; fail "kmsd migrate --from $1 --to $2"; }
+    grep -q "$3 new or changed in the destination; checked: $rows of $rows rows there, $req requests" "$TMP/out" ||
+        fail "kmsd migrate --from $1 --to $2 said: $(cat "$TMP/out")"
+}
+migrate "$PG_URI" "$TMP/copy.db" "$rows"
+migrate "$TMP/copy.db" "${PG_URI}2" "$rows"
+migrate "$TMP/copy.db" "${PG_URI}2" 0
+[ "$("$PG_BIN/psql" -X -At -h "$PG_ROOT" -p "$PG_PORT" -U kmsd -d kmsd2 -c 'SELECT count(*) FROM clients')" = "$rows" ] ||
+    fail "the second database does not hold the rows"
+expect_rc 2 "$KMSD" migrate --from "$TMP/copy.db"
+expect_rc 2 "$KMSD" migrate --from "$TMP/copy.db" --to "$TMP/copy.db"
+echo "ok: two hosts on one PostgreSQL registry; $n activations around a server restart, all recorded; $rows rows migrated there and back"
