@@ -54,8 +54,10 @@ mkuser="echo 'kmsd:x:$gid:' >>\"\$1/etc/group\"; \
 echo 'kmsd:x:$uid:$gid:kmsd KMS host:/var/lib/kmsd:/usr/sbin/nologin' >>\"\$1/etc/passwd\""
 # what an image does not need: the logs of the installation, backups (mmdebstrap removes apt's lists and caches)
 cleanup='rm -rf "$1"/var/log/* "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/etc/machine-id'
+# libpq5: the kmsd package recommends it (a PostgreSQL registry, --db postgresql://) and mmdebstrap installs no
+# recommends by itself
 mmdebstrap --quiet --mode=root --format=tar --variant=essential \
-    --include="$KMSD_DEB" --include="$KMSC_DEB" \
+    --include="$KMSD_DEB" --include="$KMSC_DEB" --include=libpq5 \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr --skip=output/dev \
     --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
     --dpkgopt='path-exclude=/usr/share/man/*' \

@@ -73,6 +73,9 @@ dpkg-deb -f "$KMSD_DEB" Depends | grep -qE '(^|, )adduser(,|$)' || fail "kmsd do
 for lib in libldns3 libmicrohttpd12 libsqlite3-0 libsystemd0; do
     dpkg-deb -f "$KMSD_DEB" Depends | grep -qE "(^|, )$lib(,| |$)" || fail "kmsd does not depend on $lib"
 done
+# libpq only for a PostgreSQL registry (--db postgresql://): recommended, so that a plain install has it and a lean
+# one may leave it out
+dpkg-deb -f "$KMSD_DEB" Recommends | grep -qE "(^|, )libpq5(,| |$)" || fail "kmsd does not recommend libpq5"
 dpkg-deb -f "$KMSC_DEB" Depends | grep -qE 'libsqlite|libmicrohttpd|adduser' && fail "kmsc depends on what only kmsd needs"
 echo "deb-check: contents: kmsd $(wc -l <"$OUT/kmsd.list") entries, kmsc $(wc -l <"$OUT/kmsc.list"); conffiles, modes, dependencies as expected"
 

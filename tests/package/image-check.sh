@@ -138,8 +138,9 @@ pw=$(grep '^kmsd:' "$ROOT/etc/passwd" || true)
     fail "the image holds apt lists"
 [ ! -e "$ROOT/usr/bin/apt-get" ] || fail "the image holds apt"
 [ -d "$ROOT/dev" ] && [ -z "$(ls -A "$ROOT/dev")" ] || fail "/dev in the image is not an empty directory"
+compgen -G "$ROOT/usr/lib/*/libpq.so.5" >/dev/null || fail "the image lacks libpq5 (a PostgreSQL registry, --db postgresql://)"
 ok "root file system: ${#layers[@]} layer(s), $(du -sm "$ROOT" | cut -f1) MB; user kmsd $uid:$gid" \
-    "(/usr/sbin/nologin), /var/lib/kmsd $uid:$gid 0700, no apt, /dev empty"
+    "(/usr/sbin/nologin), /var/lib/kmsd $uid:$gid 0700, no apt, /dev empty, libpq5 for a PostgreSQL registry"
 # a new named volume: the image's directory as it is (docker and podman copy it, owner and mode kept)
 cp -a "$ROOT/var/lib/kmsd" "$VOL"
 
