@@ -433,40 +433,51 @@ int pg_end(struct store *s, int ret, const char *what)
 
 static pthread_mutex_t pw_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *pw_file;
+/* The last password read: used when the file cannot be read again, as after kmsd dropped its privileges (it first
+ * connects as root, before; a file only root reads is then out of reach). */
+static char pw_cache[PG_PASSWORD_MAX];
 
 void store_set_password_file(const char *path)
 {
     pthread_mutex_lock(&pw_mu);
     free(pw_file);
     pw_file = path && path[0] ? strdup(path) : NULL;
+    explicit_bzero(pw_cache, sizeof pw_cache);
     pthread_mutex_unlock(&pw_mu);
 }
 
-/* The first line of the password file into out (cap bytes), or "" without one. 0 or -errno with s->err set. */
+/* The first line of the password file into out (cap bytes), or "" without one. 0 or -errno with s->err set: a file
+ * that cannot be read is an error unless a password was read from it before. */
 static int read_password(struct store *s, char *out, size_t cap)
 {
     out[0] = '\0';
     pthread_mutex_lock(&pw_mu);
     char path[4096];
     snprintf(path, sizeof path, "%s", pw_file ? pw_file : "");
-    pthread_mutex_unlock(&pw_mu);
-    if (!path[0])
-        return 0;
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    int ret = 0;
+    FILE *f = path[0] ? fopen(path, "re") : NULL;
+    if (path[0] && !f) {
         int e = errno;
-        snprintf(s->err, sizeof s->err, "cannot read the password file %.150s: %s", path, strerror(e));
-        return -e;
+        if (pw_cache[0])
+            snprintf(out, cap, "%s", pw_cache);
+        else {
+            snprintf(s->err, sizeof s->err, "cannot read the password file %.150s: %s", path, strerror(e));
+            ret = -e;
+        }
+    } else if (f) {
+        if (!fgets(out, (int)cap, f))
+            out[0] = '\0';
+        fclose(f);
+        out[strcspn(out, "\r\n")] = '\0';
+        if (!out[0]) {
+            snprintf(s->err, sizeof s->err, "the password file %.150s is empty", path);
+            ret = -EINVAL;
+        } else {
+            snprintf(pw_cache, sizeof pw_cache, "%s", out);
+        }
     }
-    if (!fgets(out, (int)cap, f))
-        out[0] = '\0';
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
-    if (!out[0]) {
-        snprintf(s->err, sizeof s->err, "the password file %.150s is empty", path);
-        return -EINVAL;
-    }
-    return 0;
+    pthread_mutex_unlock(&pw_mu);
+    return ret;
 }
 
 static void quiet_notice(void *arg, const char *message)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pq_fns.h"
 #include "store_pg.h"
@@ -457,6 +458,38 @@ static void reconnects(void **state)
     store_close(s);
 }
 
+/* The password file read at the first connection stays known: after kmsd dropped its privileges the file may be out
+ * of its reach, and a reconnection must still work. A store opened without it cannot connect at all. */
+static void password_kept(void **state)
+{
+    (void)state;
+    reset_db();
+    char tmp[512], pw[256] = "";
+    tmp_path(tmp, sizeof tmp, "pw");
+    FILE *in = fopen(getenv("KMSD_TEST_PG_PASSFILE"), "r"), *out = fopen(tmp, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    assert_non_null(fgets(pw, sizeof pw, in));
+    fputs(pw, out);
+    fclose(in);
+    fclose(out);
+    store_set_password_file(tmp);
+    struct store *s = open_pg();
+    assert_int_equal(unlink(tmp), 0);
+    sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kmsd'", NULL, 0);
+    struct store_record r = rec(1, APP_WIN, T0);
+    assert_int_equal(store_write(s, &r, 1), -ENOTCONN);
+    assert_int_equal(store_wake(s), 0);
+    assert_int_equal(store_write(s, &r, 1), 0);
+    store_close(s);
+    /* a new file setting forgets the password: nothing to connect with now */
+    store_set_password_file(tmp);
+    char err[512];
+    assert_int_not_equal(store_open(uri(), &s, err, sizeof err), 0);
+    assert_non_null(strstr(err, "cannot read the password file"));
+    store_set_password_file(getenv("KMSD_TEST_PG_PASSFILE"));
+}
+
 /* Two hosts on one registry: each its own journal sequence; the genuine count sees the clients of both; rows say who
  * served them last. */
 static void two_hosts(void **state)
@@ -502,6 +535,7 @@ int main(void)
         cmocka_unit_test(refusals),
         cmocka_unit_test(reconnects),
         cmocka_unit_test(two_hosts),
+        cmocka_unit_test(password_kept),
     };
     return cmocka_run_group_tests(tests, setup, storetest_teardown);
 }
