@@ -3,13 +3,15 @@
 # free loopback port with its socket in that directory; pg_stop stops it by PID (fast shutdown, bounded); the EXIT
 # trap stops it and removes the directory. The superuser kmsd has a password (PG_PASSFILE) over TCP and is trusted
 # on the socket (psql below). PG_URI names database kmsd over TCP, for kmsd --db with --db-password-file $PG_PASSFILE.
+# Also sourced by bench/registry (after bench/lib.sh), which defines pg_die as its fatal error; the tests' is fail.
+declare -F pg_die >/dev/null || pg_die() { fail "$@"; }
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || fail "PostgreSQL is not installed (scripts/setup-debian.sh --test)"
+[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || pg_die "PostgreSQL is not installed (scripts/setup-debian.sh --test)"
 PG_ROOT=$(mktemp -d /tmp/kmsd-pg.XXXXXX)
 PG_PID=""
 PG_AS=()
 if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || fail "no postgres user to run the PostgreSQL server as (the postgresql package makes it)"
+    id postgres >/dev/null 2>&1 || pg_die "no postgres user to run the PostgreSQL server as (the postgresql package makes it)"
     chown postgres: "$PG_ROOT"
     PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 fi
@@ -54,17 +56,17 @@ pg_server() {
         sleep 0.05
     done
     tail -n 20 "$PG_ROOT/server.log" >&2
-    fail "the PostgreSQL server did not start"
+    pg_die "the PostgreSQL server did not start"
 }
 
 pg_start() {
     PG_PORT=$(free_port)
     "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_ROOT/data" -U kmsd --pwfile="$PG_ROOT/pw" -E UTF8 --locale=C.UTF-8 \
         --auth-local=trust --auth-host=scram-sha-256 >"$PG_ROOT/initdb.log" 2>&1 ||
-        { cat "$PG_ROOT/initdb.log" >&2; fail "initdb failed"; }
+        { cat "$PG_ROOT/initdb.log" >&2; pg_die "initdb failed"; }
     rm -f "$PG_ROOT/pw"
     pg_server
     "$PG_BIN/psql" -X -q -h "$PG_ROOT" -p "$PG_PORT" -U kmsd -d postgres -c 'CREATE DATABASE kmsd' ||
-        fail "cannot create the database"
+        pg_die "cannot create the database"
     PG_URI="postgresql://kmsd@127.0.0.1:$PG_PORT/kmsd"
 }
