@@ -23,11 +23,10 @@
  * version k to k + 1 and ends by setting it. Append-only, as SQLite's.
  */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-    /* 0 -> 1: the first schema, and the functions that give PostgreSQL SQLite's ASCII lower() and a CMID's text */
+    /* 0 -> 1: the first schema, and a CMID's text form as a function (searches). The texts are COLLATE "C": ordered
+     * bytewise, and lower() folds ASCII letters only, as SQLite's BINARY and lower(). */
     "CREATE TABLE kmsd_schema (version integer NOT NULL);"
     "INSERT INTO kmsd_schema (version) VALUES (0);"
-    "CREATE FUNCTION kmsd_lower(t text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS"
-    " $$SELECT translate(t, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')$$;"
     "CREATE FUNCTION kmsd_guid_text(g bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS"
     " $$SELECT encode(substring(g from 4 for 1) || substring(g from 3 for 1) || substring(g from 2 for 1)"
     " || substring(g from 1 for 1), 'hex') || '-' || encode(substring(g from 6 for 1) || substring(g from 5 for 1),"
@@ -83,8 +82,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TRIGGER summary_update AFTER UPDATE OF app_group, product ON clients FOR EACH ROW"
     " EXECUTE FUNCTION kmsd_summary_update();"
     "CREATE INDEX clients_first_seen ON clients (first_seen);"
-    "CREATE INDEX clients_workstation ON clients (kmsd_lower(workstation));"
+    "CREATE INDEX clients_workstation ON clients (lower(workstation));"
     "CREATE INDEX clients_product ON clients (product);"
+    /* the search (q): trigram indexes of the names and the CMIDs' texts when pg_trgm may be used (a trusted extension
+     * since PostgreSQL 13: a database owner may create it); without, a search reads the table */
+    "DO $$BEGIN"
+    " CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+    " CREATE INDEX clients_workstation_trgm ON clients USING gin (lower(workstation) gin_trgm_ops);"
+    " CREATE INDEX clients_cmid_trgm ON clients USING gin (kmsd_guid_text(cmid) gin_trgm_ops);"
+    " EXCEPTION WHEN insufficient_privilege OR undefined_file OR undefined_object OR feature_not_supported THEN"
+    " RAISE NOTICE 'kmsd: no pg_trgm: searches read the table'; END$$;"
     "UPDATE kmsd_schema SET version = 3;",
     /* 3 -> 4: the host that last served each client */
     "ALTER TABLE clients ADD COLUMN last_host text COLLATE \"C\" NOT NULL DEFAULT '';"

@@ -82,7 +82,8 @@ static void product_term(struct pg_params *p, const char *product, bool exact, c
 {
     char k[8];
     size_t len = strlen(out);
-    snprintf(out + len, cap - len, exact ? " AND product = (%s COLLATE \"C\")" : " AND strpos(kmsd_lower(product), kmsd_lower(%s)) > 0",
+    snprintf(out + len, cap - len,
+             exact ? " AND product = (%s COLLATE \"C\")" : " AND strpos(lower(product), lower(%s COLLATE \"C\")) > 0",
              next_param(p, k));
     pg_p_text(p, product, strlen(product) + 1);
 }
@@ -130,13 +131,20 @@ int store_pg_list(struct store *s, const struct store_filter *f, int (*fn)(void 
 static const char *const sort_expr[STORE_SORT_COUNT] = {
     [STORE_SORT_LAST_SEEN] = "last_seen",
     [STORE_SORT_FIRST_SEEN] = "first_seen",
-    [STORE_SORT_WORKSTATION] = "kmsd_lower(workstation)",
+    [STORE_SORT_WORKSTATION] = "lower(workstation)",
     [STORE_SORT_PRODUCT] = "product",
     [STORE_SORT_REQUESTS] = "request_count",
 };
 
 /* The WHERE terms of q's filters (each only when given), their parameters added to p. */
-static void query_where(const struct store_query *q, const char *lq, struct pg_params *p, char *out, size_t cap)
+/* A query's search: its LIKE pattern (NULL: no q) and whether the CMIDs' texts are searched too. */
+struct pg_search {
+    const char *like;
+    bool cmid;
+};
+
+static void query_where(const struct store_query *q, const struct pg_search *sr, struct pg_params *p, char *out,
+                        size_t cap)
 {
     char k[8];
     snprintf(out, cap, " WHERE true");
@@ -148,14 +156,15 @@ static void query_where(const struct store_query *q, const char *lq, struct pg_p
         pg_p_guid(p, &q->app_id);
         len = strlen(out);
     }
-    if (lq) {
+    if (sr->like) { /* a LIKE pattern, which the trigram indexes serve (store_pg.c, schema 3) */
         next_param(p, k);
-        if (store_could_be_cmid(lq)) /* the same parameter twice */
+        if (sr->cmid) /* the same parameter twice */
             snprintf(out + len, cap - len,
-                     " AND (strpos(kmsd_lower(workstation), %s) > 0 OR strpos(kmsd_guid_text(cmid), %s) > 0)", k, k);
+                     " AND (lower(workstation) LIKE (%s COLLATE \"C\") OR kmsd_guid_text(cmid) LIKE (%s COLLATE \"C\"))",
+                     k, k);
         else
-            snprintf(out + len, cap - len, " AND strpos(kmsd_lower(workstation), %s) > 0", k);
-        pg_p_text(p, lq, strlen(lq) + 1);
+            snprintf(out + len, cap - len, " AND lower(workstation) LIKE (%s COLLATE \"C\")", k);
+        pg_p_text(p, sr->like, strlen(sr->like) + 1);
         len = strlen(out);
     }
     if (q->since) {
@@ -169,10 +178,10 @@ static void query_where(const struct store_query *q, const char *lq, struct pg_p
     }
 }
 
-static int query_total(struct store *s, const struct store_query *q, const char *lq, uint64_t *total)
+static int query_total(struct store *s, const struct store_query *q, const struct pg_search *sr, uint64_t *total)
 {
     enum store_app_group g = q->has_app ? store_app_group_of(&q->app_id) : STORE_APP_OTHER;
-    bool summary = !lq && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
+    bool summary = !sr->like && q->since == 0 && !q->host && (!q->has_app || g != STORE_APP_OTHER);
     struct pg_params p = {0};
     char where[1024], sql[1280], k[8];
     if (summary) {
@@ -186,7 +195,7 @@ static int query_total(struct store *s, const struct store_query *q, const char 
         }
         snprintf(sql, sizeof sql, "SELECT coalesce(sum(n), 0) FROM summary WHERE true%s", where);
     } else {
-        query_where(q, lq, &p, where, sizeof where);
+        query_where(q, sr, &p, where, sizeof where);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM clients%s", where);
     }
     PGresult *r;
@@ -199,12 +208,12 @@ static int query_total(struct store *s, const struct store_query *q, const char 
     return 0;
 }
 
-static int query_page(struct store *s, const struct store_query *q, const char *lq,
+static int query_page(struct store *s, const struct store_query *q, const struct pg_search *sr,
                       int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
     struct pg_params p = {0};
     char where[1024], after[256] = "", sql[2048], k1[8], k2[8];
-    query_where(q, lq, &p, where, sizeof where);
+    query_where(q, sr, &p, where, sizeof where);
     const char *key = sort_expr[q->sort], *dir = q->descending ? "DESC" : "ASC";
     bool text = store_sort_is_text(q->sort);
     if (q->has_cursor) {
@@ -228,15 +237,22 @@ static int query_page(struct store *s, const struct store_query *q, const char *
     return run_rows(s, sql, &p, fn, ctx, "cannot list clients");
 }
 
-/* q->q lower-cased as kmsd_lower does (ASCII only), or NULL without q or when empty. */
-static const char *lower_q(const struct store_query *q, char *buf, size_t cap)
+/* q->q lower-cased as lower() does under COLLATE "C" (ASCII only), at most STORE_QUERY_TEXT_MAX bytes, as a LIKE
+ * pattern: "%" before and after, and "%", "_" and "\\" escaped. NULL without q or when empty. */
+static const char *like_q(const struct store_query *q, char *buf, size_t cap)
 {
     if (!q->q || !q->q[0])
         return NULL;
-    size_t i = 0;
-    for (; q->q[i] && i < cap - 1; i++)
-        buf[i] = q->q[i] >= 'A' && q->q[i] <= 'Z' ? (char)(q->q[i] - 'A' + 'a') : q->q[i];
-    buf[i] = '\0';
+    size_t o = 0;
+    buf[o++] = '%';
+    for (size_t i = 0; q->q[i] && i < STORE_QUERY_TEXT_MAX && o + 3 < cap; i++) {
+        char c = q->q[i];
+        if (c == '%' || c == '_' || c == '\\')
+            buf[o++] = '\\';
+        buf[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    buf[o++] = '%';
+    buf[o] = '\0';
     return buf;
 }
 
@@ -248,17 +264,22 @@ int store_pg_query(struct store *s, const struct store_query *q, uint64_t *total
         snprintf(s->err, sizeof s->err, "bad sort key");
         return -EINVAL;
     }
-    char lqb[STORE_QUERY_TEXT_MAX + 1];
-    const char *lq = lower_q(q, lqb, sizeof lqb);
+    char lqb[2 * STORE_QUERY_TEXT_MAX + 3], plain[STORE_QUERY_TEXT_MAX + 1];
+    struct pg_search sr = {like_q(q, lqb, sizeof lqb), false};
+    /* whether a CMID's text could hold it is a question about the text itself */
+    snprintf(plain, sizeof plain, "%s", q->q ? q->q : "");
+    for (char *c = plain; *c; c++)
+        *c = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+    sr.cmid = sr.like && store_could_be_cmid(plain);
     int ret = pg_ready(s);
     /* the total and the page from one snapshot */
     if (!ret)
         ret = pg_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot start a transaction");
     if (ret)
         return ret;
-    ret = query_total(s, q, lq, total);
+    ret = query_total(s, q, &sr, total);
     if (!ret)
-        ret = query_page(s, q, lq, fn, ctx);
+        ret = query_page(s, q, &sr, fn, ctx);
     return pg_end(s, ret, "cannot end the transaction");
 }
 

@@ -192,7 +192,7 @@ static void snapshot(struct store *s, int64_t now, struct out *o)
     struct guid c7 = cmid_n(7);
     put(o, "client 7\n");
     assert_int_equal(store_get_client(s, &c7, put_client, o), 0);
-    static const char *const texts[] = {NULL, "pc-1", "PC-1", "büro", "c0000000", "-0000-", "zz-no"};
+    static const char *const texts[] = {NULL, "pc-1", "PC-1", "büro", "c0000000", "-0000-", "zz-no", "c-1_", "%", "_"};
     for (int sort = 0; sort < STORE_SORT_COUNT; sort++)
         for (int desc = 0; desc < 2; desc++)
             for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
@@ -247,6 +247,8 @@ static void feed(struct store *s, int64_t now, uint64_t *seq)
             snprintf(r.workstation, sizeof r.workstation, "PC-%u-Lab", c);
         if (c == 11)
             snprintf(r.workstation, sizeof r.workstation, "Büro-%u", i % 3);
+        if (c == 17) /* LIKE's wildcards in a name: searched as themselves */
+            snprintf(r.workstation, sizeof r.workstation, "Lab_50%%-C-1");
         if (c == 13 && i > 400)
             snprintf(r.product, sizeof r.product, "Windows Server 2022 Standard");
         if ((x >> 20) % 9 == 0) {
@@ -296,6 +298,11 @@ static void same_as_sqlite(void **state)
     snapshot(pg, now, &b);
     compare(&a, &b, "after the records");
     assert_true(a.len > 20000); /* the comparison saw rows, pages and counts */
+    /* the searches had the trigram indexes (pg_trgm is in Debian's server package) */
+    char n[16];
+    sql("SELECT count(*) FROM pg_indexes WHERE indexname IN ('clients_workstation_trgm', 'clients_cmid_trgm')", n,
+        sizeof n);
+    assert_string_equal(n, "2");
 
     /* merges (import-pykms), a deletion, unrecorded, pruning by age and by the row cap */
     struct store_client rows[3];
