@@ -1,7 +1,7 @@
 /*
  * store_internal — what the registry's files share and nothing outside them sees: store.c (connections, schema
- * and migrations, checkpoints, the prepared statements), store_write.c (recording, merging, counting,
- * pruning, statistics), store_read.c (client rows: one, a page of a query, a listing, daily counts, groups) and
+ * and migrations, checkpoints, the prepared statements), store_ops.c (what both engines do alike, over the engine
+ * primitives below), store_write.c (SQLite's recording, counting and primitives), store_read.c (client rows: one, a page of a query, a listing, daily counts, groups) and
  * store_backup.c (copies of the file and their checks).
  */
 #ifndef KMSD_STORE_INTERNAL_H
@@ -88,8 +88,66 @@ bool store_search_has(const struct store *s, int64_t rowid);
 /* Frees the memory (store_close). */
 void store_search_close(struct store *s);
 
+/*
+ * Engine primitives: what the algorithms written once in store_ops.c ask of an engine. Each dispatches on s->pg to its
+ * store_pg_* twin (store_pg_write.c); SQLite's are in store_write.c. Each returns 0 or a negative errno with the reason
+ * in store_errmsg.
+ */
+int store_tx_write(struct store *s);                          /* a write transaction begins */
+int store_tx_read(struct store *s);                           /* a read transaction, one snapshot, begins */
+int store_tx_end(struct store *s, int ret, const char *what); /* commits when ret is 0, else rolls back; ret, or the
+                                                               * commit's error */
+enum store_stat_op { STORE_STAT_ADD, STORE_STAT_SET, STORE_STAT_RAISE }; /* + v (nothing for 0), = v, max(., v) */
+int store_stat_op(struct store *s, enum store_stat_op op, const char *key, uint64_t v);
+/* Adds answered and refused to a day's counts (raise: each at least the given). */
+int store_daily_op(struct store *s, bool raise, int64_t day, uint64_t answered, uint64_t refused);
+/* Adds n rows to the summary's (group, product) (product: len bytes). */
+int store_summary_add(struct store *s, int group, const char *product, size_t len, uint64_t n);
+/* Merges one row from elsewhere (store_merge's rule); *changed: a row was written, *inserted: a new one. */
+int store_merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted);
+/* Deletes the rows of one client; *n gets how many. */
+int store_delete_rows(struct store *s, const struct guid *cmid, uint64_t *n);
+/* Deletes up to limit rows, oldest last_seen first: with by_age only those seen at or before before, else any (the
+ * least recently seen, ties by insertion order); *n gets how many. */
+int store_prune_rows(struct store *s, bool by_age, int64_t before, uint64_t limit, uint64_t *n);
+/* The registry's rows (from the summary). */
+int store_row_count(struct store *s, uint64_t *rows);
+/* Clients of group g seen in (now - window_days, now], without a limit: rows in a one-application group, distinct
+ * CMIDs in "other" (the statistics). */
+int store_active_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *out);
+/* Hands every stats row to fn (stops when fn returns non-zero). */
+int store_stat_rows(struct store *s, int (*fn)(void *ctx, const char *key, uint64_t v), void *ctx);
+/* A stats row's value (0 when it has none). */
+int store_stat_one(struct store *s, const char *key, int64_t *v);
+
+/* New clients by (group, product), counted into the summary once per batch (store_ops.c) rather than by a trigger
+ * per row (schema 5). The product texts are the caller's, alive until the flush. */
+#define STORE_SUMMARY_KEYS 16 /* distinct (group, product) pairs held before a flush; a batch usually has a few */
+struct store_summary_key {
+    int group;
+    const char *product;
+    size_t len;
+    uint64_t n;
+};
+struct store_summary_acc {
+    struct store_summary_key k[STORE_SUMMARY_KEYS];
+    size_t n;
+};
+/* A row inserted for a client of app_id with product (cap bytes at most). */
+int store_summary_note(struct store *s, struct store_summary_acc *a, const struct guid *app_id, const char *product,
+                       size_t cap);
+/* Adds what a holds to the summary (in (group, product) order) and empties it. */
+int store_summary_flush(struct store *s, struct store_summary_acc *a);
+
+/* What a batch of records adds to the statistics and the daily counts (each run of records of one UTC day, in the
+ * given order, one daily update), inside the caller's transaction. Both engines' recording ends with it. */
+int store_add_statistics(struct store *s, const struct store_record *recs, size_t n);
+/* The stats key of the last folded journal record: STORE_STAT_JOURNAL_SEQ, per host on PostgreSQL (each host sharing
+ * a registry has its own journal: "journal_seq@HOST"). */
+void store_journal_key(const struct store *s, char *out, size_t cap);
+
 /* The stats keys of struct store_stats's counters (store_counters_raise, store_stats_get): requests, failed,
- * unrecorded, then the licence statuses; *v points at the field of st that the i-th key holds. */
+ * unrecorded, then the licence statuses; *v gets st's value of the i-th. */
 #define STORE_COUNTER_KEYS (3 + KMS_LICENSE_STATUS_COUNT)
 const char *store_counter_key(size_t i, const struct store_stats *st, uint64_t *v);
 
@@ -100,14 +158,6 @@ struct store_keyed {
     size_t i;
 };
 struct store_keyed *store_by_key(const struct store_record *recs, size_t n);
-/* What a batch adds to the statistics: refusals and licence statuses in t, and each run of records of one UTC day
- * (in the given order) handed to day_fn, which stops the tally with a non-zero return. Both engines. */
-struct store_tally {
-    uint64_t failed;
-    uint64_t by_status[KMS_LICENSE_STATUS_COUNT];
-};
-int store_tally(const struct store_record *recs, size_t n, struct store_tally *t,
-                int (*day_fn)(void *ctx, int64_t day, uint64_t answered, uint64_t refused), void *ctx);
 
 /* Helpers of store.c for the other files: each returns 0 or a negative errno (map of the SQLite code) and
  * keeps SQLite's message in the store's err for store_errmsg(). */
@@ -117,8 +167,6 @@ int store_tally(const struct store_record *recs, size_t n, struct store_tally *t
  * transaction that does it: what a search in memory (store_search.c) holds is built again when it changed (the
  * activations' own changes it reads from last_seen's index). */
 #define STORE_STAT_ROWS_CHANGED "rows_changed"
-/* A stats row's value (0 when it has none). */
-int store_stat_one(struct store *s, const char *key, int64_t *v);
 extern const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT];
 int store_fail(struct store *s, int rc, const char *what);
 int store_exec(struct store *s, const char *sql, const char *what);

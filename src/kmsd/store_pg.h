@@ -2,9 +2,10 @@
  * store_pg — the registry on PostgreSQL (libpq, opened with dlopen: pq_fns.h), for several hosts sharing one registry
  * ([multihost]). The store API (store.h) is the same for both engines: each public store_* function of store.c,
  * store_write.c and store_read.c hands a PostgreSQL store (s->pg set) to its store_pg_* twin here, so callers never
- * know which engine they talk to. store_pg.c: connection, schema and migrations, errors, statements;
- * store_pg_write.c: recording (pipelined upserts, group commit by the writer's folds), merging, counting, pruning,
- * statistics; store_pg_read.c: client rows, pages, listings, daily counts, groups.
+ * know which engine they talk to; what both engines do alike is written once (store_ops.c) over the engine
+ * primitives of store_internal.h. store_pg.c: connection, schema and migrations, errors, statements;
+ * store_pg_write.c: recording (pipelined upserts, group commit by the writer's folds), the genuine count, the
+ * primitives; store_pg_read.c: client rows, pages, listings, daily counts, groups.
  *
  * The schema is SQLite's (docs/internals/store.md), in PostgreSQL's types, with the same version numbers and one
  * migration step per version: bytea GUIDs, bigint times and counters, an identity column id in rowid's place (the
@@ -24,6 +25,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "store_internal.h" /* the engine primitives it provides */
 
 struct store;
 
@@ -37,22 +39,26 @@ void store_pg_sleep(struct store *s);
 int store_pg_wake(struct store *s);
 bool store_pg_asleep(const struct store *s);
 
-/* store_pg_write.c */
+/* store_pg_write.c: recording and the genuine count, and the engine primitives of store_internal.h */
 int store_pg_batch_begin(struct store *s);
 int store_pg_batch_add(struct store *s, const struct store_record *recs, size_t n);
 int store_pg_batch_commit(struct store *s, uint64_t journal_seq);
 void store_pg_batch_abort(struct store *s);
-int store_pg_journal_seq(struct store *s, uint64_t *seq);
-int store_pg_merge(struct store *s, const struct store_client *rows, size_t n, uint64_t *changed);
 int store_pg_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t limit,
                    struct store_count *out);
-int store_pg_prune_step(struct store *s, int64_t now, uint32_t retention_days, uint64_t row_cap, uint32_t chunk,
-                        uint64_t *deleted, bool *more);
-int store_pg_stats_get(struct store *s, int64_t now, struct store_stats *out);
-int store_pg_note_unrecorded(struct store *s, uint64_t n);
-int store_pg_delete_client(struct store *s, const struct guid *cmid, uint64_t *deleted);
+int store_pg_tx_write(struct store *s);
+int store_pg_tx_read(struct store *s);
+int store_pg_tx_end(struct store *s, int ret, const char *what);
+int store_pg_stat_op(struct store *s, enum store_stat_op op, const char *key, uint64_t v);
+int store_pg_daily_op(struct store *s, bool raise, int64_t day, uint64_t answered, uint64_t refused);
+int store_pg_summary_add(struct store *s, int group, const char *product, size_t len, uint64_t n);
+int store_pg_merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted);
+int store_pg_delete_rows(struct store *s, const struct guid *cmid, uint64_t *n);
+int store_pg_prune_rows(struct store *s, bool by_age, int64_t before, uint64_t limit, uint64_t *n);
+int store_pg_row_count(struct store *s, uint64_t *rows);
+int store_pg_active_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t *out);
+int store_pg_stat_rows(struct store *s, int (*fn)(void *ctx, const char *key, uint64_t v), void *ctx);
 int store_pg_stat_one(struct store *s, const char *key, int64_t *v);
-int store_pg_counters_raise(struct store *s, const struct store_stats *st, const struct store_day *days, size_t n);
 
 /* store_pg_read.c */
 int store_pg_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *ctx, const struct store_client *c),
