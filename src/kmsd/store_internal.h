@@ -103,8 +103,10 @@ int store_stat_op(struct store *s, enum store_stat_op op, const char *key, uint6
 int store_daily_op(struct store *s, bool raise, int64_t day, uint64_t answered, uint64_t refused);
 /* Adds n rows to the summary's (group, product) (product: len bytes). */
 int store_summary_add(struct store *s, int group, const char *product, size_t len, uint64_t n);
-/* Merges one row from elsewhere (store_merge's rule); *changed: a row was written, *inserted: a new one. */
-int store_merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted);
+/* Merges n rows from elsewhere (store_merge's rule); flags[i] gets what became of the i-th. */
+#define STORE_ROW_CHANGED 1  /* a row was written */
+#define STORE_ROW_INSERTED 2 /* a new one */
+int store_merge_rows(struct store *s, const struct store_client *rows, size_t n, uint8_t *flags);
 /* Deletes the rows of one client; *n gets how many. */
 int store_delete_rows(struct store *s, const struct guid *cmid, uint64_t *n);
 /* Deletes up to limit rows, oldest last_seen first: with by_age only those seen at or before before, else any (the

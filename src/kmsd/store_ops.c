@@ -220,18 +220,25 @@ int store_merge(struct store *s, const struct store_client *rows, size_t n, uint
     *changed = 0;
     if (n == 0)
         return 0;
+    uint8_t *flags = malloc(n);
+    if (!flags) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return -ENOMEM;
+    }
     int ret = store_tx_write(s);
-    if (ret)
+    if (ret) {
+        free(flags);
         return ret;
+    }
     uint64_t count = 0;
     struct store_summary_acc a = {.n = 0};
+    ret = store_merge_rows(s, rows, n, flags);
     for (size_t i = 0; i < n && !ret; i++) {
-        bool ch = false, inserted = false;
-        ret = store_merge_row(s, &rows[i], &ch, &inserted);
-        count += ch;
-        if (!ret && inserted)
+        count += (flags[i] & STORE_ROW_CHANGED) != 0;
+        if (flags[i] & STORE_ROW_INSERTED)
             ret = store_summary_note(s, &a, &rows[i].app_id, rows[i].product, sizeof rows[i].product);
     }
+    free(flags);
     if (!ret)
         ret = store_summary_flush(s, &a);
     if (!ret)

@@ -52,7 +52,7 @@ int store_pg_tx_end(struct store *s, int ret, const char *what);
 int store_pg_stat_op(struct store *s, enum store_stat_op op, const char *key, uint64_t v);
 int store_pg_daily_op(struct store *s, bool raise, int64_t day, uint64_t answered, uint64_t refused);
 int store_pg_summary_add(struct store *s, int group, const char *product, size_t len, uint64_t n);
-int store_pg_merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted);
+int store_pg_merge_rows(struct store *s, const struct store_client *rows, size_t n, uint8_t *flags);
 int store_pg_delete_rows(struct store *s, const struct guid *cmid, uint64_t *n);
 int store_pg_prune_rows(struct store *s, bool by_age, int64_t before, uint64_t limit, uint64_t *n);
 int store_pg_row_count(struct store *s, uint64_t *rows);

@@ -158,12 +158,12 @@ static void query_where(const struct store_query *q, const struct pg_search *sr,
     }
     if (sr->like) { /* a LIKE pattern, which the trigram indexes serve (store_pg.c, schema 3) */
         next_param(p, k);
+        /* no COLLATE on the pattern: a LIKE in another collation than its index's cannot use the index (the CMID
+         * texts' is the database's) */
         if (sr->cmid) /* the same parameter twice */
-            snprintf(out + len, cap - len,
-                     " AND (lower(workstation) LIKE (%s COLLATE \"C\") OR kmsd_guid_text(cmid) LIKE (%s COLLATE \"C\"))",
-                     k, k);
+            snprintf(out + len, cap - len, " AND (lower(workstation) LIKE %s OR kmsd_guid_text(cmid) LIKE %s)", k, k);
         else
-            snprintf(out + len, cap - len, " AND lower(workstation) LIKE (%s COLLATE \"C\")", k);
+            snprintf(out + len, cap - len, " AND lower(workstation) LIKE %s", k);
         pg_p_text(p, sr->like, strlen(sr->like) + 1);
         len = strlen(out);
     }

@@ -65,11 +65,14 @@ int store_pg_summary_add(struct store *s, int group, const char *product, size_t
     return run_cmd(s, PS_SUMMARY_ADD, &p, "cannot count the new clients");
 }
 
+struct upsert_ctx {
+    const struct store *s;
+    const struct coalesced *c;
+};
+
 static void upsert_params(const struct store *s, const struct coalesced *c, struct pg_params *p)
 {
     const struct store_record *r = c->last;
-    memset(p, 0, offsetof(struct pg_params, num));
-    p->nfix = 0;
     pg_p_guid(p, &r->cmid);
     pg_p_guid(p, &r->app_id);
     pg_p_int(p, store_app_group_of(&r->app_id));
@@ -92,27 +95,37 @@ static void upsert_params(const struct store *s, const struct coalesced *c, stru
     pg_p_bool(p, c->answered);
 }
 
-/* Sends up to n upserts in one pipeline and reads their results; a new row is counted in a. */
-static int upsert_chunk(struct store *s, const struct coalesced *c, size_t n, struct store_summary_acc *a)
+/* What a pipelined statement's result held (pipeline's flags). */
+#define PG_ROW 1  /* a row */
+#define PG_TRUE 2 /* whose first value is true */
+
+/* Runs prepared statement id (prepared before) n times (at most PG_PIPELINE_CHUNK) in one pipeline, the i-th with the
+ * parameters fill(ctx, i, p) builds, then reads the results: flags[i] gets PG_ROW and PG_TRUE as its result held. No
+ * round trip per statement. what names it in errors. 0 or pg_fail's code. */
+static int pipeline(struct store *s, enum pg_stmt id, size_t n,
+                    void (*fill)(const void *ctx, size_t i, struct pg_params *p), const void *ctx, uint8_t *flags,
+                    const char *what)
 {
     PGconn *conn = s->pg->conn;
-    if (!pq_fn.PQenterPipelineMode(conn))
-        return pg_fail(s, NULL, "cannot record the activations");
+    if (!conn || !pq_fn.PQenterPipelineMode(conn))
+        return pg_fail(s, NULL, what);
     int ret = 0;
     size_t sent = 0;
-    static struct pg_params p; /* large; only the writer thread records */
+    struct pg_params p;
     for (; sent < n; sent++) {
-        upsert_params(s, &c[sent], &p);
-        if (!pq_fn.PQsendQueryPrepared(conn, pg_stmt_name(PS_UPSERT), p.n, p.v, p.len, p.fmt, 0)) {
-            ret = pg_note(s, NULL, "cannot record the activations");
+        memset(&p, 0, offsetof(struct pg_params, num));
+        p.nfix = 0;
+        fill(ctx, sent, &p);
+        if (!pq_fn.PQsendQueryPrepared(conn, pg_stmt_name(id), p.n, p.v, p.len, p.fmt, 0)) {
+            ret = pg_note(s, NULL, what);
             break;
         }
     }
     if (!pq_fn.PQpipelineSync(conn) && !ret)
-        ret = pg_note(s, NULL, "cannot record the activations");
-    bool inserted[PG_PIPELINE_CHUNK] = {false};
+        ret = pg_note(s, NULL, what);
+    memset(flags, 0, n);
     size_t idx = 0, nulls = 0;
-    /* results: one per query, each followed by NULL, then the sync's; bounded by what was sent */
+    /* results: one per statement, each followed by NULL, then the sync's; bounded by what was sent */
     while (nulls <= sent + 1) {
         PGresult *r = pq_fn.PQgetResult(conn);
         if (!r) {
@@ -126,24 +139,36 @@ static int upsert_chunk(struct store *s, const struct coalesced *c, size_t n, st
             pq_fn.PQclear(r);
             break;
         }
-        if (st == PGRES_TUPLES_OK && idx < n) {
-            const char *v = pq_fn.PQntuples(r) == 1 ? pq_fn.PQgetvalue(r, 0, 0) : NULL;
-            inserted[idx] = v && v[0] == 't';
-        } else if (st != PGRES_PIPELINE_ABORTED && !ret) {
-            ret = pg_note(s, r, "cannot record the activations");
-        }
+        if (st == PGRES_TUPLES_OK && idx < n && pq_fn.PQntuples(r) == 1)
+            flags[idx] = PG_ROW | (pq_fn.PQgetvalue(r, 0, 0)[0] == 't' ? PG_TRUE : 0);
+        else if (st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED && !ret)
+            ret = pg_note(s, r, what);
         idx++;
         pq_fn.PQclear(r);
     }
     if (!pq_fn.PQexitPipelineMode(conn) && !ret)
-        ret = pg_note(s, NULL, "cannot record the activations");
+        ret = pg_note(s, NULL, what);
     if (!ret && idx < sent) {
-        snprintf(s->err, sizeof s->err, "cannot record the activations: %zu of %zu results", idx, sent);
+        snprintf(s->err, sizeof s->err, "%s: %zu of %zu results", what, idx, sent);
         ret = -EIO;
     }
-    ret = pg_check_connection(s, ret);
-    for (size_t i = 0; i < sent && !ret; i++)
-        if (inserted[i])
+    return pg_check_connection(s, ret);
+}
+
+static void fill_upsert(const void *ctx, size_t i, struct pg_params *p)
+{
+    const struct upsert_ctx *u = ctx;
+    upsert_params(u->s, &u->c[i], p);
+}
+
+/* Sends up to n upserts in one pipeline; a new row is counted in a. */
+static int upsert_chunk(struct store *s, const struct coalesced *c, size_t n, struct store_summary_acc *a)
+{
+    uint8_t flags[PG_PIPELINE_CHUNK];
+    struct upsert_ctx u = {s, c};
+    int ret = pipeline(s, PS_UPSERT, n, fill_upsert, &u, flags, "cannot record the activations");
+    for (size_t i = 0; i < n && !ret; i++)
+        if (flags[i] & PG_TRUE) /* RETURNING (xmax = 0): inserted */
             ret = store_summary_note(s, a, &c[i].last->app_id, c[i].last->product, sizeof c[i].last->product);
     return ret;
 }
@@ -253,35 +278,41 @@ int store_pg_stat_one(struct store *s, const char *key, int64_t *v)
     return 0;
 }
 
-int store_pg_merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted)
+static void fill_merge(const void *ctx, size_t i, struct pg_params *p)
 {
-    struct pg_params p = {0};
-    pg_p_guid(&p, &c->cmid);
-    pg_p_guid(&p, &c->app_id);
-    pg_p_int(&p, store_app_group_of(&c->app_id));
-    pg_p_guid(&p, &c->sku_id);
-    pg_p_guid(&p, &c->kms_id);
-    pg_p_text(&p, c->workstation, sizeof c->workstation);
-    pg_p_text(&p, c->product, sizeof c->product);
-    pg_p_int(&p, c->license_status);
-    pg_p_int(&p, c->grace_time);
-    pg_p_int(&p, c->is_vm);
-    pg_p_int(&p, c->version_major);
-    pg_p_int(&p, c->version_minor);
-    pg_p_int(&p, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
-    pg_p_int(&p, c->last_seen);
-    pg_p_int(&p, c->request_count ? (int64_t)c->request_count : 1);
-    pg_p_text(&p, c->address, sizeof c->address);
-    pg_p_text(&p, c->epid, sizeof c->epid);
-    pg_p_text(&p, c->host, sizeof c->host);
-    PGresult *r;
-    int ret = pg_run_prepared(s, PS_MERGE, &p, &r, "cannot import the row");
-    if (ret)
-        return ret;
-    *changed = pq_fn.PQntuples(r) == 1;
-    *inserted = *changed && pq_fn.PQgetvalue(r, 0, 0)[0] == 't';
-    pq_fn.PQclear(r);
-    return 0;
+    const struct store_client *c = (const struct store_client *)ctx + i;
+    pg_p_guid(p, &c->cmid);
+    pg_p_guid(p, &c->app_id);
+    pg_p_int(p, store_app_group_of(&c->app_id));
+    pg_p_guid(p, &c->sku_id);
+    pg_p_guid(p, &c->kms_id);
+    pg_p_text(p, c->workstation, sizeof c->workstation);
+    pg_p_text(p, c->product, sizeof c->product);
+    pg_p_int(p, c->license_status);
+    pg_p_int(p, c->grace_time);
+    pg_p_int(p, c->is_vm);
+    pg_p_int(p, c->version_major);
+    pg_p_int(p, c->version_minor);
+    pg_p_int(p, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
+    pg_p_int(p, c->last_seen);
+    pg_p_int(p, c->request_count ? (int64_t)c->request_count : 1);
+    pg_p_text(p, c->address, sizeof c->address);
+    pg_p_text(p, c->epid, sizeof c->epid);
+    pg_p_text(p, c->host, sizeof c->host);
+}
+
+int store_pg_merge_rows(struct store *s, const struct store_client *rows, size_t n, uint8_t *flags)
+{
+    int ret = pg_prepare(s, PS_MERGE);
+    for (size_t i = 0; i < n && !ret; i += PG_PIPELINE_CHUNK) {
+        size_t k = n - i < PG_PIPELINE_CHUNK ? n - i : PG_PIPELINE_CHUNK;
+        uint8_t f[PG_PIPELINE_CHUNK];
+        ret = pipeline(s, PS_MERGE, k, fill_merge, rows + i, f, "cannot import the rows");
+        /* RETURNING (xmax = 0): a row when one was written, true when it was inserted */
+        for (size_t j = 0; j < k && !ret; j++)
+            flags[i + j] = (uint8_t)((f[j] & PG_ROW ? STORE_ROW_CHANGED : 0) | (f[j] & PG_TRUE ? STORE_ROW_INSERTED : 0));
+    }
+    return ret;
 }
 
 int store_pg_count(struct store *s, enum store_app_group g, int64_t now, uint32_t window_days, uint32_t limit,

@@ -96,10 +96,8 @@ int store_summary_add(struct store *s, int group, const char *product, size_t le
     return store_step_bound(s, st, b, "cannot count the new clients");
 }
 
-int store_merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted)
+static int merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted)
 {
-    if (s->pg)
-        return store_pg_merge_row(s, c, changed, inserted);
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_MERGE, &st);
     if (ret)
@@ -115,6 +113,19 @@ int store_merge_row(struct store *s, const struct store_client *c, bool *changed
     ret = store_step_bound(s, st, b, "cannot import the row");
     *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
     *inserted = *changed && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0;
+    return ret;
+}
+
+int store_merge_rows(struct store *s, const struct store_client *rows, size_t n, uint8_t *flags)
+{
+    if (s->pg)
+        return store_pg_merge_rows(s, rows, n, flags);
+    int ret = 0;
+    for (size_t i = 0; i < n && !ret; i++) {
+        bool changed = false, inserted = false;
+        ret = merge_row(s, &rows[i], &changed, &inserted);
+        flags[i] = (uint8_t)((changed ? STORE_ROW_CHANGED : 0) | (inserted ? STORE_ROW_INSERTED : 0));
+    }
     return ret;
 }
 

@@ -19,25 +19,6 @@ load() {
     done
 }
 
-# every answered CMID listed by `kmsd clients` (the running kmsd folds at start: wait, bounded at 10 s)
-check_all() {
-    local _
-    for _ in $(seq 1 50); do
-        "$KMSD" clients --state-dir "$TMP/state" --format csv >"$TMP/clients.csv" 2>/dev/null &&
-            "$PYTHON" - "$TMP/answered" "$TMP/clients.csv" <<'PY' && return 0
-import sys
-answered = {l.strip().lower() for l in open(sys.argv[1]) if l.strip()}
-listed = open(sys.argv[2]).read().lower()
-missing = [c for c in answered if c not in listed]
-if missing:
-    print("%d of %d answered activations not listed yet, e.g. %s" % (len(missing), len(answered), missing[0]))
-    sys.exit(1)
-PY
-        sleep 0.2
-    done
-    return 1
-}
-
 start_kmsd
 for k in $(seq 1 "$KILLS"); do
     load $((2 * k)) &
@@ -50,10 +31,10 @@ for k in $(seq 1 "$KILLS"); do
     KMSD_PID=""
     wait "$l1" "$l2"
     start_kmsd
-    check_all || fail "after kill -9 number $k: answered activations missing from the registry"
+    all_listed "$TMP/answered" || fail "after kill -9 number $k: answered activations missing from the registry"
 done
 n=$(wc -l <"$TMP/answered")
 [ "$n" -ge "$KILLS" ] || fail "only $n activations answered in $KILLS rounds: the load did not run"
 stop_kmsd
-check_all || fail "after the last clean stop: answered activations missing"
+all_listed "$TMP/answered" || fail "after the last clean stop: answered activations missing"
 echo "ok: $KILLS kills under load, all $n answered activations recorded"

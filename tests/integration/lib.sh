@@ -206,3 +206,26 @@ wait_recorded() {
     done
     fail "the registry did not record $1 requests within 10 s (it has ${n:-none})"
 }
+
+# all_listed ANSWERED [REGISTRY OPTIONS...]: every CMID in the file ANSWERED (one per line) is listed by `kmsd clients`
+# with the options (default --state-dir $TMP/state) within 15 s (a running kmsd folds its journal within a second, at
+# start what a crash left). Returns 1 after saying how many are missing.
+all_listed() {
+    local answered=$1 _
+    shift
+    [ $# -gt 0 ] || set -- --state-dir "$TMP/state"
+    for _ in $(seq 1 75); do
+        "$KMSD" clients "$@" --format csv >"$TMP/listed.csv" 2>/dev/null &&
+            "$PYTHON" - "$answered" "$TMP/listed.csv" <<'PY' && return 0
+import sys
+answered = {l.strip().lower() for l in open(sys.argv[1]) if l.strip()}
+listed = open(sys.argv[2]).read().lower()
+missing = [c for c in answered if c not in listed]
+if missing:
+    print("%d of %d answered activations not listed yet, e.g. %s" % (len(missing), len(answered), missing[0]))
+    sys.exit(1)
+PY
+        sleep 0.2
+    done
+    return 1
+}
