@@ -590,7 +590,14 @@ static int connect_pg(struct store *s)
     }
     ret = read_version(s, &version);
     s->version = version;
-    return ret ? ret : migrate_to(s, STORE_SCHEMA_VERSION);
+    if (!ret && version > STORE_SCHEMA_VERSION) {
+        snprintf(s->err, sizeof s->err,
+                 "registry schema version %d is newer than this kmsd supports (%d): use a newer kmsd", version,
+                 STORE_SCHEMA_VERSION);
+        return -ENOTSUP;
+    }
+    /* the migration's locked transactions only when there is something to do (each host's start pays for them) */
+    return ret || version == STORE_SCHEMA_VERSION ? ret : migrate_to(s, STORE_SCHEMA_VERSION);
 }
 
 /* Refuses a password written into the connection string: it would show in the process list, the configuration and
