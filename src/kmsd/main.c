@@ -207,13 +207,17 @@ static int open_registry(const struct kmsd_config *cfg, const char *host_name, s
     int rc = lock_path(lock, "registry", shown);
     if (rc < 0)
         return rc;
-    rc = store_open(path, db, err, sizeof err);
+    bool later = false;
+    rc = store_open_daemon(path, db, &later, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "kmsd: registry %s (--no-db runs without one)\n", err); /* err begins with the path */
         return rc;
     }
     store_set_host(*db, host_name); /* each record says which host served it */
-    log_info("registry: %s", shown);
+    if (later)
+        log_warn("registry %s; activations are answered from the journal and recorded once it is reached", err);
+    else
+        log_info("registry: %s", shown);
     return 0;
 }
 

@@ -118,9 +118,9 @@ void privdrop_setup(struct privdrop_cfg *p, const struct kmsd_config *cfg)
     if (store_local_path(cfg->db, cfg->state_dir, db, sizeof db) < 0)
         return; /* kmsd refuses such a path before it binds */
     static const char *const side[] = {PIDLOCK_REGISTRY_SUFFIX, STORE_JOURNAL_SUFFIX "0", STORE_JOURNAL_SUFFIX "1",
-                                       "", "-wal", "-shm", "-journal"};
-    /* a PostgreSQL registry has only its lock and journal here */
-    size_t n = store_is_postgresql(cfg->db) ? 3 : sizeof side / sizeof side[0];
+                                       STORE_JOURNAL_SEQ_SUFFIX, "", "-wal", "-shm", "-journal"};
+    /* a PostgreSQL registry has only its lock, journal and the journal's saved position here */
+    size_t n = store_is_postgresql(cfg->db) ? 4 : sizeof side / sizeof side[0];
     for (size_t i = 0; i < n; i++)
         snprintf(p->files[2 + i], sizeof p->files[2 + i], "%s%s", db, side[i]);
 }

@@ -22,7 +22,8 @@
 
 #include "config.h"
 
-#define PRIVDROP_FILES 9 /* identity, state lock, registry and its -wal, -shm, -journal, lock, activation journals */
+#define PRIVDROP_FILES 10 /* identity, state lock, registry and its -wal, -shm, -journal, lock, activation journals and
+                           * their saved position */
 
 struct privdrop_cfg {
     const char *user;      /* "" = default */

@@ -230,7 +230,8 @@ static int server_start_writer(struct server *srv)
     const struct server_cfg *cfg = srv->cfg;
     if (!srv->db)
         return 0;
-    for (int g = 0; g < STORE_APP_GROUPS && cfg->genuine_count; g++) { /* the counts known at start */
+    /* the counts known at start (none while a PostgreSQL registry is not reached: the first fold's count) */
+    for (int g = 0; g < STORE_APP_GROUPS && cfg->genuine_count && !store_asleep(srv->db); g++) {
         enum store_app_group ag = (enum store_app_group)g;
         struct store_count c;
         int rc = store_count(srv->db, ag, (int64_t)time(NULL), STORE_COUNT_WINDOW_DAYS, store_count_limit(ag), &c);

@@ -436,6 +436,11 @@ bool store_is_postgresql(const char *db)
     return store_pg_is_uri(db);
 }
 
+bool store_on_postgresql(const struct store *s)
+{
+    return s->pg != NULL;
+}
+
 void store_redact(const char *db, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", db);
@@ -659,7 +664,8 @@ static void disconnect_store(struct store *s)
     s->lib = false;
 }
 
-static int open_common(const char *path, enum open_mode mode, struct store **out, char *err, size_t errlen)
+/* later: a PostgreSQL registry that cannot be reached is opened asleep (store_open_daemon). */
+static int open_common(const char *path, enum open_mode mode, bool *later, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (errlen)
@@ -679,6 +685,14 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
     } else {
         ret = pg ? store_pg_open(s, path, mode != OPEN_WRITE) : connect_store(s, path, mode);
     }
+    if (ret == -ENOTCONN && pg && later && mode == OPEN_WRITE) { /* asleep until store_wake reaches it */
+        char shown[512];
+        store_redact(path, shown, sizeof shown);
+        snprintf(err, errlen, "%s: %s", shown, s->err);
+        *later = true;
+        *out = s;
+        return 0;
+    }
     if (ret) {
         char shown[512];
         store_redact(path, shown, sizeof shown);
@@ -692,17 +706,23 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, OPEN_WRITE, out, err, errlen);
+    return open_common(path, OPEN_WRITE, NULL, out, err, errlen);
+}
+
+int store_open_daemon(const char *path, struct store **out, bool *later, char *err, size_t errlen)
+{
+    *later = false;
+    return open_common(path, OPEN_WRITE, later, out, err, errlen);
 }
 
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, OPEN_READ, out, err, errlen);
+    return open_common(path, OPEN_READ, NULL, out, err, errlen);
 }
 
 int store_open_file(const char *path, enum store_reading how, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, how == STORE_AT_REST ? OPEN_FILE_AT_REST : OPEN_FILE_LIVE, out, err, errlen);
+    return open_common(path, how == STORE_AT_REST ? OPEN_FILE_AT_REST : OPEN_FILE_LIVE, NULL, out, err, errlen);
 }
 
 void store_close(struct store *s)

@@ -61,6 +61,7 @@ struct store;
 #define STORE_FILE_MODE 0600      /* the registry and its -wal/-shm: workstation names and addresses */
 #define STORE_JOURNAL_SUFFIX "-activations." /* the activation journal beside it: <db>-activations.0 and .1
                                               * (store_writer.h) */
+#define STORE_JOURNAL_SEQ_SUFFIX STORE_JOURNAL_SUFFIX "seq" /* the last folded sequence number, saved at a clean stop */
 
 /* The registry's path: db when it names one (non-empty), else STATE_DIR/STORE_FILE_NAME. The one place that
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
@@ -69,6 +70,8 @@ int store_path(const char *db, const char *state_dir, char *out, size_t cap);
  * password comes from --db-password-file (store_pg_set_password_file) or libpq's PGPASSFILE / ~/.pgpass: a URI holding
  * one is refused by store_open. */
 bool store_is_postgresql(const char *db);
+/* Whether s is a PostgreSQL registry (the store_open'ed form of store_is_postgresql). */
+bool store_on_postgresql(const struct store *s);
 /* Where the registry's files on this host are named from: the activation journal (<base>-activations.N) and the
  * registry's lock (<base>.lock). A file registry's own path (store_path); for a PostgreSQL registry
  * STATE_DIR/STORE_PG_LOCAL_NAME (each host has its own journal). Returns 0 or -ENAMETOOLONG. */
@@ -106,6 +109,11 @@ void store_release_memory(struct store *s);
  * one that others may read is narrowed to it. On error returns a negative code and writes a
  * message to err. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
+/* store_open for the daemon: a PostgreSQL registry whose server cannot be reached now (-ENOTCONN: down, restarting,
+ * or not yet up after a power cut) is opened asleep instead, *later set and the reason in err: store_wake connects,
+ * checks and migrates it later (the writer does at its first fold), and kmsd answers from its journal meanwhile.
+ * Anything else as store_open (*later false). */
+int store_open_daemon(const char *path, struct store **out, bool *later, char *err, size_t errlen);
 /* Opens read-only (for the commands that only read); fails if the file is missing. */
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen);
 /* How store_open_file reads a file: STORE_LIVE, a registry a kmsd may be writing (shared locks, its -wal read);

@@ -11,7 +11,9 @@
 #define PG_CLIENT_COLUMNS                                                                                             \
     "cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status, grace_time,"         \
     " is_vm, version_major, version_minor, first_seen, last_seen, request_count, id, last_host"
-#define PG_LIST_FETCH "500" /* rows a listing reads at a time through its cursor (a listing may be the whole registry) */
+#define PG_LIST_FETCH 500 /* rows a listing reads at a time through its cursor (a listing may be the whole registry) */
+#define PG_TEXT_(x) #x
+#define PG_TEXT(x) PG_TEXT_(x)
 
 static void row_client(const PGresult *r, int i, struct store_client *c)
 {
@@ -116,10 +118,10 @@ int store_pg_list(struct store *s, const struct store_filter *f, int (*fn)(void 
         pq_fn.PQclear(r);
     bool stopped = false;
     for (unsigned guard = 0; !ret && !stopped && guard < UINT32_MAX; guard++) {
-        ret = pg_run(s, "FETCH " PG_LIST_FETCH " FROM kmsd_list", NULL, &r, "cannot list clients");
+        ret = pg_run(s, "FETCH " PG_TEXT(PG_LIST_FETCH) " FROM kmsd_list", NULL, &r, "cannot list clients");
         if (ret)
             break;
-        bool last = pq_fn.PQntuples(r) < atoi(PG_LIST_FETCH);
+        bool last = pq_fn.PQntuples(r) < PG_LIST_FETCH;
         each_row(r, fn, ctx, &stopped);
         if (last)
             break;

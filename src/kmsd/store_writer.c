@@ -88,15 +88,26 @@ static void log_fold_failure(struct store_writer *w);
  * with the reason in store_errmsg. */
 static int awake(struct store_writer *w)
 {
-    if (!store_asleep(w->db))
-        return 0;
-    int rc = store_wake(w->db);
-    if (rc == 0) {
+    if (store_asleep(w->db)) {
+        int rc = store_wake(w->db);
+        if (rc)
+            return rc;
         pthread_mutex_lock(&w->mu);
         w->stats.wakes++;
         pthread_mutex_unlock(&w->mu);
     }
-    return rc;
+    if (!w->folded_known) { /* a registry first reached now: where its folds stand */
+        uint64_t seq = 0;
+        int rc = store_journal_seq(w->db, &seq);
+        if (rc)
+            return rc;
+        pthread_mutex_lock(&w->mu);
+        w->folded = seq;
+        w->folded_known = true;
+        pthread_mutex_unlock(&w->mu);
+        log_info("registry: reached; folding the journal from record %llu", (unsigned long long)seq + 1);
+    }
+    return 0;
 }
 
 /* Pruning and giving pages back, one short transaction at a time, when no fold is due and the pause after the
@@ -461,10 +472,13 @@ static void *run(void *arg)
                                       : 100;
         wait_until(w, store_writer_mono_ms() + w->backoff_ms);
     }
-    if (!w->pending) /* everything is in the registry: both files can go */
+    if (!w->pending && w->folded_known) { /* everything is in the registry: both files can go */
+        if (store_on_postgresql(w->db)) /* their last number kept for a start without the server */
+            store_writer_save_seq(w);
         for (int i = 0; i < 2; i++)
             if (w->end[i] && ftruncate(w->fd[i], 0) == 0)
                 w->end[i] = 0;
+    }
     answer_waiters(w, -EIO, true);
     pthread_mutex_unlock(&w->mu);
     return NULL;

@@ -84,6 +84,7 @@ struct store_writer {
     int rd;            /* the file being folded */
     uint64_t rd_off;   /* how far */
     uint64_t folded;   /* the last folded sequence number */
+    bool folded_known; /* folded is the registry's (false: a registry not reached at start; read at the first wake) */
     uint64_t failures_unlogged, unrecorded_unsaved;
     int64_t last_failure_log, last_prune;
     uint32_t count_limit[STORE_APP_GROUPS]; /* store_count_limit(g), set before the thread starts */
@@ -134,8 +135,13 @@ uint64_t store_writer_mono_ms(void);
 int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
                               int (*fn)(void *ctx, const struct store_record *r, uint64_t seq), void *ctx);
 /* Opens both journal files (cutting a torn tail) and decides where the loop appends, where the writer starts
- * and the next sequence number, from the registry's last folded one. Returns 0 or -errno. */
+ * and the next sequence number, from the registry's last folded one; a registry not reached at start (a PostgreSQL
+ * server down) gives none, and the numbers go on from the journal's last or the one saved at the last clean stop
+ * (store_writer_save_seq), which the registry's cannot exceed. Returns 0 or -errno. */
 int store_writer_journal_start(struct store_writer *w);
+/* Saves the last folded sequence number beside the journal (<journal>-activations.seq) at a clean stop, before the
+ * emptied files forget it. Best effort: logged when it fails. */
+void store_writer_save_seq(struct store_writer *w);
 
 /* Loop thread: runs the callbacks of counted answers (genuine mode); after the iteration's reads, the journal
  * write and the answers; the idle handle's no-op. */

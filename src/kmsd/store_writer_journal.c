@@ -93,6 +93,45 @@ static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan
     return 0;
 }
 
+static int seq_path(const struct store_writer *w, char *path, size_t cap)
+{
+    int n = snprintf(path, cap, "%s%s", w->cfg.journal, STORE_JOURNAL_SEQ_SUFFIX);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* The sequence number saved at the last clean stop (0: none). */
+static uint64_t saved_seq(const struct store_writer *w)
+{
+    char path[4096], text[32] = "";
+    if (seq_path(w, path, sizeof path) < 0)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    uint64_t v = 0;
+    for (ssize_t i = 0; i < n && text[i] >= '0' && text[i] <= '9' && v < UINT64_MAX / 10; i++)
+        v = v * 10 + (uint64_t)(text[i] - '0');
+    return v;
+}
+
+void store_writer_save_seq(struct store_writer *w)
+{
+    char path[4096], tmp[4096 + 8], text[32];
+    if (seq_path(w, path, sizeof path) < 0 || snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return;
+    int len = snprintf(text, sizeof text, "%llu\n", (unsigned long long)w->folded);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, STORE_FILE_MODE);
+    bool ok = fd >= 0 && write(fd, text, (size_t)len) == len;
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        log_warn("registry: cannot save the journal's position in %s: %s", path, strerror(errno));
+        (void)unlink(tmp);
+    }
+}
+
 int store_writer_journal_start(struct store_writer *w)
 {
     uint8_t *buf = malloc(READ_CHUNK);
@@ -105,10 +144,16 @@ int store_writer_journal_start(struct store_writer *w)
     free(buf);
     if (rc)
         return rc;
-    rc = store_journal_seq(w->db, &w->folded);
-    if (rc) {
-        log_error("registry: %s", store_errmsg(w->db));
-        return rc;
+    if (store_asleep(w->db)) { /* not reached at start: where the registry stands is read at the first wake */
+        w->folded = saved_seq(w);
+        w->folded_known = false;
+    } else {
+        rc = store_journal_seq(w->db, &w->folded);
+        if (rc) {
+            log_error("registry: %s", store_errmsg(w->db));
+            return rc;
+        }
+        w->folded_known = true;
     }
     /* the older file is folded first; the loop appends to the newer one (or to the only non-empty one) */
     int older = 0;

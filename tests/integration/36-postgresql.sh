@@ -5,7 +5,8 @@
 # that served them, and their genuine counts agree (each counts the other's clients); kill -9 of one host under load
 # loses no answered activation (its journal is folded into PostgreSQL at its restart); PostgreSQL stopped and started
 # under load: answers go on (genuine ones with the count known before, after STORE_WRITER_COUNT_PATIENCE_MS) and every
-# answered activation is recorded once the server is back.
+# answered activation is recorded once the server is back; a host started while the server is down does the same;
+# kmsd migrate copies the registry to a file and into another database, checked.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
 
@@ -149,6 +150,21 @@ for h in alpha beta; do
 done
 stop alpha
 stop beta
+
+# --- PostgreSQL down when a host starts (a power cut: the database comes back after the hosts): the host starts,
+# answers from its journal and records everything once the server is reached; its journal numbers on from the position
+# saved at its last clean stop, far past 1 (a record numbered at or below the registry's position would be skipped)
+[ -s "$TMP/alpha/kmsd-postgresql-activations.seq" ] || fail "alpha's clean stop did not save the journal's position"
+pg_stop
+: >"$TMP/answered"
+host alpha
+grep -q "recorded once it is reached" "$TMP/alpha.log" || fail "alpha did not say the registry is out of reach"
+load alpha 9000 30
+[ "$(wc -l <"$TMP/answered")" = 30 ] || fail "alpha answered $(wc -l <"$TMP/answered") of 30 with PostgreSQL down"
+pg_server
+all_listed "$TMP/answered" "${DB[@]}" || fail "what alpha answered with PostgreSQL down at its start is not recorded"
+grep -q "registry: reached; folding the journal" "$TMP/alpha.log" || fail "alpha did not log reaching the registry"
+stop alpha
 
 # --- kmsd migrate: PostgreSQL -> a SQLite file -> a second PostgreSQL database, each copy checked; a second run
 # changes nothing
