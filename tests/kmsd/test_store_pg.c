@@ -40,7 +40,7 @@ static void sql(const char *q, char *out, size_t cap)
     const char *val[] = {uri(), pw, NULL};
     PGconn *c = pq_fn.PQconnectdbParams(kw, val, 1);
     assert_int_equal(pq_fn.PQstatus(c), CONNECTION_OK);
-    pq_fn.PQexec(c, "SET client_min_messages = warning");
+    pq_fn.PQclear(pq_fn.PQexec(c, "SET client_min_messages = warning")); /* no NOTICEs of DROP ... CASCADE */
     PGresult *r = pq_fn.PQexec(c, q);
     ExecStatusType st = pq_fn.PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
