@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A PostgreSQL registry with a standby (docs/deploy.md, "Several hosts on one PostgreSQL registry"): a primary and a
+# streaming replica made with pg_basebackup, both on loopback in the test's cluster directory; kmsd names both in its
+# URI with target_session_attrs=read-write. Under load the primary stops and the standby is promoted: kmsd answers on
+# from its journal, its next connection finds the new primary, and every answered activation is in the registry.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg.sh"
+
+cmid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+pg_start
+STANDBY_PORT=$(free_port)
+STANDBY_PID=""
+"${PG_AS[@]}" env PGPASSWORD="$(cat "$PG_PASSFILE")" "$PG_BIN/pg_basebackup" -D "$PG_ROOT/standby" -R -X stream -c fast \
+    -h 127.0.0.1 -p "$PG_PORT" -U kmsd >"$PG_ROOT/basebackup.log" 2>&1 ||
+    { cat "$PG_ROOT/basebackup.log" >&2; fail "pg_basebackup"; }
+"${PG_AS[@]}" "$PG_BIN/postgres" -D "$PG_ROOT/standby" -p "$STANDBY_PORT" -k "$PG_ROOT" -c listen_addresses=127.0.0.1 \
+    >>"$PG_ROOT/standby.log" 2>&1 &
+STANDBY_PID=$!
+stop_standby() {
+    [ -n "$STANDBY_PID" ] || return 0
+    kill -INT "$STANDBY_PID" 2>/dev/null
+    for _ in $(seq 1 200); do kill -0 "$STANDBY_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$STANDBY_PID" 2>/dev/null
+    wait "$STANDBY_PID" 2>/dev/null
+    STANDBY_PID=""
+}
+trap 'stop_standby; pg_cleanup' EXIT
+for _ in $(seq 1 200); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$STANDBY_PORT" && break
+    kill -0 "$STANDBY_PID" 2>/dev/null || break
+    sleep 0.05
+done
+"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$STANDBY_PORT" || { tail "$PG_ROOT/standby.log" >&2; fail "the standby did not start"; }
+standby_sql() { "$PG_BIN/psql" -X -q -At -h "$PG_ROOT" -p "$STANDBY_PORT" -U kmsd -d kmsd -c "$1"; }
+[ "$(standby_sql "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not a standby"
+
+URI="postgresql://kmsd@127.0.0.1:$PG_PORT,127.0.0.1:$STANDBY_PORT/kmsd?target_session_attrs=read-write"
+DB=(--db "$URI" --db-password-file "$PG_PASSFILE")
+start_kmsd --no-http "${DB[@]}" --host-name solo
+: >"$TMP/answered"
+load() { # FIRST COUNT: activations with distinct CMIDs, each answered one listed in answered
+    local i
+    for i in $(seq "$1" $(($1 + $2 - 1))); do
+        "$KMSC" -q --timeout 5 --cmid "$(cmid "$i")" "127.0.0.1:$PORT" >/dev/null 2>&1 && echo "$(cmid "$i")" >>"$TMP/answered"
+    done
+}
+load 1 50
+all_listed "$TMP/answered" "${DB[@]}" || fail "nothing recorded through the primary"
+load 100 400 &
+loader=$!
+sleep 1
+pg_stop # the primary (a fast shutdown: the standby receives its last WAL)
+standby_sql "SELECT pg_promote()" >/dev/null || fail "cannot promote the standby"
+[ "$(standby_sql "SELECT pg_is_in_recovery()")" = f ] || fail "the standby was not promoted"
+kill -0 "$loader" 2>/dev/null || fail "the load ended before the failover: make it longer"
+wait "$loader"
+n=$(wc -l <"$TMP/answered")
+[ "$n" -ge 400 ] || fail "only $n of 450 activations answered across the failover"
+all_listed "$TMP/answered" "${DB[@]}" || fail "after the failover: answered activations missing from the new primary"
+grep -q "registry: cannot fold the journal" "$TMP/kmsd.log" || fail "kmsd did not log the fault"
+stop_kmsd
+echo "ok: a failover to the promoted standby under load; all $n answered activations in the registry"
