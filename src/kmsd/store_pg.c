@@ -15,7 +15,8 @@
 /* Every migration transaction holds this advisory lock first, so that two hosts starting on a new registry at once do
  * not both apply a step (the version is read again under it). "kmsd" in ASCII. */
 #define PG_MIGRATION_LOCK "1802334052"
-#define PG_CONNECT_TIMEOUT "10" /* seconds, unless --db says connect_timeout */
+#define PG_CONNECT_TIMEOUT "5" /* seconds, unless --db says connect_timeout: a fold (and a genuine answer waiting for it)
+                                * waits this long for a server that does not answer at all */
 #define PG_PASSWORD_MAX 1024
 
 /*
@@ -81,7 +82,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " ON CONFLICT (app_group, product) DO UPDATE SET n = summary.n + 1; END IF; RETURN NULL; END$$;"
     "CREATE TRIGGER summary_insert AFTER INSERT ON clients FOR EACH ROW EXECUTE FUNCTION kmsd_summary_insert();"
     "CREATE TRIGGER summary_delete AFTER DELETE ON clients FOR EACH ROW EXECUTE FUNCTION kmsd_summary_delete();"
+    /* WHEN: the upserts set product with every renewal; only a change calls the function */
     "CREATE TRIGGER summary_update AFTER UPDATE OF app_group, product ON clients FOR EACH ROW"
+    " WHEN (OLD.app_group IS DISTINCT FROM NEW.app_group OR OLD.product IS DISTINCT FROM NEW.product)"
     " EXECUTE FUNCTION kmsd_summary_update();"
     "CREATE INDEX clients_first_seen ON clients (first_seen, id);"
     "CREATE INDEX clients_workstation ON clients (lower(workstation), id);"
