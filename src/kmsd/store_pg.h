@@ -9,13 +9,14 @@
  *
  * The schema is SQLite's (docs/internals/store.md), in PostgreSQL's types, with the same version numbers and one
  * migration step per version: bytea GUIDs, bigint times and counters, an identity column id in rowid's place (the
- * tie-break of orders and cursors), text COLLATE "C" (ordered bytewise, as SQLite's BINARY), kmsd_lower() (ASCII
- * only, as SQLite's lower()) and kmsd_guid_text() (a CMID's text form) as SQL functions, the summary triggers in
- * PL/pgSQL, and the schema version in the one row of kmsd_schema.
+ * tie-break of orders and cursors), text COLLATE "C" (ordered bytewise and lower()ed ASCII only, as SQLite's BINARY and
+ * lower()), kmsd_guid_text() (a CMID's text form) as an SQL function, trigram indexes for the search where pg_trgm may
+ * be created, the summary triggers in PL/pgSQL, and the schema version in the one row of kmsd_schema.
  *
  * What a PostgreSQL registry does not have: the file's backups and checks (pg_dump is the tool), checkpoints and
- * page-cache settings (the server's), the search in memory (a search is SQL). The store's connection is re-established
- * by store_wake after it broke: a failure whose connection is gone leaves the store asleep.
+ * page-cache settings (the server's), the search in memory (a search is SQL over the trigram indexes). The store's
+ * connection is re-established by store_wake after it broke: a failure whose connection is gone leaves the store
+ * asleep; a read-only store connects again by itself at its next query.
  */
 #ifndef KMSD_STORE_PG_H
 #define KMSD_STORE_PG_H
