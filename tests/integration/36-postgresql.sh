@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Several hosts on one PostgreSQL registry ([multihost]), on a cluster this test creates (pg.sh: initdb, a free
 # loopback port, the postgres user when run as root): a password written in --db is refused and never shown; two kmsd
-# with their own state directories and host names share the registry: activations on both are recorded with the host
+# with their own state directories, host names and loopback addresses share the registry: activations on both are recorded with the host
 # that served them, and their genuine counts agree (each counts the other's clients); kill -9 of one host under load
 # loses no answered activation (its journal is folded into PostgreSQL at its restart); PostgreSQL stopped and started
 # under load: answers go on (genuine ones with the count known before, after STORE_WRITER_COUNT_PATIENCE_MS) and every
@@ -27,18 +27,20 @@ out=$("$KMSD" stats --db "postgresql://kmsd@127.0.0.1:$PG_PORT/kmsd" --db-passwo
 
 # --- two hosts
 declare -A PID PORTS
-# host NAME [OPTIONS]: kmsd NAME on a free port, its own state directory, the shared registry
+# each host on a loopback address of its own, as two machines would be (alpha 127.0.0.2, beta 127.0.0.3)
+declare -A ADDR=([alpha]=127.0.0.2 [beta]=127.0.0.3)
+# host NAME [OPTIONS]: kmsd NAME on its address and a free port, its own state directory, the shared registry
 host() {
     local name=$1 port
     shift
     port=$(free_port)
     mkdir -p "$TMP/$name"
-    "$KMSD" -L "127.0.0.1:$port" --no-http --state-dir "$TMP/$name" --host-name "$name" "${DB[@]}" \
+    "$KMSD" -L "${ADDR[$name]}:$port" --no-http --state-dir "$TMP/$name" --host-name "$name" "${DB[@]}" \
         --log-level debug "${AS_ROOT[@]}" "${IT_RATE[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
     PID[$name]=$!
     PORTS[$name]=$port
     KMSD_PID=$! # wait_port watches it
-    wait_port 127.0.0.1 "$port"
+    wait_port "${ADDR[$name]}" "$port"
     KMSD_PID=""
 }
 kill_hosts() {
@@ -73,18 +75,18 @@ recorded() {
 host alpha --count-mode genuine
 host beta --count-mode genuine
 for i in $(seq 1 5); do
-    expect_rc 7 "$KMSC" --cmid "$(cmid "$i")" "127.0.0.1:${PORTS[alpha]}"
+    expect_rc 7 "$KMSC" --cmid "$(cmid "$i")" "${ADDR[alpha]}:${PORTS[alpha]}"
     [ "$(field "Current count" | awk '{print $1}')" = "$i" ] || fail "alpha's count after $i clients"
 done
 recorded 5
 # beta counts alpha's five clients and its own
 for i in $(seq 6 8); do
-    expect_rc 7 "$KMSC" --cmid "$(cmid "$i")" "127.0.0.1:${PORTS[beta]}"
+    expect_rc 7 "$KMSC" --cmid "$(cmid "$i")" "${ADDR[beta]}:${PORTS[beta]}"
     [ "$(field "Current count" | awk '{print $1}')" = "$i" ] || fail "beta's count after $i clients on both hosts: $(field "Current count")"
 done
 recorded 8
 # a client of beta renewing on alpha: counted once, by both
-expect_rc 7 "$KMSC" --cmid "$(cmid 7)" "127.0.0.1:${PORTS[alpha]}"
+expect_rc 7 "$KMSC" --cmid "$(cmid 7)" "${ADDR[alpha]}:${PORTS[alpha]}"
 [ "$(field "Current count" | awk '{print $1}')" = 8 ] || fail "a client of both hosts was counted twice"
 recorded 9
 "$KMSD" clients "${DB[@]}" --format json >"$TMP/clients.json" || fail "kmsd clients on the shared registry"
@@ -104,7 +106,7 @@ stop beta
 load() {
     local i
     for i in $(seq "$2" $(($2 + $3 - 1))); do
-        if "$KMSC" -q --timeout 5 --cmid "$(cmid "$i")" "127.0.0.1:${PORTS[$1]}" >/dev/null 2>&1; then
+        if "$KMSC" -q --timeout 5 --cmid "$(cmid "$i")" "${ADDR[$1]}:${PORTS[$1]}" >/dev/null 2>&1; then
             echo "$(cmid "$i")" >>"$TMP/answered"
         else
             return 0
