@@ -21,7 +21,7 @@
     X(PQexecPrepared) X(PQresultStatus) X(PQresultErrorField) X(PQclear) X(PQntuples) X(PQgetvalue) X(PQgetlength) \
     X(PQgetisnull) X(PQcmdTuples) X(PQenterPipelineMode) X(PQexitPipelineMode) X(PQsendQueryPrepared)              \
     X(PQpipelineSync) X(PQgetResult) X(PQsetNoticeProcessor) X(PQconninfoParse) X(PQconninfoFree)                  \
-    X(PQtransactionStatus) X(PQserverVersion)
+    X(PQtransactionStatus) X(PQserverVersion) X(PQconnectionNeedsPassword) X(PQconnectionUsedPassword)
 
 struct pq_fns {
     LAZYLIB_MEMBERS(PQ_FNS)

@@ -565,8 +565,12 @@ static int connect_pg(struct store *s)
         snprintf(s->err, sizeof s->err, "cannot connect: %s",
                  s->pg->conn ? pq_fn.PQerrorMessage(s->pg->conn) : "out of memory");
         one_line(s->err);
+        /* a server that asked for a password and refused it (or the database or role after it) is a configuration
+         * to fix, not a server to wait for: -EACCES, which no store_open_daemon defers */
+        bool refused = s->pg->conn && (pq_fn.PQconnectionNeedsPassword(s->pg->conn) ||
+                                       pq_fn.PQconnectionUsedPassword(s->pg->conn));
         drop_connection(s);
-        return -ENOTCONN;
+        return refused ? -EACCES : -ENOTCONN;
     }
     pq_fn.PQsetNoticeProcessor(s->pg->conn, quiet_notice, NULL);
     memset(s->pg->prepared, 0, sizeof s->pg->prepared);

@@ -489,9 +489,27 @@ static void password_kept(void **state)
     assert_int_equal(store_wake(s), 0);
     assert_int_equal(store_write(s, &r, 1), 0);
     store_close(s);
-    /* a new file setting forgets the password: nothing to connect with now */
+    /* a wrong password is a configuration to fix: the daemon's open refuses it (-EACCES), never defers it */
+    FILE *w = fopen(tmp, "w");
+    assert_non_null(w);
+    fputs("not-the-password\n", w);
+    fclose(w);
     store_set_password_file(tmp);
     char err[512];
+    bool later = true;
+    assert_int_equal(store_open_daemon(uri(), &s, &later, err, sizeof err), -EACCES);
+    assert_false(later);
+    assert_null(s);
+    assert_non_null(strstr(err, "cannot connect"));
+    /* nothing listening there: deferred, the store asleep */
+    assert_int_equal(store_open_daemon("postgresql://kmsd@127.0.0.1:1/kmsd?connect_timeout=2", &s, &later, err,
+                                       sizeof err), 0);
+    assert_true(later);
+    assert_true(store_asleep(s));
+    store_close(s);
+    assert_int_equal(unlink(tmp), 0);
+    /* a new file setting forgets the password: nothing to connect with now */
+    store_set_password_file(tmp);
     assert_int_not_equal(store_open(uri(), &s, err, sizeof err), 0);
     assert_non_null(strstr(err, "cannot read the password file"));
     store_set_password_file(getenv("KMSD_TEST_PG_PASSFILE"));
