@@ -39,9 +39,9 @@ wait_port() { # PID PORT
     echo "bench/${0##*/}: nothing listens on port $2 after 5 s" >&2
     exit 1
 }
-stop_pid() { # PID: SIGTERM, wait up to 10 s
+stop_pid() { # PID [SIGNAL]: SIGNAL (default TERM; tests/integration/pg.sh sends INT), wait up to 10 s
     local p=$1
-    kill -TERM "$p" 2>/dev/null
+    kill "-${2:-TERM}" "$p" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null

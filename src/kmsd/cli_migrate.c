@@ -57,6 +57,20 @@ struct keys {
     bool oom;
 };
 
+/* Makes room for one more of *n elements of size bytes in *arr (doubling from first); false when out of memory. */
+static bool grow(void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(*arr, c * size);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = c;
+    return true;
+}
+
 static void key_of(const struct store_client *c, uint8_t key[32])
 {
     memcpy(key, c->cmid.b, 16);
@@ -66,15 +80,12 @@ static void key_of(const struct store_client *c, uint8_t key[32])
 static int collect_key(void *ctx, const struct store_client *c)
 {
     struct keys *k = ctx;
-    if (k->n == k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 4096;
-        struct key_row *p = realloc(k->k, cap * sizeof *p);
-        if (!p) {
-            k->oom = true;
-            return 1;
-        }
-        k->k = p;
-        k->cap = cap;
+    void *arr = k->k;
+    bool ok = grow(&arr, &k->cap, k->n, sizeof *k->k, 4096);
+    k->k = arr;
+    if (!ok) {
+        k->oom = true;
+        return 1;
     }
     struct key_row *r = &k->k[k->n++];
     key_of(c, r->key);
@@ -117,15 +128,12 @@ struct days {
 static int collect_day(void *ctx, int64_t day, uint64_t answered, uint64_t refused)
 {
     struct days *ds = ctx;
-    if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : 512;
-        struct store_day *p = realloc(ds->d, cap * sizeof *p);
-        if (!p) {
-            ds->oom = true;
-            return 1;
-        }
-        ds->d = p;
-        ds->cap = cap;
+    void *arr = ds->d;
+    bool ok = grow(&arr, &ds->cap, ds->n, sizeof *ds->d, 512);
+    ds->d = arr;
+    if (!ok) {
+        ds->oom = true;
+        return 1;
     }
     ds->d[ds->n++] = (struct store_day){day, answered, refused};
     return 0;

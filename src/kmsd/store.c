@@ -431,11 +431,6 @@ static int connect_db(const char *path, int flags, sqlite3 **db)
     return rc;
 }
 
-bool store_is_postgresql(const char *db)
-{
-    return store_pg_is_uri(db);
-}
-
 bool store_on_postgresql(const struct store *s)
 {
     return s->pg != NULL;
@@ -444,7 +439,7 @@ bool store_on_postgresql(const struct store *s)
 void store_redact(const char *db, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", db);
-    if (!store_pg_is_uri(out))
+    if (!store_is_postgresql(out))
         return;
     /* postgresql://user:PASSWORD@host/..., and ?password=... / &password=... */
     char *auth = strstr(out, "://") + 3;
@@ -475,7 +470,7 @@ void store_redact(const char *db, char *out, size_t cap)
 
 int store_local_path(const char *db, const char *state_dir, char *out, size_t cap)
 {
-    if (!store_pg_is_uri(db))
+    if (!store_is_postgresql(db))
         return store_path(db, state_dir, out, cap);
     int n = snprintf(out, cap, "%s/%s", state_dir, STORE_PG_LOCAL_NAME);
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
@@ -677,7 +672,7 @@ static int open_common(const char *path, enum open_mode mode, bool *later, struc
         return -ENOMEM;
     }
     s->readonly = mode != OPEN_WRITE;
-    bool pg = store_pg_is_uri(path);
+    bool pg = store_is_postgresql(path);
     int ret = 0;
     if (pg && (mode == OPEN_FILE_LIVE || mode == OPEN_FILE_AT_REST)) {
         snprintf(s->err, sizeof s->err, "a PostgreSQL registry is not a file: copy it with pg_dump");

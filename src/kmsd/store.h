@@ -69,7 +69,7 @@ int store_path(const char *db, const char *state_dir, char *out, size_t cap);
 /* A PostgreSQL registry (store_pg.h): db a libpq URI, postgresql://USER@HOST:PORT/DB?PARAMS (or postgres://). Its
  * password comes from --db-password-file (store_pg_set_password_file) or libpq's PGPASSFILE / ~/.pgpass: a URI holding
  * one is refused by store_open. */
-bool store_is_postgresql(const char *db);
+bool store_is_postgresql(const char *db); /* a libpq URI: postgresql:// or postgres:// (store_pg.c) */
 /* Whether s is a PostgreSQL registry (the store_open'ed form of store_is_postgresql). */
 bool store_on_postgresql(const struct store *s);
 /* Where the registry's files on this host are named from: the activation journal (<base>-activations.N) and the

@@ -176,6 +176,9 @@ void store_rollback(struct store *s);
 /* Ends the caller's transaction: commits when ret is 0, rolls back when it is not or the commit fails (what names the
  * commit in the error). Returns ret, or the commit's error. */
 int store_end(struct store *s, int ret, const char *what);
+/* in lower-cased as SQLite's lower() and PostgreSQL's under COLLATE "C" do (ASCII letters only) into out (cap bytes,
+ * NUL-terminated, cut to fit). */
+void store_lower_ascii(const char *in, char *out, size_t cap);
 /* Whether a lower-cased text could be part of a CMID's text form (1 to 36 hex digits and dashes): only then does a
  * search look at the CMIDs. */
 bool store_could_be_cmid(const char *lq);

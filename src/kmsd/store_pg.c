@@ -11,13 +11,14 @@
 #include "pq_fns.h"
 
 #include "guid.h"
+#include "num.h"
 
 /* Every migration transaction holds this advisory lock first, so that two hosts starting on a new registry at once do
  * not both apply a step (the version is read again under it). "kmsd" in ASCII. */
 #define PG_MIGRATION_LOCK "1802334052"
 #define PG_CONNECT_TIMEOUT "5" /* seconds, unless --db says connect_timeout: a fold (and a genuine answer waiting for it)
                                 * waits this long for a server that does not answer at all */
-#define PG_PASSWORD_MAX 1024
+#define PG_PASSWORD_MAX 1024 /* bytes of the password file's first line, its NUL included: longer is refused */
 
 /*
  * Schema migrations, one per version as SQLite's (store.c), in PostgreSQL's words: steps[k] takes a registry from
@@ -173,7 +174,7 @@ const char *pg_stmt_name(enum pg_stmt id)
     return stmt_names[id];
 }
 
-bool store_pg_is_uri(const char *db)
+bool store_is_postgresql(const char *db)
 {
     return db && (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
 }
@@ -278,25 +279,13 @@ void pg_text(const PGresult *r, int row, int col, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 void pg_guid(const PGresult *r, int row, int col, struct guid *g)
 {
     memset(g, 0, sizeof *g);
     const char *v = pq_fn.PQgetvalue(r, row, col);
-    if (!v || pq_fn.PQgetlength(r, row, col) != 2 + 32 || v[0] != '\\' || v[1] != 'x')
-        return;
     struct guid t;
-    for (size_t i = 0; i < sizeof t.b; i++) {
-        int hi = hexval(v[2 + 2 * i]), lo = hexval(v[3 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return;
-        t.b[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *g = t;
+    if (v && pq_fn.PQgetlength(r, row, col) == 2 + 32 && v[0] == '\\' && v[1] == 'x' && num_hex(v + 2, t.b, sizeof t.b) == 0)
+        *g = t;
 }
 
 /* ---- errors and commands ---- */
@@ -482,9 +471,15 @@ static int read_password(struct store *s, char *out, size_t cap)
     } else if (f) {
         if (!fgets(out, (int)cap, f))
             out[0] = '\0';
+        bool whole = strchr(out, '\n') != NULL || feof(f);
         fclose(f);
         out[strcspn(out, "\r\n")] = '\0';
-        if (!out[0]) {
+        if (!whole) {
+            snprintf(s->err, sizeof s->err, "the password file %.150s: its first line is longer than %d bytes", path,
+                     PG_PASSWORD_MAX - 1);
+            explicit_bzero(out, cap);
+            ret = -EINVAL;
+        } else if (!out[0]) {
             snprintf(s->err, sizeof s->err, "the password file %.150s is empty", path);
             ret = -EINVAL;
         } else {
@@ -575,7 +570,7 @@ static int connect_pg(struct store *s)
     pq_fn.PQsetNoticeProcessor(s->pg->conn, quiet_notice, NULL);
     memset(s->pg->prepared, 0, sizeof s->pg->prepared);
     int version = 0;
-    if (s->pg->readonly) {
+    if (s->readonly) {
         ret = pg_cmd(s, "SET default_transaction_read_only = on", "cannot set the session read-only");
         if (!ret)
             ret = read_version(s, &version);
@@ -640,7 +635,6 @@ int store_pg_open(struct store *s, const char *conninfo, bool readonly)
         snprintf(s->err, sizeof s->err, "out of memory");
         return -ENOMEM;
     }
-    s->pg->readonly = readonly;
     s->readonly = readonly;
     int ret = check_conninfo(s, conninfo);
     return ret ? ret : connect_pg(s);
@@ -699,7 +693,7 @@ int store_pg_create_at_version(const char *conninfo, int version, char *err, siz
     }
     int ret = check_conninfo(&s, conninfo);
     if (!ret) {
-        pg.readonly = true; /* connect without migrating, then migrate to the version asked */
+        s.readonly = true; /* connect without migrating, then migrate to the version asked */
         ret = connect_pg(&s);
         if (ret == -ENOTSUP) /* the version check of a read-only open: expected here */
             ret = 0;

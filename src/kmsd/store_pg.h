@@ -30,8 +30,6 @@
 
 struct store;
 
-/* Whether db names a PostgreSQL registry (a libpq URI: postgresql:// or postgres://). */
-bool store_pg_is_uri(const char *db);
 
 /* Connection: see store.h's store_open, store_open_readonly, store_close, store_sleep, store_wake. */
 int store_pg_open(struct store *s, const char *conninfo, bool readonly);

@@ -31,7 +31,6 @@ enum pg_stmt {
 struct store_pg {
     PGconn *conn;       /* NULL while asleep, or once the connection broke (store_wake connects again) */
     char *conninfo;     /* the --db text */
-    bool readonly;
     bool prepared[PS_COUNT_MAX];
 };
 

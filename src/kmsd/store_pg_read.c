@@ -245,13 +245,14 @@ static const char *like_q(const struct store_query *q, char *buf, size_t cap)
 {
     if (!q->q || !q->q[0])
         return NULL;
+    char lq[STORE_QUERY_TEXT_MAX + 1];
+    store_lower_ascii(q->q, lq, sizeof lq);
     size_t o = 0;
     buf[o++] = '%';
-    for (size_t i = 0; q->q[i] && i < STORE_QUERY_TEXT_MAX && o + 3 < cap; i++) {
-        char c = q->q[i];
-        if (c == '%' || c == '_' || c == '\\')
+    for (size_t i = 0; lq[i] && o + 3 < cap; i++) {
+        if (lq[i] == '%' || lq[i] == '_' || lq[i] == '\\')
             buf[o++] = '\\';
-        buf[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        buf[o++] = lq[i];
     }
     buf[o++] = '%';
     buf[o] = '\0';
@@ -268,11 +269,10 @@ int store_pg_query(struct store *s, const struct store_query *q, uint64_t *total
     }
     char lqb[2 * STORE_QUERY_TEXT_MAX + 3], plain[STORE_QUERY_TEXT_MAX + 1];
     struct pg_search sr = {like_q(q, lqb, sizeof lqb), false};
-    /* whether a CMID's text could hold it is a question about the text itself */
-    snprintf(plain, sizeof plain, "%s", q->q ? q->q : "");
-    for (char *c = plain; *c; c++)
-        *c = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
-    sr.cmid = sr.like && store_could_be_cmid(plain);
+    if (sr.like) { /* whether a CMID's text could hold it is a question about the text itself */
+        store_lower_ascii(q->q, plain, sizeof plain);
+        sr.cmid = store_could_be_cmid(plain);
+    }
     int ret = pg_ready(s);
     /* the total and the page from one snapshot */
     if (!ret)

@@ -11,6 +11,7 @@
 #include "pq_fns.h"
 
 #include "kms.h"
+#include "num.h"
 #include "timeutil.h"
 
 /* Upserts sent before their results are read (pipeline mode): their results, a row each, stay far below what the
@@ -70,21 +71,28 @@ struct upsert_ctx {
     const struct coalesced *c;
 };
 
+/* $1 to $12 of PS_UPSERT and PS_MERGE, the columns an activation record (struct store_record) and an imported row
+ * (struct store_client) share under the same field names (as SQLite's BIND_CLIENT_COLUMNS, store_write.c). */
+#define PG_CLIENT_COLUMNS(p, x)                                                                                        \
+    do {                                                                                                               \
+        pg_p_guid((p), &(x)->cmid);                                                                                    \
+        pg_p_guid((p), &(x)->app_id);                                                                                  \
+        pg_p_int((p), store_app_group_of(&(x)->app_id));                                                               \
+        pg_p_guid((p), &(x)->sku_id);                                                                                  \
+        pg_p_guid((p), &(x)->kms_id);                                                                                  \
+        pg_p_text((p), (x)->workstation, sizeof(x)->workstation);                                                      \
+        pg_p_text((p), (x)->product, sizeof(x)->product);                                                              \
+        pg_p_int((p), (x)->license_status);                                                                            \
+        pg_p_int((p), (x)->grace_time);                                                                                \
+        pg_p_int((p), (x)->is_vm);                                                                                     \
+        pg_p_int((p), (x)->version_major);                                                                             \
+        pg_p_int((p), (x)->version_minor);                                                                             \
+    } while (0)
+
 static void upsert_params(const struct store *s, const struct coalesced *c, struct pg_params *p)
 {
     const struct store_record *r = c->last;
-    pg_p_guid(p, &r->cmid);
-    pg_p_guid(p, &r->app_id);
-    pg_p_int(p, store_app_group_of(&r->app_id));
-    pg_p_guid(p, &r->sku_id);
-    pg_p_guid(p, &r->kms_id);
-    pg_p_text(p, r->workstation, sizeof r->workstation);
-    pg_p_text(p, r->product, sizeof r->product);
-    pg_p_int(p, r->license_status);
-    pg_p_int(p, r->grace_time);
-    pg_p_int(p, r->is_vm);
-    pg_p_int(p, r->version_major);
-    pg_p_int(p, r->version_minor);
+    PG_CLIENT_COLUMNS(p, r);
     pg_p_int(p, c->first);
     pg_p_int(p, c->latest);
     pg_p_int(p, (int64_t)c->n);
@@ -281,18 +289,7 @@ int store_pg_stat_one(struct store *s, const char *key, int64_t *v)
 static void fill_merge(const void *ctx, size_t i, struct pg_params *p)
 {
     const struct store_client *c = (const struct store_client *)ctx + i;
-    pg_p_guid(p, &c->cmid);
-    pg_p_guid(p, &c->app_id);
-    pg_p_int(p, store_app_group_of(&c->app_id));
-    pg_p_guid(p, &c->sku_id);
-    pg_p_guid(p, &c->kms_id);
-    pg_p_text(p, c->workstation, sizeof c->workstation);
-    pg_p_text(p, c->product, sizeof c->product);
-    pg_p_int(p, c->license_status);
-    pg_p_int(p, c->grace_time);
-    pg_p_int(p, c->is_vm);
-    pg_p_int(p, c->version_major);
-    pg_p_int(p, c->version_minor);
+    PG_CLIENT_COLUMNS(p, c);
     pg_p_int(p, c->first_seen < c->last_seen ? c->first_seen : c->last_seen);
     pg_p_int(p, c->last_seen);
     pg_p_int(p, c->request_count ? (int64_t)c->request_count : 1);
@@ -354,8 +351,14 @@ static int delete_run(struct store *s, const char *sql, const struct pg_params *
     int ret = pg_run(s, sql, p, &r, what);
     if (ret)
         return ret;
-    *n = strtoull(pq_fn.PQcmdTuples(r), NULL, 10);
+    uint64_t k = 0;
+    bool ok = num_u64(pq_fn.PQcmdTuples(r), 0, UINT64_MAX, &k) == 0;
     pq_fn.PQclear(r);
+    *n = k;
+    if (!ok) {
+        snprintf(s->err, sizeof s->err, "%s: no row count in the server's answer", what);
+        return -EIO;
+    }
     return 0;
 }
 

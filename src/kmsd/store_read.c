@@ -143,7 +143,7 @@ static const char *const sort_index[STORE_SORT_COUNT] = {
 };
 
 /* in lower-cased as SQLite's lower() does (ASCII only) into out (cap bytes, NUL-terminated, cut to fit). */
-static void lower_ascii(const char *in, char *out, size_t cap)
+void store_lower_ascii(const char *in, char *out, size_t cap)
 {
     size_t i = 0;
     for (; in[i] && i < cap - 1; i++)
@@ -156,7 +156,7 @@ static const char *lower_q(const struct store_query *q, char *buf, size_t cap)
 {
     if (!q->q)
         return NULL;
-    lower_ascii(q->q, buf, cap);
+    store_lower_ascii(q->q, buf, cap);
     return buf;
 }
 
@@ -176,7 +176,7 @@ void store_cursor_of(const struct store_query *q, const struct store_client *c, 
         out->num = c->first_seen;
         break;
     case STORE_SORT_WORKSTATION: /* lower() as SQLite's: ASCII only */
-        lower_ascii(c->workstation, out->text, sizeof out->text);
+        store_lower_ascii(c->workstation, out->text, sizeof out->text);
         break;
     case STORE_SORT_PRODUCT:
         snprintf(out->text, sizeof out->text, "%s", c->product);

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "journal.h"
+#include "num.h"
 #include "log.h"
 
 int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
@@ -111,8 +112,9 @@ static uint64_t saved_seq(const struct store_writer *w)
     ssize_t n = read(fd, text, sizeof text - 1);
     close(fd);
     uint64_t v = 0;
-    for (ssize_t i = 0; i < n && text[i] >= '0' && text[i] <= '9' && v < UINT64_MAX / 10; i++)
-        v = v * 10 + (uint64_t)(text[i] - '0');
+    const char *end;
+    if (n <= 0 || num_digits(text, &v, &end) != 0)
+        return 0; /* none usable: the journal's own last record, if any, is what the numbers go on from */
     return v;
 }
 

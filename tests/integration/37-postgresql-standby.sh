@@ -17,11 +17,7 @@ STANDBY_PID=""
     >>"$PG_ROOT/standby.log" 2>&1 &
 STANDBY_PID=$!
 stop_standby() {
-    [ -n "$STANDBY_PID" ] || return 0
-    kill -INT "$STANDBY_PID" 2>/dev/null
-    for _ in $(seq 1 200); do kill -0 "$STANDBY_PID" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$STANDBY_PID" 2>/dev/null
-    wait "$STANDBY_PID" 2>/dev/null
+    stop_pid "$STANDBY_PID" INT
     STANDBY_PID=""
 }
 trap 'stop_standby; pg_cleanup' EXIT

@@ -90,6 +90,21 @@ start_kmsd() {
     return 0
 }
 
+# stop_pid PID [SIGNAL]: a helper server (named, PostgreSQL) stopped by its PID: SIGNAL (default TERM), up to 10 s,
+# then SIGKILL; reaped. Nothing for an empty PID.
+stop_pid() {
+    local _
+    [ -n "$1" ] || return 0
+    kill "-${2:-TERM}" "$1" 2>/dev/null
+    for _ in $(seq 1 200); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
 # stop_kmsd: SIGTERM, then kmsd must exit 0 within 10 s.
 stop_kmsd() {
     local i rc

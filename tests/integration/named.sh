@@ -14,15 +14,7 @@ NAMED_DIR="$TMP/named"
 NAMED_RECORDS=""
 
 named_stop() {
-    [ -n "$NAMED_PID" ] || return 0
-    kill -TERM "$NAMED_PID" 2>/dev/null
-    local i
-    for i in $(seq 1 100); do
-        kill -0 "$NAMED_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$NAMED_PID" 2>/dev/null
-    wait "$NAMED_PID" 2>/dev/null
+    stop_pid "$NAMED_PID"
     NAMED_PID=""
 }
 trap 'named_stop; cleanup' EXIT

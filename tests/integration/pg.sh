@@ -19,16 +19,8 @@ PG_PASSFILE="$TMP/pg-password"
 head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PG_PASSFILE"
 cp "$PG_PASSFILE" "$PG_ROOT/pw" && chmod 644 "$PG_ROOT/pw"
 
-pg_stop() {
-    local _
-    [ -n "$PG_PID" ] || return 0
-    kill -INT "$PG_PID" 2>/dev/null
-    for _ in $(seq 1 200); do
-        kill -0 "$PG_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$PG_PID" 2>/dev/null
-    wait "$PG_PID" 2>/dev/null
+pg_stop() { # a fast shutdown (SIGINT)
+    stop_pid "$PG_PID" INT
     PG_PID=""
 }
 

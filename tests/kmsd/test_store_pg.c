@@ -508,11 +508,72 @@ static void password_kept(void **state)
     assert_true(store_asleep(s));
     store_close(s);
     assert_int_equal(unlink(tmp), 0);
+    /* a first line longer than PG_PASSWORD_MAX - 1 bytes: refused with the reason, not cut into a wrong password */
+    w = fopen(tmp, "w");
+    assert_non_null(w);
+    for (int i = 0; i < 1100; i++)
+        fputc('p', w);
+    fputc('\n', w);
+    fclose(w);
+    store_set_password_file(tmp);
+    assert_int_not_equal(store_open(uri(), &s, err, sizeof err), 0);
+    assert_non_null(strstr(err, "longer than 1023 bytes"));
+    assert_int_equal(unlink(tmp), 0);
     /* a new file setting forgets the password: nothing to connect with now */
     store_set_password_file(tmp);
     assert_int_not_equal(store_open(uri(), &s, err, sizeof err), 0);
     assert_non_null(strstr(err, "cannot read the password file"));
     store_set_password_file(getenv("KMSD_TEST_PG_PASSFILE"));
+}
+
+static void snapshot_rows(struct store *s, int64_t now, struct out *o)
+{
+    struct store_stats st;
+    assert_int_equal(store_stats_get(s, now, &st), 0);
+    put(o, "stats %llu %llu %llu\n", (unsigned long long)st.requests, (unsigned long long)st.failed,
+        (unsigned long long)st.clients);
+    assert_int_equal(store_groups(s, put_group, o), 0);
+    assert_int_equal(store_list(s, NULL, put_client, o), 0);
+}
+
+/* Batches larger than the pipeline's chunk (PG_PIPELINE_CHUNK, 512 statements) and listings longer than a cursor's
+ * fetch (PG_LIST_FETCH, 500 rows): one fold of 1,400 records of 1,100 clients, one merge of 1,200 rows, every row
+ * listed; the same as SQLite's. */
+static void large_batches(void **state)
+{
+    (void)state;
+    reset_db();
+    struct store *lite = open_mem(), *pg = open_pg();
+    int64_t now = T0 + DAY;
+    static struct store_record recs[1400];
+    for (unsigned i = 0; i < 1400; i++)
+        recs[i] = rec(i < 1100 ? i : i - 1100, APP_WIN, T0 + i);
+    assert_int_equal(store_write_folded(lite, recs, 1400, 1400), 0);
+    assert_int_equal(store_write_folded(pg, recs, 1400, 1400), 0);
+    static struct store_client rows[1200];
+    memset(rows, 0, sizeof rows);
+    for (unsigned i = 0; i < 1200; i++) {
+        rows[i].cmid = cmid_n(900 + i); /* 200 known, 1,000 new */
+        rows[i].app_id = gid(APP_O2013);
+        snprintf(rows[i].workstation, sizeof rows[i].workstation, "m-%u", i);
+        snprintf(rows[i].product, sizeof rows[i].product, "Office LTSC Professional Plus 2021");
+        rows[i].first_seen = rows[i].last_seen = T0 + 5000 + i;
+        rows[i].request_count = 2;
+    }
+    uint64_t ca = 0, cb = 0;
+    assert_int_equal(store_merge(lite, rows, 1200, &ca), 0);
+    assert_int_equal(store_merge(pg, rows, 1200, &cb), 0);
+    assert_int_equal(ca, 1200);
+    assert_int_equal(cb, 1200);
+    struct out a = {0}, b = {0};
+    snapshot_rows(lite, now, &a);
+    snapshot_rows(pg, now, &b);
+    compare(&a, &b, "large batches");
+    assert_non_null(strstr(b.p, "stats 1400 0 2300\n"));
+    free(a.p);
+    free(b.p);
+    store_close(lite);
+    store_close(pg);
 }
 
 /* Two hosts on one registry: each its own journal sequence; the genuine count sees the clients of both; rows say who
@@ -561,6 +622,7 @@ int main(void)
         cmocka_unit_test(reconnects),
         cmocka_unit_test(two_hosts),
         cmocka_unit_test(password_kept),
+        cmocka_unit_test(large_batches),
     };
     return cmocka_run_group_tests(tests, setup, storetest_teardown);
 }
