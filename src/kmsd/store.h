@@ -21,7 +21,7 @@
 #include "guid.h"
 #include "kms.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_HOST_MAX 64 /* bytes of a host's name in the registry (--host-name) */
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */

@@ -88,6 +88,9 @@ bool store_search_has(const struct store *s, int64_t rowid);
 /* Frees the memory (store_close). */
 void store_search_close(struct store *s);
 
+/* The UTC day of Unix time t (floor of t / 86400, as the daily table's and PostgreSQL's kmsd_day). */
+int64_t store_day_of(int64_t t);
+
 /*
  * Engine primitives: what the algorithms written once in store_ops.c ask of an engine. Each dispatches on s->pg to its
  * store_pg_* twin (store_pg_write.c); SQLite's are in store_write.c. Each returns 0 or a negative errno with the reason

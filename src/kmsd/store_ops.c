@@ -106,7 +106,7 @@ int store_summary_note(struct store *s, struct store_summary_acc *a, const struc
 
 /* ---- a batch of activations ---- */
 
-static int64_t day_of(int64_t t)
+int64_t store_day_of(int64_t t)
 {
     return t >= 0 ? t / SECONDS_PER_DAY : -((-t + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY);
 }
@@ -145,11 +145,11 @@ int store_add_statistics(struct store *s, const struct store_record *recs, size_
         return 0;
     uint64_t failed = 0, by_status[KMS_LICENSE_STATUS_COUNT] = {0};
     /* the daily counts once per run of records of one UTC day, in the given (time) order: a batch is usually one */
-    int64_t day = day_of(recs[0].time);
+    int64_t day = store_day_of(recs[0].time);
     uint64_t answered = 0, refused = 0;
     int ret = 0;
     for (size_t i = 0; i < n && !ret; i++) {
-        int64_t d = day_of(recs[i].time);
+        int64_t d = store_day_of(recs[i].time);
         if (d != day) {
             ret = answered || refused ? daily_add(s, day, answered, refused) : 0;
             day = d;

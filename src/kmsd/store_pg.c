@@ -16,6 +16,8 @@
 /* Every migration transaction holds this advisory lock first, so that two hosts starting on a new registry at once do
  * not both apply a step (the version is read again under it). "kmsd" in ASCII. */
 #define PG_MIGRATION_LOCK "1802334052"
+/* kmsd_seen_compact's ("seen" in ASCII) */
+#define PG_SEEN_LOCK "1936024942"
 #define PG_CONNECT_TIMEOUT "5" /* seconds, unless --db says connect_timeout: a fold (and a genuine answer waiting for it)
                                 * waits this long for a server that does not answer at all */
 #define PG_PASSWORD_MAX 1024 /* bytes of the password file's first line, its NUL included: longer is refused */
@@ -108,6 +110,43 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* 4 -> 5: new clients counted into the summary once per batch by the code that inserts them */
     "DROP TRIGGER IF EXISTS summary_insert ON clients;"
     "UPDATE kmsd_schema SET version = 5;",
+    /* 5 -> 6: clients per (group, UTC day of their last sight), for the statistics: a group's clients of the last 30
+     * days is then the sum of the days in the window and two index ranges at its edges, where a count of the window's
+     * index entries read 680,000 of them at a million clients (70-180 ms). The triggers only append signed deltas
+     * (no row is updated in place, so hosts sharing the registry never wait for each other's locks on a hot counter);
+     * kmsd_seen_compact, run at the end of each write transaction by the host that gets its lock, sums each day's
+     * rows into one. SQLite's step 6 adds nothing: its index range count is 15-25 ms at a million (store.c). */
+    "CREATE FUNCTION kmsd_day(t bigint) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE"
+    " AS 'SELECT CASE WHEN t >= 0 THEN t / 86400 ELSE (t + 1) / 86400 - 1 END';"
+    "CREATE TABLE seen (app_group integer NOT NULL, day bigint NOT NULL, n bigint NOT NULL);"
+    "CREATE INDEX seen_day ON seen (app_group, day);"
+    "INSERT INTO seen (app_group, day, n) SELECT app_group, kmsd_day(last_seen), count(*) FROM clients"
+    " GROUP BY 1, 2;"
+    "CREATE FUNCTION kmsd_seen() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+    " IF TG_OP <> 'INSERT' THEN INSERT INTO seen VALUES (OLD.app_group, kmsd_day(OLD.last_seen), -1); END IF;"
+    " IF TG_OP <> 'DELETE' THEN INSERT INTO seen VALUES (NEW.app_group, kmsd_day(NEW.last_seen), 1); END IF;"
+    " RETURN NULL; END$$;"
+    "CREATE TRIGGER seen_insert AFTER INSERT ON clients FOR EACH ROW EXECUTE FUNCTION kmsd_seen();"
+    "CREATE TRIGGER seen_delete AFTER DELETE ON clients FOR EACH ROW EXECUTE FUNCTION kmsd_seen();"
+    /* WHEN: a renewal on the day of the client's last sight changes no day */
+    "CREATE TRIGGER seen_update AFTER UPDATE OF app_group, last_seen ON clients FOR EACH ROW"
+    " WHEN (OLD.app_group IS DISTINCT FROM NEW.app_group OR kmsd_day(OLD.last_seen) <> kmsd_day(NEW.last_seen))"
+    " EXECUTE FUNCTION kmsd_seen();"
+    /* the days with more than one row, summed into one (none when it sums to 0); the lock, held to the end of the
+     * transaction, keeps two hosts from summing the same rows twice (one that does not get it leaves its rows to the
+     * next) */
+    "CREATE FUNCTION kmsd_seen_compact() RETURNS void LANGUAGE plpgsql AS $$BEGIN"
+    " IF pg_try_advisory_xact_lock(" PG_SEEN_LOCK ") THEN"
+    " WITH k AS (SELECT app_group, day FROM seen GROUP BY 1, 2 HAVING count(*) > 1),"
+    " x AS (DELETE FROM seen s USING k WHERE s.app_group = k.app_group AND s.day = k.day"
+    " RETURNING s.app_group, s.day, s.n)"
+    " INSERT INTO seen (app_group, day, n) SELECT app_group, day, sum(n) FROM x GROUP BY 1, 2 HAVING sum(n) <> 0;"
+    " END IF; END$$;"
+    /* and the names' sort index with the name itself in it: an expression index alone is never scanned index-only,
+     * so a deep page by offset in name order read every skipped row (at 900,000: 2.7 s; with it, 0.06 s) */
+    "DROP INDEX clients_workstation;"
+    "CREATE INDEX clients_workstation ON clients (lower(workstation), id) INCLUDE (workstation);"
+    "UPDATE kmsd_schema SET version = 6;",
 };
 
 /* What every upsert of a client sets from the batch's last record of it (store_pg_write.c coalesces a batch's records
@@ -423,7 +462,11 @@ int pg_run_prepared(struct store *s, enum pg_stmt id, const struct pg_params *p,
 
 int pg_end(struct store *s, int ret, const char *what)
 {
-    if (!ret)
+    bool wrote = s->pg->wrote;
+    s->pg->wrote = false;
+    if (!ret && wrote) /* one round trip: the days' rows this transaction added summed with the rest (schema 6) */
+        ret = pg_cmd(s, "SELECT kmsd_seen_compact(); COMMIT", what);
+    else if (!ret)
         ret = pg_cmd(s, "COMMIT", what);
     if (ret && s->pg->conn) {
         PGresult *r = pq_fn.PQexec(s->pg->conn, "ROLLBACK");

@@ -32,6 +32,7 @@ struct store_pg {
     PGconn *conn;       /* NULL while asleep, or once the connection broke (store_wake connects again) */
     char *conninfo;     /* the --db text */
     bool prepared[PS_COUNT_MAX];
+    bool wrote; /* a write transaction is open: pg_end compacts the days' counts before its COMMIT */
 };
 
 /* Parameters of one statement: text-format numbers (kept in num), binary text and bytea (no copy: the caller's memory

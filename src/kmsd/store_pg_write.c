@@ -186,7 +186,10 @@ int store_pg_batch_begin(struct store *s)
     int ret = pg_ready(s);
     if (!ret)
         ret = pg_prepare(s, PS_UPSERT);
-    return ret ? ret : pg_cmd(s, "BEGIN", "cannot start a transaction");
+    if (!ret)
+        ret = pg_cmd(s, "BEGIN", "cannot start a transaction");
+    s->pg->wrote = !ret;
+    return ret;
 }
 
 /* The batch's records of one client, coalesced: k[from..to) share a key, in their given order. */
@@ -404,12 +407,26 @@ int store_pg_active_count(struct store *s, enum store_app_group g, int64_t now, 
     pg_p_int(&p, now - (int64_t)window_days * SECONDS_PER_DAY);
     pg_p_int(&p, now);
     PGresult *r;
-    int ret = pg_run(s,
-                     g == STORE_APP_OTHER ? "SELECT count(DISTINCT cmid) FROM clients WHERE app_group = $1 AND"
-                                            " last_seen > $2 AND last_seen <= $3"
-                                          : "SELECT count(*) FROM clients WHERE app_group = $1 AND last_seen > $2 AND"
-                                            " last_seen <= $3",
+    int ret;
+    if (g == STORE_APP_OTHER) /* distinct CMIDs: a CMID may hold several "other" applications */
+        ret = pg_run(s,
+                     "SELECT count(DISTINCT cmid) FROM clients WHERE app_group = $1 AND last_seen > $2 AND"
+                     " last_seen <= $3",
                      &p, &r, "cannot count clients");
+    else {
+        /* (a, b] from the days' counts (schema 6): the days after a's up to b's whole, plus the clients of a's day
+         * after a, minus those of b's day after b; each edge an index range of one day at most */
+        int64_t a = now - (int64_t)window_days * SECONDS_PER_DAY, da = store_day_of(a), db = store_day_of(now);
+        pg_p_int(&p, da);
+        pg_p_int(&p, db);
+        pg_p_int(&p, (da + 1) * SECONDS_PER_DAY);
+        pg_p_int(&p, (db + 1) * SECONDS_PER_DAY);
+        ret = pg_run(s,
+                     "SELECT (SELECT coalesce(sum(n), 0) FROM seen WHERE app_group = $1 AND day > $4 AND day <= $5)"
+                     " + (SELECT count(*) FROM clients WHERE app_group = $1 AND last_seen > $2 AND last_seen < $6)"
+                     " - (SELECT count(*) FROM clients WHERE app_group = $1 AND last_seen > $3 AND last_seen < $7)",
+                     &p, &r, "cannot count clients");
+    }
     if (ret)
         return ret;
     int64_t v = pg_int(r, 0, 0);
@@ -434,7 +451,10 @@ int store_pg_stat_rows(struct store *s, int (*fn)(void *ctx, const char *key, ui
 int store_pg_tx_write(struct store *s)
 {
     int ret = pg_ready(s);
-    return ret ? ret : pg_cmd(s, "BEGIN", "cannot start a transaction");
+    if (!ret)
+        ret = pg_cmd(s, "BEGIN", "cannot start a transaction");
+    s->pg->wrote = !ret;
+    return ret;
 }
 
 int store_pg_tx_read(struct store *s)
