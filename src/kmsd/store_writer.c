@@ -101,6 +101,15 @@ static int awake(struct store_writer *w)
         int rc = store_journal_seq(w->db, &seq);
         if (rc)
             return rc;
+        if (seq >= w->first_seq) {
+            /* the registry's position for this host is past the numbers this run gave: the state directory is new
+             * (a container without its volume) or older than the registry, or another host has this host's name.
+             * Folding from it would skip what this run answered; folding from this run's first record keeps it. */
+            log_warn("registry: its journal position for this host (%llu) is past this host's journal (%llu): a new "
+                     "state directory, or another host with the same --host-name; folding this run's records from %llu",
+                     (unsigned long long)seq, (unsigned long long)(w->first_seq - 1), (unsigned long long)w->first_seq);
+            seq = w->first_seq - 1;
+        }
         pthread_mutex_lock(&w->mu);
         w->folded = seq;
         w->folded_known = true;

@@ -169,7 +169,7 @@ int store_writer_journal_start(struct store_writer *w)
     for (int i = 0; i < 2; i++)
         if (sc[i].records && sc[i].last > last)
             last = sc[i].last;
-    w->next_seq = last + 1;
+    w->next_seq = w->first_seq = last + 1;
     w->pending = w->end[0] + w->end[1];
     if (w->pending)
         log_info("registry: folding %llu journal records left by the last run",

@@ -168,6 +168,20 @@ all_listed "$TMP/answered" "${DB[@]}" || fail "what alpha answered with PostgreS
 grep -q "registry: reached; folding the journal" "$TMP/alpha.log" || fail "alpha did not log reaching the registry"
 stop alpha
 
+# --- the same with a new state directory (a container started without its volume): the journal numbers from 1, below
+# the registry's position for this host's name, and what the host answered before the server came back is still
+# recorded (folded from this run's first record, with a warning)
+pg_stop
+rm -rf "$TMP/beta"
+: >"$TMP/answered"
+host beta
+load beta 9500 20
+[ "$(wc -l <"$TMP/answered")" = 20 ] || fail "beta answered $(wc -l <"$TMP/answered") of 20 with PostgreSQL down"
+pg_server
+all_listed "$TMP/answered" "${DB[@]}" || fail "what beta answered with a new state directory is not recorded"
+grep -q "is past this host's journal" "$TMP/beta.log" || fail "beta did not warn of the registry's position"
+stop beta
+
 # --- kmsd migrate: PostgreSQL -> a SQLite file -> a second PostgreSQL database, each copy checked; a second run
 # changes nothing
 rows=$(pg_psql "SELECT count(*) FROM clients")
