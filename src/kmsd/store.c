@@ -766,6 +766,12 @@ uint64_t store_library_loads(void)
     return sqlite_fns_loads();
 }
 
+int store_claim_host(struct store *s, bool *alone)
+{
+    *alone = true;
+    return s->pg ? store_pg_claim_host(s, alone) : 0;
+}
+
 int store_wake(struct store *s)
 {
     if (s->pg)

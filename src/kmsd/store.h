@@ -92,6 +92,12 @@ void store_redact(const char *db, char *out, size_t cap);
  * was (migration check, cache size, split checkpoints, host name) and must be called before any other function of a
  * sleeping store but store_close. store_sleep returns 0, or -ENOTSUP for a read-only or in-memory store (it stays
  * open); store_wake returns 0 or a negative code with the reason in store_errmsg (the store sleeps on). */
+/* Whether this host's name (store_set_host) is its own on a registry several hosts share: on PostgreSQL a writable
+ * connection claims the name for as long as it is open, and *alone is false when another connection holds it (another
+ * kmsd with the same --host-name, whose records and journal position would mix with this host's; or this host's own
+ * connection from before a crash that the server has not closed yet). Always alone on SQLite (one host per file) and
+ * with no name. 0, or a negative code with the reason in store_errmsg. */
+int store_claim_host(struct store *s, bool *alone);
 int store_sleep(struct store *s);
 int store_wake(struct store *s);
 bool store_asleep(const struct store *s);

@@ -16,6 +16,8 @@
 /* Every migration transaction holds this advisory lock first, so that two hosts starting on a new registry at once do
  * not both apply a step (the version is read again under it). "kmsd" in ASCII. */
 #define PG_MIGRATION_LOCK "1802334052"
+/* store_pg_claim_host's class of session locks, the host name's hash the other half ("host" in ASCII) */
+#define PG_HOST_LOCK "1752134516"
 /* kmsd_seen_compact's ("seen" in ASCII) */
 #define PG_SEEN_LOCK "1936024942"
 #define PG_CONNECT_TIMEOUT "5" /* seconds, unless --db says connect_timeout: a fold (and a genuine answer waiting for it)
@@ -122,10 +124,19 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX seen_day ON seen (app_group, day);"
     "INSERT INTO seen (app_group, day, n) SELECT app_group, kmsd_day(last_seen), count(*) FROM clients"
     " GROUP BY 1, 2;"
+    /* a kmsd session (kmsd.seen_acc set by connect_pg) gathers its deltas in a temporary table, which
+     * kmsd_seen_compact adds up into seen before the COMMIT (a few rows per transaction instead of one per row: no
+     * WAL and no dead row in seen per activation); any other session (an administrator's psql) writes to seen */
     "CREATE FUNCTION kmsd_seen() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+    " IF current_setting('kmsd.seen_acc', true) = 'on' THEN"
+    " IF TG_OP <> 'INSERT' THEN INSERT INTO pg_temp.kmsd_seen_acc VALUES (OLD.app_group, kmsd_day(OLD.last_seen), -1);"
+    " END IF;"
+    " IF TG_OP <> 'DELETE' THEN INSERT INTO pg_temp.kmsd_seen_acc VALUES (NEW.app_group, kmsd_day(NEW.last_seen), 1);"
+    " END IF;"
+    " ELSE"
     " IF TG_OP <> 'INSERT' THEN INSERT INTO seen VALUES (OLD.app_group, kmsd_day(OLD.last_seen), -1); END IF;"
     " IF TG_OP <> 'DELETE' THEN INSERT INTO seen VALUES (NEW.app_group, kmsd_day(NEW.last_seen), 1); END IF;"
-    " RETURN NULL; END$$;"
+    " END IF; RETURN NULL; END$$;"
     "CREATE TRIGGER seen_insert AFTER INSERT ON clients FOR EACH ROW EXECUTE FUNCTION kmsd_seen();"
     "CREATE TRIGGER seen_delete AFTER DELETE ON clients FOR EACH ROW EXECUTE FUNCTION kmsd_seen();"
     /* WHEN: a renewal on the day of the client's last sight changes no day */
@@ -136,6 +147,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * transaction, keeps two hosts from summing the same rows twice (one that does not get it leaves its rows to the
      * next) */
     "CREATE FUNCTION kmsd_seen_compact() RETURNS void LANGUAGE plpgsql AS $$BEGIN"
+    " IF current_setting('kmsd.seen_acc', true) = 'on' THEN"
+    " INSERT INTO seen (app_group, day, n) SELECT app_group, day, sum(n) FROM pg_temp.kmsd_seen_acc GROUP BY 1, 2"
+    " HAVING sum(n) <> 0;"
+    " END IF;"
     " IF pg_try_advisory_xact_lock(" PG_SEEN_LOCK ") THEN"
     " WITH k AS (SELECT app_group, day FROM seen GROUP BY 1, 2 HAVING count(*) > 1),"
     " x AS (DELETE FROM seen s USING k WHERE s.app_group = k.app_group AND s.day = k.day"
@@ -642,7 +657,32 @@ static int connect_pg(struct store *s)
         return -ENOTSUP;
     }
     /* the migration's locked transactions only when there is something to do (each host's start pays for them) */
-    return ret || version == STORE_SCHEMA_VERSION ? ret : migrate_to(s, STORE_SCHEMA_VERSION);
+    if (!ret && version != STORE_SCHEMA_VERSION)
+        ret = migrate_to(s, STORE_SCHEMA_VERSION);
+    /* this session's deltas of the days' counts (schema 6), emptied at each COMMIT after kmsd_seen_compact added them
+     * up (pg_end); a rolled-back transaction's go with it */
+    if (!ret)
+        ret = pg_cmd(s,
+                     "CREATE TEMPORARY TABLE IF NOT EXISTS kmsd_seen_acc (app_group integer NOT NULL, day bigint NOT NULL,"
+                     " n bigint NOT NULL) ON COMMIT DELETE ROWS; SET kmsd.seen_acc = 'on'",
+                     "cannot prepare the session");
+    return ret;
+}
+
+int store_pg_claim_host(struct store *s, bool *alone)
+{
+    *alone = true;
+    if (s->readonly || !s->host[0] || !s->pg->conn)
+        return 0;
+    struct pg_params p = {0};
+    pg_p_text(&p, s->host, sizeof s->host);
+    PGresult *r;
+    int ret = pg_run(s, "SELECT pg_try_advisory_lock(" PG_HOST_LOCK ", hashtext($1))", &p, &r, "cannot claim the host name");
+    if (ret)
+        return ret;
+    *alone = pq_fn.PQntuples(r) == 1 && pq_fn.PQgetvalue(r, 0, 0)[0] == 't';
+    pq_fn.PQclear(r);
+    return 0;
 }
 
 /* Refuses a password written into the connection string: it would show in the process list, the configuration and

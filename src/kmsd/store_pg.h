@@ -32,6 +32,8 @@ struct store;
 
 
 /* Connection: see store.h's store_open, store_open_readonly, store_close, store_sleep, store_wake. */
+/* store.h's store_claim_host: a session advisory lock keyed by the host name's hash, held until the connection closes. */
+int store_pg_claim_host(struct store *s, bool *alone);
 int store_pg_open(struct store *s, const char *conninfo, bool readonly);
 void store_pg_close(struct store *s);
 void store_pg_sleep(struct store *s);

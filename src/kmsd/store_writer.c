@@ -84,6 +84,19 @@ static void prune_step(struct store_writer *w)
 
 static void log_fold_failure(struct store_writer *w);
 
+/* Each connection to the registry claims this host's name (store_claim_host): two hosts with one name would skip or
+ * count again each other's records. Said, not refused: the holder may be this host's connection from before a crash. */
+static void claim_host(struct store_writer *w)
+{
+    bool alone = true;
+    if (store_claim_host(w->db, &alone) < 0)
+        log_warn("registry: %s", store_errmsg(w->db));
+    else if (!alone)
+        log_warn("registry: another connection to the registry holds this host's name (--host-name): another kmsd with "
+                 "the same name, whose records and journal position mix with this host's, or this host's connection "
+                 "from before a crash that the server has not closed yet");
+}
+
 /* Opens the registry again when it sleeps (writer thread, without the lock). 0 or the negative code of store_wake,
  * with the reason in store_errmsg. */
 static int awake(struct store_writer *w)
@@ -92,6 +105,7 @@ static int awake(struct store_writer *w)
         int rc = store_wake(w->db);
         if (rc)
             return rc;
+        claim_host(w);
         pthread_mutex_lock(&w->mu);
         w->stats.wakes++;
         pthread_mutex_unlock(&w->mu);
@@ -656,6 +670,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     rc = w->buf ? store_writer_journal_start(w) : -ENOMEM;
     if (rc == 0 && store_cache_size(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
         log_warn("registry: %s", store_errmsg(s));
+    if (rc == 0 && !store_asleep(s))
+        claim_host(w);
     if (rc == 0)
         publish_counts(w); /* what the registry holds at start: a count at its limit answers at once */
     if (rc < 0) {

@@ -182,6 +182,20 @@ all_listed "$TMP/answered" "${DB[@]}" || fail "what beta answered with a new sta
 grep -q "is past this host's journal" "$TMP/beta.log" || fail "beta did not warn of the registry's position"
 stop beta
 
+# --- two hosts with one --host-name (a cloned machine): the second to connect says so; the first does not
+lines=$(wc -l <"$TMP/alpha.log")
+host alpha
+mkdir -p "$TMP/twin"
+"$KMSD" -L "127.0.0.3:$(free_port)" --no-http --state-dir "$TMP/twin" --host-name alpha "${DB[@]}" "${AS_ROOT[@]}" \
+    >"$TMP/twin.log" 2>&1 &
+twin=$!
+for _ in $(seq 1 100); do grep -q "holds this host's name" "$TMP/twin.log" && break; sleep 0.1; done
+grep -q "holds this host's name" "$TMP/twin.log" || fail "a second host named alpha did not say the name is taken"
+stop_pid "$twin"
+! tail -n "+$((lines + 1))" "$TMP/alpha.log" | grep -q "holds this host's name" ||
+    fail "the first host named alpha said its name is taken"
+stop alpha
+
 # --- kmsd migrate: PostgreSQL -> a SQLite file -> a second PostgreSQL database, each copy checked; a second run
 # changes nothing
 rows=$(pg_psql "SELECT count(*) FROM clients")

@@ -614,6 +614,41 @@ static void large_batches(void **state)
     store_close(pg);
 }
 
+/* The days' counts follow rows changed outside kmsd (an administrator's psql: its session writes the deltas to seen
+ * itself) as they follow kmsd's own, and a rolled-back batch leaves them as they were. */
+static void days_follow_other_sessions(void **state)
+{
+    (void)state;
+    reset_db();
+    struct store *s = open_pg();
+    struct store_record r[3];
+    for (unsigned i = 0; i < 3; i++)
+        r[i] = rec(i, APP_WIN, T0 + i);
+    assert_int_equal(store_write(s, r, 3), 0);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(s, T0 + 10, &st), 0);
+    assert_int_equal(st.current_count[STORE_APP_WINDOWS], 3);
+    sql("DELETE FROM clients WHERE last_seen = 1795000000", NULL, 0);
+    assert_int_equal(store_stats_get(s, T0 + 10, &st), 0);
+    assert_int_equal(st.current_count[STORE_APP_WINDOWS], 2);
+    sql("UPDATE clients SET last_seen = 1795000000 - 40 * 86400 WHERE last_seen = 1795000001", NULL, 0);
+    assert_int_equal(store_stats_get(s, T0 + 10, &st), 0);
+    assert_int_equal(st.current_count[STORE_APP_WINDOWS], 1);
+    char n[32];
+    sql("SELECT sum(n) FROM seen", n, sizeof n);
+    assert_string_equal(n, "2");
+    /* a batch abandoned (a fold that failed) takes its deltas with its rows */
+    assert_int_equal(store_batch_begin(s), 0);
+    struct store_record more = rec(7, APP_WIN, T0 + 5);
+    assert_int_equal(store_batch_add(s, &more, 1), 0);
+    store_batch_abort(s);
+    assert_int_equal(store_stats_get(s, T0 + 10, &st), 0);
+    assert_int_equal(st.current_count[STORE_APP_WINDOWS], 1);
+    sql("SELECT sum(n) FROM seen", n, sizeof n);
+    assert_string_equal(n, "2");
+    store_close(s);
+}
+
 /* Two hosts on one registry: each its own journal sequence; the genuine count sees the clients of both; rows say who
  * served them last. */
 static void two_hosts(void **state)
@@ -658,6 +693,7 @@ int main(void)
         cmocka_unit_test(migrates_from_every_version),
         cmocka_unit_test(refusals),
         cmocka_unit_test(reconnects),
+        cmocka_unit_test(days_follow_other_sessions),
         cmocka_unit_test(two_hosts),
         cmocka_unit_test(password_kept),
         cmocka_unit_test(large_batches),
