@@ -207,17 +207,17 @@ static int open_registry(const struct kmsd_config *cfg, const char *host_name, s
     int rc = lock_path(lock, "registry", shown);
     if (rc < 0)
         return rc;
-    bool later = false;
-    rc = store_open_daemon(path, db, &later, err, sizeof err);
+    /* PostgreSQL: opened asleep, connected by the writer at once (loading libpq and connecting took 40-60 ms that the
+     * first answer waited for; the journal needs no registry); a configuration error found then still stops kmsd
+     * with exit status 2 (SERVER_ERR_REGISTRY) */
+    bool pg = store_is_postgresql(path);
+    rc = pg ? store_open_deferred(path, db, err, sizeof err) : store_open(path, db, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "kmsd: registry %s (--no-db runs without one)\n", err); /* err begins with the path */
         return rc;
     }
     store_set_host(*db, host_name); /* each record says which host served it */
-    if (later)
-        log_warn("registry %s; activations are answered from the journal and recorded once it is reached", err);
-    else
-        log_info("registry: %s", shown);
+    log_info(pg ? "registry: %s (connecting)" : "registry: %s", shown);
     return 0;
 }
 
@@ -739,7 +739,7 @@ static int run(struct kmsd *k)
 }
 
 /* The only place that turns results into exit statuses: 2 when the configuration, the state directory, the
- * identity, the registry or a listener must change (SERVER_ERR_LISTEN), 1 for other failures. */
+ * identity, the registry or a listener must change (SERVER_ERR_LISTEN, SERVER_ERR_REGISTRY), 1 for other failures. */
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dns-record") == 0) /* reads kmsd's configuration, so not a registry command */
@@ -793,5 +793,5 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = run(&k);
-    return rc == SERVER_ERR_LISTEN ? 2 : rc < 0 ? 1 : 0;
+    return rc == SERVER_ERR_LISTEN || rc == SERVER_ERR_REGISTRY ? 2 : rc < 0 ? 1 : 0;
 }

@@ -223,6 +223,17 @@ static int server_handles_init(struct server *srv)
     return 0;
 }
 
+/* The registry cannot be used as configured (the writer logged why): stop as for SIGTERM, from the loop's next
+ * turn (this runs inside the writer's own callback, which the stop would close under it). */
+static void on_writer_fatal(void *ctx, int err)
+{
+    struct server *srv = ctx;
+    srv->registry_fatal = err;
+    log_error("registry: cannot be used as configured: stopping");
+    if (raise(SIGTERM) != 0)
+        log_error("cannot stop: %s", strerror(errno));
+}
+
 /* Starts the registry's writer when there is a registry, with the counts known at start (genuine mode). Returns
  * 0 or a negative code after a message (srv->db is still srv's to close then). */
 static int server_start_writer(struct server *srv)
@@ -245,6 +256,8 @@ static int server_start_writer(struct server *srv)
         .journal = cfg->db_path,
         .now = unix_now,
         .metrics = srv->m,
+        .on_fatal = on_writer_fatal,
+        .fatal_ctx = srv,
     };
     int rc = store_writer_start(srv->db, srv->loop, &wc, &srv->writer);
     if (rc < 0) {
@@ -401,11 +414,12 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
     }
     rc = uv_run(&loop, UV_RUN_DEFAULT);
     int closed = uv_loop_close(&loop);
+    int fatal = srv->registry_fatal;
     server_free(srv);
     if (closed != 0) {
         log_error("event loop ended with handles still open");
         return closed;
     }
     log_stopped(m);
-    return rc < 0 ? rc : 0;
+    return fatal ? SERVER_ERR_REGISTRY : rc < 0 ? rc : 0;
 }

@@ -78,9 +78,13 @@ struct server_cfg {
  * listen, a name that does not resolve, a bad --listen text) or a refusal of on_bound or after_bind. No other
  * failure returns it (kmsd exits 2 for it, 1 for the others). */
 #define SERVER_ERR_LISTEN (-EADDRINUSE)
+/* What server_run returns when the registry, opened asleep (store_open_deferred), could not be used at its first
+ * connection for a reason to fix in the configuration (a refused password, a newer schema, a bad URI: the writer's
+ * on_fatal); kmsd stops as for SIGTERM, keeping its journal, and exits 2. */
+#define SERVER_ERR_REGISTRY (-EBADE)
 
 /* Binds every listener, then runs until SIGTERM/SIGINT. Returns 0 after a clean stop, SERVER_ERR_LISTEN when the
- * listeners cannot be set up, or another negative code (a libuv code or -errno) when something else fails at
+ * listeners cannot be set up, SERVER_ERR_REGISTRY (above), or another negative code (a libuv code or -errno) when something else fails at
  * start or the loop ends badly; every failure is logged. m (metrics_init()ed by the caller) receives every
  * counter. */
 int server_run(const struct server_cfg *cfg, struct metrics *m);

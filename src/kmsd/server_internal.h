@@ -109,6 +109,7 @@ struct server {
     unsigned handles;  /* SERVER_H_*: which of the loop-wide handles are initialised (for server_teardown) */
     struct store *db;  /* the registry until the writer takes it over (then NULL) */
     int stopping;
+    int registry_fatal; /* the writer's on_fatal code: server_run returns SERVER_ERR_REGISTRY */
     struct conn *conns;
     uint32_t next_assoc;
     int64_t open_peak; /* most connections open at once since the last heap trim */

@@ -663,8 +663,7 @@ static void disconnect_store(struct store *s)
     s->lib = false;
 }
 
-/* later: a PostgreSQL registry that cannot be reached is opened asleep (store_open_daemon). */
-static int open_common(const char *path, enum open_mode mode, bool *later, struct store **out, char *err, size_t errlen)
+static int open_common(const char *path, enum open_mode mode, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (errlen)
@@ -684,14 +683,6 @@ static int open_common(const char *path, enum open_mode mode, bool *later, struc
     } else {
         ret = pg ? store_pg_open(s, path, mode != OPEN_WRITE) : connect_store(s, path, mode);
     }
-    if (ret == -ENOTCONN && pg && later && mode == OPEN_WRITE) { /* asleep until store_wake reaches it */
-        char shown[512];
-        store_redact(path, shown, sizeof shown);
-        snprintf(err, errlen, "%s: %s", shown, s->err);
-        *later = true;
-        *out = s;
-        return 0;
-    }
     if (ret) {
         char shown[512];
         store_redact(path, shown, sizeof shown);
@@ -705,23 +696,44 @@ static int open_common(const char *path, enum open_mode mode, bool *later, struc
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, OPEN_WRITE, NULL, out, err, errlen);
+    return open_common(path, OPEN_WRITE, out, err, errlen);
 }
 
-int store_open_daemon(const char *path, struct store **out, bool *later, char *err, size_t errlen)
+int store_open_deferred(const char *path, struct store **out, char *err, size_t errlen)
 {
-    *later = false;
-    return open_common(path, OPEN_WRITE, later, out, err, errlen);
+    *out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    char shown[512];
+    store_redact(path, shown, sizeof shown);
+    if (!store_is_postgresql(path)) {
+        snprintf(err, errlen, "%s: not a PostgreSQL registry", shown);
+        return -EINVAL;
+    }
+    struct store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        snprintf(err, errlen, "%s: out of memory", shown);
+        return -ENOMEM;
+    }
+    int ret = store_pg_open_deferred(s, path);
+    if (ret) {
+        snprintf(err, errlen, "%s: %s", shown, s->err[0] ? s->err : "cannot open");
+        store_close(s);
+        return ret;
+    }
+    *out = s;
+    return 0;
 }
 
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, OPEN_READ, NULL, out, err, errlen);
+    return open_common(path, OPEN_READ, out, err, errlen);
 }
 
 int store_open_file(const char *path, enum store_reading how, struct store **out, char *err, size_t errlen)
 {
-    return open_common(path, how == STORE_AT_REST ? OPEN_FILE_AT_REST : OPEN_FILE_LIVE, NULL, out, err, errlen);
+    return open_common(path, how == STORE_AT_REST ? OPEN_FILE_AT_REST : OPEN_FILE_LIVE, out, err, errlen);
 }
 
 void store_close(struct store *s)

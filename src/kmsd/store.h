@@ -115,11 +115,12 @@ void store_release_memory(struct store *s);
  * one that others may read is narrowed to it. On error returns a negative code and writes a
  * message to err. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
-/* store_open for the daemon: a PostgreSQL registry whose server cannot be reached now (-ENOTCONN: down, restarting,
- * or not yet up after a power cut) is opened asleep instead, *later set and the reason in err: store_wake connects,
- * checks and migrates it later (the writer does at its first fold), and kmsd answers from its journal meanwhile.
- * Anything else as store_open (*later false). */
-int store_open_daemon(const char *path, struct store **out, bool *later, char *err, size_t errlen);
+/* The daemon's PostgreSQL registry, asleep (a server down, restarting or not yet up after a power cut is then no
+ * reason not to start): only its password file is read (and kept, for the connections made after
+ * the privilege drop); libpq is not loaded and nothing is connected until store_wake, which checks the URI, connects,
+ * checks and migrates as store_open does. kmsd answers from its journal meanwhile (its writer wakes it at once).
+ * -EINVAL for a path that is not a PostgreSQL URI; errors of the password file as store_open. */
+int store_open_deferred(const char *path, struct store **out, char *err, size_t errlen);
 /* Opens read-only (for the commands that only read); fails if the file is missing. */
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen);
 /* How store_open_file reads a file: STORE_LIVE, a registry a kmsd may be writing (shared locks, its -wal read);

@@ -619,7 +619,7 @@ static int connect_pg(struct store *s)
                  s->pg->conn ? pq_fn.PQerrorMessage(s->pg->conn) : "out of memory");
         one_line(s->err);
         /* a server that asked for a password and refused it (or the database or role after it) is a configuration
-         * to fix, not a server to wait for: -EACCES, which no store_open_daemon defers */
+         * to fix, not a server to wait for: -EACCES (the daemon's first wake stops kmsd for it, store_writer.h) */
         bool refused = s->pg->conn && (pq_fn.PQconnectionNeedsPassword(s->pg->conn) ||
                                        pq_fn.PQconnectionUsedPassword(s->pg->conn));
         drop_connection(s);
@@ -720,7 +720,22 @@ int store_pg_open(struct store *s, const char *conninfo, bool readonly)
     }
     s->readonly = readonly;
     int ret = check_conninfo(s, conninfo);
+    s->pg->checked = !ret;
     return ret ? ret : connect_pg(s);
+}
+
+int store_pg_open_deferred(struct store *s, const char *conninfo)
+{
+    s->pg = calloc(1, sizeof *s->pg);
+    if (!s->pg || !(s->pg->conninfo = strdup(conninfo))) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return -ENOMEM;
+    }
+    /* the password file now, while kmsd may still read what only root reads (the last one read is kept) */
+    char pw[PG_PASSWORD_MAX];
+    int ret = read_password(s, pw, sizeof pw);
+    explicit_bzero(pw, sizeof pw);
+    return ret;
 }
 
 void store_pg_close(struct store *s)
@@ -747,6 +762,12 @@ int store_pg_wake(struct store *s)
 {
     if (s->pg->conn)
         return 0;
+    if (!s->pg->checked) { /* a deferred open's first wake: what store_pg_open checks first */
+        int ret = check_conninfo(s, s->pg->conninfo);
+        if (ret)
+            return ret;
+        s->pg->checked = true;
+    }
     int ret = connect_pg(s);
     if (ret) {
         char why[sizeof s->err];

@@ -33,6 +33,7 @@ struct store_pg {
     char *conninfo;     /* the --db text */
     bool prepared[PS_COUNT_MAX];
     bool wrote; /* a write transaction is open: pg_end compacts the days' counts before its COMMIT */
+    bool checked; /* conninfo parsed and found without a password (check_conninfo; deferred: at the first wake) */
 };
 
 /* Parameters of one statement: text-format numbers (kept in num), binary text and bytea (no copy: the caller's memory

@@ -103,6 +103,16 @@ static int awake(struct store_writer *w)
 {
     if (store_asleep(w->db)) {
         int rc = store_wake(w->db);
+        bool first = !w->tried_wake;
+        w->tried_wake = true;
+        if (rc && first && rc == -ENOTCONN)
+            log_warn("registry: %s; activations are answered from the journal and recorded once it is reached",
+                     store_errmsg(w->db));
+        else if (rc && first && w->cfg.on_fatal) { /* a configuration to fix: kmsd stops (exit 2) */
+            log_error("registry: %s", store_errmsg(w->db));
+            atomic_store(&w->fatal, rc);
+            uv_async_send(&w->async);
+        }
         if (rc)
             return rc;
         claim_host(w);
@@ -670,8 +680,10 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     rc = w->buf ? store_writer_journal_start(w) : -ENOMEM;
     if (rc == 0 && store_cache_size(s, STORE_WRITER_CACHE_KIB) < 0) /* only slower folds */
         log_warn("registry: %s", store_errmsg(s));
-    if (rc == 0 && !store_asleep(s))
+    if (rc == 0 && !store_asleep(s)) {
+        w->tried_wake = true;
         claim_host(w);
+    }
     if (rc == 0)
         publish_counts(w); /* what the registry holds at start: a count at its limit answers at once */
     if (rc < 0) {

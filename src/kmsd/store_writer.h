@@ -75,6 +75,12 @@ struct store_writer_cfg {
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
+    /* A registry opened asleep (store_open_deferred) is woken at once; when that first attempt fails for a reason
+     * other than an unreachable server (-ENOTCONN: retried, and said once) — a refused password, a newer schema, a
+     * bad URI — this is called on the loop thread with the code, the reason logged: a configuration to fix. NULL:
+     * the writer retries as for any failure. */
+    void (*on_fatal)(void *ctx, int err);
+    void *fatal_ctx;
 };
 
 /* Called on the loop thread: err is 0 when the record is in the journal (and, in genuine mode, folded); count

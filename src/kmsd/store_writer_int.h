@@ -86,6 +86,9 @@ struct store_writer {
     uint64_t folded;   /* the last folded sequence number */
     bool folded_known; /* folded is the registry's (false: a registry not reached at start; read at the first wake) */
     uint64_t first_seq; /* the first number this run gives a record (the first wake never folds from past it) */
+    bool tried_wake;    /* a wake was tried (or the registry was open at start): later failures are retried */
+    _Atomic int fatal;  /* the first wake's configuration error, for cfg.on_fatal on the loop thread (0: none) */
+    bool fatal_told;    /* loop thread: cfg.on_fatal was called */
     uint64_t failures_unlogged, unrecorded_unsaved;
     int64_t last_failure_log, last_prune;
     uint32_t count_limit[STORE_APP_GROUPS]; /* store_count_limit(g), set before the thread starts */

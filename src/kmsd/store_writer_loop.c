@@ -14,6 +14,11 @@
 void store_writer_on_async(uv_async_t *a)
 {
     struct store_writer *w = a->data;
+    int fatal = atomic_load(&w->fatal);
+    if (fatal && !w->fatal_told && w->cfg.on_fatal) {
+        w->fatal_told = true;
+        w->cfg.on_fatal(w->cfg.fatal_ctx, fatal);
+    }
     pthread_mutex_lock(&w->mu);
     struct gwait *list = w->done;
     w->done = w->done_tail = NULL;

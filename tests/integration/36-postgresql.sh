@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Several hosts on one PostgreSQL registry ([multihost]), on a cluster this test creates (pg.sh: initdb, a free
-# loopback port, the postgres user when run as root): a password written in --db is refused and never shown; two kmsd
+# loopback port, the postgres user when run as root): a password written in --db, or a wrong one, stops kmsd at its
+# first connection (exit 2) and is never shown; two kmsd
 # with their own state directories, host names and loopback addresses share the registry: activations on both are recorded with the host
 # that served them, and their genuine counts agree (each counts the other's clients); kill -9 of one host under load
 # loses no answered activation (its journal is folded into PostgreSQL at its restart); PostgreSQL stopped and started
@@ -15,13 +16,21 @@ field() { grep -E "^$1:" "$TMP/out" | sed -E "s/^$1: *//"; }
 pg_start
 DB=(--db "$PG_URI" --db-password-file "$PG_PASSFILE")
 
-# --- a password in the URI: refused before anything starts, and not repeated
-out=$("$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/s0" "${AS_ROOT[@]}" \
+# --- a password in the URI: refused at the first connection (kmsd connects once it listens, exit 2), and not
+# repeated; a wrong password the same
+out=$(timeout 30 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/s0" "${AS_ROOT[@]}" \
     --db "postgresql://kmsd:hunter2@127.0.0.1:$PG_PORT/kmsd" 2>&1)
 rc=$?
 [ "$rc" = 2 ] || fail "a password in --db: exit $rc, not 2"
 echo "$out" | grep -q -- "--db-password-file" || fail "a password in --db: the message does not say what to do: $out"
 echo "$out" | grep -q hunter2 && fail "a password in --db was repeated: $out"
+printf 'Wr0ngPassw0rd\n' >"$TMP/wrong-password"
+out=$(timeout 30 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/s0" "${AS_ROOT[@]}" \
+    --db "$PG_URI" --db-password-file "$TMP/wrong-password" 2>&1)
+rc=$?
+[ "$rc" = 2 ] || fail "a wrong password: exit $rc, not 2: $out"
+echo "$out" | grep -q "password authentication failed" || fail "a wrong password: the message does not say so: $out"
+echo "$out" | grep -q Wr0ngPassw0rd && fail "a wrong password was repeated: $out"
 out=$("$KMSD" stats --db "postgresql://kmsd@127.0.0.1:$PG_PORT/kmsd" --db-password-file "$TMP/none" 2>&1)
 [ $? = 2 ] && echo "$out" | grep -q "cannot read the password file" || fail "a missing password file: $out"
 

@@ -527,25 +527,42 @@ static void password_kept(void **state)
     assert_int_equal(store_wake(s), 0);
     assert_int_equal(store_write(s, &r, 1), 0);
     store_close(s);
-    /* a wrong password is a configuration to fix: the daemon's open refuses it (-EACCES), never defers it */
+    /* the daemon's open (store_open_deferred) connects at the first wake: a wrong password is then -EACCES, a
+     * configuration to fix (the writer stops kmsd for it); nothing listening, -ENOTCONN (it waits); a password in the
+     * URI, -EINVAL without showing it; the password file is read at the open itself (before the privilege drop) */
     FILE *w = fopen(tmp, "w");
     assert_non_null(w);
     fputs("not-the-password\n", w);
     fclose(w);
     store_set_password_file(tmp);
     char err[512];
-    bool later = true;
-    assert_int_equal(store_open_daemon(uri(), &s, &later, err, sizeof err), -EACCES);
-    assert_false(later);
-    assert_null(s);
-    assert_non_null(strstr(err, "cannot connect"));
-    /* nothing listening there: deferred, the store asleep */
-    assert_int_equal(store_open_daemon("postgresql://kmsd@127.0.0.1:1/kmsd?connect_timeout=2", &s, &later, err,
-                                       sizeof err), 0);
-    assert_true(later);
+    assert_int_equal(store_open_deferred(uri(), &s, err, sizeof err), 0);
+    assert_true(store_asleep(s));
+    assert_int_equal(store_wake(s), -EACCES);
+    assert_non_null(strstr(store_errmsg(s), "cannot connect"));
     assert_true(store_asleep(s));
     store_close(s);
+    assert_int_equal(store_open_deferred("postgresql://kmsd@127.0.0.1:1/kmsd?connect_timeout=2", &s, err, sizeof err),
+                     0);
+    assert_int_equal(store_wake(s), -ENOTCONN);
+    assert_true(store_asleep(s));
+    store_close(s);
+    char bad[512];
+    const char *u = uri(), *at = strchr(u, '@');
+    assert_non_null(at);
+    snprintf(bad, sizeof bad, "%.*s:s3cret%s", (int)(at - u), u, at);
+    assert_int_equal(store_open_deferred(bad, &s, err, sizeof err), 0);
+    assert_int_equal(store_wake(s), -EINVAL);
+    assert_non_null(strstr(store_errmsg(s), "--db-password-file"));
+    assert_null(strstr(store_errmsg(s), "s3cret"));
+    store_close(s);
+    assert_int_equal(store_open_deferred("/tmp/a-file.db", &s, err, sizeof err), -EINVAL);
+    assert_null(s);
     assert_int_equal(unlink(tmp), 0);
+    store_set_password_file(tmp); /* forgets the password kept: the file is gone, and nothing to connect with */
+    assert_int_not_equal(store_open_deferred(uri(), &s, err, sizeof err), 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "cannot read the password file"));
     /* a first line longer than PG_PASSWORD_MAX - 1 bytes: refused with the reason, not cut into a wrong password */
     w = fopen(tmp, "w");
     assert_non_null(w);
