@@ -166,28 +166,31 @@ stop beta
 # answers from its journal and records everything once the server is reached; its journal numbers on from the position
 # saved at its last clean stop, far past 1 (a record numbered at or below the registry's position would be skipped)
 [ -s "$TMP/alpha/kmsd-postgresql-activations.seq" ] || fail "alpha's clean stop did not save the journal's position"
-pg_stop
-: >"$TMP/answered"
-host alpha
-grep -q "recorded once it is reached" "$TMP/alpha.log" || fail "alpha did not say the registry is out of reach"
-load alpha 9000 30
-[ "$(wc -l <"$TMP/answered")" = 30 ] || fail "alpha answered $(wc -l <"$TMP/answered") of 30 with PostgreSQL down"
-pg_server
-all_listed "$TMP/answered" "${DB[@]}" || fail "what alpha answered with PostgreSQL down at its start is not recorded"
-grep -q "registry: reached; folding the journal" "$TMP/alpha.log" || fail "alpha did not log reaching the registry"
+# down_start NAME FIRST N WHAT: PostgreSQL stopped, host NAME started, N activations answered from its journal, the
+# server started again: every answered one recorded, and the host said the registry was out of reach, then reached
+down_start() {
+    local _ from
+    from=$(($(wc -l <"$TMP/$1.log" 2>/dev/null || echo 0) + 1))
+    pg_stop
+    : >"$TMP/answered"
+    host "$1"
+    for _ in $(seq 1 100); do tail -n "+$from" "$TMP/$1.log" | grep -q "recorded once it is reached" && break; sleep 0.05; done
+    tail -n "+$from" "$TMP/$1.log" | grep -q "recorded once it is reached" || fail "$1 did not say the registry is out of reach"
+    load "$1" "$2" "$3"
+    [ "$(wc -l <"$TMP/answered")" = "$3" ] || fail "$1 answered $(wc -l <"$TMP/answered") of $3 with PostgreSQL down"
+    pg_server
+    all_listed "$TMP/answered" "${DB[@]}" || fail "what $1 answered with PostgreSQL down at its start ($4) is not recorded"
+    tail -n "+$from" "$TMP/$1.log" | grep -q "registry: reached; folding the journal" ||
+        fail "$1 did not log reaching the registry"
+}
+down_start alpha 9000 30 "its state kept"
 stop alpha
 
 # --- the same with a new state directory (a container started without its volume): the journal numbers from 1, below
 # the registry's position for this host's name, and what the host answered before the server came back is still
 # recorded (folded from this run's first record, with a warning)
-pg_stop
 rm -rf "$TMP/beta"
-: >"$TMP/answered"
-host beta
-load beta 9500 20
-[ "$(wc -l <"$TMP/answered")" = 20 ] || fail "beta answered $(wc -l <"$TMP/answered") of 20 with PostgreSQL down"
-pg_server
-all_listed "$TMP/answered" "${DB[@]}" || fail "what beta answered with a new state directory is not recorded"
+down_start beta 9500 20 "a new state directory"
 grep -q "is past this host's journal" "$TMP/beta.log" || fail "beta did not warn of the registry's position"
 stop beta
 
