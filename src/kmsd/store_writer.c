@@ -368,6 +368,8 @@ static void save_unrecorded(struct store_writer *w)
 /* At most once a minute (FAILURE_LOG_EVERY_S), else counted for the next message (writer thread). */
 static void log_fold_failure(struct store_writer *w)
 {
+    if (atomic_load(&w->fatal)) /* said once by awake, and kmsd is stopping */
+        return;
     int64_t now = w->cfg.now();
     if (now - w->last_failure_log < FAILURE_LOG_EVERY_S) {
         w->failures_unlogged++;
