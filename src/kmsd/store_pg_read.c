@@ -39,18 +39,21 @@ static void row_client(const PGresult *r, int i, struct store_client *c)
 }
 
 /* Hands each row of r to fn (r cleared here); *stopped: fn asked to stop. */
-static void each_row(PGresult *r, int (*fn)(void *ctx, const struct store_client *c), void *ctx, bool *stopped)
+/* Hands r's rows to fn in their order (backwards: last first), until fn returns non-zero (*stopped); clears r. */
+static void each_row(PGresult *r, int (*fn)(void *ctx, const struct store_client *c), void *ctx, bool *stopped,
+                     bool backwards)
 {
     struct store_client c;
-    for (int i = 0; i < pq_fn.PQntuples(r) && !*stopped; i++) {
-        row_client(r, i, &c);
+    int n = pq_fn.PQntuples(r);
+    for (int k = 0; k < n && !*stopped; k++) {
+        row_client(r, backwards ? n - 1 - k : k, &c);
         *stopped = fn(ctx, &c) != 0;
     }
     pq_fn.PQclear(r);
 }
 
 static int run_rows(struct store *s, const char *sql, const struct pg_params *p,
-                    int (*fn)(void *ctx, const struct store_client *c), void *ctx, const char *what)
+                    int (*fn)(void *ctx, const struct store_client *c), void *ctx, const char *what, bool backwards)
 {
     PGresult *r;
     int ret = pg_ready(s);
@@ -59,7 +62,7 @@ static int run_rows(struct store *s, const char *sql, const struct pg_params *p,
     if (ret)
         return ret;
     bool stopped = false;
-    each_row(r, fn, ctx, &stopped);
+    each_row(r, fn, ctx, &stopped, backwards);
     return 0;
 }
 
@@ -69,7 +72,7 @@ int store_pg_get_client(struct store *s, const struct guid *cmid, int (*fn)(void
     struct pg_params p = {0};
     pg_p_guid(&p, cmid);
     return run_rows(s, "SELECT " PG_CLIENT_COLUMNS " FROM clients WHERE cmid = $1 ORDER BY last_seen DESC, app_id", &p,
-                    fn, ctx, "cannot read the client");
+                    fn, ctx, "cannot read the client", false);
 }
 
 /* "$n" of the next parameter. */
@@ -122,7 +125,7 @@ int store_pg_list(struct store *s, const struct store_filter *f, int (*fn)(void 
         if (ret)
             break;
         bool last = pq_fn.PQntuples(r) < PG_LIST_FETCH;
-        each_row(r, fn, ctx, &stopped);
+        each_row(r, fn, ctx, &stopped, false);
         if (last)
             break;
     }
@@ -210,13 +213,30 @@ static int query_total(struct store *s, const struct store_query *q, const struc
     return 0;
 }
 
-static int query_page(struct store *s, const struct store_query *q, const struct pg_search *sr,
+static int query_page(struct store *s, const struct store_query *q, const struct pg_search *sr, uint64_t total,
                       int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
+    uint64_t offset = q->offset, limit = q->limit;
+    bool desc = q->descending, flip = false;
+    if (!q->has_cursor && offset > 0) {
+        /* total is exact and from the same snapshot: a page at or past the end is empty, and a page past the middle
+         * is read from the other end — rows [offset, end) of total are rows [total - end, total - offset) in the
+         * opposite order (key and id order every row), fewer index entries to walk (offset=900,000 of a million:
+         * 100,000) — and handed on backwards */
+        if (offset >= total)
+            return 0;
+        if (offset > total / 2) {
+            uint64_t end = offset + limit < total ? offset + limit : total;
+            flip = true;
+            desc = !desc;
+            limit = end - offset;
+            offset = total - end;
+        }
+    }
     struct pg_params p = {0};
     char where[1024], after[256] = "", sql[3072], k1[8], k2[8];
     query_where(q, sr, &p, where, sizeof where);
-    const char *key = sort_expr[q->sort], *dir = q->descending ? "DESC" : "ASC";
+    const char *key = sort_expr[q->sort], *dir = desc ? "DESC" : "ASC";
     bool text = store_sort_is_text(q->sort);
     if (q->has_cursor) {
         next_param(&p, k1);
@@ -231,12 +251,12 @@ static int query_page(struct store *s, const struct store_query *q, const struct
                  k1, c, key, q->descending ? "<" : ">", k1, c, k2);
     }
     next_param(&p, k1);
-    pg_p_int(&p, q->limit);
-    if (q->offset) {
+    pg_p_int(&p, (int64_t)limit);
+    if (offset) {
         next_param(&p, k2);
-        pg_p_int(&p, q->offset);
+        pg_p_int(&p, (int64_t)offset);
     }
-    if (q->offset == 0)
+    if (offset == 0)
         snprintf(sql, sizeof sql, "SELECT " PG_CLIENT_COLUMNS " FROM clients%s%s ORDER BY %s %s, id %s LIMIT %s", where,
                  after, key, dir, dir, k1);
     else /* the rows skipped are walked in the sort key's index alone (key, id: an index-only scan), and only the
@@ -246,7 +266,7 @@ static int query_page(struct store *s, const struct store_query *q, const struct
                  "SELECT " PG_CLIENT_COLUMNS " FROM clients WHERE id IN (SELECT id FROM clients%s%s ORDER BY %s %s, id %s"
                  " LIMIT %s OFFSET %s) ORDER BY %s %s, id %s",
                  where, after, key, dir, dir, k1, k2, key, dir, dir);
-    return run_rows(s, sql, &p, fn, ctx, "cannot list clients");
+    return run_rows(s, sql, &p, fn, ctx, "cannot list clients", flip);
 }
 
 /* q->q lower-cased as lower() does under COLLATE "C" (ASCII only), at most STORE_QUERY_TEXT_MAX bytes, as a LIKE
@@ -291,7 +311,7 @@ int store_pg_query(struct store *s, const struct store_query *q, uint64_t *total
         return ret;
     ret = query_total(s, q, &sr, total);
     if (!ret)
-        ret = query_page(s, q, &sr, fn, ctx);
+        ret = query_page(s, q, &sr, *total, fn, ctx);
     return pg_end(s, ret, "cannot end the transaction");
 }
 

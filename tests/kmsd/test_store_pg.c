@@ -231,6 +231,13 @@ static void snapshot(struct store *s, int64_t now, struct out *o)
                 q.offset = 11 + (unsigned)sort;
                 put(o, "query offset %u sort %d desc %d q %s\n", q.offset, sort, desc, texts[t] ? texts[t] : "-");
                 put_query(s, o, q);
+                /* pages past the middle, across the end and past it (PostgreSQL reads those from the other end) */
+                static const unsigned deep[] = {95, 118, 121, 400};
+                for (size_t d = 0; t == 0 && d < sizeof deep / sizeof deep[0]; d++) {
+                    q.offset = deep[d];
+                    put(o, "query offset %u sort %d desc %d\n", q.offset, sort, desc);
+                    put_query(s, o, q);
+                }
             }
     struct store_query q = {0};
     q.limit = 5;
