@@ -57,18 +57,21 @@ struct keys {
     bool oom;
 };
 
-/* Makes room for one more of *n elements of size bytes in *arr (doubling from first); false when out of memory. */
-static bool grow(void **arr, size_t *cap, size_t n, size_t size, size_t first)
+/* The next of *n elements of size bytes in *arr, room made for it (doubling from first) and counted; NULL, with *oom
+ * set, when out of memory. */
+static void *push(void **arr, size_t *n, size_t *cap, size_t size, size_t first, bool *oom)
 {
-    if (n < *cap)
-        return true;
-    size_t c = *cap ? *cap * 2 : first;
-    void *p = realloc(*arr, c * size);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = c;
-    return true;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : first;
+        void *p = realloc(*arr, c * size);
+        if (!p) {
+            *oom = true;
+            return NULL;
+        }
+        *arr = p;
+        *cap = c;
+    }
+    return (char *)*arr + (*n)++ * size;
 }
 
 static void key_of(const struct store_client *c, uint8_t key[32])
@@ -81,13 +84,10 @@ static int collect_key(void *ctx, const struct store_client *c)
 {
     struct keys *k = ctx;
     void *arr = k->k;
-    bool ok = grow(&arr, &k->cap, k->n, sizeof *k->k, 4096);
+    struct key_row *r = push(&arr, &k->n, &k->cap, sizeof *r, 4096, &k->oom);
     k->k = arr;
-    if (!ok) {
-        k->oom = true;
+    if (!r)
         return 1;
-    }
-    struct key_row *r = &k->k[k->n++];
     key_of(c, r->key);
     r->last_seen = c->last_seen;
     r->requests = c->request_count;
@@ -129,13 +129,11 @@ static int collect_day(void *ctx, int64_t day, uint64_t answered, uint64_t refus
 {
     struct days *ds = ctx;
     void *arr = ds->d;
-    bool ok = grow(&arr, &ds->cap, ds->n, sizeof *ds->d, 512);
+    struct store_day *d = push(&arr, &ds->n, &ds->cap, sizeof *d, 512, &ds->oom);
     ds->d = arr;
-    if (!ok) {
-        ds->oom = true;
+    if (!d)
         return 1;
-    }
-    ds->d[ds->n++] = (struct store_day){day, answered, refused};
+    *d = (struct store_day){day, answered, refused};
     return 0;
 }
 

@@ -510,7 +510,8 @@ static int guard_mode(const char *path)
 
 /* How open_common opens: for writing (migrated to STORE_SCHEMA_VERSION), for reading (at that version only), or
  * a file of any kmsd schema read as it is (store_open_file, live or at rest). */
-enum open_mode { OPEN_WRITE, OPEN_READ, OPEN_FILE_LIVE, OPEN_FILE_AT_REST };
+/* OPEN_DEFERRED: a PostgreSQL registry to write, not yet connected (store_open_deferred) */
+enum open_mode { OPEN_WRITE, OPEN_READ, OPEN_FILE_LIVE, OPEN_FILE_AT_REST, OPEN_DEFERRED };
 
 /* "file:PATH?immutable=1": a URI that SQLite reads without locks and without creating a -wal or -shm beside the
  * file; the path's bytes other than letters, digits and "/._-~" percent-encoded (a second leading slash too, so
@@ -668,24 +669,30 @@ static int open_common(const char *path, enum open_mode mode, struct store **out
     *out = NULL;
     if (errlen)
         err[0] = '\0';
+    char shown[512];
+    store_redact(path, shown, sizeof shown);
+    bool writes = mode == OPEN_WRITE || mode == OPEN_DEFERRED;
     struct store *s = calloc(1, sizeof *s);
-    if (!s || (mode == OPEN_WRITE && !(s->path = strdup(path)))) {
+    if (!s || (writes && !(s->path = strdup(path)))) {
         free(s);
-        snprintf(err, errlen, "%s: out of memory", path);
+        snprintf(err, errlen, "%s: out of memory", shown);
         return -ENOMEM;
     }
-    s->readonly = mode != OPEN_WRITE;
+    s->readonly = !writes;
     bool pg = store_is_postgresql(path);
     int ret = 0;
     if (pg && (mode == OPEN_FILE_LIVE || mode == OPEN_FILE_AT_REST)) {
         snprintf(s->err, sizeof s->err, "a PostgreSQL registry is not a file: copy it with pg_dump");
         ret = -ENOTSUP;
+    } else if (!pg && mode == OPEN_DEFERRED) {
+        snprintf(s->err, sizeof s->err, "not a PostgreSQL registry");
+        ret = -EINVAL;
+    } else if (mode == OPEN_DEFERRED) {
+        ret = store_pg_open_deferred(s, path);
     } else {
-        ret = pg ? store_pg_open(s, path, mode != OPEN_WRITE) : connect_store(s, path, mode);
+        ret = pg ? store_pg_open(s, path, !writes) : connect_store(s, path, mode);
     }
     if (ret) {
-        char shown[512];
-        store_redact(path, shown, sizeof shown);
         snprintf(err, errlen, "%s: %s", shown, s->err[0] ? s->err : "cannot open");
         store_close(s);
         return ret;
@@ -701,29 +708,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 
 int store_open_deferred(const char *path, struct store **out, char *err, size_t errlen)
 {
-    *out = NULL;
-    if (errlen)
-        err[0] = '\0';
-    char shown[512];
-    store_redact(path, shown, sizeof shown);
-    if (!store_is_postgresql(path)) {
-        snprintf(err, errlen, "%s: not a PostgreSQL registry", shown);
-        return -EINVAL;
-    }
-    struct store *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path))) {
-        free(s);
-        snprintf(err, errlen, "%s: out of memory", shown);
-        return -ENOMEM;
-    }
-    int ret = store_pg_open_deferred(s, path);
-    if (ret) {
-        snprintf(err, errlen, "%s: %s", shown, s->err[0] ? s->err : "cannot open");
-        store_close(s);
-        return ret;
-    }
-    *out = s;
-    return 0;
+    return open_common(path, OPEN_DEFERRED, out, err, errlen);
 }
 
 int store_open_readonly(const char *path, struct store **out, char *err, size_t errlen)
