@@ -477,12 +477,10 @@ int pg_run_prepared(struct store *s, enum pg_stmt id, const struct pg_params *p,
 
 int pg_end(struct store *s, int ret, const char *what)
 {
-    bool wrote = s->pg->wrote;
+    /* a write transaction's days' rows summed with the rest (schema 6), in the COMMIT's round trip */
+    if (!ret)
+        ret = pg_cmd(s, s->pg->wrote ? "SELECT kmsd_seen_compact(); COMMIT" : "COMMIT", what);
     s->pg->wrote = false;
-    if (!ret && wrote) /* one round trip: the days' rows this transaction added summed with the rest (schema 6) */
-        ret = pg_cmd(s, "SELECT kmsd_seen_compact(); COMMIT", what);
-    else if (!ret)
-        ret = pg_cmd(s, "COMMIT", what);
     if (ret && s->pg->conn) {
         PGresult *r = pq_fn.PQexec(s->pg->conn, "ROLLBACK");
         if (r)

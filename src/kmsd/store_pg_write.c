@@ -186,10 +186,7 @@ int store_pg_batch_begin(struct store *s)
     int ret = pg_ready(s);
     if (!ret)
         ret = pg_prepare(s, PS_UPSERT);
-    if (!ret)
-        ret = pg_cmd(s, "BEGIN", "cannot start a transaction");
-    s->pg->wrote = !ret;
-    return ret;
+    return ret ? ret : store_pg_tx_write(s);
 }
 
 /* The batch's records of one client, coalesced: k[from..to) share a key, in their given order. */
