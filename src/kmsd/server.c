@@ -143,6 +143,7 @@ static void server_free(struct server *srv)
     if (srv->db)
         store_close(srv->db);
     ratelimit_free(&srv->rl);
+    server_conn_pool_drain(srv);
     if (srv->reserve_fd >= 0)
         close(srv->reserve_fd);
     free(srv);

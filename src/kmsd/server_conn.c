@@ -18,7 +18,69 @@
 #include "proxy_header.h"
 #include "products.h"
 
+/* A connection kept in srv->pool is poisoned for AddressSanitizer but for its link, so that a use after its
+ * close is still reported in the sanitizer build. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ASAN 1
+#endif
+#endif
+#ifdef POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 static void conn_free(struct conn *c);
+
+/* The link of a pooled connection, in its first bytes (its closed uv_tcp_t). */
+static struct conn **pool_link(struct conn *c)
+{
+    return (struct conn **)(void *)c;
+}
+
+/* A zeroed connection: one kept from before, or a new one. The pool (SERVER_CONN_POOL) keeps the connection's
+ * 1.2 KiB, above glibc's per-thread cache, off the malloc arena that the loop may share with other threads
+ * (main.c, KMSD_MALLOC_ARENAS). */
+static struct conn *conn_alloc(struct server *srv)
+{
+    struct conn *c = srv->pool;
+    if (!c)
+        return calloc(1, sizeof *c);
+    POOL_UNPOISON(c, sizeof *c);
+    srv->pool = *pool_link(c);
+    srv->n_pool--;
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void conn_release(struct server *srv, struct conn *c)
+{
+    if (srv->n_pool >= SERVER_CONN_POOL) {
+        free(c);
+        return;
+    }
+    *pool_link(c) = srv->pool;
+    POOL_POISON((char *)c + sizeof(struct conn *), sizeof *c - sizeof(struct conn *));
+    srv->pool = c;
+    srv->n_pool++;
+}
+
+void server_conn_pool_drain(struct server *srv)
+{
+    while (srv->pool) {
+        struct conn *c = srv->pool;
+        srv->pool = *pool_link(c);
+        POOL_UNPOISON(c, sizeof *c);
+        free(c);
+    }
+    srv->n_pool = 0;
+}
 
 static void conn_on_close(uv_handle_t *h)
 {
@@ -38,6 +100,7 @@ static void server_trim(struct server *srv, int64_t open)
 {
 #ifdef __GLIBC__
     if (srv->open_peak >= SERVER_TRIM_PEAK && open <= srv->open_peak / 4) {
+        server_conn_pool_drain(srv);
         malloc_trim(0);
         srv->open_peak = open;
     }
@@ -64,7 +127,7 @@ static void conn_free(struct conn *c)
     free(c->in);
     session_free(&c->sess);
     kms_wipe(&c->sess, sizeof c->sess);
-    free(c);
+    conn_release(srv, c);
     server_trim(srv, open);
     if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
         uv_close((uv_handle_t *)&srv->grace, NULL);
@@ -123,7 +186,7 @@ void server_conn_close(struct conn *c)
 struct conn *server_conn_new(struct listener *l)
 {
     struct server *srv = l->srv;
-    struct conn *c = calloc(1, sizeof *c);
+    struct conn *c = conn_alloc(srv);
     if (!c) {
         log_error("out of memory accepting a connection");
         return NULL;
@@ -133,7 +196,7 @@ struct conn *server_conn_new(struct listener *l)
     int rc = uv_tcp_init(srv->loop, &c->tcp);
     if (rc < 0) {
         log_error("cannot set up a connection: %s", uv_strerror(rc));
-        free(c);
+        conn_release(srv, c);
         return NULL;
     }
     c->n_handles = 1;
@@ -204,38 +267,44 @@ static void log_activation(const struct conn *c, const struct session_event *ev)
                  (unsigned)ev->result.params.current_count);
 }
 
-/* Sends what the session wrote to w (or frees w) according to the action. Returns 0, or -1 when the
- * connection is closing. */
-static int conn_send(struct conn *c, struct write_req *w, size_t len, enum session_action a,
-                     const struct session_event *ev)
+/* Sends the len bytes the session wrote to the loop's reply buffer (conn_reply_buf) according to the action.
+ * Returns 0, or -1 when the connection is closing. */
+static int conn_send(struct conn *c, size_t len, enum session_action a, const struct session_event *ev)
 {
     if (a == SESSION_CLOSE || a == SESSION_WAIT) {
-        free(w);
         if (a == SESSION_WAIT)
             return 0;
         log_debug("%s: closing: %s", c->peer, kms_strerror(ev->close_err));
         server_conn_close_why(c, METRICS_CLOSE_PROTOCOL);
         return -1;
     }
-    w->c = c;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
-    /* Most replies fit the socket buffer at once: written here, they need no write request, no callback and no
-     * epoll change (libuv re-arms the watcher after every queued write). uv_try_write refuses while earlier
-     * replies are still queued, so the order holds; what it could not write goes through uv_write. */
+    uint8_t *reply = c->srv->wbuf;
+    uv_buf_t b = uv_buf_init((char *)reply, (unsigned)len);
+    /* Most replies fit the socket buffer at once: written here, they need no write request, no allocation, no
+     * callback and no epoll change (libuv re-arms the watcher after every queued write). uv_try_write refuses
+     * while earlier replies are still queued, so the order holds; what it could not write is copied to a write
+     * request and goes through uv_write. */
     int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (rc == (int)len) {
-        free(w);
-    } else {
-        if (rc > 0) /* the rest, queued */
-            b = uv_buf_init((char *)w->data + rc, (unsigned)(len - (size_t)rc));
-        if ((rc >= 0 || rc == UV_EAGAIN || rc == UV_ENOSYS) &&
-            (rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write)) == 0) {
-            c->pending_writes++;
-        } else {
+    if (rc != (int)len) {
+        size_t done = rc > 0 ? (size_t)rc : 0;
+        struct write_req *w = NULL;
+        if (rc >= 0 || rc == UV_EAGAIN || rc == UV_ENOSYS) {
+            if (!(w = malloc(sizeof *w)))
+                log_error("%s: out of memory", c->peer);
+        }
+        if (!w) {
+            server_conn_close_why(c, METRICS_CLOSE_ERROR);
+            return -1;
+        }
+        w->c = c;
+        memcpy(w->data, reply + done, len - done);
+        b = uv_buf_init((char *)w->data, (unsigned)(len - done));
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
             free(w);
             server_conn_close_why(c, METRICS_CLOSE_ERROR);
             return -1;
         }
+        c->pending_writes++;
     }
     if (a == SESSION_REPLY_CLOSE) {
         server_conn_close_why(c, METRICS_CLOSE_MAX_REQUESTS);
@@ -244,17 +313,10 @@ static int conn_send(struct conn *c, struct write_req *w, size_t len, enum sessi
     return 0;
 }
 
-/* A write request with its writer ready, or NULL (the connection is then closed). */
-static struct write_req *conn_write_req(struct conn *c, struct wr *out)
+/* The writer of a reply: the loop's reply buffer, which conn_send sends before anything else is written to it. */
+static void conn_reply_buf(struct conn *c, struct wr *out)
 {
-    struct write_req *w = malloc(sizeof *w);
-    if (!w) {
-        log_error("%s: out of memory", c->peer);
-        server_conn_close_why(c, METRICS_CLOSE_ERROR);
-        return NULL;
-    }
-    wr_init(out, w->data, sizeof w->data);
-    return w;
+    wr_init(out, c->srv->wbuf, sizeof c->srv->wbuf);
 }
 
 static void count_activation(struct metrics *m, const struct session_event *ev)
@@ -308,13 +370,11 @@ static void conn_note_activation(const struct conn *c, const struct session_even
 static int conn_complete(struct conn *c, int64_t count)
 {
     struct wr out;
-    struct write_req *w = conn_write_req(c, &out);
-    if (!w)
-        return -1;
+    conn_reply_buf(c, &out);
     struct session_event ev;
     enum session_action a = session_complete(&c->sess, &c->l->scfg, count, &out, &ev);
     conn_note_activation(c, &ev, c->t_request);
-    return conn_send(c, w, out.off, a, &ev);
+    return conn_send(c, out.off, a, &ev);
 }
 
 static long conn_frame(struct conn *c, const uint8_t *p, size_t len);
@@ -382,14 +442,11 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
 {
     struct server *srv = c->srv;
     struct wr out;
-    struct write_req *w = conn_write_req(c, &out);
-    if (!w)
-        return -1;
+    conn_reply_buf(c, &out);
     struct session_event ev;
     uint64_t t0 = uv_hrtime();
     enum session_action a = session_on_pdu(&c->sess, &c->l->scfg, p, len, &out, &ev);
     if (a == SESSION_ACTIVATE) {
-        free(w);
         c->t_request = t0;
         if (server_admit_activation(c) < 0)
             return -1;
@@ -407,7 +464,7 @@ static int conn_pdu(struct conn *c, const uint8_t *p, size_t len)
     }
     if (ev.activation) /* refused before a decision (undecodable request) */
         conn_note_activation(c, &ev, t0);
-    return conn_send(c, w, out.off, a, &ev);
+    return conn_send(c, out.off, a, &ev);
 }
 
 /* Frames PDUs in p[0..len); returns how many bytes were consumed, or -1 when the connection is closing. */
