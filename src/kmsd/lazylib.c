@@ -1,18 +1,143 @@
 /* lazylib — see lazylib.h. */
+#define _GNU_SOURCE /* dl_iterate_phdr, madvise */
 #include "lazylib.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
-int lazylib_open_handle(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap,
-                        void **handle)
+/* A handle of lazylib_open_handle: the library, and the shared objects its open brought into the process. */
+struct lazylib_handle {
+    void *dl;
+    struct lazylib_objects added;
+};
+
+static bool has_addr(const struct lazylib_objects *o, uintptr_t x)
 {
-    *handle = NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->addr[i] == x)
+            return true;
+    return false;
+}
+
+static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct lazylib_objects *o = arg;
+    if (o->n < LAZYLIB_MAX_OBJECTS)
+        o->addr[o->n++] = info->dlpi_addr;
+    else
+        o->whole = false;
+    return 0;
+}
+
+void lazylib_objects_note(struct lazylib_objects *o)
+{
+    o->n = 0;
+    o->whole = true;
+    (void)dl_iterate_phdr(note_object, o);
+}
+
+/* added = the objects mapped now that before does not list (none when before was cut short: it would count
+ * libraries mapped before). */
+static void objects_added(const struct lazylib_objects *before, struct lazylib_objects *added)
+{
+    struct lazylib_objects *now = malloc(sizeof *now);
+    added->n = 0;
+    added->whole = true;
+    if (!now || !before->whole) {
+        free(now);
+        return;
+    }
+    lazylib_objects_note(now);
+    for (size_t i = 0; i < now->n; i++)
+        if (!has_addr(before, now->addr[i]))
+            added->addr[added->n++] = now->addr[i];
+    free(now);
+}
+
+/* Whether the object was relocated in its text at load (DT_TEXTREL, DF_TEXTREL): its read-only pages were then
+ * written, and dropping them would undo the relocations. */
+static bool has_textrel(const struct dl_phdr_info *info)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_DYNAMIC)
+            continue;
+        for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr); d->d_tag != DT_NULL; d++)
+            if (d->d_tag == DT_TEXTREL || (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL)))
+                return true;
+    }
+    return false;
+}
+
+/* Takes the pages of the object's read-only segments (code, constants) out of the process's page tables, as munmap
+ * would: they were read from the file and never written, so a later access reads them again from the page cache.
+ * The ranges are all read before the first madvise: the program headers are in the first segment, and reading them
+ * again would map that segment's first 64 KiB back (the kernel maps pages around a fault). */
+static void drop_clean_pages(const struct dl_phdr_info *info)
+{
+    if (has_textrel(info))
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from[16], to[16];
+    int n = 0;
+    for (int i = 0; i < info->dlpi_phnum && n < 16; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr, e = a + ph->p_filesz;
+        /* the loader maps a segment from its first page to the end of its last one; a page it shares with a
+         * writable segment (mapped over it) is left alone */
+        a = (a + page - 1) & ~(page - 1);
+        e = (e + page - 1) & ~(page - 1);
+        for (int j = 0; j < info->dlpi_phnum; j++) {
+            const ElfW(Phdr) *w = &info->dlpi_phdr[j];
+            uintptr_t ws = (info->dlpi_addr + w->p_vaddr) & ~(page - 1);
+            if (w->p_type == PT_LOAD && (w->p_flags & PF_W) && ws >= a && ws < e)
+                e = ws;
+        }
+        if (e > a) {
+            from[n] = a;
+            to[n++] = e;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        (void)madvise((void *)from[i], to[i] - from[i], MADV_DONTNEED);
+}
+
+static int drop_listed(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    if (has_addr(arg, info->dlpi_addr))
+        drop_clean_pages(info);
+    return 0;
+}
+
+void lazylib_drop_since(const struct lazylib_objects *before)
+{
+    struct lazylib_objects *added = malloc(sizeof *added);
+    if (!added)
+        return;
+    objects_added(before, added);
+    if (added->n)
+        (void)dl_iterate_phdr(drop_listed, added);
+    free(added);
+}
+
+/* dlopen and dlsym of the n names: the library's handle, or NULL with err filled. */
+static void *open_resolve(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap)
+{
     void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
         snprintf(err, cap, "cannot load %s: %s", soname, e ? e : "unknown error");
-        return -1;
+        return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         (void)dlerror();
@@ -22,23 +147,55 @@ int lazylib_open_handle(const char *soname, const char *const *names, void **out
             snprintf(err, cap, "%s has no %s (%s): another version than kmsd was built for?", soname, names[i],
                      e ? e : "null symbol");
             dlclose(h);
-            return -1;
+            return NULL;
         }
     }
-    *handle = h;
+    return h;
+}
+
+int lazylib_open_handle(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap,
+                        void **handle)
+{
+    *handle = NULL;
+    struct lazylib_handle *lh = malloc(sizeof *lh);
+    struct lazylib_objects *before = malloc(sizeof *before);
+    if (!lh || !before) {
+        free(lh);
+        free(before);
+        snprintf(err, cap, "cannot load %s: out of memory", soname);
+        return -1;
+    }
+    lazylib_objects_note(before);
+    lh->dl = open_resolve(soname, names, out, n, err, cap);
+    /* what this open brought in (another thread's dlopen in between would be counted too: lazylib_close would then
+     * only make that library read some pages again) */
+    if (lh->dl)
+        objects_added(before, &lh->added);
+    free(before);
+    if (!lh->dl) {
+        free(lh);
+        return -1;
+    }
+    *handle = lh;
     return 0;
 }
 
 int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap)
 {
-    void *h;
-    return lazylib_open_handle(soname, names, out, n, err, cap, &h); /* h is never closed */
+    return open_resolve(soname, names, out, n, err, cap) ? 0 : -1; /* the handle is never closed */
 }
 
 void lazylib_close(void *handle)
 {
-    if (handle)
-        dlclose(handle);
+    struct lazylib_handle *lh = handle;
+    if (!lh)
+        return;
+    dlclose(lh->dl);
+    /* What the loader kept of what the open brought in (a library built NODELETE, as p11-kit under GnuTLS, and what
+     * it needs) stays mapped: its clean pages go as the others' did. */
+    if (lh->added.n)
+        (void)dl_iterate_phdr(drop_listed, &lh->added);
+    free(lh);
 }
 
 int lazylib_loaded(const char *soname)

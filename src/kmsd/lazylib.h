@@ -13,7 +13,9 @@
 #ifndef KMSD_LAZYLIB_H
 #define KMSD_LAZYLIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A table of a library's functions, from an X-macro LIST(X) that names them: LAZYLIB_MEMBERS(LIST) declares one pointer
  * per function in a struct (its type from the library's header, so a changed signature is a compile error) and
@@ -30,11 +32,33 @@
  * (cap bytes) naming the library and what is missing; nothing is kept open then. */
 int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap);
 
-/* The same, with the handle kept in *handle for lazylib_close. */
+#define LAZYLIB_MAX_OBJECTS 128 /* shared objects in the process that lazylib_objects lists at most */
+
+/* The shared objects mapped in the process at one moment, by load address. */
+struct lazylib_objects {
+    size_t n;
+    bool whole; /* false: more than LAZYLIB_MAX_OBJECTS, the list is cut short */
+    uintptr_t addr[LAZYLIB_MAX_OBJECTS];
+};
+
+/* Lists the shared objects mapped now. */
+void lazylib_objects_note(struct lazylib_objects *o);
+
+/* Of the shared objects mapped now that before does not list (loaded by glibc for a one-time use and kept mapped
+ * for good, as the NSS modules of a user lookup), takes the pages of the read-only segments (code and constants,
+ * never written) out of the process with madvise(MADV_DONTNEED), as munmap would: the page cache keeps them, and a
+ * later use reads them again from it. Their written data (relocations, variables) stay. Nothing when before was
+ * cut short. */
+void lazylib_drop_since(const struct lazylib_objects *before);
+
+/* The same, with the handle kept in *handle for lazylib_close; the handle also remembers which shared objects the
+ * open brought into the process (the library and what it links, up to LAZYLIB_MAX_OBJECTS). */
 int lazylib_open_handle(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap,
                         void **handle);
 
-/* Closes a handle of lazylib_open_handle (NULL is fine): the pointers it filled must not be called again. */
+/* Closes a handle of lazylib_open_handle (NULL is fine): the pointers it filled must not be called again. The dynamic
+ * loader unmaps what the open brought in, except an object built NODELETE (p11-kit, which GnuTLS links under
+ * libmicrohttpd) and what that one needs: of those the clean pages go as lazylib_drop_since takes them. */
 void lazylib_close(void *handle);
 
 /* Whether soname is mapped in this process already (for tests and the memory benchmark's explanations). */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "identity.h"
+#include "lazylib.h"
 #include "log.h"
 #include "num.h"
 #include "pidlock.h"
@@ -130,6 +131,8 @@ int privdrop_hook(void *ctx)
     return privdrop_apply(ctx);
 }
 
+static int switch_user(const struct privdrop_cfg *cfg);
+
 int privdrop_apply(const struct privdrop_cfg *cfg)
 {
     if (geteuid() != 0)
@@ -138,6 +141,21 @@ int privdrop_apply(const struct privdrop_cfg *cfg)
         log_warn("running as root (--allow-root): a KMS host needs no privilege once it listens");
         return 0;
     }
+    /* The user and group lookups load the NSS modules (libnss_systemd and what it links: about 0.4 MB), which glibc
+     * keeps mapped for good; kmsd looks nothing up again, so their clean pages go (lazylib.h). */
+    struct lazylib_objects *before = malloc(sizeof *before);
+    if (before)
+        lazylib_objects_note(before);
+    int rc = switch_user(cfg);
+    if (rc == 0 && before)
+        lazylib_drop_since(before);
+    free(before);
+    return rc;
+}
+
+/* Started as root: hands the state directory and files over, then switches to --user (kmsd, else nobody). */
+static int switch_user(const struct privdrop_cfg *cfg)
+{
     const char *user = cfg->user[0] ? cfg->user : DEFAULT_USER;
     uid_t uid;
     gid_t gid;
