@@ -164,9 +164,14 @@ static void maintenance_step(struct store_writer *w)
         w->maint_after_ms = t0 + BACKOFF_MAX_MS;
         return;
     }
-    maintenance_step_run(w);
+    if (w->maint_begun)
+        maintenance_step_run(w);
     uint64_t t1 = store_writer_mono_ms(), took = t1 - t0;
     w->maint_after_ms = t1 + (took > MAINT_PAUSE_MIN_MS ? took : MAINT_PAUSE_MIN_MS);
+    if (!w->maint_begun) { /* the first step only reached the registry: its prune waits, the first folds go first */
+        w->maint_begun = true;
+        w->maint_after_ms = t1 + w->cfg.prune_delay_ms;
+    }
     w->last_use_ms = t1;
 }
 
@@ -664,6 +669,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.max_fold = STORE_WRITER_MAX_FOLD;
     if (w->cfg.prune_chunk == 0)
         w->cfg.prune_chunk = STORE_PRUNE_CHUNK;
+    if (w->cfg.prune_delay_ms == 0)
+        w->cfg.prune_delay_ms = STORE_WRITER_PRUNE_DELAY_MS;
     for (int g = 0; g < STORE_APP_GROUPS; g++)
         w->count_limit[g] = store_count_limit((enum store_app_group)g);
     w->prune_more = true; /* the first prune runs at start, a chunk at a time */

@@ -25,7 +25,8 @@
  * Faults at run time: a journal write that fails (disk full, I/O error) answers the activation anyway with the
  * error (counted unrecorded, persistently once recording resumes), logged at most once a minute. A fold that
  * fails (database locked, full, read-only) loses nothing: the records stay in the journal and the fold is
- * retried with backoff, logged at most once a minute. The writer also prunes at start and once a day, in chunks
+ * retried with backoff, logged at most once a minute. The writer also prunes at start (cfg.prune_delay_ms after it
+ * has reached the registry, so that the first answers waiting for a count are not behind it) and once a day, in chunks
  * of cfg.prune_chunk rows (each its own transaction, a fold goes first whenever one is due), and then gives the
  * freed pages back (store_vacuum_step).
  *
@@ -61,6 +62,8 @@
 #define STORE_WRITER_IDLE_UNLOAD_MS 120000   /* --registry-idle-unload's default: without a fold this long, the */
                                              /* registry's connections close (SQLite unloads when nobody uses it) */
 #define STORE_WRITER_BUFFER 65536            /* loop-side bytes written per write(2) at most */
+#define STORE_WRITER_PRUNE_DELAY_MS 1000     /* the prune at start begins this long after the registry is reached: */
+                                             /* the first folds (answers waiting for a genuine count) go first */
 
 struct store_writer_cfg {
     bool count;              /* count distinct clients after each fold (genuine mode) */
@@ -73,6 +76,7 @@ struct store_writer_cfg {
     uint32_t idle_unload_ms;  /* without a fold or maintenance step this long, store_sleep (0: never) */
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
+    uint32_t prune_delay_ms;  /* the prune at start waits this long after the first wake; 0: STORE_WRITER_PRUNE_DELAY_MS */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
     /* A registry opened asleep (store_open_deferred) is woken at once; when that first attempt fails for a reason

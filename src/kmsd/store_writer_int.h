@@ -96,6 +96,7 @@ struct store_writer {
     bool vacuum_more;       /* free pages to give back after a prune */
     uint64_t pruned_run;    /* rows the prune under way has deleted */
     uint64_t maint_after_ms; /* monotonic ms before which no prune or vacuum step starts (the pause after one) */
+    bool maint_begun;        /* the first maintenance step (a wake only, then the prune's delay) is done */
     uint32_t backoff_ms;
     uint64_t failing_since_ms; /* monotonic ms of the first of the folds failing now (0: the last one worked) */
     uint64_t last_fold_ms;

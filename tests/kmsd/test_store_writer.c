@@ -256,7 +256,7 @@ static void queue_cap(void **state)
     const uint32_t cap = 4;
     struct store_writer_cfg cfg = {
         .count = true, .retention_days = 90, .max_clients = 1000000, .max_queue = cap, .journal = path,
-        .now = fixed_now,
+        .prune_delay_ms = 1, .now = fixed_now,
     };
     memset(results, 0, sizeof results);
     callbacks = 0;
@@ -467,6 +467,46 @@ static void genuine_answers_at_limit(void **state)
     remove_db(path);
 }
 
+/* The prune at start waits STORE_WRITER_PRUNE_DELAY_MS after the registry is reached: an answer waiting for a genuine
+ * count at start is folded before any prune step (one is tens of ms on PostgreSQL), and the prune runs after. */
+static void first_fold_before_prune(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    enum { OLD = 100 };
+    static struct store_record old[OLD];
+    for (int i = 0; i < OLD; i++) {
+        record(&old[i], 1000 + i);
+        old[i].time = fixed_now() - 200 * 86400; /* beyond a 90-day retention */
+    }
+    assert_int_equal(store_write(db, old, OLD), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {
+        .count = true, .retention_days = 90, .max_clients = 1000000, .journal = path, .now = fixed_now};
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    struct store_record r;
+    record_other(&r, 1); /* a count that only the fold can give: the answer waits for it */
+    assert_int_equal(store_writer_submit(w, &r, on_done, &results[0]), 0);
+    run_until(&loop, 1);
+    assert_int_equal(results[0].err, 0);
+    struct store_writer_stats st = {0};
+    store_writer_stats(w, &st);
+    assert_int_equal(st.prune_steps, 0);
+    for (int i = 0; i < 60 && st.pruned < OLD; i++) { /* 3 s at most */
+        struct timespec nap = {0, 50000000};
+        nanosleep(&nap, NULL);
+        store_writer_stats(w, &st);
+    }
+    assert_int_equal(st.pruned, OLD);
+    finish(w, &loop);
+    remove_db(path);
+}
+
 /* The prune at start runs in chunks of prune_chunk rows with a pause after each (at least 10 ms), while
  * activations are answered at their journal writes as usual; it ends with the rows beyond the retention gone. */
 static void prune_in_paced_steps(void **state)
@@ -485,7 +525,8 @@ static void prune_in_paced_steps(void **state)
     uv_loop_init(&loop);
     struct store_writer *w;
     struct store_writer_cfg cfg = {
-        .retention_days = 90, .max_clients = 1000000, .journal = path, .prune_chunk = 10, .now = fixed_now};
+        .retention_days = 90, .max_clients = 1000000, .journal = path, .prune_chunk = 10, .prune_delay_ms = 1,
+        .now = fixed_now};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
@@ -731,6 +772,6 @@ int main(void)
                                        cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
                                        cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation),
                                        cmocka_unit_test(genuine_answers_at_limit),
-                                       cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live)};
+                                       cmocka_unit_test(first_fold_before_prune), cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
