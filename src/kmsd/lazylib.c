@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,12 +112,58 @@ static void drop_clean_pages(const struct dl_phdr_info *info)
         (void)madvise((void *)from[i], to[i] - from[i], MADV_DONTNEED);
 }
 
-static int drop_listed(struct dl_phdr_info *info, size_t size, void *arg)
+/* The objects the loader kept after an unload or a lookup, whose clean pages were dropped: a later dlopen reads their
+ * names again (the loader compares every object's name with those it is asked for: 64 KiB mapped back around each),
+ * and a library loaded since may have used them (SQLite libm, when the NSS modules keep libm mapped), so every
+ * lazylib_close and lazylib_drop_since drops their clean pages again. By load address and a hash of the name, so that
+ * another object loaded later at the same address is not taken for one of them. */
+#define LEFT_MAX 32
+static pthread_mutex_t left_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uintptr_t addr;
+    uint64_t name;
+} left[LEFT_MAX];
+static size_t n_left;
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static bool is_left(uintptr_t addr, uint64_t name)
+{
+    for (size_t i = 0; i < n_left; i++)
+        if (left[i].addr == addr && left[i].name == name)
+            return true;
+    return false;
+}
+
+/* For dl_iterate_phdr, with left_mu held: the objects of the list arg (or none: NULL) become left ones; every left
+ * one has its clean pages dropped. */
+static int drop_left(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    if (has_addr(arg, info->dlpi_addr))
+    const struct lazylib_objects *added = arg;
+    uint64_t name = name_hash(info->dlpi_name);
+    bool known = is_left(info->dlpi_addr, name);
+    if (!known && added && has_addr(added, info->dlpi_addr) && n_left < LEFT_MAX) {
+        left[n_left].addr = info->dlpi_addr;
+        left[n_left++].name = name;
+        known = true;
+    }
+    if (known)
         drop_clean_pages(info);
     return 0;
+}
+
+static void drop_all_left(const struct lazylib_objects *added)
+{
+    pthread_mutex_lock(&left_mu);
+    (void)dl_iterate_phdr(drop_left, (void *)(uintptr_t)added);
+    pthread_mutex_unlock(&left_mu);
 }
 
 void lazylib_drop_since(const struct lazylib_objects *before)
@@ -125,8 +172,7 @@ void lazylib_drop_since(const struct lazylib_objects *before)
     if (!added)
         return;
     objects_added(before, added);
-    if (added->n)
-        (void)dl_iterate_phdr(drop_listed, added);
+    drop_all_left(added);
     free(added);
 }
 
@@ -192,9 +238,8 @@ void lazylib_close(void *handle)
         return;
     dlclose(lh->dl);
     /* What the loader kept of what the open brought in (a library built NODELETE, as p11-kit under GnuTLS, and what
-     * it needs) stays mapped: its clean pages go as the others' did. */
-    if (lh->added.n)
-        (void)dl_iterate_phdr(drop_listed, &lh->added);
+     * it needs) stays mapped: its clean pages go as the others' did, and those of the objects kept before again. */
+    drop_all_left(&lh->added);
     free(lh);
 }
 

@@ -48,7 +48,8 @@ void lazylib_objects_note(struct lazylib_objects *o);
  * for good, as the NSS modules of a user lookup), takes the pages of the read-only segments (code and constants,
  * never written) out of the process with madvise(MADV_DONTNEED), as munmap would: the page cache keeps them, and a
  * later use reads them again from it. Their written data (relocations, variables) stay. Nothing when before was
- * cut short. */
+ * cut short. Those objects are remembered (32 at most), and this and every lazylib_close drop their clean pages
+ * again: each dlopen reads their names, and a library opened since may have run their code. */
 void lazylib_drop_since(const struct lazylib_objects *before);
 
 /* The same, with the handle kept in *handle for lazylib_close; the handle also remembers which shared objects the
@@ -58,7 +59,8 @@ int lazylib_open_handle(const char *soname, const char *const *names, void **out
 
 /* Closes a handle of lazylib_open_handle (NULL is fine): the pointers it filled must not be called again. The dynamic
  * loader unmaps what the open brought in, except an object built NODELETE (p11-kit, which GnuTLS links under
- * libmicrohttpd) and what that one needs: of those the clean pages go as lazylib_drop_since takes them. */
+ * libmicrohttpd) and what another object still needs (libm, which SQLite brings and the NSS modules keep): of those
+ * the clean pages go as lazylib_drop_since takes them, with those of the objects kept before. */
 void lazylib_close(void *handle);
 
 /* Whether soname is mapped in this process already (for tests and the memory benchmark's explanations). */
