@@ -467,20 +467,27 @@ static void genuine_answers_at_limit(void **state)
     remove_db(path);
 }
 
+/* A file database (path as for open_temp_db) holding OLD rows last seen beyond a 90-day retention. */
+enum { OLD = 100 };
+static struct store *db_with_old_rows(char *path)
+{
+    struct store *db = open_temp_db(path);
+    static struct store_record old[OLD];
+    for (int i = 0; i < OLD; i++) {
+        record(&old[i], 1000 + i);
+        old[i].time = fixed_now() - 200 * 86400;
+    }
+    assert_int_equal(store_write(db, old, OLD), 0);
+    return db;
+}
+
 /* The prune at start waits STORE_WRITER_PRUNE_DELAY_MS after the registry is reached: an answer waiting for a genuine
  * count at start is folded before any prune step (one is tens of ms on PostgreSQL), and the prune runs after. */
 static void first_fold_before_prune(void **state)
 {
     (void)state;
     char path[] = "/tmp/kmsd-writer-XXXXXX";
-    struct store *db = open_temp_db(path);
-    enum { OLD = 100 };
-    static struct store_record old[OLD];
-    for (int i = 0; i < OLD; i++) {
-        record(&old[i], 1000 + i);
-        old[i].time = fixed_now() - 200 * 86400; /* beyond a 90-day retention */
-    }
-    assert_int_equal(store_write(db, old, OLD), 0);
+    struct store *db = db_with_old_rows(path);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct store_writer *w;
@@ -513,14 +520,7 @@ static void prune_in_paced_steps(void **state)
 {
     (void)state;
     char path[] = "/tmp/kmsd-writer-XXXXXX";
-    struct store *db = open_temp_db(path);
-    enum { OLD = 100 };
-    static struct store_record old[OLD];
-    for (int i = 0; i < OLD; i++) {
-        record(&old[i], 1000 + i);
-        old[i].time = fixed_now() - 200 * 86400; /* beyond a 90-day retention */
-    }
-    assert_int_equal(store_write(db, old, OLD), 0);
+    struct store *db = db_with_old_rows(path);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct store_writer *w;
