@@ -82,13 +82,14 @@ static bool has_textrel(const struct dl_phdr_info *info)
  * would: they were read from the file and never written, so a later access reads them again from the page cache.
  * The ranges are all read before the first madvise: the program headers are in the first segment, and reading them
  * again would map that segment's first 64 KiB back (the kernel maps pages around a fault). */
+#define DROP_SEGMENTS 16 /* read-only segments of one object dropped at most (ELF objects have two or three) */
 static void drop_clean_pages(const struct dl_phdr_info *info)
 {
     if (has_textrel(info))
         return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from[16], to[16];
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from[DROP_SEGMENTS], to[DROP_SEGMENTS];
     int n = 0;
-    for (int i = 0; i < info->dlpi_phnum && n < 16; i++) {
+    for (int i = 0; i < info->dlpi_phnum && n < DROP_SEGMENTS; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
             continue;

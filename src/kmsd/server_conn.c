@@ -287,12 +287,11 @@ static int conn_send(struct conn *c, size_t len, enum session_action a, const st
     int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (rc != (int)len) {
         size_t done = rc > 0 ? (size_t)rc : 0;
-        struct write_req *w = NULL;
-        if (rc >= 0 || rc == UV_EAGAIN || rc == UV_ENOSYS) {
-            if (!(w = malloc(sizeof *w)))
-                log_error("%s: out of memory", c->peer);
-        }
+        bool writable = rc >= 0 || rc == UV_EAGAIN || rc == UV_ENOSYS; /* else the socket failed */
+        struct write_req *w = writable ? malloc(sizeof *w) : NULL;
         if (!w) {
+            if (writable)
+                log_error("%s: out of memory", c->peer);
             server_conn_close_why(c, METRICS_CLOSE_ERROR);
             return -1;
         }

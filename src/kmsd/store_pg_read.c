@@ -38,7 +38,6 @@ static void row_client(const PGresult *r, int i, struct store_client *c)
     pg_text(r, i, 17, c->host, sizeof c->host);
 }
 
-/* Hands each row of r to fn (r cleared here); *stopped: fn asked to stop. */
 /* Hands r's rows to fn in their order (backwards: last first), until fn returns non-zero (*stopped); clears r. */
 static void each_row(PGresult *r, int (*fn)(void *ctx, const struct store_client *c), void *ctx, bool *stopped,
                      bool backwards)

@@ -164,14 +164,15 @@ static void maintenance_step(struct store_writer *w)
         w->maint_after_ms = t0 + BACKOFF_MAX_MS;
         return;
     }
-    if (w->maint_begun)
-        maintenance_step_run(w);
-    uint64_t t1 = store_writer_mono_ms(), took = t1 - t0;
-    w->maint_after_ms = t1 + (took > MAINT_PAUSE_MIN_MS ? took : MAINT_PAUSE_MIN_MS);
     if (!w->maint_begun) { /* the first step only reached the registry: its prune waits, the first folds go first */
         w->maint_begun = true;
-        w->maint_after_ms = t1 + w->cfg.prune_delay_ms;
+        w->last_use_ms = store_writer_mono_ms();
+        w->maint_after_ms = w->last_use_ms + w->cfg.prune_delay_ms;
+        return;
     }
+    maintenance_step_run(w);
+    uint64_t t1 = store_writer_mono_ms(), took = t1 - t0;
+    w->maint_after_ms = t1 + (took > MAINT_PAUSE_MIN_MS ? took : MAINT_PAUSE_MIN_MS);
     w->last_use_ms = t1;
 }
 
