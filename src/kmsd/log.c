@@ -72,27 +72,50 @@ int log_enabled(enum log_level level)
     return (int)level <= atomic_load_explicit(&logger.level, memory_order_relaxed);
 }
 
+/* "YYYY-MM-DDTHH:MM:SS" of t in UTC into out (LOG_STAMP_LEN + 1 bytes), made once per second per thread: an
+ * activation's line is formatted at every activation, and gmtime_r takes glibc's time-zone lock. */
+#define LOG_STAMP_LEN 19
+static void stamp(time_t t, char *out)
+{
+    static _Thread_local time_t last = (time_t)-1;
+    static _Thread_local char text[LOG_STAMP_LEN + 1];
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        if (strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            memcpy(text, "0000-00-00T00:00:00", LOG_STAMP_LEN + 1);
+        last = t;
+    }
+    memcpy(out, text, LOG_STAMP_LEN + 1);
+}
+
+/* A line is "STAMP.mmmZ LEVEL: MESSAGE\n", MESSAGE cut at LOG_MSG_MAX bytes; formatted once, in one buffer, and
+ * written with one call (printing it with fprintf to the unbuffered stderr formatted it twice). */
+#define LOG_MSG_MAX 1023
 static void emit(enum log_level level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
     if (!log_enabled(level))
         return;
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char line[LOG_STAMP_LEN + 16 + LOG_MSG_MAX + 2];
     if (logger.use_syslog) {
-        syslog(prio[level], "%s", msg);
+        vsnprintf(line, LOG_MSG_MAX + 1, fmt, ap);
+        syslog(prio[level], "%s", line);
         return;
     }
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    stamp(ts.tv_sec, line);
+    size_t n = LOG_STAMP_LEN;
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %s: ", (int)(ts.tv_nsec / 1000000), names[level]);
+    int m = vsnprintf(line + n, LOG_MSG_MAX + 1, fmt, ap);
+    if (m > 0)
+        n += (size_t)m < LOG_MSG_MAX ? (size_t)m : LOG_MSG_MAX;
+    line[n++] = '\n';
     pthread_mutex_lock(&logger.mu);
     FILE *f = logger.file ? logger.file : stderr;
-    fprintf(f, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, names[level], msg);
+    (void)fwrite(line, 1, n, f);
     pthread_mutex_unlock(&logger.mu);
 }
 

@@ -65,6 +65,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (srv->handles & SERVER_H_SD_TICK)
         uv_close((uv_handle_t *)&srv->sd_tick, NULL);
     server_listeners_close(srv);
+    uv_close((uv_handle_t *)&srv->turn, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -190,11 +191,26 @@ static int server_new(const struct server_cfg *cfg, struct metrics *m, struct se
     return 0;
 }
 
-/* Initialises the loop-wide handles (the fd-pause and grace timers, the two signals); each one that is
- * initialised is marked in srv->handles for server_teardown. Returns 0 or a negative code after a message. */
+/* After each turn of the loop's polling: one more (on_listen tells a queue from one connection by them). */
+static void on_turn(uv_check_t *h)
+{
+    struct server *srv = h->data;
+    srv->turns++;
+}
+
+/* Initialises the loop-wide handles (the turn counter, the fd-pause and grace timers, the signals); each one
+ * that is initialised is marked in srv->handles for server_teardown. Returns 0 or a negative code after a
+ * message. */
 static int server_handles_init(struct server *srv)
 {
-    int rc = uv_timer_init(srv->loop, &srv->fd_pause);
+    srv->turn.data = srv;
+    int rc = uv_check_init(srv->loop, &srv->turn);
+    if (rc == 0) {
+        srv->handles |= SERVER_H_TURN;
+        rc = uv_check_start(&srv->turn, on_turn);
+    }
+    if (rc == 0)
+        rc = uv_timer_init(srv->loop, &srv->fd_pause);
     if (rc == 0) {
         srv->handles |= SERVER_H_FD_PAUSE;
         rc = uv_timer_init(srv->loop, &srv->grace);
@@ -389,6 +405,8 @@ static void server_teardown(struct server *srv)
             uv_close((uv_handle_t *)signals[i], NULL);
     if (srv->handles & SERVER_H_SD_TICK)
         uv_close((uv_handle_t *)&srv->sd_tick, NULL);
+    if (srv->handles & SERVER_H_TURN)
+        uv_close((uv_handle_t *)&srv->turn, NULL);
     (void)uv_run(srv->loop, UV_RUN_DEFAULT); /* only close callbacks are left to run */
     (void)uv_loop_close(srv->loop);
     server_free(srv);

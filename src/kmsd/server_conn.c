@@ -657,7 +657,9 @@ int server_conn_start(struct conn *c)
 {
     struct server *srv = c->srv;
     session_init(&c->sess, srv->next_assoc++);
-    int rc = uv_tcp_nodelay(&c->tcp, 1);
+    int rc = 0;
+    if (!server_listener_gives_nodelay(c->l, &c->tcp)) /* else the socket has it from the listener */
+        rc = uv_tcp_nodelay(&c->tcp, 1);
     if (rc < 0) /* only slower replies: serve the connection anyway */
         log_debug("%s: cannot set TCP_NODELAY: %s", c->peer, uv_strerror(rc));
     rc = uv_timer_start(&c->idle, on_idle, srv->cfg->idle_timeout_ms, srv->cfg->idle_timeout_ms);

@@ -37,7 +37,8 @@
 #define SERVER_LOG_ADDR_MS 60000  /* at most one refusal line per client address per minute */
 #define SERVER_FD_LOG_MS 60000    /* at most one "out of file descriptors" line per minute */
 #define SERVER_FD_PAUSE_MS 100    /* out of descriptors and without a reserve: listeners rest this long */
-#define SERVER_ACCEPT_BATCH 64    /* connections accepted per wake-up before the loop serves others */
+#define SERVER_ACCEPT_BATCH 64    /* connections accepted per wake-up before the loop serves others, when they queue
+                                   * (one per wake-up while they come one at a time: on_listen) */
 #define SERVER_SHED_MAX 256       /* connections accepted-and-closed per EMFILE event at most */
 #define SERVER_BACKLOG 4096       /* listen queue (the kernel caps it at net.core.somaxconn): a flood fills a short
                                    * queue and a client's SYN is then dropped, costing it a 1 s retransmission */
@@ -49,6 +50,7 @@
 #define SERVER_H_SIG_INT 8u
 #define SERVER_H_SIG_HUP 16u
 #define SERVER_H_SD_TICK 32u
+#define SERVER_H_TURN 64u
 
 struct server;
 
@@ -56,6 +58,9 @@ struct listener {
     uv_tcp_t tcp;   /* owns the bound socket */
     uv_poll_t poll; /* readable: connections to accept (kmsd accepts itself, see on_listen) */
     bool polling;
+    bool nodelay;       /* the socket's TCP_NODELAY is set, and Linux gives it to every connection accepted from it */
+    bool nodelay_known; /* the first connection accepted told whether it did (then nodelay stays as it found) */
+    uint64_t woke_turn; /* the loop turn (server.turns) of the last wake-up */
     struct server *srv;
     struct session_cfg scfg;
     char name[96];
@@ -128,6 +133,8 @@ struct server {
     unsigned log_lines;
     uint64_t log_suppressed;
     uv_timer_t sd_tick;       /* the service manager's STATUS= and watchdog (sdnotify.h), when it listens */
+    uv_check_t turn;          /* counts the loop's turns (turns): a listener readable two turns running has a queue */
+    uint64_t turns;
     uint64_t sd_folded;       /* the writer's records folded at the last tick */
     bool sd_stalled;          /* the last tick found the writer stalled (logged once) */
     struct conn *pool;        /* freed connections kept for reuse, linked through their first bytes */
@@ -146,6 +153,10 @@ int server_listeners_open(struct server *srv);
 int server_listeners_report(struct server *srv);
 /* Closes every listener (their handles finish closing when the loop runs). */
 void server_listeners_close(struct server *srv);
+/* Whether tcp, a connection just accepted from l, has TCP_NODELAY from l's socket (Linux copies it to the
+ * connections a listening socket accepts; the first connection of each listener is asked, once). When not, the
+ * caller sets it on the connection. */
+bool server_listener_gives_nodelay(struct listener *l, const uv_tcp_t *tcp);
 /* Stops accepting on l until server_listeners_resume. */
 void server_listener_pause(struct listener *l);
 /* Accepts again on every paused listener (a listener that cannot be polled stays paused). */

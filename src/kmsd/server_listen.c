@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,9 +17,14 @@
 #include "log.h"
 #include "sdnotify.h"
 
-/* The listener is readable: accept up to SERVER_ACCEPT_BATCH connections (then let the loop serve the
- * others). kmsd accepts itself rather than through uv_listen: libuv retries accept() in a loop while it fails
- * with EMFILE, which spins when no connection can be taken, and sheds silently with a reserve of its own. */
+/* The listener is readable: accept a connection, or up to SERVER_ACCEPT_BATCH when they queue (then let the
+ * loop serve the others). kmsd accepts itself rather than through uv_listen: libuv retries accept() in a loop
+ * while it fails with EMFILE, which spins when no connection can be taken, and sheds silently with a reserve of
+ * its own.
+ * While connections come one at a time (the few in flight of a real network), a second accept4 per wake-up
+ * would only return EAGAIN: one system call in 16 of a new connection's (docs/performance.md). So a wake-up
+ * takes one, and the listener, level-triggered, is readable again at the next turn of the loop if more wait;
+ * readable two turns running, it has a queue, and that wake-up takes a batch. */
 static void on_listen(uv_poll_t *p, int status, int events)
 {
     (void)events;
@@ -26,7 +32,10 @@ static void on_listen(uv_poll_t *p, int status, int events)
     uv_os_fd_t lfd;
     if (status < 0 || uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
         return;
-    for (int i = 0; i < SERVER_ACCEPT_BATCH && l->polling; i++) {
+    struct server *srv = l->srv;
+    int batch = l->woke_turn + 1 == srv->turns ? SERVER_ACCEPT_BATCH : 1;
+    l->woke_turn = srv->turns;
+    for (int i = 0; i < batch && l->polling; i++) {
         /* accept4: non-blocking and close-on-exec, and the peer's address, in the one system call (with accept they
          * were three fcntl and two getpeername calls more per connection, 5 of its 21: docs/performance.md) */
         struct sockaddr_storage ss;
@@ -42,6 +51,21 @@ static void on_listen(uv_poll_t *p, int status, int events)
         }
         server_admit(l, fd, (const struct sockaddr *)&ss, sl);
     }
+}
+
+bool server_listener_gives_nodelay(struct listener *l, const uv_tcp_t *tcp)
+{
+    if (!l->nodelay_known && l->nodelay) {
+        uv_os_fd_t fd;
+        int on = 0;
+        socklen_t len = sizeof on;
+        l->nodelay = uv_fileno((const uv_handle_t *)tcp, &fd) == 0 &&
+                     getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on != 0;
+        l->nodelay_known = true;
+        if (!l->nodelay)
+            log_debug("%s: accepted connections do not inherit TCP_NODELAY: set on each", l->name);
+    }
+    return l->nodelay;
 }
 
 /* Splits "ADDR[:PORT]", "[V6][:PORT]" or "*[:PORT]" into host and port. Returns 0 or -EINVAL. */
@@ -85,6 +109,8 @@ static int adopt(struct server *srv, int fd, uint16_t port)
         return rc;
     }
     l->srv = srv;
+    int one = 1; /* the connections it accepts inherit it (server_listener_gives_nodelay) */
+    l->nodelay = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
     l->scfg.bind = srv->cfg->bind;
     l->scfg.max_requests = srv->cfg->max_requests;
     l->scfg.activation = srv->cfg->activation;
