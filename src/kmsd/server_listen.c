@@ -22,7 +22,7 @@
  * while it fails with EMFILE, which spins when no connection can be taken, and sheds silently with a reserve of
  * its own.
  * While connections come one at a time (the few in flight of a real network), a second accept4 per wake-up
- * would only return EAGAIN: one system call in 16 of a new connection's (docs/performance.md). So a wake-up
+ * would only return EAGAIN: one system call in 17 of a new connection's (docs/performance.md). So a wake-up
  * takes one, and the listener, level-triggered, is readable again at the next turn of the loop if more wait;
  * readable two turns running, it has a queue, and that wake-up takes a batch. */
 static void on_listen(uv_poll_t *p, int status, int events)
