@@ -119,7 +119,7 @@ static void seconds_text(uint64_t v, char *out, size_t cap)
 /* A duration stored in milliseconds; the text is in seconds (bare or s) or m, h, d. */
 int config_set_seconds(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
-    uint64_t v;
+    uint64_t v = 0; /* set when parse_scaled returns 0 (GCC -O3 cannot tell: -Wmaybe-uninitialized) */
     int rc = parse_scaled(val, config_seconds_units, sizeof config_seconds_units / sizeof config_seconds_units[0],
                           o->min, o->max, &v);
     char lo[32], hi[32];
@@ -136,7 +136,7 @@ int config_set_seconds(const struct opt *o, struct kmsd_config *cfg, const char 
 /* An interval stored in minutes; the text is in minutes (bare or m) or h, d, w. */
 int config_set_minutes(const struct opt *o, struct kmsd_config *cfg, const char *val, struct load *ld)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rc = parse_scaled(val, config_minutes_units, sizeof config_minutes_units / sizeof config_minutes_units[0],
                           o->min, o->max, &v);
     if (rc == -1)
