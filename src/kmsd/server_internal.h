@@ -133,10 +133,10 @@ struct server {
     unsigned log_lines;
     uint64_t log_suppressed;
     uv_timer_t sd_tick;       /* the service manager's STATUS= and watchdog (sdnotify.h), when it listens */
-    uv_check_t turn;          /* counts the loop's turns (turns): a listener readable two turns running has a queue */
-    uint64_t turns;
     uint64_t sd_folded;       /* the writer's records folded at the last tick */
     bool sd_stalled;          /* the last tick found the writer stalled (logged once) */
+    uv_check_t turn;          /* counts the loop's turns (turns): a listener readable two turns running has a queue */
+    uint64_t turns;
     struct conn *pool;        /* freed connections kept for reuse, linked through their first bytes */
     unsigned n_pool;          /* how many (SERVER_CONN_POOL at most) */
     uint8_t readbuf[SERVER_READ_BUF]; /* server_new zeroes everything before it, not the buffers */

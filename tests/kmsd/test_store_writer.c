@@ -772,6 +772,7 @@ int main(void)
                                        cmocka_unit_test(answers_before_fold),    cmocka_unit_test(journal_codec),
                                        cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation),
                                        cmocka_unit_test(genuine_answers_at_limit),
-                                       cmocka_unit_test(first_fold_before_prune), cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live)};
+                                       cmocka_unit_test(first_fold_before_prune),
+                                       cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
