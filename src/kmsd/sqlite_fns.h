@@ -22,16 +22,16 @@
 #include "lazylib.h"
 
 #define SQLITE_FNS(X)                                                                                                \
-    X(sqlite3_bind_blob) X(sqlite3_bind_int) X(sqlite3_bind_int64) X(sqlite3_bind_text) X(sqlite3_busy_timeout)      \
-    X(sqlite3_changes) X(sqlite3_clear_bindings) X(sqlite3_close) X(sqlite3_column_blob) X(sqlite3_column_bytes)     \
-    X(sqlite3_column_double) X(sqlite3_column_int) X(sqlite3_column_int64) X(sqlite3_column_text)                    \
-    X(sqlite3_column_type) X(sqlite3_config) X(sqlite3_create_function_v2) X(sqlite3_db_filename)                    \
-    X(sqlite3_db_release_memory) X(sqlite3_errmsg) X(sqlite3_errstr) X(sqlite3_exec)                                 \
+    X(sqlite3_bind_blob) X(sqlite3_bind_int) X(sqlite3_bind_int64) X(sqlite3_bind_null) X(sqlite3_bind_text)         \
+    X(sqlite3_busy_timeout) X(sqlite3_changes) X(sqlite3_clear_bindings) X(sqlite3_close) X(sqlite3_column_blob)     \
+    X(sqlite3_column_bytes) X(sqlite3_column_double) X(sqlite3_column_int) X(sqlite3_column_int64)                   \
+    X(sqlite3_column_text) X(sqlite3_column_type) X(sqlite3_config) X(sqlite3_create_function_v2)                    \
+    X(sqlite3_db_filename) X(sqlite3_db_release_memory) X(sqlite3_errmsg) X(sqlite3_errstr) X(sqlite3_exec)          \
     X(sqlite3_extended_result_codes) X(sqlite3_finalize) X(sqlite3_last_insert_rowid) X(sqlite3_open_v2)             \
-    X(sqlite3_prepare_v2) X(sqlite3_prepare_v3) X(sqlite3_reset) X(sqlite3_result_int) X(sqlite3_result_null)        \
-    X(sqlite3_set_last_insert_rowid) X(sqlite3_shutdown) X(sqlite3_step) X(sqlite3_user_data)                        \
-    X(sqlite3_value_blob) X(sqlite3_value_bytes) X(sqlite3_value_int64) X(sqlite3_value_text) X(sqlite3_wal_checkpoint_v2) \
-    X(sqlite3_wal_hook)
+    X(sqlite3_prepare_v2) X(sqlite3_prepare_v3) X(sqlite3_reset) X(sqlite3_result_int) X(sqlite3_result_int64)       \
+    X(sqlite3_result_null) X(sqlite3_set_last_insert_rowid) X(sqlite3_shutdown) X(sqlite3_step) X(sqlite3_user_data) \
+    X(sqlite3_value_blob) X(sqlite3_value_bytes) X(sqlite3_value_int64) X(sqlite3_value_text)                        \
+    X(sqlite3_wal_checkpoint_v2) X(sqlite3_wal_hook)
 
 struct sqlite_fns {
     LAZYLIB_MEMBERS(SQLITE_FNS)

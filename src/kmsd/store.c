@@ -11,6 +11,7 @@
 
 #include "sqlite_fns.h"
 
+#include "buf.h"
 #include "guid.h"
 #include "store_pg.h"
 #include "kms.h"
@@ -93,11 +94,80 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * the window (store_pg.c); SQLite counts its index range, 15-25 ms at a million clients (docs/performance.md),
      * without a trigger on every new client's fold. The version is the same number for both engines. */
     "PRAGMA user_version = 6;",
+    /* 6 -> 7: the compact client key (store_internal.h, store_client_key), in code: rekey_clients. */
+    NULL,
 };
+
+/* The columns every schema from 4 on has, in the order of the table. */
+#define CLIENT_COLUMNS_V4                                                                                              \
+    "cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status, grace_time, is_vm,"              \
+    " version_major, version_minor, first_seen, last_seen, request_count, last_address, last_epid, last_hresult,"   \
+    " last_host"
+
+/* 6 -> 7, first: the table again, keyed by client_key instead of (cmid, app_id), its rows copied with their rowids
+ * (the ties of every sort) in rowid order, so that of two rows whose keys collide the older keeps it. */
+static const char rekey_before[] =
+    "ALTER TABLE clients RENAME TO clients_v6;"
+    "CREATE TABLE clients ("
+    " cmid BLOB NOT NULL CHECK (length(cmid) = 16),"
+    " app_id BLOB NOT NULL CHECK (length(app_id) = 16),"
+    " app_group INTEGER NOT NULL CHECK (app_group BETWEEN 0 AND 3),"
+    " sku_id BLOB NOT NULL CHECK (length(sku_id) = 16),"
+    " kms_id BLOB NOT NULL CHECK (length(kms_id) = 16),"
+    " workstation TEXT NOT NULL,"
+    " product TEXT NOT NULL,"
+    " license_status INTEGER NOT NULL,"
+    " grace_time INTEGER NOT NULL,"
+    " is_vm INTEGER NOT NULL,"
+    " version_major INTEGER NOT NULL,"
+    " version_minor INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " request_count INTEGER NOT NULL CHECK (request_count >= 1),"
+    " last_address TEXT NOT NULL,"
+    " last_epid TEXT NOT NULL,"
+    " last_hresult INTEGER NOT NULL,"
+    " last_host TEXT NOT NULL DEFAULT '',"
+    " client_key INTEGER NOT NULL CHECK (client_key >= 0),"
+    " home_key INTEGER);"
+    "CREATE UNIQUE INDEX clients_key ON clients (client_key);"
+    "INSERT INTO clients (rowid, " CLIENT_COLUMNS_V4 ", client_key)"
+    " SELECT rowid, " CLIENT_COLUMNS_V4 ", kmsd_client_key(cmid, app_id) FROM clients_v6 WHERE true ORDER BY rowid"
+    " ON CONFLICT (client_key) DO NOTHING;";
+
+/* 6 -> 7, last: the old table gone (its indexes and triggers with it), the indexes and triggers of schema 6 again,
+ * and home_key's: only the rows that have one are in it, so it is empty in practice and costs an insert nothing. */
+static const char rekey_after[] =
+    "DROP TABLE clients_v6;"
+    "CREATE INDEX clients_home ON clients (home_key) WHERE home_key IS NOT NULL;"
+    "CREATE INDEX clients_last_seen ON clients (last_seen);"
+    "CREATE INDEX clients_group_seen ON clients (app_group, last_seen);"
+    "CREATE INDEX clients_first_seen ON clients (first_seen);"
+    "CREATE INDEX clients_workstation ON clients (lower(workstation));"
+    "CREATE INDEX clients_product ON clients (product);"
+    "CREATE TRIGGER summary_delete AFTER DELETE ON clients BEGIN"
+    " UPDATE summary SET n = n - 1 WHERE app_group = old.app_group AND product = old.product; END;"
+    "CREATE TRIGGER summary_update AFTER UPDATE OF app_group, product ON clients"
+    " WHEN old.app_group IS NOT new.app_group OR old.product IS NOT new.product BEGIN"
+    " UPDATE summary SET n = n - 1 WHERE app_group = old.app_group AND product = old.product;"
+    " INSERT INTO summary (app_group, product, n) VALUES (new.app_group, new.product, 1)"
+    " ON CONFLICT (app_group, product) DO UPDATE SET n = n + 1; END;"
+    "PRAGMA user_version = 7;";
 
 const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
     "status0", "status1", "status2", "status3", "status4", "status5", "status6",
 };
+
+/* The columns an insert of a row writes: ?20 its key, ?21 its home key (NULL unless its own key was taken). */
+#define INSERT_COLUMNS CLIENT_COLUMNS_V4 ", client_key, home_key"
+/* What an insert checks first (?22, NULL: nothing): that no row displaced from that key calls it home, since the
+ * client inserted could be that row. */
+#define KEY_GUARD " WHERE NOT EXISTS (SELECT 1 FROM clients WHERE home_key = ?22)"
+
+/* Which existing row the common upsert updates: the client's own, unchanged in workstation, product and first_seen. */
+#define UPSERT_WHERE                                                                                                   \
+    " WHERE cmid = excluded.cmid AND app_id = excluded.app_id AND workstation IS excluded.workstation"              \
+    " AND product IS excluded.product AND first_seen <= excluded.first_seen"
 
 /* What every upsert sets, in the upsert's words (excluded.*) and in the plain UPDATE's (its parameters). */
 #define UPSERT_SET                                                                                                     \
@@ -117,23 +187,24 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
      * first_seen) updates only columns no index but last_seen's holds; anything else leaves the row to
      * ST_UPDATE_ALL (the DO UPDATE's WHERE is false: no change, sqlite3_changes() 0). */
     [ST_UPSERT] =
-        "INSERT INTO clients (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
-        " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
-        " last_epid, last_hresult, last_host)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16, ?17)"
-        " ON CONFLICT (cmid, app_id) DO UPDATE SET " UPSERT_SET
-        " WHERE workstation IS excluded.workstation AND product IS excluded.product"
-        " AND first_seen <= excluded.first_seen",
+        "INSERT INTO clients (" INSERT_COLUMNS ")"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16, ?17, ?20, ?21)"
+        " ON CONFLICT (client_key) DO UPDATE SET " UPSERT_SET UPSERT_WHERE,
+    /* the same, for a table where some row is displaced from its key: an insert at a key some row calls home is no
+     * insert (SQLite reads the SELECT into a temporary table first, since it reads the table it writes: about 6 µs
+     * more per row, so only then) */
+    [ST_UPSERT_GUARDED] =
+        "INSERT INTO clients (" INSERT_COLUMNS ")"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16, ?17, ?20, ?21" KEY_GUARD
+        " ON CONFLICT (client_key) DO UPDATE SET " UPSERT_SET UPSERT_WHERE,
     [ST_UPDATE_ALL] = "UPDATE clients SET workstation = ?6, product = ?7, first_seen = min(first_seen, ?13), " UPDATE_SET
-                      " WHERE cmid = ?1 AND app_id = ?2",
+                      " WHERE client_key = ?20 AND cmid = ?1 AND app_id = ?2",
     /* An imported row changes an existing one only where it brings something newer or older, so merging the
      * same rows twice changes nothing the second time. */
     [ST_MERGE] =
-        "INSERT INTO clients (cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status,"
-        " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, last_address,"
-        " last_epid, last_hresult, last_host)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18)"
-        " ON CONFLICT (cmid, app_id) DO UPDATE SET"
+        "INSERT INTO clients (" INSERT_COLUMNS ")"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18, ?20, ?21" KEY_GUARD
+        " ON CONFLICT (client_key) DO UPDATE SET"
         " sku_id = CASE WHEN excluded.last_seen > last_seen THEN excluded.sku_id ELSE sku_id END,"
         " kms_id = CASE WHEN excluded.last_seen > last_seen THEN excluded.kms_id ELSE kms_id END,"
         " workstation = CASE WHEN excluded.last_seen > last_seen THEN excluded.workstation ELSE workstation END,"
@@ -146,8 +217,8 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
         " first_seen = min(first_seen, excluded.first_seen),"
         " last_seen = max(last_seen, excluded.last_seen),"
         " request_count = max(request_count, excluded.request_count)"
-        " WHERE excluded.last_seen > last_seen OR excluded.first_seen < first_seen"
-        "  OR excluded.request_count > request_count",
+        " WHERE cmid = excluded.cmid AND app_id = excluded.app_id AND (excluded.last_seen > last_seen"
+        "  OR excluded.first_seen < first_seen OR excluded.request_count > request_count)",
     [ST_SUMMARY_ADD] = "INSERT INTO summary (app_group, product, n) VALUES (?1, ?2, ?3)"
                        " ON CONFLICT (app_group, product) DO UPDATE SET n = n + excluded.n",
     [ST_STAT_ADD] = "INSERT INTO stats (key, value) VALUES (?1, ?2)"
@@ -172,7 +243,9 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
                       " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
     [ST_DAILY_RAISE] = "INSERT INTO daily (day, answered, refused) VALUES (?1, ?2, ?3) ON CONFLICT (day) DO UPDATE SET"
                        " answered = max(answered, excluded.answered), refused = max(refused, excluded.refused)",
-    [ST_DELETE] = "DELETE FROM clients WHERE cmid = ?1",
+    /* ?2, ?3: the CMID's range of keys (store_client_key_range) */
+    [ST_DELETE] = "DELETE FROM clients WHERE (client_key BETWEEN ?2 AND ?3 OR home_key BETWEEN ?2 AND ?3)"
+                  " AND cmid = ?1",
     [ST_LIST] = "SELECT cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status,"
                 " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid,"
                 " last_host"
@@ -183,6 +256,10 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
                      " answered = answered + excluded.answered, refused = refused + excluded.refused",
     [ST_DAILY_GET] = "SELECT day, answered, refused FROM daily WHERE day >= ?1 AND day <= ?2 ORDER BY day",
     [ST_GROUPS] = "SELECT app_group, product, n FROM summary WHERE n > 0 ORDER BY app_group, product",
+    /* where a client's row is: at its own key ?3, or displaced from it */
+    [ST_FIND] = "SELECT client_key FROM clients WHERE (client_key = ?3 OR home_key = ?3) AND cmid = ?1 AND app_id = ?2",
+    [ST_KEY_TAKEN] = "SELECT 1 FROM clients WHERE client_key = ?1",
+    [ST_ANY_HOME] = "SELECT EXISTS (SELECT 1 FROM clients WHERE home_key IS NOT NULL)",
 };
 
 /* SQLite result code -> negative errno, so callers can tell a full disk or a lock from the rest. */
@@ -340,6 +417,85 @@ void store_column_text(sqlite3_stmt *st, int i, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* ---- the client key (store_internal.h) ---- */
+
+uint64_t store_key_cmid_mask = UINT64_MAX;
+
+#define KEY_APP_MASK ((UINT64_C(1) << STORE_KEY_APP_BITS) - 1)
+
+/* splitmix64's finaliser (a public-domain bit mixer): each input bit changes about half of the output's. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+static uint64_t guid_hash(const struct guid *g)
+{
+    return mix64(buf_le64(g->b) ^ mix64(buf_le64(g->b + 8) ^ UINT64_C(0x9e3779b97f4a7c15)));
+}
+
+/* The CMID's part of its keys: bits 62..STORE_KEY_APP_BITS. */
+static uint64_t cmid_part(const struct guid *cmid)
+{
+    return ((guid_hash(cmid) & store_key_cmid_mask) >> 1) & ~KEY_APP_MASK;
+}
+
+int64_t store_client_key(const struct guid *cmid, const struct guid *app_id)
+{
+    return (int64_t)(cmid_part(cmid) | guid_hash(app_id) >> (64 - STORE_KEY_APP_BITS));
+}
+
+void store_client_key_range(const struct guid *cmid, int64_t *lo, int64_t *hi)
+{
+    *lo = (int64_t)cmid_part(cmid);
+    *hi = (int64_t)(cmid_part(cmid) | KEY_APP_MASK);
+}
+
+int64_t store_key_probe(const struct guid *cmid, const struct guid *app_id, unsigned i)
+{
+    uint64_t h = guid_hash(cmid) ^ mix64(guid_hash(app_id) + UINT64_C(0x632be59bd9b4e019));
+    return (int64_t)(mix64(h + i) >> 1);
+}
+
+int store_key_free(struct store *s, sqlite3_stmt *taken, const struct guid *cmid, const struct guid *app_id, int64_t *out)
+{
+    for (unsigned i = 1; i <= STORE_KEY_PROBES; i++) {
+        int64_t k = store_key_probe(cmid, app_id, i);
+        int rc = sqlite_fn.sqlite3_bind_int64(taken, 1, k);
+        if (rc == SQLITE_OK)
+            rc = sqlite_fn.sqlite3_step(taken);
+        sqlite_fn.sqlite3_reset(taken);
+        if (rc == SQLITE_DONE) {
+            *out = k;
+            return 0;
+        }
+        if (rc != SQLITE_ROW)
+            return store_fail(s, rc, "cannot look for a free client key");
+    }
+    snprintf(s->err, sizeof s->err, "no free client key in %d tries", STORE_KEY_PROBES);
+    return -EEXIST;
+}
+
+/* SQL function kmsd_client_key(cmid, app_id): store_client_key of two 16-byte blobs (NULL for anything else); the
+ * migration to schema 7 keys the rows with it. */
+static void sql_client_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const void *c = sqlite_fn.sqlite3_value_blob(argv[0]), *a = sqlite_fn.sqlite3_value_blob(argv[1]);
+    if (!c || !a || sqlite_fn.sqlite3_value_bytes(argv[0]) != 16 || sqlite_fn.sqlite3_value_bytes(argv[1]) != 16) {
+        sqlite_fn.sqlite3_result_null(ctx);
+        return;
+    }
+    struct guid cmid, app;
+    memcpy(cmid.b, c, sizeof cmid.b);
+    memcpy(app.b, a, sizeof app.b);
+    sqlite_fn.sqlite3_result_int64(ctx, store_client_key(&cmid, &app));
+}
+
 /* SQL function kmsd_guid_has(blob, needle): 1 when needle (lower-case) occurs in the lower-case text form of a
  * 16-byte GUID in wire order, else 0 (NULL for anything else). Formats into the stack: nothing is allocated per
  * row of a search. */
@@ -395,10 +551,63 @@ static int check_version(struct store *s, int version)
     return 0;
 }
 
+/* 6 -> 7, between rekey_before and rekey_after: the rows whose key an older row took get a free one, and keep their
+ * own as home_key. */
+static int rekey_collided(struct store *s)
+{
+    sqlite3_stmt *left = NULL, *taken = NULL, *ins = NULL;
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db,
+                                          "SELECT rowid, cmid, app_id FROM clients_v6 AS o"
+                                          " WHERE NOT EXISTS (SELECT 1 FROM clients AS n WHERE n.rowid = o.rowid)",
+                                          -1, &left, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT 1 FROM clients WHERE client_key = ?1", -1, &taken, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite_fn.sqlite3_prepare_v2(s->db,
+                                          "INSERT INTO clients (rowid, " INSERT_COLUMNS ") SELECT rowid, " CLIENT_COLUMNS_V4
+                                          ", ?2, ?3 FROM clients_v6 WHERE rowid = ?1",
+                                          -1, &ins, NULL);
+    int ret = rc == SQLITE_OK ? 0 : store_fail(s, rc, "schema migration failed");
+    while (!ret && (rc = sqlite_fn.sqlite3_step(left)) == SQLITE_ROW) {
+        struct guid cmid, app;
+        store_column_guid(left, 1, &cmid);
+        store_column_guid(left, 2, &app);
+        int64_t home = store_client_key(&cmid, &app), at = 0;
+        ret = store_key_free(s, taken, &cmid, &app, &at);
+        if (ret)
+            break;
+        int b = sqlite_fn.sqlite3_bind_int64(ins, 1, sqlite_fn.sqlite3_column_int64(left, 0)) |
+                sqlite_fn.sqlite3_bind_int64(ins, 2, at) | sqlite_fn.sqlite3_bind_int64(ins, 3, home);
+        ret = store_step_bound(s, ins, b, "schema migration failed");
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = store_fail(s, rc, "schema migration failed");
+    sqlite_fn.sqlite3_finalize(left);
+    sqlite_fn.sqlite3_finalize(taken);
+    sqlite_fn.sqlite3_finalize(ins);
+    return ret;
+}
+
+static int rekey_clients(struct store *s)
+{
+    int ret = store_exec(s, rekey_before, "schema migration failed");
+    if (!ret)
+        ret = rekey_collided(s);
+    return ret ? ret : store_exec(s, rekey_after, "schema migration failed");
+}
+
 /* Applies the missing steps, one transaction each. The version is read again inside each write transaction,
  * so two processes opening a new database at once do not both apply a step. */
+void (*store_on_migrate)(int from, int to);
+
+bool store_was_migrated(const struct store *s)
+{
+    return !s->pg && !s->readonly && s->version < STORE_SCHEMA_VERSION;
+}
+
 static int migrate(struct store *s)
 {
+    bool told = false;
     for (;;) {
         int version = 0;
         int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start the schema migration");
@@ -407,8 +616,12 @@ static int migrate(struct store *s)
         ret = read_user_version(s, &version);
         if (!ret)
             ret = check_version(s, version);
+        if (!ret && version < STORE_SCHEMA_VERSION && !told && store_on_migrate) {
+            store_on_migrate(version, STORE_SCHEMA_VERSION);
+            told = true;
+        }
         if (!ret && version < STORE_SCHEMA_VERSION)
-            ret = store_exec(s, migrations[version], "schema migration failed");
+            ret = migrations[version] ? store_exec(s, migrations[version], "schema migration failed") : rekey_clients(s);
         if ((ret = store_end(s, ret, "cannot commit the schema migration")) != 0)
             return ret;
         if (version >= STORE_SCHEMA_VERSION)
@@ -595,6 +808,9 @@ static int connect_store(struct store *s, const char *path, enum open_mode mode)
     }
     rc = sqlite_fn.sqlite3_create_function_v2(s->db, "kmsd_guid_has", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                               sql_guid_has, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite_fn.sqlite3_create_function_v2(s->db, "kmsd_client_key", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                                  sql_client_key, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "cannot register a function");
     /* The first statement reads the header, so a file that is not a database fails here. */

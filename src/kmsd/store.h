@@ -21,7 +21,7 @@
 #include "guid.h"
 #include "kms.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_HOST_MAX 64 /* bytes of a host's name in the registry (--host-name) */
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
@@ -115,6 +115,11 @@ void store_release_memory(struct store *s);
  * one that others may read is narrowed to it. On error returns a negative code and writes a
  * message to err. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
+/* Called, when set, once before store_open migrates an SQLite registry from schema version `from` (the daemon logs
+ * it: the step to 7 rebuilds the clients table, about 25 s per million clients). */
+extern void (*store_on_migrate)(int from, int to);
+/* Whether opening s migrated an SQLite registry (its free pages are then worth giving back: store_vacuum_step). */
+bool store_was_migrated(const struct store *s);
 /* The daemon's PostgreSQL registry, asleep (a server down, restarting or not yet up after a power cut is then no
  * reason not to start): only its password file is read (and kept, for the connections made after
  * the privilege drop); libpq is not loaded and nothing is connected until store_wake, which checks the URI, connects,

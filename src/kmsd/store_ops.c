@@ -111,13 +111,16 @@ int64_t store_day_of(int64_t t)
     return t >= 0 ? t / SECONDS_PER_DAY : -((-t + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY);
 }
 
-/* Orders records by client key (cmid, application), keeping their given order within a key: the upserts of a
- * batch then walk the table's index once, in order, instead of at random (the fold's main cost at large
- * batches, docs/performance.md); on PostgreSQL, hosts sharing a registry also lock its rows in one order. */
+/* Orders records by client key (store_client_key, then cmid and application: one order on every host), keeping
+ * their given order within a client: the upserts of a batch then walk the key's index once, in order, instead of
+ * at random (the fold's main cost at large batches, docs/performance.md); on PostgreSQL, hosts sharing a registry
+ * also lock its rows in one order. */
 static int by_key(const void *a, const void *b)
 {
     const struct store_keyed *x = a, *y = b;
-    int c = memcmp(x->r->cmid.b, y->r->cmid.b, sizeof x->r->cmid.b);
+    int c = (x->key > y->key) - (x->key < y->key);
+    if (!c)
+        c = memcmp(x->r->cmid.b, y->r->cmid.b, sizeof x->r->cmid.b);
     if (!c)
         c = memcmp(x->r->app_id.b, y->r->app_id.b, sizeof x->r->app_id.b);
     return c ? c : (x->i > y->i) - (x->i < y->i);
@@ -129,7 +132,7 @@ struct store_keyed *store_by_key(const struct store_record *recs, size_t n)
     if (!k)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        k[i] = (struct store_keyed){&recs[i], i};
+        k[i] = (struct store_keyed){&recs[i], i, store_client_key(&recs[i].cmid, &recs[i].app_id)};
     qsort(k, n, sizeof *k, by_key);
     return k;
 }

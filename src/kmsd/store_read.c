@@ -67,10 +67,15 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
         return store_pg_get_client(s, cmid, fn, ctx);
     sqlite3_stmt *st = NULL;
     int rc = sqlite_fn.sqlite3_prepare_v2(
-        s->db, "SELECT " CLIENT_COLUMNS " FROM clients WHERE cmid = ?1 ORDER BY last_seen DESC, app_id", -1, &st, NULL);
+        s->db,
+        "SELECT " CLIENT_COLUMNS " FROM clients WHERE (client_key BETWEEN ?2 AND ?3 OR home_key BETWEEN ?2 AND ?3)"
+        " AND cmid = ?1 ORDER BY last_seen DESC, app_id",
+        -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
-    int b = store_bind_guid(st, 1, cmid);
+    int64_t lo, hi;
+    store_client_key_range(cmid, &lo, &hi);
+    int b = store_bind_guid(st, 1, cmid) | sqlite_fn.sqlite3_bind_int64(st, 2, lo) | sqlite_fn.sqlite3_bind_int64(st, 3, hi);
     if (b) {
         int ret = store_bind_failed(s, st, b, "cannot read the client");
         sqlite_fn.sqlite3_finalize(st);
@@ -80,10 +85,10 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
 }
 
 /*
- * Where q's rows come from in a query. QSET_SQL: a search over two indexes instead of the table, lower(workstation)
- * on clients_workstation and — only when q could be part of a CMID's text — the CMIDs on the primary key's index,
- * formatted without an allocation (kmsd_guid_has), ?3 the lower-cased text. From memory (store_search.c): QSET_LIST,
- * a JSON array of rowids (?10), read row by row; QSET_FUNC, kmsd_q_has(rowid), tested while the page walks its sort
+ * Where q's rows come from in a query. QSET_SQL: lower(workstation) on clients_workstation and — only when q could
+ * be part of a CMID's text — the CMIDs, read from the table (no index holds them since schema 7's compact key),
+ * formatted without an allocation (kmsd_guid_has), ?3 the lower-cased text. From memory (store_search.c):
+ * QSET_LIST, a JSON array of rowids (?10), read row by row; QSET_FUNC, kmsd_q_has(rowid), tested while the page walks its sort
  * key's index. n: the rows q matches alone (QSET_LIST, QSET_FUNC).
  */
 enum qset_kind { QSET_NONE, QSET_SQL, QSET_LIST, QSET_FUNC };
@@ -97,8 +102,7 @@ struct qset {
 static void search_set(const char *lq, char *out, size_t cap)
 {
     snprintf(out, cap, "SELECT rowid FROM clients INDEXED BY clients_workstation WHERE instr(lower(workstation), ?3) > 0%s",
-             store_could_be_cmid(lq) ? " UNION SELECT rowid FROM clients INDEXED BY sqlite_autoindex_clients_1"
-                                       " WHERE kmsd_guid_has(cmid, ?3)" : "");
+             store_could_be_cmid(lq) ? " UNION SELECT rowid FROM clients WHERE kmsd_guid_has(cmid, ?3)" : "");
 }
 
 /* The WHERE clause of store_query, with a term only for each filter given (the planner sees what it has to do);

@@ -295,7 +295,8 @@ static void populate(void *p, size_t len)
 #endif
 }
 
-/* Reads the CMIDs' texts (the first search that could be part of one): the primary key's index, in its order. */
+/* Reads the CMIDs' texts (the first search that could be part of one): the table, in rowid order (no index holds the
+ * CMIDs since schema 7's compact key; about 0.2 s at a million rows against 0.1 s on the old key's index). */
 static int load_cmids(struct store *s)
 {
     struct store_search *x = s->search;
@@ -307,7 +308,7 @@ static int load_cmids(struct store *s)
     populate(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
     populate(x->cmid, x->capcmid * CMID_STRIDE);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients INDEXED BY sqlite_autoindex_clients_1", -1,
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients", -1,
                                 &st, NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");

@@ -17,7 +17,7 @@
 #include "products.h"
 #include "timeutil.h"
 
-/* Binds ?1 to ?12 of ST_UPSERT and ST_MERGE, the columns an activation record (struct store_record) and an
+/* Binds ?1 to ?12 of ST_UPSERT, ST_UPDATE_ALL and ST_MERGE, the columns an activation record (struct store_record) and an
  * imported row (struct store_client) share under the same field names: cmid, app_id, app_group, sku_id,
  * kms_id, workstation, product, license_status, grace_time, is_vm, version_major, version_minor. */
 #define BIND_CLIENT_COLUMNS(st, x)                                                                                     \
@@ -96,7 +96,59 @@ int store_summary_add(struct store *s, int group, const char *product, size_t le
     return store_step_bound(s, st, b, "cannot count the new clients");
 }
 
-static int merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted)
+/* The client's key placing (ST_UPSERT, ST_MERGE and ST_UPDATE_ALL's ?20 to ?22, store_internal.h): the key the row
+ * is written at, the home key an inserted row keeps (0 with home false: none) and whether an insert first checks
+ * that no displaced row calls the key home (the first try at a client's own key). */
+struct key_at {
+    int64_t key, home;
+    bool has_home, guard;
+};
+
+/* ?22 only for a guard (ST_UPSERT has none; store_stmt_get left every parameter NULL). */
+static int bind_key(sqlite3_stmt *st, const struct key_at *k)
+{
+    return sqlite_fn.sqlite3_bind_int64(st, 20, k->key) |
+           (k->has_home ? sqlite_fn.sqlite3_bind_int64(st, 21, k->home) : sqlite_fn.sqlite3_bind_null(st, 21)) |
+           (k->guard ? sqlite_fn.sqlite3_bind_int64(st, 22, k->key) : SQLITE_OK);
+}
+
+/* Where the client's row is, after a first try at its own key changed nothing: *found, and its key in *at; or, when
+ * there is none, a free key for it in *at (its own is held by another client, or the insert's guard stopped it). */
+static int find_row(struct store *s, const struct guid *cmid, const struct guid *app, int64_t key, bool *found,
+                    int64_t *at)
+{
+    sqlite3_stmt *st;
+    int ret = store_stmt_get(s, ST_FIND, &st);
+    if (ret)
+        return ret;
+    int b = store_bind_guid(st, 1, cmid) | store_bind_guid(st, 2, app) | sqlite_fn.sqlite3_bind_int64(st, 3, key);
+    if (b)
+        return store_bind_failed(s, st, b, "cannot find the client");
+    int rc = sqlite_fn.sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        *at = sqlite_fn.sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        ret = store_fail(s, rc, "cannot find the client");
+    sqlite_fn.sqlite3_reset(st);
+    if (ret || *found)
+        return ret;
+    /* Its own key is taken (a hash collision) or, freed since, guarded by a displaced row: not its own */
+    sqlite3_stmt *taken;
+    ret = store_stmt_get(s, ST_KEY_TAKEN, &taken);
+    return ret ? ret : store_key_free(s, taken, cmid, app, at);
+}
+
+/* A client neither found nor inserted at the free key found for it: never expected (the write transaction holds the
+ * table), but a row never goes missing without an error. */
+static int unplaced(struct store *s)
+{
+    snprintf(s->err, sizeof s->err, "cannot record the client: its row was neither found nor inserted");
+    return -EIO;
+}
+
+static int merge_run(struct store *s, const struct store_client *c, const struct key_at *k, bool *changed,
+                     bool *inserted)
 {
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, ST_MERGE, &st);
@@ -110,10 +162,29 @@ static int merge_row(struct store *s, const struct store_client *c, bool *change
     b |= store_bind_text(st, 16, c->address, sizeof c->address);
     b |= store_bind_text(st, 17, c->epid, sizeof c->epid);
     b |= store_bind_text(st, 18, c->host, sizeof c->host);
+    b |= bind_key(st, k);
     ret = store_step_bound(s, st, b, "cannot import the row");
     *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
     *inserted = *changed && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0;
     return ret;
+}
+
+/* At the client's own key first; when that changed nothing, at the key its row has (which merges only what is
+ * newer), or at a free one. */
+static int merge_row(struct store *s, const struct store_client *c, bool *changed, bool *inserted)
+{
+    struct key_at k = {.key = store_client_key(&c->cmid, &c->app_id), .guard = true};
+    int ret = merge_run(s, c, &k, changed, inserted);
+    if (ret || *changed)
+        return ret;
+    bool found = false;
+    int64_t at = 0;
+    ret = find_row(s, &c->cmid, &c->app_id, k.key, &found, &at);
+    if (ret)
+        return ret;
+    struct key_at again = {.key = at, .home = k.key, .has_home = !found};
+    ret = merge_run(s, c, &again, changed, inserted);
+    return ret || *changed || found ? ret : unplaced(s);
 }
 
 int store_merge_rows(struct store *s, const struct store_client *rows, size_t n, uint8_t *flags)
@@ -137,7 +208,10 @@ int store_delete_rows(struct store *s, const struct guid *cmid, uint64_t *n)
     int ret = store_stmt_get(s, ST_DELETE, &st);
     if (ret)
         return ret;
-    ret = store_step_bound(s, st, store_bind_guid(st, 1, cmid), "cannot delete the client");
+    int64_t lo, hi;
+    store_client_key_range(cmid, &lo, &hi);
+    int b = store_bind_guid(st, 1, cmid) | sqlite_fn.sqlite3_bind_int64(st, 2, lo) | sqlite_fn.sqlite3_bind_int64(st, 3, hi);
+    ret = store_step_bound(s, st, b, "cannot delete the client");
     *n = ret ? 0 : (uint64_t)sqlite_fn.sqlite3_changes(s->db);
     return ret;
 }
@@ -255,10 +329,10 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
 
 /* ---- recording ---- */
 
-/* Runs ST_UPSERT or ST_UPDATE_ALL with the record's values; *changed gets whether a row was written, and a row
- * the upsert inserted is counted in a (NULL for ST_UPDATE_ALL, which never inserts). */
-static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, bool *changed,
-                      struct store_summary_acc *a)
+/* Runs ST_UPSERT, ST_UPSERT_GUARDED or ST_UPDATE_ALL with the record's values at key k; *changed gets whether a row was written, and a
+ * row the upsert inserted is counted in a (NULL for ST_UPDATE_ALL, which never inserts). */
+static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, const struct key_at *k,
+                      bool *changed, struct store_summary_acc *a)
 {
     sqlite3_stmt *st;
     int ret = store_stmt_get(s, id, &st);
@@ -272,6 +346,7 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
     b |= sqlite_fn.sqlite3_bind_int64(st, 16, r->hresult);
     b |= sqlite_fn.sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
+    b |= id == ST_UPDATE_ALL ? sqlite_fn.sqlite3_bind_int64(st, 20, k->key) : bind_key(st, k);
     ret = store_step_bound(s, st, b, "cannot record the activation");
     *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
     if (*changed && a && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0)
@@ -279,27 +354,63 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     return ret;
 }
 
-/* An insert, or the common update; a row whose workstation, product or first_seen changes takes the update that
- * writes them (and their indexes). */
-static int upsert_one(struct store *s, const struct store_record *r, struct store_summary_acc *a)
+/* An insert, or the common update, at the client's own key: one statement. A row whose workstation, product or
+ * first_seen changes takes the update that writes them (and their indexes); a client whose own key another holds
+ * is found at the key it has, or inserted at a free one. */
+static int upsert_one(struct store *s, const struct store_record *r, int64_t key, bool *homes,
+                      struct store_summary_acc *a)
 {
-    bool changed = false;
-    int ret = upsert_run(s, ST_UPSERT, r, &changed, a);
-    return ret || changed ? ret : upsert_run(s, ST_UPDATE_ALL, r, &changed, NULL);
+    bool changed = false, found = false;
+    struct key_at k = {.key = key, .guard = *homes};
+    int ret = upsert_run(s, *homes ? ST_UPSERT_GUARDED : ST_UPSERT, r, &k, &changed, a);
+    if (ret || changed)
+        return ret;
+    int64_t at = 0;
+    ret = find_row(s, &r->cmid, &r->app_id, key, &found, &at);
+    if (ret)
+        return ret;
+    struct key_at again = {.key = at, .home = key, .has_home = !found};
+    if (!found) {
+        ret = upsert_run(s, ST_UPSERT, r, &again, &changed, a);
+        *homes = true; /* from now on an insert checks its key is nobody's home */
+        return ret || changed ? ret : unplaced(s);
+    }
+    if (at != key) { /* displaced: the upsert at the key it has */
+        ret = upsert_run(s, ST_UPSERT, r, &again, &changed, a);
+        if (ret || changed)
+            return ret;
+    }
+    return upsert_run(s, ST_UPDATE_ALL, r, &again, &changed, NULL);
+}
+
+/* Whether any row is displaced from its key (in practice none: a 63-bit collision), read once per batch inside its
+ * transaction, so that another process's import is seen too. */
+static int any_home(struct store *s, bool *homes)
+{
+    sqlite3_stmt *st;
+    int64_t v = 1;
+    int ret = store_stmt_get(s, ST_ANY_HOME, &st);
+    if (!ret)
+        ret = store_query_int(s, st, &v, "cannot read the client keys");
+    *homes = v != 0;
+    return ret;
 }
 
 static int upsert_all(struct store *s, const struct store_record *recs, size_t n)
 {
     struct store_summary_acc a = {.n = 0};
+    bool homes = true;
+    int ret = any_home(s, &homes);
+    if (ret)
+        return ret;
     struct store_keyed *k = n > 1 ? store_by_key(recs, n) : NULL;
-    int ret = 0;
     if (!k) { /* one record, or no memory to sort: the given order is as correct, only slower */
         for (size_t i = 0; i < n && !ret; i++)
-            ret = upsert_one(s, &recs[i], &a);
+            ret = upsert_one(s, &recs[i], store_client_key(&recs[i].cmid, &recs[i].app_id), &homes, &a);
         return ret ? ret : store_summary_flush(s, &a);
     }
     for (size_t i = 0; i < n && !ret; i++)
-        ret = upsert_one(s, k[i].r, &a);
+        ret = upsert_one(s, k[i].r, k[i].key, &homes, &a);
     free(k);
     return ret ? ret : store_summary_flush(s, &a);
 }

@@ -1050,6 +1050,7 @@ static void backup_command(void **state)
 /* Makes the registry at path what schema 2 left (no summary table, triggers or sort indexes, no last_host). */
 static void make_v2(const char *path)
 {
+    sqltest_schema6(path);
     sqltest_exec(path, "DROP TRIGGER IF EXISTS summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
                        " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
                        " DROP INDEX clients_product; ALTER TABLE clients DROP COLUMN last_host;"

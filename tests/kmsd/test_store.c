@@ -309,7 +309,10 @@ static void list_filters_and_order(void **state)
     assert_int_equal(store_write(s, b, 4), 0);
     struct rows rs;
     assert_int_equal(list_all(s, NULL, &rs), 4);
-    const unsigned want[] = {4, 2, 1, 3}; /* a batch is written in client-key order: 2 before 4 */
+    /* a batch is written in client-key order (store_client_key): of 2 and 4, the one with the larger key later */
+    struct guid c2 = cmid_n(2), c4 = cmid_n(4), win = gid(APP_WIN), o2013 = gid(APP_O2013);
+    bool four_later = store_client_key(&c4, &win) > store_client_key(&c2, &o2013);
+    const unsigned want[] = {four_later ? 4 : 2, four_later ? 2 : 4, 1, 3};
     for (size_t i = 0; i < 4; i++)
         assert_memory_equal(rs.r[i].cmid.b, cmid_n(want[i]).b, 16);
     struct store_filter f = {.product = "windows"};
@@ -445,6 +448,149 @@ static void merge_is_idempotent(void **state)
     assert_int_equal(store_stats_get(s, T0, &st), 0);
     assert_int_equal(st.requests, 1);
     assert_int_equal(count(s, STORE_APP_WINDOWS, T0), 3);
+    store_close(s);
+}
+
+/* The compact client key (schema 7, store_internal.h): the applications kmsd knows take distinct keys of one CMID,
+ * and every key of a CMID lies in its range. */
+static void client_key_layout(void **state)
+{
+    (void)state;
+    const char *apps[] = {APP_WIN, APP_O2010, APP_O2013};
+    for (unsigned n = 1; n <= 200; n++) {
+        struct guid c = cmid_n(n);
+        int64_t lo, hi, k[3];
+        store_client_key_range(&c, &lo, &hi);
+        assert_int_equal(hi - lo, (1 << STORE_KEY_APP_BITS) - 1);
+        for (unsigned i = 0; i < 3; i++) {
+            struct guid a = gid(apps[i]);
+            k[i] = store_client_key(&c, &a);
+            assert_true(k[i] >= lo && k[i] <= hi && k[i] >= 0);
+        }
+        assert_true(k[0] != k[1] && k[0] != k[2] && k[1] != k[2]);
+    }
+    struct guid c1 = cmid_n(1), c2 = cmid_n(2), w = gid(APP_WIN);
+    assert_true(store_client_key(&c1, &w) != store_client_key(&c2, &w));
+}
+
+/* Renews every client 1..n once (one record each, one transaction). */
+static void renew_all(struct store *s, unsigned from, unsigned to, int64_t t)
+{
+    for (unsigned i = from; i <= to; i++)
+        write1(s, rec(i, APP_WIN, t));
+}
+
+/* Every row of a client its own, whatever the keys: with the CMID's part of the key masked off, every Windows client
+ * has the same key, so all but one live at free keys with their own as home_key. Renewals, a rename, deletion (which
+ * frees the key others call home: a renewal must find its row, not insert a second), a lookup by CMID and merges each
+ * still see exactly one row per client. */
+static void client_key_collisions(void **state)
+{
+    (void)state;
+    store_key_cmid_mask = 0;
+    struct store *s = open_mem();
+    struct store_record b[21];
+    for (unsigned i = 0; i < 20; i++)
+        b[i] = rec(i + 1, APP_WIN, T0);
+    b[20] = rec(1, APP_O2013, T0);
+    assert_int_equal(store_write(s, b, 21), 0);
+    struct rows rs;
+    assert_int_equal(list_all(s, NULL, &rs), 21);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0), 20);
+    renew_all(s, 1, 20, T0 + 10);
+    struct store_record r = rec(5, APP_WIN, T0 + 20);
+    snprintf(r.workstation, sizeof r.workstation, "renamed-5");
+    write1(s, r);
+    assert_int_equal(list_all(s, NULL, &rs), 21);
+    for (size_t i = 0; i < rs.n; i++) {
+        bool win = memcmp(rs.r[i].app_id.b, gid(APP_WIN).b, 16) == 0;
+        assert_int_equal(rs.r[i].request_count, win ? (memcmp(rs.r[i].cmid.b, cmid_n(5).b, 16) ? 2 : 3) : 1);
+    }
+    assert_string_equal(rs.r[0].workstation, "renamed-5");
+    /* the client at the shared key goes (the first of the batch in key order: every one's key is the same) */
+    uint64_t del = 0;
+    for (unsigned i = 1; i <= 20; i++) {
+        struct guid c = cmid_n(i);
+        struct rows one;
+        memset(&one, 0, sizeof one);
+        assert_int_equal(store_get_client(s, &c, collect, &one), 0);
+        assert_int_equal(one.n, i == 1 ? 2 : 1);
+        assert_memory_equal(one.r[0].cmid.b, c.b, 16);
+    }
+    struct guid c1 = cmid_n(1), c2 = cmid_n(2);
+    assert_int_equal(store_delete_client(s, &c1, &del), 0);
+    assert_int_equal(del, 2);
+    assert_int_equal(store_delete_client(s, &c2, &del), 0);
+    assert_int_equal(del, 1);
+    renew_all(s, 3, 20, T0 + 30);
+    write1(s, rec(30, APP_WIN, T0 + 30)); /* a new client while the shared key may be free */
+    renew_all(s, 3, 20, T0 + 40);
+    write1(s, rec(30, APP_WIN, T0 + 40));
+    assert_int_equal(list_all(s, NULL, &rs), 19);
+    assert_int_equal(count(s, STORE_APP_WINDOWS, T0 + 40), 19);
+    for (size_t i = 0; i < rs.n; i++)
+        assert_int_equal(rs.r[i].last_seen, T0 + 40);
+    /* merges: older rows with a larger count change each once, then nothing */
+    struct store_client in[4];
+    memset(in, 0, sizeof in);
+    for (unsigned i = 0; i < 4; i++) {
+        in[i].cmid = cmid_n(i + 2); /* 2 is gone: inserted again */
+        in[i].app_id = gid(APP_WIN);
+        in[i].first_seen = in[i].last_seen = T0 - 100;
+        in[i].request_count = 9;
+        snprintf(in[i].workstation, sizeof in[i].workstation, "old-%u", i + 2);
+    }
+    uint64_t changed = 0;
+    assert_int_equal(store_merge(s, in, 4, &changed), 0);
+    assert_int_equal(changed, 4);
+    assert_int_equal(store_merge(s, in, 4, &changed), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(list_all(s, NULL, &rs), 20);
+    store_close(s);
+    store_key_cmid_mask = UINT64_MAX;
+}
+
+/* Schema 6 -> 7 keeps every row and its rowid; rows whose keys collide (the CMID's part masked off again) keep the
+ * oldest at the key and the others displaced, each found by its renewals afterwards. */
+static void migrate_to_compact_key(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    tmp_path(path, sizeof path, "v6.db");
+    unlink(path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    for (unsigned i = 1; i <= 12; i++)
+        write1(s, rec(i, i % 3 ? APP_WIN : APP_O2013, T0 + i));
+    store_close(s);
+    sqltest_schema6(path);
+    int64_t rowid7 = sqltest_int(path, "SELECT rowid FROM clients WHERE workstation = 'pc-7'");
+    store_key_cmid_mask = 0;
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 12);
+    assert_int_equal(sqltest_int(path, "SELECT rowid FROM clients WHERE workstation = 'pc-7'"), rowid7);
+    /* two applications: one row of each at its own key, the rest displaced from it */
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE home_key IS NULL"), 2);
+    assert_int_equal(sqltest_int(path, "SELECT count(DISTINCT client_key) FROM clients"), 12);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'summary_%'"), 2);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                       " AND tbl_name = 'clients'"), 7);
+    for (unsigned i = 1; i <= 12; i++)
+        write1(s, rec(i, i % 3 ? APP_WIN : APP_O2013, T0 + 100));
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 12);
+    assert_int_equal(sqltest_int(path, "SELECT min(request_count) FROM clients"), 2);
+    store_close(s);
+    store_key_cmid_mask = UINT64_MAX;
+    /* unmasked, every row but the collided ones is at its own key: a fresh registry's are all */
+    unlink(path);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    for (unsigned i = 1; i <= 12; i++)
+        write1(s, rec(i, APP_WIN, T0 + i));
+    store_close(s);
+    sqltest_schema6(path);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE home_key IS NULL"), 12);
     store_close(s);
 }
 
@@ -587,7 +733,8 @@ static void migrate_v1_to_v2(void **state)
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(1, APP_WIN, T0));
     store_close(s);
-    /* make it exactly what version 1 left: no daily table (nor what version 3 added), user_version 1 */
+    /* make it exactly what version 1 left: no daily table (nor what versions 3 and 7 added), user_version 1 */
+    sqltest_schema6(path);
     sqltest_exec(path, "DROP TRIGGER IF EXISTS summary_insert; DROP TRIGGER summary_delete; DROP TRIGGER summary_update;"
                    " DROP TABLE summary; DROP INDEX clients_first_seen; DROP INDEX clients_workstation;"
                    " DROP INDEX clients_product; DROP TABLE daily; ALTER TABLE clients DROP COLUMN last_host;"
@@ -693,6 +840,7 @@ static void host_names(void **state)
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     write1(s, rec(1, APP_WIN, T0));
     store_close(s);
+    sqltest_schema6(path);
     sqltest_exec(path, "ALTER TABLE clients DROP COLUMN last_host; PRAGMA user_version = 3");
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
@@ -931,6 +1079,9 @@ int main(void)
         cmocka_unit_test(batch_rolls_back),
         cmocka_unit_test(bind_failure_refuses),
         cmocka_unit_test(merge_is_idempotent),
+        cmocka_unit_test(client_key_layout),
+        cmocka_unit_test(client_key_collisions),
+        cmocka_unit_test(migrate_to_compact_key),
         cmocka_unit_test(migrate_from_v0),
         cmocka_unit_test(migrate_v1_to_v2),
         cmocka_unit_test(host_names),

@@ -172,6 +172,7 @@ static void summary_by_batch(void **state)
     struct store *s = open_file(path);
     write1(s, rec(1, APP_WIN, T0));
     store_close(s);
+    sqltest_schema6(path);
     sqltest_exec(path, "CREATE TRIGGER summary_insert AFTER INSERT ON clients BEGIN"
                        " INSERT INTO summary (app_group, product, n) VALUES (new.app_group, new.product, 1)"
                        " ON CONFLICT (app_group, product) DO UPDATE SET n = n + 1; END; PRAGMA user_version = 4");
@@ -275,6 +276,7 @@ static void migrate_v2_to_v3(void **state)
     for (unsigned i = 0; i < 12; i++)
         write1(s, rec(i, i % 2 ? APP_O2013 : APP_WIN, T0));
     store_close(s);
+    sqltest_schema6(path);
     sqltest_exec(path, "PRAGMA auto_vacuum = NONE; VACUUM; DROP TRIGGER IF EXISTS summary_insert; DROP TRIGGER summary_delete;"
                        " DROP TRIGGER summary_update; DROP TABLE summary; DROP INDEX clients_first_seen;"
                        " DROP INDEX clients_workstation; DROP INDEX clients_product;"
