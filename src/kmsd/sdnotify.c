@@ -102,6 +102,11 @@ void sdnotify_stopping(const char *status)
     notifyf("STOPPING=1\nSTATUS=%s", status);
 }
 
+void sdnotify_extend(uint64_t usec, const char *status)
+{
+    notifyf("EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s", (unsigned long long)usec, status);
+}
+
 uint64_t sdnotify_watchdog_usec(void)
 {
     uint64_t usec = 0;

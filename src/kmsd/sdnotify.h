@@ -26,6 +26,9 @@ void sdnotify_status(const char *status, bool ping);
 void sdnotify_reloading(const char *status);
 /* STOPPING=1 with STATUS=status. */
 void sdnotify_stopping(const char *status);
+/* EXTEND_TIMEOUT_USEC=usec with STATUS=status: a start (or stop) that takes longer, such as a registry's migration,
+ * is given usec more from now before the service manager gives up on it. */
+void sdnotify_extend(uint64_t usec, const char *status);
 
 /* The watchdog interval the service manager set for kmsd (WATCHDOG_USEC for this PID), 0 for none. */
 uint64_t sdnotify_watchdog_usec(void);

@@ -598,7 +598,7 @@ static int rekey_clients(struct store *s)
 
 /* Applies the missing steps, one transaction each. The version is read again inside each write transaction,
  * so two processes opening a new database at once do not both apply a step. */
-void (*store_on_migrate)(int from, int to);
+void (*store_on_migrate)(int from, int to, uint64_t rows);
 
 bool store_was_migrated(const struct store *s)
 {
@@ -617,7 +617,11 @@ static int migrate(struct store *s)
         if (!ret)
             ret = check_version(s, version);
         if (!ret && version < STORE_SCHEMA_VERSION && !told && store_on_migrate) {
-            store_on_migrate(version, STORE_SCHEMA_VERSION);
+            int64_t rows = 0; /* version 0 has no table yet */
+            if (version > 0)
+                ret = store_pragma_int(s, "SELECT count(*) FROM clients", "cannot count the rows", &rows);
+            if (!ret)
+                store_on_migrate(version, STORE_SCHEMA_VERSION, rows > 0 ? (uint64_t)rows : 0);
             told = true;
         }
         if (!ret && version < STORE_SCHEMA_VERSION)

@@ -3,7 +3,7 @@
 # datagram socket, as systemd's) and sets WATCHDOG_USEC. kmsd sends READY=1 with a STATUS= once it serves, then
 # WATCHDOG=1 every half interval while its loop turns and the registry writer progresses; a writer held up (an
 # LD_PRELOAD library makes its next statement sleep 3 s) stops the pings until it moves again; SIGTERM sends
-# STOPPING=1, SIGHUP RELOADING=1 then READY=1. Socket activation: systemd-socket-activate passes a listening socket (LISTEN_FDS) and kmsd serves on
+# STOPPING=1, SIGHUP RELOADING=1 then READY=1; a registry of an older schema, EXTEND_TIMEOUT_USEC= before its migration. Socket activation: systemd-socket-activate passes a listening socket (LISTEN_FDS) and kmsd serves on
 # it instead of binding (--listen is then ignored, with a warning). libsystemd is mapped only in the kmsd started
 # under the service manager, not in one started by hand.
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +41,58 @@ for lib in libsystemd libldns libcrypto libssl libgcrypt; do
     ! grep -q "/$lib\.so" "/proc/$KMSD_PID/maps" || fail "a kmsd started by hand maps $lib"
 done
 stop_kmsd
+
+# a registry of an older schema (6: the clients keyed by (cmid, app_id)) is migrated before kmsd listens: the
+# service manager is told first (EXTEND_TIMEOUT_USEC, a minute and more per million clients) and the log says so
+"$PYTHON" - "$TMP/state/kmsd.db" <<'PY' || fail "could not make the registry a schema-6 one"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+cols = ("cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status, grace_time, is_vm,"
+        " version_major, version_minor, first_seen, last_seen, request_count, last_address, last_epid, last_hresult,"
+        " last_host")
+assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+assert db.execute("SELECT count(*) FROM clients").fetchone()[0] == 1
+db.executescript(f"""
+ALTER TABLE clients RENAME TO clients_v7;
+CREATE TABLE clients (cmid BLOB NOT NULL, app_id BLOB NOT NULL, app_group INTEGER NOT NULL, sku_id BLOB NOT NULL,
+  kms_id BLOB NOT NULL, workstation TEXT NOT NULL, product TEXT NOT NULL, license_status INTEGER NOT NULL,
+  grace_time INTEGER NOT NULL, is_vm INTEGER NOT NULL, version_major INTEGER NOT NULL, version_minor INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, request_count INTEGER NOT NULL, last_address TEXT NOT NULL,
+  last_epid TEXT NOT NULL, last_hresult INTEGER NOT NULL, last_host TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (cmid, app_id));
+INSERT INTO clients (rowid, {cols}) SELECT rowid, {cols} FROM clients_v7;
+DROP TABLE clients_v7;
+CREATE INDEX clients_last_seen ON clients (last_seen);
+CREATE INDEX clients_group_seen ON clients (app_group, last_seen);
+CREATE INDEX clients_first_seen ON clients (first_seen);
+CREATE INDEX clients_workstation ON clients (lower(workstation));
+CREATE INDEX clients_product ON clients (product);
+PRAGMA user_version = 6;
+""")
+db.close()
+PY
+chown --reference="$TMP/state" "$TMP/state"/kmsd.db* 2>/dev/null
+IT_ENV=(NOTIFY_SOCKET="$NOTIFY")
+start_kmsd
+for i in $(seq 1 50); do grep -q "READY=1" "$MSGS" && break; sleep 0.1; done
+grep -q "READY=1" "$MSGS" || fail "no READY=1 after the migration"
+extend=$(grep -n "EXTEND_TIMEOUT_USEC=" "$MSGS" | head -1)
+ready=$(grep -n "READY=1" "$MSGS" | head -1)
+[ -n "$extend" ] || fail "no EXTEND_TIMEOUT_USEC= before the migration: $(head -3 "$MSGS")"
+[ "${extend%%:*}" -lt "${ready%%:*}" ] || fail "EXTEND_TIMEOUT_USEC= came after READY=1"
+grep -q "EXTEND_TIMEOUT_USEC=120000000|STATUS=migrating the registry from schema 6 to 7" "$MSGS" ||
+    fail "EXTEND_TIMEOUT_USEC= not 2 minutes for one client, or its STATUS: $extend"
+grep -q "registry: migrating the schema of 1 clients from version 6 to 7 before listening" "$TMP/kmsd.log" ||
+    fail "the log does not say the registry is migrated"
+"$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc against the migrated registry"
+stop_kmsd
+got=$("$PYTHON" -c 'import sqlite3, sys
+d = sqlite3.connect(sys.argv[1])
+print(d.execute("SELECT sum(request_count) FROM clients").fetchone()[0], d.execute("PRAGMA user_version").fetchone()[0])
+' "$TMP/state/kmsd.db")
+[ "$got" = "2 7" ] || fail "the migrated registry does not hold both activations at schema 7: $got"
+: >"$MSGS"
+IT_ENV=()
 
 preload=$SLOW_SQLITE
 # a kmsd built with ASan wants its runtime first in the list of libraries, before any LD_PRELOAD'ed one
@@ -110,4 +162,4 @@ grep -q "socket activation: listening on the 1 socket(s) the service manager pas
 kill -TERM "$KMSD_PID"
 wait "$KMSD_PID" || fail "kmsd under systemd-socket-activate did not exit 0"
 KMSD_PID=""
-echo "28-systemd: READY, STATUS, watchdog (stops with a stalled writer), STOPPING, socket activation"
+echo "28-systemd: READY, STATUS, a migration's EXTEND_TIMEOUT_USEC, watchdog (stops with a stalled writer), STOPPING, socket activation"
