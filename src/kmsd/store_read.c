@@ -88,8 +88,8 @@ int store_get_client(struct store *s, const struct guid *cmid, int (*fn)(void *c
  * Where q's rows come from in a query. QSET_SQL: lower(workstation) on clients_workstation and — only when q could
  * be part of a CMID's text — the CMIDs, read from the table (no index holds them since schema 7's compact key),
  * formatted without an allocation (kmsd_guid_has), ?3 the lower-cased text. From memory (store_search.c):
- * QSET_LIST, a JSON array of rowids (?10), read row by row; QSET_FUNC, kmsd_q_has(rowid), tested while the page walks its sort
- * key's index. n: the rows q matches alone (QSET_LIST, QSET_FUNC).
+ * QSET_LIST, a JSON array of rowids (?10), read row by row; QSET_FUNC, kmsd_q_has(rowid), tested while the page
+ * walks its sort key's index. n: the rows q matches alone (QSET_LIST, QSET_FUNC).
  */
 enum qset_kind { QSET_NONE, QSET_SQL, QSET_LIST, QSET_FUNC };
 struct qset {

@@ -17,8 +17,8 @@
 #include "products.h"
 #include "timeutil.h"
 
-/* Binds ?1 to ?12 of ST_UPSERT, ST_UPDATE_ALL and ST_MERGE, the columns an activation record (struct store_record) and an
- * imported row (struct store_client) share under the same field names: cmid, app_id, app_group, sku_id,
+/* Binds ?1 to ?12 of ST_UPSERT, ST_UPDATE_ALL and ST_MERGE, the columns an activation record (struct store_record)
+ * and an imported row (struct store_client) share under the same field names: cmid, app_id, app_group, sku_id,
  * kms_id, workstation, product, license_status, grace_time, is_vm, version_major, version_minor. */
 #define BIND_CLIENT_COLUMNS(st, x)                                                                                     \
     (store_bind_guid((st), 1, &(x)->cmid) | store_bind_guid((st), 2, &(x)->app_id) |                                  \
@@ -329,8 +329,8 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
 
 /* ---- recording ---- */
 
-/* Runs ST_UPSERT, ST_UPSERT_GUARDED or ST_UPDATE_ALL with the record's values at key k; *changed gets whether a row was written, and a
- * row the upsert inserted is counted in a (NULL for ST_UPDATE_ALL, which never inserts). */
+/* Runs ST_UPSERT, ST_UPSERT_GUARDED or ST_UPDATE_ALL with the record's values at key k; *changed gets whether a row
+ * was written, and a row the upsert inserted is counted in a (NULL for ST_UPDATE_ALL, which never inserts). */
 static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, const struct key_at *k,
                       bool *changed, struct store_summary_acc *a)
 {
