@@ -6,6 +6,15 @@
 /* Each draw is rejected with probability below 1/2, so 64 draws fail with probability < 2^-64. */
 #define RNG_MAX_DRAWS 64
 
+uint64_t rng_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
 int rng_uniform(const struct kms_rng *rng, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     if (lo > hi)

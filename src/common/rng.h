@@ -20,4 +20,9 @@ struct kms_rng {
  * Returns 0, KMS_EINVAL (lo > hi) or the callback's error. */
 int rng_uniform(const struct kms_rng *rng, uint64_t lo, uint64_t hi, uint64_t *out);
 
+/* splitmix64's finaliser (a public-domain bit mixer): a bijection of 64 bits in which each input bit changes about
+ * half of the output's. Not random — the same on every host and in every version: the registry's client keys are
+ * made with it (store_client_key), and kmsc bench spreads a counter over its CMIDs with it. */
+uint64_t rng_mix64(uint64_t x);
+
 #endif

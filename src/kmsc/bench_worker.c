@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "kms_crypto.h"
+#include "rng.h"
 
 static void activation_start(struct worker *w);
 static void worker_close(struct worker *w);
@@ -169,12 +170,7 @@ static void fill_cmid(struct bench *b, struct guid *g)
     /* A random version-4 UUID whose 64 bits at bytes 0-5 and 10-11 are xor'ed with a bijective mix of a counter:
      * distinct for every activation and spread over the whole space as real clients' CMIDs are (a counter in the
      * low bytes alone gave a registry's index an order no real network has: docs/performance.md). */
-    uint64_t x = ++b->cmid_counter;
-    x ^= x >> 30; /* splitmix64's finaliser: a bijection */
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
+    uint64_t x = rng_mix64(++b->cmid_counter);
     *g = b->cmid_base;
     for (int i = 0; i < 6; i++)
         g->b[i] ^= (uint8_t)(x >> (8 * i));

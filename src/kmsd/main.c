@@ -185,8 +185,9 @@ static void host_name_resolve(const struct kmsd_config *cfg, char out[CONFIG_HOS
 
 /* An SQLite registry of an older schema is migrated before kmsd listens: said first, since a step can take a while
  * (schema 7 rebuilds the clients table: 24 s per million clients measured), and the service manager is given the
- * time (a minute, and a minute per million clients more: systemd's 90 s start timeout would stop a migration of
- * four million). */
+ * time: MIGRATE_EXTEND_S, and as much again per started million clients (systemd's 90 s start timeout would stop
+ * a migration of four million). 28-systemd checks the 120 s of one client. */
+#define MIGRATE_EXTEND_S 60
 static void note_migration(int from, int to, uint64_t rows)
 {
     log_info("registry: migrating the schema of %llu clients from version %d to %d before listening (schema 7 rebuilds"
@@ -194,12 +195,12 @@ static void note_migration(int from, int to, uint64_t rows)
              (unsigned long long)rows, from, to);
     char status[96];
     snprintf(status, sizeof status, "migrating the registry from schema %d to %d", from, to);
-    sdnotify_extend((60 + rows / 1000000 * 60 + 60) * UINT64_C(1000000), status);
+    uint64_t millions = (rows + 999999) / 1000000; /* started */
+    sdnotify_extend(MIGRATE_EXTEND_S * (1 + millions) * UINT64_C(1000000), status);
 }
 
 /* Opens the registry unless it is switched off. Returns 0 (db NULL when off) or a negative code after a
  * message. */
-
 static int open_registry(const struct kmsd_config *cfg, const char *host_name, struct store **db)
 {
     *db = NULL;

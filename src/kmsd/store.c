@@ -16,6 +16,7 @@
 #include "store_pg.h"
 #include "kms.h"
 #include "products.h"
+#include "rng.h"
 #include "timeutil.h"
 
 /*
@@ -423,19 +424,9 @@ uint64_t store_key_cmid_mask = UINT64_MAX;
 
 #define KEY_APP_MASK ((UINT64_C(1) << STORE_KEY_APP_BITS) - 1)
 
-/* splitmix64's finaliser (a public-domain bit mixer): each input bit changes about half of the output's. */
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
 static uint64_t guid_hash(const struct guid *g)
 {
-    return mix64(buf_le64(g->b) ^ mix64(buf_le64(g->b + 8) ^ UINT64_C(0x9e3779b97f4a7c15)));
+    return rng_mix64(buf_le64(g->b) ^ rng_mix64(buf_le64(g->b + 8) ^ UINT64_C(0x9e3779b97f4a7c15)));
 }
 
 /* The CMID's part of its keys: bits 62..STORE_KEY_APP_BITS. */
@@ -457,8 +448,8 @@ void store_client_key_range(const struct guid *cmid, int64_t *lo, int64_t *hi)
 
 int64_t store_key_probe(const struct guid *cmid, const struct guid *app_id, unsigned i)
 {
-    uint64_t h = guid_hash(cmid) ^ mix64(guid_hash(app_id) + UINT64_C(0x632be59bd9b4e019));
-    return (int64_t)(mix64(h + i) >> 1);
+    uint64_t h = guid_hash(cmid) ^ rng_mix64(guid_hash(app_id) + UINT64_C(0x632be59bd9b4e019));
+    return (int64_t)(rng_mix64(h + i) >> 1);
 }
 
 int store_key_free(struct store *s, sqlite3_stmt *taken, const struct guid *cmid, const struct guid *app_id, int64_t *out)

@@ -68,11 +68,10 @@ static void prune_step(struct store_writer *w)
     w->prune_more = rc == 0 && more;
     if (!w->prune_more) {
         w->last_prune = now;
-        if (w->pruned_run)
+        if (w->pruned_run) {
             log_info("registry: pruned %llu client rows", (unsigned long long)w->pruned_run);
-        if (w->pruned_run || w->vacuum_after_prune)
             w->vacuum_more = true;
-        w->vacuum_after_prune = false;
+        }
         w->pruned_run = 0;
     }
     if (deleted)
@@ -676,7 +675,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     for (int g = 0; g < STORE_APP_GROUPS; g++)
         w->count_limit[g] = store_count_limit((enum store_app_group)g);
     w->prune_more = true; /* the first prune runs at start, a chunk at a time */
-    w->vacuum_after_prune = store_was_migrated(s); /* schema 7 rebuilt the table: the old one's pages go back */
+    /* after a migration (schema 7 rebuilt the table) the old table's pages go back once the first prune is done */
+    w->vacuum_more = store_was_migrated(s);
     w->last_prune = w->cfg.now();
     if (w->cfg.idle_release_ms == 0)
         w->cfg.idle_release_ms = STORE_WRITER_IDLE_RELEASE_MS;

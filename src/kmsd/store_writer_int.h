@@ -94,7 +94,6 @@ struct store_writer {
     uint32_t count_limit[STORE_APP_GROUPS]; /* store_count_limit(g), set before the thread starts */
     bool prune_more;        /* a prune is under way: more chunks to delete */
     bool vacuum_more;       /* free pages to give back after a prune */
-    bool vacuum_after_prune; /* give pages back after the first prune even if it deleted nothing (a migration) */
     uint64_t pruned_run;    /* rows the prune under way has deleted */
     uint64_t maint_after_ms; /* monotonic ms before which no prune or vacuum step starts (the pause after one) */
     bool maint_begun;        /* the first maintenance step (a wake only, then the prune's delay) is done */

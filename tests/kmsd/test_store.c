@@ -471,6 +471,30 @@ static void client_key_layout(void **state)
     }
     struct guid c1 = cmid_n(1), c2 = cmid_n(2), w = gid(APP_WIN);
     assert_true(store_client_key(&c1, &w) != store_client_key(&c2, &w));
+    /* stored in every registry: a key must never change (this value computed apart, in Python) */
+    assert_true(store_client_key(&c1, &w) == INT64_C(5035699209409182841));
+}
+
+/* STORE_KEY_PROBES: a client whose every probe is taken gets a clear error, after that many probes, not a loop. */
+static void client_key_probes_bounded(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    sqlite3_stmt *taken = NULL; /* every key taken; counts the probes */
+    assert_int_equal(store_exec(s, "CREATE TEMP TABLE probes (k)", "test"), 0);
+    assert_int_equal(sqlite_fn.sqlite3_prepare_v2(s->db, "INSERT INTO probes VALUES (?1) RETURNING 1", -1, &taken, NULL),
+                     SQLITE_OK);
+    struct guid c = cmid_n(1), w = gid(APP_WIN);
+    int64_t at = 0;
+    assert_int_equal(store_key_free(s, taken, &c, &w, &at), -EEXIST);
+    assert_non_null(strstr(store_errmsg(s), "no free client key"));
+    sqlite_fn.sqlite3_finalize(taken);
+    sqlite3_stmt *n = NULL;
+    assert_int_equal(sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT count(DISTINCT k) FROM probes", -1, &n, NULL), SQLITE_OK);
+    assert_int_equal(sqlite_fn.sqlite3_step(n), SQLITE_ROW);
+    assert_int_equal(sqlite_fn.sqlite3_column_int(n, 0), STORE_KEY_PROBES);
+    sqlite_fn.sqlite3_finalize(n);
+    store_close(s);
 }
 
 /* Renews every client 1..n once (one record each, one transaction). */
@@ -1081,6 +1105,7 @@ int main(void)
         cmocka_unit_test(merge_is_idempotent),
         cmocka_unit_test(client_key_layout),
         cmocka_unit_test(client_key_collisions),
+        cmocka_unit_test(client_key_probes_bounded),
         cmocka_unit_test(migrate_to_compact_key),
         cmocka_unit_test(migrate_from_v0),
         cmocka_unit_test(migrate_v1_to_v2),
