@@ -57,7 +57,7 @@
 #define STORE_WRITER_FOLD_BYTES (4 * 1024 * 1024) /* unfolded journal bytes that start a fold at once */
 #define STORE_WRITER_FOLD_LINGER_MS 1000     /* a fold starts at the latest this long after the first record */
 #define STORE_WRITER_ROTATE_BYTES (8 * 1024 * 1024) /* journal file size that turns the loop to the other */
-#define STORE_WRITER_CACHE_KIB 16384         /* the writer's SQLite page cache at most, handed back when idle */
+#define STORE_WRITER_CACHE_KIB 32768         /* the writer's SQLite page cache at most, handed back when idle */
 #define STORE_WRITER_IDLE_RELEASE_MS 5000    /* without a fold this long, the writer hands its memory back */
 #define STORE_WRITER_IDLE_UNLOAD_MS 120000   /* --registry-idle-unload's default: without a fold this long, the */
                                              /* registry's connections close (SQLite unloads when nobody uses it) */
@@ -77,6 +77,8 @@ struct store_writer_cfg {
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     uint32_t prune_delay_ms;  /* the prune at start waits this long after the first wake; 0: STORE_WRITER_PRUNE_DELAY_MS */
+    uint32_t checkpoint_pages; /* WAL growth that asks for a background checkpoint (the backstop twice that); 0:
+                                * STORE_WAL_CHECKPOINT_PAGES */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
     /* A registry opened asleep (store_open_deferred) is woken at once; when that first attempt fails for a reason
