@@ -2,8 +2,9 @@
  * journal — the registry's append-only activation journal: one record per answered or refused activation,
  * written before the reply is sent, folded into SQLite later and in large batches by the writer thread
  * (store_writer). A record that is in the journal survives kill -9 of kmsd (it is in the kernel's page
- * cache once write(2) returns, as a WAL commit with synchronous=NORMAL is), so kmsd can answer after one
- * write(2) per loop iteration instead of one SQLite transaction per activation (docs/performance.md).
+ * cache once copied into the file's shared mapping or written with pwrite(2), as a WAL commit with
+ * synchronous=NORMAL is), so kmsd can answer after one copy per loop iteration instead of one SQLite
+ * transaction per activation (docs/performance.md).
  *
  * This file is the record format and its checks, pure (no file descriptors): the writer owns the files.
  * A record on disk, little-endian:

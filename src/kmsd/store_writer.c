@@ -352,6 +352,8 @@ static void release_memory(struct store_writer *w)
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+    atomic_store_explicit(&w->unmap_wanted, true, memory_order_relaxed);
+    uv_async_send(&w->async); /* the loop drops its window onto the journal (store_writer_on_async) */
     pthread_mutex_lock(&w->mu);
     w->stats.idle_releases++;
     pthread_mutex_unlock(&w->mu);
@@ -602,6 +604,7 @@ static int sync_init(struct store_writer *w)
 
 static void free_writer(struct store_writer *w)
 {
+    store_writer_unmap(w); /* done by store_writer_stop already, unless the start failed */
     for (int i = 0; i < 2; i++)
         if (w->fd[i] >= 0)
             close(w->fd[i]);
@@ -748,6 +751,7 @@ void store_writer_stop(struct store_writer *w)
     pthread_cond_signal(&w->ckpt_cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    store_writer_unmap(w); /* the journal's ends are final now */
     if (w->ckpt_on)
         pthread_join(w->ckpt_thread, NULL); /* before store_close, which closes its connection */
     store_writer_on_async(&w->async); /* the answers of the last folds */

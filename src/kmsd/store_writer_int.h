@@ -108,6 +108,13 @@ struct store_writer {
     /* loop thread only */
     uint8_t *buf;
     size_t buf_len;
+    uint8_t *map;      /* the window onto the active file (NULL: none yet, or pwrite(2) from now on) */
+    int map_file;      /* the file it maps */
+    uint64_t map_off;  /* where in the file it starts (a multiple of the page size) */
+    size_t map_len;
+    uint64_t alloc[2]; /* each file's size as the loop made it (whole records, then allocated zeros) */
+    bool no_map;       /* fallocate(2) or mmap(2) is not available: pwrite(2) from now on */
+    _Atomic bool unmap_wanted; /* the writer went idle: the loop drops the window (its pages leave kmsd's RSS) */
     uint64_t next_seq;
     struct lwait *lw, *lw_spare;
     size_t n_lw, n_written, cap_lw, cap_spare; /* lw[0..n_written) already have their write's result */
@@ -147,6 +154,10 @@ int store_writer_journal_start(struct store_writer *w);
 /* Saves the last folded sequence number beside the journal (<journal>-activations.seq) at a clean stop, before the
  * emptied files forget it. Best effort: logged when it fails. */
 void store_writer_save_seq(struct store_writer *w);
+
+/* Loop thread: drops the window onto the journal and cuts each file's allocated zeros after its last record (a
+ * clean stop, after the writer thread has ended). */
+void store_writer_unmap(struct store_writer *w);
 
 /* Loop thread: runs the callbacks of counted answers (genuine mode); after the iteration's reads, the journal
  * write and the answers; the idle handle's no-op. */

@@ -63,6 +63,26 @@ static int scan_one(void *ctx, const struct store_record *r, uint64_t seq)
     return 0;
 }
 
+/* Whether fd's bytes [off, end) are all zero: 1 yes, 0 no, or -errno. buf holds READ_CHUNK bytes. */
+static int all_zeros(int fd, uint64_t off, uint64_t end, uint8_t *buf)
+{
+    while (off < end) {
+        size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -errno;
+        if (got == 0)
+            return 1; /* shorter than fstat said: nothing more to look at */
+        for (ssize_t k = 0; k < got; k++)
+            if (buf[k])
+                return 0;
+        off += (uint64_t)got;
+    }
+    return 1;
+}
+
 /* Opens journal file i, finds its whole records and cuts anything after them. Returns 0 or -errno. */
 static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan *sc)
 {
@@ -70,7 +90,7 @@ static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan
     int n = snprintf(path, sizeof path, "%s%s%d", w->cfg.journal, STORE_JOURNAL_SUFFIX, i);
     if (n < 0 || (size_t)n >= sizeof path)
         return -ENAMETOOLONG;
-    w->fd[i] = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, STORE_FILE_MODE);
+    w->fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE); /* the loop writes at its own offsets */
     if (w->fd[i] < 0) {
         int e = errno;
         log_error("registry: cannot open the journal %s: %s", path, strerror(e));
@@ -85,12 +105,19 @@ static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan
     if (rc < 0)
         return rc;
     if (off < (uint64_t)st.st_size) {
-        log_warn("registry: journal %s: cutting %llu bytes that are not a whole record (a write torn by a crash)",
-                 path, (unsigned long long)((uint64_t)st.st_size - off));
+        int z = all_zeros(w->fd[i], off, (uint64_t)st.st_size, buf);
+        if (z < 0)
+            return z;
+        if (!z)
+            log_warn("registry: journal %s: cutting %llu bytes that are not a whole record (a write torn by a crash)",
+                     path, (unsigned long long)((uint64_t)st.st_size - off));
+        else /* the zeros the loop allocated ahead, left by a stop that could not cut them (kill -9, a crash) */
+            log_debug("registry: journal %s: cutting %llu bytes allocated ahead", path,
+                      (unsigned long long)((uint64_t)st.st_size - off));
         if (ftruncate(w->fd[i], (off_t)off) < 0)
             return -errno;
     }
-    w->end[i] = off;
+    w->end[i] = w->alloc[i] = off;
     return 0;
 }
 

@@ -1,19 +1,26 @@
 /* store_writer_loop — the loop thread's side of the registry writer: submit, the iteration's journal write
- * and the answers (store_writer_int.h). */
+ * through the window onto the journal file (store_writer.h) and the answers (store_writer_int.h). */
+#define _GNU_SOURCE /* fallocate */
 #include "store_writer_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "journal.h"
 #include "log.h"
 
-/* Loop thread: run the callbacks of counted answers (genuine mode). */
+static void drop_window(struct store_writer *w);
+
+/* Loop thread: drop the window when the writer has gone idle; run the callbacks of counted answers (genuine mode). */
 void store_writer_on_async(uv_async_t *a)
 {
     struct store_writer *w = a->data;
+    if (atomic_exchange_explicit(&w->unmap_wanted, false, memory_order_relaxed))
+        drop_window(w);
     int fatal = atomic_load(&w->fatal);
     if (fatal && !w->fatal_told && w->cfg.on_fatal) {
         w->fatal_told = true;
@@ -31,19 +38,63 @@ void store_writer_on_async(uv_async_t *a)
     }
 }
 
-/* Writes the buffered records to the active journal file, all or none (a partial write is cut back). Gives
- * the waiters of those records the result. */
-static void journal_write(struct store_writer *w)
+static void drop_window(struct store_writer *w)
 {
-    if (!w->buf_len) {
-        return;
+    if (w->map)
+        (void)munmap(w->map, w->map_len); /* fails only on bad arguments */
+    w->map = NULL;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t step)
+{
+    return (v + step - 1) / step * step;
+}
+
+enum { COPIED, PWRITE_ONCE, PWRITE_FROM_NOW };
+
+/* Copies w->buf into file f at offset at through the window, allocating the file ahead and moving the window as
+ * needed. PWRITE_ONCE: the allocation failed (a full disk, say; pwrite(2) reports it or needs less);
+ * PWRITE_FROM_NOW: this file system cannot allocate or map files. */
+static int map_copy(struct store_writer *w, int f, uint64_t at)
+{
+    uint64_t end = at + w->buf_len;
+    if (end > w->alloc[f]) {
+        uint64_t want = round_up(end, STORE_WRITER_EXTEND_BYTES);
+        if (fallocate(w->fd[f], 0, (off_t)w->alloc[f], (off_t)(want - w->alloc[f])) != 0)
+            return errno == EOPNOTSUPP || errno == ENOSYS ? PWRITE_FROM_NOW : PWRITE_ONCE;
+        w->alloc[f] = want;
     }
-    int fd = w->fd[w->active];
-    uint64_t start = w->end[w->active];
+    if (!w->map || w->map_file != f || at < w->map_off || end > w->map_off + w->map_len) {
+        drop_window(w);
+        long ps = sysconf(_SC_PAGESIZE);
+        uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+        uint64_t base = at / page * page;
+        uint64_t len = round_up(end - base > STORE_WRITER_WINDOW ? end - base : STORE_WRITER_WINDOW, page);
+        if (base + len > w->alloc[f]) /* never past the file's end, where a store would be a SIGBUS */
+            len = w->alloc[f] - base;
+        void *m = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd[f], (off_t)base);
+        if (m == MAP_FAILED)
+            return PWRITE_FROM_NOW;
+#ifdef MADV_POPULATE_WRITE
+        (void)madvise(m, (size_t)len, MADV_POPULATE_WRITE); /* one call instead of a fault per page; best effort */
+#endif
+        w->map = m;
+        w->map_file = f;
+        w->map_off = base;
+        w->map_len = (size_t)len;
+    }
+    memcpy(w->map + (at - w->map_off), w->buf, w->buf_len);
+    return COPIED;
+}
+
+/* Writes w->buf into file f at offset at with pwrite(2). Returns 0 or a negative code; a partial write is cut back
+ * (a torn record would hide every later one). */
+static int pwrite_buf(struct store_writer *w, int f, uint64_t at)
+{
     size_t done = 0;
     int err = 0;
     while (done < w->buf_len) {
-        ssize_t n = write(fd, w->buf + done, w->buf_len - done);
+        ssize_t n = pwrite(w->fd[f], w->buf + done, w->buf_len - done, (off_t)(at + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -52,9 +103,43 @@ static void journal_write(struct store_writer *w)
         }
         done += (size_t)n;
     }
+    if (err && done) {
+        drop_window(w); /* it may reach past the end cut here */
+        if (ftruncate(w->fd[f], (off_t)at) < 0)
+            log_error("registry: cannot cut a partial journal write: %s", strerror(errno));
+        w->alloc[f] = at;
+    } else if (!err && at + done > w->alloc[f]) {
+        w->alloc[f] = at + done;
+    }
+    return err;
+}
+
+void store_writer_unmap(struct store_writer *w)
+{
+    drop_window(w);
+    for (int i = 0; i < 2; i++)
+        if (w->fd[i] >= 0 && w->alloc[i] > w->end[i] && ftruncate(w->fd[i], (off_t)w->end[i]) == 0)
+            w->alloc[i] = w->end[i]; /* else the next start cuts the zeros */
+}
+
+/* Writes the buffered records to the active journal file, all or none. Gives the waiters of those records the
+ * result. */
+static void journal_write(struct store_writer *w)
+{
+    if (!w->buf_len) {
+        return;
+    }
+    int f = w->active;
+    uint64_t start = w->end[f]; /* the loop alone moves the active file's end */
+    int err = 0, how = w->no_map ? PWRITE_ONCE : map_copy(w, f, start);
+    if (how == PWRITE_FROM_NOW) {
+        log_debug("registry: cannot allocate or map the journal (%s): written with pwrite(2)", strerror(errno));
+        drop_window(w);
+        w->no_map = true;
+    }
+    if (how != COPIED)
+        err = pwrite_buf(w, f, start);
     size_t records = w->n_lw - w->n_written;
-    if (err && done && ftruncate(fd, (off_t)start) < 0) /* a torn record would hide every later one */
-        log_error("registry: cannot cut a partial journal write: %s", strerror(errno));
     for (size_t i = w->n_written; i < w->n_lw; i++)
         w->lw[i].err = err;
     w->n_written = w->n_lw;
@@ -73,10 +158,14 @@ static void journal_write(struct store_writer *w)
             w->pending_since = store_writer_mono_ms();
         if (was_idle || w->pending >= STORE_WRITER_FOLD_BYTES)
             pthread_cond_signal(&w->cv);
-        if (w->end[w->active] >= STORE_WRITER_ROTATE_BYTES && w->end[!w->active] == 0)
+        if (w->end[w->active] >= STORE_WRITER_ROTATE_BYTES && w->end[!w->active] == 0) {
             w->active = !w->active;
+            w->alloc[w->active] = 0; /* the writer emptied it (maybe_rotate) */
+        }
     }
     pthread_mutex_unlock(&w->mu);
+    if (w->map && w->map_file != w->active)
+        drop_window(w); /* before the writer empties that file */
     w->buf_len = 0;
     if (err) {
         int64_t now = w->cfg.now();

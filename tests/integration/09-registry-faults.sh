@@ -23,7 +23,7 @@ wait_listed() {
 }
 
 mkdir -p "$TMP/fs" "$TMP/state"
-mount -t tmpfs -o size=2m tmpfs "$TMP/fs" || fail "cannot mount a tmpfs (this test needs root in its sandbox)"
+mount -t tmpfs -o size=8m tmpfs "$TMP/fs" || fail "cannot mount a tmpfs (this test needs root in its sandbox)"
 DB="$TMP/fs/kmsd.db"
 
 # --- at start: a corrupt database, a read-only one
@@ -44,10 +44,12 @@ mount -o remount,rw "$TMP/fs"
 start_kmsd --db "$DB"
 expect_rc 0 "$KMSC" --cmid "$(cmid 1)" "127.0.0.1:$PORT"
 dd if=/dev/zero of="$TMP/fs/filler" bs=64k 2>/dev/null # fills it
-# 20 records with long names: more than the journal's last page holds, so journal writes fail too
+# the journal's space allocated ahead (STORE_WRITER_EXTEND_BYTES, 1 MiB) takes these 20, the fold cannot
 for i in $(seq 2 21); do
     expect_rc 0 "$KMSC" --cmid "$(cmid $i)" --workstation "$(printf 'w%.0s' $(seq 1 60))" "127.0.0.1:$PORT"
 done
+# and 8,000 more (over 1.5 MB of records) outgrow it: those journal writes fail, every activation is answered
+expect_rc 0 "$KMSC" bench -q -c 1 -N 8000 "127.0.0.1:$PORT"
 rm -f "$TMP/fs/filler"
 expect_rc 0 "$KMSC" --cmid "$(cmid 30)" "127.0.0.1:$PORT"
 wait_listed "$DB" "$(cmid 30)" || fail "recording did not resume after the disk was freed"

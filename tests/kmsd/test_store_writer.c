@@ -17,6 +17,7 @@
 #include "sqltest.h"
 #include "err.h"
 #include "journal.h"
+#include "log.h"
 #include "store_writer.h"
 
 #define N 300
@@ -355,8 +356,16 @@ static void background_checkpoints(void **state)
     remove_db(path);
 }
 
+/* Whether this process maps file path (/proc/self/maps). */
+static bool file_has(const char *path, const char *text);
+static bool mapped(const char *path)
+{
+    return file_has("/proc/self/maps", path);
+}
+
 /* Idle, the writer hands its buffers and page cache back (once per idle spell, not again while nothing is
- * folded); records that come after are folded and counted as before, and the next idle spell releases again. */
+ * folded) and the loop its window onto the journal; records that come after are folded and counted as before,
+ * and the next idle spell releases again. */
 static void idle_release(void **state)
 {
     (void)state;
@@ -378,11 +387,16 @@ static void idle_release(void **state)
         assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
     }
     run_until(&loop, N / 2);
+    char journal[96];
+    snprintf(journal, sizeof journal, "%s-activations.0", path);
+    assert_true(mapped(journal));
     struct timespec nap = {2, 500000000}; /* 1 s idle spells: released, and not again */
     nanosleep(&nap, NULL);
     struct store_writer_stats st;
     store_writer_stats(w, &st);
     assert_int_equal(st.idle_releases, 1);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the writer's word to the loop */
+    assert_false(mapped(journal));
     nanosleep(&nap, NULL);
     store_writer_stats(w, &st);
     assert_int_equal(st.idle_releases, 1); /* nothing folded since: not again */
@@ -727,6 +741,125 @@ static void volume_rotation(void **state)
     remove_db(path);
 }
 
+static uint8_t *read_file(const char *db, int i, size_t *len)
+{
+    char p[96];
+    snprintf(p, sizeof p, "%s-activations.%d", db, i);
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    uint8_t *buf = malloc(4 * STORE_WRITER_EXTEND_BYTES);
+    assert_non_null(buf);
+    *len = fread(buf, 1, 4 * STORE_WRITER_EXTEND_BYTES, f);
+    fclose(f);
+    return buf;
+}
+
+static void write_file(const char *db, int i, const uint8_t *buf, size_t len)
+{
+    char p[96];
+    snprintf(p, sizeof p, "%s-activations.%d", db, i);
+    FILE *f = fopen(p, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+static bool file_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+/*
+ * The loop copies the records into the journal through a mapping of the file, allocated ahead in
+ * STORE_WRITER_EXTEND_BYTES: before the first answer the records are in the file, read through another descriptor
+ * as the next start after a kill -9 reads them, then zeros. What such a crash leaves (those bytes) is folded at the
+ * next start and the zeros cut without the torn-write warning; a torn record before zeros is cut with it. A stop
+ * that cannot fold (the registry locked) leaves the records for the next start and cuts the zeros.
+ */
+static void journal_mapped(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kmsd-writer-XXXXXX", crash[] = "/tmp/kmsd-writer-XXXXXX", torn[] = "/tmp/kmsd-writer-XXXXXX";
+    char logp[] = "/tmp/kmsd-writer-log-XXXXXX";
+    struct store *db = open_temp_db(path);
+    sqlite3 *locker;
+    assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
+                                   .fold_linger_ms = 60000, .prune_delay_ms = 60000, .now = fixed_now};
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    for (int i = 0; i < 100; i++) {
+        struct store_record r;
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(callbacks, 100);
+    assert_int_equal(file_size(path, 0), STORE_WRITER_EXTEND_BYTES); /* allocated ahead */
+    size_t len, at = 0;
+    uint8_t *buf = read_file(path, 0, &len);
+    assert_int_equal(len, STORE_WRITER_EXTEND_BYTES);
+    for (uint64_t k = 1; k <= 100; k++) { /* the records, in order */
+        struct store_record r;
+        uint64_t seq;
+        size_t used;
+        assert_int_equal(journal_decode(buf + at, len - at, &r, &seq, &used), 0);
+        assert_int_equal(seq, k);
+        at += used;
+    }
+    size_t records_len = at;
+    for (; at < len; at++) /* then the zeros */
+        assert_int_equal(buf[at], 0);
+
+    /* the stop cannot fold (locked, 5 s busy timeout): the records stay, the zeros go */
+    finish(w, &loop);
+    assert_int_equal(file_size(path, 0), (long)records_len);
+    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(locker);
+
+    int lfd = mkstemp(logp);
+    assert_true(lfd >= 0);
+    close(lfd);
+    assert_int_equal(log_open(LOG_LVL_WARN, logp, 0), 0);
+    start_stop(path); /* and the next start folds them */
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 100);
+    assert_int_equal(file_size(path, 0), 0);
+
+    /* what a kill -9 leaves: the records, then the zeros allocated ahead */
+    store_close(open_temp_db(crash));
+    write_file(crash, 0, buf, len);
+    start_stop(crash);
+    assert_int_equal(sqltest_int(crash, "SELECT count(*) FROM clients"), 100);
+    assert_int_equal(file_size(crash, 0), 0);
+    assert_false(file_has(logp, "not a whole record"));
+
+    /* a torn record, then zeros: the torn record is said */
+    store_close(open_temp_db(torn));
+    journal_append_raw(torn, 0, 0, 4, 1, true);
+    write_file(torn, 0, buf + records_len, 4096);
+    start_stop(torn);
+    assert_int_equal(sqltest_int(torn, "SELECT count(*) FROM clients"), 5);
+    assert_true(file_has(logp, "not a whole record"));
+    log_close();
+    unlink(logp);
+    free(buf);
+    remove_db(path);
+    remove_db(crash);
+    remove_db(torn);
+}
+
 /* The record format: a round trip keeps every field; a cut record is incomplete, a flipped byte is refused. */
 static void journal_codec(void **state)
 {
@@ -774,6 +907,7 @@ int main(void)
                                        cmocka_unit_test(idle_release),           cmocka_unit_test(volume_rotation),
                                        cmocka_unit_test(genuine_answers_at_limit),
                                        cmocka_unit_test(first_fold_before_prune),
-                                       cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live)};
+                                       cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live),
+                                       cmocka_unit_test(journal_mapped)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
