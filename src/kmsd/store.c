@@ -991,7 +991,7 @@ int store_wake(struct store *s)
     if (!ret && s->cache_kib)
         ret = store_cache_size(s, s->cache_kib);
     if (!ret && s->split) /* failing, checkpoints are in the commits until the next wake, as when it failed at start */
-        (void)store_split_checkpoints(s, s->wal_backstop);
+        (void)store_split_checkpoints(s);
     if (ret) {
         char why[sizeof s->err];
         memcpy(why, s->err, sizeof why);
@@ -1002,18 +1002,18 @@ int store_wake(struct store *s)
 }
 
 /* Runs on the writer connection after each commit. Checkpoints are store_checkpoint()'s job, on another
- * connection and thread; only a WAL that has grown to s->wal_backstop pages (the background checkpoints
+ * connection and thread; only a WAL that has grown to STORE_WAL_BACKSTOP_PAGES (the background checkpoints
  * could not keep up) is checkpointed here, inline, as SQLite's automatic checkpoint would. */
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
     struct store *s = ctx;
     s->wal_frames = frames > 0 ? (uint32_t)frames : 0;
-    if (s->wal_frames >= s->wal_backstop)
+    if (frames >= STORE_WAL_BACKSTOP_PAGES)
         (void)sqlite_fn.sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
-int store_split_checkpoints(struct store *s, uint32_t backstop_pages)
+int store_split_checkpoints(struct store *s)
 {
     if (s->pg || s->readonly || s->ckpt)
         return 0;
@@ -1035,7 +1035,6 @@ int store_split_checkpoints(struct store *s, uint32_t backstop_pages)
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", STORE_WAL_SIZE_LIMIT);
     (void)sqlite_fn.sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    s->wal_backstop = backstop_pages ? backstop_pages : STORE_WAL_BACKSTOP_PAGES;
     sqlite_fn.sqlite3_wal_hook(s->db, wal_hook, s); /* replaces the automatic checkpoint */
     s->ckpt = c;
     s->split = true; /* split again by store_wake */

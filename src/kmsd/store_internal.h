@@ -59,7 +59,6 @@ struct store {
     char *path;          /* a writable store's file, opened again by store_wake */
     uint32_t cache_kib;  /* store_cache_size's, set again by store_wake (0: SQLite's default) */
     bool split;          /* store_split_checkpoints was called: store_wake splits them again */
-    uint32_t wal_backstop; /* store_split_checkpoints' backstop_pages */
     int version;         /* the schema version the file had when it was opened (before any migration) */
     char host[STORE_HOST_MAX + 1]; /* recorded as each written row's last_host (store_set_host) */
     sqlite3_stmt *st[ST_COUNT_MAX];

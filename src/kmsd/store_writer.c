@@ -213,7 +213,7 @@ static void maybe_checkpoint(struct store_writer *w)
     uint32_t frames = store_wal_frames(w->db);
     if (frames < w->ckpt_asked_at) /* the WAL was reset */
         w->ckpt_asked_at = 0;
-    if (frames >= w->ckpt_asked_at + w->cfg.checkpoint_pages) {
+    if (frames >= w->ckpt_asked_at + STORE_WAL_CHECKPOINT_PAGES) {
         w->ckpt_asked_at = frames;
         pthread_mutex_lock(&w->mu);
         w->ckpt_wanted = true;
@@ -675,8 +675,6 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.prune_chunk = STORE_PRUNE_CHUNK;
     if (w->cfg.prune_delay_ms == 0)
         w->cfg.prune_delay_ms = STORE_WRITER_PRUNE_DELAY_MS;
-    if (w->cfg.checkpoint_pages == 0)
-        w->cfg.checkpoint_pages = STORE_WAL_CHECKPOINT_PAGES;
     for (int g = 0; g < STORE_APP_GROUPS; g++)
         w->count_limit[g] = store_count_limit((enum store_app_group)g);
     w->prune_more = true; /* the first prune runs at start, a chunk at a time */
@@ -719,7 +717,7 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         return rc;
     }
     /* Without a second connection SQLite checkpoints inside the folds, as before: slower, not wrong. */
-    if (store_split_checkpoints(s, 2 * w->cfg.checkpoint_pages) < 0)
+    if (store_split_checkpoints(s) < 0)
         log_warn("registry: %s; checkpoints stay in the commit path", store_errmsg(s));
     else if (pthread_create(&w->ckpt_thread, NULL, run_checkpoints, w) == 0)
         w->ckpt_on = true;

@@ -88,8 +88,6 @@ struct store_writer_cfg {
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     uint32_t prune_delay_ms;  /* the prune at start waits this long after the first wake; 0: STORE_WRITER_PRUNE_DELAY_MS */
-    uint32_t checkpoint_pages; /* WAL growth that asks for a background checkpoint (the backstop twice that); 0:
-                                * STORE_WAL_CHECKPOINT_PAGES */
     int64_t (*now)(void);    /* the clock (Unix seconds) */
     struct metrics *metrics; /* NULL, or where fold latency and failures are counted */
     /* A registry opened asleep (store_open_deferred) is woken at once; when that first attempt fails for a reason

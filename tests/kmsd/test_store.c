@@ -921,7 +921,7 @@ static void sleep_and_wake(void **state)
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     store_set_host(s, "alpha");
     assert_int_equal(store_cache_size(s, 1234), 0);
-    assert_int_equal(store_split_checkpoints(s, 0), 0);
+    assert_int_equal(store_split_checkpoints(s), 0);
     write1(s, rec(1, APP_WIN, T0));
     assert_false(store_asleep(s));
     assert_int_equal(store_sleep(s), 0);

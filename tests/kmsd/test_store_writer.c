@@ -286,10 +286,9 @@ static void queue_cap(void **state)
 }
 
 /* Checkpoints run on their own thread and connection: a file database written in many small transactions
- * (well over cfg.checkpoint_pages WAL frames; the default's 16,000 would take this test 13 times as long) gets
- * background checkpoints, none fails, the WAL stays below the writer's backstop (twice that) and is reset there, the file is cut back to STORE_WAL_SIZE_LIMIT when it is,
+ * (well over STORE_WAL_CHECKPOINT_PAGES WAL frames) gets background checkpoints, none fails, the WAL stays
+ * below the writer's backstop and is reset there, the file is cut back to STORE_WAL_SIZE_LIMIT when it is,
  * and every record is in the database after stop. */
-enum { CKPT_PAGES = 1000 };
 static void background_checkpoints(void **state)
 {
     (void)state;
@@ -304,7 +303,7 @@ static void background_checkpoints(void **state)
         /* genuine mode below the count's limit (record_other): each answer waits for the fold of its record,
          * so each record is one transaction */
         .count = true, .retention_days = 90, .max_clients = 1000000, .journal = path, .now = fixed_now,
-        .metrics = &m, .checkpoint_pages = CKPT_PAGES,
+        .metrics = &m,
     };
     callbacks = 0;
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
@@ -341,9 +340,9 @@ static void background_checkpoints(void **state)
     }
     printf("# %d one-record transactions: %llu background checkpoints, WAL at most %u frames, reset %u times\n",
            WAVES, (unsigned long long)metrics_get(&m.registry_checkpoint.count), max_frames, resets);
-    assert_true(max_frames >= CKPT_PAGES); /* the test did make the WAL grow that far */
+    assert_true(max_frames >= STORE_WAL_CHECKPOINT_PAGES); /* the test did make the WAL grow that far */
     /* bounded: the backstop checkpoint runs at the commit that reaches it, the next transaction resets */
-    assert_true(max_frames < 2 * CKPT_PAGES + 64);
+    assert_true(max_frames < STORE_WAL_BACKSTOP_PAGES + 64);
     assert_true(resets >= 1);
     printf("# WAL file right after a reset: at most %llu bytes (STORE_WAL_SIZE_LIMIT %d)\n",
            (unsigned long long)wal_after_reset, STORE_WAL_SIZE_LIMIT);
