@@ -237,6 +237,15 @@ static void remove_db(const char *path)
     }
 }
 
+/* A connection holding path's write lock (BEGIN EXCLUSIVE) until it commits: the writer's folds wait on it. */
+static sqlite3 *lock_db(const char *path)
+{
+    sqlite3 *locker;
+    assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return locker;
+}
+
 /*
  * The queue cap: with the writer blocked on a locked database, exactly max_queue more records are accepted
  * and the next is refused (-EAGAIN, so the caller answers without a record); once the lock goes, every
@@ -247,9 +256,7 @@ static void queue_cap(void **state)
     (void)state;
     char path[] = "/tmp/kmsd-writer-XXXXXX";
     struct store *db = open_temp_db(path);
-    sqlite3 *locker;
-    assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *locker = lock_db(path);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -647,6 +654,18 @@ static void journal_replay(void **state)
     remove_db(path);
 }
 
+/* Submits records 0..n-1 (n <= N) with results[] and callbacks reset. */
+static void submit_records(struct store_writer *w, int n)
+{
+    memset(results, 0, sizeof results);
+    callbacks = 0;
+    for (int i = 0; i < n; i++) {
+        struct store_record r;
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
+    }
+}
+
 /* In fixed mode an answer waits only for the journal write: every callback runs within the loop iteration
  * (no fold yet: the registry is still empty), each record is in the journal file, and the fold at stop puts
  * them all in the registry. */
@@ -661,13 +680,7 @@ static void answers_before_fold(void **state)
     struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
                                    .fold_linger_ms = 60000, .now = fixed_now};
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
-    memset(results, 0, sizeof results);
-    callbacks = 0;
-    for (int i = 0; i < 100; i++) {
-        struct store_record r;
-        record(&r, i);
-        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
-    }
+    submit_records(w, 100);
     assert_int_equal(callbacks, 0); /* nothing is answered before the journal write */
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(callbacks, 100);
@@ -788,22 +801,14 @@ static void journal_mapped(void **state)
     char path[] = "/tmp/kmsd-writer-XXXXXX", crash[] = "/tmp/kmsd-writer-XXXXXX", torn[] = "/tmp/kmsd-writer-XXXXXX";
     char logp[] = "/tmp/kmsd-writer-log-XXXXXX";
     struct store *db = open_temp_db(path);
-    sqlite3 *locker;
-    assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *locker = lock_db(path);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct store_writer *w;
     struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
                                    .fold_linger_ms = 60000, .prune_delay_ms = 60000, .now = fixed_now};
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
-    memset(results, 0, sizeof results);
-    callbacks = 0;
-    for (int i = 0; i < 100; i++) {
-        struct store_record r;
-        record(&r, i);
-        assert_int_equal(store_writer_submit(w, &r, on_done, &results[i]), 0);
-    }
+    submit_records(w, 100);
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(callbacks, 100);
     assert_int_equal(file_size(path, 0), STORE_WRITER_EXTEND_BYTES); /* allocated ahead */
