@@ -8,15 +8,16 @@
  * STORE_WRITER_EXTEND_BYTES steps with fallocate(2), so that a full disk is an error there and never a SIGBUS at
  * the copy), and only then are the records' callbacks run, where the replies are sent: every answered activation
  * is in the journal first, and a record in the journal survives kill -9 of kmsd (journal.h: the bytes are in the
- * kernel's page cache once copied, as after write(2)). The mapping saves the write(2) per loop iteration, about
+ * kernel's page cache once copied, as after write(2)). The mapping saves the write(2) per loop iteration, 0.7 to
  * 1.5 µs of each activation at one in flight (docs/performance.md). Where the file cannot be allocated or mapped
  * (a file system without fallocate, no address space), the buffer goes in one pwrite(2) instead. The allocated
  * zeros after the last record are cut at a clean stop, and silently at the next start after a crash. The files are
  * kmsd's alone: one cut short under a running kmsd would end it with SIGBUS at the next copy (as cutting the
  * database would corrupt it); kmsd itself cuts a file only once the loop has turned to the other.
  *
- * The writer thread folds the journal into SQLite in large transactions (at STORE_WRITER_FOLD_BYTES, or STORE_WRITER_FOLD_LINGER_MS after
- * the first unfolded record, at once at stop or when an answer waits for a count) in client-key order, and
+ * The writer thread folds the journal into SQLite in large transactions (at STORE_WRITER_FOLD_BYTES, or
+ * STORE_WRITER_FOLD_LINGER_MS after the first unfolded record, at once at stop or when an answer waits for a count)
+ * in client-key order, and
  * stores the last folded sequence number in the same transaction; at start it folds whatever a crash left.
  * Two journal files take turns (<db>-activations.0 and .1, STORE_JOURNAL_SUFFIX in store.h): the loop appends to one;
  * once it passes STORE_WRITER_ROTATE_BYTES and the other is empty, the loop turns to the other, and the

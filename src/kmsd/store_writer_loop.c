@@ -13,7 +13,12 @@
 #include "journal.h"
 #include "log.h"
 
-static void drop_window(struct store_writer *w);
+static void drop_window(struct store_writer *w)
+{
+    if (w->map)
+        (void)munmap(w->map, w->map_len); /* fails only on bad arguments */
+    w->map = NULL;
+}
 
 /* Loop thread: drop the window when the writer has gone idle; run the callbacks of counted answers (genuine mode). */
 void store_writer_on_async(uv_async_t *a)
@@ -38,13 +43,6 @@ void store_writer_on_async(uv_async_t *a)
     }
 }
 
-static void drop_window(struct store_writer *w)
-{
-    if (w->map)
-        (void)munmap(w->map, w->map_len); /* fails only on bad arguments */
-    w->map = NULL;
-}
-
 static uint64_t round_up(uint64_t v, uint64_t step)
 {
     return (v + step - 1) / step * step;
@@ -60,8 +58,12 @@ static int map_copy(struct store_writer *w, int f, uint64_t at)
     uint64_t end = at + w->buf_len;
     if (end > w->alloc[f]) {
         uint64_t want = round_up(end, STORE_WRITER_EXTEND_BYTES);
-        if (fallocate(w->fd[f], 0, (off_t)w->alloc[f], (off_t)(want - w->alloc[f])) != 0)
-            return errno == EOPNOTSUPP || errno == ENOSYS ? PWRITE_FROM_NOW : PWRITE_ONCE;
+        if (fallocate(w->fd[f], 0, (off_t)w->alloc[f], (off_t)(want - w->alloc[f])) != 0) {
+            if (errno != EOPNOTSUPP && errno != ENOSYS)
+                return PWRITE_ONCE;
+            log_debug("registry: the journal's file system cannot allocate ahead: written with pwrite(2)");
+            return PWRITE_FROM_NOW;
+        }
         w->alloc[f] = want;
     }
     if (!w->map || w->map_file != f || at < w->map_off || end > w->map_off + w->map_len) {
@@ -73,8 +75,10 @@ static int map_copy(struct store_writer *w, int f, uint64_t at)
         if (base + len > w->alloc[f]) /* never past the file's end, where a store would be a SIGBUS */
             len = w->alloc[f] - base;
         void *m = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd[f], (off_t)base);
-        if (m == MAP_FAILED)
+        if (m == MAP_FAILED) {
+            log_debug("registry: cannot map the journal (%s): written with pwrite(2)", strerror(errno));
             return PWRITE_FROM_NOW;
+        }
 #ifdef MADV_POPULATE_WRITE
         (void)madvise(m, (size_t)len, MADV_POPULATE_WRITE); /* one call instead of a fault per page; best effort */
 #endif
@@ -133,7 +137,6 @@ static void journal_write(struct store_writer *w)
     uint64_t start = w->end[f]; /* the loop alone moves the active file's end */
     int err = 0, how = w->no_map ? PWRITE_ONCE : map_copy(w, f, start);
     if (how == PWRITE_FROM_NOW) {
-        log_debug("registry: cannot allocate or map the journal (%s): written with pwrite(2)", strerror(errno));
         drop_window(w);
         w->no_map = true;
     }

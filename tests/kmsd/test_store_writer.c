@@ -362,8 +362,20 @@ static void background_checkpoints(void **state)
     remove_db(path);
 }
 
+/* Whether a line of the text file path contains text. */
+static bool file_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
 /* Whether this process maps file path (/proc/self/maps). */
-static bool file_has(const char *path, const char *text);
 static bool mapped(const char *path)
 {
     return file_has("/proc/self/maps", path);
@@ -774,18 +786,6 @@ static void write_file(const char *db, int i, const uint8_t *buf, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(buf, 1, len, f), len);
     fclose(f);
-}
-
-static bool file_has(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    fclose(f);
-    return found;
 }
 
 /*
