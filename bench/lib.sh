@@ -47,6 +47,11 @@ stop_pid() { # PID [SIGNAL]: SIGNAL (default TERM; tests/integration/pg.sh sends
     wait "$p" 2>/dev/null
     PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$p" | tr '\n' ' ')
 }
+# FOLD_SETTLE: seconds after a run by which kmsd's writer has folded that run's records, so that a CPU reading then
+# counts them (store_writer.h: a busy host folds STORE_WRITER_BUSY_LINGER_MS after the first unfolded record), plus
+# one for the fold itself
+FOLD_SETTLE=$(awk '/^#define STORE_WRITER_BUSY_LINGER_MS/ {print $3 / 1000 + 1}' "$ROOT/src/kmsd/store_writer.h")
+[ -n "$FOLD_SETTLE" ] || { echo "bench: STORE_WRITER_BUSY_LINGER_MS not found in store_writer.h" >&2; exit 1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }

@@ -295,7 +295,8 @@ static int list_json(struct store *s, const struct store_filter *f, uint64_t *ro
 }
 
 /* An empty table is said in words: no client matches the filters, or none is recorded yet — and when kmsd's journal
- * beside the registry holds activations not yet folded into it (kmsd records within a second of answering), so. */
+ * beside the registry holds activations not yet folded into it (kmsd records within a second of answering, four
+ * seconds when busy), so. */
 static void say_empty(const char *db_path, bool filtered)
 {
     bool pending = false;
@@ -306,7 +307,7 @@ static void say_empty(const char *db_path, bool filtered)
         pending = stat(j, &st) == 0 && st.st_size > 0;
     }
     fprintf(stderr, "kmsd clients: %s%s\n", filtered ? "no client matches" : "no clients recorded yet",
-            pending ? "; kmsd's journal holds activations it answered moments ago, in the registry within a second"
+            pending ? "; kmsd's journal holds activations it answered moments ago, in the registry within seconds"
                     : "");
 }
 

@@ -390,13 +390,24 @@ static void log_fold_failure(struct store_writer *w)
     w->last_failure_log = now;
 }
 
+/* When the unfolded records are due (mu held, w->pending): cfg.fold_linger_ms after the first, unless by then
+ * STORE_WRITER_BUSY_BYTES or more are unfolded (a busy host: they fold at STORE_WRITER_FOLD_BYTES, or
+ * STORE_WRITER_BUSY_LINGER_MS after the first). The writer wakes at the first deadline and decides there. */
+static uint64_t fold_deadline(const struct store_writer *w, uint64_t now_ms)
+{
+    uint64_t t = w->pending_since + w->cfg.fold_linger_ms;
+    if (now_ms >= t && w->pending >= STORE_WRITER_BUSY_BYTES && w->cfg.fold_linger_ms < STORE_WRITER_BUSY_LINGER_MS)
+        t = w->pending_since + STORE_WRITER_BUSY_LINGER_MS;
+    return t;
+}
+
 /* Whether the writer should fold now (mu held). */
 static bool fold_due(const struct store_writer *w, uint64_t now_ms)
 {
     if (!w->pending)
         return false;
-    return w->stop || w->gw || w->pending >= STORE_WRITER_FOLD_BYTES ||
-           now_ms - w->pending_since >= w->cfg.fold_linger_ms;
+    return w->stop || w->gw || w->backlog || w->pending >= STORE_WRITER_FOLD_BYTES ||
+           now_ms >= fold_deadline(w, now_ms);
 }
 
 /* Empties the file the writer finished when the loop has turned to the other (mu held). */
@@ -446,7 +457,7 @@ static void *run(void *arg)
                 pthread_mutex_lock(&w->mu);
                 continue;
             }
-            uint64_t wake = w->pending ? w->pending_since + w->cfg.fold_linger_ms
+            uint64_t wake = w->pending ? fold_deadline(w, now)
                             : w->recs ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
             if ((w->prune_more || w->vacuum_more) && w->maint_after_ms < wake)
@@ -477,7 +488,7 @@ static void *run(void *arg)
             }
             continue;
         }
-        uint64_t end = w->end[w->rd];
+        uint64_t end = w->end[w->rd], due = w->pending;
         pthread_mutex_unlock(&w->mu);
         uint64_t consumed = 0;
         int rc = fold_once(w, end, &consumed);
@@ -491,6 +502,8 @@ static void *run(void *arg)
         w->pending -= consumed <= w->pending ? consumed : w->pending;
         if (w->pending && consumed) /* what came during the fold waits its linger, unless it is already due */
             w->pending_since = store_writer_mono_ms();
+        if (consumed) /* what the fold left of what was due (cfg.max_fold reached, the other file) goes next */
+            w->backlog = due > consumed && w->pending ? due - consumed : 0;
         if (rc == 0 && consumed) {
             w->backoff_ms = 0;
             w->failing_since_ms = 0;
@@ -671,6 +684,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.fold_linger_ms = STORE_WRITER_FOLD_LINGER_MS;
     if (w->cfg.max_fold == 0)
         w->cfg.max_fold = STORE_WRITER_MAX_FOLD;
+    if (w->cfg.rotate_bytes == 0)
+        w->cfg.rotate_bytes = STORE_WRITER_ROTATE_BYTES;
     if (w->cfg.prune_chunk == 0)
         w->cfg.prune_chunk = STORE_PRUNE_CHUNK;
     if (w->cfg.prune_delay_ms == 0)

@@ -16,11 +16,12 @@
  * database would corrupt it); kmsd itself cuts a file only once the loop has turned to the other.
  *
  * The writer thread folds the journal into SQLite in large transactions (at STORE_WRITER_FOLD_BYTES, or
- * STORE_WRITER_FOLD_LINGER_MS after the first unfolded record, at once at stop or when an answer waits for a count)
+ * STORE_WRITER_FOLD_LINGER_MS after the first unfolded record — STORE_WRITER_BUSY_LINGER_MS when busy —, at once at
+ * stop or when an answer waits for a count)
  * in client-key order, and
  * stores the last folded sequence number in the same transaction; at start it folds whatever a crash left.
  * Two journal files take turns (<db>-activations.0 and .1, STORE_JOURNAL_SUFFIX in store.h): the loop appends to one;
- * once it passes STORE_WRITER_ROTATE_BYTES and the other is empty, the loop turns to the other, and the
+ * once it passes cfg.rotate_bytes (STORE_WRITER_ROTATE_BYTES) and the other is empty, the loop turns to the other, and the
  * writer empties the first when all of it is folded. Neither thread ever waits for the other on this path.
  *
  * Genuine counting (cfg.count): the answer needs the count of distinct clients with this record in it. The
@@ -56,7 +57,7 @@
 #include "metrics.h"
 #include "store.h"
 
-#define STORE_WRITER_MAX_FOLD 32768          /* records folded in one transaction at most */
+#define STORE_WRITER_MAX_FOLD 131072         /* records folded in one transaction at most */
 #define STORE_WRITER_MAX_BATCH 2048          /* records decoded at once within a fold */
 #define STORE_WRITER_MAX_QUEUE 65536         /* genuine mode: answers waiting for a count at most */
 #define STORE_WRITER_COUNT_PATIENCE_MS 2000  /* genuine mode: how long answers wait for folds that keep failing */
@@ -64,9 +65,17 @@
  * failed for STORE_WRITER_COUNT_PATIENCE_MS (the registry unreachable). It is answered with the count known before; the
  * record is folded once the registry works again. */
 #define STORE_WRITER_UNCOUNTED 1
-#define STORE_WRITER_FOLD_BYTES (4 * 1024 * 1024) /* unfolded journal bytes that start a fold at once */
-#define STORE_WRITER_FOLD_LINGER_MS 1000     /* a fold starts at the latest this long after the first record */
-#define STORE_WRITER_ROTATE_BYTES (8 * 1024 * 1024) /* journal file size that turns the loop to the other */
+#define STORE_WRITER_FOLD_LINGER_MS 1000     /* a fold starts at the latest this long after the first record, */
+                                             /* unless the host is busy: */
+/* A busy host (STORE_WRITER_BUSY_BYTES or more unfolded when the linger is over, about 5,000 activations a second)
+ * folds at STORE_WRITER_FOLD_BYTES or STORE_WRITER_BUSY_LINGER_MS after the first record: a million-row registry's
+ * random-order indexes (the client key's, the workstation's) have most of their leaves written by any fold of
+ * thousands of records, so the pages written per record fall as the fold grows (docs/performance.md, "Larger
+ * folds when busy"). The registry is then up to that long behind the answers. */
+#define STORE_WRITER_BUSY_BYTES (1024 * 1024)
+#define STORE_WRITER_BUSY_LINGER_MS 4000
+#define STORE_WRITER_FOLD_BYTES (16 * 1024 * 1024) /* unfolded journal bytes that start a fold at once */
+#define STORE_WRITER_ROTATE_BYTES (32 * 1024 * 1024) /* journal file size that turns the loop to the other */
 #define STORE_WRITER_CACHE_KIB 32768         /* the writer's SQLite page cache at most, handed back when idle */
 #define STORE_WRITER_IDLE_RELEASE_MS 5000    /* without a fold this long, the writer hands its memory back */
 #define STORE_WRITER_IDLE_UNLOAD_MS 120000   /* --registry-idle-unload's default: without a fold this long, the */
@@ -87,6 +96,7 @@ struct store_writer_cfg {
     uint32_t idle_release_ms; /* 0: STORE_WRITER_IDLE_RELEASE_MS */
     uint32_t idle_unload_ms;  /* without a fold or maintenance step this long, store_sleep (0: never) */
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
+    uint32_t rotate_bytes;    /* journal file size that turns the loop to the other; 0: STORE_WRITER_ROTATE_BYTES */
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     uint32_t prune_delay_ms;  /* the prune at start waits this long after the first wake; 0: STORE_WRITER_PRUNE_DELAY_MS */
     int64_t (*now)(void);    /* the clock (Unix seconds) */

@@ -73,6 +73,7 @@ struct store_writer {
     int active;               /* the file the loop appends to (written by the loop only) */
     uint64_t pending;         /* journal bytes the writer has not folded yet */
     uint64_t pending_since;   /* monotonic ms when pending last left 0 */
+    uint64_t backlog;         /* of pending, bytes that were already there when the last fold began: due at once */
     uint64_t unrecorded_new;  /* records a journal write lost, not yet added to the persistent counter */
     struct gwait *gw, *gw_tail; /* waiting for a fold */
     size_t n_gw;

@@ -161,7 +161,7 @@ static void journal_write(struct store_writer *w)
             w->pending_since = store_writer_mono_ms();
         if (was_idle || w->pending >= STORE_WRITER_FOLD_BYTES)
             pthread_cond_signal(&w->cv);
-        if (w->end[w->active] >= STORE_WRITER_ROTATE_BYTES && w->end[!w->active] == 0) {
+        if (w->end[w->active] >= w->cfg.rotate_bytes && w->end[!w->active] == 0) {
             w->active = !w->active;
             w->alloc[w->active] = 0; /* the writer emptied it (maybe_rotate) */
         }

@@ -16,7 +16,7 @@ CMID=11111111-2222-4333-8444-0000000000
 "$KMSC" -q --workstation it-pc-2 --cmid "${CMID}02" "127.0.0.1:$PORT" || fail "kmsc it-pc-2"
 "$KMSC" -q --workstation it-pc-3 --cmid "${CMID}03" "127.0.0.1:$PORT" || fail "kmsc it-pc-3"
 "$KMSC" -q --product o2024pp --workstation it-office --cmid "${CMID}04" "127.0.0.1:$PORT" || fail "kmsc office"
-wait_recorded 6 # folded from the journal within 500 ms
+wait_recorded 6 # folded from the journal within 1 s
 $API api "$BASE" "$PORT" 3 || fail "API checks"
 
 # metrics: strict format, and the counts of what was done above

@@ -210,7 +210,7 @@ PY
 }
 
 # wait_recorded N: waits (bounded, 10 s) until the registry of $TMP/state counts at least N requests: the writer
-# folds the journal into the database within 500 ms of an answer (docs/internals/store.md).
+# folds the journal into the database within 1 s of an answer, 4 s when busy (docs/internals/store.md).
 wait_recorded() {
     local _ n
     for _ in $(seq 1 100); do

@@ -709,16 +709,39 @@ static void answers_before_fold(void **state)
     remove_db(path);
 }
 
+/* Milliseconds since t0 (CLOCK_MONOTONIC). */
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Waits (bounded, 20 s) until the writer has folded want records in all; returns the stats. */
+static struct store_writer_stats wait_committed(struct store_writer *w, uint64_t want)
+{
+    struct store_writer_stats st;
+    for (int i = 0; i < 2000; i++) {
+        store_writer_stats(w, &st);
+        if (st.committed >= want)
+            break;
+        struct timespec nap = {0, 10000000};
+        nanosleep(&nap, NULL);
+    }
+    assert_int_equal(st.committed, want);
+    return st;
+}
+
 /*
- * Volume: 70,000 records, 1,000 per loop iteration, more than the loop-side buffer holds (STORE_WRITER_BUFFER: it
- * is written early), more than one journal file holds (STORE_WRITER_ROTATE_BYTES: the loop turns to the other
- * file and the writer empties the first once folded), folds of at most max_fold records decoded
- * STORE_WRITER_MAX_BATCH at a time: every record answered once and in the registry once.
+ * The fold's timing: a few records fold STORE_WRITER_FOLD_LINGER_MS after the first; when STORE_WRITER_BUSY_BYTES
+ * or more are unfolded by then (a busy host) they wait until STORE_WRITER_BUSY_LINGER_MS after the first, and what
+ * one fold leaves of them (cfg.max_fold reached) is folded at once, not after another linger.
  */
-static void volume_rotation(void **state)
+static void busy_linger(void **state)
 {
     (void)state;
-    enum { TOTAL = 70000, PER_ITERATION = 1000, MAX_FOLD = 5000 };
+    enum { QUIET = 10, BUSY = 10000, PER_ITERATION = 1000, MAX_FOLD = 1000 };
+    static struct result res[QUIET + BUSY];
     char path[] = "/tmp/kmsd-writer-XXXXXX";
     struct store *db = open_temp_db(path);
     uv_loop_t loop;
@@ -726,6 +749,65 @@ static void volume_rotation(void **state)
     struct store_writer *w;
     struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
                                    .max_fold = MAX_FOLD, .now = fixed_now};
+    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    memset(res, 0, sizeof res);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < QUIET; i++) {
+        struct store_record r;
+        record(&r, i);
+        assert_int_equal(store_writer_submit(w, &r, on_done, &res[i]), 0);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    wait_committed(w, QUIET);
+    long quiet_ms = ms_since(&t0);
+    assert_true(quiet_ms >= STORE_WRITER_FOLD_LINGER_MS - 50 && quiet_ms < STORE_WRITER_BUSY_LINGER_MS - 500);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = QUIET; i < QUIET + BUSY; i += PER_ITERATION) {
+        for (int k = i; k < i + PER_ITERATION; k++) {
+            struct store_record r;
+            record(&r, k);
+            assert_int_equal(store_writer_submit(w, &r, on_done, &res[k]), 0);
+        }
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_true((long)BUSY * JOURNAL_RECORD_MIN >= STORE_WRITER_BUSY_BYTES); /* busy */
+    struct timespec nap = {(STORE_WRITER_FOLD_LINGER_MS + 1000) / 1000, 0};
+    nanosleep(&nap, NULL);
+    struct store_writer_stats st;
+    store_writer_stats(w, &st);
+    assert_int_equal(st.committed, QUIET); /* past the quiet linger, nothing folded */
+    uint64_t batches = st.batches;
+    st = wait_committed(w, QUIET + BUSY);
+    long busy_ms = ms_since(&t0);
+    assert_true(busy_ms >= STORE_WRITER_BUSY_LINGER_MS - 50);
+    /* ten folds of MAX_FOLD, one after the other: nowhere near ten lingers */
+    assert_true(st.batches - batches >= BUSY / MAX_FOLD);
+    assert_true(busy_ms < STORE_WRITER_BUSY_LINGER_MS + 2 * STORE_WRITER_FOLD_LINGER_MS);
+    finish(w, &loop);
+    for (int i = 0; i < QUIET + BUSY; i++)
+        assert_true(res[i].called == 1 && res[i].err == 0);
+    remove_db(path);
+}
+
+/*
+ * Volume: 70,000 records, 1,000 per loop iteration, more than the loop-side buffer holds (STORE_WRITER_BUFFER: it
+ * is written early), more than one journal file holds (cfg.rotate_bytes, 8 MiB here: the loop turns to the other
+ * file and the writer empties the first once folded), folds of at most max_fold records decoded
+ * STORE_WRITER_MAX_BATCH at a time: every record answered once and in the registry once.
+ */
+static void volume_rotation(void **state)
+{
+    (void)state;
+    enum { TOTAL = 70000, PER_ITERATION = 1000, MAX_FOLD = 5000, ROTATE = 8 * 1024 * 1024 };
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    struct store *db = open_temp_db(path);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct store_writer *w;
+    struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
+                                   .max_fold = MAX_FOLD, .rotate_bytes = ROTATE, .now = fixed_now};
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
     static struct result res[TOTAL];
     memset(res, 0, sizeof res);
@@ -742,7 +824,7 @@ static void volume_rotation(void **state)
         assert_int_equal(callbacks, i + PER_ITERATION);
         turned = turned || file_size(path, 1) > 0;
     }
-    assert_true(70000L * JOURNAL_RECORD_MIN > STORE_WRITER_ROTATE_BYTES);
+    assert_true((long)TOTAL * JOURNAL_RECORD_MIN > ROTATE);
     assert_true(turned);
     struct store_writer_stats st; /* all folded within the linger (bounded wait): in folds of at most MAX_FOLD */
     for (int i = 0; i < 400; i++) {
@@ -912,6 +994,7 @@ int main(void)
                                        cmocka_unit_test(genuine_answers_at_limit),
                                        cmocka_unit_test(first_fold_before_prune),
                                        cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live),
-                                       cmocka_unit_test(journal_mapped)};
+                                       cmocka_unit_test(journal_mapped),
+                                       cmocka_unit_test(busy_linger)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
