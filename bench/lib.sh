@@ -52,6 +52,11 @@ stop_pid() { # PID [SIGNAL]: SIGNAL (default TERM; tests/integration/pg.sh sends
 # one for the fold itself
 FOLD_SETTLE=$(awk '/^#define STORE_WRITER_BUSY_LINGER_MS/ {print $3 / 1000 + 1}' "$ROOT/src/kmsd/store_writer.h")
 [ -n "$FOLD_SETTLE" ] || { echo "bench: STORE_WRITER_BUSY_LINGER_MS not found in store_writer.h" >&2; exit 1; }
+# RELEASE_SETTLE: seconds after a run by which the writer has also handed its page cache back
+# (STORE_WRITER_IDLE_RELEASE_MS after its last fold), so that an RSS reading then does not depend on the registry's size
+RELEASE_SETTLE=$(awk -v f="$FOLD_SETTLE" '/^#define STORE_WRITER_IDLE_RELEASE_MS/ {print f + $3 / 1000 + 1}' \
+    "$ROOT/src/kmsd/store_writer.h")
+[ -n "$RELEASE_SETTLE" ] || { echo "bench: STORE_WRITER_IDLE_RELEASE_MS not found in store_writer.h" >&2; exit 1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
