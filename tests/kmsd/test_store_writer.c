@@ -795,12 +795,12 @@ static void busy_linger(void **state)
  * Volume: 70,000 records, 1,000 per loop iteration, more than the loop-side buffer holds (STORE_WRITER_BUFFER: it
  * is written early), more than one journal file holds (cfg.rotate_bytes, 8 MiB here: the loop turns to the other
  * file and the writer empties the first once folded), folds of at most max_fold records decoded
- * STORE_WRITER_MAX_BATCH at a time: every record answered once and in the registry once.
+ * STORE_WRITER_MAX_BATCH at a time (more than one batch a fold): every record answered once and in the registry once.
  */
 static void volume_rotation(void **state)
 {
     (void)state;
-    enum { TOTAL = 70000, PER_ITERATION = 1000, MAX_FOLD = 5000, ROTATE = 8 * 1024 * 1024 };
+    enum { TOTAL = 70000, PER_ITERATION = 1000, MAX_FOLD = 40000, ROTATE = 8 * 1024 * 1024 };
     char path[] = "/tmp/kmsd-writer-XXXXXX";
     struct store *db = open_temp_db(path);
     uv_loop_t loop;
@@ -808,6 +808,7 @@ static void volume_rotation(void **state)
     struct store_writer *w;
     struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
                                    .max_fold = MAX_FOLD, .rotate_bytes = ROTATE, .now = fixed_now};
+    assert_true(MAX_FOLD > STORE_WRITER_MAX_BATCH);
     assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
     static struct result res[TOTAL];
     memset(res, 0, sizeof res);
