@@ -666,6 +666,18 @@ static void journal_replay(void **state)
     remove_db(path);
 }
 
+/* A writer on a new temporary registry file (path: "/tmp/kmsd-writer-XXXXXX", filled in) with its journal beside
+ * it, started with cfg on loop (initialised here). */
+static struct store_writer *file_writer(char *path, uv_loop_t *loop, struct store_writer_cfg cfg)
+{
+    struct store *db = open_temp_db(path);
+    uv_loop_init(loop);
+    cfg.journal = path;
+    struct store_writer *w;
+    assert_int_equal(store_writer_start(db, loop, &cfg, &w), 0);
+    return w;
+}
+
 /* Submits records 0..n-1 (n <= N) with results[] and callbacks reset. */
 static void submit_records(struct store_writer *w, int n)
 {
@@ -685,13 +697,10 @@ static void answers_before_fold(void **state)
 {
     (void)state;
     char path[] = "/tmp/kmsd-writer-XXXXXX";
-    struct store *db = open_temp_db(path);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct store_writer *w;
-    struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
-                                   .fold_linger_ms = 60000, .now = fixed_now};
-    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    struct store_writer *w = file_writer(
+        path, &loop, (struct store_writer_cfg){.retention_days = 90, .max_clients = 1000000, .fold_linger_ms = 60000,
+                                               .now = fixed_now});
     submit_records(w, 100);
     assert_int_equal(callbacks, 0); /* nothing is answered before the journal write */
     uv_run(&loop, UV_RUN_NOWAIT);
@@ -743,13 +752,10 @@ static void busy_linger(void **state)
     enum { QUIET = 10, BUSY = 10000, PER_ITERATION = 1000, MAX_FOLD = 1000 };
     static struct result res[QUIET + BUSY];
     char path[] = "/tmp/kmsd-writer-XXXXXX";
-    struct store *db = open_temp_db(path);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct store_writer *w;
-    struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
-                                   .max_fold = MAX_FOLD, .now = fixed_now};
-    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    struct store_writer *w = file_writer(path, &loop,
+                                         (struct store_writer_cfg){.retention_days = 90, .max_clients = 1000000,
+                                                                   .max_fold = MAX_FOLD, .now = fixed_now});
     memset(res, 0, sizeof res);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -801,15 +807,13 @@ static void volume_rotation(void **state)
 {
     (void)state;
     enum { TOTAL = 70000, PER_ITERATION = 1000, MAX_FOLD = 40000, ROTATE = 8 * 1024 * 1024 };
-    char path[] = "/tmp/kmsd-writer-XXXXXX";
-    struct store *db = open_temp_db(path);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct store_writer *w;
-    struct store_writer_cfg cfg = {.retention_days = 90, .max_clients = 1000000, .journal = path,
-                                   .max_fold = MAX_FOLD, .rotate_bytes = ROTATE, .now = fixed_now};
     assert_true(MAX_FOLD > STORE_WRITER_MAX_BATCH);
-    assert_int_equal(store_writer_start(db, &loop, &cfg, &w), 0);
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    uv_loop_t loop;
+    struct store_writer *w = file_writer(path, &loop,
+                                         (struct store_writer_cfg){.retention_days = 90, .max_clients = 1000000,
+                                                                   .max_fold = MAX_FOLD, .rotate_bytes = ROTATE,
+                                                                   .now = fixed_now});
     static struct result res[TOTAL];
     memset(res, 0, sizeof res);
     callbacks = 0;
