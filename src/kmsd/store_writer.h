@@ -15,14 +15,13 @@
  * kmsd's alone: one cut short under a running kmsd would end it with SIGBUS at the next copy (as cutting the
  * database would corrupt it); kmsd itself cuts a file only once the loop has turned to the other.
  *
- * The writer thread folds the journal into SQLite in large transactions (at STORE_WRITER_FOLD_BYTES, or
- * STORE_WRITER_FOLD_LINGER_MS after the first unfolded record — STORE_WRITER_BUSY_LINGER_MS when busy —, at once at
- * stop or when an answer waits for a count)
- * in client-key order, and
- * stores the last folded sequence number in the same transaction; at start it folds whatever a crash left.
- * Two journal files take turns (<db>-activations.0 and .1, STORE_JOURNAL_SUFFIX in store.h): the loop appends to one;
- * once it passes cfg.rotate_bytes (STORE_WRITER_ROTATE_BYTES) and the other is empty, the loop turns to the other, and the
- * writer empties the first when all of it is folded. Neither thread ever waits for the other on this path.
+ * The writer thread folds the journal into SQLite in large transactions (STORE_WRITER_FOLD_LINGER_MS after the
+ * first unfolded record, or on a busy host at STORE_WRITER_FOLD_BYTES or STORE_WRITER_BUSY_LINGER_MS after it; at
+ * once at stop or when an answer waits for a count) in client-key order, and stores the last folded sequence number
+ * in the same transaction; at start it folds whatever a crash left. Two journal files take turns (<db>-activations.0
+ * and .1, STORE_JOURNAL_SUFFIX in store.h): the loop appends to one; once it passes cfg.rotate_bytes
+ * (STORE_WRITER_ROTATE_BYTES) and the other is empty, the loop turns to the other, and the writer empties the first
+ * when all of it is folded. Neither thread ever waits for the other on this path.
  *
  * Genuine counting (cfg.count): the answer needs the count of distinct clients with this record in it. The
  * count stops at its limit (2N, store_count_limit), as a genuine host's does; the writer publishes each group's
