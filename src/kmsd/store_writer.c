@@ -391,7 +391,7 @@ static void log_fold_failure(struct store_writer *w)
 }
 
 /* When the unfolded records are due (mu held, w->pending): cfg.fold_linger_ms after the first, unless by then
- * STORE_WRITER_BUSY_BYTES or more are unfolded (a busy host: they fold at STORE_WRITER_FOLD_BYTES, or
+ * STORE_WRITER_BUSY_BYTES or more are unfolded (a busy host: they fold at cfg.fold_bytes, or
  * STORE_WRITER_BUSY_LINGER_MS after the first). The writer wakes at the first deadline and decides there. */
 static uint64_t fold_deadline(const struct store_writer *w, uint64_t now_ms)
 {
@@ -406,7 +406,7 @@ static bool fold_due(const struct store_writer *w, uint64_t now_ms)
 {
     if (!w->pending)
         return false;
-    return w->stop || w->gw || w->backlog || w->pending >= STORE_WRITER_FOLD_BYTES ||
+    return w->stop || w->gw || w->backlog || w->pending >= w->cfg.fold_bytes ||
            now_ms >= fold_deadline(w, now_ms);
 }
 
@@ -684,6 +684,8 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
         w->cfg.fold_linger_ms = STORE_WRITER_FOLD_LINGER_MS;
     if (w->cfg.max_fold == 0)
         w->cfg.max_fold = STORE_WRITER_MAX_FOLD;
+    if (w->cfg.fold_bytes == 0)
+        w->cfg.fold_bytes = STORE_WRITER_FOLD_BYTES;
     if (w->cfg.rotate_bytes == 0)
         w->cfg.rotate_bytes = STORE_WRITER_ROTATE_BYTES;
     if (w->cfg.prune_chunk == 0)

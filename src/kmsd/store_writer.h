@@ -16,9 +16,9 @@
  * database would corrupt it); kmsd itself cuts a file only once the loop has turned to the other.
  *
  * The writer thread folds the journal into SQLite in large transactions (STORE_WRITER_FOLD_LINGER_MS after the
- * first unfolded record, or on a busy host at STORE_WRITER_FOLD_BYTES or STORE_WRITER_BUSY_LINGER_MS after it; at
- * once at stop or when an answer waits for a count) in client-key order, and stores the last folded sequence number
- * in the same transaction; at start it folds whatever a crash left. Two journal files take turns (<db>-activations.0
+ * first unfolded record, or on a busy host at cfg.fold_bytes, STORE_WRITER_FOLD_BYTES, or STORE_WRITER_BUSY_LINGER_MS
+ * after it; at once at stop or when an answer waits for a count) in client-key order, and stores the last folded
+ * sequence number in the same transaction; at start it folds whatever a crash left. Two journal files take turns (<db>-activations.0
  * and .1, STORE_JOURNAL_SUFFIX in store.h): the loop appends to one; once it passes cfg.rotate_bytes
  * (STORE_WRITER_ROTATE_BYTES) and the other is empty, the loop turns to the other, and the writer empties the first
  * when all of it is folded. Neither thread ever waits for the other on this path.
@@ -95,6 +95,7 @@ struct store_writer_cfg {
     uint32_t idle_release_ms; /* 0: STORE_WRITER_IDLE_RELEASE_MS */
     uint32_t idle_unload_ms;  /* without a fold or maintenance step this long, store_sleep (0: never) */
     uint32_t max_fold;        /* records per fold transaction at most; 0: STORE_WRITER_MAX_FOLD */
+    uint32_t fold_bytes;      /* unfolded journal bytes that start a fold at once; 0: STORE_WRITER_FOLD_BYTES */
     uint32_t rotate_bytes;    /* journal file size that turns the loop to the other; 0: STORE_WRITER_ROTATE_BYTES */
     uint32_t prune_chunk;     /* rows deleted per prune transaction at most; 0: STORE_PRUNE_CHUNK */
     uint32_t prune_delay_ms;  /* the prune at start waits this long after the first wake; 0: STORE_WRITER_PRUNE_DELAY_MS */

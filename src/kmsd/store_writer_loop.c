@@ -159,7 +159,7 @@ static void journal_write(struct store_writer *w)
         w->pending += w->buf_len;
         if (was_idle)
             w->pending_since = store_writer_mono_ms();
-        if (was_idle || w->pending >= STORE_WRITER_FOLD_BYTES)
+        if (was_idle || w->pending >= w->cfg.fold_bytes)
             pthread_cond_signal(&w->cv);
         if (w->end[w->active] >= w->cfg.rotate_bytes && w->end[!w->active] == 0) {
             w->active = !w->active;
