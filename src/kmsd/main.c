@@ -52,6 +52,7 @@ static const struct activation_clock wall_clock = {wall_now, NULL};
  */
 #define RNG_POOL 4096
 #define KMSD_MALLOC_ARENAS 2 /* glibc malloc arenas at most (mallopt M_ARENA_MAX; see main) */
+#define KMSD_MALLOC_MMAP_THRESHOLD (128 * 1024) /* blocks mapped on their own, and an arena's top kept (see main) */
 struct rng_pool {
     uint8_t b[RNG_POOL];
     size_t pos; /* bytes before pos are served (and zero) */
@@ -779,6 +780,13 @@ int main(int argc, char **argv)
      * the loop in turn; the loop's own allocations per activation are in its pool and reply buffer (server_conn.c),
      * so sharing costs it no lock (docs/performance.md, "Memory"). */
     (void)mallopt(M_ARENA_MAX, KMSD_MALLOC_ARENAS);
+    /* The mmap and trim thresholds fixed at glibc's starting values. Left dynamic, freeing one large mmapped block
+     * (the writer's 9 MB record batch) raises them to its size and twice that, and from then on the threads' arena
+     * keeps up to 18 MB of freed memory at its top resident: malloc_trim releases free chunks in the bins, but
+     * the top of a thread's arena only when it exceeds the trim threshold. Large blocks are allocated once per
+     * busy period (the writer's batch and read buffer), so mapping each costs nothing on the activation path. */
+    (void)mallopt(M_MMAP_THRESHOLD, KMSD_MALLOC_MMAP_THRESHOLD);
+    (void)mallopt(M_TRIM_THRESHOLD, KMSD_MALLOC_MMAP_THRESHOLD);
 #endif
     static struct kmsd k;
     k.argc = argc;
