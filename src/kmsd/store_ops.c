@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kms.h"
+#include "prefault.h"
 #include "products.h"
 #include "timeutil.h"
 
@@ -131,6 +132,7 @@ struct store_keyed *store_by_key(const struct store_record *recs, size_t n)
     struct store_keyed *k = malloc((n ? n : 1) * sizeof *k);
     if (!k)
         return NULL;
+    prefault(k, n * sizeof *k); /* a full batch's is mapped afresh each fold */
     for (size_t i = 0; i < n; i++)
         k[i] = (struct store_keyed){&recs[i], i, store_client_key(&recs[i].cmid, &recs[i].app_id)};
     qsort(k, n, sizeof *k, by_key);

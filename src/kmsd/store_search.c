@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "guid.h"
+#include "prefault.h"
 
 #define SEG_DEAD UINT32_MAX
 #define CMID_STRIDE (GUID_TEXT_LEN + 1) /* each CMID's text and a NUL, so that no match spans two */
@@ -277,24 +278,6 @@ static int take_rows(struct store *s, const char *sql, bool has_p1, int64_t p1, 
     return ret;
 }
 
-/* Makes the pages of a large block resident in one system call (MADV_POPULATE_WRITE, Linux 5.14): a page fault
- * each, under a hypervisor, cost most of a build at a million rows (docs/performance.md). A failure only means the
- * pages come one fault at a time. */
-static void populate(void *p, size_t len)
-{
-#ifdef MADV_POPULATE_WRITE
-    long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || len < 4 * (size_t)page)
-        return;
-    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1), e = (uintptr_t)p + len;
-    if (e > a)
-        (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-#else
-    (void)p;
-    (void)len;
-#endif
-}
-
 /* Reads the CMIDs' texts (the first search that could be part of one): the table, in rowid order (no index holds the
  * CMIDs since schema 7's compact key; about 0.2 s at a million rows against 0.1 s on the old key's index). */
 static int load_cmids(struct store *s)
@@ -305,8 +288,8 @@ static int load_cmids(struct store *s)
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    populate(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
-    populate(x->cmid, x->capcmid * CMID_STRIDE);
+    prefault(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
+    prefault(x->cmid, x->capcmid * CMID_STRIDE);
     sqlite3_stmt *st = NULL;
     int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients", -1,
                                 &st, NULL);
@@ -404,12 +387,12 @@ static int build(struct store *s)
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    populate(x->rowid, x->cap * sizeof *x->rowid);
-    populate(x->ent_seg, x->cap * sizeof *x->ent_seg);
-    populate(x->sorted, x->cap * sizeof *x->sorted);
-    populate(x->seg_start, x->capseg * sizeof *x->seg_start);
-    populate(x->seg_entry, x->capseg * sizeof *x->seg_entry);
-    populate(x->text, x->tcap);
+    prefault(x->rowid, x->cap * sizeof *x->rowid);
+    prefault(x->ent_seg, x->cap * sizeof *x->ent_seg);
+    prefault(x->sorted, x->cap * sizeof *x->sorted);
+    prefault(x->seg_start, x->capseg * sizeof *x->seg_start);
+    prefault(x->seg_entry, x->capseg * sizeof *x->seg_entry);
+    prefault(x->text, x->tcap);
     ret = take_rows(s, "SELECT rowid, lower(workstation) FROM clients INDEXED BY clients_workstation", false, 0, false,
                     -1, true);
     if (ret)
@@ -419,7 +402,7 @@ static int build(struct store *s)
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    populate(tmp, x->n * sizeof *tmp);
+    prefault(tmp, x->n * sizeof *tmp);
     radix_sort(x->sorted, tmp, x->n);
     free(tmp);
     return 0;

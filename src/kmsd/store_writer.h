@@ -58,6 +58,7 @@
 
 #define STORE_WRITER_MAX_FOLD 131072         /* records folded in one transaction at most */
 #define STORE_WRITER_MAX_BATCH 16384         /* records decoded (and sorted by key) at once within a fold: 9 MB */
+#define STORE_WRITER_PREFAULT_RECS 256       /* the batch's pages made resident this many records at a time (prefault.h) */
 #define STORE_WRITER_MAX_QUEUE 65536         /* genuine mode: answers waiting for a count at most */
 #define STORE_WRITER_COUNT_PATIENCE_MS 2000  /* genuine mode: how long answers wait for folds that keep failing */
 /* The callback's err (positive) for an answer whose record is in the journal but could not be counted: the folds

@@ -105,6 +105,7 @@ struct store_writer {
     _Atomic uint32_t idle_unload_ms; /* cfg.idle_unload_ms, changed by store_writer_set_idle_unload (0: never) */
     struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
                                /* (recs != NULL: memory held since the last fold, handed back when idle) */
+    size_t recs_ready;         /* records of recs whose pages are resident (prefault, STORE_WRITER_PREFAULT_RECS) */
     uint8_t *rbuf;             /* other, handed back when the writer goes idle (release_memory) */
     /* loop thread only */
     uint8_t *buf;

@@ -12,6 +12,7 @@
 
 #include "journal.h"
 #include "log.h"
+#include "prefault.h"
 
 static void drop_window(struct store_writer *w)
 {
@@ -79,9 +80,7 @@ static int map_copy(struct store_writer *w, int f, uint64_t at)
             log_debug("registry: cannot map the journal (%s): written with pwrite(2)", strerror(errno));
             return PWRITE_FROM_NOW;
         }
-#ifdef MADV_POPULATE_WRITE
-        (void)madvise(m, (size_t)len, MADV_POPULATE_WRITE); /* one call instead of a fault per page; best effort */
-#endif
+        prefault(m, (size_t)len); /* one call instead of a fault per page; best effort */
         w->map = m;
         w->map_file = f;
         w->map_off = base;

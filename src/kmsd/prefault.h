@@ -1,0 +1,17 @@
+/*
+ * prefault — makes the pages of a block of memory resident in one system call (madvise MADV_POPULATE_WRITE,
+ * Linux 5.14) instead of one page fault each as they are first written. Under the hypervisor of the machines kmsd
+ * is measured on, a page fault costs about 14.5 µs and the same page populated with the rest about 0.8 µs
+ * (docs/performance.md, "Page faults"); on bare metal the difference is smaller but in the same direction.
+ */
+#ifndef KMSD_PREFAULT_H
+#define KMSD_PREFAULT_H
+
+#include <stddef.h>
+
+/* Makes the whole pages within [p, p + len) resident and writable. Best effort: where the kernel cannot, or for a
+ * block of fewer than PREFAULT_MIN_PAGES pages, nothing happens and the pages come one fault at a time. */
+#define PREFAULT_MIN_PAGES 4
+void prefault(void *p, size_t len);
+
+#endif
