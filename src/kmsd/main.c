@@ -783,8 +783,9 @@ int main(int argc, char **argv)
     /* The mmap and trim thresholds fixed at glibc's starting values. Left dynamic, freeing one large mmapped block
      * (the writer's 9 MB record batch) raises them to its size and twice that, and from then on the threads' arena
      * keeps up to 18 MB of freed memory at its top resident: malloc_trim releases free chunks in the bins, but
-     * the top of a thread's arena only when it exceeds the trim threshold. Large blocks are allocated once per
-     * busy period (the writer's batch and read buffer), so mapping each costs nothing on the activation path. */
+     * the top of a thread's arena only when it exceeds the trim threshold (38-registry-release). Blocks above the
+     * threshold are off the activation path: the writer's batch and read buffer once per busy period, a fold's
+     * key sort (prefaulted), the search's arrays, SQLite's larger allocations for a query. */
     (void)mallopt(M_MMAP_THRESHOLD, KMSD_MALLOC_MMAP_THRESHOLD);
     (void)mallopt(M_TRIM_THRESHOLD, KMSD_MALLOC_MMAP_THRESHOLD);
 #endif

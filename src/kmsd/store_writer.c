@@ -368,6 +368,7 @@ static void release_memory(struct store_writer *w)
     pthread_mutex_lock(&w->mu);
     w->stats.idle_releases++;
     pthread_mutex_unlock(&w->mu);
+    log_debug("registry: idle: the writer's buffers and page cache handed back");
 }
 
 /* Adds the records that journal writes lost to the persistent counter once the registry writes again. */
