@@ -204,8 +204,9 @@ static int batch_add(void *ctx, const struct store_record *r, uint64_t seq)
     b->last = seq;
     if (seq > b->skip_upto) {
         if (b->n == *b->ready) { /* the next records' pages in one call rather than a fault each */
-            size_t k = STORE_WRITER_MAX_BATCH - b->n < STORE_WRITER_PREFAULT_RECS ? STORE_WRITER_MAX_BATCH - b->n
-                                                                                 : STORE_WRITER_PREFAULT_RECS;
+            size_t k = STORE_WRITER_MAX_BATCH - b->n;
+            if (k > STORE_WRITER_PREFAULT_RECS)
+                k = STORE_WRITER_PREFAULT_RECS;
             prefault(b->recs + b->n, k * sizeof *b->recs);
             *b->ready += k;
         }
