@@ -141,14 +141,18 @@ static size_t entry_of(const struct store_search *x, uint32_t rowid)
 }
 
 /* Sorts a[0..n) by rowid with b[0..n) as room: an LSD radix sort on the upper 32 bits of the keys (rowid << 32 |
- * entry; rowids are distinct), 8 bits a pass, its counts on the stack (the lanes' stacks are small). */
+ * entry; rowids are distinct), 8 bits a pass, its counts on the stack (the lanes' stacks are small). A pass whose
+ * byte is the same in every key is skipped (a million rowids use three of the four bytes). */
 static void radix_sort(uint64_t *a, uint64_t *b, size_t n)
 {
+    uint64_t *const first = a;
     size_t count[256];
-    for (int shift = 32; shift < 64; shift += 8) {
+    for (int shift = 32; shift < 64 && n; shift += 8) {
         memset(count, 0, sizeof count);
         for (size_t i = 0; i < n; i++)
             count[(a[i] >> shift) & 0xff]++;
+        if (count[(a[0] >> shift) & 0xff] == n)
+            continue;
         size_t sum = 0;
         for (size_t d = 0; d < 256; d++) {
             size_t c = count[d];
@@ -161,7 +165,8 @@ static void radix_sort(uint64_t *a, uint64_t *b, size_t n)
         a = b;
         b = t;
     }
-    /* four passes: the result is back in the first array */
+    if (a != first) /* an odd number of passes: the result is in the room */
+        memcpy(first, a, n * sizeof *a);
 }
 
 /* Appends name (n bytes) as a new segment of entry e. */
@@ -324,14 +329,18 @@ static int load_requests(struct store *s)
         return -ENOMEM;
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, request_count FROM clients", -1, &st, NULL);
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, request_count FROM clients ORDER BY rowid", -1, &st,
+                                          NULL);
     if (rc != SQLITE_OK)
         return store_fail(s, rc, "prepare");
+    /* both in rowid order: one walk of the sorted array (a binary search per row was a quarter of this scan) */
+    size_t j = 0;
     while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
         int64_t r = sqlite_fn.sqlite3_column_int64(st, 0);
-        size_t e = r >= 0 && r <= ROWID_MAX_IN_MEMORY ? entry_of(x, (uint32_t)r) : SIZE_MAX;
-        if (e != SIZE_MAX)
-            x->requests[e] = clamp_u32(sqlite_fn.sqlite3_column_int64(st, 1));
+        while (j < x->n && (int64_t)(x->sorted[j] >> 32) < r)
+            j++;
+        if (j < x->n && (int64_t)(x->sorted[j] >> 32) == r)
+            x->requests[x->sorted[j] & 0xffffffffu] = clamp_u32(sqlite_fn.sqlite3_column_int64(st, 1));
     }
     int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "cannot read the request counts for a sort");
     sqlite_fn.sqlite3_finalize(st);
