@@ -33,7 +33,12 @@ wait_port() { # PID PORT
             "$2" 2>/dev/null; then
             return 0
         fi
-        kill -0 "$1" 2>/dev/null || { echo "bench/${0##*/}: a server exited at start (see $TMP)" >&2; exit 1; }
+        if ! kill -0 "$1" 2>/dev/null; then
+            # its log says why ($TMP goes at exit)
+            echo "bench/${0##*/}: a server exited at start (port $2):" >&2
+            if [ -f "$TMP/kmsd.$2.log" ]; then tail -n 5 "$TMP/kmsd.$2.log" >&2; else tail -n 5 "$TMP/canned.log" >&2; fi
+            exit 1
+        fi
         sleep 0.05
     done
     echo "bench/${0##*/}: nothing listens on port $2 after 5 s" >&2
