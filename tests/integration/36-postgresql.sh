@@ -111,10 +111,12 @@ stop beta
 
 # --- kill -9 of one host under load
 : >"$TMP/answered"
-# load HOST FIRST COUNT: activations with distinct CMIDs FIRST.. on HOST until it goes away (at most COUNT)
+# load HOST FIRST COUNT: activations with distinct CMIDs FIRST.. on HOST until it goes away or $TMP/stop-load
+# exists (at most COUNT)
 load() {
     local i
     for i in $(seq "$2" $(($2 + $3 - 1))); do
+        [ -e "$TMP/stop-load" ] && return 0
         if "$KMSC" -q --timeout 5 --cmid "$(cmid "$i")" "${ADDR[$1]}:${PORTS[$1]}" >/dev/null 2>&1; then
             echo "$(cmid "$i")" >>"$TMP/answered"
         else
@@ -142,16 +144,20 @@ all_listed "$TMP/answered" "${DB[@]}" || fail "after kill -9 of one host: answer
 stop beta
 host beta --count-mode genuine
 : >"$TMP/answered"
-load alpha 5000 500 &
+# as many as a fast machine answers in the time this takes; stopped a second after the server is back
+load alpha 5000 2000 &
 la=$!
-load beta 7000 500 &
+load beta 7000 1900 &
 lb=$!
 sleep 1
 pg_stop
 sleep 3
 pg_server
 kill -0 "$la" 2>/dev/null && kill -0 "$lb" 2>/dev/null || fail "the load ended before PostgreSQL was back: make it longer"
+sleep 1
+touch "$TMP/stop-load"
 wait "$la" "$lb"
+rm -f "$TMP/stop-load"
 n=$(wc -l <"$TMP/answered")
 [ "$n" -ge 20 ] || fail "only $n activations answered around the PostgreSQL restart"
 grep -q "cmid 00000000-0000-4000-8000-0000000050" "$TMP/alpha.log" || fail "alpha answered nothing"
