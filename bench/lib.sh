@@ -63,6 +63,10 @@ RELEASE_SETTLE=$(awk -v f="$FOLD_SETTLE" '/^#define STORE_WRITER_IDLE_RELEASE_MS
     "$ROOT/src/kmsd/store_writer.h")
 [ -n "$RELEASE_SETTLE" ] || { echo "bench: STORE_WRITER_IDLE_RELEASE_MS not found in store_writer.h" >&2; exit 1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The run time of the live threads in ns (the scheduler's own count, /proc/PID/task/*/schedstat). /proc/PID/stat's
+# utime and stime are tick samples scaled to that count and kept from ever decreasing, so the difference of two
+# readings can exceed what ran in between (docs/performance.md); this one cannot, but misses a thread that ends.
+run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
