@@ -112,22 +112,43 @@ static void open_readers(const char *path, struct store **mem, struct store **sq
     assert_int_equal(store_search_enable(*mem), 0);
 }
 
+/* A first page of 50 of the clients whose name or CMID holds text (NULL: every client). */
+static struct store_query page_of(const char *text)
+{
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 50;
+    q.q = text;
+    return q;
+}
+
+/* A new registry named name in the test's directory (its path in path), open for writing. */
+static struct store *writer_at(const char *name, char *path, size_t cap)
+{
+    tmp_path(path, cap, name);
+    struct store *w = NULL;
+    char err[256];
+    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    return w;
+}
+
+static void close_all(struct store *w, struct store *mem, struct store *sql)
+{
+    store_close(sql);
+    store_close(mem);
+    store_close(w);
+}
+
 static void search_matches_sql(void **state)
 {
     (void)state;
     char path[512];
-    tmp_path(path, sizeof path, "search.db");
-    struct store *w = NULL, *mem = NULL, *sql = NULL;
-    char err[256];
-    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    struct store *w = writer_at("search.db", path, sizeof path), *mem = NULL, *sql = NULL;
     fill(w, 1, 6000, T0, NULL, true);
     open_readers(path, &mem, &sql);
 
     uint64_t total = 0;
-    struct store_query q;
-    memset(&q, 0, sizeof q);
-    q.q = "FIN-";
-    q.limit = 50;
+    struct store_query q = page_of("FIN-");
     same(mem, sql, q, &total);
     assert_int_equal(total, 2000); /* a common text, handed to SQL as a list */
     q.q = "-";
@@ -201,9 +222,7 @@ static void search_matches_sql(void **state)
     assert_int_equal(store_search_bytes(mem), 0);
     all_queries(mem, sql);
 
-    store_close(sql);
-    store_close(mem);
-    store_close(w);
+    close_all(w, mem, sql);
 }
 
 /* The limits: STORE_SEARCH_SLACK_S (a row renamed by a record 2 s older than the newest row read is still read
@@ -213,18 +232,12 @@ static void limits(void **state)
 {
     (void)state;
     char path[512];
-    tmp_path(path, sizeof path, "limits.db");
-    struct store *w = NULL, *mem = NULL, *sql = NULL;
-    char err[256];
-    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    struct store *w = writer_at("limits.db", path, sizeof path), *mem = NULL, *sql = NULL;
     _Static_assert(STORE_SEARCH_SLACK_S >= 2, "the slack covers the 2 s below");
     fill(w, 1, 300, T0 - 2, NULL, false);
     fill(w, 301, 1, T0, NULL, false); /* the newest */
     open_readers(path, &mem, &sql);
-    struct store_query q;
-    memset(&q, 0, sizeof q);
-    q.limit = 50;
-    q.q = "-";
+    struct store_query q = page_of("-");
     uint64_t total = 0;
     same(mem, sql, q, &total); /* builds the memory: the newest last_seen read is T0 */
     assert_int_equal(total, 301);
@@ -234,6 +247,7 @@ static void limits(void **state)
     assert_int_equal(total, 1);
 
     struct store *fresh = NULL;
+    char err[256];
     assert_int_equal(store_open_readonly(path, &fresh, err, sizeof err), 0);
     assert_int_equal(store_search_enable(fresh), 0);
     q.q = NULL;
@@ -247,9 +261,7 @@ static void limits(void **state)
     same(fresh, sql, q, &total);
     assert_true(store_search_bytes(fresh) > 0);
     store_close(fresh);
-    store_close(sql);
-    store_close(mem);
-    store_close(w);
+    close_all(w, mem, sql);
 }
 
 /* A registry of fewer than 256 rows: the rowids' sort (radix_sort, a pass per byte that differs) takes one pass,
@@ -259,17 +271,11 @@ static void one_sort_pass(void **state)
 {
     (void)state;
     char path[512];
-    tmp_path(path, sizeof path, "one_pass.db");
-    struct store *w = NULL, *mem = NULL, *sql = NULL;
-    char err[256];
-    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    struct store *w = writer_at("one_pass.db", path, sizeof path), *mem = NULL, *sql = NULL;
     fill(w, 1, 200, T0, NULL, true);
     fill(w, 50, 20, T0 + 1, NULL, false); /* seen again: their request counts move up */
     open_readers(path, &mem, &sql);
-    struct store_query q;
-    memset(&q, 0, sizeof q);
-    q.limit = 50;
-    q.q = "-";
+    struct store_query q = page_of("-");
     uint64_t total = 0;
     same(mem, sql, q, &total);
     assert_int_equal(total, 200);
@@ -279,9 +285,7 @@ static void one_sort_pass(void **state)
     q.descending = true;
     same(mem, sql, q, &total);
     assert_int_equal(total, 200);
-    store_close(sql);
-    store_close(mem);
-    store_close(w);
+    close_all(w, mem, sql);
 }
 
 /* Pages followed by cursor, the same on both. */
@@ -296,10 +300,7 @@ static void cursors_match_sql(void **state)
 {
     (void)state;
     char path[512];
-    tmp_path(path, sizeof path, "cursor.db");
-    struct store *w = NULL, *mem = NULL, *sql = NULL;
-    char err[256];
-    assert_int_equal(store_open(path, &w, err, sizeof err), 0);
+    struct store *w = writer_at("cursor.db", path, sizeof path), *mem = NULL, *sql = NULL;
     fill(w, 1, 5000, T0, NULL, true);
     for (unsigned i = 0; i < 6; i++) /* request counts 1 to 7, so that sort=requests has ties and an order */
         fill(w, 1 + i * 97, 400 + i * 50, T0 + 1 + i, NULL, false);
@@ -332,9 +333,7 @@ static void cursors_match_sql(void **state)
                 q.has_cursor = true;
             }
         }
-    store_close(sql);
-    store_close(mem);
-    store_close(w);
+    close_all(w, mem, sql);
 }
 
 int main(void)
