@@ -123,15 +123,29 @@ static int cmids_room(struct store_search *x, size_t need)
     return grow_together(&x->capcmid, need, a, sz, 2);
 }
 
+/* A key of sorted: rowid << 32 | entry. */
+static uint64_t key_of(uint32_t rowid, size_t e)
+{
+    return (uint64_t)rowid << 32 | e;
+}
+static uint32_t key_rowid(uint64_t k)
+{
+    return (uint32_t)(k >> 32);
+}
+static size_t key_entry(uint64_t k)
+{
+    return (size_t)(k & 0xffffffffu);
+}
+
 /* The entry of rowid, or SIZE_MAX (a binary search of sorted). */
 static size_t entry_of(const struct store_search *x, uint32_t rowid)
 {
     size_t lo = 0, hi = x->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        uint32_t r = (uint32_t)(x->sorted[mid] >> 32);
+        uint32_t r = key_rowid(x->sorted[mid]);
         if (r == rowid)
-            return (size_t)(x->sorted[mid] & 0xffffffffu);
+            return key_entry(x->sorted[mid]);
         if (r < rowid)
             lo = mid + 1;
         else
@@ -228,7 +242,7 @@ static int take_row(struct store_search *x, sqlite3_stmt *st, bool full, bool bu
             return -ENOMEM;
         e = x->n++;
         x->rowid[e] = rowid;
-        x->sorted[e] = (uint64_t)rowid << 32 | e; /* sorted already unless building (sorted afterwards) */
+        x->sorted[e] = key_of(rowid, e); /* sorted already unless building (sorted afterwards) */
         if (rowid > x->max_rowid)
             x->max_rowid = rowid;
         if (add_segment(x, e, name, n) < 0)
@@ -337,10 +351,10 @@ static int load_requests(struct store *s)
     size_t j = 0;
     while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
         int64_t r = sqlite_fn.sqlite3_column_int64(st, 0);
-        while (j < x->n && (int64_t)(x->sorted[j] >> 32) < r)
+        while (j < x->n && key_rowid(x->sorted[j]) < r)
             j++;
-        if (j < x->n && (int64_t)(x->sorted[j] >> 32) == r)
-            x->requests[x->sorted[j] & 0xffffffffu] = clamp_u32(sqlite_fn.sqlite3_column_int64(st, 1));
+        if (j < x->n && key_rowid(x->sorted[j]) == r)
+            x->requests[key_entry(x->sorted[j])] = clamp_u32(sqlite_fn.sqlite3_column_int64(st, 1));
     }
     int ret = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "cannot read the request counts for a sort");
     sqlite_fn.sqlite3_finalize(st);

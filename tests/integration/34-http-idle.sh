@@ -146,8 +146,7 @@ wait_unloaded "HTTPS, after a request"
 code_dropped "after an HTTPS request" # GnuTLS ran p11-kit's code again: dropped again at this unload
 cp "$TMP/cert2.pem" "$TMP/cert.pem" # with key1: they do not go together
 # kmsd.log holds the first kmsd's reload lines too: wait for one more than there are
-reloads() { grep -c "reload: .*option(s) applied\|reload: the configuration does not load" "$TMP/kmsd.log"; }
-hup_and_wait $(($(reloads) + 1))
+hup_and_wait $(($(log_lines "$RELOAD_LINE") + 1))
 grep -q "reload: the HTTP server does not start with the new certificate and key" "$TMP/kmsd.log" ||
     fail "no line for the mismatched key: $(grep reload: "$TMP/kmsd.log" | tail -2)"
 [ "$(mapped libmicrohttpd)" = 0 ] || fail "the refused reload left libmicrohttpd loaded"
@@ -155,7 +154,7 @@ grep -q "reload: the HTTP server does not start with the new certificate and key
     fail "the running certificate did not stay: $(cat "$TMP/h.out")"
 cp "$TMP/key2.pem" "$TMP/key.pem" # now they go together: taken while unloaded, served from the next connection
 wait_unloaded "before the second reload"
-hup_and_wait $(($(reloads) + 1))
+hup_and_wait $(($(log_lines "$RELOAD_LINE") + 1))
 grep -q "reload: the HTTP server now serves HTTPS" "$TMP/kmsd.log" || fail "the renewed certificate was not taken"
 "$KMSC" health --https "127.0.0.1:$HTTP_PORT" --cacert "$TMP/cert2.pem" >"$TMP/h.out" 2>&1 ||
     fail "the renewed certificate is not served: $(cat "$TMP/h.out")"

@@ -17,16 +17,7 @@ else
     CHECK_RSS=1
 fi
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$KMSD_PID/status"; }
-releases() { grep -c "registry: idle: the writer's buffers and page cache handed back" "$TMP/kmsd.log" || true; }
-# wait_release N: at most 30 s for the writer's Nth idle release (5 s after its last fold)
-wait_release() {
-    local _
-    for _ in $(seq 1 300); do
-        [ "$(releases)" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "no idle release number $1 within 30 s"
-}
+RELEASE_LINE="registry: idle: the writer's buffers and page cache handed back"
 
 start_kmsd --no-http
 declare -a after
@@ -37,7 +28,7 @@ for round in 1 2; do
         fail "round $round: activations failed: $(cat "$TMP/bench.out")"
     total=$((total + n))
     wait_recorded "$total"
-    wait_release "$round"
+    wait_lines "$round" "$RELEASE_LINE" "no idle release number $round" # 5 s after the last fold
     sleep 0.5 # the loop drops its window onto the journal once told
     after[$round]=$(anon_kb)
     echo "round $round: $n activations recorded; anonymous memory after the idle release ${after[$round]} kB"

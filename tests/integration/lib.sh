@@ -162,20 +162,38 @@ counted() {
     fail "no /metrics family counts reason=$reason"
 }
 
-# hup_and_wait N [FILE...]: SIGHUP to kmsd, then waits (bounded, 10 s) until the log FILEs (default
-# $TMP/kmsd.log; several are summed: a rotated log and its successor) hold N reload summary lines, a reload that
-# applied something ("option(s) applied") or one that did not load ("the configuration does not load").
-hup_and_wait() {
-    local want=$1 _ n
+# log_lines PATTERN [FILE...]: how many lines of the FILEs (default $TMP/kmsd.log; several are summed: a rotated log
+# and its successor) match the grep pattern PATTERN.
+log_lines() {
+    local pattern=$1
     shift
     [ $# -gt 0 ] || set -- "$TMP/kmsd.log"
-    kill -HUP "$KMSD_PID"
-    for _ in $(seq 1 100); do
-        n=$(cat "$@" 2>/dev/null | grep -c "reload: .*option(s) applied\|reload: the configuration does not load")
+    cat "$@" 2>/dev/null | grep -c "$pattern" || true
+}
+
+# wait_lines N PATTERN WHAT [FILE...]: waits (bounded, 30 s) until the FILEs hold N lines that match PATTERN
+# (log_lines); fails with WHAT otherwise.
+wait_lines() {
+    local want=$1 pattern=$2 what=$3 _ n
+    shift 3
+    for _ in $(seq 1 300); do
+        n=$(log_lines "$pattern" "$@")
         [ "$n" -ge "$want" ] && return 0
         sleep 0.1
     done
-    fail "no reload line after SIGHUP (want $want, have ${n:-0})"
+    fail "$what (want $want lines, have ${n:-0})"
+}
+
+# A reload's summary line: one that applied something ("option(s) applied") or one that did not load ("the
+# configuration does not load").
+RELOAD_LINE="reload: .*option(s) applied\|reload: the configuration does not load"
+
+# hup_and_wait N [FILE...]: SIGHUP to kmsd, then waits until the log FILEs hold N reload summary lines.
+hup_and_wait() {
+    local want=$1
+    shift
+    kill -HUP "$KMSD_PID"
+    wait_lines "$want" "$RELOAD_LINE" "no reload line after SIGHUP" "$@"
 }
 
 # held_request URL GO OUT [CAFILE]: in the background, connects to URL's host (HTTPS when URL says so, trusting
