@@ -67,6 +67,28 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # utime and stime are tick samples scaled to that count and kept from ever decreasing, so the difference of two
 # readings can exceed what ran in between (docs/performance.md); this one cannot, but misses a thread that ends.
 run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+# quiet_wait MAX_S: waits, at most MAX_S seconds, until the machine is nearly idle (under 5 % of its CPU time busy,
+# iowait included, over half a second of /proc/stat), so that a measurement does not share the CPUs with what an
+# earlier one left running: a kmsd folding that run's records, PostgreSQL writing them. Prints the seconds waited;
+# returns 1 when the machine was still busy after MAX_S.
+quiet_wait() {
+    local i a b t0=${EPOCHREALTIME/[.,]/}
+    waited() { local t=${EPOCHREALTIME/[.,]/}; awk -v d=$((t - t0)) 'BEGIN { printf "%.1f\n", d / 1e6 }'; }
+    cpu_busy() { awk '/^cpu / { b = $2 + $3 + $4 + $6 + $7 + $8; print b, b + $5; exit }' /proc/stat; }
+    a=$(cpu_busy)
+    for ((i = 0; i < $1 * 2; i++)); do
+        sleep 0.5
+        b=$(cpu_busy)
+        if awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+            exit !((y[1] - x[1]) * 20 <= y[2] - x[2] && y[2] > x[2]) }'; then
+            waited
+            return 0
+        fi
+        a=$b
+    done
+    waited
+    return 1
+}
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
