@@ -52,6 +52,45 @@ void timeutil_civil_from_unix(int64_t unix_s, int *year, int *month, int *day)
     *day = (int)d;
 }
 
+/* Writes v as n decimal digits (zeros in front) at p. */
+static char *digits(char *p, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
+size_t timeutil_format_utc(int64_t unix_s, enum timeutil_utc_form form, char out[TIMEUTIL_UTC_TEXT_MAX])
+{
+    out[0] = '\0';
+    if (unix_s < TIMEUTIL_UTC_MIN || unix_s > TIMEUTIL_UTC_MAX)
+        return 0;
+    int y, m, d;
+    timeutil_civil_from_unix(unix_s, &y, &m, &d);
+    int64_t secs = unix_s - floor_div(unix_s, SECONDS_PER_DAY) * SECONDS_PER_DAY; /* 0..86399 */
+    char *p = digits(out, (unsigned)y, 4);
+    *p++ = '-';
+    p = digits(p, (unsigned)m, 2);
+    *p++ = '-';
+    p = digits(p, (unsigned)d, 2);
+    if (form != TIMEUTIL_UTC_DAY) {
+        *p++ = form == TIMEUTIL_UTC_MINUTE ? ' ' : 'T';
+        p = digits(p, (unsigned)(secs / 3600), 2);
+        *p++ = ':';
+        p = digits(p, (unsigned)(secs / 60 % 60), 2);
+        if (form != TIMEUTIL_UTC_MINUTE) {
+            *p++ = ':';
+            p = digits(p, (unsigned)(secs % 60), 2);
+        }
+        if (form == TIMEUTIL_UTC_ISO)
+            *p++ = 'Z';
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
 void timeutil_yday_from_unix(int64_t unix_s, int *year, int *yday)
 {
     int y, m, d;

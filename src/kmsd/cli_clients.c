@@ -35,9 +35,7 @@ static size_t text_width(const char *s)
 /* ISO 8601 for CSV; to the minute for the table (renewals come days apart), which keeps its width down. */
 static void fmt_time(int64_t t, bool iso, char out[32])
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t == 0 || !gmtime_r(&tt, &tm) || strftime(out, 32, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M", &tm) == 0)
+    if (t == 0 || timeutil_format_utc(t, iso ? TIMEUTIL_UTC_ISO : TIMEUTIL_UTC_MINUTE, out) == 0)
         snprintf(out, 32, "%lld", (long long)t);
 }
 
@@ -88,18 +86,23 @@ struct cells {
     const char *v[C_N];
 };
 
+/* The cells of a row: for the table (terminal) those it shows (table_cols; the others ""), for CSV every one. */
 static void make_cells(const struct store_client *c, bool terminal, struct cells *x)
 {
     guid_format(&c->cmid, x->cmid);
     registry_json_clean_text(c->workstation, sizeof c->workstation, x->workstation, sizeof x->workstation, terminal);
-    app_label(&c->app_id, x->application);
     registry_json_clean_text(c->product, sizeof c->product, x->product, sizeof x->product, terminal);
     snprintf(x->status, sizeof x->status, "%s", status_name(c->license_status, x->status_buf));
-    fmt_time(c->first_seen, !terminal, x->first);
     fmt_time(c->last_seen, !terminal, x->last);
     snprintf(x->requests, sizeof x->requests, "%llu", (unsigned long long)c->request_count);
-    registry_json_clean_text(c->address, sizeof c->address, x->address, sizeof x->address, terminal);
     registry_json_clean_text(c->host, sizeof c->host, x->host, sizeof x->host, terminal);
+    if (terminal) {
+        x->application[0] = x->first[0] = x->address[0] = '\0';
+    } else {
+        app_label(&c->app_id, x->application);
+        fmt_time(c->first_seen, true, x->first);
+        registry_json_clean_text(c->address, sizeof c->address, x->address, sizeof x->address, false);
+    }
     const char *v[C_N] = {x->cmid, x->workstation, x->application, x->product, x->status,
                           x->first, x->last, x->requests, x->address, x->host};
     memcpy(x->v, v, sizeof v);
@@ -117,10 +120,32 @@ struct table_ctx {
     size_t len, cap;
 };
 
+/* Appends len bytes of text (or, text NULL, len spaces) to the line in buf, writing the line out when it fills. */
+static void line_put(char *buf, size_t cap, size_t *n, const char *text, size_t len)
+{
+    while (len > 0) {
+        if (*n == cap) {
+            fwrite(buf, 1, *n, stdout);
+            *n = 0;
+        }
+        size_t k = len < cap - *n ? len : cap - *n;
+        if (text) {
+            memcpy(buf + *n, text, k);
+            text += k;
+        } else {
+            memset(buf + *n, ' ', k);
+        }
+        *n += k;
+        len -= k;
+    }
+}
+
 /* One line of the table: cells padded to their column's width, two spaces apart; numbers right-aligned. HOST only
- * when t->hosts. */
+ * when t->hosts. Made in a buffer and written with one call: printf per cell was most of a long listing's time. */
 static void table_line(const struct table_ctx *t, const char *const *v)
 {
+    char buf[1024];
+    size_t n = 0;
     for (size_t i = 0; i < TABLE_COLS; i++) {
         if (table_cols[i] == C_HOST && !t->hosts)
             continue;
@@ -128,12 +153,13 @@ static void table_line(const struct table_ctx *t, const char *const *v)
         size_t pad = w < t->width[i] ? t->width[i] - w : 0;
         bool last = i == TABLE_COLS - 1;
         if (table_cols[i] == C_REQUESTS)
-            printf("%*s%s%s", (int)pad, "", v[i], last ? "\n" : "  ");
-        else if (last)
-            printf("%s\n", v[i]);
-        else
-            printf("%s%*s  ", v[i], (int)pad, "");
+            line_put(buf, sizeof buf, &n, NULL, pad);
+        line_put(buf, sizeof buf, &n, v[i], strlen(v[i]));
+        if (table_cols[i] != C_REQUESTS && !last)
+            line_put(buf, sizeof buf, &n, NULL, pad);
+        line_put(buf, sizeof buf, &n, last ? "\n" : "  ", last ? 1 : 2);
     }
+    fwrite(buf, 1, n, stdout);
 }
 
 /* Keeps a row's texts for printing after the first pass; gives the buffer up past cli_table_buffer_max or when

@@ -9,6 +9,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "timeutil.h"
+
 /* The one piece of process-wide state in kmsd: where log lines go. Set at start-up by log_open(); the level and
  * the file change at a reload (log_set_level, log_reopen) while other threads log: the level is atomic, the file
  * is swapped and written under the mutex. */
@@ -72,20 +74,13 @@ int log_enabled(enum log_level level)
     return (int)level <= atomic_load_explicit(&logger.level, memory_order_relaxed);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS" of t in UTC into out (LOG_STAMP_LEN + 1 bytes), made once per second per thread: an
- * activation's line is formatted at every activation, and gmtime_r takes glibc's time-zone lock. */
+/* "YYYY-MM-DDTHH:MM:SS" of t in UTC into out (LOG_STAMP_LEN + 1 bytes). */
 #define LOG_STAMP_LEN 19
 static void stamp(time_t t, char *out)
 {
-    static _Thread_local time_t last = (time_t)-1;
-    static _Thread_local char text[LOG_STAMP_LEN + 1];
-    if (t != last) {
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        if (strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-            memcpy(text, "0000-00-00T00:00:00", LOG_STAMP_LEN + 1);
-        last = t;
-    }
+    char text[TIMEUTIL_UTC_TEXT_MAX];
+    if (timeutil_format_utc((int64_t)t, TIMEUTIL_UTC_SECOND, text) != LOG_STAMP_LEN)
+        memcpy(text, "0000-00-00T00:00:00", LOG_STAMP_LEN + 1);
     memcpy(out, text, LOG_STAMP_LEN + 1);
 }
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "kms.h"
 #include "products.h"
@@ -66,18 +65,15 @@ void registry_json_clean_text(const char *in, size_t inlen, char *out, size_t ca
 
 void registry_json_time(int64_t t, char out[32])
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (timeutil_format_utc(t, TIMEUTIL_UTC_ISO, out) == 0)
         snprintf(out, 32, "1970-01-01T00:00:00Z");
 }
 
-static void iso_day(int64_t day, char out[16])
+static void iso_day(int64_t day, char out[TIMEUTIL_UTC_TEXT_MAX])
 {
-    time_t tt = (time_t)(day * SECONDS_PER_DAY);
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 16, "%Y-%m-%d", &tm) == 0)
-        snprintf(out, 16, "1970-01-01");
+    if (day < TIMEUTIL_UTC_MIN / SECONDS_PER_DAY || day > TIMEUTIL_UTC_MAX / SECONDS_PER_DAY ||
+        timeutil_format_utc(day * SECONDS_PER_DAY, TIMEUTIL_UTC_DAY, out) == 0)
+        snprintf(out, TIMEUTIL_UTC_TEXT_MAX, "1970-01-01");
 }
 
 /* A JSON string of a fixed-size text field that should be UTF-8. */
@@ -142,7 +138,7 @@ static json_t *daily_json(const struct daily_ctx *d)
 {
     json_t *daily = json_array();
     for (int i = 0; i < REGISTRY_JSON_DAYS && daily; i++) {
-        char day[16];
+        char day[TIMEUTIL_UTC_TEXT_MAX];
         iso_day(d->first + i, day);
         if (json_array_append_new(daily, json_pack("{s:s, s:I, s:I}", "date", day, "answered",
                                                    (json_int_t)d->answered[i], "refused",

@@ -1,6 +1,8 @@
 /* FILETIME and calendar arithmetic. */
 #include "testutil.h"
 
+#include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "err.h"
@@ -36,6 +38,52 @@ static void civil_matches_gmtime(void **state)
     }
 }
 
+/* timeutil_format_utc gives what gmtime_r and strftime give, every day of 1000..9999 at a drawn second (the C
+ * library writes years before 1000 with fewer digits, RFC 3339 with four); nothing outside 0000..9999. */
+static void format_utc(void **state)
+{
+    (void)state;
+    static const enum timeutil_utc_form form[] = {TIMEUTIL_UTC_DAY, TIMEUTIL_UTC_MINUTE, TIMEUTIL_UTC_SECOND,
+                                                  TIMEUTIL_UTC_ISO};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int64_t start = timeutil_days_from_civil(1000, 1, 1), end = timeutil_days_from_civil(9999, 12, 31);
+    for (int64_t d = start; d <= end; d++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t t = d * 86400 + (int64_t)((x >> 33) % 86400);
+        time_t tt = (time_t)t;
+        struct tm tm;
+        assert_non_null(gmtime_r(&tt, &tm));
+        for (size_t f = 0; f < 4; f++) {
+            char want[64], got[TIMEUTIL_UTC_TEXT_MAX];
+            size_t n = f == 0   ? strftime(want, sizeof want, "%Y-%m-%d", &tm)
+                       : f == 1 ? strftime(want, sizeof want, "%Y-%m-%d %H:%M", &tm)
+                       : f == 2 ? strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm)
+                                : strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            assert_true(n > 0);
+            assert_int_equal(timeutil_format_utc(t, form[f], got), n);
+            if (strcmp(got, want) != 0)
+                fail_msg("%lld: got \"%s\", want \"%s\"", (long long)t, got, want);
+        }
+    }
+    char out[TIMEUTIL_UTC_TEXT_MAX];
+    assert_int_equal(timeutil_format_utc(0, TIMEUTIL_UTC_ISO, out), 20);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    assert_int_equal(timeutil_format_utc(-1, TIMEUTIL_UTC_SECOND, out), 19);
+    assert_string_equal(out, "1969-12-31T23:59:59");
+    assert_int_equal(timeutil_format_utc(TIMEUTIL_UTC_MIN, TIMEUTIL_UTC_ISO, out), 20);
+    assert_string_equal(out, "0000-01-01T00:00:00Z");
+    assert_int_equal(timeutil_format_utc(TIMEUTIL_UTC_MAX, TIMEUTIL_UTC_MINUTE, out), 16);
+    assert_string_equal(out, "9999-12-31 23:59");
+    assert_int_equal(timeutil_format_utc(timeutil_days_from_civil(999, 2, 3) * 86400, TIMEUTIL_UTC_DAY, out), 10);
+    assert_string_equal(out, "0999-02-03");
+    static const int64_t outside[] = {TIMEUTIL_UTC_MIN - 1, TIMEUTIL_UTC_MAX + 1, INT64_MIN, INT64_MAX};
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        memcpy(out, "x", 2);
+        assert_int_equal(timeutil_format_utc(outside[i], TIMEUTIL_UTC_ISO, out), 0);
+        assert_string_equal(out, "");
+    }
+}
+
 static void parse_date(void **state)
 {
     (void)state;
@@ -56,6 +104,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(filetime),
         cmocka_unit_test(civil_matches_gmtime),
+        cmocka_unit_test(format_utc),
         cmocka_unit_test(parse_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
