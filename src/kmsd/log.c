@@ -74,13 +74,18 @@ int log_enabled(enum log_level level)
     return (int)level <= atomic_load_explicit(&logger.level, memory_order_relaxed);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS" of t in UTC into out (LOG_STAMP_LEN + 1 bytes). */
+/* "YYYY-MM-DDTHH:MM:SS" of t in UTC into out (LOG_STAMP_LEN + 1 bytes), made once per second per thread: an
+ * activation's line is formatted at every activation. */
 #define LOG_STAMP_LEN 19
 static void stamp(time_t t, char *out)
 {
-    char text[TIMEUTIL_UTC_TEXT_MAX];
-    if (timeutil_format_utc((int64_t)t, TIMEUTIL_UTC_SECOND, text) != LOG_STAMP_LEN)
-        memcpy(text, "0000-00-00T00:00:00", LOG_STAMP_LEN + 1);
+    static _Thread_local time_t last = (time_t)-1;
+    static _Thread_local char text[TIMEUTIL_UTC_TEXT_MAX];
+    if (t != last) {
+        if (timeutil_format_utc((int64_t)t, TIMEUTIL_UTC_SECOND, text) != LOG_STAMP_LEN)
+            memcpy(text, "0000-00-00T00:00:00", LOG_STAMP_LEN + 1);
+        last = t;
+    }
     memcpy(out, text, LOG_STAMP_LEN + 1);
 }
 
