@@ -74,8 +74,7 @@ PY
 chown --reference="$TMP/state" "$TMP/state"/kmsd.db* 2>/dev/null
 IT_ENV=(NOTIFY_SOCKET="$NOTIFY")
 start_kmsd
-for i in $(seq 1 50); do grep -q "READY=1" "$MSGS" && break; sleep 0.1; done
-grep -q "READY=1" "$MSGS" || fail "no READY=1 after the migration"
+wait_lines 1 "READY=1" "no READY=1 after the migration" "$MSGS"
 extend=$(grep -n "EXTEND_TIMEOUT_USEC=" "$MSGS" | head -1)
 ready=$(grep -n "READY=1" "$MSGS" | head -1)
 [ -n "$extend" ] || fail "no EXTEND_TIMEOUT_USEC= before the migration: $(head -3 "$MSGS")"
@@ -101,7 +100,7 @@ asan=$(ldd "$KMSD" | awk '$1 ~ /^libasan\.so/ { print $3 }')
 IT_ENV=(NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=400000 LD_PRELOAD="$preload" IT_SLOW_SQL_FILE="$TMP/slow"
     IT_SLOW_SQL_RW=1)
 start_kmsd
-for i in $(seq 1 50); do grep -q "READY=1" "$MSGS" && break; sleep 0.1; done
+wait_lines 1 "READY=1" "no READY=1" "$MSGS"
 grep -q "READY=1|STATUS=0 activations answered, 0 refused; 0 connections open; registry ok" "$MSGS" ||
     fail "no READY=1 with its STATUS: $(head -3 "$MSGS")"
 grep -q "/libsystemd\.so" "/proc/$KMSD_PID/maps" || fail "kmsd under a service manager did not load libsystemd"
@@ -137,9 +136,9 @@ grep -q "STATUS=2 activations answered" "$MSGS" || fail "STATUS does not count t
 
 # a reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again
 kill -HUP "$KMSD_PID"
-for i in $(seq 1 50); do grep -q "RELOADING=1" "$MSGS" && [ "$(grep -c "READY=1" "$MSGS")" -ge 2 ] && break; sleep 0.1; done
-grep -q "RELOADING=1|MONOTONIC_USEC=[0-9]*|STATUS=reloading" "$MSGS" || fail "no RELOADING=1 at SIGHUP"
-[ "$(grep -c "READY=1" "$MSGS")" -ge 2 ] || fail "no READY=1 after the reload"
+wait_lines 1 "RELOADING=1" "no RELOADING=1 at SIGHUP" "$MSGS"
+wait_lines 2 "READY=1" "no READY=1 after the reload" "$MSGS"
+grep -q "RELOADING=1|MONOTONIC_USEC=[0-9]*|STATUS=reloading" "$MSGS" || fail "RELOADING=1 without MONOTONIC_USEC"
 stop_kmsd
 grep -q "STOPPING=1" "$MSGS" || fail "no STOPPING=1"
 IT_ENV=()

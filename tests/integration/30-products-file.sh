@@ -69,7 +69,7 @@ api() { # PATH: the JSON of a GET
 }
 CMID=6b1f0e4a-2c3d-4e5f-8a9b-0c1d2e3f4a5b
 activate "$CMID"
-for i in $(seq 1 50); do grep -q "cmid $CMID" "$LOG" && break; sleep 0.05; done
+wait_lines 1 "cmid $CMID" "no log line for the activation" "$LOG"
 grep -q "\" $KMS_ID v6.0 cmid $CMID status .*: activated" "$LOG" || fail "without the file, not the unknown id: $(grep "cmid $CMID" "$LOG")"
 wait_recorded 1
 [ "$(product_of "$CMID")" = "$KMS_ID" ] || fail "recorded as $(product_of "$CMID") without the file"
@@ -89,7 +89,7 @@ grep -q "reload: product table $NEW: 3 applications, 36 KMS ids, 258 SKUs, 45 CS
     fail "no product table line: $(grep reload: "$LOG")"
 grep -q 'reload: 1 KMS id(s) of the new table are counted as product "unknown"' "$LOG" || fail "no metrics note"
 activate "$CMID"
-for i in $(seq 1 50); do [ "$(grep -c "cmid $CMID" "$LOG")" -ge 2 ] && break; sleep 0.05; done
+wait_lines 2 "cmid $CMID" "no log line for the second activation" "$LOG"
 grep -q "\" Windows 12 Test Enterprise v6.0 cmid $CMID status .*: activated" "$LOG" ||
     fail "after the reload, not the new product: $(grep "cmid $CMID" "$LOG")"
 wait_recorded 2
@@ -117,7 +117,7 @@ grep -q "reload: the configuration does not load, the running one stays: kmsd: -
     fail "no line for the broken file: $(grep reload: "$LOG" | tail -2)"
 CMID2=7c2a1f5b-3d4e-4f60-9b0c-1d2e3f4a5b6c
 activate "$CMID2"
-for i in $(seq 1 50); do grep -q "cmid $CMID2" "$LOG" && break; sleep 0.05; done
+wait_lines 1 "cmid $CMID2" "no log line for the activation after the bad reload" "$LOG"
 grep -q "\" Windows 12 Test Enterprise v6.0 cmid $CMID2 status .*: activated" "$LOG" || fail "the table did not stay"
 api /api/v1/host >"$TMP/host2.json"
 cmp -s <("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["product_table"])' "$TMP/host1.json") \
@@ -130,7 +130,7 @@ hup_and_wait 3
 grep -q "reload: product table built-in: 3 applications, 35 KMS ids" "$LOG" || fail "not back to built-in: $(grep reload: "$LOG" | tail -2)"
 CMID3=8d3b2a6c-4e5f-4071-8c1d-2e3f4a5b6c7d
 activate "$CMID3"
-for i in $(seq 1 50); do grep -q "cmid $CMID3" "$LOG" && break; sleep 0.05; done
+wait_lines 1 "cmid $CMID3" "no log line for the activation after going back" "$LOG"
 grep -q "\" $KMS_ID v6.0 cmid $CMID3 status .*: activated" "$LOG" || fail "the built-in table is not back"
 api /api/v1/host | "$PYTHON" -c 'import json, sys; t = json.load(sys.stdin)["product_table"]; sys.exit(0 if t["builtin"] else 1)' ||
     fail "/api/v1/host after going back"
