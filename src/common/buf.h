@@ -89,16 +89,14 @@ static inline void buf_put_le64(uint8_t *p, uint64_t v)
     buf_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* Each byte's hex digit value plus one, 0 for a byte that is not a hex digit (buf.c): a lookup, as PostgreSQL's rows
+ * give their GUIDs in hex (128 digits a row of a listing). */
+extern const uint8_t buf_hex_value[256];
+
 /* Value of a hex digit (either case), or -1. */
 static inline int buf_hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return (int)buf_hex_value[(unsigned char)c] - 1;
 }
 
 #endif

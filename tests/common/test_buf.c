@@ -236,6 +236,21 @@ static void guid_rejects(void **state)
     assert_int_equal(guid_parse(&g, NULL), KMS_EINVAL);
 }
 
+/* buf_hexval's table for every byte, against the digits written out. */
+static void hex_digits(void **state)
+{
+    (void)state;
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    for (int c = 0; c < 256; c++) {
+        int want = -1;
+        for (int v = 0; v < 16; v++)
+            if (c == lower[v] || c == upper[v])
+                want = v;
+        if (buf_hexval((char)c) != want)
+            fail_msg("byte %d: %d, want %d", c, buf_hexval((char)c), want);
+    }
+}
+
 static void strerror_total(void **state)
 {
     (void)state;
@@ -255,6 +270,7 @@ int main(void)
         cmocka_unit_test(reader_sticky),      cmocka_unit_test(reader_view_sub_align), cmocka_unit_test(reader_span_to),
         cmocka_unit_test(writer_limits),      cmocka_unit_test(writer_align_patch),
         cmocka_unit_test(guid_text_and_wire), cmocka_unit_test(guid_rejects),
+        cmocka_unit_test(hex_digits),
         cmocka_unit_test(strerror_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
