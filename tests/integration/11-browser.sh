@@ -306,12 +306,11 @@ PY
 stop_kmsd
 TOKEN=browser-token-0123456789
 start_kmsd --http-token "$TOKEN"
-"$KMSC" -q --workstation browser-token-pc "127.0.0.1:$PORT" || fail "kmsc browser-token-pc"
-# folded from the journal within 1 s (the registry holds the first part's clients too: wait for this one)
-for _ in $(seq 1 100); do
-    "$KMSD" clients --state-dir "$TMP/state" --format csv 2>/dev/null | grep -q ",browser-token-pc," && break
-    sleep 0.1
-done
+TOKEN_CMID=5e1d7c2b-9a84-4f36-b0c1-7d2e3f4a5b6c
+"$KMSC" -q --cmid "$TOKEN_CMID" --workstation browser-token-pc "127.0.0.1:$PORT" || fail "kmsc browser-token-pc"
+# folded from the journal within 1 s: the page lists it only then
+echo "$TOKEN_CMID" >"$TMP/token-answered"
+all_listed "$TMP/token-answered" || fail "browser-token-pc was not recorded"
 timeout 120 "$PYTHON" - "$IT_DIR" "$CHROMIUM" "$TMP" "$HTTP_PORT" "$TOKEN" <<'PY' || fail "the page with a token"
 import sys
 sys.path.insert(0, sys.argv[1])
