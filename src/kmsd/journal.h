@@ -14,7 +14,9 @@
  *     u32 x6 license_status, grace_time, is_vm, version_major, version_minor, hresult
  *     u16-length-prefixed texts: workstation, product, address, epid (no terminating NUL)
  * A torn or corrupt tail (power loss in the middle of a write) is found by its length or checksum; the
- * writer cuts the file back to the last whole record at start.
+ * writer cuts the file back to the last whole record at start. Damage in the middle (a disk error, a power loss
+ * that kept a later page and lost an earlier one) is cut out and the records after it kept: the writer finds the
+ * next record by trying journal_decode at every offset (store_writer_journal.c).
  */
 #ifndef KMSD_JOURNAL_H
 #define KMSD_JOURNAL_H

@@ -144,8 +144,9 @@ static inline void store_writer_append(struct gwait **head, struct gwait **tail,
 uint64_t store_writer_mono_ms(void);
 
 /* Decodes the whole records of fd in [*off, end) through buf (READ_CHUNK bytes), calling fn for each until fn
- * returns non-zero; *off advances past every record handed to fn. Returns 0 at end or when fn stopped, 1 when
- * the bytes at *off are not a whole record (torn or corrupt), or -errno when reading fails. */
+ * returns non-zero: positive, the record is taken and the reading stops; negative, it stops before the record.
+ * *off advances past every record taken. Returns 0 at end or when fn stopped, 1 when the bytes at *off are not a
+ * whole record (torn or corrupt), or -errno when reading fails. */
 int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
                               int (*fn)(void *ctx, const struct store_record *r, uint64_t seq), void *ctx);
 /* Opens both journal files (cutting a torn tail) and decides where the loop appends, where the writer starts

@@ -38,9 +38,12 @@ int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
                 break; /* the rest of this record is in the next chunk */
             if (rc < 0)
                 return 1;
+            int stop = fn(ctx, &r, seq);
+            if (stop < 0)
+                return 0;
             at += used;
             *off += used;
-            if (fn(ctx, &r, seq))
+            if (stop)
                 return 0;
             if (at == (size_t)got)
                 break;
@@ -51,12 +54,18 @@ int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
 
 struct scan {
     uint64_t first, last, records;
+    bool behind; /* stopped at a record numbered at or below the one before it */
 };
 
+/* Counts a record; stops before one whose number does not follow (the copy an interrupted repair left, below). */
 static int scan_one(void *ctx, const struct store_record *r, uint64_t seq)
 {
     (void)r;
     struct scan *s = ctx;
+    if (s->records && seq <= s->last) {
+        s->behind = true;
+        return -1;
+    }
     if (!s->records++)
         s->first = seq;
     s->last = seq;
@@ -83,7 +92,71 @@ static int all_zeros(int fd, uint64_t off, uint64_t end, uint8_t *buf)
     return 1;
 }
 
-/* Opens journal file i, finds its whole records and cuts anything after them. Returns 0 or -errno. */
+/* Looks in fd's bytes [*off, end) for the first whole record whose sequence number is above after: 1 with *off at
+ * it, 0 when there is none, or -errno. Every byte offset is tried; a record's length and CRC-32 reject the others
+ * (zeros at the first test). buf holds READ_CHUNK bytes. */
+static int find_record(int fd, uint64_t *off, uint64_t end, uint64_t after, uint8_t *buf)
+{
+    uint64_t at = *off;
+    while (at < end) {
+        size_t want = end - at < READ_CHUNK ? (size_t)(end - at) : READ_CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -errno;
+        if (got == 0)
+            return 0;
+        size_t k = 0;
+        for (; k < (size_t)got; k++) {
+            struct store_record r;
+            uint64_t seq;
+            size_t used;
+            int rc = journal_decode(buf + k, (size_t)got - k, &r, &seq, &used);
+            if (rc == 0 && seq > after) {
+                *off = at + k;
+                return 1;
+            }
+            if (rc == KMS_ETRUNC && k > 0 && at + (uint64_t)got < end)
+                break; /* it may be whole with the bytes after this chunk: read again from here */
+        }
+        at += k;
+    }
+    return 0;
+}
+
+/* Moves fd's bytes [from, end) down to offset to (to < from), the first ones first: a crash in the middle leaves
+ * whole records up to some point, then bytes the next start's scan takes as damage again (below). */
+static int move_down(int fd, uint64_t from, uint64_t end, uint64_t to, uint8_t *buf)
+{
+    while (from < end) {
+        size_t want = end - from < READ_CHUNK ? (size_t)(end - from) : READ_CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)from);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? -errno : -EIO;
+        for (size_t put = 0; put < (size_t)got;) {
+            ssize_t n = pwrite(fd, buf + put, (size_t)got - put, (off_t)(to + put));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return n < 0 ? -errno : -EIO;
+            put += (size_t)n;
+        }
+        from += (uint64_t)got;
+        to += (uint64_t)got;
+    }
+    return 0;
+}
+
+/*
+ * Opens journal file i, finds its whole records and cuts anything after them. Bytes that are not a record with
+ * whole records after them (a disk error, or a power loss that kept a later page of the file and not an earlier
+ * one: the journal is not synced, docs/internals/store.md) are cut out and the records after them kept, moved down
+ * over them; records at or below the last sequence number read before the damage are not taken as what follows it
+ * (the copies an interrupted move leaves). Returns 0 or -errno.
+ */
 static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan *sc)
 {
     char path[4096];
@@ -100,23 +173,44 @@ static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan
     if (fstat(w->fd[i], &st) < 0)
         return -errno;
     memset(sc, 0, sizeof *sc);
-    uint64_t off = 0;
-    int rc = store_writer_read_records(w->fd[i], &off, (uint64_t)st.st_size, buf, scan_one, sc);
-    if (rc < 0)
-        return rc;
-    if (off < (uint64_t)st.st_size) {
-        int z = all_zeros(w->fd[i], off, (uint64_t)st.st_size, buf);
+    uint64_t off = 0, size = (uint64_t)st.st_size;
+    for (;;) { /* each round cuts out at least a byte: the file's size bounds the rounds */
+        sc->behind = false;
+        int rc = store_writer_read_records(w->fd[i], &off, size, buf, scan_one, sc);
+        if (rc < 0)
+            return rc;
+        if (off >= size)
+            break;
+        int z = sc->behind ? 0 : all_zeros(w->fd[i], off, size, buf);
         if (z < 0)
             return z;
-        if (!z)
-            log_warn("registry: journal %s: cutting %llu bytes that are not a whole record (a write torn by a crash)",
-                     path, (unsigned long long)((uint64_t)st.st_size - off));
-        else /* the zeros the loop allocated ahead, left by a stop that could not cut them (kill -9, a crash) */
+        if (z) { /* the zeros the loop allocated ahead, left by a stop that could not cut them (kill -9, a crash) */
             log_debug("registry: journal %s: cutting %llu bytes allocated ahead", path,
-                      (unsigned long long)((uint64_t)st.st_size - off));
-        if (ftruncate(w->fd[i], (off_t)off) < 0)
+                      (unsigned long long)(size - off));
+            break;
+        }
+        uint64_t next = off;
+        rc = find_record(w->fd[i], &next, size, sc->records ? sc->last : 0, buf);
+        if (rc < 0)
+            return rc;
+        if (!rc) {
+            log_warn("registry: journal %s: cutting %llu bytes that are not a whole record (a write torn by a crash)",
+                     path, (unsigned long long)(size - off));
+            break;
+        }
+        log_warn("registry: journal %s: %llu bytes at offset %llu are not records in order (a disk error, a power loss "
+                 "that kept later writes and lost these, or what an interrupted repair copied); cutting them out and "
+                 "keeping the records after them",
+                 path, (unsigned long long)(next - off), (unsigned long long)off);
+        rc = move_down(w->fd[i], next, size, off, buf);
+        if (rc < 0)
+            return rc;
+        size -= next - off;
+        if (ftruncate(w->fd[i], (off_t)size) < 0)
             return -errno;
     }
+    if (off < (uint64_t)st.st_size && ftruncate(w->fd[i], (off_t)off) < 0)
+        return -errno;
     w->end[i] = w->alloc[i] = off;
     return 0;
 }

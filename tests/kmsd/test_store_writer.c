@@ -976,6 +976,88 @@ static void journal_mapped(void **state)
     remove_db(torn);
 }
 
+/* A registry on path with what its journal file 0 holds folded: clients, the sum of their request counts, the
+ * last sequence number folded, and whether the log (logp) said the journal had bytes that are not records. */
+static void check_folded(const char *path, const char *logp, int clients, int requests, int seq, bool damage)
+{
+    start_stop(path);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), clients);
+    assert_int_equal(sqltest_int(path, "SELECT sum(request_count) FROM clients"), requests);
+    assert_int_equal(sqltest_int(path, "SELECT value FROM stats WHERE key = 'journal_seq'"), seq);
+    assert_int_equal(file_size(path, 0), 0);
+    assert_int_equal(file_has(logp, "are not records in order"), damage);
+}
+
+/*
+ * Bytes in the middle of a journal file that are not records — a disk error, or a power loss that kept a later
+ * page of the unsynced file and lost an earlier one (non-zero garbage, or a page of zeros) — are cut out at start
+ * and the records after them kept, each folded once. What an interrupted repair leaves (whole or partial copies of
+ * records already read, then the records after them) is repaired the same way without folding the copies twice.
+ */
+static void journal_damage(void **state)
+{
+    (void)state;
+    char logp[] = "/tmp/kmsd-writer-log-XXXXXX";
+    int lfd = mkstemp(logp);
+    assert_true(lfd >= 0);
+    close(lfd);
+    uint8_t junk[1000], zeros[4096] = {0};
+    for (size_t k = 0; k < sizeof junk; k++)
+        junk[k] = (uint8_t)(0xa5 ^ k);
+
+    struct {
+        const char *what;
+        int clients, requests, seq;
+    } cases[] = {{"garbage", 10, 10, 10}, {"zeros", 10, 10, 10}, {"repair cut in a record", 10, 10, 10},
+                 {"repair cut between records", 10, 10, 10}, {"damage at the start", 5, 5, 10}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[] = "/tmp/kmsd-writer-XXXXXX";
+        printf("# %s\n", cases[c].what);
+        store_close(open_temp_db(path));
+        assert_int_equal(log_open(LOG_LVL_WARN, logp, 0), 0);
+        switch (c) {
+        case 0: /* seq 1..5, 1000 bytes of garbage, seq 6..10, the zeros allocated ahead */
+            journal_append_raw(path, 0, 0, 4, 1, false);
+            write_file(path, 0, junk, sizeof junk);
+            journal_append_raw(path, 0, 5, 9, 6, false);
+            write_file(path, 0, zeros, sizeof zeros);
+            break;
+        case 1: /* a page of zeros between them */
+            journal_append_raw(path, 0, 0, 4, 1, false);
+            write_file(path, 0, zeros, sizeof zeros);
+            journal_append_raw(path, 0, 5, 9, 6, false);
+            break;
+        case 2: /* seq 1..8 moved down, the move cut in seq 9, what it had not overwritten: copies of 6..8, 9, 10 */
+            journal_append_raw(path, 0, 0, 7, 1, true);
+            journal_append_raw(path, 0, 5, 9, 6, false);
+            break;
+        case 3: /* the move cut between two records: seq 1..8, then whole copies of 6..8, then 9, 10 */
+            journal_append_raw(path, 0, 0, 7, 1, false);
+            journal_append_raw(path, 0, 5, 9, 6, false);
+            break;
+        default: /* garbage first, then seq 6..10 (seq 1..5 lost) */
+            write_file(path, 0, junk, sizeof junk);
+            journal_append_raw(path, 0, 5, 9, 6, false);
+            break;
+        }
+        check_folded(path, logp, cases[c].clients, cases[c].requests, cases[c].seq, true);
+        log_close();
+        assert_int_equal(truncate(logp, 0), 0);
+        remove_db(path);
+    }
+
+    /* a torn record at the end, after whole ones, is cut without that warning (and with the torn-write one) */
+    char path[] = "/tmp/kmsd-writer-XXXXXX";
+    store_close(open_temp_db(path));
+    assert_int_equal(log_open(LOG_LVL_WARN, logp, 0), 0);
+    journal_append_raw(path, 0, 0, 4, 1, true);
+    check_folded(path, logp, 5, 5, 5, false);
+    assert_true(file_has(logp, "not a whole record"));
+    log_close();
+    unlink(logp);
+    remove_db(path);
+}
+
 /* The record format: a round trip keeps every field; a cut record is incomplete, a flipped byte is refused. */
 static void journal_codec(void **state)
 {
@@ -1024,7 +1106,7 @@ int main(void)
                                        cmocka_unit_test(genuine_answers_at_limit),
                                        cmocka_unit_test(first_fold_before_prune),
                                        cmocka_unit_test(prune_in_paced_steps), cmocka_unit_test(count_switched_live),
-                                       cmocka_unit_test(journal_mapped),
+                                       cmocka_unit_test(journal_mapped), cmocka_unit_test(journal_damage),
                                        cmocka_unit_test(busy_linger), cmocka_unit_test(fold_at_bytes)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
