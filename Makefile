@@ -95,7 +95,7 @@ run: build
 # leak or sanitizer report stops with non-zero status; the input is saved as $(FUZZ_BUILD)/<target>-crash-*.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= rpc session kms_request kms_response config http proxy
+FUZZ_TARGETS ?= rpc session kms_request kms_response config http products proxy journal tsig
 
 fuzz:
 	@scripts/setup-debian.sh --fuzz
