@@ -316,6 +316,7 @@ static void announce(struct dns_publish *p, struct zone *z)
 static void *thread_main(void *arg)
 {
     struct dns_publish *p = arg;
+    log_thread_name("dns");
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         int64_t now = mono_ms(), next = INT64_MAX;

@@ -82,6 +82,7 @@ static int awake_wait_ms(struct http_server *h, uint64_t now)
 static void *idle_main(void *arg)
 {
     struct http_server *h = arg;
+    log_thread_name("http-idle");
     pthread_mutex_lock(&h->d_mu);
     uint64_t retry_at = 0;
     while (!h->idle.stopping) {

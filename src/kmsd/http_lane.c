@@ -30,6 +30,7 @@ int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,
 static void *lane_main(void *arg)
 {
     struct http_lane *l = arg;
+    log_thread_name(l->name);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->head && !l->stopping)

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -155,4 +156,11 @@ char *log_escape(const char *s, char *out, size_t cap)
     }
     out[o] = '\0';
     return out;
+}
+
+void log_thread_name(const char *name)
+{
+    char comm[16]; /* TASK_COMM_LEN */
+    snprintf(comm, sizeof comm, "kmsd-%s", name);
+    (void)prctl(PR_SET_NAME, (unsigned long)comm, 0UL, 0UL, 0UL);
 }

@@ -24,6 +24,10 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Names the calling thread "kmsd-" name (at most 15 bytes, the kernel's limit: longer is cut), as ps -L, top -H,
+ * perf and gdb show it; each thread kmsd starts calls it first. Nothing is logged if the kernel refuses. */
+void log_thread_name(const char *name);
+
 /* Copies s into out (cap bytes, NUL-terminated), replacing control characters, backslashes, quotes and
  * DEL with \xNN escapes; valid UTF-8 passes through. Returns out. */
 char *log_escape(const char *s, char *out, size_t cap);

@@ -455,6 +455,7 @@ static bool may_sleep(const struct store_writer *w)
 static void *run(void *arg)
 {
     struct store_writer *w = arg;
+    log_thread_name("writer");
     pthread_mutex_lock(&w->mu);
     for (;;) {
         maybe_rotate(w);
@@ -558,6 +559,7 @@ static void *run(void *arg)
 static void *run_checkpoints(void *arg)
 {
     struct store_writer *w = arg;
+    log_thread_name("checkpoint");
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->ckpt_wanted && !w->stop)

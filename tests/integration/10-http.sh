@@ -53,6 +53,11 @@ assert m, body
 digits = re.sub(r"[^0-9]", "", m.group(1).split("e")[0].split("E")[0]).lstrip("0")
 assert len(digits) <= 6, body
 PY
+# the threads that ran above carry their names (kmsd(8), THREADS), as ps -L and top -H show them
+names=$(cat /proc/"$KMSD_PID"/task/*/comm | sort | tr '\n' ' ')
+for t in kmsd-writer kmsd-checkpoint kmsd-registry kmsd-readyz kmsd-http-idle; do
+    case " $names" in *" $t "*) ;; *) fail "no thread named $t among: $names" ;; esac
+done
 before=$($API metric "$BASE" kmsd_readyz_probes_total)
 t0=$(date +%s%N)
 for i in 1 2 3 4 5; do $API status "$BASE/readyz" >/dev/null; done
