@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <syslog.h>
@@ -43,8 +44,39 @@ void log_set_level(enum log_level level)
     atomic_store(&logger.level, (int)level);
 }
 
+/* The lines the calling thread holds (log_hold): NULL when it writes them at once. */
+#define LOG_HOLD_MAX 16384
+static _Thread_local char *held;
+static _Thread_local size_t held_len;
+
+void log_hold(void)
+{
+    if (!held && !logger.use_syslog)
+        held = malloc(LOG_HOLD_MAX);
+    held_len = 0;
+}
+
+void log_flush(void)
+{
+    if (!held_len)
+        return;
+    pthread_mutex_lock(&logger.mu);
+    FILE *f = logger.file ? logger.file : stderr;
+    (void)fwrite(held, 1, held_len, f);
+    pthread_mutex_unlock(&logger.mu);
+    held_len = 0;
+}
+
+void log_release(void)
+{
+    log_flush();
+    free(held);
+    held = NULL;
+}
+
 int log_reopen(const char *path)
 {
+    log_flush(); /* what this thread holds goes to the file it was logged for */
     FILE *f = NULL;
     if (path && *path) {
         f = fopen(path, "a");
@@ -63,6 +95,7 @@ int log_reopen(const char *path)
 
 void log_close(void)
 {
+    log_release();
     if (logger.file)
         fclose(logger.file);
     logger.file = NULL;
@@ -114,6 +147,16 @@ static void emit(enum log_level level, const char *fmt, va_list ap)
     if (m > 0)
         n += (size_t)m < LOG_MSG_MAX ? (size_t)m : LOG_MSG_MAX;
     line[n++] = '\n';
+    if (held) {
+        if (level >= LOG_LVL_INFO && n <= LOG_HOLD_MAX) {
+            if (held_len + n > LOG_HOLD_MAX)
+                log_flush();
+            memcpy(held + held_len, line, n);
+            held_len += n;
+            return;
+        }
+        log_flush(); /* a warning or an error: after the lines before it, and at once */
+    }
     pthread_mutex_lock(&logger.mu);
     FILE *f = logger.file ? logger.file : stderr;
     (void)fwrite(line, 1, n, f);

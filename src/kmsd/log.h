@@ -24,6 +24,14 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The calling thread's info and debug lines held (the KMS loop's: an activation's line is then written after its
+ * answer, and one write carries a loop turn's lines) until log_flush, which the loop calls before it waits
+ * (server.c). A warning or an error is written at once, after what is held. log_release writes what is held and
+ * ends the holding; a failed allocation leaves lines written at once. Syslog is never held. */
+void log_hold(void);
+void log_flush(void);
+void log_release(void);
+
 /* Names the calling thread "kmsd-" name (at most 15 bytes, the kernel's limit: longer is cut), as ps -L, top -H,
  * perf and gdb show it; each thread kmsd starts calls it first. Nothing is logged if the kernel refuses. */
 void log_thread_name(const char *name);

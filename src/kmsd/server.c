@@ -66,6 +66,8 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&srv->sd_tick, NULL);
     server_listeners_close(srv);
     uv_close((uv_handle_t *)&srv->turn, NULL);
+    log_release(); /* the stop's lines as they come */
+    uv_close((uv_handle_t *)&srv->flush, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -198,6 +200,13 @@ static void on_turn(uv_check_t *h)
     srv->turns++;
 }
 
+/* Before the loop waits for events: the turn's log lines, held since the last wait, in one write. */
+static void on_flush(uv_prepare_t *h)
+{
+    (void)h;
+    log_flush();
+}
+
 /* Initialises the loop-wide handles (the turn counter, the fd-pause and grace timers, the signals); each one
  * that is initialised is marked in srv->handles for server_teardown. Returns 0 or a negative code after a
  * message. */
@@ -208,6 +217,11 @@ static int server_handles_init(struct server *srv)
     if (rc == 0) {
         srv->handles |= SERVER_H_TURN;
         rc = uv_check_start(&srv->turn, on_turn);
+    }
+    if (rc == 0 && (rc = uv_prepare_init(srv->loop, &srv->flush)) == 0) {
+        srv->handles |= SERVER_H_FLUSH;
+        rc = uv_prepare_start(&srv->flush, on_flush);
+        uv_unref((uv_handle_t *)&srv->flush);
     }
     if (rc == 0)
         rc = uv_timer_init(srv->loop, &srv->fd_pause);
@@ -407,6 +421,9 @@ static void server_teardown(struct server *srv)
         uv_close((uv_handle_t *)&srv->sd_tick, NULL);
     if (srv->handles & SERVER_H_TURN)
         uv_close((uv_handle_t *)&srv->turn, NULL);
+    if (srv->handles & SERVER_H_FLUSH)
+        uv_close((uv_handle_t *)&srv->flush, NULL);
+    log_release();
     (void)uv_run(srv->loop, UV_RUN_DEFAULT); /* only close callbacks are left to run */
     (void)uv_loop_close(srv->loop);
     server_free(srv);
@@ -431,7 +448,9 @@ int server_run(const struct server_cfg *cfg, struct metrics *m)
         server_teardown(srv);
         return rc;
     }
+    log_hold();
     rc = uv_run(&loop, UV_RUN_DEFAULT);
+    log_release();
     int closed = uv_loop_close(&loop);
     int fatal = srv->registry_fatal;
     server_free(srv);

@@ -51,6 +51,7 @@
 #define SERVER_H_SIG_HUP 16u
 #define SERVER_H_SD_TICK 32u
 #define SERVER_H_TURN 64u
+#define SERVER_H_FLUSH 128u
 
 struct server;
 
@@ -136,6 +137,7 @@ struct server {
     uint64_t sd_folded;       /* the writer's records folded at the last tick */
     bool sd_stalled;          /* the last tick found the writer stalled (logged once) */
     uv_check_t turn;          /* counts the loop's turns (turns): a listener readable two turns running has a queue */
+    uv_prepare_t flush;       /* before the loop waits: the log lines it held (log_hold) are written */
     uint64_t turns;
     struct conn *pool;        /* freed connections kept for reuse, linked through their first bytes */
     unsigned n_pool;          /* how many (SERVER_CONN_POOL at most) */
