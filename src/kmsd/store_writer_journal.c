@@ -15,17 +15,25 @@
 #include "num.h"
 #include "log.h"
 
+/* Reads up to READ_CHUNK bytes of fd's [off, end) into buf (again after EINTR): the count, 0 where the file ends
+ * sooner, or -errno. */
+static ssize_t read_chunk(int fd, uint8_t *buf, uint64_t off, uint64_t end)
+{
+    size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
+    for (;;) {
+        ssize_t got = pread(fd, buf, want, (off_t)off);
+        if (got >= 0 || errno != EINTR)
+            return got < 0 ? -errno : got;
+    }
+}
+
 int store_writer_read_records(int fd, uint64_t *off, uint64_t end, uint8_t *buf,
                               int (*fn)(void *ctx, const struct store_record *r, uint64_t seq), void *ctx)
 {
     while (*off < end) {
-        size_t want = end - *off < READ_CHUNK ? (size_t)(end - *off) : READ_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)*off);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
+        ssize_t got = read_chunk(fd, buf, *off, end);
+        if (got < 0)
+            return (int)got;
         if (got == 0)
             return 1; /* shorter than we were told: treat the rest as torn */
         size_t at = 0;
@@ -76,12 +84,9 @@ static int scan_one(void *ctx, const struct store_record *r, uint64_t seq)
 static int all_zeros(int fd, uint64_t off, uint64_t end, uint8_t *buf)
 {
     while (off < end) {
-        size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = read_chunk(fd, buf, off, end);
         if (got < 0)
-            return -errno;
+            return (int)got;
         if (got == 0)
             return 1; /* shorter than fstat said: nothing more to look at */
         for (ssize_t k = 0; k < got; k++)
@@ -99,12 +104,9 @@ static int find_record(int fd, uint64_t *off, uint64_t end, uint64_t after, uint
 {
     uint64_t at = *off;
     while (at < end) {
-        size_t want = end - at < READ_CHUNK ? (size_t)(end - at) : READ_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)at);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = read_chunk(fd, buf, at, end);
         if (got < 0)
-            return -errno;
+            return (int)got;
         if (got == 0)
             return 0;
         size_t k = 0;
@@ -130,12 +132,9 @@ static int find_record(int fd, uint64_t *off, uint64_t end, uint64_t after, uint
 static int move_down(int fd, uint64_t from, uint64_t end, uint64_t to, uint8_t *buf)
 {
     while (from < end) {
-        size_t want = end - from < READ_CHUNK ? (size_t)(end - from) : READ_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)from);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = read_chunk(fd, buf, from, end);
         if (got <= 0)
-            return got < 0 ? -errno : -EIO;
+            return got < 0 ? (int)got : -EIO;
         for (size_t put = 0; put < (size_t)got;) {
             ssize_t n = pwrite(fd, buf + put, (size_t)got - put, (off_t)(to + put));
             if (n < 0 && errno == EINTR)
