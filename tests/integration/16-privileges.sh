@@ -7,14 +7,18 @@
 
 ids() { awk '/^Uid:/ {u=$2" "$3" "$4" "$5} /^Gid:/ {g=$2" "$3" "$4" "$5} /^Groups:/ {s=$0} END {print u"|"g"|"s}' \
     "/proc/$1/status"; }
-# run_kmsd_plain STATE [OPTIONS...]: kmsd as it would be started by hand (no --allow-root)
+# run_kmsd_plain STATE [OPTIONS...]: kmsd as it would be started by hand (no --allow-root); returns once it has
+# switched user ("running as user" logged), which it does after the listeners are bound, so after the port answers
+# (--allow-root: once the port answers)
 run_kmsd_plain() {
-    local state=$1
+    local state=$1 n
     shift
+    n=$(log_lines "running as user")
     PORT=$(free_port)
     "$KMSD" -L "127.0.0.1:$PORT" --state-dir "$state" --rate-limit 0 "$@" >>"$TMP/kmsd.log" 2>&1 &
     KMSD_PID=$!
     wait_port 127.0.0.1 "$PORT"
+    case " $* " in *" --allow-root "*) ;; *) wait_lines $((n + 1)) "running as user" "kmsd did not switch user" ;; esac
 }
 
 if [ "$(id -u)" -ne 0 ]; then
