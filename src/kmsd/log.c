@@ -51,9 +51,10 @@ static _Thread_local size_t held_len;
 
 void log_hold(void)
 {
-    if (!held && !logger.use_syslog)
+    if (!held && !logger.use_syslog) {
         held = malloc(LOG_HOLD_MAX);
-    held_len = 0;
+        held_len = 0;
+    }
 }
 
 void log_flush(void)

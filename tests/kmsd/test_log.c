@@ -78,6 +78,7 @@ static void held_until_flush_or_warning(void **state)
     (void)state;
     log_hold();
     log_info("first %d", 1);
+    log_hold(); /* again: what is held stays */
     log_debug("second");
     char *t = text();
     assert_string_equal(t, ""); /* held */
