@@ -97,18 +97,6 @@ static void clean_source(const char *src, char out[HOST_IDENTITY_SOURCE_MAX + 1]
     out[n] = '\0';
 }
 
-/* "YYYY-MM-DD HH:MM:SS" of Unix time s (UTC). */
-static void utc_text(int64_t s, char out[32])
-{
-    int y, mo, d;
-    int64_t sod = s % SECONDS_PER_DAY;
-    if (sod < 0)
-        sod += SECONDS_PER_DAY;
-    timeutil_civil_from_unix(s, &y, &mo, &d);
-    snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, (int)(sod / 3600), (int)(sod / 60 % 60),
-             (int)(sod % 60));
-}
-
 int host_identity_format(const struct host_identity *id, char *out, size_t cap, char *note, size_t ncap)
 {
     struct epid e;
@@ -122,7 +110,8 @@ int host_identity_format(const struct host_identity *id, char *out, size_t cap, 
     struct text t = {out, cap, 0, false}, n = {note, ncap, 0, ncap == 0};
     char src[HOST_IDENTITY_SOURCE_MAX + 1], when[32];
     clean_source(id->source, src);
-    utc_text(id->saved_at, when);
+    if (timeutil_format_utc(id->saved_at, TIMEUTIL_UTC_TEXT, when) == 0) /* outside the years 0000-9999 */
+        snprintf(when, sizeof when, "%lld", (long long)id->saved_at);
     put(&t, "# kmsd identity saved by kmsc from %s at %s (UTC)\n", src, when);
     put(&t, "# the host's ePID and HWID as kmsd configuration: kmsd -c FILE, or add the lines to kmsd's file\n");
 

@@ -76,7 +76,7 @@ size_t timeutil_format_utc(int64_t unix_s, enum timeutil_utc_form form, char out
     *p++ = '-';
     p = digits(p, (unsigned)d, 2);
     if (form != TIMEUTIL_UTC_DAY) {
-        *p++ = form == TIMEUTIL_UTC_MINUTE ? ' ' : 'T';
+        *p++ = form == TIMEUTIL_UTC_MINUTE || form == TIMEUTIL_UTC_TEXT ? ' ' : 'T';
         p = digits(p, (unsigned)(secs / 3600), 2);
         *p++ = ':';
         p = digits(p, (unsigned)(secs / 60 % 60), 2);

@@ -30,6 +30,7 @@ int timeutil_is_leap(int year);
 enum timeutil_utc_form {
     TIMEUTIL_UTC_DAY,    /* 2024-06-01 */
     TIMEUTIL_UTC_MINUTE, /* 2024-06-01 12:00 */
+    TIMEUTIL_UTC_TEXT,   /* 2024-06-01 12:00:00 (for people, as MINUTE) */
     TIMEUTIL_UTC_SECOND, /* 2024-06-01T12:00:00 */
     TIMEUTIL_UTC_ISO,    /* 2024-06-01T12:00:00Z (RFC 3339) */
 };

@@ -124,16 +124,9 @@ static int check(const char *path)
 
 /* ---- list */
 
-static void date_text(int64_t unix_s, char out[16])
-{
-    int y, m, d;
-    timeutil_civil_from_unix(unix_s, &y, &m, &d);
-    snprintf(out, 16, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
-}
-
 static void list_text(const struct products_tables *t)
 {
-    char hex[PRODUCTS_FILE_SHA256_HEX], id[GUID_TEXT_LEN + 1], day[16];
+    char hex[PRODUCTS_FILE_SHA256_HEX], id[GUID_TEXT_LEN + 1], day[TIMEUTIL_UTC_TEXT_MAX];
     products_file_sha256_hex(t, hex);
     printf("table   %s\nsha256  %s\n"
            "counts  %zu applications, %zu KMS ids, %zu SKUs, %zu CSVLK groups, %zu host builds\n",
@@ -163,7 +156,7 @@ static void list_text(const struct products_tables *t)
     printf("\n");
     for (size_t i = 0; i < t->csvlk_count; i++) {
         const struct products_csvlk *c = &t->csvlks[i];
-        date_text(c->released, day);
+        timeutil_format_utc(c->released, TIMEUTIL_UTC_DAY, day);
         if (c->has_epid)
             printf("csvlk %-16s group %05u keys %u-%u  %s  %s (activates %zu KMS ids)\n", c->key, (unsigned)c->group,
                    (unsigned)c->key_min, (unsigned)c->key_max, day, c->name, c->activate_count);
@@ -174,7 +167,7 @@ static void list_text(const struct products_tables *t)
     printf("\n");
     for (size_t i = 0; i < t->build_count; i++) {
         const struct products_build *b = &t->builds[i];
-        date_text(b->released, day);
+        timeutil_format_utc(b->released, TIMEUTIL_UTC_DAY, day);
         printf("build %5u  platform %5u  %s  %s%s%s%s\n", (unsigned)b->build, (unsigned)b->platform, day, b->name,
                b->ndr64 ? ", ndr64" : "", b->server ? ", server" : "", b->epid ? ", epid" : "");
     }

@@ -17,13 +17,11 @@ json_t *products_json_table(const struct products_tables *t)
                      "builds", (json_int_t)t->build_count);
 }
 
-/* A release date as YYYY-MM-DD. */
+/* A release date as YYYY-MM-DD (products_load keeps them within 1980-2100). */
 static json_t *date_json(int64_t unix_s)
 {
-    int y, m, d;
-    char text[16];
-    timeutil_civil_from_unix(unix_s, &y, &m, &d);
-    snprintf(text, sizeof text, "%04d-%02d-%02d", y, m, d);
+    char text[TIMEUTIL_UTC_TEXT_MAX];
+    timeutil_format_utc(unix_s, TIMEUTIL_UTC_DAY, text);
     return json_string(text);
 }
 

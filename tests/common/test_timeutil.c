@@ -44,7 +44,7 @@ static void format_utc(void **state)
 {
     (void)state;
     static const enum timeutil_utc_form form[] = {TIMEUTIL_UTC_DAY, TIMEUTIL_UTC_MINUTE, TIMEUTIL_UTC_SECOND,
-                                                  TIMEUTIL_UTC_ISO};
+                                                  TIMEUTIL_UTC_ISO, TIMEUTIL_UTC_TEXT};
     uint64_t x = 0x9e3779b97f4a7c15ull;
     int64_t start = timeutil_days_from_civil(1000, 1, 1), end = timeutil_days_from_civil(9999, 12, 31);
     for (int64_t d = start; d <= end; d++) {
@@ -53,12 +53,13 @@ static void format_utc(void **state)
         time_t tt = (time_t)t;
         struct tm tm;
         assert_non_null(gmtime_r(&tt, &tm));
-        for (size_t f = 0; f < 4; f++) {
+        for (size_t f = 0; f < sizeof form / sizeof form[0]; f++) {
             char want[64], got[TIMEUTIL_UTC_TEXT_MAX];
             size_t n = f == 0   ? strftime(want, sizeof want, "%Y-%m-%d", &tm)
                        : f == 1 ? strftime(want, sizeof want, "%Y-%m-%d %H:%M", &tm)
                        : f == 2 ? strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm)
-                                : strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+                       : f == 3 ? strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm)
+                                : strftime(want, sizeof want, "%Y-%m-%d %H:%M:%S", &tm);
             assert_true(n > 0);
             assert_int_equal(timeutil_format_utc(t, form[f], got), n);
             if (strcmp(got, want) != 0)
