@@ -127,13 +127,15 @@ static void stamp(time_t t, char *out)
 /* A line is "STAMP.mmmZ LEVEL: MESSAGE\n", MESSAGE cut at LOG_MSG_MAX bytes; formatted once, in one buffer, and
  * written with one call (printing it with fprintf to the unbuffered stderr formatted it twice). */
 #define LOG_MSG_MAX 1023
+#define LOG_LINE_MAX (LOG_STAMP_LEN + 16 + LOG_MSG_MAX + 2)
+_Static_assert(LOG_LINE_MAX <= LOG_HOLD_MAX, "a held line fits the buffer");
 static void emit(enum log_level level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
     if (!log_enabled(level))
         return;
-    char line[LOG_STAMP_LEN + 16 + LOG_MSG_MAX + 2];
+    char line[LOG_LINE_MAX];
     if (logger.use_syslog) {
         vsnprintf(line, LOG_MSG_MAX + 1, fmt, ap);
         syslog(prio[level], "%s", line);
@@ -149,7 +151,7 @@ static void emit(enum log_level level, const char *fmt, va_list ap)
         n += (size_t)m < LOG_MSG_MAX ? (size_t)m : LOG_MSG_MAX;
     line[n++] = '\n';
     if (held) {
-        if (level >= LOG_LVL_INFO && n <= LOG_HOLD_MAX) {
+        if (level >= LOG_LVL_INFO) {
             if (held_len + n > LOG_HOLD_MAX)
                 log_flush();
             memcpy(held + held_len, line, n);
