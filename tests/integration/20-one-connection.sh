@@ -118,7 +118,9 @@ port = int(sys.argv[2])
 bind = bind_pdu()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-s.settimeout(0.5)
+# blocked for 3 s, not 0.5: a kmsd slowed by a loaded machine must not pass for one that stopped reading (with
+# 3 MB sent, all the replies fitted the sockets' buffers, so none was left queued to hold the connection open)
+s.settimeout(3)
 s.connect(("127.0.0.1", port))
 chunk, sent = bind * 100, 0
 try:
