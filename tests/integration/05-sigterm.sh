@@ -6,6 +6,7 @@
 
 for sig in TERM INT; do
     start_kmsd
+    rm -f "$TMP/holders" # the last round's "holding" must not pass for this one's (the shell truncates it only later)
     # hold three connections: idle, half a BIND, a completed BIND; report how each ended
     "$PYTHON" - "$FIXTURES" "$PORT" >"$TMP/holders" 2>&1 <<'PY' &
 import json, socket, sys, time

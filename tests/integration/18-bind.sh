@@ -14,6 +14,7 @@ ip link set lo up || { echo "FAIL: cannot bring up lo in the test's network name
 HOLDER_PID=""
 # hold FAMILY ADDR PORT: a process listening there until the test ends (not kmsd: any program may hold it).
 hold() {
+    rm -f "$TMP/holder.out" # the last holder's "held" must not pass for this one's (the shell truncates it only later)
     "$PYTHON" -c '
 import socket, sys, time
 fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
