@@ -10,7 +10,7 @@ for v in -4 -5 -6; do
 done
 expect_rc 0 "$KMSC" -n 5 "127.0.0.1:$PORT"
 expect_rc 0 "$KMSC" -n 3 --new-connection "127.0.0.1:$PORT"
-grep -q "activated, count 50" "$TMP/kmsd.log" || fail "no activation line in the log"
+wait_log "activated, count 50" "no activation line in the log"
 # kmsd's end of every connection has TCP_NODELAY (set on the listener, which Linux copies to each one accepted)
 "$PYTHON" "$(dirname "$0")/nodelay.py" "$KMSD_PID" 127.0.0.1 "$PORT" || fail "a connection without TCP_NODELAY"
 stop_kmsd

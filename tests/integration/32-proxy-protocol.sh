@@ -63,7 +63,7 @@ wait_recorded $n
 n=$((n + 1))
 wait_recorded $n
 [ "$(addr)" = "[2001:db8::77]:40002" ] || fail "version 2 over IPv6: recorded $(addr)"
-grep -q "\[2001:db8::77\]:40002: .*activated" "$TMP/kmsd.log" || fail "the log does not name the proxied client"
+wait_log "\[2001:db8::77\]:40002: .*activated" "the log does not name the proxied client"
 [ "$(proxied local)" = answered ] || fail "a LOCAL header (the proxy's own check)"
 n=$((n + 1))
 wait_recorded $n
@@ -72,8 +72,8 @@ case "$(addr)" in 127.0.0.1:*) ;; *) fail "LOCAL: recorded $(addr), not the prox
 [ "$(proxied none)" = closed ] || fail "the trusted proxy's connection without a header was served"
 [ "$(proxied v1 127.0.0.2)" = closed ] || fail "a header from an address not trusted was believed"
 counted proxy=2
-grep -q "127.0.0.2:[0-9]*: connection closed: a PROXY header from an address not given as --trusted-proxy" \
-    "$TMP/kmsd.log" || fail "no log line for the untrusted header"
+wait_log "127.0.0.2:[0-9]*: connection closed: a PROXY header from an address not given as --trusted-proxy" \
+    "no log line for the untrusted header"
 # a peer not trusted, without a header: served as without --proxy-protocol
 [ "$(proxied none 127.0.0.2)" = answered ] || fail "a direct client (not a proxy) was not served"
 n=$((n + 1))
@@ -83,7 +83,7 @@ wait_recorded $n
 printf 'proxy-protocol = true\ntrusted-proxy = 127.0.0.1\ndeny = 192.0.2.0/24\n' >"$CONF"
 hup_and_wait 1
 [ "$(proxied v1)" = closed ] || fail "a proxied client in --deny was served"
-grep -q "192.0.2.99:40000: connection refused: address matches --deny" "$TMP/kmsd.log" || fail "no refusal line"
+wait_log "192.0.2.99:40000: connection refused: address matches --deny" "no refusal line"
 [ "$(proxied v2)" = answered ] || fail "another proxied client was refused"
 n=$((n + 1))
 wait_recorded $n

@@ -171,6 +171,13 @@ log_lines() {
     cat "$@" 2>/dev/null | grep -c "$pattern" || true
 }
 
+# wait_log PATTERN WHAT: waits (bounded, 30 s) for a line of kmsd's log matching PATTERN; fails with WHAT otherwise.
+# The event loop writes its info and debug lines once per turn, after the turn's replies (log_hold): a client that
+# has its answer may look before the line is written.
+wait_log() {
+    wait_lines 1 "$1" "$2"
+}
+
 # wait_lines N PATTERN WHAT [FILE...]: waits (bounded, 30 s) until the FILEs hold N lines that match PATTERN
 # (log_lines); fails with WHAT otherwise.
 wait_lines() {
