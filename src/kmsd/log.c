@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/prctl.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "timeutil.h"
 
@@ -23,6 +25,9 @@ static struct {
     pthread_mutex_t mu;
 } logger = {LOG_LVL_INFO, NULL, 0, PTHREAD_MUTEX_INITIALIZER};
 
+/* The descriptor lines go to (logger.file's, or standard error's), for on_fatal, which cannot take the mutex. */
+static _Atomic int fatal_fd = STDERR_FILENO;
+
 int log_open(enum log_level level, const char *path, int use_syslog)
 {
     atomic_store(&logger.level, (int)level);
@@ -35,6 +40,7 @@ int log_open(enum log_level level, const char *path, int use_syslog)
             return -errno;
         setvbuf(f, NULL, _IOLBF, 0);
         logger.file = f;
+        atomic_store(&fatal_fd, fileno(f));
     }
     return 0;
 }
@@ -49,11 +55,56 @@ void log_set_level(enum log_level level)
 static _Thread_local char *held;
 static _Thread_local size_t held_len;
 
+/*
+ * A crash or an abort on a thread that holds lines: they are what it logged last, the ones that say what it was
+ * doing, and would go with it. The handler writes them with write(2) (safe in a handler; it takes no lock: at worst
+ * a line a crash cut short), then raises the signal again: SA_RESETHAND has restored its default action, which
+ * takes effect when the handler returns (a core dump, as without it). ASan builds leave SIGSEGV, SIGBUS and SIGFPE
+ * to the sanitizer's own report.
+ */
+static void on_fatal(int sig)
+{
+    int saved = errno;
+    if (held && held_len) {
+        const char *p = held;
+        size_t n = held_len;
+        held_len = 0;
+        int fd = atomic_load(&fatal_fd);
+        while (n > 0) {
+            ssize_t w = write(fd, p, n);
+            if (w <= 0)
+                break;
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    (void)raise(sig); /* delivered once the handler returns, with the default action */
+    errno = saved;
+}
+
+static void fatal_handlers(void)
+{
+    static const int sigs[] = {SIGABRT, SIGILL,
+#ifndef __SANITIZE_ADDRESS__
+                               SIGSEGV, SIGBUS, SIGFPE
+#endif
+    };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = (int)SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        (void)sigaction(sigs[i], &sa, NULL); /* cannot fail for these signals */
+}
+
 void log_hold(void)
 {
     if (!held && !logger.use_syslog) {
         held = malloc(LOG_HOLD_MAX);
         held_len = 0;
+        if (held) /* at each hold that starts: whatever set these handlers since, the lines come first */
+            fatal_handlers();
     }
 }
 
@@ -88,6 +139,7 @@ int log_reopen(const char *path)
     pthread_mutex_lock(&logger.mu);
     FILE *old = logger.file;
     logger.file = f;
+    atomic_store(&fatal_fd, f ? fileno(f) : STDERR_FILENO);
     pthread_mutex_unlock(&logger.mu);
     if (old)
         fclose(old);
@@ -97,6 +149,7 @@ int log_reopen(const char *path)
 void log_close(void)
 {
     log_release();
+    atomic_store(&fatal_fd, STDERR_FILENO);
     if (logger.file)
         fclose(logger.file);
     logger.file = NULL;

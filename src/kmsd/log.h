@@ -27,7 +27,8 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The calling thread's info and debug lines held (the KMS loop's: an activation's line is then written after its
  * answer, and one write carries a loop turn's lines) until log_flush, which the loop calls before it waits
  * (server.c). A warning or an error is written at once, after what is held. log_release writes what is held and
- * ends the holding; a failed allocation leaves lines written at once. Syslog is never held. */
+ * ends the holding; a failed allocation leaves lines written at once. Syslog is never held. A crash or an abort
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) writes what the crashing thread holds before the default action. */
 void log_hold(void);
 void log_flush(void);
 void log_release(void);

@@ -1,13 +1,17 @@
 /* log: the lines a thread holds (log_hold) are written in order, by log_flush, when a warning or an error comes (first,
  * then it), when the buffer is full, and by log_release; other threads and a thread that does not hold write at once;
- * a line is never cut or mixed with another. log_thread_name names the thread. */
+ * a line is never cut or mixed with another; a crash or an abort writes them before the process dies of it.
+ * log_thread_name names the thread. */
 #include "testutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -148,6 +152,48 @@ static void full_buffer(void **state)
     log_release();
 }
 
+/* A child holds lines, then dies of sig (raised, as kill(1) would send it, or by abort()): the lines are in the file
+ * and the child died of that signal, not of anything else, and did not go on. */
+static void crash_with(int sig)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit none = {0, 0};
+        (void)setrlimit(RLIMIT_CORE, &none); /* no core file from the test */
+        log_hold();
+        log_info("held before signal %d", sig);
+        if (sig == SIGABRT)
+            abort();
+        (void)raise(sig);
+        log_info("went on after signal %d", sig); /* must not happen */
+        log_release();
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), sig);
+    char *t = text();
+    char want[64];
+    snprintf(want, sizeof want, "info: held before signal %d\n", sig);
+    assert_non_null(strstr(t, want));
+    assert_null(strstr(t, "went on"));
+    free(t);
+}
+
+static void crash_writes_held(void **state)
+{
+    (void)state;
+    crash_with(SIGABRT);
+    crash_with(SIGILL);
+#ifndef __SANITIZE_ADDRESS__ /* the sanitizer reports these itself */
+    crash_with(SIGSEGV);
+    crash_with(SIGBUS);
+    crash_with(SIGFPE);
+#endif
+}
+
 static void thread_name(void **state)
 {
     (void)state;
@@ -165,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(held_until_flush_or_warning, setup, teardown),
         cmocka_unit_test_setup_teardown(full_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(crash_writes_held, setup, teardown),
         cmocka_unit_test(thread_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
