@@ -17,7 +17,7 @@ SETUP_ARGS ?=
 check asan: SETUP_ARGS = --test
 check asan: MESON_OPTS += -Dtests=enabled
 
-.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check image image-check
+.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check image image-check check-load
 
 all: build
 
@@ -53,6 +53,10 @@ asan: deps $(ASAN_BUILD)/build.ninja
 
 checksrc:
 	@scripts/checksrc.sh
+
+# The suite beside busy CPUs (scripts/check-under-load.sh): the races a quiet machine hides. Not part of `make check`.
+check-load: build
+	scripts/check-under-load.sh --build $(BUILD)
 
 # The Debian packages kmsd and kmsc (debian/, README.Debian) in build-deb/: dpkg-buildpackage -us -uc -b on a copy
 # of the tree, with DEB_BUILD_OPTIONS=nocheck unless DEB_BUILD_OPTIONS is set (`make check` runs every test), then
