@@ -28,6 +28,24 @@ static struct {
 /* The descriptor lines go to (logger.file's, or standard error's), for on_fatal, which cannot take the mutex. */
 static _Atomic int fatal_fd = STDERR_FILENO;
 
+/* Lines go to f from now on (NULL: standard error); returns the file they went to. The caller holds logger.mu
+ * when other threads may log. */
+static FILE *use_file(FILE *f)
+{
+    FILE *old = logger.file;
+    logger.file = f;
+    atomic_store(&fatal_fd, f ? fileno(f) : STDERR_FILENO);
+    return old;
+}
+
+/* n bytes of whole lines to the log, in one call, under the mutex (a reload may swap the file meanwhile). */
+static void write_lines(const char *p, size_t n)
+{
+    pthread_mutex_lock(&logger.mu);
+    (void)fwrite(p, 1, n, logger.file ? logger.file : stderr);
+    pthread_mutex_unlock(&logger.mu);
+}
+
 int log_open(enum log_level level, const char *path, int use_syslog)
 {
     atomic_store(&logger.level, (int)level);
@@ -39,8 +57,7 @@ int log_open(enum log_level level, const char *path, int use_syslog)
         if (!f)
             return -errno;
         setvbuf(f, NULL, _IOLBF, 0);
-        logger.file = f;
-        atomic_store(&fatal_fd, fileno(f));
+        (void)use_file(f);
     }
     return 0;
 }
@@ -112,10 +129,7 @@ void log_flush(void)
 {
     if (!held_len)
         return;
-    pthread_mutex_lock(&logger.mu);
-    FILE *f = logger.file ? logger.file : stderr;
-    (void)fwrite(held, 1, held_len, f);
-    pthread_mutex_unlock(&logger.mu);
+    write_lines(held, held_len);
     held_len = 0;
 }
 
@@ -137,9 +151,7 @@ int log_reopen(const char *path)
         setvbuf(f, NULL, _IOLBF, 0);
     }
     pthread_mutex_lock(&logger.mu);
-    FILE *old = logger.file;
-    logger.file = f;
-    atomic_store(&fatal_fd, f ? fileno(f) : STDERR_FILENO);
+    FILE *old = use_file(f);
     pthread_mutex_unlock(&logger.mu);
     if (old)
         fclose(old);
@@ -149,10 +161,9 @@ int log_reopen(const char *path)
 void log_close(void)
 {
     log_release();
-    atomic_store(&fatal_fd, STDERR_FILENO);
-    if (logger.file)
-        fclose(logger.file);
-    logger.file = NULL;
+    FILE *old = use_file(NULL);
+    if (old)
+        fclose(old);
     if (logger.use_syslog)
         closelog();
 }
@@ -213,10 +224,7 @@ static void emit(enum log_level level, const char *fmt, va_list ap)
         }
         log_flush(); /* a warning or an error: after the lines before it, and at once */
     }
-    pthread_mutex_lock(&logger.mu);
-    FILE *f = logger.file ? logger.file : stderr;
-    (void)fwrite(line, 1, n, f);
-    pthread_mutex_unlock(&logger.mu);
+    write_lines(line, n);
 }
 
 #define LOG_FN(name, lvl)                                                                                              \
