@@ -208,7 +208,7 @@ static int open_journal(struct store_writer *w, int i, uint8_t *buf, struct scan
         if (ftruncate(w->fd[i], (off_t)size) < 0)
             return -errno;
     }
-    if (off < (uint64_t)st.st_size && ftruncate(w->fd[i], (off_t)off) < 0)
+    if (off < size && ftruncate(w->fd[i], (off_t)off) < 0) /* a torn tail, or zeros allocated ahead */
         return -errno;
     w->end[i] = w->alloc[i] = off;
     return 0;
