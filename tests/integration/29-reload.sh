@@ -52,7 +52,7 @@ mv "$LOG" "$LOG.1"
 hup_and_wait 2 "$LOG" "$LOG.1"
 [ -f "$LOG" ] || fail "the log file was not reopened"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the log rotation"
-for i in $(seq 1 50); do grep -q "activation" "$LOG" && break; sleep 0.05; done
+wait_lines 1 ": activated" "the activation after the rotation is not in the new file" "$LOG"
 grep -q "reload: 0 option(s) applied" "$LOG" || fail "the reload line is not in the new file"
 
 # a configuration that does not load: the running one stays (deny still applies), kmsd serving

@@ -207,8 +207,7 @@ mkdir -p "$TMP/twin"
 "$KMSD" -L "127.0.0.3:$(free_port)" --no-http --state-dir "$TMP/twin" --host-name alpha "${DB[@]}" "${AS_ROOT[@]}" \
     >"$TMP/twin.log" 2>&1 &
 twin=$!
-for _ in $(seq 1 100); do grep -q "holds this host's name" "$TMP/twin.log" && break; sleep 0.1; done
-grep -q "holds this host's name" "$TMP/twin.log" || fail "a second host named alpha did not say the name is taken"
+wait_lines 1 "holds this host's name" "a second host named alpha did not say the name is taken" "$TMP/twin.log"
 stop_pid "$twin"
 ! tail -n "+$((lines + 1))" "$TMP/alpha.log" | grep -q "holds this host's name" ||
     fail "the first host named alpha said its name is taken"
