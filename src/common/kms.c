@@ -45,13 +45,11 @@ static void read_request_base(struct rd *r, struct kms_request *req)
     rd_bytes(r, req->machine_name, sizeof req->machine_name);
 }
 
-/* The cipher of a V5/V6 message: K5 with plain AES, or K6 with the V6 schedule (protocol.md 4.2). */
-static void init_cipher(struct kms_aes *aes, uint16_t major)
+/* The cipher of a V5/V6 message: K5 with plain AES, or K6 with the V6 schedule (protocol.md 4.2). Both keys are
+ * published constants, expanded once per process. */
+static const struct kms_aes *cipher(uint16_t major)
 {
-    if (major > 5)
-        kms_aes_init128(aes, kms_key_v6, true);
-    else
-        kms_aes_init128(aes, kms_key_v5, false);
+    return kms_aes_fixed(major > 5 ? KMS_AES_FIXED_V6 : KMS_AES_FIXED_V5);
 }
 
 int kms_request_set_machine_name(struct kms_request *req, const char *utf8)
@@ -91,16 +89,14 @@ int kms_encode_request(struct kms_request *req, const uint8_t iv[16], uint8_t *o
 
     if (cap < KMS_V56_REQUEST_LEN)
         return KMS_ENOSPC;
-    struct kms_aes aes;
+    const struct kms_aes *aes = cipher(req->version_major);
     size_t clen;
-    init_cipher(&aes, req->version_major);
     buf_put_le16(out, req->version_minor);
     buf_put_le16(out + 2, req->version_major);
     memcpy(out + 4, iv, 16);
-    int rc = kms_cbc_encrypt(&aes, iv, base, sizeof base, out + 20, cap - 20, &clen);
+    int rc = kms_cbc_encrypt(aes, iv, base, sizeof base, out + 20, cap - 20, &clen);
     memcpy(req->iv, iv, 16);
-    kms_aes_decrypt(&aes, iv, req->salt);
-    kms_aes_wipe(&aes);
+    kms_aes_decrypt(aes, iv, req->salt);
     kms_wipe(base, sizeof base);
     if (rc < 0)
         return rc;
@@ -142,14 +138,12 @@ int kms_parse_request(const uint8_t *msg, size_t len, struct kms_request *req)
         return KMS_ELENGTH;
     uint8_t plain[KMS_V56_REQUEST_LEN - 20];
     size_t plen;
-    struct kms_aes aes;
-    init_cipher(&aes, major);
-    int rc = kms_cbc_decrypt(&aes, msg + 4, msg + 20, KMS_V56_REQUEST_LEN - 20, plain, sizeof plain, &plen);
+    const struct kms_aes *aes = cipher(major);
+    int rc = kms_cbc_decrypt(aes, msg + 4, msg + 20, KMS_V56_REQUEST_LEN - 20, plain, sizeof plain, &plen);
     if (rc == 0) {
-        kms_aes_decrypt(&aes, msg + 4, req->salt);
+        kms_aes_decrypt(aes, msg + 4, req->salt);
         memcpy(req->iv, msg + 4, 16);
     }
-    kms_aes_wipe(&aes);
     if (rc == 0 && plen != KMS_REQUEST_BASE_LEN)
         rc = KMS_EPADDING;
     if (rc == 0) {
@@ -223,15 +217,14 @@ int kms_encode_response(const struct kms_request *req, const struct kms_response
     kms_sha256(rnd->salt, 16, digest);
     wr_bytes(&w, digest, 32);
 
-    struct kms_aes aes;
-    init_cipher(&aes, major);
+    const struct kms_aes *aes = cipher(major);
     const uint8_t *iv = req->iv;
     if (major == 6) {
         wr_bytes(&w, p->hwid, KMS_HWID_LEN);
         wr_bytes(&w, req->salt, 16);
         uint8_t key[16], s_resp[16];
         kms_v6_mac_key(req->request_time, key);
-        kms_aes_decrypt(&aes, rnd->iv, s_resp);
+        kms_aes_decrypt(aes, rnd->iv, s_resp);
         if (w.err == 0)
             kms_hmac_sha256(key, sizeof key, s_resp, sizeof s_resp, plain, w.off, digest);
         wr_bytes(&w, digest + 16, 16);
@@ -247,9 +240,8 @@ int kms_encode_response(const struct kms_request *req, const struct kms_response
         buf_put_le16(out, req->version_minor);
         buf_put_le16(out + 2, major);
         memcpy(out + 4, iv, 16);
-        rc = kms_cbc_encrypt(&aes, iv, plain, w.off, out + 20, cap - 20, &clen);
+        rc = kms_cbc_encrypt(aes, iv, plain, w.off, out + 20, cap - 20, &clen);
     }
-    kms_aes_wipe(&aes);
     kms_wipe(plain, sizeof plain);
     kms_wipe(x, sizeof x);
     kms_wipe(digest, sizeof digest);
@@ -313,7 +305,7 @@ static int decode_v4(const struct kms_request *req, const uint8_t *msg, size_t l
     return kms_ct_equal(h, msg + base, 16) ? 0 : KMS_EV_HASH;
 }
 
-static int check_v56_body(const struct kms_request *req, const uint8_t *plain, size_t plen, struct kms_aes *aes,
+static int check_v56_body(const struct kms_request *req, const uint8_t *plain, size_t plen, const struct kms_aes *aes,
                           const uint8_t *resp_iv, struct kms_response *resp)
 {
     struct rd r;
@@ -365,14 +357,12 @@ static int decode_v56(const struct kms_request *req, const uint8_t *msg, size_t 
 
     uint8_t plain[KMS_RESPONSE_MAX_LEN];
     size_t plen;
-    struct kms_aes aes;
-    init_cipher(&aes, req->version_major);
-    int rc = kms_cbc_decrypt(&aes, iv, msg + 20, len - 20, plain, sizeof plain, &plen);
+    const struct kms_aes *aes = cipher(req->version_major);
+    int rc = kms_cbc_decrypt(aes, iv, msg + 20, len - 20, plain, sizeof plain, &plen);
     if (rc < 0)
         rc = KMS_EV_DECRYPT;
     else
-        rc = check_v56_body(req, plain, plen, &aes, iv, resp);
-    kms_aes_wipe(&aes);
+        rc = check_v56_body(req, plain, plen, aes, iv, resp);
     kms_wipe(plain, sizeof plain);
     return rc;
 }

@@ -2,6 +2,8 @@
 #include "kms_crypto.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/random.h>
@@ -12,6 +14,13 @@
 #include <nettle/sha2.h>
 
 #include "err.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KMS_HAVE_NI 1
+#else
+#define KMS_HAVE_NI 0
+#endif
 
 /*
  * A 32-bit table implementation of AES / Rijndael with 128-bit blocks. Words are big-endian views of
@@ -88,6 +97,36 @@ static void derive_dk(struct kms_aes *ctx)
     }
 }
 
+static atomic_bool ni_off; /* kms_aes_use_ni(false) */
+
+static bool cpu_has_ni(void)
+{
+#if KMS_HAVE_NI
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse2");
+#else
+    return false;
+#endif
+}
+
+bool kms_aes_use_ni(bool on)
+{
+    atomic_store(&ni_off, !on);
+    return cpu_has_ni();
+}
+
+/* The round keys as bytes in FIPS order (the instructions' view of a round key), and the choice of rounds. */
+static void finish(struct kms_aes *ctx)
+{
+    derive_dk(ctx);
+    for (int r = 0; r <= ctx->rounds; r++) {
+        for (int i = 0; i < KMS_AES_BLOCK; i++) {
+            ctx->ek_bytes[r][i] = (uint8_t)(ctx->ek[4 * r + i / 4] >> (24 - 8 * (i % 4)));
+            ctx->dk_bytes[r][i] = (uint8_t)(ctx->dk[4 * r + i / 4] >> (24 - 8 * (i % 4)));
+        }
+    }
+    ctx->ni = !atomic_load(&ni_off) && cpu_has_ni();
+}
+
 void kms_aes_init128(struct kms_aes *ctx, const uint8_t key[16], bool v6)
 {
     memset(ctx, 0, sizeof *ctx);
@@ -98,14 +137,30 @@ void kms_aes_init128(struct kms_aes *ctx, const uint8_t key[16], bool v6)
         ctx->ek[4 * 6] ^= 0x09u << 24;
         ctx->ek[4 * 8] ^= 0xE4u << 24;
     }
-    derive_dk(ctx);
+    finish(ctx);
 }
 
 void kms_aes_init160(struct kms_aes *ctx, const uint8_t key[20])
 {
     memset(ctx, 0, sizeof *ctx);
     expand(ctx, key, 5, 11);
-    derive_dk(ctx);
+    finish(ctx);
+}
+
+static struct kms_aes fixed[3];
+static pthread_once_t fixed_once = PTHREAD_ONCE_INIT;
+
+static void fixed_init(void)
+{
+    kms_aes_init160(&fixed[KMS_AES_FIXED_V4], kms_key_v4);
+    kms_aes_init128(&fixed[KMS_AES_FIXED_V5], kms_key_v5, false);
+    kms_aes_init128(&fixed[KMS_AES_FIXED_V6], kms_key_v6, true);
+}
+
+const struct kms_aes *kms_aes_fixed(enum kms_aes_fixed_key key)
+{
+    pthread_once(&fixed_once, fixed_init);
+    return &fixed[key];
 }
 
 /* One column of an AES round with 32-bit tables: a, b, c, e are the state words the column reads. */
@@ -146,13 +201,52 @@ __attribute__((always_inline)) static inline void aes_rounds(const uint32_t *rk,
 static const uint32_t *const te[4] = {te0, te1, te2, te3};
 static const uint32_t *const td[4] = {td0, td1, td2, td3};
 
+#if KMS_HAVE_NI
+/* The same rounds with the AES instructions: AESENC is one middle round of the cipher (ShiftRows, SubBytes,
+ * MixColumns, the round key), AESDEC one of the equivalent inverse cipher, whose round keys derive_dk made;
+ * the -LAST forms omit the MixColumns step, as the last round does. Any round keys and any number of rounds. */
+__attribute__((target("aes,sse2"))) static void ni_encrypt(const struct kms_aes *ctx, const uint8_t in[16],
+                                                           uint8_t out[16])
+{
+    const uint8_t(*rk)[KMS_AES_BLOCK] = ctx->ek_bytes;
+    __m128i s = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in), _mm_loadu_si128((const __m128i *)rk[0]));
+    for (int r = 1; r < ctx->rounds; r++)
+        s = _mm_aesenc_si128(s, _mm_loadu_si128((const __m128i *)rk[r]));
+    s = _mm_aesenclast_si128(s, _mm_loadu_si128((const __m128i *)rk[ctx->rounds]));
+    _mm_storeu_si128((__m128i *)out, s);
+}
+
+__attribute__((target("aes,sse2"))) static void ni_decrypt(const struct kms_aes *ctx, const uint8_t in[16],
+                                                           uint8_t out[16])
+{
+    const uint8_t(*rk)[KMS_AES_BLOCK] = ctx->dk_bytes;
+    __m128i s = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in), _mm_loadu_si128((const __m128i *)rk[0]));
+    for (int r = 1; r < ctx->rounds; r++)
+        s = _mm_aesdec_si128(s, _mm_loadu_si128((const __m128i *)rk[r]));
+    s = _mm_aesdeclast_si128(s, _mm_loadu_si128((const __m128i *)rk[ctx->rounds]));
+    _mm_storeu_si128((__m128i *)out, s);
+}
+#endif
+
 void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
 {
+#if KMS_HAVE_NI
+    if (ctx->ni) {
+        ni_encrypt(ctx, in, out);
+        return;
+    }
+#endif
     aes_rounds(ctx->ek, ctx->rounds, te, sbox, true, in, out);
 }
 
 void kms_aes_decrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
 {
+#if KMS_HAVE_NI
+    if (ctx->ni) {
+        ni_decrypt(ctx, in, out);
+        return;
+    }
+#endif
     aes_rounds(ctx->dk, ctx->rounds, td, inv_sbox, false, in, out);
 }
 
@@ -209,8 +303,7 @@ int kms_cbc_decrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8
 
 void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16])
 {
-    struct kms_aes ctx;
-    kms_aes_init160(&ctx, kms_key_v4);
+    const struct kms_aes *ctx = kms_aes_fixed(KMS_AES_FIXED_V4);
     uint8_t state[16] = {0};
     size_t full = len / 16;
     for (size_t b = 0; b <= full; b++) {
@@ -226,10 +319,9 @@ void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16])
         }
         for (int i = 0; i < 16; i++)
             state[i] ^= block[i];
-        kms_aes_encrypt(&ctx, state, state);
+        kms_aes_encrypt(ctx, state, state);
     }
     memcpy(out, state, 16);
-    kms_aes_wipe(&ctx);
 }
 
 void kms_v6_mac_key(uint64_t filetime, uint8_t key[16])

@@ -3,9 +3,11 @@
  *
  * Our own AES core exists only because KMS needs two non-standard variants: the V6 key schedule
  * (round keys 4, 6, 8 modified after expansion) and Rijndael with a 160-bit key (Nk = 5, Nr = 11)
- * behind the V4 hash. SHA-256 and HMAC-SHA-256 come from nettle, random bytes from getrandom(2).
- * All functions are pure except kms_random_bytes(). Key schedules hold secrets: wipe them with
- * kms_aes_wipe() when done. Buffers may not overlap unless stated.
+ * behind the V4 hash. No library takes a schedule it did not expand (nettle's contexts are opaque in
+ * practice), so the rounds are ours too: the CPU's AES instructions (AES-NI) where it has them, which
+ * take any round keys, else 32-bit tables. SHA-256 and HMAC-SHA-256 come from nettle, random bytes from
+ * getrandom(2). All functions are pure except kms_random_bytes(). A schedule a caller expands may hold a
+ * key of its own: wipe it with kms_aes_wipe() when done. Buffers may not overlap unless stated.
  */
 #ifndef KMSD_KMS_CRYPTO_H
 #define KMSD_KMS_CRYPTO_H
@@ -22,12 +24,26 @@ extern const uint8_t kms_key_v4[20];
 extern const uint8_t kms_key_v5[16];
 extern const uint8_t kms_key_v6[16];
 
-/* An expanded key schedule: encryption and decryption round keys. */
+/* An expanded key schedule: encryption and decryption round keys, as big-endian words for the tables and as
+ * bytes in FIPS order for the AES instructions. */
 struct kms_aes {
     uint32_t ek[4 * (KMS_AES_MAX_ROUNDS + 1)];
     uint32_t dk[4 * (KMS_AES_MAX_ROUNDS + 1)];
+    uint8_t ek_bytes[KMS_AES_MAX_ROUNDS + 1][KMS_AES_BLOCK];
+    uint8_t dk_bytes[KMS_AES_MAX_ROUNDS + 1][KMS_AES_BLOCK];
     int rounds;
+    bool ni; /* the blocks go through the AES instructions (chosen when the schedule is made) */
 };
+
+/* The protocol's three fixed schedules (K5; K6 with the V6 modification; the V4 Rijndael-160 key), expanded
+ * once per process at the first call; thread-safe, never to be wiped. */
+enum kms_aes_fixed_key { KMS_AES_FIXED_V4, KMS_AES_FIXED_V5, KMS_AES_FIXED_V6 };
+const struct kms_aes *kms_aes_fixed(enum kms_aes_fixed_key key);
+
+/* Whether schedules made from now on use the AES instructions: on (the default) when the CPU has them. Returns
+ * whether the CPU has them. For tests and the codec benchmark, which run every block through both; the fixed
+ * schedules keep the choice made when they were expanded. */
+bool kms_aes_use_ni(bool on);
 
 /* AES-128 schedule; with v6 = true, the KMS V6 modification (protocol.md 4.2) is applied. */
 void kms_aes_init128(struct kms_aes *ctx, const uint8_t key[16], bool v6);

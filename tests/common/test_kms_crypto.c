@@ -1,6 +1,8 @@
 /*
  * kms_crypto against every known-answer test in kat/ (AES-128, Rijndael-160, V6 AES, CBC+PKCS#7, V4 hash,
- * V6 HMAC key), differentially against nettle's AES-128 on random blocks, and strict padding checks.
+ * V6 HMAC key), differentially against nettle's AES-128 on random blocks, and strict padding checks. The whole
+ * group runs twice: with the 32-bit tables, then with the CPU's AES instructions where it has them; and the two
+ * are compared with each other on random keys of each kind.
  */
 #include "testutil.h"
 
@@ -402,6 +404,55 @@ static void digests_and_helpers(void **state)
     assert_memory_equal(r1, r2, 32);
 }
 
+/* The AES instructions and the tables agree on 2,000 random keys of each kind (AES-128, V6, Rijndael-160), 16
+ * blocks each, both directions; and the fixed schedules are the ones a caller would expand. */
+static void ni_equals_tables(void **state)
+{
+    (void)state;
+    bool have = kms_aes_use_ni(true);
+    uint64_t s = 0x6e69u;
+    for (int i = 0; i < 6000; i++) {
+        uint8_t key[20];
+        fill(&s, key, sizeof key);
+        struct kms_aes ni, tab;
+        kms_aes_use_ni(true);
+        if (i % 3 == 2)
+            kms_aes_init160(&ni, key);
+        else
+            kms_aes_init128(&ni, key, i % 3 == 1);
+        kms_aes_use_ni(false);
+        if (i % 3 == 2)
+            kms_aes_init160(&tab, key);
+        else
+            kms_aes_init128(&tab, key, i % 3 == 1);
+        assert_int_equal(ni.ni, have);
+        assert_false(tab.ni);
+        for (int b = 0; b < 16; b++) {
+            uint8_t in[16], x[16], y[16];
+            fill(&s, in, 16);
+            kms_aes_encrypt(&ni, in, x);
+            kms_aes_encrypt(&tab, in, y);
+            if (memcmp(x, y, 16) != 0)
+                fail_msg("encryption differs between the instructions and the tables at key %d", i);
+            kms_aes_decrypt(&ni, in, x);
+            kms_aes_decrypt(&tab, in, y);
+            if (memcmp(x, y, 16) != 0)
+                fail_msg("decryption differs between the instructions and the tables at key %d", i);
+        }
+    }
+    kms_aes_use_ni(true);
+    struct kms_aes a;
+    kms_aes_init160(&a, kms_key_v4);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V4)->ek, a.ek, sizeof a.ek);
+    kms_aes_init128(&a, kms_key_v5, false);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V5)->dk_bytes, a.dk_bytes, sizeof a.dk_bytes);
+    kms_aes_init128(&a, kms_key_v6, true);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V6)->ek_bytes, a.ek_bytes, sizeof a.ek_bytes);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V6)->dk, a.dk, sizeof a.dk);
+    assert_int_equal(kms_aes_fixed(KMS_AES_FIXED_V6)->rounds, 10);
+    assert_int_equal(kms_aes_fixed(KMS_AES_FIXED_V4)->rounds, 11);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,7 +460,13 @@ int main(void)
         cmocka_unit_test(kat_v4_hash),         cmocka_unit_test(kat_v6_mac_key),
         cmocka_unit_test(v6_mac_key_wraps),    cmocka_unit_test(differential_nettle),
         cmocka_unit_test(v6_roundtrip),        cmocka_unit_test(cbc_lengths_and_padding),
-        cmocka_unit_test(digests_and_helpers),
+        cmocka_unit_test(digests_and_helpers), cmocka_unit_test(ni_equals_tables),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    kms_aes_use_ni(false);
+    int failed = cmocka_run_group_tests_name("tables", tests, NULL, NULL);
+    if (!kms_aes_use_ni(true)) {
+        printf("# this CPU has no AES instructions: the tables' run is the only one\n");
+        return failed;
+    }
+    return failed + cmocka_run_group_tests_name("aes-instructions", tests, NULL, NULL);
 }
