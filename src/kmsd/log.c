@@ -193,7 +193,7 @@ static void stamp(time_t t, char *out)
 #define LOG_MSG_MAX 1023
 #define LOG_LINE_MAX (LOG_STAMP_LEN + 16 + LOG_MSG_MAX + 2)
 _Static_assert(LOG_LINE_MAX <= LOG_HOLD_MAX, "a held line fits the buffer");
-static void emit(enum log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void emit(enum log_level level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
