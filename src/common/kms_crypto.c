@@ -205,26 +205,28 @@ static const uint32_t *const td[4] = {td0, td1, td2, td3};
 /* The same rounds with the AES instructions: AESENC is one middle round of the cipher (ShiftRows, SubBytes,
  * MixColumns, the round key), AESDEC one of the equivalent inverse cipher, whose round keys derive_dk made;
  * the -LAST forms omit the MixColumns step, as the last round does. Any round keys and any number of rounds. */
+__attribute__((target("aes,sse2"), always_inline)) static inline void
+ni_rounds(const uint8_t (*rk)[KMS_AES_BLOCK], int rounds, bool enc, const uint8_t in[16], uint8_t out[16])
+{
+    __m128i s = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in), _mm_loadu_si128((const __m128i *)rk[0]));
+    for (int r = 1; r < rounds; r++) {
+        __m128i k = _mm_loadu_si128((const __m128i *)rk[r]);
+        s = enc ? _mm_aesenc_si128(s, k) : _mm_aesdec_si128(s, k);
+    }
+    __m128i k = _mm_loadu_si128((const __m128i *)rk[rounds]);
+    _mm_storeu_si128((__m128i *)out, enc ? _mm_aesenclast_si128(s, k) : _mm_aesdeclast_si128(s, k));
+}
+
 __attribute__((target("aes,sse2"))) static void ni_encrypt(const struct kms_aes *ctx, const uint8_t in[16],
                                                            uint8_t out[16])
 {
-    const uint8_t(*rk)[KMS_AES_BLOCK] = ctx->ek_bytes;
-    __m128i s = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in), _mm_loadu_si128((const __m128i *)rk[0]));
-    for (int r = 1; r < ctx->rounds; r++)
-        s = _mm_aesenc_si128(s, _mm_loadu_si128((const __m128i *)rk[r]));
-    s = _mm_aesenclast_si128(s, _mm_loadu_si128((const __m128i *)rk[ctx->rounds]));
-    _mm_storeu_si128((__m128i *)out, s);
+    ni_rounds(ctx->ek_bytes, ctx->rounds, true, in, out);
 }
 
 __attribute__((target("aes,sse2"))) static void ni_decrypt(const struct kms_aes *ctx, const uint8_t in[16],
                                                            uint8_t out[16])
 {
-    const uint8_t(*rk)[KMS_AES_BLOCK] = ctx->dk_bytes;
-    __m128i s = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in), _mm_loadu_si128((const __m128i *)rk[0]));
-    for (int r = 1; r < ctx->rounds; r++)
-        s = _mm_aesdec_si128(s, _mm_loadu_si128((const __m128i *)rk[r]));
-    s = _mm_aesdeclast_si128(s, _mm_loadu_si128((const __m128i *)rk[ctx->rounds]));
-    _mm_storeu_si128((__m128i *)out, s);
+    ni_rounds(ctx->dk_bytes, ctx->rounds, false, in, out);
 }
 #endif
 
