@@ -23,9 +23,10 @@
 #endif
 
 /*
- * A 32-bit table implementation of AES / Rijndael with 128-bit blocks. Words are big-endian views of
- * state columns (byte 0 in the top bits), as in FIPS-197. Table lookups depend on key bytes, which is
- * harmless here: every key this protocol uses is a published constant.
+ * A 32-bit table implementation of AES / Rijndael with 128-bit blocks, for a CPU without AES instructions or a test
+ * that turns them off (ni_rounds below is the other path). Words are big-endian views of state columns (byte 0 in
+ * the top bits), as in FIPS-197. Table lookups depend on key bytes, which is harmless here: every key this protocol
+ * uses is a published constant.
  */
 #include "kms_aes_tables.inc"
 
@@ -114,7 +115,8 @@ bool kms_aes_use_ni(bool on)
     return cpu_has_ni();
 }
 
-/* The round keys as bytes in FIPS order (the instructions' view of a round key), and the choice of rounds. */
+/* The decryption keys, every round key again as bytes in FIPS order (the instructions' view of a round key), and
+ * the choice of the instructions or the tables for this schedule. */
 static void finish(struct kms_aes *ctx)
 {
     derive_dk(ctx);
