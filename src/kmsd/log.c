@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sanitizer.h"
 #include "timeutil.h"
 
 /* The one piece of process-wide state in kmsd: where log lines go. Set at start-up by log_open(); the level and
@@ -102,7 +103,7 @@ static void on_fatal(int sig)
 static void fatal_handlers(void)
 {
     static const int sigs[] = {SIGABRT, SIGILL,
-#ifndef __SANITIZE_ADDRESS__
+#ifndef KMSD_ASAN
                                SIGSEGV, SIGBUS, SIGFPE
 #endif
     };

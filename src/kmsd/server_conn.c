@@ -17,17 +17,11 @@
 #include "log.h"
 #include "proxy_header.h"
 #include "products.h"
+#include "sanitizer.h"
 
 /* A connection kept in srv->pool is poisoned for AddressSanitizer but for its link, so that a use after its
  * close is still reported in the sanitizer build. */
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL_ASAN 1
-#endif
-#endif
-#ifdef POOL_ASAN
+#ifdef KMSD_ASAN
 #include <sanitizer/asan_interface.h>
 #define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
 #define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
