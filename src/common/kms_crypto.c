@@ -103,7 +103,7 @@ static atomic_bool ni_off; /* kms_aes_use_ni(false) */
 static bool cpu_has_ni(void)
 {
 #if KMS_HAVE_NI
-    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse2");
+    return __builtin_cpu_supports("aes"); /* SSE2 is part of x86-64 */
 #else
     return false;
 #endif
@@ -115,8 +115,13 @@ bool kms_aes_use_ni(bool on)
     return cpu_has_ni();
 }
 
-/* The decryption keys, every round key again as bytes in FIPS order (the instructions' view of a round key), and
- * the choice of the instructions or the tables for this schedule. */
+/* Whether this call's blocks go through the AES instructions. */
+static bool use_ni(void)
+{
+    return !atomic_load_explicit(&ni_off, memory_order_relaxed) && cpu_has_ni();
+}
+
+/* The decryption keys, and every round key again as bytes in FIPS order (the instructions' view of a round key). */
 static void finish(struct kms_aes *ctx)
 {
     derive_dk(ctx);
@@ -126,7 +131,6 @@ static void finish(struct kms_aes *ctx)
             ctx->dk_bytes[r][i] = (uint8_t)(ctx->dk[4 * r + i / 4] >> (24 - 8 * (i % 4)));
         }
     }
-    ctx->ni = !atomic_load(&ni_off) && cpu_has_ni();
 }
 
 void kms_aes_init128(struct kms_aes *ctx, const uint8_t key[16], bool v6)
@@ -232,26 +236,34 @@ __attribute__((target("aes,sse2"))) static void ni_decrypt(const struct kms_aes 
 }
 #endif
 
-void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
+/* One block either way, through the path chosen once per call of the functions below (use_ni). */
+static void aes_block(const struct kms_aes *ctx, bool enc, bool ni, const uint8_t in[16], uint8_t out[16])
 {
 #if KMS_HAVE_NI
-    if (ctx->ni) {
-        ni_encrypt(ctx, in, out);
+    if (ni) {
+        if (enc)
+            ni_encrypt(ctx, in, out);
+        else
+            ni_decrypt(ctx, in, out);
         return;
     }
+#else
+    (void)ni;
 #endif
-    aes_rounds(ctx->ek, ctx->rounds, te, sbox, true, in, out);
+    if (enc)
+        aes_rounds(ctx->ek, ctx->rounds, te, sbox, true, in, out);
+    else
+        aes_rounds(ctx->dk, ctx->rounds, td, inv_sbox, false, in, out);
+}
+
+void kms_aes_encrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
+{
+    aes_block(ctx, true, use_ni(), in, out);
 }
 
 void kms_aes_decrypt(const struct kms_aes *ctx, const uint8_t in[16], uint8_t out[16])
 {
-#if KMS_HAVE_NI
-    if (ctx->ni) {
-        ni_decrypt(ctx, in, out);
-        return;
-    }
-#endif
-    aes_rounds(ctx->dk, ctx->rounds, td, inv_sbox, false, in, out);
+    aes_block(ctx, false, use_ni(), in, out);
 }
 
 void kms_aes_wipe(struct kms_aes *ctx)
@@ -266,12 +278,13 @@ int kms_cbc_encrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8
     if (total < len || cap < total) /* total < len: the padded length wrapped around SIZE_MAX */
         return KMS_ENOSPC;
     uint8_t pad = (uint8_t)(total - len);
+    bool ni = use_ni();
     const uint8_t *chain = iv;
     for (size_t off = 0; off < total; off += KMS_AES_BLOCK) {
-        uint8_t block[KMS_AES_BLOCK];
+        uint8_t x[KMS_AES_BLOCK];
         for (size_t i = 0; i < KMS_AES_BLOCK; i++)
-            block[i] = (uint8_t)((off + i < len ? in[off + i] : pad) ^ chain[i]);
-        kms_aes_encrypt(ctx, block, out + off);
+            x[i] = (uint8_t)((off + i < len ? in[off + i] : pad) ^ chain[i]);
+        aes_block(ctx, true, ni, x, out + off);
         chain = out + off;
     }
     *out_len = total;
@@ -285,12 +298,13 @@ int kms_cbc_decrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8
         return KMS_ELENGTH;
     if (cap < len)
         return KMS_ENOSPC;
+    bool ni = use_ni();
     const uint8_t *chain = iv;
     for (size_t off = 0; off < len; off += KMS_AES_BLOCK) {
-        uint8_t block[KMS_AES_BLOCK];
-        kms_aes_decrypt(ctx, in + off, block);
+        uint8_t x[KMS_AES_BLOCK];
+        aes_block(ctx, false, ni, in + off, x);
         for (size_t i = 0; i < KMS_AES_BLOCK; i++)
-            out[off + i] = block[i] ^ chain[i];
+            out[off + i] = x[i] ^ chain[i];
         chain = in + off;
     }
     uint8_t n = out[len - 1];
@@ -308,6 +322,7 @@ int kms_cbc_decrypt(const struct kms_aes *ctx, const uint8_t iv[16], const uint8
 void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16])
 {
     const struct kms_aes *ctx = kms_aes_fixed(KMS_AES_FIXED_V4);
+    bool ni = use_ni();
     uint8_t state[16] = {0};
     size_t full = len / 16;
     for (size_t b = 0; b <= full; b++) {
@@ -323,7 +338,7 @@ void kms_v4_hash(const uint8_t *msg, size_t len, uint8_t out[16])
         }
         for (int i = 0; i < 16; i++)
             state[i] ^= block[i];
-        kms_aes_encrypt(ctx, state, state);
+        aes_block(ctx, true, ni, state, state);
     }
     memcpy(out, state, 16);
 }

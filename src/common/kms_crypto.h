@@ -32,7 +32,6 @@ struct kms_aes {
     uint8_t ek_bytes[KMS_AES_MAX_ROUNDS + 1][KMS_AES_BLOCK];
     uint8_t dk_bytes[KMS_AES_MAX_ROUNDS + 1][KMS_AES_BLOCK];
     int rounds;
-    bool ni; /* the blocks go through the AES instructions (chosen when the schedule is made) */
 };
 
 /* The protocol's three fixed schedules (K5; K6 with the V6 modification; the V4 Rijndael-160 key), expanded
@@ -40,9 +39,8 @@ struct kms_aes {
 enum kms_aes_fixed_key { KMS_AES_FIXED_V4, KMS_AES_FIXED_V5, KMS_AES_FIXED_V6 };
 const struct kms_aes *kms_aes_fixed(enum kms_aes_fixed_key key);
 
-/* Whether schedules made from now on use the AES instructions: on (the default) when the CPU has them. Returns
- * whether the CPU has them. For tests and the codec benchmark, which run every block through both; the fixed
- * schedules keep the choice made when they were expanded. */
+/* Whether blocks go through the AES instructions from now on: on (the default) when the CPU has them, which is
+ * checked at each block. Returns whether the CPU has them. For tests, which run every block through both paths. */
 bool kms_aes_use_ni(bool on);
 
 /* AES-128 schedule; with v6 = true, the KMS V6 modification (protocol.md 4.2) is applied. */

@@ -409,48 +409,39 @@ static void digests_and_helpers(void **state)
 static void ni_equals_tables(void **state)
 {
     (void)state;
-    bool have = kms_aes_use_ni(true);
     uint64_t s = 0x6e69u;
     for (int i = 0; i < 6000; i++) {
         uint8_t key[20];
         fill(&s, key, sizeof key);
-        struct kms_aes ni, tab;
-        kms_aes_use_ni(true);
+        struct kms_aes a;
         if (i % 3 == 2)
-            kms_aes_init160(&ni, key);
+            kms_aes_init160(&a, key);
         else
-            kms_aes_init128(&ni, key, i % 3 == 1);
-        kms_aes_use_ni(false);
-        if (i % 3 == 2)
-            kms_aes_init160(&tab, key);
-        else
-            kms_aes_init128(&tab, key, i % 3 == 1);
-        assert_int_equal(ni.ni, have);
-        assert_false(tab.ni);
+            kms_aes_init128(&a, key, i % 3 == 1);
         for (int b = 0; b < 16; b++) {
             uint8_t in[16], x[16], y[16];
             fill(&s, in, 16);
-            kms_aes_encrypt(&ni, in, x);
-            kms_aes_encrypt(&tab, in, y);
+            kms_aes_use_ni(true);
+            kms_aes_encrypt(&a, in, x);
+            kms_aes_use_ni(false);
+            kms_aes_encrypt(&a, in, y);
             if (memcmp(x, y, 16) != 0)
                 fail_msg("encryption differs between the instructions and the tables at key %d", i);
-            kms_aes_decrypt(&ni, in, x);
-            kms_aes_decrypt(&tab, in, y);
+            kms_aes_decrypt(&a, in, y);
+            kms_aes_use_ni(true);
+            kms_aes_decrypt(&a, in, x);
             if (memcmp(x, y, 16) != 0)
                 fail_msg("decryption differs between the instructions and the tables at key %d", i);
         }
     }
-    kms_aes_use_ni(true);
     struct kms_aes a;
     kms_aes_init160(&a, kms_key_v4);
-    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V4)->ek, a.ek, sizeof a.ek);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V4), &a, sizeof a);
     kms_aes_init128(&a, kms_key_v5, false);
-    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V5)->dk_bytes, a.dk_bytes, sizeof a.dk_bytes);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V5), &a, sizeof a);
     kms_aes_init128(&a, kms_key_v6, true);
-    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V6)->ek_bytes, a.ek_bytes, sizeof a.ek_bytes);
-    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V6)->dk, a.dk, sizeof a.dk);
-    assert_int_equal(kms_aes_fixed(KMS_AES_FIXED_V6)->rounds, 10);
-    assert_int_equal(kms_aes_fixed(KMS_AES_FIXED_V4)->rounds, 11);
+    assert_memory_equal(kms_aes_fixed(KMS_AES_FIXED_V6), &a, sizeof a);
+    kms_aes_use_ni(true); /* as main found it for the second run (this test is the last of the list) */
 }
 
 int main(void)
