@@ -598,7 +598,7 @@ bool store_was_migrated(const struct store *s)
 
 static int migrate(struct store *s)
 {
-    bool told = false;
+    bool told = false, fresh = false;
     for (;;) {
         int version = 0;
         int ret = store_exec(s, "BEGIN IMMEDIATE", "cannot start the schema migration");
@@ -607,10 +607,12 @@ static int migrate(struct store *s)
         ret = read_user_version(s, &version);
         if (!ret)
             ret = check_version(s, version);
-        if (!ret && version < STORE_SCHEMA_VERSION && !told && store_on_migrate) {
-            int64_t rows = 0; /* version 0 has no table yet */
-            if (version > 0)
-                ret = store_pragma_int(s, "SELECT count(*) FROM clients", "cannot count the rows", &rows);
+        /* a file found at version 0 is new and empty: its steps take no time and are no migration to tell of */
+        if (!ret && version == 0)
+            fresh = true;
+        if (!ret && !fresh && version < STORE_SCHEMA_VERSION && !told && store_on_migrate) {
+            int64_t rows = 0;
+            ret = store_pragma_int(s, "SELECT count(*) FROM clients", "cannot count the rows", &rows);
             if (!ret)
                 store_on_migrate(version, STORE_SCHEMA_VERSION, rows > 0 ? (uint64_t)rows : 0);
             told = true;

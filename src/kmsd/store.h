@@ -115,9 +115,9 @@ void store_release_memory(struct store *s);
  * one that others may read is narrowed to it. On error returns a negative code and writes a
  * message to err. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
-/* Called, when set, once before store_open migrates an SQLite registry of `rows` clients from schema version `from`
- * (the daemon logs it and asks its service manager for the time: the step to 7 rebuilds the clients table, about
- * 25 s per million clients). */
+/* Called, when set, once before store_open migrates an existing SQLite registry (not a new file) of `rows` clients
+ * from schema version `from` (the daemon logs it and asks its service manager for the time: the step to 7 rebuilds
+ * the clients table, about 25 s per million clients). */
 extern void (*store_on_migrate)(int from, int to, uint64_t rows);
 /* Whether opening s migrated an SQLite registry (its free pages are then worth giving back: store_vacuum_step). */
 bool store_was_migrated(const struct store *s);

@@ -37,6 +37,8 @@ pings() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b && /WATCHDOG=1/' "$MSGS" | 
 # libraries ldns links: they are loaded when asked for (src/kmsd/lazylib.h)
 start_kmsd
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc against a kmsd started by hand"
+# the registry was created by this start: a new file is no migration to tell of
+! grep -q "registry: migrating" "$TMP/kmsd.log" || fail "a new registry is logged as migrated: $(grep migrating "$TMP/kmsd.log")"
 for lib in libsystemd libldns libcrypto libssl libgcrypt; do
     ! grep -q "/$lib\.so" "/proc/$KMSD_PID/maps" || fail "a kmsd started by hand maps $lib"
 done
