@@ -531,6 +531,20 @@ static int set_workstation(struct kmsc_ctx *ctx)
     return 0;
 }
 
+/* --product names no SKU: the suggestions and, when there are more matches than the message can name, the command
+ * that lists them all (left out for a name with a quote or a long one, which would not make a plain command). */
+#define UNKNOWN_HINT "%s\nkmsc --list-products '%s' lists every match"
+static int unknown_product(struct kmsc_result *res, const char *name)
+{
+    char msg[KMSC_MSG_MAX];
+    bool hint = strlen(name) < sizeof msg / 4 && !strchr(name, '\'');
+    product_names_unknown(msg, hint ? sizeof msg - sizeof UNKNOWN_HINT - strlen(name) : sizeof msg, name);
+    size_t len = strlen(msg);
+    if (hint && len >= 6 && strcmp(msg + len - 6, ", ...?") == 0)
+        return outcome_usage(res, UNKNOWN_HINT, msg, name);
+    return outcome_usage(res, "%s", msg);
+}
+
 /* Resolves the product and fills the request template. Returns 0, KMS_EINVAL (status KMSC_USAGE) or
  * KMS_ECRYPTO (KMSC_INTERNAL); ctx->res says why. */
 static int build_request(struct kmsc_ctx *ctx)
@@ -555,10 +569,8 @@ static int build_request(struct kmsc_ctx *ctx)
     } else {
         const char *name = o->product ? o->product : DEFAULT_PRODUCT;
         ctx->sku = product_names_resolve(name);
-        if (!ctx->sku) {
-            char msg[KMSC_MSG_MAX];
-            return outcome_usage(&ctx->res, "%s", product_names_unknown(msg, sizeof msg, name));
-        }
+        if (!ctx->sku)
+            return unknown_product(&ctx->res, name);
         ctx->kms = ctx->sku->kms;
         r->app_id = ctx->kms->app->id;
         r->sku_id = ctx->sku->id;

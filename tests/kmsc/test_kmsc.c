@@ -624,6 +624,15 @@ static void test_list_products(void **state)
     expect(r, KMSC_USAGE);
     assert_string_equal(r->out, "");
     expect_in(r->err, "unknown product 'o2024pq'; did you mean 'Office LTSC Professional Plus 2024' (o2024pp)?");
+    /* more matches than the message can name: the command that lists them all; a few: none */
+    KMSC(r, "--product", "office 2021", "127.0.0.1:1");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "unknown product 'office 2021'; did you mean 'Office Access LTSC 2021' (o2021access)");
+    expect_in(r->err, ", ...?\nkmsc --list-products 'office 2021' lists every match\n");
+    KMSC(r, "--product", "o2024pq", "127.0.0.1:1");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "(o2024pp)?\n");
+    assert_null(strstr(r->err, "lists every match"));
     KMSC(r, "--list-products", "a", "b");
     expect(r, KMSC_USAGE);
     /* --commands: what a client runs, slmgr for Windows, OSPP.VBS of the version's folder for Office */
