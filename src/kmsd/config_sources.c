@@ -2,6 +2,7 @@
 #include "config_internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "err.h"
 #include "num.h"
 #include "products.h"
+#include "suggest.h"
 
 /* ---- sources ---- */
 
@@ -88,6 +90,43 @@ static char *ini_read_line(char *str, int num, void *user)
     return str;
 }
 
+/* "did you mean": the option closest to a name the user typed (its "--" or "KMSD_" already taken off; '_' counts as
+ * '-', case is ignored) among those valid where it was given (in: CONFIG_IN_*) by suggest.h's rule, else the
+ * longest one the name extends with a dash and more; NULL when none. */
+struct near_ctx {
+    unsigned in;
+};
+static const char *near_at(const void *ctx, size_t i)
+{
+    const struct near_ctx *nc = ctx;
+    return (config_opts[i].d.in & nc->in) ? config_opts[i].d.name : ""; /* "": never close to a typed name */
+}
+static const char *near_option(const char *typed, size_t len, unsigned in)
+{
+    char word[SUGGEST_WORD_MAX + 1];
+    if (len == 0 || len > SUGGEST_WORD_MAX)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        word[i] = typed[i] == '_' ? '-' : typed[i];
+    word[len] = '\0';
+    struct near_ctx nc = {in};
+    const char *c = suggest_closest_at(word, near_at, &nc, config_n_opts);
+    if (c && c[0])
+        return c;
+    /* else the longest option the name extends by a dash and more: retention-days, retention */
+    const char *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < config_n_opts; i++) {
+        const char *name = near_at(&nc, i);
+        size_t n = strlen(name);
+        if (n > best_len && n < len && word[n] == '-' && strncasecmp(word, name, n) == 0) {
+            best = name;
+            best_len = n;
+        }
+    }
+    return best;
+}
+
 static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *ic = user;
@@ -103,10 +142,13 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
     const struct opt *o = config_find_opt(name, CONFIG_IN_INI);
     if (!o) {
         const struct opt *pos = strncmp(name, "no-", 3) == 0 ? config_find_opt(name + 3, CONFIG_IN_INI) : NULL;
+        const char *near;
         if (pos && pos->d.arg == CONFIG_ARG_BOOL)
             snprintf(ld->msg, sizeof ld->msg, "unknown key \"%.100s\" (use \"%s = false\")", name, pos->d.name);
         else if (config_find_opt(name, CONFIG_IN_CLI))
             snprintf(ld->msg, sizeof ld->msg, "key \"%.100s\" is for the command line only", name);
+        else if ((near = near_option(name, strlen(name), CONFIG_IN_INI)) != NULL)
+            snprintf(ld->msg, sizeof ld->msg, "unknown key \"%.100s\" (did you mean \"%s\"?)", name, near);
         else
             snprintf(ld->msg, sizeof ld->msg, "unknown key \"%.100s\"", name);
         ld->err_line = ld->line;
@@ -241,10 +283,16 @@ int config_load_env(struct kmsd_config *cfg, char **envp, struct load *ld)
                 snprintf(alt, sizeof alt, "KMSD_%.*s", (int)(nl - 8 < 80 ? nl - 8 : 80), e + 8);
                 pos = env_opt(alt, strlen(alt), CONFIG_IN_ENV);
             }
-            if (pos && pos->d.arg == CONFIG_ARG_BOOL)
+            const char *near = near_option(e + 5, nl - 5, CONFIG_IN_ENV);
+            if (pos && pos->d.arg == CONFIG_ARG_BOOL) {
                 fprintf(ld->err, "kmsd: %.*s: unknown variable (use KMSD_%.*s=false)\n", (int)nl, e, (int)(nl - 8),
                         e + 8);
-            else
+            } else if (near) {
+                fprintf(ld->err, "kmsd: %.*s: unknown variable; did you mean KMSD_", (int)(nl < 100 ? nl : 100), e);
+                for (const char *c = near; *c; c++)
+                    fputc(*c == '-' ? '_' : toupper((unsigned char)*c), ld->err);
+                fputs("?\n", ld->err);
+            } else
                 fprintf(ld->err, "kmsd: %.*s: unknown variable (see kmsd --help; remove it or fix its name)\n",
                         (int)(nl < 100 ? nl : 100), e);
             return -1;
@@ -318,6 +366,17 @@ static const struct opt *code_opt(int code, bool *negative)
     return NULL;
 }
 
+/* An unknown long option (--name or --name=value), with the closest one when there is one. */
+static void unknown_long(struct load *ld, const char *arg)
+{
+    const char *name = strncmp(arg, "--", 2) == 0 ? arg + 2 : arg;
+    const char *near = near_option(name, strcspn(name, "="), CONFIG_IN_CLI);
+    if (near)
+        fprintf(ld->err, "kmsd: %.100s: unknown option; did you mean --%s? (see kmsd --help)\n", arg, near);
+    else
+        fprintf(ld->err, "kmsd: %.100s: unknown option (see kmsd --help)\n", arg);
+}
+
 /* One pass over argv. The scan pass (set_values false) reports unknown options, missing values and stray
  * arguments and notes --help, --version and --config; the second pass sets everything else. */
 int config_walk_cli(struct cli_table *t, int argc, char **argv, struct kmsd_config *cfg, struct load *ld,
@@ -338,7 +397,7 @@ int config_walk_cli(struct cli_table *t, int argc, char **argv, struct kmsd_conf
             else if (optopt > 0 && optopt < CODE_BASE)
                 fprintf(ld->err, "kmsd: -%c: unknown option (see kmsd --help)\n", optopt);
             else
-                fprintf(ld->err, "kmsd: %.100s: unknown option (see kmsd --help)\n", argv[optind - 1]);
+                unknown_long(ld, argv[optind - 1]);
             return -1;
         }
         if (c == ':') {

@@ -1342,6 +1342,36 @@ static void ini_errors2(void **state)
     }
 }
 
+/* An unknown name with a close one where it was given: "did you mean" it, in that source's spelling; none when
+ * nothing is close or the close one is not valid there. */
+static void suggestions(void **state)
+{
+    (void)state;
+    struct res r = { 0 };
+    char want[256];
+    run(&r, NOENV, ARGS("--lisen=1.2.3.4"));
+    expect_err(&r, "kmsd: --lisen=1.2.3.4: unknown option; did you mean --listen?");
+    run(&r, NOENV, ARGS("--count_mode", "genuine"));
+    expect_err(&r, "kmsd: --count_mode: unknown option; did you mean --count-mode?");
+    run(&r, NOENV, ARGS("--retention-days", "3")); /* an option extended by a dash and more */
+    expect_err(&r, "kmsd: --retention-days: unknown option; did you mean --retention?");
+    run(&r, NOENV, ARGS("--bogus"));
+    assert_null(strstr(r.err, "did you mean"));
+    expect_err(&r, "kmsd: --bogus: unknown option (see kmsd --help)");
+    run_ini(&r, "lisen = 1.2.3.4\n", NOENV, NULL);
+    snprintf(want, sizeof want, "kmsd: %s:1: unknown key \"lisen\" (did you mean \"listen\"?)", r.ini);
+    expect_err(&r, want);
+    run_ini(&r, "retention_days = 3\n", NOENV, NULL);
+    expect_err(&r, "unknown key \"retention_days\" (did you mean \"retention\"?)");
+    run(&r, ARGS("KMSD_PORTT=1"), NULL);
+    expect_err(&r, "kmsd: KMSD_PORTT: unknown variable; did you mean KMSD_PORT?");
+    run(&r, ARGS("KMSD_COUNTMODE=genuine"), NULL);
+    expect_err(&r, "kmsd: KMSD_COUNTMODE: unknown variable; did you mean KMSD_COUNT_MODE?");
+    run(&r, ARGS("KMSD_CHECK_CONFIG=1"), NULL); /* command line only: not offered in the environment */
+    assert_null(strstr(r.err, "did you mean"));
+    expect_err(&r, "KMSD_CHECK_CONFIG: unknown variable");
+}
+
 static void env_errors(void **state)
 {
     (void)state;
@@ -1789,6 +1819,7 @@ int main(void)
         cmocka_unit_test(ini_errors),
         cmocka_unit_test(ini_errors2),
         cmocka_unit_test(env_errors),
+        cmocka_unit_test(suggestions),
         cmocka_unit_test(check_config_roundtrip),
         cmocka_unit_test(help_lists_every_option),
         cmocka_unit_test(products_file_option),
