@@ -16,8 +16,9 @@
  *   68 % Windows, 30 % Office 2013+, 2 % Office 2010, by real SKUs of the product table; last seen uniform over
  *   the 90 days before NOW (the oldest hour left out, so that kmsd's start-up retention prune finds nothing
  *   during a run); one client in five also activated earlier (first seen up to 180 days before its last
- *   activation, two requests). Written as activations (store_batch_*), so the statistics and daily counts
- *   agree with the rows. Prints rows, seconds, rows/s and the file's size.
+ *   activation, two requests); last served by one of three hosts, "bench-a" 60 %, "bench-b" 39.9 %, "bench-c"
+ *   0.1 %, as on a registry several hosts share. Written as activations (store_batch_*), so the statistics and
+ *   daily counts agree with the rows. Prints rows, seconds, rows/s and the file's size.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -439,6 +440,16 @@ static size_t gen_row(uint64_t seed, uint64_t k, int64_t now, struct store_recor
     return 2;
 }
 
+/* The host that last served row k, as several hosts sharing a registry would have it: "bench-a" 60 %, "bench-b"
+ * 39.9 %, "bench-c" 0.1 % (the host filter's common and rare cases). */
+#define GEN_HOSTS 3
+static const char *const gen_host_names[GEN_HOSTS] = {"bench-a", "bench-b", "bench-c"};
+static unsigned gen_host(uint64_t seed, uint64_t k)
+{
+    uint64_t h = mix(k ^ mix(seed + 0x9e3779b97f4a7c15u)) % 1000;
+    return h < 600 ? 0 : h < 999 ? 1 : 2;
+}
+
 static int by_time(const void *a, const void *b)
 {
     const struct store_record *x = a, *y = b;
@@ -480,16 +491,21 @@ static int generate_main(int argc, char **argv)
     int rc = 0;
     size_t in_txn = 0;
     for (size_t k = 0; k < rows && rc == 0;) {
-        size_t n = 0;
-        for (; k < rows && n < GEN_BATCH; k++)
-            n += gen_row(seed, k, (int64_t)now, &recs[n]);
-        /* by time, so that the daily counts are one update per day and batch (upserts go by key anyway) */
-        qsort(recs, n, sizeof *recs, by_time);
+        size_t end = k + GEN_BATCH < rows ? k + GEN_BATCH : rows, n = 0;
         if (in_txn == 0)
             rc = store_batch_begin(s);
-        if (rc == 0)
+        for (unsigned h = 0; h < GEN_HOSTS && rc == 0; h++) { /* each host's rows of the batch under its name */
+            n = 0;
+            for (size_t j = k; j < end; j++)
+                if (gen_host(seed, j) == h)
+                    n += gen_row(seed, j, (int64_t)now, &recs[n]);
+            /* by time, so that the daily counts are one update per day and batch (upserts go by key anyway) */
+            qsort(recs, n, sizeof *recs, by_time);
+            store_set_host(s, gen_host_names[h]);
             rc = store_batch_add(s, recs, n);
-        in_txn += n;
+            in_txn += n;
+        }
+        k = end;
         if (rc == 0 && (in_txn >= GEN_TXN || k == rows)) {
             rc = store_batch_commit(s, 0);
             in_txn = 0;

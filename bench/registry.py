@@ -59,6 +59,10 @@ QUERIES = [
     ("api.sort_requests_first", "/api/v1/clients?limit=50&sort=-requests"),
     ("api.sort_requests", "/api/v1/clients?limit=50&sort=-requests"),
     ("api.sort_first_seen", "/api/v1/clients?limit=50&sort=-first_seen"),
+    # the host filter ([multihost]): the generator's common host (60 % of the rows) and its rare one (0.1 %)
+    ("api.host", "/api/v1/clients?limit=50&host=bench-a"),
+    ("api.host_rare", "/api/v1/clients?limit=50&host=bench-c"),
+    ("api.host_rare_workstation", "/api/v1/clients?limit=50&host=bench-c&sort=workstation"),
     ("api.deep", "/api/v1/clients?limit=50&offset={deep}"),
     # the same depth by keyset paging: a cursor at a last_seen 81 of the registry's 90 days back (about 90 % of
     # the rows after it in -last_seen order), as a client paging with next_cursor would hold one
@@ -241,6 +245,9 @@ def cmd_table(path, rows, cap):
         "api.sort_requests_first": "`/api/v1/clients?sort=-requests`, the first (reads the counts; one run)",
         "api.sort_requests": "`/api/v1/clients?sort=-requests`",
         "api.sort_first_seen": "`/api/v1/clients?sort=-first_seen`",
+        "api.host": "`/api/v1/clients?host=bench-a` (a host of 60 % of the rows)",
+        "api.host_rare": "`/api/v1/clients?host=bench-c` (a host of 0.1 %)",
+        "api.host_rare_workstation": "`/api/v1/clients?host=bench-c&sort=workstation`",
         "api.deep": f"`/api/v1/clients?offset={rows * 9 // 10}` (deep page by offset)",
         "api.deep_cursor": "`/api/v1/clients?cursor=…` (deep page by cursor, 90 % in)",
         "api.client": "`/api/v1/clients/{cmid}`",

@@ -21,7 +21,7 @@
 #include "guid.h"
 #include "kms.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_HOST_MAX 64 /* bytes of a host's name in the registry (--host-name) */
 #define STORE_DEFAULT_RETENTION_DAYS 90
 #define STORE_DEFAULT_ROW_CAP 1000000 /* clients rows kept at most; the least recently seen go first */
@@ -331,8 +331,8 @@ struct store_query {
     const char *q;          /* substring of the workstation or of the CMID's text form, case-insensitive (ASCII);
                              * at most STORE_QUERY_TEXT_MAX bytes are used */
     int64_t since;          /* last_seen >= since; 0: any */
-    const char *host;       /* last served by this host (last_host), exactly; NULL: any. Not indexed: a scan with
-                             * the other filters (a registry shared by a few hosts) */
+    const char *host;       /* last served by this host (last_host), exactly; NULL: any (on its index since schema
+                             * 8 when the host has few rows, else beside the sort key's index) */
     enum store_sort sort;
     bool descending;
     uint32_t limit, offset; /* the page (offset: rows skipped after the cursor, if any) */

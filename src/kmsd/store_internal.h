@@ -44,6 +44,7 @@ enum stmt_id {
     ST_KEY_TAKEN,
     ST_UPSERT_GUARDED,
     ST_ANY_HOME,
+    ST_UPDATE_HOST,
     ST_COUNT_MAX
 };
 

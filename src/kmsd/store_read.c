@@ -105,9 +105,15 @@ static void search_set(const char *lq, char *out, size_t cap)
              store_could_be_cmid(lq) ? " UNION SELECT rowid FROM clients WHERE kmsd_guid_has(cmid, ?3)" : "");
 }
 
+/* A host filter whose rows are more than this is not read through the host's index for a page: its rows are
+ * common enough that walking the sort key's index finds a page at once, where the host's index would read and sort
+ * all of them (a host serving 60 % of a million clients: 0.14 s). Fewer: the host's index, and its rows sorted. */
+#define HOST_INDEX_ROWS 10000
+
 /* The WHERE clause of store_query, with a term only for each filter given (the planner sees what it has to do);
- * parameters ?1 product, ?2 app_id, q's (struct qset), ?4 since, ?9 host. */
-static void query_where(const struct store_query *q, const struct qset *set, char *out, size_t cap)
+ * parameters ?1 product, ?2 app_id, q's (struct qset), ?4 since, ?9 host. host_index: the host's term may use its
+ * index (else it is written +last_host, which no index serves). */
+static void query_where(const struct store_query *q, const struct qset *set, bool host_index, char *out, size_t cap)
 {
     char term[400] = "";
     if (set->kind == QSET_SQL) {
@@ -122,7 +128,7 @@ static void query_where(const struct store_query *q, const struct qset *set, cha
     snprintf(out, cap, " WHERE 1%s%s%s%s%s",
              !q->product ? "" : q->product_exact ? " AND product = ?1" : " AND instr(lower(product), lower(?1)) > 0",
              q->has_app ? " AND app_id = ?2" : "", term, q->since ? " AND last_seen >= ?4" : "",
-             q->host ? " AND last_host = ?9" : "");
+             !q->host ? "" : host_index ? " AND last_host = ?9" : " AND +last_host = ?9");
 }
 
 /* The JSON array of hits' rowids (malloc'ed), or NULL out of memory. */
@@ -226,7 +232,7 @@ static int query_total(struct store *s, const struct store_query *q, const struc
         return 0;
     }
     char where[768], sql[1024];
-    query_where(q, set, where, sizeof where);
+    query_where(q, set, true, where, sizeof where);
     if (alone) { /* q alone, in SQL: count its set */
         char sub[384];
         search_set(set->lq, sub, sizeof sub);
@@ -266,8 +272,9 @@ static int query_total(struct store *s, const struct store_query *q, const struc
     return ret;
 }
 
-/* The page's statement: QUERY_WHERE, the cursor's condition (?7 key, ?8 rowid), the order, ?5 limit, ?6 offset. */
-static int query_page(struct store *s, const struct store_query *q, const struct qset *set,
+/* The page's statement: QUERY_WHERE, the cursor's condition (?7 key, ?8 rowid), the order, ?5 limit, ?6 offset.
+ * total: the rows matching q (query_total), which says how a host filter is best read (HOST_INDEX_ROWS). */
+static int query_page(struct store *s, const struct store_query *q, const struct qset *set, uint64_t total,
                       int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
     const char *k = sort_expr[q->sort], *dir = q->descending ? "DESC" : "ASC";
@@ -275,10 +282,13 @@ static int query_page(struct store *s, const struct store_query *q, const struct
     if (q->has_cursor)
         snprintf(after, sizeof after, " AND %s %s ?7 AND (%s, rowid) %s (?7, ?8)", k, q->descending ? "<=" : ">=", k,
                  q->descending ? "<" : ">"); /* the first comparison lets the index seek (an expression index too) */
+    bool host_few = q->host && total <= HOST_INDEX_ROWS;
     char where[768], sql[1536];
-    query_where(q, set, where, sizeof where);
+    query_where(q, set, host_few, where, sizeof where);
     char by[64] = "";
-    if ((set->kind == QSET_SQL || set->kind == QSET_FUNC) && sort_index[q->sort]) /* a list is read row by row */
+    if (host_few && !q->product && !q->has_app) /* a few rows of one host: its index, whatever else q asks */
+        snprintf(by, sizeof by, " INDEXED BY clients_host");
+    else if ((set->kind == QSET_SQL || set->kind == QSET_FUNC) && sort_index[q->sort]) /* a list: row by row */
         snprintf(by, sizeof by, " INDEXED BY %s", sort_index[q->sort]);
     snprintf(sql, sizeof sql, "SELECT %s FROM clients%s%s%s ORDER BY %s %s, rowid %s LIMIT ?5 OFFSET ?6",
              CLIENT_COLUMNS, by, where, after, k, dir, dir);
@@ -339,7 +349,7 @@ int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms
     if (!ret)
         ret = query_total(s, q, &set, total);
     if (!ret)
-        ret = query_page(s, q, &set, fn, ctx);
+        ret = query_page(s, q, &set, *total, fn, ctx);
     ret = store_end(s, ret, "cannot end the transaction");
     free(set.json);
     free(hits.rowids);

@@ -329,8 +329,9 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
 
 /* ---- recording ---- */
 
-/* Runs ST_UPSERT, ST_UPSERT_GUARDED or ST_UPDATE_ALL with the record's values at key k; *changed gets whether a row
- * was written, and a row the upsert inserted is counted in a (NULL for ST_UPDATE_ALL, which never inserts). */
+/* Runs ST_UPSERT, ST_UPSERT_GUARDED, ST_UPDATE_HOST or ST_UPDATE_ALL with the record's values at key k; *changed gets
+ * whether a row was written, and a row the upsert inserted is counted in a (NULL for the updates, which never
+ * insert). */
 static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, const struct key_at *k,
                       bool *changed, struct store_summary_acc *a)
 {
@@ -346,7 +347,7 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
     b |= sqlite_fn.sqlite3_bind_int64(st, 16, r->hresult);
     b |= sqlite_fn.sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
-    b |= id == ST_UPDATE_ALL ? sqlite_fn.sqlite3_bind_int64(st, 20, k->key) : bind_key(st, k);
+    b |= id == ST_UPDATE_ALL || id == ST_UPDATE_HOST ? sqlite_fn.sqlite3_bind_int64(st, 20, k->key) : bind_key(st, k);
     ret = store_step_bound(s, st, b, "cannot record the activation");
     *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
     if (*changed && a && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0)
@@ -354,9 +355,9 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
     return ret;
 }
 
-/* An insert, or the common update, at the client's own key: one statement. A row whose workstation, product or
- * first_seen changes takes the update that writes them (and their indexes); a client whose own key another holds
- * is found at the key it has, or inserted at a free one. */
+/* An insert, or the common update, at the client's own key: one statement. A row whose host alone changes takes
+ * the update that writes it (and its index), one whose workstation, product or first_seen changes the update that
+ * writes them all; a client whose own key another holds is found at the key it has, or inserted at a free one. */
 static int upsert_one(struct store *s, const struct store_record *r, int64_t key, bool *homes,
                       struct store_summary_acc *a)
 {
@@ -380,6 +381,9 @@ static int upsert_one(struct store *s, const struct store_record *r, int64_t key
         if (ret || changed)
             return ret;
     }
+    ret = upsert_run(s, ST_UPDATE_HOST, r, &again, &changed, NULL);
+    if (ret || changed)
+        return ret;
     return upsert_run(s, ST_UPDATE_ALL, r, &again, &changed, NULL);
 }
 

@@ -52,7 +52,7 @@ db = sqlite3.connect(sys.argv[1])
 cols = ("cmid, app_id, app_group, sku_id, kms_id, workstation, product, license_status, grace_time, is_vm,"
         " version_major, version_minor, first_seen, last_seen, request_count, last_address, last_epid, last_hresult,"
         " last_host")
-assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+assert db.execute("PRAGMA user_version").fetchone()[0] == 8
 assert db.execute("SELECT count(*) FROM clients").fetchone()[0] == 1
 db.executescript(f"""
 ALTER TABLE clients RENAME TO clients_v7;
@@ -81,9 +81,9 @@ extend=$(grep -n "EXTEND_TIMEOUT_USEC=" "$MSGS" | head -1)
 ready=$(grep -n "READY=1" "$MSGS" | head -1)
 [ -n "$extend" ] || fail "no EXTEND_TIMEOUT_USEC= before the migration: $(head -3 "$MSGS")"
 [ "${extend%%:*}" -lt "${ready%%:*}" ] || fail "EXTEND_TIMEOUT_USEC= came after READY=1"
-grep -q "EXTEND_TIMEOUT_USEC=120000000|STATUS=migrating the registry from schema 6 to 7" "$MSGS" ||
+grep -q "EXTEND_TIMEOUT_USEC=120000000|STATUS=migrating the registry from schema 6 to 8" "$MSGS" ||
     fail "EXTEND_TIMEOUT_USEC= not 2 minutes for one client, or its STATUS: $extend"
-grep -q "registry: migrating the schema of 1 clients from version 6 to 7 before listening" "$TMP/kmsd.log" ||
+grep -q "registry: migrating the schema of 1 clients from version 6 to 8 before listening" "$TMP/kmsd.log" ||
     fail "the log does not say the registry is migrated"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc against the migrated registry"
 stop_kmsd
@@ -91,7 +91,7 @@ got=$("$PYTHON" -c 'import sqlite3, sys
 d = sqlite3.connect(sys.argv[1])
 print(d.execute("SELECT sum(request_count) FROM clients").fetchone()[0], d.execute("PRAGMA user_version").fetchone()[0])
 ' "$TMP/state/kmsd.db")
-[ "$got" = "2 7" ] || fail "the migrated registry does not hold both activations at schema 7: $got"
+[ "$got" = "2 8" ] || fail "the migrated registry does not hold both activations at schema 8: $got"
 : >"$MSGS"
 IT_ENV=()
 

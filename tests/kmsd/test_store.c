@@ -599,7 +599,7 @@ static void migrate_to_compact_key(void **state)
     assert_int_equal(sqltest_int(path, "SELECT count(DISTINCT client_key) FROM clients"), 12);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'summary_%'"), 2);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
-                                       " AND tbl_name = 'clients'"), 7);
+                                       " AND tbl_name = 'clients'"), 8); /* 7's, and 8's clients_host */
     for (unsigned i = 1; i <= 12; i++)
         write1(s, rec(i, i % 3 ? APP_WIN : APP_O2013, T0 + 100));
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 12);
@@ -616,6 +616,81 @@ static void migrate_to_compact_key(void **state)
     assert_int_equal(store_open(path, &s, err, sizeof err), 0);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE home_key IS NULL"), 12);
     store_close(s);
+}
+
+/* The host that last served a client (schema 8 indexes it): a renewal from another host moves the row to it, and
+ * only that changes; a registry of schema 7, and one of schema 5, are brought to 8 with their rows. */
+static const char *host_of(struct store *s, unsigned cmid, char *out, size_t cap, uint64_t *requests)
+{
+    struct rows rs;
+    size_t n = list_all(s, NULL, &rs);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(rs.r[i].cmid.b, cmid_n(cmid).b, 16) == 0) {
+            snprintf(out, cap, "%s", rs.r[i].host);
+            *requests = rs.r[i].request_count;
+        }
+    return out;
+}
+
+static void host_change_and_index(void **state)
+{
+    (void)state;
+    char path[512], err[256], h[STORE_HOST_MAX + 1];
+    uint64_t requests = 0;
+    tmp_path(path, sizeof path, "hosts.db");
+    unlink(path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    store_set_host(s, "alpha");
+    for (unsigned i = 1; i <= 3; i++)
+        write1(s, rec(i, APP_WIN, T0 + i));
+    write1(s, rec(2, APP_WIN, T0 + 10)); /* the same host again */
+    assert_string_equal(host_of(s, 2, h, sizeof h, &requests), "alpha");
+    assert_int_equal(requests, 2);
+    store_set_host(s, "beta");
+    write1(s, rec(2, APP_WIN, T0 + 20)); /* another host: the row follows it */
+    assert_string_equal(host_of(s, 2, h, sizeof h, &requests), "beta");
+    assert_int_equal(requests, 3);
+    assert_string_equal(host_of(s, 1, h, sizeof h, &requests), "alpha");
+    assert_int_equal(requests, 1);
+    struct store_record r = rec(3, APP_WIN, T0 + 30); /* another host and another name: both written */
+    snprintf(r.workstation, sizeof r.workstation, "renamed");
+    write1(s, r);
+    assert_string_equal(host_of(s, 3, h, sizeof h, &requests), "beta");
+    assert_int_equal(requests, 2);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE workstation = 'renamed'"), 1);
+    store_close(s);
+    /* the index answers the host's rows (the planner's choice, SQLite's own words) */
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients INDEXED BY clients_host WHERE last_host = 'beta'"), 2);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE last_host = 'alpha'"), 1);
+
+    /* schema 7: no host index yet */
+    sqltest_exec(path, "DROP INDEX clients_host; PRAGMA user_version = 7;");
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'clients_host'"), 0);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'clients_host'"), 1);
+    assert_string_equal(host_of(s, 2, h, sizeof h, &requests), "beta");
+    store_close(s);
+
+    /* schema 5 (6's table; step 6 adds nothing to SQLite): through 6, 7 and 8 */
+    unlink(path);
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    for (unsigned i = 1; i <= 5; i++)
+        write1(s, rec(i, APP_WIN, T0 + i));
+    store_close(s);
+    sqltest_schema6(path);
+    sqltest_exec(path, "PRAGMA user_version = 5;");
+    assert_int_equal(store_open(path, &s, err, sizeof err), 0);
+    assert_int_equal(sqltest_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 5);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'clients_host'"), 1);
+    write1(s, rec(4, APP_WIN, T0 + 40));
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients"), 5);
+    assert_int_equal(sqltest_int(path, "SELECT request_count FROM clients WHERE workstation = 'pc-4'"), 2);
+    store_close(s);
+    unlink(path);
 }
 
 /* Version 0 (an empty file, or a database someone else left) migrates to the current version; data kept. */
@@ -908,6 +983,79 @@ static void host_names(void **state)
     unlink(path);
 }
 
+/* The host filter's two ways (store_read.c, HOST_INDEX_ROWS): a host of more rows than that pages along the sort
+ * key's index, one of fewer on its own index; both give the same rows in the same order as the unfiltered list. */
+static int keep_host(void *ctx, const struct store_client *c)
+{
+    struct rows *rs = ctx;
+    if (strcmp(c->host, "big") == 0 && rs->n < 50)
+        rs->r[rs->n++] = *c;
+    return 0;
+}
+
+static void host_filter_paths(void **state)
+{
+    (void)state;
+    struct store *s = open_mem();
+    enum { BIG = 10050 };
+    static struct store_record recs[BIG];
+    for (unsigned i = 0; i < BIG; i++)
+        recs[i] = rec(100 + i, APP_WIN, T0 + (int64_t)(i * 7919 % BIG)); /* last_seen in another order than rowid */
+    store_set_host(s, "big");
+    assert_int_equal(store_batch_begin(s), 0);
+    assert_int_equal(store_batch_add(s, recs, BIG), 0);
+    assert_int_equal(store_batch_commit(s, 0), 0);
+    store_set_host(s, "small");
+    for (unsigned i = 1; i <= 3; i++)
+        write1(s, rec(i, APP_WIN, T0 + BIG + i));
+    struct rows want, got;
+    memset(&want, 0, sizeof want);
+    assert_int_equal(store_list(s, NULL, keep_host, &want), 0); /* the big host's 50 newest, by the plain list */
+    assert_int_equal(want.n, 50);
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 50;
+    q.descending = true;
+    q.host = "big";
+    uint64_t total = 0;
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
+    assert_int_equal(total, BIG);
+    assert_int_equal(got.n, 50);
+    for (size_t i = 0; i < 50; i++) {
+        assert_string_equal(got.r[i].host, "big");
+        assert_int_equal(got.r[i].rowid, want.r[i].rowid);
+    }
+    q.sort = STORE_SORT_WORKSTATION; /* another sort key's index, and a text filter with it */
+    q.descending = false;
+    q.q = "pc-1";
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
+    assert_true(total > 1000 && total < BIG);
+    for (size_t i = 0; i < got.n; i++) {
+        assert_string_equal(got.r[i].host, "big");
+        assert_non_null(strstr(got.r[i].workstation, "pc-1"));
+        if (i)
+            assert_true(strcmp(got.r[i - 1].workstation, got.r[i].workstation) < 0);
+    }
+    q.host = "small"; /* a few rows: the host's index, sorted */
+    q.q = NULL;
+    q.sort = STORE_SORT_LAST_SEEN;
+    q.descending = true;
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
+    assert_int_equal(total, 3);
+    assert_int_equal(got.n, 3);
+    assert_string_equal(got.r[0].workstation, "pc-3");
+    assert_string_equal(got.r[2].workstation, "pc-1");
+    q.host = "nobody";
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
+    assert_int_equal(total, 0);
+    assert_int_equal(got.n, 0);
+    store_close(s);
+}
+
 /* store_sleep closes a file store's connections (the WAL checkpointed and removed) and store_wake opens it again as it
  * was: host name, cache size and split checkpoints kept, rows kept; a wake that cannot open the file says so and the
  * store sleeps on until one can; in-memory and read-only stores do not sleep. */
@@ -1107,6 +1255,8 @@ int main(void)
         cmocka_unit_test(client_key_collisions),
         cmocka_unit_test(client_key_probes_bounded),
         cmocka_unit_test(migrate_to_compact_key),
+        cmocka_unit_test(host_change_and_index),
+        cmocka_unit_test(host_filter_paths),
         cmocka_unit_test(migrate_from_v0),
         cmocka_unit_test(migrate_v1_to_v2),
         cmocka_unit_test(host_names),
