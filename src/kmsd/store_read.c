@@ -310,6 +310,69 @@ static int query_page(struct store *s, const struct store_query *q, const struct
     return each_client(s, st, fn, ctx, "cannot list clients");
 }
 
+/* sort=requests for one host of many rows (more than HOST_INDEX_ROWS), nothing else filtering: the page from the
+ * memory's first rows of the whole registry in that order (store_search_top), as many as the host's share of the
+ * rows makes enough, twice over. The order is total (request count, rowid), so the host's rows among the registry's
+ * first k are the host's first ones: when at least the page's rows are among them (or they are every row after the
+ * cursor), they are the page. *done false: not enough were (a host whose rows have few requests), and the caller
+ * reads the host's rows in SQL. Inside the caller's read transaction; *total is the host's count. */
+static int host_top_page(struct store *s, const struct store_query *q, uint64_t total, uint64_t now_ms, bool *done,
+                         int (*fn)(void *ctx, const struct store_client *c), void *ctx)
+{
+    *done = false;
+    uint64_t rows = 0;
+    int ret = store_row_count(s, &rows);
+    uint64_t need = (uint64_t)q->offset + q->limit;
+    if (ret || total == 0 || need == 0)
+        return ret;
+    if (need > total)
+        need = total;
+    uint64_t k = need * (rows > total ? rows : total) / total * 2 + 64;
+    for (int tries = 0; tries < 3 && !*done && !ret; tries++, k *= 4) {
+        if (k > STORE_SEARCH_TOP_MAX)
+            k = STORE_SEARCH_TOP_MAX;
+        struct store_query all = *q;
+        all.host = NULL;
+        all.offset = 0;
+        all.limit = (uint32_t)k;
+        struct store_search_hits hits = {0, NULL, 0};
+        ret = store_search_top(s, &all, false, now_ms, &hits);
+        struct qset set = {QSET_LIST, NULL, NULL, hits.n_list};
+        if (!ret && !(set.json = hits_json(&hits))) {
+            snprintf(s->err, sizeof s->err, "out of memory for the sort");
+            ret = -ENOMEM;
+        }
+        uint64_t in_host = 0;
+        if (!ret) { /* the candidates of this host */
+            sqlite3_stmt *st = NULL;
+            int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT count(*) FROM clients WHERE rowid IN"
+                                                  " (SELECT value FROM json_each(?10)) AND +last_host = ?9",
+                                                  -1, &st, NULL);
+            if (rc != SQLITE_OK) {
+                ret = store_fail(s, rc, "prepare");
+            } else {
+                int b = sqlite_fn.sqlite3_bind_text(st, 10, set.json, -1, SQLITE_STATIC) |
+                        sqlite_fn.sqlite3_bind_text(st, 9, q->host, -1, SQLITE_TRANSIENT);
+                int64_t v = 0;
+                ret = b ? store_bind_failed(s, st, b, "cannot sort clients")
+                        : store_query_int(s, st, &v, "cannot sort clients");
+                in_host = v > 0 ? (uint64_t)v : 0;
+                sqlite_fn.sqlite3_finalize(st);
+            }
+        }
+        bool every = hits.n_list < k; /* every row after the cursor was a candidate */
+        if (!ret && (in_host >= need || every)) {
+            *done = true;
+            ret = query_page(s, q, &set, total, fn, ctx);
+        }
+        free(set.json);
+        free(hits.rowids);
+        if (k == STORE_SEARCH_TOP_MAX)
+            break;
+    }
+    return ret;
+}
+
 int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms, uint64_t *total,
                    int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
@@ -328,6 +391,9 @@ int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms
      * filters and the page is not deep */
     bool top = s->search_on && q->sort == STORE_SORT_REQUESTS && !q->product && !q->has_app && !q->since && !q->host &&
                (uint64_t)q->offset + q->limit <= STORE_SEARCH_TOP_MAX;
+    /* the same for one host, nothing else filtering: from memory when the host has many rows (host_top_page) */
+    bool host_top = s->search_on && q->sort == STORE_SORT_REQUESTS && q->host && !lq && !q->product && !q->has_app &&
+                    !q->since && (uint64_t)q->offset + q->limit <= STORE_SEARCH_TOP_MAX;
     struct store_search_hits hits = {0, NULL, 0};
     struct qset set = {lq ? QSET_SQL : QSET_NONE, lq, NULL, 0};
     /* One read transaction: the search's memory, the total and the page come from the same snapshot. */
@@ -348,7 +414,10 @@ int store_query_at(struct store *s, const struct store_query *q, uint64_t now_ms
     }
     if (!ret)
         ret = query_total(s, q, &set, total);
-    if (!ret)
+    bool done = false;
+    if (!ret && host_top && *total > HOST_INDEX_ROWS)
+        ret = host_top_page(s, q, *total, now_ms, &done, fn, ctx);
+    if (!ret && !done)
         ret = query_page(s, q, &set, *total, fn, ctx);
     ret = store_end(s, ret, "cannot end the transaction");
     free(set.json);

@@ -139,6 +139,39 @@ static void close_all(struct store *w, struct store *mem, struct store *sql)
     store_close(w);
 }
 
+/* sort=requests with a host filter: a host of many rows takes its page from the memory's first rows of the whole
+ * registry (store_read.c, host_top_page), or reads its rows in SQL when too few of them are among those (a host
+ * whose rows come last in that order); a host of a few rows reads its index. Every way gives SQL's pages. */
+static void host_requests_match_sql(void **state)
+{
+    (void)state;
+    char path[512];
+    struct store *w = writer_at("host-requests.db", path, sizeof path), *mem = NULL, *sql = NULL;
+    store_set_host(w, "b"); /* first: the lowest rowids, one request each */
+    fill(w, 20001, 11000, T0, NULL, true);
+    store_set_host(w, "a");
+    fill(w, 1, 12000, T0, NULL, true);
+    fill(w, 1, 3000, T0 + 10, NULL, false); /* two requests */
+    fill(w, 1, 1000, T0 + 20, NULL, false); /* three */
+    store_set_host(w, "c");
+    fill(w, 40001, 5, T0, NULL, false);
+    open_readers(path, &mem, &sql);
+    static const char *const hosts[] = {"a", "b", "c", "nobody"};
+    for (size_t h = 0; h < sizeof hosts / sizeof hosts[0]; h++)
+        for (int desc = 0; desc < 2; desc++) {
+            struct store_query q = page_of(NULL);
+            q.sort = STORE_SORT_REQUESTS;
+            q.descending = desc;
+            q.host = hosts[h];
+            uint64_t total = 0;
+            same(mem, sql, q, &total);
+            assert_int_equal(total, h == 0 ? 12000 : h == 1 ? 11000 : h == 2 ? 5 : 0);
+            q.offset = 9000; /* deep: past the memory's reach, SQL's */
+            same(mem, sql, q, NULL);
+        }
+    close_all(w, mem, sql);
+}
+
 static void search_matches_sql(void **state)
 {
     (void)state;
@@ -340,6 +373,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_matches_sql),
+        cmocka_unit_test(host_requests_match_sql),
         cmocka_unit_test(limits),
         cmocka_unit_test(one_sort_pass),
         cmocka_unit_test(cursors_match_sql),
