@@ -1,10 +1,11 @@
 #!/bin/bash
 # PROXY protocol on the KMS listener (--proxy-protocol, --trusted-proxy): a trusted proxy's connection starts with a
 # version 1 or 2 header (whole, or split across reads) and the client it names is the one recorded, checked by the
-# access lists and limited per address; a header from an address not trusted is refused and counted
-# (closed{reason="proxy"}), and so is a trusted proxy's connection without one; a peer not trusted and sending no
-# header is served as before. HAProxy from Debian, started here on loopback with send-proxy-v2 and send-proxy,
-# carries real activations (kmsc's, and one from 127.0.0.5 whose address must be the recorded one).
+# access lists and limited per address (--max-per-address, --rate-limit: the client, never the proxy, is counted);
+# a header from an address not trusted is refused and counted (closed{reason="proxy"}), and so is a trusted proxy's
+# connection without one; a peer not trusted and sending no header is served as before. HAProxy from Debian, started
+# here on loopback with send-proxy-v2 and send-proxy, carries real activations (kmsc's, and one from 127.0.0.5 whose
+# address must be the recorded one).
 . "$(dirname "$0")/lib.sh"
 command -v haproxy >/dev/null || fail "haproxy is not installed (setup-debian.sh --test)"
 CONF="$TMP/kmsd.conf"
@@ -138,10 +139,67 @@ kill "$HAPROXY"
 wait "$HAPROXY" 2>/dev/null
 stop_kmsd
 
+# The per-address limits count the client a header names, not the proxy: with --limit-private (so that the proxy's
+# own 127.0.0.1 would be limited too, were it counted) --max-per-address 2 --rate-limit 1 --rate-burst 1, three
+# connections held open together whose headers name one public address (203.0.113.7: TEST-NET-3, not private for
+# acl_is_private) get two BIND_ACKs and a close, while three naming three other addresses, through the same proxy
+# with those two still open, are all answered; a second activation from one named address gets no answer, the
+# first from another named address gets its answer.
+start_kmsd --no-db --proxy-protocol --trusted-proxy 127.0.0.1 --limit-private --max-per-address 2 \
+    --rate-limit 1 --rate-burst 1
+"$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "the per-address limits behind the proxy"
+import socket, struct, sys
+sys.path.insert(0, sys.argv[1])
+import kmsproto
+port = int(sys.argv[2])
+bind, req = kmsproto.bind_pdu(), kmsproto.request_pdu("v6", "ndr64")
+
+def proxied(client, n):  # a connection from the proxy (127.0.0.1) and its v2 header naming client:40000+n
+    s = kmsproto.connect("127.0.0.1", port, src="127.0.0.1")
+    return s, (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" + struct.pack(">H", 12) + socket.inet_aton(client)
+               + socket.inet_aton("127.0.0.1") + struct.pack(">HH", 40000 + n, port))
+
+def answered(s, pdu):  # the PDU's reply came (a close, or a reset, is no answer)
+    try:
+        s.sendall(pdu)
+        return kmsproto.read_pdu(s) is not None
+    except OSError:
+        return False
+
+def served(conns):  # header and BIND on each in turn, each after the one before was answered or closed
+    return [answered(s, h + bind) for s, h in conns]
+
+held = [proxied("203.0.113.7", i) for i in range(3)]
+one = served(held)
+assert one == [True, True, False], "three connections naming 203.0.113.7: served %s, want the first two" % one
+more = [proxied("203.0.113.%d" % (20 + i), 10 + i) for i in range(3)]
+many = served(more)
+assert many == [True] * 3, "three connections naming three addresses (the proxy holding five): served %s" % many
+for s, _ in held + more:
+    s.close()
+first = proxied("203.0.113.31", 20)
+assert served([first]) == [True] and answered(first[0], req), "the first activation of 203.0.113.31 went unanswered"
+first[0].close()
+again = proxied("203.0.113.31", 21)
+assert served([again]) == [True], "a second connection naming 203.0.113.31 was not served"
+assert not answered(again[0], req), "a second activation of 203.0.113.31 was answered: --rate-burst 1"
+again[0].close()
+other = proxied("203.0.113.32", 22)
+assert served([other]) == [True] and answered(other[0], req), "203.0.113.32 was refused with 203.0.113.31"
+other[0].close()
+print("ok: per-address limits on the named clients")
+PY
+counted "per_address=1"
+counted "rate=1"
+wait_log "203.0.113.7:40002: connection refused: the address holds --max-per-address (2) connections" \
+    "the per-address refusal does not name the proxied client"
+wait_log "203.0.113.31:40021: activation refused: over --rate-limit" "the rate refusal does not name the proxied client"
+stop_kmsd
+
 expect_rc 2 "$KMSD" --state-dir "$TMP/x" --proxy-protocol --check-config
 grep -q -- "--proxy-protocol needs --trusted-proxy" "$TMP/out" || fail "$(cat "$TMP/out")"
 expect_rc 2 "$KMSD" --state-dir "$TMP/x" --trusted-proxy 10.0.0.1 --check-config
 expect_rc 2 "$KMSD" --state-dir "$TMP/x" --proxy-protocol --trusted-proxy 10.0.0.1 --max-pdu 512 \
     --max-conn-buffer 1024 --check-config
 grep -q "less than a PROXY header may be" "$TMP/out" || fail "$(cat "$TMP/out")"
-echo "32-proxy-protocol: v1, v2 (IPv4, IPv6, split, LOCAL) recorded as the client; untrusted and missing refused; --deny on the client; HAProxy send-proxy-v2 and send-proxy"
+echo "32-proxy-protocol: v1, v2 (IPv4, IPv6, split, LOCAL) recorded as the client; untrusted and missing refused; --deny, --max-per-address and --rate-limit on the client; HAProxy send-proxy-v2 and send-proxy"

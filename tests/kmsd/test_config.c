@@ -1670,6 +1670,83 @@ static void docs_mention_every_option(void **state)
     free(man);
 }
 
+/* The option names listed in doc after marker, up to the first '.': separated by commas, blanks and "and", in
+ * backticks (config.md) or with their dashes escaped as \- (kmsd.8). Sets named[i] for each option named; a word
+ * that is not an option, or an option named twice, fails. */
+static void doc_option_list(const char *doc, const char *file, const char *marker, bool *named)
+{
+    const char *p = strstr(doc, marker);
+    if (!p)
+        fail_msg("%s: no \"%s\"", file, marker);
+    p += strlen(marker);
+    const char *end = strchr(p, '.');
+    assert_non_null(end);
+    memset(named, 0, config_option_count() * sizeof *named);
+    while (p < end) {
+        if (strchr(", \n`", *p)) {
+            p++;
+            continue;
+        }
+        char word[64];
+        size_t k = 0;
+        while (p < end && !strchr(", \n`", *p)) {
+            if (p[0] == '\\' && p[1] == '-')
+                p++;
+            if (k + 1 >= sizeof word)
+                fail_msg("%s: a long word in the list after \"%s\"", file, marker);
+            word[k++] = *p++;
+        }
+        word[k] = '\0';
+        if (strcmp(word, "and") == 0)
+            continue;
+        size_t i = 0;
+        while (i < config_option_count() && strcmp(config_option_at(i)->name, word) != 0)
+            i++;
+        if (i == config_option_count())
+            fail_msg("%s: \"%s\", in the list after \"%s\", is no option", file, word, marker);
+        if (named[i])
+            fail_msg("%s: %s twice in the list after \"%s\"", file, word, marker);
+        named[i] = true;
+    }
+}
+
+/* kmsd.8 (SIGNALS) and config.md (Reload) list the options a reload applies, exactly those the table marks live, and
+ * those that wait for a restart: every other option a configuration file can set. */
+static void docs_reload_lists(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"docs/kmsd.8", "docs/config.md"};
+    static const char live_marker[] = "open connections staying open:";
+    static const char restart_marker[] = "each one that changed being logged as such:";
+    size_t n = config_option_count();
+    bool *live = calloc(n, sizeof *live), *restart = calloc(n, sizeof *restart);
+    assert_non_null(live);
+    assert_non_null(restart);
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char *doc = read_source_file(files[f]);
+        doc_option_list(doc, files[f], live_marker, live);
+        doc_option_list(doc, files[f], restart_marker, restart);
+        for (size_t i = 0; i < n; i++) {
+            const struct config_option *o = config_option_at(i);
+            bool is_live = config_option_live(o->name);
+            if (is_live && !live[i])
+                fail_msg("%s: %s applies at a reload but is not in the list after \"%s\"", files[f], o->name,
+                         live_marker);
+            if (!is_live && live[i])
+                fail_msg("%s: %s needs a restart but is in the list after \"%s\"", files[f], o->name, live_marker);
+            if (!is_live && (o->in & CONFIG_IN_INI) && !restart[i])
+                fail_msg("%s: %s needs a restart but is not in the list after \"%s\"", files[f], o->name,
+                         restart_marker);
+            if (is_live && restart[i])
+                fail_msg("%s: %s applies at a reload but is in the list after \"%s\"", files[f], o->name,
+                         restart_marker);
+        }
+        free(doc);
+    }
+    free(live);
+    free(restart);
+}
+
 /* packaging/kmsd.conf.example: every key commented out at its default. Loading it, and loading it with every
  * "# key = value" line uncommented, both give the defaults. */
 static void example_config(void **state)
@@ -1824,6 +1901,7 @@ int main(void)
         cmocka_unit_test(help_lists_every_option),
         cmocka_unit_test(products_file_option),
         cmocka_unit_test(docs_mention_every_option),
+        cmocka_unit_test(docs_reload_lists),
         cmocka_unit_test(example_config),
         cmocka_unit_test(command_args),
         cmocka_unit_test(live_options_taken),
