@@ -436,8 +436,12 @@ static void server_limits(struct server_cfg *s, const struct kmsd_config *cfg)
     s->max_conn_buffer = cfg->max_conn_buffer;
     s->pdu_timeout_ms = cfg->pdu_timeout_ms;
     s->max_per_address = cfg->max_per_address;
+    s->rate_limit = cfg->rate_limit;
+    s->rate_burst = cfg->rate_burst;
     s->limit_private = cfg->limit_private;
     s->count_floor = cfg->count_floor;
+    s->retention_days = cfg->retention_days;
+    s->max_clients = cfg->max_clients;
 }
 
 /* Keeps p for the life of the process (struct kept). Out of memory: p stays allocated all the same, unlisted. */
@@ -713,8 +717,6 @@ static int make_server_cfg(struct kmsd *k)
     s->port = cfg->port;
     server_limits(s, cfg);
     s->max_addresses = cfg->max_addresses;
-    s->rate_limit = cfg->rate_limit;
-    s->rate_burst = cfg->rate_burst;
     s->acl = &k->acl;
     if (acl_build(&k->acl, cfg->allow[0], cfg->n_allow, cfg->deny[0], cfg->n_deny, sizeof cfg->allow[0],
                   cfg->private_only))
@@ -733,8 +735,6 @@ static int make_server_cfg(struct kmsd *k)
     s->activation = &k->acfg;
     s->rng = &k->rng;
     s->genuine_count = cfg->count_mode == CONFIG_COUNT_GENUINE;
-    s->retention_days = cfg->retention_days;
-    s->max_clients = cfg->max_clients;
     s->registry_idle_unload_ms = cfg->registry_idle_unload_ms;
     return 0;
 }

@@ -29,6 +29,23 @@ int ratelimit_init(struct ratelimit *rl, const struct ratelimit_cfg *cfg)
     return 0;
 }
 
+static uint64_t bucket_max(const struct ratelimit *rl)
+{
+    return (uint64_t)(rl->cfg.burst ? rl->cfg.burst : 1) * 1000;
+}
+
+void ratelimit_set_limits(struct ratelimit *rl, uint32_t max_per_address, uint32_t rate_per_minute, uint32_t burst)
+{
+    rl->cfg.max_per_address = max_per_address;
+    rl->cfg.rate_per_minute = rate_per_minute;
+    rl->cfg.burst = burst;
+    /* a bucket fuller than the new burst is cut to it (a refill would, but not before time passes) */
+    uint64_t max = bucket_max(rl);
+    for (size_t i = 0; i < rl->n_sets * RATELIMIT_WAYS; i++)
+        if (rl->slots[i].used && rl->slots[i].tokens_milli > max)
+            rl->slots[i].tokens_milli = max;
+}
+
 void ratelimit_free(struct ratelimit *rl)
 {
     free(rl->slots);
@@ -91,11 +108,6 @@ static struct ratelimit_entry *find(const struct ratelimit *rl, const uint8_t ad
         if (s[i].used && memcmp(s[i].key, key, 16) == 0)
             return &s[i];
     return NULL;
-}
-
-static uint64_t bucket_max(const struct ratelimit *rl)
-{
-    return (uint64_t)(rl->cfg.burst ? rl->cfg.burst : 1) * 1000;
 }
 
 /* The entry of addr, created (with a full bucket) if it can be; NULL when its set is full of connected

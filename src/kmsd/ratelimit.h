@@ -60,6 +60,9 @@ enum ratelimit_result {
 /* Allocates the table. Returns 0 or -ENOMEM / -EINVAL (capacity 0). */
 int ratelimit_init(struct ratelimit *rl, const struct ratelimit_cfg *cfg);
 void ratelimit_free(struct ratelimit *rl);
+/* New limits (a reload), for the next connection and activation: connections already counted stay counted, and a
+ * bucket above the new burst is cut to it. The table's size stays. */
+void ratelimit_set_limits(struct ratelimit *rl, uint32_t max_per_address, uint32_t rate_per_minute, uint32_t burst);
 
 /* The key of a 16-byte address (IPv6 outside ::ffff:0:0/96 cut to its /64). */
 void ratelimit_key(const uint8_t addr[16], uint8_t key[16]);

@@ -44,9 +44,11 @@ static void on_hangup(uv_signal_t *s, int signum)
     }
     sdnotify_reloading("reloading the configuration");
     srv->cfg->reload(srv->cfg->reload_ctx);
+    ratelimit_set_limits(&srv->rl, srv->cfg->max_per_address, srv->cfg->rate_limit, srv->cfg->rate_burst);
     if (srv->writer) { /* --count-mode may have changed: the writer counts (or stops) from the next fold */
         store_writer_set_count(srv->writer, srv->cfg->genuine_count);
         store_writer_set_idle_unload(srv->writer, srv->cfg->registry_idle_unload_ms);
+        store_writer_set_limits(srv->writer, srv->cfg->retention_days, srv->cfg->max_clients);
     }
     char status[200];
     sd_status_text(srv, srv->sd_stalled, status, sizeof status);

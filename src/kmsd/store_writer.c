@@ -61,8 +61,9 @@ static void prune_step(struct store_writer *w)
     int64_t now = w->cfg.now();
     uint64_t deleted = 0;
     bool more = false;
-    int rc = store_prune_step(w->db, now, w->cfg.retention_days, w->cfg.max_clients, w->cfg.prune_chunk, &deleted,
-                              &more);
+    int rc = store_prune_step(w->db, now, atomic_load_explicit(&w->retention_days, memory_order_relaxed),
+                              atomic_load_explicit(&w->max_clients, memory_order_relaxed), w->cfg.prune_chunk,
+                              &deleted, &more);
     if (rc < 0)
         log_warn("registry: pruning failed (tried again in a day): %s", store_errmsg(w->db));
     w->pruned_run += deleted;
@@ -150,7 +151,8 @@ static bool maintenance_due(const struct store_writer *w, uint64_t now_ms)
 {
     if (now_ms < w->maint_after_ms)
         return false;
-    return w->prune_more || w->vacuum_more || w->cfg.now() - w->last_prune >= PRUNE_EVERY_S;
+    return w->prune_more || w->vacuum_more || atomic_load_explicit(&w->prune_asked, memory_order_relaxed) ||
+           w->cfg.now() - w->last_prune >= PRUNE_EVERY_S;
 }
 
 static void maintenance_step_run(struct store_writer *w);
@@ -179,8 +181,9 @@ static void maintenance_step(struct store_writer *w)
 
 static void maintenance_step_run(struct store_writer *w)
 {
-    if (w->prune_more || !w->vacuum_more) {
-        w->prune_more = true; /* a new day's prune starts here */
+    bool asked = atomic_exchange_explicit(&w->prune_asked, false, memory_order_relaxed);
+    if (w->prune_more || asked || !w->vacuum_more) {
+        w->prune_more = true; /* a new day's prune, or one a reload asked for, starts here */
         prune_step(w);
         return;
     }
@@ -474,7 +477,8 @@ static void *run(void *arg)
             uint64_t wake = w->pending ? fold_deadline(w, now)
                             : w->recs ? w->last_fold_ms + w->cfg.idle_release_ms
                                          : now + 60000;
-            if ((w->prune_more || w->vacuum_more) && w->maint_after_ms < wake)
+            if ((w->prune_more || w->vacuum_more || atomic_load_explicit(&w->prune_asked, memory_order_relaxed)) &&
+                w->maint_after_ms < wake)
                 wake = w->maint_after_ms;
             uint32_t unload_ms = atomic_load_explicit(&w->idle_unload_ms, memory_order_relaxed);
             if (may_sleep(w) && w->last_use_ms + unload_ms < wake)
@@ -716,6 +720,9 @@ int store_writer_start(struct store *s, uv_loop_t *loop, const struct store_writ
     if (w->cfg.idle_release_ms == 0)
         w->cfg.idle_release_ms = STORE_WRITER_IDLE_RELEASE_MS;
     atomic_init(&w->idle_unload_ms, cfg->idle_unload_ms);
+    atomic_init(&w->retention_days, cfg->retention_days);
+    atomic_init(&w->max_clients, cfg->max_clients);
+    atomic_init(&w->prune_asked, false);
     w->last_use_ms = store_writer_mono_ms();
     w->last_failure_log = w->ckpt_last_log = w->last_journal_log = -FAILURE_LOG_EVERY_S;
     int rc = sync_init(w);
@@ -795,6 +802,18 @@ void store_writer_set_idle_unload(struct store_writer *w, uint32_t ms)
     atomic_store_explicit(&w->idle_unload_ms, ms, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     pthread_cond_signal(&w->cv); /* the writer computes its next wake-up again */
+    pthread_mutex_unlock(&w->mu);
+}
+
+void store_writer_set_limits(struct store_writer *w, uint32_t retention_days, uint64_t max_clients)
+{
+    uint32_t r0 = atomic_exchange_explicit(&w->retention_days, retention_days, memory_order_relaxed);
+    uint64_t m0 = atomic_exchange_explicit(&w->max_clients, max_clients, memory_order_relaxed);
+    if (r0 == retention_days && m0 == max_clients)
+        return;
+    atomic_store_explicit(&w->prune_asked, true, memory_order_relaxed);
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_signal(&w->cv); /* the writer computes its next wake-up again: a prune is due */
     pthread_mutex_unlock(&w->mu);
 }
 

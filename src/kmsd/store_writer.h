@@ -147,6 +147,9 @@ void store_writer_set_count(struct store_writer *w, bool on);
 /* --registry-idle-unload from now (any thread; 0: never): the registry's connections close after ms without a fold
  * or a prune step, and open again for the next one. */
 void store_writer_set_idle_unload(struct store_writer *w, uint32_t ms);
+/* --retention and --max-clients from now (any thread): when either changed, a prune starts at the writer's next
+ * chance (after a fold that is due, and not before the start's own prune delay), in chunks as the daily one. */
+void store_writer_set_limits(struct store_writer *w, uint32_t retention_days, uint64_t max_clients);
 /* Current counters (read on the loop thread). */
 void store_writer_stats(struct store_writer *w, struct store_writer_stats *out);
 /* Writes and answers what is buffered, folds the whole journal, runs the remaining callbacks, stops the

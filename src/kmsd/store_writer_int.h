@@ -103,6 +103,9 @@ struct store_writer {
     uint64_t last_fold_ms;
     uint64_t last_use_ms;   /* monotonic ms of the last fold, maintenance step or wake (--registry-idle-unload) */
     _Atomic uint32_t idle_unload_ms; /* cfg.idle_unload_ms, changed by store_writer_set_idle_unload (0: never) */
+    _Atomic uint32_t retention_days; /* cfg.retention_days and cfg.max_clients, changed by store_writer_set_limits */
+    _Atomic uint64_t max_clients;
+    atomic_bool prune_asked;         /* store_writer_set_limits changed them: a prune starts at the next chance */
     struct store_record *recs; /* the fold's decoded records and read buffer, kept while folds follow each */
                                /* (recs != NULL: memory held since the last fold, handed back when idle) */
     size_t recs_ready;         /* records of recs whose pages are resident (prefault, STORE_WRITER_PREFAULT_RECS) */

@@ -157,6 +157,64 @@ u.urlopen(u.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[
     "http://127.0.0.1:$HTTP_PORT/healthz" "$TOKEN" || fail "HTTP after the retirements"
 stop_kmsd
 
+# the per-address limits and the registry's row cap apply live: with --limit-private (loopback limited too), a
+# reload from no cap to --max-per-address 1 refuses a second connection from 127.0.0.3 while one is open; a reload to
+# --rate-limit 1 --rate-burst 1 leaves a second activation from 127.0.0.4 unanswered; 1,100 clients, then a reload to
+# --max-clients 1000 prunes the least recently seen at once (the registry then 1,000 rows, 1,001 when the activation
+# above is folded after the prune), not at the next day's prune
+printf 'log-level = info\nlog-file = %s\nlimit-private = true\nmax-per-address = 0\nrate-limit = 0\n' "$LOG" >"$CONF"
+IT_RATE=() # the rate limit from the INI file alone, which the reload changes (the command line would win)
+start_kmsd -c "$CONF"
+"$KMSC" bench -q -N 1100 -c 8 --new-connection "127.0.0.1:$PORT" >/dev/null || fail "the 1,100 clients"
+"$PYTHON" - "http://127.0.0.1:$HTTP_PORT/api/v1/clients?limit=1" <<'PY' || fail "the 1,100 clients not in the registry"
+import json, sys, time, urllib.request
+for _ in range(100):  # the writer folds them within a second or so: at most 10 s
+    if json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["total"] >= 1100:
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+PY
+printf 'log-level = info\nlog-file = %s\nlimit-private = true\nmax-per-address = 1\nrate-limit = 1\nrate-burst = 1\nmax-clients = 1000\n' \
+    "$LOG" >"$CONF"
+n0=$(grep -c "$RELOAD_LINE" "$LOG")
+hup_and_wait $((n0 + 1)) "$LOG"
+grep -q "reload: 4 option(s) applied (max-per-address, rate-limit, rate-burst, max-clients); 0 need a restart" "$LOG" ||
+    fail "summary: $(grep reload: "$LOG" | tail -1)"
+"$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "the per-address limits of the reload"
+import sys
+sys.path.insert(0, sys.argv[1])
+import kmsproto
+port = int(sys.argv[2])
+held = kmsproto.connect("127.0.0.1", port, src="127.0.0.3")
+held.sendall(kmsproto.bind_pdu())
+assert kmsproto.read_pdu(held), "the first connection from 127.0.0.3 was not served"
+second = kmsproto.connect("127.0.0.1", port, src="127.0.0.3")
+assert kmsproto.closed_by_server(second, 3.0), "a second connection from 127.0.0.3 was served: --max-per-address 1"
+held.close()
+def activation(src):  # answered (a close or a reset is no answer)
+    s = kmsproto.connect("127.0.0.1", port, src=src)
+    try:
+        s.sendall(kmsproto.bind_pdu())
+        if not kmsproto.read_pdu(s):
+            return False
+        s.sendall(kmsproto.request_pdu("v6", "ndr64"))
+        r = kmsproto.read_pdu(s)
+        return bool(r and r[2] == 2)
+    except OSError:
+        return False
+    finally:
+        s.close()
+assert activation("127.0.0.4"), "the first activation from 127.0.0.4 went unanswered"
+assert not activation("127.0.0.4"), "a second activation from 127.0.0.4 was answered: --rate-limit 1 --rate-burst 1"
+PY
+wait_lines 1 "registry: pruned [0-9]* client rows" "no prune to --max-clients 1000 after the reload" "$LOG"
+"$PYTHON" - "http://127.0.0.1:$HTTP_PORT/api/v1/clients?limit=1" <<'PY' || fail "the registry is not at 1,000 rows"
+import json, sys, urllib.request
+total = json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["total"]
+sys.exit(0 if total in (1000, 1001) else "%d rows after the prune" % total)
+PY
+stop_kmsd
+
 # with --no-db, a reload to genuine mode is refused: the running configuration stays
 printf 'log-level = info\nlog-file = %s\n' "$LOG" >"$CONF"
 start_kmsd -c "$CONF" --no-db
@@ -167,4 +225,4 @@ grep -q "reload: --count-mode genuine needs the registry (kmsd runs with --no-db
     "$LOG" || fail "no refusal of genuine mode without a registry"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the refused reload"
 stop_kmsd
-echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named, HTTP token, page size and count mode live"
+echo "29-reload: deny applied live, open connection kept, log reopened, bad configuration kept out, restart-only named, HTTP token, page size, count mode, per-address limits and row cap live"

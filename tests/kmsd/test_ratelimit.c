@@ -100,6 +100,34 @@ static void bucket(void **state)
     ratelimit_free(&rl);
 }
 
+/* New limits (a reload) apply to the next connection and activation: a full bucket above a lowered burst is cut to
+ * it, connections already counted stay counted, no limit becomes a limit and back. */
+static void new_limits(void **state)
+{
+    (void)state;
+    struct ratelimit rl;
+    struct ratelimit_cfg c = cfg_of(0, 60, 100, 1024);
+    assert_int_equal(ratelimit_init(&rl, &c), 0);
+    uint8_t a[16], b[16];
+    v4(0xc0a80001, a);
+    v4(0xc0a80002, b);
+    assert_true(ratelimit_activation(&rl, a, 1000)); /* a: a bucket of 99 left */
+    assert_int_equal(ratelimit_connect(&rl, b, 1000), RATELIMIT_OK);
+    assert_int_equal(ratelimit_connect(&rl, b, 1000), RATELIMIT_OK);
+    ratelimit_set_limits(&rl, 2, 60, 2); /* burst 2, two connections an address */
+    assert_true(ratelimit_activation(&rl, a, 1000));
+    assert_true(ratelimit_activation(&rl, a, 1000));
+    assert_false(ratelimit_activation(&rl, a, 1000)); /* 99 cut to 2 */
+    assert_int_equal(ratelimit_connect(&rl, b, 1000), RATELIMIT_OVER); /* the two open ones count */
+    ratelimit_disconnect(&rl, b);
+    assert_int_equal(ratelimit_connect(&rl, b, 1000), RATELIMIT_OK);
+    ratelimit_set_limits(&rl, 0, 0, 2); /* no limits */
+    for (int i = 0; i < 50; i++)
+        assert_true(ratelimit_activation(&rl, a, 1000));
+    assert_int_equal(ratelimit_connect(&rl, b, 1000), RATELIMIT_OK);
+    ratelimit_free(&rl);
+}
+
 /* A flood of distinct addresses never grows the table; idle entries are evicted, connected ones kept. */
 static void bounded(void **state)
 {
@@ -171,6 +199,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(connections),
         cmocka_unit_test(bucket),
+        cmocka_unit_test(new_limits),
         cmocka_unit_test(bounded),
         cmocka_unit_test(log_limit),
     };
