@@ -404,8 +404,8 @@ const struct opt config_opts[] = {
      0,
      UINT32_MAX, RESTART},
     {{"db", 0, CONFIG_ARG_VALUE, false, ALL, "PATH|URI", "",
-      "client registry: a SQLite file, or postgresql://USER@HOST:PORT/DB for several hosts; none: no registry (none "
-      "given: STATE-DIR/kmsd.db)"},
+      "client registry: a SQLite file, or a PostgreSQL connection string for several hosts (postgresql://USER@HOST:"
+      "PORT/DB, or host=HOST dbname=DB ...); none: no registry (none given: STATE-DIR/kmsd.db)"},
      config_set_string,
      print_string,
      F(db),

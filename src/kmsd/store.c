@@ -660,8 +660,61 @@ bool store_on_postgresql(const struct store *s)
     return s->pg != NULL;
 }
 
+/* A keyword/value connection string with the values of password and sslpassword replaced by "***": each value is
+ * a run of non-blanks or a single-quoted text ('...', \' and \\ escaped), as libpq reads them. */
+static void redact_keywords(const char *db, char *out, size_t cap)
+{
+    size_t o = 0;
+    const char *p = db;
+#define PUT(c) do { if (o + 1 < cap) out[o++] = (c); } while (0)
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            PUT(*p++);
+        const char *k = p;
+        p += strcspn(p, "= \t");
+        size_t kn = (size_t)(p - k);
+        for (const char *c = k; c < p; c++)
+            PUT(*c);
+        while (*p == ' ' || *p == '\t')
+            PUT(*p++);
+        if (*p != '=')
+            continue;
+        PUT(*p++);
+        while (*p == ' ' || *p == '\t')
+            PUT(*p++);
+        bool secret = (kn == 8 && memcmp(k, "password", 8) == 0) || (kn == 11 && memcmp(k, "sslpassword", 11) == 0);
+        const char *v = p;
+        if (*p == '\'') {
+            for (p++; *p && *p != '\''; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p == '\'')
+                p++;
+        } else {
+            p += strcspn(p, " \t");
+        }
+        if (secret) {
+            PUT('*');
+            PUT('*');
+            PUT('*');
+        } else {
+            for (const char *c = v; c < p; c++)
+                PUT(*c);
+        }
+    }
+#undef PUT
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
 void store_redact(const char *db, char *out, size_t cap)
 {
+    if (cap == 0)
+        return;
+    bool uri = strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+    if (!uri && store_is_postgresql(db)) {
+        redact_keywords(db, out, cap);
+        return;
+    }
     snprintf(out, cap, "%s", db);
     if (!store_is_postgresql(out))
         return;

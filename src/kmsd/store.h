@@ -66,10 +66,11 @@ struct store;
 /* The registry's path: db when it names one (non-empty), else STATE_DIR/STORE_FILE_NAME. The one place that
  * rule lives (kmsd, its commands and the privilege drop all ask here). Returns 0 or -ENAMETOOLONG. */
 int store_path(const char *db, const char *state_dir, char *out, size_t cap);
-/* A PostgreSQL registry (store_pg.h): db a libpq URI, postgresql://USER@HOST:PORT/DB?PARAMS (or postgres://). Its
- * password comes from --db-password-file (store_pg_set_password_file) or libpq's PGPASSFILE / ~/.pgpass: a URI holding
- * one is refused by store_open. */
-bool store_is_postgresql(const char *db); /* a libpq URI: postgresql:// or postgres:// (store_pg.c) */
+/* A PostgreSQL registry (store_pg.h): db a libpq connection string, a URI (postgresql://USER@HOST:PORT/DB?PARAMS or
+ * postgres://) or keywords (host=HOST dbname=DB ...: the first word a libpq keyword and '='). Its password comes from
+ * --db-password-file (store_pg_set_password_file) or libpq's PGPASSFILE / ~/.pgpass: a string holding one is refused
+ * by store_open. */
+bool store_is_postgresql(const char *db); /* a libpq URI or keyword string (store_pg.c) */
 /* Whether s is a PostgreSQL registry (the store_open'ed form of store_is_postgresql). */
 bool store_on_postgresql(const struct store *s);
 /* Where the registry's files on this host are named from: the activation journal (<base>-activations.N) and the
@@ -81,7 +82,7 @@ int store_local_path(const char *db, const char *state_dir, char *out, size_t ca
  * (--db-password-file); else libpq's own ways (PGPASSFILE, ~/.pgpass). NULL or "" unsets it. Any thread; call before
  * opening stores. */
 void store_set_password_file(const char *path);
-/* db as it may be shown (messages, logs): a URI's password, if any, replaced by "***". */
+/* db as it may be shown (messages, logs): a connection string's password, if any, replaced by "***". */
 void store_redact(const char *db, char *out, size_t cap);
 
 /* SQLite is loaded while a store is open (sqlite_fns.h) and set up for a long-running process at each load.

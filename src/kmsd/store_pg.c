@@ -235,9 +235,32 @@ const char *pg_stmt_name(enum pg_stmt id)
     return stmt_names[id];
 }
 
+/* The keywords of libpq's connection strings (its documentation's "Parameter Key Words", PostgreSQL 16): a --db whose
+ * first word is one of them followed by '=' is a keyword/value connection string, not a file's path. */
+static const char *const conninfo_keywords[] = {
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "require_auth", "channel_binding",
+    "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name", "keepalives",
+    "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "replication", "gssencmode",
+    "sslmode", "requiressl", "sslcompression", "sslcert", "sslkey", "sslpassword", "sslcertmode", "sslrootcert",
+    "sslcrl", "sslcrldir", "sslsni", "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version",
+    "krbsrvname", "gsslib", "gssdelegation", "service", "target_session_attrs", "load_balance_hosts",
+};
+
 bool store_is_postgresql(const char *db)
 {
-    return db && (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
+    if (!db)
+        return false;
+    if (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0)
+        return true;
+    const char *p = db + strspn(db, " \t");
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+    const char *eq = p + n + strspn(p + n, " \t");
+    if (n == 0 || *eq != '=')
+        return false;
+    for (size_t i = 0; i < sizeof conninfo_keywords / sizeof conninfo_keywords[0]; i++)
+        if (strlen(conninfo_keywords[i]) == n && memcmp(conninfo_keywords[i], p, n) == 0)
+            return true;
+    return false;
 }
 
 /* ---- parameters ---- */
@@ -699,7 +722,7 @@ static int check_conninfo(struct store *s, const char *conninfo)
     char *msg = NULL;
     PQconninfoOption *opts = pq_fn.PQconninfoParse(conninfo, &msg);
     if (!opts) {
-        snprintf(s->err, sizeof s->err, "not a PostgreSQL connection URI: %s", msg ? msg : "out of memory");
+        snprintf(s->err, sizeof s->err, "not a PostgreSQL connection string: %s", msg ? msg : "out of memory");
         one_line(s->err);
         free(msg); /* PQfreemem is free on every platform kmsd builds for */
         return -EINVAL;
@@ -708,7 +731,7 @@ static int check_conninfo(struct store *s, const char *conninfo)
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0]) {
             snprintf(s->err, sizeof s->err,
-                     "the URI holds a password: give it in --db-password-file or PGPASSFILE instead (a password in "
+                     "the connection string holds a password: give it in --db-password-file or PGPASSFILE instead (a password in "
                      "--db shows in the process list, the configuration and the logs)");
             ret = -EINVAL;
         }

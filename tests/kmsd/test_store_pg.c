@@ -466,6 +466,38 @@ static void refusals(void **state)
     assert_string_equal(shown, "postgresql://h/d?xpassword=1");
     store_redact("/var/lib/kmsd/kmsd.db", shown, sizeof shown);
     assert_string_equal(shown, "/var/lib/kmsd/kmsd.db");
+    /* libpq's keyword/value form: taken for PostgreSQL, its passwords masked, quoted or not */
+    assert_true(store_is_postgresql("host=db1 dbname=kmsd"));
+    assert_true(store_is_postgresql("  service = kms"));
+    assert_false(store_is_postgresql("hostx=1"));
+    assert_false(store_is_postgresql("/var/lib/kmsd/host=1.db"));
+    assert_false(store_is_postgresql("kmsd.db"));
+    assert_false(store_is_postgresql("=x"));
+    store_redact("host=h password=pw2 dbname=d", shown, sizeof shown);
+    assert_string_equal(shown, "host=h password=*** dbname=d");
+    store_redact("host=h password = 'a b\\'c' sslpassword=x user=u", shown, sizeof shown);
+    assert_string_equal(shown, "host=h password = *** sslpassword=*** user=u");
+    store_redact("host=h passwordx=1", shown, sizeof shown);
+    assert_string_equal(shown, "host=h passwordx=1");
+    char tiny[8];
+    store_redact("host=h password=secret", tiny, sizeof tiny);
+    assert_string_equal(tiny, "host=h ");
+    /* the same server by keywords (postgresql://USER@HOST:PORT/DB, tests/integration/pg.sh): opened as by its URI; a
+     * password among the keywords refused as in a URI */
+    char user[64], host[64], db[64], kw[400];
+    unsigned port = 0;
+    assert_int_equal(sscanf(u, "postgresql://%63[^@]@%63[^:]:%u/%63[^?]", user, host, &port, db), 4);
+    snprintf(kw, sizeof kw, "host=%s port=%u user='%s' dbname=%s connect_timeout=5", host, port, user, db);
+    assert_true(store_is_postgresql(kw));
+    assert_int_equal(store_open(kw, &s, err, sizeof err), 0);
+    assert_true(store_on_postgresql(s));
+    store_close(s);
+    s = NULL;
+    reset_db(); /* the schema it made gone again, for the read-only checks below */
+    snprintf(bad, sizeof bad, "%s password=s3cret", kw);
+    assert_int_equal(store_open(bad, &s, err, sizeof err), -EINVAL);
+    assert_null(s);
+    assert_null(strstr(err, "s3cret"));
     /* not a URI libpq can read */
     assert_int_equal(store_open("postgresql://h:notaport/d", &s, err, sizeof err), -ENOTCONN);
     /* nothing listening there */
