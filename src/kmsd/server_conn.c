@@ -608,18 +608,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     const uint8_t *p = (const uint8_t *)buf->base;
     size_t len = (size_t)nread;
-    if (c->in_len) { /* continue an incomplete PDU: append, then frame from the connection's buffer */
-        if (len > cfg->max_conn_buffer - c->in_len) {
+    /* continue an incomplete PDU: append what the connection's buffer holds, frame from it, and go on with the rest
+     * of the read while framing frees room: a request this read completes is handled (answered) before the
+     * buffer's limit can close the connection, as a request in hand always is */
+    while (c->in_len && len && !c->closing) {
+        size_t room = cfg->max_conn_buffer - c->in_len, n = len < room ? len : room, had = c->in_len + n;
+        memcpy(c->in + c->in_len, p, n);
+        c->in_len = had;
+        p += n;
+        len -= n;
+        conn_consume(c, c->in, had);
+        if (len && !c->closing && c->in_len == had) { /* nothing framed: no room for the rest of this read */
             log_debug("%s: closing: more than --max-conn-buffer bytes buffered", c->peer);
             server_conn_close_why(c, METRICS_CLOSE_BUFFER);
             return;
         }
-        memcpy(c->in + c->in_len, p, len);
-        c->in_len += len;
-        p = c->in;
-        len = c->in_len;
     }
-    conn_consume(c, p, len);
+    if (len && !c->closing)
+        conn_consume(c, p, len);
 }
 
 /* The replies that paused c are out: handle the PDUs it buffered meanwhile, then read again. */
