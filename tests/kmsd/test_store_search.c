@@ -169,6 +169,16 @@ static void host_requests_match_sql(void **state)
             q.offset = 9000; /* deep: past the memory's reach, SQL's */
             same(mem, sql, q, NULL);
         }
+    /* a search with a host: the search's rows lead (a rare text on a common host, a common one on a rare host) */
+    for (size_t h = 0; h < sizeof hosts / sizeof hosts[0]; h++)
+        for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++)
+            for (int sort = 0; sort < STORE_SORT_COUNT; sort++) {
+                struct store_query q = page_of(texts[t]);
+                q.sort = (enum store_sort)sort;
+                q.descending = sort % 2 == 0;
+                q.host = hosts[h];
+                same(mem, sql, q, NULL);
+            }
     close_all(w, mem, sql);
 }
 
