@@ -183,8 +183,10 @@ static void put(char *buf, size_t n, size_t *len, const char *text, bool clean)
     buf[*len] = '\0';
 }
 
-char *product_names_unknown(char *buf, size_t n, const char *text)
+char *product_names_unknown(char *buf, size_t n, const char *text, bool *more)
 {
+    if (more)
+        *more = false;
     if (n == 0)
         return buf;
     size_t len = 0;
@@ -194,11 +196,11 @@ char *product_names_unknown(char *buf, size_t n, const char *text)
     put(buf, n, &len, "'", false);
     const struct products_sku *s[PRODUCT_NAMES_SUGGEST_MAX + 1];
     size_t k = product_names_suggest(text, s, PRODUCT_NAMES_SUGGEST_MAX + 1);
-    static const char more[] = ", ...?";
+    static const char ellipsis[] = ", ...?";
     size_t i = 0;
     for (; i < k && i < PRODUCT_NAMES_SUGGEST_MAX; i++) { /* whole suggestions only, room kept for more[] */
         size_t need = strlen("; did you mean '") + strlen(s[i]->name) + strlen("' (") + strlen(s[i]->alias) + 1;
-        if (len + need + sizeof more > n)
+        if (len + need + sizeof ellipsis > n)
             break;
         put(buf, n, &len, i ? ", '" : "; did you mean '", false);
         put(buf, n, &len, s[i]->name, false);
@@ -207,6 +209,8 @@ char *product_names_unknown(char *buf, size_t n, const char *text)
         put(buf, n, &len, ")", false);
     }
     if (i > 0)
-        put(buf, n, &len, i < k ? more : "?", false);
+        put(buf, n, &len, i < k ? ellipsis : "?", false);
+    if (more)
+        *more = i > 0 && i < k;
     return buf;
 }

@@ -48,8 +48,9 @@ const char *product_names_filter(const char *text, bool *exact);
 
 /* Writes "unknown product 'TEXT'; did you mean 'NAME' (alias), 'NAME' (alias)?" or, with nothing to suggest,
  * "unknown product 'TEXT'" into buf: whole suggestions only, as many as fit in n bytes (at most
- * PRODUCT_NAMES_SUGGEST_MAX), ", ...?" when some were left out. TEXT is shown with control characters replaced
- * by '?'; buf is always NUL-terminated when n > 0 (a TEXT longer than buf is cut). Returns buf. */
-char *product_names_unknown(char *buf, size_t n, const char *text);
+ * PRODUCT_NAMES_SUGGEST_MAX), ", ...?" when some were left out (*more true, when more is not NULL). TEXT is shown
+ * with control characters replaced by '?'; buf is always NUL-terminated when n > 0 (a TEXT longer than buf is cut).
+ * Returns buf. */
+char *product_names_unknown(char *buf, size_t n, const char *text, bool *more);
 
 #endif

@@ -85,5 +85,18 @@ const char *suggest_closest_at(const char *word, const char *(*at)(const void *c
             ties++;
         }
     }
-    return best && best_d <= limit && ties == 1 ? best : NULL;
+    if (best && best_d <= limit && ties == 1)
+        return best;
+    /* else the longest candidate the word extends past a '-' or '_' (retention-days: retention) */
+    const char *longest = NULL;
+    size_t longest_len = 0, lw = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        const char *c = at(ctx, i);
+        size_t lc = strlen(c);
+        if (lc > longest_len && lc + 1 < lw && (word[lc] == '-' || word[lc] == '_') && is_prefix(c, word)) {
+            longest = c;
+            longest_len = lc;
+        }
+    }
+    return longest;
 }

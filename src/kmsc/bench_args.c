@@ -108,7 +108,7 @@ static int product_item(struct bench_opts *o, const char *text, unsigned k, stru
     const struct products_sku *s = product_names_resolve(text);
     if (!s) {
         char msg[KMSC_MSG_MAX - 16];
-        return outcome_usage(res, "--product: %s", product_names_unknown(msg, sizeof msg, text));
+        return outcome_usage(res, "--product: %s", product_names_unknown(msg, sizeof msg, text, NULL));
     }
     o->products[k] = s;
     return 0;

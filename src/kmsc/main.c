@@ -247,7 +247,7 @@ static int list_products(struct kmsc_ctx *ctx, const char *filter)
             n += product_names_matches(filter, products_sku_at(i));
         if (n == 0) {
             char msg[KMSC_MSG_MAX];
-            return outcome_usage(&ctx->res, "%s", product_names_unknown(msg, sizeof msg, filter));
+            return outcome_usage(&ctx->res, "%s", product_names_unknown(msg, sizeof msg, filter, NULL));
         }
     }
     if (!ctx->o.commands) {
@@ -537,10 +537,9 @@ static int set_workstation(struct kmsc_ctx *ctx)
 static int unknown_product(struct kmsc_result *res, const char *name)
 {
     char msg[KMSC_MSG_MAX];
-    bool hint = strlen(name) < sizeof msg / 4 && !strchr(name, '\'');
-    product_names_unknown(msg, hint ? sizeof msg - sizeof UNKNOWN_HINT - strlen(name) : sizeof msg, name);
-    size_t len = strlen(msg);
-    if (hint && len >= 6 && strcmp(msg + len - 6, ", ...?") == 0)
+    bool hint = strlen(name) < sizeof msg / 4 && !strchr(name, '\''), more = false;
+    product_names_unknown(msg, hint ? sizeof msg - sizeof UNKNOWN_HINT - strlen(name) : sizeof msg, name, &more);
+    if (hint && more)
         return outcome_usage(res, UNKNOWN_HINT, msg, name);
     return outcome_usage(res, "%s", msg);
 }

@@ -450,7 +450,7 @@ int cli_run_clients(const struct opts *o, const char *db_path)
         f.product = product_names_filter(product, &f.product_exact);
         if (!f.product) {
             char msg[512];
-            fprintf(stderr, "kmsd clients: --product: %s\n", product_names_unknown(msg, sizeof msg, product));
+            fprintf(stderr, "kmsd clients: --product: %s\n", product_names_unknown(msg, sizeof msg, product, NULL));
             return EXIT_USAGE;
         }
     }

@@ -91,8 +91,8 @@ static char *ini_read_line(char *str, int num, void *user)
 }
 
 /* "did you mean": the option closest to a name the user typed (its "--" or "KMSD_" already taken off; '_' counts as
- * '-', case is ignored) among those valid where it was given (in: CONFIG_IN_*) by suggest.h's rule, else the
- * longest one the name extends with a dash and more; NULL when none. */
+ * '-', case is ignored) among those valid where it was given (in: CONFIG_IN_*), by suggest.h's rule; NULL when
+ * none. */
 struct near_ctx {
     unsigned in;
 };
@@ -111,20 +111,7 @@ static const char *near_option(const char *typed, size_t len, unsigned in)
     word[len] = '\0';
     struct near_ctx nc = {in};
     const char *c = suggest_closest_at(word, near_at, &nc, config_n_opts);
-    if (c && c[0])
-        return c;
-    /* else the longest option the name extends by a dash and more: retention-days, retention */
-    const char *best = NULL;
-    size_t best_len = 0;
-    for (size_t i = 0; i < config_n_opts; i++) {
-        const char *name = near_at(&nc, i);
-        size_t n = strlen(name);
-        if (n > best_len && n < len && word[n] == '-' && strncasecmp(word, name, n) == 0) {
-            best = name;
-            best_len = n;
-        }
-    }
-    return best;
+    return c && c[0] ? c : NULL;
 }
 
 static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)

@@ -361,7 +361,7 @@ int httpq_clients(const struct httpq_req *r, uint32_t max_limit, int64_t now, st
         sq->product = product_names_filter(text, &sq->product_exact);
         if (!sq->product) {
             char msg[sizeof e->message];
-            return bad(e, "product", "%s", product_names_unknown(msg, sizeof msg, text));
+            return bad(e, "product", "%s", product_names_unknown(msg, sizeof msg, text, NULL));
         }
     }
     if (application_param(r, sq, e) < 0 || since_param(r, now, sq, e) < 0 || sort_param(r, sq, e) < 0 ||

@@ -79,15 +79,20 @@ static void suggestions(void **state)
     assert_int_equal(product_names_suggest(NULL, s, 5), 0);
 
     char msg[512];
-    product_names_unknown(msg, sizeof msg, "o2024pq");
+    bool more = true;
+    product_names_unknown(msg, sizeof msg, "o2024pq", &more);
     assert_string_equal(msg, "unknown product 'o2024pq'; did you mean 'Office LTSC Professional Plus 2024' (o2024pp)?");
-    product_names_unknown(msg, sizeof msg, "zzz\n");
+    assert_false(more);
+    product_names_unknown(msg, sizeof msg, "zzz\n", &more);
     assert_string_equal(msg, "unknown product 'zzz?'");
-    product_names_unknown(msg, sizeof msg, "Office");
+    assert_false(more);
+    product_names_unknown(msg, sizeof msg, "Office", &more);
     assert_non_null(strstr(msg, ", ...?")); /* more than PRODUCT_NAMES_SUGGEST_MAX: the list is cut */
-    product_names_unknown(msg, 10, "Office 2024");
+    assert_true(more);
+    product_names_unknown(msg, 10, "Office 2024", NULL);
     assert_string_equal(msg, "unknown p"); /* truncated, terminated */
-    product_names_unknown(msg, 120, "Office 2024"); /* whole suggestions only: one fits, the rest are "..." */
+    product_names_unknown(msg, 120, "Office 2024", &more); /* whole suggestions only: one fits, the rest are "..." */
+    assert_true(more);
     assert_string_equal(msg, "unknown product 'Office 2024'; did you mean 'Office Access LTSC 2024' (o2024access), ...?");
 }
 

@@ -42,6 +42,12 @@ static void closest(void **state)
     static const char *const tie[] = {"cat", "car"};
     assert_null(suggest_closest("caX", tie, 2)); /* two at distance 1: no guess */
     assert_null(suggest_closest("ca", tie, 2));  /* a prefix of both: no guess */
+    /* last, the longest candidate the word extends past a '-' or '_' */
+    static const char *const opts[] = {"retention", "http", "http-token"};
+    assert_string_equal(suggest_closest("retention-days", opts, 3), "retention");
+    assert_string_equal(suggest_closest("HTTP-token_file", opts, 3), "http-token"); /* the longer of two */
+    assert_string_equal(suggest_closest("http-port", opts, 3), "http");
+    assert_null(suggest_closest("retentionxxxxxx-y", opts, 3)); /* not at a dash, and too far */
 }
 
 int main(void)
