@@ -2,8 +2,8 @@
  * suggest — "did you mean": the candidate closest to a word the user typed, for an unknown command, option or
  * product name. Closeness is the edit distance (insertions, deletions, substitutions, and a swap of two
  * neighbouring letters, each costing one; ASCII case ignored); a word that is a prefix of exactly one candidate
- * counts as close, and so, last, does a candidate the word extends with a '-' or '_' and more. Pure; no allocation (words longer than SUGGEST_WORD_MAX are compared on their first
- * SUGGEST_WORD_MAX bytes).
+ * counts as close, and so, last, does a candidate the word extends with a '-' or '_' and more. Pure; no
+ * allocation (words longer than SUGGEST_WORD_MAX are compared on their first SUGGEST_WORD_MAX bytes).
  */
 #ifndef KMS_SUGGEST_H
 #define KMS_SUGGEST_H

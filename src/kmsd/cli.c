@@ -170,7 +170,8 @@ static const struct command commands[] = {
      "kmsd restore FILE [--state-dir DIR | --db PATH]", cli_run_restore},
     {"migrate", "copy a registry to another: a SQLite file and PostgreSQL, either way; checked, and safe to repeat",
      O_FROM | O_TO | O_DB_PASSWORD_FILE | O_HELP, false,
-     "kmsd migrate --from DB --to DB [--db-password-file FILE]   (DB: a SQLite file or a PostgreSQL connection string)",
+     "kmsd migrate --from DB --to DB [--db-password-file FILE]   "
+     "(DB: a SQLite file or a PostgreSQL connection string)",
      cli_run_migrate},
     /* main runs it (cli_dns.c: it reads kmsd's configuration); here for the help and "did you mean" */
     {"dns-record", "print the DNS SRV record kmsd publishes, for zone files, dnsmasq, Unbound, Windows DNS, nsupdate",

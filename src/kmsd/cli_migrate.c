@@ -180,7 +180,8 @@ int cli_run_migrate(const struct opts *o, const char *db_path)
     (void)db_path;
     const char *from = cli_opt_value(o, O_FROM), *to = cli_opt_value(o, O_TO);
     if (!from || !to || !*from || !*to) {
-        fprintf(stderr, "kmsd migrate: --from DB and --to DB are both needed (a file path or a PostgreSQL connection string)\n");
+        fprintf(stderr, "kmsd migrate: --from DB and --to DB are both needed"
+                        " (a file path or a PostgreSQL connection string)\n");
         return EXIT_USAGE;
     }
     if (strcmp(from, to) == 0) {

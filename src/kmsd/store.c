@@ -710,8 +710,7 @@ void store_redact(const char *db, char *out, size_t cap)
 {
     if (cap == 0)
         return;
-    bool uri = strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
-    if (!uri && store_is_postgresql(db)) {
+    if (!store_pg_is_uri(db) && store_is_postgresql(db)) {
         redact_keywords(db, out, cap);
         return;
     }

@@ -236,7 +236,9 @@ const char *pg_stmt_name(enum pg_stmt id)
 }
 
 /* The keywords of libpq's connection strings (its documentation's "Parameter Key Words", PostgreSQL 16): a --db whose
- * first word is one of them followed by '=' is a keyword/value connection string, not a file's path. */
+ * first word is one of them followed by '=' is a keyword/value connection string, not a file's path. Listed here, not
+ * asked of libpq (PQconndefaults): the answer is needed when the configuration is read, and libpq is loaded only
+ * for a PostgreSQL registry. */
 static const char *const conninfo_keywords[] = {
     "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "require_auth", "channel_binding",
     "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name", "keepalives",
@@ -246,11 +248,16 @@ static const char *const conninfo_keywords[] = {
     "krbsrvname", "gsslib", "gssdelegation", "service", "target_session_attrs", "load_balance_hosts",
 };
 
+bool store_pg_is_uri(const char *db)
+{
+    return db && (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
+}
+
 bool store_is_postgresql(const char *db)
 {
     if (!db)
         return false;
-    if (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0)
+    if (store_pg_is_uri(db))
         return true;
     const char *p = db + strspn(db, " \t");
     size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
@@ -731,8 +738,8 @@ static int check_conninfo(struct store *s, const char *conninfo)
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0]) {
             snprintf(s->err, sizeof s->err,
-                     "the connection string holds a password: give it in --db-password-file or PGPASSFILE instead (a password in "
-                     "--db shows in the process list, the configuration and the logs)");
+                     "the connection string holds a password: give it in --db-password-file or PGPASSFILE instead "
+                     "(a password in --db shows in the process list, the configuration and the logs)");
             ret = -EINVAL;
         }
     pq_fn.PQconninfoFree(opts);

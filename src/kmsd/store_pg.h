@@ -35,6 +35,8 @@ struct store;
 /* store.h's store_claim_host: a session advisory lock keyed by the host name's hash, held until the connection closes. */
 int store_pg_claim_host(struct store *s, bool *alone);
 int store_pg_open(struct store *s, const char *conninfo, bool readonly);
+/* Whether db is a libpq URI (postgresql:// or postgres://); store_is_postgresql also takes the keyword form. */
+bool store_pg_is_uri(const char *db);
 /* store.h's store_open_deferred: reads the password file (kept), loads nothing, connects to nothing. */
 int store_pg_open_deferred(struct store *s, const char *conninfo);
 void store_pg_close(struct store *s);

@@ -313,65 +313,55 @@ static int query_page(struct store *s, const struct store_query *q, const struct
 }
 
 /* sort=requests for one host of many rows (more than HOST_INDEX_ROWS), nothing else filtering: the page from the
- * memory's first rows of the whole registry in that order (store_search_top), as many as the host's share of the
- * rows makes enough, twice over. The order is total (request count, rowid), so the host's rows among the registry's
- * first k are the host's first ones: when at least the page's rows are among them (or they are every row after the
- * cursor), they are the page. *done false: not enough were (a host whose rows have few requests), and the caller
- * reads the host's rows in SQL. Inside the caller's read transaction; *total is the host's count. */
+ * memory's first rows of the whole registry in that order (store_search_top), four times as many as the host's
+ * share of the rows needs (at most STORE_SEARCH_TOP_MAX). The order is total (request count, rowid), so the host's
+ * rows among the registry's first k are the host's first ones: when the page's depth of them is there (or k took
+ * every row after the cursor), they are the page. *done false: too few were (a host whose rows have fewer requests
+ * than the others'), and the caller reads the host's rows in SQL. Inside the caller's read transaction; total is
+ * the host's count. */
 static int host_top_page(struct store *s, const struct store_query *q, uint64_t total, uint64_t now_ms, bool *done,
                          int (*fn)(void *ctx, const struct store_client *c), void *ctx)
 {
     *done = false;
-    uint64_t rows = 0;
+    uint64_t rows = 0, need = (uint64_t)q->offset + q->limit;
     int ret = store_row_count(s, &rows);
-    uint64_t need = (uint64_t)q->offset + q->limit;
     if (ret || total == 0 || need == 0)
         return ret;
     if (need > total)
         need = total;
-    uint64_t k = need * (rows > total ? rows : total) / total * 2 + 64;
-    for (int tries = 0; tries < 3 && !*done && !ret; tries++, k *= 4) {
-        if (k > STORE_SEARCH_TOP_MAX)
-            k = STORE_SEARCH_TOP_MAX;
-        struct store_query all = *q;
-        all.host = NULL;
-        all.offset = 0;
-        all.limit = (uint32_t)k;
-        struct store_search_hits hits = {0, NULL, 0};
-        ret = store_search_top(s, &all, false, now_ms, &hits);
-        struct qset set = {QSET_LIST, NULL, NULL, hits.n_list};
-        if (!ret && !(set.json = hits_json(&hits))) {
-            snprintf(s->err, sizeof s->err, "out of memory for the sort");
-            ret = -ENOMEM;
-        }
-        uint64_t in_host = 0;
-        if (!ret) { /* the candidates of this host */
-            sqlite3_stmt *st = NULL;
-            int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT count(*) FROM clients WHERE rowid IN"
-                                                  " (SELECT value FROM json_each(?10)) AND +last_host = ?9",
-                                                  -1, &st, NULL);
-            if (rc != SQLITE_OK) {
-                ret = store_fail(s, rc, "prepare");
-            } else {
-                int b = sqlite_fn.sqlite3_bind_text(st, 10, set.json, -1, SQLITE_STATIC) |
-                        sqlite_fn.sqlite3_bind_text(st, 9, q->host, -1, SQLITE_TRANSIENT);
-                int64_t v = 0;
-                ret = b ? store_bind_failed(s, st, b, "cannot sort clients")
-                        : store_query_int(s, st, &v, "cannot sort clients");
-                in_host = v > 0 ? (uint64_t)v : 0;
-                sqlite_fn.sqlite3_finalize(st);
-            }
-        }
-        bool every = hits.n_list < k; /* every row after the cursor was a candidate */
-        if (!ret && (in_host >= need || every)) {
-            *done = true;
-            ret = query_page(s, q, &set, total, fn, ctx);
-        }
-        free(set.json);
-        free(hits.rowids);
-        if (k == STORE_SEARCH_TOP_MAX)
-            break;
+    uint64_t k = need * (rows > total ? rows : total) / total * 4 + 64;
+    struct store_query all = *q;
+    all.host = NULL;
+    all.offset = 0;
+    all.limit = (uint32_t)(k < STORE_SEARCH_TOP_MAX ? k : STORE_SEARCH_TOP_MAX);
+    struct store_search_hits hits = {0, NULL, 0};
+    ret = store_search_top(s, &all, false, now_ms, &hits);
+    struct qset set = {QSET_LIST, NULL, NULL, hits.n_list};
+    if (!ret && !(set.json = hits_json(&hits))) {
+        snprintf(s->err, sizeof s->err, "out of memory for the sort");
+        ret = -ENOMEM;
     }
+    int64_t in_host = 0; /* the candidates of this host */
+    sqlite3_stmt *st = NULL;
+    int rc = ret ? SQLITE_OK
+                 : sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT count(*) FROM clients WHERE rowid IN"
+                                                " (SELECT value FROM json_each(?10)) AND +last_host = ?9",
+                                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        ret = store_fail(s, rc, "prepare");
+    if (st) {
+        int b = sqlite_fn.sqlite3_bind_text(st, 10, set.json, -1, SQLITE_STATIC) |
+                sqlite_fn.sqlite3_bind_text(st, 9, q->host, -1, SQLITE_TRANSIENT);
+        ret = b ? store_bind_failed(s, st, b, "cannot sort clients")
+                : store_query_int(s, st, &in_host, "cannot sort clients");
+        sqlite_fn.sqlite3_finalize(st);
+    }
+    if (!ret && ((uint64_t)in_host >= need || hits.n_list < all.limit)) {
+        *done = true;
+        ret = query_page(s, q, &set, total, fn, ctx);
+    }
+    free(set.json);
+    free(hits.rowids);
     return ret;
 }
 

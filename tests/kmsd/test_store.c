@@ -42,6 +42,15 @@ static int collect(void *ctx, const struct store_client *c)
     return rs->stop_after && rs->n >= rs->stop_after;
 }
 
+/* Runs q into rs (emptied first); the total of its rows. */
+static uint64_t query_into(struct store *s, const struct store_query *q, struct rows *rs)
+{
+    uint64_t total = 0;
+    memset(rs, 0, sizeof *rs);
+    assert_int_equal(store_query(s, q, &total, collect, rs), 0);
+    return total;
+}
+
 static size_t list_all(struct store *s, const struct store_filter *f, struct rows *rs)
 {
     memset(rs, 0, sizeof *rs);
@@ -662,7 +671,8 @@ static void host_change_and_index(void **state)
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE workstation = 'renamed'"), 1);
     store_close(s);
     /* the index answers the host's rows (the planner's choice, SQLite's own words) */
-    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients INDEXED BY clients_host WHERE last_host = 'beta'"), 2);
+    assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients INDEXED BY clients_host"
+                                       " WHERE last_host = 'beta'"), 2);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE last_host = 'alpha'"), 1);
 
     /* schema 7: no host index yet */
@@ -950,27 +960,20 @@ static void host_names(void **state)
     write1(s, rec(3, APP_WIN, T0 + 2));
     write1(s, rec(1, APP_WIN, T0 + 3)); /* a renewal: the row now says beta */
     struct rows rs;
-    memset(&rs, 0, sizeof rs);
-    uint64_t total = 0;
     struct store_query q;
     memset(&q, 0, sizeof q);
     q.limit = 10;
     q.descending = true;
     q.host = "beta";
-    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
-    assert_int_equal(total, 2);
+    assert_int_equal(query_into(s, &q, &rs), 2);
     assert_int_equal(rs.n, 2);
     assert_string_equal(rs.r[0].workstation, "pc-1");
     assert_string_equal(rs.r[0].host, "beta");
     q.host = "alpha";
-    memset(&rs, 0, sizeof rs);
-    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
-    assert_int_equal(total, 1);
+    assert_int_equal(query_into(s, &q, &rs), 1);
     assert_string_equal(rs.r[0].workstation, "pc-2");
     q.host = "gamma";
-    memset(&rs, 0, sizeof rs);
-    assert_int_equal(store_query(s, &q, &total, collect, &rs), 0);
-    assert_int_equal(total, 0);
+    assert_int_equal(query_into(s, &q, &rs), 0);
     /* a name longer than STORE_HOST_MAX is cut */
     char longname[STORE_HOST_MAX + 8];
     memset(longname, 'h', sizeof longname - 1);
@@ -1017,10 +1020,7 @@ static void host_filter_paths(void **state)
     q.limit = 50;
     q.descending = true;
     q.host = "big";
-    uint64_t total = 0;
-    memset(&got, 0, sizeof got);
-    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
-    assert_int_equal(total, BIG);
+    assert_int_equal(query_into(s, &q, &got), BIG);
     assert_int_equal(got.n, 50);
     for (size_t i = 0; i < 50; i++) {
         assert_string_equal(got.r[i].host, "big");
@@ -1029,8 +1029,7 @@ static void host_filter_paths(void **state)
     q.sort = STORE_SORT_WORKSTATION; /* another sort key's index, and a text filter with it */
     q.descending = false;
     q.q = "pc-1";
-    memset(&got, 0, sizeof got);
-    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
+    uint64_t total = query_into(s, &q, &got);
     assert_true(total > 1000 && total < BIG);
     for (size_t i = 0; i < got.n; i++) {
         assert_string_equal(got.r[i].host, "big");
@@ -1042,16 +1041,12 @@ static void host_filter_paths(void **state)
     q.q = NULL;
     q.sort = STORE_SORT_LAST_SEEN;
     q.descending = true;
-    memset(&got, 0, sizeof got);
-    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
-    assert_int_equal(total, 3);
+    assert_int_equal(query_into(s, &q, &got), 3);
     assert_int_equal(got.n, 3);
     assert_string_equal(got.r[0].workstation, "pc-3");
     assert_string_equal(got.r[2].workstation, "pc-1");
     q.host = "nobody";
-    memset(&got, 0, sizeof got);
-    assert_int_equal(store_query(s, &q, &total, collect, &got), 0);
-    assert_int_equal(total, 0);
+    assert_int_equal(query_into(s, &q, &got), 0);
     assert_int_equal(got.n, 0);
     store_close(s);
 }

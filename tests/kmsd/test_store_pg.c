@@ -438,6 +438,14 @@ static void migrates_from_every_version(void **state)
     }
 }
 
+/* store_redact(db) is want. */
+static void expect_redacted(const char *db, const char *want)
+{
+    char shown[512];
+    store_redact(db, shown, sizeof shown);
+    assert_string_equal(shown, want);
+}
+
 static void refusals(void **state)
 {
     (void)state;
@@ -457,15 +465,10 @@ static void refusals(void **state)
     snprintf(bad, sizeof bad, "%s?sslmode=disable&password=s3cret", u);
     assert_int_equal(store_open(bad, &s, err, sizeof err), -EINVAL);
     assert_null(strstr(err, "s3cret"));
-    char shown[512];
-    store_redact("postgresql://u:pw@h:1/d?password=pw2&x=1", shown, sizeof shown);
-    assert_string_equal(shown, "postgresql://u:***@h:1/d?password=***&x=1");
-    store_redact("postgres://u:p@h/d?a=1&password=p", shown, sizeof shown);
-    assert_string_equal(shown, "postgres://u:***@h/d?a=1&password=***");
-    store_redact("postgresql://h/d?xpassword=1", shown, sizeof shown);
-    assert_string_equal(shown, "postgresql://h/d?xpassword=1");
-    store_redact("/var/lib/kmsd/kmsd.db", shown, sizeof shown);
-    assert_string_equal(shown, "/var/lib/kmsd/kmsd.db");
+    expect_redacted("postgresql://u:pw@h:1/d?password=pw2&x=1", "postgresql://u:***@h:1/d?password=***&x=1");
+    expect_redacted("postgres://u:p@h/d?a=1&password=p", "postgres://u:***@h/d?a=1&password=***");
+    expect_redacted("postgresql://h/d?xpassword=1", "postgresql://h/d?xpassword=1");
+    expect_redacted("/var/lib/kmsd/kmsd.db", "/var/lib/kmsd/kmsd.db");
     /* libpq's keyword/value form: taken for PostgreSQL, its passwords masked, quoted or not */
     assert_true(store_is_postgresql("host=db1 dbname=kmsd"));
     assert_true(store_is_postgresql("  service = kms"));
@@ -473,12 +476,9 @@ static void refusals(void **state)
     assert_false(store_is_postgresql("/var/lib/kmsd/host=1.db"));
     assert_false(store_is_postgresql("kmsd.db"));
     assert_false(store_is_postgresql("=x"));
-    store_redact("host=h password=pw2 dbname=d", shown, sizeof shown);
-    assert_string_equal(shown, "host=h password=*** dbname=d");
-    store_redact("host=h password = 'a b\\'c' sslpassword=x user=u", shown, sizeof shown);
-    assert_string_equal(shown, "host=h password = *** sslpassword=*** user=u");
-    store_redact("host=h passwordx=1", shown, sizeof shown);
-    assert_string_equal(shown, "host=h passwordx=1");
+    expect_redacted("host=h password=pw2 dbname=d", "host=h password=*** dbname=d");
+    expect_redacted("host=h password = 'a b\\'c' sslpassword=x user=u", "host=h password = *** sslpassword=*** user=u");
+    expect_redacted("host=h passwordx=1", "host=h passwordx=1");
     char tiny[8];
     store_redact("host=h password=secret", tiny, sizeof tiny);
     assert_string_equal(tiny, "host=h ");
