@@ -166,8 +166,12 @@ void server_conn_close(struct conn *c)
         if (c->n_handles < 2 || uv_is_active(h[1]))
             return; /* already lingering (or without timers: only the shutdown grace bounds it) */
         /* the idle timer now bounds the wait: a peer that does not read its replies must not hold them for good */
-        if (uv_timer_start(&c->idle, on_linger, c->srv->cfg->idle_timeout_ms, 0) == 0)
+        if (uv_timer_start(&c->idle, on_linger, c->srv->cfg->idle_timeout_ms, 0) == 0) {
+            if (c->pending_writes > 0)
+                log_debug("%s: closing once its %u queued replies are read, within --idle-timeout", c->peer,
+                          (unsigned)c->pending_writes);
             return;
+        }
         c->pending_writes = 0; /* cannot happen with an initialised timer: close now rather than perhaps never */
         c->awaiting = 0;
     }

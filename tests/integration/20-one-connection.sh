@@ -108,9 +108,16 @@ print("ok: %d BINDs answered through the pause" % (whole + 1))
 PY
 stop_kmsd
 
-# --- a peer that never reads: closed by --idle-timeout (2 s) and, its replies still queued, 2 s later at most
-start_kmsd --no-db --max-conn-buffer 1048576 --idle-timeout 2s
-"$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "a peer that never reads"
+# --- a peer that never reads: closed by --idle-timeout (2 s) and, its replies still queued, 2 s later at most.
+# The replies are queued in kmsd only if the kernel's buffers filled first. Mostly they do (the peer's sends block
+# after about 9 MB); but on this kernel the exchange sometimes stalls after 3 MB instead, both windows shut with
+# kmsd's own send buffer not full, and then the idle close has nothing to wait for (kmsd logs no "queued replies"
+# line and closes at once: also right, and checked). The check of the wait runs on a second or third try then.
+lingered=0
+for try in 1 2 3; do
+    : >"$TMP/kmsd.log" # this try's lines only
+    start_kmsd --no-db --max-conn-buffer 1048576 --idle-timeout 2s
+    "$PYTHON" - "$IT_DIR" "$PORT" <<'PY' || fail "a peer that never reads"
 import socket, sys, time
 sys.path.insert(0, sys.argv[1])
 from kmsproto import bind_pdu
@@ -118,8 +125,7 @@ port = int(sys.argv[2])
 bind = bind_pdu()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-# blocked for 3 s, not 0.5: a kmsd slowed by a loaded machine must not pass for one that stopped reading (with
-# 3 MB sent, all the replies fitted the sockets' buffers, so none was left queued to hold the connection open)
+# blocked for 3 s, not 0.5: a kmsd slowed by a loaded machine must not pass for one that stopped reading
 s.settimeout(3)
 s.connect(("127.0.0.1", port))
 chunk, sent = bind * 100, 0
@@ -135,9 +141,19 @@ print("blocked after %.1f MB; now idle without reading" % (sent / 1048576))
 time.sleep(6)  # kept open, unread, past 2 x --idle-timeout and some slack
 s.close()
 PY
-# the connection above is gone by now (the metric reads it while kmsd still runs)
-[ "$(metric kmsd_connections_open)" = 0 ] || fail "a peer that never reads still holds its connection"
-counted "idle=1"
-wait_log "closing: replies not read within --idle-timeout" "the wait for replies was not cut"
-stop_kmsd
+    # the connection above is gone by now (the metric reads it while kmsd still runs)
+    [ "$(metric kmsd_connections_open)" = 0 ] || fail "a peer that never reads still holds its connection"
+    counted "idle=1"
+    wait_log "idle timeout" "the idle peer was not closed by --idle-timeout"
+    if [ "$(log_lines "queued replies are read")" -gt 0 ]; then
+        wait_log "closing: replies not read within --idle-timeout" "the wait for replies was not cut"
+        lingered=1
+    else
+        [ "$(log_lines "replies not read")" = 0 ] || fail "kmsd waited for replies it did not say it had queued"
+        echo "try $try: every reply was in the kernel's buffers at the idle close: closed at once"
+    fi
+    stop_kmsd
+    [ "$lingered" = 1 ] && break
+done
+[ "$lingered" = 1 ] || fail "three tries and never a reply left queued at the idle close"
 echo "ok"
