@@ -483,6 +483,34 @@ int pg_run(struct store *s, const char *sql, const struct pg_params *p, PGresult
     return 0;
 }
 
+int pg_send(struct store *s, const char *sql, const char *what)
+{
+    if (!s->pg->conn) {
+        snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
+        return -ENOTCONN;
+    }
+    if (!pq_fn.PQsendQuery(s->pg->conn, sql))
+        return pg_fail(s, NULL, what);
+    return 0;
+}
+
+int pg_wait(struct store *s, PGresult **out, const char *what)
+{
+    *out = NULL;
+    if (!s->pg->conn) {
+        snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
+        return -ENOTCONN;
+    }
+    PGresult *r = pq_fn.PQgetResult(s->pg->conn), *more;
+    /* one statement sent: one result, then NULL (a few more would only be a server's odd answer; bounded) */
+    for (int i = 0; i < 16 && (more = pq_fn.PQgetResult(s->pg->conn)) != NULL; i++)
+        pq_fn.PQclear(more);
+    if (!result_ok(r))
+        return pg_fail(s, r, what);
+    *out = r;
+    return 0;
+}
+
 int pg_prepare(struct store *s, enum pg_stmt id)
 {
     if (s->pg->prepared[id])

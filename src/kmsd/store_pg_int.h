@@ -68,6 +68,10 @@ int pg_check_connection(struct store *s, int ret);
 int pg_cmd(struct store *s, const char *sql, const char *what);
 /* Runs sql with p (NULL: none); *out gets the result (rows or a command's), for the caller to PQclear. 0 or pg_fail's. */
 int pg_run(struct store *s, const char *sql, const struct pg_params *p, PGresult **out, const char *what);
+/* pg_run in two halves, so that the caller works while the server does: pg_send sends sql (no parameters), pg_wait
+ * takes its result (every result read, so that the connection is free again). Each 0 or -errno with s->err set. */
+int pg_send(struct store *s, const char *sql, const char *what);
+int pg_wait(struct store *s, PGresult **out, const char *what);
 /* The same for a prepared statement. */
 int pg_run_prepared(struct store *s, enum pg_stmt id, const struct pg_params *p, PGresult **out, const char *what);
 /* Prepares id on this connection if it is not yet. 0 or pg_fail's. */

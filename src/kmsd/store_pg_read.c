@@ -114,19 +114,30 @@ int store_pg_list(struct store *s, const struct store_filter *f, int (*fn)(void 
         ret = pg_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot start a transaction");
     if (ret)
         return ret;
+    static const char fetch[] = "FETCH " PG_TEXT(PG_LIST_FETCH) " FROM kmsd_list";
     PGresult *r;
     ret = pg_run(s, sql, &p, &r, "cannot list clients");
     if (!ret)
         pq_fn.PQclear(r);
-    bool stopped = false;
-    for (unsigned guard = 0; !ret && !stopped && guard < UINT32_MAX; guard++) {
-        ret = pg_run(s, "FETCH " PG_TEXT(PG_LIST_FETCH) " FROM kmsd_list", NULL, &r, "cannot list clients");
+    /* each batch is asked for before the one before it is handled, so that the server reads it meanwhile: waiting
+     * for each batch in turn was about half of a long listing's time (docs/performance.md) */
+    bool stopped = false, asked = !ret && !(ret = pg_send(s, fetch, "cannot list clients"));
+    for (unsigned guard = 0; asked && guard < UINT32_MAX; guard++) {
+        asked = false;
+        ret = pg_wait(s, &r, "cannot list clients");
         if (ret)
             break;
         bool last = pq_fn.PQntuples(r) < PG_LIST_FETCH;
+        if (!last)
+            asked = !(ret = pg_send(s, fetch, "cannot list clients"));
         each_row(r, fn, ctx, &stopped, false);
-        if (last)
+        if (stopped || ret)
             break;
+    }
+    if (asked) { /* stopped by fn with a batch on its way: read it, so that the connection is free for the COMMIT */
+        ret = pg_wait(s, &r, "cannot list clients");
+        if (!ret)
+            pq_fn.PQclear(r);
     }
     return pg_end(s, ret, "cannot end the transaction");
 }

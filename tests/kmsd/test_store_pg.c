@@ -632,7 +632,19 @@ static void snapshot_rows(struct store *s, int64_t now, struct out *o)
 
 /* Batches larger than the pipeline's chunk (PG_PIPELINE_CHUNK, 512 statements) and listings longer than a cursor's
  * fetch (PG_LIST_FETCH, 500 rows): one fold of 1,400 records of 1,100 clients, one merge of 1,200 rows, every row
- * listed; the same as SQLite's. */
+ * listed; the same as SQLite's. A listing stopped early. */
+struct count_upto {
+    unsigned n, stop;
+};
+
+/* store_list's callback: counts the rows, and stops the listing at the stop-th. */
+static int count_upto(void *ctx, const struct store_client *c)
+{
+    (void)c;
+    struct count_upto *k = ctx;
+    return ++k->n >= k->stop;
+}
+
 static void large_batches(void **state)
 {
     (void)state;
@@ -664,6 +676,17 @@ static void large_batches(void **state)
     snapshot_rows(pg, now, &b);
     compare(&a, &b, "large batches");
     assert_non_null(strstr(b.p, "stats 1400 0 2300\n"));
+    /* a listing its callback stops (in the first batch, in the second) while the next batch is on its way: it ends
+     * cleanly, and the connection serves the next listing whole */
+    static const unsigned stops[] = {10, 600};
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+        struct count_upto c = {0, stops[i]};
+        assert_int_equal(store_list(pg, NULL, count_upto, &c), 0);
+        assert_int_equal(c.n, stops[i]);
+        c = (struct count_upto){0, UINT32_MAX};
+        assert_int_equal(store_list(pg, NULL, count_upto, &c), 0);
+        assert_int_equal(c.n, 2300);
+    }
     free(a.p);
     free(b.p);
     store_close(lite);
