@@ -26,6 +26,7 @@ static const struct opt_def opt_defs[] = {
     {"prune", O_PRUNE, false},        {"retention", O_RETENTION, true}, {"row-cap", O_ROW_CAP, true},
     {"help", O_HELP, false},          {"vacuum", O_VACUUM, false},  {"force", O_FORCE, false},
     {"db-password-file", O_DB_PASSWORD_FILE, true}, {"from", O_FROM, true}, {"to", O_TO, true},
+    {"host", O_HOST, true},
 };
 #define OPT_DEFS (sizeof opt_defs / sizeof opt_defs[0])
 _Static_assert(OPT_DEFS == CLI_OPT_COUNT, "CLI_OPT_COUNT is the size of opt_defs");
@@ -152,10 +153,10 @@ int cli_open_existing_db(const char *path, struct store **s)
 
 static const struct command commands[] = {
     {"clients", "list the client registry, or --delete, --prune or --vacuum it",
-     O_STATE_DIR | O_DB | O_DB_PASSWORD_FILE | O_FORMAT | O_PRODUCT | O_SINCE | O_DELETE | O_PRUNE | O_RETENTION |
-         O_ROW_CAP | O_VACUUM | O_HELP,
+     O_STATE_DIR | O_DB | O_DB_PASSWORD_FILE | O_FORMAT | O_PRODUCT | O_SINCE | O_HOST | O_DELETE | O_PRUNE |
+         O_RETENTION | O_ROW_CAP | O_VACUUM | O_HELP,
      false,
-     "kmsd clients [--state-dir DIR | --db PATH|URI [--db-password-file FILE]] [--format table|json|csv] [--product NAME] [--since DAYS]\n"
+     "kmsd clients [--state-dir DIR | --db PATH|URI [--db-password-file FILE]] [--format table|json|csv] [--product NAME] [--since DAYS] [--host NAME]\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --delete CMID\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --prune [--retention DAYS] [--row-cap N]\n"
      "       kmsd clients [--state-dir DIR | --db PATH] --vacuum",

@@ -1,6 +1,6 @@
 /*
  * cli — the commands that work on the client registry without running the daemon:
- *   kmsd clients [--state-dir DIR | --db PATH] [--format table|json|csv] [--product NAME] [--since DAYS]
+ *   kmsd clients [--state-dir DIR | --db PATH] [--format table|json|csv] [--product NAME] [--since DAYS] [--host NAME]
  *   kmsd clients --delete CMID | --prune [--retention DAYS] [--row-cap N] | --vacuum
  *   kmsd stats [--state-dir DIR | --db PATH] [--format text|json]
  *   kmsd import-pykms FILE [--state-dir DIR | --db PATH]

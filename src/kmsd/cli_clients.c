@@ -413,14 +413,14 @@ static int clients_vacuum(const char *db_path)
 
 int cli_run_clients(const struct opts *o, const char *db_path)
 {
-    const unsigned listing = O_FORMAT | O_PRODUCT | O_SINCE;
+    const unsigned listing = O_FORMAT | O_PRODUCT | O_SINCE | O_HOST;
     unsigned actions = o->seen & (O_DELETE | O_PRUNE | O_VACUUM);
     if (actions & (actions - 1)) {
         fprintf(stderr, "kmsd clients: --delete, --prune and --vacuum exclude each other\n");
         return EXIT_USAGE;
     }
     if (actions && (o->seen & listing)) {
-        fprintf(stderr, "kmsd clients: --format, --product and --since apply to the listing only\n");
+        fprintf(stderr, "kmsd clients: --format, --product, --since and --host apply to the listing only\n");
         return EXIT_USAGE;
     }
     if ((o->seen & (O_RETENTION | O_ROW_CAP)) && !(o->seen & O_PRUNE)) {
@@ -463,6 +463,15 @@ int cli_run_clients(const struct opts *o, const char *db_path)
         }
         f.since = (int64_t)time(NULL) - (int64_t)days * SECONDS_PER_DAY;
     }
+    f.host = cli_opt_value(o, O_HOST);
+    if (f.host && (!f.host[0] || strlen(f.host) > STORE_HOST_MAX)) {
+        if (f.host[0])
+            fprintf(stderr, "kmsd clients: --host: longer than %d bytes, which no host's name in the registry is\n",
+                    STORE_HOST_MAX);
+        else
+            fprintf(stderr, "kmsd clients: --host: empty; give the name a host records (its --host-name)\n");
+        return EXIT_USAGE;
+    }
     struct store *s;
     int rc = cli_open_db(db_path, true, &s);
     if (rc)
@@ -473,7 +482,7 @@ int cli_run_clients(const struct opts *o, const char *db_path)
         fprintf(stderr, "kmsd clients: %s\n", store_errmsg(s)[0] ? store_errmsg(s) : "out of memory");
         rc = EXIT_FAIL;
     } else if (rows == 0 && list == list_table) {
-        say_empty(db_path, product || since);
+        say_empty(db_path, product || since || f.host);
     }
     store_close(s);
     return rc;

@@ -14,7 +14,7 @@
 #include "store.h"
 
 #define CLI_IMPORT_CHUNK 512 /* rows merged per transaction by import-pykms */
-#define CLI_OPT_COUNT 15     /* entries of cli.c's option table */
+#define CLI_OPT_COUNT 16     /* entries of cli.c's option table */
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -35,6 +35,7 @@ enum opt_bit {
     O_DB_PASSWORD_FILE = 1 << 12, /* a PostgreSQL registry's password (store_set_password_file) */
     O_FROM = 1 << 13,             /* kmsd migrate */
     O_TO = 1 << 14,
+    O_HOST = 1 << 15, /* kmsd clients: the rows a host served last */
 };
 
 struct opts {

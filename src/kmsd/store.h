@@ -285,6 +285,7 @@ struct store_filter {
     const char *product; /* substring of the product name, case-insensitive; NULL: any */
     bool product_exact;  /* product is a whole name (product_names_filter), compared exactly */
     int64_t since;       /* last_seen >= since; 0: any */
+    const char *host;    /* last served by this host (--host-name), exactly; NULL: any */
 };
 
 /* Calls fn for each matching row, most recently seen first (ties: the newest row first); stops early if fn returns

@@ -104,6 +104,11 @@ int store_pg_list(struct store *s, const struct store_filter *f, int (*fn)(void 
         snprintf(where + len, sizeof where - len, " AND last_seen >= %s", next_param(&p, k));
         pg_p_int(&p, f->since);
     }
+    if (f && f->host) {
+        size_t len = strlen(where);
+        snprintf(where + len, sizeof where - len, " AND last_host = (%s COLLATE \"C\")", next_param(&p, k));
+        pg_p_text(&p, f->host, strlen(f->host) + 1);
+    }
     snprintf(sql, sizeof sql,
              "DECLARE kmsd_list NO SCROLL CURSOR FOR SELECT " PG_CLIENT_COLUMNS " FROM clients WHERE true%s"
              " ORDER BY last_seen DESC, id DESC",

@@ -106,6 +106,17 @@ assert len(rows) == 8, rows.keys()
 assert rows["01"]["host"] == "alpha" and rows["06"]["host"] == "beta", (rows["01"], rows["06"])
 assert rows["07"]["host"] == "alpha" and rows["07"]["requests"] == 2, rows["07"]
 PY
+# kmsd clients --host: the rows each host served last, the same as the whole listing's
+for h in alpha beta; do
+    "$KMSD" clients "${DB[@]}" --format json --host "$h" >"$TMP/clients-$h.json" || fail "kmsd clients --host $h"
+done
+"$PYTHON" - "$TMP/clients.json" "$TMP/clients-alpha.json" "$TMP/clients-beta.json" <<'PY' || fail "kmsd clients --host"
+import json, sys
+every = json.load(open(sys.argv[1]))
+for path, host in ((sys.argv[2], "alpha"), (sys.argv[3], "beta")):
+    got = json.load(open(path))
+    assert got and got == [r for r in every if r["host"] == host], (host, got)
+PY
 stop alpha
 stop beta
 

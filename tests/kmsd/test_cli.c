@@ -447,6 +447,33 @@ static void clients_table(void **state)
     one = run_cli("clients", "--db", hosts, "--format", "json", NULL);
     assert_non_null(strstr(one.out, "\"host\":\"kms-beta\""));
     run_free(&one);
+    /* --host: one host's rows (one host listed: no HOST column); a name no host can have is refused */
+    one = run_cli("clients", "--db", hosts, "--host", "kms-alpha", NULL);
+    assert_int_equal(one.rc, 0);
+    assert_non_null(strstr(one.out, " pc-one "));
+    assert_null(strstr(one.out, "pc-two"));
+    assert_null(strstr(one.out, "HOST"));
+    run_free(&one);
+    one = run_cli("clients", "--db", hosts, "--host", "kms-gamma", NULL);
+    assert_int_equal(one.rc, 0);
+    assert_string_equal(one.err, "kmsd clients: no client matches\n");
+    run_free(&one);
+    static const char *const bad_hosts[][2] = {
+        {"", "kmsd clients: --host: empty; give the name a host records (its --host-name)\n"},
+        {"h234567890123456789012345678901234567890123456789012345678901234567890",
+         "kmsd clients: --host: longer than 64 bytes, which no host's name in the registry is\n"},
+    };
+    for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
+        one = run_cli("clients", "--db", hosts, "--host", bad_hosts[i][0], NULL);
+        assert_int_equal(one.rc, 2);
+        assert_string_equal(one.out, "");
+        assert_string_equal(one.err, bad_hosts[i][1]);
+        run_free(&one);
+    }
+    one = run_cli("clients", "--db", hosts, "--host", "kms-alpha", "--vacuum", NULL);
+    assert_int_equal(one.rc, 2);
+    assert_string_equal(one.err, "kmsd clients: --format, --product, --since and --host apply to the listing only\n");
+    run_free(&one);
 
     /* an empty table is said in words on standard error: nothing matches, nothing yet, or still in the journal */
     one = run_cli("clients", "--db", hosts, "--product", "Visio", NULL);

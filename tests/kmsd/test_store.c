@@ -669,6 +669,19 @@ static void host_change_and_index(void **state)
     assert_string_equal(host_of(s, 3, h, sizeof h, &requests), "beta");
     assert_int_equal(requests, 2);
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients WHERE workstation = 'renamed'"), 1);
+    /* kmsd clients --host: the rows a host served last, newest first, with the other filters */
+    struct rows rs;
+    struct store_filter f = {.host = "beta"};
+    assert_int_equal(list_all(s, &f, &rs), 2);
+    assert_string_equal(rs.r[0].workstation, "renamed");
+    assert_int_equal(rs.r[1].last_seen, T0 + 20);
+    f.since = T0 + 25;
+    assert_int_equal(list_all(s, &f, &rs), 1);
+    f = (struct store_filter){.host = "alpha"};
+    assert_int_equal(list_all(s, &f, &rs), 1);
+    assert_int_equal(rs.r[0].last_seen, T0 + 1);
+    f.host = "Alpha"; /* a name is matched exactly, as the API's host= does */
+    assert_int_equal(list_all(s, &f, &rs), 0);
     store_close(s);
     /* the index answers the host's rows (the planner's choice, SQLite's own words) */
     assert_int_equal(sqltest_int(path, "SELECT count(*) FROM clients INDEXED BY clients_host"
@@ -996,6 +1009,44 @@ static int keep_host(void *ctx, const struct store_client *c)
     return 0;
 }
 
+/* A listing's rowids, in order, of the host named (NULL: every row's). */
+struct rowids {
+    const char *host;
+    int64_t *id;
+    size_t n, cap;
+};
+
+static int keep_rowid(void *ctx, const struct store_client *c)
+{
+    struct rowids *r = ctx;
+    if (r->host && strcmp(c->host, r->host) != 0)
+        return 0;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 256;
+        r->id = realloc(r->id, r->cap * sizeof *r->id);
+        assert_non_null(r->id);
+    }
+    r->id[r->n++] = c->rowid;
+    return 0;
+}
+
+/* store_list with f->host (either of its statements: list_host_stmt) lists what the plain listing's rows of that
+ * host are, in the same order; n: how many. */
+static void list_host_matches(struct store *s, const char *host, int64_t since, size_t n)
+{
+    struct rowids want = {host, NULL, 0, 0}, got = {NULL, NULL, 0, 0};
+    struct store_filter f = {.since = since};
+    assert_int_equal(store_list(s, &f, keep_rowid, &want), 0);
+    f.host = host;
+    assert_int_equal(store_list(s, &f, keep_rowid, &got), 0);
+    assert_int_equal(got.n, n);
+    assert_int_equal(want.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(got.id[i], want.id[i]);
+    free(want.id);
+    free(got.id);
+}
+
 static void host_filter_paths(void **state)
 {
     (void)state;
@@ -1048,6 +1099,12 @@ static void host_filter_paths(void **state)
     q.host = "nobody";
     assert_int_equal(query_into(s, &q, &got), 0);
     assert_int_equal(got.n, 0);
+    /* kmsd clients --host: a host of many rows with --since (last_seen's range), without (the host's index), a host of
+     * few rows with --since (its index) */
+    list_host_matches(s, "big", T0 + BIG / 2, BIG / 2);
+    list_host_matches(s, "big", 0, BIG);
+    list_host_matches(s, "small", T0 + BIG + 2, 2);
+    list_host_matches(s, "nobody", T0, 0);
     store_close(s);
 }
 

@@ -195,13 +195,13 @@ static void snapshot(struct store *s, int64_t now, struct out *o)
     put(o, "seq %llu\n", (unsigned long long)seq);
     assert_int_equal(store_daily(s, 0, now / DAY + 1, put_day, o), 0);
     assert_int_equal(store_groups(s, put_group, o), 0);
-    struct store_filter f = {NULL, false, 0};
+    struct store_filter f = {NULL, false, 0, NULL};
     put(o, "list all\n");
     assert_int_equal(store_list(s, &f, put_client, o), 0);
-    f = (struct store_filter){"office", false, now - 20 * DAY};
+    f = (struct store_filter){"office", false, now - 20 * DAY, NULL};
     put(o, "list office, 20 days\n");
     assert_int_equal(store_list(s, &f, put_client, o), 0);
-    f = (struct store_filter){"Windows 10/11 Pro", true, 0};
+    f = (struct store_filter){"Windows 10/11 Pro", true, 0, NULL};
     put(o, "list exact\n");
     assert_int_equal(store_list(s, &f, put_client, o), 0);
     struct guid c7 = cmid_n(7);
@@ -761,6 +761,18 @@ static void two_hosts(void **state)
     assert_non_null(strstr(o.p, "|beta|"));
     assert_non_null(strstr(o.p, " 2\n"));
     free(o.p);
+    /* kmsd clients --host: the rows each host served last (client 0 now beta's), exactly by name, with --since */
+    static const struct {
+        const char *host;
+        int64_t since;
+        unsigned n;
+    } by_host[] = {{"alpha", 0, 9}, {"beta", 0, 10}, {"beta", T0 + 8, 2}, {"Beta", 0, 0}, {"gamma", 0, 0}};
+    for (size_t i = 0; i < sizeof by_host / sizeof by_host[0]; i++) {
+        struct store_filter f = {NULL, false, by_host[i].since, by_host[i].host};
+        struct count_upto c = {0, UINT32_MAX};
+        assert_int_equal(store_list(b, &f, count_upto, &c), 0);
+        assert_int_equal(c.n, by_host[i].n);
+    }
     store_close(a);
     store_close(b);
 }
