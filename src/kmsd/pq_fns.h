@@ -19,8 +19,8 @@
 #define PQ_FNS(X)                                                                                                    \
     X(PQconnectdbParams) X(PQstatus) X(PQerrorMessage) X(PQfinish) X(PQexec) X(PQexecParams) X(PQprepare)          \
     X(PQexecPrepared) X(PQresultStatus) X(PQresultErrorField) X(PQclear) X(PQntuples) X(PQgetvalue) X(PQgetlength) \
-    X(PQgetisnull) X(PQcmdTuples) X(PQenterPipelineMode) X(PQexitPipelineMode) X(PQsendQueryPrepared) X(PQsendQuery) \
-    X(PQpipelineSync) X(PQgetResult) X(PQsetNoticeProcessor) X(PQconninfoParse) X(PQconninfoFree)                  \
+    X(PQgetisnull) X(PQcmdTuples) X(PQenterPipelineMode) X(PQexitPipelineMode) X(PQsendQueryPrepared)              \
+    X(PQsendQuery) X(PQpipelineSync) X(PQgetResult) X(PQsetNoticeProcessor) X(PQconninfoParse) X(PQconninfoFree)   \
     X(PQtransactionStatus) X(PQserverVersion) X(PQconnectionNeedsPassword) X(PQconnectionUsedPassword)
 
 struct pq_fns {
