@@ -258,6 +258,10 @@ def cmd_table(path, rows, cap):
         row(f"`/{name}` while a dashboard polls stats: median / max ms", f"health.{name}", "max", "< 10 ms", limit=10)
     row("`kmsd stats`: median / max ms", "cli.stats", "max", "< 50 ms", limit=50)
     row("`kmsd clients --since 1`: median / max ms", "cli.clients", "max", "< 50 ms", limit=50)
+    row("`kmsd clients --host bench-c` (the rare host, whole): median / max ms", "cli.host_rare", "max", "< 50 ms",
+        limit=50)
+    row("`kmsd clients --host bench-a --since 1` (a day of the common host): median / max ms", "cli.host_day", "max",
+        "< 50 ms", limit=50)
     row(f"`--max-clients {cap}` at start: first activation answered after, ms", "cap.start", "one", "< 100 ms",
         limit=100)
     row(f"`--max-clients {cap}` at start, then `kmsc bench -c 8`: p99 (max) ms", "cap.act", "p99",
