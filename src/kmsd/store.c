@@ -257,12 +257,6 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
     /* ?2, ?3: the CMID's range of keys (store_client_key_range) */
     [ST_DELETE] = "DELETE FROM clients WHERE (client_key BETWEEN ?2 AND ?3 OR home_key BETWEEN ?2 AND ?3)"
                   " AND cmid = ?1",
-    [ST_LIST] = "SELECT cmid, app_id, sku_id, kms_id, workstation, product, last_address, last_epid, license_status,"
-                " grace_time, is_vm, version_major, version_minor, first_seen, last_seen, request_count, rowid,"
-                " last_host"
-                " FROM clients WHERE (?1 IS NULL OR (?3 AND product = ?1) OR (NOT ?3 AND instr(lower(product),"
-                " lower(?1)) > 0)) AND last_seen >= ?2"
-                " ORDER BY last_seen DESC, rowid DESC",
     [ST_DAILY_ADD] = "INSERT INTO daily (day, answered, refused) VALUES (?1, ?2, ?3) ON CONFLICT (day) DO UPDATE SET"
                      " answered = answered + excluded.answered, refused = refused + excluded.refused",
     [ST_DAILY_GET] = "SELECT day, answered, refused FROM daily WHERE day >= ?1 AND day <= ?2 ORDER BY day",

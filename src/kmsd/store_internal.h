@@ -28,7 +28,6 @@ enum stmt_id {
     ST_PRUNE_CAP,
     ST_STAT_GET,
     ST_DELETE,
-    ST_LIST,
     ST_DAILY_ADD,
     ST_DAILY_GET,
     ST_GROUPS,

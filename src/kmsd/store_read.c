@@ -469,38 +469,29 @@ int store_groups(struct store *s, int (*fn)(void *ctx, enum store_app_group g, c
     return ret;
 }
 
-/* The statement of a listing of one host's rows (store_list with f->host). A host of at most HOST_INDEX_ROWS rows,
- * or a listing without --since: the host's index, its rows sorted (a whole listing of a common host reads its rows
- * rather than every row's). A common host with --since: the range of last_seen's index, the host tested on each row
- * (+last_host), as the plain listing reads it. Counting up to HOST_INDEX_ROWS + 1 of the host's index entries tells
- * which; without the choice, SQLite took the host's index even for a day of a host of 600,000 rows. */
-static int list_host_stmt(struct store *s, const struct store_filter *f, sqlite3_stmt **out)
+/* Whether a listing of one host's rows reads the host's index (its rows then sorted), as a page does for a host
+ * of at most HOST_INDEX_ROWS rows: always without --since (a whole listing of a common host reads its rows rather
+ * than every row's); with --since only for such a host, else the range of last_seen's index, the host tested on each
+ * row. Counting up to HOST_INDEX_ROWS + 1 of the host's index entries tells which (without the choice, SQLite took the
+ * host's index even for a day of a host of 600,000 rows). 0 or a negative errno. */
+static int list_by_host_index(struct store *s, const struct store_filter *f, bool *by_index)
 {
-    bool by_index = !f->since;
+    *by_index = true;
+    if (!f->since)
+        return 0;
     sqlite3_stmt *st = NULL;
-    int rc = SQLITE_OK;
-    if (!by_index) {
-        rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT count(*) FROM (SELECT 1 FROM clients INDEXED BY clients_host"
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT count(*) FROM (SELECT 1 FROM clients INDEXED BY clients_host"
                                                  " WHERE last_host = ?1 LIMIT ?2)", -1, &st, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite_fn.sqlite3_bind_text(st, 1, f->host, -1, SQLITE_TRANSIENT) |
-                 sqlite_fn.sqlite3_bind_int64(st, 2, HOST_INDEX_ROWS + 1);
-        if (rc == SQLITE_OK && (rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
-            by_index = sqlite_fn.sqlite3_column_int64(st, 0) <= HOST_INDEX_ROWS;
-            rc = SQLITE_OK;
-        }
-        sqlite_fn.sqlite3_finalize(st);
-        if (rc != SQLITE_OK)
-            return store_fail(s, rc, "cannot count the host's clients");
-    }
-    char sql[768];
-    snprintf(sql, sizeof sql,
-             "SELECT " CLIENT_COLUMNS " FROM clients%s WHERE (?1 IS NULL OR (?3 AND product = ?1) OR"
-             " (NOT ?3 AND instr(lower(product), lower(?1)) > 0)) AND last_seen >= ?2 AND %slast_host = ?4"
-             " ORDER BY last_seen DESC, rowid DESC",
-             by_index ? " INDEXED BY clients_host" : "", by_index ? "" : "+");
-    rc = sqlite_fn.sqlite3_prepare_v2(s->db, sql, -1, out, NULL);
-    return rc == SQLITE_OK ? 0 : store_fail(s, rc, "prepare");
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "prepare");
+    int b = sqlite_fn.sqlite3_bind_text(st, 1, f->host, -1, SQLITE_TRANSIENT) |
+            sqlite_fn.sqlite3_bind_int64(st, 2, HOST_INDEX_ROWS + 1);
+    int64_t n = 0;
+    int ret = b ? store_bind_failed(s, st, b, "cannot count the host's clients")
+                : store_query_int(s, st, &n, "cannot count the host's clients");
+    sqlite_fn.sqlite3_finalize(st);
+    *by_index = n <= HOST_INDEX_ROWS;
+    return ret;
 }
 
 int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ctx, const struct store_client *c),
@@ -508,35 +499,34 @@ int store_list(struct store *s, const struct store_filter *f, int (*fn)(void *ct
 {
     if (s->pg)
         return store_pg_list(s, f, fn, ctx);
-    sqlite3_stmt *st;
-    bool own = f && f->host; /* prepared for this listing (finalized after); else the kept ST_LIST (reset after) */
-    int ret = own ? list_host_stmt(s, f, &st) : store_stmt_get(s, ST_LIST, &st);
+    const char *host = f ? f->host : NULL;
+    bool by_index = false;
+    int ret = host ? list_by_host_index(s, f, &by_index) : 0;
     if (ret)
         return ret;
-    int b = 0;
+    /* the product and --since written so that no index serves them: the listing walks last_seen's index (the
+     * order it prints), as a product's index would read all of a common product's rows for a day of them */
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT " CLIENT_COLUMNS " FROM clients%s WHERE (?1 IS NULL OR (?3 AND product = ?1) OR"
+             " (NOT ?3 AND instr(lower(product), lower(?1)) > 0)) AND last_seen >= ?2%s"
+             " ORDER BY last_seen DESC, rowid DESC",
+             by_index ? " INDEXED BY clients_host" : "",
+             !host ? "" : by_index ? " AND last_host = ?4" : " AND +last_host = ?4");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite_fn.sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(s, rc, "prepare");
+    int b = sqlite_fn.sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN) |
+            sqlite_fn.sqlite3_bind_int(st, 3, f && f->product_exact);
     if (f && f->product)
         b |= sqlite_fn.sqlite3_bind_text(st, 1, f->product, -1, SQLITE_TRANSIENT);
-    b |= sqlite_fn.sqlite3_bind_int64(st, 2, f && f->since != 0 ? f->since : INT64_MIN);
-    b |= sqlite_fn.sqlite3_bind_int(st, 3, f && f->product_exact);
-    if (f && f->host)
-        b |= sqlite_fn.sqlite3_bind_text(st, 4, f->host, -1, SQLITE_TRANSIENT);
+    if (host)
+        b |= sqlite_fn.sqlite3_bind_text(st, 4, host, -1, SQLITE_TRANSIENT);
     if (b) {
         ret = store_bind_failed(s, st, b, "cannot list clients");
-        if (own)
-            sqlite_fn.sqlite3_finalize(st);
+        sqlite_fn.sqlite3_finalize(st);
         return ret;
     }
-    if (own)
-        return each_client(s, st, fn, ctx, "cannot list clients"); /* finalizes st */
-    int rc;
-    struct store_client c;
-    while ((rc = sqlite_fn.sqlite3_step(st)) == SQLITE_ROW) {
-        column_client(st, &c);
-        if (fn(ctx, &c) != 0)
-            break;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = store_fail(s, rc, "cannot list clients");
-    sqlite_fn.sqlite3_reset(st);
-    return ret;
+    return each_client(s, st, fn, ctx, "cannot list clients"); /* finalizes st */
 }
