@@ -104,6 +104,39 @@ const char *product_names_filter(const char *text, bool *exact)
     return product_names_part_count(text) > 0 || guid_parse(&id, text) == 0 ? text : NULL;
 }
 
+/* Whether text[0, len) occurs in the name of s or in one of its aliases. */
+static bool sku_contains(const struct products_sku *s, const char *text, size_t len)
+{
+    bool found = contains(s->name, text, len);
+    for (size_t a = 0; !found && a < s->alias_count; a++)
+        found = contains(s->aliases[a], text, len);
+    return found;
+}
+
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* Whether the word text[0, len) matches s whole or, when it is letters then digits or digits then letters
+ * ("office2021", "server2022"), both runs of at least two characters, as those two words. Only one change
+ * between letters and digits: a word with more ("win11pr") is more likely a mistyped alias (suggest.h finds it)
+ * than words run together, and its short runs ("pr") would match inside unrelated names ("Enterprise"). */
+static bool word_matches(const struct products_sku *s, const char *text, size_t len)
+{
+    if (sku_contains(s, text, len))
+        return true;
+    size_t cut = 0;
+    for (size_t i = 1; i < len; i++) {
+        if (is_digit(text[i]) == is_digit(text[i - 1]))
+            continue;
+        if (cut)
+            return false; /* a second change */
+        cut = i;
+    }
+    return cut >= 2 && len - cut >= 2 && sku_contains(s, text, cut) && sku_contains(s, text + cut, len - cut);
+}
+
 bool product_names_matches(const char *text, const struct products_sku *s)
 {
     if (!text || !s)
@@ -115,10 +148,7 @@ bool product_names_matches(const char *text, const struct products_sku *s)
         size_t len = strcspn(text, " ");
         if (len == 0)
             break;
-        bool found = contains(s->name, text, len);
-        for (size_t a = 0; !found && a < s->alias_count; a++)
-            found = contains(s->aliases[a], text, len);
-        if (!found)
+        if (!word_matches(s, text, len))
             return false;
         any = true;
         text += len;

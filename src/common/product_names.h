@@ -6,8 +6,8 @@
  * text), or one edition of a combined name ("Windows 11 Pro" or "Windows 10 Pro" for "Windows 10/11 Pro").
  * A text that names none may still be part of names ("office", "LTSC 2024"): filters take it as a part,
  * matching every product whose name contains it. A text that is neither gets suggestions: the SKUs whose name
- * contains every word of it (all of "Office 2024"'s products), else the one name or alias closest to it by
- * edit distance (suggest.h: "win11pr" -> "win11pro").
+ * contains every word of it (all of "Office 2024"'s products; "office2024" reads as "office 2024"), else the one
+ * name or alias closest to it by edit distance (suggest.h: "win11pr" -> "win11pro").
  *
  * Pure reads over the product table: no allocation, no locale (ASCII case folding only).
  */
@@ -30,7 +30,8 @@ size_t product_names_part_count(const char *text);
 
 /* Whether every word of text (split at spaces, ASCII case ignored) occurs in the name of SKU s or in one of
  * its aliases: "office 2024" matches "Office LTSC Professional Plus 2024", "win11" matches "Windows 10/11 Pro"
- * (alias win11pro). False for a text without a word. What kmsc --list-products FILTER lists. */
+ * (alias win11pro). A word that occurs nowhere whole but is letters then digits (or the reverse) counts as two
+ * words: "office2024" as "office 2024". False for a text without a word. What kmsc --list-products FILTER lists. */
 bool product_names_matches(const char *text, const struct products_sku *s);
 
 /* Up to max SKUs to suggest for a text that names none: the SKUs text matches (product_names_matches), in

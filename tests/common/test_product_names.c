@@ -69,6 +69,24 @@ static void suggestions(void **state)
         assert_true(product_names_part_of("office", s[i]));
         assert_true(product_names_part_of("2024", s[i]));
     }
+    /* letters and digits run together read as separate words when the whole word occurs nowhere */
+    const struct products_sku *t[PRODUCT_NAMES_SUGGEST_MAX];
+    size_t m = product_names_suggest("office2024", t, PRODUCT_NAMES_SUGGEST_MAX);
+    assert_int_equal(m, n);
+    for (size_t i = 0; i < n; i++)
+        assert_ptr_equal(t[i], s[i]);
+    m = product_names_suggest("OFFICE2024 project", t, PRODUCT_NAMES_SUGGEST_MAX);
+    assert_true(m >= 1);
+    for (size_t i = 0; i < m; i++)
+        assert_true(product_names_part_of("2024", t[i]) && product_names_part_of("Project", t[i]));
+    assert_true(product_names_matches("server2022", product_names_resolve("Windows Server 2022 Standard")));
+    assert_false(product_names_matches("server2022", product_names_resolve("Windows Server 2019 Standard")));
+    assert_true(product_names_matches("o2024pp", product_names_resolve("o2024pp"))); /* whole, as before */
+    assert_false(product_names_matches("office2099", product_names_resolve("o2024pp")));
+    assert_false(product_names_matches("office", product_names_resolve("win11pro")));
+    assert_true(product_names_matches("2024office", product_names_resolve("o2024pp")));
+    assert_false(product_names_matches("o2024", product_names_resolve("win11pro"))); /* a run of one: not split */
+    assert_false(product_names_matches("office2024x", product_names_resolve("o2024pp"))); /* two changes */
     n = product_names_suggest("win11pr", s, 1); /* a unique prefix of an alias */
     assert_int_equal(n, 1);
     assert_string_equal(s[0]->name, "Windows 10/11 Pro");

@@ -619,6 +619,13 @@ static void test_list_products(void **state)
     expect_in(r->out, "XJ2XN-FW8RK-P4HMP-DKDBV-GCVGB  Office LTSC Professional Plus 2024\n");
     assert_null(strstr(r->out, "2021"));
     assert_null(strstr(r->out, "Windows"));
+    /* the words run together: the same list */
+    char *spaced = strdup(r->out);
+    assert_non_null(spaced);
+    KMSC(r, "--list-products", "Office2024");
+    expect(r, 0);
+    assert_string_equal(r->out, spaced);
+    free(spaced);
     /* a filter matching nothing: a usage error with suggestions, nothing on stdout */
     KMSC(r, "--list-products", "o2024pq");
     expect(r, KMSC_USAGE);
