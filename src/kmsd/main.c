@@ -106,7 +106,10 @@ static int lock_path(const char *path, const char *what, const char *whose)
     int fd = pidlock_acquire(path, &holder);
     if (fd >= 0)
         return 0; /* kept open until exit: the lock lives as long as the descriptor */
-    if (fd != -EWOULDBLOCK)
+    if (fd == -ENOENT) /* the lock goes beside the thing locked: its directory is missing */
+        fprintf(stderr, "kmsd: %s %s: its directory does not exist (kmsd creates the file, not the directories above "
+                        "it)\n", what, whose);
+    else if (fd != -EWOULDBLOCK)
         fprintf(stderr, "kmsd: %s %s: cannot lock %s: %s\n", what, whose, path, strerror(-fd));
     else if (holder > 0)
         fprintf(stderr, "kmsd: %s %s is in use by another kmsd (PID %ld); one kmsd per %s\n", what, whose,
@@ -666,6 +669,11 @@ static int open_state(struct kmsd *k)
         return rc;
     }
     rc = ensure_state_dir(cfg->state_dir);
+    if (rc == -ENOENT) { /* mkdir: the directory above is missing */
+        fprintf(stderr, "kmsd: --state-dir %s: cannot create it: the directory above it does not exist (kmsd creates "
+                        "one level)\n", cfg->state_dir);
+        return rc;
+    }
     if (rc < 0) {
         fprintf(stderr, "kmsd: --state-dir %s: %s\n", cfg->state_dir, strerror(-rc));
         return rc;

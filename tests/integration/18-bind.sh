@@ -136,6 +136,19 @@ rc=$?
 [ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a second kmsd on the same registry: exit $rc, not 2"; }
 grep -qF "registry $TMP/state/kmsd.db is in use by another kmsd (PID $KMSD_PID)" "$TMP/out" ||
     { cat "$TMP/out" >&2; fail "the registry message does not name the running kmsd's PID"; }
+# a state directory or registry whose directory above is missing: exit 2, saying so
+timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/missing/state" "${AS_ROOT[@]}" >"$TMP/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a state directory under a missing one: exit $rc, not 2"; }
+grep -qF -- "--state-dir $TMP/missing/state: cannot create it: the directory above it does not exist" "$TMP/out" ||
+    { cat "$TMP/out" >&2; fail "the message does not say the directory above the state directory is missing"; }
+timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/other" --db "$TMP/missing/kmsd.db" \
+    "${AS_ROOT[@]}" >"$TMP/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a registry in a missing directory: exit $rc, not 2"; }
+grep -qF "registry $TMP/missing/kmsd.db: its directory does not exist" "$TMP/out" ||
+    { cat "$TMP/out" >&2; fail "the message does not say the registry's directory is missing"; }
+[ ! -e "$TMP/missing" ] || fail "kmsd created the missing directory"
 kill -0 "$KMSD_PID" || fail "the running kmsd died"
 # readers still read while it runs
 expect_rc 0 "$KMSC" "127.0.0.1:$PORT"
