@@ -130,7 +130,18 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
     if (!o) {
         const struct opt *pos = strncmp(name, "no-", 3) == 0 ? config_find_opt(name + 3, CONFIG_IN_INI) : NULL;
         const char *near;
-        if (pos && pos->d.arg == CONFIG_ARG_BOOL)
+        size_t first = strcspn(name, " \t");
+        char head[SUGGEST_WORD_MAX + 1];
+        const struct opt *spaced = NULL; /* "listen 127.0.0.1:1688": inih splits at the ':' */
+        if (name[first] && first <= SUGGEST_WORD_MAX) {
+            memcpy(head, name, first);
+            head[first] = '\0';
+            spaced = config_find_opt(head, CONFIG_IN_INI);
+        }
+        if (spaced)
+            snprintf(ld->msg, sizeof ld->msg, "unknown key \"%.100s\" (write \"%s = VALUE\": '=' between key and value)",
+                     name, spaced->d.name);
+        else if (pos && pos->d.arg == CONFIG_ARG_BOOL)
             snprintf(ld->msg, sizeof ld->msg, "unknown key \"%.100s\" (use \"%s = false\")", name, pos->d.name);
         else if (config_find_opt(name, CONFIG_IN_CLI))
             snprintf(ld->msg, sizeof ld->msg, "key \"%.100s\" is for the command line only", name);

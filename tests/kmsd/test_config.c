@@ -1288,6 +1288,14 @@ static void ini_errors(void **state)
     run_ini(&r, "# kmsd\n\nport = 1689\nlisen = 1.2.3.4\n", NOENV, NULL);
     snprintf(want, sizeof want, "kmsd: %s:4: unknown key \"lisen\"", r.ini);
     expect_err(&r, want);
+    run_ini(&r, "listen 127.0.0.1:1688\n", NOENV, NULL); /* no '=': inih takes the ':' as the separator */
+    snprintf(want, sizeof want, "kmsd: %s:1: unknown key \"listen 127.0.0.1\" (write \"listen = VALUE\": '=' between key and value)",
+             r.ini);
+    expect_err(&r, want);
+    run_ini(&r, "lisen 127.0.0.1:1688\n", NOENV, NULL); /* the first word no key either: the plain message */
+    snprintf(want, sizeof want, "kmsd: %s:1: unknown key \"lisen 127.0.0.1\"", r.ini);
+    assert_null(strstr(r.err, "VALUE"));
+    expect_err(&r, want);
     run_ini(&r, "no-ndr64 = true\n", NOENV, NULL);
     snprintf(want, sizeof want, "kmsd: %s:1: unknown key \"no-ndr64\" (use \"ndr64 = false\")", r.ini);
     expect_err(&r, want);
