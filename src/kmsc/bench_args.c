@@ -241,7 +241,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case OPT_JSON: o->json = true; return 0;
     case OPT_IPV4: seen->ipv4 = true; return 0;
     case OPT_IPV6: seen->ipv6 = true; return 0;
-    default: return outcome_getopt(res, c, argv);
+    default: return outcome_getopt(res, c, argv, bench_long);
     }
 }
 

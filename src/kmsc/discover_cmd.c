@@ -179,7 +179,7 @@ int discover_cmd_list(int argc, char **argv, struct kmsc_result *res)
             list_usage(stdout);
             return 0;
         }
-        int rc = c == 's' ? discover_cmd_server(&o, optarg, res) : outcome_getopt(res, c, argv);
+        int rc = c == 's' ? discover_cmd_server(&o, optarg, res) : outcome_getopt(res, c, argv, opts);
         if (rc < 0)
             return rc;
     }

@@ -455,7 +455,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_SAVE_IDENTITY: o->save_identity = optarg; return 0;
     case OPT_DISCOVER: o->disc.on = true; return 0;
     case OPT_DNS_SERVER: return discover_cmd_server(&o->disc, optarg, res);
-    default: return outcome_getopt(res, c, argv);
+    default: return outcome_getopt(res, c, argv, long_opts);
     }
 }
 

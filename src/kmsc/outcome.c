@@ -4,9 +4,12 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "err.h"
+#include "suggest.h"
 
 int outcome_usage(struct kmsc_result *res, const char *fmt, ...)
 {
@@ -32,11 +35,48 @@ int outcome_code(const struct kmsc_result *res)
     return res->err < 0 ? res->err : -EPROTO;
 }
 
-int outcome_getopt(struct kmsc_result *res, int c, char **argv)
+/* The long options' names, for suggest_closest_at. */
+static const char *long_name_at(const void *ctx, size_t i)
 {
+    return ((const struct option *)ctx)[i].name;
+}
+
+int outcome_getopt(struct kmsc_result *res, int c, char **argv, const struct option *longs)
+{
+    const char *arg = argv[optind - 1];
     if (c == ':')
-        return outcome_usage(res, "option '%s' needs a value", argv[optind - 1]);
-    if (optopt && optopt < 256)
+        return outcome_usage(res, "option '%s' needs a value", arg);
+    bool is_long = strncmp(arg, "--", 2) == 0;
+    if (!is_long && optopt && optopt < 256)
         return outcome_usage(res, "unknown option '-%c'", optopt);
-    return outcome_usage(res, "unknown or ambiguous option '%s'", argv[optind - 1]);
+    if (!is_long || !longs)
+        return outcome_usage(res, "unknown option '%s'", arg);
+    const char *name = arg + 2;
+    size_t len = strcspn(name, "=");
+    if (optopt) /* getopt_long names the option it found: a value given to one that takes none */
+        return outcome_usage(res, "option '--%.*s' takes no value", (int)len, name);
+    /* getopt_long takes a unique prefix of a long option: several starting so is ambiguous */
+    char list[KMSC_MSG_MAX / 2];
+    size_t used = 0, prefixed = 0, n = 0;
+    list[0] = '\0';
+    for (; longs[n].name; n++) {
+        if (strncmp(longs[n].name, name, len) != 0)
+            continue;
+        int w = snprintf(list + used, sizeof list - used, "%s--%s", prefixed ? ", " : "", longs[n].name);
+        if (w > 0 && (size_t)w < sizeof list - used)
+            used += (size_t)w;
+        prefixed++;
+    }
+    if (prefixed > 1)
+        return outcome_usage(res, "ambiguous option '--%.*s' (%s)", (int)len, name, list);
+    char word[SUGGEST_WORD_MAX + 1];
+    const char *near = NULL;
+    if (len > 0 && len <= SUGGEST_WORD_MAX) {
+        memcpy(word, name, len);
+        word[len] = '\0';
+        near = suggest_closest_at(word, long_name_at, longs, n);
+    }
+    if (near)
+        return outcome_usage(res, "unknown option '--%.*s'; did you mean '--%s'?", (int)len, name, near);
+    return outcome_usage(res, "unknown option '--%.*s'", (int)len, name);
 }

@@ -8,6 +8,8 @@
 #ifndef KMSC_OUTCOME_H
 #define KMSC_OUTCOME_H
 
+#include <getopt.h>
+
 #include "kms_client.h"
 
 /* A bad command line: status KMSC_USAGE, the printf-formatted reason in res->msg. Returns KMS_EINVAL. */
@@ -16,8 +18,10 @@ __attribute__((format(printf, 2, 3)))
 #endif
 int outcome_usage(struct kmsc_result *res, const char *fmt, ...);
 /* The usage error for what getopt_long returned as c when it is no option of the caller's (':' a missing value,
- * else an unknown or ambiguous option), as outcome_usage. argv is getopt's. */
-int outcome_getopt(struct kmsc_result *res, int c, char **argv);
+ * else an unknown or ambiguous option, or a value given to a long option that takes none), as outcome_usage:
+ * an ambiguous prefix lists the options it could be, an unknown long option suggests the closest of longs
+ * (suggest.h). argv is getopt's, longs its option table (NULL-terminated). */
+int outcome_getopt(struct kmsc_result *res, int c, char **argv, const struct option *longs);
 
 /* A failure of kind st with nothing (more) to say: empty message. Returns err (negative). */
 int outcome_quiet(struct kmsc_result *res, enum kmsc_status st, int err);

@@ -447,6 +447,29 @@ static void test_messages(void **state)
     KMSC(r, "bench", "--mix", "4:1", "-4");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc bench: -4/-5/-6 and --mix exclude each other\n");
+    /* getopt_long's failures: each says which, and the near or possible options */
+    KMSC(r, "--prodct", "win11pro");
+    expect(r, KMSC_USAGE);
+    assert_string_equal(r->err, "kmsc: unknown option '--prodct'; did you mean '--product'?\n"
+                                "Try 'kmsc --help' for more information.\n");
+    KMSC(r, "--n");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: ambiguous option '--n' (--no-ndr64, --no-btfn, --no-multiplex, --new-connection)\n");
+    KMSC(r, "--new-connection=yes");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: option '--new-connection' takes no value\n");
+    KMSC(r, "--zzzzzz");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: unknown option '--zzzzzz'\n");
+    KMSC(r, "bench", "--jsn");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc bench: unknown option '--jsn'; did you mean '--json'?\n");
+    KMSC(r, "-z");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: unknown option '-z'\n");
+    KMSC(r, "--cmid");
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc: option '--cmid' needs a value\n");
     KMSC(r, "health", "127.0.0.1", "extra");
     expect(r, KMSC_USAGE);
     assert_string_equal(r->err, "kmsc health: one HOST[:PORT] at most ('127.0.0.1' and 'extra'; 'kmsc health --help' "
