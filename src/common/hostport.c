@@ -7,6 +7,11 @@
 int hostport_split(const char *text, struct hostport *out, const char **why)
 {
     memset(out, 0, sizeof *out);
+    if (strstr(text, "://")) { /* "http://host:8080/": what a browser's address bar holds, never an address */
+        if (why)
+            *why = "a URL, not an address";
+        return KMS_EINVAL;
+    }
     if (text[0] == '[') {
         const char *close = strchr(text, ']');
         if (!close) {

@@ -22,8 +22,8 @@ struct hostport {
     bool bare_ipv6;   /* two or more ':' outside brackets: host is the whole text and there is no port */
 };
 
-/* Splits text. Returns 0, or KMS_EINVAL with *why (when why is not NULL) set to "missing \"]\"" or
- * "unexpected text after \"]\"". */
+/* Splits text. Returns 0, or KMS_EINVAL with *why (when why is not NULL) set to "missing \"]\"",
+ * "unexpected text after \"]\"" or, for a text holding "://", "a URL, not an address". */
 int hostport_split(const char *text, struct hostport *out, const char **why);
 
 /* A decimal port 1..65535 of exactly n characters (digits only). Returns 0 or KMS_EINVAL. */

@@ -54,6 +54,10 @@ static void errors(void **state)
     assert_int_equal(hostport_split("[::1]1688", &hp, &why), KMS_EINVAL);
     assert_string_equal(why, "unexpected text after \"]\"");
     assert_int_equal(hostport_split("[::1]x", &hp, NULL), KMS_EINVAL); /* why is optional */
+    why = NULL;
+    assert_int_equal(hostport_split("http://kms.example.org:1688/", &hp, &why), KMS_EINVAL); /* a browser's address */
+    assert_string_equal(why, "a URL, not an address");
+    assert_int_equal(hostport_split("[::1]://x", &hp, NULL), KMS_EINVAL);
 }
 
 static void ports(void **state)

@@ -464,6 +464,9 @@ static void test_messages(void **state)
     KMSC(r, "bench", "--jsn");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc bench: unknown option '--jsn'; did you mean '--json'?\n");
+    KMSC(r, "health", "http://127.0.0.1:8080/readyz"); /* a URL where the host goes */
+    expect(r, KMSC_USAGE);
+    expect_in(r->err, "kmsc health: a URL, not an address in 'http://127.0.0.1:8080/readyz'");
     KMSC(r, "-z");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc: unknown option '-z'\n");
