@@ -234,7 +234,10 @@ int cli_products(int argc, char **argv, char **envp)
     }
     if (strcmp(sub, "list") == 0)
         return list(argc, argv, envp);
-    fprintf(stderr, "kmsd products: \"%.60s\" is not check or list\n", sub);
+    if (argc <= 2)
+        fprintf(stderr, "kmsd products: name what to do: check FILE or list\n");
+    else
+        fprintf(stderr, "kmsd products: \"%.60s\" is not check or list\n", sub);
     usage(stderr);
     return 2;
 }

@@ -410,15 +410,21 @@ static int map_sqlstate(const char *st)
     return -EIO;
 }
 
-/* libpq's messages end with a newline (and may hold several lines): one line for kmsd's log. */
+/* libpq's messages end with a newline (and may hold several lines, the next indented by a tab): one line for
+ * kmsd's log, each run of line breaks, tabs and spaces one space. */
 static void one_line(char *m)
 {
-    for (char *p = m; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t')
-            *p = ' ';
-    size_t n = strlen(m);
+    size_t n = 0;
+    for (const char *p = m; *p; p++) {
+        bool blank = *p == '\n' || *p == '\r' || *p == '\t' || *p == ' ';
+        if (!blank)
+            m[n++] = *p;
+        else if (n && m[n - 1] != ' ')
+            m[n++] = ' ';
+    }
     while (n && m[n - 1] == ' ')
-        m[--n] = '\0';
+        n--;
+    m[n] = '\0';
 }
 
 int pg_note(struct store *s, const PGresult *r, const char *what)

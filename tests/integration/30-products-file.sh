@@ -34,6 +34,11 @@ grep -qx "$BAD:$BAD_LINE: error: csvlk_key: unknown CSVLK 'win2099'" "$TMP/out" 
 [ "$(head -1 "$TMP/gen.out")" = "$(head -1 "$TMP/out")" ] || fail "generator and check differ: $(head -1 "$TMP/gen.out")"
 expect_rc 2 "$KMSD" products check "$TMP/nothing.tsv"
 grep -q "cannot read: No such file or directory" "$TMP/out" || fail "check of a missing file: $(cat "$TMP/out")"
+# no subcommand, or one that is not: exit 2 saying what to write
+expect_rc 2 "$KMSD" products
+grep -q "^kmsd products: name what to do: check FILE or list$" "$TMP/out" || fail "products alone: $(head -1 "$TMP/out")"
+expect_rc 2 "$KMSD" products chek "$NEW"
+grep -q '^kmsd products: "chek" is not check or list$' "$TMP/out" || fail "products chek: $(head -1 "$TMP/out")"
 # kmsd products list: the table a configuration uses
 expect_rc 0 "$KMSD" products list --products-file "$NEW" --format json
 "$PYTHON" - "$TMP/out" "$NEW" "$SKU_ID" <<'PY' || fail "products list --format json"
