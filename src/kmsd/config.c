@@ -399,6 +399,11 @@ int config_command_args(const char *cmd, int argc, char **argv, int first, const
             *help = true;
             continue;
         }
+        if (np == 1 && a[0] != '-') { /* "kmsd dns-record example.org": no option before it to take it as a value */
+            fprintf(stderr, "kmsd %s: \"%.100s\": unexpected argument (options only; see kmsd %s --help)\n", cmd, a,
+                    cmd);
+            return -1;
+        }
         if (np >= CONFIG_COMMAND_ARGS) {
             fprintf(stderr, "kmsd %s: more than %d arguments\n", cmd, CONFIG_COMMAND_ARGS);
             return -1;

@@ -239,7 +239,8 @@ char *config_read_pem(const char *path, char *msg, size_t cap);
 /* For a command that reads kmsd's configuration (`kmsd dns-record`, `kmsd products list`): splits argv[first..argc)
  * into the command's own value options — names[i] (e.g. "--zone"), as "NAME VALUE" or "NAME=VALUE", into vals[i] —
  * and the rest, passed on to config_load in pass (pass[0] = argv[0], NULL-terminated; pass holds CONFIG_COMMAND_ARGS
- * + 1). -h or --help sets *help. Returns how many are in pass, or -1 after a message on stderr naming cmd. */
+ * + 1). -h or --help sets *help. Returns how many are in pass, or -1 after a message on stderr naming cmd (a value
+ * missing, too many arguments, or a first argument passed on that is no option: "kmsd dns-record example.org"). */
 int config_command_args(const char *cmd, int argc, char **argv, int first, const char *const *names, const char **vals,
                         size_t n, char **pass, bool *help);
 

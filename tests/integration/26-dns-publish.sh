@@ -157,6 +157,9 @@ printf 'dns-publish = %s\ndns-publish = other.example\ndns-host = kms3.%s\n' "$Z
 [ "$(grep -c 'IN SRV 0 0 1688 kms3' "$TMP/out")" = 2 ] || fail "dns-record -c: $(cat "$TMP/out")"
 expect_rc 2 "$KMSD" dns-record --form zone
 grep -q "name the zone" "$TMP/out" || fail "dns-record without a zone: $(cat "$TMP/out")"
+expect_rc 2 "$KMSD" dns-record "$ZONE" # the zone where an option goes
+grep -qF "kmsd dns-record: \"$ZONE\": unexpected argument (options only; see kmsd dns-record --help)" "$TMP/out" ||
+    fail "dns-record ZONE: $(cat "$TMP/out")"
 expect_rc 2 "$KMSD" dns-record --zone "$ZONE" --form nope
 expect_rc 2 "$KMSD" dns-record --zone "bad zone"
 named_stop
