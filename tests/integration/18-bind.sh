@@ -123,31 +123,28 @@ assert http == ["127.0.0.1:" + sys.argv[1]], http
 PY
 grep -q "listening on 127.0.0.1:$PORT" "$TMP/kmsd.log" || fail "the log does not name the bound address"
 
+# refused WHAT TEXT ARGS...: a kmsd started with ARGS (and a free port, no HTTP) exits 2 and says TEXT
+refused() {
+    local what=$1 text=$2 rc
+    shift 2
+    timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http "$@" "${AS_ROOT[@]}" >"$TMP/out" 2>&1
+    rc=$?
+    [ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "$what: exit $rc, not 2"; }
+    grep -qF -- "$text" "$TMP/out" || { cat "$TMP/out" >&2; fail "$what: the message does not say \"$text\""; }
+}
+
 # --- one kmsd per state directory, and per registry
-timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/state" "${AS_ROOT[@]}" >"$TMP/out" 2>&1
-rc=$?
-[ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a second kmsd on the same state directory: exit $rc, not 2"; }
-grep -qF "state directory $TMP/state is in use by another kmsd (PID $KMSD_PID)" "$TMP/out" ||
-    { cat "$TMP/out" >&2; fail "the message does not name the running kmsd's PID"; }
+refused "a second kmsd on the same state directory" \
+    "state directory $TMP/state is in use by another kmsd (PID $KMSD_PID)" --state-dir "$TMP/state"
 mkdir -p "$TMP/other"
-timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/other" --db "$TMP/state/kmsd.db" \
-    "${AS_ROOT[@]}" >"$TMP/out" 2>&1
-rc=$?
-[ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a second kmsd on the same registry: exit $rc, not 2"; }
-grep -qF "registry $TMP/state/kmsd.db is in use by another kmsd (PID $KMSD_PID)" "$TMP/out" ||
-    { cat "$TMP/out" >&2; fail "the registry message does not name the running kmsd's PID"; }
+refused "a second kmsd on the same registry" "registry $TMP/state/kmsd.db is in use by another kmsd (PID $KMSD_PID)" \
+    --state-dir "$TMP/other" --db "$TMP/state/kmsd.db"
 # a state directory or registry whose directory above is missing: exit 2, saying so
-timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/missing/state" "${AS_ROOT[@]}" >"$TMP/out" 2>&1
-rc=$?
-[ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a state directory under a missing one: exit $rc, not 2"; }
-grep -qF -- "--state-dir $TMP/missing/state: cannot create it: the directory above it does not exist" "$TMP/out" ||
-    { cat "$TMP/out" >&2; fail "the message does not say the directory above the state directory is missing"; }
-timeout 10 "$KMSD" -L "127.0.0.1:$(free_port)" --no-http --state-dir "$TMP/other" --db "$TMP/missing/kmsd.db" \
-    "${AS_ROOT[@]}" >"$TMP/out" 2>&1
-rc=$?
-[ "$rc" -eq 2 ] || { cat "$TMP/out" >&2; fail "a registry in a missing directory: exit $rc, not 2"; }
-grep -qF "registry $TMP/missing/kmsd.db: its directory does not exist" "$TMP/out" ||
-    { cat "$TMP/out" >&2; fail "the message does not say the registry's directory is missing"; }
+refused "a state directory under a missing one" \
+    "--state-dir $TMP/missing/state: cannot create it: the directory above it does not exist" \
+    --state-dir "$TMP/missing/state"
+refused "a registry in a missing directory" "registry $TMP/missing/kmsd.db: its directory does not exist" \
+    --state-dir "$TMP/other" --db "$TMP/missing/kmsd.db"
 [ ! -e "$TMP/missing" ] || fail "kmsd created the missing directory"
 kill -0 "$KMSD_PID" || fail "the running kmsd died"
 # readers still read while it runs

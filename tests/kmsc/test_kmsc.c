@@ -447,32 +447,26 @@ static void test_messages(void **state)
     KMSC(r, "bench", "--mix", "4:1", "-4");
     expect(r, KMSC_USAGE);
     expect_in(r->err, "kmsc bench: -4/-5/-6 and --mix exclude each other\n");
-    /* getopt_long's failures: each says which, and the near or possible options */
-    KMSC(r, "--prodct", "win11pro");
-    expect(r, KMSC_USAGE);
-    assert_string_equal(r->err, "kmsc: unknown option '--prodct'; did you mean '--product'?\n"
-                                "Try 'kmsc --help' for more information.\n");
-    KMSC(r, "--n");
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc: ambiguous option '--n' (--no-ndr64, --no-btfn, --no-multiplex, --new-connection)\n");
-    KMSC(r, "--new-connection=yes");
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc: option '--new-connection' takes no value\n");
-    KMSC(r, "--zzzzzz");
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc: unknown option '--zzzzzz'\n");
-    KMSC(r, "bench", "--jsn");
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc bench: unknown option '--jsn'; did you mean '--json'?\n");
-    KMSC(r, "health", "http://127.0.0.1:8080/readyz"); /* a URL where the host goes */
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc health: a URL, not an address in 'http://127.0.0.1:8080/readyz'");
-    KMSC(r, "-z");
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc: unknown option '-z'\n");
-    KMSC(r, "--cmid");
-    expect(r, KMSC_USAGE);
-    expect_in(r->err, "kmsc: option '--cmid' needs a value\n");
+    /* getopt_long's failures: each says which, and the near or possible options; a URL where the host goes */
+    static const struct {
+        const char *args[3];
+        const char *want;
+    } usage_errors[] = {
+        {{"--prodct", "win11pro"}, "kmsc: unknown option '--prodct'; did you mean '--product'?\n"
+                                   "Try 'kmsc --help' for more information.\n"},
+        {{"--n"}, "kmsc: ambiguous option '--n' (--no-ndr64, --no-btfn, --no-multiplex, --new-connection)\n"},
+        {{"--new-connection=yes"}, "kmsc: option '--new-connection' takes no value\n"},
+        {{"--zzzzzz"}, "kmsc: unknown option '--zzzzzz'\n"},
+        {{"bench", "--jsn"}, "kmsc bench: unknown option '--jsn'; did you mean '--json'?\n"},
+        {{"health", "http://127.0.0.1:8080/readyz"}, "kmsc health: a URL, not an address in 'http://127.0.0.1:8080/readyz'"},
+        {{"-z"}, "kmsc: unknown option '-z'\n"},
+        {{"--cmid"}, "kmsc: option '--cmid' needs a value\n"},
+    };
+    for (size_t i = 0; i < sizeof usage_errors / sizeof usage_errors[0]; i++) {
+        kmsc_runv(r, usage_errors[i].args);
+        expect(r, KMSC_USAGE);
+        expect_in(r->err, usage_errors[i].want);
+    }
     KMSC(r, "health", "127.0.0.1", "extra");
     expect(r, KMSC_USAGE);
     assert_string_equal(r->err, "kmsc health: one HOST[:PORT] at most ('127.0.0.1' and 'extra'; 'kmsc health --help' "
