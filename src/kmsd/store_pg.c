@@ -461,12 +461,17 @@ static bool result_ok(const PGresult *r)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
+/* What each call on a connection that is gone (dropped after a fault, not yet made again) says: -ENOTCONN. */
+static int not_connected(struct store *s, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
+    return -ENOTCONN;
+}
+
 int pg_cmd(struct store *s, const char *sql, const char *what)
 {
-    if (!s->pg->conn) {
-        snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
-        return -ENOTCONN;
-    }
+    if (!s->pg->conn)
+        return not_connected(s, what);
     PGresult *r = pq_fn.PQexec(s->pg->conn, sql);
     if (!result_ok(r))
         return pg_fail(s, r, what);
@@ -477,10 +482,8 @@ int pg_cmd(struct store *s, const char *sql, const char *what)
 int pg_run(struct store *s, const char *sql, const struct pg_params *p, PGresult **out, const char *what)
 {
     *out = NULL;
-    if (!s->pg->conn) {
-        snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
-        return -ENOTCONN;
-    }
+    if (!s->pg->conn)
+        return not_connected(s, what);
     PGresult *r = pq_fn.PQexecParams(s->pg->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
                                      p ? p->fmt : NULL, 0);
     if (!result_ok(r))
@@ -491,10 +494,8 @@ int pg_run(struct store *s, const char *sql, const struct pg_params *p, PGresult
 
 int pg_send(struct store *s, const char *sql, const char *what)
 {
-    if (!s->pg->conn) {
-        snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
-        return -ENOTCONN;
-    }
+    if (!s->pg->conn)
+        return not_connected(s, what);
     if (!pq_fn.PQsendQuery(s->pg->conn, sql))
         return pg_fail(s, NULL, what);
     return 0;
@@ -503,13 +504,11 @@ int pg_send(struct store *s, const char *sql, const char *what)
 int pg_wait(struct store *s, PGresult **out, const char *what)
 {
     *out = NULL;
-    if (!s->pg->conn) {
-        snprintf(s->err, sizeof s->err, "%s: not connected to PostgreSQL", what);
-        return -ENOTCONN;
-    }
+    if (!s->pg->conn)
+        return not_connected(s, what);
     PGresult *r = pq_fn.PQgetResult(s->pg->conn), *more;
-    /* one statement sent: one result, then NULL (a few more would only be a server's odd answer; bounded) */
-    for (int i = 0; i < 16 && (more = pq_fn.PQgetResult(s->pg->conn)) != NULL; i++)
+    /* one statement sent: one result, then NULL (more would only be a server's odd answer; read and dropped) */
+    for (int i = 0; i < PG_WAIT_EXTRA_RESULTS && (more = pq_fn.PQgetResult(s->pg->conn)) != NULL; i++)
         pq_fn.PQclear(more);
     if (!result_ok(r))
         return pg_fail(s, r, what);
@@ -521,10 +520,8 @@ int pg_prepare(struct store *s, enum pg_stmt id)
 {
     if (s->pg->prepared[id])
         return 0;
-    if (!s->pg->conn) {
-        snprintf(s->err, sizeof s->err, "prepare: not connected to PostgreSQL");
-        return -ENOTCONN;
-    }
+    if (!s->pg->conn)
+        return not_connected(s, "prepare");
     PGresult *r = pq_fn.PQprepare(s->pg->conn, stmt_names[id], stmt_sql[id], 0, NULL);
     if (!result_ok(r))
         return pg_fail(s, r, "prepare");

@@ -71,6 +71,7 @@ int pg_run(struct store *s, const char *sql, const struct pg_params *p, PGresult
 /* pg_run in two halves, so that the caller works while the server does: pg_send sends sql (no parameters), pg_wait
  * takes its result (every result read, so that the connection is free again). Each 0 or -errno with s->err set. */
 int pg_send(struct store *s, const char *sql, const char *what);
+#define PG_WAIT_EXTRA_RESULTS 16 /* results past the first that pg_wait reads and drops at most */
 int pg_wait(struct store *s, PGresult **out, const char *what);
 /* The same for a prepared statement. */
 int pg_run_prepared(struct store *s, enum pg_stmt id, const struct pg_params *p, PGresult **out, const char *what);
