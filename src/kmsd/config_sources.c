@@ -114,6 +114,19 @@ static const char *near_option(const char *typed, size_t len, unsigned in)
     return c && c[0] ? c : NULL;
 }
 
+/* The INI key named by the first word of name when name holds a blank ("listen 127.0.0.1": a line without '=',
+ * which inih splits at its ':'), or NULL. */
+static const struct opt *first_word_opt(const char *name)
+{
+    char head[SUGGEST_WORD_MAX + 1]; /* no key is longer than a word suggest.h compares */
+    size_t first = strcspn(name, " \t");
+    if (!name[first] || first > SUGGEST_WORD_MAX)
+        return NULL;
+    memcpy(head, name, first);
+    head[first] = '\0';
+    return config_find_opt(head, CONFIG_IN_INI);
+}
+
 static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *ic = user;
@@ -130,14 +143,7 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
     if (!o) {
         const struct opt *pos = strncmp(name, "no-", 3) == 0 ? config_find_opt(name + 3, CONFIG_IN_INI) : NULL;
         const char *near;
-        size_t first = strcspn(name, " \t");
-        char head[SUGGEST_WORD_MAX + 1];
-        const struct opt *spaced = NULL; /* "listen 127.0.0.1:1688": inih splits at the ':' */
-        if (name[first] && first <= SUGGEST_WORD_MAX) {
-            memcpy(head, name, first);
-            head[first] = '\0';
-            spaced = config_find_opt(head, CONFIG_IN_INI);
-        }
+        const struct opt *spaced = first_word_opt(name);
         if (spaced)
             snprintf(ld->msg, sizeof ld->msg, "unknown key \"%.100s\" (write \"%s = VALUE\": '=' between key and value)",
                      name, spaced->d.name);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "suggest.h"
 #include "config_internal.h" /* the option table itself (live_options_taken) */
 #include "kms_limits.h"
 #include "products.h"
@@ -1492,6 +1493,8 @@ static void help_lists_every_option(void **state)
         assert_non_null(strstr(r.out, "Usage: kmsd"));
         for (size_t i = 0; i < config_option_count(); i++) {
             const struct config_option *o = config_option_at(i);
+            /* the suggestions and the INI file's "KEY VALUE" hint compare names of at most this length */
+            assert_true(strlen(o->name) <= SUGGEST_WORD_MAX);
             char want[64];
             cli_form(o, want, sizeof want);
             if (!strstr(r.out, want))
