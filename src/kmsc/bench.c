@@ -19,7 +19,9 @@
 
 #include "bench_int.h"
 #include "err.h"
+#include "kms_client.h"
 #include "outcome.h"
+#include "rng.h"
 
 /* Resolves the target once (the first address of its family); 0 or a negative code (status KMSC_CONNECT). */
 static int resolve(struct bench *b, struct kmsc_result *res)
@@ -38,6 +40,20 @@ static int resolve(struct bench *b, struct kmsc_result *res)
         snprintf(b->peer, sizeof b->peer, "%s:%s", host, serv);
     freeaddrinfo(list);
     return 0;
+}
+
+/* The i-th CMID of --seed s: a version-4 UUID whose bits come from rng_mix64 over (s, i), the same in every run and
+ * on every host. For one seed the first 64 bits are a bijection of i (two bijections around an addition), so two
+ * CMIDs of a pool differ unless they differ only in the 4 version bits replaced (about 4e-7 for a million). */
+static void seeded_uuid(uint64_t seed, uint64_t i, struct guid *g)
+{
+    uint64_t hi = rng_mix64(rng_mix64(seed ^ UINT64_C(0x9e3779b97f4a7c15)) + i);
+    uint64_t lo = rng_mix64(hi ^ UINT64_C(0xd1b54a32d192ed03));
+    for (int k = 0; k < 8; k++) {
+        g->b[k] = (uint8_t)(hi >> (8 * k));
+        g->b[8 + k] = (uint8_t)(lo >> (8 * k));
+    }
+    kms_client_uuid_v4(g);
 }
 
 /* The request template of each product of the mix, and the CMIDs. Returns 0, KMS_EINVAL (workstation name),
@@ -60,15 +76,20 @@ static int build_templates(struct bench *b)
         if (rc < 0)
             return rc;
     }
-    if (kmsc_random_uuid(&b->cmid_base) != 0)
+    if (o->seeded)
+        seeded_uuid(o->seed, UINT64_MAX, &b->cmid_base);
+    else if (kmsc_random_uuid(&b->cmid_base) != 0)
         return KMS_ECRYPTO;
     if (o->cmid_pool) {
         b->cmids = calloc(o->cmid_pool, sizeof *b->cmids);
         if (!b->cmids)
             return KMS_ENOMEM;
-        for (unsigned long i = 0; i < o->cmid_pool; i++)
-            if (kmsc_random_uuid(&b->cmids[i]) != 0)
+        for (unsigned long i = 0; i < o->cmid_pool; i++) {
+            if (o->seeded)
+                seeded_uuid(o->seed, i, &b->cmids[i]);
+            else if (kmsc_random_uuid(&b->cmids[i]) != 0)
                 return KMS_ECRYPTO;
+        }
     }
     return 0;
 }

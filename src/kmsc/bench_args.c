@@ -38,6 +38,7 @@ void bench_help(void)
           "  --mix V:W[,V:W...]    protocol mix by weight, e.g. 4:1,5:1,6:8\n"
           "  --product P[:W][,...] product mix by SKU name or alias (default win10ent)\n"
           "  --cmid-pool N         draw CMIDs from a fixed pool of N (default: a distinct CMID per activation)\n"
+          "  --seed S              the CMIDs from seed S, 0..4294967295: the same clients in every run with S\n"
           "  --no-verify           only check PDU type and call_id of each answer (baselines)\n"
           "  --no-ndr64            do not offer NDR64 in the BIND\n"
           "  --no-btfn             do not offer bind-time feature negotiation\n"
@@ -130,6 +131,7 @@ enum {
     OPT_MIX,
     OPT_PRODUCT,
     OPT_CMID_POOL,
+    OPT_SEED,
     OPT_NO_VERIFY,
     OPT_NO_NDR64,
     OPT_NO_BTFN,
@@ -147,6 +149,7 @@ static const struct option bench_long[] = {
     {"mix", required_argument, NULL, OPT_MIX},
     {"product", required_argument, NULL, OPT_PRODUCT},
     {"cmid-pool", required_argument, NULL, OPT_CMID_POOL},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
     {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
     {"no-btfn", no_argument, NULL, OPT_NO_BTFN},
@@ -200,6 +203,11 @@ static int number_option(struct bench_opts *o, int c, const char *arg, struct se
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_CMID_POOL, &o->cmid_pool) != 0)
             return outcome_usage(res, "--cmid-pool: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_CMID_POOL);
         return 0;
+    case OPT_SEED:
+        if (kms_client_parse_uint(arg, 0, BENCH_MAX_SEED, &o->seed) != 0)
+            return outcome_usage(res, "--seed: '%s' is not an integer in 0..%lu", arg, BENCH_MAX_SEED);
+        o->seeded = true;
+        return 0;
     case OPT_HOLD:
         if (kms_client_parse_uint(arg, 0, BENCH_MAX_HOLD, &o->hold) != 0)
             return outcome_usage(res, "--hold: '%s' is not an integer in 0..%lu", arg, BENCH_MAX_HOLD);
@@ -220,6 +228,7 @@ static int one_option(struct bench_opts *o, int c, char **argv, struct seen *see
     case 'd':
     case 'N':
     case OPT_CMID_POOL:
+    case OPT_SEED:
     case OPT_HOLD:
     case OPT_TIMEOUT: return number_option(o, c, optarg, seen, res);
     case '4':

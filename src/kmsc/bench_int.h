@@ -25,6 +25,7 @@
 #define BENCH_MAX_SECONDS 86400.0
 #define BENCH_MAX_ACTIVATIONS 1000000000ul
 #define BENCH_MAX_CMID_POOL 1000000ul
+#define BENCH_MAX_SEED 4294967295ul
 #define BENCH_MAX_MIX 16        /* entries of --mix and --product */
 #define BENCH_MAX_WEIGHT 1000ul /* one weight of a mix */
 #define BENCH_DEFAULT_SECONDS 10.0
@@ -80,6 +81,8 @@ struct bench_opts {
     uint8_t bind_flags; /* BIND_FLAGS, without CONC_MPX after --no-multiplex */
     int timeout_ms;
     unsigned long cmid_pool; /* 0: a distinct CMID per activation */
+    bool seeded;             /* --seed: the CMIDs drawn from seed, the same in every run with it */
+    unsigned long seed;
     unsigned long hold;
     struct mix vmix;
     uint16_t versions[BENCH_MAX_MIX]; /* 0: the product's own protocol */

@@ -64,6 +64,24 @@ cp "$TMP/out" "$TMP/b.json"
 check_json "$TMP/b.json" activations=0 errors=50 errors_by_kind.count=50 exit=7
 stop_kmsd
 
+# --seed: the same CMIDs in every run with the same seed. Two runs with a seed and a pool of 5 leave 5 clients,
+# another seed 5 more; without a pool, two runs of 6 activations with one seed leave 6 more, not 12.
+rm -rf "$TMP/state"
+start_kmsd
+for s in 7 7 8; do
+    expect_rc 0 timeout 60 "$KMSC" bench -q --json --seed $s --cmid-pool 5 -c 2 -N 20 "127.0.0.1:$PORT"
+done
+for s in 9 9; do
+    expect_rc 0 timeout 60 "$KMSC" bench -q --json --seed $s -c 2 -N 6 "127.0.0.1:$PORT"
+done
+expect_rc 2 "$KMSC" bench --seed 4294967296 "127.0.0.1:$PORT"
+expect_rc 2 "$KMSC" bench --seed -1 "127.0.0.1:$PORT"
+stop_kmsd
+"$KMSD" clients --state-dir "$TMP/state" --format json >"$TMP/seed.json" || fail "kmsd clients failed"
+n=$("$PYTHON" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$TMP/seed.json") ||
+    fail "kmsd clients printed no JSON array: $(head -c 300 "$TMP/seed.json")"
+[ "$n" = 16 ] || fail "--seed: $n clients in the registry after the seeded runs, expected 16"
+
 # canned answers every REQUEST with the same bytes: verification must fail for each (exit 6) ...
 CPORT=$(free_port)
 "$CANNED" 127.0.0.1 "$CPORT" >"$TMP/canned.log" 2>&1 &
