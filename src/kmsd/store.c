@@ -177,18 +177,20 @@ const char *const store_stat_status_keys[KMS_LICENSE_STATUS_COUNT] = {
     " WHERE cmid = excluded.cmid AND app_id = excluded.app_id AND workstation IS excluded.workstation"              \
     " AND product IS excluded.product AND first_seen <= excluded.first_seen AND last_host IS excluded.last_host"
 
-/* What every upsert sets, in the upsert's words (excluded.*) and in the plain UPDATE's (its parameters). */
+/* What every upsert sets, in the upsert's words (excluded.*) and in the plain UPDATE's (its parameters), for one
+ * client's records of a batch coalesced (struct store_coalesced): the last one's fields, ?13 the latest time, ?23 the
+ * earliest, ?24 how many, ?15 the ePID last given and ?25 whether any was answered (a refusal keeps the ePID before). */
 #define UPSERT_SET                                                                                                     \
     "sku_id = excluded.sku_id, kms_id = excluded.kms_id, license_status = excluded.license_status,"                 \
     " grace_time = excluded.grace_time, is_vm = excluded.is_vm, version_major = excluded.version_major,"            \
     " version_minor = excluded.version_minor, last_seen = max(last_seen, excluded.last_seen),"                      \
-    " request_count = request_count + 1, last_address = excluded.last_address,"                                     \
-    " last_epid = CASE WHEN excluded.last_hresult = 0 THEN excluded.last_epid ELSE last_epid END,"                  \
+    " request_count = request_count + excluded.request_count, last_address = excluded.last_address,"               \
+    " last_epid = CASE WHEN ?25 THEN excluded.last_epid ELSE last_epid END,"                                        \
     " last_hresult = excluded.last_hresult"
 #define UPDATE_SET                                                                                                     \
     "sku_id = ?4, kms_id = ?5, license_status = ?8, grace_time = ?9, is_vm = ?10, version_major = ?11,"             \
-    " version_minor = ?12, last_seen = max(last_seen, ?13), request_count = request_count + 1, last_address = ?14," \
-    " last_epid = CASE WHEN ?16 = 0 THEN ?15 ELSE last_epid END, last_hresult = ?16, last_host = ?17"
+    " version_minor = ?12, last_seen = max(last_seen, ?13), request_count = request_count + ?24,"                   \
+    " last_address = ?14, last_epid = CASE WHEN ?25 THEN ?15 ELSE last_epid END, last_hresult = ?16, last_host = ?17"
 
 static const char *const stmt_sql[ST_COUNT_MAX] = {
     /* The common upsert: a client seen again with the same workstation name and product (and no earlier
@@ -196,20 +198,20 @@ static const char *const stmt_sql[ST_COUNT_MAX] = {
      * ST_UPDATE_ALL (the DO UPDATE's WHERE is false: no change, sqlite3_changes() 0). */
     [ST_UPSERT] =
         "INSERT INTO clients (" INSERT_COLUMNS ")"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16, ?17, ?20, ?21)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?23, ?13, ?24, ?14, ?15, ?16, ?17, ?20, ?21)"
         " ON CONFLICT (client_key) DO UPDATE SET " UPSERT_SET UPSERT_WHERE,
     /* the same, for a table where some row is displaced from its key: an insert at a key some row calls home is no
      * insert (SQLite reads the SELECT into a temporary table first, since it reads the table it writes: about 6 µs
      * more per row, so only then) */
     [ST_UPSERT_GUARDED] =
         "INSERT INTO clients (" INSERT_COLUMNS ")"
-        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1, ?14, ?15, ?16, ?17, ?20, ?21" KEY_GUARD
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?23, ?13, ?24, ?14, ?15, ?16, ?17, ?20, ?21" KEY_GUARD
         " ON CONFLICT (client_key) DO UPDATE SET " UPSERT_SET UPSERT_WHERE,
-    [ST_UPDATE_ALL] = "UPDATE clients SET workstation = ?6, product = ?7, first_seen = min(first_seen, ?13), " UPDATE_SET
+    [ST_UPDATE_ALL] = "UPDATE clients SET workstation = ?6, product = ?7, first_seen = min(first_seen, ?23), " UPDATE_SET
                       " WHERE client_key = ?20 AND cmid = ?1 AND app_id = ?2",
     /* a client another host served last, otherwise unchanged: its host's index entry moves, the others stay */
     [ST_UPDATE_HOST] = "UPDATE clients SET " UPDATE_SET " WHERE client_key = ?20 AND cmid = ?1 AND app_id = ?2"
-                       " AND workstation IS ?6 AND product IS ?7 AND first_seen <= ?13",
+                       " AND workstation IS ?6 AND product IS ?7 AND first_seen <= ?23",
     /* An imported row changes an existing one only where it brings something newer or older, so merging the
      * same rows twice changes nothing the second time. */
     [ST_MERGE] =

@@ -190,6 +190,21 @@ struct store_keyed {
 };
 struct store_keyed *store_by_key(const struct store_record *recs, size_t n);
 
+/* A batch's records of one client (cmid, application) as one write, as both engines fold them: the last record's
+ * fields, the earliest and latest times, how many, and the ePID last given (a refusal keeps the one before: epid is
+ * the first record's when none was answered). What writing the records one at a time leaves, in one statement: a
+ * client that asks again and again (a retry loop, cloned machines sharing a CMID) costs a batch one upsert. */
+struct store_coalesced {
+    const struct store_record *last;
+    int64_t first, latest;
+    uint64_t n;
+    bool answered;
+    const char *epid;
+};
+/* The records of k[from..n) (sorted by store_by_key) of k[from]'s client coalesced into *out; returns the index
+ * after them. */
+size_t store_coalesce(const struct store_keyed *k, size_t from, size_t n, struct store_coalesced *out);
+
 /* Helpers of store.c for the other files: each returns 0 or a negative errno (map of the SQLite code) and
  * keeps SQLite's message in the store's err for store_errmsg(). */
 /* The stats row that holds the last folded journal sequence number (store_journal_seq). */

@@ -139,6 +139,32 @@ struct store_keyed *store_by_key(const struct store_record *recs, size_t n)
     return k;
 }
 
+static bool same_client(const struct store_record *a, const struct store_record *b)
+{
+    return memcmp(a->cmid.b, b->cmid.b, sizeof a->cmid.b) == 0 && memcmp(a->app_id.b, b->app_id.b, sizeof a->app_id.b) == 0;
+}
+
+size_t store_coalesce(const struct store_keyed *k, size_t from, size_t n, struct store_coalesced *out)
+{
+    const struct store_record *f = k[from].r;
+    *out = (struct store_coalesced){f, f->time, f->time, 0, false, f->epid};
+    size_t i = from;
+    for (; i < n && (i == from || same_client(f, k[i].r)); i++) {
+        const struct store_record *r = k[i].r;
+        out->last = r;
+        out->n++;
+        if (r->time < out->first)
+            out->first = r->time;
+        if (r->time > out->latest)
+            out->latest = r->time;
+        if (r->hresult == 0) {
+            out->answered = true;
+            out->epid = r->epid;
+        }
+    }
+    return i;
+}
+
 static int daily_add(void *ctx, int64_t day, uint64_t answered, uint64_t refused)
 {
     return store_daily_op(ctx, false, day, answered, refused);

@@ -18,16 +18,6 @@
  * socket buffers hold, so neither side waits for the other. */
 #define PG_PIPELINE_CHUNK 512
 
-/* A batch's records of one client (cmid, application), as one upsert: the last record's fields, the earliest and
- * latest times, how many, and the ePID last given (a refusal keeps the one before). */
-struct coalesced {
-    const struct store_record *last;
-    int64_t first, latest;
-    uint64_t n;
-    bool answered;
-    const char *epid;
-};
-
 /* Runs a prepared statement whose result is not read. */
 static int run_cmd(struct store *s, enum pg_stmt id, const struct pg_params *p, const char *what)
 {
@@ -68,7 +58,7 @@ int store_pg_summary_add(struct store *s, int group, const char *product, size_t
 
 struct upsert_ctx {
     const struct store *s;
-    const struct coalesced *c;
+    const struct store_coalesced *c;
 };
 
 /* $1 to $12 of PS_UPSERT and PS_MERGE, the columns an activation record (struct store_record) and an imported row
@@ -89,7 +79,7 @@ struct upsert_ctx {
         pg_p_int((p), (x)->version_minor);                                                                             \
     } while (0)
 
-static void upsert_params(const struct store *s, const struct coalesced *c, struct pg_params *p)
+static void upsert_params(const struct store *s, const struct store_coalesced *c, struct pg_params *p)
 {
     const struct store_record *r = c->last;
     PG_CLIENT_COLUMNS(p, r);
@@ -170,7 +160,7 @@ static void fill_upsert(const void *ctx, size_t i, struct pg_params *p)
 }
 
 /* Sends up to n upserts in one pipeline; a new row is counted in a. */
-static int upsert_chunk(struct store *s, const struct coalesced *c, size_t n, struct store_summary_acc *a)
+static int upsert_chunk(struct store *s, const struct store_coalesced *c, size_t n, struct store_summary_acc *a)
 {
     uint8_t flags[PG_PIPELINE_CHUNK];
     struct upsert_ctx u = {s, c};
@@ -189,29 +179,6 @@ int store_pg_batch_begin(struct store *s)
     return ret ? ret : store_pg_tx_write(s);
 }
 
-/* The batch's records of one client, coalesced: k[from..to) share a key, in their given order. */
-static void coalesce(const struct store_keyed *k, size_t from, size_t to, struct coalesced *out)
-{
-    const struct store_record *f = k[from].r;
-    *out = (struct coalesced){k[to - 1].r, f->time, f->time, to - from, false, f->epid};
-    for (size_t i = from; i < to; i++) {
-        const struct store_record *r = k[i].r;
-        if (r->time < out->first)
-            out->first = r->time;
-        if (r->time > out->latest)
-            out->latest = r->time;
-        if (r->hresult == 0) {
-            out->answered = true;
-            out->epid = r->epid;
-        }
-    }
-}
-
-static bool same_key(const struct store_record *a, const struct store_record *b)
-{
-    return memcmp(a->cmid.b, b->cmid.b, sizeof a->cmid.b) == 0 && memcmp(a->app_id.b, b->app_id.b, sizeof a->app_id.b) == 0;
-}
-
 int store_pg_batch_add(struct store *s, const struct store_record *recs, size_t n)
 {
     if (n == 0)
@@ -221,7 +188,7 @@ int store_pg_batch_add(struct store *s, const struct store_record *recs, size_t 
         return -ENOTCONN;
     }
     struct store_keyed *k = store_by_key(recs, n);
-    struct coalesced *c = malloc(PG_PIPELINE_CHUNK * sizeof *c);
+    struct store_coalesced *c = malloc(PG_PIPELINE_CHUNK * sizeof *c);
     if (!k || !c) {
         free(k);
         free(c);
@@ -232,11 +199,7 @@ int store_pg_batch_add(struct store *s, const struct store_record *recs, size_t 
     int ret = 0;
     size_t nc = 0;
     for (size_t i = 0; i < n && !ret;) {
-        size_t j = i + 1;
-        while (j < n && same_key(k[i].r, k[j].r))
-            j++;
-        coalesce(k, i, j, &c[nc++]);
-        i = j;
+        i = store_coalesce(k, i, n, &c[nc++]);
         if (nc == PG_PIPELINE_CHUNK || i == n) {
             ret = upsert_chunk(s, c, nc, &a);
             nc = 0;

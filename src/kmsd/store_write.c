@@ -329,10 +329,11 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
 
 /* ---- recording ---- */
 
-/* Runs ST_UPSERT, ST_UPSERT_GUARDED, ST_UPDATE_HOST or ST_UPDATE_ALL with the record's values at key k; *changed gets
+/* Runs ST_UPSERT, ST_UPSERT_GUARDED, ST_UPDATE_HOST or ST_UPDATE_ALL with a client's coalesced records (store_coalesce)
+ * at key k; *changed gets
  * whether a row was written, and a row the upsert inserted is counted in a (NULL for the updates, which never
  * insert). */
-static int upsert_run(struct store *s, enum stmt_id id, const struct store_record *r, const struct key_at *k,
+static int upsert_run(struct store *s, enum stmt_id id, const struct store_coalesced *c, const struct key_at *k,
                       bool *changed, struct store_summary_acc *a)
 {
     sqlite3_stmt *st;
@@ -341,13 +342,17 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
         return ret;
     if (a) /* an insert sets it (rowids start at 1); an update leaves it */
         sqlite_fn.sqlite3_set_last_insert_rowid(s->db, 0);
+    const struct store_record *r = c->last;
     int b = BIND_CLIENT_COLUMNS(st, r);
-    b |= sqlite_fn.sqlite3_bind_int64(st, 13, r->time);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 13, c->latest);
     b |= store_bind_text(st, 14, r->address, sizeof r->address);
-    b |= store_bind_text(st, 15, r->epid, sizeof r->epid);
+    b |= store_bind_text(st, 15, c->epid, sizeof r->epid);
     b |= sqlite_fn.sqlite3_bind_int64(st, 16, r->hresult);
     b |= sqlite_fn.sqlite3_bind_text(st, 17, s->host, -1, SQLITE_STATIC);
     b |= id == ST_UPDATE_ALL || id == ST_UPDATE_HOST ? sqlite_fn.sqlite3_bind_int64(st, 20, k->key) : bind_key(st, k);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 23, c->first);
+    b |= sqlite_fn.sqlite3_bind_int64(st, 24, (int64_t)c->n);
+    b |= sqlite_fn.sqlite3_bind_int(st, 25, c->answered);
     ret = store_step_bound(s, st, b, "cannot record the activation");
     *changed = !ret && sqlite_fn.sqlite3_changes(s->db) > 0;
     if (*changed && a && sqlite_fn.sqlite3_last_insert_rowid(s->db) != 0)
@@ -358,33 +363,33 @@ static int upsert_run(struct store *s, enum stmt_id id, const struct store_recor
 /* An insert, or the common update, at the client's own key: one statement. A row whose host alone changes takes
  * the update that writes it (and its index), one whose workstation, product or first_seen changes the update that
  * writes them all; a client whose own key another holds is found at the key it has, or inserted at a free one. */
-static int upsert_one(struct store *s, const struct store_record *r, int64_t key, bool *homes,
+static int upsert_one(struct store *s, const struct store_coalesced *c, int64_t key, bool *homes,
                       struct store_summary_acc *a)
 {
     bool changed = false, found = false;
     struct key_at k = {.key = key, .guard = *homes};
-    int ret = upsert_run(s, *homes ? ST_UPSERT_GUARDED : ST_UPSERT, r, &k, &changed, a);
+    int ret = upsert_run(s, *homes ? ST_UPSERT_GUARDED : ST_UPSERT, c, &k, &changed, a);
     if (ret || changed)
         return ret;
     int64_t at = 0;
-    ret = find_row(s, &r->cmid, &r->app_id, key, &found, &at);
+    ret = find_row(s, &c->last->cmid, &c->last->app_id, key, &found, &at);
     if (ret)
         return ret;
     struct key_at again = {.key = at, .home = key, .has_home = !found};
     if (!found) {
-        ret = upsert_run(s, ST_UPSERT, r, &again, &changed, a);
+        ret = upsert_run(s, ST_UPSERT, c, &again, &changed, a);
         *homes = true; /* from now on an insert checks its key is nobody's home */
         return ret || changed ? ret : unplaced(s);
     }
     if (at != key) { /* displaced: the upsert at the key it has */
-        ret = upsert_run(s, ST_UPSERT, r, &again, &changed, a);
+        ret = upsert_run(s, ST_UPSERT, c, &again, &changed, a);
         if (ret || changed)
             return ret;
     }
-    ret = upsert_run(s, ST_UPDATE_HOST, r, &again, &changed, NULL);
+    ret = upsert_run(s, ST_UPDATE_HOST, c, &again, &changed, NULL);
     if (ret || changed)
         return ret;
-    return upsert_run(s, ST_UPDATE_ALL, r, &again, &changed, NULL);
+    return upsert_run(s, ST_UPDATE_ALL, c, &again, &changed, NULL);
 }
 
 /* Whether any row is displaced from its key (in practice none: a 63-bit collision), read once per batch inside its
@@ -408,13 +413,21 @@ static int upsert_all(struct store *s, const struct store_record *recs, size_t n
     if (ret)
         return ret;
     struct store_keyed *k = n > 1 ? store_by_key(recs, n) : NULL;
-    if (!k) { /* one record, or no memory to sort: the given order is as correct, only slower */
-        for (size_t i = 0; i < n && !ret; i++)
-            ret = upsert_one(s, &recs[i], store_client_key(&recs[i].cmid, &recs[i].app_id), &homes, &a);
+    struct store_coalesced c;
+    if (!k) { /* one record, or no memory to sort: each record alone, in the given order, is as correct, only slower */
+        for (size_t i = 0; i < n && !ret; i++) {
+            struct store_keyed one = {&recs[i], i, store_client_key(&recs[i].cmid, &recs[i].app_id)};
+            store_coalesce(&one, 0, 1, &c);
+            ret = upsert_one(s, &c, one.key, &homes, &a);
+        }
         return ret ? ret : store_summary_flush(s, &a);
     }
-    for (size_t i = 0; i < n && !ret; i++)
-        ret = upsert_one(s, k[i].r, k[i].key, &homes, &a);
+    /* a client's records of the batch are adjacent in key order: one write each */
+    for (size_t i = 0; i < n && !ret;) {
+        size_t next = store_coalesce(k, i, n, &c);
+        ret = upsert_one(s, &c, k[i].key, &homes, &a);
+        i = next;
+    }
     free(k);
     return ret ? ret : store_summary_flush(s, &a);
 }

@@ -950,6 +950,111 @@ static int collect_grp(void *ctx, enum store_app_group g, const char *product, u
     return 0;
 }
 
+/* Every row of a store, in (cmid, application) order: rowids differ between stores written in another order. */
+struct all_rows {
+    struct store_client r[128];
+    size_t n;
+};
+
+static int collect_all(void *ctx, const struct store_client *c)
+{
+    struct all_rows *rs = ctx;
+    assert_true(rs->n < 128);
+    rs->r[rs->n++] = *c;
+    return 0;
+}
+
+static int by_client(const void *a, const void *b)
+{
+    const struct store_client *x = a, *y = b;
+    int d = memcmp(x->cmid.b, y->cmid.b, 16);
+    return d ? d : memcmp(x->app_id.b, y->app_id.b, 16);
+}
+
+static void rows_sorted(struct store *s, struct all_rows *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    assert_int_equal(store_list(s, NULL, collect_all, rs), 0);
+    qsort(rs->r, rs->n, sizeof rs->r[0], by_client);
+}
+
+/* One batch's records of a client are written as one (store_coalesce): the rows a batch leaves are those of the same
+ * records written one at a time — names and products changed, refusals between answers (the ePID last given stays),
+ * times out of order, a CMID with two applications — with every client at its own key and, the CMID's part of the key
+ * masked off, every client of an application at one key (the displaced rows' paths). Statistics and the per-product
+ * summary too. */
+static void batch_coalesces_as_one_by_one(void **state)
+{
+    (void)state;
+    static const char *const apps[] = {APP_WIN, APP_O2013, APP_UNKNOWN};
+    for (int masked = 0; masked < 2; masked++) {
+        store_key_cmid_mask = masked ? 0 : UINT64_MAX;
+        struct store *a = open_mem(), *b = open_mem();
+        struct store_record batch[61];
+        size_t n = 0;
+        uint32_t x = 777;
+        for (unsigned i = 0; i < 600; i++) {
+            x = x * 1103515245u + 12345u;
+            unsigned c = (x >> 8) % 25; /* 25 clients: a batch holds several records of most */
+            struct store_record r = rec(c, apps[c % 4 == 0 ? (x >> 3) % 3 : c % 2], T0 + (int64_t)i * 100 -
+                                                                                    (int64_t)((x >> 4) % 5000));
+            if ((x >> 12) % 7 == 0)
+                snprintf(r.workstation, sizeof r.workstation, "pc-%u-r%u", c, i % 3);
+            if ((x >> 14) % 11 == 0)
+                snprintf(r.product, sizeof r.product, "Windows Server 2022 Standard");
+            if ((x >> 16) % 4 == 0) {
+                r.hresult = 0xC004F042;
+                r.epid[0] = '\0';
+            } else {
+                snprintf(r.epid, sizeof r.epid, "epid-%u-%u", c, i);
+            }
+            r.license_status = (x >> 20) % 7;
+            snprintf(r.address, sizeof r.address, "192.0.2.%u:%u", c, 1000 + i);
+            batch[n++] = r;
+            write1(b, r);
+            if (n == sizeof batch / sizeof batch[0] || i == 599) {
+                assert_int_equal(store_write(a, batch, n), 0);
+                n = 0;
+            }
+        }
+        struct all_rows ra, rb;
+        rows_sorted(a, &ra);
+        rows_sorted(b, &rb);
+        assert_int_equal(ra.n, rb.n);
+        assert_true(ra.n > 25);
+        for (size_t i = 0; i < ra.n; i++) {
+            const struct store_client *p = &ra.r[i], *q = &rb.r[i];
+            assert_memory_equal(p->cmid.b, q->cmid.b, 16);
+            assert_memory_equal(p->app_id.b, q->app_id.b, 16);
+            assert_memory_equal(p->sku_id.b, q->sku_id.b, 16);
+            assert_memory_equal(p->kms_id.b, q->kms_id.b, 16);
+            assert_string_equal(p->workstation, q->workstation);
+            assert_string_equal(p->product, q->product);
+            assert_string_equal(p->address, q->address);
+            assert_string_equal(p->epid, q->epid);
+            assert_string_equal(p->host, q->host);
+            assert_int_equal(p->license_status, q->license_status);
+            assert_int_equal(p->first_seen, q->first_seen);
+            assert_int_equal(p->last_seen, q->last_seen);
+            assert_int_equal(p->request_count, q->request_count);
+        }
+        struct store_stats sa, sb;
+        assert_int_equal(store_stats_get(a, T0 + 60000, &sa), 0);
+        assert_int_equal(store_stats_get(b, T0 + 60000, &sb), 0);
+        assert_memory_equal(&sa, &sb, sizeof sa);
+        struct grp_rows ga, gb;
+        memset(&ga, 0, sizeof ga);
+        memset(&gb, 0, sizeof gb);
+        assert_int_equal(store_groups(a, collect_grp, &ga), 0);
+        assert_int_equal(store_groups(b, collect_grp, &gb), 0);
+        assert_true(ga.count >= 3);
+        assert_memory_equal(&ga, &gb, sizeof ga);
+        store_close(a);
+        store_close(b);
+    }
+    store_key_cmid_mask = UINT64_MAX;
+}
+
 /* Schema 4 (last_host): a version-3 registry migrates with its rows kept (host ""), and each record after
  * store_set_host says which host wrote it; store_query's host filter takes that host's rows only. */
 static void host_names(void **state)
@@ -1305,6 +1410,7 @@ int main(void)
         cmocka_unit_test(merge_is_idempotent),
         cmocka_unit_test(client_key_layout),
         cmocka_unit_test(client_key_collisions),
+        cmocka_unit_test(batch_coalesces_as_one_by_one),
         cmocka_unit_test(client_key_probes_bounded),
         cmocka_unit_test(migrate_to_compact_key),
         cmocka_unit_test(host_change_and_index),
