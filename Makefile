@@ -17,7 +17,8 @@ SETUP_ARGS ?=
 check asan: SETUP_ARGS = --test
 check asan: MESON_OPTS += -Dtests=enabled
 
-.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check image image-check check-load
+.PHONY: all build deps check asan run fuzz clean checksrc install deb deb-check image image-check check-load \
+	bench bench-lean bench-registry soak
 
 all: build
 
@@ -112,6 +113,23 @@ fuzz:
 		$(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			-dict=fuzz/kmsd.dict -artifact_prefix=$(FUZZ_BUILD)/$$t- $(FUZZ_BUILD)/corpus/$$t; \
 	done
+
+# Benchmarks (bench/README.md), each in its own release build (build-bench/, or BENCH_BUILD) on loopback, printing a
+# markdown table; BENCH_ARGS passes options, e.g. make bench BENCH_ARGS='--quick --workers "1 2"'. bench/run (about
+# 12 min; --quick 1.5 min), bench/lean ([lean]'s figures, about 6 min a round), bench/registry ([scale]'s, a million
+# clients on SQLite and PostgreSQL, about 25 min; PostgreSQL comes with --test's packages), bench/soak (30 min of
+# mixed traffic by default). Not part of `make check`.
+BENCH_ARGS ?=
+bench bench-lean soak: SETUP_ARGS = --bench
+bench-registry: SETUP_ARGS = --bench --test
+bench: deps
+	bench/run $(BENCH_ARGS)
+bench-lean: deps
+	bench/lean $(BENCH_ARGS)
+bench-registry: deps
+	bench/registry $(BENCH_ARGS)
+soak: deps
+	bench/soak $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-deb build-image
