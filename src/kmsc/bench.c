@@ -56,6 +56,16 @@ static void seeded_uuid(uint64_t seed, uint64_t i, struct guid *g)
     kms_client_uuid_v4(g);
 }
 
+/* The i-th CMID of the run's set-up: from --seed, or random. 0 or KMS_ECRYPTO. */
+static int make_cmid(const struct bench_opts *o, uint64_t i, struct guid *g)
+{
+    if (o->seeded) {
+        seeded_uuid(o->seed, i, g);
+        return 0;
+    }
+    return kmsc_random_uuid(g) != 0 ? KMS_ECRYPTO : 0;
+}
+
 /* The request template of each product of the mix, and the CMIDs. Returns 0, KMS_EINVAL (workstation name),
  * KMS_ECRYPTO or KMS_ENOMEM. */
 static int build_templates(struct bench *b)
@@ -76,20 +86,15 @@ static int build_templates(struct bench *b)
         if (rc < 0)
             return rc;
     }
-    if (o->seeded)
-        seeded_uuid(o->seed, UINT64_MAX, &b->cmid_base);
-    else if (kmsc_random_uuid(&b->cmid_base) != 0)
+    if (make_cmid(o, UINT64_MAX, &b->cmid_base) != 0) /* the distinct CMIDs' base: never a pool's index */
         return KMS_ECRYPTO;
     if (o->cmid_pool) {
         b->cmids = calloc(o->cmid_pool, sizeof *b->cmids);
         if (!b->cmids)
             return KMS_ENOMEM;
-        for (unsigned long i = 0; i < o->cmid_pool; i++) {
-            if (o->seeded)
-                seeded_uuid(o->seed, i, &b->cmids[i]);
-            else if (kmsc_random_uuid(&b->cmids[i]) != 0)
+        for (unsigned long i = 0; i < o->cmid_pool; i++)
+            if (make_cmid(o, i, &b->cmids[i]) != 0)
                 return KMS_ECRYPTO;
-        }
     }
     return 0;
 }

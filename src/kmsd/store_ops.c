@@ -149,7 +149,7 @@ size_t store_coalesce(const struct store_keyed *k, size_t from, size_t n, struct
     const struct store_record *f = k[from].r;
     *out = (struct store_coalesced){f, f->time, f->time, 0, false, f->epid};
     size_t i = from;
-    for (; i < n && (i == from || same_client(f, k[i].r)); i++) {
+    do {
         const struct store_record *r = k[i].r;
         out->last = r;
         out->n++;
@@ -161,7 +161,7 @@ size_t store_coalesce(const struct store_keyed *k, size_t from, size_t n, struct
             out->answered = true;
             out->epid = r->epid;
         }
-    }
+    } while (++i < n && same_client(f, k[i].r));
     return i;
 }
 

@@ -330,9 +330,8 @@ int store_query_int(struct store *s, sqlite3_stmt *st, int64_t *v, const char *w
 /* ---- recording ---- */
 
 /* Runs ST_UPSERT, ST_UPSERT_GUARDED, ST_UPDATE_HOST or ST_UPDATE_ALL with a client's coalesced records (store_coalesce)
- * at key k; *changed gets
- * whether a row was written, and a row the upsert inserted is counted in a (NULL for the updates, which never
- * insert). */
+ * at key k; *changed gets whether a row was written, and a row the upsert inserted is counted in a (NULL for the
+ * updates, which never insert). */
 static int upsert_run(struct store *s, enum stmt_id id, const struct store_coalesced *c, const struct key_at *k,
                       bool *changed, struct store_summary_acc *a)
 {
