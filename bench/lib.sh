@@ -94,6 +94,19 @@ pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 
+# hostile_wave PORT RUNS HOLD N: RUNS runs of tests/integration/odd.py's odd and hostile conversations against the
+# server on PORT (14 connections each), then HOLD connections held idle while N activations run (2 workers, v6);
+# prints how many of those RUNS + 1 steps failed. Needs KMSC.
+hostile_wave() {
+    local i bad=0
+    for ((i = 0; i < $2; i++)); do
+        timeout 60 python3 "$ROOT/tests/integration/odd.py" "$ROOT/tests/fixtures" 127.0.0.1 "$1" >/dev/null 2>&1 ||
+            bad=$((bad + 1))
+    done
+    timeout 120 "$KMSC" bench -q --hold "$3" -N "$4" -c 2 -6 "127.0.0.1:$1" >/dev/null || bad=$((bad + 1))
+    echo "$bad"
+}
+
 spawn_kmsd() { # PORT extra options...: starts kmsd on PORT with its state in $TMP/state.PORT, without waiting
     KPORT=$1
     shift
