@@ -54,7 +54,14 @@ sleep 1  # no primary for a second: the folds fail and are retried (after 0.1, 0
 standby_sql "SELECT pg_promote()" >/dev/null || fail "cannot promote the standby"
 [ "$(standby_sql "SELECT pg_is_in_recovery()")" = f ] || fail "the standby was not promoted"
 kill -0 "$loader" 2>/dev/null || fail "the load ended before the failover: make it longer"
-sleep 1 # activations through the new primary too
+# activations through the new primary too: a second at least, and until 100 of this load were answered (a sanitizer
+# build's kmsc takes about 80 ms to start, so the seconds above may hold fewer), at most 30 s
+sleep 1
+for _ in $(seq 1 290); do
+    [ "$(wc -l <"$TMP/answered")" -ge 150 ] && break
+    kill -0 "$loader" 2>/dev/null || break
+    sleep 0.1
+done
 touch "$TMP/stop"
 wait "$loader"
 n=$(wc -l <"$TMP/answered") tried=$(cat "$TMP/tried")
