@@ -29,6 +29,7 @@
 #include "products.h"
 #include "registry_json.h"
 #include "store.h"
+#include "thread_stack.h"
 #include "web_page.h"
 
 #define HTTP_DEFAULT_PORT "8080"
@@ -737,14 +738,10 @@ void http_doze(struct http_server *h)
     h->awake = false;
 }
 
-void http_settle(struct http_server *h)
+/* What http_settle frees, on a thread of its own (below). */
+static void *unload_main(void *arg)
 {
-    if (h->n_retired)
-        sweep_retired(h, false);
-    if (h->awake || h->n_retired || !mhd_fns_loaded())
-        return;
-    /* Asleep with no daemon left: no connection is open, so no lane holds one. Their threads end (a lane starts its
-     * thread again with its next job), the registry connection closes, and libmicrohttpd and GnuTLS are unmapped. */
+    struct http_server *h = arg;
     http_lane_stop(&h->registry);
     http_lane_stop(&h->readyz);
     http_lane_reopen(&h->registry);
@@ -753,7 +750,33 @@ void http_settle(struct http_server *h)
     h->db = NULL;
     atomic_store_explicit(&h->cfg.m->search_bytes, 0, memory_order_relaxed);
     mhd_fns_unload();
+    return NULL;
+}
+
+#define UNLOAD_THREAD_STACK (64u * 1024u) /* bytes: joins, sqlite3_close and dlclose */
+
+void http_settle(struct http_server *h)
+{
+    if (h->n_retired)
+        sweep_retired(h, false);
+    if (h->awake || h->n_retired || !mhd_fns_loaded())
+        return;
+    /* Asleep with no daemon left: no connection is open, so no lane holds one. Their threads end (a lane starts its
+     * thread again with its next job), the registry connection closes, and libmicrohttpd and GnuTLS are unmapped.
+     * On a short-lived thread, not this one: glibc keeps up to 7 freed blocks of each small size in the freeing
+     * thread's cache (tcache) until the thread ends, and what this long-lived thread kept of the library's and the
+     * registry connection's blocks would sit among the free space of the arena, keeping pages of it resident. The
+     * blocks of that thread go back to the arena when it ends, before malloc_trim. */
+    pthread_t t;
+    void *stack = NULL;
+    if (thread_stack_start(&t, UNLOAD_THREAD_STACK, &stack, unload_main, h) == 0) {
+        pthread_join(t, NULL);
+        thread_stack_unmap(stack, UNLOAD_THREAD_STACK);
+    } else {
+        (void)unload_main(h); /* no thread to spare: the same work here, only the cache differs */
+    }
     malloc_trim(0); /* what the daemons' and lanes' threads allocated goes back to the system */
+    thread_stack_release(); /* and what this thread's stack reached for the library's load (dlopen) */
 }
 
 void http_set_dns(struct http_server *h, struct dns_publish *dns)

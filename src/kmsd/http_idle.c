@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread_stack.h"
 
 #define IDLE_THREAD_STACK (64u * 1024u)  /* bytes: poll, the library load and the log line */
 #define IDLE_SWEEP_MS 1000               /* asleep with retired daemons still serving: how often they are checked */
@@ -129,7 +130,7 @@ int http_idle_start(struct http_server *h)
     h->idle.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (h->idle.wake_fd < 0)
         return errno;
-    int rc = http_thread_start(&h->idle.thread, IDLE_THREAD_STACK, idle_main, h);
+    int rc = thread_stack_start(&h->idle.thread, IDLE_THREAD_STACK, NULL, idle_main, h);
     h->idle.started = rc == 0;
     return rc;
 }

@@ -52,6 +52,7 @@ struct http_lane {
     bool started;                 /* the thread runs (started on the first job) */
     bool stopping;                /* http_lane_stop: no more jobs taken */
     pthread_t thread;
+    void *stack; /* the thread's own stack (thread_stack_start), unmapped once the thread is joined */
 };
 
 /* One libmicrohttpd daemon and the copies of the PEM texts it was started with (NULL: plain HTTP), wiped and freed
@@ -151,9 +152,6 @@ int http_idle_start(struct http_server *h);
 void http_idle_poke(struct http_server *h);
 void http_idle_stop(struct http_server *h);
 
-/* Starts a thread with a stack of that many bytes (the HTTP server's threads keep theirs small). 0 or a positive
- * errno. */
-int http_thread_start(pthread_t *t, size_t stack, void *(*fn)(void *), void *arg);
 
 /* The lanes (http_lane.c). init: 0 or a positive errno; the thread starts with the first job. */
 int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "thread_stack.h"
 
 int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,
                    void (*run)(struct http_server *h, struct http_job *job))
@@ -58,23 +59,13 @@ static void *lane_main(void *arg)
     return NULL;
 }
 
-int http_thread_start(pthread_t *t, size_t stack, void *(*fn)(void *), void *arg)
-{
-    pthread_attr_t attr;
-    int rc = pthread_attr_init(&attr);
-    if (rc != 0)
-        return rc;
-    rc = pthread_attr_setstacksize(&attr, stack);
-    if (rc == 0)
-        rc = pthread_create(t, &attr, fn, arg);
-    pthread_attr_destroy(&attr);
-    return rc;
-}
 
 /* Starts the thread, with l->mu held. Returns 0 or a positive errno. */
 static int lane_start(struct http_lane *l)
 {
-    int rc = http_thread_start(&l->thread, HTTP_THREAD_STACK, lane_main, l);
+    /* Its own stack: a lane's thread ends whenever the HTTP server dozes, and glibc would keep the stack of each in
+     * its cache, with its dynamic TLS and the pages it touched, for as long as kmsd runs. */
+    int rc = thread_stack_start(&l->thread, HTTP_THREAD_STACK, &l->stack, lane_main, l);
     if (rc == 0)
         l->started = true;
     return rc;
@@ -116,8 +107,11 @@ void http_lane_stop(struct http_lane *l)
     bool started = l->started;
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
-    if (started)
+    if (started) {
         pthread_join(l->thread, NULL);
+        thread_stack_unmap(l->stack, HTTP_THREAD_STACK);
+        l->stack = NULL;
+    }
 }
 
 void http_lane_reopen(struct http_lane *l)

@@ -30,6 +30,7 @@
 #include "dns_tsig.h"
 #include "products.h"
 #include "products_file.h"
+#include "prefault.h"
 #include "products_load.h"
 #include "sdnotify.h"
 #include "server.h"
@@ -578,19 +579,17 @@ static void reload_dns(struct kmsd *k)
  * configuration that does not load leaves the running one as it is (logged). Otherwise the live options take effect
  * for the next connection and activation (open connections stay open), the log file is reopened (logrotate), and
  * each changed option that needs a restart is named. */
-static void reload(void *arg)
+static void reload_into(struct kmsd *k, struct kmsd_config *next)
 {
     static const enum log_level levels[] = {LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG};
-    struct kmsd *k = arg;
-    static struct kmsd_config next; /* large: static, and only the loop thread reloads */
-    config_defaults(&next);
+    config_defaults(next);
     char *why = NULL;
     size_t why_len = 0;
     FILE *err = open_memstream(&why, &why_len);
-    int rc = err ? config_load(&next, k->argc, k->argv, environ, err, err) : -1;
+    int rc = err ? config_load(next, k->argc, k->argv, environ, err, err) : -1;
     if (err)
         fclose(err);
-    if (rc != KMSD_CONFIG_OK || next.check_config) {
+    if (rc != KMSD_CONFIG_OK || next->check_config) {
         char *nl = why ? strchr(why, '\n') : NULL;
         if (nl)
             *nl = '\0';
@@ -600,29 +599,29 @@ static void reload(void *arg)
         return;
     }
     free(why);
-    int lr = log_reopen(next.log_file); /* always: a rotated file's successor */
+    int lr = log_reopen(next->log_file); /* always: a rotated file's successor */
     if (lr < 0)
-        log_error("reload: cannot reopen the log file %s: %s (logging to the old one)", next.log_file, strerror(-lr));
+        log_error("reload: cannot reopen the log file %s: %s (logging to the old one)", next->log_file, strerror(-lr));
     const char *changed[64];
-    size_t n = config_changed(&k->cfg, &next, changed, sizeof changed / sizeof changed[0]);
+    size_t n = config_changed(&k->cfg, next, changed, sizeof changed / sizeof changed[0]);
     if (n > sizeof changed / sizeof changed[0])
         n = sizeof changed / sizeof changed[0];
     struct acl acl, proxies;
-    if (acl_build(&acl, next.allow[0], next.n_allow, next.deny[0], next.n_deny, sizeof next.allow[0],
-                  next.private_only) ||
-        acl_build(&proxies, next.trusted_proxy[0], next.n_trusted_proxy, NULL, 0, sizeof next.trusted_proxy[0],
+    if (acl_build(&acl, next->allow[0], next->n_allow, next->deny[0], next->n_deny, sizeof next->allow[0],
+                  next->private_only) ||
+        acl_build(&proxies, next->trusted_proxy[0], next->n_trusted_proxy, NULL, 0, sizeof next->trusted_proxy[0],
                   false)) {
         log_error("reload: the access lists do not build; the running configuration stays");
-        config_release(&next);
+        config_release(next);
         return;
     }
-    if (next.count_mode == CONFIG_COUNT_GENUINE && !k->hx.db_path) {
+    if (next->count_mode == CONFIG_COUNT_GENUINE && !k->hx.db_path) {
         log_error("reload: --count-mode genuine needs the registry (kmsd runs with --no-db); the running "
                   "configuration stays");
-        config_release(&next);
+        config_release(next);
         return;
     }
-    if (reload_products(k, &next) < 0) /* before the policy is made again: --csvlk names the new table's groups */
+    if (reload_products(k, next) < 0) /* before the policy is made again: --csvlk names the new table's groups */
         return;
     unsigned applied = 0, restart = 0;
     char names[512] = "";
@@ -637,8 +636,8 @@ static void reload(void *arg)
     }
     /* the live options: the running configuration takes their new values; what follows from them below */
     struct kmsd_config *c = &k->cfg;
-    config_take_live(c, &next);
-    c->products_table = next.products_table; /* the table in use (reload_products) */
+    config_take_live(c, next);
+    c->products_table = next->products_table; /* the table in use (reload_products) */
     k->scfg.genuine_count = c->count_mode == CONFIG_COUNT_GENUINE; /* the server tells its writer (on_hangup) */
     k->scfg.registry_idle_unload_ms = c->registry_idle_unload_ms;  /* the same */
     log_set_level(levels[c->log_level]);
@@ -655,6 +654,19 @@ static void reload(void *arg)
         reload_dns(k);
     log_info("reload: %u option(s) applied%s%s%s; %u need a restart", applied, applied ? " (" : "", names,
              applied ? ")" : "", restart);
+}
+
+static void reload(void *arg)
+{
+    /* Large (64 KiB): static, and only the loop thread reloads. Its pages are given back once the reload is done
+     * (what it holds was copied or built into the running configuration): otherwise every reload would leave an
+     * idle kmsd 64 KiB larger (docs/performance.md, "What the web page left behind"). */
+    static struct kmsd_config next;
+    reload_into(arg, &next);
+    prefault_release(&next, sizeof next);
+#ifdef __GLIBC__
+    malloc_trim(0); /* and what the reload allocated and freed (the file's text, the lists it built and replaced) */
+#endif
 }
 
 /* Opens the log, makes sure of the state directory and takes its lock. Returns 0 or a negative code after a
@@ -796,7 +808,16 @@ int main(int argc, char **argv)
      * key sort (prefaulted), the search's arrays, SQLite's larger allocations for a query. */
     (void)mallopt(M_MMAP_THRESHOLD, KMSD_MALLOC_MMAP_THRESHOLD);
     (void)mallopt(M_TRIM_THRESHOLD, KMSD_MALLOC_MMAP_THRESHOLD);
+    /* And no padding kept at an arena's top when it grows or shrinks (glibc: 128 kB): trimmed, the arena the other
+     * threads share keeps only what is in use, not up to 128 kB of pages its top once held (docs/performance.md,
+     * "What the web page left behind": 16 kB). It grows by what is asked instead, one system call per growth,
+     * which happens when a busy period begins, not per activation. */
+    (void)mallopt(M_TOP_PAD, 0);
 #endif
+    /* The time zone read now, by the main thread among start-up's allocations: libmicrohttpd's Date header has glibc
+     * read it once, and the strings it keeps for good would otherwise sit in the arena the HTTP threads share,
+     * between what they free, and keep its pages resident after the HTTP server dozes. */
+    tzset();
     static struct kmsd k;
     k.argc = argc;
     k.argv = argv;

@@ -10,13 +10,25 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14's value; an older kernel answers EINVAL, and the pages fault in */
 #endif
 
-void prefault(void *p, size_t len)
+/* Advises the whole pages within [p, p + len) only (the partial ones at either end may be another block's), for a
+ * block of min_pages pages or more. */
+static void advise_whole_pages(void *p, size_t len, size_t min_pages, int advice)
 {
     long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || len < PREFAULT_MIN_PAGES * (size_t)page)
+    if (page <= 0 || len < min_pages * (size_t)page)
         return;
     uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1), e = (uintptr_t)p + len;
-    e &= ~((uintptr_t)page - 1); /* whole pages only: the partial ones at either end may be another block's */
+    e &= ~((uintptr_t)page - 1);
     if (e > a)
-        (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+        (void)madvise((void *)a, e - a, advice);
+}
+
+void prefault(void *p, size_t len)
+{
+    advise_whole_pages(p, len, PREFAULT_MIN_PAGES, MADV_POPULATE_WRITE);
+}
+
+void prefault_release(void *p, size_t len)
+{
+    advise_whole_pages(p, len, 1, MADV_DONTNEED);
 }

@@ -2,7 +2,8 @@
  * prefault — makes the pages of a block of memory resident in one system call (madvise MADV_POPULATE_WRITE,
  * Linux 5.14) instead of one page fault each as they are first written. Under the hypervisor of the machines kmsd
  * is measured on, a page fault costs about 14.5 µs and the same page populated with the rest about 0.8 µs
- * (docs/performance.md, "Page faults"); on bare metal the difference is smaller but in the same direction.
+ * (docs/performance.md, "Page faults"); on bare metal the difference is smaller but in the same direction. And the
+ * reverse, prefault_release: a block's pages given back while it is not needed.
  */
 #ifndef KMSD_PREFAULT_H
 #define KMSD_PREFAULT_H
@@ -13,5 +14,10 @@
  * block of fewer than PREFAULT_MIN_PAGES pages, nothing happens and the pages come one fault at a time. */
 #define PREFAULT_MIN_PAGES 4
 void prefault(void *p, size_t len);
+
+/* The reverse, for a large block kept for a rare use (the reload's configuration): the whole pages within
+ * [p, p + len) are given back to the system and read as zero at their next use, one fault each. Only for
+ * anonymous memory whose contents are not needed any more. */
+void prefault_release(void *p, size_t len);
 
 #endif

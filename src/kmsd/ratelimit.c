@@ -39,11 +39,9 @@ void ratelimit_set_limits(struct ratelimit *rl, uint32_t max_per_address, uint32
     rl->cfg.max_per_address = max_per_address;
     rl->cfg.rate_per_minute = rate_per_minute;
     rl->cfg.burst = burst;
-    /* a bucket fuller than the new burst is cut to it (a refill would, but not before time passes) */
-    uint64_t max = bucket_max(rl);
-    for (size_t i = 0; i < rl->n_sets * RATELIMIT_WAYS; i++)
-        if (rl->slots[i].used && rl->slots[i].tokens_milli > max)
-            rl->slots[i].tokens_milli = max;
+    /* A bucket fuller than a lower burst is cut to it at its next use (ratelimit_activation), not here: a pass over
+     * the table would read every page of it, 3.5 MB at the default --max-addresses, and keep them resident from the
+     * first reload on (docs/performance.md, "What the web page left behind"). */
 }
 
 void ratelimit_free(struct ratelimit *rl)
@@ -171,9 +169,12 @@ bool ratelimit_activation(struct ratelimit *rl, const uint8_t addr[16], uint64_t
     if (!e)
         return true;
     e->t_used = now_ms;
+    uint64_t max = bucket_max(rl);
+    if (e->tokens_milli > max) /* a reload lowered the burst since this bucket's last use */
+        e->tokens_milli = max;
     if (now_ms > e->t_refill) {
         /* rate per minute = rate x 1000 milli-tokens per 60000 ms */
-        uint64_t dt = now_ms - e->t_refill, max = bucket_max(rl);
+        uint64_t dt = now_ms - e->t_refill;
         uint64_t add = dt >= 60000u * 1000u ? max : dt * rl->cfg.rate_per_minute / 60;
         if (e->tokens_milli + add >= max) {
             e->tokens_milli = max;

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "log.h"
 #include "prefault.h"
+#include "thread_stack.h"
 
 #define PRUNE_EVERY_S 86400
 #define BACKOFF_MAX_MS 5000 /* a failed fold is retried at least this often */
@@ -498,6 +499,7 @@ static void *run(void *arg)
                 if (slept) {
                     log_debug("registry: no fold for %u ms: closed until the next one", unload_ms);
                     release_memory(w); /* and what SQLite freed goes back to the system */
+                    thread_stack_release(); /* and what its reopening (dlopen, the schema's check) reached */
                 }
                 pthread_mutex_lock(&w->mu);
                 w->stats.sleeps += slept;

@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* mincore */
 #include "testutil.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -75,11 +76,35 @@ static void small_block_left_alone(void **state)
     assert_int_equal(munmap(m, PAGES * ps), 0);
 }
 
+/* prefault_release: the whole pages within the block go (and read as zero), the partial ones at its ends and the
+ * pages outside stay with their contents; a block within one page gives nothing back. */
+static void release_whole_pages_within(void **state)
+{
+    (void)state;
+    size_t ps = page_size();
+    uint8_t *m = fresh();
+    for (size_t i = 0; i < PAGES; i++)
+        m[i * ps] = 0xA5; /* every page resident, with something in it */
+    prefault_release(m + 8 * ps + 100, 16 * ps); /* pages 9 to 23 lie wholly within */
+    unsigned char vec[PAGES];
+    resident(m, vec);
+    for (int i = 0; i < PAGES; i++) {
+        bool gone = i >= 9 && i <= 23;
+        if ((vec[i] & 1) == gone)
+            fail_msg("page %d: resident %d", i, vec[i] & 1);
+        assert_int_equal(m[(size_t)i * ps], gone ? 0 : 0xA5);
+    }
+    prefault_release(m + 40 * ps + 8, ps - 16); /* within page 40: nothing */
+    assert_int_equal(m[40 * ps], 0xA5);
+    assert_int_equal(munmap(m, PAGES * ps), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_pages_within),
         cmocka_unit_test(small_block_left_alone),
+        cmocka_unit_test(release_whole_pages_within),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
