@@ -34,7 +34,6 @@ for i in $(seq 1 100); do [ -f "$TMP/held.out.bound" ] && break; sleep 0.05; don
 # Reloads (logrotate sends one a day) leave the memory as it was: one used to read the whole per-address table
 # (3.5 MB resident from then on) and keep the reloaded configuration's 64 KiB. Compared after the next two reloads;
 # RELOAD_GROWTH_KB leaves room for the log file's new buffer and the arenas' pages.
-anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$KMSD_PID/status"; }
 RELOAD_GROWTH_KB=256
 anon_before=$(anon_kb)
 
@@ -57,14 +56,7 @@ wait "$HELD"
 # logrotate: the file renamed, SIGHUP, new lines in a new file
 mv "$LOG" "$LOG.1"
 hup_and_wait 2 "$LOG" "$LOG.1"
-anon_after=$(anon_kb)
-if ldd "$KMSD" 2>/dev/null | grep -q libasan; then
-    echo "the sanitizer build's allocator is not glibc's: anonymous memory not compared"
-else
-    [ $((anon_after - anon_before)) -le $RELOAD_GROWTH_KB ] ||
-        fail "anonymous memory ${anon_before} kB before two reloads, ${anon_after} kB after them"
-    echo "anonymous memory ${anon_before} kB before two reloads, ${anon_after} kB after them"
-fi
+check_anon_growth "$anon_before" $RELOAD_GROWTH_KB "two reloads"
 [ -f "$LOG" ] || fail "the log file was not reopened"
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc after the log rotation"
 wait_lines 1 ": activated" "the activation after the rotation is not in the new file" "$LOG"

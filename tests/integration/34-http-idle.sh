@@ -58,7 +58,6 @@ code_dropped "at start"
 # blocks the unload frees are not kept in a long-lived thread's cache among the free space, and the idle thread's
 # stack gives back what the load reached. Before that the anonymous memory grew by 150 to 230 kB at the first unload
 # after the page was read; now by 20 to 80 kB (what the writer's and the arenas' small blocks keep of their pages).
-anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$KMSD_PID/status"; }
 stacks() { # stacks: kmsd's thread stacks of HTTP_THREAD_STACK (256 KiB): read-write anonymous mappings of that size
     local range perms inode rest n=0 guard_end=-1 lo hi # with a one-page PROT_NONE guard right below (glibc's, kmsd's)
     while read -r range perms _ _ inode rest; do
@@ -87,15 +86,7 @@ sleep 6 # the unload's last steps (malloc_trim) follow the unmapping; the writer
 # (/readyz's activation is recorded)
 # one stack stays: libmicrohttpd's thread's (one address), in glibc's cache; the registry and readyz lanes' are gone
 [ "$(stacks)" -le 1 ] || fail "$(stacks) HTTP thread stacks still mapped after the unload (1 expected: libmicrohttpd's)"
-anon1=$(anon_kb)
-if ldd "$KMSD" 2>/dev/null | grep -q libasan; then
-    # AddressSanitizer replaces malloc and keeps freed memory in quarantine: glibc's arenas are not in play
-    echo "the sanitizer build's allocator is not glibc's: anonymous memory not compared (${anon0} / ${anon1} kB)"
-else
-    [ $((anon1 - anon0)) -le $ANON_GROWTH_KB ] ||
-        fail "anonymous memory ${anon0} kB before the page's requests, ${anon1} kB after the unload (more than $ANON_GROWTH_KB kB kept)"
-    echo "anonymous memory ${anon0} kB before the page's requests, ${anon1} kB after the unload"
-fi
+check_anon_growth "$anon0" $ANON_GROWTH_KB "the page's requests, then the unload"
 
 # a connection held open for 2.5 s keeps the library, and is answered
 HELD_TOKEN=0123456789abcdef0123 held_request "http://127.0.0.1:$HTTP_PORT/api/v1/clients" "$TMP/go" "$TMP/held"

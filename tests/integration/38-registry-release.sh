@@ -16,7 +16,6 @@ if ldd "$KMSD" 2>/dev/null | grep -q libasan; then
 else
     CHECK_RSS=1
 fi
-anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$KMSD_PID/status"; }
 RELEASE_LINE="registry: idle: the writer's buffers and page cache handed back"
 
 start_kmsd --no-http

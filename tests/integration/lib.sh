@@ -203,6 +203,23 @@ hup_and_wait() {
     wait_lines "$want" "$RELOAD_LINE" "no reload line after SIGHUP" "$@"
 }
 
+# anon_kb: kmsd's anonymous resident memory (RssAnon), kB.
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$KMSD_PID/status"; }
+
+# check_anon_growth BEFORE LIMIT_KB WHAT: fails unless kmsd's anonymous memory grew by at most LIMIT_KB since BEFORE
+# (an anon_kb). A sanitizer build replaces malloc and keeps freed memory in quarantine, so glibc's arenas are not
+# in play: there the figures are only printed.
+check_anon_growth() {
+    local now
+    now=$(anon_kb)
+    if ldd "$KMSD" 2>/dev/null | grep -q libasan; then
+        echo "$3: anonymous memory $1 kB before, $now kB after (the sanitizer build's allocator: not compared)"
+        return 0
+    fi
+    [ $((now - $1)) -le "$2" ] || fail "$3: anonymous memory $1 kB before, $now kB after (more than $2 kB kept)"
+    echo "$3: anonymous memory $1 kB before, $now kB after"
+}
+
 # held_request URL GO OUT [CAFILE]: in the background, connects to URL's host (HTTPS when URL says so, trusting
 # CAFILE) and writes "200" to OUT.first once connected; when the file GO appears (at most 10 s later) it sends a
 # GET of URL's path on that same connection and writes the answer's status to OUT. The caller waits for it.
