@@ -59,7 +59,6 @@ static void *lane_main(void *arg)
     return NULL;
 }
 
-
 /* Starts the thread, with l->mu held. Returns 0 or a positive errno. */
 static int lane_start(struct http_lane *l)
 {
