@@ -742,6 +742,7 @@ void http_doze(struct http_server *h)
 static void *unload_main(void *arg)
 {
     struct http_server *h = arg;
+    log_thread_name("unload"); /* the thread list shows kmsd-unload while it runs */
     http_lane_stop(&h->registry);
     http_lane_stop(&h->readyz);
     http_lane_reopen(&h->registry);
