@@ -152,7 +152,6 @@ int http_idle_start(struct http_server *h);
 void http_idle_poke(struct http_server *h);
 void http_idle_stop(struct http_server *h);
 
-
 /* The lanes (http_lane.c). init: 0 or a positive errno; the thread starts with the first job. */
 int http_lane_init(struct http_lane *l, struct http_server *h, const char *name,
                    void (*run)(struct http_server *h, struct http_job *job));

@@ -1,5 +1,5 @@
 /* thread_stack — see thread_stack.h. */
-#define _GNU_SOURCE /* pthread_getattr_np; MAP_ANONYMOUS, MAP_STACK and madvise beside _POSIX_C_SOURCE */
+#define _GNU_SOURCE /* pthread_getattr_np; MAP_ANONYMOUS and MAP_STACK beside _POSIX_C_SOURCE */
 #include "thread_stack.h"
 
 #include <errno.h>
@@ -7,9 +7,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Below the current frame, kept: this function's locals, the frame of its call to madvise and the x86-64 ABI's red
- * zone (128 bytes), with room to spare. A signal handler that runs on this stack afterwards finds zeroed pages,
- * as any new frame does. */
+#include "prefault.h"
+
+/* Below the current frame, kept: this function's locals, the frames of its calls (prefault_release, madvise) and the
+ * x86-64 ABI's red zone (128 bytes), with room to spare. A signal handler that runs on this stack afterwards finds
+ * zeroed pages, as any new frame does. */
 #define RELEASE_MARGIN 4096u
 
 static size_t page_bytes(void)
@@ -66,12 +68,8 @@ void thread_stack_release(void)
     pthread_attr_destroy(&attr);
     if (rc != 0 || !lo)
         return;
-    size_t pg = page_bytes();
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t begin = ((uintptr_t)lo + pg - 1) & ~(uintptr_t)(pg - 1);
-    if (here < begin + RELEASE_MARGIN || here > (uintptr_t)lo + size)
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0), base = (uintptr_t)lo;
+    if (here < base + RELEASE_MARGIN || here > base + size)
         return; /* not on this stack (a signal stack), or too shallow to give anything back */
-    uintptr_t end = (here - RELEASE_MARGIN) & ~(uintptr_t)(pg - 1);
-    if (end > begin)
-        (void)madvise((void *)begin, end - begin, MADV_DONTNEED);
+    prefault_release(lo, here - RELEASE_MARGIN - base); /* the whole pages below the margin */
 }
