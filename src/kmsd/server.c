@@ -74,6 +74,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
     uv_close((uv_handle_t *)&srv->fd_pause, NULL);
+    uv_close((uv_handle_t *)&srv->idle_release, NULL);
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
@@ -233,6 +234,11 @@ static int server_handles_init(struct server *srv)
     }
     if (rc == 0) {
         srv->handles |= SERVER_H_GRACE;
+        rc = uv_timer_init(srv->loop, &srv->idle_release);
+    }
+    if (rc == 0) {
+        srv->handles |= SERVER_H_IDLE_RELEASE;
+        uv_unref((uv_handle_t *)&srv->idle_release); /* never what keeps the loop running */
         rc = uv_signal_init(srv->loop, &srv->sig_term);
     }
     if (rc == 0) {
@@ -251,6 +257,7 @@ static int server_handles_init(struct server *srv)
     srv->sig_hup.data = srv;
     srv->fd_pause.data = srv;
     srv->grace.data = srv;
+    srv->idle_release.data = srv;
     srv->sig_term.data = srv;
     srv->sig_int.data = srv;
     return 0;
@@ -410,11 +417,12 @@ static void server_teardown(struct server *srv)
         srv->writer = NULL;
     }
     server_listeners_close(srv);
-    uv_timer_t *timers[] = {&srv->fd_pause, &srv->grace};
+    uv_timer_t *timers[] = {&srv->fd_pause, &srv->grace, &srv->idle_release};
+    const unsigned timer_bits[] = {SERVER_H_FD_PAUSE, SERVER_H_GRACE, SERVER_H_IDLE_RELEASE};
     uv_signal_t *signals[] = {&srv->sig_term, &srv->sig_int, &srv->sig_hup};
     const unsigned signal_bits[] = {SERVER_H_SIG_TERM, SERVER_H_SIG_INT, SERVER_H_SIG_HUP};
-    for (int i = 0; i < 2; i++)
-        if (srv->handles & (i == 0 ? SERVER_H_FD_PAUSE : SERVER_H_GRACE))
+    for (int i = 0; i < 3; i++)
+        if (srv->handles & timer_bits[i])
             uv_close((uv_handle_t *)timers[i], NULL);
     for (int i = 0; i < 3; i++)
         if (srv->handles & signal_bits[i])

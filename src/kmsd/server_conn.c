@@ -104,6 +104,41 @@ static void server_trim(struct server *srv, int64_t open)
 #endif
 }
 
+/* SERVER_IDLE_RELEASE_MS after the last connection closed. If none was accepted since, the loop is idle: the
+ * pooled connections go and the heap's free pages are handed back. Connections of a busy period are allocated
+ * wherever the arena has room, often high in a heap the other threads that share it (the writer folding, the HTTP
+ * server's lanes) grew by megabytes meanwhile: 32 pooled connections then pin as many pages far apart, each with
+ * the free chunks beside it, 76 to 100 kB of an idle kmsd after activations, the web page, a hostile wave and a
+ * reload (docs/performance.md, "What the loop's heap kept"). Otherwise it starts again: once per interval while
+ * connections come and go. */
+static void on_idle_release(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    srv->idle_release_armed = false;
+    if (srv->stopping || atomic_load_explicit(&srv->m->open, memory_order_relaxed) > 0)
+        return; /* the next close at none open starts it again */
+    uint64_t accepted = metrics_get(&srv->m->accepted);
+    if (accepted != srv->idle_release_accepted) {
+        server_idle_release_arm(srv);
+        return;
+    }
+    server_conn_pool_drain(srv);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    srv->open_peak = 0;
+    log_debug("idle: the loop's pooled connections and free heap pages handed back");
+}
+
+void server_idle_release_arm(struct server *srv)
+{
+    if (srv->idle_release_armed || srv->stopping || !(srv->handles & SERVER_H_IDLE_RELEASE))
+        return;
+    srv->idle_release_accepted = metrics_get(&srv->m->accepted);
+    if (uv_timer_start(&srv->idle_release, on_idle_release, SERVER_IDLE_RELEASE_MS, 0) == 0)
+        srv->idle_release_armed = true;
+}
+
 static void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
@@ -123,6 +158,8 @@ static void conn_free(struct conn *c)
     kms_wipe(&c->sess, sizeof c->sess);
     conn_release(srv, c);
     server_trim(srv, open);
+    if (open == 0)
+        server_idle_release_arm(srv);
     if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }
