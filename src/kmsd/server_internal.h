@@ -205,6 +205,7 @@ void server_conn_close_why(struct conn *c, enum metrics_close why);
 void server_conn_abort(struct conn *c);
 /* Frees the connections kept for reuse (srv->pool). */
 void server_conn_pool_drain(struct server *srv);
+/* Starts the idle release's timer (SERVER_IDLE_RELEASE_MS) unless it runs: called when the last connection closes. */
 void server_idle_release_arm(struct server *srv);
 
 #endif
