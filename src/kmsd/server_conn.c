@@ -88,55 +88,53 @@ static void conn_on_close(uv_handle_t *h)
     conn_free(c);
 }
 
-/* Once a burst of connections has mostly closed, hands the freed heap back to the system: glibc returns only
- * the top of the heap by itself, and connections closing in any order leave it fragmented. */
-static void server_trim(struct server *srv, int64_t open)
+/* Hands the loop's memory back: the pooled connections go, then the arenas' free pages (glibc returns only the top
+ * of a heap by itself, and connections closing in any order leave it fragmented). open: the connections still
+ * open, from which the next burst's peak is counted. */
+static void heap_release(struct server *srv, int64_t open)
 {
-#ifdef __GLIBC__
-    if (srv->open_peak >= SERVER_TRIM_PEAK && open <= srv->open_peak / 4) {
-        server_conn_pool_drain(srv);
-        malloc_trim(0);
-        srv->open_peak = open;
-    }
-#else
-    (void)srv;
-    (void)open;
-#endif
-}
-
-/* SERVER_IDLE_RELEASE_MS after the last connection closed. If none was accepted since, the loop is idle: the
- * pooled connections go and the heap's free pages are handed back. Connections of a busy period are allocated
- * wherever the arena has room, often high in a heap the other threads that share it (the writer folding, the HTTP
- * server's lanes) grew by megabytes meanwhile: 32 pooled connections then pin as many pages far apart, each with
- * the free chunks beside it, 76 to 100 kB of an idle kmsd after activations, the web page, a hostile wave and a
- * reload (docs/performance.md, "What the loop's heap kept"). Otherwise it starts again: once per interval while
- * connections come and go. */
-static void on_idle_release(uv_timer_t *t)
-{
-    struct server *srv = t->data;
-    srv->idle_release_armed = false;
-    if (srv->stopping || atomic_load_explicit(&srv->m->open, memory_order_relaxed) > 0)
-        return; /* the next close at none open starts it again */
-    uint64_t accepted = metrics_get(&srv->m->accepted);
-    if (accepted != srv->idle_release_accepted) {
-        server_idle_release_arm(srv);
-        return;
-    }
     server_conn_pool_drain(srv);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
-    srv->open_peak = 0;
-    log_debug("idle: the loop's pooled connections and free heap pages handed back");
+    srv->open_peak = open;
 }
 
-void server_idle_release_arm(struct server *srv)
+/* Once a burst of connections has mostly closed. */
+static void server_trim(struct server *srv, int64_t open)
 {
-    if (srv->idle_release_armed || srv->stopping || !(srv->handles & SERVER_H_IDLE_RELEASE))
+    if (srv->open_peak >= SERVER_TRIM_PEAK && open <= srv->open_peak / 4)
+        heap_release(srv, open);
+}
+
+static void on_idle_release(uv_timer_t *t);
+
+/* Starts the idle release's timer unless it runs: when the last connection closes. */
+static void idle_release_arm(struct server *srv)
+{
+    if (srv->stopping || !(srv->handles & SERVER_H_IDLE_RELEASE) || uv_is_active((uv_handle_t *)&srv->idle_release))
         return;
     srv->idle_release_accepted = metrics_get(&srv->m->accepted);
-    if (uv_timer_start(&srv->idle_release, on_idle_release, SERVER_IDLE_RELEASE_MS, 0) == 0)
-        srv->idle_release_armed = true;
+    (void)uv_timer_start(&srv->idle_release, on_idle_release, SERVER_IDLE_RELEASE_MS, 0); /* an initialised timer */
+}
+
+/* SERVER_IDLE_RELEASE_MS after the last connection closed. If none was accepted since, the loop is idle and hands
+ * its memory back. Connections of a busy period are allocated wherever the arena has room, often high in a heap the
+ * other threads that share it (the writer folding, the HTTP server's lanes) grew by megabytes meanwhile: 32 pooled
+ * connections then pin as many pages far apart, each with the free chunks beside it, 76 to 100 kB of an idle kmsd
+ * after activations, the web page, a hostile wave and a reload (docs/performance.md, "What the loop's heap kept").
+ * Otherwise it starts again: once per interval while connections come and go. */
+static void on_idle_release(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    if (srv->stopping || atomic_load_explicit(&srv->m->open, memory_order_relaxed) > 0)
+        return; /* the next close at none open starts it again */
+    if (metrics_get(&srv->m->accepted) != srv->idle_release_accepted) {
+        idle_release_arm(srv);
+        return;
+    }
+    heap_release(srv, 0);
+    log_debug("idle: the loop's pooled connections and free heap pages handed back");
 }
 
 static void conn_free(struct conn *c)
@@ -159,7 +157,7 @@ static void conn_free(struct conn *c)
     conn_release(srv, c);
     server_trim(srv, open);
     if (open == 0)
-        server_idle_release_arm(srv);
+        idle_release_arm(srv);
     if (srv->stopping && !srv->conns && !uv_is_closing((uv_handle_t *)&srv->grace))
         uv_close((uv_handle_t *)&srv->grace, NULL);
 }

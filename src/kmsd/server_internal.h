@@ -32,7 +32,7 @@
 #define SERVER_STOP_GRACE_MS 5000 /* after SIGTERM, connections still open this long are closed anyway */
 #define SERVER_TRIM_PEAK 1024     /* a burst of at least this many connections is trimmed from the heap after it */
 #define SERVER_CONN_POOL 32       /* freed connections kept for the next ones (about 1.2 KiB each; emptied by the
-                                   * trim after a burst, when idle and at the end): the loop then takes no malloc lock */
+                                   * trim after a burst, when idle and at the end): the loop takes no malloc lock */
 #define SERVER_IDLE_RELEASE_MS 5000 /* no connection open and none accepted this long: the pooled connections and
                                      * the heap's free pages are handed back (as the writer's, after 5 s idle) */
 #define SERVER_LOG_PER_SECOND 20  /* refusal log lines per second in all; the rest are counted, then summed up */
@@ -133,7 +133,6 @@ struct server {
     int reserve_fd;                        /* spare descriptor given up to shed connections on EMFILE */
     uv_timer_t fd_pause;                   /* listeners paused for want of descriptors */
     uv_timer_t idle_release;               /* SERVER_IDLE_RELEASE_MS after the last connection closed */
-    bool idle_release_armed;               /* it runs */
     uint64_t idle_release_accepted;        /* metrics.accepted when it was started */
     uint64_t fd_logged_ms;                 /* last "out of file descriptors" line (uv_now), 0 never */
     uint64_t log_window_ms;                /* refusal log limiter: start of the current second */
@@ -205,7 +204,5 @@ void server_conn_close_why(struct conn *c, enum metrics_close why);
 void server_conn_abort(struct conn *c);
 /* Frees the connections kept for reuse (srv->pool). */
 void server_conn_pool_drain(struct server *srv);
-/* Starts the idle release's timer (SERVER_IDLE_RELEASE_MS) unless it runs: called when the last connection closes. */
-void server_idle_release_arm(struct server *srv);
 
 #endif
