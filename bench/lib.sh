@@ -67,6 +67,15 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # utime and stime are tick samples scaled to that count and kept from ever decreasing, so the difference of two
 # readings can exceed what ran in between (docs/performance.md); this one cannot, but misses a thread that ends.
 run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+# The same count thread by thread, for a split by kind of thread (bench/lean): a line per live thread of PID with its
+# id, name (spaces as _), run time in ns and involuntary context switches (preempted while it could run).
+thread_times() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" "$(awk '{print $1}' "$t/schedstat")" \
+            "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")"
+    done 2>/dev/null
+}
 # quiet_wait MAX_S: waits, at most MAX_S seconds, until the machine is nearly idle (under 5 % of its CPU time busy,
 # iowait included, over half a second of /proc/stat), so that a measurement does not share the CPUs with what an
 # earlier one left running: a kmsd folding that run's records, PostgreSQL writing them. Prints the seconds waited;
