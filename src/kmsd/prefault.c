@@ -28,6 +28,17 @@ void prefault(void *p, size_t len)
     advise_whole_pages(p, len, PREFAULT_MIN_PAGES, MADV_POPULATE_WRITE);
 }
 
+void prefault_large(void *p, size_t len)
+{
+    if (len >= PREFAULT_HUGE_MIN) {
+        uintptr_t a = ((uintptr_t)p + PREFAULT_HUGE_MIN - 1) & ~(uintptr_t)(PREFAULT_HUGE_MIN - 1);
+        uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(PREFAULT_HUGE_MIN - 1);
+        if (e > a)
+            (void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* EINVAL without CONFIG_TRANSPARENT_HUGEPAGE: 4 KiB */
+    }
+    prefault(p, len);
+}
+
 void prefault_release(void *p, size_t len)
 {
     advise_whole_pages(p, len, 1, MADV_DONTNEED);

@@ -305,8 +305,8 @@ static int load_cmids(struct store *s)
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    prefault(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
-    prefault(x->cmid, x->capcmid * CMID_STRIDE);
+    prefault_large(x->cmid_rowid, x->capcmid * sizeof *x->cmid_rowid);
+    prefault_large(x->cmid, x->capcmid * CMID_STRIDE);
     sqlite3_stmt *st = NULL;
     int rc = sqlite_fn.sqlite3_prepare_v2(s->db, "SELECT rowid, cmid FROM clients", -1,
                                 &st, NULL);
@@ -408,12 +408,12 @@ static int build(struct store *s)
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    prefault(x->rowid, x->cap * sizeof *x->rowid);
-    prefault(x->ent_seg, x->cap * sizeof *x->ent_seg);
-    prefault(x->sorted, x->cap * sizeof *x->sorted);
-    prefault(x->seg_start, x->capseg * sizeof *x->seg_start);
-    prefault(x->seg_entry, x->capseg * sizeof *x->seg_entry);
-    prefault(x->text, x->tcap);
+    prefault_large(x->rowid, x->cap * sizeof *x->rowid);
+    prefault_large(x->ent_seg, x->cap * sizeof *x->ent_seg);
+    prefault_large(x->sorted, x->cap * sizeof *x->sorted);
+    prefault_large(x->seg_start, x->capseg * sizeof *x->seg_start);
+    prefault_large(x->seg_entry, x->capseg * sizeof *x->seg_entry);
+    prefault_large(x->text, x->tcap);
     ret = take_rows(s, "SELECT rowid, lower(workstation) FROM clients INDEXED BY clients_workstation", false, 0, false,
                     -1, true);
     if (ret)
@@ -423,7 +423,7 @@ static int build(struct store *s)
         snprintf(s->err, sizeof s->err, "out of memory for the search");
         return -ENOMEM;
     }
-    prefault(tmp, x->n * sizeof *tmp);
+    prefault_large(tmp, x->n * sizeof *tmp);
     radix_sort(x->sorted, tmp, x->n);
     free(tmp);
     return 0;

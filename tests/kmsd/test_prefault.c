@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -99,12 +101,91 @@ static void release_whole_pages_within(void **state)
     assert_int_equal(munmap(m, PAGES * ps), 0);
 }
 
+/* The VmFlags line of /proc/self/smaps for the mapping that holds address a ("" when none is found). */
+static void vm_flags_at(const void *a, char *out, size_t cap)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    bool in = false;
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)a >= lo && (uintptr_t)a < hi;
+        } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(out, cap, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Whether this kernel takes the huge page advice at all (CONFIG_TRANSPARENT_HUGEPAGE): asked of a scratch mapping. */
+static bool kernel_has_thp(void)
+{
+    size_t len = 2 * PREFAULT_HUGE_MIN;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    bool ok = madvise(m, len, MADV_HUGEPAGE) == 0;
+    assert_int_equal(munmap(m, len), 0);
+    return ok;
+}
+
+/* prefault_large: the whole pages of the block resident as prefault's; the 2 MiB-aligned part of it (and only that
+ * part) advised for huge pages (smaps' VmFlags "hg"), which the kernel's default mode gives only on request. */
+static void large_block_advised_and_resident(void **state)
+{
+    (void)state;
+    size_t ps = page_size(), huge = PREFAULT_HUGE_MIN;
+    size_t span = 4 * huge;
+    uint8_t *raw = mmap(NULL, span + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(raw != MAP_FAILED);
+    uint8_t *m = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1)); /* 2 MiB-aligned */
+    /* from 100 bytes into the mapping to 100 bytes short of 3 MiB past its third 2 MiB boundary: the aligned part is
+     * [m + 2 MiB, m + 6 MiB), the whole pages [m + 4 KiB, m + 7 MiB - 4 KiB) */
+    uint8_t *p = m + huge / 2 + 100;
+    size_t len = 3 * huge - 200;
+    prefault_large(p, len);
+    char flags[512];
+    if (kernel_has_thp()) {
+        vm_flags_at(m + huge, flags, sizeof flags);
+        if (!strstr(flags, " hg"))
+            fail_msg("the aligned part is not advised for huge pages: VmFlags%s", flags);
+        vm_flags_at(m + huge / 2 + ps, flags, sizeof flags);
+        assert_null(strstr(flags, " hg")); /* the partial 2 MiB at the start: 4 KiB pages, as the advice must not
+                                            * reach outside the block */
+        vm_flags_at(m + 3 * huge + huge / 2, flags, sizeof flags);
+        assert_null(strstr(flags, " hg"));
+    }
+    unsigned char *vec = malloc(span / ps);
+    assert_non_null(vec);
+    assert_int_equal(mincore(m, span, vec), 0);
+    uintptr_t first = ((uintptr_t)p + ps - 1) & ~(uintptr_t)(ps - 1), end = ((uintptr_t)p + len) & ~(uintptr_t)(ps - 1);
+    for (size_t i = 0; i < span / ps; i++) {
+        uintptr_t at = (uintptr_t)m + i * ps;
+        if ((vec[i] & 1) != (at >= first && at < end))
+            fail_msg("page %zu: resident %d", i, vec[i] & 1);
+    }
+    free(vec);
+    /* a block under PREFAULT_HUGE_MIN: no advice, populated as prefault's */
+    uint8_t *q = m + 3 * huge + 8 * ps;
+    prefault_large(q, huge - 16 * ps);
+    if (kernel_has_thp()) {
+        vm_flags_at(q, flags, sizeof flags);
+        assert_null(strstr(flags, " hg"));
+    }
+    assert_int_equal(q[0], 0);
+    assert_int_equal(munmap(raw, span + huge), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_pages_within),
         cmocka_unit_test(small_block_left_alone),
         cmocka_unit_test(release_whole_pages_within),
+        cmocka_unit_test(large_block_advised_and_resident),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
