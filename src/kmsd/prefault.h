@@ -18,8 +18,8 @@ void prefault(void *p, size_t len);
 /* prefault for a large block written whole at once (the search's arrays): first asks for transparent huge pages on
  * the 2 MiB-aligned part of [p, p + len) (madvise MADV_HUGEPAGE; the kernel's default, transparent_hugepage=madvise,
  * gives them only on request), then populates as prefault does. Under the hypervisor of the machines kmsd is
- * measured on, a populated 4 KiB page still costs about 5.5 µs when the process first touches it, and a 2 MiB page
- * is populated and first touched for less than a 4 KiB page's share of that (docs/performance.md, "Huge pages for
+ * measured on, a populated 4 KiB page still costs about 5.5 µs when the process first touches it; in 2 MiB pages,
+ * the populate and the first touches together cost about 0.25 µs per 4 KiB (docs/performance.md, "Huge pages for
  * the search's build"). Best effort: where huge pages are off or none is free, 4 KiB pages as prefault's. A block
  * under PREFAULT_HUGE_MIN is prefault's alone. */
 #define PREFAULT_HUGE_MIN ((size_t)2 << 20)
