@@ -30,11 +30,13 @@ void prefault(void *p, size_t len)
 
 void prefault_large(void *p, size_t len)
 {
-    if (len >= PREFAULT_HUGE_MIN) {
-        uintptr_t a = ((uintptr_t)p + PREFAULT_HUGE_MIN - 1) & ~(uintptr_t)(PREFAULT_HUGE_MIN - 1);
-        uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(PREFAULT_HUGE_MIN - 1);
-        if (e > a)
-            (void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* EINVAL without CONFIG_TRANSPARENT_HUGEPAGE: 4 KiB */
+    long page = sysconf(_SC_PAGESIZE);
+    if (len >= PREFAULT_HUGE_MIN && page > 0) {
+        /* the pages that hold the block, the partial ones at its ends too, so that malloc's mapping of a large block
+         * is not split (prefault.h) */
+        uintptr_t a = (uintptr_t)p & ~((uintptr_t)page - 1);
+        uintptr_t e = ((uintptr_t)p + len + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* EINVAL without CONFIG_TRANSPARENT_HUGEPAGE: 4 KiB */
     }
     prefault(p, len);
 }
