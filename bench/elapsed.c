@@ -4,7 +4,7 @@
  * Timing a command from a shell script adds the script's own processes to it: a `$(...)` forks the shell, and a
  * `timeout(1)` that bounds the run is one more program to start. On a host where a process start costs several
  * milliseconds that is a third of a 50 ms target (docs/performance.md, "The command line timed without the
- * benchmark's own processes"). This program takes the time itself, right before it starts the command
+ * benchmark's forks"). This program takes the time itself, right before it starts the command
  * (posix_spawn) and right after the command has exited, so only the command's own start, work and exit are in it,
  * as in `time kmsd stats` typed at a prompt. The bound stays: a run that outlasts the timeout is killed.
  *
@@ -12,7 +12,11 @@
  * Runs COMMAND RUNS times (1..1000) one after the other, its standard output to /dev/null, its standard error
  * inherited, and prints the runs' times in milliseconds (one decimal, separated by spaces) on one line. Stops at
  * the first run that fails: exits 124 if it outlasted TIMEOUT_S (0.1..3600), after killing it, else 1, having
- * printed nothing. 2 on bad usage. Nothing here is a libc or library function's job, hence this file.
+ * printed nothing. 2 on bad usage.
+ *
+ * Why a program of our own: timeout(1) bounds a run but reports no time, GNU time(1) reports hundredths of a second
+ * and bounds nothing, `perf stat -r` reports a mean, not each run, and each of them is one more program between the
+ * script and the command. What is left to write is a spawn, a bounded wait and two clock readings.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
