@@ -11,8 +11,8 @@
  * Usage: elapsed RUNS TIMEOUT_S COMMAND [ARG...]
  * Runs COMMAND RUNS times (1..1000) one after the other, its standard output to /dev/null, its standard error
  * inherited, and prints the runs' times in milliseconds (one decimal, separated by spaces) on one line. Stops at
- * the first run that fails: exits 124 if it outlasted TIMEOUT_S (0.1..3600), after killing it, else 1, having
- * printed nothing. 2 on bad usage.
+ * the first run that fails: exits 124 if it outlasted TIMEOUT_S (whole seconds, 1..3600), after killing it, else 1,
+ * having printed nothing. 2 on bad usage. Both numbers are read by the project's decimal parser (num.h).
  *
  * Why a program of our own: timeout(1) bounds a run but reports no time, GNU time(1) reports hundredths of a second
  * and bounds nothing, `perf stat -r` reports a mean, not each run, and each of them is one more program between the
@@ -24,16 +24,18 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 
+#include "num.h"
+
 #define ELAPSED_RUNS_MAX 1000
-#define ELAPSED_TIMEOUT_MIN 0.1
-#define ELAPSED_TIMEOUT_MAX 3600.0
+#define ELAPSED_TIMEOUT_MAX_S 3600
 
 extern char **environ;
+
+static sigset_t chld; /* SIGCHLD alone: blocked in this process (main), waited for by sigtimedwait */
 
 static double now_ms(void)
 {
@@ -42,23 +44,20 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* One run: its wall time in *ms; 0, 124 (timed out, killed) or 1 (failed to start, or a non-zero exit). SIGCHLD is
- * blocked in this process (main), so the wait for it is sigtimedwait's, with no race against an early exit. */
-static int run_once(char **argv, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, double timeout_s,
-                    double *ms)
+/* One run: its wall time in *ms; 0, 124 (timed out, killed) or 1 (failed to start, or a non-zero exit). SIGCHLD being
+ * blocked, an exit before the wait starts stays pending for it: no race. */
+static int run_once(char **argv, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+                    uint64_t timeout_s, double *ms)
 {
     pid_t pid;
     int status;
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
     double t0 = now_ms();
     int rc = posix_spawnp(&pid, argv[0], fa, attr, argv, environ);
     if (rc != 0) {
         fprintf(stderr, "elapsed: cannot start %s: %s\n", argv[0], strerror(rc));
         return 1;
     }
-    double deadline = t0 + timeout_s * 1e3;
+    double deadline = t0 + (double)timeout_s * 1e3;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
@@ -72,10 +71,11 @@ static int run_once(char **argv, const posix_spawn_file_actions_t *fa, const pos
             kill(pid, SIGKILL);
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
-            fprintf(stderr, "elapsed: %s ran longer than %g s, killed\n", argv[0], timeout_s);
+            fprintf(stderr, "elapsed: %s ran longer than %llu s, killed\n", argv[0], (unsigned long long)timeout_s);
             return 124;
         }
-        struct timespec ts = {(time_t)(left / 1e3), (long)((left - (double)(time_t)(left / 1e3) * 1e3) * 1e6)};
+        long long ns = (long long)(left * 1e6);
+        struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
         sigtimedwait(&chld, NULL, &ts); /* a SIGCHLD, the time left, or EINTR: waitpid above tells which */
     }
     *ms = now_ms() - t0;
@@ -90,25 +90,21 @@ static int run_once(char **argv, const posix_spawn_file_actions_t *fa, const pos
 
 int main(int argc, char **argv)
 {
-    char *end;
+    uint64_t runs, timeout_s;
     if (argc < 4) {
         fprintf(stderr, "usage: elapsed RUNS TIMEOUT_S COMMAND [ARG...]\n");
         return 2;
     }
-    errno = 0;
-    long runs = strtol(argv[1], &end, 10);
-    if (errno || *end || end == argv[1] || runs < 1 || runs > ELAPSED_RUNS_MAX) {
+    if (num_u64(argv[1], 1, ELAPSED_RUNS_MAX, &runs) != 0) {
         fprintf(stderr, "elapsed: RUNS must be 1..%d, not %s\n", ELAPSED_RUNS_MAX, argv[1]);
         return 2;
     }
-    double timeout_s = strtod(argv[2], &end);
-    if (*end || end == argv[2] || !(timeout_s >= ELAPSED_TIMEOUT_MIN && timeout_s <= ELAPSED_TIMEOUT_MAX)) {
-        fprintf(stderr, "elapsed: TIMEOUT_S must be %g..%g, not %s\n", ELAPSED_TIMEOUT_MIN, ELAPSED_TIMEOUT_MAX,
-                argv[2]);
+    if (num_u64(argv[2], 1, ELAPSED_TIMEOUT_MAX_S, &timeout_s) != 0) {
+        fprintf(stderr, "elapsed: TIMEOUT_S must be whole seconds, 1..%d, not %s\n", ELAPSED_TIMEOUT_MAX_S, argv[2]);
         return 2;
     }
 
-    sigset_t chld, none;
+    sigset_t none;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigemptyset(&none);
@@ -125,13 +121,13 @@ int main(int argc, char **argv)
 
     double ms[ELAPSED_RUNS_MAX];
     int rc = 0;
-    for (long i = 0; i < runs && rc == 0; i++)
+    for (uint64_t i = 0; i < runs && rc == 0; i++)
         rc = run_once(argv + 3, &fa, &attr, timeout_s, &ms[i]);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
         return rc;
-    for (long i = 0; i < runs; i++)
+    for (uint64_t i = 0; i < runs; i++)
         printf("%s%.1f", i ? " " : "", ms[i]);
     printf("\n");
     return 0;
