@@ -8,10 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <ldns/ldns.h>
-
 #include "err.h"
 #include "hostport.h"
+#include "ldns_fns.h"
 
 int kmsc_discover_parse_server(const char *text, struct kmsc_dns_server *out, char *msg, size_t cap)
 {
@@ -72,11 +71,11 @@ int kmsc_discover_check_domain(const char *domain, char *msg, size_t cap)
 static void bound_resolver(ldns_resolver *r)
 {
     struct timeval tv = {KMSC_DISCOVER_DNS_TIMEOUT_MS / 1000, (KMSC_DISCOVER_DNS_TIMEOUT_MS % 1000) * 1000};
-    ldns_resolver_set_timeout(r, tv);
-    ldns_resolver_set_retry(r, KMSC_DISCOVER_DNS_TRIES);
-    ldns_resolver_set_retrans(r, 1);
-    ldns_resolver_set_fallback(r, true); /* a truncated answer is asked again over TCP */
-    ldns_resolver_set_recursive(r, true);
+    ldns_fn.ldns_resolver_set_timeout(r, tv);
+    ldns_fn.ldns_resolver_set_retry(r, KMSC_DISCOVER_DNS_TRIES);
+    ldns_fn.ldns_resolver_set_retrans(r, 1);
+    ldns_fn.ldns_resolver_set_fallback(r, true); /* a truncated answer is asked again over TCP */
+    ldns_fn.ldns_resolver_set_recursive(r, true);
 }
 
 /* A resolver that asks server (its name resolved here), or the system's. NULL with why. */
@@ -84,12 +83,12 @@ static ldns_resolver *resolver_new(const struct kmsc_dns_server *server, char *w
 {
     ldns_resolver *r = NULL;
     if (!server) {
-        if (ldns_resolver_new_frm_file(&r, NULL) != LDNS_STATUS_OK || !r) {
+        if (ldns_fn.ldns_resolver_new_frm_file(&r, NULL) != LDNS_STATUS_OK || !r) {
             snprintf(why, wcap, "no system resolver (/etc/resolv.conf; or give --dns-server)");
             return NULL;
         }
-        if (ldns_resolver_nameserver_count(r) == 0) {
-            ldns_resolver_deep_free(r);
+        if (ldns_fn.ldns_resolver_nameserver_count(r) == 0) {
+            ldns_fn.ldns_resolver_deep_free(r);
             snprintf(why, wcap, "no name server in /etc/resolv.conf (or give --dns-server)");
             return NULL;
         }
@@ -110,16 +109,16 @@ static ldns_resolver *resolver_new(const struct kmsc_dns_server *server, char *w
     bool ok = inet_ntop(ai->ai_family, src, addr, sizeof addr) != NULL;
     int family = ai->ai_family;
     freeaddrinfo(ai);
-    ldns_rdf *ns = ok ? ldns_rdf_new_frm_str(family == AF_INET6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr) : NULL;
-    r = ns ? ldns_resolver_new() : NULL;
-    if (!r || ldns_resolver_push_nameserver(r, ns) != LDNS_STATUS_OK) {
-        ldns_resolver_deep_free(r);
-        ldns_rdf_deep_free(ns);
+    ldns_rdf *ns = ok ? ldns_fn.ldns_rdf_new_frm_str(family == AF_INET6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr) : NULL;
+    r = ns ? ldns_fn.ldns_resolver_new() : NULL;
+    if (!r || ldns_fn.ldns_resolver_push_nameserver(r, ns) != LDNS_STATUS_OK) {
+        ldns_fn.ldns_resolver_deep_free(r);
+        ldns_fn.ldns_rdf_deep_free(ns);
         snprintf(why, wcap, "cannot use the DNS server '%.100s'", server->host);
         return NULL;
     }
-    ldns_rdf_deep_free(ns); /* pushed as a copy */
-    ldns_resolver_set_port(r, server->port);
+    ldns_fn.ldns_rdf_deep_free(ns); /* pushed as a copy */
+    ldns_fn.ldns_resolver_set_port(r, server->port);
     bound_resolver(r);
     return r;
 }
@@ -135,35 +134,35 @@ static enum answer ask(ldns_resolver *r, const char *name, ldns_rr_type t, ldns_
     char abs[DNS_NAME_MAX + 2];
     snprintf(abs, sizeof abs, "%s.", name);
     *list = NULL;
-    ldns_rdf *dn = ldns_dname_new_frm_str(abs);
+    ldns_rdf *dn = ldns_fn.ldns_dname_new_frm_str(abs);
     if (!dn) {
         snprintf(why, wcap, "'%s' is no DNS name", name);
         return ANSWER_FAILED;
     }
     ldns_pkt *pkt = NULL;
-    ldns_status s = ldns_resolver_send(&pkt, r, dn, t, LDNS_RR_CLASS_IN, LDNS_RD);
-    ldns_rdf_deep_free(dn);
+    ldns_status s = ldns_fn.ldns_resolver_send(&pkt, r, dn, t, LDNS_RR_CLASS_IN, LDNS_RD);
+    ldns_fn.ldns_rdf_deep_free(dn);
     if (s != LDNS_STATUS_OK || !pkt) {
-        ldns_pkt_free(pkt);
-        snprintf(why, wcap, "no answer from the DNS (%s)", ldns_get_errorstr_by_id(s));
+        ldns_fn.ldns_pkt_free(pkt);
+        snprintf(why, wcap, "no answer from the DNS (%s)", ldns_fn.ldns_get_errorstr_by_id(s));
         return ANSWER_FAILED;
     }
-    ldns_pkt_rcode rc = ldns_pkt_get_rcode(pkt);
+    ldns_pkt_rcode rc = ldns_fn.ldns_pkt_get_rcode(pkt);
     enum answer a = ANSWER_FAILED;
     if (rc == LDNS_RCODE_NXDOMAIN) {
         a = ANSWER_NXDOMAIN;
     } else if (rc == LDNS_RCODE_NOERROR) {
-        *list = ldns_pkt_rr_list_by_type(pkt, t, LDNS_SECTION_ANSWER);
-        a = *list && ldns_rr_list_rr_count(*list) > 0 ? ANSWER_RECORDS : ANSWER_NONE;
+        *list = ldns_fn.ldns_pkt_rr_list_by_type(pkt, t, LDNS_SECTION_ANSWER);
+        a = *list && ldns_fn.ldns_rr_list_rr_count(*list) > 0 ? ANSWER_RECORDS : ANSWER_NONE;
     } else {
-        ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, (int)rc);
+        ldns_lookup_table *lt = ldns_fn.ldns_lookup_by_id(*ldns_fn.ldns_rcodes, (int)rc);
         snprintf(why, wcap, "the DNS answered %s", lt ? lt->name : "an error");
     }
     if (a != ANSWER_RECORDS) {
-        ldns_rr_list_deep_free(*list);
+        ldns_fn.ldns_rr_list_deep_free(*list);
         *list = NULL;
     }
-    ldns_pkt_free(pkt);
+    ldns_fn.ldns_pkt_free(pkt);
     return a;
 }
 
@@ -188,14 +187,14 @@ static void addrs_dns(ldns_resolver *r, struct kmsc_discover_host *h)
         ldns_rr_list *l = NULL;
         enum answer a = ask(r, h->rr.target, types[k], &l, why, sizeof why);
         failed |= a == ANSWER_FAILED;
-        for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); i++) {
-            ldns_rr *rr = ldns_rr_list_rr(l, i);
-            char *text = ldns_rr_rd_count(rr) == 1 ? ldns_rdf2str(ldns_rr_rdf(rr, 0)) : NULL;
+        for (size_t i = 0; l && i < ldns_fn.ldns_rr_list_rr_count(l); i++) {
+            ldns_rr *rr = ldns_fn.ldns_rr_list_rr(l, i);
+            char *text = ldns_fn.ldns_rr_rd_count(rr) == 1 ? ldns_fn.ldns_rdf2str(ldns_fn.ldns_rr_rdf(rr, 0)) : NULL;
             if (text)
                 add_addr(h, text);
             free(text);
         }
-        ldns_rr_list_deep_free(l);
+        ldns_fn.ldns_rr_list_deep_free(l);
     }
     if (h->n_addr == 0)
         snprintf(h->why, sizeof h->why, "%s", failed ? why : "no A or AAAA record");
@@ -243,18 +242,18 @@ static size_t slot_when_full(const struct srv_record *rr, size_t n, uint16_t p)
 static size_t read_srv(const ldns_rr_list *l, struct srv_record *rr, size_t *left_out, size_t *dot)
 {
     size_t n = 0;
-    for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
-        const ldns_rr *r = ldns_rr_list_rr(l, i);
-        char *target = ldns_rr_rd_count(r) == 4 ? ldns_rdf2str(ldns_rr_rdf(r, 3)) : NULL;
+    for (size_t i = 0; i < ldns_fn.ldns_rr_list_rr_count(l); i++) {
+        const ldns_rr *r = ldns_fn.ldns_rr_list_rr(l, i);
+        char *target = ldns_fn.ldns_rr_rd_count(r) == 4 ? ldns_fn.ldns_rdf2str(ldns_fn.ldns_rr_rdf(r, 3)) : NULL;
         struct srv_record one;
         if (target && strcmp(target, ".") == 0) {
             (*dot)++;
         } else if (!target || dns_name_canonical(target, one.target, sizeof one.target) < 0) {
             (*left_out)++;
         } else {
-            one.priority = ldns_rdf2native_int16(ldns_rr_rdf(r, 0));
-            one.weight = ldns_rdf2native_int16(ldns_rr_rdf(r, 1));
-            one.port = ldns_rdf2native_int16(ldns_rr_rdf(r, 2));
+            one.priority = ldns_fn.ldns_rdf2native_int16(ldns_fn.ldns_rr_rdf(r, 0));
+            one.weight = ldns_fn.ldns_rdf2native_int16(ldns_fn.ldns_rr_rdf(r, 1));
+            one.port = ldns_fn.ldns_rdf2native_int16(ldns_fn.ldns_rr_rdf(r, 2));
             if (n < SRV_ORDER_MAX) {
                 rr[n++] = one;
             } else {
@@ -283,7 +282,7 @@ static enum answer one_domain(ldns_resolver *r, bool server, const char *domain,
     if (a != ANSWER_RECORDS)
         return a;
     size_t n = read_srv(l, rr, &d->left_out, dot);
-    ldns_rr_list_deep_free(l);
+    ldns_fn.ldns_rr_list_deep_free(l);
     if (n == 0 && d->left_out == 0)
         return ANSWER_NONE; /* "." only */
     int rc = srv_order(rr, n, rng, order);
@@ -308,20 +307,20 @@ static size_t domains_of(const char *domain, char list[][DNS_NAME_MAX + 1], char
     if (domain)
         return dns_name_canonical(domain, list[0], DNS_NAME_MAX + 1) == 0 ? 1 : 0;
     ldns_resolver *sys = NULL;
-    if (ldns_resolver_new_frm_file(&sys, NULL) != LDNS_STATUS_OK || !sys) {
+    if (ldns_fn.ldns_resolver_new_frm_file(&sys, NULL) != LDNS_STATUS_OK || !sys) {
         snprintf(why, wcap, "no search domain: /etc/resolv.conf cannot be read; name the DOMAIN");
         return 0;
     }
-    size_t count = ldns_resolver_searchlist_count(sys), n = 0;
-    ldns_rdf **sl = ldns_resolver_searchlist(sys);
-    ldns_rdf *one = ldns_resolver_domain(sys);
+    size_t count = ldns_fn.ldns_resolver_searchlist_count(sys), n = 0;
+    ldns_rdf **sl = ldns_fn.ldns_resolver_searchlist(sys);
+    ldns_rdf *one = ldns_fn.ldns_resolver_domain(sys);
     for (size_t i = 0; i < (count ? count : one ? 1 : 0) && n < KMSC_DISCOVER_DOMAINS_MAX; i++) {
-        char *text = ldns_rdf2str(count ? sl[i] : one);
+        char *text = ldns_fn.ldns_rdf2str(count ? sl[i] : one);
         if (text && domain_len(text) > 0 && dns_name_canonical(text, list[n], DNS_NAME_MAX + 1) == 0)
             n++; /* a search domain that cannot hold the service name is skipped */
         free(text);
     }
-    ldns_resolver_deep_free(sys);
+    ldns_fn.ldns_resolver_deep_free(sys);
     if (n == 0)
         snprintf(why, wcap, "no search domain in /etc/resolv.conf (search, domain); name the DOMAIN");
     return n;
@@ -336,6 +335,8 @@ enum kmsc_status kmsc_discover(const char *domain, const struct kmsc_dns_server 
     memset(d, 0, sizeof *d);
     if (domain && kmsc_discover_check_domain(domain, why, sizeof why) != 0)
         return kms_client_fail(res, KMSC_USAGE, KMS_EINVAL, "%s", why);
+    if (ldns_fns_load(why, sizeof why) < 0) /* ldns is opened at the first discovery, not at every start */
+        return kms_client_fail(res, KMSC_INTERNAL, KMS_ENOTFOUND, "%s", why);
     size_t nd = domains_of(domain, domains, why, sizeof why);
     if (nd == 0)
         return kms_client_fail(res, KMSC_NO_SRV, KMS_ENOTFOUND, "%s", why);
@@ -353,7 +354,7 @@ enum kmsc_status kmsc_discover(const char *domain, const struct kmsc_dns_server 
         why[0] = '\0';
         enum answer a = one_domain(r, server != NULL, domains[i], rng, rr, d, &dot, why, sizeof why);
         if (a == ANSWER_RECORDS || a == ANSWER_INTERNAL) {
-            ldns_resolver_deep_free(r);
+            ldns_fn.ldns_resolver_deep_free(r);
             free(rr);
             if (a == ANSWER_INTERNAL)
                 return kms_client_fail(res, KMSC_INTERNAL, KMS_ECRYPTO, "%s", why);
@@ -367,7 +368,7 @@ enum kmsc_status kmsc_discover(const char *domain, const struct kmsc_dns_server 
         if (alen < sizeof asked)
             alen += (size_t)snprintf(asked + alen, sizeof asked - alen, "%s%s", i ? ", " : "", d->owner);
     }
-    ldns_resolver_deep_free(r);
+    ldns_fn.ldns_resolver_deep_free(r);
     free(rr);
     if (failure[0])
         return kms_client_fail(res, KMSC_CONNECT, KMS_ENOTFOUND, "%s", failure);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include "curl_fns.h"
 
 struct body {
     char text[HEALTH_HTTP_BODY_MAX + 1];
@@ -65,11 +65,14 @@ enum kmsc_status health_http_probe(const struct health_http *h, struct kmsc_resu
                      v6 ? "]" : "", h->port, h->path);
     if (n < 0 || (size_t)n >= sizeof url)
         return kms_client_fail(res, KMSC_USAGE, 0, "the URL is too long");
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    char why[256];
+    if (curl_fns_load(why, sizeof why) < 0) /* libcurl is opened for this probe, not at every kmsc start */
+        return kms_client_fail(res, KMSC_INTERNAL, 0, "%s", why);
+    if ((curl_fn.curl_global_init)(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return kms_client_fail(res, KMSC_INTERNAL, 0, "libcurl did not initialise");
-    CURL *c = curl_easy_init();
+    CURL *c = (curl_fn.curl_easy_init)();
     if (!c) {
-        curl_global_cleanup();
+        (curl_fn.curl_global_cleanup)();
         return kms_client_fail(res, KMSC_INTERNAL, 0, "libcurl: out of memory");
     }
     struct body b = {{0}, 0};
@@ -78,7 +81,7 @@ enum kmsc_status health_http_probe(const struct health_http *h, struct kmsc_resu
     /* every option is checked: one libcurl lacks would make the probe something other than it says */
 #define SET(opt, val)                                                                                                 \
     if (rc == CURLE_OK)                                                                                               \
-    rc = curl_easy_setopt(c, opt, val)
+    rc = (curl_fn.curl_easy_setopt)(c, opt, val)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_ERRORBUFFER, err);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -95,21 +98,21 @@ enum kmsc_status health_http_probe(const struct health_http *h, struct kmsc_resu
         SET(CURLOPT_CAINFO, h->cacert);
 #undef SET
     if (rc != CURLE_OK) {
-        curl_easy_cleanup(c);
-        curl_global_cleanup();
-        return kms_client_fail(res, KMSC_INTERNAL, 0, "libcurl: %s", curl_easy_strerror(rc));
+        (curl_fn.curl_easy_cleanup)(c);
+        (curl_fn.curl_global_cleanup)();
+        return kms_client_fail(res, KMSC_INTERNAL, 0, "libcurl: %s", (curl_fn.curl_easy_strerror)(rc));
     }
-    rc = curl_easy_perform(c);
+    rc = (curl_fn.curl_easy_perform)(c);
     long status = 0;
     double secs = 0;
-    (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    (void)curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &secs);
-    curl_easy_cleanup(c);
-    curl_global_cleanup();
+    (void)(curl_fn.curl_easy_getinfo)(c, CURLINFO_RESPONSE_CODE, &status);
+    (void)(curl_fn.curl_easy_getinfo)(c, CURLINFO_TOTAL_TIME, &secs);
+    (curl_fn.curl_easy_cleanup)(c);
+    (curl_fn.curl_global_cleanup)();
     *status_out = status;
     *ms_out = secs * 1000.0;
     if (rc != CURLE_OK)
-        return kms_client_fail(res, kind(rc), 0, "%s: %s", url, err[0] ? err : curl_easy_strerror(rc));
+        return kms_client_fail(res, kind(rc), 0, "%s: %s", url, err[0] ? err : (curl_fn.curl_easy_strerror)(rc));
     if (status != 200) {
         char line[128];
         first_line(&b, line, sizeof line);

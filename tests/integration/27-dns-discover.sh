@@ -6,11 +6,17 @@
 # weights 3:1 split 200 runs between A and B within 60 %..90 % (RFC 2782's weighted selection, counted by each
 # kmsd's /metrics); no record, a "." target, records whose hosts are all down and a DNS server that does not
 # answer give their exit codes; the search list of /etc/resolv.conf (in a private mount namespace); kmsc discover
-# lists the hosts in order with their health.
+# lists the hosts in order with their health. kmsc opens ldns only then.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/named.sh"
 API="$PYTHON $SOURCE_ROOT/tests/integration/http_api.py"
 ZONE=kms-test.example
+
+# kmsc links neither ldns nor libcurl (with what they link, 30 libraries and 10 ms of every kmsc's start): it opens
+# ldns at its first discovery, below, and libcurl for kmsc health --http (31-https) (src/lazy/lazylib.h)
+needed=$(readelf -d "$KMSC") || fail "readelf -d $KMSC"
+echo "$needed" | grep -q 'NEEDED.*libuv' || fail "readelf shows no NEEDED entry of kmsc: $needed"
+! echo "$needed" | grep -E 'NEEDED.*lib(ldns|curl)' || fail "kmsc links ldns or libcurl"
 
 # answered HTTP_PORT: activations a kmsd answered so far (0 before its first)
 answered() {

@@ -34,7 +34,7 @@ now() { "$PYTHON" -c 'import time; print("%.3f" % time.monotonic())'; }
 pings() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b && /WATCHDOG=1/' "$MSGS" | wc -l; }
 
 # outside a service manager (and without --dns-publish) kmsd maps neither libsystemd nor ldns and the OpenSSL
-# libraries ldns links: they are loaded when asked for (src/kmsd/lazylib.h)
+# libraries ldns links: they are loaded when asked for (src/lazy/lazylib.h)
 start_kmsd
 "$KMSC" -q "127.0.0.1:$PORT" || fail "kmsc against a kmsd started by hand"
 # the registry was created by this start: a new file is no migration to tell of

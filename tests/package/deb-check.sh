@@ -69,7 +69,7 @@ grep -qE ' /(var|home|usr/local)/' "$OUT/kmsd.list" "$OUT/kmsc.list" && fail "a 
 [ "$(dpkg-deb -I "$KMSD_DEB" conffiles)" = "$(printf '/etc/kmsd/kmsd.conf\n/etc/logrotate.d/kmsd')" ] ||
     fail "kmsd's conffiles: $(dpkg-deb -I "$KMSD_DEB" conffiles)"
 dpkg-deb -f "$KMSD_DEB" Depends | grep -qE '(^|, )adduser(,|$)' || fail "kmsd does not depend on adduser"
-# the libraries kmsd opens with dlopen (lazylib.h), which dpkg-shlibdeps cannot see
+# the libraries kmsd opens with dlopen (src/lazy/lazylib.h), which dpkg-shlibdeps cannot see
 for lib in libldns3 libmicrohttpd12 libsqlite3-0 libsystemd0; do
     dpkg-deb -f "$KMSD_DEB" Depends | grep -qE "(^|, )$lib(,| |$)" || fail "kmsd does not depend on $lib"
 done
@@ -77,6 +77,10 @@ done
 # one may leave it out
 dpkg-deb -f "$KMSD_DEB" Recommends | grep -qE "(^|, )libpq5(,| |$)" || fail "kmsd does not recommend libpq5"
 dpkg-deb -f "$KMSC_DEB" Depends | grep -qE 'libsqlite|libmicrohttpd|adduser' && fail "kmsc depends on what only kmsd needs"
+# and those kmsc opens (discovery, kmsc health --http)
+for lib in libcurl3-gnutls libldns3; do
+    dpkg-deb -f "$KMSC_DEB" Depends | grep -qE "(^|, )$lib(,| |$)" || fail "kmsc does not depend on $lib"
+done
 echo "deb-check: contents: kmsd $(wc -l <"$OUT/kmsd.list") entries, kmsc $(wc -l <"$OUT/kmsc.list"); conffiles, modes, dependencies as expected"
 
 # the units as systemd reads them, the drop-in included (the programs they start are not on this machine)

@@ -1,12 +1,15 @@
 /*
- * lazylib — opens a shared library that kmsd needs only for an optional feature, when that feature is asked for:
- * ldns (and the OpenSSL it links) for --dns-publish, libsystemd (and its libgcrypt) under a service manager.
- * Linked at build time they were loaded by every kmsd, about 2.6 MB of idle RSS whether used or not
- * (docs/performance.md, "What [dns] and [deploy] cost in memory").
+ * lazylib — opens a shared library that a program needs only for an optional feature, when that feature is asked
+ * for. kmsd: ldns (and the OpenSSL it links) for --dns-publish, libsystemd (and its libgcrypt) under a service
+ * manager, SQLite, libmicrohttpd and libpq while they are used; linked at build time they were loaded by every kmsd,
+ * about 2.6 MB of idle RSS whether used or not (docs/performance.md, "What [dns] and [deploy] cost in memory").
+ * kmsc: ldns for discovery and libcurl for `kmsc health --http`; with the 30 libraries those two link, every kmsc
+ * took 15 ms to start (docs/performance.md, "kmsc without the libraries it rarely needs"). Both programs link this
+ * folder's library (src/lazy, lazy_dep).
  *
  * The functions called are still the libraries' own: the caller keeps a table of pointers whose types are taken
  * from the libraries' headers (`__typeof__(name) *`), so a changed signature is a compile error, and fills it
- * with lazylib_open. ldns and libsystemd stay loaded until the process ends (a thread of theirs may still run, and
+ * with lazylib_open. ldns, libsystemd and libcurl stay loaded until the process ends (a thread of theirs may still run, and
  * their atexit handlers must find them). libmicrohttpd (and the GnuTLS it links) is opened with a handle and closed
  * again while the HTTP server idles (http_idle.c): its caller guarantees that no thread runs its code then.
  */

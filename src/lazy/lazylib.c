@@ -191,7 +191,7 @@ static void *open_resolve(const char *soname, const char *const *names, void **o
         out[i] = dlsym(h, names[i]);
         if (!out[i]) {
             const char *e = dlerror();
-            snprintf(err, cap, "%s has no %s (%s): another version than kmsd was built for?", soname, names[i],
+            snprintf(err, cap, "%s has no %s (%s): another version than this program was built for?", soname, names[i],
                      e ? e : "null symbol");
             dlclose(h);
             return NULL;

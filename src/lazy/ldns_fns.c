@@ -1,6 +1,7 @@
 /* ldns_fns — see ldns_fns.h. */
 #include "ldns_fns.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "lazylib.h"
@@ -17,13 +18,18 @@ _Static_assert(sizeof(struct ldns_fns) == N_FNS * sizeof(void *), "one pointer p
 
 int ldns_fns_load(char *err, size_t cap)
 {
-    static int loaded; /* the main thread's, at start */
-    if (loaded)
-        return 0;
-    void *p[N_FNS];
-    if (lazylib_open(KMSD_LDNS_SONAME, names, p, N_FNS, err, cap) < 0)
-        return -1;
-    memcpy(&ldns_fn, p, sizeof ldns_fn);
-    loaded = 1;
-    return 0;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int loaded;
+    pthread_mutex_lock(&mu);
+    int rc = 0;
+    if (!loaded) {
+        void *p[N_FNS];
+        rc = lazylib_open(KMSD_LDNS_SONAME, names, p, N_FNS, err, cap);
+        if (rc == 0) {
+            memcpy(&ldns_fn, p, sizeof ldns_fn);
+            loaded = 1;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return rc;
 }
