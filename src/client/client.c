@@ -273,17 +273,33 @@ enum kmsc_status kmsc_connect(struct kmsc_conn *c, const struct kmsc_target *t, 
     int last = -ENOENT;
     char peer[KMSC_ADDR_TEXT] = "";
     size_t tried = 0;
-    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
-        tried++;
-        format_peer(ai->ai_addr, ai->ai_addrlen, peer, sizeof peer);
-        int fd = connect_one(ai, c->timeout_ms);
-        if (fd >= 0) {
-            c->fd = fd;
-            memcpy(c->peer, peer, sizeof c->peer);
-            freeaddrinfo(list);
-            return KMSC_OK;
+    int64_t first = mono_ms(), until = first + (c->wait_ms > 0 ? c->wait_ms : 0);
+    /* bounded by the clock and, should it stall, by the number of tries the wait allows */
+    long rounds = c->wait_ms > 0 ? 2 + c->wait_ms / KMSC_WAIT_RETRY_MS : 1;
+    for (long round = 0; round < rounds; round++) {
+        tried = 0;
+        bool all_refused = true;
+        for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+            tried++;
+            format_peer(ai->ai_addr, ai->ai_addrlen, peer, sizeof peer);
+            int fd = connect_one(ai, c->timeout_ms);
+            if (fd >= 0) {
+                c->fd = fd;
+                memcpy(c->peer, peer, sizeof c->peer);
+                freeaddrinfo(list);
+                return KMSC_OK;
+            }
+            last = fd;
+            all_refused = all_refused && fd == -ECONNREFUSED;
         }
-        last = fd;
+        int64_t now = mono_ms();
+        if (!all_refused || now >= until)
+            break;
+        int64_t pause = now - first < KMSC_WAIT_FAST_MS ? KMSC_WAIT_RETRY_MS : KMSC_WAIT_SLOW_RETRY_MS;
+        if (pause > until - now)
+            pause = until - now;
+        struct timespec ts = {(time_t)(pause / 1000), (long)(pause % 1000) * 1000000L};
+        (void)nanosleep(&ts, NULL); /* a signal cuts it short: the clock above still bounds the wait */
     }
     freeaddrinfo(list);
     if (tried == 1)

@@ -26,6 +26,9 @@
 struct kmsc_conn {
     int fd; /* -1 when closed */
     int timeout_ms;
+    int wait_ms; /* kmsc --wait: a connection every address refused is tried again until this long after the first
+                  * try (0, kmsc_conn_init's: once); every KMSC_WAIT_RETRY_MS for KMSC_WAIT_FAST_MS, then every
+                  * KMSC_WAIT_SLOW_RETRY_MS */
     int bind_timeout_ms; /* the wait for the BIND's answer (kmsc_conn_init: timeout_ms); a KMS host answers a BIND
                           * at once, so kmsc waits less for it than for an activation (KMSC_BIND_TIMEOUT_MS) */
     uint32_t call_id; /* call_id of the next PDU */
@@ -46,6 +49,15 @@ int kmsc_random_uuid(struct guid *g);
 uint64_t kmsc_now_filetime(void);
 
 void kmsc_conn_init(struct kmsc_conn *c, int timeout_ms);
+
+/* kmsc --wait: a host that is starting refuses connections until it listens. Tried again every KMSC_WAIT_RETRY_MS
+ * for the wait's first KMSC_WAIT_FAST_MS (a host on the same machine is answered within a few ms of listening: a
+ * start is timed by it, bench/registry), then every KMSC_WAIT_SLOW_RETRY_MS (a host that takes longer is not pressed
+ * with hundreds of connection attempts a second). Only a refusal is tried again: a name that does not resolve, a
+ * connect that times out or an unreachable network is an answer. */
+#define KMSC_WAIT_RETRY_MS 2
+#define KMSC_WAIT_FAST_MS 1000
+#define KMSC_WAIT_SLOW_RETRY_MS 100
 
 struct addrinfo;
 

@@ -70,6 +70,7 @@ struct opts {
     bool new_connection;
     int timeout_ms;
     bool timeout_given; /* --timeout: it bounds the BIND's answer too */
+    int wait_ms;        /* --wait: a refused connection tried again this long (client.h, KMSC_WAIT_*) */
     int verbosity;
     const char *save_identity; /* --save-identity FILE */
     bool list;
@@ -142,6 +143,8 @@ static void help(const char *prog)
           "  -n N                    send N requests (1..1000, default 1) on one connection\n"
           "  --new-connection        open a new connection (and BIND) for each request\n"
           "  --timeout SECONDS       limit for connecting and for each reply (default 10; 3 for the BIND's)\n"
+          "  --wait SECONDS          a host that refuses the connection is starting: try again until SECONDS\n"
+          "                          (0.001..3600; every 2 ms for a second, then every 100 ms)\n"
           "  --ipv4, --ipv6          connect over IPv4 (IPv6) only: HOST's addresses of that family\n"
           "Discovery (DNS, as Windows without slmgr /skms):\n"
           "  --discover              the argument is a DOMAIN: use the hosts of its SRV record _vlmcs._tcp.DOMAIN,\n"
@@ -299,6 +302,7 @@ enum long_only {
     OPT_VM,
     OPT_NEWCONN,
     OPT_TIMEOUT,
+    OPT_WAIT,
     OPT_IPV4,
     OPT_IPV6,
     OPT_SAVE_IDENTITY,
@@ -328,6 +332,7 @@ static const struct option long_opts[] = {
     {"vm", no_argument, NULL, OPT_VM},
     {"new-connection", no_argument, NULL, OPT_NEWCONN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"wait", required_argument, NULL, OPT_WAIT},
     {"ipv4", no_argument, NULL, OPT_IPV4},
     {"ipv6", no_argument, NULL, OPT_IPV6},
     {"save-identity", required_argument, NULL, OPT_SAVE_IDENTITY},
@@ -362,13 +367,13 @@ static int opt_time_offset(struct kmsc_result *res, const char *val, int64_t *ou
     return 0;
 }
 
-/* --timeout SECONDS, rounded up to whole ms: never shorter than asked. */
-static int opt_timeout(struct kmsc_result *res, const char *val, int *out)
+/* --timeout or --wait SECONDS (name), rounded up to whole ms: never shorter than asked. */
+static int opt_seconds(struct kmsc_result *res, const char *name, const char *val, int *out)
 {
     char *end;
     double s = strtod(val, &end);
     if (end == val || *end != '\0' || !isfinite(s) || s < 0.001 || s > MAX_TIMEOUT_S)
-        return outcome_usage(res, "--timeout: '%s' is not a number of seconds in 0.001..%g", val, MAX_TIMEOUT_S);
+        return outcome_usage(res, "%s: '%s' is not a number of seconds in 0.001..%g", name, val, MAX_TIMEOUT_S);
     *out = (int)(s * 1000.0 + 0.999);
     return 0;
 }
@@ -380,7 +385,8 @@ static int number_option(struct opts *o, struct kmsc_result *res, int c, const c
     switch (c) {
     case 'n': return opt_uint(res, "-n", val, 1, MAX_REQUESTS, &o->n);
     case OPT_TIME_OFFSET: return opt_time_offset(res, val, &o->time_offset);
-    case OPT_TIMEOUT: o->timeout_given = true; return opt_timeout(res, val, &o->timeout_ms);
+    case OPT_TIMEOUT: o->timeout_given = true; return opt_seconds(res, "--timeout", val, &o->timeout_ms);
+    case OPT_WAIT: return opt_seconds(res, "--wait", val, &o->wait_ms);
     case OPT_MIN_COUNT:
         if (opt_uint(res, "--min-count", val, 0, UINT32_MAX, &v))
             return KMS_EINVAL;
@@ -431,6 +437,7 @@ static int one_option(struct opts *o, struct kmsc_result *res, int c, char **arg
     case OPT_GRACE:
     case OPT_TIME_OFFSET:
     case OPT_TIMEOUT:
+    case OPT_WAIT:
         return number_option(o, res, c, optarg);
     case 'v': o->verbosity = VERBOSE; return 0;
     case 'q': o->verbosity = QUIET; return 0;
@@ -487,6 +494,8 @@ static int parse_args(struct kmsc_ctx *ctx, int argc, char **argv)
         return outcome_usage(&ctx->res, "--save-identity: the file name is empty");
     if (o->disc.on && (o->ipv4 || o->ipv6)) /* the addresses come from DNS, of both families, tried in turn */
         return outcome_usage(&ctx->res, "%s does not go with --discover", o->ipv4 ? "--ipv4" : "--ipv6");
+    if (o->disc.on && o->wait_ms) /* a refusal there moves on to the next host the DNS names */
+        return outcome_usage(&ctx->res, "--wait does not go with --discover (a host that refuses is passed over)");
     if (o->disc.on) {
         if (argc - optind > 1)
             return outcome_usage(&ctx->res, "too many arguments (expected one DOMAIN with --discover)");
@@ -762,6 +771,7 @@ static int run(struct kmsc_ctx *ctx)
     kmsc_conn_init(&ctx->conn, o->timeout_ms);
     if (!o->timeout_given && o->timeout_ms > KMSC_BIND_TIMEOUT_MS)
         ctx->conn.bind_timeout_ms = KMSC_BIND_TIMEOUT_MS;
+    ctx->conn.wait_ms = o->wait_ms;
     ctx->conn.time_offset = o->time_offset;
     if (o->verbosity >= VERBOSE)
         print_request(ctx);

@@ -381,6 +381,10 @@ static void test_usage_errors(void **state)
         {"--timeout", "0"},
         {"--timeout", "x"},
         {"--timeout", "1e9"},
+        {"--wait", "0"},
+        {"--wait", "x"},
+        {"--wait", "3601"},
+        {"--discover", "--wait", "1"},
         {"--license-status", "7"},
         {"--cmid", "not-a-guid"},
         {"--previous-cmid", "not-a-guid"},
@@ -817,6 +821,59 @@ static void test_connect_timeout(void **state)
     double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (took < 0.35 || took > 5.0)
         fail_msg("connect timeout took %.3f s for --timeout 0.4", took);
+}
+
+static void check_printed(const struct run *r, const struct fake *f);
+
+/* The fake's socket bound but not listening: connections to its port are refused until listen_later listens. */
+static void *listen_later(void *arg)
+{
+    struct fake *f = arg;
+    struct timespec ts = {0, 300000000};
+    nanosleep(&ts, NULL);
+    if (listen(f->lfd, 8) != 0)
+        return NULL;
+    return fake_main(f);
+}
+
+/* --wait: a host that starts listening within the wait is answered (a host starting); a port that stays refused
+ * is given up at the end of the wait, with the refusal's exit status; without --wait, refused at once. */
+static void test_wait(void **state)
+{
+    (void)state;
+    struct run run_, *r = &run_;
+    struct fake f;
+    fake_start(&f, false);
+    /* fake_start listened: take a new socket on the same port, bound only */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(f.port)};
+    close(f.lfd);
+    f.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f.lfd >= 0);
+    int one = 1;
+    assert_int_equal(setsockopt(f.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    assert_int_equal(bind(f.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", f.port);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    KMSC(r, "--wait", "0.25", target); /* nobody listens during this wait */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    expect(r, KMSC_CONNECT);
+    expect_in(r->err, "refused");
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (took < 0.24 || took > 5.0)
+        fail_msg("--wait 0.25 on a refusing port took %.3f s", took);
+    assert_int_equal(pthread_create(&f.th, NULL, listen_later, &f), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    KMSC(r, "--wait", "10", target);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fake_stop(&f);
+    expect(r, KMSC_OK);
+    check_printed(r, &f);
+    assert_int_equal(f.conns, 1); /* the refused tries never reached it */
+    took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (took < 0.28 || took > 5.0)
+        fail_msg("--wait 10 on a port that listens after 0.3 s took %.3f s", took);
 }
 
 /* ---- tests: exchanges ---- */
@@ -1547,6 +1604,7 @@ int main(void)
         cmocka_unit_test(test_worse_and_uuid),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_wait),
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_defaults_and_product),
         cmocka_unit_test(test_previous_cmid),
