@@ -109,7 +109,8 @@ static ldns_resolver *resolver_new(const struct kmsc_dns_server *server, char *w
     bool ok = inet_ntop(ai->ai_family, src, addr, sizeof addr) != NULL;
     int family = ai->ai_family;
     freeaddrinfo(ai);
-    ldns_rdf *ns = ok ? ldns_fn.ldns_rdf_new_frm_str(family == AF_INET6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr) : NULL;
+    ldns_rdf_type type = family == AF_INET6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A;
+    ldns_rdf *ns = ok ? ldns_fn.ldns_rdf_new_frm_str(type, addr) : NULL;
     r = ns ? ldns_fn.ldns_resolver_new() : NULL;
     if (!r || ldns_fn.ldns_resolver_push_nameserver(r, ns) != LDNS_STATUS_OK) {
         ldns_fn.ldns_resolver_deep_free(r);

@@ -845,7 +845,8 @@ static void test_wait(void **state)
     struct fake f;
     fake_start(&f, false);
     /* fake_start listened: take a new socket on the same port, bound only */
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(f.port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(f.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     close(f.lfd);
     f.lfd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(f.lfd >= 0);
