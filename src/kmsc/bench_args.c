@@ -2,7 +2,6 @@
 #include "bench_int.h"
 
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,16 +114,6 @@ static int product_item(struct bench_opts *o, const char *text, unsigned k, stru
     return 0;
 }
 
-static int parse_seconds(struct kmsc_result *res, const char *opt, const char *text, double lo, double hi, double *out)
-{
-    char *end;
-    double s = strtod(text, &end);
-    if (end == text || *end != '\0' || !isfinite(s) || s < lo || s > hi)
-        return outcome_usage(res, "%s: '%s' is not a number of seconds in %g..%g", opt, text, lo, hi);
-    *out = s;
-    return 0;
-}
-
 enum {
     OPT_NEWCONN = 256,
     OPT_REUSE,
@@ -188,13 +177,12 @@ static void set_defaults(struct bench_opts *o)
 /* The options with a number as value. Returns 0 or KMS_EINVAL (res says why). */
 static int number_option(struct bench_opts *o, int c, const char *arg, struct seen *seen, struct kmsc_result *res)
 {
-    double s = 0.0;
     switch (c) {
     case 'c':
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_WORKERS, &o->workers) != 0)
             return outcome_usage(res, "-c: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_WORKERS);
         return 0;
-    case 'd': seen->d = true; return parse_seconds(res, "-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds);
+    case 'd': seen->d = true; return outcome_seconds(res, "-d", arg, 0.01, BENCH_MAX_SECONDS, &o->seconds);
     case 'N':
         if (kms_client_parse_uint(arg, 1, BENCH_MAX_ACTIVATIONS, &o->n) != 0)
             return outcome_usage(res, "-N: '%s' is not an integer in 1..%lu", arg, BENCH_MAX_ACTIVATIONS);
@@ -213,10 +201,7 @@ static int number_option(struct bench_opts *o, int c, const char *arg, struct se
             return outcome_usage(res, "--hold: '%s' is not an integer in 0..%lu", arg, BENCH_MAX_HOLD);
         return 0;
     default: /* OPT_TIMEOUT */
-        if (parse_seconds(res, "--timeout", arg, 0.001, 3600.0, &s) < 0)
-            return KMS_EINVAL;
-        o->timeout_ms = (int)(s * 1000.0 + 0.999);
-        return 0;
+        return outcome_ms(res, "--timeout", arg, 0.001, 3600.0, &o->timeout_ms);
     }
 }
 

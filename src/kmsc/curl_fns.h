@@ -25,8 +25,8 @@ struct curl_fns {
 /* Filled by curl_fns_load; read-only after it. */
 extern struct curl_fns curl_fn;
 
-/* Loads libcurl (KMSC_CURL_SONAME, set by meson's curl_soname option) once; kmsc's main thread only. 0, or -1 with
- * err filled (cap bytes). */
+/* Loads libcurl (KMSC_CURL_SONAME, set by meson's curl_soname option) once (lazylib_open_once). 0, or -1 with err
+ * filled (cap bytes). */
 int curl_fns_load(char *err, size_t cap);
 
 #endif

@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,17 +366,6 @@ static int opt_time_offset(struct kmsc_result *res, const char *val, int64_t *ou
     return 0;
 }
 
-/* --timeout or --wait SECONDS (name), rounded up to whole ms: never shorter than asked. */
-static int opt_seconds(struct kmsc_result *res, const char *name, const char *val, int *out)
-{
-    char *end;
-    double s = strtod(val, &end);
-    if (end == val || *end != '\0' || !isfinite(s) || s < 0.001 || s > MAX_TIMEOUT_S)
-        return outcome_usage(res, "%s: '%s' is not a number of seconds in 0.001..%g", name, val, MAX_TIMEOUT_S);
-    *out = (int)(s * 1000.0 + 0.999);
-    return 0;
-}
-
 /* The options with a number as value. Returns 0 or KMS_EINVAL (res says why). */
 static int number_option(struct opts *o, struct kmsc_result *res, int c, const char *val)
 {
@@ -385,8 +373,8 @@ static int number_option(struct opts *o, struct kmsc_result *res, int c, const c
     switch (c) {
     case 'n': return opt_uint(res, "-n", val, 1, MAX_REQUESTS, &o->n);
     case OPT_TIME_OFFSET: return opt_time_offset(res, val, &o->time_offset);
-    case OPT_TIMEOUT: o->timeout_given = true; return opt_seconds(res, "--timeout", val, &o->timeout_ms);
-    case OPT_WAIT: return opt_seconds(res, "--wait", val, &o->wait_ms);
+    case OPT_TIMEOUT: o->timeout_given = true; return outcome_ms(res, "--timeout", val, 0.001, MAX_TIMEOUT_S, &o->timeout_ms);
+    case OPT_WAIT: return outcome_ms(res, "--wait", val, 0.001, MAX_TIMEOUT_S, &o->wait_ms);
     case OPT_MIN_COUNT:
         if (opt_uint(res, "--min-count", val, 0, UINT32_MAX, &v))
             return KMS_EINVAL;

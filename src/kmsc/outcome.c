@@ -3,9 +3,11 @@
 #include <getopt.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -79,4 +81,23 @@ int outcome_getopt(struct kmsc_result *res, int c, char **argv, const struct opt
     if (near)
         return outcome_usage(res, "unknown option '--%.*s'; did you mean '--%s'?", (int)len, name, near);
     return outcome_usage(res, "unknown option '--%.*s'", (int)len, name);
+}
+
+int outcome_seconds(struct kmsc_result *res, const char *opt, const char *text, double lo, double hi, double *out)
+{
+    char *end;
+    double s = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(s) || s < lo || s > hi)
+        return outcome_usage(res, "%s: '%s' is not a number of seconds in %g..%g", opt, text, lo, hi);
+    *out = s;
+    return 0;
+}
+
+int outcome_ms(struct kmsc_result *res, const char *opt, const char *text, double lo, double hi, int *out)
+{
+    double s = 0.0;
+    int rc = outcome_seconds(res, opt, text, lo, hi, &s);
+    if (rc == 0)
+        *out = (int)(s * 1000.0 + 0.999);
+    return rc;
 }

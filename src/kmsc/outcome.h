@@ -23,6 +23,12 @@ int outcome_usage(struct kmsc_result *res, const char *fmt, ...);
  * (suggest.h). argv is getopt's, longs its option table (NULL-terminated). */
 int outcome_getopt(struct kmsc_result *res, int c, char **argv, const struct option *longs);
 
+/* The value text of option opt as a number of seconds in lo..hi, fractions allowed, into *out; else the usage
+ * error "OPT: 'TEXT' is not a number of seconds in LO..HI" as outcome_usage (KMS_EINVAL). outcome_ms the same in
+ * whole milliseconds, rounded up: never shorter than asked. */
+int outcome_seconds(struct kmsc_result *res, const char *opt, const char *text, double lo, double hi, double *out);
+int outcome_ms(struct kmsc_result *res, const char *opt, const char *text, double lo, double hi, int *out);
+
 /* A failure of kind st with nothing (more) to say: empty message. Returns err (negative). */
 int outcome_quiet(struct kmsc_result *res, enum kmsc_status st, int err);
 

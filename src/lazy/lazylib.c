@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -230,6 +231,34 @@ int lazylib_open_handle(const char *soname, const char *const *names, void **out
 int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap)
 {
     return open_resolve(soname, names, out, n, err, cap) ? 0 : -1; /* the handle is never closed */
+}
+
+int lazylib_open_once(struct lazylib_once *once, const char *soname, const char *const *names, void *table, size_t n,
+                      char *err, size_t cap)
+{
+    pthread_mutex_lock(&once->mu);
+    int rc = 0;
+    if (!once->loaded) {
+        void **p = malloc(n * sizeof *p);
+        rc = p ? lazylib_open(soname, names, p, n, err, cap) : -1;
+        if (!p)
+            snprintf(err, cap, "cannot load %s: out of memory", soname);
+        if (rc == 0) {
+            memcpy(table, p, n * sizeof *p); /* POSIX: dlsym's void * has a function pointer's representation */
+            once->loaded = true;
+        }
+        free(p);
+    }
+    pthread_mutex_unlock(&once->mu);
+    return rc;
+}
+
+bool lazylib_once_loaded(struct lazylib_once *once)
+{
+    pthread_mutex_lock(&once->mu);
+    bool on = once->loaded;
+    pthread_mutex_unlock(&once->mu);
+    return on;
 }
 
 void lazylib_close(void *handle)

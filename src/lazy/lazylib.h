@@ -9,13 +9,15 @@
  *
  * The functions called are still the libraries' own: the caller keeps a table of pointers whose types are taken
  * from the libraries' headers (`__typeof__(name) *`), so a changed signature is a compile error, and fills it
- * with lazylib_open. ldns, libsystemd and libcurl stay loaded until the process ends (a thread of theirs may still run, and
- * their atexit handlers must find them). libmicrohttpd (and the GnuTLS it links) is opened with a handle and closed
- * again while the HTTP server idles (http_idle.c): its caller guarantees that no thread runs its code then.
+ * with lazylib_open. ldns, libpq, libcurl and libsystemd stay loaded until the process ends (a thread of theirs may
+ * still run, and their atexit handlers must find them); the first three through lazylib_open_once. libmicrohttpd
+ * (and the GnuTLS it links) is opened with a handle and closed again while the HTTP server idles (http_idle.c): its
+ * caller guarantees that no thread runs its code then.
  */
 #ifndef KMSD_LAZYLIB_H
 #define KMSD_LAZYLIB_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +36,20 @@
  * pointers are stored through memcpy: POSIX gives dlsym's void * their representation). 0, or -1 with err filled
  * (cap bytes) naming the library and what is missing; nothing is kept open then. */
 int lazylib_open(const char *soname, const char *const *names, void **out, size_t n, char *err, size_t cap);
+
+/* A table of functions loaded once and kept for the process's life (ldns, libpq, libcurl): the first
+ * lazylib_open_once that succeeds opens soname (lazylib_open) and copies the n pointers it resolved into table (a
+ * struct of LAZYLIB_MEMBERS, n * sizeof(void *) bytes); a later call returns 0 at once. From any thread. A failed
+ * open leaves nothing loaded (err says why) and the next call tries again. */
+struct lazylib_once {
+    pthread_mutex_t mu;
+    bool loaded;
+};
+#define LAZYLIB_ONCE_INIT {PTHREAD_MUTEX_INITIALIZER, false}
+int lazylib_open_once(struct lazylib_once *once, const char *soname, const char *const *names, void *table, size_t n,
+                      char *err, size_t cap);
+/* Whether lazylib_open_once has loaded that table. */
+bool lazylib_once_loaded(struct lazylib_once *once);
 
 #define LAZYLIB_MAX_OBJECTS 128 /* shared objects in the process that lazylib_objects lists at most */
 

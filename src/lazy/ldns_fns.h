@@ -36,8 +36,8 @@ struct ldns_fns {
 /* Filled by ldns_fns_load; read-only after it. */
 extern struct ldns_fns ldns_fn;
 
-/* Loads ldns (KMSD_LDNS_SONAME, set by meson's ldns_soname option) once, from any thread. 0, or -1 with err filled
- * (cap bytes); a failed load is tried again at the next call. */
+/* Loads ldns (KMSD_LDNS_SONAME, set by meson's ldns_soname option) once (lazylib_open_once). 0, or -1 with err
+ * filled (cap bytes). */
 int ldns_fns_load(char *err, size_t cap);
 
 #endif
